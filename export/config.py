@@ -1,0 +1,102 @@
+"""Export settings and the typed description of what an exported graph takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from edgelstm.errors import ConfigError
+
+Form = Literal["sequence", "streaming"]
+Impl = Literal["auto", "fused", "loop"]
+
+FORMS: tuple[str, ...] = ("sequence", "streaming")
+IMPLS: tuple[str, ...] = ("auto", "fused", "loop")
+
+# Opset 17: every op we emit exists in this form since opset 14 (LSTM/GRU `layout`, CumSum, Split with a
+# sizes input) and opset 17 is what torch.onnx's TorchScript exporter emits by default, so native and foreign
+# exports share one opset. ORT Mobile, CoreML and NNAPI execution providers all run opset 17.
+DEFAULT_OPSET = 17
+SUPPORTED_OPSETS = range(14, 22)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How to export.
+
+    form: "sequence" (whole padded sequences, optional lengths) or "streaming" (chunk in, state in/out).
+    impl: "fused" ONNX LSTM/GRU ops (fastest in ONNX Runtime), "loop" MatMul + gates in a Loop (for quantization
+          and accelerators without fused RNN kernels), or "auto" (fused where it expresses the model exactly).
+    with_lengths: sequence form only: add a `lengths [batch]` input for variable-length padded batches.
+    with_state_inputs: sequence form only: add initial-state inputs (the streaming form always has them).
+    """
+
+    form: Form = "sequence"
+    impl: Impl = "auto"
+    opset: int = DEFAULT_OPSET
+    with_lengths: bool = True
+    with_state_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.form not in FORMS:
+            raise ConfigError(f"form={self.form!r} is not supported; choose one of: {', '.join(FORMS)}")
+        if self.impl not in IMPLS:
+            raise ConfigError(f"impl={self.impl!r} is not supported; choose one of: {', '.join(IMPLS)}")
+        if self.opset not in SUPPORTED_OPSETS:
+            raise ConfigError(f"opset {self.opset} is not supported; choose {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input or output: name, element type and shape with symbolic axes ("batch", "time", "chunk")."""
+
+    name: str
+    dtype: str
+    shape: list[int | str]
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GraphInterface:
+    """Everything an app needs to call a graph: inputs, outputs and the state it must carry."""
+
+    form: Form
+    impl: Literal["fused", "loop", "torch.onnx"]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    states: list[Any] = field(default_factory=list)  # list[StateSpec]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "impl": self.impl,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "states": [s.to_dict() for s in self.states],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphInterface:
+        from edgelstm.state import StateSpec
+
+        return cls(
+            form=data["form"],
+            impl=data["impl"],
+            inputs=[TensorSpec.from_dict(t) for t in data["inputs"]],
+            outputs=[TensorSpec.from_dict(t) for t in data["outputs"]],
+            states=[StateSpec.from_dict(s) for s in data["states"]],
+        )

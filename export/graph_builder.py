@@ -1,0 +1,93 @@
+"""A thin, deterministic helper over `onnx.helper` for building graphs node by node."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class GraphBuilder:
+    """Collects nodes and initializers with unique, readable names.
+
+    Names are derived from a counter and a caller-given hint, never from object ids or time, so building the
+    same model twice gives byte-identical files.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.outputs: list[onnx.ValueInfoProto] = []
+        self._used: set[str] = set()
+        self._counter = 0
+
+    def unique(self, hint: str) -> str:
+        name = hint
+        while name in self._used:
+            self._counter += 1
+            name = f"{hint}_{self._counter}"
+        self._used.add(name)
+        return name
+
+    def reserve(self, name: str) -> str:
+        if name in self._used:
+            raise ValueError(f"name {name!r} is already used in graph {self.name!r}")
+        self._used.add(name)
+        return name
+
+    def add_input(self, name: str, elem_type: int, shape: Sequence[int | str | None] | None) -> str:
+        self.inputs.append(helper.make_tensor_value_info(self.reserve(name), elem_type, shape))
+        return name
+
+    def add_output(self, source: str, name: str, elem_type: int, shape: Sequence[int | str | None] | None) -> str:
+        """Expose `source` as graph output `name` (through an Identity so output names are stable)."""
+        self.reserve(name)
+        self.nodes.append(helper.make_node("Identity", [source], [name], name=f"{name}_identity"))
+        self.outputs.append(helper.make_tensor_value_info(name, elem_type, shape))
+        return name
+
+    def initializer(self, hint: str, array: np.ndarray) -> str:
+        name = self.unique(hint)
+        # np.array, not np.ascontiguousarray: the latter turns 0-d scalars into 1-d arrays.
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C", copy=True), name))
+        return name
+
+    def const_i64(self, hint: str, values: Sequence[int] | int) -> str:
+        return self.initializer(hint, np.asarray(values, dtype=np.int64))
+
+    def const_f32(self, hint: str, values: Sequence[float] | float) -> str:
+        return self.initializer(hint, np.asarray(values, dtype=np.float32))
+
+    def const_bool_true(self) -> str:
+        if "loop_cond_true" not in self._used:
+            self.initializer("loop_cond_true", np.asarray(True))
+        return "loop_cond_true"
+
+    def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, outputs: int = 1, **attrs: object) -> str | list[str]:
+        """Add a node; returns its single output name, or a list when `outputs` > 1."""
+        base = self.unique(hint or op_type.lower())
+        out_names = [base] if outputs == 1 else [self.unique(f"{base}_{i}") for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=f"node_{base}", **attrs))
+        return out_names[0] if outputs == 1 else out_names
+
+    def op1(self, op_type: str, inputs: Sequence[str], hint: str | None = None, **attrs: object) -> str:
+        out = self.op(op_type, inputs, hint, 1, **attrs)
+        assert isinstance(out, str)
+        return out
+
+    def make_graph(self) -> onnx.GraphProto:
+        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
+
+
+def subgraph_value(name: str, elem_type: int, shape: Sequence[int | str | None] | None = None) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem_type, shape)
+
+
+FLOAT = TensorProto.FLOAT
+INT64 = TensorProto.INT64
+INT32 = TensorProto.INT32
+BOOL = TensorProto.BOOL

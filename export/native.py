@@ -1,0 +1,289 @@
+"""Build ONNX graphs for a `SequenceModel` directly from its weights.
+
+Writing the graph ourselves (instead of tracing) gives exact control over what matters for recurrent models:
+dynamic batch and time axes by construction, the fused LSTM/GRU ops where they are exact, a decomposed Loop
+form, explicit state inputs/outputs in a documented layout, and byte-identical output for the same model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from edgelstm.config import ModelConfig
+from edgelstm.errors import ExportError
+from edgelstm.model import SequenceModel
+from edgelstm.state import StateSpec, pooling_state_specs, recurrent_state_specs, streaming_state_specs
+from export.config import ExportConfig, GraphInterface, TensorSpec
+from export.graph_builder import FLOAT, INT32, INT64, GraphBuilder
+from export.recurrent import LayerOutput, SequenceInfo, fused_layer, loop_layer
+from export.weights import direction_weights
+
+
+def fused_unsupported_reason(config: ModelConfig) -> str | None:
+    """Why the fused ONNX ops cannot express this model exactly, or None when they can."""
+    if config.proj_size:
+        return "ONNX's LSTM op has no output projection (proj_size), so the loop form is used"
+    return None
+
+
+def streaming_unsupported_reason(config: ModelConfig) -> str | None:
+    if config.bidirectional:
+        return "a bidirectional model cannot stream: its backward direction needs the whole sequence"
+    return None
+
+
+def resolve_impl(config: ModelConfig, export_config: ExportConfig) -> str:
+    reason = fused_unsupported_reason(config)
+    if export_config.impl == "auto":
+        return "loop" if reason else "fused"
+    if export_config.impl == "fused" and reason:
+        raise ExportError(f"impl=fused is not exact for this model: {reason}")
+    return export_config.impl
+
+
+def native_interface(config: ModelConfig, export_config: ExportConfig) -> GraphInterface:
+    """Inputs, outputs and states of the graph `build_native_onnx` produces for this config."""
+    streaming = export_config.form == "streaming"
+    time_axis = "chunk" if streaming else "time"
+    if config.input_kind == "tokens":
+        inputs = [TensorSpec("x", "int64", ["batch", time_axis], "token ids")]
+    else:
+        inputs = [TensorSpec("x", "float32", ["batch", time_axis, config.input_size], "input features")]
+    if not streaming and export_config.with_lengths:
+        inputs.append(TensorSpec("lengths", "int64", ["batch"], "valid steps per sequence, in [1, time]"))
+    states: list[StateSpec] = []
+    if streaming:
+        states = streaming_state_specs(config)
+    elif export_config.with_state_inputs:
+        states = recurrent_state_specs(config)
+    inputs += [TensorSpec(s.input_name, s.dtype, s.shape, s.description) for s in states]
+    head = config.head
+    per_step = streaming or not head.is_pooled
+    shape: list[int | str] = ["batch", time_axis] if per_step else ["batch"]
+    shape += [head.horizon, head.num_outputs] if head.kind == "forecast" else [head.num_outputs]
+    description = {
+        "classify": "class logits",
+        "forecast": "forecast [horizon, targets]",
+        "per_step": "per-step outputs",
+        "lm": "next-token logits",
+    }[head.kind]
+    if streaming and head.is_pooled:
+        description += " at every step, pooled over all steps seen so far"
+    outputs = [TensorSpec("output", "float32", shape, description)]
+    out_states = states if streaming else (recurrent_state_specs(config) if not streaming else [])
+    outputs += [TensorSpec(s.output_name, s.dtype, s.shape, "final " + s.description) for s in out_states]
+    impl = resolve_impl(config, export_config)
+    return GraphInterface(export_config.form, impl, inputs, outputs, states)  # type: ignore[arg-type]
+
+
+def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tuple[onnx.ModelProto, GraphInterface]:
+    config = model.config
+    streaming = export_config.form == "streaming"
+    if streaming and (reason := streaming_unsupported_reason(config)):
+        raise ExportError(reason)
+    interface = native_interface(config, export_config)
+    g = GraphBuilder(f"edgelstm_{export_config.form}")
+    for spec in interface.inputs:
+        elem = {"float32": FLOAT, "int64": INT64}[spec.dtype]
+        g.add_input(spec.name, elem, spec.shape)
+    input_names = {t.name for t in interface.inputs}
+    has_lengths = "lengths" in input_names
+
+    features = "x"
+    if model.embedding is not None:
+        table = model.embedding.weight.detach().float().numpy()
+        features = g.op1("Gather", [g.initializer("embedding", table), "x"], "embedded", axis=0)
+    x_tm = g.op1("Transpose", [features], "x_time_major", perm=[1, 0, 2])
+    shape_tm = g.op1("Shape", [x_tm], "x_shape")
+    steps = g.op1("Gather", [shape_tm, g.const_i64("idx0", 0)], "steps", axis=0)
+    batch_1d = g.op1("Slice", [shape_tm, g.const_i64("start1", [1]), g.const_i64("end2", [2])], "batch_1d")
+
+    impl = interface.impl
+    directions = config.num_directions
+    seq = _sequence_info(g, config, impl, has_lengths, steps, batch_1d)
+    batch_zeros = {}
+    if impl == "loop":
+        batch_zeros["h"] = _zeros(g, batch_1d, config.output_hidden_size, "zeros_h")
+        if config.has_cell_state:
+            batch_zeros["c"] = _zeros(g, batch_1d, config.hidden_size, "zeros_c")
+
+    layers: list[LayerOutput] = []
+    layer_input = x_tm
+    for layer in range(config.num_layers):
+        weights = [direction_weights(model, layer, d) for d in range(directions)]
+        init_h = _layer_state(g, "h_in", layer, directions) if "h_in" in input_names else None
+        init_c = _layer_state(g, "c_in", layer, directions) if "c_in" in input_names else None
+        if impl == "fused":
+            out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c)
+        else:
+            out = loop_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, batch_zeros)
+        layers.append(out)
+        layer_input = out.y
+
+    output = _head(g, model, interface, layers[-1], has_lengths, steps)
+    g.add_output(output, "output", FLOAT, interface.outputs[0].shape)
+    state_values = {
+        "h_out": _concat(g, [lo.h for lo in layers], "h_final"),
+        "c_out": _concat(g, [lo.c for lo in layers if lo.c is not None], "c_final") if config.has_cell_state else None,
+    }
+    state_values.update(_pooling_state_outputs(g, config, streaming, layers[-1].y, steps))
+    for spec in interface.outputs[1:]:
+        value = state_values[spec.name]
+        assert value is not None
+        g.add_output(value, spec.name, FLOAT, spec.shape)
+
+    onnx_model = helper.make_model(
+        g.make_graph(),
+        opset_imports=[helper.make_opsetid("", export_config.opset)],
+        producer_name="edgelstm",
+    )
+    onnx_model.ir_version = _ir_version_for(export_config.opset)
+    return onnx_model, interface
+
+
+def _sequence_info(
+    g: GraphBuilder, config: ModelConfig, impl: str, has_lengths: bool, steps: str, batch_1d: str
+) -> SequenceInfo:
+    lengths_i32 = g.op1("Cast", ["lengths"], "lengths_i32", to=INT32) if has_lengths and impl == "fused" else None
+    lengths_i64 = "lengths"
+    if not has_lengths and impl == "loop" and config.bidirectional:
+        # ReverseSequence needs lengths; without a lengths input every sequence spans all T steps.
+        lengths_i64 = g.op1("Expand", [steps, batch_1d], "full_lengths")
+    mask_tm = None
+    if has_lengths and (impl == "loop" or (config.head.is_pooled and config.head.pooling == "mean")):
+        positions = g.op1("Range", [g.const_i64("zero_i64", 0), steps, g.const_i64("one_i64", 1)], "positions")
+        positions = g.op1("Unsqueeze", [positions, g.const_i64("axis1", [1])], "positions_col")
+        lengths_row = g.op1("Unsqueeze", ["lengths", g.const_i64("axis0", [0])], "lengths_row")
+        mask = g.op1("Less", [positions, lengths_row], "mask_tb")
+        mask_tm = g.op1("Unsqueeze", [mask, g.const_i64("axis2", [2])], "mask_tm")
+    return SequenceInfo(lengths_i32, lengths_i64, mask_tm, steps)
+
+
+def _zeros(g: GraphBuilder, batch_1d: str, size: int, hint: str) -> str:
+    shape = g.op1("Concat", [batch_1d, g.const_i64(f"{hint}_size", [size])], f"{hint}_shape", axis=0)
+    return g.op1("ConstantOfShape", [shape], hint, value=helper.make_tensor("zero", FLOAT, [1], [0.0]))
+
+
+def _layer_state(g: GraphBuilder, name: str, layer: int, directions: int) -> str:
+    """Rows of layer `layer` from a stacked [L*D, B, H] state input -> [D, B, H]."""
+    return g.op1(
+        "Slice",
+        [
+            name,
+            g.const_i64(f"{name}_l{layer}_start", [layer * directions]),
+            g.const_i64(f"{name}_l{layer}_end", [(layer + 1) * directions]),
+            g.const_i64(f"{name}_l{layer}_axes", [0]),
+        ],
+        f"{name}_layer{layer}",
+    )
+
+
+def _concat(g: GraphBuilder, values: list[str], hint: str) -> str:
+    return values[0] if len(values) == 1 else g.op1("Concat", values, hint, axis=0)
+
+
+def _head(
+    g: GraphBuilder, model: SequenceModel, interface: GraphInterface, top: LayerOutput, has_lengths: bool, steps: str
+) -> str:
+    config = model.config
+    head = config.head
+    weight_t = g.initializer("head_weight_t", model.head.weight.detach().float().numpy().T)
+    bias = g.initializer("head_bias", model.head.bias.detach().float().numpy())
+
+    def linear(value: str, hint: str) -> str:
+        return g.op1("Add", [g.op1("MatMul", [value, weight_t], f"{hint}_matmul"), bias], hint)
+
+    streaming = interface.form == "streaming"
+    if not head.is_pooled or (streaming and head.pooling == "last"):
+        # Per-step outputs; for a streaming last-pooled head, step t's output is the head on h_t.
+        per_step = g.op1("Transpose", [top.y], "top_batch_major", perm=[1, 0, 2])
+        logits = linear(per_step, "head")
+        return _forecast_reshape(g, head.kind, logits, head.horizon, head.num_outputs, per_step=True)
+    if streaming:  # mean pooling over everything seen so far
+        running = _running_mean(g, top.y, steps)
+        logits = linear(g.op1("Transpose", [running], "running_mean_bt", perm=[1, 0, 2]), "head")
+        return _forecast_reshape(g, head.kind, logits, head.horizon, head.num_outputs, per_step=True)
+    if head.pooling == "last":
+        top_h = g.op1("Transpose", [top.h], "top_h_bdh", perm=[1, 0, 2])
+        pooled = g.op1("Reshape", [top_h, g.const_i64("pooled_shape", [0, -1])], "pooled_last")
+    else:
+        total = g.op1("ReduceSum", [top.y, g.const_i64("time_axis", [0])], "sum_over_time", keepdims=0)
+        if has_lengths:
+            count = g.op1("Unsqueeze", [g.op1("Cast", ["lengths"], "lengths_f", to=FLOAT), g.const_i64("axis_1", [1])], "count")
+        else:
+            count = g.op1("Cast", [steps], "steps_f", to=FLOAT)
+        pooled = g.op1("Div", [total, count], "pooled_mean")
+    logits = linear(pooled, "head")
+    return _forecast_reshape(g, head.kind, logits, head.horizon, head.num_outputs, per_step=False)
+
+
+def _forecast_reshape(g: GraphBuilder, kind: str, logits: str, horizon: int, targets: int, per_step: bool) -> str:
+    if kind != "forecast":
+        return logits
+    shape = [0, 0, horizon, targets] if per_step else [0, horizon, targets]
+    return g.op1("Reshape", [logits, g.const_i64("forecast_shape", shape)], "forecast")
+
+
+def _running_mean(g: GraphBuilder, top_y: str, steps: str) -> str:
+    sums = _running_sums(g, top_y)
+    counts = _running_counts(g, steps)
+    return g.op1("Div", [sums, counts], "running_mean")
+
+
+def _running_sums(g: GraphBuilder, top_y: str) -> str:
+    if "running_sums" in g._used:
+        return "running_sums"
+    cumsum = g.op1("CumSum", [top_y, g.const_i64("cumsum_axis", 0)], "chunk_cumsum")
+    previous = g.op1("Unsqueeze", ["pool_sum_in", g.const_i64("pool_axis0", [0])], "pool_sum_prev")
+    return g.op1("Add", [cumsum, previous], "running_sums")
+
+
+def _running_counts(g: GraphBuilder, steps: str) -> str:
+    if "running_counts" in g._used:
+        return "running_counts"
+    steps_f = g.op1("Cast", [steps], "chunk_steps_f", to=FLOAT)
+    one = g.const_f32("one_f", 1.0)
+    ramp = g.op1("Range", [one, g.op1("Add", [steps_f, one], "steps_plus_one"), one], "step_ramp")
+    ramp = g.op1("Reshape", [ramp, g.const_i64("ramp_shape", [-1, 1, 1])], "step_ramp_t11")
+    previous = g.op1("Unsqueeze", ["pool_count_in", g.const_i64("count_axis0", [0])], "pool_count_prev")
+    return g.op1("Add", [ramp, previous], "running_counts")
+
+
+def _pooling_state_outputs(g: GraphBuilder, config: ModelConfig, streaming: bool, top_y: str, steps: str) -> dict[str, str]:
+    if not streaming or not pooling_state_specs(config):
+        return {}
+    last = g.const_i64("last_index", -1)
+    return {
+        "pool_sum_out": g.op1("Gather", [_running_sums(g, top_y), last], "pool_sum_last", axis=0),
+        "pool_count_out": g.op1("Gather", [_running_counts(g, steps), last], "pool_count_last", axis=0),
+    }
+
+
+def _ir_version_for(opset: int) -> int:
+    # The lowest IR version that admits the opset keeps the file loadable by older runtimes.
+    if opset <= 17:
+        return 8
+    if opset <= 20:
+        return 9
+    return 10
+
+
+def random_inputs_like(interface: GraphInterface, batch: int, steps: int, vocab: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
+    """Feeds for a graph interface (used by verification); lengths vary across the batch when present."""
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for spec in interface.inputs:
+        dims = [batch if d == "batch" else steps if d in ("time", "chunk") else int(d) for d in spec.shape]
+        if spec.name == "x" and spec.dtype == "int64":
+            feeds[spec.name] = rng.integers(0, max(vocab, 1), size=dims, dtype=np.int64)
+        elif spec.name == "lengths":
+            lengths = rng.integers(1, steps + 1, size=dims, dtype=np.int64)
+            lengths[0] = steps  # at least one full-length sequence so the padded batch is really T long
+            feeds[spec.name] = lengths
+        elif spec.name == "pool_count_in":
+            feeds[spec.name] = np.zeros(dims, dtype=np.float32)
+        else:
+            feeds[spec.name] = rng.standard_normal(dims).astype(np.float32)
+    return feeds
