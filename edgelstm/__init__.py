@@ -1,0 +1,44 @@
+"""edgelstm: ship trained recurrent models to edge devices, verified.
+
+Heavy dependencies (torch, onnx, onnxruntime) load only when the names that need them are used, so
+`edgelstm --help` stays instant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "ModelConfig",
+    "HeadConfig",
+    "Preprocessing",
+    "SequenceModel",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model",
+    "LoadedModel",
+    "EdgelstmError",
+]
+
+_LAZY = {
+    "ModelConfig": "edgelstm.config",
+    "HeadConfig": "edgelstm.config",
+    "Preprocessing": "edgelstm.config",
+    "SequenceModel": "edgelstm.model",
+    "save_checkpoint": "edgelstm.checkpoint",
+    "load_checkpoint": "edgelstm.checkpoint",
+    "load_model": "edgelstm.loading",
+    "LoadedModel": "edgelstm.loading",
+    "EdgelstmError": "edgelstm.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edgelstm' has no attribute {name!r}")

@@ -1,0 +1,133 @@
+"""The `edgelstm` command: a thin layer over the Python API. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="edgelstm",
+    help="Ship trained recurrent models (LSTM, GRU, peephole) to edge devices: export with state, verified.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+ModelArg = typer.Argument(..., help="edgelstm checkpoint dir, a torch.export .pt2 file, or package.module:factory")
+WeightsOpt = typer.Option(None, "--weights", help="state dict for a factory model (.safetensors, or torch file loaded weights_only)")
+UnsafeOpt = typer.Option(False, "--unsafe-allow-pickle", help="allow unpickling a whole pickled nn.Module (runs code from the file)")
+InputSizeOpt = typer.Option(None, "--input-size", help="feature count, when it cannot be read from the model's first layer")
+JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+
+
+def user_errors(func: F) -> F:
+    """Turn named user errors into one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from edgelstm.errors import EdgelstmError
+
+        try:
+            return func(*args, **kwargs)
+        except EdgelstmError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:
+    from edgelstm.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{option} expects comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"{option} expects positive integers, got {text!r}")
+    return values
+
+
+@app.command()
+@user_errors
+def inspect(
+    model: str = ModelArg,
+    weights: Optional[Path] = WeightsOpt,
+    unsafe_allow_pickle: bool = UnsafeOpt,
+    input_size: Optional[int] = InputSizeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Architecture, parameters, size, state layout and the export forms a model supports."""
+    from edgelstm.loading import load_model
+    from edgelstm.summary import summarize_model
+
+    summary = summarize_model(load_model(model, weights, unsafe_allow_pickle, input_size))
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    from edgelstm.render import print_summary
+
+    print_summary(summary)
+
+
+@app.command()
+@user_errors
+def export(
+    model: str = ModelArg,
+    out: Path = typer.Option(..., "--out", help="directory for the .onnx file and its .export.json report"),
+    form: str = typer.Option("sequence", "--form", help="sequence (whole padded sequences) or streaming (chunk + state)"),
+    impl: str = typer.Option("auto", "--impl", help="fused (ONNX LSTM/GRU ops), loop (MatMul + gates in a Loop), or auto"),
+    weights: Optional[Path] = WeightsOpt,
+    unsafe_allow_pickle: bool = UnsafeOpt,
+    input_size: Optional[int] = InputSizeOpt,
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (14..21); 17 by default, see README"),
+    lengths: bool = typer.Option(True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"),
+    state_inputs: bool = typer.Option(False, "--state-inputs", help="sequence form: add initial-state inputs"),
+    batches: Optional[str] = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
+    steps: Optional[str] = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
+    example_steps: Optional[int] = typer.Option(None, "--example-steps", help="example length used to export user modules"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
+    from dataclasses import replace
+
+    from edgelstm.loading import load_model
+    from export.api import export_model
+    from export.config import ExportConfig
+    from export.verify import VerificationConfig
+
+    export_config = ExportConfig(form=form, impl=impl, opset=opset, with_lengths=lengths, with_state_inputs=state_inputs)  # type: ignore[arg-type]
+    loaded = load_model(model, weights, unsafe_allow_pickle, input_size)
+    if example_steps is not None:
+        loaded.signature = replace(loaded.signature, example_steps=example_steps)
+    verification = VerificationConfig(example_steps=loaded.signature.example_steps, steps=_parse_ints(steps, "--steps"))
+    if (grid := _parse_ints(batches, "--batches")) is not None:
+        verification = replace(verification, batches=grid)
+    result = export_model(loaded, out, export_config, verification, overwrite)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        from edgelstm.render import print_export_result
+
+        print_export_result(result)
+    raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
+
+
+def main() -> None:  # console entry for `python -m edgelstm`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Numerical comparison results: data, not log lines."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Elementwise pass rule |actual - expected| <= atol + rtol * |expected| (numpy.allclose semantics)."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-5
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FP32_TOLERANCE = Tolerance(atol=1e-5, rtol=1e-5)
+
+
+@dataclass(frozen=True)
+class TensorComparison:
+    name: str
+    shape: list[int]
+    max_abs_error: float
+    max_rel_error: float  # max |actual - expected| / max |expected|
+    passed: bool
+    problem: str = ""  # set when the comparison failed for a reason other than error size (shape, NaN)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorComparison:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class CaseComparison:
+    """All outputs of one run (one input shape / one scenario) against the reference."""
+
+    label: str
+    batch: int
+    steps: int
+    outputs: list[TensorComparison] = field(default_factory=list)
+    error: str = ""  # the runtime refused to run this case
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and all(self.outputs)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def worst(self) -> TensorComparison | None:
+        return max(self.outputs, key=lambda c: c.max_abs_error, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "batch": self.batch,
+            "steps": self.steps,
+            "outputs": [o.to_dict() for o in self.outputs],
+            "error": self.error,
+            "passed": self.passed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CaseComparison:
+        return cls(
+            label=data["label"],
+            batch=data["batch"],
+            steps=data["steps"],
+            outputs=[TensorComparison.from_dict(o) for o in data["outputs"]],
+            error=data.get("error", ""),
+        )
+
+
+def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> TensorComparison:
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        return TensorComparison(name, list(actual.shape), float("inf"), float("inf"), False,
+                                f"shape {list(actual.shape)} != expected {list(expected.shape)}")
+    if actual.size == 0:
+        return TensorComparison(name, list(actual.shape), 0.0, 0.0, True)
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    bad_actual = ~np.isfinite(a)
+    if (bad_actual & np.isfinite(e)).any():
+        return TensorComparison(name, list(actual.shape), float("inf"), float("inf"), False,
+                                f"{int(bad_actual.sum())} non-finite values (NaN/Inf) where the reference is finite")
+    diff = np.abs(a - e)
+    diff[~np.isfinite(diff)] = 0.0  # both non-finite at the same place: not a difference we can measure
+    max_abs = float(diff.max())
+    # Relative to the reference's largest magnitude: elementwise ratios explode near zero crossings.
+    scale = float(np.abs(e[np.isfinite(e)]).max(initial=0.0))
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+    within = bool((diff <= tolerance.atol + tolerance.rtol * np.abs(e)).all())
+    return TensorComparison(name, list(actual.shape), max_abs, max_rel, within)

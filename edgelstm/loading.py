@@ -1,0 +1,238 @@
+"""Load a trained model from an edgelstm checkpoint, a torch.export program, or a user factory + weights.
+
+Nothing is unpickled by default: weights travel as safetensors or through `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from edgelstm.checkpoint import is_checkpoint_dir, load_checkpoint, load_state_dict_strict
+from edgelstm.config import ModelConfig, Preprocessing
+from edgelstm.errors import FixedTimeAxisError, LoadError, UnsafePickleError
+
+Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
+FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class InputSignature:
+    """What the model's first input looks like: float features [B, T, size] or token ids [B, T]."""
+
+    kind: Literal["features", "tokens"]
+    size: int  # feature count, or vocabulary size for tokens
+    example_steps: int = 16
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> InputSignature:
+        if config.input_kind == "tokens":
+            return cls("tokens", config.vocab_size)
+        return cls("features", config.input_size)
+
+
+@dataclass
+class LoadedModel:
+    module: Any  # torch.nn.Module, in eval mode
+    source: Source
+    origin: str
+    signature: InputSignature
+    config: ModelConfig | None = None  # set when the module is an edgelstm SequenceModel
+    preprocessing: Preprocessing | None = None
+    exported_program: Any = None  # the torch.export program, for source == "torch.export"
+
+    @property
+    def is_native(self) -> bool:
+        return self.config is not None
+
+
+def load_model(
+    spec: str,
+    weights: str | Path | None = None,
+    allow_unsafe_pickle: bool = False,
+    input_size: int | None = None,
+) -> LoadedModel:
+    """Load MODEL as the CLI accepts it: a checkpoint dir, a `.pt2` file, `pkg.module:factory`, or a pickle."""
+    path = Path(spec)
+    if path.is_dir():
+        if not is_checkpoint_dir(path):
+            raise LoadError(f"{spec}: directory is not an edgelstm checkpoint (no config.json)")
+        if weights is not None:
+            raise LoadError("--weights is for factory models; a checkpoint directory carries its own weights")
+        model, prep = load_checkpoint(path)
+        return LoadedModel(model, "checkpoint", spec, InputSignature.from_config(model.config), model.config, prep)
+    if path.suffix == ".pt2":
+        _require_file(path)
+        return _load_exported_program(path)
+    if FACTORY_PATTERN.match(spec) and not path.exists():
+        return _load_factory(spec, weights, input_size)
+    if path.exists():
+        return _load_file(path, allow_unsafe_pickle, input_size)
+    raise LoadError(f"{spec}: no such file or directory, and not a 'package.module:factory' reference")
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise LoadError(f"{path}: no such file")
+
+
+def _load_factory(spec: str, weights: str | Path | None, input_size: int | None) -> LoadedModel:
+    import torch
+
+    module_name, attr = spec.split(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: user code next to where the command runs
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LoadError(f"{spec}: cannot import module {module_name!r} ({exc})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise LoadError(f"{spec}: {module_name!r} has no callable {attr!r}")
+    required = [
+        p for p in inspect.signature(factory).parameters.values()
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if required:
+        raise LoadError(f"{spec}: the factory must be callable with no arguments (it requires: {', '.join(p.name for p in required)})")
+    built = factory()
+    if not isinstance(built, torch.nn.Module):
+        raise LoadError(f"{spec}: the factory returned {type(built).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        load_state_dict_strict(built, read_state_dict(Path(weights)), str(weights))
+    return _wrap_module(built.eval(), "factory", spec, input_size)
+
+
+def read_state_dict(path: Path) -> dict[str, Any]:
+    """A state dict from .safetensors or a torch file loaded with weights_only=True."""
+    import torch
+
+    _require_file(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise LoadError(f"{path}: corrupt or unreadable safetensors file ({_first_line(exc)})") from None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise _classify_torch_load_error(path, exc) from None
+    if isinstance(loaded, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(loaded.get(key), dict):
+                loaded = loaded[key]  # a training checkpoint that wraps the state dict
+                break
+    if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+        raise LoadError(f"{path}: expected a state dict (name -> tensor), found {type(loaded).__name__}")
+    return loaded
+
+
+def _classify_torch_load_error(path: Path, exc: Exception) -> LoadError:
+    text = str(exc)
+    if "weights_only" in text or "Unsupported global" in text or "UnpicklingError" in type(exc).__name__:
+        return UnsafePickleError(
+            f"{path}: contains pickled Python objects (e.g. a whole nn.Module); unpickling can run arbitrary code, "
+            "so it is refused. Save a state_dict or safetensors instead, or pass --unsafe-allow-pickle if you trust this file"
+        )
+    return LoadError(f"{path}: corrupt or unreadable torch file ({_first_line(exc)})")
+
+
+def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None) -> LoadedModel:
+    import torch
+
+    if path.suffix in (".safetensors",) or path.suffix == ".onnx":
+        raise LoadError(
+            f"{path}: holds weights or a graph, not a model; give an edgelstm checkpoint directory, a .pt2 file, "
+            "or 'package.module:factory --weights FILE'"
+        )
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        error = _classify_torch_load_error(path, exc)
+        if not (isinstance(error, UnsafePickleError) and allow_unsafe_pickle):
+            raise error from None
+        loaded = torch.load(path, map_location="cpu", weights_only=False)  # the user vouched for this file
+        if not isinstance(loaded, torch.nn.Module):
+            raise LoadError(f"{path}: unpickled a {type(loaded).__name__}, not a torch.nn.Module") from None
+        return _wrap_module(loaded.eval(), "pickle", str(path), input_size)
+    raise LoadError(
+        f"{path}: this is a state dict, which needs the model's code: use 'package.module:factory --weights {path}'"
+        if isinstance(loaded, dict)
+        else f"{path}: holds a {type(loaded).__name__}, not a model"
+    )
+
+
+def _wrap_module(module: Any, source: Source, origin: str, input_size: int | None) -> LoadedModel:
+    from edgelstm.model import SequenceModel
+
+    if isinstance(module, SequenceModel):
+        return LoadedModel(module, source, origin, InputSignature.from_config(module.config), module.config)
+    return LoadedModel(module, source, origin, infer_signature(module, origin, input_size))
+
+
+def infer_signature(module: Any, origin: str, input_size: int | None) -> InputSignature:
+    """The first embedding or recurrent layer tells what the model eats; --input-size overrides."""
+    import torch
+
+    if input_size is not None:
+        return InputSignature("features", input_size)
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Embedding):
+            return InputSignature("tokens", layer.num_embeddings)
+        if isinstance(layer, (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)):
+            if not layer.batch_first:
+                raise LoadError(f"{origin}: its first {type(layer).__name__} is not batch_first; edgelstm expects [batch, time, features] inputs")
+            return InputSignature("features", layer.input_size)
+    raise LoadError(f"{origin}: cannot tell the input size (no Embedding/LSTM/GRU layer found); pass --input-size")
+
+
+def _load_exported_program(path: Path) -> LoadedModel:
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # corrupt archives raise zipfile/RuntimeError/KeyError variants
+        raise LoadError(f"{path}: not a readable torch.export program ({_first_line(exc)})") from None
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    user_inputs = [placeholders[name] for name in program.graph_signature.user_inputs if name in placeholders]
+    if not user_inputs:
+        raise LoadError(f"{path}: the program takes no tensor inputs")
+    value = user_inputs[0].meta.get("val")
+    shape = list(getattr(value, "shape", []))
+    if len(shape) < 2:
+        raise LoadError(f"{path}: the first input has shape {shape}; expected [batch, time, ...]")
+    fixed = {axis: int(dim) for axis, dim in zip(("batch", "time"), shape[:2]) if isinstance(dim, int)}
+    if "time" in fixed:
+        raise FixedTimeAxisError(
+            f"{path}: the program's time axis is fixed at T={fixed['time']} (torch.export specialises nn.LSTM/nn.GRU "
+            "loops), so an export would only run at that length; export the module through a factory instead: "
+            "'package.module:factory --weights FILE'"
+        )
+    is_tokens = not value.dtype.is_floating_point
+    signature = InputSignature("tokens" if is_tokens else "features", _vocab_hint(program) if is_tokens else int(shape[2]))
+    return LoadedModel(program.module(), "torch.export", str(path), signature, exported_program=program)
+
+
+def _vocab_hint(program: Any) -> int:
+    import torch
+
+    for module in program.module().modules():
+        if isinstance(module, torch.nn.Embedding):
+            return module.num_embeddings
+    for tensor in program.state_dict.values():
+        if tensor.dim() == 2:
+            return int(tensor.shape[0])  # first matrix: the embedding table in token models
+    return 2
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]

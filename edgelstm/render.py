@@ -1,0 +1,80 @@
+"""Terminal tables for command results (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from edgelstm.summary import ModelSummary
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _shape(shape: list[Any]) -> str:
+    return escape("[" + ", ".join(str(d) for d in shape) + "]")
+
+
+def print_summary(summary: ModelSummary) -> None:
+    console = _console()
+    console.print(f"[bold]{summary.origin}[/bold] ({summary.source}, {summary.module_class})")
+    overview = Table(show_header=False, box=None)
+    overview.add_row("parameters", f"{summary.parameters:,}")
+    overview.add_row("size", f"{summary.size_bytes:,} bytes ({summary.size_bytes / 1024:.1f} KiB)")
+    overview.add_row("input", f"{summary.input_kind} ({'vocabulary' if summary.input_kind == 'tokens' else 'features'} {summary.input_size})")
+    if summary.config:
+        cfg = summary.config
+        stack = f"{cfg['cell']} x{cfg['num_layers']}, hidden {cfg['hidden_size']}"
+        stack += ", bidirectional" if cfg["bidirectional"] else ""
+        stack += f", proj {cfg['proj_size']}" if cfg["proj_size"] else ""
+        overview.add_row("recurrent stack", stack)
+        head = cfg["head"]
+        overview.add_row("head", f"{head['kind']} ({head['num_outputs']} outputs" + (f", {head['pooling']} pooling" if head["kind"] in ("classify", "forecast") else "") + ")")
+    console.print(overview)
+    if summary.states:
+        table = Table(title="recurrent state (sequence form outputs; inputs with --state-inputs)")
+        for col in ("state", "input", "output", "shape", "rows"):
+            table.add_column(col)
+        for s in summary.streaming_states or summary.states:
+            table.add_row(s.name, s.input_name, s.output_name, _shape(s.shape), ", ".join(s.rows) or s.description)
+        console.print(table)
+    forms = Table(title="export forms")
+    for col in ("form", "impl", "available", "why not"):
+        forms.add_column(col)
+    for f in summary.forms:
+        forms.add_row(f.form, f.impl, "yes" if f.available else "no", f.reason)
+    console.print(forms)
+
+
+def print_export_result(result: Any) -> None:
+    console = _console()
+    v = result.verification
+    table = Table(title=f"verification vs torch ({v.settings.provider}, {v.settings.intra_op_threads} thread, atol={v.tolerance.atol:g} rtol={v.tolerance.rtol:g})")
+    for col in ("case", "worst output", "max abs err", "max rel err", "verdict"):
+        table.add_column(col)
+    for case in v.cases:
+        worst = case.worst()
+        if case.error:
+            table.add_row(case.label, "-", "-", "-", f"[red]FAIL[/red] {escape(case.error)}")
+            continue
+        failing = [o for o in case.outputs if not o.passed]
+        shown = failing[0] if failing else worst
+        assert shown is not None
+        verdict = "[green]ok[/green]" if case.passed else f"[red]FAIL[/red] {escape(shown.problem)}"
+        table.add_row(case.label, shown.name, f"{shown.max_abs_error:.2e}", f"{shown.max_rel_error:.2e}", verdict)
+    console.print(table)
+    inputs = ", ".join(f"{t.name} {_shape(t.shape)}" for t in result.interface.inputs)
+    outputs = ", ".join(f"{t.name} {_shape(t.shape)}" for t in result.interface.outputs)
+    console.print(f"inputs:  {inputs}")
+    console.print(f"outputs: {outputs}")
+    console.print(f"checks:  {'; '.join(result.checks)}")
+    if result.written:
+        console.print(f"[green]PASS[/green] wrote {result.path} ({result.size_bytes:,} bytes, sha256 {result.sha256[:12]}) "
+                      f"and {result.path.with_suffix('.export.json').name}")
+    else:
+        failed = len(v.failures())
+        console.print(f"[red]FAIL[/red] {failed} of {len(v.cases)} cases outside tolerance; nothing written to {result.path.parent}")

@@ -1,0 +1,79 @@
+"""`inspect`: what a loaded model is and what it can be exported to."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgelstm.loading import LoadedModel
+from edgelstm.state import StateSpec, recurrent_state_specs, streaming_state_specs
+
+
+@dataclass(frozen=True)
+class FormAvailability:
+    form: str
+    impl: str
+    available: bool
+    reason: str = ""
+
+
+@dataclass
+class ModelSummary:
+    origin: str
+    source: str
+    module_class: str
+    parameters: int
+    size_bytes: int  # parameters and buffers as stored in the model's dtypes
+    input_kind: str
+    input_size: int
+    config: dict[str, Any] | None
+    states: list[StateSpec] = field(default_factory=list)
+    streaming_states: list[StateSpec] = field(default_factory=list)
+    forms: list[FormAvailability] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["states"] = [s.to_dict() for s in self.states]
+        data["streaming_states"] = [s.to_dict() for s in self.streaming_states]
+        return data
+
+
+def summarize_model(loaded: LoadedModel) -> ModelSummary:
+    module = loaded.module
+    tensors = list(module.parameters()) + list(module.buffers())
+    summary = ModelSummary(
+        origin=loaded.origin,
+        source=loaded.source,
+        module_class=type(module).__name__,
+        parameters=sum(p.numel() for p in module.parameters()),
+        size_bytes=sum(t.numel() * t.element_size() for t in tensors),
+        input_kind=loaded.signature.kind,
+        input_size=loaded.signature.size,
+        config=loaded.config.to_dict() if loaded.config else None,
+    )
+    summary.forms = export_forms(loaded)
+    if loaded.config is not None:
+        summary.states = recurrent_state_specs(loaded.config)
+        if not loaded.config.bidirectional:
+            summary.streaming_states = streaming_state_specs(loaded.config)
+    return summary
+
+
+def export_forms(loaded: LoadedModel) -> list[FormAvailability]:
+    if loaded.config is None:
+        foreign = "needs an edgelstm SequenceModel (a user module keeps its state inside forward())"
+        return [
+            FormAvailability("sequence", "torch.onnx", True),
+            FormAvailability("sequence", "loop", False, foreign),
+            FormAvailability("streaming", "-", False, foreign),
+        ]
+    from export.native import fused_unsupported_reason, streaming_unsupported_reason
+
+    fused_reason = fused_unsupported_reason(loaded.config) or ""
+    stream_reason = streaming_unsupported_reason(loaded.config) or ""
+    forms = []
+    for form in ("sequence", "streaming"):
+        for impl in ("fused", "loop"):
+            reasons = [r for r in (fused_reason if impl == "fused" else "", stream_reason if form == "streaming" else "") if r]
+            forms.append(FormAvailability(form, impl, not reasons, "; ".join(reasons)))
+    return forms

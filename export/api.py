@@ -1,0 +1,141 @@
+"""`export_model`: build the graph, check it, verify it in ONNX Runtime at unseen shapes, then write it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edgelstm import __version__
+from edgelstm.errors import ExportError
+from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
+from edgelstm.loading import LoadedModel
+from export.config import ExportConfig, GraphInterface
+from export.metadata import ArtifactMetadata, attach_metadata
+from export.verify import VerificationConfig, VerificationResult, module_reference, native_reference, verify_graph
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    interface: GraphInterface
+    export_config: ExportConfig
+    source: str
+    verification: VerificationResult
+    checks: list[str] = field(default_factory=list)
+    sha256: str = ""
+    size_bytes: int = 0
+    written: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.verification.passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "written": self.written,
+            "passed": self.passed,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "source": self.source,
+            "checks": self.checks,
+            "export_config": self.export_config.to_dict(),
+            "interface": self.interface.to_dict(),
+            "verification": self.verification.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportResult:
+        return cls(
+            path=Path(data["path"]),
+            interface=GraphInterface.from_dict(data["interface"]),
+            export_config=ExportConfig.from_dict(data["export_config"]),
+            source=data["source"],
+            verification=VerificationResult.from_dict(data["verification"]),
+            checks=list(data["checks"]),
+            sha256=data["sha256"],
+            size_bytes=data["size_bytes"],
+            written=data["written"],
+        )
+
+
+def artifact_name(export_config: ExportConfig, impl: str) -> str:
+    return f"{export_config.form}_{impl.replace('.', '_')}"
+
+
+def build_onnx(loaded: LoadedModel, export_config: ExportConfig) -> tuple[onnx.ModelProto, GraphInterface]:
+    if loaded.is_native:
+        from export.native import build_native_onnx
+
+        return build_native_onnx(loaded.module, export_config)
+    from export.foreign import build_foreign_onnx
+
+    return build_foreign_onnx(loaded, export_config)
+
+
+def check_onnx(model: onnx.ModelProto) -> list[str]:
+    """Full checker and strict shape inference; raises ExportError naming the failed check."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx.checker rejected the graph: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ExportError(f"ONNX shape inference failed: {str(exc).strip().splitlines()[0]}") from None
+    return ["onnx.checker (full_check)", "shape inference (strict, type-checked)"]
+
+
+def export_model(
+    loaded: LoadedModel,
+    out_dir: Path,
+    export_config: ExportConfig | None = None,
+    verification: VerificationConfig | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Export, check and verify; the .onnx and its .export.json are written only if verification passes."""
+    export_config = export_config or ExportConfig()
+    verification = verification or VerificationConfig(example_steps=loaded.signature.example_steps)
+    model, interface = build_onnx(loaded, export_config)
+    name = artifact_name(export_config, interface.impl)
+    onnx_path = Path(out_dir) / f"{name}.onnx"
+    report_path = Path(out_dir) / f"{name}.export.json"
+    ensure_writable(onnx_path, overwrite)
+    ensure_writable(report_path, overwrite)
+
+    model.producer_version = __version__
+    attach_metadata(
+        model,
+        ArtifactMetadata(interface, export_config, loaded.config, loaded.preprocessing, loaded.source),
+    )
+    checks = check_onnx(model)
+    data = model.SerializeToString(deterministic=True)
+    if loaded.is_native:
+        reference = native_reference(loaded.module, interface)
+    else:
+        reference = module_reference(loaded.module, [t.name for t in interface.inputs])
+    vocab = loaded.signature.size if loaded.signature.kind == "tokens" else 0
+    result = verify_graph(data, interface, reference, verification, vocab_size=vocab)
+    export_result = ExportResult(
+        path=onnx_path,
+        interface=interface,
+        export_config=export_config,
+        source=loaded.source,
+        verification=result,
+        checks=checks + [f"onnxruntime at {len(result.cases)} shapes vs torch"],
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+    )
+    if export_result.passed:
+        write_bytes_atomic(onnx_path, data, overwrite)
+        export_result.written = True
+        write_text_atomic(report_path, json.dumps(export_result.to_dict(), indent=2) + "\n", overwrite)
+    return export_result

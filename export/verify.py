@@ -1,0 +1,186 @@
+"""Run an exported graph in ONNX Runtime at shapes other than the export example and compare with torch.
+
+A graph that only works at the example shape (a frozen time axis, a baked-in batch size) is a failed export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
+from edgelstm.model import SequenceModel
+from edgelstm.runtime import SessionSettings, session_from_onnx
+from export.config import GraphInterface
+from export.native import random_inputs_like
+
+Feeds = dict[str, np.ndarray]
+TorchReference = Callable[[Feeds], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class VerificationConfig:
+    """The shape grid. `steps=None` derives it from the example length: (1, 7, example, 4 x example)."""
+
+    batches: tuple[int, ...] = (1, 3, 8)
+    steps: tuple[int, ...] | None = None
+    example_steps: int = 16
+    chunk_sizes: tuple[int, ...] = (1, 7)
+    tolerance: Tolerance = FP32_TOLERANCE
+    seed: int = 0
+
+    def step_grid(self) -> tuple[int, ...]:
+        if self.steps is not None:
+            return self.steps
+        return tuple(sorted({1, 7, self.example_steps, 4 * self.example_steps}))
+
+
+@dataclass
+class VerificationResult:
+    cases: list[CaseComparison] = field(default_factory=list)
+    tolerance: Tolerance = FP32_TOLERANCE
+    settings: SessionSettings = field(default_factory=SessionSettings)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(self.cases)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def max_abs_error(self) -> float:
+        return max((o.max_abs_error for c in self.cases for o in c.outputs), default=0.0)
+
+    def failures(self) -> list[CaseComparison]:
+        return [c for c in self.cases if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "max_abs_error": self.max_abs_error,
+            "tolerance": self.tolerance.to_dict(),
+            "session": self.settings.to_dict(),
+            "cases": [c.to_dict() for c in self.cases],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VerificationResult:
+        return cls(
+            cases=[CaseComparison.from_dict(c) for c in data["cases"]],
+            tolerance=Tolerance(**data["tolerance"]),
+            settings=SessionSettings(**data["session"]),
+        )
+
+
+def native_reference(model: SequenceModel, interface: GraphInterface) -> TorchReference:
+    """The torch computation an edgelstm graph must reproduce, outputs in the graph's order."""
+    model = model.eval()
+    state_inputs = [s.input_name for s in interface.states]
+
+    def run(feeds: Feeds) -> list[np.ndarray]:
+        x = torch.from_numpy(feeds["x"])
+        states = tuple(torch.from_numpy(feeds[name]) for name in state_inputs) or None
+        with torch.no_grad():
+            if interface.form == "streaming":
+                y, final = model.forward_streaming(x, states)
+            else:
+                lengths = torch.from_numpy(feeds["lengths"]) if "lengths" in feeds else None
+                y, final = model(x, lengths, states)
+        return [y.numpy(), *(s.numpy() for s in final)]
+
+    return run
+
+
+def module_reference(module: torch.nn.Module, input_names: Sequence[str]) -> TorchReference:
+    """For a user module: call it with the graph's inputs in order, flatten tensor outputs."""
+    module = module.eval()
+
+    def run(feeds: Feeds) -> list[np.ndarray]:
+        with torch.no_grad():
+            result = module(*(torch.from_numpy(feeds[n]) for n in input_names))
+        return [t.detach().numpy() for t in _flatten(result)]
+
+    return run
+
+
+def _flatten(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _flatten(v)]
+    if isinstance(value, dict):
+        return [t for k in value for t in _flatten(value[k])]
+    return []
+
+
+def verify_graph(
+    model_bytes: bytes,
+    interface: GraphInterface,
+    reference: TorchReference,
+    config: VerificationConfig,
+    vocab_size: int = 0,
+    settings: SessionSettings | None = None,
+) -> VerificationResult:
+    settings = settings or SessionSettings()
+    session = session_from_onnx(model_bytes, settings)
+    output_names = [o.name for o in interface.outputs]
+    result = VerificationResult(tolerance=config.tolerance, settings=settings)
+    seed = config.seed
+    for batch in config.batches:
+        for steps in config.step_grid():
+            seed += 1
+            feeds = random_inputs_like(interface, batch, steps, vocab_size, seed)
+            result.cases.append(_run_case(f"B={batch} T={steps}", session, output_names, feeds, reference, config.tolerance))
+    if interface.form == "streaming":
+        steps = max(config.step_grid())
+        for chunk in config.chunk_sizes:
+            seed += 1
+            feeds = random_inputs_like(interface, 3, steps, vocab_size, seed)
+            result.cases.append(_run_chunked(chunk, session, interface, feeds, reference, config.tolerance))
+    return result
+
+
+def _run_case(
+    label: str, session: Any, output_names: list[str], feeds: Feeds, reference: TorchReference, tolerance: Tolerance
+) -> CaseComparison:
+    batch, steps = feeds["x"].shape[:2]
+    try:
+        actual = session.run(output_names, feeds)
+    except Exception as exc:  # ORT raises its own exception types; the message is the finding
+        return CaseComparison(label, batch, steps, error=_one_line(exc))
+    expected = reference(feeds)
+    return CaseComparison(
+        label, batch, steps, [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected)]
+    )
+
+
+def _run_chunked(
+    chunk: int, session: Any, interface: GraphInterface, feeds: Feeds, reference: TorchReference, tolerance: Tolerance
+) -> CaseComparison:
+    """Feed the sequence `chunk` steps at a time, carrying every state output into the next call."""
+    x = feeds["x"]
+    batch, steps = x.shape[:2]
+    label = f"chunks of {chunk}, B={batch} T={steps}"
+    output_names = [o.name for o in interface.outputs]
+    carried = {s.input_name: feeds[s.input_name] for s in interface.states}
+    pieces = []
+    try:
+        for start in range(0, steps, chunk):
+            outs = dict(zip(output_names, session.run(output_names, {"x": x[:, start : start + chunk], **carried})))
+            pieces.append(outs["output"])
+            carried = {s.input_name: outs[s.output_name] for s in interface.states}
+    except Exception as exc:
+        return CaseComparison(label, batch, steps, error=_one_line(exc))
+    actual = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in interface.states]
+    expected = reference(feeds)
+    return CaseComparison(label, batch, steps, [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected)])
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:400]
