@@ -97,6 +97,7 @@ def export(
     batches: Optional[str] = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
     steps: Optional[str] = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
     example_steps: Optional[int] = typer.Option(None, "--example-steps", help="example length used to export user modules"),
+    data: Optional[Path] = typer.Option(None, "--data", help=".npz of real inputs (x, optional lengths) to verify on too"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -115,7 +116,7 @@ def export(
     verification = VerificationConfig(example_steps=loaded.signature.example_steps, steps=_parse_ints(steps, "--steps"))
     if (grid := _parse_ints(batches, "--batches")) is not None:
         verification = replace(verification, batches=grid)
-    result = export_model(loaded, out, export_config, verification, overwrite)
+    result = export_model(loaded, out, export_config, verification, overwrite, data)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -10,7 +10,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Elementwise pass rule |actual - expected| <= atol + rtol * |expected| (numpy.allclose semantics)."""
+    """Pass rule: max |actual - expected| <= atol + rtol * max |expected| over the tensor.
+
+    The relative part scales with the tensor's range, not each element: recurrent outputs cross zero all the
+    time, and near a zero crossing an elementwise relative error measures nothing. An LSTM's cell state can
+    reach tens while h stays in [-1, 1]; fp32 rounding in c then shows in h at the 1e-5 level (measured on the
+    reference model: ORT and torch fp32 both differ from float64 torch by 1e-5 in h at T=100).
+    """
 
     atol: float = 1e-5
     rtol: float = 1e-5
@@ -103,5 +109,5 @@ def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, toleran
     # Relative to the reference's largest magnitude: elementwise ratios explode near zero crossings.
     scale = float(np.abs(e[np.isfinite(e)]).max(initial=0.0))
     max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-    within = bool((diff <= tolerance.atol + tolerance.rtol * np.abs(e)).all())
+    within = max_abs <= tolerance.atol + tolerance.rtol * scale
     return TensorComparison(name, list(actual.shape), max_abs, max_rel, within)

@@ -16,7 +16,14 @@ from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomi
 from edgelstm.loading import LoadedModel
 from export.config import ExportConfig, GraphInterface
 from export.metadata import ArtifactMetadata, attach_metadata
-from export.verify import VerificationConfig, VerificationResult, module_reference, native_reference, verify_graph
+from export.verify import (
+    VerificationConfig,
+    VerificationResult,
+    load_data_feeds,
+    module_reference,
+    native_reference,
+    verify_graph,
+)
 
 
 @dataclass
@@ -100,8 +107,12 @@ def export_model(
     export_config: ExportConfig | None = None,
     verification: VerificationConfig | None = None,
     overwrite: bool = False,
+    data: Path | None = None,
 ) -> ExportResult:
-    """Export, check and verify; the .onnx and its .export.json are written only if verification passes."""
+    """Export, check and verify; the .onnx and its .export.json are written only if verification passes.
+
+    `data`: an optional .npz of real inputs (`x`, optional `lengths`) verified in addition to the shape grid.
+    """
     export_config = export_config or ExportConfig()
     verification = verification or VerificationConfig(example_steps=loaded.signature.example_steps)
     model, interface = build_onnx(loaded, export_config)
@@ -117,13 +128,14 @@ def export_model(
         ArtifactMetadata(interface, export_config, loaded.config, loaded.preprocessing, loaded.source),
     )
     checks = check_onnx(model)
-    data = model.SerializeToString(deterministic=True)
+    serialized = model.SerializeToString(deterministic=True)
     if loaded.is_native:
         reference = native_reference(loaded.module, interface)
     else:
         reference = module_reference(loaded.module, [t.name for t in interface.inputs])
     vocab = loaded.signature.size if loaded.signature.kind == "tokens" else 0
-    result = verify_graph(data, interface, reference, verification, vocab_size=vocab)
+    feeds = load_data_feeds(data, interface) if data is not None else None
+    result = verify_graph(serialized, interface, reference, verification, vocab_size=vocab, data=feeds)
     export_result = ExportResult(
         path=onnx_path,
         interface=interface,
@@ -131,11 +143,11 @@ def export_model(
         source=loaded.source,
         verification=result,
         checks=checks + [f"onnxruntime at {len(result.cases)} shapes vs torch"],
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
+        sha256=hashlib.sha256(serialized).hexdigest(),
+        size_bytes=len(serialized),
     )
     if export_result.passed:
-        write_bytes_atomic(onnx_path, data, overwrite)
+        write_bytes_atomic(onnx_path, serialized, overwrite)
         export_result.written = True
         write_text_atomic(report_path, json.dumps(export_result.to_dict(), indent=2) + "\n", overwrite)
     return export_result

@@ -5,13 +5,16 @@ A graph that only works at the example shape (a frozen time axis, a baked-in bat
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from edgelstm.errors import InputShapeError
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import SessionSettings, session_from_onnx
@@ -118,6 +121,42 @@ def _flatten(value: Any) -> list[torch.Tensor]:
     return []
 
 
+def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> Feeds:
+    """Real inputs from an .npz with `x` (and optional `lengths`), checked against the graph's input spec."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputShapeError(f"{path}: no such data file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise InputShapeError(f"{path}: not a readable .npz file ({exc})") from None
+    if "x" not in arrays:
+        raise InputShapeError(f"{path}: needs an array named 'x' (found: {', '.join(arrays) or 'none'})")
+    x_spec = interface.inputs[0]
+    x = arrays["x"][:limit]
+    if x.ndim != len(x_spec.shape) or (x_spec.dtype == "float32" and x.shape[-1] != x_spec.shape[-1]):
+        raise InputShapeError(f"{path}: x has shape {list(x.shape)}, the graph expects {x_spec.shape}")
+    if x_spec.dtype == "float32":
+        if not np.isfinite(x).all():
+            raise InputShapeError(f"{path}: x contains NaN or Inf")
+        x = x.astype(np.float32)
+    else:
+        x = x.astype(np.int64)
+    feeds: Feeds = {"x": x}
+    if any(t.name == "lengths" for t in interface.inputs):
+        lengths = arrays.get("lengths")
+        lengths = np.full(len(x), x.shape[1], np.int64) if lengths is None else lengths[:limit].astype(np.int64)
+        if lengths.shape != (len(x),) or lengths.min() < 1 or lengths.max() > x.shape[1]:
+            raise InputShapeError(f"{path}: lengths must be [{len(x)}] values in [1, {x.shape[1]}]")
+        feeds["lengths"] = lengths
+    for spec in interface.inputs:
+        if spec.name not in feeds:  # state inputs start from their documented initial value
+            dims = [len(x) if d == "batch" else int(d) for d in spec.shape]
+            feeds[spec.name] = np.zeros(dims, np.float32)
+    return feeds
+
+
 def verify_graph(
     model_bytes: bytes,
     interface: GraphInterface,
@@ -125,6 +164,7 @@ def verify_graph(
     config: VerificationConfig,
     vocab_size: int = 0,
     settings: SessionSettings | None = None,
+    data: Feeds | None = None,
 ) -> VerificationResult:
     settings = settings or SessionSettings()
     session = session_from_onnx(model_bytes, settings)
@@ -136,6 +176,9 @@ def verify_graph(
             seed += 1
             feeds = random_inputs_like(interface, batch, steps, vocab_size, seed)
             result.cases.append(_run_case(f"B={batch} T={steps}", session, output_names, feeds, reference, config.tolerance))
+    if data is not None:
+        batch, steps = data["x"].shape[:2]
+        result.cases.append(_run_case(f"real data B={batch} T={steps}", session, output_names, data, reference, config.tolerance))
     if interface.form == "streaming":
         steps = max(config.step_grid())
         for chunk in config.chunk_sizes:

@@ -1,0 +1,84 @@
+"""A small, deterministic supervised training loop for reference models (classification)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from edgelstm.model import SequenceModel
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass
+class TrainResult:
+    epochs: int
+    seconds: float
+    train_loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.test_accuracy[-1] if self.test_accuracy else float("nan")
+
+
+def classification_accuracy(model: SequenceModel, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            logits, _ = model(torch.from_numpy(x[start : start + batch_size]))
+            correct += int((logits.argmax(-1).numpy() == y[start : start + batch_size]).sum())
+    return correct / max(len(x), 1)
+
+
+def train_classifier(
+    model: SequenceModel,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> TrainResult:
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    result = TrainResult(epochs=config.epochs, seconds=0.0)
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        model.train()
+        order = rng.permutation(len(train_x))
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            logits, _ = model(torch.from_numpy(train_x[idx]))
+            loss = loss_fn(logits, torch.from_numpy(train_y[idx]))
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            losses.append(loss.item())
+        schedule.step()
+        result.train_loss.append(float(np.mean(losses)))
+        result.test_accuracy.append(classification_accuracy(model, test_x, test_y))
+        if on_epoch:
+            on_epoch(epoch + 1, result.train_loss[-1], result.test_accuracy[-1])
+    result.seconds = time.perf_counter() - started
+    model.eval()
+    return result
