@@ -111,9 +111,9 @@ def export(
 
     export_config = ExportConfig(form=form, impl=impl, opset=opset, with_lengths=lengths, with_state_inputs=state_inputs)  # type: ignore[arg-type]
     loaded = load_model(model, weights, unsafe_allow_pickle, input_size)
-    if example_steps is not None:
-        loaded.signature = replace(loaded.signature, example_steps=example_steps)
-    verification = VerificationConfig(example_steps=loaded.signature.example_steps, steps=_parse_ints(steps, "--steps"))
+    verification = VerificationConfig(
+        example_steps=example_steps or loaded.signature.example_steps, steps=_parse_ints(steps, "--steps")
+    )
     if (grid := _parse_ints(batches, "--batches")) is not None:
         verification = replace(verification, batches=grid)
     result = export_model(loaded, out, export_config, verification, overwrite, data)

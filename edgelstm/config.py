@@ -95,8 +95,8 @@ class ModelConfig:
         if self.proj_size < 0:
             raise ConfigError(f"proj_size must be >= 0, got {self.proj_size}")
         if self.proj_size > 0:
-            if self.cell == "gru":
-                raise ConfigError("proj_size is an LSTM feature; a GRU has no projection (set proj_size=0)")
+            if self.cell != "lstm":
+                raise ConfigError(f"proj_size is supported for cell='lstm' only, not '{self.cell}' (set proj_size=0)")
             if self.proj_size >= self.hidden_size:
                 raise ConfigError(f"proj_size ({self.proj_size}) must be smaller than hidden_size ({self.hidden_size})")
         if self.input_kind == "tokens":

@@ -78,14 +78,17 @@ def artifact_name(export_config: ExportConfig, impl: str) -> str:
     return f"{export_config.form}_{impl.replace('.', '_')}"
 
 
-def build_onnx(loaded: LoadedModel, export_config: ExportConfig) -> tuple[onnx.ModelProto, GraphInterface]:
+def build_onnx(
+    loaded: LoadedModel, export_config: ExportConfig, example_steps: int | None = None
+) -> tuple[onnx.ModelProto, GraphInterface]:
+    """The graph for `loaded`; `example_steps` is the trace length for user modules (native graphs need none)."""
     if loaded.is_native:
         from export.native import build_native_onnx
 
         return build_native_onnx(loaded.module, export_config)
     from export.foreign import build_foreign_onnx
 
-    return build_foreign_onnx(loaded, export_config)
+    return build_foreign_onnx(loaded, export_config, example_steps or loaded.signature.example_steps)
 
 
 def check_onnx(model: onnx.ModelProto) -> list[str]:
@@ -115,7 +118,8 @@ def export_model(
     """
     export_config = export_config or ExportConfig()
     verification = verification or VerificationConfig(example_steps=loaded.signature.example_steps)
-    model, interface = build_onnx(loaded, export_config)
+    # One example length drives both the trace and the verification grid built around it.
+    model, interface = build_onnx(loaded, export_config, verification.example_steps)
     name = artifact_name(export_config, interface.impl)
     onnx_path = Path(out_dir) / f"{name}.onnx"
     report_path = Path(out_dir) / f"{name}.export.json"

@@ -19,15 +19,18 @@ from export.config import ExportConfig, GraphInterface, TensorSpec
 from export.verify import _flatten
 
 
-def example_input(loaded: LoadedModel, batch: int = 2) -> torch.Tensor:
+def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:
     sig = loaded.signature
     generator = torch.Generator().manual_seed(0)
     if sig.kind == "tokens":
-        return torch.randint(0, sig.size, (batch, sig.example_steps), generator=generator)
-    return torch.randn(batch, sig.example_steps, sig.size, generator=generator)
+        return torch.randint(0, sig.size, (batch, steps), generator=generator)
+    return torch.randn(batch, steps, sig.size, generator=generator)
 
 
-def build_foreign_onnx(loaded: LoadedModel, export_config: ExportConfig) -> tuple[onnx.ModelProto, GraphInterface]:
+def build_foreign_onnx(
+    loaded: LoadedModel, export_config: ExportConfig, example_steps: int
+) -> tuple[onnx.ModelProto, GraphInterface]:
+    """Trace with an example of `example_steps` steps; verification then runs at other lengths."""
     if export_config.form != "sequence":
         raise ExportError(
             "the streaming form needs an edgelstm SequenceModel (its state layout is known); a user module "
@@ -35,13 +38,13 @@ def build_foreign_onnx(loaded: LoadedModel, export_config: ExportConfig) -> tupl
         )
     if export_config.impl == "loop":
         raise ExportError("the loop form is built from an edgelstm SequenceModel's weights; user modules export with torch.onnx")
-    x = example_input(loaded)
+    x = example_input(loaded, example_steps)
     with torch.no_grad():
         outputs = _flatten(loaded.module(x))
     if not outputs:
         raise ExportError(f"{loaded.origin}: forward() returned no tensors")
     names = ["output"] + [f"output_{i}" for i in range(1, len(outputs))]
-    steps = loaded.signature.example_steps
+    steps = example_steps
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings():

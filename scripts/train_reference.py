@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    parser.add_argument("--reuse", action="store_true", help="keep an existing checkpoint in --out instead of training")
     args = parser.parse_args(argv)
 
     from edgelstm.checkpoint import save_checkpoint
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.model import SequenceModel, count_parameters
     from edgelstm.training import TrainConfig, train_classifier
 
+    if args.reuse and (args.out / "config.json").exists():
+        print(f"reusing the reference model in {args.out} (drop --reuse to train a new one)")
+        return 0
     try:
         ensure_writable(args.out, args.overwrite)
         data = load_watch_windows()

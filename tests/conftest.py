@@ -1,0 +1,51 @@
+"""Shared fixtures and the one place that decides hardware skips."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgelstm.config import HeadConfig, ModelConfig
+from edgelstm.model import SequenceModel
+
+HEADS = {
+    "classify-last": HeadConfig("classify", 3, "last"),
+    "classify-mean": HeadConfig("classify", 3, "mean"),
+    "forecast": HeadConfig("forecast", 2, "last", horizon=4),
+    "per_step": HeadConfig("per_step", 3),
+    "lm": HeadConfig("lm", 11),
+}
+
+
+def tiny_config(cell: str = "lstm", layers: int = 1, bidirectional: bool = False, head: str = "classify-last", **kw) -> ModelConfig:
+    """Hidden 8, 5 features; the lm head reads token ids from an 11-symbol vocabulary."""
+    if head == "lm":
+        kw.setdefault("input_kind", "tokens")
+        kw.setdefault("vocab_size", 11)
+    return ModelConfig(input_size=5, hidden_size=8, cell=cell, num_layers=layers, bidirectional=bidirectional, head=HEADS[head], **kw)
+
+
+def tiny_model(seed: int = 0, **kw) -> SequenceModel:
+    torch.manual_seed(seed)
+    model = SequenceModel(tiny_config(**kw)).eval()
+    # Push biases away from zero so masking/state mistakes cannot hide behind zero-valued padding.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.add_(0.3)
+    return model
+
+
+def cuda_provider_available() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if cuda_provider_available():
+        return
+    skip = pytest.mark.skip(reason="onnxruntime has no CUDAExecutionProvider here (install edgelstm[gpu] on a CUDA machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,150 @@
+"""Native export of the model family: every cell x direction x depth x head, both forms, both impls."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgelstm.errors import ExportError
+from edgelstm.loading import InputSignature, LoadedModel
+from edgelstm.runtime import session_from_onnx
+from export.api import export_model
+from export.config import ExportConfig
+from export.metadata import read_metadata
+from export.native import build_native_onnx, random_inputs_like
+from tests.conftest import tiny_model
+
+CELLS = ["lstm", "gru", "peephole"]
+HEADS = ["classify-last", "classify-mean", "forecast", "per_step", "lm"]
+
+
+def _loaded(model) -> LoadedModel:
+    return LoadedModel(model, "checkpoint", "test", InputSignature.from_config(model.config), model.config)
+
+
+MATRIX = [
+    (cell, bidirectional, layers, head, impl, form)
+    for cell, bidirectional, layers, head, impl, form in itertools.product(
+        CELLS, [False, True], [1, 2], HEADS, ["fused", "loop"], ["sequence", "streaming"]
+    )
+    if not (bidirectional and form == "streaming")
+]
+
+
+@pytest.mark.parametrize("cell,bidirectional,layers,head,impl,form", MATRIX)
+def test_export_matches_torch_on_the_shape_grid(tmp_path: Path, cell, bidirectional, layers, head, impl, form) -> None:
+    """B in {1,3,8} x T in {1,7,16,64} (example 16), random lengths and states, plus chunked streaming."""
+    model = tiny_model(cell=cell, bidirectional=bidirectional, layers=layers, head=head)
+    config = ExportConfig(form=form, impl=impl, with_state_inputs=True)
+    result = export_model(_loaded(model), tmp_path, config)
+    failures = [(c.label, c.error, [o for o in c.outputs if not o.passed]) for c in result.verification.failures()]
+    assert result.passed, failures
+    assert len(result.verification.cases) >= 12
+    assert result.verification.max_rel_error < 1e-5  # relative to each tensor's range (pool sums reach ~T)
+    assert result.path.exists() and result.path.with_suffix(".export.json").exists()
+
+
+@pytest.mark.parametrize("form", ["sequence", "streaming"])
+def test_projection_exports_through_the_loop_form(tmp_path: Path, form: str) -> None:
+    model = tiny_model(cell="lstm", layers=2, proj_size=4, head="per_step")
+    result = export_model(_loaded(model), tmp_path, ExportConfig(form=form, impl="auto"))
+    assert result.interface.impl == "loop"
+    assert result.passed
+
+
+def test_fused_form_is_refused_when_it_would_not_be_exact() -> None:
+    with pytest.raises(ExportError, match="projection"):
+        build_native_onnx(tiny_model(proj_size=4), ExportConfig(impl="fused"))
+
+
+def test_bidirectional_streaming_is_refused() -> None:
+    with pytest.raises(ExportError, match="bidirectional"):
+        build_native_onnx(tiny_model(bidirectional=True), ExportConfig(form="streaming"))
+
+
+@pytest.mark.parametrize("impl", ["fused", "loop"])
+def test_fused_graphs_use_the_fused_ops_and_loop_graphs_do_not(impl: str) -> None:
+    for cell, op in (("lstm", "LSTM"), ("gru", "GRU"), ("peephole", "LSTM")):
+        graph, _ = build_native_onnx(tiny_model(cell=cell), ExportConfig(impl=impl))
+        ops = {n.op_type for n in graph.graph.node}
+        assert (op in ops) == (impl == "fused")
+        assert ("Loop" in ops) == (impl == "loop")
+        for node in graph.graph.node:
+            if node.op_type in ("LSTM", "GRU"):
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+                assert attrs["layout"] == 0
+                assert node.op_type == "LSTM" or attrs["linear_before_reset"] == 1
+                assert (cell == "peephole") == (len(node.input) == 8 and node.input[7] != "")
+
+
+@pytest.mark.parametrize("impl", ["fused", "loop"])
+def test_streaming_graph_chunk_by_chunk_equals_sequence_graph(impl: str) -> None:
+    model = tiny_model(cell="gru", layers=2, head="per_step")
+    seq_graph, _ = build_native_onnx(model, ExportConfig(form="sequence", impl=impl, with_lengths=False))
+    stream_graph, stream_if = build_native_onnx(model, ExportConfig(form="streaming", impl=impl))
+    seq = session_from_onnx(seq_graph.SerializeToString())
+    stream = session_from_onnx(stream_graph.SerializeToString())
+    x = np.random.default_rng(0).standard_normal((2, 23, 5)).astype(np.float32)
+    full, h_full = seq.run(["output", "h_out"], {"x": x})
+    state = {"h_in": np.zeros((2, 2, 8), np.float32)}
+    pieces = []
+    for start in range(0, 23, 5):
+        y, h = stream.run(["output", "h_out"], {"x": x[:, start : start + 5], **state})
+        pieces.append(y)
+        state = {"h_in": h}
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, atol=1e-5)
+    np.testing.assert_allclose(state["h_in"], h_full, atol=1e-5)
+
+
+def test_export_is_byte_identical_for_the_same_model(tmp_path: Path) -> None:
+    first = export_model(_loaded(tiny_model(layers=2)), tmp_path / "a")
+    second = export_model(_loaded(tiny_model(layers=2)), tmp_path / "b")
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.sha256 == second.sha256
+
+
+def test_metadata_describes_interface_and_state_layout(tmp_path: Path) -> None:
+    model = tiny_model(cell="lstm", layers=2, head="classify-mean")
+    result = export_model(_loaded(model), tmp_path, ExportConfig(form="streaming"))
+    meta = read_metadata(result.path)
+    assert meta.model_config == model.config
+    assert meta.interface == result.interface
+    names = [s.name for s in meta.interface.states]
+    assert names == ["h", "c", "pool_sum", "pool_count"]
+    h = meta.interface.states[0]
+    assert h.shape == [2, "batch", 8] and h.rows == ["layer0.forward", "layer1.forward"] and h.initial_value == 0.0
+    graph = onnx.load(str(result.path))
+    assert [i.name for i in graph.graph.input] == ["x", "h_in", "c_in", "pool_sum_in", "pool_count_in"]
+    assert [o.name for o in graph.graph.output] == ["output", "h_out", "c_out", "pool_sum_out", "pool_count_out"]
+
+
+def test_batch_and_time_axes_are_symbolic() -> None:
+    graph, _ = build_native_onnx(tiny_model(), ExportConfig())
+    x = graph.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in x] == ["batch", "time", 5]
+
+
+@pytest.mark.parametrize("opset", [14, 17, 21])
+def test_supported_opsets_export_and_run(tmp_path: Path, opset: int) -> None:
+    result = export_model(_loaded(tiny_model(cell="peephole", bidirectional=True)), tmp_path, ExportConfig(impl="loop", opset=opset))
+    assert result.passed
+    assert onnx.load(str(result.path)).opset_import[0].version == opset
+
+
+def test_sequence_form_without_lengths_or_with_state_inputs(tmp_path: Path) -> None:
+    model = tiny_model(cell="gru", bidirectional=True, layers=2)
+    plain = export_model(_loaded(model), tmp_path / "plain", ExportConfig(with_lengths=False))
+    stateful = export_model(_loaded(model), tmp_path / "state", ExportConfig(with_state_inputs=True))
+    assert [t.name for t in plain.interface.inputs] == ["x"]
+    assert [t.name for t in stateful.interface.inputs] == ["x", "lengths", "h_in"]
+    assert plain.passed and stateful.passed
+
+
+def test_random_feeds_cover_variable_lengths() -> None:
+    _, interface = build_native_onnx(tiny_model(), ExportConfig())
+    feeds = random_inputs_like(interface, 8, 20, seed=3)
+    assert feeds["lengths"].max() == 20 and feeds["lengths"].min() >= 1 and len(set(feeds["lengths"])) > 1
