@@ -11,16 +11,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
-    "ModelConfig",
+    "EdgelstmError",
     "HeadConfig",
+    "LoadedModel",
+    "ModelConfig",
     "Preprocessing",
     "SequenceModel",
-    "save_checkpoint",
+    "__version__",
     "load_checkpoint",
     "load_model",
-    "LoadedModel",
-    "EdgelstmError",
+    "save_checkpoint",
 ]
 
 _LAZY = {

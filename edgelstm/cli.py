@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -23,8 +22,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 
 ModelArg = typer.Argument(..., help="edgelstm checkpoint dir, a torch.export .pt2 file, or package.module:factory")
-WeightsOpt = typer.Option(None, "--weights", help="state dict for a factory model (.safetensors, or torch file loaded weights_only)")
-UnsafeOpt = typer.Option(False, "--unsafe-allow-pickle", help="allow unpickling a whole pickled nn.Module (runs code from the file)")
+WeightsOpt = typer.Option(
+    None, "--weights", help="state dict for a factory model (.safetensors, or torch file loaded weights_only)"
+)
+UnsafeOpt = typer.Option(
+    False, "--unsafe-allow-pickle", help="allow unpickling a whole pickled nn.Module (runs code from the file)"
+)
 InputSizeOpt = typer.Option(None, "--input-size", help="feature count, when it cannot be read from the model's first layer")
 JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
 
@@ -63,9 +66,9 @@ def _parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:
 @user_errors
 def inspect(
     model: str = ModelArg,
-    weights: Optional[Path] = WeightsOpt,
+    weights: Path | None = WeightsOpt,
     unsafe_allow_pickle: bool = UnsafeOpt,
-    input_size: Optional[int] = InputSizeOpt,
+    input_size: int | None = InputSizeOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Architecture, parameters, size, state layout and the export forms a model supports."""
@@ -88,16 +91,18 @@ def export(
     out: Path = typer.Option(..., "--out", help="directory for the .onnx file and its .export.json report"),
     form: str = typer.Option("sequence", "--form", help="sequence (whole padded sequences) or streaming (chunk + state)"),
     impl: str = typer.Option("auto", "--impl", help="fused (ONNX LSTM/GRU ops), loop (MatMul + gates in a Loop), or auto"),
-    weights: Optional[Path] = WeightsOpt,
+    weights: Path | None = WeightsOpt,
     unsafe_allow_pickle: bool = UnsafeOpt,
-    input_size: Optional[int] = InputSizeOpt,
+    input_size: int | None = InputSizeOpt,
     opset: int = typer.Option(17, "--opset", help="ONNX opset (14..21); 17 by default, see README"),
-    lengths: bool = typer.Option(True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"),
+    lengths: bool = typer.Option(
+        True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"
+    ),
     state_inputs: bool = typer.Option(False, "--state-inputs", help="sequence form: add initial-state inputs"),
-    batches: Optional[str] = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
-    steps: Optional[str] = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
-    example_steps: Optional[int] = typer.Option(None, "--example-steps", help="example length used to export user modules"),
-    data: Optional[Path] = typer.Option(None, "--data", help=".npz of real inputs (x, optional lengths) to verify on too"),
+    batches: str | None = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
+    steps: str | None = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
+    example_steps: int | None = typer.Option(None, "--example-steps", help="example length used to export user modules"),
+    data: Path | None = typer.Option(None, "--data", help=".npz of real inputs (x, optional lengths) to verify on too"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -126,9 +131,9 @@ def export(
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 
-def main() -> None:  # console entry for `python -m edgelstm`
+def main() -> None:  # entry for `python -m edgelstm.cli`
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":
+    main()

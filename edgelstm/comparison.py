@@ -93,16 +93,28 @@ def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, toleran
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     if actual.shape != expected.shape:
-        return TensorComparison(name, list(actual.shape), float("inf"), float("inf"), False,
-                                f"shape {list(actual.shape)} != expected {list(expected.shape)}")
+        return TensorComparison(
+            name,
+            list(actual.shape),
+            float("inf"),
+            float("inf"),
+            False,
+            f"shape {list(actual.shape)} != expected {list(expected.shape)}",
+        )
     if actual.size == 0:
         return TensorComparison(name, list(actual.shape), 0.0, 0.0, True)
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     bad_actual = ~np.isfinite(a)
     if (bad_actual & np.isfinite(e)).any():
-        return TensorComparison(name, list(actual.shape), float("inf"), float("inf"), False,
-                                f"{int(bad_actual.sum())} non-finite values (NaN/Inf) where the reference is finite")
+        return TensorComparison(
+            name,
+            list(actual.shape),
+            float("inf"),
+            float("inf"),
+            False,
+            f"{int(bad_actual.sum())} non-finite values (NaN/Inf) where the reference is finite",
+        )
     diff = np.abs(a - e)
     diff[~np.isfinite(diff)] = 0.0  # both non-finite at the same place: not a difference we can measure
     max_abs = float(diff.max())

@@ -59,8 +59,11 @@ def load_watch_windows(
     """6-axis IMU at 50 Hz, 7 shoulder exercises; windows of `window` steps, split by subject (not by window,
     which would leak a subject's recordings into the test set and inflate accuracy)."""
     data = load_watch_recordings()
-    train_x, train_y, test_x, test_y = [], [], [], []
-    for series, label, subject in zip(data["X"], data["y"], data["subject"]):
+    train_x: list[np.ndarray] = []
+    test_x: list[np.ndarray] = []
+    train_y: list[int] = []
+    test_y: list[int] = []
+    for series, label, subject in zip(data["X"], data["y"], data["subject"], strict=False):
         series = np.asarray(series, dtype=np.float32)
         starts = range(0, len(series) - window + 1, stride)
         windows = [series[s : s + window] for s in starts]

@@ -95,11 +95,14 @@ def _load_factory(spec: str, weights: str | Path | None, input_size: int | None)
     if not callable(factory):
         raise LoadError(f"{spec}: {module_name!r} has no callable {attr!r}")
     required = [
-        p for p in inspect.signature(factory).parameters.values()
+        p
+        for p in inspect.signature(factory).parameters.values()
         if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
     if required:
-        raise LoadError(f"{spec}: the factory must be callable with no arguments (it requires: {', '.join(p.name for p in required)})")
+        raise LoadError(
+            f"{spec}: the factory must be callable with no arguments (it requires: {', '.join(p.name for p in required)})"
+        )
     built = factory()
     if not isinstance(built, torch.nn.Module):
         raise LoadError(f"{spec}: the factory returned {type(built).__name__}, not a torch.nn.Module")
@@ -189,7 +192,9 @@ def infer_signature(module: Any, origin: str, input_size: int | None) -> InputSi
             return InputSignature("tokens", layer.num_embeddings)
         if isinstance(layer, (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)):
             if not layer.batch_first:
-                raise LoadError(f"{origin}: its first {type(layer).__name__} is not batch_first; edgelstm expects [batch, time, features] inputs")
+                raise LoadError(
+                    f"{origin}: its first {type(layer).__name__} is not batch_first; edgelstm expects [batch, time, features] inputs"
+                )
             return InputSignature("features", layer.input_size)
     raise LoadError(f"{origin}: cannot tell the input size (no Embedding/LSTM/GRU layer found); pass --input-size")
 
@@ -209,7 +214,7 @@ def _load_exported_program(path: Path) -> LoadedModel:
     shape = list(getattr(value, "shape", []))
     if len(shape) < 2:
         raise LoadError(f"{path}: the first input has shape {shape}; expected [batch, time, ...]")
-    fixed = {axis: int(dim) for axis, dim in zip(("batch", "time"), shape[:2]) if isinstance(dim, int)}
+    fixed = {axis: int(dim) for axis, dim in zip(("batch", "time"), shape[:2], strict=False) if isinstance(dim, int)}
     if "time" in fixed:
         raise FixedTimeAxisError(
             f"{path}: the program's time axis is fixed at T={fixed['time']} (torch.export specialises nn.LSTM/nn.GRU "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -28,13 +30,13 @@ class SequenceModel(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.input_size) if config.input_kind == "tokens" else None
         stack_dropout = config.dropout if config.num_layers > 1 else 0.0
-        common = dict(
-            input_size=config.input_size,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            dropout=stack_dropout,
-        )
+        common: dict[str, Any] = {
+            "input_size": config.input_size,
+            "hidden_size": config.hidden_size,
+            "num_layers": config.num_layers,
+            "bidirectional": config.bidirectional,
+            "dropout": stack_dropout,
+        }
         self.rnn: nn.Module
         if config.cell == "lstm":
             self.rnn = nn.LSTM(**common, batch_first=True, proj_size=config.proj_size)

@@ -25,7 +25,9 @@ def print_summary(summary: ModelSummary) -> None:
     overview = Table(show_header=False, box=None)
     overview.add_row("parameters", f"{summary.parameters:,}")
     overview.add_row("size", f"{summary.size_bytes:,} bytes ({summary.size_bytes / 1024:.1f} KiB)")
-    overview.add_row("input", f"{summary.input_kind} ({'vocabulary' if summary.input_kind == 'tokens' else 'features'} {summary.input_size})")
+    overview.add_row(
+        "input", f"{summary.input_kind} ({'vocabulary' if summary.input_kind == 'tokens' else 'features'} {summary.input_size})"
+    )
     if summary.config:
         cfg = summary.config
         stack = f"{cfg['cell']} x{cfg['num_layers']}, hidden {cfg['hidden_size']}"
@@ -33,7 +35,12 @@ def print_summary(summary: ModelSummary) -> None:
         stack += f", proj {cfg['proj_size']}" if cfg["proj_size"] else ""
         overview.add_row("recurrent stack", stack)
         head = cfg["head"]
-        overview.add_row("head", f"{head['kind']} ({head['num_outputs']} outputs" + (f", {head['pooling']} pooling" if head["kind"] in ("classify", "forecast") else "") + ")")
+        overview.add_row(
+            "head",
+            f"{head['kind']} ({head['num_outputs']} outputs"
+            + (f", {head['pooling']} pooling" if head["kind"] in ("classify", "forecast") else "")
+            + ")",
+        )
     console.print(overview)
     if summary.states:
         table = Table(title="recurrent state (sequence form outputs; inputs with --state-inputs)")
@@ -53,7 +60,9 @@ def print_summary(summary: ModelSummary) -> None:
 def print_export_result(result: Any) -> None:
     console = _console()
     v = result.verification
-    table = Table(title=f"verification vs torch ({v.settings.provider}, {v.settings.intra_op_threads} thread, atol={v.tolerance.atol:g} rtol={v.tolerance.rtol:g})")
+    table = Table(
+        title=f"verification vs torch ({v.settings.provider}, {v.settings.intra_op_threads} thread, atol={v.tolerance.atol:g} rtol={v.tolerance.rtol:g})"
+    )
     for col in ("case", "worst output", "max abs err", "max rel err", "verdict"):
         table.add_column(col)
     for case in v.cases:
@@ -73,8 +82,12 @@ def print_export_result(result: Any) -> None:
     console.print(f"outputs: {outputs}")
     console.print(f"checks:  {'; '.join(result.checks)}")
     if result.written:
-        console.print(f"[green]PASS[/green] wrote {result.path} ({result.size_bytes:,} bytes, sha256 {result.sha256[:12]}) "
-                      f"and {result.path.with_suffix('.export.json').name}")
+        console.print(
+            f"[green]PASS[/green] wrote {result.path} ({result.size_bytes:,} bytes, sha256 {result.sha256[:12]}) "
+            f"and {result.path.with_suffix('.export.json').name}"
+        )
     else:
         failed = len(v.failures())
-        console.print(f"[red]FAIL[/red] {failed} of {len(v.cases)} cases outside tolerance; nothing written to {result.path.parent}")
+        console.print(
+            f"[red]FAIL[/red] {failed} of {len(v.cases)} cases outside tolerance; nothing written to {result.path.parent}"
+        )

@@ -146,7 +146,7 @@ def export_model(
         export_config=export_config,
         source=loaded.source,
         verification=result,
-        checks=checks + [f"onnxruntime at {len(result.cases)} shapes vs torch"],
+        checks=[*checks, f"onnxruntime at {len(result.cases)} shapes vs torch"],
         sha256=hashlib.sha256(serialized).hexdigest(),
         size_bytes=len(serialized),
     )

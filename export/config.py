@@ -43,7 +43,9 @@ class ExportConfig:
         if self.impl not in IMPLS:
             raise ConfigError(f"impl={self.impl!r} is not supported; choose one of: {', '.join(IMPLS)}")
         if self.opset not in SUPPORTED_OPSETS:
-            raise ConfigError(f"opset {self.opset} is not supported; choose {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
+            raise ConfigError(
+                f"opset {self.opset} is not supported; choose {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,14 +51,27 @@ def build_foreign_onnx(
             warnings.simplefilter("ignore")
             if loaded.exported_program is not None:
                 program = torch.onnx.export(
-                    loaded.exported_program, (x,), dynamo=True, opset_version=max(export_config.opset, 18),
-                    input_names=["x"], output_names=names, optimize=True, verbose=False,
+                    loaded.exported_program,
+                    (x,),
+                    dynamo=True,
+                    opset_version=max(export_config.opset, 18),
+                    input_names=["x"],
+                    output_names=names,
+                    optimize=True,
+                    verbose=False,
                 )
+                if program is None:
+                    raise ExportError(f"torch.onnx returned no program for {loaded.origin}")
                 model = program.model_proto
             else:
                 torch.onnx.export(
-                    loaded.module, (x,), buffer, dynamo=False, opset_version=export_config.opset,
-                    input_names=["x"], output_names=names,
+                    loaded.module,
+                    (x,),
+                    buffer,  # type: ignore[arg-type]  # the TorchScript exporter accepts file objects
+                    dynamo=False,
+                    opset_version=export_config.opset,
+                    input_names=["x"],
+                    output_names=names,
                     dynamic_axes={"x": {0: "batch", 1: "time"}, **{n: {0: "batch"} for n in names}},
                 )
                 model = onnx.load_from_string(buffer.getvalue())
@@ -70,7 +83,7 @@ def build_foreign_onnx(
         if loaded.signature.kind == "tokens"
         else TensorSpec("x", "float32", ["batch", "time", loaded.signature.size], "input features")
     )
-    out_specs = [TensorSpec(n, _dtype_name(t), _symbolic_shape(t, steps)) for n, t in zip(names, outputs)]
+    out_specs = [TensorSpec(n, _dtype_name(t), _symbolic_shape(t, steps)) for n, t in zip(names, outputs, strict=False)]
     return model, GraphInterface("sequence", "torch.onnx", [x_spec], out_specs, [])
 
 

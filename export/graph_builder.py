@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -59,7 +60,7 @@ class GraphBuilder:
     def const_i64(self, hint: str, values: Sequence[int] | int) -> str:
         return self.initializer(hint, np.asarray(values, dtype=np.int64))
 
-    def const_f32(self, hint: str, values: Sequence[float] | float) -> str:
+    def const_f32(self, hint: str, values: Sequence[float] | float | np.ndarray) -> str:
         return self.initializer(hint, np.asarray(values, dtype=np.float32))
 
     def const_bool_true(self) -> str:
@@ -67,17 +68,16 @@ class GraphBuilder:
             self.initializer("loop_cond_true", np.asarray(True))
         return "loop_cond_true"
 
-    def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, outputs: int = 1, **attrs: object) -> str | list[str]:
-        """Add a node; returns its single output name, or a list when `outputs` > 1."""
+    def op1(self, op_type: str, inputs: Sequence[str], hint: str | None = None, **attrs: Any) -> str:
+        """Add a single-output node; returns the output name."""
+        return self.op_multi(op_type, inputs, hint, 1, **attrs)[0]
+
+    def op_multi(self, op_type: str, inputs: Sequence[str], hint: str | None, outputs: int, **attrs: Any) -> list[str]:
+        """Add a node with `outputs` outputs; returns their names."""
         base = self.unique(hint or op_type.lower())
         out_names = [base] if outputs == 1 else [self.unique(f"{base}_{i}") for i in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=f"node_{base}", **attrs))
-        return out_names[0] if outputs == 1 else out_names
-
-    def op1(self, op_type: str, inputs: Sequence[str], hint: str | None = None, **attrs: object) -> str:
-        out = self.op(op_type, inputs, hint, 1, **attrs)
-        assert isinstance(out, str)
-        return out
+        return out_names
 
     def make_graph(self) -> onnx.GraphProto:
         return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)

@@ -143,9 +143,7 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
     return onnx_model, interface
 
 
-def _sequence_info(
-    g: GraphBuilder, config: ModelConfig, impl: str, has_lengths: bool, steps: str, batch_1d: str
-) -> SequenceInfo:
+def _sequence_info(g: GraphBuilder, config: ModelConfig, impl: str, has_lengths: bool, steps: str, batch_1d: str) -> SequenceInfo:
     lengths_i32 = g.op1("Cast", ["lengths"], "lengths_i32", to=INT32) if has_lengths and impl == "fused" else None
     lengths_i64 = "lengths"
     if not has_lengths and impl == "loop" and config.bidirectional:

@@ -81,10 +81,10 @@ def fused_layer(
             # torch-side peephole rows are (i, f, o); ONNX's P is (i, o, f).
             p = np.stack([d.w_peephole[[0, 2, 1]].reshape(-1) for d in weights if d.w_peephole is not None])
             inputs.append(g.initializer(f"{prefix}_P", p))
-        y, h, c = g.op("LSTM", inputs, hint=f"{prefix}_lstm", outputs=3, **attrs)
+        y, h, c = g.op_multi("LSTM", inputs, f"{prefix}_lstm", 3, **attrs)
     else:
         attrs["linear_before_reset"] = 1  # torch's GRU applies the reset gate after the recurrent matmul
-        y, h = g.op("GRU", inputs, hint=f"{prefix}_gru", outputs=2, **attrs)
+        y, h = g.op_multi("GRU", inputs, f"{prefix}_gru", 2, **attrs)
         c = None
     # Y is [T, D, B, H] -> [T, B, D, H] -> [T, B, D*H]
     y_tbdh = g.op1("Transpose", [y], f"{prefix}_y_tbdh", perm=[0, 2, 1, 3])
@@ -169,7 +169,7 @@ def _loop_direction(
     split_sizes = body.const_i64("gate_sizes", [hidden] * (4 if is_lstm else 3))
     if is_lstm:
         gates = body.op1("Add", [xw_t, hr], "gates")
-        g_i, g_f, g_g, g_o = body.op("Split", [gates, split_sizes], "gate", outputs=4, axis=-1)
+        g_i, g_f, g_g, g_o = body.op_multi("Split", [gates, split_sizes], "gate", 4, axis=-1)
         if dw.w_peephole is not None:
             p_i, p_f, p_o = (body.const_f32(f"peep_{n}", dw.w_peephole[k]) for k, n in enumerate("ifo"))
             g_i = body.op1("Add", [g_i, body.op1("Mul", [p_i, "c_prev"])], "gi_peep")
@@ -185,9 +185,11 @@ def _loop_direction(
         if dw.w_proj is not None:
             h_new = body.op1("MatMul", [h_new, body.const_f32("proj_t", dw.w_proj.T)], "h_proj")
     else:
-        hr = body.op1("Add", [hr, body.const_f32("b_hn", np.concatenate([np.zeros(2 * hidden, np.float32), dw.b_hh[2 * hidden :]]))], "hr_b")
-        x_r, x_z, x_n = body.op("Split", [xw_t, split_sizes], "x_gate", outputs=3, axis=-1)
-        h_r, h_z, h_n = body.op("Split", [hr, split_sizes], "h_gate", outputs=3, axis=-1)
+        hr = body.op1(
+            "Add", [hr, body.const_f32("b_hn", np.concatenate([np.zeros(2 * hidden, np.float32), dw.b_hh[2 * hidden :]]))], "hr_b"
+        )
+        x_r, x_z, x_n = body.op_multi("Split", [xw_t, split_sizes], "x_gate", 3, axis=-1)
+        h_r, h_z, h_n = body.op_multi("Split", [hr, split_sizes], "h_gate", 3, axis=-1)
         r = body.op1("Sigmoid", [body.op1("Add", [x_r, h_r])], "r")
         z = body.op1("Sigmoid", [body.op1("Add", [x_z, h_z])], "z")
         n = body.op1("Tanh", [body.op1("Add", [x_n, body.op1("Mul", [r, h_n])])], "n")
@@ -213,10 +215,9 @@ def _loop_direction(
     body_graph = helper.make_graph(body.nodes, body.name, body_inputs, body_outputs, body.initializers)
 
     carried = [h0] + ([c0] if c0 is not None else [])
-    loop_inputs = [seq.steps, g.const_bool_true()] + carried
+    loop_inputs = [seq.steps, g.const_bool_true(), *carried]
     n_out = len(carried) + 1
-    outs = g.op("Loop", loop_inputs, f"{prefix}_loop", outputs=n_out, body=body_graph)
-    assert isinstance(outs, list)
+    outs = g.op_multi("Loop", loop_inputs, f"{prefix}_loop", n_out, body=body_graph)
     if is_lstm:
         h_last, c_last, y = outs
         return y, h_last, c_last

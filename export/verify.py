@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgelstm.errors import InputShapeError
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
+from edgelstm.errors import InputShapeError
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from export.config import GraphInterface
@@ -206,7 +206,10 @@ def _run_case(
     except Exception as exc:  # a user module that cannot run at this shape: a fixed-shape model
         return CaseComparison(label, batch, steps, error="torch reference failed: " + _one_line(exc))
     return CaseComparison(
-        label, batch, steps, [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected)]
+        label,
+        batch,
+        steps,
+        [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected, strict=False)],
     )
 
 
@@ -222,14 +225,19 @@ def _run_chunked(
     pieces = []
     try:
         for start in range(0, steps, chunk):
-            outs = dict(zip(output_names, session.run(output_names, {"x": x[:, start : start + chunk], **carried})))
+            outs = dict(zip(output_names, session.run(output_names, {"x": x[:, start : start + chunk], **carried}), strict=False))
             pieces.append(outs["output"])
             carried = {s.input_name: outs[s.output_name] for s in interface.states}
     except Exception as exc:
         return CaseComparison(label, batch, steps, error=_one_line(exc))
     actual = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in interface.states]
     expected = reference(feeds)
-    return CaseComparison(label, batch, steps, [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected)])
+    return CaseComparison(
+        label,
+        batch,
+        steps,
+        [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected, strict=False)],
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -44,5 +44,5 @@ def direction_weights(model: SequenceModel, layer: int, direction: int) -> Direc
 
 def reorder_gates(matrix: np.ndarray, torch_order: tuple[str, ...], target_order: tuple[str, ...]) -> np.ndarray:
     """Permute the gate blocks along axis 0 from torch's order to another."""
-    blocks = dict(zip(torch_order, np.split(matrix, len(torch_order), axis=0)))
+    blocks = dict(zip(torch_order, np.split(matrix, len(torch_order), axis=0), strict=False))
     return np.concatenate([blocks[g] for g in target_order], axis=0)

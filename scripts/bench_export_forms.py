@@ -17,7 +17,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         for impl in ("fused", "loop"):
             graph, interface = build_native_onnx(model, ExportConfig(form="streaming", impl=impl))
             session = session_from_onnx(graph.SerializeToString(), settings)
-            zeros = {s.input_name: np.zeros([args.batch if d == "batch" else d for d in s.shape], np.float32) for s in interface.states}
+            zeros = {
+                s.input_name: np.zeros([args.batch if d == "batch" else d for d in s.shape], np.float32) for s in interface.states
+            }
             outputs = [o.name for o in interface.outputs]
 
             def step_by_step(s=session, z=zeros, names=outputs, states=interface.states) -> object:
                 carried = dict(z)
                 for t in range(args.steps):  # one call per step, carrying the state: what a live app does
-                    result = dict(zip(names, s.run(names, {"x": x[:, t : t + 1], **carried})))
+                    result = dict(zip(names, s.run(names, {"x": x[:, t : t + 1], **carried}), strict=False))
                     carried = {st.input_name: result[st.output_name] for st in states}
                 return carried
 
@@ -91,12 +92,16 @@ def main(argv: list[str] | None = None) -> int:
 
     base = statistics.median(samples["torch eager fp32"])
     cfg = model.config
-    print(f"model: {args.model} ({cfg.cell} x{cfg.num_layers}, hidden {cfg.hidden_size}); input batch {args.batch}, T={args.steps}")
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; torch {torch.__version__} (1 thread), "
-          f"onnxruntime {ort.__version__} (CPU EP, intra_op_threads=1, spinning off, ORT_ENABLE_ALL)")
+    print(
+        f"model: {args.model} ({cfg.cell} x{cfg.num_layers}, hidden {cfg.hidden_size}); input batch {args.batch}, T={args.steps}"
+    )
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; torch {torch.__version__} (1 thread), "
+        f"onnxruntime {ort.__version__} (CPU EP, intra_op_threads=1, spinning off, ORT_ENABLE_ALL)"
+    )
     print(f"median of {args.repeats} interleaved rounds x {args.calls} calls\n")
-    print(f"| variant | ms per sequence | us per step | speed-up vs torch eager |")
-    print(f"|---|---:|---:|---:|")
+    print("| variant | ms per sequence | us per step | speed-up vs torch eager |")
+    print("|---|---:|---:|---:|")
     for name in variants:
         median = statistics.median(samples[name])
         print(f"| {name} | {median * 1e3:.3f} | {median * 1e6 / args.steps:.1f} | {base / median:.2f}x |")

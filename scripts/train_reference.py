@@ -59,10 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         head=HeadConfig(kind="classify", num_outputs=len(data.labels), pooling="last"),
     )
     model = SequenceModel(config)
-    print(f"smartwatch IMU: {len(train_x)} train / {len(test_x)} held-out windows of {train_x.shape[1]} steps "
-          f"(subjects 8-10 held out); {args.cell} hidden {args.hidden}, {count_parameters(model):,} parameters")
+    print(
+        f"smartwatch IMU: {len(train_x)} train / {len(test_x)} held-out windows of {train_x.shape[1]} steps "
+        f"(subjects 8-10 held out); {args.cell} hidden {args.hidden}, {count_parameters(model):,} parameters"
+    )
     result = train_classifier(
-        model, train_x, data.train_y, test_x, data.test_y,
+        model,
+        train_x,
+        data.train_y,
+        test_x,
+        data.test_y,
         TrainConfig(epochs=args.epochs, seed=args.seed, threads=args.threads),
         on_epoch=lambda e, loss, acc: print(f"  epoch {e:2d}  loss {loss:.3f}  held-out accuracy {acc:.1%}", flush=True),
     )

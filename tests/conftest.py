@@ -17,12 +17,16 @@ HEADS = {
 }
 
 
-def tiny_config(cell: str = "lstm", layers: int = 1, bidirectional: bool = False, head: str = "classify-last", **kw) -> ModelConfig:
+def tiny_config(
+    cell: str = "lstm", layers: int = 1, bidirectional: bool = False, head: str = "classify-last", **kw
+) -> ModelConfig:
     """Hidden 8, 5 features; the lm head reads token ids from an 11-symbol vocabulary."""
     if head == "lm":
         kw.setdefault("input_kind", "tokens")
         kw.setdefault("vocab_size", 11)
-    return ModelConfig(input_size=5, hidden_size=8, cell=cell, num_layers=layers, bidirectional=bidirectional, head=HEADS[head], **kw)
+    return ModelConfig(
+        input_size=5, hidden_size=8, cell=cell, num_layers=layers, bidirectional=bidirectional, head=HEADS[head], **kw
+    )
 
 
 def tiny_model(seed: int = 0, **kw) -> SequenceModel:

@@ -65,7 +65,7 @@ def test_save_load_round_trip_gives_same_config_and_identical_outputs(tmp_path: 
             y, state = loaded(*args)
             assert torch.equal(y, y_ref)
             assert len(state) == len(state_ref)
-            for a, b in zip(state, state_ref):
+            for a, b in zip(state, state_ref, strict=False):
                 assert torch.equal(a, b)
 
 
@@ -170,7 +170,9 @@ def test_save_with_overwrite_replaces_the_checkpoint(checkpoint: Path) -> None:
 def test_corrupt_safetensors_raises_load_error(checkpoint: Path, damage: str) -> None:
     weights = checkpoint / WEIGHTS_FILE
     data = weights.read_bytes()
-    weights.write_bytes({"garbage": b"\x00not a safetensors file" * 10, "truncated": data[: len(data) // 2], "empty": b""}[damage])
+    weights.write_bytes(
+        {"garbage": b"\x00not a safetensors file" * 10, "truncated": data[: len(data) // 2], "empty": b""}[damage]
+    )
     with pytest.raises(LoadError, match="corrupt or unreadable safetensors"):
         load_checkpoint(checkpoint)
 
@@ -188,7 +190,7 @@ def test_unknown_cell_type_names_the_field(checkpoint: Path) -> None:
 
 
 def test_invalid_config_json_raises_load_error(checkpoint: Path) -> None:
-    (checkpoint / CONFIG_FILE).write_text("{\"input_size\": 3,")
+    (checkpoint / CONFIG_FILE).write_text('{"input_size": 3,')
     with pytest.raises(LoadError, match="not valid JSON"):
         load_checkpoint(checkpoint)
 

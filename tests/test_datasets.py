@@ -17,7 +17,9 @@ def test_watch_windows_are_split_by_subject() -> None:
     assert data.train_x.dtype == np.float32 and np.isfinite(data.train_x).all()
     assert set(data.train_y.tolist()) == set(range(7)) and len(data.labels) == 7
     raw = datasets.load_watch_recordings()
-    held_out = sum(1 for s, x in zip(raw["subject"], raw["X"]) if int(s) in (8, 9, 10) for _ in range(0, len(x) - 99, 50))
+    held_out = sum(
+        1 for s, x in zip(raw["subject"], raw["X"], strict=False) if int(s) in (8, 9, 10) for _ in range(0, len(x) - 99, 50)
+    )
     assert held_out == len(data.test_x)  # every held-out window comes from a held-out subject
 
 

@@ -85,7 +85,7 @@ def test_fused_graphs_use_the_fused_ops_and_loop_graphs_do_not(impl: str) -> Non
 def test_streaming_graph_chunk_by_chunk_equals_sequence_graph(impl: str) -> None:
     model = tiny_model(cell="gru", layers=2, head="per_step")
     seq_graph, _ = build_native_onnx(model, ExportConfig(form="sequence", impl=impl, with_lengths=False))
-    stream_graph, stream_if = build_native_onnx(model, ExportConfig(form="streaming", impl=impl))
+    stream_graph, _stream_if = build_native_onnx(model, ExportConfig(form="streaming", impl=impl))
     seq = session_from_onnx(seq_graph.SerializeToString())
     stream = session_from_onnx(stream_graph.SerializeToString())
     x = np.random.default_rng(0).standard_normal((2, 23, 5)).astype(np.float32)
@@ -130,7 +130,9 @@ def test_batch_and_time_axes_are_symbolic() -> None:
 
 @pytest.mark.parametrize("opset", [14, 17, 21])
 def test_supported_opsets_export_and_run(tmp_path: Path, opset: int) -> None:
-    result = export_model(_loaded(tiny_model(cell="peephole", bidirectional=True)), tmp_path, ExportConfig(impl="loop", opset=opset))
+    result = export_model(
+        _loaded(tiny_model(cell="peephole", bidirectional=True)), tmp_path, ExportConfig(impl="loop", opset=opset)
+    )
     assert result.passed
     assert onnx.load(str(result.path)).opset_import[0].version == opset
 

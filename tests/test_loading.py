@@ -304,9 +304,7 @@ def test_exported_lstm_has_fixed_time_axis(tmp_path: Path, user: ModuleType) -> 
 
 def test_exported_program_with_dynamic_time_loads(tmp_path: Path, user: ModuleType) -> None:
     module = user.Cumulative().eval()
-    program = torch.export.export(
-        module, (_x(steps=6, size=5),), dynamic_shapes={"x": {0: Dim("batch"), 1: Dim("time")}}
-    )
+    program = torch.export.export(module, (_x(steps=6, size=5),), dynamic_shapes={"x": {0: Dim("batch"), 1: Dim("time")}})
     path = tmp_path / "cumulative.pt2"
     torch.export.save(program, str(path))
     loaded = load_model(str(path))

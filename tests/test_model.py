@@ -39,7 +39,7 @@ def test_padded_batch_equals_each_sequence_alone(cell: str, bidirectional: bool,
             torch.testing.assert_close(actual, expected, atol=1e-6, rtol=1e-5)
             if not model.config.head.is_pooled:  # padded steps must not leak garbage
                 assert torch.allclose(y[b, length:], model.head.bias.expand_as(y[b, length:]))
-            for s_all, s_one in zip(state, state_b):
+            for s_all, s_one in zip(state, state_b, strict=False):
                 torch.testing.assert_close(s_all[:, b], s_one[:, 0], atol=1e-6, rtol=1e-5)
 
 
@@ -52,7 +52,7 @@ def test_state_carried_across_calls_equals_one_call(cell: str) -> None:
         first, state = model(x[:, :5])
         second, final_state = model(x[:, 5:], state=state)
     torch.testing.assert_close(torch.cat([first, second], dim=1), full)
-    for a, b in zip(final_state, full_state):
+    for a, b in zip(final_state, full_state, strict=False):
         torch.testing.assert_close(a, b)
 
 
@@ -125,12 +125,12 @@ def test_bad_inputs_are_named(x: torch.Tensor, lengths: torch.Tensor | None, mes
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(cell="rnn_tanh"), "cell"),
-        (dict(cell="gru", proj_size=4), "proj_size"),
-        (dict(proj_size=8), "proj_size"),
-        (dict(num_layers=0), "num_layers"),
-        (dict(dropout=1.5), "dropout"),
-        (dict(input_kind="tokens"), "vocab_size"),
+        ({"cell": "rnn_tanh"}, "cell"),
+        ({"cell": "gru", "proj_size": 4}, "proj_size"),
+        ({"proj_size": 8}, "proj_size"),
+        ({"num_layers": 0}, "num_layers"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"input_kind": "tokens"}, "vocab_size"),
     ],
 )
 def test_invalid_configs_are_refused(kwargs: dict, message: str) -> None:

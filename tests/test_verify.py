@@ -7,12 +7,11 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import numpy_helper
 
 from edgelstm.errors import InputShapeError
-from edgelstm.loading import InputSignature, LoadedModel, load_model
+from edgelstm.loading import load_model
 from edgelstm.runtime import ProviderError, SessionSettings, resolve_provider, session_from_onnx
 from export.api import export_model
 from export.config import ExportConfig
@@ -47,8 +46,9 @@ def test_streaming_graph_that_drops_state_between_chunks_fails() -> None:
 
 def test_traced_time_loop_freezes_the_time_axis_and_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A user model looping over time in Python is unrolled by the tracer at the example length."""
-    (tmp_path / "loopy_models.py").write_text(textwrap.dedent(
-        """
+    (tmp_path / "loopy_models.py").write_text(
+        textwrap.dedent(
+            """
         import torch
         class CellLoop(torch.nn.Module):
             def __init__(self):
@@ -66,7 +66,8 @@ def test_traced_time_loop_freezes_the_time_axis_and_is_reported(tmp_path: Path, 
             torch.manual_seed(0)
             return CellLoop()
         """
-    ))
+        )
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     loaded = load_model("loopy_models:build")
     result = export_model(loaded, tmp_path / "out", ExportConfig(), SMALL_GRID)
@@ -78,8 +79,9 @@ def test_traced_time_loop_freezes_the_time_axis_and_is_reported(tmp_path: Path, 
 
 
 def test_clean_export_of_a_user_module_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "plain_models.py").write_text(textwrap.dedent(
-        """
+    (tmp_path / "plain_models.py").write_text(
+        textwrap.dedent(
+            """
         import torch
         class Tagger(torch.nn.Module):
             def __init__(self):
@@ -93,7 +95,8 @@ def test_clean_export_of_a_user_module_passes(tmp_path: Path, monkeypatch: pytes
             torch.manual_seed(0)
             return Tagger()
         """
-    ))
+        )
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     result = export_model(load_model("plain_models:build"), tmp_path / "out", ExportConfig(), SMALL_GRID)
     assert result.passed and result.written
@@ -108,10 +111,10 @@ def test_real_data_file_is_checked_against_the_graph_inputs(tmp_path: Path) -> N
     feeds = load_data_feeds(good, interface)
     assert feeds["x"].shape == (4, 6, 5) and feeds["lengths"].tolist() == [6, 2, 1, 6]
     cases = {
-        "wrong.npz": dict(x=np.zeros((4, 6, 3), np.float32)),
-        "nan.npz": dict(x=np.full((2, 3, 5), np.nan, np.float32)),
-        "lengths.npz": dict(x=np.zeros((2, 3, 5), np.float32), lengths=np.array([3, 9])),
-        "nox.npz": dict(y=np.zeros(3)),
+        "wrong.npz": {"x": np.zeros((4, 6, 3), np.float32)},
+        "nan.npz": {"x": np.full((2, 3, 5), np.nan, np.float32)},
+        "lengths.npz": {"x": np.zeros((2, 3, 5), np.float32), "lengths": np.array([3, 9])},
+        "nox.npz": {"y": np.zeros(3)},
     }
     for name, arrays in cases.items():
         np.savez(tmp_path / name, **arrays)
