@@ -156,7 +156,7 @@ def _sequence_info(g: GraphBuilder, config: ModelConfig, impl: str, has_lengths:
         lengths_row = g.op1("Unsqueeze", ["lengths", g.const_i64("axis0", [0])], "lengths_row")
         mask = g.op1("Less", [positions, lengths_row], "mask_tb")
         mask_tm = g.op1("Unsqueeze", [mask, g.const_i64("axis2", [2])], "mask_tm")
-    return SequenceInfo(lengths_i32, lengths_i64, mask_tm, steps)
+    return SequenceInfo(lengths_i32, lengths_i64, mask_tm, steps, batch_1d)
 
 
 def _zeros(g: GraphBuilder, batch_1d: str, size: int, hint: str) -> str:

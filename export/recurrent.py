@@ -31,6 +31,7 @@ class SequenceInfo:
     lengths_i64: str  # for ReverseSequence (all = T when the graph has no lengths input)
     mask_tm: str | None  # [T, B, 1] bool, True where the step is inside the sequence
     steps: str  # int64 scalar T
+    batch_1d: str  # int64 [1] holding B
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,9 @@ def _loop_direction(
     if c_new is not None:
         body.nodes.append(helper.make_node("Identity", [c_new], ["c_next"], name="c_identity"))
         body_outputs.append(subgraph_value("c_next", FLOAT, None))
-    body.nodes.append(helper.make_node("Identity", [y_t], ["y_t"], name="y_identity"))
+    # Scan outputs are stacked by ONNX Runtime but concatenated by onnx.reference (the spec says
+    # "concatenating"); emitting [1, B, H] per step and reshaping after the Loop is right under both readings.
+    body.nodes.append(helper.make_node("Unsqueeze", [y_t, body.const_i64("step_axis", [0])], ["y_t"], name="y_unsqueeze"))
     body_outputs.append(subgraph_value("y_t", FLOAT, None))
     body_graph = helper.make_graph(body.nodes, body.name, body_inputs, body_outputs, body.initializers)
 
@@ -218,8 +221,13 @@ def _loop_direction(
     loop_inputs = [seq.steps, g.const_bool_true(), *carried]
     n_out = len(carried) + 1
     outs = g.op_multi("Loop", loop_inputs, f"{prefix}_loop", n_out, body=body_graph)
+    y_shape = g.op1(
+        "Concat",
+        [g.const_i64(f"{prefix}_minus1", [-1]), seq.batch_1d, g.const_i64(f"{prefix}_hout", [config.output_hidden_size])],
+        f"{prefix}_y_shape",
+        axis=0,
+    )
+    y = g.op1("Reshape", [outs[-1], y_shape], f"{prefix}_y")
     if is_lstm:
-        h_last, c_last, y = outs
-        return y, h_last, c_last
-    h_last, y = outs
-    return y, h_last, None
+        return y, outs[0], outs[1]
+    return y, outs[0], None
