@@ -36,6 +36,11 @@ class TensorComparison:
     max_rel_error: float  # max |actual - expected| / max |expected|
     passed: bool
     problem: str = ""  # set when the comparison failed for a reason other than error size (shape, NaN)
+    mean_abs_error: float = 0.0
+    cosine_similarity: float = 1.0
+    snr_db: float = float("inf")  # 10 log10(sum e^2 / sum (a - e)^2)
+    atol: float = 0.0  # the tolerance this comparison was judged against
+    rtol: float = 0.0
 
     def __bool__(self) -> bool:
         return self.passed
@@ -45,7 +50,11 @@ class TensorComparison:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorComparison:
-        return cls(**data)
+        values = dict(data)
+        for key in ("max_abs_error", "max_rel_error", "mean_abs_error", "cosine_similarity", "snr_db", "atol", "rtol"):
+            if key in values:
+                values[key] = float(values[key])  # reports store inf/nan as strings
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class CaseComparison:
 def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> TensorComparison:
     actual = np.asarray(actual)
     expected = np.asarray(expected)
+    limits = {"atol": tolerance.atol, "rtol": tolerance.rtol}
     if actual.shape != expected.shape:
         return TensorComparison(
             name,
@@ -100,9 +110,10 @@ def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, toleran
             float("inf"),
             False,
             f"shape {list(actual.shape)} != expected {list(expected.shape)}",
+            **limits,
         )
     if actual.size == 0:
-        return TensorComparison(name, list(actual.shape), 0.0, 0.0, True)
+        return TensorComparison(name, list(actual.shape), 0.0, 0.0, True, **limits)
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     bad_actual = ~np.isfinite(a)
@@ -114,6 +125,7 @@ def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, toleran
             float("inf"),
             False,
             f"{int(bad_actual.sum())} non-finite values (NaN/Inf) where the reference is finite",
+            **limits,
         )
     diff = np.abs(a - e)
     diff[~np.isfinite(diff)] = 0.0  # both non-finite at the same place: not a difference we can measure
@@ -122,4 +134,21 @@ def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, toleran
     scale = float(np.abs(e[np.isfinite(e)]).max(initial=0.0))
     max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
     within = max_abs <= tolerance.atol + tolerance.rtol * scale
-    return TensorComparison(name, list(actual.shape), max_abs, max_rel, within)
+    finite = np.isfinite(a) & np.isfinite(e)
+    a_f, e_f = a[finite], e[finite]
+    norms = float(np.linalg.norm(a_f) * np.linalg.norm(e_f))
+    cosine = float(np.dot(a_f, e_f) / norms) if norms > 0 else (1.0 if max_abs == 0 else 0.0)
+    noise = float(np.sum((a_f - e_f) ** 2))
+    signal = float(np.sum(e_f**2))
+    snr = float("inf") if noise == 0 else (10.0 * np.log10(signal / noise) if signal > 0 else float("-inf"))
+    return TensorComparison(
+        name,
+        list(actual.shape),
+        max_abs,
+        max_rel,
+        within,
+        mean_abs_error=float(diff.mean()),
+        cosine_similarity=cosine,
+        snr_db=snr,
+        **limits,
+    )

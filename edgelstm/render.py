@@ -12,7 +12,10 @@ from edgelstm.summary import ModelSummary
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    import sys
+
+    # Not a terminal (CI logs, pipes): rich would wrap at 80 columns and truncate the tables.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
 def _shape(shape: list[Any]) -> str:

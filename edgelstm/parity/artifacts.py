@@ -1,0 +1,162 @@
+"""Candidate artifacts: what an .onnx or .ort file is (form, interface, precision) and how to run it per provider."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgelstm.errors import EdgelstmError, LoadError
+from edgelstm.runtime import SessionSettings, session_from_onnx
+from export.config import GraphInterface, TensorSpec
+from export.metadata import ArtifactMetadata, read_metadata
+
+PROVIDERS = ("cpu", "cuda", "mobile", "reference")
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(int32)": "int32"}
+
+
+class NotApplicable(EdgelstmError):
+    """This provider cannot run this artifact (e.g. onnx.reference on an ORT-format file)."""
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    path: Path
+    format: str  # "onnx" | "ort"
+    precision: str  # fp32 | fp16 | int8 | int4
+    interface: GraphInterface
+    metadata: ArtifactMetadata | None
+    fused_rnn_with_lengths: bool  # onnx.reference's LSTM/GRU ignore sequence_lens
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def has_lengths(self) -> bool:
+        return any(t.name == "lengths" for t in self.interface.inputs)
+
+
+def open_artifact(path: Path) -> ArtifactInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(f"{path}: no such artifact")
+    if path.suffix == ".ort":
+        return _open_ort(path)
+    if path.suffix != ".onnx":
+        raise LoadError(f"{path}: not an .onnx or .ort artifact")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf decode errors come in several types
+        raise LoadError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    metadata = _metadata_or_none(path)
+    interface = metadata.interface if metadata else generic_interface(model)
+    return ArtifactInfo(path, "onnx", detect_precision(model), interface, metadata, _fused_with_lengths(model))
+
+
+def _open_ort(path: Path) -> ArtifactInfo:
+    # ORT format drops metadata_props: take the interface from the ONNX file it was converted from, if beside it.
+    sibling = path.with_suffix(".onnx")
+    if sibling.is_file():
+        info = open_artifact(sibling)
+        return ArtifactInfo(path, "ort", info.precision, info.interface, info.metadata, info.fused_rnn_with_lengths)
+    session = session_from_onnx(path, SessionSettings())
+    inputs = [TensorSpec(i.name, _ORT_TYPES.get(i.type, i.type), _dims(i.shape)) for i in session.get_inputs()]
+    outputs = [TensorSpec(o.name, _ORT_TYPES.get(o.type, o.type), _dims(o.shape)) for o in session.get_outputs()]
+    return ArtifactInfo(path, "ort", "fp32", GraphInterface("sequence", "unknown", inputs, outputs, []), None, False)
+
+
+def _metadata_or_none(path: Path) -> ArtifactMetadata | None:
+    try:
+        return read_metadata(path)
+    except LoadError:
+        return None
+
+
+def generic_interface(model: onnx.ModelProto) -> GraphInterface:
+    """For ONNX files without edgelstm metadata: first input is x, outputs compared in order."""
+    initializers = {i.name for i in model.graph.initializer}
+
+    def spec(value: onnx.ValueInfoProto) -> TensorSpec:
+        tensor = value.type.tensor_type
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "float32"
+        return TensorSpec(value.name, dtype, [d.dim_param or d.dim_value or "?" for d in tensor.shape.dim])
+
+    inputs = [spec(i) for i in model.graph.input if i.name not in initializers]
+    return GraphInterface("sequence", "unknown", inputs, [spec(o) for o in model.graph.output], [])
+
+
+def detect_precision(model: onnx.ModelProto) -> str:
+    ops = {n.op_type for n in model.graph.node}
+    for graph_node in model.graph.node:  # Loop bodies count too
+        for attr in graph_node.attribute:
+            if attr.g is not None:
+                ops |= {n.op_type for n in attr.g.node}
+    if "MatMulNBits" in ops:
+        return "int4"
+    if ops & {"DynamicQuantizeLSTM", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeLinear", "QuantizeLinear", "ConvInteger"}:
+        return "int8"
+    if any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def _fused_with_lengths(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in ("LSTM", "GRU", "RNN") and len(n.input) > 4 and n.input[4] for n in model.graph.node)
+
+
+def _dims(shape: list[Any]) -> list[int | str]:
+    return [d if isinstance(d, int) else str(d) for d in shape]
+
+
+class Runner:
+    """Runs one artifact on one provider; records the providers actually used."""
+
+    def __init__(self, provider: str, providers_used: list[str], session: Any, ignores_sequence_lens: bool = False):
+        self.provider = provider
+        self.providers_used = providers_used
+        self._session = session
+        self.ignores_sequence_lens = ignores_sequence_lens
+
+    def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(v) for v in self._session.run(output_names, feeds)]
+
+
+def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: int = 1) -> Runner:
+    """cpu / cuda: the artifact as given; mobile: converted to ORT format and run the way ORT Mobile runs it
+    (pre-optimised ORT-format session, 1 thread, no further graph optimisation); reference: onnx.reference."""
+    if provider in ("cpu", "cuda"):
+        session = session_from_onnx(artifact.path, SessionSettings(provider=provider, intra_op_threads=threads))
+        return Runner(provider, list(session.get_providers()), session)
+    if provider == "mobile":
+        ort_path = artifact.path if artifact.format == "ort" else convert_to_ort(artifact.path, workdir)
+        # A mobile (minimal) build cannot re-optimise: the ORT file carries the optimised graph.
+        settings = SessionSettings(provider="cpu", intra_op_threads=1, graph_optimization="disable")
+        session = session_from_onnx(ort_path, settings)
+        return Runner(provider, [*session.get_providers(), "ORT format"], session)
+    if provider == "reference":
+        if artifact.format == "ort":
+            raise NotApplicable("onnx.reference reads ONNX files, not ORT format")
+        from onnx.reference import ReferenceEvaluator
+
+        evaluator = ReferenceEvaluator(str(artifact.path))
+        return Runner(provider, ["onnx.reference.ReferenceEvaluator"], evaluator, artifact.fused_rnn_with_lengths)
+    raise EdgelstmError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
+
+
+def convert_to_ort(path: Path, workdir: Path) -> Path:
+    """ONNX -> ORT format the way onnxruntime.tools.convert_onnx_models_to_ort's 'Fixed' style does."""
+    import onnxruntime as ort
+
+    target = Path(tempfile.mkdtemp(dir=workdir)) / (path.stem + ".ort")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(target)
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    options.log_severity_level = 3  # the NCHWc "hardware specific" warning is expected: this is a host-side check
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return target

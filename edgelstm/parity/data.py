@@ -1,0 +1,172 @@
+"""User data for the parity gate: .npz / .npy / .pt tensors or CSV, with optional lengths and labels.
+
+Formats:
+- .npz: `x` [N, T, F] (or token ids [N, T]), optional `lengths` [N], optional `y` (labels [N] / targets).
+- .npy: `x` only.
+- .pt:  a tensor (x) or a dict of tensors with the keys above; loaded with weights_only=True.
+- .csv: one row per time step; an optional `sequence_id` column groups rows into sequences (padded to the
+        longest, lengths recorded), an optional `label` column gives each sequence's label (first row's value);
+        every other column is a feature, in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgelstm.errors import InputShapeError, UnsafePickleError
+
+
+@dataclass(frozen=True)
+class SequenceData:
+    x: np.ndarray
+    lengths: np.ndarray | None
+    y: np.ndarray | None
+    source: str
+
+    @property
+    def count(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def max_steps(self) -> int:
+        return int(self.x.shape[1])
+
+    def take(self, limit: int) -> SequenceData:
+        keep = slice(0, limit)
+        return SequenceData(
+            self.x[keep],
+            None if self.lengths is None else self.lengths[keep],
+            None if self.y is None else self.y[keep],
+            self.source,
+        )
+
+
+def load_sequence_data(path: Path, expects_tokens: bool = False, feature_size: int | None = None) -> SequenceData:
+    path = Path(path)
+    if not path.is_file():
+        raise InputShapeError(f"{path}: no such data file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        arrays = _read_npz(path)
+    elif suffix == ".npy":
+        arrays = {"x": _read_npy(path)}
+    elif suffix in (".pt", ".pth"):
+        arrays = _read_torch(path)
+    elif suffix == ".csv":
+        arrays = _read_csv(path)
+    else:
+        raise InputShapeError(f"{path}: unsupported data format {suffix!r}; use .npz, .npy, .pt or .csv")
+    return _validate(path, arrays, expects_tokens, feature_size)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputShapeError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise UnsafePickleError(f"{path}: holds pickled objects, which are never loaded; save plain arrays") from None
+        raise InputShapeError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+    except (OSError, EOFError) as exc:
+        raise InputShapeError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+
+
+def _read_torch(path: Path) -> dict[str, np.ndarray]:
+    import torch
+
+    try:
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for pickles and corrupt files
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise UnsafePickleError(f"{path}: holds pickled Python objects, which are never loaded; save tensors") from None
+        raise InputShapeError(f"{path}: not a readable torch file ({_first_line(exc)})") from None
+    if isinstance(loaded, torch.Tensor):
+        return {"x": loaded.numpy()}
+    if isinstance(loaded, dict) and all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        return {k: v.numpy() for k, v in loaded.items()}
+    raise InputShapeError(f"{path}: expected a tensor or a dict of tensors (x, lengths, y)")
+
+
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputShapeError(f"{path}: not a readable CSV file ({_first_line(exc)})") from None
+    if not rows:
+        raise InputShapeError(f"{path}: CSV has no data rows")
+    columns = list(rows[0].keys())
+    features = [c for c in columns if c not in ("sequence_id", "label")]
+    if not features:
+        raise InputShapeError(f"{path}: CSV has no feature columns")
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault(row.get("sequence_id", "0"), []).append(row)
+    longest = max(len(g) for g in groups.values())
+    x = np.zeros((len(groups), longest, len(features)), np.float32)
+    lengths = np.zeros(len(groups), np.int64)
+    labels = []
+    for i, group in enumerate(groups.values()):
+        try:
+            x[i, : len(group)] = [[float(r[f]) for f in features] for r in group]
+        except (TypeError, ValueError):
+            raise InputShapeError(f"{path}: sequence {i} has a non-numeric or missing feature value") from None
+        lengths[i] = len(group)
+        if "label" in columns:
+            labels.append(group[0]["label"])
+    arrays: dict[str, np.ndarray] = {"x": x, "lengths": lengths}
+    if labels:
+        try:
+            arrays["y"] = np.asarray([int(v) for v in labels], np.int64)
+        except ValueError:
+            arrays["y"] = np.asarray([float(v) for v in labels], np.float32)
+    return arrays
+
+
+def _validate(path: Path, arrays: dict[str, np.ndarray], expects_tokens: bool, feature_size: int | None) -> SequenceData:
+    if "x" not in arrays:
+        raise InputShapeError(f"{path}: needs an array named 'x' (found: {', '.join(arrays) or 'none'})")
+    x = np.asarray(arrays["x"])
+    if expects_tokens:
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+            raise InputShapeError(f"{path}: x must be integer token ids [N, T], got {list(x.shape)} {x.dtype}")
+        x = x.astype(np.int64)
+    else:
+        if x.ndim != 3:
+            raise InputShapeError(f"{path}: x must be [N, T, features], got {list(x.shape)}")
+        if feature_size is not None and x.shape[-1] != feature_size:
+            raise InputShapeError(f"{path}: x has {x.shape[-1]} features, the model expects {feature_size}")
+        if not np.isfinite(x).all():
+            raise InputShapeError(f"{path}: x contains NaN or Inf")
+        x = x.astype(np.float32)
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputShapeError(f"{path}: x is empty ({list(x.shape)})")
+    lengths = arrays.get("lengths")
+    if lengths is not None:
+        lengths = np.asarray(lengths).astype(np.int64)
+        if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
+            raise InputShapeError(f"{path}: lengths must be {x.shape[0]} values in [1, {x.shape[1]}]")
+    y = arrays.get("y")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape[0] != x.shape[0]:
+            raise InputShapeError(f"{path}: y has {y.shape[0]} entries for {x.shape[0]} sequences")
+    return SequenceData(x, lengths, y, str(path))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]

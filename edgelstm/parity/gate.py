@@ -1,0 +1,469 @@
+"""`run_check`: every artifact x provider against the float64 torch reference, over time, chunk by chunk."""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
+from edgelstm.config import ModelConfig
+from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError
+from edgelstm.loading import LoadedModel
+from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, Runner, open_artifact, open_runner
+from edgelstm.parity.cases import InputCase, build_cases
+from edgelstm.parity.data import SequenceData
+from edgelstm.parity.reference import TorchReference
+from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
+from edgelstm.parity.tolerances import TolerancePolicy
+from edgelstm.runtime import ProviderError
+from export.config import GraphInterface
+
+Feeds = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    providers: tuple[str, ...] = ("cpu",)
+    allow_missing: tuple[str, ...] = ()
+    task: str = "auto"  # auto | classify | regress | none
+    stress: bool = True
+    chunk_sizes: tuple[int, ...] = (1, 7, 32)
+    long_factor: int = 10
+    time_points: int = 24
+    streaming_steps: int = 256
+    reference_limit: int = 32  # onnx.reference is pure Python: it runs at most this many sequences per case
+    threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in (*self.providers, *self.allow_missing) if p not in PROVIDERS]
+        if unknown:
+            raise ConfigError(f"unknown provider(s) {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
+        if self.task not in ("auto", "classify", "regress", "none"):
+            raise ConfigError(f"task={self.task!r}: choose auto, classify, regress or none")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_check(
+    artifacts: Sequence[Path],
+    reference: LoadedModel,
+    data: SequenceData | None = None,
+    config: CheckConfig | None = None,
+    policy: TolerancePolicy | None = None,
+) -> ParityReport:
+    config = config or CheckConfig()
+    policy = policy or TolerancePolicy.defaults()
+    infos = [open_artifact(Path(p)) for p in artifacts]
+    for info in infos:
+        _check_compatible(info, reference)
+    cases = build_cases(data, reference.signature, config.stress, config.long_factor, config.seed)
+    truth = TorchReference(reference, "float64")
+    report = ParityReport(
+        reference=reference.origin,
+        reference_dtype="float64",
+        data_source=data.source if data else "synthetic (no --data given)",
+        tolerance_source=policy.source,
+        cases=[c.info() for c in cases],
+        versions=_versions(),
+        settings={**config.to_dict(), "intra_op_threads": config.threads, "allow_spinning": False},
+    )
+    task = _resolve_task(config.task, reference.config)
+    with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as workdir:
+        for info in infos:
+            for provider in config.providers:
+                checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, Path(workdir))
+                report.candidates.append(checker.run())
+    report.baseline = _torch_fp32_baseline(reference, truth, cases, infos[0].interface if infos else None, policy)
+    report.reference_dtype = truth.dtype
+    if truth.note:
+        report.settings["reference_note"] = truth.note
+    return report
+
+
+def _check_compatible(info: ArtifactInfo, reference: LoadedModel) -> None:
+    x_spec = info.interface.inputs[0] if info.interface.inputs else None
+    if x_spec is None:
+        raise InputShapeError(f"{info.path}: the graph has no inputs")
+    sig = reference.signature
+    if sig.kind == "features" and x_spec.shape and isinstance(x_spec.shape[-1], int) and x_spec.shape[-1] != sig.size:
+        raise InputShapeError(
+            f"{info.path}: takes {x_spec.shape[-1]} features but the reference model takes {sig.size}; wrong --reference?"
+        )
+    if info.metadata and info.metadata.model_config and reference.config and info.metadata.model_config != reference.config:
+        raise InputShapeError(f"{info.path}: was exported from a different architecture than the reference model")
+
+
+def _resolve_task(task: str, config: ModelConfig | None) -> str | None:
+    if task == "none":
+        return None
+    if task != "auto":
+        return task
+    if config is None:
+        return None
+    head = config.head
+    if head.kind in ("classify", "lm") or (head.kind == "per_step" and head.num_outputs > 1):
+        return "classify"
+    return "regress"
+
+
+class _CandidateCheck:
+    def __init__(
+        self,
+        info: ArtifactInfo,
+        provider: str,
+        truth: TorchReference,
+        cases: list[InputCase],
+        config: CheckConfig,
+        policy: TolerancePolicy,
+        task: str | None,
+        workdir: Path,
+    ) -> None:
+        self.info, self.provider, self.truth, self.cases = info, provider, truth, cases
+        self.config, self.policy, self.task, self.workdir = config, policy, task, workdir
+        self.interface: GraphInterface = info.interface
+        self.output_names = [o.name for o in self.interface.outputs]
+        self.result = CandidateResult(str(info.path), provider, info.precision)
+
+    def run(self) -> CandidateResult:
+        started = time.perf_counter()
+        try:
+            runner = open_runner(self.info, self.provider, self.workdir, self.config.threads)
+        except NotApplicable as exc:
+            self.result.status, self.result.reason = "skipped", f"not applicable: {exc}"
+            return self.result
+        except ProviderError as exc:
+            allowed = self.provider in self.config.allow_missing
+            self.result.status = "skipped" if allowed else "error"
+            self.result.reason = f"{exc}" + (" (allowed by --allow-missing)" if allowed else "")
+            return self.result
+        self.result.providers_used = runner.providers_used
+        if self.provider == "reference":
+            self.result.notes.append(
+                f"onnx.reference is pure Python: each case runs at most {self.config.reference_limit} sequences"
+            )
+        raw: dict[str, tuple[list[np.ndarray], list[np.ndarray], InputCase]] = {}
+        for case in self.cases:
+            for sub in self._expand(case, runner):
+                comparison, actual, expected = self._run_case(runner, sub)
+                self.result.cases.append(comparison)
+                if actual is not None and expected is not None:
+                    raw[sub.name] = (actual, expected, sub)
+        self._task_checks(raw)
+        self._time_profile(runner)
+        if self.interface.form == "streaming":
+            self._streaming(runner)
+        self._determinism(runner)
+        self.result.seconds = time.perf_counter() - started
+        return self.result
+
+    # -- feeds -------------------------------------------------------------------------------------------
+    def _expand(self, case: InputCase, runner: Runner) -> list[InputCase]:
+        limit = self.config.reference_limit if self.provider == "reference" else None
+        if limit is not None and case.batch > limit:
+            case = InputCase(
+                case.name, case.x[:limit], _head(case.lengths, limit), _head(case.y, limit), case.description, case.task_metrics
+            )
+        graph_takes_lengths = self.info.has_lengths and not (runner.ignores_sequence_lens and case.ragged)
+        if not case.ragged or graph_takes_lengths:
+            return [case]
+        if self.info.has_lengths:
+            self.result.notes.append(f"{case.name}: onnx.reference's LSTM/GRU ignore sequence_lens; run one length at a time")
+        # A graph without a lengths input: run each distinct length as its own batch.
+        assert case.lengths is not None
+        groups = []
+        for length in sorted(set(case.lengths.tolist())):
+            rows = np.flatnonzero(case.lengths == length)
+            groups.append(
+                InputCase(
+                    f"{case.name} T={length}",
+                    case.x[rows, :length],
+                    np.full(len(rows), length, np.int64),
+                    None if case.y is None else case.y[rows],
+                    case.description,
+                    case.task_metrics,
+                )
+            )
+        return groups
+
+    def _feeds(self, x: np.ndarray, lengths: np.ndarray | None) -> Feeds:
+        names = [t.name for t in self.interface.inputs]
+        feeds: Feeds = {names[0]: x}
+        if "lengths" in names:
+            feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
+        for spec in self.interface.states:
+            shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
+            feeds[spec.input_name] = np.full(shape, spec.initial_value, np.float32)
+        missing = [n for n in names if n not in feeds]
+        if missing:
+            raise InputShapeError(f"{self.info.path}: don't know how to feed input(s) {', '.join(missing)}")
+        return feeds
+
+    def _reference(self, feeds: Feeds, key: Any) -> list[np.ndarray]:
+        return self.truth.run(self.interface, feeds, key=(self.interface.form, tuple(feeds), key))
+
+    def _tolerance(self, output: str) -> Tolerance:
+        return self.policy.resolve(self.info.precision, self.provider, output).numeric
+
+    # -- checks ------------------------------------------------------------------------------------------
+    def _run_case(
+        self, runner: Runner, case: InputCase
+    ) -> tuple[CaseComparison, list[np.ndarray] | None, list[np.ndarray] | None]:
+        feeds = self._feeds(case.x, case.lengths)
+        try:
+            actual = runner.run(self.output_names, feeds)
+        except Exception as exc:  # runtime failures (shape errors, missing kernels) are findings, not crashes
+            return CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)), None, None
+        expected = self._reference(feeds, (case.name, case.batch))
+        outputs = [
+            compare_tensors(n, a, e, self._tolerance(n)) for n, a, e in zip(self.output_names, actual, expected, strict=False)
+        ]
+        return CaseComparison(case.name, case.batch, case.steps, outputs), actual, expected
+
+    def _task_checks(self, raw: dict[str, tuple[list[np.ndarray], list[np.ndarray], InputCase]]) -> None:
+        if self.task is None:
+            return
+        task_runs = [v for v in raw.values() if v[2].task_metrics]
+        if not task_runs:
+            return
+        spec = self.policy.resolve(self.info.precision, self.provider, None)
+        cand_rows, ref_rows, labels = [], [], []
+        for actual, expected, case in task_runs:
+            cand_rows.append(self._rows(actual[0], case))
+            ref_rows.append(self._rows(expected[0], case))
+            labels.append(None if case.y is None else np.asarray(case.y))
+        cand = np.concatenate(cand_rows)
+        ref = np.concatenate(ref_rows)
+        have_labels = all(y is not None for y in labels)
+        y = np.concatenate(labels) if have_labels else None  # type: ignore[arg-type]
+        name = task_runs[0][2].name.split(" ")[0]
+        if self.task == "classify":
+            agree = float(np.mean(cand.argmax(-1) == ref.argmax(-1)))
+            self.result.tasks.append(
+                TaskCheck(
+                    name,
+                    "top1_agreement",
+                    agree,
+                    spec.min_top1_agreement,
+                    agree >= spec.min_top1_agreement,
+                    f"over {len(cand)} predictions",
+                )
+            )
+            if y is not None and y.shape[0] == cand.shape[0] and y.ndim == 1:
+                acc_c = float(np.mean(cand.argmax(-1) == y))
+                acc_r = float(np.mean(ref.argmax(-1) == y))
+                delta = acc_c - acc_r
+                self.result.tasks.append(
+                    TaskCheck(
+                        name,
+                        "accuracy_delta",
+                        delta,
+                        -spec.max_accuracy_drop,
+                        delta >= -spec.max_accuracy_drop,
+                        f"accuracy {acc_c:.2%} vs reference {acc_r:.2%}",
+                    )
+                )
+        elif y is not None and y.size == cand.size:
+            mae_c = float(np.mean(np.abs(cand.reshape(y.shape) - y)))
+            mae_r = float(np.mean(np.abs(ref.reshape(y.shape) - y)))
+            increase = (mae_c - mae_r) / max(mae_r, 1e-12)
+            self.result.tasks.append(
+                TaskCheck(
+                    name,
+                    "mae_increase",
+                    increase,
+                    spec.max_mae_increase,
+                    increase <= spec.max_mae_increase,
+                    f"MAE {mae_c:.4g} vs reference {mae_r:.4g}",
+                )
+            )
+
+    def _rows(self, output: np.ndarray, case: InputCase) -> np.ndarray:
+        """One prediction per sequence (pooled heads) or per valid step (per-step heads)."""
+        config = self.truth.loaded.config
+        pooled = config is None or config.head.is_pooled
+        per_step_output = len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk")
+        lengths = case.lengths if case.lengths is not None else np.full(case.batch, case.steps)
+        if per_step_output and pooled:  # streaming pooled head: the prediction after the last valid step
+            return output[np.arange(case.batch), lengths - 1]
+        if per_step_output:
+            mask = np.arange(case.steps)[None, :] < lengths[:, None]
+            return output[mask]
+        return output.reshape(case.batch, -1) if self.task == "regress" else output
+
+    def _time_profile(self, runner: Runner) -> None:
+        long = next((c for c in self.cases if c.name == "long"), None)
+        if long is None:
+            return
+        x = long.x[:1]
+        steps = x.shape[1]
+        points = sorted({int(p) for p in np.linspace(1, steps, min(self.config.time_points, steps))})
+        try:
+            if len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk"):
+                feeds = self._feeds(x, None)
+                actual = runner.run(self.output_names[:1], feeds)[0]
+                expected = self._reference(feeds, ("profile", steps))[0]
+                errors = np.abs(actual.astype(np.float64) - expected).reshape(1, steps, -1).max(axis=(0, 2))
+                self.result.time_profiles.append(
+                    _profile("long", self.output_names[0], list(range(1, steps + 1)), errors.tolist())
+                )
+                return
+            per_output: dict[str, list[float]] = {n: [] for n in self.output_names}
+            if self.info.has_lengths and not runner.ignores_sequence_lens:
+                # One call: the same sequence repeated, each copy cut at a different length.
+                reps = np.repeat(x, len(points), axis=0)
+                feeds = self._feeds(reps, np.asarray(points, np.int64))
+                actual = runner.run(self.output_names, feeds)
+                expected = self._reference(feeds, ("prefix", steps))
+                for name, a, e in zip(self.output_names, actual, expected, strict=False):
+                    per_output[name] = _row_errors(a, e, len(points))
+            else:
+                for k in points:
+                    feeds = self._feeds(x[:, :k], None)
+                    actual = runner.run(self.output_names, feeds)
+                    expected = self._reference(feeds, ("prefix", k))
+                    for name, a, e in zip(self.output_names, actual, expected, strict=False):
+                        per_output[name].append(float(np.abs(a.astype(np.float64) - e).max()))
+        except Exception as exc:  # a graph that cannot run long inputs already failed its case; note why
+            self.result.notes.append(f"time profile not measured: {_one_line(exc)}")
+            return
+        for name, errors in per_output.items():
+            if errors:
+                self.result.time_profiles.append(_profile("long", name, points, errors))
+
+    def _streaming(self, runner: Runner) -> None:
+        long = next((c for c in self.cases if c.name == "long"), self.cases[0])
+        x = long.x[:, : self.config.streaming_steps]
+        steps = x.shape[1]
+        feeds = self._feeds(x, None)
+        try:
+            whole = runner.run(self.output_names, feeds)
+        except Exception as exc:
+            self.result.streaming.append(CaseComparison("streaming: one call", x.shape[0], steps, error=_one_line(exc)))
+            return
+        expected = self._reference(feeds, ("stream", steps))
+        states = self.interface.states
+        for chunk in self.config.chunk_sizes:
+            carried = {s.input_name: feeds[s.input_name] for s in states}
+            pieces = []
+            try:
+                for start in range(0, steps, chunk):
+                    out = dict(
+                        zip(
+                            self.output_names,
+                            runner.run(self.output_names, {feeds_key(self.interface): x[:, start : start + chunk], **carried}),
+                            strict=False,
+                        )
+                    )
+                    pieces.append(out[self.output_names[0]])
+                    carried = {s.input_name: out[s.output_name] for s in states}
+            except Exception as exc:
+                self.result.streaming.append(CaseComparison(f"chunks of {chunk}", x.shape[0], steps, error=_one_line(exc)))
+                continue
+            chunked = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in states]
+            for label, target in ((f"chunks of {chunk} vs one call", whole), (f"chunks of {chunk} vs reference", expected)):
+                outputs = [
+                    compare_tensors(n, a, e, self._tolerance(n))
+                    for n, a, e in zip(self.output_names, chunked, target, strict=False)
+                ]
+                self.result.streaming.append(CaseComparison(label, x.shape[0], steps, outputs))
+
+    def _determinism(self, runner: Runner) -> None:
+        case = self._expand(self.cases[0], runner)[0]
+        feeds = self._feeds(case.x, case.lengths)
+        try:
+            first = runner.run(self.output_names, feeds)
+            second = runner.run(self.output_names, feeds)
+        except Exception:  # already reported by the case itself
+            return
+        identical = all(a.tobytes() == b.tobytes() for a, b in zip(first, second, strict=False))
+        spread = max(float(np.abs(a.astype(np.float64) - b).max()) for a, b in zip(first, second, strict=False))
+        self.result.determinism = DeterminismCheck(identical, spread, required=self.provider != "cuda")
+
+
+def feeds_key(interface: GraphInterface) -> str:
+    return interface.inputs[0].name
+
+
+def _row_errors(actual: np.ndarray, expected: np.ndarray, rows: int) -> list[float]:
+    diff = np.abs(actual.astype(np.float64) - expected)
+    # outputs are batch-first, states are [layers*directions, batch, ...]: find the batch axis
+    axis = 0 if diff.shape[0] == rows else 1
+    return np.moveaxis(diff, axis, 0).reshape(rows, -1).max(axis=1).tolist()
+
+
+def _profile(case: str, output: str, steps: list[int], errors: list[float]) -> TimeProfile:
+    slope = float(np.polyfit(steps, errors, 1)[0] * 1000) if len(steps) > 1 else 0.0
+    return TimeProfile(case, output, steps, [float(e) for e in errors], slope, float(errors[0]), float(errors[-1]))
+
+
+def _torch_fp32_baseline(
+    reference: LoadedModel,
+    truth: TorchReference,
+    cases: list[InputCase],
+    interface: GraphInterface | None,
+    policy: TolerancePolicy,
+) -> CandidateResult | None:
+    if interface is None:
+        return None
+    fp32 = TorchReference(reference, "float32")
+    result = CandidateResult("torch fp32", "torch", "fp32", ["torch eager (CPU)"], gated=False)
+    if reference.is_native:
+        from export.config import ExportConfig
+        from export.native import native_interface
+
+        assert reference.config is not None
+        interface = native_interface(reference.config, ExportConfig(form="sequence", with_lengths=True))
+    names = [o.name for o in interface.outputs]
+    for case in cases:
+        feeds: Feeds = {interface.inputs[0].name: case.x}
+        if any(t.name == "lengths" for t in interface.inputs):
+            feeds["lengths"] = case.lengths if case.lengths is not None else np.full(case.batch, case.steps, np.int64)
+        try:
+            actual = fp32.run(interface, feeds)
+            expected = truth.run(interface, feeds, key=("baseline", case.name))
+        except (EdgelstmError, RuntimeError) as exc:
+            result.cases.append(CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)))
+            continue
+        comparisons = [
+            compare_tensors(n, a, e, policy.resolve("fp32", "torch", n).numeric)
+            for n, a, e in zip(names, actual, expected, strict=False)
+        ]
+        result.cases.append(CaseComparison(case.name, case.batch, case.steps, comparisons))
+    return result
+
+
+def _head(array: np.ndarray | None, limit: int) -> np.ndarray | None:
+    return None if array is None else array[:limit]
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from edgelstm import __version__
+
+    return {
+        "edgelstm": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+        "onnxruntime_available_providers": ", ".join(ort.get_available_providers()),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+    }

@@ -1,0 +1,51 @@
+"""The ground truth: the torch model run in float64 on CPU (an upcast copy), with results cached per input."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from edgelstm.loading import LoadedModel
+from export.config import GraphInterface
+from export.verify import module_reference, native_reference
+
+
+class TorchReference:
+    def __init__(self, loaded: LoadedModel, dtype: str = "float64") -> None:
+        import torch
+
+        self.loaded = loaded
+        self.dtype = dtype
+        self.note = ""
+        self._cache: dict[Any, list[np.ndarray]] = {}
+        module = copy.deepcopy(loaded.module)
+        self.module = module.double() if dtype == "float64" else module.float()
+        self._torch_dtype = torch.float64 if dtype == "float64" else torch.float32
+
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray], key: Any = None) -> list[np.ndarray]:
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        cast = {
+            k: (v.astype(np.float64 if self.dtype == "float64" else np.float32) if v.dtype.kind == "f" else v)
+            for k, v in feeds.items()
+        }
+        try:
+            outputs = self._reference_for(interface)(cast)
+        except (RuntimeError, TypeError) as exc:
+            if self.dtype != "float64":
+                raise
+            # Some programs (torch.export graphs with baked dtypes) cannot run upcast: fall back, and say so.
+            self.dtype, self.module = "float32", copy.deepcopy(self.loaded.module).float()
+            self.note = f"reference ran in float32: the module cannot run in float64 ({str(exc).splitlines()[0][:120]})"
+            self._cache.clear()
+            return self.run(interface, feeds, key)
+        if key is not None:
+            self._cache[key] = outputs
+        return outputs
+
+    def _reference_for(self, interface: GraphInterface):  # type: ignore[no-untyped-def]
+        if self.loaded.is_native:
+            return native_reference(self.module, interface)
+        return module_reference(self.module, [t.name for t in interface.inputs])

@@ -1,0 +1,231 @@
+"""Parity results: dataclasses that round-trip JSON. Exit codes and every rendering derive from them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgelstm.comparison import CaseComparison, TensorComparison
+from edgelstm.parity.cases import CaseInfo
+
+
+@dataclass(frozen=True)
+class TaskCheck:
+    """Task-level agreement on real data: top-1 agreement, accuracy delta, relative MAE increase."""
+
+    case: str
+    metric: str  # "top1_agreement" | "accuracy_delta" | "mae_increase"
+    value: float
+    limit: float
+    passed: bool
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskCheck:
+        return cls(**{**data, "value": float(data["value"]), "limit": float(data["limit"])})
+
+
+@dataclass(frozen=True)
+class TimeProfile:
+    """Error against the float64 reference as a function of time step, on a long input."""
+
+    case: str
+    output: str
+    steps: list[int]
+    errors: list[float]  # max abs error at each step
+    slope_per_1k_steps: float  # least-squares slope of the error, per 1000 steps
+    first_error: float
+    last_error: float
+
+    @property
+    def grows(self) -> bool:
+        """Grows if the mean error over the last tenth of the steps is over twice that of the first tenth
+        (single points are too noisy: per-step error jumps by 10x from one step to the next)."""
+        tenth = max(1, len(self.errors) // 10)
+        head = sum(self.errors[:tenth]) / tenth
+        tail = sum(self.errors[-tenth:]) / tenth
+        return self.slope_per_1k_steps > 0 and tail > 2 * max(head, 1e-12)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "grows": self.grows}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TimeProfile:
+        values = {k: v for k, v in data.items() if k != "grows"}
+        values["errors"] = [float(e) for e in values["errors"]]
+        for key in ("slope_per_1k_steps", "first_error", "last_error"):
+            values[key] = float(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DeterminismCheck:
+    identical: bool
+    max_spread: float
+    required: bool  # CPU-side providers must be bit-identical; GPU spread is reported
+
+    @property
+    def passed(self) -> bool:
+        return self.identical or not self.required
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeterminismCheck:
+        return cls(bool(data["identical"]), float(data["max_spread"]), bool(data["required"]))
+
+
+@dataclass
+class CandidateResult:
+    """One artifact on one provider."""
+
+    artifact: str
+    provider: str
+    precision: str
+    providers_used: list[str] = field(default_factory=list)
+    status: str = "run"  # "run" | "skipped" | "error"
+    reason: str = ""
+    gated: bool = True  # the torch fp32 baseline is reported, not gated
+    cases: list[CaseComparison] = field(default_factory=list)
+    tasks: list[TaskCheck] = field(default_factory=list)
+    streaming: list[CaseComparison] = field(default_factory=list)
+    time_profiles: list[TimeProfile] = field(default_factory=list)
+    determinism: DeterminismCheck | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        if self.status == "skipped":
+            return True
+        if self.status == "error":
+            return False
+        checks_ok = all(self.cases) and all(self.tasks) and all(self.streaming)
+        return checks_ok and (self.determinism is None or self.determinism.passed)
+
+    @property
+    def verdict(self) -> str:
+        if self.status == "skipped":
+            return "skipped"
+        if self.status == "error":
+            return "error"
+        return "pass" if self.passed else "FAIL"
+
+    def comparisons(self) -> list[tuple[str, TensorComparison]]:
+        return [(c.label, o) for c in self.cases + self.streaming for o in c.outputs]
+
+    def worst(self) -> tuple[str, TensorComparison] | None:
+        """The failing comparison with the largest relative error, else the largest relative error overall."""
+        pairs = self.comparisons()
+        failing = [p for p in pairs if not p[1].passed]
+        pool = failing or pairs
+        return max(pool, key=lambda p: p[1].max_rel_error, default=None)
+
+    def failures(self) -> list[str]:
+        lines = [f"{c.label}: {c.error}" for c in self.cases + self.streaming if c.error]
+        lines += [
+            f"{label} / {o.name}: max abs {o.max_abs_error:.3g} > atol {o.atol:g} + rtol {o.rtol:g} x range"
+            + (f" ({o.problem})" if o.problem else "")
+            for label, o in self.comparisons()
+            if not o.passed
+        ]
+        lines += [f"{t.case} / {t.metric}: {t.value:.4g} (limit {t.limit:g}) {t.detail}".rstrip() for t in self.tasks if not t]
+        if self.determinism and not self.determinism.passed:
+            lines.append(f"determinism: two runs differ by up to {self.determinism.max_spread:.3g}")
+        if self.status == "error":
+            lines.append(self.reason)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": self.artifact,
+            "provider": self.provider,
+            "precision": self.precision,
+            "providers_used": self.providers_used,
+            "status": self.status,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "reason": self.reason,
+            "gated": self.gated,
+            "cases": [c.to_dict() for c in self.cases],
+            "tasks": [t.to_dict() for t in self.tasks],
+            "streaming": [c.to_dict() for c in self.streaming],
+            "time_profiles": [t.to_dict() for t in self.time_profiles],
+            "determinism": self.determinism.to_dict() if self.determinism else None,
+            "notes": self.notes,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CandidateResult:
+        return cls(
+            artifact=data["artifact"],
+            provider=data["provider"],
+            precision=data["precision"],
+            providers_used=list(data["providers_used"]),
+            status=data["status"],
+            reason=data["reason"],
+            gated=data["gated"],
+            cases=[CaseComparison.from_dict(c) for c in data["cases"]],
+            tasks=[TaskCheck.from_dict(t) for t in data["tasks"]],
+            streaming=[CaseComparison.from_dict(c) for c in data["streaming"]],
+            time_profiles=[TimeProfile.from_dict(t) for t in data["time_profiles"]],
+            determinism=DeterminismCheck.from_dict(data["determinism"]) if data["determinism"] else None,
+            notes=list(data["notes"]),
+            seconds=float(data["seconds"]),
+        )
+
+
+@dataclass
+class ParityReport:
+    reference: str  # the model's origin, as given
+    reference_dtype: str  # "float64" (or "float32" when the module cannot be upcast; then noted)
+    data_source: str
+    tolerance_source: str
+    cases: list[CaseInfo] = field(default_factory=list)
+    candidates: list[CandidateResult] = field(default_factory=list)
+    baseline: CandidateResult | None = None  # torch fp32 vs the float64 reference, informational
+    versions: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.candidates) and all(c.passed for c in self.candidates if c.gated)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reference": self.reference,
+            "reference_dtype": self.reference_dtype,
+            "data_source": self.data_source,
+            "tolerance_source": self.tolerance_source,
+            "cases": [c.to_dict() for c in self.cases],
+            "candidates": [c.to_dict() for c in self.candidates],
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+            "versions": self.versions,
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParityReport:
+        return cls(
+            reference=data["reference"],
+            reference_dtype=data["reference_dtype"],
+            data_source=data["data_source"],
+            tolerance_source=data["tolerance_source"],
+            cases=[CaseInfo(**c) for c in data["cases"]],
+            candidates=[CandidateResult.from_dict(c) for c in data["candidates"]],
+            baseline=CandidateResult.from_dict(data["baseline"]) if data["baseline"] else None,
+            versions=dict(data["versions"]),
+            settings=dict(data["settings"]),
+        )

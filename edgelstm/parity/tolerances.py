@@ -1,0 +1,134 @@
+"""Tolerances for the parity gate: defaults per precision, overridable per provider and output in TOML.
+
+    # parity.toml, committed next to the model
+    [default]                 # every artifact, provider and output
+    rtol = 1e-5
+    [precision.int8]          # artifacts detected as int8
+    rtol = 0.05
+    min_top1_agreement = 0.98
+    [provider.cuda]           # one provider
+    rtol = 1e-4
+    [output.c_out]            # one output, everywhere
+    atol = 1e-3
+    [provider.mobile.output.output]   # one output on one provider
+    atol = 1e-4
+
+Later tables override earlier ones in this order: built-in precision default, [default], [precision.P],
+[provider.X], [output.O], [provider.X.output.O].
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from edgelstm.comparison import Tolerance
+from edgelstm.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PRECISIONS = ("fp32", "fp16", "int8", "int4")
+
+
+@dataclass(frozen=True)
+class ToleranceSpec:
+    """Numeric limits (per output) and task-level limits (per artifact x provider)."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-4  # relative to each tensor's range; see PRECISION_DEFAULTS
+    min_top1_agreement: float = 0.999  # share of sequences whose argmax matches the float64 reference
+    max_accuracy_drop: float = 0.001  # absolute, when labels are given (0.01 = one point)
+    max_mae_increase: float = 0.01  # relative MAE increase against the reference, when targets are given
+
+    @property
+    def numeric(self) -> Tolerance:
+        return Tolerance(atol=self.atol, rtol=self.rtol)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# fp32: rounding only. Against a float64 run, torch's own fp32 model reached 4.1e-5 (h) and ORT 3.4e-5, relative
+# to the tensor's range, over 1484 real smartwatch windows: rtol 1e-4 passes the exact model with 2.5x margin while
+# a single perturbed weight fails (tests). fp16/int8/int4: real approximation error, so numeric limits are looser and the task-level
+# agreement carries the verdict. Each is a starting point; commit your own parity.toml for your model.
+PRECISION_DEFAULTS: dict[str, ToleranceSpec] = {
+    "fp32": ToleranceSpec(),
+    "fp16": ToleranceSpec(atol=1e-3, rtol=1e-2, min_top1_agreement=0.99, max_accuracy_drop=0.005, max_mae_increase=0.02),
+    "int8": ToleranceSpec(atol=1e-2, rtol=5e-2, min_top1_agreement=0.98, max_accuracy_drop=0.01, max_mae_increase=0.03),
+    "int4": ToleranceSpec(atol=5e-2, rtol=1e-1, min_top1_agreement=0.95, max_accuracy_drop=0.02, max_mae_increase=0.05),
+}
+_FIELDS = {f.name for f in fields(ToleranceSpec)}
+
+
+@dataclass(frozen=True)
+class TolerancePolicy:
+    """Resolves the spec for (precision, provider, output) from the layered tables."""
+
+    tables: dict[str, Any]
+    source: str = "built-in defaults"
+
+    @classmethod
+    def defaults(cls) -> TolerancePolicy:
+        return cls({})
+
+    @classmethod
+    def from_toml(cls, path: Path) -> TolerancePolicy:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such tolerance file")
+        try:
+            tables = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+        policy = cls(tables, str(path))
+        policy.validate()
+        return policy
+
+    def validate(self) -> None:
+        known = {"default", "precision", "provider", "output"}
+        unknown = sorted(set(self.tables) - known)
+        if unknown:
+            raise ConfigError(f"{self.source}: unknown table(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
+        _check_values(self.source, "default", self.tables.get("default", {}))
+        for precision, values in self.tables.get("precision", {}).items():
+            if precision not in PRECISIONS:
+                raise ConfigError(f"{self.source}: unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+            _check_values(self.source, f"precision.{precision}", values)
+        for output, values in self.tables.get("output", {}).items():
+            _check_values(self.source, f"output.{output}", values)
+        for provider, values in self.tables.get("provider", {}).items():
+            outputs = values.get("output", {}) if isinstance(values, dict) else {}
+            _check_values(self.source, f"provider.{provider}", {k: v for k, v in values.items() if k != "output"})
+            for output, output_values in outputs.items():
+                _check_values(self.source, f"provider.{provider}.output.{output}", output_values)
+
+    def resolve(self, precision: str, provider: str, output: str | None = None) -> ToleranceSpec:
+        spec = PRECISION_DEFAULTS.get(precision, PRECISION_DEFAULTS["fp32"])
+        provider_table = dict(self.tables.get("provider", {}).get(provider, {}))
+        layers = [
+            self.tables.get("default", {}),
+            self.tables.get("precision", {}).get(precision, {}),
+            {k: v for k, v in provider_table.items() if k != "output"},
+        ]
+        if output is not None:
+            layers.append(self.tables.get("output", {}).get(output, {}))
+            layers.append(provider_table.get("output", {}).get(output, {}))
+        for layer in layers:
+            spec = replace(spec, **{k: float(v) for k, v in layer.items()})
+        return spec
+
+
+def _check_values(source: str, table: str, values: Any) -> None:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: [{table}] must be a table")
+    for key, value in values.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"{source}: [{table}] has unknown key {key!r}; use {', '.join(sorted(_FIELDS))}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{source}: [{table}] {key} must be a non-negative number, got {value!r}")
