@@ -101,7 +101,7 @@ class CaseComparison:
 def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> TensorComparison:
     actual = np.asarray(actual)
     expected = np.asarray(expected)
-    limits = {"atol": tolerance.atol, "rtol": tolerance.rtol}
+    limits: dict[str, Any] = {"atol": tolerance.atol, "rtol": tolerance.rtol}
     if actual.shape != expected.shape:
         return TensorComparison(
             name,

@@ -77,7 +77,7 @@ class GraphInterface:
     """Everything an app needs to call a graph: inputs, outputs and the state it must carry."""
 
     form: Form
-    impl: Literal["fused", "loop", "torch.onnx"]
+    impl: Literal["fused", "loop", "torch.onnx", "unknown"]  # unknown: an ONNX file not written by edgelstm
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     states: list[Any] = field(default_factory=list)  # list[StateSpec]

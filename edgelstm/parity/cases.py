@@ -81,7 +81,7 @@ def build_cases(
             f"2 sequences of {long_factor * longest} steps ({long_factor}x the longest seen), real data end to end",
         )
     )
-    zeros = np.zeros((2, longest) + data.x.shape[2:], dtype=data.x.dtype)
+    zeros = np.zeros((2, longest, *data.x.shape[2:]), dtype=data.x.dtype)
     cases.append(InputCase("zeros", zeros, None, None, f"all-zero input, 2 x {longest} steps"))
     if not tokens:
         large = data.x[: min(4, data.count), :longest] * 10.0

@@ -243,7 +243,7 @@ class _CandidateCheck:
         cand = np.concatenate(cand_rows)
         ref = np.concatenate(ref_rows)
         have_labels = all(y is not None for y in labels)
-        y = np.concatenate(labels) if have_labels else None  # type: ignore[arg-type]
+        y: np.ndarray | None = np.concatenate([v for v in labels if v is not None]) if have_labels else None
         name = task_runs[0][2].name.split(" ")[0]
         if self.task == "classify":
             agree = float(np.mean(cand.argmax(-1) == ref.argmax(-1)))
@@ -309,9 +309,9 @@ class _CandidateCheck:
         try:
             if len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk"):
                 feeds = self._feeds(x, None)
-                actual = runner.run(self.output_names[:1], feeds)[0]
-                expected = self._reference(feeds, ("profile", steps))[0]
-                errors = np.abs(actual.astype(np.float64) - expected).reshape(1, steps, -1).max(axis=(0, 2))
+                per_step = runner.run(self.output_names[:1], feeds)[0]
+                per_step_ref = self._reference(feeds, ("profile", steps))[0]
+                errors = np.abs(per_step.astype(np.float64) - per_step_ref).reshape(1, steps, -1).max(axis=(0, 2))
                 self.result.time_profiles.append(
                     _profile("long", self.output_names[0], list(range(1, steps + 1)), errors.tolist())
                 )
@@ -323,8 +323,8 @@ class _CandidateCheck:
                 feeds = self._feeds(reps, np.asarray(points, np.int64))
                 actual = runner.run(self.output_names, feeds)
                 expected = self._reference(feeds, ("prefix", steps))
-                for name, a, e in zip(self.output_names, actual, expected, strict=False):
-                    per_output[name] = _row_errors(a, e, len(points))
+                for spec, a, e in zip(self.interface.outputs, actual, expected, strict=False):
+                    per_output[spec.name] = _row_errors(a, e, _batch_axis(spec.shape))
             else:
                 for k in points:
                     feeds = self._feeds(x[:, :k], None)
@@ -393,11 +393,14 @@ def feeds_key(interface: GraphInterface) -> str:
     return interface.inputs[0].name
 
 
-def _row_errors(actual: np.ndarray, expected: np.ndarray, rows: int) -> list[float]:
-    diff = np.abs(actual.astype(np.float64) - expected)
-    # outputs are batch-first, states are [layers*directions, batch, ...]: find the batch axis
-    axis = 0 if diff.shape[0] == rows else 1
-    return np.moveaxis(diff, axis, 0).reshape(rows, -1).max(axis=1).tolist()
+def _batch_axis(shape: list[int | str]) -> int:
+    # outputs are batch-first, h/c states are [layers*directions, batch, ...]
+    return shape.index("batch") if "batch" in shape else 0
+
+
+def _row_errors(actual: np.ndarray, expected: np.ndarray, batch_axis: int) -> list[float]:
+    diff = np.moveaxis(np.abs(actual.astype(np.float64) - expected), batch_axis, 0)
+    return diff.reshape(diff.shape[0], -1).max(axis=1).tolist()
 
 
 def _profile(case: str, output: str, steps: list[int], errors: list[float]) -> TimeProfile:

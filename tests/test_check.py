@@ -1,0 +1,258 @@
+"""The parity gate catches real faults (exit 1, naming the comparison) and passes clean exports."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+from typer.testing import CliRunner
+
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.cli import app
+from edgelstm.loading import load_model
+from edgelstm.parity import CheckConfig, run_check
+from edgelstm.parity.artifacts import convert_to_ort
+from edgelstm.parity.data import load_sequence_data
+from export.api import export_model
+from export.config import ExportConfig
+from tests.conftest import tiny_model
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("check")
+    model = tiny_model(cell="lstm", layers=2, head="classify-last")
+    save_checkpoint(model, root / "ckpt")
+    loaded = load_model(str(root / "ckpt"))
+    assert export_model(loaded, root / "onnx", ExportConfig(form="sequence", impl="fused"))
+    assert export_model(loaded, root / "onnx", ExportConfig(form="streaming", impl="fused"))
+    assert export_model(loaded, root / "onnx", ExportConfig(form="sequence", impl="loop"))
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(4, 13, size=16)
+    lengths[0] = 12
+    np.savez(
+        root / "data.npz", x=rng.standard_normal((16, 12, 5)).astype(np.float32), lengths=lengths, y=rng.integers(0, 3, size=16)
+    )
+    return root
+
+
+def _check(workspace: Path, *artifacts: str, extra: tuple[str, ...] = ()) -> tuple[int, str]:
+    args = ["check", *artifacts, "--reference", str(workspace / "ckpt"), "--data", str(workspace / "data.npz"), *extra]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def test_clean_exports_pass_on_every_provider_here(workspace: Path) -> None:
+    code, out = _check(
+        workspace,
+        str(workspace / "onnx/sequence_fused.onnx"),
+        str(workspace / "onnx/streaming_fused.onnx"),
+        str(workspace / "onnx/sequence_loop.onnx"),
+        extra=("--providers", "cpu,mobile,reference"),
+    )
+    assert code == 0, out
+    assert "PASS" in out and "FAIL" not in out
+
+
+def test_report_covers_time_streaming_determinism_and_tasks(workspace: Path) -> None:
+    loaded = load_model(str(workspace / "ckpt"))
+    data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    report = run_check([workspace / "onnx/streaming_fused.onnx"], loaded, data, CheckConfig(providers=("cpu",)))
+    (candidate,) = report.candidates
+    assert candidate.passed and candidate.providers_used == ["CPUExecutionProvider"]
+    assert {c.label.split(" ")[0] for c in candidate.cases} >= {"data", "long", "zeros", "large", "ragged", "batch1"}
+    assert any(c.steps == 120 for c in candidate.cases if c.label == "long")  # 10x the longest sequence seen
+    assert {s.label for s in candidate.streaming} >= {"chunks of 1 vs one call", "chunks of 32 vs reference"}
+    assert candidate.determinism is not None and candidate.determinism.identical
+    assert {t.metric for t in candidate.tasks} == {"top1_agreement", "accuracy_delta"}
+    profile = candidate.time_profiles[0]
+    assert profile.steps[-1] == 120 and len(profile.errors) == 120
+    assert report.versions["onnxruntime"] and report.reference_dtype == "float64"
+    assert report.baseline is not None and not report.baseline.gated
+
+
+def test_corrupted_weight_fails_and_names_the_comparison(workspace: Path, tmp_path: Path) -> None:
+    graph = onnx.load(str(workspace / "onnx/sequence_fused.onnx"))
+    weight = next(i for i in graph.graph.initializer if i.name == "layer1_R")
+    array = numpy_helper.to_array(weight).copy()
+    array[0, 2, 1] += 0.05
+    weight.CopyFrom(numpy_helper.from_array(array, weight.name))
+    onnx.save(graph, str(tmp_path / "corrupt.onnx"))
+    code, out = _check(workspace, str(tmp_path / "corrupt.onnx"), extra=("--providers", "cpu"))
+    assert code == 1, out
+    assert "FAIL corrupt.onnx on cpu: data / " in out
+
+
+def test_streaming_graph_that_drops_state_fails(workspace: Path, tmp_path: Path) -> None:
+    graph = onnx.load(str(workspace / "onnx/streaming_fused.onnx"))
+    for node in graph.graph.node:
+        if node.op_type == "LSTM":
+            node.input[5] = ""  # initial_h ignored: every chunk restarts from zero
+            node.input[6] = ""
+    onnx.save(graph, str(tmp_path / "stateless.onnx"))
+    code, out = _check(workspace, str(tmp_path / "stateless.onnx"), extra=("--providers", "cpu"))
+    assert code == 1, out
+    assert "chunks of 1 vs one call" in out
+
+
+def test_frozen_time_axis_fails(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python time loop traced at T=8 by torch.onnx: right only at 8 steps."""
+    import torch
+
+    (tmp_path / "frozen_models.py").write_text(
+        textwrap.dedent(
+            """
+        import torch
+        class CellLoop(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cell = torch.nn.LSTMCell(5, 8)
+                self.fc = torch.nn.Linear(8, 3)
+            def forward(self, x):
+                h = x.new_zeros(x.shape[0], 8)
+                c = x.new_zeros(x.shape[0], 8)
+                for t in range(x.shape[1]):
+                    h, c = self.cell(x[:, t], (h, c))
+                return self.fc(h)
+        def build():
+            torch.manual_seed(0)
+            return CellLoop()
+        """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from frozen_models import build  # type: ignore[import-not-found]
+
+    module = build().eval()
+    torch.onnx.export(
+        module,
+        (torch.randn(2, 8, 5),),
+        str(tmp_path / "frozen.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        output_names=["output"],
+        dynamic_axes={"x": {0: "batch", 1: "time"}},
+    )
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            str(tmp_path / "frozen.onnx"),
+            "--reference",
+            "frozen_models:build",
+            "--input-size",
+            "5",
+            "--data",
+            str(workspace / "data.npz"),
+            "--providers",
+            "cpu",
+            "--task",
+            "none",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    sys.modules.pop("frozen_models", None)
+    assert result.exit_code == 1, result.output
+    assert "FAIL frozen.onnx on cpu" in result.output
+
+
+def test_quantized_model_outside_a_tight_tolerance_fails(workspace: Path, tmp_path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "int8.onnx"
+    quantize_dynamic(str(workspace / "onnx/sequence_fused.onnx"), str(quantized), weight_type=QuantType.QInt8)
+    tight = tmp_path / "tight.toml"
+    tight.write_text("[precision.int8]\nrtol = 1e-5\natol = 1e-5\n")
+    code, out = _check(workspace, str(quantized), extra=("--providers", "cpu", "--tolerances", str(tight)))
+    assert code == 1, out
+    assert "int8" in out  # detected as an int8 artifact
+
+
+def test_missing_cuda_fails_unless_allowed(workspace: Path) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDA is present here; this tests the machine without it")
+    artifact = str(workspace / "onnx/sequence_fused.onnx")
+    code, out = _check(workspace, artifact, extra=("--providers", "cpu,cuda"))
+    assert code == 1 and "cuda" in out and "not available" in out
+    code, out = _check(workspace, artifact, extra=("--providers", "cpu,cuda", "--allow-missing", "cuda"))
+    assert code == 0, out
+    assert "skipped" in out and "allowed by --allow-missing" in out
+
+
+@pytest.mark.cuda
+def test_clean_export_passes_on_cuda(workspace: Path) -> None:
+    code, out = _check(workspace, str(workspace / "onnx/sequence_fused.onnx"), extra=("--providers", "cuda"))
+    assert code == 0, out
+    assert "CUDAExecutionProvider" in out
+
+
+def test_ort_format_artifact_runs_and_reference_is_not_applicable(workspace: Path, tmp_path: Path) -> None:
+    ort_file = convert_to_ort(workspace / "onnx/sequence_fused.onnx", tmp_path)
+    code, out = _check(workspace, str(ort_file), extra=("--providers", "cpu,mobile,reference"))
+    assert code == 0, out
+    assert "not applicable: onnx.reference reads ONNX files, not ORT format" in out
+
+
+def test_reports_are_written(workspace: Path, tmp_path: Path) -> None:
+    outputs = {
+        k: tmp_path / n for k, n in (("--junit", "j.xml"), ("--markdown", "pr.md"), ("--report", "r.json"), ("--plot", "e.png"))
+    }
+    extra = ["--providers", "cpu"] + [v for k, p in outputs.items() for v in (k, str(p))]
+    code, out = _check(workspace, str(workspace / "onnx/sequence_fused.onnx"), extra=tuple(extra))
+    assert code == 0, out
+    report = json.loads(outputs["--report"].read_text())
+    assert report["passed"] is True and report["candidates"][0]["providers_used"] == ["CPUExecutionProvider"]
+    assert "<testsuites" in outputs["--junit"].read_text()
+    assert "edgelstm parity: PASS" in outputs["--markdown"].read_text()
+    assert outputs["--plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_json_output_is_strict_json(workspace: Path) -> None:
+    code, out = _check(workspace, str(workspace / "onnx/sequence_fused.onnx"), extra=("--providers", "cpu", "--json"))
+    assert code == 0
+    json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (("--providers", "tpu"), "unknown provider"),
+        (("--tolerances", "/nonexistent.toml"), "no such tolerance file"),
+        (("--task", "poetry"), "task="),
+    ],
+)
+def test_usage_errors_exit_2(workspace: Path, extra: tuple[str, ...], message: str) -> None:
+    code, out = _check(workspace, str(workspace / "onnx/sequence_fused.onnx"), extra=extra)
+    assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_bad_inputs_exit_2(workspace: Path, tmp_path: Path) -> None:
+    code, out = _check(workspace, str(tmp_path / "missing.onnx"))
+    assert code == 2 and "no such artifact" in out
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((2, 4, 3), np.float32))
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            str(workspace / "onnx/sequence_fused.onnx"),
+            "--reference",
+            str(workspace / "ckpt"),
+            "--data",
+            str(tmp_path / "wrong.npz"),
+        ],
+    )
+    assert result.exit_code == 2 and "features" in result.output
+    other = tiny_model(cell="gru")
+    save_checkpoint(other, tmp_path / "other")
+    result = runner.invoke(app, ["check", str(workspace / "onnx/sequence_fused.onnx"), "--reference", str(tmp_path / "other")])
+    assert result.exit_code == 2 and "different architecture" in result.output
