@@ -256,3 +256,16 @@ def test_bad_inputs_exit_2(workspace: Path, tmp_path: Path) -> None:
     save_checkpoint(other, tmp_path / "other")
     result = runner.invoke(app, ["check", str(workspace / "onnx/sequence_fused.onnx"), "--reference", str(tmp_path / "other")])
     assert result.exit_code == 2 and "different architecture" in result.output
+
+
+def test_time_profiles_agree_across_providers_and_paths(workspace: Path) -> None:
+    """cpu profiles the sequence graph in one call (prefix lengths); onnx.reference ignores sequence_lens and
+    runs each prefix alone. Both must measure the same small error (a cache mix-up once reported 12 here)."""
+    loaded = load_model(str(workspace / "ckpt"))
+    data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    report = run_check([workspace / "onnx/sequence_fused.onnx"], loaded, data, CheckConfig(providers=("cpu", "reference")))
+    for candidate in report.candidates:
+        assert candidate.time_profiles, candidate.provider
+        for profile in candidate.time_profiles:
+            assert profile.last_error < 1e-4, (candidate.provider, profile.output, profile.last_error)
+            assert profile.steps[-1] == 120

@@ -207,8 +207,8 @@ class _CandidateCheck:
             raise InputShapeError(f"{self.info.path}: don't know how to feed input(s) {', '.join(missing)}")
         return feeds
 
-    def _reference(self, feeds: Feeds, key: Any) -> list[np.ndarray]:
-        return self.truth.run(self.interface, feeds, key=(self.interface.form, tuple(feeds), key))
+    def _reference(self, feeds: Feeds) -> list[np.ndarray]:
+        return self.truth.run(self.interface, feeds)
 
     def _tolerance(self, output: str) -> Tolerance:
         return self.policy.resolve(self.info.precision, self.provider, output).numeric
@@ -222,7 +222,7 @@ class _CandidateCheck:
             actual = runner.run(self.output_names, feeds)
         except Exception as exc:  # runtime failures (shape errors, missing kernels) are findings, not crashes
             return CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)), None, None
-        expected = self._reference(feeds, (case.name, case.batch))
+        expected = self._reference(feeds)
         outputs = [
             compare_tensors(n, a, e, self._tolerance(n)) for n, a, e in zip(self.output_names, actual, expected, strict=False)
         ]
@@ -310,7 +310,8 @@ class _CandidateCheck:
             if len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk"):
                 feeds = self._feeds(x, None)
                 per_step = runner.run(self.output_names[:1], feeds)[0]
-                per_step_ref = self._reference(feeds, ("profile", steps))[0]
+                per_step_ref = self._reference(feeds)[0]
+                _max_error(per_step, per_step_ref)  # shape check
                 errors = np.abs(per_step.astype(np.float64) - per_step_ref).reshape(1, steps, -1).max(axis=(0, 2))
                 self.result.time_profiles.append(
                     _profile("long", self.output_names[0], list(range(1, steps + 1)), errors.tolist())
@@ -322,16 +323,16 @@ class _CandidateCheck:
                 reps = np.repeat(x, len(points), axis=0)
                 feeds = self._feeds(reps, np.asarray(points, np.int64))
                 actual = runner.run(self.output_names, feeds)
-                expected = self._reference(feeds, ("prefix", steps))
+                expected = self._reference(feeds)
                 for spec, a, e in zip(self.interface.outputs, actual, expected, strict=False):
                     per_output[spec.name] = _row_errors(a, e, _batch_axis(spec.shape))
             else:
                 for k in points:
                     feeds = self._feeds(x[:, :k], None)
                     actual = runner.run(self.output_names, feeds)
-                    expected = self._reference(feeds, ("prefix", k))
+                    expected = self._reference(feeds)
                     for name, a, e in zip(self.output_names, actual, expected, strict=False):
-                        per_output[name].append(float(np.abs(a.astype(np.float64) - e).max()))
+                        per_output[name].append(_max_error(a, e))
         except Exception as exc:  # a graph that cannot run long inputs already failed its case; note why
             self.result.notes.append(f"time profile not measured: {_one_line(exc)}")
             return
@@ -349,7 +350,7 @@ class _CandidateCheck:
         except Exception as exc:
             self.result.streaming.append(CaseComparison("streaming: one call", x.shape[0], steps, error=_one_line(exc)))
             return
-        expected = self._reference(feeds, ("stream", steps))
+        expected = self._reference(feeds)
         states = self.interface.states
         for chunk in self.config.chunk_sizes:
             carried = {s.input_name: feeds[s.input_name] for s in states}
@@ -398,7 +399,14 @@ def _batch_axis(shape: list[int | str]) -> int:
     return shape.index("batch") if "batch" in shape else 0
 
 
+def _max_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    if actual.shape != expected.shape:  # never let broadcasting hide a mismatch
+        raise InputShapeError(f"output shape {list(actual.shape)} != reference {list(expected.shape)}")
+    return float(np.abs(actual.astype(np.float64) - expected).max())
+
+
 def _row_errors(actual: np.ndarray, expected: np.ndarray, batch_axis: int) -> list[float]:
+    _max_error(actual, expected)
     diff = np.moveaxis(np.abs(actual.astype(np.float64) - expected), batch_axis, 0)
     return diff.reshape(diff.shape[0], -1).max(axis=1).tolist()
 
@@ -432,7 +440,7 @@ def _torch_fp32_baseline(
             feeds["lengths"] = case.lengths if case.lengths is not None else np.full(case.batch, case.steps, np.int64)
         try:
             actual = fp32.run(interface, feeds)
-            expected = truth.run(interface, feeds, key=("baseline", case.name))
+            expected = truth.run(interface, feeds)
         except (EdgelstmError, RuntimeError) as exc:
             result.cases.append(CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)))
             continue

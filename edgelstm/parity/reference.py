@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,10 @@ class TorchReference:
         self.module = module.double() if dtype == "float64" else module.float()
         self._torch_dtype = torch.float64 if dtype == "float64" else torch.float32
 
-    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray], key: Any = None) -> list[np.ndarray]:
-        if key is not None and key in self._cache:
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Reference outputs for these feeds; cached by content, so every artifact sharing an input reuses them."""
+        key = _content_key(interface, feeds)
+        if key in self._cache:
             return self._cache[key]
         cast = {
             k: (v.astype(np.float64 if self.dtype == "float64" else np.float32) if v.dtype.kind == "f" else v)
@@ -40,12 +43,20 @@ class TorchReference:
             self.dtype, self.module = "float32", copy.deepcopy(self.loaded.module).float()
             self.note = f"reference ran in float32: the module cannot run in float64 ({str(exc).splitlines()[0][:120]})"
             self._cache.clear()
-            return self.run(interface, feeds, key)
-        if key is not None:
-            self._cache[key] = outputs
+            return self.run(interface, feeds)
+        self._cache[key] = outputs
         return outputs
 
     def _reference_for(self, interface: GraphInterface):  # type: ignore[no-untyped-def]
         if self.loaded.is_native:
             return native_reference(self.module, interface)
         return module_reference(self.module, [t.name for t in interface.inputs])
+
+
+def _content_key(interface: GraphInterface, feeds: dict[str, np.ndarray]) -> tuple[Any, ...]:
+    digest = hashlib.sha1()
+    for name in sorted(feeds):
+        array = np.ascontiguousarray(feeds[name])
+        digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return (interface.form, tuple(o.name for o in interface.outputs), digest.hexdigest())
