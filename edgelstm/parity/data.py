@@ -66,10 +66,16 @@ def load_sequence_data(path: Path, expects_tokens: bool = False, feature_size: i
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # np.load would otherwise treat any other bytes as a pickle
+        raise InputShapeError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {k: archive[k] for k in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise UnsafePickleError(f"{path}: holds pickled objects, which are never loaded; save plain arrays") from None
+        raise InputShapeError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputShapeError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
 
 
@@ -94,15 +100,25 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
             raise UnsafePickleError(f"{path}: holds pickled Python objects, which are never loaded; save tensors") from None
         raise InputShapeError(f"{path}: not a readable torch file ({_first_line(exc)})") from None
     if isinstance(loaded, torch.Tensor):
-        return {"x": loaded.numpy()}
+        return {"x": _tensor_to_numpy(loaded)}
     if isinstance(loaded, dict) and all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        return {k: v.numpy() for k, v in loaded.items()}
+        return {k: _tensor_to_numpy(v) for k, v in loaded.items()}
     raise InputShapeError(f"{path}: expected a tensor or a dict of tensors (x, lengths, y)")
+
+
+def _tensor_to_numpy(tensor: Any) -> np.ndarray:
+    import torch
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()  # numpy has no bfloat16; the gate computes in float32/float64 anyway
+    return tensor.numpy()
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
     try:
-        with path.open(newline="") as handle:
+        # utf-8-sig: spreadsheet exports start with a byte-order mark that would rename the first column
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputShapeError(f"{path}: not a readable CSV file ({_first_line(exc)})") from None
@@ -132,7 +148,12 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
         try:
             arrays["y"] = np.asarray([int(v) for v in labels], np.int64)
         except ValueError:
-            arrays["y"] = np.asarray([float(v) for v in labels], np.float32)
+            try:
+                arrays["y"] = np.asarray([float(v) for v in labels], np.float32)
+            except ValueError:
+                raise InputShapeError(
+                    f"{path}: the label column must hold class indices or numeric targets, got e.g. {labels[0]!r}"
+                ) from None
     return arrays
 
 
@@ -162,8 +183,8 @@ def _validate(path: Path, arrays: dict[str, np.ndarray], expects_tokens: bool, f
     y = arrays.get("y")
     if y is not None:
         y = np.asarray(y)
-        if y.shape[0] != x.shape[0]:
-            raise InputShapeError(f"{path}: y has {y.shape[0]} entries for {x.shape[0]} sequences")
+        if y.ndim == 0 or y.shape[0] != x.shape[0]:
+            raise InputShapeError(f"{path}: y has {y.shape[0] if y.ndim else 0} entries for {x.shape[0]} sequences")
     return SequenceData(x, lengths, y, str(path))
 
 

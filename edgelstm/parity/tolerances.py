@@ -19,6 +19,7 @@ Later tables override earlier ones in this order: built-in precision default, [d
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -96,14 +97,24 @@ class TolerancePolicy:
         if unknown:
             raise ConfigError(f"{self.source}: unknown table(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
         _check_values(self.source, "default", self.tables.get("default", {}))
+        for kind in ("precision", "output"):
+            if not isinstance(self.tables.get(kind, {}), dict):
+                raise ConfigError(f"{self.source}: [{kind}] needs a name, e.g. [{kind}.int8]")
         for precision, values in self.tables.get("precision", {}).items():
             if precision not in PRECISIONS:
                 raise ConfigError(f"{self.source}: unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
             _check_values(self.source, f"precision.{precision}", values)
         for output, values in self.tables.get("output", {}).items():
             _check_values(self.source, f"output.{output}", values)
+        for kind in ("precision", "provider", "output"):
+            if not isinstance(self.tables.get(kind, {}), dict):
+                raise ConfigError(f"{self.source}: [{kind}] needs a name, e.g. [{kind}.cuda]")
         for provider, values in self.tables.get("provider", {}).items():
-            outputs = values.get("output", {}) if isinstance(values, dict) else {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"{self.source}: provider.{provider} must be a table, e.g. [provider.{provider}]")
+            outputs = values.get("output", {})
+            if not isinstance(outputs, dict):
+                raise ConfigError(f"{self.source}: provider.{provider}.output must be a table of outputs")
             _check_values(self.source, f"provider.{provider}", {k: v for k, v in values.items() if k != "output"})
             for output, output_values in outputs.items():
                 _check_values(self.source, f"provider.{provider}.output.{output}", output_values)
@@ -130,5 +141,7 @@ def _check_values(source: str, table: str, values: Any) -> None:
     for key, value in values.items():
         if key not in _FIELDS:
             raise ConfigError(f"{source}: [{table}] has unknown key {key!r}; use {', '.join(sorted(_FIELDS))}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{source}: [{table}] {key} must be a non-negative number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{source}: [{table}] {key} must be a finite non-negative number, got {value!r}")
+        if key == "min_top1_agreement" and value > 1:
+            raise ConfigError(f"{source}: [{table}] min_top1_agreement is a fraction in [0, 1], got {value!r}")
