@@ -1,7 +1,16 @@
-"""Quantization of exported recurrent graphs (dynamic/static int8, fp16, int4).
+"""Quantization of recurrent models: dynamic int8, calibrated static int8, fp16 and int4, checked for parity."""
 
-Not implemented yet: tracked in the quantization issue. Nothing here is exported so that no caller mistakes
-an empty package for a working one.
-"""
+from quantize.api import QuantizeResult, SchemeRefused, quantize
+from quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config, scheme_config
 
-__all__: list[str] = []
+__all__ = [
+    "DynamicInt8Config",
+    "Fp16Config",
+    "Int4Config",
+    "QuantizeResult",
+    "SchemeConfig",
+    "SchemeRefused",
+    "StaticInt8Config",
+    "quantize",
+    "scheme_config",
+]

@@ -82,6 +82,14 @@ class DeterminismCheck:
         return cls(bool(data["identical"]), float(data["max_spread"]), bool(data["required"]))
 
 
+def describe_failure(o: TensorComparison) -> str:
+    if o.problem:
+        return f"{o.problem} (max abs {o.max_abs_error:.3g})"
+    if o.snr_db < o.min_snr_db:
+        return f"SNR {o.snr_db:.1f} dB < {o.min_snr_db:g} dB (max abs {o.max_abs_error:.3g})"
+    return f"max abs {o.max_abs_error:.3g} > atol {o.atol:g} + rtol {o.rtol:g} x range"
+
+
 @dataclass
 class CandidateResult:
     """One artifact on one provider."""
@@ -130,12 +138,7 @@ class CandidateResult:
 
     def failures(self) -> list[str]:
         lines = [f"{c.label}: {c.error}" for c in self.cases + self.streaming if c.error]
-        lines += [
-            f"{label} / {o.name}: max abs {o.max_abs_error:.3g} > atol {o.atol:g} + rtol {o.rtol:g} x range"
-            + (f" ({o.problem})" if o.problem else "")
-            for label, o in self.comparisons()
-            if not o.passed
-        ]
+        lines += [f"{label} / {o.name}: {describe_failure(o)}" for label, o in self.comparisons() if not o.passed]
         lines += [f"{t.case} / {t.metric}: {t.value:.4g} (limit {t.limit:g}) {t.detail}".rstrip() for t in self.tasks if not t]
         if self.determinism and not self.determinism.passed:
             lines.append(f"determinism: two runs differ by up to {self.determinism.max_spread:.3g}")

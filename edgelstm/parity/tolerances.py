@@ -4,7 +4,7 @@
     [default]                 # every artifact, provider and output
     rtol = 1e-5
     [precision.int8]          # artifacts detected as int8
-    rtol = 0.05
+    min_snr_db = 25           # per output, in dB
     min_top1_agreement = 0.98
     [provider.cuda]           # one provider
     rtol = 1e-4
@@ -45,10 +45,11 @@ class ToleranceSpec:
     min_top1_agreement: float = 0.999  # share of sequences whose argmax matches the float64 reference
     max_accuracy_drop: float = 0.001  # absolute, when labels are given (0.01 = one point)
     max_mae_increase: float = 0.01  # relative MAE increase against the reference, when targets are given
+    min_snr_db: float = float("-inf")  # per output; the gate for quantized artifacts (max error is reported)
 
     @property
     def numeric(self) -> Tolerance:
-        return Tolerance(atol=self.atol, rtol=self.rtol)
+        return Tolerance(atol=self.atol, rtol=self.rtol, min_snr_db=self.min_snr_db)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,11 +59,22 @@ class ToleranceSpec:
 # to the tensor's range, over 1484 real smartwatch windows: rtol 1e-4 passes the exact model with 2.5x margin while
 # a single perturbed weight fails (tests). fp16/int8/int4: real approximation error, so numeric limits are looser and the task-level
 # agreement carries the verdict. Each is a starting point; commit your own parity.toml for your model.
+# For quantized precisions the maximum error is reported but not gated (atol = inf): over 1484 real windows
+# a few sequences sit near a gate's decision boundary and flip h by up to 2 even at fp16. They are gated on
+# SNR per output and on task agreement. Measured on the reference LSTM (worst SNR over all inputs, top-1):
+# fp16 59.8 dB / 99.93 %, dynamic int8 24.1 dB / 98.45 %, int4 13.5 dB / 95.01 %.
+_INF = float("inf")
 PRECISION_DEFAULTS: dict[str, ToleranceSpec] = {
     "fp32": ToleranceSpec(),
-    "fp16": ToleranceSpec(atol=1e-3, rtol=1e-2, min_top1_agreement=0.99, max_accuracy_drop=0.005, max_mae_increase=0.02),
-    "int8": ToleranceSpec(atol=1e-2, rtol=5e-2, min_top1_agreement=0.98, max_accuracy_drop=0.01, max_mae_increase=0.03),
-    "int4": ToleranceSpec(atol=5e-2, rtol=1e-1, min_top1_agreement=0.95, max_accuracy_drop=0.02, max_mae_increase=0.05),
+    "fp16": ToleranceSpec(
+        atol=_INF, rtol=_INF, min_snr_db=40.0, min_top1_agreement=0.99, max_accuracy_drop=0.005, max_mae_increase=0.02
+    ),
+    "int8": ToleranceSpec(
+        atol=_INF, rtol=_INF, min_snr_db=20.0, min_top1_agreement=0.98, max_accuracy_drop=0.01, max_mae_increase=0.03
+    ),
+    "int4": ToleranceSpec(
+        atol=_INF, rtol=_INF, min_snr_db=12.0, min_top1_agreement=0.95, max_accuracy_drop=0.02, max_mae_increase=0.05
+    ),
 }
 _FIELDS = {f.name for f in fields(ToleranceSpec)}
 
@@ -141,7 +153,11 @@ def _check_values(source: str, table: str, values: Any) -> None:
     for key, value in values.items():
         if key not in _FIELDS:
             raise ConfigError(f"{source}: [{table}] has unknown key {key!r}; use {', '.join(sorted(_FIELDS))}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{source}: [{table}] {key} must be a finite non-negative number, got {value!r}")
+        if key == "min_snr_db":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                raise ConfigError(f"{source}: [{table}] min_snr_db must be a number of dB, got {value!r}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+            raise ConfigError(f"{source}: [{table}] {key} must be a non-negative number (inf = not gated), got {value!r}")
         if key == "min_top1_agreement" and value > 1:
             raise ConfigError(f"{source}: [{table}] min_top1_agreement is a fraction in [0, 1], got {value!r}")

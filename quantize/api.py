@@ -1,0 +1,142 @@
+"""`quantize`: one scheme applied to an exported graph (or a checkpoint), checked by the parity gate."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgelstm.errors import EdgelstmError, ExportError
+from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
+from edgelstm.loading import LoadedModel
+from edgelstm.parity.data import SequenceData
+from export.config import ExportConfig
+from export.metadata import ArtifactMetadata, attach_metadata, read_metadata
+from quantize.config import SchemeConfig
+from quantize.registry import QuantizeInput, handler_for
+
+
+class SchemeRefused(EdgelstmError):
+    """The scheme cannot apply to this model/graph; the message says why."""
+
+
+@dataclass
+class QuantizeResult:
+    scheme: str
+    config: dict[str, Any]
+    source: str
+    source_bytes: int
+    path: Path | None = None
+    size_bytes: int = 0
+    impl: str = ""
+    notes: list[str] = field(default_factory=list)
+    refused: str = ""
+    parity: dict[str, Any] | None = None  # summary of the gate run on the artifact
+    parity_passed: bool | None = None
+
+    @property
+    def compression(self) -> float:
+        return self.source_bytes / self.size_bytes if self.size_bytes else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "config": self.config,
+            "source": self.source,
+            "source_bytes": self.source_bytes,
+            "path": str(self.path) if self.path else None,
+            "size_bytes": self.size_bytes,
+            "compression": self.compression,
+            "impl": self.impl,
+            "notes": self.notes,
+            "refused": self.refused,
+            "parity_passed": self.parity_passed,
+            "parity": self.parity,
+        }
+
+
+def quantize(
+    model: LoadedModel | Path,
+    config: SchemeConfig,
+    out_dir: Path,
+    calibration: SequenceData | None = None,
+    overwrite: bool = False,
+) -> QuantizeResult:
+    """Quantize an exported edgelstm graph (.onnx) or a checkpoint (exported here in the form the scheme suits).
+
+    Raises SchemeRefused with the reason when the scheme cannot apply. The artifact and its `.quant.json` are
+    written atomically; an interrupted run leaves nothing behind.
+    """
+    handler = handler_for(config)
+    with tempfile.TemporaryDirectory(prefix="edgelstm-quantize-") as tmp:
+        source_path, metadata = _fp32_source(model, config, Path(tmp))
+        graph = onnx.load(str(source_path))
+        feeds = _calibration_feeds(calibration, metadata, getattr(config, "calibration_sequences", 0)) if calibration else None
+        source = QuantizeInput(source_path, graph, metadata.interface, metadata.model_config, feeds)
+        result = QuantizeResult(
+            config.scheme,
+            config.to_dict(),
+            str(model.origin if isinstance(model, LoadedModel) else model),
+            source_path.stat().st_size,
+            impl=metadata.interface.impl,
+        )
+        if (reason := handler.refuse(config, source)) is not None:
+            raise SchemeRefused(f"{config.scheme} refused: {reason}")
+        stem = f"{metadata.interface.form}_{metadata.interface.impl}.{config.scheme}"
+        target = Path(out_dir) / f"{stem}.onnx"
+        ensure_writable(target, overwrite)
+        staged = Path(tmp) / "quantized.onnx"
+        result.notes = handler.apply(config, source, staged)
+        quantized = onnx.load(str(staged))
+        attach_metadata(quantized, metadata)
+        entry = quantized.metadata_props.add()
+        entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
+        data = quantized.SerializeToString(deterministic=True)
+        write_bytes_atomic(target, data, overwrite)
+        result.path, result.size_bytes = target, len(data)
+        write_text_atomic(target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite=True)
+        return result
+
+
+def _fp32_source(model: LoadedModel | Path, config: SchemeConfig, tmp: Path) -> tuple[Path, ArtifactMetadata]:
+    if isinstance(model, LoadedModel):
+        if not model.is_native:
+            raise SchemeRefused("quantizing needs an edgelstm checkpoint or an .onnx exported by edgelstm")
+        from export.api import build_onnx, check_onnx
+
+        assert model.config is not None
+        impl = handler_for(config).choose_impl(config, model.config)
+        export_config = ExportConfig(form="sequence", impl=impl)  # type: ignore[arg-type]
+        graph, interface = build_onnx(model, export_config)
+        metadata = ArtifactMetadata(interface, export_config, model.config, model.preprocessing, model.source)
+        attach_metadata(graph, metadata)
+        check_onnx(graph)
+        path = tmp / "fp32.onnx"
+        onnx.save(graph, str(path))
+        return path, metadata
+    path = Path(model)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such ONNX file")
+    return path, read_metadata(path)
+
+
+def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
+    """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
+    count = min(data.count, limit or data.count)
+    names = [t.name for t in metadata.interface.inputs]
+    batches = []
+    for start in range(0, count, 16):
+        x = data.x[start : min(start + 16, count)]
+        feeds: dict[str, np.ndarray] = {"x": x}
+        if "lengths" in names:
+            lengths = data.lengths[start : start + len(x)] if data.lengths is not None else np.full(len(x), x.shape[1])
+            feeds["lengths"] = lengths.astype(np.int64)
+        for spec in metadata.interface.states:
+            feeds[spec.input_name] = np.zeros([len(x) if d == "batch" else int(d) for d in spec.shape], np.float32)
+        batches.append(feeds)
+    return batches

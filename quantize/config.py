@@ -1,0 +1,87 @@
+"""Typed quantization schemes. Each config is saved next to the artifact it produced."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from edgelstm.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SchemeConfig:
+    scheme: ClassVar[str] = ""
+    precision: ClassVar[str] = "fp32"  # what the parity gate's default tolerances key on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scheme": self.scheme, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class DynamicInt8Config(SchemeConfig):
+    """Weights int8, activations quantized at run time (CPU). Fused LSTM -> DynamicQuantizeLSTM; GRU and
+    projected LSTMs through the Loop form, whose recurrent MatMul is quantized inside the Loop body."""
+
+    scheme: ClassVar[str] = "dynamic-int8"
+    precision: ClassVar[str] = "int8"
+    per_channel: bool = False
+    reduce_range: bool = False  # 7-bit weights, for CPUs without VNNI where u8s8 can saturate
+    quantize_embedding: bool = True  # token embedding tables are a large share of an LM's bytes
+
+
+@dataclass(frozen=True)
+class StaticInt8Config(SchemeConfig):
+    """QDQ int8 with activation ranges calibrated on real data, for accelerators that need static quantization."""
+
+    scheme: ClassVar[str] = "static-int8"
+    precision: ClassVar[str] = "int8"
+    method: str = "minmax"  # minmax | entropy | percentile
+    per_channel: bool = False
+    calibration_sequences: int = 128
+
+    def __post_init__(self) -> None:
+        if self.method not in ("minmax", "entropy", "percentile"):
+            raise ConfigError(f"calibration method {self.method!r}: choose minmax, entropy or percentile")
+
+
+@dataclass(frozen=True)
+class Fp16Config(SchemeConfig):
+    """Weights and compute in float16 where a provider has the kernels; inputs/outputs stay float32."""
+
+    scheme: ClassVar[str] = "fp16"
+    precision: ClassVar[str] = "fp16"
+    keep_io_types: bool = True
+    keep_fp32_ops: tuple[str, ...] = field(default_factory=tuple)  # op types left in float32
+
+
+@dataclass(frozen=True)
+class Int4Config(SchemeConfig):
+    """Blockwise 4-bit weight-only quantization of MatMul weights (MatMulNBits)."""
+
+    scheme: ClassVar[str] = "int4"
+    precision: ClassVar[str] = "int4"
+    block_size: int = 32
+    symmetric: bool = True
+
+    def __post_init__(self) -> None:
+        if self.block_size < 16 or self.block_size & (self.block_size - 1):
+            raise ConfigError(f"block_size must be a power of two >= 16, got {self.block_size}")
+
+
+SCHEMES: dict[str, type[SchemeConfig]] = {
+    cls.scheme: cls for cls in (DynamicInt8Config, StaticInt8Config, Fp16Config, Int4Config)
+}
+
+
+def scheme_config(name: str, **options: Any) -> SchemeConfig:
+    if name not in SCHEMES:
+        raise ConfigError(f"unknown scheme {name!r}; choose from {', '.join(SCHEMES)} or auto")
+    return SCHEMES[name](**options)
+
+
+def config_from_dict(data: dict[str, Any]) -> SchemeConfig:
+    values = dict(data)
+    name = values.pop("scheme")
+    if "keep_fp32_ops" in values:
+        values["keep_fp32_ops"] = tuple(values["keep_fp32_ops"])
+    return scheme_config(name, **values)

@@ -1,0 +1,25 @@
+"""What a graph contains, as far as quantization cares (ops at every nesting level, Loop bodies included)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import onnx
+
+
+def op_counts(model: onnx.ModelProto) -> Counter[str]:
+    counts: Counter[str] = Counter()
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            counts[node.op_type] += 1
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+
+    visit(model.graph)
+    return counts
+
+
+def describe_ops(counts: Counter[str], names: tuple[str, ...]) -> str:
+    return ", ".join(f"{counts[n]} {n}" for n in names if counts[n]) or "none"

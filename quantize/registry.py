@@ -1,0 +1,58 @@
+"""Scheme config type -> handler. New schemes register a handler; nothing dispatches on strings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import onnx
+
+from edgelstm.config import ModelConfig
+from export.config import GraphInterface
+from quantize.config import SchemeConfig
+
+
+@dataclass(frozen=True)
+class QuantizeInput:
+    """What a handler works on: the fp32 graph on disk and what it is."""
+
+    path: Path
+    model: onnx.ModelProto
+    interface: GraphInterface
+    model_config: ModelConfig | None
+    calibration: list[dict[str, np.ndarray]] | None  # feeds for static calibration
+
+
+class Handler:
+    """choose_impl: which export form suits the scheme for a model; refuse: why a given graph cannot take it;
+    apply: write the quantized graph to `target` and return what happened (one line each)."""
+
+    def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        raise NotImplementedError
+
+    def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        return None
+
+    def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        raise NotImplementedError
+
+
+HANDLERS: dict[type[SchemeConfig], Handler] = {}
+H = TypeVar("H", bound=type[Handler])
+
+
+def register(config_type: type[SchemeConfig]) -> Callable[[H], H]:
+    def wrap(handler_cls: H) -> H:
+        HANDLERS[config_type] = handler_cls()
+        return handler_cls
+
+    return wrap
+
+
+def handler_for(config: SchemeConfig) -> Handler:
+    import quantize.schemes  # noqa: F401  # registers the built-in handlers
+
+    return HANDLERS[type(config)]

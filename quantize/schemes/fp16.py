@@ -1,0 +1,75 @@
+"""float16 weights and compute, float32 inputs/outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from edgelstm.config import ModelConfig
+from quantize.config import Fp16Config, SchemeConfig
+from quantize.graph_facts import op_counts
+from quantize.registry import Handler, QuantizeInput, register
+
+
+@register(Fp16Config)
+class Fp16Handler(Handler):
+    def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        return "loop" if model.proj_size else "fused"
+
+    def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        if op_counts(source.model)["Loop"]:
+            # Seen here: the converted Loop body keeps float32 state types, and ORT 1.32 crashes (SIGSEGV) on it.
+            return "fp16 conversion of Loop bodies crashes ONNX Runtime 1.32; fp16 is offered on the fused form"
+        return None
+
+    def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        assert isinstance(config, Fp16Config)
+        converted = convert_float_to_float16(
+            source.model, keep_io_types=config.keep_io_types, op_block_list=list(config.keep_fp32_ops) or None
+        )
+        onnx.save(converted, str(target))
+        notes = [fp16_compute_note(target)]
+        if config.keep_fp32_ops:
+            notes.append(f"kept in float32 by request: {', '.join(config.keep_fp32_ops)}")
+        return notes
+
+
+def fp16_compute_note(path: Path) -> str:
+    """Which ops the CPU provider really runs in fp16: ORT inserts Casts around ops it has no fp16 kernel for."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.log_severity_level = 3
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        optimized = onnx.load(options.optimized_model_filepath)
+    value_types = {v.name: v.type.tensor_type.elem_type for v in [*optimized.graph.value_info, *optimized.graph.input]}
+    for init in optimized.graph.initializer:
+        value_types[init.name] = init.data_type
+    fp16_ops = sorted(
+        {
+            n.op_type
+            for n in optimized.graph.node
+            if n.op_type != "Cast" and value_types.get(n.input[0]) == onnx.TensorProto.FLOAT16
+        }
+    )
+    fp32_rnn = sorted(
+        {
+            n.op_type
+            for n in optimized.graph.node
+            if n.op_type in ("LSTM", "GRU") and value_types.get(n.input[0]) != onnx.TensorProto.FLOAT16
+        }
+    )
+    if fp32_rnn:
+        return (
+            f"CPUExecutionProvider has no fp16 {'/'.join(fp32_rnn)} kernel: ONNX Runtime casts back and computes it in "
+            "float32 there (half the file size, same CPU speed); fp16 compute needs CUDA or a mobile GPU provider"
+        )
+    return f"CPUExecutionProvider computes in fp16: {', '.join(fp16_ops) or 'no ops'}"

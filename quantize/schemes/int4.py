@@ -1,0 +1,39 @@
+"""Blockwise int4 weight-only quantization of MatMul weights (MatMulNBits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgelstm.config import ModelConfig
+from quantize.config import Int4Config, SchemeConfig
+from quantize.graph_facts import describe_ops, op_counts
+from quantize.registry import Handler, QuantizeInput, register
+
+
+@register(Int4Config)
+class Int4Handler(Handler):
+    def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        return "loop"  # the recurrent weights are MatMuls only in the loop form
+
+    def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        if not op_counts(source.model)["MatMul"]:
+            return "int4 weight-only quantization applies to MatMul weights and this graph has none"
+        return None
+
+    def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        assert isinstance(config, Int4Config)
+        quantizer = MatMulNBitsQuantizer(
+            source.model, bits=4, block_size=config.block_size, is_symmetric=config.symmetric, op_types_to_quantize=("MatMul",)
+        )
+        quantizer.process()
+        quantizer.model.save_model_to_file(str(target), False)
+        after = op_counts(quantizer.model.model)
+        notes = [f"int4 weights: {describe_ops(after, ('MatMulNBits',))}"]
+        fused = describe_ops(after, ("LSTM", "GRU"))
+        if fused != "none":
+            notes.append(f"fused recurrent ops keep float weights: {fused} (use the loop form to quantize them)")
+        if after["MatMul"]:
+            notes.append(f"left in float: {after['MatMul']} MatMul (dimensions too small for blocks of {config.block_size})")
+        return notes

@@ -1,0 +1,115 @@
+"""`--scheme auto`: try every applicable scheme, gate each on parity, keep the smallest (then fastest) that passes."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgelstm.loading import LoadedModel
+from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
+from edgelstm.parity.data import SequenceData
+from edgelstm.runtime import SessionSettings, session_from_onnx
+from quantize.api import QuantizeResult, SchemeRefused, quantize
+from quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
+
+
+@dataclass
+class Candidate:
+    scheme: str
+    result: QuantizeResult | None = None
+    refused: str = ""
+    passed: bool = False
+    latency_ms: float = 0.0  # batch 1, median, 1 thread
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "refused": self.refused,
+            "passed": self.passed,
+            "latency_ms_batch1": self.latency_ms,
+            "summary": self.summary,
+            "result": self.result.to_dict() if self.result else None,
+        }
+
+
+@dataclass
+class SelectionResult:
+    candidates: list[Candidate]
+    winner: Candidate | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "winner": self.winner.scheme if self.winner else None,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (DynamicInt8Config(), Int4Config(), StaticInt8Config(), Fp16Config())
+
+
+def check_artifact(
+    result: QuantizeResult, reference: LoadedModel, data: SequenceData | None, policy: TolerancePolicy
+) -> dict[str, Any]:
+    """Run the parity gate (cpu, float64 reference, stress inputs incl. long sequences) on one artifact."""
+    assert result.path is not None
+    report = run_check([result.path], reference, data, CheckConfig(providers=("cpu",)), policy)
+    (candidate,) = report.candidates
+    worst = candidate.worst()
+    profile = next((p for p in candidate.time_profiles if p.output == "output"), None)
+    summary: dict[str, Any] = {
+        "passed": candidate.passed,
+        "worst": f"{worst[0]} / {worst[1].name}" if worst else "",
+        "max_rel_error": worst[1].max_rel_error if worst else 0.0,
+        "last_step_error": profile.last_error if profile else None,
+        "last_step": profile.steps[-1] if profile else None,
+        "failures": candidate.failures()[:5],
+    }
+    for task in candidate.tasks:
+        summary[task.metric] = task.value
+    result.parity, result.parity_passed = summary, candidate.passed
+    return summary
+
+
+def measure_latency_ms(path: Path, feeds: dict[str, np.ndarray], runs: int = 30) -> float:
+    session = session_from_onnx(path, SessionSettings(intra_op_threads=1))
+    session.run(None, feeds)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feeds)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1e3
+
+
+def select_scheme(
+    reference: LoadedModel,
+    data: SequenceData,
+    out_dir: Path,
+    policy: TolerancePolicy,
+    schemes: tuple[SchemeConfig, ...] = DEFAULT_SCHEMES,
+    overwrite: bool = False,
+) -> SelectionResult:
+    candidates = []
+    for config in schemes:
+        candidate = Candidate(config.scheme)
+        try:
+            candidate.result = quantize(reference, config, out_dir, calibration=data, overwrite=overwrite)
+        except SchemeRefused as exc:
+            candidate.refused = str(exc)
+            candidates.append(candidate)
+            continue
+        candidate.summary = check_artifact(candidate.result, reference, data, policy)
+        candidate.passed = bool(candidate.summary["passed"])
+        assert candidate.result.path is not None
+        feeds = {"x": data.x[:1], "lengths": np.full(1, data.x.shape[1], np.int64)}
+        candidate.latency_ms = measure_latency_ms(candidate.result.path, feeds)
+        candidates.append(candidate)
+    passing = [c for c in candidates if c.passed and c.result]
+    winner = min(passing, key=lambda c: (c.result.size_bytes if c.result else 0, c.latency_ms), default=None)
+    return SelectionResult(candidates, winner)
