@@ -43,9 +43,19 @@ class SelectionResult:
     candidates: list[Candidate]
     winner: Candidate | None
 
+    @property
+    def why(self) -> str:
+        if self.winner is None:
+            return "no scheme met the parity budget"
+        return (
+            f"{self.winner.scheme}: the smallest artifact that passed the parity gate among those at most "
+            f"{SLOWDOWN_LIMIT:g}x slower than the fastest passing one"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "winner": self.winner.scheme if self.winner else None,
+            "why": self.why,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -110,6 +120,19 @@ def select_scheme(
         feeds = {"x": data.x[:1], "lengths": np.full(1, data.x.shape[1], np.int64)}
         candidate.latency_ms = measure_latency_ms(candidate.result.path, feeds)
         candidates.append(candidate)
-    passing = [c for c in candidates if c.passed and c.result]
-    winner = min(passing, key=lambda c: (c.result.size_bytes if c.result else 0, c.latency_ms), default=None)
-    return SelectionResult(candidates, winner)
+    return SelectionResult(candidates, pick_winner(candidates))
+
+
+SLOWDOWN_LIMIT = 2.0
+
+
+def pick_winner(candidates: list[Candidate]) -> Candidate | None:
+    """Smallest passing artifact, among those at most 2x slower than the fastest passing one: a few percent of
+    bytes is no win on a device if every inference costs twice the time (int4 MatMulNBits was 25x slower than
+    int8 on the reference model for 10 % fewer bytes). Ties go to the faster."""
+    passing = [c for c in candidates if c.passed and c.result is not None]
+    if not passing:
+        return None
+    fastest = min(c.latency_ms for c in passing)
+    eligible = [c for c in passing if c.latency_ms <= SLOWDOWN_LIMIT * fastest]
+    return min(eligible, key=lambda c: (c.result.size_bytes if c.result else 0, c.latency_ms))

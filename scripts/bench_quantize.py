@@ -1,0 +1,108 @@
+"""Every quantization scheme on the reference model: size, accuracy, error at the last step, latency.
+
+    python scripts/bench_quantize.py runs/watch-lstm [--repeats 15]
+
+Per scheme: file bytes and ratio against the fp32 graph of the same form, held-out accuracy against the fp32
+graph's, the parity gate's verdict at the scheme's default tolerances, the error at the last step of a
+1000-step input, and latency at batch 1 and 32 (T=100). Latency: ORT CPU EP, 1 intra-op thread, spinning off;
+all variants interleaved in shuffled order, median of the repeats, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="checkpoint with heldout.npz (scripts/train_reference.py)")
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from edgelstm.loading import load_model
+    from edgelstm.parity import TolerancePolicy
+    from edgelstm.parity.data import load_sequence_data
+    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from export.api import export_model
+    from export.config import ExportConfig
+    from quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
+    from quantize.selection import check_artifact
+
+    loaded = load_model(str(args.model))
+    data = load_sequence_data(args.model / "heldout.npz", feature_size=loaded.signature.size)
+    assert data.y is not None
+    rows: list[dict] = []
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for impl in ("fused", "loop"):
+            fp32 = export_model(loaded, out / f"fp32-{impl}", ExportConfig(form="sequence", impl=impl))
+            rows.append({"scheme": f"fp32 ({impl})", "path": fp32.path, "bytes": fp32.size_bytes, "base": fp32.size_bytes, "impl": impl})
+        base_bytes = {r["impl"]: r["bytes"] for r in rows}
+        for config in (DynamicInt8Config(), StaticInt8Config(), Fp16Config(), Int4Config()):
+            try:
+                result = quantize(loaded, config, out / config.scheme, calibration=data)
+            except SchemeRefused as exc:
+                rows.append({"scheme": config.scheme, "refused": str(exc)})
+                continue
+            summary = check_artifact(result, loaded, data, TolerancePolicy.defaults())
+            rows.append({
+                "scheme": config.scheme, "path": result.path, "bytes": result.size_bytes, "base": base_bytes[result.impl],
+                "impl": result.impl, "passed": summary["passed"], "last": summary.get("last_step_error"),
+            })
+        feeds = {
+            b: {"x": data.x[:b], "lengths": np.full(b, data.x.shape[1], np.int64)} for b in (1, 32)
+        }
+        for row in rows:
+            if "path" not in row:
+                continue
+            session = session_from_onnx(row["path"], SessionSettings(intra_op_threads=1, allow_spinning=False))
+            sessions[row["scheme"]] = session
+            logits = session.run(["output"], {"x": data.x, "lengths": np.full(data.count, data.x.shape[1], np.int64)})[0]
+            row["accuracy"] = float(np.mean(logits.argmax(-1) == data.y))
+            for b in (1, 32):
+                session.run(None, feeds[b])
+            row["lat"] = {1: [], 32: []}
+        order = [r for r in rows if "lat" in r]
+        for _ in range(args.repeats):
+            random.shuffle(order)
+            for row in order:
+                for b, calls in ((1, 20), (32, 5)):
+                    session = sessions[row["scheme"]]
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        session.run(None, feeds[b])
+                    row["lat"][b].append((time.perf_counter() - start) / calls * 1e3)
+    fp32_acc = {r["impl"]: r["accuracy"] for r in rows if r["scheme"].startswith("fp32")}
+    fp32_lat = {r["impl"]: statistics.median(r["lat"][1]) for r in rows if r["scheme"].startswith("fp32")}
+    print(f"model: {args.model} ({loaded.config.cell if loaded.config else '?'}, {sum(p.numel() for p in loaded.module.parameters()):,} parameters); "
+          f"held-out: {data.count} windows x {data.x.shape[1]} steps")
+    print(f"machine: {platform.machine()}; onnxruntime {ort.__version__} CPU EP, intra_op_threads=1, spinning off; "
+          f"median of {args.repeats} interleaved rounds\n")
+    print("| scheme | form | bytes | vs fp32 | held-out accuracy | vs fp32 | parity gate | error at step 1000 | ms b=1 | ms b=32 | b=1 vs fp32 |")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        if "refused" in r:
+            print(f"| {r['scheme']} | - | - | - | - | - | refused: {r['refused']} | - | - | - | - |")
+            continue
+        lat1, lat32 = statistics.median(r["lat"][1]), statistics.median(r["lat"][32])
+        gate = "reference" if r["scheme"].startswith("fp32") else ("pass" if r["passed"] else "FAIL")
+        last = "-" if r.get("last") is None else f"{r['last']:.2g}"
+        print(f"| {r['scheme']} | {r['impl']} | {r['bytes']:,} | {r['base'] / r['bytes']:.2f}x | {r['accuracy']:.2%} | "
+              f"{(r['accuracy'] - fp32_acc[r['impl']]) * 100:+.2f} pt | {gate} | {last} | {lat1:.3f} | {lat32:.3f} | "
+              f"{fp32_lat[r['impl']] / lat1:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
