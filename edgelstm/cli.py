@@ -203,12 +203,16 @@ def quantize_command(
     model: str = typer.Argument(..., help="edgelstm checkpoint dir, or an .onnx exported by edgelstm"),
     out: Path = typer.Option(..., "--out", help="directory for the quantized artifact(s)"),
     scheme: str = typer.Option("auto", "--scheme", help="dynamic-int8, static-int8, fp16, int4, or auto"),
-    reference: str | None = typer.Option(None, "--reference", help="trained model for the parity check (default: MODEL when it is a checkpoint)"),
+    reference: str | None = typer.Option(
+        None, "--reference", help="trained model for the parity check (default: MODEL when it is a checkpoint)"
+    ),
     data: Path | None = typer.Option(None, "--data", help="real inputs (.npz/.npy/.pt/CSV): calibration and held-out parity"),
     budget: Path | None = typer.Option(None, "--budget", help="TOML tolerances the artifact must meet (see check)"),
     method: str = typer.Option("minmax", "--method", help="static-int8 calibration: minmax, entropy, percentile"),
     per_channel: bool = typer.Option(False, "--per-channel", help="per-channel weight scales (int8 schemes)"),
-    reduce_range: bool = typer.Option(False, "--reduce-range", help="7-bit weights (dynamic-int8, CPUs without VNNI)"),
+    reduce_range: bool | None = typer.Option(
+        None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
+    ),
     block_size: int = typer.Option(32, "--block-size", help="int4 block size"),
     keep_fp32: str = typer.Option("", "--keep-fp32", help="fp16: op types kept in float32, e.g. LSTM"),
     check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate on the result"),
@@ -232,7 +236,9 @@ def quantize_command(
     sequences = None
     if data is not None:
         sig = loaded.signature if loaded else None
-        sequences = load_sequence_data(data, bool(sig and sig.kind == "tokens"), sig.size if sig and sig.kind == "features" else None)
+        sequences = load_sequence_data(
+            data, bool(sig and sig.kind == "tokens"), sig.size if sig and sig.kind == "features" else None
+        )
     if scheme == "auto":
         if loaded is None or sequences is None:
             raise ConfigError("--scheme auto needs a reference model (a checkpoint MODEL or --reference) and --data")

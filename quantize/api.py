@@ -18,6 +18,7 @@ from edgelstm.parity.data import SequenceData
 from export.config import ExportConfig
 from export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from quantize.config import SchemeConfig
+from quantize.graph_facts import initializer_bytes
 from quantize.registry import QuantizeInput, handler_for
 
 
@@ -33,6 +34,8 @@ class QuantizeResult:
     source_bytes: int
     path: Path | None = None
     size_bytes: int = 0
+    source_weight_bytes: int = 0  # stored tensors only: what quantization acts on (files add graph + metadata)
+    weight_bytes: int = 0
     impl: str = ""
     notes: list[str] = field(default_factory=list)
     refused: str = ""
@@ -43,6 +46,10 @@ class QuantizeResult:
     def compression(self) -> float:
         return self.source_bytes / self.size_bytes if self.size_bytes else 0.0
 
+    @property
+    def weight_compression(self) -> float:
+        return self.source_weight_bytes / self.weight_bytes if self.weight_bytes else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,
@@ -52,6 +59,9 @@ class QuantizeResult:
             "path": str(self.path) if self.path else None,
             "size_bytes": self.size_bytes,
             "compression": self.compression,
+            "source_weight_bytes": self.source_weight_bytes,
+            "weight_bytes": self.weight_bytes,
+            "weight_compression": self.weight_compression,
             "impl": self.impl,
             "notes": self.notes,
             "refused": self.refused,
@@ -76,6 +86,7 @@ def quantize(
     with tempfile.TemporaryDirectory(prefix="edgelstm-quantize-") as tmp:
         source_path, metadata = _fp32_source(model, config, Path(tmp))
         graph = onnx.load(str(source_path))
+        source_weight_bytes = initializer_bytes(graph)  # before apply: some quantizers edit the model in place
         feeds = _calibration_feeds(calibration, metadata, getattr(config, "calibration_sequences", 0)) if calibration else None
         source = QuantizeInput(source_path, graph, metadata.interface, metadata.model_config, feeds)
         result = QuantizeResult(
@@ -99,6 +110,7 @@ def quantize(
         data = quantized.SerializeToString(deterministic=True)
         write_bytes_atomic(target, data, overwrite)
         result.path, result.size_bytes = target, len(data)
+        result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
         write_text_atomic(target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite=True)
         return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import onnx
+import onnx.numpy_helper
 
 
 def op_counts(model: onnx.ModelProto) -> Counter[str]:
@@ -23,3 +24,20 @@ def op_counts(model: onnx.ModelProto) -> Counter[str]:
 
 def describe_ops(counts: Counter[str], names: tuple[str, ...]) -> str:
     return ", ".join(f"{counts[n]} {n}" for n in names if counts[n]) or "none"
+
+
+def initializer_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of stored tensors (weights, biases, constants), Loop bodies included."""
+    total = 0
+
+    def visit(graph: onnx.GraphProto) -> None:
+        nonlocal total
+        for init in graph.initializer:
+            total += len(init.raw_data) or onnx.numpy_helper.to_array(init).nbytes
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+
+    visit(model.graph)
+    return total

@@ -51,8 +51,13 @@ def print_selection(selection: SelectionResult) -> None:
         if selection.winner is c:
             verdict += " [bold]winner[/bold]"
         table.add_row(
-            c.scheme, c.result.impl, f"{c.result.size_bytes:,}", f"{c.result.compression:.2f}x", f"{c.latency_ms:.3f} ms",
-            escape(_parity_text(c.summary)), verdict,
+            c.scheme,
+            c.result.impl,
+            f"{c.result.size_bytes:,}",
+            f"{c.result.compression:.2f}x",
+            f"{c.latency_ms:.3f} ms",
+            escape(_parity_text(c.summary)),
+            verdict,
         )
     console.print(table)
     console.print(escape(selection.why))

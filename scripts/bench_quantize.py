@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
+    import onnx
     import onnxruntime as ort
 
     from edgelstm.loading import load_model
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from export.api import export_model
     from export.config import ExportConfig
     from quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
+    from quantize.graph_facts import initializer_bytes
     from quantize.selection import check_artifact
 
     loaded = load_model(str(args.model))
@@ -47,7 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp)
         for impl in ("fused", "loop"):
             fp32 = export_model(loaded, out / f"fp32-{impl}", ExportConfig(form="sequence", impl=impl))
-            rows.append({"scheme": f"fp32 ({impl})", "path": fp32.path, "bytes": fp32.size_bytes, "base": fp32.size_bytes, "impl": impl})
+            weights = initializer_bytes(onnx.load(str(fp32.path)))
+            rows.append(
+                {
+                    "scheme": f"fp32 ({impl})",
+                    "path": fp32.path,
+                    "bytes": fp32.size_bytes,
+                    "base": fp32.size_bytes,
+                    "impl": impl,
+                    "wratio": 1.0,
+                    "wbytes": weights,
+                }
+            )
         base_bytes = {r["impl"]: r["bytes"] for r in rows}
         for config in (DynamicInt8Config(), StaticInt8Config(), Fp16Config(), Int4Config()):
             try:
@@ -56,13 +69,20 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"scheme": config.scheme, "refused": str(exc)})
                 continue
             summary = check_artifact(result, loaded, data, TolerancePolicy.defaults())
-            rows.append({
-                "scheme": config.scheme, "path": result.path, "bytes": result.size_bytes, "base": base_bytes[result.impl],
-                "impl": result.impl, "passed": summary["passed"], "last": summary.get("last_step_error"),
-            })
-        feeds = {
-            b: {"x": data.x[:b], "lengths": np.full(b, data.x.shape[1], np.int64)} for b in (1, 32)
-        }
+            rows.append(
+                {
+                    "scheme": config.scheme,
+                    "path": result.path,
+                    "bytes": result.size_bytes,
+                    "base": base_bytes[result.impl],
+                    "impl": result.impl,
+                    "passed": summary["passed"],
+                    "last": summary.get("last_step_error"),
+                    "wratio": result.weight_compression,
+                    "wbytes": result.weight_bytes,
+                }
+            )
+        feeds = {b: {"x": data.x[:b], "lengths": np.full(b, data.x.shape[1], np.int64)} for b in (1, 32)}
         for row in rows:
             if "path" not in row:
                 continue
@@ -85,22 +105,30 @@ def main(argv: list[str] | None = None) -> int:
                     row["lat"][b].append((time.perf_counter() - start) / calls * 1e3)
     fp32_acc = {r["impl"]: r["accuracy"] for r in rows if r["scheme"].startswith("fp32")}
     fp32_lat = {r["impl"]: statistics.median(r["lat"][1]) for r in rows if r["scheme"].startswith("fp32")}
-    print(f"model: {args.model} ({loaded.config.cell if loaded.config else '?'}, {sum(p.numel() for p in loaded.module.parameters()):,} parameters); "
-          f"held-out: {data.count} windows x {data.x.shape[1]} steps")
-    print(f"machine: {platform.machine()}; onnxruntime {ort.__version__} CPU EP, intra_op_threads=1, spinning off; "
-          f"median of {args.repeats} interleaved rounds\n")
-    print("| scheme | form | bytes | vs fp32 | held-out accuracy | vs fp32 | parity gate | error at step 1000 | ms b=1 | ms b=32 | b=1 vs fp32 |")
-    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    print(
+        f"model: {args.model} ({loaded.config.cell if loaded.config else '?'}, {sum(p.numel() for p in loaded.module.parameters()):,} parameters); "
+        f"held-out: {data.count} windows x {data.x.shape[1]} steps"
+    )
+    print(
+        f"machine: {platform.machine()}; onnxruntime {ort.__version__} CPU EP, intra_op_threads=1, spinning off; "
+        f"median of {args.repeats} interleaved rounds\n"
+    )
+    print(
+        "| scheme | form | file bytes | vs fp32 | weight bytes | vs fp32 | held-out accuracy | vs fp32 | parity gate | error at step 1000 | ms b=1 | ms b=32 | b=1 speed-up |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in rows:
         if "refused" in r:
-            print(f"| {r['scheme']} | - | - | - | - | - | refused: {r['refused']} | - | - | - | - |")
+            print(f"| {r['scheme']} | - | - | - | - | - | - | - | refused: {r['refused']} | - | - | - | - |")
             continue
         lat1, lat32 = statistics.median(r["lat"][1]), statistics.median(r["lat"][32])
         gate = "reference" if r["scheme"].startswith("fp32") else ("pass" if r["passed"] else "FAIL")
         last = "-" if r.get("last") is None else f"{r['last']:.2g}"
-        print(f"| {r['scheme']} | {r['impl']} | {r['bytes']:,} | {r['base'] / r['bytes']:.2f}x | {r['accuracy']:.2%} | "
-              f"{(r['accuracy'] - fp32_acc[r['impl']]) * 100:+.2f} pt | {gate} | {last} | {lat1:.3f} | {lat32:.3f} | "
-              f"{fp32_lat[r['impl']] / lat1:.2f}x |")
+        print(
+            f"| {r['scheme']} | {r['impl']} | {r['bytes']:,} | {r['base'] / r['bytes']:.2f}x | {r['wbytes']:,} | {r['wratio']:.2f}x | {r['accuracy']:.2%} | "
+            f"{(r['accuracy'] - fp32_acc[r['impl']]) * 100:+.2f} pt | {gate} | {last} | {lat1:.3f} | {lat32:.3f} | "
+            f"{fp32_lat[r['impl']] / lat1:.2f}x |"
+        )
     return 0
 
 
