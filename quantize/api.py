@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from quantize.config import SchemeConfig
 from quantize.graph_facts import initializer_bytes
 from quantize.registry import QuantizeInput, handler_for
+from quantize.safety import crash_reason
 
 
 class SchemeRefused(EdgelstmError):
@@ -102,7 +106,10 @@ def quantize(
         target = Path(out_dir) / f"{stem}.onnx"
         ensure_writable(target, overwrite)
         staged = Path(tmp) / "quantized.onnx"
-        result.notes = handler.apply(config, source, staged)
+        with quiet_onnxruntime_logs():
+            result.notes = handler.apply(config, source, staged)
+        if (crash := crash_reason(staged)) is not None:
+            raise SchemeRefused(f"{config.scheme} refused: {crash}")
         quantized = onnx.load(str(staged))
         attach_metadata(quantized, metadata)
         entry = quantized.metadata_props.add()
@@ -113,6 +120,20 @@ def quantize(
         result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
         write_text_atomic(target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite=True)
         return result
+
+
+@contextmanager
+def quiet_onnxruntime_logs() -> Iterator[None]:
+    """ORT's quantizers log every node at INFO and nag at WARNING on the root logger; our notes say what matters."""
+    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _fp32_source(model: LoadedModel | Path, config: SchemeConfig, tmp: Path) -> tuple[Path, ArtifactMetadata]:

@@ -206,3 +206,25 @@ def test_cli_errors_are_one_line(trained, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "NaN" in result.output
     with pytest.raises(ConfigError):
         StaticInt8Config(method="guess")
+
+
+@pytest.mark.parametrize("scheme", [DynamicInt8Config(), Fp16Config()], ids=lambda c: c.scheme)
+def test_language_model_quantizes_its_embedding_and_per_step_head(tmp_path: Path, scheme) -> None:
+    """fp16 with a per-step head crashed ORT 1.32 (SIGSEGV at session creation) until Transposes stayed fp32;
+    dynamic int8 must also shrink the embedding table."""
+    torch.manual_seed(0)
+    model = SequenceModel(
+        ModelConfig(input_size=16, hidden_size=32, input_kind="tokens", vocab_size=120, head=HeadConfig("lm", 120))
+    )
+    save_checkpoint(model, tmp_path / "lm")
+    tokens = np.random.default_rng(0).integers(0, 120, size=(16, 20))
+    result = quantize(
+        load_model(str(tmp_path / "lm")), scheme, tmp_path / "q", calibration=SequenceData(tokens, None, None, "tokens")
+    )
+    counts = op_counts(onnx.load(str(result.path)))
+    if scheme.scheme == "dynamic-int8":
+        assert counts["DequantizeLinear"] >= 1  # the embedding Gather reads an int8 table
+        assert result.weight_compression > 3.0
+    else:
+        assert any("Transpose kept in float32" in note for note in result.notes) or counts["Transpose"] == 0
+        assert result.weight_compression > 1.9

@@ -24,17 +24,37 @@ class Fp16Handler(Handler):
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
-        from onnxruntime.transformers.float16 import convert_float_to_float16
+        from quantize.api import SchemeRefused
 
         assert isinstance(config, Fp16Config)
-        converted = convert_float_to_float16(
-            source.model, keep_io_types=config.keep_io_types, op_block_list=list(config.keep_fp32_ops) or None
-        )
-        onnx.save(converted, str(target))
-        notes = [fp16_compute_note(target)]
+        notes = []
+        kept = list(config.keep_fp32_ops)
+        reason = self._convert(source, target, config, kept)
+        if reason is not None and "Transpose" not in kept:
+            # Transposes only move data: keeping them fp32 costs no bytes and avoided the crash seen here.
+            kept.append("Transpose")
+            first = reason
+            reason = self._convert(source, target, config, kept)
+            if reason is None:
+                notes.append(f"Transpose kept in float32: with it in fp16, {first}")
+        if reason is not None:
+            raise SchemeRefused(f"fp16 refused: {reason}")
+        notes.insert(0, fp16_compute_note(target))
         if config.keep_fp32_ops:
             notes.append(f"kept in float32 by request: {', '.join(config.keep_fp32_ops)}")
         return notes
+
+    @staticmethod
+    def _convert(source: QuantizeInput, target: Path, config: Fp16Config, keep: list[str]) -> str | None:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        from quantize.safety import crash_reason
+
+        converted = convert_float_to_float16(
+            onnx.load(str(source.path)), keep_io_types=config.keep_io_types, op_block_list=keep or None
+        )
+        onnx.save(converted, str(target))
+        return crash_reason(target)
 
 
 def fp16_compute_note(path: Path) -> str:

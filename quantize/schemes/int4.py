@@ -34,6 +34,8 @@ class Int4Handler(Handler):
         fused = describe_ops(after, ("LSTM", "GRU"))
         if fused != "none":
             notes.append(f"fused recurrent ops keep float weights: {fused} (use the loop form to quantize them)")
+        if after["Gather"] and source.model_config is not None and source.model_config.input_kind == "tokens":
+            notes.append("the token embedding table stays float: MatMulNBits covers MatMul weights only")
         if after["MatMul"]:
             notes.append(f"left in float: {after['MatMul']} MatMul (dimensions too small for blocks of {config.block_size})")
         return notes

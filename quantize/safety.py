@@ -1,0 +1,46 @@
+"""Load a graph in a child process first: some quantized graphs crash ONNX Runtime outright (SIGSEGV).
+
+Seen here with onnxruntime 1.32: fp16 graphs with a per-step head crash at session creation with
+ORT_ENABLE_ALL (the transpose optimiser around the fp16<->fp32 casts), and fp16 Loop bodies crash at run time.
+A crash must become a refusal with a reason, never a dead process in the user's app or in CI.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+_LOAD_AND_RUN = """
+import sys, numpy as np, onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+feeds = {}
+for i in session.get_inputs():
+    shape = [2 if not isinstance(d, int) else d for d in i.shape]
+    if i.name == "lengths":
+        feeds[i.name] = np.full(shape, 3, np.int64)
+    elif "int" in i.type:
+        feeds[i.name] = np.zeros([2, 3] if len(shape) == 2 else shape, np.int64)
+    else:
+        shape = [2, 3, *shape[2:]] if i.name == "x" else shape
+        feeds[i.name] = np.zeros(shape, np.float32)
+session.run(None, feeds)
+"""
+
+
+def crash_reason(path: Path, timeout_s: float = 120.0) -> str | None:
+    """None if ONNX Runtime (default optimisation, CPU) loads and runs the graph once; else what happened."""
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", _LOAD_AND_RUN, str(path)], capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        return f"ONNX Runtime did not finish loading and running the graph within {timeout_s:.0f} s"
+    if completed.returncode == 0:
+        return None
+    if completed.returncode < 0:
+        name = signal.Signals(-completed.returncode).name
+        return f"ONNX Runtime crashed ({name}) loading or running this graph"
+    lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
+    return f"ONNX Runtime failed on this graph: {lines[-1][:200] if lines else 'exit ' + str(completed.returncode)}"
