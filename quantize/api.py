@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import EdgelstmError, ExportError
 from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
 from edgelstm.loading import LoadedModel
@@ -23,7 +24,6 @@ from export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from quantize.config import SchemeConfig
 from quantize.graph_facts import initializer_bytes
 from quantize.registry import QuantizeInput, handler_for
-from quantize.safety import crash_reason
 
 
 class SchemeRefused(EdgelstmError):

@@ -269,3 +269,31 @@ def test_time_profiles_agree_across_providers_and_paths(workspace: Path) -> None
         for profile in candidate.time_profiles:
             assert profile.last_error < 1e-4, (candidate.provider, profile.output, profile.last_error)
             assert profile.steps[-1] == 120
+
+
+def test_a_graph_that_crashes_onnxruntime_fails_the_gate_instead_of_killing_it(workspace: Path, tmp_path: Path) -> None:
+    """fp16 conversion of a per-step graph, Transposes included, made ORT 1.32 segfault at session creation."""
+    import subprocess
+
+    import onnxruntime as ort
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from edgelstm.crash_probe import crash_reason
+
+    model = tiny_model(cell="lstm", head="per_step")
+    save_checkpoint(model, tmp_path / "ckpt")
+    loaded = load_model(str(tmp_path / "ckpt"))
+    fp32 = export_model(loaded, tmp_path / "onnx", ExportConfig(impl="fused"))
+    crashing = tmp_path / "fp16.onnx"
+    onnx.save(convert_float_to_float16(onnx.load(str(fp32.path)), keep_io_types=True), str(crashing))
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import onnxruntime as o; o.InferenceSession({str(crashing)!r})"], capture_output=True
+    )
+    if probe.returncode >= 0:
+        pytest.skip(f"onnxruntime {ort.__version__} loads this graph; the crash this guards against is fixed")
+    assert "crashed" in (crash_reason(crashing) or "")
+    result = runner.invoke(
+        app, ["check", str(crashing), "--reference", str(tmp_path / "ckpt"), "--providers", "cpu"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 1, result.output
+    assert "crashed (SIGSEGV)" in result.output

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
 from edgelstm.config import ModelConfig
+from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, Runner, open_artifact, open_runner
@@ -79,7 +80,15 @@ def run_check(
     task = _resolve_task(config.task, reference.config)
     with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as workdir:
         for info in infos:
+            # A graph that crashes ONNX Runtime (seen: SIGSEGV on some fp16 graphs) must fail the gate with a
+            # reason, not take the gate's own process down.
+            crash = crash_reason(info.path) if info.format == "onnx" else None
             for provider in config.providers:
+                if crash is not None:
+                    report.candidates.append(
+                        CandidateResult(str(info.path), provider, info.precision, status="error", reason=crash)
+                    )
+                    continue
                 checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, Path(workdir))
                 report.candidates.append(checker.run())
     report.baseline = _torch_fp32_baseline(reference, truth, cases, infos[0].interface if infos else None, policy)

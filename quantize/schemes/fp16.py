@@ -48,7 +48,7 @@ class Fp16Handler(Handler):
     def _convert(source: QuantizeInput, target: Path, config: Fp16Config, keep: list[str]) -> str | None:
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        from quantize.safety import crash_reason
+        from edgelstm.crash_probe import crash_reason
 
         converted = convert_float_to_float16(
             onnx.load(str(source.path)), keep_io_types=config.keep_io_types, op_block_list=keep or None
