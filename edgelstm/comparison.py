@@ -115,31 +115,19 @@ def compare_tensors(name: str, actual: np.ndarray, expected: np.ndarray, toleran
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     limits: dict[str, Any] = {"atol": tolerance.atol, "rtol": tolerance.rtol, "min_snr_db": tolerance.min_snr_db}
+
+    def failed(problem: str) -> TensorComparison:
+        return TensorComparison(name, list(actual.shape), float("inf"), float("inf"), False, problem, **limits)
+
     if actual.shape != expected.shape:
-        return TensorComparison(
-            name,
-            list(actual.shape),
-            float("inf"),
-            float("inf"),
-            False,
-            f"shape {list(actual.shape)} != expected {list(expected.shape)}",
-            **limits,
-        )
+        return failed(f"shape {list(actual.shape)} != expected {list(expected.shape)}")
     if actual.size == 0:
         return TensorComparison(name, list(actual.shape), 0.0, 0.0, True, **limits)
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     bad_actual = ~np.isfinite(a)
     if (bad_actual & np.isfinite(e)).any():
-        return TensorComparison(
-            name,
-            list(actual.shape),
-            float("inf"),
-            float("inf"),
-            False,
-            f"{int(bad_actual.sum())} non-finite values (NaN/Inf) where the reference is finite",
-            **limits,
-        )
+        return failed(f"{int(bad_actual.sum())} non-finite values (NaN/Inf) where the reference is finite")
     diff = np.abs(a - e)
     diff[~np.isfinite(diff)] = 0.0  # both non-finite at the same place: not a difference we can measure
     max_abs = float(diff.max())

@@ -53,3 +53,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+CELL_LOOP_MODULE = """
+import torch
+class CellLoop(torch.nn.Module):
+    # Loops over time in Python: torch.onnx's tracer unrolls it at the example length (a frozen time axis).
+    def __init__(self):
+        super().__init__()
+        self.cell = torch.nn.LSTMCell({features}, 8)
+        self.fc = torch.nn.Linear(8, 3)
+    def forward(self, x):
+        h = x.new_zeros(x.shape[0], 8)
+        c = x.new_zeros(x.shape[0], 8)
+        for t in range(x.shape[1]):
+            h, c = self.cell(x[:, t], (h, c))
+        return self.fc(h)
+def build():
+    torch.manual_seed(0)
+    return CellLoop()
+"""
+
+
+def write_cell_loop_module(directory, module_name: str, features: int) -> None:
+    """A user model file `module_name.py` whose `build()` returns a Python-loop LSTMCell classifier."""
+    (directory / f"{module_name}.py").write_text(CELL_LOOP_MODULE.format(features=features))

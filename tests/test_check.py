@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from edgelstm.parity.artifacts import convert_to_ort
 from edgelstm.parity.data import load_sequence_data
 from export.api import export_model
 from export.config import ExportConfig
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, write_cell_loop_module
 
 runner = CliRunner()
 
@@ -107,27 +106,7 @@ def test_frozen_time_axis_fails(workspace: Path, tmp_path: Path, monkeypatch: py
     """A Python time loop traced at T=8 by torch.onnx: right only at 8 steps."""
     import torch
 
-    (tmp_path / "frozen_models.py").write_text(
-        textwrap.dedent(
-            """
-        import torch
-        class CellLoop(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.cell = torch.nn.LSTMCell(5, 8)
-                self.fc = torch.nn.Linear(8, 3)
-            def forward(self, x):
-                h = x.new_zeros(x.shape[0], 8)
-                c = x.new_zeros(x.shape[0], 8)
-                for t in range(x.shape[1]):
-                    h, c = self.cell(x[:, t], (h, c))
-                return self.fc(h)
-        def build():
-            torch.manual_seed(0)
-            return CellLoop()
-        """
-        )
-    )
+    write_cell_loop_module(tmp_path, "frozen_models", features=5)
     monkeypatch.syspath_prepend(str(tmp_path))
     from frozen_models import build  # type: ignore[import-not-found]
 

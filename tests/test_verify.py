@@ -17,7 +17,7 @@ from export.api import export_model
 from export.config import ExportConfig
 from export.native import build_native_onnx
 from export.verify import VerificationConfig, load_data_feeds, native_reference, verify_graph
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, write_cell_loop_module
 
 SMALL_GRID = VerificationConfig(batches=(1, 3), example_steps=8)
 
@@ -46,30 +46,9 @@ def test_streaming_graph_that_drops_state_between_chunks_fails() -> None:
 
 def test_traced_time_loop_freezes_the_time_axis_and_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A user model looping over time in Python is unrolled by the tracer at the example length."""
-    (tmp_path / "loopy_models.py").write_text(
-        textwrap.dedent(
-            """
-        import torch
-        class CellLoop(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.cell = torch.nn.LSTMCell(4, 8)
-                self.rnn_marker = torch.nn.LSTM(4, 8, batch_first=True)  # tells edgelstm the input size
-                self.fc = torch.nn.Linear(8, 3)
-            def forward(self, x):
-                h = x.new_zeros(x.shape[0], 8)
-                c = x.new_zeros(x.shape[0], 8)
-                for t in range(x.shape[1]):
-                    h, c = self.cell(x[:, t], (h, c))
-                return self.fc(h)
-        def build():
-            torch.manual_seed(0)
-            return CellLoop()
-        """
-        )
-    )
+    write_cell_loop_module(tmp_path, "loopy_models", features=4)
     monkeypatch.syspath_prepend(str(tmp_path))
-    loaded = load_model("loopy_models:build")
+    loaded = load_model("loopy_models:build", input_size=4)
     result = export_model(loaded, tmp_path / "out", ExportConfig(), SMALL_GRID)
     assert not result.passed
     failing_steps = {c.steps for c in result.verification.failures()}
