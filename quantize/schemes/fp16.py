@@ -40,6 +40,8 @@ class Fp16Handler(Handler):
         if reason is not None:
             raise SchemeRefused(f"fp16 refused: {reason}")
         notes.insert(0, fp16_compute_note(target))
+        if source.calibration:
+            notes.append(fp16_headroom_note(source))
         if config.keep_fp32_ops:
             notes.append(f"kept in float32 by request: {', '.join(config.keep_fp32_ops)}")
         return notes
@@ -93,3 +95,24 @@ def fp16_compute_note(path: Path) -> str:
             "float32 there (half the file size, same CPU speed); fp16 compute needs CUDA or a mobile GPU provider"
         )
     return f"CPUExecutionProvider computes in fp16: {', '.join(fp16_ops) or 'no ops'}"
+
+
+FP16_MAX = 65504.0
+
+
+def fp16_headroom_note(source: QuantizeInput) -> str:
+    """How close the states come to fp16's range on the user's data (the cell state is unbounded in an LSTM)."""
+    import numpy as np
+
+    from edgelstm.runtime import session_from_onnx
+
+    session = session_from_onnx(source.path)
+    names = [o.name for o in session.get_outputs()]
+    peaks = dict.fromkeys(names, 0.0)
+    for feeds in source.calibration or []:
+        for name, value in zip(names, session.run(names, feeds), strict=True):
+            peaks[name] = max(peaks[name], float(np.abs(value).max()))
+    worst = max(peaks, key=lambda n: peaks[n])
+    if peaks[worst] >= FP16_MAX:
+        return f"SATURATES: {worst} reaches {peaks[worst]:.4g} on the data, beyond fp16's {FP16_MAX:g}; keep that op in float32"
+    return f"largest magnitude on the data: {worst} {peaks[worst]:.4g} ({FP16_MAX / max(peaks[worst], 1e-30):.0f}x below fp16's maximum)"
