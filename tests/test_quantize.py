@@ -234,7 +234,7 @@ def test_fp16_reports_values_beyond_its_range(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = SequenceModel(ModelConfig(input_size=6, hidden_size=16, head=HeadConfig("classify", 3)))
     with torch.no_grad():
-        model.head.weight.mul_(1e5)  # logits far beyond fp16's 65504
+        model.head.weight.mul_(1e6)  # logits far beyond fp16's 65504
     save_checkpoint(model, tmp_path / "big")
     data = SequenceData(np.random.default_rng(0).standard_normal((8, 10, 6)).astype(np.float32), None, None, "noise")
     result = quantize(load_model(str(tmp_path / "big")), Fp16Config(), tmp_path / "q", calibration=data)
