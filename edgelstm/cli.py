@@ -99,6 +99,9 @@ def export(
         True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"
     ),
     state_inputs: bool = typer.Option(False, "--state-inputs", help="sequence form: add initial-state inputs"),
+    fixed_steps: int | None = typer.Option(
+        None, "--fixed-steps", help="with --impl unrolled: the one sequence length the graph runs at"
+    ),
     batches: str | None = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
     steps: str | None = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
     example_steps: int | None = typer.Option(None, "--example-steps", help="example length used to export user modules"),
@@ -114,7 +117,14 @@ def export(
     from export.config import ExportConfig
     from export.verify import VerificationConfig
 
-    export_config = ExportConfig(form=form, impl=impl, opset=opset, with_lengths=lengths, with_state_inputs=state_inputs)  # type: ignore[arg-type]
+    export_config = ExportConfig(
+        form=form,  # type: ignore[arg-type]
+        impl=impl,  # type: ignore[arg-type]
+        opset=opset,
+        with_lengths=lengths,
+        with_state_inputs=state_inputs,
+        fixed_steps=fixed_steps,
+    )
     loaded = load_model(model, weights, unsafe_allow_pickle, input_size)
     verification = VerificationConfig(
         example_steps=example_steps or loaded.signature.example_steps, steps=_parse_ints(steps, "--steps")

@@ -15,16 +15,17 @@ from pathlib import Path
 _LOAD_AND_RUN = """
 import sys, numpy as np, onnxruntime as ort
 session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-feeds = {}
-for i in session.get_inputs():
-    shape = [2 if not isinstance(d, int) else d for d in i.shape]
+inputs = session.get_inputs()
+first = inputs[0]
+# symbolic axes: batch 2, time 3; fixed axes (an unrolled graph's time) as declared
+x_shape = [d if isinstance(d, int) else (2 if axis == 0 else 3) for axis, d in enumerate(first.shape)]
+feeds = {first.name: np.zeros(x_shape, np.int64 if "int" in first.type else np.float32)}
+for i in inputs[1:]:
+    shape = [d if isinstance(d, int) else 2 for d in i.shape]
     if i.name == "lengths":
-        feeds[i.name] = np.full(shape, 3, np.int64)
-    elif "int" in i.type:
-        feeds[i.name] = np.zeros([2, 3] if len(shape) == 2 else shape, np.int64)
+        feeds[i.name] = np.full(shape, x_shape[1], np.int64)
     else:
-        shape = [2, 3, *shape[2:]] if i.name == "x" else shape
-        feeds[i.name] = np.zeros(shape, np.float32)
+        feeds[i.name] = np.zeros(shape, np.int64 if "int" in i.type else np.float32)
 session.run(None, feeds)
 """
 

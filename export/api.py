@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,8 @@ def export_model(
     """
     export_config = export_config or ExportConfig()
     verification = verification or VerificationConfig(example_steps=loaded.signature.example_steps)
+    if export_config.fixed_steps is not None:  # an unrolled graph runs at exactly one length
+        verification = replace(verification, steps=(export_config.fixed_steps,), example_steps=export_config.fixed_steps)
     # One example length drives both the trace and the verification grid built around it.
     model, interface = build_onnx(loaded, export_config, verification.example_steps)
     name = artifact_name(export_config, interface.impl)

@@ -8,10 +8,10 @@ from typing import Any, Literal
 from edgelstm.errors import ConfigError
 
 Form = Literal["sequence", "streaming"]
-Impl = Literal["auto", "fused", "loop"]
+Impl = Literal["auto", "fused", "loop", "unrolled"]
 
 FORMS: tuple[str, ...] = ("sequence", "streaming")
-IMPLS: tuple[str, ...] = ("auto", "fused", "loop")
+IMPLS: tuple[str, ...] = ("auto", "fused", "loop", "unrolled")
 
 # Opset 17: every op we emit exists in this form since opset 14 (LSTM/GRU `layout`, CumSum, Split with a
 # sizes input) and opset 17 is what torch.onnx's TorchScript exporter emits by default, so native and foreign
@@ -27,6 +27,8 @@ class ExportConfig:
     form: "sequence" (whole padded sequences, optional lengths) or "streaming" (chunk in, state in/out).
     impl: "fused" ONNX LSTM/GRU ops (fastest in ONNX Runtime), "loop" MatMul + gates in a Loop (for quantization
           and accelerators without fused RNN kernels), or "auto" (fused where it expresses the model exactly).
+          "unrolled": the loop form written out for a fixed number of steps (`fixed_steps`), with no control flow,
+          for static QDQ quantization and accelerators that reject Loop (NNAPI, QNN); sequence form only.
     with_lengths: sequence form only: add a `lengths [batch]` input for variable-length padded batches.
     with_state_inputs: sequence form only: add initial-state inputs (the streaming form always has them).
     """
@@ -36,8 +38,15 @@ class ExportConfig:
     opset: int = DEFAULT_OPSET
     with_lengths: bool = True
     with_state_inputs: bool = False
+    fixed_steps: int | None = None  # the time axis of an unrolled graph
 
     def __post_init__(self) -> None:
+        if (self.impl == "unrolled") != (self.fixed_steps is not None):
+            raise ConfigError("impl=unrolled needs fixed_steps (the sequence length it is unrolled for), and only it takes one")
+        if self.fixed_steps is not None and not 1 <= self.fixed_steps <= 4096:
+            raise ConfigError(f"fixed_steps must be in 1..4096, got {self.fixed_steps}")
+        if self.impl == "unrolled" and self.form != "sequence":
+            raise ConfigError("impl=unrolled is available for the sequence form only")
         if self.form not in FORMS:
             raise ConfigError(f"form={self.form!r} is not supported; choose one of: {', '.join(FORMS)}")
         if self.impl not in IMPLS:
@@ -77,7 +86,7 @@ class GraphInterface:
     """Everything an app needs to call a graph: inputs, outputs and the state it must carry."""
 
     form: Form
-    impl: Literal["fused", "loop", "torch.onnx", "unknown"]  # unknown: an ONNX file not written by edgelstm
+    impl: Literal["fused", "loop", "unrolled", "torch.onnx", "unknown"]  # unknown: an ONNX file not written by edgelstm
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     states: list[Any] = field(default_factory=list)  # list[StateSpec]

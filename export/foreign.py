@@ -36,7 +36,7 @@ def build_foreign_onnx(
             "the streaming form needs an edgelstm SequenceModel (its state layout is known); a user module "
             "keeps its state inside forward(), so only --form sequence is available"
         )
-    if export_config.impl == "loop":
+    if export_config.impl in ("loop", "unrolled"):
         raise ExportError("the loop form is built from an edgelstm SequenceModel's weights; user modules export with torch.onnx")
     x = example_input(loaded, example_steps)
     with torch.no_grad():

@@ -46,7 +46,9 @@ def resolve_impl(config: ModelConfig, export_config: ExportConfig) -> str:
 def native_interface(config: ModelConfig, export_config: ExportConfig) -> GraphInterface:
     """Inputs, outputs and states of the graph `build_native_onnx` produces for this config."""
     streaming = export_config.form == "streaming"
-    time_axis = "chunk" if streaming else "time"
+    time_axis: int | str = "chunk" if streaming else "time"
+    if export_config.fixed_steps is not None:
+        time_axis = export_config.fixed_steps
     if config.input_kind == "tokens":
         inputs = [TensorSpec("x", "int64", ["batch", time_axis], "token ids")]
     else:
@@ -104,7 +106,7 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
     directions = config.num_directions
     seq = _sequence_info(g, config, impl, has_lengths, steps, batch_1d)
     batch_zeros = {}
-    if impl == "loop":
+    if impl in ("loop", "unrolled"):
         batch_zeros["h"] = _zeros(g, batch_1d, config.output_hidden_size, "zeros_h")
         if config.has_cell_state:
             batch_zeros["c"] = _zeros(g, batch_1d, config.hidden_size, "zeros_c")
@@ -118,7 +120,7 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
         if impl == "fused":
             out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c)
         else:
-            out = loop_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, batch_zeros)
+            out = loop_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, batch_zeros, export_config.fixed_steps)
         layers.append(out)
         layer_input = out.y
 
@@ -146,11 +148,11 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
 def _sequence_info(g: GraphBuilder, config: ModelConfig, impl: str, has_lengths: bool, steps: str, batch_1d: str) -> SequenceInfo:
     lengths_i32 = g.op1("Cast", ["lengths"], "lengths_i32", to=INT32) if has_lengths and impl == "fused" else None
     lengths_i64 = "lengths"
-    if not has_lengths and impl == "loop" and config.bidirectional:
+    if not has_lengths and impl in ("loop", "unrolled") and config.bidirectional:
         # ReverseSequence needs lengths; without a lengths input every sequence spans all T steps.
         lengths_i64 = g.op1("Expand", [steps, batch_1d], "full_lengths")
     mask_tm = None
-    if has_lengths and (impl == "loop" or (config.head.is_pooled and config.head.pooling == "mean")):
+    if has_lengths and (impl in ("loop", "unrolled") or (config.head.is_pooled and config.head.pooling == "mean")):
         positions = g.op1("Range", [g.const_i64("zero_i64", 0), steps, g.const_i64("one_i64", 1)], "positions")
         positions = g.op1("Unsqueeze", [positions, g.const_i64("axis1", [1])], "positions_col")
         lengths_row = g.op1("Unsqueeze", ["lengths", g.const_i64("axis0", [0])], "lengths_row")

@@ -103,8 +103,9 @@ def loop_layer(
     initial_h: str | None,
     initial_c: str | None,
     batch_zeros: dict[str, str],
+    unroll_steps: int | None = None,
 ) -> LayerOutput:
-    """One layer as plain MatMul/activation ops inside one Loop per direction."""
+    """One layer as plain MatMul/activation ops inside one Loop per direction (or unrolled for fixed steps)."""
     ys, hs, cs = [], [], []
     for direction, dw in enumerate(weights):
         prefix = f"layer{layer}_{'bwd' if direction else 'fwd'}"
@@ -115,7 +116,10 @@ def loop_layer(
         x_dir = x_tm
         if direction == 1:
             x_dir = g.op1("ReverseSequence", [x_tm, seq.lengths_i64], f"{prefix}_x_rev", batch_axis=1, time_axis=0)
-        y, h, c = _loop_direction(g, config, prefix, x_dir, dw, seq, h0, c0)
+        if unroll_steps is None:
+            y, h, c = _loop_direction(g, config, prefix, x_dir, dw, seq, h0, c0)
+        else:
+            y, h, c = _unrolled_direction(g, config, prefix, x_dir, dw, seq, h0, c0, unroll_steps)
         if direction == 1:
             y = g.op1("ReverseSequence", [y, seq.lengths_i64], f"{prefix}_y_rev", batch_axis=1, time_axis=0)
         ys.append(y)
@@ -135,6 +139,92 @@ def _state_row(g: GraphBuilder, state: str, row: int, hint: str) -> str:
     return g.op1("Gather", [state, g.const_i64(f"{hint}_row", row)], hint, axis=0)
 
 
+@dataclass(frozen=True)
+class StepConstants:
+    """Weights a time step reads; initializers of the main graph (Loop bodies read them from outer scope)."""
+
+    r_t: str  # recurrent weights, transposed [Hout, G*H]
+    gate_sizes: str
+    zero: str
+    peephole: tuple[str, str, str] | None
+    proj_t: str | None
+    b_hn: str | None  # GRU: the recurrent bias of the candidate gate, applied inside r * (...)
+
+
+def _input_projection(
+    g: GraphBuilder, config: ModelConfig, prefix: str, x_tm: str, dw: DirectionWeights
+) -> tuple[str, StepConstants]:
+    hidden = config.hidden_size
+    is_lstm = config.has_cell_state
+    # Input projection for all steps at once (no recurrence), outside the recurrence.
+    if is_lstm:
+        input_bias = dw.b_ih + dw.b_hh
+    else:
+        # GRU: r and z may fold both biases; n keeps b_hn inside r * (W_hn h + b_hn).
+        input_bias = dw.b_ih + np.concatenate([dw.b_hh[: 2 * hidden], np.zeros(hidden, np.float32)])
+    xw = g.op1("MatMul", [x_tm, g.initializer(f"{prefix}_Wt", dw.w_ih.T)], f"{prefix}_xw_nobias")
+    xw = g.op1("Add", [xw, g.initializer(f"{prefix}_bias", input_bias)], f"{prefix}_xw")
+    peephole = None
+    if dw.w_peephole is not None:
+        p_i, p_f, p_o = (g.const_f32(f"{prefix}_peep_{n}", dw.w_peephole[k]) for k, n in enumerate("ifo"))
+        peephole = (p_i, p_f, p_o)
+    consts = StepConstants(
+        r_t=g.initializer(f"{prefix}_Rt", dw.w_hh.T),
+        gate_sizes=g.const_i64(f"{prefix}_gate_sizes", [hidden] * (4 if is_lstm else 3)),
+        zero=g.const_f32(f"{prefix}_zero", 0.0),
+        peephole=peephole,
+        proj_t=g.const_f32(f"{prefix}_proj_t", dw.w_proj.T) if dw.w_proj is not None else None,
+        b_hn=None
+        if is_lstm
+        else g.const_f32(f"{prefix}_b_hn", np.concatenate([np.zeros(2 * hidden, np.float32), dw.b_hh[2 * hidden :]])),
+    )
+    return xw, consts
+
+
+def _cell_step(
+    b: GraphBuilder, config: ModelConfig, k: StepConstants, xw_t: str, h_prev: str, c_prev: str | None, keep: str | None
+) -> tuple[str, str | None, str]:
+    """One time step: (h_next, c_next, y_t). `keep` [B, 1] freezes finished sequences and zeroes their output."""
+    hr = b.op1("MatMul", [h_prev, k.r_t], "hr")
+    if c_prev is not None:
+        gates = b.op1("Add", [xw_t, hr], "gates")
+        g_i, g_f, g_g, g_o = b.op_multi("Split", [gates, k.gate_sizes], "gate", 4, axis=-1)
+        if k.peephole is not None:
+            p_i, p_f, _ = k.peephole
+            g_i = b.op1("Add", [g_i, b.op1("Mul", [p_i, c_prev])], "gi_peep")
+            g_f = b.op1("Add", [g_f, b.op1("Mul", [p_f, c_prev])], "gf_peep")
+        i = b.op1("Sigmoid", [g_i], "i")
+        f = b.op1("Sigmoid", [g_f], "f")
+        cand = b.op1("Tanh", [g_g], "cand")
+        c_cell = b.op1("Add", [b.op1("Mul", [f, c_prev]), b.op1("Mul", [i, cand])], "c_new")
+        if k.peephole is not None:
+            g_o = b.op1("Add", [g_o, b.op1("Mul", [k.peephole[2], c_cell])], "go_peep")
+        o = b.op1("Sigmoid", [g_o], "o")
+        h_new = b.op1("Mul", [o, b.op1("Tanh", [c_cell])], "h_cell")
+        c_new: str | None = c_cell
+        if k.proj_t is not None:
+            h_new = b.op1("MatMul", [h_new, k.proj_t], "h_proj")
+    else:
+        assert k.b_hn is not None
+        hr = b.op1("Add", [hr, k.b_hn], "hr_b")
+        x_r, x_z, x_n = b.op_multi("Split", [xw_t, k.gate_sizes], "x_gate", 3, axis=-1)
+        h_r, h_z, h_n = b.op_multi("Split", [hr, k.gate_sizes], "h_gate", 3, axis=-1)
+        r = b.op1("Sigmoid", [b.op1("Add", [x_r, h_r])], "r")
+        z = b.op1("Sigmoid", [b.op1("Add", [x_z, h_z])], "z")
+        n = b.op1("Tanh", [b.op1("Add", [x_n, b.op1("Mul", [r, h_n])])], "n")
+        # h' = (1 - z) * n + z * h  ==  n + z * (h - n)
+        h_new = b.op1("Add", [n, b.op1("Mul", [z, b.op1("Sub", [h_prev, n])])], "h_cell")
+        c_new = None
+    y_t = h_new
+    if keep is not None:
+        # Past a sequence's end: freeze the state, emit zeros (what the fused op and torch packing do).
+        y_t = b.op1("Where", [keep, h_new, k.zero], "y_masked")
+        h_new = b.op1("Where", [keep, h_new, h_prev], "h_keep")
+        if c_new is not None and c_prev is not None:
+            c_new = b.op1("Where", [keep, c_new, c_prev], "c_keep")
+    return h_new, c_new, y_t
+
+
 def _loop_direction(
     g: GraphBuilder,
     config: ModelConfig,
@@ -145,18 +235,8 @@ def _loop_direction(
     h0: str,
     c0: str | None,
 ) -> tuple[str, str, str | None]:
-    hidden = config.hidden_size
     is_lstm = config.has_cell_state
-    # Input projection for all steps at once (no recurrence), outside the Loop.
-    if is_lstm:
-        input_bias = dw.b_ih + dw.b_hh
-    else:
-        # GRU: r and z may fold both biases; n keeps b_hn inside r * (W_hn h + b_hn).
-        input_bias = dw.b_ih + np.concatenate([dw.b_hh[: 2 * hidden], np.zeros(hidden, np.float32)])
-    xw = g.op1("MatMul", [x_tm, g.initializer(f"{prefix}_Wt", dw.w_ih.T)], f"{prefix}_xw_nobias")
-    xw = g.op1("Add", [xw, g.initializer(f"{prefix}_bias", input_bias)], f"{prefix}_xw")
-    r_t = g.initializer(f"{prefix}_Rt", dw.w_hh.T)
-
+    xw, consts = _input_projection(g, config, prefix, x_tm, dw)
     body = GraphBuilder(f"{prefix}_step")
     body_inputs = [
         subgraph_value(body.reserve("t"), INT64, []),
@@ -166,45 +246,8 @@ def _loop_direction(
     if is_lstm:
         body_inputs.append(subgraph_value(body.reserve("c_prev"), FLOAT, None))
     xw_t = body.op1("Gather", [xw, "t"], "xw_t", axis=0)
-    hr = body.op1("MatMul", ["h_prev", r_t], "hr")
-    split_sizes = body.const_i64("gate_sizes", [hidden] * (4 if is_lstm else 3))
-    if is_lstm:
-        gates = body.op1("Add", [xw_t, hr], "gates")
-        g_i, g_f, g_g, g_o = body.op_multi("Split", [gates, split_sizes], "gate", 4, axis=-1)
-        if dw.w_peephole is not None:
-            p_i, p_f, p_o = (body.const_f32(f"peep_{n}", dw.w_peephole[k]) for k, n in enumerate("ifo"))
-            g_i = body.op1("Add", [g_i, body.op1("Mul", [p_i, "c_prev"])], "gi_peep")
-            g_f = body.op1("Add", [g_f, body.op1("Mul", [p_f, "c_prev"])], "gf_peep")
-        i = body.op1("Sigmoid", [g_i], "i")
-        f = body.op1("Sigmoid", [g_f], "f")
-        cand = body.op1("Tanh", [g_g], "cand")
-        c_new = body.op1("Add", [body.op1("Mul", [f, "c_prev"]), body.op1("Mul", [i, cand])], "c_new")
-        if dw.w_peephole is not None:
-            g_o = body.op1("Add", [g_o, body.op1("Mul", [p_o, c_new])], "go_peep")
-        o = body.op1("Sigmoid", [g_o], "o")
-        h_new = body.op1("Mul", [o, body.op1("Tanh", [c_new])], "h_cell")
-        if dw.w_proj is not None:
-            h_new = body.op1("MatMul", [h_new, body.const_f32("proj_t", dw.w_proj.T)], "h_proj")
-    else:
-        hr = body.op1(
-            "Add", [hr, body.const_f32("b_hn", np.concatenate([np.zeros(2 * hidden, np.float32), dw.b_hh[2 * hidden :]]))], "hr_b"
-        )
-        x_r, x_z, x_n = body.op_multi("Split", [xw_t, split_sizes], "x_gate", 3, axis=-1)
-        h_r, h_z, h_n = body.op_multi("Split", [hr, split_sizes], "h_gate", 3, axis=-1)
-        r = body.op1("Sigmoid", [body.op1("Add", [x_r, h_r])], "r")
-        z = body.op1("Sigmoid", [body.op1("Add", [x_z, h_z])], "z")
-        n = body.op1("Tanh", [body.op1("Add", [x_n, body.op1("Mul", [r, h_n])])], "n")
-        # h' = (1 - z) * n + z * h  ==  n + z * (h - n)
-        h_new = body.op1("Add", [n, body.op1("Mul", [z, body.op1("Sub", ["h_prev", n])])], "h_cell")
-        c_new = None
-    y_t = h_new
-    if seq.mask_tm is not None:
-        # Past a sequence's end: freeze the state, emit zeros (what the fused op and torch packing do).
-        keep = body.op1("Gather", [seq.mask_tm, "t"], "keep", axis=0)
-        y_t = body.op1("Where", [keep, h_new, body.const_f32("zero", 0.0)], "y_masked")
-        h_new = body.op1("Where", [keep, h_new, "h_prev"], "h_keep")
-        if c_new is not None:
-            c_new = body.op1("Where", [keep, c_new, "c_prev"], "c_keep")
+    keep = body.op1("Gather", [seq.mask_tm, "t"], "keep", axis=0) if seq.mask_tm is not None else None
+    h_new, c_new, y_t = _cell_step(body, config, consts, xw_t, "h_prev", "c_prev" if is_lstm else None, keep)
     body.nodes.append(helper.make_node("Identity", ["cond_in"], ["cond_out"], name="cond_identity"))
     body.nodes.append(helper.make_node("Identity", [h_new], ["h_next"], name="h_identity"))
     body_outputs = [subgraph_value("cond_out", BOOL, None), subgraph_value("h_next", FLOAT, None)]
@@ -231,3 +274,30 @@ def _loop_direction(
     if is_lstm:
         return y, outs[0], outs[1]
     return y, outs[0], None
+
+
+def _unrolled_direction(
+    g: GraphBuilder,
+    config: ModelConfig,
+    prefix: str,
+    x_tm: str,
+    dw: DirectionWeights,
+    seq: SequenceInfo,
+    h0: str,
+    c0: str | None,
+    steps: int,
+) -> tuple[str, str, str | None]:
+    """The same step as the Loop body, written out `steps` times: no control flow, so static QDQ quantization
+    and accelerators that reject Loop (NNAPI, QNN) take the whole graph. The time axis is fixed."""
+    xw, consts = _input_projection(g, config, prefix, x_tm, dw)
+    h, c = h0, c0
+    outputs = []
+    axis0 = g.const_i64(f"{prefix}_axis0_unroll", [0])
+    for t in range(steps):
+        index = g.const_i64(f"{prefix}_t{t}", t)
+        xw_t = g.op1("Gather", [xw, index], f"{prefix}_xw_t{t}", axis=0)
+        keep = g.op1("Gather", [seq.mask_tm, index], f"{prefix}_keep_t{t}", axis=0) if seq.mask_tm is not None else None
+        h, c, y_t = _cell_step(g, config, consts, xw_t, h, c, keep)
+        outputs.append(g.op1("Unsqueeze", [y_t, axis0], f"{prefix}_y_t{t}"))
+    y = outputs[0] if len(outputs) == 1 else g.op1("Concat", outputs, f"{prefix}_y", axis=0)
+    return y, h, c

@@ -88,7 +88,7 @@ def quantize(
     """
     handler = handler_for(config)
     with tempfile.TemporaryDirectory(prefix="edgelstm-quantize-") as tmp:
-        source_path, metadata = _fp32_source(model, config, Path(tmp))
+        source_path, metadata = _fp32_source(model, config, Path(tmp), calibration)
         graph = onnx.load(str(source_path))
         source_weight_bytes = initializer_bytes(graph)  # before apply: some quantizers edit the model in place
         feeds = _calibration_feeds(calibration, metadata, getattr(config, "calibration_sequences", 0)) if calibration else None
@@ -136,7 +136,9 @@ def quiet_onnxruntime_logs() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _fp32_source(model: LoadedModel | Path, config: SchemeConfig, tmp: Path) -> tuple[Path, ArtifactMetadata]:
+def _fp32_source(
+    model: LoadedModel | Path, config: SchemeConfig, tmp: Path, calibration: SequenceData | None
+) -> tuple[Path, ArtifactMetadata]:
     if isinstance(model, LoadedModel):
         if not model.is_native:
             raise SchemeRefused("quantizing needs an edgelstm checkpoint or an .onnx exported by edgelstm")
@@ -144,7 +146,14 @@ def _fp32_source(model: LoadedModel | Path, config: SchemeConfig, tmp: Path) -> 
 
         assert model.config is not None
         impl = handler_for(config).choose_impl(config, model.config)
-        export_config = ExportConfig(form="sequence", impl=impl)  # type: ignore[arg-type]
+        fixed_steps = None
+        if impl == "unrolled":
+            if calibration is None:
+                raise SchemeRefused(
+                    f"{config.scheme} refused: it needs calibration data (--data), whose length fixes the unrolled graph's"
+                )
+            fixed_steps = calibration.max_steps
+        export_config = ExportConfig(form="sequence", impl=impl, fixed_steps=fixed_steps)  # type: ignore[arg-type]
         graph, interface = build_onnx(model, export_config)
         metadata = ArtifactMetadata(interface, export_config, model.config, model.preprocessing, model.source)
         attach_metadata(graph, metadata)

@@ -86,17 +86,6 @@ def check_artifact(
     return summary
 
 
-def measure_latency_ms(path: Path, feeds: dict[str, np.ndarray], runs: int = 30) -> float:
-    session = session_from_onnx(path, SessionSettings(intra_op_threads=1))
-    session.run(None, feeds)
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e3
-
-
 def select_scheme(
     reference: LoadedModel,
     data: SequenceData,
@@ -116,11 +105,30 @@ def select_scheme(
             continue
         candidate.summary = check_artifact(candidate.result, reference, data, policy)
         candidate.passed = bool(candidate.summary["passed"])
-        assert candidate.result.path is not None
-        feeds = {"x": data.x[:1], "lengths": np.full(1, data.x.shape[1], np.int64)}
-        candidate.latency_ms = measure_latency_ms(candidate.result.path, feeds)
         candidates.append(candidate)
+    measure_latencies([c for c in candidates if c.result is not None], data)
     return SelectionResult(candidates, pick_winner(candidates))
+
+
+def measure_latencies(candidates: list[Candidate], data: SequenceData, rounds: int = 7, calls: int = 10) -> None:
+    """Batch-1 latency of each artifact, interleaved round by round so machine noise hits all alike; median."""
+    feeds = {"x": data.x[:1], "lengths": np.full(1, data.x.shape[1], np.int64)}
+    sessions: list[tuple[Candidate, Any, dict[str, np.ndarray], list[float]]] = []
+    for candidate in candidates:
+        assert candidate.result is not None and candidate.result.path is not None
+        session = session_from_onnx(candidate.result.path, SessionSettings(intra_op_threads=1))
+        names = {i.name for i in session.get_inputs()}
+        own = {k: v for k, v in feeds.items() if k in names}
+        session.run(None, own)
+        sessions.append((candidate, session, own, []))
+    for _ in range(rounds):
+        for _candidate, session, own, samples in sessions:
+            start = time.perf_counter()
+            for _ in range(calls):
+                session.run(None, own)
+            samples.append((time.perf_counter() - start) / calls)
+    for candidate, _session, _own, samples in sessions:
+        candidate.latency_ms = statistics.median(samples) * 1e3
 
 
 SLOWDOWN_LIMIT = 2.0

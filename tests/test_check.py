@@ -276,3 +276,15 @@ def test_a_graph_that_crashes_onnxruntime_fails_the_gate_instead_of_killing_it(w
     )
     assert result.exit_code == 1, result.output
     assert "crashed (SIGSEGV)" in result.output
+
+
+def test_fixed_length_graph_is_checked_at_its_length_and_says_what_it_skipped(workspace: Path, tmp_path: Path) -> None:
+    loaded = load_model(str(workspace / "ckpt"))
+    unrolled = export_model(loaded, tmp_path, ExportConfig(impl="unrolled", fixed_steps=12))
+    data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    report = run_check([unrolled.path], loaded, data, CheckConfig(providers=("cpu",)))
+    (candidate,) = report.candidates
+    assert candidate.passed, candidate.failures()
+    assert any("long: not run" in note and "T=12" in note for note in candidate.notes)
+    assert all(c.steps == 12 for c in candidate.cases)  # shorter inputs padded, with their lengths
+    assert candidate.time_profiles and candidate.time_profiles[0].steps[-1] == 12

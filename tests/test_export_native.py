@@ -169,3 +169,30 @@ def test_graphs_agree_with_the_onnx_reference_evaluator(cell: str, bidirectional
     actual = ReferenceEvaluator(graph).run(None, feeds)
     for a, e in zip(actual, expected, strict=True):
         np.testing.assert_allclose(a, e, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell,bidirectional", [("lstm", True), ("gru", False), ("peephole", False)])
+def test_unrolled_form_has_no_control_flow_and_matches_torch(tmp_path: Path, cell: str, bidirectional: bool) -> None:
+    model = tiny_model(cell=cell, bidirectional=bidirectional, layers=2, head="classify-mean")
+    result = export_model(_loaded(model), tmp_path, ExportConfig(impl="unrolled", fixed_steps=12, with_state_inputs=True))
+    assert result.passed, [c.label for c in result.verification.failures()]
+    graph = onnx.load(str(result.path))
+    assert "Loop" not in {n.op_type for n in graph.graph.node}
+    assert [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim] == ["batch", 12, 5]
+    assert {c.steps for c in result.verification.cases} == {12}
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"impl": "unrolled"}, "fixed_steps"),
+        ({"impl": "loop", "fixed_steps": 8}, "fixed_steps"),
+        ({"impl": "unrolled", "fixed_steps": 8, "form": "streaming"}, "sequence form only"),
+        ({"impl": "unrolled", "fixed_steps": 0}, "1..4096"),
+    ],
+)
+def test_unrolled_config_is_validated(kwargs: dict, message: str) -> None:
+    from edgelstm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        ExportConfig(**kwargs)

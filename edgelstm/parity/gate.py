@@ -175,7 +175,31 @@ class _CandidateCheck:
         return self.result
 
     # -- feeds -------------------------------------------------------------------------------------------
+    @property
+    def fixed_steps(self) -> int | None:
+        """An unrolled graph's one sequence length (its time axis is a number, not a symbol)."""
+        shape = self.interface.inputs[0].shape
+        return shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else None
+
+    def _fit_fixed_length(self, case: InputCase) -> InputCase | None:
+        fixed = self.fixed_steps
+        if fixed is None or case.steps == fixed:
+            return case
+        if case.steps > fixed or not self.info.has_lengths:
+            self.result.notes.append(
+                f"{case.name}: not run, the graph's time axis is fixed at T={fixed} ({case.steps} steps given)"
+            )
+            return None
+        # Shorter inputs fit a fixed-length graph padded, with their true lengths: how an app would feed it.
+        pad = np.zeros((case.batch, fixed - case.steps, *case.x.shape[2:]), case.x.dtype)
+        lengths = case.lengths if case.lengths is not None else np.full(case.batch, case.steps, np.int64)
+        return InputCase(case.name, np.concatenate([case.x, pad], axis=1), lengths, case.y, case.description, case.task_metrics)
+
     def _expand(self, case: InputCase, runner: Runner) -> list[InputCase]:
+        fitted = self._fit_fixed_length(case)
+        if fitted is None:
+            return []
+        case = fitted
         limit = self.config.reference_limit if self.provider == "reference" else None
         if limit is not None and case.batch > limit:
             case = InputCase(
@@ -312,6 +336,12 @@ class _CandidateCheck:
         long = next((c for c in self.cases if c.name == "long"), None)
         if long is None:
             return
+        if self.fixed_steps is not None:
+            # A fixed-length graph cannot take the long input: profile the first real sequence over its steps.
+            first = self._fit_fixed_length(InputCase("profile", self.cases[0].x[:1], None, None, ""))
+            if first is None:
+                return
+            long = InputCase("long", first.x, None, None, "")
         x = long.x[:1]
         steps = x.shape[1]
         points = sorted({int(p) for p in np.linspace(1, steps, min(self.config.time_points, steps))})
@@ -387,7 +417,10 @@ class _CandidateCheck:
                 self.result.streaming.append(CaseComparison(label, x.shape[0], steps, outputs))
 
     def _determinism(self, runner: Runner) -> None:
-        case = self._expand(self.cases[0], runner)[0]
+        expanded = self._expand(self.cases[0], runner)
+        if not expanded:
+            return
+        case = expanded[0]
         feeds = self._feeds(case.x, case.lengths)
         try:
             first = runner.run(self.output_names, feeds)

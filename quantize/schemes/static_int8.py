@@ -16,7 +16,9 @@ from quantize.registry import Handler, QuantizeInput, register
 @register(StaticInt8Config)
 class StaticInt8Handler(Handler):
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
-        return "loop"  # input projections and head are plain MatMuls there
+        # Static QDQ does not enter Loop bodies and fused LSTM/GRU ops only get weight Q/DQ: unrolled, every
+        # weight is a top-level MatMul. The time axis is then fixed at the calibration data's length.
+        return "unrolled"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
         if not source.calibration:
@@ -54,11 +56,13 @@ class StaticInt8Handler(Handler):
             calibrate_method=method,
         )
         before = op_counts(source.model)
-        after = op_counts(onnx.load(str(target), load_external_data=False))
-        top_level = sum(1 for n in onnx.load(str(target), load_external_data=False).graph.node if n.op_type == "MatMul")
-        notes = [f"QDQ int8 on {top_level} MatMul outside recurrences (input projections, head), calibrated with {config.method}"]
-        inner = before["MatMul"] - top_level
-        if inner > 0 or after["LSTM"] or after["GRU"]:
+        quantized = onnx.load(str(target), load_external_data=False)
+        top_level = sum(1 for n in quantized.graph.node if n.op_type == "MatMul")
+        notes = [f"QDQ int8 around {top_level} of {before['MatMul']} MatMul, activations calibrated with {config.method}"]
+        steps = source.interface.inputs[0].shape[1]
+        if isinstance(steps, int):
+            notes.append(f"unrolled for T={steps}: runs at exactly that length (pad shorter sequences and pass lengths)")
+        if before["Loop"] or before["LSTM"] or before["GRU"]:
             notes.append(
                 "recurrent weights stay float: static QDQ does not enter Loop bodies and fused LSTM/GRU ops only get "
                 "weight Q/DQ while ORT still computes them in float"
