@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     sessions = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        for impl in ("fused", "loop"):
-            fp32 = export_model(loaded, out / f"fp32-{impl}", ExportConfig(form="sequence", impl=impl))
+        fixed = data.max_steps  # static-int8 unrolls the graph at the data's length
+        for impl in ("fused", "loop", "unrolled"):
+            config = ExportConfig(form="sequence", impl=impl, fixed_steps=fixed if impl == "unrolled" else None)  # type: ignore[arg-type]
+            fp32 = export_model(loaded, out / f"fp32-{impl}", config)
             weights = initializer_bytes(onnx.load(str(fp32.path)))
             rows.append(
                 {
