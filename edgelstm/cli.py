@@ -225,6 +225,7 @@ def quantize_command(
     ),
     block_size: int = typer.Option(32, "--block-size", help="int4 block size"),
     keep_fp32: str = typer.Option("", "--keep-fp32", help="fp16: op types kept in float32, e.g. LSTM"),
+    exclude: str = typer.Option("", "--exclude", help="dynamic-int8: parts kept in float, e.g. head,layer0"),
     check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate on the result"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
     as_json: bool = JsonOpt,
@@ -263,6 +264,7 @@ def quantize_command(
         options["per_channel"] = per_channel
     if scheme == "dynamic-int8":
         options["reduce_range"] = reduce_range
+        options["exclude"] = _parse_names(exclude)
     if scheme == "static-int8":
         options["method"] = method
     if scheme == "int4":

@@ -143,6 +143,7 @@ def _state_row(g: GraphBuilder, state: str, row: int, hint: str) -> str:
 class StepConstants:
     """Weights a time step reads; initializers of the main graph (Loop bodies read them from outer scope)."""
 
+    prefix: str  # names this direction's nodes (layer{k}_fwd / _bwd), so tools can address a layer's MatMuls
     r_t: str  # recurrent weights, transposed [Hout, G*H]
     gate_sizes: str
     zero: str
@@ -169,6 +170,7 @@ def _input_projection(
         p_i, p_f, p_o = (g.const_f32(f"{prefix}_peep_{n}", dw.w_peephole[k]) for k, n in enumerate("ifo"))
         peephole = (p_i, p_f, p_o)
     consts = StepConstants(
+        prefix=prefix,
         r_t=g.initializer(f"{prefix}_Rt", dw.w_hh.T),
         gate_sizes=g.const_i64(f"{prefix}_gate_sizes", [hidden] * (4 if is_lstm else 3)),
         zero=g.const_f32(f"{prefix}_zero", 0.0),
@@ -185,7 +187,7 @@ def _cell_step(
     b: GraphBuilder, config: ModelConfig, k: StepConstants, xw_t: str, h_prev: str, c_prev: str | None, keep: str | None
 ) -> tuple[str, str | None, str]:
     """One time step: (h_next, c_next, y_t). `keep` [B, 1] freezes finished sequences and zeroes their output."""
-    hr = b.op1("MatMul", [h_prev, k.r_t], "hr")
+    hr = b.op1("MatMul", [h_prev, k.r_t], f"{k.prefix}_hr")
     if c_prev is not None:
         gates = b.op1("Add", [xw_t, hr], "gates")
         g_i, g_f, g_g, g_o = b.op_multi("Split", [gates, k.gate_sizes], "gate", 4, axis=-1)
@@ -203,7 +205,7 @@ def _cell_step(
         h_new = b.op1("Mul", [o, b.op1("Tanh", [c_cell])], "h_cell")
         c_new: str | None = c_cell
         if k.proj_t is not None:
-            h_new = b.op1("MatMul", [h_new, k.proj_t], "h_proj")
+            h_new = b.op1("MatMul", [h_new, k.proj_t], f"{k.prefix}_h_proj")
     else:
         assert k.b_hn is not None
         hr = b.op1("Add", [hr, k.b_hn], "hr_b")

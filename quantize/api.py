@@ -102,7 +102,7 @@ def quantize(
         )
         if (reason := handler.refuse(config, source)) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {reason}")
-        stem = f"{metadata.interface.form}_{metadata.interface.impl}.{config.scheme}"
+        stem = f"{metadata.interface.form}_{metadata.interface.impl}.{config.tag}"
         target = Path(out_dir) / f"{stem}.onnx"
         ensure_writable(target, overwrite)
         staged = Path(tmp) / "quantized.onnx"

@@ -16,6 +16,11 @@ class SchemeConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"scheme": self.scheme, **asdict(self)}
 
+    @property
+    def tag(self) -> str:
+        """Names the artifact: the scheme plus anything that makes this variant different."""
+        return self.scheme + "".join(f"-no-{part}" for part in getattr(self, "exclude", ()))
+
 
 @dataclass(frozen=True)
 class DynamicInt8Config(SchemeConfig):
@@ -32,6 +37,12 @@ class DynamicInt8Config(SchemeConfig):
     # (reference LSTM: 98.45 % -> 97.84 % agreement).
     reduce_range: bool | None = None
     quantize_embedding: bool = True  # token embedding tables are a large share of an LM's bytes
+    exclude: tuple[str, ...] = ()  # parts kept in float: "head", "embedding", "layer0", "layer1", ...
+
+    def __post_init__(self) -> None:
+        for part in self.exclude:
+            if part not in ("head", "embedding") and not (part.startswith("layer") and part[5:].isdigit()):
+                raise ConfigError(f"cannot exclude {part!r}: use head, embedding or layerN")
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ def scheme_config(name: str, **options: Any) -> SchemeConfig:
 def config_from_dict(data: dict[str, Any]) -> SchemeConfig:
     values = dict(data)
     name = values.pop("scheme")
-    if "keep_fp32_ops" in values:
-        values["keep_fp32_ops"] = tuple(values["keep_fp32_ops"])
+    for key in ("keep_fp32_ops", "exclude"):
+        if key in values:
+            values[key] = tuple(values[key])
     return scheme_config(name, **values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,15 @@ def check_artifact(
     return summary
 
 
+def exclusion_variants(config: SchemeConfig, reference: LoadedModel) -> list[SchemeConfig]:
+    """When dynamic int8 misses the budget, the same scheme with one sensitive part kept in float: the head
+    (logits), or one recurrent layer (the first sees raw input ranges)."""
+    if not isinstance(config, DynamicInt8Config) or reference.config is None:
+        return []
+    parts = ["head"] + [f"layer{k}" for k in range(reference.config.num_layers)]
+    return [replace(config, exclude=(part,)) for part in parts]
+
+
 def select_scheme(
     reference: LoadedModel,
     data: SequenceData,
@@ -95,8 +104,10 @@ def select_scheme(
     overwrite: bool = False,
 ) -> SelectionResult:
     candidates = []
-    for config in schemes:
-        candidate = Candidate(config.scheme)
+    queue = list(schemes)
+    while queue:
+        config = queue.pop(0)
+        candidate = Candidate(config.tag)
         try:
             candidate.result = quantize(reference, config, out_dir, calibration=data, overwrite=overwrite)
         except SchemeRefused as exc:
@@ -106,6 +117,8 @@ def select_scheme(
         candidate.summary = check_artifact(candidate.result, reference, data, policy)
         candidate.passed = bool(candidate.summary["passed"])
         candidates.append(candidate)
+        if not candidate.passed and not getattr(config, "exclude", ()):
+            queue[0:0] = exclusion_variants(config, reference)
     measure_latencies([c for c in candidates if c.result is not None], data)
     return SelectionResult(candidates, pick_winner(candidates))
 

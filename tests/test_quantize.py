@@ -251,3 +251,33 @@ def test_fp16_reports_values_beyond_its_range(tmp_path: Path) -> None:
     data = SequenceData(np.random.default_rng(0).standard_normal((8, 10, 6)).astype(np.float32), None, None, "noise")
     result = quantize(load_model(str(tmp_path / "big")), Fp16Config(), tmp_path / "q", calibration=data)
     assert any(note.startswith("SATURATES: output") for note in result.notes)
+
+
+@pytest.mark.parametrize("arch,part", [("stacked", "layer0"), ("lstm", "head"), ("gru", "layer0")])
+def test_dynamic_int8_can_keep_a_part_in_float(trained, tmp_path: Path, arch: str, part: str) -> None:
+    full = quantize(trained[arch], DynamicInt8Config(), tmp_path / "full")
+    partial = quantize(trained[arch], DynamicInt8Config(exclude=(part,)), tmp_path / "partial")
+    assert partial.path is not None and partial.path.name.endswith(f"dynamic-int8-no-{part}.onnx")
+    full_counts, part_counts = op_counts(onnx.load(str(full.path))), op_counts(onnx.load(str(partial.path)))
+    assert part_counts["MatMul"] + part_counts["LSTM"] > full_counts["MatMul"] + full_counts["LSTM"]
+    assert partial.weight_bytes > full.weight_bytes
+    assert any(f"{part} excluded on purpose" in note for note in partial.notes)
+
+
+def test_unknown_exclusion_is_refused() -> None:
+    with pytest.raises(ConfigError, match="cannot exclude"):
+        DynamicInt8Config(exclude=("decoder",))
+
+
+def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watch_slice, tmp_path: Path) -> None:
+    from edgelstm.parity import TolerancePolicy
+    from quantize.selection import select_scheme
+
+    budget = tmp_path / "budget.toml"
+    budget.write_text("[precision.int8]\nmin_snr_db = 200\n")  # unreachable: every int8 variant must fail
+    selection = select_scheme(
+        trained["stacked"], watch_slice[2], tmp_path / "q", TolerancePolicy.from_toml(budget), schemes=(DynamicInt8Config(),)
+    )
+    names = [c.scheme for c in selection.candidates]
+    assert names == ["dynamic-int8", "dynamic-int8-no-head", "dynamic-int8-no-layer0", "dynamic-int8-no-layer1"]
+    assert selection.winner is None and "no scheme met" in selection.why

@@ -33,12 +33,12 @@ class DynamicInt8Handler(Handler):
         assert isinstance(config, DynamicInt8Config)
         if config.reduce_range is not None:
             _quantize(config, source.path, target, config.reduce_range)
-            return _notes(target, config.reduce_range, "as requested")
+            return _notes(target, config.reduce_range, "as requested", config.exclude)
         if not source.calibration:
             # No data to measure with: 7-bit where MatMulInteger runs the recurrence (saturation risk on x86).
             reduce_range = op_counts(source.model)["Loop"] > 0
             _quantize(config, source.path, target, reduce_range)
-            return _notes(target, reduce_range, "no data given: chosen by graph form")
+            return _notes(target, reduce_range, "no data given: chosen by graph form", config.exclude)
         # Measure both on the user's data against the fp32 graph and keep the better one: which wins depends on
         # the model and the CPU (seen here: 7-bit won for a GRU Loop graph, 8-bit for the reference LSTM).
         with tempfile.TemporaryDirectory() as tmp:
@@ -50,12 +50,32 @@ class DynamicInt8Handler(Handler):
             best = max(scores, key=lambda k: scores[k])
             shutil.copyfile(Path(tmp) / f"rr{int(best)}.onnx", target)
         detail = f"measured on the data: worst-output SNR {scores[False]:.1f} dB with 8-bit, {scores[True]:.1f} dB with 7-bit"
-        return _notes(target, best, detail)
+        return _notes(target, best, detail, config.exclude)
+
+
+def excluded_node_names(model: onnx.ModelProto, parts: tuple[str, ...]) -> list[str]:
+    """Node names (Loop bodies included) of the weight-carrying ops in the excluded parts of an edgelstm graph."""
+    prefixes = []
+    for part in parts:
+        prefixes.append({"head": "node_head", "embedding": "node_embedded"}.get(part, f"node_{part}_"))
+    names: list[str] = []
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            if node.op_type in ("MatMul", "LSTM", "GRU", "Gather") and any(node.name.startswith(p) for p in prefixes):
+                names.append(node.name)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+
+    visit(model.graph)
+    return names
 
 
 def _quantize(config: DynamicInt8Config, source: Path, target: Path, reduce_range: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    excluded = excluded_node_names(onnx.load(str(source)), config.exclude) if config.exclude else None
     quantize_dynamic(
         str(source),
         str(target),
@@ -63,6 +83,7 @@ def _quantize(config: DynamicInt8Config, source: Path, target: Path, reduce_rang
         per_channel=config.per_channel,
         reduce_range=reduce_range,
         op_types_to_quantize=["LSTM", "MatMul"] + (["Gather"] if config.quantize_embedding else []),
+        nodes_to_exclude=excluded,
         # The Loop form's recurrent MatMul lives in the Loop body: without this it would stay float.
         extra_options={"EnableSubgraph": True},
     )
@@ -85,12 +106,13 @@ def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.nda
     return float(np.min(10 * np.log10(signal / np.maximum(noise, 1e-30))))
 
 
-def _notes(target: Path, reduce_range: bool, why: str) -> list[str]:
+def _notes(target: Path, reduce_range: bool, why: str, exclude: tuple[str, ...] = ()) -> list[str]:
     after = op_counts(onnx.load(str(target), load_external_data=False))
     notes = [
         f"int8 compute: {describe_ops(after, ('DynamicQuantizeLSTM', 'MatMulInteger'))}; "
         f"{'7' if reduce_range else '8'}-bit weights ({why})"
     ]
     if after["MatMul"] or after["LSTM"]:
-        notes.append(f"left in float: {describe_ops(after, ('MatMul', 'LSTM'))}")
+        kept = f" ({', '.join(exclude)} excluded on purpose)" if exclude else ""
+        notes.append(f"left in float: {describe_ops(after, ('MatMul', 'LSTM'))}{kept}")
     return notes
