@@ -32,29 +32,39 @@ class StaticInt8Handler(Handler):
         if not source.calibration:
             raise InputShapeError("static int8 needs calibration data")
 
+        from rich.progress import Progress
+
         class Reader(CalibrationDataReader):
-            def __init__(self, feeds: list) -> None:
+            """Feeds calibration batches and advances a progress bar (shown on a terminal only)."""
+
+            def __init__(self, feeds: list, progress: Progress, task: object) -> None:
                 self._feeds = iter(feeds)
+                self._progress, self._task = progress, task
 
             def get_next(self):  # type: ignore[no-untyped-def]
-                return next(self._feeds, None)
+                batch = next(self._feeds, None)
+                if batch is not None:
+                    self._progress.advance(self._task)  # type: ignore[arg-type]
+                return batch
 
         method = {
             "minmax": CalibrationMethod.MinMax,
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
         }[config.method]
-        quantize_static(
-            str(source.path),
-            str(target),
-            Reader(source.calibration),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=["MatMul", "Gather"],
-            per_channel=config.per_channel,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=method,
-        )
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"calibrating ({config.method})", total=len(source.calibration))
+            quantize_static(
+                str(source.path),
+                str(target),
+                Reader(source.calibration, progress, task),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["MatMul", "Gather"],
+                per_channel=config.per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=method,
+            )
         before = op_counts(source.model)
         quantized = onnx.load(str(target), load_external_data=False)
         top_level = sum(1 for n in quantized.graph.node if n.op_type == "MatMul")
