@@ -226,7 +226,8 @@ def quantize_command(
     block_size: int = typer.Option(32, "--block-size", help="int4 block size"),
     keep_fp32: str = typer.Option("", "--keep-fp32", help="fp16: op types kept in float32, e.g. LSTM"),
     exclude: str = typer.Option("", "--exclude", help="dynamic-int8: parts kept in float, e.g. head,layer0"),
-    check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate on the result"),
+    check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate before publishing the result"),
+    keep_failed: bool = typer.Option(False, "--keep-failed", help="write the artifact even if it fails the parity gate"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -237,8 +238,9 @@ def quantize_command(
     from edgelstm.parity import TolerancePolicy
     from edgelstm.parity.data import load_sequence_data
     from quantize import quantize, scheme_config
+    from quantize.gate import ParityGate
     from quantize.render import print_quantize, print_selection
-    from quantize.selection import check_artifact, select_scheme
+    from quantize.selection import select_scheme
 
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
     is_onnx = model.endswith(".onnx")
@@ -273,11 +275,12 @@ def quantize_command(
         options["keep_fp32_ops"] = _parse_names_keep_case(keep_fp32)
     config = scheme_config(scheme, **options)
     source = loaded if (loaded is not None and not is_onnx) else Path(model)
-    result = quantize(source, config, out, calibration=sequences, overwrite=overwrite)
+    gate = None
     if check:
         if loaded is None:
             raise ConfigError("the parity check needs the trained model: pass --reference (or --no-check)")
-        check_artifact(result, loaded, sequences, policy)
+        gate = ParityGate(loaded, sequences, policy)
+    result = quantize(source, config, out, calibration=sequences, overwrite=overwrite, gate=gate, keep_failed=keep_failed)
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))
     else:

@@ -22,6 +22,7 @@ from edgelstm.parity.data import SequenceData
 from export.config import ExportConfig
 from export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from quantize.config import SchemeConfig
+from quantize.gate import ParityGate
 from quantize.graph_facts import initializer_bytes
 from quantize.registry import QuantizeInput, handler_for
 
@@ -80,11 +81,14 @@ def quantize(
     out_dir: Path,
     calibration: SequenceData | None = None,
     overwrite: bool = False,
+    gate: ParityGate | None = None,
+    keep_failed: bool = False,
 ) -> QuantizeResult:
     """Quantize an exported edgelstm graph (.onnx) or a checkpoint (exported here in the form the scheme suits).
 
-    Raises SchemeRefused with the reason when the scheme cannot apply. The artifact and its `.quant.json` are
-    written atomically; an interrupted run leaves nothing behind.
+    Raises SchemeRefused with the reason when the scheme cannot apply. With a `gate`, the artifact is checked
+    before it is published and one that fails is not written (its numbers are in the result) unless
+    `keep_failed`. The artifact and its `.quant.json` are written atomically; an interrupted run leaves nothing.
     """
     handler = handler_for(config)
     with tempfile.TemporaryDirectory(prefix="edgelstm-quantize-") as tmp:
@@ -115,9 +119,17 @@ def quantize(
         entry = quantized.metadata_props.add()
         entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
         data = quantized.SerializeToString(deterministic=True)
-        write_bytes_atomic(target, data, overwrite)
-        result.path, result.size_bytes = target, len(data)
+        result.size_bytes = len(data)
         result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
+        if gate is not None:
+            checked = Path(tmp) / target.name
+            checked.write_bytes(data)
+            result.parity = gate.run(checked)
+            result.parity_passed = bool(result.parity["passed"])
+            if not result.parity_passed and not keep_failed:
+                return result  # nothing published: a failed artifact must not look like a shippable one
+        write_bytes_atomic(target, data, overwrite)
+        result.path = target
         write_text_atomic(target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite=True)
         return result
 

@@ -35,7 +35,10 @@ def print_quantize(result: QuantizeResult) -> None:
     if result.parity and result.parity.get("failures"):
         for line in result.parity["failures"]:
             console.print(f"  [red]FAIL[/red] {escape(line)}")
-    console.print(f"wrote {result.path} and {result.path.with_suffix('.quant.json').name if result.path else ''}")
+    if result.path is not None:
+        console.print(f"wrote {result.path} and {result.path.with_suffix('.quant.json').name}")
+    else:
+        console.print("[red]not written[/red]: the artifact failed the parity gate (--keep-failed writes it anyway)")
 
 
 def print_selection(selection: SelectionResult) -> None:
@@ -47,7 +50,7 @@ def print_selection(selection: SelectionResult) -> None:
         if c.result is None:
             table.add_row(c.scheme, "-", "-", "-", "-", escape(c.refused), "refused")
             continue
-        verdict = "[green]pass[/green]" if c.passed else "[red]FAIL[/red]"
+        verdict = "[green]pass[/green]" if c.passed else "[red]FAIL[/red] (not written)"
         if selection.winner is c:
             verdict += " [bold]winner[/bold]"
         table.add_row(

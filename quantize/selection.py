@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from edgelstm.loading import LoadedModel
-from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
+from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from quantize.api import QuantizeResult, SchemeRefused, quantize
 from quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
+from quantize.gate import ParityGate
 
 
 @dataclass
@@ -66,23 +67,10 @@ DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (DynamicInt8Config(), Int4Config(), 
 def check_artifact(
     result: QuantizeResult, reference: LoadedModel, data: SequenceData | None, policy: TolerancePolicy
 ) -> dict[str, Any]:
-    """Run the parity gate (cpu, float64 reference, stress inputs incl. long sequences) on one artifact."""
+    """Gate an already written artifact and record the verdict on its result."""
     assert result.path is not None
-    report = run_check([result.path], reference, data, CheckConfig(providers=("cpu",)), policy)
-    (candidate,) = report.candidates
-    worst = candidate.worst()
-    profile = next((p for p in candidate.time_profiles if p.output == "output"), None)
-    summary: dict[str, Any] = {
-        "passed": candidate.passed,
-        "worst": f"{worst[0]} / {worst[1].name}" if worst else "",
-        "max_rel_error": worst[1].max_rel_error if worst else 0.0,
-        "last_step_error": profile.last_error if profile else None,
-        "last_step": profile.steps[-1] if profile else None,
-        "failures": candidate.failures()[:5],
-    }
-    for task in candidate.tasks:
-        summary[task.metric] = task.value
-    result.parity, result.parity_passed = summary, candidate.passed
+    summary = ParityGate(reference, data, policy).run(result.path)
+    result.parity, result.parity_passed = summary, bool(summary["passed"])
     return summary
 
 
@@ -104,22 +92,24 @@ def select_scheme(
     overwrite: bool = False,
 ) -> SelectionResult:
     candidates = []
+    gate = ParityGate(reference, data, policy)
     queue = list(schemes)
     while queue:
         config = queue.pop(0)
         candidate = Candidate(config.tag)
         try:
-            candidate.result = quantize(reference, config, out_dir, calibration=data, overwrite=overwrite)
+            # Failed candidates stay out of out_dir; their numbers are in the report.
+            candidate.result = quantize(reference, config, out_dir, calibration=data, overwrite=overwrite, gate=gate)
         except SchemeRefused as exc:
             candidate.refused = str(exc)
             candidates.append(candidate)
             continue
-        candidate.summary = check_artifact(candidate.result, reference, data, policy)
-        candidate.passed = bool(candidate.summary["passed"])
+        candidate.summary = candidate.result.parity or {}
+        candidate.passed = bool(candidate.result.parity_passed)
         candidates.append(candidate)
         if not candidate.passed and not getattr(config, "exclude", ()):
             queue[0:0] = exclusion_variants(config, reference)
-    measure_latencies([c for c in candidates if c.result is not None], data)
+    measure_latencies([c for c in candidates if c.result is not None and c.result.path is not None], data)
     return SelectionResult(candidates, pick_winner(candidates))
 
 

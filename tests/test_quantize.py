@@ -281,3 +281,41 @@ def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watc
     names = [c.scheme for c in selection.candidates]
     assert names == ["dynamic-int8", "dynamic-int8-no-head", "dynamic-int8-no-layer0", "dynamic-int8-no-layer1"]
     assert selection.winner is None and "no scheme met" in selection.why
+
+
+def test_an_artifact_that_fails_the_gate_is_not_published(trained, watch_slice, tmp_path: Path) -> None:
+    from edgelstm.parity import TolerancePolicy
+    from quantize.gate import ParityGate
+
+    held = watch_slice[2]
+    budget = tmp_path / "budget.toml"
+    budget.write_text("[precision.int4]\nmin_top1_agreement = 1.0\nmin_snr_db = 60\n")  # out of int4's reach
+    gate = ParityGate(trained["gru"], held, TolerancePolicy.from_toml(budget))
+    result = quantize(trained["gru"], Int4Config(), tmp_path / "out", calibration=held, gate=gate)
+    assert result.parity_passed is False and result.path is None
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    kept = quantize(trained["gru"], Int4Config(), tmp_path / "kept", calibration=held, gate=gate, keep_failed=True)
+    assert kept.path is not None and kept.path.exists() and kept.parity_passed is False
+    cli = CliRunner().invoke(
+        app,
+        [
+            "quantize",
+            trained["gru"].origin,
+            "--scheme",
+            "int4",
+            "--data",
+            str(_save(held, tmp_path)),
+            "--budget",
+            str(budget),
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert cli.exit_code == 1 and "not written" in cli.output
+
+
+def _save(data: SequenceData, directory: Path) -> Path:
+    path = directory / "held.npz"
+    np.savez(path, x=data.x, y=data.y)
+    return path
