@@ -226,6 +226,7 @@ def quantize_command(
     block_size: int = typer.Option(32, "--block-size", help="int4 block size"),
     keep_fp32: str = typer.Option("", "--keep-fp32", help="fp16: op types kept in float32, e.g. LSTM"),
     exclude: str = typer.Option("", "--exclude", help="dynamic-int8: parts kept in float, e.g. head,layer0"),
+    weight_type: str = typer.Option("int8", "--weight-type", help="dynamic-int8 MatMul weights: int8 or uint8"),
     check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate before publishing the result"),
     keep_failed: bool = typer.Option(False, "--keep-failed", help="write the artifact even if it fails the parity gate"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
@@ -267,6 +268,7 @@ def quantize_command(
     if scheme == "dynamic-int8":
         options["reduce_range"] = reduce_range
         options["exclude"] = _parse_names(exclude)
+        options["weight_type"] = weight_type
     if scheme == "static-int8":
         options["method"] = method
     if scheme == "int4":

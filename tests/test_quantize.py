@@ -319,3 +319,13 @@ def _save(data: SequenceData, directory: Path) -> Path:
     path = directory / "held.npz"
     np.savez(path, x=data.x, y=data.y)
     return path
+
+
+def test_uint8_weights_change_the_loop_form_matmuls(trained, tmp_path: Path) -> None:
+    signed = quantize(trained["gru"], DynamicInt8Config(reduce_range=False), tmp_path / "s8")
+    unsigned = quantize(trained["gru"], DynamicInt8Config(reduce_range=False, weight_type="uint8"), tmp_path / "u8")
+    types = {i.data_type for i in onnx.load(str(unsigned.path)).graph.initializer if i.name.endswith("_quantized")}
+    assert types == {onnx.TensorProto.UINT8}
+    assert signed.path is not None and signed.path.read_bytes() != unsigned.path.read_bytes()
+    with pytest.raises(ConfigError, match="weight_type"):
+        DynamicInt8Config(weight_type="int16")

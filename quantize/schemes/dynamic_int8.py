@@ -79,7 +79,7 @@ def _quantize(config: DynamicInt8Config, source: Path, target: Path, reduce_rang
     quantize_dynamic(
         str(source),
         str(target),
-        weight_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8 if config.weight_type == "int8" else QuantType.QUInt8,
         per_channel=config.per_channel,
         reduce_range=reduce_range,
         op_types_to_quantize=["LSTM", "MatMul"] + (["Gather"] if config.quantize_embedding else []),
