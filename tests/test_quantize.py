@@ -329,3 +329,27 @@ def test_uint8_weights_change_the_loop_form_matmuls(trained, tmp_path: Path) -> 
     assert signed.path is not None and signed.path.read_bytes() != unsigned.path.read_bytes()
     with pytest.raises(ConfigError, match="weight_type"):
         DynamicInt8Config(weight_type="int16")
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("config", [Int4Config(), StaticInt8Config()], ids=lambda c: c.scheme)
+def test_every_cell_either_passes_or_is_not_published_with_the_reason(
+    trained, watch_slice, tmp_path: Path, arch: str, config
+) -> None:
+    from edgelstm.parity import TolerancePolicy
+    from quantize.gate import ParityGate
+
+    held = watch_slice[2]
+    try:
+        result = quantize(
+            trained[arch], config, tmp_path, calibration=held, gate=ParityGate(trained[arch], held, TolerancePolicy.defaults())
+        )
+    except SchemeRefused as exc:
+        assert str(exc).startswith(f"{config.scheme} refused: ")
+        return
+    assert result.parity is not None
+    if result.parity_passed:
+        assert result.path is not None and result.path.exists()
+    else:
+        assert result.path is None and not list(tmp_path.glob("*.onnx"))
+        assert result.parity["failures"], "a failed gate must say which comparison failed"
