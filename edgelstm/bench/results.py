@@ -1,0 +1,113 @@
+"""Benchmark results: data with the settings they were measured under."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """One artifact (or baseline) at one batch x length x thread count. Times in milliseconds per call."""
+
+    name: str
+    kind: str  # "artifact" | "baseline"
+    provider: str
+    batch: int
+    steps: int
+    threads: int
+    mode: str  # "run" | "io_binding" | "torch"
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    samples: int
+
+    @property
+    def sequences_per_s(self) -> float:
+        return self.batch / (self.p50_ms / 1e3)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.batch * self.steps / (self.p50_ms / 1e3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sequences_per_s": self.sequences_per_s, "steps_per_s": self.steps_per_s}
+
+
+@dataclass(frozen=True)
+class ColdStartResult:
+    """What a phone app feels on launch: a fresh process creating the session and running once."""
+
+    name: str
+    session_ms: float
+    first_run_ms: float
+    peak_rss_mb: float  # of that fresh process (interpreter + onnxruntime + model)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StreamingCostResult:
+    """Per-step cost of the streaming graph fed `chunk` steps per call, against one call over the sequence."""
+
+    name: str
+    chunk: int
+    steps: int
+    mode: str
+    per_step_us: float
+    whole_sequence_per_step_us: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    name: str
+    file_bytes: int
+    gzip_bytes: int
+    parameters: int
+    vs_fp32: float  # file bytes of the fp32 reference graph / these
+
+    @property
+    def bytes_per_parameter(self) -> float:
+        return self.file_bytes / self.parameters if self.parameters else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "bytes_per_parameter": self.bytes_per_parameter}
+
+
+@dataclass
+class BenchReport:
+    settings: dict[str, Any]
+    versions: dict[str, str]
+    latencies: list[LatencyResult] = field(default_factory=list)
+    cold_starts: list[ColdStartResult] = field(default_factory=list)
+    streaming: list[StreamingCostResult] = field(default_factory=list)
+    sizes: list[SizeResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "versions": self.versions,
+            "latencies": [r.to_dict() for r in self.latencies],
+            "cold_starts": [r.to_dict() for r in self.cold_starts],
+            "streaming": [r.to_dict() for r in self.streaming],
+            "sizes": [r.to_dict() for r in self.sizes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchReport:
+        def strip(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+            return {k: v for k, v in d.items() if k not in keys}
+
+        return cls(
+            settings=dict(data["settings"]),
+            versions=dict(data["versions"]),
+            latencies=[LatencyResult(**strip(r, "sequences_per_s", "steps_per_s")) for r in data["latencies"]],
+            cold_starts=[ColdStartResult(**r) for r in data["cold_starts"]],
+            streaming=[StreamingCostResult(**r) for r in data["streaming"]],
+            sizes=[SizeResult(**strip(r, "bytes_per_parameter")) for r in data["sizes"]],
+        )

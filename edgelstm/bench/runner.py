@@ -1,0 +1,361 @@
+"""`run_bench`: latency, cold start, streaming cost and size of artifacts, with baselines in the same run.
+
+Variants are interleaved in a shuffled order every round (machine noise here is about +-30 %); every figure
+carries the provider, thread count and call mode it was measured with. ORT sessions never spin: on small
+machines the default spinning thread pool made small recurrent graphs ~3x slower.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgelstm.bench.results import BenchReport, ColdStartResult, LatencyResult, SizeResult, StreamingCostResult
+from edgelstm.errors import ConfigError
+from edgelstm.loading import LoadedModel
+from edgelstm.parity.artifacts import ArtifactInfo, open_artifact
+from edgelstm.runtime import SessionSettings, session_from_onnx
+
+Call = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    batches: tuple[int, ...] = (1, 32)
+    steps: tuple[int, ...] = (100,)
+    threads: tuple[int, ...] = (1,)
+    rounds: int = 15
+    calls_per_round: int = 5
+    streaming_chunks: tuple[int, ...] = (1, 16)
+    baselines: bool = True
+    cold_start: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batches", "steps", "threads", "streaming_chunks"):
+            values = getattr(self, name)
+            if not values or any(v < 1 for v in values):
+                raise ConfigError(f"{name} must be positive integers, got {values}")
+        if self.rounds < 3:
+            raise ConfigError("rounds must be at least 3 for a median to mean anything")
+
+
+@dataclass
+class _Variant:
+    name: str
+    kind: str
+    provider: str
+    batch: int
+    steps: int
+    threads: int
+    mode: str
+    call: Call
+    samples: list[float]
+
+
+def run_bench(artifacts: list[Path], reference: LoadedModel | None, config: BenchConfig | None = None) -> BenchReport:
+    config = config or BenchConfig()
+    infos = [open_artifact(Path(p)) for p in artifacts]
+    rng = np.random.default_rng(config.seed)
+    report = BenchReport(settings={**asdict(config), "allow_spinning": False, "graph_optimization": "all"}, versions=_versions())
+    variants: list[_Variant] = []
+    for info in infos:
+        for threads in config.threads:
+            session = session_from_onnx(info.path, SessionSettings(intra_op_threads=threads))
+            for batch in config.batches:
+                for steps in _steps_for(info, config.steps):
+                    feeds = _feeds(info, batch, steps, rng)
+                    variants.append(
+                        _Variant(info.name, "artifact", "cpu", batch, steps, threads, "run", _ort_call(session, feeds), [])
+                    )
+    if config.baselines and reference is not None and reference.is_native:
+        variants += _baseline_variants(reference, config, rng)
+    _measure(variants, config)
+    report.latencies = [_latency(v) for v in variants]
+    report.streaming = [r for info in infos if info.interface.form == "streaming" for r in _streaming_costs(info, config, rng)]
+    if config.cold_start:
+        report.cold_starts = [_cold_start(info) for info in infos]
+    report.sizes = _sizes(infos, reference)
+    return report
+
+
+def _steps_for(info: ArtifactInfo, steps: tuple[int, ...]) -> tuple[int, ...]:
+    fixed = info.interface.inputs[0].shape[1] if len(info.interface.inputs[0].shape) > 1 else None
+    return (fixed,) if isinstance(fixed, int) else steps
+
+
+def _feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds: dict[str, np.ndarray] = {}
+    for spec in info.interface.inputs:
+        dims = [batch if d == "batch" else steps if d in ("time", "chunk") else int(d) for d in spec.shape]
+        if spec.name == "lengths":
+            feeds[spec.name] = np.full(dims, steps, np.int64)
+        elif spec.dtype == "int64":
+            feeds[spec.name] = rng.integers(0, 2, size=dims, dtype=np.int64)
+        else:
+            feeds[spec.name] = (rng.standard_normal(dims) if spec.name == "x" else np.zeros(dims)).astype(np.float32)
+    return feeds
+
+
+def _ort_call(session: Any, feeds: dict[str, np.ndarray]) -> Call:
+    return lambda: session.run(None, feeds)
+
+
+def _measure(variants: list[_Variant], config: BenchConfig) -> None:
+    for v in variants:  # warm-up: first runs allocate and tune
+        for _ in range(3):
+            v.call()
+    order = list(variants)
+    shuffle = random.Random(config.seed)
+    for _ in range(config.rounds):
+        shuffle.shuffle(order)
+        for v in order:
+            for _ in range(config.calls_per_round):
+                start = time.perf_counter()
+                v.call()
+                v.samples.append((time.perf_counter() - start) * 1e3)
+
+
+def _latency(v: _Variant) -> LatencyResult:
+    samples = np.asarray(v.samples)
+    return LatencyResult(
+        v.name,
+        v.kind,
+        v.provider,
+        v.batch,
+        v.steps,
+        v.threads,
+        v.mode,
+        float(np.percentile(samples, 50)),
+        float(np.percentile(samples, 90)),
+        float(np.percentile(samples, 99)),
+        float(samples.mean()),
+        len(samples),
+    )
+
+
+def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.random.Generator) -> list[_Variant]:
+    """torch eager fp32, torch dynamic int8, and the default path without edgelstm (torch.onnx.export +
+    quantize_dynamic with default settings, run with a default SessionOptions)."""
+    import onnxruntime as ort
+    import torch
+
+    model = reference.module.eval()
+    sig = reference.signature
+    int8 = torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(model), {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8
+    )
+    default_path = _default_path_onnx(model, sig.size if sig.kind == "features" else 0)
+    default_session = ort.InferenceSession(str(default_path), providers=["CPUExecutionProvider"])  # defaults on purpose
+    variants = []
+    for threads in config.threads:
+        for batch in config.batches:
+            for steps in config.steps:
+                if sig.kind == "tokens":
+                    x = torch.from_numpy(rng.integers(0, sig.size, size=(batch, steps)))
+                else:
+                    x = torch.from_numpy(rng.standard_normal((batch, steps, sig.size)).astype(np.float32))
+
+                def eager(m: Any = model, t: int = threads, inp: Any = x) -> object:
+                    torch.set_num_threads(t)
+                    with torch.no_grad():
+                        return m(inp)
+
+                def dynamic(m: Any = int8, t: int = threads, inp: Any = x) -> object:
+                    torch.set_num_threads(t)
+                    with torch.no_grad():
+                        return m(inp)
+
+                feeds = {default_session.get_inputs()[0].name: x.numpy()}
+                variants.append(_Variant("torch eager fp32", "baseline", "torch", batch, steps, threads, "torch", eager, []))
+                variants.append(_Variant("torch dynamic int8", "baseline", "torch", batch, steps, threads, "torch", dynamic, []))
+                # threads 0 = ORT's default pool (all cores, spinning): what a user gets without choosing
+                variants.append(
+                    _Variant(
+                        "default path: torch.onnx + quantize_dynamic, ORT defaults",
+                        "baseline",
+                        "cpu",
+                        batch,
+                        steps,
+                        0,
+                        "run",
+                        _ort_call(default_session, feeds),
+                        [],
+                    )
+                )
+    return variants
+
+
+_DEFAULT_PATH_CACHE: dict[int, Path] = {}
+
+
+def _default_path_onnx(model: Any, features: int) -> Path:
+    """What a user without edgelstm gets: the TorchScript exporter's graph, quantized with default settings."""
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import quantize_dynamic
+
+    key = id(model)
+    if key in _DEFAULT_PATH_CACHE:
+        return _DEFAULT_PATH_CACHE[key]
+    tmp = Path(tempfile.mkdtemp(prefix="edgelstm-default-path-"))
+    example = torch.randn(2, 16, features)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(tmp / "model.onnx"),
+            dynamo=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch", 1: "time"}},
+        )
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(tmp / "model.onnx"), str(tmp / "model.int8.onnx"))
+    finally:
+        root.setLevel(level)
+    _DEFAULT_PATH_CACHE[key] = tmp / "model.int8.onnx"
+    return _DEFAULT_PATH_CACHE[key]
+
+
+def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Generator) -> list[StreamingCostResult]:
+    import onnxruntime as ort
+
+    session = session_from_onnx(info.path, SessionSettings(intra_op_threads=1))
+    steps = max(config.steps)
+    feeds = _feeds(info, 1, steps, rng)
+    x = feeds["x"]
+    states = info.interface.states
+    names = [o.name for o in info.interface.outputs]
+    results = []
+    whole = _median_ms(lambda: session.run(None, feeds), config.rounds) * 1e3 / steps
+
+    for chunk in config.streaming_chunks:
+
+        def plain(c: int = chunk) -> None:
+            carried = {s.input_name: feeds[s.input_name] for s in states}
+            for start in range(0, steps, c):
+                out = dict(zip(names, session.run(names, {"x": x[:, start : start + c], **carried}), strict=True))
+                carried = {s.input_name: out[s.output_name] for s in states}
+
+        def bound(c: int = chunk) -> None:
+            # I/O binding: states stay OrtValues between calls instead of round-tripping through numpy.
+            binding = session.io_binding()
+            values = {s.input_name: ort.OrtValue.ortvalue_from_numpy(feeds[s.input_name]) for s in states}
+            for start in range(0, steps, c):
+                binding.bind_cpu_input("x", np.ascontiguousarray(x[:, start : start + c]))
+                for name, value in values.items():
+                    binding.bind_ortvalue_input(name, value)
+                for name in names:
+                    binding.bind_output(name, "cpu")
+                session.run_with_iobinding(binding)
+                outputs = dict(zip(names, binding.get_outputs(), strict=True))
+                values = {s.input_name: outputs[s.output_name] for s in states}
+
+        for mode, fn in (("run", plain), ("io_binding", bound)):
+            per_step_us = _median_ms(fn, config.rounds) * 1e3 / steps
+            results.append(StreamingCostResult(info.name, chunk, steps, mode, per_step_us, whole))
+    return results
+
+
+def _median_ms(fn: Callable[[], object], rounds: int) -> float:
+    fn()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(samples))
+
+
+_COLD_START = """
+import json, sys, time
+start = time.perf_counter()
+import numpy as np, onnxruntime as ort
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+t0 = time.perf_counter()
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
+t1 = time.perf_counter()
+feeds = json.loads(sys.argv[2])
+session.run(None, {k: np.asarray(v["data"], dtype=v["dtype"]).reshape(v["shape"]) for k, v in feeds.items()})
+t2 = time.perf_counter()
+rss = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")), 0)
+print(json.dumps({"session_ms": (t1 - t0) * 1e3, "first_run_ms": (t2 - t1) * 1e3, "peak_rss_mb": rss / 1024}))
+"""
+
+
+def _cold_start(info: ArtifactInfo) -> ColdStartResult:
+    feeds = _feeds(info, 1, _steps_for(info, (100,))[0], np.random.default_rng(0))
+    payload = json.dumps(
+        {k: {"data": v.ravel().tolist(), "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in feeds.items()}
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _COLD_START, str(info.path), payload], capture_output=True, text=True, timeout=300
+    )
+    if out.returncode != 0:
+        return ColdStartResult(info.name, float("nan"), float("nan"), float("nan"))
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return ColdStartResult(info.name, data["session_ms"], data["first_run_ms"], data["peak_rss_mb"])
+
+
+def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[SizeResult]:
+    import onnx
+
+    parameters = sum(p.numel() for p in reference.module.parameters()) if reference is not None else 0
+    fp32_bytes = None
+    if reference is not None and reference.is_native:
+        from export.api import build_onnx
+        from export.config import ExportConfig
+        from export.metadata import ArtifactMetadata, attach_metadata
+
+        # The fp32 teacher as `edgelstm export` writes it (metadata included), so ratios compare like with like.
+        export_config = ExportConfig(impl="auto")
+        graph, interface = build_onnx(reference, export_config)
+        attach_metadata(
+            graph, ArtifactMetadata(interface, export_config, reference.config, reference.preprocessing, reference.source)
+        )
+        fp32_bytes = len(graph.SerializeToString())
+    results = []
+    for info in infos:
+        data = info.path.read_bytes()
+        count = parameters or sum(int(np.prod(i.dims)) for i in onnx.load(str(info.path)).graph.initializer)
+        ratio = (fp32_bytes / len(data)) if fp32_bytes else 0.0
+        results.append(SizeResult(info.name, len(data), len(gzip.compress(data, 9)), count, ratio))
+    return results
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime as ort
+    import torch
+
+    from edgelstm import __version__
+
+    return {
+        "edgelstm": __version__,
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cpu_count": str(__import__("os").cpu_count()),
+    }
