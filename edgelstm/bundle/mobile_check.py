@@ -1,0 +1,50 @@
+"""ONNX Runtime's mobile usability check: which nodes NNAPI and CoreML would take, which fall back to CPU."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EpUsability:
+    execution_provider: str
+    nodes: int
+    supported_nodes: int
+    partitions: int
+    unsupported_ops: list[str] = field(default_factory=list)
+    verdict: str = ""  # ORT's suitability: YES / MAYBE / NO
+    with_fixed_shapes: str = ""  # the verdict if the dynamic input shapes were made fixed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mobile_usability(model_path: Path) -> list[EpUsability]:
+    from onnxruntime.tools.mobile_helpers import usability_checker as uc
+
+    logging.getLogger("usability_checker").setLevel(logging.ERROR)
+    model = uc.ModelProtoWithShapeInfo(Path(model_path)).model_with_shape_info
+    results = []
+    checks = (
+        ("NNAPI", uc.check_nnapi_partitions),
+        ("CoreML MLProgram", lambda m, fixed: uc.check_coreml_partitions(m, fixed, "coreml_supported_mlprogram_ops.md")),
+        ("CoreML NeuralNetwork", lambda m, fixed: uc.check_coreml_partitions(m, fixed, "coreml_supported_neuralnetwork_ops.md")),
+    )
+    for name, check in checks:
+        info = check(model, True)
+        fixed = check(model, False)
+        results.append(
+            EpUsability(
+                execution_provider=name,
+                nodes=info.num_nodes,
+                supported_nodes=info.num_supported_nodes,
+                partitions=info.num_partitions,
+                unsupported_ops=sorted(info.unsupported_ops),
+                verdict=info.suitability().name,
+                with_fixed_shapes=fixed.suitability().name,
+            )
+        )
+    return results
