@@ -106,7 +106,7 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
     directions = config.num_directions
     seq = _sequence_info(g, config, impl, has_lengths, steps, batch_1d)
     batch_zeros = {}
-    if impl in ("loop", "unrolled"):
+    if impl in ("loop", "unrolled") and "h_in" not in input_names:  # initial states are inputs: no zeros to build
         batch_zeros["h"] = _zeros(g, batch_1d, config.output_hidden_size, "zeros_h")
         if config.has_cell_state:
             batch_zeros["c"] = _zeros(g, batch_1d, config.hidden_size, "zeros_c")
