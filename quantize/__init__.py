@@ -2,11 +2,13 @@
 
 from quantize.api import QuantizeResult, SchemeRefused, quantize
 from quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config, scheme_config
+from quantize.gate import ParityGate
 
 __all__ = [
     "DynamicInt8Config",
     "Fp16Config",
     "Int4Config",
+    "ParityGate",
     "QuantizeResult",
     "SchemeConfig",
     "SchemeRefused",

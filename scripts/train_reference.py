@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.config import HeadConfig, ModelConfig, Preprocessing
     from edgelstm.datasets import load_watch_windows
     from edgelstm.errors import EdgelstmError
-    from edgelstm.files import ensure_writable
+    from edgelstm.files import atomic_path, ensure_writable
     from edgelstm.model import SequenceModel, count_parameters
     from edgelstm.training import TrainConfig, train_classifier
 
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         sample_rate_hz=data.sample_rate_hz,
     )
     save_checkpoint(model, args.out, preprocessing, overwrite=args.overwrite)
-    np.savez_compressed(args.out / "heldout.npz", x=test_x, y=data.test_y)
+    with atomic_path(args.out / "heldout.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, x=test_x, y=data.test_y)  # a file handle: savez would append .npz to a name
     print(f"held-out accuracy {result.final_accuracy:.1%} after {result.seconds:.0f} s; wrote {args.out}")
     return 0
 
