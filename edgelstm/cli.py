@@ -219,6 +219,7 @@ def quantize_command(
     data: Path | None = typer.Option(None, "--data", help="real inputs (.npz/.npy/.pt/CSV): calibration and held-out parity"),
     budget: Path | None = typer.Option(None, "--budget", help="TOML tolerances the artifact must meet (see check)"),
     method: str = typer.Option("minmax", "--method", help="static-int8 calibration: minmax, entropy, percentile"),
+    fixed_batch: int | None = typer.Option(None, "--fixed-batch", help="static-int8: static shapes with this batch (NNAPI-style accelerators)"),
     per_channel: bool = typer.Option(False, "--per-channel", help="per-channel weight scales (int8 schemes)"),
     reduce_range: bool | None = typer.Option(
         None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
@@ -271,6 +272,7 @@ def quantize_command(
         options["weight_type"] = weight_type
     if scheme == "static-int8":
         options["method"] = method
+        options["fixed_batch"] = fixed_batch
     if scheme == "int4":
         options["block_size"] = block_size
     if scheme == "fp16":

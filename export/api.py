@@ -120,6 +120,8 @@ def export_model(
     verification = verification or VerificationConfig(example_steps=loaded.signature.example_steps)
     if export_config.fixed_steps is not None:  # an unrolled graph runs at exactly one length
         verification = replace(verification, steps=(export_config.fixed_steps,), example_steps=export_config.fixed_steps)
+    if export_config.fixed_batch is not None:
+        verification = replace(verification, batches=(export_config.fixed_batch,))
     # One example length drives both the trace and the verification grid built around it.
     model, interface = build_onnx(loaded, export_config, verification.example_steps)
     name = artifact_name(export_config, interface.impl)

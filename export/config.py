@@ -39,12 +39,15 @@ class ExportConfig:
     with_lengths: bool = True
     with_state_inputs: bool = False
     fixed_steps: int | None = None  # the time axis of an unrolled graph
+    fixed_batch: int | None = None  # unrolled only: a fixed batch too, for accelerators that need static shapes
 
     def __post_init__(self) -> None:
         if (self.impl == "unrolled") != (self.fixed_steps is not None):
             raise ConfigError("impl=unrolled needs fixed_steps (the sequence length it is unrolled for), and only it takes one")
         if self.fixed_steps is not None and not 1 <= self.fixed_steps <= 4096:
             raise ConfigError(f"fixed_steps must be in 1..4096, got {self.fixed_steps}")
+        if self.fixed_batch is not None and (self.impl != "unrolled" or self.fixed_batch < 1):
+            raise ConfigError("fixed_batch (>= 1) is for impl=unrolled only")
         if self.impl == "unrolled" and self.form != "sequence":
             raise ConfigError("impl=unrolled is available for the sequence form only")
         if self.form not in FORMS:

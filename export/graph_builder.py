@@ -80,7 +80,21 @@ class GraphBuilder:
         return out_names
 
     def make_graph(self) -> onnx.GraphProto:
-        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
+        """The graph, without initializers no node reads (Loop bodies included): some constants are made
+        before it is known whether the graph's form needs them, and ORT warns about every unused one."""
+        used = {o.name for o in self.outputs}
+
+        def collect(nodes: Sequence[onnx.NodeProto]) -> None:
+            for node in nodes:
+                used.update(node.input)
+                for attr in node.attribute:
+                    if attr.type == onnx.AttributeProto.GRAPH:
+                        collect(attr.g.node)
+                        used.update(o.name for o in attr.g.output)
+
+        collect(self.nodes)
+        initializers = [i for i in self.initializers if i.name in used]
+        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, initializers)
 
 
 def subgraph_value(name: str, elem_type: int, shape: Sequence[int | str | None] | None = None) -> onnx.ValueInfoProto:

@@ -77,6 +77,10 @@ def native_interface(config: ModelConfig, export_config: ExportConfig) -> GraphI
     out_states = states if streaming else (recurrent_state_specs(config) if not streaming else [])
     outputs += [TensorSpec(s.output_name, s.dtype, s.shape, "final " + s.description) for s in out_states]
     impl = resolve_impl(config, export_config)
+    if export_config.fixed_batch is not None:
+        fixed = export_config.fixed_batch
+        inputs = [TensorSpec(t.name, t.dtype, [fixed if d == "batch" else d for d in t.shape], t.description) for t in inputs]
+        outputs = [TensorSpec(t.name, t.dtype, [fixed if d == "batch" else d for d in t.shape], t.description) for t in outputs]
     return GraphInterface(export_config.form, impl, inputs, outputs, states)  # type: ignore[arg-type]
 
 
@@ -98,9 +102,16 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
         table = model.embedding.weight.detach().float().numpy()
         features = g.op1("Gather", [g.initializer("embedding", table), "x"], "embedded", axis=0)
     x_tm = g.op1("Transpose", [features], "x_time_major", perm=[1, 0, 2])
-    shape_tm = g.op1("Shape", [x_tm], "x_shape")
-    steps = g.op1("Gather", [shape_tm, g.const_i64("idx0", 0)], "steps", axis=0)
-    batch_1d = g.op1("Slice", [shape_tm, g.const_i64("start1", [1]), g.const_i64("end2", [2])], "batch_1d")
+    # Fixed axes become constants: no Shape ops, which static-shape accelerators (NNAPI) reject.
+    shape_tm = "" if export_config.fixed_steps and export_config.fixed_batch else g.op1("Shape", [x_tm], "x_shape")
+    if export_config.fixed_steps is not None:
+        steps = g.const_i64("steps", export_config.fixed_steps)
+    else:
+        steps = g.op1("Gather", [shape_tm, g.const_i64("idx0", 0)], "steps", axis=0)
+    if export_config.fixed_batch is not None:
+        batch_1d = g.const_i64("batch_1d", [export_config.fixed_batch])
+    else:
+        batch_1d = g.op1("Slice", [shape_tm, g.const_i64("start1", [1]), g.const_i64("end2", [2])], "batch_1d")
 
     impl = interface.impl
     directions = config.num_directions

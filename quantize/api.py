@@ -165,7 +165,15 @@ def _fp32_source(
                     f"{config.scheme} refused: it needs calibration data (--data), whose length fixes the unrolled graph's"
                 )
             fixed_steps = calibration.max_steps
-        export_config = ExportConfig(form="sequence", impl=impl, fixed_steps=fixed_steps)  # type: ignore[arg-type]
+        fixed_batch = getattr(config, "fixed_batch", None) if impl == "unrolled" else None
+        export_config = ExportConfig(
+            form="sequence",
+            impl=impl,  # type: ignore[arg-type]
+            fixed_steps=fixed_steps,
+            fixed_batch=fixed_batch,
+            with_lengths=fixed_batch is None,  # static shapes: the app pads, the graph has no mask
+            with_state_inputs=fixed_batch is not None,
+        )
         graph, interface = build_onnx(model, export_config)
         metadata = ArtifactMetadata(interface, export_config, model.config, model.preprocessing, model.source)
         attach_metadata(graph, metadata)
@@ -181,11 +189,15 @@ def _fp32_source(
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
     """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
-    count = min(data.count, limit or data.count)
     names = [t.name for t in metadata.interface.inputs]
+    fixed_batch = metadata.interface.inputs[0].shape[0]
+    size = fixed_batch if isinstance(fixed_batch, int) else 16
+    count = min(data.count, limit or data.count)
+    if isinstance(fixed_batch, int):
+        count -= count % size  # a fixed-batch graph takes whole batches only
     batches = []
-    for start in range(0, count, 16):
-        x = data.x[start : min(start + 16, count)]
+    for start in range(0, count, size):
+        x = data.x[start : min(start + size, count)]
         feeds: dict[str, np.ndarray] = {"x": x}
         if "lengths" in names:
             lengths = data.lengths[start : start + len(x)] if data.lengths is not None else np.full(len(x), x.shape[1])

@@ -288,3 +288,16 @@ def test_fixed_length_graph_is_checked_at_its_length_and_says_what_it_skipped(wo
     assert any("long: not run" in note and "T=12" in note for note in candidate.notes)
     assert all(c.steps == 12 for c in candidate.cases)  # shorter inputs padded, with their lengths
     assert candidate.time_profiles and candidate.time_profiles[0].steps[-1] == 12
+
+
+def test_fixed_batch_graph_is_checked_in_slices(workspace: Path, tmp_path: Path) -> None:
+    loaded = load_model(str(workspace / "ckpt"))
+    config = ExportConfig(impl="unrolled", fixed_steps=12, fixed_batch=3, with_lengths=False, with_state_inputs=True)
+    artifact = export_model(loaded, tmp_path, config).path
+    loaded_data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    full = type(loaded_data)(loaded_data.x, None, loaded_data.y, loaded_data.source)  # every sequence spans 12 steps
+    report = run_check([artifact], loaded, full, CheckConfig(providers=("cpu",)))
+    (candidate,) = report.candidates
+    assert candidate.passed, candidate.failures()
+    data_case = next(c for c in candidate.cases if c.label == "data")
+    assert data_case.batch == 16 and data_case.outputs[0].shape == [16, 3]  # 16 rows run as 6 padded slices of 3

@@ -196,3 +196,14 @@ def test_unrolled_config_is_validated(kwargs: dict, message: str) -> None:
 
     with pytest.raises(ConfigError, match=message):
         ExportConfig(**kwargs)
+
+
+def test_fixed_batch_unrolled_graph_has_only_static_shapes(tmp_path: Path) -> None:
+    model = tiny_model(cell="gru", layers=2, head="per_step")
+    config = ExportConfig(impl="unrolled", fixed_steps=6, fixed_batch=2, with_lengths=False, with_state_inputs=True)
+    result = export_model(_loaded(model), tmp_path, config)
+    assert result.passed and {(c.batch, c.steps) for c in result.verification.cases} == {(2, 6)}
+    graph = onnx.load(str(result.path))
+    for value in [*graph.graph.input, *graph.graph.output]:
+        assert all(d.dim_value > 0 for d in value.type.tensor_type.shape.dim), value.name
+    assert "Shape" not in {n.op_type for n in graph.graph.node}

@@ -353,3 +353,28 @@ def test_every_cell_either_passes_or_is_not_published_with_the_reason(
     else:
         assert result.path is None and not list(tmp_path.glob("*.onnx"))
         assert result.parity["failures"], "a failed gate must say which comparison failed"
+
+
+def test_static_int8_with_a_fixed_batch_is_taken_whole_by_nnapi(trained, watch_slice, tmp_path: Path) -> None:
+    """Static shapes (batch 1, T=40, no lengths mask, states as inputs, no Shape ops): ORT's usability checker
+    assigns every node to NNAPI. The gate runs it one sequence at a time."""
+    from edgelstm.bundle.mobile_check import mobile_usability
+    from edgelstm.parity import TolerancePolicy
+    from quantize.gate import ParityGate
+
+    held = SequenceData(watch_slice[2].x[:48], None, watch_slice[2].y[:48], "slice")
+    result = quantize(
+        trained["lstm"],
+        StaticInt8Config(fixed_batch=1),
+        tmp_path,
+        calibration=held,
+        gate=ParityGate(trained["lstm"], held, TolerancePolicy.defaults()),
+        keep_failed=True,
+    )
+    graph = onnx.load(str(result.path))
+    assert [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim] == [1, 40, 6]
+    assert [i.name for i in graph.graph.input] == ["x", "h_in", "c_in"]
+    assert "Shape" not in op_counts(graph)
+    nnapi = next(u for u in mobile_usability(result.path) if u.execution_provider == "NNAPI")
+    assert nnapi.supported_nodes == nnapi.nodes and nnapi.partitions == 1 and nnapi.verdict == "YES"
+    assert result.parity is not None and result.parity["top1_agreement"] >= 0.9  # ran through the gate, batch by batch

@@ -181,6 +181,32 @@ class _CandidateCheck:
         shape = self.interface.inputs[0].shape
         return shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else None
 
+    @property
+    def fixed_batch(self) -> int | None:
+        shape = self.interface.inputs[0].shape
+        return shape[0] if shape and isinstance(shape[0], int) else None
+
+    def _run(self, runner: Runner, names: list[str], feeds: Feeds) -> list[np.ndarray]:
+        """Run, in slices of the graph's fixed batch when it has one (the last slice padded, then trimmed)."""
+        fixed = self.fixed_batch
+        if fixed is None:
+            return runner.run(names, feeds)
+        rows = next(iter(feeds.values())).shape[_state_batch_axis(next(iter(feeds)))]
+        pieces: list[list[np.ndarray]] = []
+        for start in range(0, rows, fixed):
+            stop = min(start + fixed, rows)
+            chunk = {}
+            for name, value in feeds.items():
+                axis = _state_batch_axis(name)
+                part = np.take(value, range(start, stop), axis=axis)
+                if stop - start < fixed:  # pad with copies of the last row; trimmed below
+                    pad = np.repeat(np.take(part, [-1], axis=axis), fixed - (stop - start), axis=axis)
+                    part = np.concatenate([part, pad], axis=axis)
+                chunk[name] = part
+            outputs = runner.run(names, chunk)
+            pieces.append([np.take(o, range(stop - start), axis=_state_batch_axis(n)) for n, o in zip(names, outputs, strict=True)])
+        return [np.concatenate([p[i] for p in pieces], axis=_state_batch_axis(n)) for i, n in enumerate(names)]
+
     def _fit_fixed_length(self, case: InputCase) -> InputCase | None:
         fixed = self.fixed_steps
         if fixed is None or case.steps == fixed:
@@ -225,7 +251,8 @@ class _CandidateCheck:
                     case.task_metrics,
                 )
             )
-        return groups
+        fitted_groups = [self._fit_fixed_length(group) for group in groups]
+        return [group for group in fitted_groups if group is not None]
 
     def _feeds(self, x: np.ndarray, lengths: np.ndarray | None) -> Feeds:
         names = [t.name for t in self.interface.inputs]
@@ -252,7 +279,7 @@ class _CandidateCheck:
     ) -> tuple[CaseComparison, list[np.ndarray] | None, list[np.ndarray] | None]:
         feeds = self._feeds(case.x, case.lengths)
         try:
-            actual = runner.run(self.output_names, feeds)
+            actual = self._run(runner, self.output_names, feeds)
         except Exception as exc:  # runtime failures (shape errors, missing kernels) are findings, not crashes
             return CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)), None, None
         expected = self._reference(feeds)
@@ -348,7 +375,7 @@ class _CandidateCheck:
         try:
             if len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk"):
                 feeds = self._feeds(x, None)
-                per_step = runner.run(self.output_names[:1], feeds)[0]
+                per_step = self._run(runner, self.output_names[:1], feeds)[0]
                 per_step_ref = self._reference(feeds)[0]
                 _max_error(per_step, per_step_ref)  # shape check
                 errors = np.abs(per_step.astype(np.float64) - per_step_ref).reshape(1, steps, -1).max(axis=(0, 2))
@@ -361,14 +388,14 @@ class _CandidateCheck:
                 # One call: the same sequence repeated, each copy cut at a different length.
                 reps = np.repeat(x, len(points), axis=0)
                 feeds = self._feeds(reps, np.asarray(points, np.int64))
-                actual = runner.run(self.output_names, feeds)
+                actual = self._run(runner, self.output_names, feeds)
                 expected = self._reference(feeds)
                 for spec, a, e in zip(self.interface.outputs, actual, expected, strict=False):
                     per_output[spec.name] = _row_errors(a, e, _batch_axis(spec.shape))
             else:
                 for k in points:
                     feeds = self._feeds(x[:, :k], None)
-                    actual = runner.run(self.output_names, feeds)
+                    actual = self._run(runner, self.output_names, feeds)
                     expected = self._reference(feeds)
                     for name, a, e in zip(self.output_names, actual, expected, strict=False):
                         per_output[name].append(_max_error(a, e))
@@ -385,7 +412,7 @@ class _CandidateCheck:
         steps = x.shape[1]
         feeds = self._feeds(x, None)
         try:
-            whole = runner.run(self.output_names, feeds)
+            whole = self._run(runner, self.output_names, feeds)
         except Exception as exc:
             self.result.streaming.append(CaseComparison("streaming: one call", x.shape[0], steps, error=_one_line(exc)))
             return
@@ -423,8 +450,8 @@ class _CandidateCheck:
         case = expanded[0]
         feeds = self._feeds(case.x, case.lengths)
         try:
-            first = runner.run(self.output_names, feeds)
-            second = runner.run(self.output_names, feeds)
+            first = self._run(runner, self.output_names, feeds)
+            second = self._run(runner, self.output_names, feeds)
         except Exception:  # already reported by the case itself
             return
         identical = all(a.tobytes() == b.tobytes() for a, b in zip(first, second, strict=False))
@@ -434,6 +461,11 @@ class _CandidateCheck:
 
 def feeds_key(interface: GraphInterface) -> str:
     return interface.inputs[0].name
+
+
+def _state_batch_axis(name: str) -> int:
+    # edgelstm's naming: h/c states are [layers*directions, batch, size]; everything else is batch-first
+    return 1 if name in ("h_in", "c_in", "h_out", "c_out") else 0
 
 
 def _batch_axis(shape: list[int | str]) -> int:

@@ -69,8 +69,10 @@ class StaticInt8Handler(Handler):
         quantized = onnx.load(str(target), load_external_data=False)
         top_level = sum(1 for n in quantized.graph.node if n.op_type == "MatMul")
         notes = [f"QDQ int8 around {top_level} of {before['MatMul']} MatMul, activations calibrated with {config.method}"]
-        steps = source.interface.inputs[0].shape[1]
-        if isinstance(steps, int):
+        batch, steps = source.interface.inputs[0].shape[:2]
+        if isinstance(steps, int) and isinstance(batch, int):
+            notes.append(f"static shapes: batch {batch}, T={steps}, no lengths input (pad shorter sequences; the states start from h_in/c_in)")
+        elif isinstance(steps, int):
             notes.append(f"unrolled for T={steps}: runs at exactly that length (pad shorter sequences and pass lengths)")
         if before["Loop"] or before["LSTM"] or before["GRU"]:
             notes.append(
