@@ -329,6 +329,8 @@ class _CandidateCheck:
                         -spec.max_accuracy_drop,
                         delta >= -spec.max_accuracy_drop,
                         f"accuracy {acc_c:.2%} vs reference {acc_r:.2%}",
+                        candidate_value=acc_c,
+                        reference_value=acc_r,
                     )
                 )
         elif y is not None and y.size == cand.size:
@@ -343,6 +345,8 @@ class _CandidateCheck:
                     spec.max_mae_increase,
                     increase <= spec.max_mae_increase,
                     f"MAE {mae_c:.4g} vs reference {mae_r:.4g}",
+                    candidate_value=mae_c,
+                    reference_value=mae_r,
                 )
             )
 

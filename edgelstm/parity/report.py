@@ -19,6 +19,8 @@ class TaskCheck:
     limit: float
     passed: bool
     detail: str = ""
+    candidate_value: float | None = None  # e.g. the artifact's accuracy, when the metric is a difference
+    reference_value: float | None = None  # ... and the reference's
 
     def __bool__(self) -> bool:
         return self.passed
