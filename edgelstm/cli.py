@@ -219,7 +219,9 @@ def quantize_command(
     data: Path | None = typer.Option(None, "--data", help="real inputs (.npz/.npy/.pt/CSV): calibration and held-out parity"),
     budget: Path | None = typer.Option(None, "--budget", help="TOML tolerances the artifact must meet (see check)"),
     method: str = typer.Option("minmax", "--method", help="static-int8 calibration: minmax, entropy, percentile"),
-    fixed_batch: int | None = typer.Option(None, "--fixed-batch", help="static-int8: static shapes with this batch (NNAPI-style accelerators)"),
+    fixed_batch: int | None = typer.Option(
+        None, "--fixed-batch", help="static-int8: static shapes with this batch (NNAPI-style accelerators)"
+    ),
     per_channel: bool = typer.Option(False, "--per-channel", help="per-channel weight scales (int8 schemes)"),
     reduce_range: bool | None = typer.Option(
         None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
@@ -387,6 +389,31 @@ def bundle(
     )
     typer.echo(f"mobile usability: {usability}")
     typer.echo(f"wrote {result.directory}" + (f" and {result.zip_path}" if result.zip_path else ""))
+
+
+@app.command()
+@user_errors
+def report(
+    run_dir: Path = typer.Argument(..., help="directory with check.json, bench.json and/or *.quant.json (or a report.json)"),
+    out: Path | None = typer.Option(None, "--out", help="where to write report.json/.md/.html (default: RUN_DIR)"),
+) -> None:
+    """Combine a run's parity, latency and quantization results into report.json, report.md and report.html."""
+    from edgelstm import jsonio
+    from edgelstm.files import write_text_atomic
+    from edgelstm.report import RunSummary, collect_run, html_report, markdown_report
+
+    if run_dir.is_file() and run_dir.suffix == ".json":  # re-render a saved report
+        summary = RunSummary.from_dict(json.loads(run_dir.read_text()))
+        target = out or run_dir.parent
+    else:
+        summary = collect_run(run_dir)
+        target = out or run_dir
+    target.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target / "report.json", jsonio.dumps(summary.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(target / "report.md", markdown_report(summary), overwrite=True)
+    write_text_atomic(target / "report.html", html_report(summary), overwrite=True)
+    typer.echo(markdown_report(summary))
+    typer.echo(f"wrote {target / 'report.json'}, {target / 'report.md'}, {target / 'report.html'}")
 
 
 def _parse_names_keep_case(text: str) -> tuple[str, ...]:

@@ -204,7 +204,9 @@ class _CandidateCheck:
                     part = np.concatenate([part, pad], axis=axis)
                 chunk[name] = part
             outputs = runner.run(names, chunk)
-            pieces.append([np.take(o, range(stop - start), axis=_state_batch_axis(n)) for n, o in zip(names, outputs, strict=True)])
+            pieces.append(
+                [np.take(o, range(stop - start), axis=_state_batch_axis(n)) for n, o in zip(names, outputs, strict=True)]
+            )
         return [np.concatenate([p[i] for p in pieces], axis=_state_batch_axis(n)) for i, n in enumerate(names)]
 
     def _fit_fixed_length(self, case: InputCase) -> InputCase | None:

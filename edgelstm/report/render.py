@@ -1,0 +1,181 @@
+"""report.md and a self-contained report.html (plots inlined as PNG) rendered from a RunSummary."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+from edgelstm.errors import EdgelstmError
+from edgelstm.report.collect import ArtifactRow, RunSummary
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else format(value, pattern)
+
+
+def _row_cells(r: ArtifactRow) -> list[str]:
+    verdicts = ", ".join(f"{p}: {v}" for p, v in r.verdicts.items()) or "-"
+    return [
+        r.name,
+        r.scheme,
+        r.precision or "-",
+        _fmt(r.file_bytes, ",") if r.file_bytes else "-",
+        _fmt(r.gzip_bytes, ",") if r.gzip_bytes else "-",
+        _fmt(r.vs_fp32, ".2f") + ("x" if r.vs_fp32 else ""),
+        _fmt(r.latency_ms_b1, ".3f"),
+        _fmt(r.accuracy * 100 if r.accuracy is not None else None, ".2f"),
+        _fmt(r.last_step_error, ".2g"),
+        verdicts,
+    ]
+
+
+HEADERS = [
+    "artifact",
+    "scheme",
+    "precision",
+    "bytes",
+    "gzip bytes",
+    "vs fp32",
+    "ms (b=1)",
+    "accuracy %",
+    "error at last step",
+    "parity",
+]
+
+
+def markdown_report(summary: RunSummary) -> str:
+    lines = ["# edgelstm run report", "", f"Run: `{summary.run_dir}`", ""]
+    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(_row_cells(r)) + " |" for r in summary.artifacts]
+    reference = next((r.reference_accuracy for r in summary.artifacts if r.reference_accuracy is not None), None)
+    if reference is not None:
+        lines += ["", f"Reference (torch float64) accuracy on the same data: {reference:.2%}."]
+    if summary.check:
+        versions = summary.check.get("versions", {})
+        lines += [
+            "",
+            f"Parity: {'PASS' if summary.check.get('passed') else 'FAIL'} against torch {summary.check.get('reference_dtype')}; "
+            f"torch {versions.get('torch')}, onnx {versions.get('onnx')}, onnxruntime {versions.get('onnxruntime')}.",
+        ]
+    if summary.bench:
+        settings = summary.bench.get("settings", {})
+        lines += [
+            f"Latency: ORT CPU EP, spinning off, {settings.get('rounds')} interleaved rounds x {settings.get('calls_per_round')} calls, p50."
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _figure_png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(summary: RunSummary) -> list[tuple[str, str]]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise EdgelstmError("the HTML report's plots need matplotlib: pip install 'edgelstm[plot]'") from None
+    plots = []
+    points = [
+        (r.name, r.latency_ms_b1, r.accuracy * 100, r.file_bytes)
+        for r in summary.artifacts
+        if r.latency_ms_b1 is not None and r.accuracy is not None and r.file_bytes
+    ]
+    if points:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, latency, accuracy, size in points:
+            ax.scatter(latency, accuracy, s=max(size / 400, 20), alpha=0.6)
+            ax.annotate(
+                f"{name}\n{size / 1024:.0f} KiB", (latency, accuracy), fontsize=7, xytext=(6, 4), textcoords="offset points"
+            )
+        frontier = _pareto([(latency, accuracy) for _, latency, accuracy, _ in points])
+        ax.plot([p[0] for p in frontier], [p[1] for p in frontier], "k--", linewidth=0.8, label="Pareto front")
+        ax.set_xlabel("latency, batch 1 (ms, p50)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title("accuracy vs latency (marker area ~ file size)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        plots.append(("Accuracy, latency and size", _figure_png(fig)))
+        plt.close(fig)
+    if summary.bench:
+        rows = [r for r in summary.bench["latencies"] if r["threads"] in (0, 1)]
+        if rows:
+            fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
+            labels = [f"{r['name'][:48]}  B={r['batch']} T={r['steps']}" for r in rows]
+            ax.barh(
+                labels, [r["p50_ms"] for r in rows], color=["#3b7dd8" if r["kind"] == "artifact" else "#aaaaaa" for r in rows]
+            )
+            ax.set_xlabel("p50 latency (ms)")
+            ax.invert_yaxis()
+            ax.tick_params(axis="y", labelsize=7)
+            ax.set_title("latency by model, batch and length (grey: baselines)")
+            plots.append(("Latency", _figure_png(fig)))
+            plt.close(fig)
+    profiles = [
+        (c["artifact"], c["provider"], p)
+        for c in (summary.check or {}).get("candidates", [])
+        for p in c.get("time_profiles", [])
+        if p["output"] == "output"
+    ]
+    if profiles:
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for artifact, provider, p in profiles:
+            ax.plot(
+                p["steps"],
+                [max(float(e), 1e-12) for e in p["errors"]],
+                linewidth=1,
+                label=f"{artifact.split('/')[-1]} [{provider}]",
+            )
+        ax.set_yscale("log")
+        ax.set_xlabel("time step")
+        ax.set_ylabel("max |error| vs float64 torch")
+        ax.set_title("error vs time step (long input)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6)
+        plots.append(("Error vs time step", _figure_png(fig)))
+        plt.close(fig)
+    return plots
+
+
+def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(latency, accuracy) points no other beats on both, ordered by latency."""
+    front: list[tuple[float, float]] = []
+    for latency, accuracy in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or accuracy > front[-1][1]:
+            front.append((latency, accuracy))
+    return front
+
+
+def html_report(summary: RunSummary) -> str:
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row_cells(r)) + "</tr>" for r in summary.artifacts
+    )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    figures = "".join(
+        f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        for title, data in _plots(summary)
+    )
+    notes = html.escape(markdown_report(summary).split("\n", 4)[-1].split("|\n\n", 1)[-1])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>edgelstm run report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #f2f2f2; }} td:first-child, th:first-child {{ text-align: left; }}
+img {{ max-width: 100%; border: 1px solid #eee; margin: 0.5em 0 1.5em; }}
+pre {{ white-space: pre-wrap; font-size: 12px; color: #555; }}
+</style></head><body>
+<h1>edgelstm run report</h1>
+<p>Run: <code>{html.escape(summary.run_dir)}</code></p>
+<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>
+<pre>{notes}</pre>
+{figures}
+</body></html>
+"""

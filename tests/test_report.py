@@ -1,0 +1,77 @@
+"""`edgelstm report`: one run directory -> JSON, Markdown and self-contained HTML, re-renderable from the JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgelstm.bench import BenchConfig, run_bench
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.cli import app
+from edgelstm.errors import LoadError
+from edgelstm.jsonio import dumps
+from edgelstm.loading import load_model
+from edgelstm.parity import CheckConfig, run_check
+from edgelstm.parity.data import SequenceData
+from edgelstm.report import collect_run, html_report, markdown_report
+from export.api import export_model
+from export.config import ExportConfig
+from quantize import DynamicInt8Config, quantize
+from tests.conftest import tiny_model
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("run")
+    save_checkpoint(tiny_model(cell="lstm"), root / "ckpt")
+    loaded = load_model(str(root / "ckpt"))
+    fp32 = export_model(loaded, root / "run", ExportConfig(impl="fused")).path
+    int8 = quantize(loaded, DynamicInt8Config(), root / "run").path
+    rng = np.random.default_rng(0)
+    data = SequenceData(rng.standard_normal((24, 10, 5)).astype(np.float32), None, rng.integers(0, 3, 24), "noise")
+    check = run_check([fp32, int8], loaded, data, CheckConfig(providers=("cpu",)))
+    (root / "run" / "check.json").write_text(dumps(check.to_dict()))
+    bench = run_bench([fp32, int8], loaded, BenchConfig(batches=(1,), steps=(10,), rounds=3, calls_per_round=2, cold_start=False))
+    (root / "run" / "bench.json").write_text(dumps(bench.to_dict()))
+    return root / "run"
+
+
+def test_rows_join_parity_latency_size_and_scheme(run_dir: Path) -> None:
+    summary = collect_run(run_dir)
+    rows = {r.name: r for r in summary.artifacts}
+    assert set(rows) == {"sequence_fused.onnx", "sequence_fused.dynamic-int8.onnx"}
+    int8 = rows["sequence_fused.dynamic-int8.onnx"]
+    assert int8.scheme == "dynamic-int8" and int8.precision == "int8" and int8.verdicts["cpu"] in ("pass", "FAIL")
+    assert int8.file_bytes and int8.latency_ms_b1 and int8.accuracy is not None and int8.last_step_error is not None
+    assert rows["sequence_fused.onnx"].reference_accuracy == int8.reference_accuracy
+
+
+def test_markdown_and_html_render_and_the_html_is_self_contained(run_dir: Path) -> None:
+    summary = collect_run(run_dir)
+    md = markdown_report(summary)
+    assert "| sequence_fused.dynamic-int8.onnx | dynamic-int8 | int8 |" in md
+    page = html_report(summary)
+    assert page.count("data:image/png;base64,") == 3  # Pareto, latency, error vs time
+    assert "http" not in page.replace("http-equiv", "")  # no external resources
+
+
+def test_cli_writes_three_files_and_re_renders_from_json(run_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"report.json", "report.md", "report.html"}
+    again = runner.invoke(app, ["report", str(tmp_path / "a" / "report.json"), "--out", str(tmp_path / "b")])
+    assert again.exit_code == 0
+    assert (tmp_path / "a" / "report.md").read_text() == (tmp_path / "b" / "report.md").read_text()
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["artifacts"]
+
+
+def test_empty_or_missing_run_dir_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="nothing to report"):
+        collect_run(tmp_path)
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "no such run directory" in result.output
