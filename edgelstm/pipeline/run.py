@@ -1,0 +1,258 @@
+"""`edgelstm convert`: load -> export -> quantize -> check -> bench -> report -> bundle, resumable.
+
+Each finished step records a fingerprint (its settings, its inputs' bytes, and the previous step's fingerprint)
+in `pipeline.json`; a re-run skips steps whose fingerprint and outputs are unchanged, so an interrupted run
+resumes instead of redoing finished work. Outputs are written atomically, so an interruption leaves no partial
+file. The pipeline owns its output directory and replaces its own earlier results there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgelstm.errors import EdgelstmError
+from edgelstm.files import write_text_atomic
+from edgelstm.pipeline.recipe import Recipe
+
+STATE_FILE = "pipeline.json"
+STEPS = ("load", "export", "quantize", "check", "bench", "report", "bundle")
+
+
+class PipelineError(EdgelstmError):
+    """A pipeline step failed; the message names the step."""
+
+
+@dataclass
+class StepRecord:
+    name: str
+    status: str  # "done" | "skipped (unchanged)"
+    seconds: float
+    summary: str
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PipelineResult:
+    steps: list[StepRecord]
+    out_dir: Path
+    passed: bool
+
+
+def run_pipeline(recipe: Recipe, restart: bool = False, on_step: Callable[[StepRecord], None] | None = None) -> PipelineResult:
+    from edgelstm.loading import load_model
+    from edgelstm.parity import TolerancePolicy
+    from edgelstm.parity.data import load_sequence_data
+
+    out = recipe.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE_FILE
+    state: dict[str, Any] = {} if restart or not state_path.exists() else json.loads(state_path.read_text())
+    records: list[StepRecord] = []
+    loaded = load_model(recipe.source, recipe.weights)
+    sig = loaded.signature
+    data = load_sequence_data(recipe.heldout, sig.kind == "tokens", sig.size if sig.kind == "features" else None)
+    policy = TolerancePolicy.from_toml(recipe.tolerances) if recipe.tolerances else TolerancePolicy.defaults()
+    context: dict[str, Any] = {"passed": True}
+    previous = ""
+    for name in STEPS:
+        settings = _settings_for(name, recipe)
+        fingerprint = _fingerprint(previous, name, settings, _inputs_for(name, recipe))
+        previous = fingerprint
+        saved = state.get(name)
+        if saved and saved["fingerprint"] == fingerprint and all(Path(p).exists() for p in saved["outputs"]):
+            record = StepRecord(name, "skipped (unchanged)", 0.0, saved["summary"], saved["outputs"])
+            context.update(saved.get("context", {}))
+        else:
+            started = time.perf_counter()
+            try:
+                summary, outputs, ctx = _STEP_FUNCS[name](recipe, loaded, data, policy, context)
+            except EdgelstmError as exc:
+                raise PipelineError(f"step '{name}' failed: {exc}") from None
+            context.update(ctx)
+            record = StepRecord(name, "done", time.perf_counter() - started, summary, [str(p) for p in outputs])
+            state[name] = {"fingerprint": fingerprint, "outputs": record.outputs, "summary": summary, "context": ctx}
+            write_text_atomic(state_path, json.dumps(state, indent=2) + "\n", overwrite=True)
+        records.append(record)
+        if on_step:
+            on_step(record)
+    return PipelineResult(records, out, bool(context.get("passed", True)))
+
+
+def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
+    d = recipe.to_dict()
+    keys = {
+        "load": ("source", "weights"),
+        "export": ("forms", "impl", "heldout"),
+        "quantize": ("schemes", "heldout", "tolerances"),
+        "check": ("providers", "allow_missing", "tolerances", "heldout"),
+        "bench": ("batches", "steps", "threads"),
+        "report": (),
+        "bundle": ("bundle_artifact", "bundle_zip"),
+    }[name]
+    return {k: d[k] for k in keys}
+
+
+def _inputs_for(name: str, recipe: Recipe) -> list[Path]:
+    files: list[Path] = []
+    if name == "load":
+        source = Path(recipe.source)
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source] if source.is_file() else []
+        if recipe.weights:
+            files.append(recipe.weights)
+    elif name in ("export", "quantize", "check"):
+        files = [recipe.heldout] + ([recipe.tolerances] if recipe.tolerances else [])
+    return files
+
+
+def _fingerprint(previous: str, name: str, settings: dict[str, Any], files: list[Path]) -> str:
+    digest = hashlib.sha256(f"{previous}|{name}|{json.dumps(settings, sort_keys=True)}".encode())
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _load(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    return (
+        f"{loaded.source} {type(loaded.module).__name__}, {sum(p.numel() for p in loaded.module.parameters()):,} parameters",
+        [],
+        {},
+    )
+
+
+def _export(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from export.api import export_model
+    from export.config import ExportConfig
+
+    paths = []
+    for form in recipe.forms:
+        config = ExportConfig(form=form, impl=recipe.impl)  # type: ignore[arg-type]  # validated by ExportConfig
+        result = export_model(loaded, recipe.out_dir / "export", config, overwrite=True, data=recipe.heldout)
+        if not result.passed:
+            failed = ", ".join(c.label for c in result.verification.failures()[:3])
+            raise PipelineError(f"{form} export failed verification ({failed})")
+        paths.append(result.path)
+    return f"{len(paths)} graph(s) verified: " + ", ".join(p.name for p in paths), paths, {"exports": [str(p) for p in paths]}
+
+
+def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from quantize import ParityGate, SchemeRefused, quantize, scheme_config
+    from quantize.selection import select_scheme
+
+    target = recipe.out_dir / "quantize"
+    published: list[Path] = []
+    notes = []
+    best = None
+    if not recipe.schemes:
+        return "skipped (no schemes)", [], {"quantized": [], "best": None}
+    if "auto" in recipe.schemes:
+        selection = select_scheme(loaded, data, target, policy, overwrite=True)
+        published += [c.result.path for c in selection.candidates if c.result and c.result.path]
+        best = (
+            str(selection.winner.result.path)
+            if selection.winner and selection.winner.result and selection.winner.result.path
+            else None
+        )
+        notes.append(selection.why)
+    for name in (s for s in recipe.schemes if s != "auto"):
+        try:
+            result = quantize(
+                loaded, scheme_config(name), target, calibration=data, overwrite=True, gate=ParityGate(loaded, data, policy)
+            )
+        except SchemeRefused as exc:
+            notes.append(str(exc))
+            continue
+        if result.path is not None:
+            published.append(result.path)
+            best = best or str(result.path)
+        else:
+            notes.append(f"{name}: failed the parity gate, not written")
+    return (
+        f"{len(published)} artifact(s) published; " + "; ".join(notes),
+        published,
+        {"quantized": [str(p) for p in published], "best": best},
+    )
+
+
+def _check(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from edgelstm import jsonio
+    from edgelstm.parity import CheckConfig, run_check
+
+    artifacts = [Path(p) for p in ctx.get("exports", []) + ctx.get("quantized", [])]
+    report = run_check(
+        artifacts, loaded, data, CheckConfig(providers=recipe.providers, allow_missing=recipe.allow_missing), policy
+    )
+    path = recipe.out_dir / "check.json"
+    write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
+    failing = [f"{Path(c.artifact).name} on {c.provider}" for c in report.candidates if not c.passed]
+    summary = "PASS" if report.passed else "FAIL: " + ", ".join(failing)
+    return f"{summary} ({len(report.candidates)} artifact x provider checks)", [path], {"passed": report.passed}
+
+
+def _bench(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from edgelstm import jsonio
+    from edgelstm.bench import BenchConfig, run_bench
+
+    artifacts = [Path(p) for p in ctx.get("exports", []) + ctx.get("quantized", [])]
+    config = BenchConfig(batches=recipe.batches, steps=recipe.steps, threads=recipe.threads)
+    report = run_bench(artifacts, loaded, config)
+    path = recipe.out_dir / "bench.json"
+    write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
+    fastest = min(
+        (r for r in report.latencies if r.kind == "artifact" and r.batch == min(recipe.batches)), key=lambda r: r.p50_ms
+    )
+    return f"fastest at batch {fastest.batch}: {fastest.name} {fastest.p50_ms:.3f} ms", [path], {}
+
+
+def _report(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from edgelstm import jsonio
+    from edgelstm.report import collect_run, html_report, markdown_report
+
+    summary = collect_run(recipe.out_dir)
+    paths = [recipe.out_dir / n for n in ("report.json", "report.md", "report.html")]
+    write_text_atomic(paths[0], jsonio.dumps(summary.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(paths[1], markdown_report(summary), overwrite=True)
+    write_text_atomic(paths[2], html_report(summary), overwrite=True)
+    return f"{len(summary.artifacts)} artifacts in report.md / report.html", paths, {}
+
+
+def _bundle(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from edgelstm.bundle import build_bundle
+
+    if recipe.bundle_artifact == "best":
+        chosen = ctx.get("best") or (ctx.get("exports") or [None])[0]
+    else:
+        candidates = [Path(p) for p in ctx.get("exports", []) + ctx.get("quantized", [])]
+        chosen = next((str(p) for p in candidates if p.name == recipe.bundle_artifact), None)
+    if chosen is None:
+        raise PipelineError(f"no artifact named {recipe.bundle_artifact!r} to bundle")
+    result = build_bundle(
+        Path(chosen),
+        recipe.out_dir / "bundle",
+        recipe.out_dir / "check.json",
+        recipe.out_dir / "bench.json",
+        make_zip=recipe.bundle_zip,
+        overwrite=True,
+    )
+    outputs = [result.directory] + ([result.zip_path] if result.zip_path else [])
+    return (
+        f"{Path(chosen).name} -> {result.directory.name}" + (f" + {result.zip_path.name}" if result.zip_path else ""),
+        outputs,
+        {},
+    )
+
+
+_STEP_FUNCS: dict[str, Callable[..., tuple[str, list[Path], dict[str, Any]]]] = {
+    "load": _load,
+    "export": _export,
+    "quantize": _quantize,
+    "check": _check,
+    "bench": _bench,
+    "report": _report,
+    "bundle": _bundle,
+}

@@ -1,0 +1,102 @@
+"""`edgelstm convert`: a validated recipe runs the whole chain once, and a re-run resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.cli import app
+from edgelstm.errors import ConfigError
+from edgelstm.pipeline import load_recipe, run_pipeline
+from tests.conftest import tiny_model
+
+RECIPE = """
+[model]
+source = "ckpt"
+[data]
+heldout = "held.npz"
+[export]
+forms = ["sequence", "streaming"]
+[quantize]
+schemes = ["dynamic-int8"]
+[check]
+providers = ["cpu"]
+[bench]
+batches = [1]
+steps = [8]
+[bundle]
+zip = false
+[output]
+dir = "out"
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    save_checkpoint(tiny_model(cell="lstm"), tmp_path / "ckpt")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "held.npz", x=rng.standard_normal((12, 8, 5)).astype(np.float32), y=rng.integers(0, 3, 12))
+    (tmp_path / "recipe.toml").write_text(RECIPE)
+    return tmp_path
+
+
+def test_pipeline_runs_every_step_then_resumes(project: Path) -> None:
+    recipe = load_recipe(project / "recipe.toml")
+    first = run_pipeline(recipe)
+    assert [s.name for s in first.steps] == ["load", "export", "quantize", "check", "bench", "report", "bundle"]
+    assert all(s.status == "done" for s in first.steps)
+    out = project / "out"
+    for expected in ("check.json", "bench.json", "report.html", "bundle/manifest.json", "pipeline.json"):
+        assert (out / expected).exists(), expected
+    second = run_pipeline(recipe)
+    assert all(s.status == "skipped (unchanged)" for s in second.steps)
+    # a changed bench setting redoes bench and what stands on it, nothing before it
+    (project / "recipe.toml").write_text(RECIPE.replace("steps = [8]", "steps = [6]"))
+    third = run_pipeline(load_recipe(project / "recipe.toml"))
+    assert {s.name: s.status for s in third.steps} == {
+        "load": "skipped (unchanged)",
+        "export": "skipped (unchanged)",
+        "quantize": "skipped (unchanged)",
+        "check": "skipped (unchanged)",
+        "bench": "done",
+        "report": "done",
+        "bundle": "done",
+    }
+
+
+def test_changed_data_invalidates_the_steps_that_read_it(project: Path) -> None:
+    recipe = load_recipe(project / "recipe.toml")
+    run_pipeline(recipe)
+    rng = np.random.default_rng(1)
+    np.savez(project / "held.npz", x=rng.standard_normal((12, 8, 5)).astype(np.float32), y=rng.integers(0, 3, 12))
+    again = run_pipeline(recipe)
+    assert {s.name: s.status for s in again.steps}["export"] == "done"
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (('[data]\nheldout = "held.npz"\n', ""), "heldout is required"),
+        (('schemes = ["dynamic-int8"]', 'schemes = ["int3"]'), "unknown int3"),
+        (('providers = ["cpu"]', 'providers = "cpu"'), "list of strings"),
+        (("[output]", "[distill]\nhidden = 8\n[output]"), "distill"),
+        (("[output]", "[extras]\n[output]"), "unknown table"),
+        (("batches = [1]", "batches = [0]"), "positive integers"),
+    ],
+)
+def test_recipe_is_validated_before_any_work(project: Path, change: tuple[str, str], message: str) -> None:
+    (project / "recipe.toml").write_text(RECIPE.replace(*change))
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(project / "recipe.toml")
+
+
+def test_cli_convert(project: Path) -> None:
+    result = CliRunner().invoke(app, ["convert", str(project / "recipe.toml")])
+    assert result.exit_code == 0, result.output
+    assert "[  bundle] done" in result.output and result.output.strip().splitlines()[-1].startswith("PASS")
+    bad = CliRunner().invoke(app, ["convert", str(project / "missing.toml")])
+    assert bad.exit_code == 2 and "no such recipe" in bad.output
