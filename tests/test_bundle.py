@@ -84,3 +84,24 @@ def test_cli_bundle_and_verify(streaming_artifact: Path, tmp_path: Path) -> None
     assert checked.exit_code == 0 and checked.output.startswith("OK")
     missing = runner.invoke(app, ["bundle", "verify", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "error:" in missing.output
+
+
+def test_manifest_takes_the_fastest_measured_thread_count(streaming_artifact: Path, tmp_path: Path) -> None:
+    bench = tmp_path / "bench.json"
+    rows = [
+        {
+            "name": "streaming_fused.onnx",
+            "kind": "artifact",
+            "batch": 1,
+            "steps": 10,
+            "threads": t,
+            "mode": "run",
+            "p50_ms": ms,
+            "p90_ms": ms,
+        }
+        for t, ms in ((1, 0.30), (2, 0.21), (4, 0.25))
+    ]
+    bench.write_text(json.dumps({"latencies": rows, "settings": {}}))
+    build_bundle(streaming_artifact, tmp_path / "b", bench_report=bench)
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["session_settings"]["intra_op_num_threads"] == 2 and manifest["session_settings"]["allow_spinning"] is False

@@ -59,6 +59,12 @@ def build_bundle(
         (tmp / "mobile_usability.json").write_text(json.dumps(usability, indent=2) + "\n")
         manifest = _manifest(name, metadata, usability, _summary(parity_report, "parity"), _summary(bench_report, "bench"))
         manifest["quantization"] = _quantization(artifact)
+        if (best := _fastest_threads(bench_report, artifact.name)) is not None:
+            manifest["session_settings"] = {
+                "intra_op_num_threads": best[0],
+                "allow_spinning": False,
+                "note": f"fastest measured at batch 1: {best[1]:.3f} ms p50 (see latency)",
+            }
         manifest["files"] = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = dict(manifest["files"])
@@ -160,6 +166,21 @@ def _summary(path: Path | None, kind: str) -> dict[str, Any] | None:
         ],
         "settings": data.get("settings"),
     }
+
+
+def _fastest_threads(bench_report: Path | None, artifact_name: str) -> tuple[int, float] | None:
+    """The intra-op thread count that measured fastest for this artifact at batch 1, if the bench says."""
+    if bench_report is None:
+        return None
+    rows = [
+        r
+        for r in json.loads(Path(bench_report).read_text()).get("latencies", [])
+        if r.get("name") == artifact_name and r.get("batch") == 1 and r.get("kind") == "artifact"
+    ]
+    if not rows:
+        return None
+    best = min(rows, key=lambda r: r["p50_ms"])
+    return int(best["threads"]), float(best["p50_ms"])
 
 
 def _sha256(path: Path) -> str:
