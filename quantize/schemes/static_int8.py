@@ -52,7 +52,9 @@ class StaticInt8Handler(Handler):
             "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile,
         }[config.method]
-        with Progress(transient=True) as progress:
+        import sys
+
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task(f"calibrating ({config.method})", total=len(source.calibration))
             quantize_static(
                 str(source.path),
@@ -71,7 +73,9 @@ class StaticInt8Handler(Handler):
         notes = [f"QDQ int8 around {top_level} of {before['MatMul']} MatMul, activations calibrated with {config.method}"]
         batch, steps = source.interface.inputs[0].shape[:2]
         if isinstance(steps, int) and isinstance(batch, int):
-            notes.append(f"static shapes: batch {batch}, T={steps}, no lengths input (pad shorter sequences; the states start from h_in/c_in)")
+            notes.append(
+                f"static shapes: batch {batch}, T={steps}, no lengths input (pad shorter sequences; the states start from h_in/c_in)"
+            )
         elif isinstance(steps, int):
             notes.append(f"unrolled for T={steps}: runs at exactly that length (pad shorter sequences and pass lengths)")
         if before["Loop"] or before["LSTM"] or before["GRU"]:
