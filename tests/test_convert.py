@@ -100,3 +100,22 @@ def test_cli_convert(project: Path) -> None:
     assert "[  bundle] done" in result.output and result.output.strip().splitlines()[-1].startswith("PASS")
     bad = CliRunner().invoke(app, ["convert", str(project / "missing.toml")])
     assert bad.exit_code == 2 and "no such recipe" in bad.output
+
+
+def test_an_interrupted_run_resumes_from_the_step_that_did_not_finish(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgelstm.pipeline import run as pipeline_run
+
+    recipe = load_recipe(project / "recipe.toml")
+    real_bench = pipeline_run._STEP_FUNCS["bench"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # what Ctrl-C (or a killed CI job) does mid-step
+
+    monkeypatch.setitem(pipeline_run._STEP_FUNCS, "bench", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(recipe)
+    assert not (project / "out" / "bench.json").exists()  # nothing half-written
+    monkeypatch.setitem(pipeline_run._STEP_FUNCS, "bench", real_bench)
+    resumed = run_pipeline(recipe)
+    statuses = {s.name: s.status for s in resumed.steps}
+    assert [n for n, st in statuses.items() if st == "done"] == ["bench", "report", "bundle"]
