@@ -436,6 +436,52 @@ def convert(
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
 
 
+@app.command("distill")
+@user_errors
+def distill_command(
+    teacher: str = typer.Argument(..., help="trained teacher, as the loaders accept it"),
+    data: Path = typer.Option(..., "--data", help="training inputs (.npz/.npy/.pt/CSV; labels/targets `y` optional)"),
+    validation: Path = typer.Option(..., "--validation", help="held-out inputs for validation and early stopping"),
+    out: Path = typer.Option(..., "--out", help="directory: best/ checkpoint, distill.json, resumable state"),
+    weights: Path | None = WeightsOpt,
+    cell: str = typer.Option("gru", "--cell", help="student cell: lstm, gru, peephole"),
+    hidden: int = typer.Option(16, "--hidden", help="student hidden size"),
+    layers: int = typer.Option(1, "--layers", help="student layers"),
+    bidirectional: bool = typer.Option(False, "--bidirectional", help="bidirectional student (cannot stream)"),
+    epochs: int = typer.Option(10, "--epochs"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(3e-3, "--lr"),
+    alpha: float = typer.Option(0.7, "--alpha", help="weight of the teacher term against labels"),
+    temperature: float = typer.Option(2.0, "--temperature"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train a smaller edgelstm student from a teacher; re-running the same command resumes an interrupted run."""
+    from edgelstm.distill import DistillConfig, StudentSpec, distill
+    from edgelstm.loading import load_model
+    from edgelstm.parity.data import load_sequence_data
+
+    loaded = load_model(teacher, weights)
+    sig = loaded.signature
+    train_data = load_sequence_data(data, sig.kind == "tokens", sig.size if sig.kind == "features" else None)
+    val_data = load_sequence_data(validation, sig.kind == "tokens", sig.size if sig.kind == "features" else None)
+    config = DistillConfig(
+        student=StudentSpec(cell=cell, hidden_size=hidden, num_layers=layers, bidirectional=bidirectional),
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=lr,
+        alpha=alpha,
+        temperature=temperature,
+        seed=seed,
+    )
+    result = distill(loaded, train_data, val_data, out, config)
+    for entry in result.history:
+        typer.echo(f"  epoch {entry['epoch']:3d}  validation loss {entry['validation_loss']:.4f}")
+    typer.echo(
+        f"student {result.student_parameters:,} parameters vs teacher {result.teacher_parameters:,} ({result.compression:.1f}x fewer); "
+        f"best epoch {result.best_epoch}" + (" (stopped early)" if result.stopped_early else "") + f"; wrote {out / 'best'}"
+    )
+
+
 def _parse_names_keep_case(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 

@@ -1,0 +1,46 @@
+"""Distillation losses by task: what the student is trained to match."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+def classification_loss(student: Tensor, teacher: Tensor, labels: Tensor | None, alpha: float, temperature: float) -> Tensor:
+    """alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels); KL only without labels."""
+    t = temperature
+    kd = F.kl_div(F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean") * t * t
+    if labels is None:
+        return kd
+    return alpha * kd + (1 - alpha) * F.cross_entropy(student, labels)
+
+
+def regression_loss(student: Tensor, teacher: Tensor, targets: Tensor | None, alpha: float, huber: bool) -> Tensor:
+    """alpha * loss(student, teacher) + (1 - alpha) * loss(student, targets); MSE or Huber."""
+    loss = F.huber_loss if huber else F.mse_loss
+    to_teacher = loss(student, teacher)
+    if targets is None:
+        return to_teacher
+    return alpha * to_teacher + (1 - alpha) * loss(student, targets.reshape(student.shape).to(student.dtype))
+
+
+def language_model_loss(student: Tensor, teacher: Tensor, mask: Tensor | None, temperature: float) -> Tensor:
+    """Per-token KL between teacher and student next-token distributions, over valid steps only."""
+    t = temperature
+    per_token = F.kl_div(F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="none").sum(-1) * t * t
+    if mask is None:
+        return per_token.mean()
+    weights = mask.to(per_token.dtype)
+    return (per_token * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def task_of(student_output: Tensor, head_kind: str) -> str:
+    if head_kind == "lm":
+        return "lm"
+    if head_kind in ("classify",) or (head_kind == "per_step" and student_output.shape[-1] > 1):
+        return "classify"
+    return "regress"
+
+
+__all__ = ["classification_loss", "language_model_loss", "regression_loss", "task_of", "torch"]
