@@ -135,7 +135,7 @@ def distill(
     }
     state_path = out_dir / STATE_FILE
     if state_path.exists():  # resume
-        saved = torch.load(state_path, weights_only=False)  # our own file, written by this function
+        saved = torch.load(state_path, weights_only=True)  # tensors and plain values only: never unpickles code
         if saved["config"] != config.to_dict():
             raise ConfigError(f"{state_path} was written with different settings; delete it or use the same ones")
         student.load_state_dict(saved["student"])
