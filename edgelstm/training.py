@@ -82,3 +82,62 @@ def train_classifier(
     result.seconds = time.perf_counter() - started
     model.eval()
     return result
+
+
+def train_supervised(
+    model: SequenceModel,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> TrainResult:
+    """Train any head on labels: cross-entropy (classify, per-token LM) or MSE (forecast / regression).
+
+    `test_accuracy` then holds the task metric per epoch: accuracy, MAE or bits per character.
+    """
+    from torch.nn import functional as F
+
+    from edgelstm.distill.metrics import MetricAccumulator, task_kind
+
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    steps = config.epochs * int(np.ceil(len(train_x) / config.batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=steps)
+    kind = task_kind(model.config.head.kind, model.config.head.num_outputs)
+    result = TrainResult(epochs=config.epochs, seconds=0.0)
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        model.train()
+        order = rng.permutation(len(train_x))
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            output, _ = model(torch.from_numpy(train_x[idx]))
+            target = torch.from_numpy(train_y[idx])
+            if kind == "regress":
+                loss = F.mse_loss(output, target.reshape(output.shape))
+            else:
+                loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), target.reshape(-1).long())
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        model.eval()
+        metric = MetricAccumulator(kind)
+        with torch.no_grad():
+            for start in range(0, len(test_x), 256):
+                output, _ = model(torch.from_numpy(test_x[start : start + 256]))
+                metric.add(output, torch.from_numpy(test_y[start : start + 256]))
+        result.train_loss.append(float(np.mean(losses)))
+        result.test_accuracy.append(metric.result().value)
+        if on_epoch:
+            on_epoch(epoch + 1, result.train_loss[-1], result.test_accuracy[-1])
+    result.seconds = time.perf_counter() - started
+    model.eval()
+    return result

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from edgelstm.checkpoint import WEIGHTS_FILE
-from edgelstm.distill import DistillConfig, StudentSpec, distill, student_config
-from edgelstm.distill.trainer import _loss, _teacher_outputs
+from edgelstm.distill import DistillConfig, StepProgress, StudentSpec, distill, student_config
+from edgelstm.distill.distributed import TrainingPlace
+from edgelstm.distill.trainer import TeacherTargets, Trainee, _evaluate
 from edgelstm.errors import ConfigError, InputShapeError
 from edgelstm.loading import InputSignature, LoadedModel
 from edgelstm.model import SequenceModel
@@ -49,8 +50,13 @@ def test_student_learns_the_teacher_better_than_an_untrained_student(tmp_path: P
     assert result.student_parameters < result.teacher_parameters
     torch.manual_seed(config.seed)
     untrained = SequenceModel(student_config(teacher, config.student)).eval()
-    with torch.no_grad():
-        untrained_loss = float(_loss(untrained, val, _teacher_outputs(teacher.module, val), np.arange(val.count), config))
+    untrained_loss, _ = _evaluate(
+        Trainee(untrained, config, 0),
+        val,
+        TeacherTargets(teacher, val, False, torch.device("cpu"), 64),
+        config,
+        TrainingPlace(torch.device("cpu")),
+    )
     assert result.best_validation_loss < 0.7 * untrained_loss
     assert (tmp_path / "best" / WEIGHTS_FILE).exists() and (tmp_path / "distill.json").exists()
 
@@ -71,8 +77,8 @@ def test_interrupted_run_resumes_to_the_same_student(tmp_path: Path) -> None:
     config = DistillConfig(epochs=3, batch_size=16, checkpoint_every=5, patience=10)
     distill(teacher, train, val, tmp_path / "straight", config)
 
-    def crash(step: int, loss: float) -> None:
-        if step == 7:
+    def crash(progress: StepProgress) -> None:
+        if progress.global_step == 7:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -35,12 +34,6 @@ def language_model_loss(student: Tensor, teacher: Tensor, mask: Tensor | None, t
     return (per_token * weights).sum() / weights.sum().clamp(min=1.0)
 
 
-def task_of(student_output: Tensor, head_kind: str) -> str:
-    if head_kind == "lm":
-        return "lm"
-    if head_kind in ("classify",) or (head_kind == "per_step" and student_output.shape[-1] > 1):
-        return "classify"
-    return "regress"
-
-
-__all__ = ["classification_loss", "language_model_loss", "regression_loss", "task_of", "torch"]
+def hidden_state_loss(projected_student: Tensor, teacher: Tensor) -> Tensor:
+    """MSE between the projected student final hidden state and the teacher's (both [B, width])."""
+    return F.mse_loss(projected_student, teacher)

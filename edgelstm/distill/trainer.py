@@ -1,8 +1,13 @@
 """Train a student SequenceModel from a teacher: resumable, deterministic, early-stopping, best kept.
 
-Resume: a training state (student, optimizer, schedule, RNG, position in the epoch) is written atomically every
-`checkpoint_every` steps and at each epoch end; a run killed at any point (even SIGKILL) restarts from the last
-state with the same data order, so it ends where an uninterrupted run would.
+Resume: a training state (student, projection, optimizer, schedule, position in the epoch) is written
+atomically every `checkpoint_every` steps and at each epoch end; a run killed at any point (even SIGKILL)
+restarts from the last state with the same data order and the same per-step seeds, so it ends where an
+uninterrupted run would.
+
+Distributed: under torchrun every process takes a strided share of each global batch and DDP averages the
+gradients. Each share's loss is weighted by its size, so the averaged gradient is the full batch's and N
+processes train the same student as one (up to float summation order). Only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -10,16 +15,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
-from edgelstm.distill.losses import classification_loss, language_model_loss, regression_loss
+from edgelstm.distill.distributed import TrainingPlace, leave_group, training_place
+from edgelstm.distill.fake_quant import fake_quant_forward
+from edgelstm.distill.losses import classification_loss, hidden_state_loss, language_model_loss, regression_loss
+from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
+from edgelstm.distill.spec import DistillConfig, StudentSpec
 from edgelstm.errors import ConfigError, InputShapeError
 from edgelstm.files import atomic_path
 from edgelstm.loading import LoadedModel
@@ -27,39 +37,7 @@ from edgelstm.model import SequenceModel, count_parameters
 from edgelstm.parity.data import SequenceData
 
 STATE_FILE = "distill_state.pt"
-
-
-@dataclass(frozen=True)
-class StudentSpec:
-    cell: str = "gru"
-    hidden_size: int = 16
-    num_layers: int = 1
-    bidirectional: bool = False
-    proj_size: int = 0
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    student: StudentSpec = field(default_factory=StudentSpec)
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    alpha: float = 0.7  # weight of the teacher term
-    temperature: float = 2.0
-    huber: bool = False
-    grad_clip: float = 1.0
-    patience: int = 3  # epochs without validation improvement before stopping
-    seed: int = 0
-    checkpoint_every: int = 20  # steps between resumable states
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.temperature <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("temperature, epochs and batch_size must be positive")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+EVAL_BATCH = 256
 
 
 @dataclass
@@ -67,11 +45,14 @@ class DistillResult:
     out_dir: Path
     teacher_parameters: int
     student_parameters: int
+    student_spec: StudentSpec
     epochs_run: int
     best_epoch: int
     best_validation_loss: float
     history: list[dict[str, float]]
     stopped_early: bool
+    world_size: int = 1
+    device: str = "cpu"
 
     @property
     def compression(self) -> float:
@@ -79,6 +60,17 @@ class DistillResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "out_dir": str(self.out_dir), "compression": self.compression}
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """What a progress display gets after every optimizer step (rank 0 only)."""
+
+    epoch: int
+    step_in_epoch: int
+    steps_per_epoch: int
+    global_step: int
+    loss: float
 
 
 def student_config(teacher: LoadedModel, spec: StudentSpec, head: HeadConfig | None = None) -> ModelConfig:
@@ -105,23 +97,112 @@ def student_config(teacher: LoadedModel, spec: StudentSpec, head: HeadConfig | N
     )
 
 
+class Trainee(nn.Module):
+    """The student plus what only training needs (the hidden-state projection, fake quantization)."""
+
+    def __init__(self, student: SequenceModel, config: DistillConfig, teacher_width: int) -> None:
+        super().__init__()
+        self.student = student
+        self.fake_quant = config.fake_quant
+        width = student.config.recurrent_output_size
+        self.projection = nn.Linear(width, teacher_width) if config.hidden_weight > 0 else None
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.fake_quant is not None:
+            output, state = fake_quant_forward(self.student, self.fake_quant, x, lengths)
+        else:
+            output, state = self.student(x, lengths)
+        hidden = self.projection(top_hidden(state[0], self.student.config)) if self.projection is not None else None
+        return output, hidden
+
+
+def top_hidden(h_n: torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """Final h of the top layer, directions side by side: [B, directions * width]."""
+    top = h_n[-config.num_directions :]
+    return top.permute(1, 0, 2).reshape(top.shape[1], -1)
+
+
+class TeacherTargets:
+    """Teacher outputs (and final hidden states) per sequence: computed once when small, else per batch."""
+
+    def __init__(self, teacher: LoadedModel, data: SequenceData, need_hidden: bool, device: torch.device, cache_mb: int):
+        self.module, self.data, self.need_hidden, self.device = teacher.module, data, need_hidden, device
+        if need_hidden and not isinstance(self.module, SequenceModel):
+            raise ConfigError("hidden-state matching needs an edgelstm teacher (a user module returns no hidden state)")
+        probe, _ = self._run(np.arange(min(data.count, 2)))
+        per_sequence = probe[0].numel() * 4
+        self.cached: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        if per_sequence * data.count <= cache_mb * 2**20:
+            chunks = [self._run(np.arange(s, min(s + EVAL_BATCH, data.count))) for s in range(0, data.count, EVAL_BATCH)]
+            hidden = torch.cat([c[1] for c in chunks]) if need_hidden else None  # type: ignore[misc]
+            self.cached = (torch.cat([c[0] for c in chunks]), hidden)
+
+    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.cached is None:
+            return self._run(idx)
+        rows = torch.from_numpy(idx).to(self.device)
+        outputs, hidden = self.cached
+        return outputs[rows], None if hidden is None else hidden[rows]
+
+    def _run(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, lengths = _batch_inputs(self.data, idx, self.device)
+        with torch.no_grad():
+            if isinstance(self.module, SequenceModel):
+                output, state = self.module(x, lengths)
+                hidden = top_hidden(state[0], self.module.config).float() if self.need_hidden else None
+                return output.float(), hidden
+            result = self.module(x)
+            return (result[0] if isinstance(result, tuple) else result).float(), None
+
+
 def distill(
     teacher: LoadedModel,
     train: SequenceData,
     validation: SequenceData,
     out_dir: Path,
     config: DistillConfig = DistillConfig(),
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[StepProgress], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    device: str = "auto",
 ) -> DistillResult:
+    """Distill `teacher` into a student of `config.student`; writes best/ (a checkpoint) and distill.json.
+
+    Under torchrun, call it in every process with the same arguments; it joins the process group itself.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    place = training_place(device)
+    try:
+        return _distill(teacher, train, validation, out_dir, config, on_step, on_epoch, place)
+    finally:
+        leave_group(place)
+
+
+def _distill(
+    teacher: LoadedModel,
+    train: SequenceData,
+    validation: SequenceData,
+    out_dir: Path,
+    config: DistillConfig,
+    on_step: Callable[[StepProgress], None] | None,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+    place: TrainingPlace,
+) -> DistillResult:
     student_cfg = student_config(teacher, config.student)
-    teacher_module = teacher.module.eval()
     _check_data(train, teacher)
     _check_data(validation, teacher)
+    if place.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    teacher_module = teacher.module.eval().to(place.device)
+    need_hidden = config.hidden_weight > 0
+    teacher_width = _teacher_width(teacher) if need_hidden else 0
     torch.manual_seed(config.seed)
     student = SequenceModel(student_cfg)
-    optimizer = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
+    trainee = Trainee(student, config, teacher_width).to(place.device)
+    model: nn.Module = trainee
+    if place.distributed:
+        device_ids = [place.device] if place.device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(trainee, device_ids=device_ids)
+    optimizer = torch.optim.Adam(trainee.parameters(), lr=config.learning_rate)
     steps_per_epoch = math.ceil(train.count / config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
     state: dict[str, Any] = {
@@ -135,44 +216,49 @@ def distill(
     }
     state_path = out_dir / STATE_FILE
     if state_path.exists():  # resume
-        saved = torch.load(state_path, weights_only=True)  # tensors and plain values only: never unpickles code
+        saved = torch.load(state_path, weights_only=True, map_location=place.device)  # never unpickles code
         if saved["config"] != config.to_dict():
             raise ConfigError(f"{state_path} was written with different settings; delete it or use the same ones")
-        student.load_state_dict(saved["student"])
+        trainee.load_state_dict(saved["trainee"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
         state = saved["state"]
-    teacher_train = _teacher_outputs(teacher_module, train)
-    teacher_val = _teacher_outputs(teacher_module, validation)
+    teacher_train = TeacherTargets(teacher, train, need_hidden, place.device, config.teacher_cache_mb)
+    teacher_val = TeacherTargets(teacher, validation, need_hidden, place.device, config.teacher_cache_mb)
     stopped_early = False
     while state["epoch"] < config.epochs:
         order = np.random.default_rng(config.seed + state["epoch"]).permutation(train.count)  # same order on resume
-        student.train()
+        trainee.train()
         for step in range(state["step_in_epoch"], steps_per_epoch):
             torch.manual_seed(config.seed * 100_003 + state["global_step"])  # dropout masks reproducible on resume
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            loss = _loss(student, train, teacher_train, idx, config)
+            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
+            share, weight = _share(place, batch)
+            loss, _ = _loss(model, trainee, train, teacher_train, share, config, place.device)
             optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
+            (loss * weight).backward()
+            torch.nn.utils.clip_grad_norm_(trainee.parameters(), config.grad_clip)
             optimizer.step()
             schedule.step()
             state["step_in_epoch"], state["global_step"] = step + 1, state["global_step"] + 1
-            if on_step:
-                on_step(state["global_step"], loss.item())
+            if on_step and place.is_main:
+                on_step(StepProgress(state["epoch"] + 1, step + 1, steps_per_epoch, state["global_step"], loss.item()))
             if state["global_step"] % config.checkpoint_every == 0:
-                _save_state(state_path, student, optimizer, schedule, state, config)
-        student.eval()
-        with torch.no_grad():
-            val_loss = float(_loss(student, validation, teacher_val, np.arange(validation.count), config))
-        state["history"].append({"epoch": state["epoch"] + 1, "validation_loss": val_loss})
+                _save_state(place, state_path, trainee, optimizer, schedule, state, config)
+        val_loss, metric = _evaluate(trainee, validation, teacher_val, config, place)
+        entry = {"epoch": state["epoch"] + 1, "validation_loss": val_loss}
+        if metric is not None:
+            entry[metric.name] = metric.value
+        state["history"].append(entry)
         if val_loss < state["best"] - 1e-6:
             state["best"], state["best_epoch"], state["bad_epochs"] = val_loss, state["epoch"] + 1, 0
-            save_checkpoint(student, out_dir / "best", teacher.preprocessing, overwrite=True)
+            if place.is_main:
+                save_checkpoint(student, out_dir / "best", teacher.preprocessing, overwrite=True)
         else:
             state["bad_epochs"] += 1
         state["epoch"], state["step_in_epoch"] = state["epoch"] + 1, 0
-        _save_state(state_path, student, optimizer, schedule, state, config)
+        _save_state(place, state_path, trainee, optimizer, schedule, state, config)
+        if on_epoch and place.is_main:
+            on_epoch(entry)
         if state["bad_epochs"] >= config.patience:
             stopped_early = True
             break
@@ -180,29 +266,53 @@ def distill(
         out_dir,
         count_parameters(teacher_module),
         count_parameters(student),
+        config.student,
         state["epoch"],
         state["best_epoch"],
         state["best"],
         state["history"],
         stopped_early,
+        place.world_size,
+        str(place.device),
     )
-    with atomic_path(out_dir / "distill.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    if place.is_main:
+        with atomic_path(out_dir / "distill.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps({**result.to_dict(), "config": config.to_dict()}, indent=2) + "\n")
+    place.barrier()
     return result
 
 
-def _save_state(path: Path, student: Any, optimizer: Any, schedule: Any, state: dict, config: DistillConfig) -> None:
-    with atomic_path(path, overwrite=True) as tmp:
-        torch.save(
-            {
-                "student": student.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "state": state,
-                "config": config.to_dict(),
-            },
-            tmp,
-        )
+def _share(place: TrainingPlace, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    """This process's rows of the batch and the weight that makes DDP's gradient average the full batch's."""
+    share = place.shard(batch)
+    if len(share) == 0:  # fewer rows than processes: run a row with weight 0 so DDP's collectives still meet
+        return batch[:1], 0.0
+    return share, len(share) * place.world_size / len(batch)
+
+
+def _teacher_width(teacher: LoadedModel) -> int:
+    if not isinstance(teacher.module, SequenceModel):
+        raise ConfigError("hidden-state matching needs an edgelstm teacher (a user module returns no hidden state)")
+    cfg = teacher.module.config
+    return cfg.recurrent_output_size
+
+
+def _save_state(
+    place: TrainingPlace, path: Path, trainee: Trainee, optimizer: Any, schedule: Any, state: dict, config: DistillConfig
+) -> None:
+    if place.is_main:
+        with atomic_path(path, overwrite=True) as tmp:
+            torch.save(
+                {
+                    "trainee": trainee.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "state": state,
+                    "config": config.to_dict(),
+                },
+                tmp,
+            )
+    place.barrier()  # a resumed process must never read a state another process is still writing
 
 
 def _check_data(data: SequenceData, teacher: LoadedModel) -> None:
@@ -210,33 +320,66 @@ def _check_data(data: SequenceData, teacher: LoadedModel) -> None:
         raise InputShapeError(f"{data.source}: {data.x.shape[-1]} features, the teacher takes {teacher.signature.size}")
 
 
-def _teacher_outputs(module: Any, data: SequenceData) -> torch.Tensor:
-    outputs = []
-    with torch.no_grad():
-        for start in range(0, data.count, 256):
-            x = torch.from_numpy(data.x[start : start + 256])
-            lengths = None if data.lengths is None else torch.from_numpy(data.lengths[start : start + 256])
-            result = module(x, lengths) if isinstance(module, SequenceModel) else module(x)
-            outputs.append((result[0] if isinstance(result, tuple) else result).float())
-    return torch.cat(outputs)
+def _batch_inputs(data: SequenceData, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x = torch.from_numpy(data.x[idx]).to(device)
+    lengths = None if data.lengths is None else torch.from_numpy(data.lengths[idx])  # stays on CPU (packing)
+    return x, lengths
+
+
+def _step_mask(lengths: torch.Tensor | None, steps: int, device: torch.device) -> torch.Tensor | None:
+    if lengths is None:
+        return None
+    return (torch.arange(steps).unsqueeze(0) < lengths.unsqueeze(1)).to(device)
 
 
 def _loss(
-    student: SequenceModel, data: SequenceData, teacher: torch.Tensor, idx: np.ndarray, config: DistillConfig
-) -> torch.Tensor:
-    x = torch.from_numpy(data.x[idx])
-    lengths = None if data.lengths is None else torch.from_numpy(data.lengths[idx])
-    output, _ = student(x, lengths)
-    target = teacher[torch.from_numpy(idx)]
-    labels = None if data.y is None else torch.from_numpy(np.asarray(data.y)[idx])
-    kind = student.config.head.kind
+    model: nn.Module,
+    trainee: Trainee,
+    data: SequenceData,
+    teacher: TeacherTargets,
+    idx: np.ndarray,
+    config: DistillConfig,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distillation loss on rows `idx` and the student's output for them."""
+    x, lengths = _batch_inputs(data, idx, device)
+    output, hidden = model(x, lengths)
+    target, teacher_hidden = teacher.get(idx)
+    labels = None if data.y is None else torch.from_numpy(np.asarray(data.y)[idx]).to(device)
+    head = trainee.student.config.head
+    kind = task_kind(head.kind, output.shape[-1])
     if kind == "lm":
-        mask = None
-        if lengths is not None:
-            mask = torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-        return language_model_loss(output, target, mask, config.temperature)
-    if kind == "classify" or (kind == "per_step" and output.shape[-1] > 1):
-        return classification_loss(
-            output, target, labels.long() if labels is not None else None, config.alpha, config.temperature
-        )
-    return regression_loss(output, target, labels, config.alpha, config.huber)
+        loss = language_model_loss(output, target, _step_mask(lengths, x.shape[1], device), config.temperature)
+    elif kind == "classify":
+        loss = classification_loss(output, target, None if labels is None else labels.long(), config.alpha, config.temperature)
+    else:
+        loss = regression_loss(output, target, labels, config.alpha, config.huber)
+    if hidden is not None and teacher_hidden is not None:
+        loss = loss + config.hidden_weight * hidden_state_loss(hidden, teacher_hidden)
+    return loss, output
+
+
+def _evaluate(
+    trainee: Trainee, data: SequenceData, teacher: TeacherTargets, config: DistillConfig, place: TrainingPlace
+) -> tuple[float, TaskMetric | None]:
+    """Validation loss (what early stopping watches) and the task metric against the labels, when given.
+
+    Every process scores the whole validation set with the same weights, so all of them take the same
+    early-stopping decision without another collective.
+    """
+    trainee.eval()
+    total, count = 0.0, 0
+    head = trainee.student.config.head
+    metric: MetricAccumulator | None = None
+    with torch.no_grad():
+        for start in range(0, data.count, EVAL_BATCH):
+            idx = np.arange(start, min(start + EVAL_BATCH, data.count))
+            loss, output = _loss(trainee, trainee, data, teacher, idx, config, place.device)
+            total += float(loss) * len(idx)
+            count += len(idx)
+            if data.y is not None:
+                lengths = None if data.lengths is None else torch.from_numpy(data.lengths[idx])
+                metric = metric or MetricAccumulator(task_kind(head.kind, output.shape[-1]))
+                labels = torch.from_numpy(np.asarray(data.y)[idx]).to(place.device)
+                metric.add(output, labels, _step_mask(lengths, data.max_steps, place.device))
+    return total / max(count, 1), None if metric is None else metric.result()

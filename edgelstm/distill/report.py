@@ -1,0 +1,209 @@
+"""The distillation report: teacher vs student vs int8 student, each scored as the artifact that ships.
+
+Every row is an exported ONNX graph run by ONNX Runtime (CPU EP, settings recorded): its file size, the task
+metric on held-out data, and its batch-1 latency, measured interleaved in one run (median of the rounds).
+Target (issue 4): >= 10x smaller than the fp32 teacher file, with <= 1 point accuracy drop, or <= 3 %
+relative for MAE and bits per character.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
+from edgelstm.errors import ConfigError
+from edgelstm.files import write_text_atomic
+from edgelstm.loading import LoadedModel
+from edgelstm.model import count_parameters
+from edgelstm.parity.artifacts import open_artifact
+from edgelstm.parity.data import SequenceData
+from edgelstm.runtime import SessionSettings, session_from_onnx
+from export.config import GraphInterface
+
+TARGET_COMPRESSION = 10.0
+TARGET_ACCURACY_DROP_POINTS = 1.0
+TARGET_RELATIVE_DROP = 0.03
+
+
+@dataclass
+class ArtifactScore:
+    role: str
+    parameters: int
+    file_bytes: int
+    compression: float  # fp32 teacher file bytes / this file's bytes
+    metric: TaskMetric
+    metric_drop: float  # accuracy: points below the teacher; MAE / bits per char: fraction worse than the teacher
+    latency_ms: float  # median, batch 1
+    latency_p90_ms: float
+    scheme: str = "fp32"
+
+
+@dataclass
+class DistillReport:
+    task: str
+    data: str
+    sequences: int
+    steps: int
+    settings: dict[str, Any]
+    rounds: int
+    rows: list[ArtifactScore] = field(default_factory=list)
+
+    def target_met(self, row: ArtifactScore) -> tuple[bool, bool]:
+        """(size target met, metric target met) for one row."""
+        limit = TARGET_ACCURACY_DROP_POINTS if row.metric.name == "accuracy" else TARGET_RELATIVE_DROP
+        return row.compression >= TARGET_COMPRESSION, row.metric_drop <= limit
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = []
+        for row in self.rows:
+            size_ok, metric_ok = self.target_met(row)
+            rows.append({**asdict(row), "size_target_met": size_ok, "metric_target_met": metric_ok})
+        return {**asdict(self), "rows": rows}
+
+    def to_markdown(self) -> str:
+        metric = self.rows[0].metric.name
+        drop_unit = "pt" if metric == "accuracy" else "%"
+        lines = [
+            f"| artifact | parameters | file | vs teacher | {metric} | drop | latency p50 (B=1, T={self.steps}) | target |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for row in self.rows:
+            size_ok, metric_ok = self.target_met(row)
+            verdict = "—" if row.role == "teacher" else ("met" if size_ok and metric_ok else _missed(size_ok, metric_ok))
+            value = f"{row.metric.value:.2%}" if metric == "accuracy" else f"{row.metric.value:.4g}"
+            drop = row.metric_drop * (1 if metric == "accuracy" else 100)
+            lines.append(
+                f"| {row.role} ({row.scheme}) | {row.parameters:,} | {row.file_bytes / 1024:.1f} KB | "
+                f"{row.compression:.1f}x | {value} | {drop:+.2f} {drop_unit} | {row.latency_ms:.3f} ms | {verdict} |"
+            )
+        lines.append("")
+        lines.append(
+            f"{self.sequences} held-out sequences from {self.data}; ONNX Runtime CPU EP, "
+            f"{self.settings['intra_op_threads']} intra-op thread, spinning "
+            f"{'on' if self.settings['allow_spinning'] else 'off'}; latency is the median of {self.rounds} interleaved rounds."
+        )
+        return "\n".join(lines) + "\n"
+
+    def write(self, directory: Path) -> None:
+        write_text_atomic(directory / "distill_report.json", json.dumps(self.to_dict(), indent=2) + "\n", overwrite=True)
+        write_text_atomic(directory / "distill_report.md", self.to_markdown(), overwrite=True)
+
+
+def _missed(size_ok: bool, metric_ok: bool) -> str:
+    missed = [name for name, ok in (("size", size_ok), ("metric", metric_ok)) if not ok]
+    return "missed: " + ", ".join(missed)
+
+
+def build_distill_report(
+    teacher: LoadedModel,
+    students: list[tuple[str, LoadedModel]],
+    test: SequenceData,
+    quantized: bool = True,
+    rounds: int = 30,
+    threads: int = 1,
+) -> DistillReport:
+    """Export the teacher and each named student (plus its dynamic-int8 graph); score and time all in one run."""
+    from export.api import export_model
+    from quantize import DynamicInt8Config, quantize
+
+    if test.y is None:
+        raise ConfigError(f"{test.source}: the report scores against labels/targets (`y`), and this data has none")
+    settings = SessionSettings(intra_op_threads=threads)
+    with tempfile.TemporaryDirectory(prefix="edgelstm-distill-report-") as tmp:
+        work = Path(tmp)
+        graphs: list[tuple[str, str, int, Path]] = []
+        for i, (role, model) in enumerate([("teacher", teacher), *students]):
+            exported = export_model(model, work / f"{i}-fp32")
+            if not exported.written:
+                failed = exported.verification.failures()
+                raise ConfigError(f"the {role} failed export verification in {len(failed)} case(s)")
+            graphs.append((role, "fp32", count_parameters(model.module), exported.path))
+            if quantized and i > 0:
+                result = quantize(model, DynamicInt8Config(), work / f"{i}-int8", calibration=test.take(64))
+                assert result.path is not None
+                graphs.append((role, "dynamic-int8", count_parameters(model.module), result.path))
+        sessions = [session_from_onnx(path, settings) for *_, path in graphs]
+        metrics = [_score(path, session, test) for (*_, path), session in zip(graphs, sessions, strict=True)]
+        latencies = _latencies(graphs, sessions, test, rounds)
+        report = DistillReport(
+            task=metrics[0].name, data=test.source, sequences=test.count, steps=test.max_steps,
+            settings=settings.to_dict(), rounds=rounds,
+        )  # fmt: skip
+        teacher_bytes = graphs[0][3].stat().st_size
+        for (role, scheme, params, path), metric, (p50, p90) in zip(graphs, metrics, latencies, strict=True):
+            size = path.stat().st_size
+            report.rows.append(
+                ArtifactScore(role, params, size, teacher_bytes / size, metric, _drop(metric, metrics[0]), p50, p90, scheme)
+            )
+    return report
+
+
+def _drop(metric: TaskMetric, teacher: TaskMetric) -> float:
+    if metric.name == "accuracy":
+        return (teacher.value - metric.value) * 100
+    return metric.relative_change(teacher)
+
+
+def _feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray | None) -> dict[str, np.ndarray]:
+    feeds: dict[str, np.ndarray] = {interface.inputs[0].name: x}
+    names = [t.name for t in interface.inputs]
+    if "lengths" in names:
+        feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
+    for spec in interface.states:
+        shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
+        feeds[spec.input_name] = np.full(shape, spec.initial_value, np.float32)
+    return feeds
+
+
+def _score(path: Path, session: Any, data: SequenceData) -> TaskMetric:
+    assert data.y is not None
+    info = open_artifact(path)
+    interface = info.interface
+    head = info.metadata.model_config.head if info.metadata and info.metadata.model_config else None
+    accumulator: MetricAccumulator | None = None
+    for start in range(0, data.count, 256):
+        rows = slice(start, start + 256)
+        lengths = None if data.lengths is None else data.lengths[rows]
+        output = torch.from_numpy(session.run([interface.outputs[0].name], _feeds(interface, data.x[rows], lengths))[0])
+        if accumulator is None:
+            accumulator = MetricAccumulator(task_kind(head.kind if head else "classify", output.shape[-1]))
+        mask = None
+        if lengths is not None:
+            mask = torch.arange(data.max_steps).unsqueeze(0) < torch.from_numpy(lengths).unsqueeze(1)
+        accumulator.add(output, torch.from_numpy(np.asarray(data.y[rows])), mask)
+    assert accumulator is not None
+    return accumulator.result()
+
+
+def _latencies(graphs: list, sessions: list, data: SequenceData, rounds: int) -> list[tuple[float, float]]:
+    """Batch-1 latency of every graph, interleaved in a shuffled order each round (machine noise is +-30 %)."""
+    x = data.x[:1]
+    lengths = None if data.lengths is None else data.lengths[:1]
+    calls = [
+        (session, _feeds(open_artifact(path).interface, x, lengths)) for (*_, path), session in zip(graphs, sessions, strict=True)
+    ]
+    samples: list[list[float]] = [[] for _ in calls]
+    for session, feeds in calls:  # warm-up
+        for _ in range(3):
+            session.run(None, feeds)
+    order = list(range(len(calls)))
+    shuffle = random.Random(0)
+    for _ in range(rounds):
+        shuffle.shuffle(order)
+        for i in order:
+            session, feeds = calls[i]
+            for _ in range(5):
+                start = time.perf_counter()
+                session.run(None, feeds)
+                samples[i].append((time.perf_counter() - start) * 1e3)
+    return [(statistics.median(s), float(np.percentile(s, 90))) for s in samples]
