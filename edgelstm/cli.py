@@ -464,7 +464,10 @@ def distill_command(
     ),
     qat: bool = typer.Option(False, "--qat", help="quantization-aware: train through dynamic-int8 rounding"),
     per_channel: bool = typer.Option(False, "--per-channel", help="with --qat: per-row weight scales"),
-    reduce_range: bool = typer.Option(False, "--reduce-range", help="with --qat: 7-bit weights"),
+    qat_bits: int = typer.Option(7, "--qat-bits", help="with --qat: weight bits, 7 (ORT reduce_range, default) or 8"),
+    init: Path | None = typer.Option(
+        None, "--init", help="start from this student checkpoint (same spec), e.g. --qat fine-tuning"
+    ),
     patience: int = typer.Option(3, "--patience", help="epochs without validation improvement before stopping"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto (a GPU when present), cpu, cuda, cuda:N"),
@@ -488,6 +491,7 @@ def distill_command(
     from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, distill, parse_count, spec_for_budget, student_config
     from edgelstm.distill.inputs import load_distill_data
     from edgelstm.distill.progress import training_display
+    from edgelstm.errors import ConfigError
     from edgelstm.loading import load_model
     from edgelstm.windows import WindowSpec
 
@@ -497,6 +501,8 @@ def distill_command(
     ) if window else None  # fmt: skip
     train_data = load_distill_data(data, loaded, spec)
     val_data = load_distill_data(validation, loaded, spec)
+    if qat_bits not in (7, 8):
+        raise ConfigError(f"--qat-bits must be 7 or 8, got {qat_bits}")
     student = StudentSpec(cell=cell, hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, proj_size=proj_size)
     if target_params is not None:
         budget = parse_count(target_params)
@@ -515,7 +521,8 @@ def distill_command(
         patience=patience,
         seed=seed,
         hidden_weight=hidden_weight,
-        fake_quant=FakeQuantSpec(per_channel=per_channel, reduce_range=reduce_range) if qat else None,
+        init_from=str(init) if init else None,
+        fake_quant=FakeQuantSpec(per_channel=per_channel, reduce_range=qat_bits == 7) if qat else None,
     )
     with training_display() as display:
         result = distill(loaded, train_data, val_data, out, config, display.step, display.epoch_done, device)

@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     save_checkpoint(model, args.out, preprocessing, overwrite=args.overwrite)
     with atomic_path(args.out / "heldout.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(handle, x=test_x, y=data.test_y)  # a file handle: savez would append .npz to a name
+    with atomic_path(args.out / "train.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, x=train_x, y=data.train_y)  # the transfer set for `edgelstm distill`
     print(f"held-out accuracy {result.final_accuracy:.1%} after {result.seconds:.0f} s; wrote {args.out}")
     return 0
 

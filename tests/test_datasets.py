@@ -27,3 +27,48 @@ def test_missing_data_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataUnavailableError, match=r"edgelstm\[data\]"):
         load_watch_windows()
+
+
+def test_electricity_windows_hold_out_the_last_weeks_without_leaking_targets() -> None:
+    pytest.importorskip("pmdarima", reason="the electricity series ships with pmdarima (edgelstm[data])")
+    from edgelstm.datasets import load_electricity_windows
+
+    data = load_electricity_windows(window=48, horizon=2)
+    assert data.train_x.shape[1:] == (48, 1) and data.train_y.shape[1] == 2
+    assert 4000 < data.std and 20_000 < data.mean < 40_000  # MW, as the series' documentation gives
+    from pmdarima.datasets import load_taylor
+
+    scaled = ((np.asarray(load_taylor(), np.float64) - data.mean) / data.std).astype(np.float32)
+    split = int(len(scaled) * 0.8)
+    # The last training target is the value just before the held-out part; test targets start at the split.
+    np.testing.assert_allclose(data.train_y[-1, -1], scaled[split - 1])
+    np.testing.assert_allclose(data.test_y[:, 0], scaled[split : split + len(data.test_y)])
+    np.testing.assert_allclose(data.test_x[1, -1, 0], data.test_y[0, 0])  # windows slide by one step
+
+
+def test_stdlib_text_splits_by_file_and_predicts_the_next_character() -> None:
+    from edgelstm.datasets import load_stdlib_text
+
+    text = load_stdlib_text(steps=32, max_train_chars=50_000, max_test_chars=10_000, max_symbols=64)
+    assert text.train_x.shape[1] == 32 and len(text.symbols) <= 64
+    np.testing.assert_array_equal(text.train_x[0, 1:], text.train_y[0, :-1])  # y is x shifted by one
+    assert text.train_x.max() < len(text.symbols) and text.test_x.max() < len(text.symbols)
+    decoded = "".join(text.symbols[i] for i in text.train_x[0])
+    assert decoded.isprintable() or "\n" in decoded
+
+
+def test_supervised_training_fits_a_forecast_head() -> None:
+    import torch
+
+    from edgelstm.config import HeadConfig, ModelConfig
+    from edgelstm.model import SequenceModel
+    from edgelstm.training import TrainConfig, train_supervised
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 10, 1)).astype(np.float32)
+    y = x[:, -3:, 0].sum(axis=1, keepdims=True)  # the sum of the last three values
+    torch.manual_seed(0)
+    model = SequenceModel(ModelConfig(input_size=1, hidden_size=16, head=HeadConfig(kind="forecast", num_outputs=1)))
+    result = train_supervised(model, x[:200], y[:200], x[200:], y[200:], TrainConfig(epochs=15, learning_rate=1e-2, threads=1))
+    baseline = float(np.abs(y[200:] - y[:200].mean()).mean())
+    assert result.test_accuracy[-1] < 0.5 * baseline  # MAE well under predicting the mean

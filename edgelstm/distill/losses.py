@@ -24,10 +24,16 @@ def regression_loss(student: Tensor, teacher: Tensor, targets: Tensor | None, al
     return alpha * to_teacher + (1 - alpha) * loss(student, targets.reshape(student.shape).to(student.dtype))
 
 
-def language_model_loss(student: Tensor, teacher: Tensor, mask: Tensor | None, temperature: float) -> Tensor:
-    """Per-token KL between teacher and student next-token distributions, over valid steps only."""
+def language_model_loss(
+    student: Tensor, teacher: Tensor, next_tokens: Tensor | None, mask: Tensor | None, alpha: float, temperature: float
+) -> Tensor:
+    """Per-token KL to the teacher's next-token distribution (x T^2), mixed with cross-entropy on the true next
+    tokens when given (alpha weighs the teacher term); valid steps only."""
     t = temperature
     per_token = F.kl_div(F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="none").sum(-1) * t * t
+    if next_tokens is not None:
+        ce = F.cross_entropy(student.reshape(-1, student.shape[-1]), next_tokens.reshape(-1), reduction="none")
+        per_token = alpha * per_token + (1 - alpha) * ce.reshape(per_token.shape)
     if mask is None:
         return per_token.mean()
     weights = mask.to(per_token.dtype)

@@ -39,6 +39,8 @@ class DistillConfig:
     # Teacher outputs for the whole training set are computed once when they fit in this many MB, else per batch
     # (a character LM's per-step distributions are N x T x vocab floats).
     teacher_cache_mb: int = 256
+    # A trained student checkpoint of the same spec to start from (e.g. quantization-aware fine-tuning).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:

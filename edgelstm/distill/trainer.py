@@ -197,6 +197,8 @@ def _distill(
     teacher_width = _teacher_width(teacher) if need_hidden else 0
     torch.manual_seed(config.seed)
     student = SequenceModel(student_cfg)
+    if config.init_from:
+        _init_student(student, Path(config.init_from))
     trainee = Trainee(student, config, teacher_width).to(place.device)
     model: nn.Module = trainee
     if place.distributed:
@@ -213,6 +215,7 @@ def _distill(
         "best": math.inf,
         "best_epoch": -1,
         "bad_epochs": 0,
+        "stopped_early": False,
     }
     state_path = out_dir / STATE_FILE
     if state_path.exists():  # resume
@@ -225,8 +228,7 @@ def _distill(
         state = saved["state"]
     teacher_train = TeacherTargets(teacher, train, need_hidden, place.device, config.teacher_cache_mb)
     teacher_val = TeacherTargets(teacher, validation, need_hidden, place.device, config.teacher_cache_mb)
-    stopped_early = False
-    while state["epoch"] < config.epochs:
+    while state["epoch"] < config.epochs and not state.get("stopped_early", False):  # a finished run stays finished
         order = np.random.default_rng(config.seed + state["epoch"]).permutation(train.count)  # same order on resume
         trainee.train()
         for step in range(state["step_in_epoch"], steps_per_epoch):
@@ -260,7 +262,8 @@ def _distill(
         if on_epoch and place.is_main:
             on_epoch(entry)
         if state["bad_epochs"] >= config.patience:
-            stopped_early = True
+            state["stopped_early"] = True
+            _save_state(place, state_path, trainee, optimizer, schedule, state, config)
             break
     result = DistillResult(
         out_dir,
@@ -271,7 +274,7 @@ def _distill(
         state["best_epoch"],
         state["best"],
         state["history"],
-        stopped_early,
+        bool(state.get("stopped_early", False)),
         place.world_size,
         str(place.device),
     )
@@ -280,6 +283,16 @@ def _distill(
             tmp.write_text(json.dumps({**result.to_dict(), "config": config.to_dict()}, indent=2) + "\n")
     place.barrier()
     return result
+
+
+def _init_student(student: SequenceModel, checkpoint: Path) -> None:
+    """Start from a trained student (e.g. quantization-aware fine-tuning of a float student)."""
+    from edgelstm.checkpoint import load_checkpoint
+
+    start, _ = load_checkpoint(checkpoint)
+    if start.config != student.config:
+        raise ConfigError(f"{checkpoint}: its architecture differs from the student spec; pick the same spec to start from it")
+    student.load_state_dict(start.state_dict())
 
 
 def _share(place: TrainingPlace, batch: np.ndarray) -> tuple[np.ndarray, float]:
@@ -349,7 +362,14 @@ def _loss(
     head = trainee.student.config.head
     kind = task_kind(head.kind, output.shape[-1])
     if kind == "lm":
-        loss = language_model_loss(output, target, _step_mask(lengths, x.shape[1], device), config.temperature)
+        loss = language_model_loss(
+            output,
+            target,
+            None if labels is None else labels.long(),
+            _step_mask(lengths, x.shape[1], device),
+            config.alpha,
+            config.temperature,
+        )
     elif kind == "classify":
         loss = classification_loss(output, target, None if labels is None else labels.long(), config.alpha, config.temperature)
     else:
