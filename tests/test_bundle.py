@@ -105,3 +105,19 @@ def test_manifest_takes_the_fastest_measured_thread_count(streaming_artifact: Pa
     build_bundle(streaming_artifact, tmp_path / "b", bench_report=bench)
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["session_settings"]["intra_op_num_threads"] == 2 and manifest["session_settings"]["allow_spinning"] is False
+
+
+def test_a_loop_graph_bundles_with_the_mobile_check_marked_unknown_not_crashing(tmp_path: Path) -> None:
+    """ORT's usability checker rejects Loop bodies that read outer-scope values; the bundle records why."""
+    from edgelstm.bundle.mobile_check import mobile_usability
+    from edgelstm.loading import InputSignature, LoadedModel
+
+    model = tiny_model(cell="gru")
+    loaded = LoadedModel(model, "checkpoint", "gru", InputSignature.from_config(model.config), model.config)
+    exported = export_model(loaded, tmp_path, ExportConfig(form="sequence", impl="loop"))
+    results = mobile_usability(exported.path)
+    assert [r.execution_provider for r in results] == ["NNAPI", "CoreML MLProgram", "CoreML NeuralNetwork"]
+    for r in results:
+        assert r.verdict in ("YES", "MAYBE", "NO") or (r.verdict == "UNKNOWN" and r.note.startswith("checker failed"))
+    bundle = build_bundle(exported.path, tmp_path / "bundle", make_zip=False)
+    assert (bundle.directory / "manifest.json").exists()

@@ -47,7 +47,7 @@ def project(tmp_path: Path) -> Path:
 def test_pipeline_runs_every_step_then_resumes(project: Path) -> None:
     recipe = load_recipe(project / "recipe.toml")
     first = run_pipeline(recipe)
-    assert [s.name for s in first.steps] == ["load", "export", "quantize", "check", "bench", "report", "bundle"]
+    assert [s.name for s in first.steps] == ["load", "distill", "export", "quantize", "check", "bench", "report", "bundle"]
     assert all(s.status == "done" for s in first.steps)
     out = project / "out"
     for expected in ("check.json", "bench.json", "report.html", "bundle/manifest.json", "pipeline.json"):
@@ -59,6 +59,7 @@ def test_pipeline_runs_every_step_then_resumes(project: Path) -> None:
     third = run_pipeline(load_recipe(project / "recipe.toml"))
     assert {s.name: s.status for s in third.steps} == {
         "load": "skipped (unchanged)",
+        "distill": "skipped (unchanged)",
         "export": "skipped (unchanged)",
         "quantize": "skipped (unchanged)",
         "check": "skipped (unchanged)",
@@ -83,7 +84,11 @@ def test_changed_data_invalidates_the_steps_that_read_it(project: Path) -> None:
         (('[data]\nheldout = "held.npz"\n', ""), "heldout is required"),
         (('schemes = ["dynamic-int8"]', 'schemes = ["int3"]'), "unknown int3"),
         (('providers = ["cpu"]', 'providers = "cpu"'), "list of strings"),
-        (("[output]", "[distill]\nhidden = 8\n[output]"), "distill"),
+        (("[output]", "[distill]\nhidden = 8\n[output]"), r"\[distill\] data .* is required"),
+        (("[output]", '[distill]\ndata = "held.npz"\nhiden = 8\n[output]'), "unknown key"),
+        (("[output]", '[distill]\ndata = "held.npz"\nhidden = "8"\n[output]'), "hidden must be int"),
+        (("[output]", '[distill]\ndata = "held.npz"\ncell = "rnn"\n[output]'), "cell must be"),
+        (("[output]", '[distill]\ndata = "held.npz"\ntarget_params = "lots"\n[output]'), "parameter count"),
         (("[output]", "[extras]\n[output]"), "unknown table"),
         (("batches = [1]", "batches = [0]"), "positive integers"),
     ],
@@ -119,3 +124,27 @@ def test_an_interrupted_run_resumes_from_the_step_that_did_not_finish(project: P
     resumed = run_pipeline(recipe)
     statuses = {s.name: s.status for s in resumed.steps}
     assert [n for n, st in statuses.items() if st == "done"] == ["bench", "report", "bundle"]
+
+
+def test_a_distill_table_replaces_the_model_by_its_student_for_every_later_step(project: Path) -> None:
+    import json
+
+    from edgelstm.parity.artifacts import open_artifact
+
+    rng = np.random.default_rng(3)
+    np.savez(project / "transfer.npz", x=rng.standard_normal((64, 8, 5)).astype(np.float32))  # no labels needed
+    recipe_text = RECIPE.replace("[output]", '[distill]\ndata = "transfer.npz"\ncell = "gru"\nhidden = 4\nepochs = 2\n[output]')
+    (project / "recipe.toml").write_text(recipe_text)
+    result = run_pipeline(load_recipe(project / "recipe.toml"))
+    steps = {s.name: s for s in result.steps}
+    assert steps["distill"].status == "done" and "gru 4x1" in steps["distill"].summary
+    exported = [p for p in steps["export"].outputs if p.endswith(".onnx")]
+    info = open_artifact(Path(exported[0]))
+    assert info.metadata is not None and info.metadata.model_config.cell == "gru" and info.metadata.model_config.hidden_size == 4
+    report = next(Path(p) for p in steps["distill"].outputs if p.endswith("distill_report.json"))
+    assert [r["role"] for r in json.loads(report.read_text())["rows"]] == ["teacher", "student", "student"]
+    again = run_pipeline(load_recipe(project / "recipe.toml"))
+    assert all(s.status == "skipped (unchanged)" for s in again.steps)
+    (project / "recipe.toml").write_text(recipe_text.replace("hidden = 4", "hidden = 3"))
+    changed = {s.name: s for s in run_pipeline(load_recipe(project / "recipe.toml")).steps}
+    assert changed["distill"].status == "done" and "gru 3x1" in changed["distill"].summary

@@ -17,6 +17,7 @@ class EpUsability:
     unsupported_ops: list[str] = field(default_factory=list)
     verdict: str = ""  # ORT's suitability: YES / MAYBE / NO
     with_fixed_shapes: str = ""  # the verdict if the dynamic input shapes were made fixed
+    note: str = ""  # why there is no verdict, when ORT's checker could not analyse the graph
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,8 +35,14 @@ def mobile_usability(model_path: Path) -> list[EpUsability]:
         ("CoreML NeuralNetwork", lambda m, fixed: uc.check_coreml_partitions(m, fixed, "coreml_supported_neuralnetwork_ops.md")),
     )
     for name, check in checks:
-        info = check(model, True)
-        fixed = check(model, False)
+        try:
+            info = check(model, True)
+            fixed = check(model, False)
+        except ValueError as exc:
+            # ORT 1.32's checker rejects Loop bodies that read outer-scope values (valid ONNX, and ORT runs them).
+            why = str(exc).strip().splitlines()[0][:160]
+            results.append(EpUsability(name, 0, 0, 0, verdict="UNKNOWN", with_fixed_shapes="UNKNOWN", note=f"checker failed: {why}"))
+            continue
         results.append(
             EpUsability(
                 execution_provider=name,

@@ -54,6 +54,7 @@ class Recipe:
     threads: tuple[int, ...] = (1,)
     bundle_artifact: str = "best"
     bundle_zip: bool = True
+    distill: dict[str, Any] | None = None  # validated [distill] table: the model is replaced by its student
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -74,8 +75,6 @@ def load_recipe(path: Path) -> Recipe:
     unknown = sorted(set(raw) - set(TABLES))
     if unknown:
         raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; use {', '.join(TABLES)}")
-    if raw.get("distill"):
-        raise ConfigError(f"{path}: [distill] is not available yet (distillation is a separate, unfinished feature)")
     base = path.parent
 
     def rel(value: Any, what: str) -> Path:
@@ -124,5 +123,66 @@ def load_recipe(path: Path) -> Recipe:
         threads=ints("bench", "threads", (1,)),
         bundle_artifact=str(bundle.get("artifact", "best")),
         bundle_zip=bool(bundle.get("zip", True)),
+        distill=_distill_table(raw["distill"], path, rel, rel(raw["data"]["heldout"], "[data] heldout"))
+        if "distill" in raw
+        else None,
         raw=raw,
+    )
+
+
+DISTILL_KEYS = {
+    "data": str, "validation": str, "cell": str, "hidden": int, "layers": int, "target_params": str,
+    "epochs": int, "batch_size": int, "learning_rate": float, "alpha": float, "temperature": float,
+    "hidden_weight": float, "qat": bool, "patience": int, "seed": int,
+}  # fmt: skip
+
+
+def _distill_table(table: Any, path: Path, rel: Any, heldout: Path) -> dict[str, Any]:
+    """[distill] data = "train.npz" (required), validation (default: [data] heldout), and the student/training
+    settings of `edgelstm distill`; checked here so a typo fails before any work."""
+    from edgelstm.distill import parse_count
+
+    if not isinstance(table, dict) or "data" not in table:
+        raise ConfigError(f"{path}: [distill] data (the transfer set: inputs, labels optional) is required")
+    unknown = sorted(set(table) - set(DISTILL_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: [distill] unknown key(s) {', '.join(unknown)}; use {', '.join(DISTILL_KEYS)}")
+    for key, value in table.items():
+        kind = DISTILL_KEYS[key]
+        ok = (
+            isinstance(value, kind)
+            or (kind is float and isinstance(value, int))
+            or (key == "target_params" and isinstance(value, int))
+        )
+        if not ok or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: [distill] {key} must be {'a number' if kind is float else kind.__name__}")
+    settings = dict(table)
+    settings["data"] = str(rel(table["data"], "[distill] data"))
+    settings["validation"] = str(rel(table["validation"], "[distill] validation")) if "validation" in table else str(heldout)
+    if "target_params" in settings:
+        parse_count(str(settings["target_params"]))
+    if settings.get("cell", "gru") not in ("lstm", "gru", "peephole"):
+        raise ConfigError(f"{path}: [distill] cell must be lstm, gru or peephole")
+    distill_config(settings)  # the remaining values are checked by DistillConfig itself
+    return settings
+
+
+def distill_config(settings: dict[str, Any], student: Any = None) -> Any:
+    """The DistillConfig a [distill] table describes (student spec from cell/hidden/layers unless given)."""
+    from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec
+
+    spec = student or StudentSpec(
+        cell=settings.get("cell", "gru"), hidden_size=settings.get("hidden", 16), num_layers=settings.get("layers", 1)
+    )
+    return DistillConfig(
+        student=spec,
+        epochs=settings.get("epochs", 10),
+        batch_size=settings.get("batch_size", 64),
+        learning_rate=float(settings.get("learning_rate", 3e-3)),
+        alpha=float(settings.get("alpha", 0.7)),
+        temperature=float(settings.get("temperature", 2.0)),
+        hidden_weight=float(settings.get("hidden_weight", 0.0)),
+        patience=settings.get("patience", 3),
+        seed=settings.get("seed", 0),
+        fake_quant=FakeQuantSpec() if settings.get("qat") else None,
     )

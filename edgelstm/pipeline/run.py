@@ -21,7 +21,7 @@ from edgelstm.files import write_text_atomic
 from edgelstm.pipeline.recipe import Recipe
 
 STATE_FILE = "pipeline.json"
-STEPS = ("load", "export", "quantize", "check", "bench", "report", "bundle")
+STEPS = ("load", "distill", "export", "quantize", "check", "bench", "report", "bundle")
 
 
 class PipelineError(EdgelstmError):
@@ -79,6 +79,8 @@ def run_pipeline(recipe: Recipe, restart: bool = False, on_step: Callable[[StepR
             state[name] = {"fingerprint": fingerprint, "outputs": record.outputs, "summary": summary, "context": ctx}
             write_text_atomic(state_path, json.dumps(state, indent=2) + "\n", overwrite=True)
         records.append(record)
+        if name == "distill" and context.get("student"):
+            loaded = load_model(context["student"])  # every later step works on the student
         if on_step:
             on_step(record)
     return PipelineResult(records, out, bool(context.get("passed", True)))
@@ -88,6 +90,7 @@ def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
     d = recipe.to_dict()
     keys = {
         "load": ("source", "weights"),
+        "distill": ("distill",),
         "export": ("forms", "impl", "heldout"),
         "quantize": ("schemes", "heldout", "tolerances"),
         "check": ("providers", "allow_missing", "tolerances", "heldout"),
@@ -105,6 +108,8 @@ def _inputs_for(name: str, recipe: Recipe) -> list[Path]:
         files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source] if source.is_file() else []
         if recipe.weights:
             files.append(recipe.weights)
+    elif name == "distill" and recipe.distill:
+        files = [Path(recipe.distill["data"]), Path(recipe.distill["validation"])]
     elif name in ("export", "quantize", "check"):
         files = [recipe.heldout] + ([recipe.tolerances] if recipe.tolerances else [])
     return files
@@ -122,6 +127,42 @@ def _load(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, An
         f"{loaded.source} {type(loaded.module).__name__}, {sum(p.numel() for p in loaded.module.parameters()):,} parameters",
         [],
         {},
+    )
+
+
+def _distill(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from edgelstm.distill import StudentSpec, distill, parse_count, spec_for_budget, student_config
+    from edgelstm.distill.report import build_distill_report
+    from edgelstm.loading import load_model
+    from edgelstm.parity.data import load_sequence_data
+    from edgelstm.pipeline.recipe import distill_config
+
+    if recipe.distill is None:
+        return "not requested (no [distill])", [], {"student": None}
+    settings = recipe.distill
+    config = distill_config(settings)
+    if "target_params" in settings:
+        spec, _ = spec_for_budget(
+            student_config(loaded, config.student), config.student, parse_count(str(settings["target_params"]))
+        )
+        config = distill_config(settings, StudentSpec(spec.cell, spec.hidden_size, spec.num_layers))
+    sig = loaded.signature
+    read = lambda p: load_sequence_data(Path(p), sig.kind == "tokens", sig.size if sig.kind == "features" else None)  # noqa: E731
+    # A directory per settings: an interrupted run resumes in its own, changed settings start a fresh one.
+    key = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    work = recipe.out_dir / "distill" / key
+    result = distill(loaded, read(settings["data"]), read(settings["validation"]), work, config)
+    student = load_model(str(work / "best"))
+    outputs = [work / "best", work / "distill.json"]
+    if data.y is not None:
+        report = build_distill_report(loaded, [("student", student)], data)
+        report.write(work)
+        outputs += [work / "distill_report.md", work / "distill_report.json"]
+    return (
+        f"{config.student.cell} {config.student.hidden_size}x{config.student.num_layers}: "
+        f"{result.student_parameters:,} parameters ({result.compression:.1f}x fewer than the teacher), best epoch {result.best_epoch}",
+        outputs,
+        {"student": str(work / "best")},
     )
 
 
@@ -249,6 +290,7 @@ def _bundle(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, 
 
 _STEP_FUNCS: dict[str, Callable[..., tuple[str, list[Path], dict[str, Any]]]] = {
     "load": _load,
+    "distill": _distill,
     "export": _export,
     "quantize": _quantize,
     "check": _check,
