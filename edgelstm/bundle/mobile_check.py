@@ -41,7 +41,9 @@ def mobile_usability(model_path: Path) -> list[EpUsability]:
         except ValueError as exc:
             # ORT 1.32's checker rejects Loop bodies that read outer-scope values (valid ONNX, and ORT runs them).
             why = str(exc).strip().splitlines()[0][:160]
-            results.append(EpUsability(name, 0, 0, 0, verdict="UNKNOWN", with_fixed_shapes="UNKNOWN", note=f"checker failed: {why}"))
+            results.append(
+                EpUsability(name, 0, 0, 0, verdict="UNKNOWN", with_fixed_shapes="UNKNOWN", note=f"checker failed: {why}")
+            )
             continue
         results.append(
             EpUsability(
