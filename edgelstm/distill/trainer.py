@@ -226,8 +226,10 @@ def _distill(
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
         state = saved["state"]
-    teacher_train = TeacherTargets(teacher, train, need_hidden, place.device, config.teacher_cache_mb)
-    teacher_val = TeacherTargets(teacher, validation, need_hidden, place.device, config.teacher_cache_mb)
+    finished = state["epoch"] >= config.epochs or state.get("stopped_early", False)
+    if not finished:  # a finished run re-run only reports: no teacher pass over the data
+        teacher_train = TeacherTargets(teacher, train, need_hidden, place.device, config.teacher_cache_mb)
+        teacher_val = TeacherTargets(teacher, validation, need_hidden, place.device, config.teacher_cache_mb)
     while state["epoch"] < config.epochs and not state.get("stopped_early", False):  # a finished run stays finished
         order = np.random.default_rng(config.seed + state["epoch"]).permutation(train.count)  # same order on resume
         trainee.train()
