@@ -314,3 +314,32 @@ def test_temporary_directories_are_cleaned(tmp_path: Path) -> None:
     teacher = _teacher()
     build_distill_report(teacher, [("same", teacher)], _labelled(teacher, 8, 0), quantized=False, rounds=1)
     assert set(Path(tempfile.gettempdir()).glob("edgelstm-distill-report-*")) == before
+
+
+# -- devices ---------------------------------------------------------------------------------------------
+
+
+def test_asking_for_a_gpu_without_one_is_a_clear_error(tmp_path: Path) -> None:
+    from edgelstm.distill.distributed import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: the refusal cannot be observed here")
+    assert resolve_device("auto").type == "cpu"
+    teacher = _teacher()
+    data = _labelled(teacher, 8, 0)
+    with pytest.raises(ConfigError, match="sees no CUDA GPU"):
+        distill(teacher, data, data, tmp_path, DistillConfig(epochs=1), device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch: the GPU training path cannot run here")
+def test_training_on_a_gpu_matches_the_cpu_student(tmp_path: Path) -> None:
+    teacher = _teacher()
+    train, val = _labelled(teacher, 64, 0), _labelled(teacher, 32, 1)
+    config = DistillConfig(student=StudentSpec(hidden_size=6), epochs=2, batch_size=32)
+    on_cpu = distill(teacher, train, val, tmp_path / "cpu", config, device="cpu")
+    on_gpu = distill(_teacher(), train, val, tmp_path / "gpu", config, device="cuda")
+    assert on_gpu.device.startswith("cuda")
+    cpu_w, gpu_w = load_file(tmp_path / "cpu/best" / WEIGHTS_FILE), load_file(tmp_path / "gpu/best" / WEIGHTS_FILE)
+    assert max(float(np.abs(cpu_w[k] - gpu_w[k]).max()) for k in cpu_w) < 1e-3
+    assert on_cpu.best_epoch == on_gpu.best_epoch

@@ -12,6 +12,7 @@ processes train the same student as one (up to float summation order). Only rank
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Callable
@@ -174,6 +175,7 @@ def distill(
     try:
         return _distill(teacher, train, validation, out_dir, config, on_step, on_epoch, place)
     finally:
+        teacher.module.to("cpu")  # export, quantization and the report read the teacher's weights on the CPU
         leave_group(place)
 
 
@@ -256,7 +258,7 @@ def _distill(
         if val_loss < state["best"] - 1e-6:
             state["best"], state["best_epoch"], state["bad_epochs"] = val_loss, state["epoch"] + 1, 0
             if place.is_main:
-                save_checkpoint(student, out_dir / "best", teacher.preprocessing, overwrite=True)
+                save_checkpoint(_on_cpu(student), out_dir / "best", teacher.preprocessing, overwrite=True)
         else:
             state["bad_epochs"] += 1
         state["epoch"], state["step_in_epoch"] = state["epoch"] + 1, 0
@@ -295,6 +297,10 @@ def _init_student(student: SequenceModel, checkpoint: Path) -> None:
     if start.config != student.config:
         raise ConfigError(f"{checkpoint}: its architecture differs from the student spec; pick the same spec to start from it")
     student.load_state_dict(start.state_dict())
+
+
+def _on_cpu(student: SequenceModel) -> SequenceModel:
+    return student if next(student.parameters()).device.type == "cpu" else copy.deepcopy(student).cpu()
 
 
 def _share(place: TrainingPlace, batch: np.ndarray) -> tuple[np.ndarray, float]:
