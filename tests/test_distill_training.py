@@ -343,3 +343,39 @@ def test_training_on_a_gpu_matches_the_cpu_student(tmp_path: Path) -> None:
     cpu_w, gpu_w = load_file(tmp_path / "cpu/best" / WEIGHTS_FILE), load_file(tmp_path / "gpu/best" / WEIGHTS_FILE)
     assert max(float(np.abs(cpu_w[k] - gpu_w[k]).max()) for k in cpu_w) < 1e-3
     assert on_cpu.best_epoch == on_gpu.best_epoch
+
+
+def test_kill_9_mid_run_resumes_to_the_same_student(tmp_path: Path) -> None:
+    """SIGKILL the CLI once its first resumable state exists; re-running the command finishes the same student."""
+    import signal
+    import time
+
+    teacher = _teacher()
+    save_checkpoint(teacher.module, tmp_path / "teacher")
+    for name, count, seed in (("train", 800, 0), ("val", 32, 1)):
+        d = _labelled(teacher, count, seed)
+        np.savez(tmp_path / f"{name}.npz", x=d.x, lengths=d.lengths, y=d.y)
+    args = [
+        sys.executable, "-m", "edgelstm.cli", "distill", str(tmp_path / "teacher"),
+        "--data", str(tmp_path / "train.npz"), "--validation", str(tmp_path / "val.npz"),
+        "--hidden", "6", "--epochs", "3", "--batch-size", "8", "--patience", "9", "--no-report",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    straight = subprocess.run([*args, "--out", str(tmp_path / "straight")], env=env, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    victim = subprocess.Popen(
+        [*args, "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    state = tmp_path / "killed" / "distill_state.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL, "the run finished before it could be killed: make it longer"
+    assert not (tmp_path / "killed" / "distill.json").exists()
+    saved = torch.load(state, weights_only=True)  # the state on disk is whole (written atomically)
+    assert 0 < saved["state"]["global_step"] < 3 * 100
+    resumed = subprocess.run([*args, "--out", str(tmp_path / "killed")], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "straight/best" / WEIGHTS_FILE).read_bytes() == (tmp_path / "killed/best" / WEIGHTS_FILE).read_bytes()
