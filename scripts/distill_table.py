@@ -37,6 +37,8 @@ class Task:
     student: dict[str, Any]  # StudentSpec fields
     distill: dict[str, Any] = field(default_factory=dict)  # DistillConfig overrides
     qat_epochs: int = 3
+    # Further (student, distill overrides) pairs tried on the same task, reported in the same run.
+    variants: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = ()
 
 
 TASKS = {
@@ -47,6 +49,9 @@ TASKS = {
         teacher_batch=64,
         student={"cell": "lstm", "hidden_size": 20},
         distill={"epochs": 60, "learning_rate": 1e-2, "alpha": 0.7, "temperature": 2.0, "patience": 10},
+        variants=(
+            ({"cell": "gru", "hidden_size": 23}, {"epochs": 80, "learning_rate": 1e-2, "patience": 15, "hidden_weight": 0.5}),
+        ),
     ),
     "electricity": Task(
         "electricity",
@@ -111,28 +116,32 @@ def run_task(task: Task, out: Path, threads: int, rounds: int) -> tuple[str, str
         else:
             train_teacher(task, train, test, teacher_dir, threads)
     teacher = load_model(str(teacher_dir))
-    spec = StudentSpec(**task.student)
-    base = DistillConfig(student=spec, **task.distill)
 
     def log(entry: dict[str, float]) -> None:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in entry.items() if k != "epoch")
         print(f"  [{task.name}] epoch {int(entry['epoch'])}: {shown}", flush=True)
 
-    float_dir, qat_dir = out / f"student-{spec.cell}{spec.hidden_size}", out / f"student-{spec.cell}{spec.hidden_size}-qat"
-    print(f"[{task.name}] distilling the float student", flush=True)
-    distill(teacher, train, validation, float_dir, base, on_epoch=log, device="cpu")
-    qat = DistillConfig(
-        student=spec,
-        **{**task.distill, "epochs": task.qat_epochs, "learning_rate": task.distill.get("learning_rate", 3e-3) / 10},
-        fake_quant=FakeQuantSpec(),
-        init_from=str(float_dir / "best"),
-    )
-    print(f"[{task.name}] quantization-aware fine-tuning ({task.qat_epochs} epochs, 7-bit dynamic-int8 emulated)", flush=True)
-    distill(teacher, train, validation, qat_dir, qat, on_epoch=log, device="cpu")
-    students = [
-        ("student", load_model(str(float_dir / "best"))),
-        ("student QAT", load_model(str(qat_dir / "best"))),
-    ]
+    students = []
+    for fields, overrides in ((task.student, task.distill), *task.variants):
+        spec = StudentSpec(**fields)
+        base = DistillConfig(student=spec, **overrides)
+        name = f"student-{spec.cell}{spec.hidden_size}" + ("-hm" if base.hidden_weight else "")
+        float_dir, qat_dir = out / name, out / f"{name}-qat"
+        print(f"[{task.name}] distilling the float student {name}", flush=True)
+        distill(teacher, train, validation, float_dir, base, on_epoch=log, device="cpu")
+        qat = DistillConfig(
+            student=spec,
+            **{**overrides, "epochs": task.qat_epochs, "learning_rate": overrides.get("learning_rate", 3e-3) / 10},
+            fake_quant=FakeQuantSpec(),
+            init_from=str(float_dir / "best"),
+        )
+        print(
+            f"[{task.name}] quantization-aware fine-tuning of {name} ({task.qat_epochs} epochs, 7-bit dynamic-int8 emulated)",
+            flush=True,
+        )
+        distill(teacher, train, validation, qat_dir, qat, on_epoch=log, device="cpu")
+        label = f"{spec.cell} {spec.hidden_size}" + (" +hidden matching" if base.hidden_weight else "")
+        students += [(label, load_model(str(float_dir / "best"))), (f"{label} QAT", load_model(str(qat_dir / "best")))]
     print(f"[{task.name}] exporting, quantizing, scoring and timing", flush=True)
     report = build_distill_report(teacher, students, test, rounds=rounds)
     report.write(out)
