@@ -30,15 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.config import HeadConfig, ModelConfig, Preprocessing
     from edgelstm.datasets import load_watch_windows
     from edgelstm.errors import EdgelstmError
-    from edgelstm.files import atomic_path, ensure_writable
+    from edgelstm.files import ensure_writable
     from edgelstm.model import SequenceModel, count_parameters
     from edgelstm.training import TrainConfig, train_classifier
 
-    if args.reuse and (args.out / "config.json").exists():
+    reusing = args.reuse and (args.out / "config.json").exists()
+    if reusing and (args.out / "train.npz").exists():
         print(f"reusing the reference model in {args.out} (drop --reuse to train a new one)")
         return 0
     try:
-        ensure_writable(args.out, args.overwrite)
+        if not reusing:
+            ensure_writable(args.out, args.overwrite)
         data = load_watch_windows()
     except EdgelstmError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -47,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     std = data.train_x.reshape(-1, data.train_x.shape[-1]).std(axis=0) + 1e-6
     normalise = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
     train_x, test_x = normalise(data.train_x), normalise(data.test_x)
+    if reusing:  # a checkpoint from before train.npz was written: add the data files, keep the model
+        _write_data(args.out, train_x, data.train_y, test_x, data.test_y)
+        print(f"reusing the reference model in {args.out}; wrote its train.npz and heldout.npz")
+        return 0
 
     import torch
 
@@ -79,12 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         sample_rate_hz=data.sample_rate_hz,
     )
     save_checkpoint(model, args.out, preprocessing, overwrite=args.overwrite)
-    with atomic_path(args.out / "heldout.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
-        np.savez_compressed(handle, x=test_x, y=data.test_y)  # a file handle: savez would append .npz to a name
-    with atomic_path(args.out / "train.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
-        np.savez_compressed(handle, x=train_x, y=data.train_y)  # the transfer set for `edgelstm distill`
+    _write_data(args.out, train_x, data.train_y, test_x, data.test_y)
     print(f"held-out accuracy {result.final_accuracy:.1%} after {result.seconds:.0f} s; wrote {args.out}")
     return 0
+
+
+def _write_data(out: Path, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> None:
+    from edgelstm.files import atomic_path
+
+    with atomic_path(out / "heldout.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, x=test_x, y=test_y)  # a file handle: savez would append .npz to a name
+    with atomic_path(out / "train.npz", overwrite=True) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, x=train_x, y=train_y)  # the transfer set for `edgelstm distill`
 
 
 if __name__ == "__main__":
