@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -155,9 +156,11 @@ def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.rand
 
     model = reference.module.eval()
     sig = reference.signature
-    int8 = torch.ao.quantization.quantize_dynamic(
-        copy.deepcopy(model), {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8
-    )
+    with warnings.catch_warnings():  # torch deprecates its eager int8 API; it is still the baseline users have
+        warnings.simplefilter("ignore")
+        int8 = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model), {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8
+        )
     default_path = _default_path_onnx(model, sig.size if sig.kind == "features" else 0)
     default_session = ort.InferenceSession(str(default_path), providers=["CPUExecutionProvider"])  # defaults on purpose
     variants = []
