@@ -1,0 +1,59 @@
+"""`edgelstm bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgelstm.cli_common import (
+    JsonOpt,
+    app,
+    parse_ints,
+    user_errors,
+)
+
+
+@app.command()
+@user_errors
+def bench(
+    artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort artifacts to time"),
+    reference: str | None = typer.Option(
+        None, "--reference", help="trained model: adds torch and default-path baselines and size ratios"
+    ),
+    batches: str = typer.Option("1,32", "--batches", help="batch sizes"),
+    steps: str = typer.Option("100", "--steps", help="sequence lengths"),
+    threads: str = typer.Option("1", "--threads", help="ORT intra-op / torch thread counts"),
+    rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (medians need several)"),
+    chunks: str = typer.Option("1,16", "--chunks", help="streaming chunk sizes"),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="torch eager, torch dynamic int8, default path"),
+    cold_start: bool = typer.Option(True, "--cold-start/--no-cold-start", help="time session creation in a fresh process"),
+    report: Path | None = typer.Option(None, "--report", help="write the JSON results here"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Latency (p50/p90/p99, throughput), cold start, streaming per-step cost and size, with baselines."""
+    from edgelstm import jsonio
+    from edgelstm.bench import BenchConfig, run_bench
+    from edgelstm.bench.render import print_bench
+    from edgelstm.files import write_text_atomic
+    from edgelstm.loading import load_model
+
+    config = BenchConfig(
+        batches=parse_ints(batches, "--batches") or (1,),
+        steps=parse_ints(steps, "--steps") or (100,),
+        threads=parse_ints(threads, "--threads") or (1,),
+        rounds=rounds,
+        streaming_chunks=parse_ints(chunks, "--chunks") or (1,),
+        baselines=baselines,
+        cold_start=cold_start,
+    )
+    loaded = load_model(reference) if reference else None
+    result = run_bench(list(artifacts), loaded, config)
+    if report is not None:
+        write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)
+    if as_json:
+        typer.echo(jsonio.dumps(result.to_dict()))
+    else:
+        print_bench(result)
+        if report is not None:
+            typer.echo(f"wrote {report}")

@@ -1,0 +1,66 @@
+"""`edgelstm bundle` and `bundle verify`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from edgelstm.cli_common import (
+    JsonOpt,
+    app,
+    user_errors,
+)
+
+
+@app.command()
+@user_errors
+def bundle(
+    target: list[str] = typer.Argument(..., help="ARTIFACT.onnx to bundle, or: verify DIR|ZIP"),
+    out: Path | None = typer.Option(None, "--out", help="bundle directory to write"),
+    make_zip: bool = typer.Option(False, "--zip", help="also write DIR.zip (flat, relative names only)"),
+    parity_report: Path | None = typer.Option(None, "--parity-report", help="`edgelstm check --report` JSON to ship with it"),
+    bench_report: Path | None = typer.Option(None, "--bench-report", help="`edgelstm bench --report` JSON to ship with it"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing bundle"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a mobile deployment bundle (`bundle ARTIFACT --out DIR`), or re-check one (`bundle verify DIR`)."""
+    from edgelstm.bundle import build_bundle, verify_bundle
+    from edgelstm.errors import ConfigError
+
+    if target[0] == "verify":
+        if len(target) != 2:
+            raise ConfigError("usage: edgelstm bundle verify DIR|ZIP")
+        checked = verify_bundle(Path(target[1]))
+        if as_json:
+            typer.echo(
+                json.dumps({"ok": True, "files_checked": checked.files_checked, "ran": checked.ran, "outputs": checked.outputs})
+            )
+        else:
+            typer.echo(
+                f"OK {target[1]}: {checked.files_checked} files match their sha256; {checked.ran} ran once ({', '.join(checked.outputs)})"
+            )
+        return
+    if len(target) != 1 or out is None:
+        raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
+    result = build_bundle(Path(target[0]), out, parity_report, bench_report, make_zip, overwrite)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "directory": str(result.directory),
+                    "zip": str(result.zip_path) if result.zip_path else None,
+                    "files": result.files,
+                }
+            )
+        )
+        return
+    for name, digest in result.files.items():
+        typer.echo(f"  {name}  sha256 {digest[:12]}")
+    usability = ", ".join(
+        f"{u['execution_provider']} {u['supported_nodes']}/{u['nodes']} nodes ({u['verdict']})"
+        for u in result.manifest["mobile_usability"]
+    )
+    typer.echo(f"mobile usability: {usability}")
+    typer.echo(f"wrote {result.directory}" + (f" and {result.zip_path}" if result.zip_path else ""))

@@ -1,0 +1,100 @@
+"""`edgelstm inspect` and `edgelstm export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from edgelstm.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    InputSizeOpt,
+    JsonOpt,
+    ModelArg,
+    UnsafeOpt,
+    WeightsOpt,
+    app,
+    parse_ints,
+    user_errors,
+)
+
+
+@app.command()
+@user_errors
+def inspect(
+    model: str = ModelArg,
+    weights: Path | None = WeightsOpt,
+    unsafe_allow_pickle: bool = UnsafeOpt,
+    input_size: int | None = InputSizeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Architecture, parameters, size, state layout and the export forms a model supports."""
+    from edgelstm.loading import load_model
+    from edgelstm.summary import summarize_model
+
+    summary = summarize_model(load_model(model, weights, unsafe_allow_pickle, input_size))
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    from edgelstm.render import print_summary
+
+    print_summary(summary)
+
+
+@app.command()
+@user_errors
+def export(
+    model: str = ModelArg,
+    out: Path = typer.Option(..., "--out", help="directory for the .onnx file and its .export.json report"),
+    form: str = typer.Option("sequence", "--form", help="sequence (whole padded sequences) or streaming (chunk + state)"),
+    impl: str = typer.Option("auto", "--impl", help="fused (ONNX LSTM/GRU ops), loop (MatMul + gates in a Loop), or auto"),
+    weights: Path | None = WeightsOpt,
+    unsafe_allow_pickle: bool = UnsafeOpt,
+    input_size: int | None = InputSizeOpt,
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (14..21); 17 by default, see README"),
+    lengths: bool = typer.Option(
+        True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"
+    ),
+    state_inputs: bool = typer.Option(False, "--state-inputs", help="sequence form: add initial-state inputs"),
+    fixed_steps: int | None = typer.Option(
+        None, "--fixed-steps", help="with --impl unrolled: the one sequence length the graph runs at"
+    ),
+    batches: str | None = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
+    steps: str | None = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
+    example_steps: int | None = typer.Option(None, "--example-steps", help="example length used to export user modules"),
+    data: Path | None = typer.Option(None, "--data", help=".npz of real inputs (x, optional lengths) to verify on too"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
+    from dataclasses import replace
+
+    from edgelstm.loading import load_model
+    from export.api import export_model
+    from export.config import ExportConfig
+    from export.verify import VerificationConfig
+
+    export_config = ExportConfig(
+        form=form,  # type: ignore[arg-type]
+        impl=impl,  # type: ignore[arg-type]
+        opset=opset,
+        with_lengths=lengths,
+        with_state_inputs=state_inputs,
+        fixed_steps=fixed_steps,
+    )
+    loaded = load_model(model, weights, unsafe_allow_pickle, input_size)
+    verification = VerificationConfig(
+        example_steps=example_steps or loaded.signature.example_steps, steps=parse_ints(steps, "--steps")
+    )
+    if (grid := parse_ints(batches, "--batches")) is not None:
+        verification = replace(verification, batches=grid)
+    result = export_model(loaded, out, export_config, verification, overwrite, data)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        from edgelstm.render import print_export_result
+
+        print_export_result(result)
+    raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)

@@ -1,0 +1,104 @@
+"""`edgelstm quantize`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgelstm.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    JsonOpt,
+    app,
+    parse_names,
+    parse_names_keep_case,
+    user_errors,
+)
+
+
+@app.command("quantize")
+@user_errors
+def quantize_command(
+    model: str = typer.Argument(..., help="edgelstm checkpoint dir, or an .onnx exported by edgelstm"),
+    out: Path = typer.Option(..., "--out", help="directory for the quantized artifact(s)"),
+    scheme: str = typer.Option("auto", "--scheme", help="dynamic-int8, static-int8, fp16, int4, or auto"),
+    reference: str | None = typer.Option(
+        None, "--reference", help="trained model for the parity check (default: MODEL when it is a checkpoint)"
+    ),
+    data: Path | None = typer.Option(None, "--data", help="real inputs (.npz/.npy/.pt/CSV): calibration and held-out parity"),
+    budget: Path | None = typer.Option(None, "--budget", help="TOML tolerances the artifact must meet (see check)"),
+    method: str = typer.Option("minmax", "--method", help="static-int8 calibration: minmax, entropy, percentile"),
+    fixed_batch: int | None = typer.Option(
+        None, "--fixed-batch", help="static-int8: static shapes with this batch (NNAPI-style accelerators)"
+    ),
+    per_channel: bool = typer.Option(False, "--per-channel", help="per-channel weight scales (int8 schemes)"),
+    reduce_range: bool | None = typer.Option(
+        None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
+    ),
+    block_size: int = typer.Option(32, "--block-size", help="int4 block size"),
+    keep_fp32: str = typer.Option("", "--keep-fp32", help="fp16: op types kept in float32, e.g. LSTM"),
+    exclude: str = typer.Option("", "--exclude", help="dynamic-int8: parts kept in float, e.g. head,layer0"),
+    weight_type: str = typer.Option("int8", "--weight-type", help="dynamic-int8 MatMul weights: int8 or uint8"),
+    check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate before publishing the result"),
+    keep_failed: bool = typer.Option(False, "--keep-failed", help="write the artifact even if it fails the parity gate"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Quantize a model with one scheme (or try them all with --scheme auto) and gate the result on parity."""
+    from edgelstm import jsonio
+    from edgelstm.errors import ConfigError
+    from edgelstm.loading import load_model
+    from edgelstm.parity import TolerancePolicy
+    from edgelstm.parity.data import load_sequence_data
+    from quantize import quantize, scheme_config
+    from quantize.gate import ParityGate
+    from quantize.render import print_quantize, print_selection
+    from quantize.selection import select_scheme
+
+    policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
+    is_onnx = model.endswith(".onnx")
+    ref_spec = reference or (None if is_onnx else model)
+    loaded = load_model(ref_spec) if ref_spec else None
+    sequences = None
+    if data is not None:
+        sig = loaded.signature if loaded else None
+        sequences = load_sequence_data(
+            data, bool(sig and sig.kind == "tokens"), sig.size if sig and sig.kind == "features" else None
+        )
+    if scheme == "auto":
+        if loaded is None or sequences is None:
+            raise ConfigError("--scheme auto needs a reference model (a checkpoint MODEL or --reference) and --data")
+        selection = select_scheme(loaded, sequences, out, policy, overwrite=overwrite)
+        if as_json:
+            typer.echo(jsonio.dumps(selection.to_dict()))
+        else:
+            print_selection(selection)
+        raise typer.Exit(EXIT_OK if selection.winner else EXIT_FAILED)
+    options: dict[str, object] = {}
+    if scheme in ("dynamic-int8", "static-int8"):
+        options["per_channel"] = per_channel
+    if scheme == "dynamic-int8":
+        options["reduce_range"] = reduce_range
+        options["exclude"] = parse_names(exclude)
+        options["weight_type"] = weight_type
+    if scheme == "static-int8":
+        options["method"] = method
+        options["fixed_batch"] = fixed_batch
+    if scheme == "int4":
+        options["block_size"] = block_size
+    if scheme == "fp16":
+        options["keep_fp32_ops"] = parse_names_keep_case(keep_fp32)
+    config = scheme_config(scheme, **options)
+    source = loaded if (loaded is not None and not is_onnx) else Path(model)
+    gate = None
+    if check:
+        if loaded is None:
+            raise ConfigError("the parity check needs the trained model: pass --reference (or --no-check)")
+        gate = ParityGate(loaded, sequences, policy)
+    result = quantize(source, config, out, calibration=sequences, overwrite=overwrite, gate=gate, keep_failed=keep_failed)
+    if as_json:
+        typer.echo(jsonio.dumps(result.to_dict()))
+    else:
+        print_quantize(result)
+    raise typer.Exit(EXIT_FAILED if result.parity_passed is False else EXIT_OK)

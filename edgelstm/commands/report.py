@@ -1,0 +1,38 @@
+"""`edgelstm report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from edgelstm.cli_common import (
+    app,
+    user_errors,
+)
+
+
+@app.command()
+@user_errors
+def report(
+    run_dir: Path = typer.Argument(..., help="directory with check.json, bench.json and/or *.quant.json (or a report.json)"),
+    out: Path | None = typer.Option(None, "--out", help="where to write report.json/.md/.html (default: RUN_DIR)"),
+) -> None:
+    """Combine a run's parity, latency and quantization results into report.json, report.md and report.html."""
+    from edgelstm import jsonio
+    from edgelstm.files import write_text_atomic
+    from edgelstm.report import RunSummary, collect_run, html_report, markdown_report
+
+    if run_dir.is_file() and run_dir.suffix == ".json":  # re-render a saved report
+        summary = RunSummary.from_dict(json.loads(run_dir.read_text()))
+        target = out or run_dir.parent
+    else:
+        summary = collect_run(run_dir)
+        target = out or run_dir
+    target.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target / "report.json", jsonio.dumps(summary.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(target / "report.md", markdown_report(summary), overwrite=True)
+    write_text_atomic(target / "report.html", html_report(summary), overwrite=True)
+    typer.echo(markdown_report(summary))
+    typer.echo(f"wrote {target / 'report.json'}, {target / 'report.md'}, {target / 'report.html'}")
