@@ -1,4 +1,4 @@
-"""A small, deterministic supervised training loop for reference models (classification)."""
+"""Small, deterministic supervised training loops for reference models and teachers."""
 
 from __future__ import annotations
 
@@ -53,35 +53,19 @@ def train_classifier(
     config: TrainConfig = TrainConfig(),
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> TrainResult:
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
-    rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    """Cross-entropy with a per-epoch cosine schedule (the reference model's recipe)."""
     loss_fn = torch.nn.CrossEntropyLoss()
-    result = TrainResult(epochs=config.epochs, seconds=0.0)
-    started = time.perf_counter()
-    for epoch in range(config.epochs):
-        model.train()
-        order = rng.permutation(len(train_x))
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            logits, _ = model(torch.from_numpy(train_x[idx]))
-            loss = loss_fn(logits, torch.from_numpy(train_y[idx]))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            losses.append(loss.item())
-        schedule.step()
-        result.train_loss.append(float(np.mean(losses)))
-        result.test_accuracy.append(classification_accuracy(model, test_x, test_y))
-        if on_epoch:
-            on_epoch(epoch + 1, result.train_loss[-1], result.test_accuracy[-1])
-    result.seconds = time.perf_counter() - started
-    model.eval()
-    return result
+    return _fit(
+        model,
+        train_x,
+        train_y,
+        config,
+        loss_of=lambda output, target: loss_fn(output, target),
+        make_schedule=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs),
+        schedule_per_step=False,
+        score=lambda: classification_accuracy(model, test_x, test_y),
+        on_epoch=on_epoch,
+    )
 
 
 def train_supervised(
@@ -93,21 +77,61 @@ def train_supervised(
     config: TrainConfig = TrainConfig(),
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> TrainResult:
-    """Train any head on labels: cross-entropy (classify, per-token LM) or MSE (forecast / regression).
-
-    `test_accuracy` then holds the task metric per epoch: accuracy, MAE or bits per character.
+    """Train any head on labels: cross-entropy (classify, per-token LM) or MSE (forecast / regression), with a
+    one-cycle schedule. `test_accuracy` then holds the task metric per epoch: accuracy, MAE or bits per character.
     """
     from torch.nn import functional as F
 
     from edgelstm.distill.metrics import MetricAccumulator, task_kind
 
+    kind = task_kind(model.config.head.kind, model.config.head.num_outputs)
+
+    def loss_of(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if kind == "regress":
+            return F.mse_loss(output, target.reshape(output.shape))
+        return F.cross_entropy(output.reshape(-1, output.shape[-1]), target.reshape(-1).long())
+
+    def score() -> float:
+        metric = MetricAccumulator(kind)
+        with torch.no_grad():
+            for start in range(0, len(test_x), 256):
+                output, _ = model(torch.from_numpy(test_x[start : start + 256]))
+                metric.add(output, torch.from_numpy(test_y[start : start + 256]))
+        return metric.result().value
+
+    steps = config.epochs * int(np.ceil(len(train_x) / config.batch_size))
+    return _fit(
+        model,
+        train_x,
+        train_y,
+        config,
+        loss_of=loss_of,
+        make_schedule=lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.learning_rate, total_steps=steps
+        ),
+        schedule_per_step=True,
+        score=score,
+        on_epoch=on_epoch,
+    )
+
+
+def _fit(
+    model: SequenceModel,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    config: TrainConfig,
+    loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    make_schedule: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler],
+    schedule_per_step: bool,
+    score: Callable[[], float],
+    on_epoch: Callable[[int, float, float], None] | None,
+) -> TrainResult:
+    """The shared loop: seeded shuffles, Adam, gradient clipping, a score on held-out data after every epoch."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    steps = config.epochs * int(np.ceil(len(train_x) / config.batch_size))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=steps)
-    kind = task_kind(model.config.head.kind, model.config.head.num_outputs)
+    schedule = make_schedule(optimizer)
     result = TrainResult(epochs=config.epochs, seconds=0.0)
     started = time.perf_counter()
     for epoch in range(config.epochs):
@@ -117,25 +141,19 @@ def train_supervised(
         for start in range(0, len(order), config.batch_size):
             idx = order[start : start + config.batch_size]
             output, _ = model(torch.from_numpy(train_x[idx]))
-            target = torch.from_numpy(train_y[idx])
-            if kind == "regress":
-                loss = F.mse_loss(output, target.reshape(output.shape))
-            else:
-                loss = F.cross_entropy(output.reshape(-1, output.shape[-1]), target.reshape(-1).long())
+            loss = loss_of(output, torch.from_numpy(train_y[idx]))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            schedule.step()
+            if schedule_per_step:
+                schedule.step()
             losses.append(loss.item())
+        if not schedule_per_step:
+            schedule.step()
         model.eval()
-        metric = MetricAccumulator(kind)
-        with torch.no_grad():
-            for start in range(0, len(test_x), 256):
-                output, _ = model(torch.from_numpy(test_x[start : start + 256]))
-                metric.add(output, torch.from_numpy(test_y[start : start + 256]))
         result.train_loss.append(float(np.mean(losses)))
-        result.test_accuracy.append(metric.result().value)
+        result.test_accuracy.append(score())
         if on_epoch:
             on_epoch(epoch + 1, result.train_loss[-1], result.test_accuracy[-1])
     result.seconds = time.perf_counter() - started

@@ -42,6 +42,16 @@ def _labelled(teacher: LoadedModel, count: int, seed: int, steps: int = 12) -> S
     return SequenceData(x, lengths, out.argmax(-1).numpy(), f"synthetic-{seed}")
 
 
+def _teacher_on_disk(directory: Path, train_count: int, val_count: int = 48) -> LoadedModel:
+    """A teacher checkpoint plus train.npz / val.npz labelled by it, for tests that run the CLI."""
+    teacher = _teacher()
+    save_checkpoint(teacher.module, directory / "teacher")
+    for name, count, seed in (("train", train_count, 0), ("val", val_count, 1)):
+        d = _labelled(teacher, count, seed)
+        np.savez(directory / f"{name}.npz", x=d.x, lengths=d.lengths, y=d.y)
+    return teacher
+
+
 # -- torchrun / DistributedDataParallel ------------------------------------------------------------------
 
 
@@ -51,11 +61,7 @@ def test_two_torchrun_processes_train_the_same_student_as_one(tmp_path: Path) ->
     The batch size (30) does not divide the 200 sequences, so the last batch is split unevenly: the per-share
     loss weighting is what keeps the averaged gradient equal to the full batch's.
     """
-    teacher = _teacher()
-    save_checkpoint(teacher.module, tmp_path / "teacher")
-    for name, count, seed in (("train", 200, 0), ("val", 48, 1)):
-        d = _labelled(teacher, count, seed)
-        np.savez(tmp_path / f"{name}.npz", x=d.x, lengths=d.lengths, y=d.y)
+    teacher = _teacher_on_disk(tmp_path, train_count=200)
     args = [
         "-m", "edgelstm.cli", "distill", str(tmp_path / "teacher"),
         "--data", str(tmp_path / "train.npz"), "--validation", str(tmp_path / "val.npz"),
@@ -212,6 +218,8 @@ def test_hidden_state_matching_needs_an_edgelstm_teacher(tmp_path: Path) -> None
     from edgelstm.distill.trainer import TeacherTargets
 
     data = SequenceData(np.zeros((4, 12, 5), np.float32), None, None, "zeros")
+    inferred = student_config(user, StudentSpec()).head  # read from the module's [B, 3] output
+    assert (inferred.kind, inferred.num_outputs) == ("classify", 3)
     assert student_config(user, StudentSpec(), HeadConfig(kind="classify", num_outputs=3)).input_size == 5
     with pytest.raises(ConfigError, match="hidden-state matching needs an edgelstm teacher"):
         TeacherTargets(user, data, True, torch.device("cpu"), 16)
@@ -350,11 +358,7 @@ def test_kill_9_mid_run_resumes_to_the_same_student(tmp_path: Path) -> None:
     import signal
     import time
 
-    teacher = _teacher()
-    save_checkpoint(teacher.module, tmp_path / "teacher")
-    for name, count, seed in (("train", 800, 0), ("val", 32, 1)):
-        d = _labelled(teacher, count, seed)
-        np.savez(tmp_path / f"{name}.npz", x=d.x, lengths=d.lengths, y=d.y)
+    _teacher_on_disk(tmp_path, train_count=800, val_count=32)
     args = [
         sys.executable, "-m", "edgelstm.cli", "distill", str(tmp_path / "teacher"),
         "--data", str(tmp_path / "train.npz"), "--validation", str(tmp_path / "val.npz"),
@@ -379,3 +383,25 @@ def test_kill_9_mid_run_resumes_to_the_same_student(tmp_path: Path) -> None:
     resumed = subprocess.run([*args, "--out", str(tmp_path / "killed")], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert (tmp_path / "straight/best" / WEIGHTS_FILE).read_bytes() == (tmp_path / "killed/best" / WEIGHTS_FILE).read_bytes()
+
+
+def test_a_user_module_teacher_distills_with_its_head_read_from_its_output(tmp_path: Path) -> None:
+    class Forecaster(torch.nn.Module):  # [B, T, 5] -> [B, 2 steps, 1 value]
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.out = torch.nn.LSTM(5, 8, batch_first=True), torch.nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.rnn(x)[0][:, -1]).unsqueeze(-1)
+
+    torch.manual_seed(0)
+    user = LoadedModel(Forecaster(), "factory", "forecaster", InputSignature("features", 5, 12), None)
+    rng = np.random.default_rng(0)
+    train = SequenceData(rng.standard_normal((64, 12, 5)).astype(np.float32), None, None, "train")
+    val = SequenceData(rng.standard_normal((16, 12, 5)).astype(np.float32), None, None, "val")
+    result = distill(
+        user, train, val, tmp_path, DistillConfig(student=StudentSpec(hidden_size=4), epochs=5, batch_size=16, learning_rate=1e-2)
+    )
+    head = load_model(str(tmp_path / "best")).config.head
+    assert (head.kind, head.horizon, head.num_outputs) == ("forecast", 2, 1)
+    assert result.history[-1]["validation_loss"] < 0.9 * result.history[0]["validation_loss"]

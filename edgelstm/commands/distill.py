@@ -78,6 +78,9 @@ def distill_command(
     spec = WindowSpec(
         window, stride, parse_names_keep_case(features or ""), group, label, target, horizon, min_length
     ) if window else None  # fmt: skip
+    if loaded.config is None:  # a user module: say what task was read from its output
+        head = student_config(loaded, StudentSpec()).head
+        typer.echo(f"teacher is a user module; student head read from its output: {head.kind}, {head.num_outputs} output(s)")
     train_data = load_distill_data(data, loaded, spec)
     val_data = load_distill_data(validation, loaded, spec)
     if qat_bits not in (7, 8):

@@ -3,6 +3,7 @@ per epoch everywhere (CI logs included)."""
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ class TrainingDisplay:
 
     def step(self, update: StepProgress) -> None:
         # An exponential average: single-batch losses jump too much to read.
-        self.smoothed = update.loss if self.smoothed != self.smoothed else 0.9 * self.smoothed + 0.1 * update.loss
+        self.smoothed = update.loss if math.isnan(self.smoothed) else 0.9 * self.smoothed + 0.1 * update.loss
         if self.progress is None:
             return
         if update.epoch != self.epoch or self.task is None:

@@ -25,10 +25,9 @@ from edgelstm.errors import ConfigError
 from edgelstm.files import write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.model import count_parameters
-from edgelstm.parity.artifacts import open_artifact
+from edgelstm.parity.artifacts import ArtifactInfo, open_artifact, sequence_feeds
 from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
-from export.config import GraphInterface
 
 TARGET_COMPRESSION = 10.0
 TARGET_ACCURACY_DROP_POINTS = 1.0
@@ -133,8 +132,9 @@ def build_distill_report(
                 assert result.path is not None
                 graphs.append((role, "dynamic-int8", count_parameters(model.module), result.path))
         sessions = [session_from_onnx(path, settings) for *_, path in graphs]
-        metrics = [_score(path, session, test) for (*_, path), session in zip(graphs, sessions, strict=True)]
-        latencies = _latencies(graphs, sessions, test, rounds)
+        infos = [open_artifact(path) for *_, path in graphs]  # read each graph's interface once
+        metrics = [_score(info, session, test) for info, session in zip(infos, sessions, strict=True)]
+        latencies = _latencies(infos, sessions, test, rounds)
         report = DistillReport(
             task=metrics[0].name, data=test.source, sequences=test.count, steps=test.max_steps,
             settings=settings.to_dict(), rounds=rounds,
@@ -154,27 +154,17 @@ def _drop(metric: TaskMetric, teacher: TaskMetric) -> float:
     return metric.relative_change(teacher)
 
 
-def _feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray | None) -> dict[str, np.ndarray]:
-    feeds: dict[str, np.ndarray] = {interface.inputs[0].name: x}
-    names = [t.name for t in interface.inputs]
-    if "lengths" in names:
-        feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
-    for spec in interface.states:
-        shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
-        feeds[spec.input_name] = np.full(shape, spec.initial_value, np.float32)
-    return feeds
-
-
-def _score(path: Path, session: Any, data: SequenceData) -> TaskMetric:
+def _score(info: ArtifactInfo, session: Any, data: SequenceData) -> TaskMetric:
     assert data.y is not None
-    info = open_artifact(path)
     interface = info.interface
     head = info.metadata.model_config.head if info.metadata and info.metadata.model_config else None
     accumulator: MetricAccumulator | None = None
     for start in range(0, data.count, 256):
         rows = slice(start, start + 256)
         lengths = None if data.lengths is None else data.lengths[rows]
-        output = torch.from_numpy(session.run([interface.outputs[0].name], _feeds(interface, data.x[rows], lengths))[0])
+        output = torch.from_numpy(
+            session.run([interface.outputs[0].name], sequence_feeds(interface, data.x[rows], lengths, data.source))[0]
+        )
         if accumulator is None:
             accumulator = MetricAccumulator(task_kind(head.kind if head else "classify", output.shape[-1]))
         mask = None
@@ -185,12 +175,12 @@ def _score(path: Path, session: Any, data: SequenceData) -> TaskMetric:
     return accumulator.result()
 
 
-def _latencies(graphs: list, sessions: list, data: SequenceData, rounds: int) -> list[tuple[float, float]]:
+def _latencies(infos: list[ArtifactInfo], sessions: list, data: SequenceData, rounds: int) -> list[tuple[float, float]]:
     """Batch-1 latency of every graph, interleaved in a shuffled order each round (machine noise is +-30 %)."""
     x = data.x[:1]
     lengths = None if data.lengths is None else data.lengths[:1]
     calls = [
-        (session, _feeds(open_artifact(path).interface, x, lengths)) for (*_, path), session in zip(graphs, sessions, strict=True)
+        (session, sequence_feeds(info.interface, x, lengths, data.source)) for info, session in zip(infos, sessions, strict=True)
     ]
     samples: list[list[float]] = [[] for _ in calls]
     for session, feeds in calls:  # warm-up

@@ -80,8 +80,7 @@ def student_config(teacher: LoadedModel, spec: StudentSpec, head: HeadConfig | N
         base, head = teacher.config, head or teacher.config.head
         input_size, kind, vocab = base.input_size, base.input_kind, base.vocab_size
     else:
-        if head is None:
-            raise ConfigError("a user-module teacher needs the student's head (task and number of outputs)")
+        head = head or infer_head(teacher)
         kind = "tokens" if teacher.signature.kind == "tokens" else "features"
         vocab = teacher.signature.size if kind == "tokens" else 0
         input_size = 32 if kind == "tokens" else teacher.signature.size
@@ -96,6 +95,32 @@ def student_config(teacher: LoadedModel, spec: StudentSpec, head: HeadConfig | N
         vocab_size=vocab,
         head=head,
     )
+
+
+def infer_head(teacher: LoadedModel) -> HeadConfig:
+    """The head a user-module teacher has, read from its output on one probe sequence.
+
+    [B, C]: classification over C classes (C = 1: one regression value); [B, T, C] on token input: a language
+    model; [B, T, C] with T equal to the input's length: per-step outputs; [B, H, C] otherwise: an H-step forecast.
+    A multi-output regressor returning [B, C] reads as a classifier: give an edgelstm teacher for that case.
+    """
+    sig = teacher.signature
+    steps = sig.example_steps
+    probe = torch.zeros(1, steps, dtype=torch.long) if sig.kind == "tokens" else torch.zeros(1, steps, sig.size)
+    with torch.no_grad():
+        result = teacher.module.eval()(probe)
+    output = result[0] if isinstance(result, tuple) else result
+    if not isinstance(output, torch.Tensor) or output.dim() not in (2, 3):
+        raise ConfigError("cannot tell the teacher's task: its output is not a [B, C] or [B, T, C] tensor")
+    if output.dim() == 2:
+        if output.shape[1] == 1:
+            return HeadConfig(kind="forecast", num_outputs=1, pooling="last")
+        return HeadConfig(kind="classify", num_outputs=int(output.shape[1]), pooling="last")
+    if sig.kind == "tokens":
+        return HeadConfig(kind="lm", num_outputs=int(output.shape[2]))
+    if output.shape[1] == steps:
+        return HeadConfig(kind="per_step", num_outputs=int(output.shape[2]))
+    return HeadConfig(kind="forecast", num_outputs=int(output.shape[2]), horizon=int(output.shape[1]), pooling="last")
 
 
 class Trainee(nn.Module):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgelstm.errors import EdgelstmError, LoadError
+from edgelstm.errors import EdgelstmError, InputShapeError, LoadError
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from export.config import GraphInterface, TensorSpec
 from export.metadata import ArtifactMetadata, read_metadata
@@ -161,3 +161,18 @@ def convert_to_ort(path: Path, workdir: Path) -> Path:
     options.add_session_config_entry("session.save_model_format", "ORT")
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return target
+
+
+def sequence_feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray | None, where: str) -> dict[str, np.ndarray]:
+    """Inputs for one call of an edgelstm graph on `x`: lengths (full when not given) and initial states."""
+    names = [t.name for t in interface.inputs]
+    feeds: dict[str, np.ndarray] = {names[0]: x}
+    if "lengths" in names:
+        feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
+    for spec in interface.states:
+        shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
+        feeds[spec.input_name] = np.full(shape, spec.initial_value, np.float32)
+    missing = [n for n in names if n not in feeds]
+    if missing:
+        raise InputShapeError(f"{where}: don't know how to feed input(s) {', '.join(missing)}")
+    return feeds

@@ -17,7 +17,15 @@ from edgelstm.config import ModelConfig
 from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, Runner, open_artifact, open_runner
+from edgelstm.parity.artifacts import (
+    PROVIDERS,
+    ArtifactInfo,
+    NotApplicable,
+    Runner,
+    open_artifact,
+    open_runner,
+    sequence_feeds,
+)
 from edgelstm.parity.cases import InputCase, build_cases
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.reference import TorchReference
@@ -257,17 +265,7 @@ class _CandidateCheck:
         return [group for group in fitted_groups if group is not None]
 
     def _feeds(self, x: np.ndarray, lengths: np.ndarray | None) -> Feeds:
-        names = [t.name for t in self.interface.inputs]
-        feeds: Feeds = {names[0]: x}
-        if "lengths" in names:
-            feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
-        for spec in self.interface.states:
-            shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
-            feeds[spec.input_name] = np.full(shape, spec.initial_value, np.float32)
-        missing = [n for n in names if n not in feeds]
-        if missing:
-            raise InputShapeError(f"{self.info.path}: don't know how to feed input(s) {', '.join(missing)}")
-        return feeds
+        return sequence_feeds(self.interface, x, lengths, str(self.info.path))
 
     def _reference(self, feeds: Feeds) -> list[np.ndarray]:
         return self.truth.run(self.interface, feeds)

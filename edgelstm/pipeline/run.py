@@ -147,7 +147,10 @@ def _distill(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str,
         )
         config = distill_config(settings, StudentSpec(spec.cell, spec.hidden_size, spec.num_layers))
     sig = loaded.signature
-    read = lambda p: load_sequence_data(Path(p), sig.kind == "tokens", sig.size if sig.kind == "features" else None)  # noqa: E731
+
+    def read(path: str) -> Any:
+        return load_sequence_data(Path(path), sig.kind == "tokens", sig.size if sig.kind == "features" else None)
+
     # A directory per settings: an interrupted run resumes in its own, changed settings start a fresh one.
     key = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
     work = recipe.out_dir / "distill" / key
