@@ -67,7 +67,7 @@ def export_forms(loaded: LoadedModel) -> list[FormAvailability]:
             FormAvailability("sequence", "loop", False, foreign),
             FormAvailability("streaming", "-", False, foreign),
         ]
-    from export.native import fused_unsupported_reason, streaming_unsupported_reason
+    from edgelstm.export.native import fused_unsupported_reason, streaming_unsupported_reason
 
     fused_reason = fused_unsupported_reason(loaded.config) or ""
     stream_reason = streaming_unsupported_reason(loaded.config) or ""

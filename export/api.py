@@ -14,9 +14,9 @@ from edgelstm import __version__
 from edgelstm.errors import ExportError
 from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
 from edgelstm.loading import LoadedModel
-from export.config import ExportConfig, GraphInterface
-from export.metadata import ArtifactMetadata, attach_metadata
-from export.verify import (
+from edgelstm.export.config import ExportConfig, GraphInterface
+from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
+from edgelstm.export.verify import (
     VerificationConfig,
     VerificationResult,
     load_data_feeds,
@@ -83,10 +83,10 @@ def build_onnx(
 ) -> tuple[onnx.ModelProto, GraphInterface]:
     """The graph for `loaded`; `example_steps` is the trace length for user modules (native graphs need none)."""
     if loaded.is_native:
-        from export.native import build_native_onnx
+        from edgelstm.export.native import build_native_onnx
 
         return build_native_onnx(loaded.module, export_config)
-    from export.foreign import build_foreign_onnx
+    from edgelstm.export.foreign import build_foreign_onnx
 
     return build_foreign_onnx(loaded, export_config, example_steps or loaded.signature.example_steps)
 

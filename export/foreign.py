@@ -15,8 +15,8 @@ import torch
 
 from edgelstm.errors import ExportError
 from edgelstm.loading import LoadedModel
-from export.config import ExportConfig, GraphInterface, TensorSpec
-from export.verify import _flatten
+from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
+from edgelstm.export.verify import _flatten
 
 
 def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:

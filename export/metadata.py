@@ -11,7 +11,7 @@ import onnx
 
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import LoadError
-from export.config import ExportConfig, GraphInterface
+from edgelstm.export.config import ExportConfig, GraphInterface
 
 FORMAT_VERSION = "1"
 KEY_PREFIX = "edgelstm."

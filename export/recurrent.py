@@ -12,8 +12,8 @@ import numpy as np
 from onnx import helper
 
 from edgelstm.config import ModelConfig
-from export.graph_builder import BOOL, FLOAT, INT64, GraphBuilder, subgraph_value
-from export.weights import (
+from edgelstm.export.graph_builder import BOOL, FLOAT, INT64, GraphBuilder, subgraph_value
+from edgelstm.export.weights import (
     ONNX_GRU_ORDER,
     ONNX_LSTM_ORDER,
     TORCH_GRU_GATES,

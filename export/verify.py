@@ -18,8 +18,8 @@ from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compa
 from edgelstm.errors import InputShapeError
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import SessionSettings, session_from_onnx
-from export.config import GraphInterface
-from export.native import random_inputs_like
+from edgelstm.export.config import GraphInterface
+from edgelstm.export.native import random_inputs_like
 
 Feeds = dict[str, np.ndarray]
 TorchReference = Callable[[Feeds], list[np.ndarray]]

@@ -19,12 +19,12 @@ from edgelstm.errors import EdgelstmError, ExportError
 from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
-from export.config import ExportConfig
-from export.metadata import ArtifactMetadata, attach_metadata, read_metadata
-from quantize.config import SchemeConfig
-from quantize.gate import ParityGate
-from quantize.graph_facts import initializer_bytes
-from quantize.registry import QuantizeInput, handler_for
+from edgelstm.export.config import ExportConfig
+from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
+from edgelstm.quantize.config import SchemeConfig
+from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.graph_facts import initializer_bytes
+from edgelstm.quantize.registry import QuantizeInput, handler_for
 
 
 class SchemeRefused(EdgelstmError):
@@ -154,7 +154,7 @@ def _fp32_source(
     if isinstance(model, LoadedModel):
         if not model.is_native:
             raise SchemeRefused("quantizing needs an edgelstm checkpoint or an .onnx exported by edgelstm")
-        from export.api import build_onnx, check_onnx
+        from edgelstm.export.api import build_onnx, check_onnx
 
         assert model.config is not None
         impl = handler_for(config).choose_impl(config, model.config)

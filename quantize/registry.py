@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 
 from edgelstm.config import ModelConfig
-from export.config import GraphInterface
-from quantize.config import SchemeConfig
+from edgelstm.export.config import GraphInterface
+from edgelstm.quantize.config import SchemeConfig
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,6 @@ def register(config_type: type[SchemeConfig]) -> Callable[[H], H]:
 
 
 def handler_for(config: SchemeConfig) -> Handler:
-    import quantize.schemes  # noqa: F401  # registers the built-in handlers
+    import edgelstm.quantize.schemes  # noqa: F401  # registers the built-in handlers
 
     return HANDLERS[type(config)]

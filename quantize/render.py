@@ -6,8 +6,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgelstm.render import _console
-from quantize.api import QuantizeResult
-from quantize.selection import SelectionResult
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.selection import SelectionResult
 
 
 def _parity_text(summary: dict | None) -> str:

@@ -14,9 +14,9 @@ from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
-from quantize.api import QuantizeResult, SchemeRefused, quantize
-from quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
-from quantize.gate import ParityGate
+from edgelstm.quantize.api import QuantizeResult, SchemeRefused, quantize
+from edgelstm.quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
+from edgelstm.quantize.gate import ParityGate
 
 
 @dataclass

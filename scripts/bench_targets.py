@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.loading import load_model
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.runtime import session_from_onnx
-    from export.api import export_model
-    from export.config import ExportConfig
-    from quantize import DynamicInt8Config, quantize
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.quantize import DynamicInt8Config, quantize
 
     loaded = load_model(str(args.model))
     data = load_sequence_data(args.model / "heldout.npz", feature_size=loaded.signature.size)

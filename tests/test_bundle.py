@@ -15,8 +15,8 @@ from edgelstm.cli import app
 from edgelstm.config import Preprocessing
 from edgelstm.errors import OutputExistsError
 from edgelstm.loading import load_model
-from export.api import export_model
-from export.config import ExportConfig
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from tests.conftest import tiny_model
 
 

@@ -18,8 +18,8 @@ from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.artifacts import convert_to_ort
 from edgelstm.parity.data import load_sequence_data
-from export.api import export_model
-from export.config import ExportConfig
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from tests.conftest import tiny_model, write_cell_loop_module
 
 runner = CliRunner()

@@ -108,7 +108,7 @@ def test_emulation_follows_onnx_runtime_dynamic_int8(cell: str, tmp_path: Path) 
     form, MatMulInteger) it is the same arithmetic, so it matches to float rounding."""
     import onnxruntime as ort
 
-    from quantize import DynamicInt8Config, quantize
+    from edgelstm.quantize import DynamicInt8Config, quantize
 
     model = tiny_model(cell=cell, layers=2, head="classify-last")
     loaded = LoadedModel(model, "checkpoint", "t", InputSignature.from_config(model.config), model.config)

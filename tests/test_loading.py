@@ -18,9 +18,9 @@ from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ExportError, FixedTimeAxisError, LoadError, UnsafePickleError
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
-from export.api import export_model
-from export.config import ExportConfig
-from export.verify import VerificationConfig
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.export.verify import VerificationConfig
 
 USER_CODE = textwrap.dedent(
     """

@@ -21,11 +21,11 @@ from edgelstm.model import SequenceModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.training import TrainConfig, train_classifier
-from export.api import export_model
-from export.config import ExportConfig
-from quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
-from quantize.graph_facts import op_counts
-from quantize.selection import Candidate, check_artifact, pick_winner
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
+from edgelstm.quantize.graph_facts import op_counts
+from edgelstm.quantize.selection import Candidate, check_artifact, pick_winner
 
 ARCHITECTURES = {
     "lstm": {"cell": "lstm"},
@@ -150,7 +150,7 @@ def test_no_overwrite_and_metadata_survive(trained, tmp_path: Path) -> None:
 
 
 def test_winner_is_smallest_among_not_much_slower_passing() -> None:
-    from quantize.api import QuantizeResult
+    from edgelstm.quantize.api import QuantizeResult
 
     def cand(name: str, size: int, latency: float, passed: bool = True) -> Candidate:
         return Candidate(name, QuantizeResult(name, {}, "m", 100_000, size_bytes=size), passed=passed, latency_ms=latency)
@@ -271,7 +271,7 @@ def test_unknown_exclusion_is_refused() -> None:
 
 def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watch_slice, tmp_path: Path) -> None:
     from edgelstm.parity import TolerancePolicy
-    from quantize.selection import select_scheme
+    from edgelstm.quantize.selection import select_scheme
 
     budget = tmp_path / "budget.toml"
     budget.write_text("[precision.int8]\nmin_snr_db = 200\n")  # unreachable: every int8 variant must fail
@@ -285,7 +285,7 @@ def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watc
 
 def test_an_artifact_that_fails_the_gate_is_not_published(trained, watch_slice, tmp_path: Path) -> None:
     from edgelstm.parity import TolerancePolicy
-    from quantize.gate import ParityGate
+    from edgelstm.quantize.gate import ParityGate
 
     held = watch_slice[2]
     budget = tmp_path / "budget.toml"
@@ -337,7 +337,7 @@ def test_every_cell_either_passes_or_is_not_published_with_the_reason(
     trained, watch_slice, tmp_path: Path, arch: str, config
 ) -> None:
     from edgelstm.parity import TolerancePolicy
-    from quantize.gate import ParityGate
+    from edgelstm.quantize.gate import ParityGate
 
     held = watch_slice[2]
     try:
@@ -360,7 +360,7 @@ def test_static_int8_with_a_fixed_batch_is_taken_whole_by_nnapi(trained, watch_s
     assigns every node to NNAPI. The gate runs it one sequence at a time."""
     from edgelstm.bundle.mobile_check import mobile_usability
     from edgelstm.parity import TolerancePolicy
-    from quantize.gate import ParityGate
+    from edgelstm.quantize.gate import ParityGate
 
     held = SequenceData(watch_slice[2].x[:48], None, watch_slice[2].y[:48], "slice")
     result = quantize(

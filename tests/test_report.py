@@ -18,9 +18,9 @@ from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.data import SequenceData
 from edgelstm.report import collect_run, html_report, markdown_report
-from export.api import export_model
-from export.config import ExportConfig
-from quantize import DynamicInt8Config, quantize
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.quantize import DynamicInt8Config, quantize
 from tests.conftest import tiny_model
 
 

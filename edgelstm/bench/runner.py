@@ -328,9 +328,9 @@ def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[Siz
     parameters = sum(p.numel() for p in reference.module.parameters()) if reference is not None else 0
     fp32_bytes = None
     if reference is not None and reference.is_native:
-        from export.api import build_onnx
-        from export.config import ExportConfig
-        from export.metadata import ArtifactMetadata, attach_metadata
+        from edgelstm.export.api import build_onnx
+        from edgelstm.export.config import ExportConfig
+        from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 
         # The fp32 teacher as `edgelstm export` writes it (metadata included), so ratios compare like with like.
         export_config = ExportConfig(impl="auto")

@@ -72,9 +72,9 @@ def export(
     from dataclasses import replace
 
     from edgelstm.loading import load_model
-    from export.api import export_model
-    from export.config import ExportConfig
-    from export.verify import VerificationConfig
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.export.verify import VerificationConfig
 
     export_config = ExportConfig(
         form=form,  # type: ignore[arg-type]

@@ -51,10 +51,10 @@ def quantize_command(
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
     from edgelstm.parity.data import load_sequence_data
-    from quantize import quantize, scheme_config
-    from quantize.gate import ParityGate
-    from quantize.render import print_quantize, print_selection
-    from quantize.selection import select_scheme
+    from edgelstm.quantize import quantize, scheme_config
+    from edgelstm.quantize.gate import ParityGate
+    from edgelstm.quantize.render import print_quantize, print_selection
+    from edgelstm.quantize.selection import select_scheme
 
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
     is_onnx = model.endswith(".onnx")

@@ -112,8 +112,8 @@ def build_distill_report(
     threads: int = 1,
 ) -> DistillReport:
     """Export the teacher and each named student (plus its dynamic-int8 graph); score and time all in one run."""
-    from export.api import export_model
-    from quantize import DynamicInt8Config, quantize
+    from edgelstm.export.api import export_model
+    from edgelstm.quantize import DynamicInt8Config, quantize
 
     if test.y is None:
         raise ConfigError(f"{test.source}: the report scores against labels/targets (`y`), and this data has none")

@@ -32,7 +32,7 @@ from edgelstm.parity.reference import TorchReference
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
 from edgelstm.runtime import ProviderError
-from export.config import GraphInterface
+from edgelstm.export.config import GraphInterface
 
 Feeds = dict[str, np.ndarray]
 
@@ -506,8 +506,8 @@ def _torch_fp32_baseline(
     fp32 = TorchReference(reference, "float32")
     result = CandidateResult("torch fp32", "torch", "fp32", ["torch eager (CPU)"], gated=False)
     if reference.is_native:
-        from export.config import ExportConfig
-        from export.native import native_interface
+        from edgelstm.export.config import ExportConfig
+        from edgelstm.export.native import native_interface
 
         assert reference.config is not None
         interface = native_interface(reference.config, ExportConfig(form="sequence", with_lengths=True))

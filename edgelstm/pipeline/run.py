@@ -170,8 +170,8 @@ def _distill(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str,
 
 
 def _export(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
-    from export.api import export_model
-    from export.config import ExportConfig
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
 
     paths = []
     for form in recipe.forms:
@@ -185,8 +185,8 @@ def _export(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, 
 
 
 def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
-    from quantize import ParityGate, SchemeRefused, quantize, scheme_config
-    from quantize.selection import select_scheme
+    from edgelstm.quantize import ParityGate, SchemeRefused, quantize, scheme_config
+    from edgelstm.quantize.selection import select_scheme
 
     target = recipe.out_dir / "quantize"
     published: list[Path] = []

@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 
 from edgelstm.config import ModelConfig
-from quantize.config import DynamicInt8Config, SchemeConfig
-from quantize.graph_facts import describe_ops, op_counts
-from quantize.registry import Handler, QuantizeInput, register
+from edgelstm.quantize.config import DynamicInt8Config, SchemeConfig
+from edgelstm.quantize.graph_facts import describe_ops, op_counts
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(DynamicInt8Config)

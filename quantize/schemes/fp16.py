@@ -7,9 +7,9 @@ from pathlib import Path
 import onnx
 
 from edgelstm.config import ModelConfig
-from quantize.config import Fp16Config, SchemeConfig
-from quantize.graph_facts import op_counts
-from quantize.registry import Handler, QuantizeInput, register
+from edgelstm.quantize.config import Fp16Config, SchemeConfig
+from edgelstm.quantize.graph_facts import op_counts
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(Fp16Config)
@@ -24,7 +24,7 @@ class Fp16Handler(Handler):
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
-        from quantize.api import SchemeRefused
+        from edgelstm.quantize.api import SchemeRefused
 
         assert isinstance(config, Fp16Config)
         notes = []

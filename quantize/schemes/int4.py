@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgelstm.config import ModelConfig
-from quantize.config import Int4Config, SchemeConfig
-from quantize.graph_facts import describe_ops, op_counts
-from quantize.registry import Handler, QuantizeInput, register
+from edgelstm.quantize.config import Int4Config, SchemeConfig
+from edgelstm.quantize.graph_facts import describe_ops, op_counts
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(Int4Config)

@@ -8,9 +8,9 @@ import onnx
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import InputShapeError
-from quantize.config import SchemeConfig, StaticInt8Config
-from quantize.graph_facts import op_counts
-from quantize.registry import Handler, QuantizeInput, register
+from edgelstm.quantize.config import SchemeConfig, StaticInt8Config
+from edgelstm.quantize.graph_facts import op_counts
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(StaticInt8Config)
