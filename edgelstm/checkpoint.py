@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from edgelstm.config import ModelConfig, Preprocessing
-from edgelstm.errors import ConfigError, LoadError
+from edgelstm.errors import ConfigError, LoadError, first_line
 from edgelstm.files import atomic_directory
 from edgelstm.model import SequenceModel
 
@@ -52,7 +52,7 @@ def load_checkpoint(directory: Path) -> tuple[SequenceModel, Preprocessing | Non
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise LoadError(f"{weights_path}: corrupt or unreadable safetensors file ({_first_line(exc)})") from None
+        raise LoadError(f"{weights_path}: corrupt or unreadable safetensors file ({first_line(exc)})") from None
     model = SequenceModel(config)
     load_state_dict_strict(model, state, str(weights_path))
     preprocessing = None
@@ -61,7 +61,7 @@ def load_checkpoint(directory: Path) -> tuple[SequenceModel, Preprocessing | Non
         try:
             preprocessing = Preprocessing.from_dict(json.loads(prep_path.read_text()))
         except (json.JSONDecodeError, ConfigError, TypeError) as exc:
-            raise LoadError(f"{prep_path}: invalid preprocessing file ({_first_line(exc)})") from None
+            raise LoadError(f"{prep_path}: invalid preprocessing file ({first_line(exc)})") from None
     return model.eval(), preprocessing
 
 
@@ -89,8 +89,3 @@ def load_state_dict_strict(module: object, state: dict, source: str) -> None:
         if not torch.isfinite(tensor).all():
             raise LoadError(f"{source}: weight {name!r} contains NaN or Inf")
     module.load_state_dict(state, strict=True)  # type: ignore[attr-defined]
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 
 app = typer.Typer(
@@ -16,8 +18,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
+DEBUG_ENV = "EDGELSTM_DEBUG"
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="on an unexpected error, print the full traceback"),
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
 
 ModelArg = typer.Argument(..., help="edgelstm checkpoint dir, a torch.export .pt2 file, or package.module:factory")
 WeightsOpt = typer.Option(
@@ -31,19 +43,43 @@ JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instea
 
 
 def user_errors(func: F) -> F:
-    """Turn named user errors into one line on stderr and exit code 2 (no traceback)."""
+    """The one error boundary of every command.
+
+    Expected failures (named edgelstm errors, and the OS refusing a file: missing, read-only, disk full, a
+    directory where a file belongs) end in one `error:` line and exit 2. Anything else is a bug or an input edgelstm
+    did not foresee: one `internal error:` line and exit 3, the traceback only with `--debug`.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from edgelstm.errors import EdgelstmError
+        from edgelstm.errors import EdgelstmError, describe_os_error, first_line
 
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
         except EdgelstmError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
+            _fail(f"error: {first_line(exc, limit=2000)}", EXIT_USAGE)
+        except OSError as exc:
+            _fail(f"error: {describe_os_error(exc)}", EXIT_USAGE)
+        except MemoryError:
+            _fail("error: out of memory (the model, data or --steps/--batches ask for more than this machine has)", EXIT_USAGE)
+        except KeyboardInterrupt:
+            _fail("error: interrupted", 130)
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {first_line(exc)} (rerun with --debug for the traceback)",
+                EXIT_INTERNAL,
+            )
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(line: str, code: int) -> None:
+    typer.echo(line, err=True)
+    raise typer.Exit(code) from None
 
 
 def parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:

@@ -33,3 +33,28 @@ class ExportError(EdgelstmError):
 
 class OutputExistsError(EdgelstmError):
     """Refusing to overwrite an existing artifact without an explicit request."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: its first non-empty line, or its type name when it has no message."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0].strip() if lines else type(exc).__name__)[:limit]
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError in words a user acts on: what failed, on which path."""
+    import errno
+
+    reasons = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied",
+        errno.EISDIR: "is a directory, not a file",
+        errno.ENOTDIR: "a part of the path is a file, not a directory",
+        errno.ENOENT: "no such file or directory",
+        errno.EEXIST: "already exists",
+        errno.E2BIG: "argument list too long",
+    }
+    reason = reasons.get(exc.errno or -1) or exc.strerror or first_line(exc)
+    where = exc.filename if exc.filename is not None else ""
+    return f"{where}: {reason}" if where else reason

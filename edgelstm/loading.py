@@ -5,6 +5,7 @@ Nothing is unpickled by default: weights travel as safetensors or through `torch
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import re
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from edgelstm.checkpoint import is_checkpoint_dir, load_checkpoint, load_state_dict_strict
 from edgelstm.config import ModelConfig, Preprocessing
-from edgelstm.errors import FixedTimeAxisError, LoadError, UnsafePickleError
+from edgelstm.errors import FixedTimeAxisError, LoadError, UnsafePickleError, first_line
 
 Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -68,7 +69,7 @@ def load_model(
         return LoadedModel(model, "checkpoint", spec, InputSignature.from_config(model.config), model.config, prep)
     if path.suffix == ".pt2":
         _require_file(path)
-        return _load_exported_program(path)
+        return _load_exported_program(path, allow_unsafe_pickle)
     if FACTORY_PATTERN.match(spec) and not path.exists():
         return _load_factory(spec, weights, input_size)
     if path.exists():
@@ -123,7 +124,7 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
-            raise LoadError(f"{path}: corrupt or unreadable safetensors file ({_first_line(exc)})") from None
+            raise LoadError(f"{path}: corrupt or unreadable safetensors file ({first_line(exc)})") from None
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
@@ -145,7 +146,7 @@ def _classify_torch_load_error(path: Path, exc: Exception) -> LoadError:
             f"{path}: contains pickled Python objects (e.g. a whole nn.Module); unpickling can run arbitrary code, "
             "so it is refused. Save a state_dict or safetensors instead, or pass --unsafe-allow-pickle if you trust this file"
         )
-    return LoadError(f"{path}: corrupt or unreadable torch file ({_first_line(exc)})")
+    return LoadError(f"{path}: corrupt or unreadable torch file ({first_line(exc)})")
 
 
 def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None) -> LoadedModel:
@@ -199,13 +200,31 @@ def infer_signature(module: Any, origin: str, input_size: int | None) -> InputSi
     raise LoadError(f"{origin}: cannot tell the input size (no Embedding/LSTM/GRU layer found); pass --input-size")
 
 
-def _load_exported_program(path: Path) -> LoadedModel:
+def _load_exported_program(path: Path, allow_unsafe_pickle: bool) -> LoadedModel:
+    import logging
+
     import torch
 
+    from edgelstm.pt2_archive import refuse_code_in_pt2, weights_only_loading
+
+    if not allow_unsafe_pickle:
+        refuse_code_in_pt2(path)  # before torch sees the file: its loader unpickles with weights_only=False
+    guard = contextlib.nullcontext() if allow_unsafe_pickle else weights_only_loading()
+    # torch logs its own traceback for bad archives before raising; the one-line error below is the report.
+    loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.CRITICAL)
     try:
-        program = torch.export.load(str(path))
+        with guard:
+            program = torch.export.load(str(path))
+    except UnsafePickleError as exc:
+        raise UnsafePickleError(f"{path}: {exc}") from None
     except Exception as exc:  # corrupt archives raise zipfile/RuntimeError/KeyError variants
-        raise LoadError(f"{path}: not a readable torch.export program ({_first_line(exc)})") from None
+        raise LoadError(f"{path}: not a readable torch.export program ({first_line(exc)})") from None
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     user_inputs = [placeholders[name] for name in program.graph_signature.user_inputs if name in placeholders]
     if not user_inputs:
@@ -236,8 +255,3 @@ def _vocab_hint(program: Any) -> int:
         if tensor.dim() == 2:
             return int(tensor.shape[0])  # first matrix: the embedding table in token models
     return 2
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:200]

@@ -9,11 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-
-from edgelstm import __version__
-from edgelstm.errors import ExportError
-from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
-from edgelstm.loading import LoadedModel
 from edgelstm.export.config import ExportConfig, GraphInterface
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.export.verify import (
@@ -24,6 +19,11 @@ from edgelstm.export.verify import (
     native_reference,
     verify_graph,
 )
+
+from edgelstm import __version__
+from edgelstm.errors import ExportError
+from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
+from edgelstm.loading import LoadedModel
 
 
 @dataclass

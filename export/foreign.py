@@ -12,11 +12,11 @@ import warnings
 import numpy as np
 import onnx
 import torch
+from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
+from edgelstm.export.verify import _flatten
 
 from edgelstm.errors import ExportError
 from edgelstm.loading import LoadedModel
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
-from edgelstm.export.verify import _flatten
 
 
 def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from edgelstm.export.config import ExportConfig, GraphInterface
 
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import LoadError
-from edgelstm.export.config import ExportConfig, GraphInterface
 
 FORMAT_VERSION = "1"
 KEY_PREFIX = "edgelstm."

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from edgelstm.export.config import GraphInterface
+from edgelstm.export.native import random_inputs_like
 
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import InputShapeError
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import SessionSettings, session_from_onnx
-from edgelstm.export.config import GraphInterface
-from edgelstm.export.native import random_inputs_like
 
 Feeds = dict[str, np.ndarray]
 TorchReference = Callable[[Feeds], list[np.ndarray]]

@@ -13,18 +13,18 @@ from typing import Any
 
 import numpy as np
 import onnx
-
-from edgelstm.crash_probe import crash_reason
-from edgelstm.errors import EdgelstmError, ExportError
-from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
-from edgelstm.loading import LoadedModel
-from edgelstm.parity.data import SequenceData
 from edgelstm.export.config import ExportConfig
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from edgelstm.quantize.config import SchemeConfig
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.graph_facts import initializer_bytes
 from edgelstm.quantize.registry import QuantizeInput, handler_for
+
+from edgelstm.crash_probe import crash_reason
+from edgelstm.errors import EdgelstmError, ExportError
+from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
+from edgelstm.loading import LoadedModel
+from edgelstm.parity.data import SequenceData
 
 
 class SchemeRefused(EdgelstmError):

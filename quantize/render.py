@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.selection import SelectionResult
 from rich.markup import escape
 from rich.table import Table
 
 from edgelstm.render import _console
-from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import SelectionResult
 
 
 def _parity_text(summary: dict | None) -> str:

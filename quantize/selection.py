@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edgelstm.quantize.api import QuantizeResult, SchemeRefused, quantize
+from edgelstm.quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
+from edgelstm.quantize.gate import ParityGate
 
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
-from edgelstm.quantize.api import QuantizeResult, SchemeRefused, quantize
-from edgelstm.quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
-from edgelstm.quantize.gate import ParityGate
 
 
 @dataclass

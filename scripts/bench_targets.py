@@ -25,15 +25,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import onnxruntime as ort
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.quantize import DynamicInt8Config, quantize
 
     from edgelstm.bench import BenchConfig, run_bench
     from edgelstm.bench.runner import _default_path_onnx
     from edgelstm.loading import load_model
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.runtime import session_from_onnx
-    from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
-    from edgelstm.quantize import DynamicInt8Config, quantize
 
     loaded = load_model(str(args.model))
     data = load_sequence_data(args.model / "heldout.npz", feature_size=loaded.signature.size)

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from typer.testing import CliRunner
 
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
@@ -15,8 +17,6 @@ from edgelstm.cli import app
 from edgelstm.errors import ConfigError
 from edgelstm.jsonio import dumps
 from edgelstm.loading import load_model
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from tests.conftest import tiny_model
 
 

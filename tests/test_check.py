@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
@@ -18,8 +20,6 @@ from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.artifacts import convert_to_ort
 from edgelstm.parity.data import load_sequence_data
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from tests.conftest import tiny_model, write_cell_loop_module
 
 runner = CliRunner()

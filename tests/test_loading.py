@@ -10,6 +10,9 @@ from types import ModuleType
 
 import pytest
 import torch
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.export.verify import VerificationConfig
 from safetensors.torch import save_file
 from torch.export import Dim
 
@@ -18,9 +21,6 @@ from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ExportError, FixedTimeAxisError, LoadError, UnsafePickleError
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
-from edgelstm.export.verify import VerificationConfig
 
 USER_CODE = textwrap.dedent(
     """

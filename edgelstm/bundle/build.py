@@ -20,9 +20,9 @@ from typing import Any
 
 from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.errors import LoadError
+from edgelstm.export.metadata import read_metadata
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.parity.artifacts import convert_to_ort
-from edgelstm.export.metadata import read_metadata
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

@@ -71,10 +71,10 @@ def export(
     """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
     from dataclasses import replace
 
-    from edgelstm.loading import load_model
     from edgelstm.export.api import export_model
     from edgelstm.export.config import ExportConfig
     from edgelstm.export.verify import VerificationConfig
+    from edgelstm.loading import load_model
 
     export_config = ExportConfig(
         form=form,  # type: ignore[arg-type]

@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 
 from edgelstm.errors import EdgelstmError, InputShapeError, LoadError
-from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.export.config import GraphInterface, TensorSpec
 from edgelstm.export.metadata import ArtifactMetadata, read_metadata
+from edgelstm.runtime import SessionSettings, session_from_onnx
 
 PROVIDERS = ("cpu", "cuda", "mobile", "reference")
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(int32)": "int32"}

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.errors import InputShapeError, UnsafePickleError
+from edgelstm.errors import InputShapeError, UnsafePickleError, first_line
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,9 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise UnsafePickleError(f"{path}: holds pickled objects, which are never loaded; save plain arrays") from None
-        raise InputShapeError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
+        raise InputShapeError(f"{path}: not a readable .npz file ({first_line(exc)})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputShapeError(f"{path}: not a readable .npz file ({_first_line(exc)})") from None
+        raise InputShapeError(f"{path}: not a readable .npz file ({first_line(exc)})") from None
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -85,9 +85,9 @@ def _read_npy(path: Path) -> np.ndarray:
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise UnsafePickleError(f"{path}: holds pickled objects, which are never loaded; save plain arrays") from None
-        raise InputShapeError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+        raise InputShapeError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise InputShapeError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+        raise InputShapeError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
 
 
 def _read_torch(path: Path) -> dict[str, np.ndarray]:
@@ -98,7 +98,7 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
     except Exception as exc:  # torch raises several types for pickles and corrupt files
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise UnsafePickleError(f"{path}: holds pickled Python objects, which are never loaded; save tensors") from None
-        raise InputShapeError(f"{path}: not a readable torch file ({_first_line(exc)})") from None
+        raise InputShapeError(f"{path}: not a readable torch file ({first_line(exc)})") from None
     if isinstance(loaded, torch.Tensor):
         return {"x": _tensor_to_numpy(loaded)}
     if isinstance(loaded, dict) and all(isinstance(v, torch.Tensor) for v in loaded.values()):
@@ -121,7 +121,7 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputShapeError(f"{path}: not a readable CSV file ({_first_line(exc)})") from None
+        raise InputShapeError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
     if not rows:
         raise InputShapeError(f"{path}: CSV has no data rows")
     columns = list(rows[0].keys())
@@ -186,8 +186,3 @@ def _validate(path: Path, arrays: dict[str, np.ndarray], expects_tokens: bool, f
         if y.ndim == 0 or y.shape[0] != x.shape[0]:
             raise InputShapeError(f"{path}: y has {y.shape[0] if y.ndim else 0} entries for {x.shape[0]} sequences")
     return SequenceData(x, lengths, y, str(path))
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:200]

@@ -16,6 +16,7 @@ from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
 from edgelstm.config import ModelConfig
 from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError
+from edgelstm.export.config import GraphInterface
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import (
     PROVIDERS,
@@ -32,7 +33,6 @@ from edgelstm.parity.reference import TorchReference
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
 from edgelstm.runtime import ProviderError
-from edgelstm.export.config import GraphInterface
 
 Feeds = dict[str, np.ndarray]
 

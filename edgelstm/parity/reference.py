@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.loading import LoadedModel
 from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
+from edgelstm.loading import LoadedModel
 
 
 class TorchReference:
