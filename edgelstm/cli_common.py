@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
 import typer
 
 app = typer.Typer(
@@ -56,7 +55,7 @@ def user_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except EdgelstmError as exc:
             _fail(f"error: {first_line(exc, limit=2000)}", EXIT_USAGE)
