@@ -58,3 +58,15 @@ def describe_os_error(exc: OSError) -> str:
     reason = reasons.get(exc.errno or -1) or exc.strerror or first_line(exc)
     where = exc.filename if exc.filename is not None else ""
     return f"{where}: {reason}" if where else reason
+
+
+class ModelTooLargeError(ConfigError):
+    """A configuration asks for a model too large to build on this machine (checked before allocating it)."""
+
+
+class UserCodeError(LoadError):
+    """A user's factory module failed while importing, building or running; the message names where."""
+
+
+class OutputPathError(EdgelstmError):
+    """An output location cannot hold the artifacts: a file where a directory belongs, or not writable."""
