@@ -1,0 +1,312 @@
+"""The interface of an ONNX graph edgelstm did not write: its inputs, axes, scalar constants and state pairs.
+
+A foreign graph (silero-vad's, a colleague's torch.onnx export) carries no edgelstm metadata, so its calling
+convention is read from the graph and then confirmed by running it:
+- state pairs are declared (`--state state:stateN`) or detected: an input and an output of the same element type
+  and rank whose names follow a recurrent convention (`state`->`stateN`, `h`->`hn`, `h0`->`hn`, `h_in`->`h_out`);
+- scalar inputs (rank 0, like silero's `sr`) take constant values the user fixes (`--const sr=16000`);
+- the batch axis of every tensor and a chunk length the graph accepts are found by a probe run at two batch sizes,
+  not guessed from dimension names (exporters often leave them as `?`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgelstm.errors import ConfigError, LoadError, first_line
+
+Dim = int | str  # a fixed size, a symbolic name, or "?" when the graph leaves it unnamed
+
+_ONNX_TO_NUMPY = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+}
+_PROBE_CHUNKS = (16, 64, 256, 512, 1024, 1, 4)  # tried in order when the graph fixes no chunk length
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """A graph input or output as the file declares it."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class StatePair:
+    input: str
+    output: str
+    declared: bool = False  # given by the user rather than detected by name
+
+
+@dataclass
+class ForeignInterface:
+    """How to call a foreign graph: the data input, its axes, scalar constants, state pairs, other outputs."""
+
+    inputs: list[ValueInfo]
+    outputs: list[ValueInfo]
+    data_input: str
+    states: list[StatePair] = field(default_factory=list)
+    scalars: list[str] = field(default_factory=list)
+    constants: dict[str, float | int] = field(default_factory=dict)
+    batch_axis: dict[str, int] = field(default_factory=dict)  # tensor name -> axis that follows the batch size
+    chunk: int | None = None  # the length along the data input's axis 1 used for the probe (first accepted)
+    accepted_chunks: list[int] = field(default_factory=list)  # every tried length the graph ran at
+    probe: str = "not run"  # what the probe established, or why it could not run
+
+    @property
+    def is_streaming(self) -> bool:
+        return bool(self.states)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["inputs"] = [v.to_dict() for v in self.inputs]
+        data["outputs"] = [v.to_dict() for v in self.outputs]
+        return data
+
+
+def read_value_infos(model: Any) -> tuple[list[ValueInfo], list[ValueInfo]]:
+    """Graph inputs (initializers excluded: older exporters list weights as inputs) and outputs."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [_value_info(v) for v in model.graph.input if v.name not in initializers]
+    return inputs, [_value_info(v) for v in model.graph.output]
+
+
+def _value_info(value: Any) -> ValueInfo:
+    tensor = value.type.tensor_type
+    dims: list[Dim] = []
+    for dim in tensor.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(int(dim.dim_value))
+        else:
+            dims.append(dim.dim_param or "?")
+    return ValueInfo(value.name, _ONNX_TO_NUMPY.get(tensor.elem_type, f"onnx-type-{tensor.elem_type}"), tuple(dims))
+
+
+def _output_names_for(input_name: str) -> list[str]:
+    """Output names that conventionally carry `input_name`'s next value."""
+    names = [input_name + suffix for suffix in ("N", "n", "_out", "_n", "out", "_new", "_next")]
+    for ending in ("_in", "In", "_0", "0", "_prev"):
+        if input_name.endswith(ending) and len(input_name) > len(ending):
+            stem = input_name[: -len(ending)]
+            names += [stem + suffix for suffix in ("_out", "Out", "n", "N", "_n", "_new", "_next", "")]
+    return names
+
+
+def pair_states(
+    inputs: Sequence[ValueInfo], outputs: Sequence[ValueInfo], declared: Sequence[tuple[str, str]] = ()
+) -> list[StatePair]:
+    """Declared pairs (validated), else pairs detected by name, element type and rank."""
+    by_input = {v.name: v for v in inputs}
+    by_output = {v.name: v for v in outputs}
+    if declared:
+        pairs = []
+        for in_name, out_name in declared:
+            if in_name not in by_input:
+                raise ConfigError(
+                    f"--state {in_name}:{out_name}: the graph has no input {in_name!r} (inputs: {', '.join(by_input)})"
+                )
+            if out_name not in by_output:
+                raise ConfigError(
+                    f"--state {in_name}:{out_name}: the graph has no output {out_name!r} (outputs: {', '.join(by_output)})"
+                )
+            if not _compatible(by_input[in_name], by_output[out_name]):
+                raise ConfigError(
+                    f"--state {in_name}:{out_name}: {in_name} is {by_input[in_name].dtype}{list(by_input[in_name].shape)} "
+                    f"but {out_name} is {by_output[out_name].dtype}{list(by_output[out_name].shape)}"
+                )
+            pairs.append(StatePair(in_name, out_name, declared=True))
+        return pairs
+    pairs, taken = [], set()
+    for value in inputs:
+        for candidate in _output_names_for(value.name):
+            if candidate in by_output and candidate not in taken and _compatible(value, by_output[candidate]):
+                pairs.append(StatePair(value.name, candidate))
+                taken.add(candidate)
+                break
+    return pairs
+
+
+def _compatible(a: ValueInfo, b: ValueInfo) -> bool:
+    if a.dtype != b.dtype or a.rank != b.rank or a.rank == 0:
+        return False
+    return all(not (isinstance(x, int) and isinstance(y, int)) or x == y for x, y in zip(a.shape, b.shape, strict=True))
+
+
+def describe_onnx(
+    path: Path,
+    declared_states: Sequence[tuple[str, str]] = (),
+    constants: Mapping[str, float | int] | None = None,
+    chunk: int | None = None,
+    probe: bool = True,
+) -> ForeignInterface:
+    """Read a foreign graph's interface and, unless `probe` is off, confirm it by running the graph in ORT."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises several decode errors for files that are not ONNX
+        raise LoadError(f"{path}: not a readable ONNX file ({first_line(exc)})") from None
+    inputs, outputs = read_value_infos(model)
+    states = pair_states(inputs, outputs, declared_states)
+    state_inputs = {pair.input for pair in states}
+    scalars = [v.name for v in inputs if v.rank == 0]
+    data_inputs = [v for v in inputs if v.name not in state_inputs and v.rank > 0]
+    if not data_inputs:
+        raise ConfigError(f"{path}: every input is a state or a scalar; there is no data input to feed")
+    constants = dict(constants or {})
+    unknown = sorted(set(constants) - {v.name for v in inputs})
+    if unknown:
+        raise ConfigError(
+            f"--const {unknown[0]}: the graph has no input of that name (inputs: {', '.join(v.name for v in inputs)})"
+        )
+    interface = ForeignInterface(inputs, outputs, data_inputs[0].name, states, scalars, constants)
+    if probe:
+        _probe(path, interface, chunk)
+    return interface
+
+
+def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
+    """Run the graph at batch 1 and 2: which axis of each tensor follows the batch, and which chunk length works."""
+    missing = [name for name in interface.scalars if name not in interface.constants]
+    if missing:
+        interface.probe = f"not run: scalar input {missing[0]!r} needs a value (--const {missing[0]}=VALUE)"
+        return
+    from edgelstm.runtime import SessionSettings, session_from_onnx
+
+    session = session_from_onnx(path, SessionSettings())
+    data = next(v for v in interface.inputs if v.name == interface.data_input)
+    fixed = data.shape[1] if data.rank > 1 and isinstance(data.shape[1], int) else None
+    candidates = [c for c in (chunk, fixed) if c] or list(_PROBE_CHUNKS)
+    errors: list[str] = []
+    for length in candidates if data.rank > 1 else candidates[:1]:
+        try:
+            one = _run(session, interface, 1, length)
+            two = _run(session, interface, 2, length)
+        except Exception as exc:  # ORT raises its own error types for shapes a graph rejects
+            errors.append(f"{length}: {first_line(exc)}")
+            continue
+        if interface.chunk is None:
+            interface.chunk = length if data.rank > 1 else None
+            interface.batch_axis = _batch_axes(interface, one, two)
+        interface.accepted_chunks.append(length)
+    if interface.accepted_chunks or (data.rank == 1 and not errors):
+        tried = ", ".join(map(str, candidates))
+        interface.probe = "ran at batch 1 and 2" + (f"; chunk lengths tried: {tried}" if data.rank > 1 else "")
+    else:
+        interface.probe = f"not run: the graph rejected every probe length ({'; '.join(errors)[:300]})"
+
+
+def probe_feeds(
+    interface: ForeignInterface, batch: int, chunk: int, batch_axes: Mapping[str, int] | None = None
+) -> dict[str, np.ndarray]:
+    """Feeds for one call: a smooth random data chunk, zero states, the fixed constants."""
+    rng = np.random.default_rng(0)
+    feeds: dict[str, np.ndarray] = {}
+    state_inputs = {pair.input for pair in interface.states}
+    for value in interface.inputs:
+        if value.name in interface.constants:
+            feeds[value.name] = np.array(interface.constants[value.name], dtype=value.dtype)
+            continue
+        shape = _concrete_shape(value, batch, chunk, batch_axes, is_data=value.name == interface.data_input)
+        if value.name in state_inputs:
+            feeds[value.name] = np.zeros(shape, dtype=value.dtype)
+        elif np.dtype(value.dtype).kind == "f":
+            feeds[value.name] = (0.1 * rng.standard_normal(shape)).astype(value.dtype)
+        else:
+            feeds[value.name] = np.zeros(shape, dtype=value.dtype)
+    return feeds
+
+
+def _concrete_shape(value: ValueInfo, batch: int, chunk: int, batch_axes: Mapping[str, int] | None, is_data: bool) -> list[int]:
+    shape = []
+    for axis, dim in enumerate(value.shape):
+        if isinstance(dim, int) and not (batch_axes and batch_axes.get(value.name) == axis):
+            shape.append(dim)
+        elif is_data:
+            shape.append(batch if axis == 0 else chunk if axis == 1 else 1)
+        else:
+            shape.append(batch)  # a state's free axis: the batch, confirmed or refuted by the probe
+    return shape
+
+
+def _run(session: Any, interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    feeds = probe_feeds(interface, batch, chunk)
+    names = [o.name for o in session.get_outputs()]
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4  # a rejected probe length is expected; ORT would log it as an error
+    results = dict(zip(names, session.run(names, feeds, quiet), strict=True))
+    results.update({f"input:{k}": v for k, v in feeds.items()})
+    return results
+
+
+def _batch_axes(interface: ForeignInterface, one: dict[str, np.ndarray], two: dict[str, np.ndarray]) -> dict[str, int]:
+    axes: dict[str, int] = {}
+    for value in interface.inputs:
+        key = f"input:{value.name}"
+        axes.update(_axis_that_doubles(value.name, one.get(key), two.get(key)))
+    for value in interface.outputs:
+        axes.update(_axis_that_doubles(value.name, one.get(value.name), two.get(value.name)))
+    return axes
+
+
+def _axis_that_doubles(name: str, one: np.ndarray | None, two: np.ndarray | None) -> dict[str, int]:
+    if one is None or two is None or one.ndim != two.ndim:
+        return {}
+    changed = [axis for axis, (a, b) in enumerate(zip(one.shape, two.shape, strict=True)) if (a, b) == (1, 2)]
+    return {name: changed[0]} if len(changed) == 1 else {}
+
+
+def parse_state_pairs(text: str | None) -> list[tuple[str, str]]:
+    """`--state state:stateN,h:hn` -> [("state", "stateN"), ("h", "hn")]."""
+    pairs = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--state expects INPUT:OUTPUT pairs separated by commas, got {item.strip()!r}")
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def parse_constants(items: Sequence[str]) -> dict[str, float | int]:
+    """`--const sr=16000` (repeatable) -> {"sr": 16000}."""
+    constants: dict[str, float | int] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--const expects NAME=VALUE, got {item!r}")
+        try:
+            value: float | int = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"--const {name}: {raw!r} is not a number") from None
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ConfigError(f"--const {name}: {raw!r} is not a finite number")
+        constants[name.strip()] = value
+    return constants
