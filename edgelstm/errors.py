@@ -70,3 +70,7 @@ class UserCodeError(LoadError):
 
 class OutputPathError(EdgelstmError):
     """An output location cannot hold the artifacts: a file where a directory belongs, or not writable."""
+
+
+class BundleError(EdgelstmError):
+    """A bundle is incomplete, altered, or unsafe to unpack or to run."""

@@ -1,22 +1,28 @@
-"""`edgelstm bundle verify`: checksums, no paths outside the bundle, and one run of the ORT-format model."""
+"""`edgelstm bundle verify`: the bundle is exactly what its manifest lists, unaltered, and its model runs once.
+
+Order matters: the manifest is validated, the directory listing matched against it and every checksum compared
+before the model is opened, and the model is run from the very bytes that were hashed, so nothing that is not a
+listed, unaltered member is ever loaded.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import re
+import stat
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgelstm.bundle.build import MANIFEST
-from edgelstm.errors import EdgelstmError
+from edgelstm.bundle.manifest import MANIFEST, BundleManifest, read_manifest
+from edgelstm.bundle.unpack import safe_extract
+from edgelstm.errors import BundleError, first_line
 
-
-class BundleError(EdgelstmError):
-    """A bundle is incomplete, altered, or unsafe to unpack."""
+MAX_FEED_ELEMENTS = 10_000_000
 
 
 @dataclass
@@ -24,71 +30,165 @@ class VerifyResult:
     files_checked: int
     ran: str
     outputs: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # every member checked -> its sha256
+    ran_sha256: str = ""
+    parity: str = "not checked"  # what the manifest claims, already matched against the shipped artifact
 
-
-def safe_extract(archive: Path, target: Path) -> None:
-    """Unpack a bundle zip; refuse any member that would land outside `target` (absolute, .., links)."""
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
-            name = PurePosixPath(member.filename)
-            if name.is_absolute() or ".." in name.parts or "\\" in member.filename or member.filename.startswith("/"):
-                raise BundleError(f"{archive}: refusing member {member.filename!r}: it would write outside the bundle")
-            if (member.external_attr >> 16) & 0o170000 == 0o120000:
-                raise BundleError(f"{archive}: refusing symbolic link {member.filename!r}")
-        zf.extractall(target)
-
-
-def _has_absolute_path(text: str) -> bool:
-    import re
-
-    return re.search(r'(^|[\s"\'(=])(/(tmp|home|root|work|usr|var|Users)/|[A-Za-z]:\\)', text) is not None
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "files_checked": self.files_checked,
+            "files": self.files,
+            "ran": self.ran,
+            "ran_sha256": self.ran_sha256,
+            "outputs": self.outputs,
+            "parity": self.parity,
+        }
 
 
 def verify_bundle(location: Path) -> VerifyResult:
     location = Path(location)
-    if location.suffix == ".zip" and location.is_file():
+    if location.is_dir():
+        return _verify_directory(location)
+    if location.is_file():
         with tempfile.TemporaryDirectory() as tmp:
             safe_extract(location, Path(tmp))
-            return _verify_directory(Path(tmp))
-    if not location.is_dir():
-        raise BundleError(f"{location}: no such bundle directory or .zip")
-    return _verify_directory(location)
+            return _verify_directory(Path(tmp), shown=location)
+    raise BundleError(f"{location}: no such bundle directory or .zip")
 
 
-def _verify_directory(directory: Path) -> VerifyResult:
+def _verify_directory(directory: Path, shown: Path | None = None) -> VerifyResult:
+    where = shown or directory
     manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
-        raise BundleError(f"{directory}: no {MANIFEST}")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
-    files = manifest.get("files", {})
-    for name, digest in files.items():
-        if "/" in name or "\\" in name or name.startswith("."):
-            raise BundleError(f"{manifest_path}: file entry {name!r} is not a plain name inside the bundle")
-        path = directory / name
-        if not path.is_file():
-            raise BundleError(f"{directory}: {name} is listed in the manifest but missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            raise BundleError(f"{directory}: {name} does not match its sha256 in the manifest (altered or corrupt)")
-    for name in [MANIFEST, *files]:
-        path = directory / name
-        if path.suffix in (".json", ".config") and _has_absolute_path(path.read_text()):
-            raise BundleError(f"{directory}: {name} contains an absolute path; bundles must be relocatable")
-    ort_file = directory / manifest["model"]["ort"]
+    if not manifest_path.exists() and not manifest_path.is_symlink():
+        raise BundleError(f"{where}: no {MANIFEST}; not an edgelstm bundle")
+    if not stat.S_ISREG(os.lstat(manifest_path).st_mode):
+        raise BundleError(f"{where}: {MANIFEST} is not a regular file (links are refused)")
+    manifest = read_manifest(manifest_path)
+    _match_listing(directory, manifest, where)
+    contents = {name: _read_member(directory / name) for name in sorted(manifest.files)}
+    for name, data in contents.items():
+        if hashlib.sha256(data).hexdigest() != manifest.files[name]:
+            raise BundleError(f"{where}: {name} does not match its sha256 in the manifest (altered or corrupt)")
+    for name in [MANIFEST, *contents]:
+        text = manifest_path.read_bytes() if name == MANIFEST else contents[name]
+        if Path(name).suffix in (".json", ".config") and _has_absolute_path(text.decode("utf-8", "replace")):
+            raise BundleError(f"{where}: {name} contains an absolute path; bundles must be relocatable")
+    parity = _parity_claim(manifest, where)
+    outputs = _run_once(contents[manifest.model_ort], manifest, where)
+    return VerifyResult(
+        files_checked=len(contents),
+        ran=manifest.model_ort,
+        outputs=outputs,
+        files={name: manifest.files[name] for name in contents},
+        ran_sha256=manifest.files[manifest.model_ort],
+        parity=parity,
+    )
+
+
+def _match_listing(directory: Path, manifest: BundleManifest, where: Path) -> None:
+    """Every entry is a regular file listed in `files`, and every listed file is there."""
+    unlisted, odd = [], []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name == MANIFEST:
+                continue
+            if entry.is_symlink():
+                odd.append(f"{entry.name} (symbolic link)")
+            elif entry.is_dir(follow_symlinks=False):
+                odd.append(f"{entry.name} (subdirectory)")
+            elif not entry.is_file(follow_symlinks=False):
+                odd.append(f"{entry.name} (not a regular file)")
+            elif entry.name not in manifest.files:
+                unlisted.append(entry.name)
+    if odd:
+        raise BundleError(f"{where}: a bundle holds only regular files; refusing {', '.join(sorted(odd))}")
+    if unlisted:
+        raise BundleError(
+            f"{where}: {', '.join(sorted(unlisted))} not listed in {MANIFEST} 'files' (no sha256); "
+            "a bundle holds only the files its manifest lists"
+        )
+    missing = sorted(name for name in manifest.files if not (directory / name).is_file())
+    if missing:
+        raise BundleError(f"{where}: {', '.join(missing)} listed in the manifest but missing")
+
+
+def _read_member(path: Path) -> bytes:
+    # O_NOFOLLOW: a member swapped for a link after the listing was checked is refused, not followed.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _has_absolute_path(text: str) -> bool:
+    return re.search(r'(^|[\s"\'(=])(/(tmp|home|root|work|usr|var|Users|proc)/|[A-Za-z]:\\)', text) is not None
+
+
+def _parity_claim(manifest: BundleManifest, where: Path) -> str:
+    """The manifest's parity verdict, which must name the shipped ONNX file's sha256 to count."""
+    parity = manifest.parity
+    if parity is None or parity.get("passed") is None:
+        return "not checked"
+    shipped = manifest.files[manifest.model_onnx]
+    if parity.get("artifact_sha256") != shipped:
+        raise BundleError(
+            f"{where}: the manifest's parity verdict names sha256 {str(parity.get('artifact_sha256'))[:64]!r}, "
+            f"not the shipped {manifest.model_onnx} ({shipped}); a verdict must name the artifact it judged"
+        )
+    if not isinstance(parity["passed"], bool):
+        raise BundleError(f"{where}: the manifest's parity 'passed' must be true, false or null")
+    return "pass" if parity["passed"] else "FAIL"
+
+
+def onnxruntime_errors() -> tuple[type[BaseException], ...]:
+    """What onnxruntime raises for a model it cannot load or run (its own classes, not RuntimeError subclasses)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (
+        state.Fail,
+        state.InvalidArgument,
+        state.InvalidGraph,
+        state.InvalidProtobuf,
+        state.NoSuchFile,
+        state.NotImplemented,
+        state.RuntimeException,
+        RuntimeError,
+    )
+
+
+def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
     from edgelstm.runtime import SessionSettings, session_from_onnx
 
-    session = session_from_onnx(ort_file, SessionSettings(graph_optimization="disable"))
-    feeds = {}
-    for spec in manifest["inputs"]:
-        dims = [1 if d == "batch" else 4 if d in ("time", "chunk") else int(d) for d in spec["shape"]]
-        if spec["name"] == "lengths":
-            x_dims = [1 if d == "batch" else 4 if d in ("time", "chunk") else int(d) for d in manifest["inputs"][0]["shape"]]
-            feeds[spec["name"]] = np.full(dims, x_dims[1], np.int64)
-        else:
-            feeds[spec["name"]] = np.zeros(dims, np.int64 if spec["dtype"] == "int64" else np.float32)
-    outputs = session.run(None, feeds)
+    ort_errors = onnxruntime_errors()
+    name = manifest.model_ort
+    try:
+        session = session_from_onnx(model, SessionSettings(graph_optimization="disable"))
+    except ort_errors as exc:
+        raise BundleError(f"{where}: {name} is listed and unaltered but onnxruntime cannot load it ({first_line(exc)})") from None
+    expected = sorted(i.name for i in session.get_inputs())
+    if sorted(spec.name for spec in manifest.inputs) != expected:
+        raise BundleError(
+            f"{where}: the manifest's inputs {[s.name for s in manifest.inputs]} are not the model's inputs {expected}"
+        )
+    feeds = _zero_feeds(manifest, where)
+    try:
+        outputs = session.run(None, feeds)
+    except ort_errors as exc:
+        raise BundleError(f"{where}: {name} did not run on the manifest's input shapes ({first_line(exc)})") from None
     if not all(np.isfinite(o).all() for o in outputs if o.dtype.kind == "f"):
-        raise BundleError(f"{ort_file.name}: produced NaN/Inf on zero input")
-    return VerifyResult(len(files), ort_file.name, [o.name for o in session.get_outputs()])
+        raise BundleError(f"{where}: {name} produced NaN/Inf on zero input")
+    return [o.name for o in session.get_outputs()]
+
+
+def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
+    shapes = [spec.concrete_shape() for spec in manifest.inputs]
+    if sum(int(np.prod(s)) for s in shapes) > MAX_FEED_ELEMENTS:
+        raise BundleError(f"{where}: the manifest's input shapes ask for more than {MAX_FEED_ELEMENTS:,} values")
+    steps = shapes[0][1] if shapes and len(shapes[0]) > 1 else 1
+    feeds = {}
+    for spec, shape in zip(manifest.inputs, shapes, strict=True):
+        if spec.name == "lengths":
+            feeds[spec.name] = np.full(shape, steps, np.int64)
+        else:
+            feeds[spec.name] = np.zeros(shape, np.int64 if spec.dtype == "int64" else np.float32)
+    return feeds

@@ -1,0 +1,130 @@
+"""`manifest.json`: what a bundle may contain, read strictly.
+
+The manifest is the one file a bundle's checksums cannot cover, so everything in it is treated as untrusted: every
+file it names must be a plain member name (no directories, no `..`, no absolute or `/proc/...` paths) and carry a
+sha256 in `files`, before any file is opened.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgelstm.errors import BundleError
+from edgelstm.report.evidence import SHA256_HEX
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+SYMBOLIC_DIMS = {"batch": 1, "time": 4, "chunk": 4}  # the sizes `bundle verify` runs the model at
+MAX_DIM = 65_536
+
+
+def member_name_problem(name: object) -> str | None:
+    """Why `name` is not a plain file name inside a flat bundle, or None when it is one."""
+    if not isinstance(name, str) or not name:
+        return "is not a file name"
+    if "/" in name or "\\" in name or ":" in name or "\x00" in name:
+        return "is a path, not a plain file name inside the bundle"
+    if name.startswith("."):
+        return "starts with '.' (hidden files and '..' are not bundle members)"
+    if len(name) > 255:
+        return "is longer than a file name can be"
+    return None
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]
+
+    def concrete_shape(self) -> list[int]:
+        return [SYMBOLIC_DIMS.get(d, 1) if isinstance(d, str) else d for d in self.shape]
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    version: int
+    model_ort: str
+    model_onnx: str
+    operators_config: str | None
+    inputs: tuple[InputSpec, ...]
+    files: dict[str, str]  # member name -> sha256 (lower-case hex)
+    parity: dict[str, Any] | None
+
+    def named_files(self) -> dict[str, str]:
+        """Every file the manifest refers to outside `files`, by the key that names it."""
+        named = {"model.ort": self.model_ort, "model.onnx": self.model_onnx}
+        if self.operators_config is not None:
+            named["required_operators_config"] = self.operators_config
+        return named
+
+
+def read_manifest(path: Path) -> BundleManifest:
+    """Parse and validate a manifest; any problem is one BundleError naming the key and what is wrong."""
+    try:
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path}: the manifest must be a JSON object, got {type(data).__name__}")
+
+    def need(key: str, kind: type | tuple[type, ...], where: dict[str, Any] = data, prefix: str = "") -> Any:
+        if key not in where:
+            raise BundleError(f"{path}: missing key {prefix}{key!r}; rebuild the bundle with `edgelstm bundle`")
+        value = where[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise BundleError(f"{path}: {prefix}{key!r} must be {expected}, got {type(value).__name__}")
+        return value
+
+    version = need("manifest_version", int)
+    if version != MANIFEST_VERSION:
+        raise BundleError(f"{path}: manifest_version {version} is not one this edgelstm reads ({MANIFEST_VERSION})")
+    model = need("model", dict)
+    files = need("files", dict)
+    for name, digest in files.items():
+        if (problem := member_name_problem(name)) is not None or name == MANIFEST:
+            raise BundleError(f"{path}: files entry {name!r} {problem or 'is the manifest itself'}")
+        if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
+            raise BundleError(f"{path}: the sha256 of {name!r} is not 64 lower-case hex digits ({str(digest)[:80]!r})")
+    named = {
+        "model.ort": need("ort", str, model, "model."),
+        "model.onnx": need("onnx", str, model, "model."),
+    }
+    operators = data.get("required_operators_config")
+    if operators is not None:
+        named["required_operators_config"] = need("required_operators_config", str)
+    for key, name in named.items():
+        # Checked before anything is opened: a model path outside the bundle must never reach a loader.
+        if (problem := member_name_problem(name)) is not None:
+            raise BundleError(f"{path}: {key} {name!r} {problem}; a bundle names only its own members")
+        if name not in files:
+            raise BundleError(f"{path}: {key} {name!r} has no sha256 in 'files'; an unchecked file is never loaded")
+    parity = data.get("parity")
+    if parity is not None and not isinstance(parity, dict):
+        raise BundleError(f"{path}: 'parity' must be an object or null, got {type(parity).__name__}")
+    return BundleManifest(
+        version=version,
+        model_ort=named["model.ort"],
+        model_onnx=named["model.onnx"],
+        operators_config=operators,
+        inputs=tuple(_input_spec(path, i, spec) for i, spec in enumerate(need("inputs", list))),
+        files=dict(files),
+        parity=parity,
+    )
+
+
+def _input_spec(path: Path, index: int, spec: Any) -> InputSpec:
+    where = f"{path}: inputs[{index}]"
+    if not isinstance(spec, dict):
+        raise BundleError(f"{where} must be an object, got {type(spec).__name__}")
+    name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
+    if not isinstance(name, str) or not isinstance(dtype, str) or not isinstance(shape, list):
+        raise BundleError(f"{where} needs a string 'name', a string 'dtype' and a list 'shape'")
+    for dim in shape:
+        if isinstance(dim, bool) or not isinstance(dim, (int, str)) or (isinstance(dim, int) and not 1 <= dim <= MAX_DIM):
+            raise BundleError(f"{where} ({name}): shape entry {dim!r} is not an axis name or an integer 1..{MAX_DIM}")
+    return InputSpec(name, dtype, tuple(shape))
