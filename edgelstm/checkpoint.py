@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from edgelstm.config import ModelConfig, Preprocessing
-from edgelstm.errors import ConfigError, LoadError, first_line
+from edgelstm.errors import ConfigError, EdgelstmError, LoadError, ModelTooLargeError, first_line
 from edgelstm.files import atomic_directory
 from edgelstm.model import SequenceModel
 
@@ -46,23 +46,48 @@ def load_checkpoint(directory: Path) -> tuple[SequenceModel, Preprocessing | Non
     if not weights_path.exists():
         raise LoadError(f"{directory}: checkpoint has no {WEIGHTS_FILE}")
     try:
-        config = ModelConfig.from_json(config_path.read_text())
+        config = ModelConfig.from_json(_read_small_file(config_path))
     except ConfigError as exc:
-        raise LoadError(f"{config_path}: {exc}") from None
+        raise _config_refusal(config_path, exc) from None
+    if not weights_path.is_file():
+        raise LoadError(f"{weights_path}: not a file")
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise LoadError(f"{weights_path}: corrupt or unreadable safetensors file ({first_line(exc)})") from None
-    model = SequenceModel(config)
+    try:
+        model = SequenceModel(config)
+    except ConfigError as exc:
+        raise _config_refusal(config_path, exc) from None
     load_state_dict_strict(model, state, str(weights_path))
     preprocessing = None
     prep_path = directory / PREPROCESSING_FILE
     if prep_path.exists():
         try:
-            preprocessing = Preprocessing.from_dict(json.loads(prep_path.read_text()))
-        except (json.JSONDecodeError, ConfigError, TypeError) as exc:
+            preprocessing = Preprocessing.from_dict(json.loads(_read_small_file(prep_path)))
+        except (ValueError, ConfigError, TypeError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8
             raise LoadError(f"{prep_path}: invalid preprocessing file ({first_line(exc)})") from None
     return model.eval(), preprocessing
+
+
+def _config_refusal(config_path: Path, exc: ConfigError) -> EdgelstmError:
+    """A bad config is a checkpoint that cannot load; one too large to build keeps its own type for callers."""
+    if isinstance(exc, ModelTooLargeError):
+        return ModelTooLargeError(f"{config_path}: {exc}")
+    return LoadError(f"{config_path}: {exc}")
+
+
+# A config is a few hundred bytes; reading a multi-GB file someone named config.json would only exhaust memory.
+MAX_JSON_BYTES = 16 * 2**20
+
+
+def _read_small_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise LoadError(f"{path}: not a regular file (a directory?); a checkpoint holds a JSON file here")
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise LoadError(f"{path}: {size:,} bytes is far too large for a JSON config (limit {MAX_JSON_BYTES:,})")
+    return path.read_bytes()
 
 
 def load_state_dict_strict(module: object, state: dict, source: str) -> None:

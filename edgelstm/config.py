@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from edgelstm.errors import ConfigError
+from edgelstm.errors import ConfigError, first_line
 
 CellType = Literal["lstm", "gru", "peephole"]
 HeadType = Literal["classify", "forecast", "per_step", "lm"]
@@ -39,6 +39,8 @@ class HeadConfig:
         return self.kind in ("classify", "forecast")
 
     def validate(self) -> None:
+        _check_str("head.kind", self.kind)
+        _check_str("head.pooling", self.pooling)
         _check_choice("head.kind", self.kind, HEAD_TYPES)
         _check_choice("head.pooling", self.pooling, POOLINGS)
         _check_positive("head.num_outputs", self.num_outputs)
@@ -85,13 +87,19 @@ class ModelConfig:
         return self.cell in ("lstm", "peephole")
 
     def validate(self) -> None:
+        _check_str("cell", self.cell)
+        _check_str("input_kind", self.input_kind)
         _check_choice("cell", self.cell, CELL_TYPES)
         _check_choice("input_kind", self.input_kind, INPUT_KINDS)
         _check_positive("input_size", self.input_size)
         _check_positive("hidden_size", self.hidden_size)
         _check_positive("num_layers", self.num_layers)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.bidirectional, bool):
+            raise ConfigError(f"bidirectional must be true or false, got {self.bidirectional!r}")
+        _check_int("proj_size", self.proj_size)
+        _check_int("vocab_size", self.vocab_size)
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if self.proj_size < 0:
             raise ConfigError(f"proj_size must be >= 0, got {self.proj_size}")
         if self.proj_size > 0:
@@ -107,6 +115,20 @@ class ModelConfig:
             raise ConfigError(f"head must be a HeadConfig, got {type(self.head).__name__}")
         self.head.validate()
 
+    def parameter_count(self) -> int:
+        """Parameters of the `SequenceModel` this config builds, computed without building it."""
+        gates = {"lstm": 4, "peephole": 4, "gru": 3}[self.cell]
+        hidden, out = self.hidden_size, self.output_hidden_size
+        total = self.vocab_size * self.input_size if self.input_kind == "tokens" else 0
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.recurrent_output_size
+            per_direction = gates * hidden * (layer_input + out + 2)
+            per_direction += out * hidden if self.proj_size > 0 else 0
+            per_direction += 3 * hidden if self.cell == "peephole" else 0
+            total += per_direction * self.num_directions
+        head_outputs = self.head.num_outputs * self.head.horizon
+        return total + head_outputs * (self.recurrent_output_size + 1)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -121,25 +143,30 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown model config field(s): {', '.join(unknown)}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ConfigError(f"incomplete model config: missing required field(s): {', '.join(missing)}")
         payload = dict(data)
         head = payload.get("head", {})
-        if isinstance(head, dict):
-            head_known = {f.name for f in fields(HeadConfig)}
-            head_unknown = sorted(set(head) - head_known)
-            if head_unknown:
-                raise ConfigError(f"unknown head config field(s): {', '.join(head_unknown)}")
-            payload["head"] = HeadConfig(**head)
-        try:
-            return cls(**payload)
-        except TypeError as exc:  # missing required fields
-            raise ConfigError(f"incomplete model config: {exc}") from None
+        if not isinstance(head, dict):
+            raise ConfigError(f"head must be a JSON object, got {type(head).__name__}")
+        head_known = {f.name for f in fields(HeadConfig)}
+        head_unknown = sorted(set(head) - head_known)
+        if head_unknown:
+            raise ConfigError(f"unknown head config field(s): {', '.join(head_unknown)}")
+        payload["head"] = HeadConfig(**head)
+        return cls(**payload)
 
     @classmethod
-    def from_json(cls, text: str) -> ModelConfig:
+    def from_json(cls, text: str | bytes) -> ModelConfig:
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"model config is not valid JSON: {exc}") from None
+            data = json.loads(text)
+        except UnicodeDecodeError:
+            raise ConfigError("model config is not UTF-8 text (a binary file?)") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ConfigError(f"model config is not valid JSON: {first_line(exc)}") from None
+        return cls.from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -156,11 +183,37 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        if not isinstance(data, dict):
+            raise ConfigError(f"preprocessing must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown preprocessing field(s): {', '.join(unknown)}")
+        for name in ("feature_mean", "feature_std"):
+            values = data.get(name)
+            if values is not None and not (isinstance(values, list) and all(_is_number(v) for v in values)):
+                raise ConfigError(f"preprocessing {name} must be a list of numbers")
+        labels = data.get("labels")
+        if labels is not None and not (isinstance(labels, list) and all(isinstance(v, str) for v in labels)):
+            raise ConfigError("preprocessing labels must be a list of strings")
+        rate = data.get("sample_rate_hz")
+        if rate is not None and not _is_number(rate):
+            raise ConfigError(f"preprocessing sample_rate_hz must be a number, got {rate!r}")
         return cls(**data)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_str(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+
+
+def _check_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

@@ -8,11 +8,15 @@ import torch
 from torch import Tensor, nn
 
 from edgelstm.config import ModelConfig
-from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.errors import ConfigError, InputShapeError, ModelTooLargeError
 from edgelstm.peephole import PeepholeLSTM
 from edgelstm.sequence_ops import step_mask
 
 State = tuple[Tensor, ...]
+
+# An edge model with 2^31 float32 parameters is 8 GiB: far past anything edgelstm ships, so a config asking for more
+# is a mistake (hidden 10^6, layers 10^4), refused with its numbers instead of an allocation attempt.
+MAX_PARAMETERS = 2**31
 
 
 class SequenceModel(nn.Module):
@@ -27,6 +31,7 @@ class SequenceModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         config.validate()
+        check_model_size(config)  # before torch allocates: a typo'd hidden size must not try to take 16 TB
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.input_size) if config.input_kind == "tokens" else None
         stack_dropout = config.dropout if config.num_layers > 1 else 0.0
@@ -159,3 +164,36 @@ def _torch_state(config: ModelConfig, state: State | None) -> Tensor | tuple[Ten
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def check_model_size(config: ModelConfig) -> None:
+    """Refuse, with the numbers, a config whose float32 weights exceed MAX_PARAMETERS or this machine's memory."""
+    params = config.parameter_count()
+    needed = 4 * params
+    what = (
+        f"the model config asks for {params:,} parameters ({_size_text(needed)} of float32 weights; "
+        f"hidden_size={config.hidden_size}, num_layers={config.num_layers}, input_size={config.input_size}"
+        + (f", vocab_size={config.vocab_size}" if config.vocab_size else "")
+        + f", head outputs={config.head.num_outputs * config.head.horizon})"
+    )
+    if params > MAX_PARAMETERS:
+        raise ModelTooLargeError(f"{what}, more than the {MAX_PARAMETERS:,} edgelstm builds; check the sizes in the config")
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ModelTooLargeError(f"{what}, more than the {_size_text(available)} of memory available here")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the kernel says can be allocated now (MemAvailable), or None where it does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB" if size >= 2**30 else f"{size / 2**20:,.1f} MiB"
