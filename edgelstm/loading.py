@@ -10,16 +10,26 @@ import importlib
 import inspect
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from edgelstm.checkpoint import is_checkpoint_dir, load_checkpoint, load_state_dict_strict
 from edgelstm.config import ModelConfig, Preprocessing
-from edgelstm.errors import FixedTimeAxisError, LoadError, UnsafePickleError, first_line
+from edgelstm.errors import (
+    ConfigError,
+    EdgelstmError,
+    FixedTimeAxisError,
+    LoadError,
+    UnsafePickleError,
+    UserCodeError,
+    first_line,
+)
 
 Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+MAX_INPUT_SIZE = 2**20  # features per step; beyond this a probe batch alone would take gigabytes
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ def load_model(
     input_size: int | None = None,
 ) -> LoadedModel:
     """Load MODEL as the CLI accepts it: a checkpoint dir, a `.pt2` file, `pkg.module:factory`, or a pickle."""
+    if input_size is not None and not 1 <= input_size <= MAX_INPUT_SIZE:
+        raise ConfigError(f"--input-size must be a feature count in 1..{MAX_INPUT_SIZE:,}, got {input_size}")
     path = Path(spec)
     if path.is_dir():
         if not is_checkpoint_dir(path):
@@ -78,8 +90,22 @@ def load_model(
 
 
 def _require_file(path: Path) -> None:
+    if path.is_dir():
+        raise LoadError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
+
+
+def _require_torch_file(path: Path) -> None:
+    """torch files are zip archives (torch.save since 1.6) or legacy pickles (protocol 2+ starts with 0x80)."""
+    if path.stat().st_size == 0:
+        raise LoadError(f"{path}: empty file, not a torch file")
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise LoadError(
+            f"{path}: not a torch file (neither a zip archive nor a pickle); save weights with torch.save or safetensors"
+        )
 
 
 def _load_factory(spec: str, weights: str | Path | None, input_size: int | None) -> LoadedModel:
@@ -88,23 +114,35 @@ def _load_factory(spec: str, weights: str | Path | None, input_size: int | None)
     module_name, attr = spec.split(":")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # like `python -m`: user code next to where the command runs
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise LoadError(f"{spec}: cannot import module {module_name!r} ({exc})") from None
+    # The user's code may fail in any way (SyntaxError, its own exceptions, sys.exit): each becomes one line
+    # naming the step, never a traceback from inside edgelstm.
+    with user_code(spec, f"importing {module_name}"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+                raise LoadError(
+                    f"{spec}: cannot import module {module_name!r} (not found here or on the Python path; run from its folder)"
+                ) from None
+            raise
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise LoadError(f"{spec}: {module_name!r} has no callable {attr!r}")
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        parameters = []  # builtins without a signature: calling it will tell
     required = [
         p
-        for p in inspect.signature(factory).parameters.values()
+        for p in parameters
         if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
     if required:
         raise LoadError(
             f"{spec}: the factory must be callable with no arguments (it requires: {', '.join(p.name for p in required)})"
         )
-    built = factory()
+    with user_code(spec, f"{attr}()"):
+        built = factory()
     if not isinstance(built, torch.nn.Module):
         raise LoadError(f"{spec}: the factory returned {type(built).__name__}, not a torch.nn.Module")
     if weights is not None:
@@ -112,11 +150,39 @@ def _load_factory(spec: str, weights: str | Path | None, input_size: int | None)
     return _wrap_module(built.eval(), "factory", spec, input_size)
 
 
+@contextlib.contextmanager
+def user_code(spec: str, step: str) -> Iterator[None]:
+    """Run a step of the user's code; whatever it raises becomes one UserCodeError line naming the step."""
+    try:
+        yield
+    except EdgelstmError:
+        raise
+    except (Exception, SystemExit) as exc:  # SystemExit: a module that calls sys.exit() on import
+        raise UserCodeError(f"running {spec} ({step}) failed: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+def probe_forward(module: Any, signature: InputSignature, origin: str) -> None:
+    """Run forward once on a tiny input, so a model that cannot run fails here with its own message."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    if signature.kind == "tokens":
+        x = torch.randint(0, signature.size, (1, 3), generator=generator)
+        shape = f"token ids [1, 3] below {signature.size}"
+    else:
+        x = torch.randn(1, 3, signature.size, generator=generator)
+        shape = f"x [1, 3, {signature.size}]"
+    with user_code(origin, f"forward on a probe input {shape}"), torch.no_grad():
+        module(x)
+
+
 def read_state_dict(path: Path) -> dict[str, Any]:
     """A state dict from .safetensors or a torch file loaded with weights_only=True."""
     import torch
 
     _require_file(path)
+    if path.stat().st_size == 0:
+        raise LoadError(f"{path}: empty file, not a state dict")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -125,6 +191,7 @@ def read_state_dict(path: Path) -> dict[str, Any]:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise LoadError(f"{path}: corrupt or unreadable safetensors file ({first_line(exc)})") from None
+    _require_torch_file(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
@@ -152,11 +219,18 @@ def _classify_torch_load_error(path: Path, exc: Exception) -> LoadError:
 def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None) -> LoadedModel:
     import torch
 
-    if path.suffix in (".safetensors",) or path.suffix == ".onnx":
+    if path.suffix == ".onnx":
         raise LoadError(
-            f"{path}: holds weights or a graph, not a model; give an edgelstm checkpoint directory, a .pt2 file, "
+            f"{path}: is an exported ONNX graph, not a trained model; inspect/export need the checkpoint directory, "
+            "a .pt2 file or 'package.module:factory' it came from (quantize and check take the .onnx)"
+        )
+    if path.suffix == ".safetensors":
+        raise LoadError(
+            f"{path}: holds weights, not a model; give an edgelstm checkpoint directory, a .pt2 file, "
             "or 'package.module:factory --weights FILE'"
         )
+    _require_file(path)
+    _require_torch_file(path)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -179,7 +253,9 @@ def _wrap_module(module: Any, source: Source, origin: str, input_size: int | Non
 
     if isinstance(module, SequenceModel):
         return LoadedModel(module, source, origin, InputSignature.from_config(module.config), module.config)
-    return LoadedModel(module, source, origin, infer_signature(module, origin, input_size))
+    signature = infer_signature(module, origin, input_size)
+    probe_forward(module, signature, origin)
+    return LoadedModel(module, source, origin, signature)
 
 
 def infer_signature(module: Any, origin: str, input_size: int | None) -> InputSignature:

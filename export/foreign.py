@@ -16,7 +16,7 @@ from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
 from edgelstm.export.verify import _flatten
 
 from edgelstm.errors import ExportError
-from edgelstm.loading import LoadedModel
+from edgelstm.loading import LoadedModel, user_code
 
 
 def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:
@@ -39,7 +39,7 @@ def build_foreign_onnx(
     if export_config.impl in ("loop", "unrolled"):
         raise ExportError("the loop form is built from an edgelstm SequenceModel's weights; user modules export with torch.onnx")
     x = example_input(loaded, example_steps)
-    with torch.no_grad():
+    with user_code(loaded.origin, f"forward on the example input {list(x.shape)}"), torch.no_grad():
         outputs = _flatten(loaded.module(x))
     if not outputs:
         raise ExportError(f"{loaded.origin}: forward() returned no tensors")
