@@ -22,7 +22,7 @@ from edgelstm.export.verify import (
 
 from edgelstm import __version__
 from edgelstm.errors import ExportError
-from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
+from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 
 
@@ -116,6 +116,7 @@ def export_model(
 
     `data`: an optional .npz of real inputs (`x`, optional `lengths`) verified in addition to the shape grid.
     """
+    check_output_dir(Path(out_dir))
     export_config = export_config or ExportConfig()
     verification = verification or VerificationConfig(example_steps=loaded.signature.example_steps)
     if export_config.fixed_steps is not None:  # an unrolled graph runs at exactly one length
@@ -155,7 +156,11 @@ def export_model(
         size_bytes=len(serialized),
     )
     if export_result.passed:
-        write_bytes_atomic(onnx_path, serialized, overwrite)
-        export_result.written = True
-        write_text_atomic(report_path, json.dumps(export_result.to_dict(), indent=2) + "\n", overwrite)
+        export_result.written = True  # the report describes the published pair, so it says so before it exists
+        report = json.dumps(export_result.to_dict(), indent=2) + "\n"
+        try:
+            write_artifact_pair(onnx_path, serialized, report_path, report, overwrite)
+        except BaseException:
+            export_result.written = False
+            raise
     return export_result

@@ -11,7 +11,7 @@ import onnx
 from edgelstm.export.config import ExportConfig, GraphInterface
 
 from edgelstm.config import ModelConfig, Preprocessing
-from edgelstm.errors import LoadError
+from edgelstm.errors import ConfigError, LoadError, first_line
 
 FORMAT_VERSION = "1"
 KEY_PREFIX = "edgelstm."
@@ -44,17 +44,24 @@ class ArtifactMetadata:
             raw = props.get(KEY_PREFIX + key)
             return None if raw is None else json.loads(raw)
 
-        if get("interface") is None:
+        if KEY_PREFIX + "interface" not in props:
             raise LoadError("this ONNX file has no edgelstm metadata (it was not exported by edgelstm)")
-        config = get("model_config")
-        prep = get("preprocessing")
-        return cls(
-            interface=GraphInterface.from_dict(get("interface")),
-            export_config=ExportConfig.from_dict(get("export_config")),
-            model_config=None if config is None else ModelConfig.from_dict(config),
-            preprocessing=None if prep is None else Preprocessing.from_dict(prep),
-            source=props.get(KEY_PREFIX + "source", ""),
-        )
+        version = props.get(KEY_PREFIX + "format_version")
+        if version is not None and version != FORMAT_VERSION:
+            raise LoadError(f"edgelstm metadata format {version!r} is not the {FORMAT_VERSION!r} this version reads")
+        # Metadata is text anyone can edit: every malformed shape of it is one refusal, never a crash.
+        try:
+            config = get("model_config")
+            prep = get("preprocessing")
+            return cls(
+                interface=GraphInterface.from_dict(get("interface")),
+                export_config=ExportConfig.from_dict(get("export_config")),
+                model_config=None if config is None else ModelConfig.from_dict(config),
+                preprocessing=None if prep is None else Preprocessing.from_dict(prep),
+                source=props.get(KEY_PREFIX + "source", ""),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, ConfigError) as exc:
+            raise LoadError(f"its edgelstm metadata is malformed ({type(exc).__name__}: {first_line(exc)})") from None
 
 
 def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
@@ -65,8 +72,18 @@ def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
 
 
 def read_metadata(path: Path) -> ArtifactMetadata:
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise LoadError(f"{path}: empty file, not an ONNX model")
     try:
         model = onnx.load(str(path), load_external_data=False)
+    except OSError:
+        raise
     except Exception as exc:  # onnx raises several protobuf/decode types for corrupt files
         raise LoadError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
-    return ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    if not model.graph.node and not model.graph.output:
+        raise LoadError(f"{path}: not an ONNX model (no graph in it)")
+    try:
+        return ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    except LoadError as exc:
+        raise LoadError(f"{path}: {exc}") from None

@@ -17,11 +17,13 @@ from edgelstm.export.config import GraphInterface
 from edgelstm.export.native import random_inputs_like
 
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
-from edgelstm.errors import InputShapeError
+from edgelstm.errors import ConfigError, InputShapeError
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import SessionSettings, session_from_onnx
 
 Feeds = dict[str, np.ndarray]
+MAX_VERIFY_STEPS = 10_000
+MAX_VERIFY_BATCH = 1024
 TorchReference = Callable[[Feeds], list[np.ndarray]]
 
 
@@ -35,6 +37,22 @@ class VerificationConfig:
     chunk_sizes: tuple[int, ...] = (1, 7)
     tolerance: Tolerance = FP32_TOLERANCE
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Verification runs batch x 4 x example_steps inputs: bounds keep a typo from asking for gigabytes.
+        if not 1 <= self.example_steps <= MAX_VERIFY_STEPS:
+            raise ConfigError(f"--example-steps must be in 1..{MAX_VERIFY_STEPS}, got {self.example_steps}")
+        for option, values, limit in (
+            ("--batches", self.batches, MAX_VERIFY_BATCH),
+            ("--steps", self.steps or (), MAX_VERIFY_STEPS),
+            ("chunk sizes", self.chunk_sizes, MAX_VERIFY_STEPS),
+        ):
+            if any(not 1 <= v <= limit for v in values):
+                raise ConfigError(f"{option} values must be in 1..{limit}, got {list(values)}")
+        if self.steps is not None and not self.steps:
+            raise ConfigError("--steps needs at least one length")
+        if not self.batches:
+            raise ConfigError("--batches needs at least one batch size")
 
     def step_grid(self) -> tuple[int, ...]:
         if self.steps is not None:

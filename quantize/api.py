@@ -21,8 +21,8 @@ from edgelstm.quantize.graph_facts import initializer_bytes
 from edgelstm.quantize.registry import QuantizeInput, handler_for
 
 from edgelstm.crash_probe import crash_reason
-from edgelstm.errors import EdgelstmError, ExportError
-from edgelstm.files import ensure_writable, write_bytes_atomic, write_text_atomic
+from edgelstm.errors import EdgelstmError, ExportError, LoadError, first_line
+from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 
@@ -90,6 +90,7 @@ def quantize(
     before it is published and one that fails is not written (its numbers are in the result) unless
     `keep_failed`. The artifact and its `.quant.json` are written atomically; an interrupted run leaves nothing.
     """
+    check_output_dir(Path(out_dir))
     handler = handler_for(config)
     with tempfile.TemporaryDirectory(prefix="edgelstm-quantize-") as tmp:
         source_path, metadata = _fp32_source(model, config, Path(tmp), calibration)
@@ -109,6 +110,7 @@ def quantize(
         stem = f"{metadata.interface.form}_{metadata.interface.impl}.{config.tag}"
         target = Path(out_dir) / f"{stem}.onnx"
         ensure_writable(target, overwrite)
+        ensure_writable(target.with_suffix(".quant.json"), overwrite)
         staged = Path(tmp) / "quantized.onnx"
         with quiet_onnxruntime_logs():
             result.notes = handler.apply(config, source, staged)
@@ -128,9 +130,13 @@ def quantize(
             result.parity_passed = bool(result.parity["passed"])
             if not result.parity_passed and not keep_failed:
                 return result  # nothing published: a failed artifact must not look like a shippable one
-        write_bytes_atomic(target, data, overwrite)
-        result.path = target
-        write_text_atomic(target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite=True)
+        result.path = target  # the sidecar describes the published pair
+        try:
+            report = json.dumps(result.to_dict(), indent=2) + "\n"
+            write_artifact_pair(target, data, target.with_suffix(".quant.json"), report, overwrite)
+        except BaseException:
+            result.path = None
+            raise
         return result
 
 
@@ -184,7 +190,12 @@ def _fp32_source(
     path = Path(model)
     if not path.is_file():
         raise ExportError(f"{path}: no such ONNX file")
-    return path, read_metadata(path)
+    metadata = read_metadata(path)  # refuses files that are empty, corrupt or not exported by edgelstm
+    try:
+        onnx.load(str(path))
+    except Exception as exc:  # external data missing or unreadable: protobuf/OS/decode errors alike
+        raise LoadError(f"{path}: cannot load the ONNX graph ({type(exc).__name__}: {first_line(exc)})") from None
+    return path, metadata
 
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:

@@ -74,6 +74,7 @@ def export(
     from edgelstm.export.api import export_model
     from edgelstm.export.config import ExportConfig
     from edgelstm.export.verify import VerificationConfig
+    from edgelstm.files import check_output_dir
     from edgelstm.loading import load_model
 
     export_config = ExportConfig(
@@ -84,9 +85,13 @@ def export(
         with_state_inputs=state_inputs,
         fixed_steps=fixed_steps,
     )
+    check_output_dir(out)  # before loading: a bad --out is known without running anything
+    step_grid = parse_ints(steps, "--steps")
+    if example_steps is not None:
+        VerificationConfig(example_steps=example_steps)  # validates the option before the model loads
     loaded = load_model(model, weights, unsafe_allow_pickle, input_size)
     verification = VerificationConfig(
-        example_steps=example_steps or loaded.signature.example_steps, steps=parse_ints(steps, "--steps")
+        example_steps=example_steps if example_steps is not None else loaded.signature.example_steps, steps=step_grid
     )
     if (grid := parse_ints(batches, "--batches")) is not None:
         verification = replace(verification, batches=grid)

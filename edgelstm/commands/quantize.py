@@ -48,6 +48,7 @@ def quantize_command(
     """Quantize a model with one scheme (or try them all with --scheme auto) and gate the result on parity."""
     from edgelstm import jsonio
     from edgelstm.errors import ConfigError
+    from edgelstm.files import check_output_dir
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
     from edgelstm.parity.data import load_sequence_data
@@ -56,6 +57,9 @@ def quantize_command(
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_scheme
 
+    check_output_dir(out)  # before any work: a bad --out is known without loading anything
+    if scheme != "auto":
+        scheme_config(scheme)  # an unknown scheme name is refused before the model loads
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
     is_onnx = model.endswith(".onnx")
     ref_spec = reference or (None if is_onnx else model)
