@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -121,3 +122,117 @@ def test_a_loop_graph_bundles_with_the_mobile_check_marked_unknown_not_crashing(
         assert r.verdict in ("YES", "MAYBE", "NO") or (r.verdict == "UNKNOWN" and r.note.startswith("checker failed"))
     bundle = build_bundle(exported.path, tmp_path / "bundle", make_zip=False)
     assert (bundle.directory / "manifest.json").exists()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _candidate(artifact: str, verdict: str, sha: str | None = None, provider: str = "cpu") -> dict:
+    c = {"artifact": artifact, "provider": provider, "precision": "fp32", "verdict": verdict, "gated": True}
+    if sha is not None:
+        c["artifact_sha256"] = sha
+    return c
+
+
+def _parity_report(path: Path, *candidates: dict) -> Path:
+    # The shape `check --report` writes; only the keys a verdict needs, plus a run-wide "passed" that must not leak.
+    path.write_text(json.dumps({"passed": True, "reference_dtype": "float64", "versions": {}, "candidates": list(candidates)}))
+    return path
+
+
+def test_a_parity_report_about_another_artifact_is_not_shipped_as_a_pass(streaming_artifact: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"another model")
+    report = _parity_report(tmp_path / "check.json", _candidate(str(other), "pass"), _candidate("gone.onnx", "pass", "1" * 64))
+    result = build_bundle(streaming_artifact, tmp_path / "b", parity_report=report)
+    parity = json.loads((tmp_path / "b" / "manifest.json").read_text())["parity"]
+    assert parity["passed"] is None and parity["status"] == "not checked"
+    assert parity["artifact_sha256"] == _sha(streaming_artifact) == result.files["streaming_fused.onnx"]
+    assert "other.onnx" in parity["reason"] and "not this file" in parity["reason"]
+    assert verify_bundle(tmp_path / "b").parity == "not checked"
+
+
+def test_the_verdict_is_over_this_artifacts_candidates_only(streaming_artifact: Path, tmp_path: Path) -> None:
+    mine = _sha(streaming_artifact)
+    report = _parity_report(
+        tmp_path / "check.json",
+        _candidate("elsewhere/streaming_fused.onnx", "pass", mine),
+        _candidate("elsewhere/streaming_fused.onnx", "FAIL", mine, provider="cuda"),
+        _candidate("other.onnx", "pass", "2" * 64),
+    )
+    build_bundle(streaming_artifact, tmp_path / "b", parity_report=report)
+    parity = json.loads((tmp_path / "b" / "manifest.json").read_text())["parity"]
+    assert (parity["passed"], parity["status"], parity["artifact_sha256"]) == (False, "checked", mine)
+    assert [c["provider"] for c in parity["candidates"]] == ["cpu", "cuda"]  # other.onnx's pass is not in it
+    assert verify_bundle(tmp_path / "b").parity == "FAIL"
+
+
+def test_a_report_without_sha256_counts_by_hashing_the_file_it_names(streaming_artifact: Path, tmp_path: Path) -> None:
+    report = _parity_report(tmp_path / "check.json", _candidate(str(streaming_artifact), "pass"), _candidate("x.onnx", "skipped"))
+    made = CliRunner().invoke(
+        app, ["bundle", str(streaming_artifact), "--out", str(tmp_path / "b"), "--parity-report", str(report)]
+    )
+    assert made.exit_code == 0, made.output
+    assert f"parity: pass for streaming_fused.onnx sha256 {_sha(streaming_artifact)}" in made.output
+    parity = json.loads((tmp_path / "b" / "manifest.json").read_text())["parity"]
+    assert parity["passed"] is True and "hashed" in parity["matched_by"]
+
+
+def test_latency_rows_of_other_artifacts_are_not_shipped(streaming_artifact: Path, tmp_path: Path) -> None:
+    row = {"kind": "artifact", "batch": 1, "steps": 10, "threads": 1, "mode": "run", "p50_ms": 0.1, "p90_ms": 0.2}
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"settings": {}, "latencies": [{**row, "name": "sequence_fused.dynamic-int8.onnx"}]}))
+    build_bundle(streaming_artifact, tmp_path / "b", bench_report=bench)
+    latency = json.loads((tmp_path / "b" / "manifest.json").read_text())["latency"]
+    assert latency["latencies"] == [] and latency["status"] == "not measured"
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_bundle_and_deletes_nothing(streaming_artifact: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "train.npz").write_bytes(b"data")
+    with pytest.raises(OutputExistsError, match="not one: it has no manifest.json; nothing was deleted"):
+        build_bundle(streaming_artifact, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "train.npz"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary directory left either
+
+
+def test_overwrite_refuses_a_bundle_holding_a_users_file(streaming_artifact: Path, tmp_path: Path) -> None:
+    build_bundle(streaming_artifact, tmp_path / "b")
+    (tmp_path / "b" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="notes.txt"):
+        build_bundle(streaming_artifact, tmp_path / "b", overwrite=True)
+    assert (tmp_path / "b" / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_a_bundle(streaming_artifact: Path, tmp_path: Path) -> None:
+    build_bundle(streaming_artifact, tmp_path / "my.bundle", make_zip=True)
+    (tmp_path / "my.bundle" / "mobile_usability.json").write_text("[]")  # stale content to be replaced
+    again = build_bundle(streaming_artifact, tmp_path / "my.bundle", make_zip=True, overwrite=True)
+    assert again.zip_path == tmp_path / "my.bundle.zip"  # DIR.zip, not DIR with its suffix swapped
+    assert verify_bundle(tmp_path / "my.bundle").files_checked == 4 and verify_bundle(again.zip_path).ran
+
+
+def test_an_existing_zip_is_refused_before_the_directory_is_written(streaming_artifact: Path, tmp_path: Path) -> None:
+    (tmp_path / "b.zip").write_bytes(b"someone's zip")
+    with pytest.raises(OutputExistsError, match="b.zip already exists"):
+        build_bundle(streaming_artifact, tmp_path / "b", make_zip=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.zip"]
+    with pytest.raises(OutputExistsError, match="only an edgelstm bundle zip.*nothing was deleted"):
+        build_bundle(streaming_artifact, tmp_path / "b", make_zip=True, overwrite=True)
+    assert (tmp_path / "b.zip").read_bytes() == b"someone's zip"
+
+
+def test_a_failure_midway_leaves_neither_the_directory_nor_the_zip(
+    streaming_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(path: Path, target: Path) -> None:
+        target.write_bytes(b"half")
+        raise OSError(28, "No space left on device", str(target))
+
+    monkeypatch.setattr("edgelstm.bundle.build._write_zip", broken)
+    with pytest.raises(OSError):
+        build_bundle(streaming_artifact, tmp_path / "b", make_zip=True)
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,6 @@ file, versions). No absolute paths anywhere; written under a temporary name and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -18,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.mobile_check import mobile_usability
-from edgelstm.errors import LoadError
-from edgelstm.export.metadata import read_metadata
+from edgelstm.bundle.targets import check_targets, zip_path_for
+from edgelstm.errors import BundleError, LoadError, first_line
 from edgelstm.files import atomic_directory, atomic_path
-from edgelstm.parity.artifacts import convert_to_ort
+from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+__all__ = ["MANIFEST", "MANIFEST_VERSION", "BundleResult", "build_bundle"]
+
+LATENCY_KEYS = ("name", "batch", "steps", "threads", "mode", "p50_ms", "p90_ms")
 
 
 @dataclass
@@ -34,6 +35,10 @@ class BundleResult:
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256
     zip_path: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parity(self) -> dict[str, Any]:
+        return dict(self.manifest.get("parity") or {})
 
 
 def build_bundle(
@@ -44,41 +49,117 @@ def build_bundle(
     make_zip: bool = False,
     overwrite: bool = False,
 ) -> BundleResult:
-    artifact = Path(artifact)
+    artifact, out_dir = Path(artifact), Path(out_dir)
     if not artifact.is_file() or artifact.suffix != ".onnx":
         raise LoadError(f"{artifact}: bundle needs an .onnx artifact exported by edgelstm")
-    metadata = read_metadata(artifact)
-    with atomic_directory(Path(out_dir), overwrite) as tmp:
+    zip_path = zip_path_for(out_dir) if make_zip else None
+    check_targets(out_dir, zip_path, overwrite)
+    # Everything that can be refused is read and checked before the first byte is written.
+    metadata, quantization = _read_artifact(artifact)
+    sha256 = sha256_file(artifact)
+    parity = _parity(parity_report, artifact.name, sha256)
+    latency = _latency(bench_report, artifact.name, sha256)
+    with atomic_directory(out_dir, overwrite) as tmp:
         name = artifact.stem
         shutil.copyfile(artifact, tmp / f"{name}.onnx")
-        with tempfile.TemporaryDirectory() as work:
-            converted = convert_to_ort(artifact, Path(work))
-            shutil.copyfile(converted, tmp / f"{name}.ort")
+        if sha256_file(tmp / f"{name}.onnx") != sha256:
+            raise BundleError(f"{artifact} changed while it was being bundled; run the command again")
+        _convert(tmp / f"{name}.onnx", tmp / f"{name}.ort")
         _write_operator_config(tmp / f"{name}.ort", tmp / "required_operators.config")
         usability = [u.to_dict() for u in mobile_usability(tmp / f"{name}.onnx")]
         (tmp / "mobile_usability.json").write_text(json.dumps(usability, indent=2) + "\n")
-        manifest = _manifest(name, metadata, usability, _summary(parity_report, "parity"), _summary(bench_report, "bench"))
-        manifest["quantization"] = _quantization(artifact)
-        if (best := _fastest_threads(bench_report, artifact.name)) is not None:
+        manifest = _manifest(name, metadata, usability, parity.to_dict(), latency)
+        manifest["quantization"] = quantization
+        if (best := _fastest_threads(latency["latencies"])) is not None:
             manifest["session_settings"] = {
                 "intra_op_num_threads": best[0],
                 "allow_spinning": False,
                 "note": f"fastest measured at batch 1: {best[1]:.3f} ms p50 (see latency)",
             }
-        manifest["files"] = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = dict(manifest["files"])
-    result = BundleResult(Path(out_dir), files, manifest=manifest)
-    if make_zip:
-        zip_path = Path(out_dir).with_suffix(".zip")
-        with atomic_path(zip_path, overwrite) as tmp_zip, zipfile.ZipFile(tmp_zip, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(Path(out_dir).iterdir()):
-                archive.write(path, arcname=path.name)  # flat, relative names only
-        result.zip_path = zip_path
-    return result
+        if zip_path is not None:
+            # Written from the finished temporary directory before it is swapped in: a failure leaves neither.
+            with atomic_path(zip_path, overwrite) as tmp_zip:
+                _write_zip(tmp, tmp_zip)
+    return BundleResult(out_dir, files, zip_path, manifest)
 
 
-def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict | None, bench: dict | None) -> dict[str, Any]:
+def _read_artifact(artifact: Path) -> tuple[Any, Any]:
+    """The artifact's edgelstm metadata and its quantization record (None when it was not quantized)."""
+    import onnx
+
+    from edgelstm.export.metadata import ArtifactMetadata
+
+    try:
+        model = onnx.load(str(artifact), load_external_data=False)
+    except OSError:
+        raise
+    except Exception as exc:  # onnx raises several protobuf/decode types for corrupt files
+        raise LoadError(f"{artifact}: not a readable ONNX file ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        metadata = ArtifactMetadata.from_props(props)
+        raw = props.get("edgelstm.quantization")
+        quantization = json.loads(raw) if raw else None
+    except (LoadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LoadError(f"{artifact}: {first_line(exc)}; bundle needs an artifact exported by edgelstm") from None
+    return metadata, quantization
+
+
+def _convert(onnx_path: Path, target: Path) -> None:
+    from edgelstm.bundle.verify import onnxruntime_errors
+    from edgelstm.parity.artifacts import convert_to_ort
+
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            converted = convert_to_ort(onnx_path, Path(work))
+        except onnxruntime_errors() as exc:
+            raise LoadError(f"{onnx_path.name}: onnxruntime cannot load it for conversion ({first_line(exc)})") from None
+        shutil.copyfile(converted, target)
+
+
+def _write_zip(directory: Path, target: Path) -> None:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.iterdir()):
+            archive.write(path, arcname=path.name)  # flat, relative names only
+
+
+def _read_json(path: Path, kind: str) -> Any:
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"{path}: not a readable {kind} report ({first_line(exc)})") from None
+
+
+def _parity(report: Path | None, artifact: str, sha256: str) -> ParityEvidence:
+    """The verdict over this exact artifact, or "not checked" with the reason; never another file's verdict."""
+    if report is None:
+        return ParityEvidence(artifact, sha256, "not checked", None, reason="no --parity-report was given")
+    return parity_evidence(_read_json(report, "parity"), Path(report), artifact, sha256)
+
+
+def _latency(report: Path | None, artifact: str, sha256: str) -> dict[str, Any]:
+    """This artifact's bench rows only (bench reports name artifacts by file name, and say so here)."""
+    latency: dict[str, Any] = {"artifact": artifact, "artifact_sha256": sha256, "latencies": [], "settings": None}
+    if report is None:
+        return {**latency, "status": "not measured", "reason": "no --bench-report was given"}
+    data = _read_json(report, "bench")
+    rows = latency_rows(data, Path(report), artifact, sha256)
+    latency["settings"] = data.get("settings")
+    latency["latencies"] = [{k: r[k] for k in LATENCY_KEYS} for r in rows]
+    if not rows:
+        return {**latency, "status": "not measured", "reason": f"{Path(report).name} has no rows for {artifact}"}
+    by_sha = all("artifact_sha256" in r for r in rows)
+    return {
+        **latency,
+        "status": "measured",
+        "matched_by": "sha256" if by_sha else "file name (the bench report records no sha256)",
+    }
+
+
+def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
     import onnx
     import onnxruntime as ort
 
@@ -103,7 +184,7 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict | No
         "model_config": metadata.model_config.to_dict() if metadata.model_config else None,
         "quantization": None,
         "parity": parity,
-        "latency": bench,
+        "latency": latency,
         "session_settings": {
             "intra_op_num_threads": 1,
             "allow_spinning": False,
@@ -133,55 +214,10 @@ def _write_operator_config(ort_model: Path, target: Path) -> None:
     target.write_text("\n".join(lines) + "\n")
 
 
-def _quantization(artifact: Path) -> Any:
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(artifact), load_external_data=False).metadata_props}
-    raw = props.get("edgelstm.quantization")
-    return json.loads(raw) if raw else None
-
-
-def _summary(path: Path | None, kind: str) -> dict[str, Any] | None:
-    """The verdict/latency the artifact shipped with, from a `check --report` or `bench --report` JSON."""
-    if path is None:
-        return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LoadError(f"{path}: not a readable {kind} report ({exc})") from None
-    if kind == "parity":
-        return {
-            "passed": data.get("passed"),
-            "reference_dtype": data.get("reference_dtype"),
-            "candidates": [
-                {"artifact": Path(c["artifact"]).name, "provider": c["provider"], "verdict": c["verdict"]}
-                for c in data.get("candidates", [])
-            ],
-            "versions": data.get("versions"),
-        }
-    return {
-        "latencies": [
-            {k: r[k] for k in ("name", "batch", "steps", "threads", "mode", "p50_ms", "p90_ms")}
-            for r in data.get("latencies", [])
-        ],
-        "settings": data.get("settings"),
-    }
-
-
-def _fastest_threads(bench_report: Path | None, artifact_name: str) -> tuple[int, float] | None:
+def _fastest_threads(rows: list[dict[str, Any]]) -> tuple[int, float] | None:
     """The intra-op thread count that measured fastest for this artifact at batch 1, if the bench says."""
-    if bench_report is None:
+    ones = [r for r in rows if r["batch"] == 1]
+    if not ones:
         return None
-    rows = [
-        r
-        for r in json.loads(Path(bench_report).read_text()).get("latencies", [])
-        if r.get("name") == artifact_name and r.get("batch") == 1 and r.get("kind") == "artifact"
-    ]
-    if not rows:
-        return None
-    best = min(rows, key=lambda r: r["p50_ms"])
+    best = min(ones, key=lambda r: r["p50_ms"])
     return int(best["threads"]), float(best["p50_ms"])
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -34,17 +34,18 @@ def bundle(
             raise ConfigError("usage: edgelstm bundle verify DIR|ZIP")
         checked = verify_bundle(Path(target[1]))
         if as_json:
-            typer.echo(
-                json.dumps({"ok": True, "files_checked": checked.files_checked, "ran": checked.ran, "outputs": checked.outputs})
-            )
-        else:
-            typer.echo(
-                f"OK {target[1]}: {checked.files_checked} files match their sha256; {checked.ran} ran once ({', '.join(checked.outputs)})"
-            )
+            typer.echo(json.dumps(checked.to_dict()))
+            return
+        typer.echo(
+            f"OK {target[1]}: {checked.files_checked} files match their sha256 ({', '.join(checked.files)}); "
+            f"{checked.ran} ran once ({', '.join(checked.outputs)}); parity {checked.parity}"
+        )
+        typer.echo(f"  {checked.ran}  sha256 {checked.ran_sha256}")
         return
     if len(target) != 1 or out is None:
         raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
     result = build_bundle(Path(target[0]), out, parity_report, bench_report, make_zip, overwrite)
+    parity = result.parity
     if as_json:
         typer.echo(
             json.dumps(
@@ -52,6 +53,7 @@ def bundle(
                     "directory": str(result.directory),
                     "zip": str(result.zip_path) if result.zip_path else None,
                     "files": result.files,
+                    "parity": parity,
                 }
             )
         )
@@ -63,4 +65,7 @@ def bundle(
         for u in result.manifest["mobile_usability"]
     )
     typer.echo(f"mobile usability: {usability}")
+    verdict = {True: "pass", False: "FAIL"}.get(parity.get("passed"), "not checked")
+    why = f" ({parity['reason']})" if parity.get("reason") else ""
+    typer.echo(f"parity: {verdict}{why} for {parity.get('artifact')} sha256 {parity.get('artifact_sha256')}")
     typer.echo(f"wrote {result.directory}" + (f" and {result.zip_path}" if result.zip_path else ""))
