@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +55,8 @@ def test_rows_join_parity_latency_size_and_scheme(run_dir: Path) -> None:
 def test_markdown_and_html_render_and_the_html_is_self_contained(run_dir: Path) -> None:
     summary = collect_run(run_dir)
     md = markdown_report(summary)
-    assert "| sequence_fused.dynamic-int8.onnx | dynamic-int8 | int8 |" in md
+    int8_sha = hashlib.sha256((run_dir / "sequence_fused.dynamic-int8.onnx").read_bytes()).hexdigest()
+    assert f"| sequence_fused.dynamic-int8.onnx | {int8_sha[:12]} | dynamic-int8 | int8 |" in md
     page = html_report(summary)
     assert page.count("data:image/png;base64,") == 3  # Pareto, latency, error vs time
     assert "http" not in page.replace("http-equiv", "")  # no external resources
@@ -75,3 +78,76 @@ def test_empty_or_missing_run_dir_is_a_clear_error(tmp_path: Path) -> None:
         collect_run(tmp_path)
     result = CliRunner().invoke(app, ["report", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "no such run directory" in result.output
+
+
+def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _keep_candidates(run: Path, keep: str) -> None:
+    check = json.loads((run / "check.json").read_text())
+    check["candidates"] = [c for c in check["candidates"] if Path(c["artifact"]).name == keep]
+    (run / "check.json").write_text(json.dumps(check))
+
+
+def test_an_unchecked_int8_artifact_is_labelled_from_its_metadata_and_not_checked(run_dir: Path, tmp_path: Path) -> None:
+    run = _copy_run(run_dir, tmp_path)
+    _keep_candidates(run, "sequence_fused.onnx")  # the check covered only the fp32 graph
+    for sidecar in run.glob("*.quant.json"):
+        sidecar.unlink()  # the label must come from the artifact itself
+    summary = collect_run(run)
+    rows = {r.name: r for r in summary.artifacts}
+    int8 = rows["sequence_fused.dynamic-int8.onnx"]
+    assert (int8.scheme, int8.precision, int8.parity, int8.verdicts) == ("dynamic-int8", "int8", "not checked", {})
+    assert int8.sha256 == _sha(run / "sequence_fused.dynamic-int8.onnx")
+    assert rows["sequence_fused.onnx"].parity == "pass" and rows["sequence_fused.onnx"].scheme == "none"
+    md = markdown_report(summary)
+    assert f"- sequence_fused.dynamic-int8.onnx, sha256 {int8.sha256[:12]}: not checked" in md
+    assert f"- sequence_fused.onnx, sha256 {_sha(run / 'sequence_fused.onnx')[:12]}: PASS" in md
+    assert "Parity: PASS" not in md and "| fp32 |" not in md.split("sequence_fused.dynamic-int8.onnx", 1)[1].split("\n")[0]
+
+
+def test_a_verdict_does_not_follow_a_file_replaced_after_the_check(run_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    run = _copy_run(run_dir, tmp_path)
+    check = json.loads((run / "check.json").read_text())
+    for c in check["candidates"]:  # as `check` records them: the path it read and the sha256 of what it read
+        c["artifact"] = str(run / Path(c["artifact"]).name)
+        c["artifact_sha256"] = _sha(Path(c["artifact"]))
+    (run / "check.json").write_text(json.dumps(check))
+    model = onnx.load(str(run / "sequence_fused.onnx"))
+    model.doc_string = "re-exported after the check"
+    onnx.save(model, str(run / "sequence_fused.onnx"))
+    row = {r.name: r for r in collect_run(run).artifacts}["sequence_fused.onnx"]
+    assert row.parity == "not checked" and row.verdicts == {} and "not this file" in row.parity_note
+    assert row.sha256 == _sha(run / "sequence_fused.onnx")
+
+
+def test_a_recorded_sha256_names_the_artifact_even_when_the_file_is_gone(run_dir: Path, tmp_path: Path) -> None:
+    run = _copy_run(run_dir, tmp_path)
+    digest = _sha(run / "sequence_fused.onnx")
+    check = json.loads((run / "check.json").read_text())
+    for c in check["candidates"]:
+        c["artifact"] = "elsewhere/" + Path(c["artifact"]).name
+        c["artifact_sha256"] = _sha(run / Path(c["artifact"]).name)
+    (run / "check.json").write_text(json.dumps(check))
+    (run / "sequence_fused.onnx").unlink()
+    row = {r.name: r for r in collect_run(run).artifacts}["sequence_fused.onnx"]
+    assert row.sha256 == digest and row.parity == "pass" and row.verdicts == {"cpu": "pass"}
+
+
+def test_report_json_names_the_full_sha256_of_every_verdict(run_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "report.json").read_text())["artifacts"]
+    assert {r["name"]: r["sha256"] for r in rows} == {
+        name: _sha(run_dir / name) for name in ("sequence_fused.onnx", "sequence_fused.dynamic-int8.onnx")
+    }
+    assert all(r["parity"] in ("pass", "FAIL") for r in rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -22,10 +21,10 @@ def report(
     """Combine a run's parity, latency and quantization results into report.json, report.md and report.html."""
     from edgelstm import jsonio
     from edgelstm.files import write_text_atomic
-    from edgelstm.report import RunSummary, collect_run, html_report, markdown_report
+    from edgelstm.report import collect_run, html_report, markdown_report, read_summary
 
     if run_dir.is_file() and run_dir.suffix == ".json":  # re-render a saved report
-        summary = RunSummary.from_dict(json.loads(run_dir.read_text()))
+        summary = read_summary(run_dir)
         target = out or run_dir.parent
     else:
         summary = collect_run(run_dir)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgelstm.bench.results import BenchReport
-from edgelstm.errors import LoadError
+from edgelstm.errors import LoadError, first_line
 from edgelstm.parity.report import ParityReport
+from edgelstm.report.evidence import candidate_sha256, locate, sha256_file, validate_parity_report, verdict_over
+
+NOT_CHECKED = "not checked"
+QUANTIZATION_KEY = "edgelstm.quantization"
 
 
 @dataclass
@@ -18,8 +23,9 @@ class ArtifactRow:
     """One artifact, every number the run has about it."""
 
     name: str
+    sha256: str | None = None  # of the file this row describes; every verdict in the row was measured on it
     precision: str = ""
-    scheme: str = "fp32"
+    scheme: str = "-"  # from the artifact's own metadata when the file is here; "none" when it is not quantized
     file_bytes: int | None = None
     gzip_bytes: int | None = None
     vs_fp32: float | None = None
@@ -27,7 +33,9 @@ class ArtifactRow:
     accuracy: float | None = None  # from the parity gate's task check on real data
     reference_accuracy: float | None = None
     last_step_error: float | None = None
-    verdicts: dict[str, str] = field(default_factory=dict)  # provider -> pass / FAIL / skipped
+    verdicts: dict[str, str] = field(default_factory=dict)  # provider -> pass / FAIL / skipped, for this sha256
+    parity: str = NOT_CHECKED  # "pass" | "FAIL" | "not checked"
+    parity_note: str = ""  # why not checked, when a check.json exists
 
 
 @dataclass
@@ -52,7 +60,7 @@ class RunSummary:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSummary:
         return cls(
-            run_dir=data["run_dir"],
+            run_dir=str(data["run_dir"]),
             artifacts=[ArtifactRow(**a) for a in data["artifacts"]],
             check=data["check"],
             bench=data["bench"],
@@ -61,24 +69,53 @@ class RunSummary:
         )
 
 
+def read_summary(path: Path) -> RunSummary:
+    """A saved report.json, to render again; a malformed one is one LoadError."""
+    data = _load(Path(path))
+    try:
+        summary = RunSummary.from_dict(data or {})
+        # The plots read these raw: check their shape here, not halfway through rendering.
+        if summary.check is not None:
+            ParityReport.from_dict(summary.check)
+        if summary.bench is not None:
+            BenchReport.from_dict(summary.bench)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LoadError(f"{path}: not an edgelstm report.json ({type(exc).__name__}: {first_line(exc)})") from None
+    return summary
+
+
 def collect_run(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LoadError(f"{run_dir}: no such run directory")
     check = _load(run_dir / "check.json")
     bench = _load(run_dir / "bench.json")
-    quant = [q for q in (_load(p) for p in sorted(run_dir.rglob("*.quant.json"))) if q]
+    quant = [q for q in (_load(p) for p in sorted(run_dir.rglob("*.quant.json"))) if q is not None]
     if check is None and bench is None and not quant:
         raise LoadError(f"{run_dir}: nothing to report (expected check.json, bench.json or *.quant.json)")
     rows: dict[str, ArtifactRow] = {}
 
-    def row(name: str) -> ArtifactRow:
-        return rows.setdefault(name, ArtifactRow(name))
+    def row(name: str, path_text: str | None = None) -> ArtifactRow:
+        if name not in rows:
+            rows[name] = _artifact_row(name, locate(path_text or name, [run_dir]))
+        return rows[name]
 
+    matched: dict[str, list[dict[str, Any]]] = {}
     if check is not None:
-        parity = ParityReport.from_dict(check)
-        for candidate in parity.candidates:
-            r = row(Path(candidate.artifact).name)
+        raw = validate_parity_report(check, run_dir / "check.json")
+        parity = _parse(ParityReport.from_dict, check, run_dir / "check.json", "edgelstm check --report")
+        for candidate, raw_candidate in zip(parity.candidates, raw, strict=True):
+            r = row(Path(candidate.artifact).name, candidate.artifact)
+            digest, _ = candidate_sha256(raw_candidate, [run_dir])
+            if r.sha256 is None:
+                r.sha256 = digest  # the file is not here to contradict the sha256 check recorded
+            if digest is None or digest != r.sha256:
+                r.parity_note = (
+                    f"check judged {'a file with an unknown sha256' if digest is None else 'sha256 ' + digest[:12]}, "
+                    f"not this file"
+                )
+                continue
+            matched.setdefault(r.name, []).append(raw_candidate)
             r.precision = candidate.precision
             r.verdicts[candidate.provider] = candidate.verdict
             for task in candidate.tasks:
@@ -88,7 +125,7 @@ def collect_run(run_dir: Path) -> RunSummary:
             if profile is not None and candidate.provider == "cpu":
                 r.last_step_error = profile.last_error
     if bench is not None:
-        report = BenchReport.from_dict(bench)
+        report = _parse(BenchReport.from_dict, bench, run_dir / "bench.json", "edgelstm bench --report")
         for size in report.sizes:
             r = row(size.name)
             r.file_bytes, r.gzip_bytes, r.vs_fp32 = size.file_bytes, size.gzip_bytes, size.vs_fp32 or None
@@ -96,16 +133,67 @@ def collect_run(run_dir: Path) -> RunSummary:
             if latency.kind == "artifact" and latency.batch == 1 and latency.threads == 1 and latency.mode == "run":
                 row(latency.name).latency_ms_b1 = latency.p50_ms
     for q in quant:
-        if q.get("path"):
-            row(Path(q["path"]).name).scheme = q["scheme"]
+        path, scheme = q.get("path"), q.get("scheme")
+        if not isinstance(path, str) or not isinstance(scheme, str):
+            raise LoadError(f"{run_dir}: a *.quant.json has no string 'path' and 'scheme'; was it written by edgelstm quantize?")
+        r = row(Path(path).name, path)
+        if r.scheme == "-":  # the file's own metadata, when it is here, beats a sidecar that may be stale
+            r.scheme = scheme
+    for r in rows.values():
+        verdict = verdict_over(matched.get(r.name, []))
+        r.parity = NOT_CHECKED if verdict is None else "pass" if verdict else "FAIL"
+        if verdict is None and check is not None and not r.parity_note:
+            r.parity_note = "no parity result in check.json names this file's sha256"
     machine = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}"}
     return RunSummary(str(run_dir), list(rows.values()), check, bench, quant, machine)
+
+
+def _artifact_row(name: str, path: Path | None) -> ArtifactRow:
+    """A row for the file `path` (None: not in the run directory), labelled from the file itself."""
+    row = ArtifactRow(name)
+    if path is None:
+        return row
+    row.sha256 = sha256_file(path)
+    if path.suffix != ".onnx":
+        return row
+    import onnx
+
+    from edgelstm.parity.artifacts import detect_precision
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except OSError:
+        raise
+    except Exception:  # onnx raises several protobuf/decode types; an unreadable file gets no labels, not a crash
+        row.scheme = "unreadable"
+        return row
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        quantization = json.loads(props.get(QUANTIZATION_KEY) or "null")
+    except ValueError:
+        quantization = None
+    row.scheme = str(quantization.get("scheme", "?")) if isinstance(quantization, dict) else "none"
+    row.precision = detect_precision(model)
+    return row
+
+
+T = TypeVar("T")
+
+
+def _parse(parse: Callable[[dict[str, Any]], T], data: dict[str, Any], path: Path, what: str) -> T:
+    try:
+        return parse(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LoadError(f"{path}: not an `{what}` JSON ({type(exc).__name__}: {first_line(exc)})") from None
 
 
 def _load(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LoadError(f"{path}: not valid JSON ({exc})") from None
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except ValueError as exc:  # JSON and UTF-8 decoding errors alike
+        raise LoadError(f"{path}: not valid JSON ({type(exc).__name__}: {first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise LoadError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data

@@ -15,10 +15,20 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else format(value, pattern)
 
 
+def short_sha(digest: str | None) -> str:
+    return digest[:12] if digest else "unknown"
+
+
+def _parity_cell(r: ArtifactRow) -> str:
+    if r.parity == "not checked":
+        return "not checked"
+    return f"{r.parity} (" + ", ".join(f"{p}: {v}" for p, v in r.verdicts.items()) + ")"
+
+
 def _row_cells(r: ArtifactRow) -> list[str]:
-    verdicts = ", ".join(f"{p}: {v}" for p, v in r.verdicts.items()) or "-"
     return [
         r.name,
+        short_sha(r.sha256),
         r.scheme,
         r.precision or "-",
         _fmt(r.file_bytes, ",") if r.file_bytes else "-",
@@ -27,12 +37,13 @@ def _row_cells(r: ArtifactRow) -> list[str]:
         _fmt(r.latency_ms_b1, ".3f"),
         _fmt(r.accuracy * 100 if r.accuracy is not None else None, ".2f"),
         _fmt(r.last_step_error, ".2g"),
-        verdicts,
+        _parity_cell(r),
     ]
 
 
 HEADERS = [
     "artifact",
+    "sha256",
     "scheme",
     "precision",
     "bytes",
@@ -45,6 +56,25 @@ HEADERS = [
 ]
 
 
+def parity_lines(summary: RunSummary) -> list[str]:
+    """One verdict per artifact, each naming the sha256 it was measured on; no run-wide PASS."""
+    check = summary.check or {}
+    versions = check.get("versions") or {}
+    if summary.check:
+        head = (
+            f"Parity against torch {check.get('reference_dtype')} (torch {versions.get('torch')}, "
+            f"onnx {versions.get('onnx')}, onnxruntime {versions.get('onnxruntime')}), per artifact:"
+        )
+    else:
+        head = "Parity: no check.json in this run, so no artifact was checked:"
+    lines = [head]
+    for r in summary.artifacts:
+        verdict = {"pass": "PASS", "FAIL": "FAIL"}.get(r.parity, "not checked")
+        note = f" ({r.parity_note})" if r.parity_note and r.parity == "not checked" else ""
+        lines.append(f"- {r.name}, sha256 {short_sha(r.sha256)}: {verdict}{note}")
+    return lines
+
+
 def markdown_report(summary: RunSummary) -> str:
     lines = ["# edgelstm run report", "", f"Run: `{summary.run_dir}`", ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
@@ -52,17 +82,12 @@ def markdown_report(summary: RunSummary) -> str:
     reference = next((r.reference_accuracy for r in summary.artifacts if r.reference_accuracy is not None), None)
     if reference is not None:
         lines += ["", f"Reference (torch float64) accuracy on the same data: {reference:.2%}."]
-    if summary.check:
-        versions = summary.check.get("versions", {})
-        lines += [
-            "",
-            f"Parity: {'PASS' if summary.check.get('passed') else 'FAIL'} against torch {summary.check.get('reference_dtype')}; "
-            f"torch {versions.get('torch')}, onnx {versions.get('onnx')}, onnxruntime {versions.get('onnxruntime')}.",
-        ]
+    lines += ["", *parity_lines(summary)]
     if summary.bench:
         settings = summary.bench.get("settings", {})
         lines += [
-            f"Latency: ORT CPU EP, spinning off, {settings.get('rounds')} interleaved rounds x {settings.get('calls_per_round')} calls, p50."
+            "",
+            f"Latency: ORT CPU EP, spinning off, {settings.get('rounds')} interleaved rounds x {settings.get('calls_per_round')} calls, p50.",
         ]
     return "\n".join(lines) + "\n"
 
