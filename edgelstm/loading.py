@@ -128,10 +128,9 @@ def _load_factory(spec: str, weights: str | Path | None, input_size: int | None)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise LoadError(f"{spec}: {module_name!r} has no callable {attr!r}")
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        parameters = []  # builtins without a signature: calling it will tell
+    parameters: list[inspect.Parameter] = []  # builtins without a signature: calling it will tell
+    with contextlib.suppress(TypeError, ValueError):
+        parameters = list(inspect.signature(factory).parameters.values())
     required = [
         p
         for p in parameters
