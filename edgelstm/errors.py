@@ -74,3 +74,11 @@ class OutputPathError(EdgelstmError):
 
 class BundleError(EdgelstmError):
     """A bundle is incomplete, altered, or unsafe to unpack or to run."""
+
+
+class TrainingDivergedError(EdgelstmError):
+    """Training produced a non-finite loss or gradient; nothing trained from it is published."""
+
+
+class ResumeStateError(EdgelstmError):
+    """A saved run state (to resume from) is truncated, corrupt, or does not belong to this run."""

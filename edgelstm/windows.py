@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.errors import ConfigError, InputShapeError, first_line
 from edgelstm.parity.data import SequenceData
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -48,8 +48,13 @@ def read_table(path: Path) -> dict[str, np.ndarray]:
         raise InputShapeError(f"{path}: no such table")
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle))
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise InputShapeError(f"{path}: not UTF-8 text (byte {exc.start}); save the table as UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise InputShapeError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
     if len(rows) < 2:
         raise InputShapeError(f"{path}: needs a header row and at least one data row")
     header, body = rows[0], rows[1:]
@@ -106,10 +111,7 @@ def windows_from_table(
     if not np.isfinite(x_all).all():
         raise InputShapeError(f"{path}: feature columns contain NaN or Inf (or empty cells)")
     if standardise is not None:
-        mean, std = (np.asarray(v, np.float32) for v in standardise)
-        if mean.shape != (x_all.shape[1],):
-            raise InputShapeError(f"{path}: {x_all.shape[1]} feature columns, the model's preprocessing has {mean.size}")
-        x_all = (x_all - mean) / std
+        x_all = _standardised(x_all, standardise, features, path)
     labels = _label_ids(columns[spec.label], label_names, path) if spec.label else None
     target = columns[spec.target].astype(np.float32) if spec.target else None
     if target is not None and not np.isfinite(target).all():
@@ -138,6 +140,29 @@ def windows_from_table(
     lengths_array = np.asarray(lengths, np.int64)
     y = None if not ys else np.asarray(ys, np.int64 if labels is not None else np.float32)
     return SequenceData(np.stack(xs), None if (lengths_array == spec.length).all() else lengths_array, y, f"{path} (windows)")
+
+
+def _standardised(x: np.ndarray, standardise: tuple[list[float], list[float]], features: list[str], path: Path) -> np.ndarray:
+    """(x - mean) / std, refusing statistics that would turn the data into NaN/Inf (and the training with it)."""
+    mean, std = (np.asarray(v, np.float64) for v in standardise)
+    if mean.shape != (x.shape[1],) or std.shape != (x.shape[1],):
+        raise InputShapeError(
+            f"{path}: {x.shape[1]} feature columns, the model's preprocessing has {mean.size} means, {std.size} stds"
+        )
+    for i, name in enumerate(features):
+        if not (np.isfinite(mean[i]) and np.isfinite(std[i])):
+            raise ConfigError(
+                f"preprocessing: feature {i} ({name!r}) has a non-finite mean or standard deviation; fix preprocessing.json"
+            )
+        if std[i] <= 0:
+            raise ConfigError(
+                f"preprocessing: feature {i} ({name!r}) has zero standard deviation (std={std[i]:g}), so standardising "
+                "divides by zero; fix feature_std in the model's preprocessing.json (a constant feature needs std 1)"
+            )
+    scaled = ((x - mean) / std).astype(np.float32)
+    if not np.isfinite(scaled).all():
+        raise InputShapeError(f"{path}: standardised features overflow float32; check feature_mean/feature_std")
+    return scaled
 
 
 def _group_slices(groups: np.ndarray) -> list[slice]:

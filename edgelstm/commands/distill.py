@@ -60,6 +60,9 @@ def distill_command(
     min_length: int | None = typer.Option(None, "--min-length", help="keep recordings shorter than the window, padded"),
     report: bool = typer.Option(True, "--report/--no-report", help="score and time teacher, student, int8 student"),
     test: Path | None = typer.Option(None, "--test", help="labelled data for the report (default: --validation)"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace another run (other teacher, data or settings) found in --out"
+    ),
 ) -> None:
     """Train a smaller edgelstm student from a teacher; re-running the same command resumes an interrupted run.
 
@@ -68,7 +71,7 @@ def distill_command(
     import os
 
     from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, distill, parse_count, spec_for_budget, student_config
-    from edgelstm.distill.inputs import load_distill_data
+    from edgelstm.distill.inputs import check_distill_data, load_distill_data
     from edgelstm.distill.progress import training_display
     from edgelstm.errors import ConfigError
     from edgelstm.loading import load_model
@@ -83,6 +86,7 @@ def distill_command(
         typer.echo(f"teacher is a user module; student head read from its output: {head.kind}, {head.num_outputs} output(s)")
     train_data = load_distill_data(data, loaded, spec)
     val_data = load_distill_data(validation, loaded, spec)
+    test_data = load_distill_data(test, loaded, spec) if test else val_data  # read now: a bad file fails before training
     if qat_bits not in (7, 8):
         raise ConfigError(f"--qat-bits must be 7 or 8, got {qat_bits}")
     student = StudentSpec(cell=cell, hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, proj_size=proj_size)
@@ -106,8 +110,9 @@ def distill_command(
         init_from=str(init) if init else None,
         fake_quant=FakeQuantSpec(per_channel=per_channel, reduce_range=qat_bits == 7) if qat else None,
     )
+    check_distill_data(test_data, loaded, student_config(loaded, student).head)
     with training_display() as display:
-        result = distill(loaded, train_data, val_data, out, config, display.step, display.epoch_done, device)
+        result = distill(loaded, train_data, val_data, out, config, display.step, display.epoch_done, device, overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # torchrun: only rank 0 reports
     typer.echo(
@@ -117,7 +122,6 @@ def distill_command(
     if report:
         from edgelstm.distill.report import build_distill_report
 
-        test_data = load_distill_data(test, loaded, spec) if test else val_data
         if test_data.y is None:
             typer.echo("no report: the test data has no labels/targets (`y`) to score against")
             return

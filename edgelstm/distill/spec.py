@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,12 +44,35 @@ class DistillConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.temperature <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("temperature, epochs and batch_size must be positive")
-        if self.hidden_weight < 0:
-            raise ConfigError(f"hidden_weight must be >= 0, got {self.hidden_weight}")
+        # Checked here, not in the CLI, so the API, the CLI and a recipe's [distill] table refuse the same values;
+        # NaN compares false with everything, so every bound is written to fail for it.
+        _check_number("learning rate (--lr)", self.learning_rate, above=0.0)
+        _check_number("temperature (--temperature)", self.temperature, above=0.0)
+        _check_number("grad_clip", self.grad_clip, above=0.0)
+        _check_number("alpha (--alpha)", self.alpha, at_least=0.0, at_most=1.0)
+        _check_number("hidden-state weight (--hidden-weight)", self.hidden_weight, at_least=0.0)
+        for name, value, lowest in (
+            ("epochs (--epochs)", self.epochs, 1),
+            ("batch size (--batch-size)", self.batch_size, 1),
+            ("patience (--patience)", self.patience, 1),
+            ("seed (--seed)", self.seed, 0),
+            ("checkpoint_every", self.checkpoint_every, 1),
+            ("teacher_cache_mb", self.teacher_cache_mb, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ConfigError(f"{name} must be an integer >= {lowest}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_number(
+    name: str, value: object, above: float | None = None, at_least: float | None = None, at_most: float | None = None
+) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (above is None or value > above) and (at_least is None or value >= at_least)  # type: ignore[operator]
+    ok = ok and (at_most is None or value <= at_most)  # type: ignore[operator]
+    if not ok:
+        bounds = [f"> {above:g}" if above is not None else "", f">= {at_least:g}" if at_least is not None else ""]
+        bounds.append(f"<= {at_most:g}" if at_most is not None else "")
+        raise ConfigError(f"{name} must be a finite number {' and '.join(b for b in bounds if b)}, got {value!r}")

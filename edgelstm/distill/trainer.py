@@ -24,20 +24,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.distill.distributed import TrainingPlace, leave_group, training_place
 from edgelstm.distill.fake_quant import fake_quant_forward
+from edgelstm.distill.inputs import check_distill_data
 from edgelstm.distill.losses import classification_loss, hidden_state_loss, language_model_loss, regression_loss
 from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
+from edgelstm.distill.run_dir import (
+    BEST_DIR,
+    STATE_FILE,
+    SUMMARY_FILE,
+    RunIdentity,
+    claim_run_dir,
+    clear_run,
+    run_identity,
+    save_best,
+)
 from edgelstm.distill.spec import DistillConfig, StudentSpec
-from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.errors import ConfigError, InputShapeError, ResumeStateError, TrainingDivergedError, first_line
 from edgelstm.files import atomic_path
 from edgelstm.loading import LoadedModel
 from edgelstm.model import SequenceModel, count_parameters
 from edgelstm.parity.data import SequenceData
 
-STATE_FILE = "distill_state.pt"
 EVAL_BATCH = 256
 
 
@@ -162,6 +171,8 @@ class TeacherTargets:
             chunks = [self._run(np.arange(s, min(s + EVAL_BATCH, data.count))) for s in range(0, data.count, EVAL_BATCH)]
             hidden = torch.cat([c[1] for c in chunks]) if need_hidden else None  # type: ignore[misc]
             self.cached = (torch.cat([c[0] for c in chunks]), hidden)
+            if not torch.isfinite(self.cached[0]).all():  # caught per step otherwise; here the cause can be named
+                raise InputShapeError(f"{data.source}: the teacher's outputs on this data contain NaN or Inf")
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.cached is None:
@@ -190,15 +201,18 @@ def distill(
     on_step: Callable[[StepProgress], None] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     device: str = "auto",
+    overwrite: bool = False,
 ) -> DistillResult:
     """Distill `teacher` into a student of `config.student`; writes best/ (a checkpoint) and distill.json.
 
+    Re-running the same run (same settings, teacher and data) in `out_dir` resumes it; a directory holding another
+    run is refused unless `overwrite`, which replaces only distill's own files there.
     Under torchrun, call it in every process with the same arguments; it joins the process group itself.
     """
     out_dir = Path(out_dir)
     place = training_place(device)
     try:
-        return _distill(teacher, train, validation, out_dir, config, on_step, on_epoch, place)
+        return _distill(teacher, train, validation, out_dir, config, on_step, on_epoch, place, overwrite)
     finally:
         teacher.module.to("cpu")  # export, quantization and the report read the teacher's weights on the CPU
         leave_group(place)
@@ -213,12 +227,19 @@ def _distill(
     on_step: Callable[[StepProgress], None] | None,
     on_epoch: Callable[[dict[str, float]], None] | None,
     place: TrainingPlace,
+    overwrite: bool,
 ) -> DistillResult:
     student_cfg = student_config(teacher, config.student)
-    _check_data(train, teacher)
-    _check_data(validation, teacher)
+    check_distill_data(train, teacher, student_cfg.head)
+    check_distill_data(validation, teacher, student_cfg.head)
+    identity = run_identity(teacher.module, train, validation, config)
+    saved, clear = claim_run_dir(out_dir, identity, overwrite, place.device)  # reads only: a refusal changes nothing
+    place.barrier()  # every process has read the directory before the main one clears it
     if place.is_main:
+        if clear:
+            clear_run(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+    place.barrier()
     teacher_module = teacher.module.eval().to(place.device)
     need_hidden = config.hidden_weight > 0
     teacher_width = _teacher_width(teacher) if need_hidden else 0
@@ -245,13 +266,15 @@ def _distill(
         "stopped_early": False,
     }
     state_path = out_dir / STATE_FILE
-    if state_path.exists():  # resume
-        saved = torch.load(state_path, weights_only=True, map_location=place.device)  # never unpickles code
-        if saved["config"] != config.to_dict():
-            raise ConfigError(f"{state_path} was written with different settings; delete it or use the same ones")
-        trainee.load_state_dict(saved["trainee"])
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
+    if saved is not None:  # resume: claim_run_dir checked that the state is this run's
+        try:
+            trainee.load_state_dict(saved["trainee"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise ResumeStateError(
+                f"{state_path}: does not fit this run ({first_line(exc, 120)}); delete it (or pass --overwrite) to start over"
+            ) from None
         state = saved["state"]
     finished = state["epoch"] >= config.epochs or state.get("stopped_early", False)
     if not finished:  # a finished run re-run only reports: no teacher pass over the data
@@ -267,15 +290,27 @@ def _distill(
             loss, _ = _loss(model, trainee, train, teacher_train, share, config, place.device)
             optimizer.zero_grad()
             (loss * weight).backward()
-            torch.nn.utils.clip_grad_norm_(trainee.parameters(), config.grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(trainee.parameters(), config.grad_clip)
+            # Before the step: the weights, and the last state saved, stay finite. The gradient norm is the same in
+            # every process after DDP's all-reduce, so all of them stop together.
+            if not torch.isfinite(norm) or (not place.distributed and not torch.isfinite(loss)):
+                raise TrainingDivergedError(
+                    f"training diverged: loss {float(loss):g}, gradient norm {float(norm):g} at epoch {state['epoch'] + 1} "
+                    f"step {step + 1}; lower --lr or check the data (features far from the teacher's scale)"
+                )
             optimizer.step()
             schedule.step()
             state["step_in_epoch"], state["global_step"] = step + 1, state["global_step"] + 1
             if on_step and place.is_main:
                 on_step(StepProgress(state["epoch"] + 1, step + 1, steps_per_epoch, state["global_step"], loss.item()))
             if state["global_step"] % config.checkpoint_every == 0:
-                _save_state(place, state_path, trainee, optimizer, schedule, state, config)
+                _save_state(place, state_path, trainee, optimizer, schedule, state, identity)
         val_loss, metric = _evaluate(trainee, validation, teacher_val, config, place)
+        if not math.isfinite(val_loss):
+            raise TrainingDivergedError(
+                f"validation loss is {val_loss} after epoch {state['epoch'] + 1}; no student is published "
+                "(lower --lr, or check the validation data and the teacher's outputs)"
+            )
         entry = {"epoch": state["epoch"] + 1, "validation_loss": val_loss}
         if metric is not None:
             entry[metric.name] = metric.value
@@ -283,17 +318,19 @@ def _distill(
         if val_loss < state["best"] - 1e-6:
             state["best"], state["best_epoch"], state["bad_epochs"] = val_loss, state["epoch"] + 1, 0
             if place.is_main:
-                save_checkpoint(_on_cpu(student), out_dir / "best", teacher.preprocessing, overwrite=True)
+                save_best(out_dir, _on_cpu(student), teacher.preprocessing, identity, state["best_epoch"], val_loss)
         else:
             state["bad_epochs"] += 1
         state["epoch"], state["step_in_epoch"] = state["epoch"] + 1, 0
-        _save_state(place, state_path, trainee, optimizer, schedule, state, config)
+        _save_state(place, state_path, trainee, optimizer, schedule, state, identity)
         if on_epoch and place.is_main:
             on_epoch(entry)
         if state["bad_epochs"] >= config.patience:
             state["stopped_early"] = True
-            _save_state(place, state_path, trainee, optimizer, schedule, state, config)
+            _save_state(place, state_path, trainee, optimizer, schedule, state, identity)
             break
+    if place.is_main and not (out_dir / BEST_DIR).is_dir():  # never report a student that was not written
+        raise ResumeStateError(f"{out_dir / BEST_DIR}: no best student was written; pass --overwrite to train again")
     result = DistillResult(
         out_dir,
         count_parameters(teacher_module),
@@ -308,8 +345,9 @@ def _distill(
         str(place.device),
     )
     if place.is_main:
-        with atomic_path(out_dir / "distill.json", overwrite=True) as tmp:
-            tmp.write_text(json.dumps({**result.to_dict(), "config": config.to_dict()}, indent=2) + "\n")
+        summary = {**result.to_dict(), "config": config.to_dict(), "identity": identity.to_dict()}
+        with atomic_path(out_dir / SUMMARY_FILE, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")
     place.barrier()
     return result
 
@@ -344,7 +382,7 @@ def _teacher_width(teacher: LoadedModel) -> int:
 
 
 def _save_state(
-    place: TrainingPlace, path: Path, trainee: Trainee, optimizer: Any, schedule: Any, state: dict, config: DistillConfig
+    place: TrainingPlace, path: Path, trainee: Trainee, optimizer: Any, schedule: Any, state: dict, identity: RunIdentity
 ) -> None:
     if place.is_main:
         with atomic_path(path, overwrite=True) as tmp:
@@ -354,16 +392,11 @@ def _save_state(
                     "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(),
                     "state": state,
-                    "config": config.to_dict(),
+                    "identity": identity.to_dict(),
                 },
                 tmp,
             )
     place.barrier()  # a resumed process must never read a state another process is still writing
-
-
-def _check_data(data: SequenceData, teacher: LoadedModel) -> None:
-    if teacher.signature.kind == "features" and data.x.shape[-1] != teacher.signature.size:
-        raise InputShapeError(f"{data.source}: {data.x.shape[-1]} features, the teacher takes {teacher.signature.size}")
 
 
 def _batch_inputs(data: SequenceData, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
