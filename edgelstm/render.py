@@ -94,3 +94,30 @@ def print_export_result(result: Any) -> None:
         console.print(
             f"[red]FAIL[/red] {failed} of {len(v.cases)} cases outside tolerance; nothing written to {result.path.parent}"
         )
+
+
+def print_foreign_interface(path: Any, interface: Any) -> None:
+    """An ONNX graph edgelstm did not write: how to call it (`edgelstm.onnx_interface.ForeignInterface`)."""
+    console = _console()
+    console.print(f"[bold]{escape(str(path))}[/bold] (ONNX graph without edgelstm metadata)")
+    roles = {interface.data_input: "data"}
+    roles.update(dict.fromkeys(interface.scalars, "scalar"))
+    roles.update({p.input: f"state -> {p.output}" for p in interface.states})
+    roles.update({p.output: f"state <- {p.input}" for p in interface.states})
+    table = Table("", "name", "dtype", "shape (as declared)", "batch axis", "role")
+    for kind, values in (("input", interface.inputs), ("output", interface.outputs)):
+        for value in values:
+            axis = interface.batch_axis.get(value.name)
+            role = roles.get(value.name, "output" if kind == "output" else "input")
+            if value.name in interface.constants:
+                role += f" = {interface.constants[value.name]}"
+            table.add_row(kind, value.name, value.dtype, _shape(list(value.shape)), "-" if axis is None else str(axis), role)
+    console.print(table)
+    if interface.states:
+        pairs = ", ".join(f"{p.input} -> {p.output}" + (" (declared)" if p.declared else "") for p in interface.states)
+        console.print(f"state pairs: {escape(pairs)}: feed each output back as its input on the next call")
+    else:
+        console.print("state pairs: none found (declare them with --state INPUT:OUTPUT if the graph carries state)")
+    if interface.accepted_chunks:
+        console.print(f"chunk lengths the graph ran at: {', '.join(map(str, interface.accepted_chunks))}")
+    console.print(f"probe: {escape(interface.probe)}")

@@ -28,12 +28,24 @@ def inspect(
     weights: Path | None = WeightsOpt,
     unsafe_allow_pickle: bool = UnsafeOpt,
     input_size: int | None = InputSizeOpt,
+    states: str | None = typer.Option(
+        None, "--state", help="ONNX graphs: state pairs INPUT:OUTPUT (comma-separated), when names do not tell"
+    ),
+    constants: list[str] = typer.Option([], "--const", help="ONNX graphs: a scalar input's value, NAME=VALUE (repeatable)"),
+    chunk: int | None = typer.Option(None, "--chunk", help="ONNX graphs: the chunk length to probe the graph with"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Architecture, parameters, size, state layout and the export forms a model supports."""
+    """Architecture, parameters, size, state layout and the export forms a model supports.
+
+    For an ONNX graph made elsewhere: its inputs and outputs, scalar inputs, recurrent state pairs, and the batch
+    axes and chunk lengths a probe run confirmed.
+    """
     from edgelstm.loading import load_model
     from edgelstm.summary import summarize_model
 
+    if model.endswith(".onnx"):
+        _inspect_onnx(Path(model), states, constants, chunk, as_json)
+        return
     summary = summarize_model(load_model(model, weights, unsafe_allow_pickle, input_size))
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
@@ -41,6 +53,23 @@ def inspect(
     from edgelstm.render import print_summary
 
     print_summary(summary)
+
+
+def _inspect_onnx(path: Path, states: str | None, constants: list[str], chunk: int | None, as_json: bool) -> None:
+    from edgelstm.errors import ConfigError, LoadError
+    from edgelstm.onnx_interface import describe_onnx, parse_constants, parse_state_pairs
+
+    if not path.is_file():
+        raise LoadError(f"{path}: no such file")
+    if chunk is not None and not 1 <= chunk <= 1 << 20:
+        raise ConfigError(f"--chunk must be between 1 and {1 << 20}, got {chunk}")
+    interface = describe_onnx(path, parse_state_pairs(states), parse_constants(constants), chunk)
+    if as_json:
+        typer.echo(json.dumps({"path": str(path), **interface.to_dict()}, indent=2))
+        return
+    from edgelstm.render import print_foreign_interface
+
+    print_foreign_interface(path, interface)
 
 
 @app.command()
