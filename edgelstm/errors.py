@@ -82,3 +82,15 @@ class TrainingDivergedError(EdgelstmError):
 
 class ResumeStateError(EdgelstmError):
     """A saved run state (to resume from) is truncated, corrupt, or does not belong to this run."""
+
+
+class LabelError(InputShapeError):
+    """Labels given to the parity gate do not fit the model: out of its class range, not whole numbers, not numbers."""
+
+
+class OutputCollisionError(OutputPathError):
+    """A report path would overwrite an input of the same run (an artifact, the reference, the data) or a directory."""
+
+
+class ResourceLimitError(ConfigError):
+    """A requested size would need more memory than this machine has; refused before allocating it."""

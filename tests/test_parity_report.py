@@ -227,7 +227,21 @@ def test_an_ungated_failing_candidate_does_not_fail_the_report() -> None:
 
 def test_a_skipped_candidate_does_not_fail_the_report() -> None:
     assert _report(_passing(), _skipped()).passed is True
-    assert _report(_skipped()).passed is True
+
+
+def test_a_report_where_every_check_was_skipped_does_not_pass() -> None:
+    # Nothing ran, so nothing was checked: a PASS would be a claim without evidence.
+    report = _report(_skipped())
+    assert report.passed is False
+    assert report.ran == [] and len(report.skipped) == 1
+
+
+def test_summary_counts_only_checks_that_ran_and_names_the_skipped() -> None:
+    from edgelstm.parity.render import summary_count
+
+    text = summary_count(_report(_passing(), _skipped(), _skipped()))
+    assert text.startswith("1 artifact x provider check;") and "2 skipped" in text
+    assert "nothing was checked" in summary_count(_report(_skipped()))
 
 
 def test_a_report_with_no_candidates_does_not_pass() -> None:

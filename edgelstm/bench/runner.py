@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, LatencyResult, SizeResult, StreamingCostResult
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
@@ -70,6 +71,9 @@ class _Variant:
 def run_bench(artifacts: list[Path], reference: LoadedModel | None, config: BenchConfig | None = None) -> BenchReport:
     config = config or BenchConfig()
     infos = [open_artifact(Path(p)) for p in artifacts]
+    # Every variant's inputs exist at once (they are interleaved), and baselines add three more per shape.
+    copies = len(config.threads) * (1 + (3 if config.baselines and reference is not None else 0))
+    ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
     rng = np.random.default_rng(config.seed)
     report = BenchReport(settings={**asdict(config), "allow_spinning": False, "graph_optimization": "all"}, versions=_versions())
     variants: list[_Variant] = []
@@ -300,8 +304,9 @@ options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 t0 = time.perf_counter()
 session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
 t1 = time.perf_counter()
-feeds = json.loads(sys.argv[2])
-session.run(None, {k: np.asarray(v["data"], dtype=v["dtype"]).reshape(v["shape"]) for k, v in feeds.items()})
+with np.load(sys.argv[2], allow_pickle=False) as archive:
+    feeds = {k: archive[k] for k in archive.files}
+session.run(None, feeds)
 t2 = time.perf_counter()
 rss = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")), 0)
 print(json.dumps({"session_ms": (t1 - t0) * 1e3, "first_run_ms": (t2 - t1) * 1e3, "peak_rss_mb": rss / 1024}))
@@ -310,12 +315,13 @@ print(json.dumps({"session_ms": (t1 - t0) * 1e3, "first_run_ms": (t2 - t1) * 1e3
 
 def _cold_start(info: ArtifactInfo) -> ColdStartResult:
     feeds = _feeds(info, 1, _steps_for(info, (100,))[0], np.random.default_rng(0))
-    payload = json.dumps(
-        {k: {"data": v.ravel().tolist(), "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in feeds.items()}
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", _COLD_START, str(info.path), payload], capture_output=True, text=True, timeout=300
-    )
+    # The inputs go through a file: on a command line, large inputs hit "Argument list too long".
+    with tempfile.TemporaryDirectory(prefix="edgelstm-cold-start-") as tmp:
+        inputs = Path(tmp) / "feeds.npz"
+        np.savez(inputs, **feeds)
+        out = subprocess.run(
+            [sys.executable, "-c", _COLD_START, str(info.path), str(inputs)], capture_output=True, text=True, timeout=300
+        )
     if out.returncode != 0:
         return ColdStartResult(info.name, float("nan"), float("nan"), float("nan"))
     data = json.loads(out.stdout.strip().splitlines()[-1])

@@ -41,15 +41,27 @@ def check(
     as_json: bool = JsonOpt,
 ) -> None:
     """Parity gate: every artifact on every provider against the float64 torch model; exit 1 on any drift."""
+
     from edgelstm import jsonio
+    from edgelstm.errors import ConfigError
     from edgelstm.files import write_text_atomic
     from edgelstm.loading import load_model
     from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
+    from edgelstm.parity.artifacts import PROVIDERS
     from edgelstm.parity.data import load_sequence_data
+    from edgelstm.parity.outputs import check_output_paths
     from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles, print_report
 
+    chosen = parse_names(providers)
+    if not chosen:
+        raise ConfigError(f"--providers {providers!r} names no provider; give a comma list of {', '.join(PROVIDERS)}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be a positive number of sequences, got {limit}")
+    # Before anything runs: a report must never replace what it judges (`--report model.onnx` once did).
+    inputs = [*artifacts, Path(reference), *(p for p in (weights, data, tolerances) if p is not None)]
+    check_output_paths({"--report": report, "--junit": junit, "--markdown": markdown, "--plot": plot}, inputs)
     config = CheckConfig(
-        providers=parse_names(providers),
+        providers=chosen,
         allow_missing=parse_names(allow_missing),
         task=task,
         stress=stress,
@@ -59,10 +71,15 @@ def check(
     sequences = None
     if data is not None:
         sig = loaded.signature
-        sequences = load_sequence_data(data, sig.kind == "tokens", sig.size if sig.kind == "features" else None)
+        tokens = sig.kind == "tokens"
+        sequences = load_sequence_data(data, tokens, None if tokens else sig.size, sig.size if tokens else None)
         if limit is not None:
             sequences = sequences.take(limit)
-    result = run_check(artifacts, loaded, sequences, config, policy)
+
+    def progress(line: str) -> None:
+        typer.echo(f"check: {line}", err=True)
+
+    result = run_check(artifacts, loaded, sequences, config, policy, None if as_json else progress, weights)
     written = []
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)

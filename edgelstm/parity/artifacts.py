@@ -13,6 +13,7 @@ import onnx
 from edgelstm.errors import EdgelstmError, InputShapeError, LoadError
 from edgelstm.export.config import GraphInterface, TensorSpec
 from edgelstm.export.metadata import ArtifactMetadata, read_metadata
+from edgelstm.parity.evidence import file_sha256
 from edgelstm.runtime import SessionSettings, session_from_onnx
 
 PROVIDERS = ("cpu", "cuda", "mobile", "reference")
@@ -31,6 +32,8 @@ class ArtifactInfo:
     interface: GraphInterface
     metadata: ArtifactMetadata | None
     fused_rnn_with_lengths: bool  # onnx.reference's LSTM/GRU ignore sequence_lens
+    sha256: str = ""  # of the file as judged: every verdict names it
+    contrib_ops: tuple[str, ...] = ()  # ops outside the ONNX standard (com.microsoft): ORT-only
 
     @property
     def name(self) -> str:
@@ -55,7 +58,16 @@ def open_artifact(path: Path) -> ArtifactInfo:
         raise LoadError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
     metadata = _metadata_or_none(path)
     interface = metadata.interface if metadata else generic_interface(model)
-    return ArtifactInfo(path, "onnx", detect_precision(model), interface, metadata, _fused_with_lengths(model))
+    return ArtifactInfo(
+        path,
+        "onnx",
+        detect_precision(model),
+        interface,
+        metadata,
+        _fused_with_lengths(model),
+        file_sha256(path),
+        contrib_ops(model),
+    )
 
 
 def _open_ort(path: Path) -> ArtifactInfo:
@@ -63,11 +75,14 @@ def _open_ort(path: Path) -> ArtifactInfo:
     sibling = path.with_suffix(".onnx")
     if sibling.is_file():
         info = open_artifact(sibling)
-        return ArtifactInfo(path, "ort", info.precision, info.interface, info.metadata, info.fused_rnn_with_lengths)
+        return ArtifactInfo(
+            path, "ort", info.precision, info.interface, info.metadata, info.fused_rnn_with_lengths, file_sha256(path)
+        )
     session = session_from_onnx(path, SessionSettings())
     inputs = [TensorSpec(i.name, _ORT_TYPES.get(i.type, i.type), _dims(i.shape)) for i in session.get_inputs()]
     outputs = [TensorSpec(o.name, _ORT_TYPES.get(o.type, o.type), _dims(o.shape)) for o in session.get_outputs()]
-    return ArtifactInfo(path, "ort", "fp32", GraphInterface("sequence", "unknown", inputs, outputs, []), None, False)
+    interface = GraphInterface("sequence", "unknown", inputs, outputs, [])
+    return ArtifactInfo(path, "ort", "fp32", interface, None, False, file_sha256(path))
 
 
 def _metadata_or_none(path: Path) -> ArtifactMetadata | None:
@@ -105,6 +120,24 @@ def detect_precision(model: onnx.ModelProto) -> str:
     return "fp32"
 
 
+def contrib_ops(model: onnx.ModelProto) -> tuple[str, ...]:
+    """Op types from outside the ONNX standard domains (e.g. com.microsoft's DynamicQuantizeLSTM), subgraphs included."""
+    found: set[str] = set()
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            if node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
+                found.add(node.op_type)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+                for sub in attr.graphs:
+                    visit(sub)
+
+    visit(model.graph)
+    return tuple(sorted(found))
+
+
 def _fused_with_lengths(model: onnx.ModelProto) -> bool:
     return any(n.op_type in ("LSTM", "GRU", "RNN") and len(n.input) > 4 and n.input[4] for n in model.graph.node)
 
@@ -140,7 +173,10 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
         return Runner(provider, [*session.get_providers(), "ORT format"], session)
     if provider == "reference":
         if artifact.format == "ort":
-            raise NotApplicable("onnx.reference reads ONNX files, not ORT format")
+            raise NotApplicable("not applicable: onnx.reference reads ONNX files, not ORT format")
+        if artifact.contrib_ops:
+            ops = ", ".join(artifact.contrib_ops)
+            raise NotApplicable(f"not runnable in onnx.reference (contrib op {ops}); the other providers gate it")
         from onnx.reference import ReferenceEvaluator
 
         evaluator = ReferenceEvaluator(str(artifact.path))

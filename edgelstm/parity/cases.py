@@ -58,7 +58,9 @@ def build_cases(
     stress: bool = True,
     long_factor: int = 10,
     seed: int = 0,
+    long_max_extra: int | None = None,
 ) -> list[InputCase]:
+    """`long_max_extra`: the long case is at most this many steps longer than the longest sequence (None: no cap)."""
     rng = np.random.default_rng(seed)
     if data is None:
         x = _random_inputs(rng, signature, 8, signature.example_steps)
@@ -72,13 +74,17 @@ def build_cases(
     lengths = data.lengths if data.lengths is not None else np.full(data.count, data.max_steps)
     longest = int(lengths.max())
     tokens = signature.kind == "tokens"
+    long_steps = long_factor * longest
+    how = f"{long_factor}x the longest seen"
+    if long_max_extra is not None and long_steps > longest + long_max_extra:
+        long_steps, how = longest + long_max_extra, f"the longest seen + {long_max_extra}"
     cases.append(
         InputCase(
             "long",
-            _concatenate_sequences(rng, data.x, lengths, 2, long_factor * longest),
+            _concatenate_sequences(rng, data.x, lengths, 2, long_steps),
             None,
             None,
-            f"2 sequences of {long_factor * longest} steps ({long_factor}x the longest seen), real data end to end",
+            f"2 sequences of {long_steps} steps ({how}), real data end to end",
         )
     )
     zeros = np.zeros((2, longest, *data.x.shape[2:]), dtype=data.x.dtype)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgelstm.errors import InputShapeError, UnsafePickleError, first_line
+from edgelstm.errors import InputShapeError, LabelError, UnsafePickleError, first_line
+from edgelstm.parity.evidence import file_sha256
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SequenceData:
     lengths: np.ndarray | None
     y: np.ndarray | None
     source: str
+    sha256: str = ""  # of the data file; verdicts name what they were measured on
 
     @property
     def count(self) -> int:
@@ -44,10 +46,14 @@ class SequenceData:
             None if self.lengths is None else self.lengths[keep],
             None if self.y is None else self.y[keep],
             self.source,
+            self.sha256,
         )
 
 
-def load_sequence_data(path: Path, expects_tokens: bool = False, feature_size: int | None = None) -> SequenceData:
+def load_sequence_data(
+    path: Path, expects_tokens: bool = False, feature_size: int | None = None, vocab_size: int | None = None
+) -> SequenceData:
+    """`feature_size` / `vocab_size`: what the model takes, checked here so bad data never reaches a graph."""
     path = Path(path)
     if not path.is_file():
         raise InputShapeError(f"{path}: no such data file")
@@ -62,7 +68,8 @@ def load_sequence_data(path: Path, expects_tokens: bool = False, feature_size: i
         arrays = _read_csv(path)
     else:
         raise InputShapeError(f"{path}: unsupported data format {suffix!r}; use .npz, .npy, .pt or .csv")
-    return _validate(path, arrays, expects_tokens, feature_size)
+    data = _validate(path, arrays, expects_tokens, feature_size, vocab_size)
+    return replace(data, sha256=file_sha256(path))
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -157,32 +164,76 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _validate(path: Path, arrays: dict[str, np.ndarray], expects_tokens: bool, feature_size: int | None) -> SequenceData:
+def _validate(
+    path: Path, arrays: dict[str, np.ndarray], expects_tokens: bool, feature_size: int | None, vocab_size: int | None = None
+) -> SequenceData:
     if "x" not in arrays:
         raise InputShapeError(f"{path}: needs an array named 'x' (found: {', '.join(arrays) or 'none'})")
     x = np.asarray(arrays["x"])
+    kind = x.dtype.kind
+    if kind not in "biuf":  # strings, bytes, complex, datetimes, objects: never silently cast
+        raise InputShapeError(f"{path}: x must hold numbers, got dtype {x.dtype}; save a float32 (or token id) array")
+    if x.size == 0:
+        raise InputShapeError(f"{path}: x is empty ({list(x.shape)})")
     if expects_tokens:
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+        if x.ndim != 2 or kind not in "biu":
             raise InputShapeError(f"{path}: x must be integer token ids [N, T], got {list(x.shape)} {x.dtype}")
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or (vocab_size is not None and high >= vocab_size):
+            bad = low if low < 0 else high
+            limit = f"[0, {vocab_size - 1}]" if vocab_size is not None else "non-negative"
+            raise InputShapeError(f"{path}: token id {bad} is out of range; the model's vocabulary takes ids in {limit}")
         x = x.astype(np.int64)
     else:
         if x.ndim != 3:
             raise InputShapeError(f"{path}: x must be [N, T, features], got {list(x.shape)}")
         if feature_size is not None and x.shape[-1] != feature_size:
             raise InputShapeError(f"{path}: x has {x.shape[-1]} features, the model expects {feature_size}")
+        with np.errstate(over="ignore"):
+            x = x.astype(np.float32)  # float64 beyond float32's range turns into inf here, and is refused below
         if not np.isfinite(x).all():
-            raise InputShapeError(f"{path}: x contains NaN or Inf")
-        x = x.astype(np.float32)
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise InputShapeError(f"{path}: x is empty ({list(x.shape)})")
+            raise InputShapeError(f"{path}: x contains NaN or Inf (or values beyond float32's range)")
     lengths = arrays.get("lengths")
     if lengths is not None:
-        lengths = np.asarray(lengths).astype(np.int64)
-        if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
-            raise InputShapeError(f"{path}: lengths must be {x.shape[0]} values in [1, {x.shape[1]}]")
+        lengths = _lengths(path, np.asarray(lengths), x.shape[0], x.shape[1])
     y = arrays.get("y")
     if y is not None:
         y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise LabelError(f"{path}: y must hold numbers (class indices or targets), got dtype {y.dtype}")
         if y.ndim == 0 or y.shape[0] != x.shape[0]:
-            raise InputShapeError(f"{path}: y has {y.shape[0] if y.ndim else 0} entries for {x.shape[0]} sequences")
+            raise LabelError(f"{path}: y has {y.shape[0] if y.ndim else 0} entries for {x.shape[0]} sequences")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise LabelError(f"{path}: y contains NaN or Inf")
     return SequenceData(x, lengths, y, str(path))
+
+
+def _lengths(path: Path, lengths: np.ndarray, count: int, steps: int) -> np.ndarray:
+    if lengths.dtype.kind not in "biuf":
+        raise InputShapeError(f"{path}: lengths must be integers, got dtype {lengths.dtype}")
+    if lengths.shape != (count,):
+        raise InputShapeError(f"{path}: lengths must be {count} values (one per sequence), got shape {list(lengths.shape)}")
+    if lengths.dtype.kind == "f" and not (np.isfinite(lengths).all() and (lengths == np.round(lengths)).all()):
+        raise InputShapeError(f"{path}: lengths must be whole numbers, got e.g. {lengths[lengths != np.round(lengths)][:1]}")
+    if lengths.min() < 1 or lengths.max() > steps:
+        bad = lengths.min() if lengths.min() < 1 else lengths.max()
+        raise InputShapeError(f"{path}: length {bad:g} is out of range; lengths must be {count} values in [1, {steps}]")
+    return lengths.astype(np.int64)
+
+
+def check_labels(data: SequenceData, task: str | None, classes: int | None) -> None:
+    """Labels must index the model's classes: a y=99 on a 7-class model would make accuracy meaningless."""
+    y = data.y
+    if y is None or task != "classify":
+        return
+    if y.dtype.kind == "f" and not (y == np.round(y)).all():
+        example = y[y != np.round(y)].flat[0]
+        raise LabelError(
+            f"{data.source}: label {example:g} is not a class index; a classifier's labels are whole numbers"
+            + (f" in [0, {classes - 1}] ({classes} classes)" if classes else "")
+        )
+    low, high = y.min(), y.max()
+    if low < 0 or (classes is not None and high >= classes):
+        bad = low if low < 0 else high
+        limit = f"[0, {classes - 1}] (the model has {classes} classes)" if classes else "non-negative"
+        raise LabelError(f"{data.source}: label {bad:g} is out of range; labels must be class indices in {limit}")

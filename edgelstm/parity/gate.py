@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,16 @@ from edgelstm.parity.artifacts import (
     sequence_feeds,
 )
 from edgelstm.parity.cases import InputCase, build_cases
-from edgelstm.parity.data import SequenceData
+from edgelstm.parity.chunked import can_stream, run_in_chunks
+from edgelstm.parity.data import SequenceData, check_labels
+from edgelstm.parity.evidence import reference_evidence
 from edgelstm.parity.reference import TorchReference
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
 from edgelstm.runtime import ProviderError
 
 Feeds = dict[str, np.ndarray]
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,23 @@ class CheckConfig:
     stress: bool = True
     chunk_sizes: tuple[int, ...] = (1, 7, 32)
     long_factor: int = 10
+    # Memory and time are bounded by design, not by the data: the long stress case adds at most this many steps
+    # beyond the longest sequence (10x of 100,000 steps took 21 GB), streaming graphs take long inputs in chunks
+    # of `chunk_steps` with the state carried, and the error-vs-time profile runs at most `profile_step_budget`
+    # prefix steps in all (fewer prefix lengths on long inputs).
+    long_max_extra_steps: int = 2048
+    chunk_steps: int = 8192
     time_points: int = 24
+    profile_step_budget: int = 1_000_000
     streaming_steps: int = 256
     reference_limit: int = 32  # onnx.reference is pure Python: it runs at most this many sequences per case
+    reference_max_steps: int = 4096  # ... and at most this many steps of each
     threads: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not self.providers:
+            raise ConfigError(f"no providers to check on; choose from {', '.join(PROVIDERS)}")
         unknown = [p for p in (*self.providers, *self.allow_missing) if p not in PROVIDERS]
         if unknown:
             raise ConfigError(f"unknown provider(s) {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
@@ -68,24 +81,35 @@ def run_check(
     data: SequenceData | None = None,
     config: CheckConfig | None = None,
     policy: TolerancePolicy | None = None,
+    progress: Progress | None = None,
+    reference_weights: Path | None = None,
 ) -> ParityReport:
+    """`progress`, when given, is told what runs next (one line per artifact x provider and per long case).
+    `reference_weights`: the --weights file of a factory reference, named (with its sha256) in the report."""
     config = config or CheckConfig()
     policy = policy or TolerancePolicy.defaults()
     infos = [open_artifact(Path(p)) for p in artifacts]
     for info in infos:
         _check_compatible(info, reference)
-    cases = build_cases(data, reference.signature, config.stress, config.long_factor, config.seed)
-    truth = TorchReference(reference, "float64")
+    task = _resolve_task(config.task, reference.config)
+    if data is not None:
+        check_labels(data, task, _class_count(reference, infos))
+    cases = build_cases(data, reference.signature, config.stress, config.long_factor, config.seed, config.long_max_extra_steps)
+    truth = TorchReference(reference, "float64", config.chunk_steps)
+    if max(c.batch * c.steps for c in cases) < 10_000:
+        progress = None  # short checks finish before a progress line would help
     report = ParityReport(
         reference=reference.origin,
         reference_dtype="float64",
         data_source=data.source if data else "synthetic (no --data given)",
         tolerance_source=policy.source,
+        reference_files=reference_evidence(reference, reference_weights),
+        data_sha256=data.sha256 if data else "",
+        providers=list(config.providers),
         cases=[c.info() for c in cases],
         versions=_versions(),
         settings={**config.to_dict(), "intra_op_threads": config.threads, "allow_spinning": False},
     )
-    task = _resolve_task(config.task, reference.config)
     with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as workdir:
         for info in infos:
             # A graph that crashes ONNX Runtime (seen: SIGSEGV on some fp16 graphs) must fail the gate with a
@@ -94,10 +118,14 @@ def run_check(
             for provider in config.providers:
                 if crash is not None:
                     report.candidates.append(
-                        CandidateResult(str(info.path), provider, info.precision, status="error", reason=crash)
+                        CandidateResult(
+                            str(info.path), provider, info.precision, status="error", reason=crash, artifact_sha256=info.sha256
+                        )
                     )
                     continue
-                checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, Path(workdir))
+                if progress is not None:
+                    progress(f"{info.name} on {provider}")
+                checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, Path(workdir), progress)
                 report.candidates.append(checker.run())
     report.baseline = _torch_fp32_baseline(reference, truth, cases, infos[0].interface if infos else None, policy)
     report.reference_dtype = truth.dtype
@@ -143,19 +171,21 @@ class _CandidateCheck:
         policy: TolerancePolicy,
         task: str | None,
         workdir: Path,
+        progress: Progress | None = None,
     ) -> None:
         self.info, self.provider, self.truth, self.cases = info, provider, truth, cases
         self.config, self.policy, self.task, self.workdir = config, policy, task, workdir
+        self.progress = progress
         self.interface: GraphInterface = info.interface
         self.output_names = [o.name for o in self.interface.outputs]
-        self.result = CandidateResult(str(info.path), provider, info.precision)
+        self.result = CandidateResult(str(info.path), provider, info.precision, artifact_sha256=info.sha256)
 
     def run(self) -> CandidateResult:
         started = time.perf_counter()
         try:
             runner = open_runner(self.info, self.provider, self.workdir, self.config.threads)
         except NotApplicable as exc:
-            self.result.status, self.result.reason = "skipped", f"not applicable: {exc}"
+            self.result.status, self.result.reason = "skipped", str(exc)
             return self.result
         except ProviderError as exc:
             allowed = self.provider in self.config.allow_missing
@@ -165,14 +195,18 @@ class _CandidateCheck:
         self.result.providers_used = runner.providers_used
         if self.provider == "reference":
             self.result.notes.append(
-                f"onnx.reference is pure Python: each case runs at most {self.config.reference_limit} sequences"
+                f"onnx.reference is pure Python: each case runs at most {self.config.reference_limit} sequences "
+                f"of at most {self.config.reference_max_steps} steps"
             )
+        # Only the cases judged on task metrics keep their outputs: per-step float64 copies of every stress case
+        # would cost memory in proportion to the whole input.
         raw: dict[str, tuple[list[np.ndarray], list[np.ndarray], InputCase]] = {}
         for case in self.cases:
             for sub in self._expand(case, runner):
+                self._tell(f"  case {sub.name}: {sub.batch} x {sub.steps} steps", sub)
                 comparison, actual, expected = self._run_case(runner, sub)
                 self.result.cases.append(comparison)
-                if actual is not None and expected is not None:
+                if actual is not None and expected is not None and sub.task_metrics:
                     raw[sub.name] = (actual, expected, sub)
         self._task_checks(raw)
         self._time_profile(runner)
@@ -181,6 +215,11 @@ class _CandidateCheck:
         self._determinism(runner)
         self.result.seconds = time.perf_counter() - started
         return self.result
+
+    def _tell(self, line: str, case: InputCase | None = None) -> None:
+        """Progress on long work only: short checks finish before a line would help."""
+        if self.progress is not None and (case is None or case.batch * case.steps >= 10_000):
+            self.progress(line)
 
     # -- feeds -------------------------------------------------------------------------------------------
     @property
@@ -198,7 +237,7 @@ class _CandidateCheck:
         """Run, in slices of the graph's fixed batch when it has one (the last slice padded, then trimmed)."""
         fixed = self.fixed_batch
         if fixed is None:
-            return runner.run(names, feeds)
+            return self._run_streamed(runner, names, feeds)
         rows = next(iter(feeds.values())).shape[_state_batch_axis(next(iter(feeds)))]
         pieces: list[list[np.ndarray]] = []
         for start in range(0, rows, fixed):
@@ -211,11 +250,20 @@ class _CandidateCheck:
                     pad = np.repeat(np.take(part, [-1], axis=axis), fixed - (stop - start), axis=axis)
                     part = np.concatenate([part, pad], axis=axis)
                 chunk[name] = part
-            outputs = runner.run(names, chunk)
+            outputs = self._run_streamed(runner, names, chunk)
             pieces.append(
                 [np.take(o, range(stop - start), axis=_state_batch_axis(n)) for n, o in zip(names, outputs, strict=True)]
             )
         return [np.concatenate([p[i] for p in pieces], axis=_state_batch_axis(n)) for i, n in enumerate(names)]
+
+    def _run_streamed(self, runner: Runner, names: list[str], feeds: Feeds) -> list[np.ndarray]:
+        """A streaming graph takes a long input chunk by chunk, its state carried: memory bounded by the chunk."""
+        if not can_stream(self.interface):
+            return runner.run(names, feeds)
+        every = self.output_names  # the state outputs are what carries over to the next chunk
+        outputs = run_in_chunks(lambda f: runner.run(every, f), self.interface, feeds, self.config.chunk_steps)
+        by_name = dict(zip(every, outputs, strict=True))
+        return [by_name[n] for n in names]
 
     def _fit_fixed_length(self, case: InputCase) -> InputCase | None:
         fixed = self.fixed_steps
@@ -241,6 +289,9 @@ class _CandidateCheck:
             case = InputCase(
                 case.name, case.x[:limit], _head(case.lengths, limit), _head(case.y, limit), case.description, case.task_metrics
             )
+        if self.provider == "reference" and case.steps > self.config.reference_max_steps:
+            case = _first_steps(case, self.config.reference_max_steps)
+            self.result.notes.append(f"{case.name}: onnx.reference ran the first {case.steps} steps only")
         graph_takes_lengths = self.info.has_lengths and not (runner.ignores_sequence_lens and case.ragged)
         if not case.ragged or graph_takes_lengths:
             return [case]
@@ -374,8 +425,13 @@ class _CandidateCheck:
                 return
             long = InputCase("long", first.x, None, None, "")
         x = long.x[:1]
+        if self.provider == "reference":
+            x = x[:, : self.config.reference_max_steps]
         steps = x.shape[1]
-        points = sorted({int(p) for p in np.linspace(1, steps, min(self.config.time_points, steps))})
+        self._tell(f"  error-vs-time profile over {steps} steps", InputCase("profile", x, None, None, ""))
+        # Prefix lengths: the profile runs each prefix (or a copy cut at each length), so long inputs get fewer.
+        count = max(2, min(self.config.time_points, self.config.profile_step_budget // max(steps, 1)))
+        points = sorted({int(p) for p in np.linspace(1, steps, min(count, steps))})
         try:
             if len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk"):
                 feeds = self._feeds(x, None)
@@ -532,6 +588,22 @@ def _torch_fp32_baseline(
 
 def _head(array: np.ndarray | None, limit: int) -> np.ndarray | None:
     return None if array is None else array[:limit]
+
+
+def _first_steps(case: InputCase, steps: int) -> InputCase:
+    lengths = None if case.lengths is None else np.minimum(case.lengths, steps)
+    return InputCase(case.name, case.x[:, :steps], lengths, case.y, case.description, case.task_metrics)
+
+
+def _class_count(reference: LoadedModel, infos: list[ArtifactInfo]) -> int | None:
+    """How many classes the labels index: the model's head, else the graph's last output axis when it is fixed."""
+    if reference.config is not None and reference.config.head.kind in ("classify", "lm", "per_step"):
+        return reference.config.head.num_outputs
+    for info in infos:
+        shape = info.interface.outputs[0].shape if info.interface.outputs else []
+        if shape and isinstance(shape[-1], int) and shape[-1] > 1:
+            return shape[-1]
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -11,14 +11,16 @@ import numpy as np
 from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.loading import LoadedModel
+from edgelstm.parity.chunked import run_in_chunks
 
 
 class TorchReference:
-    def __init__(self, loaded: LoadedModel, dtype: str = "float64") -> None:
+    def __init__(self, loaded: LoadedModel, dtype: str = "float64", chunk_steps: int = 8192) -> None:
         import torch
 
         self.loaded = loaded
         self.dtype = dtype
+        self.chunk_steps = chunk_steps  # streaming graphs: long inputs run chunk by chunk, memory bounded by the chunk
         self.note = ""
         self._cache: dict[Any, list[np.ndarray]] = {}
         module = copy.deepcopy(loaded.module)
@@ -35,7 +37,7 @@ class TorchReference:
             for k, v in feeds.items()
         }
         try:
-            outputs = self._reference_for(interface)(cast)
+            outputs = run_in_chunks(self._reference_for(interface), interface, cast, self.chunk_steps)
         except (RuntimeError, TypeError) as exc:
             if self.dtype != "float64":
                 raise

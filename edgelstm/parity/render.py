@@ -80,10 +80,33 @@ def print_report(report: ParityReport) -> None:
         f"versions: torch {report.versions.get('torch')}, onnx {report.versions.get('onnx')}, onnxruntime "
         f"{report.versions.get('onnxruntime')}; providers used: {', '.join(used) or 'none'}"
     )
-    console.print(
-        ("[green]PASS[/green]" if report.passed else "[red]FAIL[/red]")
-        + f" ({len(report.candidates)} artifact x provider checks)"
-    )
+    for line in evidence_lines(report):
+        console.print(escape(line))
+    console.print(("[green]PASS[/green]" if report.passed else "[red]FAIL[/red]") + f" ({escape(summary_count(report))})")
+
+
+def summary_count(report: ParityReport) -> str:
+    """Only checks that ran count; skipped providers are named as skipped. No check at all is said so."""
+    ran = len(report.ran)
+    text = f"{ran} artifact x provider check{'s' if ran != 1 else ''}"
+    if report.skipped:
+        names = ", ".join(sorted({f"{Path(c.artifact).name} on {c.provider}" for c in report.skipped}))
+        text += f"; {len(report.skipped)} skipped: {names}"
+    if not ran:
+        text += "; nothing was checked, so nothing passed"
+    return text
+
+
+def evidence_lines(report: ParityReport) -> list[str]:
+    """What the verdict was measured on, by content."""
+    artifacts = {c.artifact: c.artifact_sha256 for c in report.candidates}
+    lines = [f"artifact {a}: sha256 {sha or 'unknown'}" for a, sha in artifacts.items()]
+    files = ", ".join(f"{f} sha256 {sha}" for f, sha in report.reference_files.items())
+    lines.append(f"reference {report.reference}" + (f" ({files})" if files else " (no weights file: code only)"))
+    data = f"{report.data_source} sha256 {report.data_sha256}" if report.data_sha256 else report.data_source
+    lines.append(f"data: {data}")
+    lines.append(f"providers: {', '.join(report.providers) or 'none'}")
+    return lines
 
 
 def markdown_report(report: ParityReport) -> str:
@@ -91,7 +114,9 @@ def markdown_report(report: ParityReport) -> str:
         f"### edgelstm parity: {'PASS' if report.passed else 'FAIL'}",
         "",
         f"Reference: `{report.reference}` in torch {report.reference_dtype}; data: {report.data_source}; "
-        f"tolerances: {report.tolerance_source}.",
+        f"tolerances: {report.tolerance_source}; {summary_count(report)}.",
+        "",
+        *(f"- {line}" for line in evidence_lines(report)),
         "",
         "| artifact | provider | precision | worst comparison | max abs | max rel | task | last-step error | verdict |",
         "|---|---|---|---|---:|---:|---|---|---|",
@@ -125,6 +150,19 @@ def junit_report(report: ParityReport) -> str:
     total_failures = 0
     for c in report.candidates:
         suite = ET.SubElement(suites, "testsuite", name=f"{Path(c.artifact).name} [{c.provider}]")
+        properties = ET.SubElement(suite, "properties")
+        evidence = {
+            "artifact": c.artifact,
+            "artifact_sha256": c.artifact_sha256,
+            "provider": c.provider,
+            "providers": ",".join(report.providers),
+            "reference": report.reference,
+            **{f"reference_sha256:{f}": sha for f, sha in report.reference_files.items()},
+            "data": report.data_source,
+            "data_sha256": report.data_sha256 or "synthetic",
+        }
+        for name, value in evidence.items():
+            ET.SubElement(properties, "property", name=name, value=value)
         cases: list[tuple[str, list[str], str | None]] = []  # (name, failure lines, skip reason)
         if c.status != "run":
             cases.append(("open", [c.reason] if c.status == "error" else [], c.reason if c.status == "skipped" else None))

@@ -101,6 +101,7 @@ class CandidateResult:
     precision: str
     providers_used: list[str] = field(default_factory=list)
     status: str = "run"  # "run" | "skipped" | "error"
+    artifact_sha256: str = ""  # the exact file judged (bundles match their artifact against it)
     reason: str = ""
     gated: bool = True  # the torch fp32 baseline is reported, not gated
     cases: list[CaseComparison] = field(default_factory=list)
@@ -151,6 +152,7 @@ class CandidateResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "artifact": self.artifact,
+            "artifact_sha256": self.artifact_sha256,
             "provider": self.provider,
             "precision": self.precision,
             "providers_used": self.providers_used,
@@ -176,6 +178,7 @@ class CandidateResult:
             precision=data["precision"],
             providers_used=list(data["providers_used"]),
             status=data["status"],
+            artifact_sha256=data.get("artifact_sha256", ""),
             reason=data["reason"],
             gated=data["gated"],
             cases=[CaseComparison.from_dict(c) for c in data["cases"]],
@@ -199,10 +202,23 @@ class ParityReport:
     baseline: CandidateResult | None = None  # torch fp32 vs the float64 reference, informational
     versions: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    reference_files: dict[str, str] = field(default_factory=dict)  # weights/program file -> sha256
+    data_sha256: str = ""  # "" when the data is synthetic
+    providers: list[str] = field(default_factory=list)  # as asked for, skipped ones included
+
+    @property
+    def ran(self) -> list[CandidateResult]:
+        """Gated artifact x provider checks that ran (or failed trying); skipped ones are not checks."""
+        return [c for c in self.candidates if c.gated and c.status != "skipped"]
+
+    @property
+    def skipped(self) -> list[CandidateResult]:
+        return [c for c in self.candidates if c.status == "skipped"]
 
     @property
     def passed(self) -> bool:
-        return bool(self.candidates) and all(c.passed for c in self.candidates if c.gated)
+        # A verdict needs evidence: with every provider skipped nothing was checked, so it cannot pass.
+        return bool(self.ran) and all(c.passed for c in self.candidates if c.gated)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -212,7 +228,12 @@ class ParityReport:
             "passed": self.passed,
             "reference": self.reference,
             "reference_dtype": self.reference_dtype,
+            "reference_files": self.reference_files,
             "data_source": self.data_source,
+            "data_sha256": self.data_sha256,
+            "providers": self.providers,
+            "checks_run": len(self.ran),
+            "checks_skipped": len(self.skipped),
             "tolerance_source": self.tolerance_source,
             "cases": [c.to_dict() for c in self.cases],
             "candidates": [c.to_dict() for c in self.candidates],
@@ -233,4 +254,7 @@ class ParityReport:
             baseline=CandidateResult.from_dict(data["baseline"]) if data["baseline"] else None,
             versions=dict(data["versions"]),
             settings=dict(data["settings"]),
+            reference_files=dict(data.get("reference_files", {})),
+            data_sha256=data.get("data_sha256", ""),
+            providers=list(data.get("providers", [])),
         )

@@ -1,0 +1,33 @@
+"""What a verdict was measured on, by content: sha256 of the artifact, the reference's files and the data."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgelstm.loading import LoadedModel
+
+_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".pt2", ".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def reference_evidence(reference: LoadedModel, weights: Path | None = None) -> dict[str, str]:
+    """sha256 of the files the reference was loaded from: a checkpoint's weights and config, a .pt2 or pickle
+    file, a factory's --weights. A factory's module is code found by import: its origin string names it."""
+    files: dict[str, str] = {}
+    for part in (reference.origin, *([str(weights)] if weights is not None else [])):
+        path = Path(part)
+        candidates = sorted(p for p in path.iterdir() if p.suffix in _WEIGHT_SUFFIXES) if path.is_dir() else [path]
+        for candidate in candidates:
+            if candidate.is_file():
+                files[str(candidate)] = file_sha256(candidate)
+    return files
