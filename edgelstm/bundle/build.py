@@ -20,7 +20,7 @@ from typing import Any
 from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
-from edgelstm.errors import BundleError, LoadError, first_line
+from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 
@@ -50,6 +50,8 @@ def build_bundle(
     overwrite: bool = False,
 ) -> BundleResult:
     artifact, out_dir = Path(artifact), Path(out_dir)
+    if not artifact.exists():
+        raise LoadError(f"{artifact}: no such artifact; bundle needs an .onnx file exported by edgelstm")
     if not artifact.is_file() or artifact.suffix != ".onnx":
         raise LoadError(f"{artifact}: bundle needs an .onnx artifact exported by edgelstm")
     zip_path = zip_path_for(out_dir) if make_zip else None
@@ -129,7 +131,9 @@ def _write_zip(directory: Path, target: Path) -> None:
 def _read_json(path: Path, kind: str) -> Any:
     try:
         return json.loads(Path(path).read_bytes().decode("utf-8"))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise LoadError(f"--{kind}-report {describe_os_error(exc)}") from None
+    except ValueError as exc:  # JSON and UTF-8 decoding errors alike
         raise LoadError(f"{path}: not a readable {kind} report ({first_line(exc)})") from None
 
 

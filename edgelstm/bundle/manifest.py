@@ -19,6 +19,7 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 SYMBOLIC_DIMS = {"batch": 1, "time": 4, "chunk": 4}  # the sizes `bundle verify` runs the model at
 MAX_DIM = 65_536
+JSON_KINDS = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
 def member_name_problem(name: object) -> str | None:
@@ -71,13 +72,12 @@ def read_manifest(path: Path) -> BundleManifest:
     if not isinstance(data, dict):
         raise BundleError(f"{path}: the manifest must be a JSON object, got {type(data).__name__}")
 
-    def need(key: str, kind: type | tuple[type, ...], where: dict[str, Any] = data, prefix: str = "") -> Any:
+    def need(key: str, kind: type, where: dict[str, Any] = data, prefix: str = "") -> Any:
         if key not in where:
-            raise BundleError(f"{path}: missing key {prefix}{key!r}; rebuild the bundle with `edgelstm bundle`")
+            raise BundleError(f"{path}: missing key '{prefix}{key}'; rebuild the bundle with `edgelstm bundle`")
         value = where[key]
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise BundleError(f"{path}: {prefix}{key!r} must be {expected}, got {type(value).__name__}")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise BundleError(f"{path}: '{prefix}{key}' must be {JSON_KINDS[kind]}, got {type(value).__name__}")
         return value
 
     version = need("manifest_version", int)

@@ -65,7 +65,8 @@ def bundle(
         for u in result.manifest["mobile_usability"]
     )
     typer.echo(f"mobile usability: {usability}")
-    verdict = {True: "pass", False: "FAIL"}.get(parity.get("passed"), "not checked")
+    passed = parity.get("passed")
+    verdict = "not checked" if passed is None else "pass" if passed else "FAIL"
     why = f" ({parity['reason']})" if parity.get("reason") else ""
     typer.echo(f"parity: {verdict}{why} for {parity.get('artifact')} sha256 {parity.get('artifact_sha256')}")
     typer.echo(f"wrote {result.directory}" + (f" and {result.zip_path}" if result.zip_path else ""))

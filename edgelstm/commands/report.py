@@ -20,6 +20,7 @@ def report(
 ) -> None:
     """Combine a run's parity, latency and quantization results into report.json, report.md and report.html."""
     from edgelstm import jsonio
+    from edgelstm.errors import OutputPathError
     from edgelstm.files import write_text_atomic
     from edgelstm.report import collect_run, html_report, markdown_report, read_summary
 
@@ -29,6 +30,8 @@ def report(
     else:
         summary = collect_run(run_dir)
         target = out or run_dir
+    if target.exists() and not target.is_dir():
+        raise OutputPathError(f"--out {target}: is a file; give a directory for report.json/.md/.html")
     target.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target / "report.json", jsonio.dumps(summary.to_dict()) + "\n", overwrite=True)
     write_text_atomic(target / "report.md", markdown_report(summary), overwrite=True)

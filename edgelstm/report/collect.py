@@ -90,7 +90,8 @@ def collect_run(run_dir: Path) -> RunSummary:
         raise LoadError(f"{run_dir}: no such run directory")
     check = _load(run_dir / "check.json")
     bench = _load(run_dir / "bench.json")
-    quant = [q for q in (_load(p) for p in sorted(run_dir.rglob("*.quant.json"))) if q is not None]
+    quant_files = {p: q for p in sorted(run_dir.rglob("*.quant.json")) if (q := _load(p)) is not None}
+    quant = list(quant_files.values())
     if check is None and bench is None and not quant:
         raise LoadError(f"{run_dir}: nothing to report (expected check.json, bench.json or *.quant.json)")
     rows: dict[str, ArtifactRow] = {}
@@ -132,10 +133,10 @@ def collect_run(run_dir: Path) -> RunSummary:
         for latency in report.latencies:
             if latency.kind == "artifact" and latency.batch == 1 and latency.threads == 1 and latency.mode == "run":
                 row(latency.name).latency_ms_b1 = latency.p50_ms
-    for q in quant:
+    for sidecar, q in quant_files.items():
         path, scheme = q.get("path"), q.get("scheme")
         if not isinstance(path, str) or not isinstance(scheme, str):
-            raise LoadError(f"{run_dir}: a *.quant.json has no string 'path' and 'scheme'; was it written by edgelstm quantize?")
+            raise LoadError(f"{sidecar}: no string 'path' and 'scheme'; was it written by `edgelstm quantize`?")
         r = row(Path(path).name, path)
         if r.scheme == "-":  # the file's own metadata, when it is here, beats a sidecar that may be stale
             r.scheme = scheme
