@@ -83,6 +83,9 @@ def test_cli_bundle_and_verify(streaming_artifact: Path, tmp_path: Path) -> None
     assert "mobile usability: NNAPI" in made.output
     checked = runner.invoke(app, ["bundle", "verify", str(tmp_path / "b.zip")])
     assert checked.exit_code == 0 and checked.output.startswith("OK")
+    ort_sha = _sha(tmp_path / "b" / "streaming_fused.ort")
+    assert f"ran     streaming_fused.ort  sha256 {ort_sha}" in checked.output
+    assert f"parity  not checked for streaming_fused.onnx  sha256 {_sha(streaming_artifact)}" in checked.output
     missing = runner.invoke(app, ["bundle", "verify", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "error:" in missing.output
 

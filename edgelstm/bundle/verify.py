@@ -32,7 +32,9 @@ class VerifyResult:
     outputs: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # every member checked -> its sha256
     ran_sha256: str = ""
-    parity: str = "not checked"  # what the manifest claims, already matched against the shipped artifact
+    parity: str = "not checked"  # what the manifest claims, already matched against the shipped ONNX file
+    parity_artifact: str = ""  # that ONNX file, and its sha256
+    parity_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,8 @@ class VerifyResult:
             "ran_sha256": self.ran_sha256,
             "outputs": self.outputs,
             "parity": self.parity,
+            "parity_artifact": self.parity_artifact,
+            "parity_sha256": self.parity_sha256,
         }
 
 
@@ -83,6 +87,8 @@ def _verify_directory(directory: Path, shown: Path | None = None) -> VerifyResul
         files={name: manifest.files[name] for name in contents},
         ran_sha256=manifest.files[manifest.model_ort],
         parity=parity,
+        parity_artifact=manifest.model_onnx,
+        parity_sha256=manifest.files[manifest.model_onnx],
     )
 
 

@@ -38,9 +38,10 @@ def bundle(
             return
         typer.echo(
             f"OK {target[1]}: {checked.files_checked} files match their sha256 ({', '.join(checked.files)}); "
-            f"{checked.ran} ran once ({', '.join(checked.outputs)}); parity {checked.parity}"
+            f"{checked.ran} ran once ({', '.join(checked.outputs)})"
         )
-        typer.echo(f"  {checked.ran}  sha256 {checked.ran_sha256}")
+        typer.echo(f"  ran     {checked.ran}  sha256 {checked.ran_sha256}")
+        typer.echo(f"  parity  {checked.parity} for {checked.parity_artifact}  sha256 {checked.parity_sha256}")
         return
     if len(target) != 1 or out is None:
         raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
