@@ -85,6 +85,14 @@ def load_model(
     if FACTORY_PATTERN.match(spec) and not path.exists():
         return _load_factory(spec, weights, input_size)
     if path.exists():
+        from edgelstm.torchscript import is_torchscript_archive
+
+        if is_torchscript_archive(path):  # before torch.load, which would hand it to torch.jit.load
+            raise UnsafePickleError(
+                f"{path}: is a TorchScript archive; it carries code that runs when it is loaded, so it is not loaded "
+                "here (`edgelstm inspect --unsafe-allow-torchscript` describes it; to export or check it, give the ONNX "
+                "file or the 'package.module:factory' it came from)"
+            )
         return _load_file(path, allow_unsafe_pickle, input_size)
     raise LoadError(f"{spec}: no such file or directory, and not a 'package.module:factory' reference")
 

@@ -121,3 +121,20 @@ def print_foreign_interface(path: Any, interface: Any) -> None:
     if interface.accepted_chunks:
         console.print(f"chunk lengths the graph ran at: {', '.join(map(str, interface.accepted_chunks))}")
     console.print(f"probe: {escape(interface.probe)}")
+
+
+def print_torchscript(summary: Any) -> None:
+    """A TorchScript archive loaded with the user's consent (`edgelstm.torchscript.TorchScriptSummary`)."""
+    console = _console()
+    console.print(f"[bold]{escape(summary.path)}[/bold] (TorchScript, {escape(summary.module_class)})")
+    overview = Table(show_header=False, box=None)
+    overview.add_row("sha256", summary.sha256)
+    overview.add_row("forward", escape(summary.forward))
+    overview.add_row("other methods", escape(", ".join(summary.methods)) or "-")
+    overview.add_row("parameters", f"{summary.parameters:,} ({summary.size_bytes:,} bytes)")
+    layers = ", ".join(f"{name} ({kind})" for name, kind in summary.recurrent_layers)
+    overview.add_row("recurrent layers", escape(layers) or "none found")
+    console.print(overview)
+    scalars = [name for name, kind in summary.forward_args[1:] if kind in ("int", "float", "bool")]
+    if scalars:
+        console.print(f"scalar arguments to fix when running it: {', '.join(scalars)}")

@@ -33,6 +33,9 @@ def inspect(
     ),
     constants: list[str] = typer.Option([], "--const", help="ONNX graphs: a scalar input's value, NAME=VALUE (repeatable)"),
     chunk: int | None = typer.Option(None, "--chunk", help="ONNX graphs: the chunk length to probe the graph with"),
+    allow_torchscript: bool = typer.Option(
+        False, "--unsafe-allow-torchscript", help="load a TorchScript archive (.jit): it carries code that runs when loaded"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Architecture, parameters, size, state layout and the export forms a model supports.
@@ -45,6 +48,19 @@ def inspect(
 
     if model.endswith(".onnx"):
         _inspect_onnx(Path(model), states, constants, chunk, as_json)
+        return
+    from edgelstm.torchscript import describe_torchscript, is_torchscript_archive, refuse_torchscript
+
+    if is_torchscript_archive(Path(model)):
+        if not allow_torchscript:
+            raise refuse_torchscript(Path(model))
+        described = describe_torchscript(Path(model))
+        if as_json:
+            typer.echo(json.dumps(described.to_dict(), indent=2))
+            return
+        from edgelstm.render import print_torchscript
+
+        print_torchscript(described)
         return
     summary = summarize_model(load_model(model, weights, unsafe_allow_pickle, input_size))
     if as_json:
