@@ -70,10 +70,22 @@ class RunIdentity:
             )
             if mine != theirs
         ]
-        changed = sorted(k for k in {*self.config, *other.config} if self.config.get(k) != other.config.get(k))
+        changed = sorted(_changed_keys(self.config, other.config))
         if changed:
             found.append("settings: " + ", ".join(changed))
         return found
+
+
+def _changed_keys(mine: dict[str, Any], theirs: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ (`student.hidden_size`), nested tables included."""
+    changed = []
+    for key in {*mine, *theirs}:
+        a, b = mine.get(key), theirs.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def run_identity(

@@ -295,7 +295,7 @@ def _distill(
             # every process after DDP's all-reduce, so all of them stop together.
             if not torch.isfinite(norm) or (not place.distributed and not torch.isfinite(loss)):
                 raise TrainingDivergedError(
-                    f"training diverged: loss {float(loss):g}, gradient norm {float(norm):g} at epoch {state['epoch'] + 1} "
+                    f"training diverged: loss {loss.item():g}, gradient norm {float(norm):g} at epoch {state['epoch'] + 1} "
                     f"step {step + 1}; lower --lr or check the data (features far from the teacher's scale)"
                 )
             optimizer.step()

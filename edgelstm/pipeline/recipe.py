@@ -21,12 +21,14 @@ dir = "../runs/watch-pipeline"
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgelstm.errors import ConfigError
+from edgelstm.errors import ConfigError, first_line
+from edgelstm.export.config import FORMS, ExportConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,70 +66,161 @@ class Recipe:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "raw"}
 
 
+# What each table takes: key -> expected type. A key not listed is refused (naming the closest valid one), so a
+# typo such as `providrs` fails before any work instead of being silently ignored.
+SCHEMA: dict[str, dict[str, type]] = {
+    "model": {"source": str, "weights": str},
+    "data": {"heldout": str},
+    "export": {"forms": list, "impl": str},
+    "quantize": {"schemes": list},
+    "check": {"providers": list, "allow_missing": list, "tolerances": str},
+    "bench": {"batches": list, "steps": list, "threads": list},
+    "bundle": {"artifact": str, "zip": bool},
+    "output": {"dir": str},
+}
+PROVIDERS = ("cpu", "cuda", "mobile", "reference")
+TYPE_NAMES = {str: "a string", bool: "a boolean (true/false, unquoted)"}
+
+
 def load_recipe(path: Path) -> Recipe:
+    """Parse and validate a recipe completely (types, allowed values, that the files it names exist) before any step."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such recipe")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
-    unknown = sorted(set(raw) - set(TABLES))
-    if unknown:
-        raise ConfigError(f"{path}: unknown table(s) {', '.join(unknown)}; use {', '.join(TABLES)}")
+    raw = _read_toml(path)
     base = path.parent
 
-    def rel(value: Any, what: str) -> Path:
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{path}: {message}")
+
+    _check_shape(raw, fail)
+    for table, key in (("model", "source"), ("data", "heldout"), ("output", "dir")):
+        if key not in raw.get(table, {}):
+            raise fail(
+                f"[{table}] {key} is required" + (" (real inputs for calibration and the parity gate)" if table == "data" else "")
+            )
+
+    def rel(value: Any, what: str, must_exist: bool = True) -> Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{path}: {what} must be a path string")
-        return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+            raise fail(f"{what} must be a path string")
+        resolved = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if must_exist and not resolved.exists():
+            raise fail(f"{what} {value!r}: no such file or directory ({resolved})")
+        return resolved
 
     def strings(table: str, key: str, default: tuple[str, ...], allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
         value = raw.get(table, {}).get(key, list(default))
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}: [{table}] {key} must be a list of strings")
+            raise fail(f"[{table}] {key} must be a list of strings")
         if allowed and (bad := [v for v in value if v not in allowed]):
-            raise ConfigError(f"{path}: [{table}] {key}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}")
+            raise fail(f"[{table}] {key}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}")
         return tuple(value)
 
     def ints(table: str, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
         value = raw.get(table, {}).get(key, list(default))
-        if not isinstance(value, list) or not value or not all(isinstance(v, int) and v > 0 for v in value):
-            raise ConfigError(f"{path}: [{table}] {key} must be a list of positive integers")
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            raise fail(f"[{table}] {key} must be a list of positive integers")
         return tuple(value)
 
-    model = raw.get("model", {})
-    if "source" not in model:
-        raise ConfigError(f"{path}: [model] source is required")
+    model = raw["model"]
     source = model["source"]
-    source = str(rel(source, "[model] source")) if ":" not in source or Path(base / source).exists() else source
-    if "heldout" not in raw.get("data", {}):
-        raise ConfigError(f"{path}: [data] heldout is required (real inputs for calibration and the parity gate)")
-    if "dir" not in raw.get("output", {}):
-        raise ConfigError(f"{path}: [output] dir is required")
+    if not source:
+        raise fail("[model] source must name a checkpoint directory, a .pt2 file or package.module:factory")
+    is_reference = ":" in source and not (base / source).exists()  # package.module:factory, imported at load time
+    source = source if is_reference else str(rel(source, "[model] source"))
     check = raw.get("check", {})
     bundle = raw.get("bundle", {})
+    forms = strings("export", "forms", ("sequence",), FORMS)
+    if not forms:
+        raise fail("[export] forms must name at least one of " + ", ".join(FORMS))
+    impl = raw.get("export", {}).get("impl", "auto")
+    for form in forms:  # the step's own config check, run now instead of when the step starts
+        try:
+            ExportConfig(form=form, impl=impl)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            raise fail(f"[export] {exc}") from None
+    providers = strings("check", "providers", ("cpu", "mobile"), PROVIDERS)
+    if not providers:
+        raise fail("[check] providers must name at least one of " + ", ".join(PROVIDERS))
+    heldout = rel(raw["data"]["heldout"], "[data] heldout")
     return Recipe(
         source=source,
-        heldout=rel(raw["data"]["heldout"], "[data] heldout"),
-        out_dir=rel(raw["output"]["dir"], "[output] dir"),
-        weights=rel(model["weights"], "[model] weights") if model.get("weights") else None,
-        forms=strings("export", "forms", ("sequence",), ("sequence", "streaming")),
-        impl=str(raw.get("export", {}).get("impl", "auto")),
+        heldout=heldout,
+        out_dir=rel(raw["output"]["dir"], "[output] dir", must_exist=False),
+        weights=rel(model["weights"], "[model] weights") if "weights" in model else None,
+        forms=forms,
+        impl=impl,
         schemes=strings("quantize", "schemes", ("auto",), SCHEMES),
-        providers=strings("check", "providers", ("cpu", "mobile"), ("cpu", "cuda", "mobile", "reference")),
-        allow_missing=strings("check", "allow_missing", (), ("cpu", "cuda", "mobile", "reference")),
-        tolerances=rel(check["tolerances"], "[check] tolerances") if check.get("tolerances") else None,
+        providers=providers,
+        allow_missing=strings("check", "allow_missing", (), PROVIDERS),
+        tolerances=rel(check["tolerances"], "[check] tolerances") if "tolerances" in check else None,
         batches=ints("bench", "batches", (1, 32)),
         steps=ints("bench", "steps", (100,)),
         threads=ints("bench", "threads", (1,)),
-        bundle_artifact=str(bundle.get("artifact", "best")),
-        bundle_zip=bool(bundle.get("zip", True)),
-        distill=_distill_table(raw["distill"], path, rel, rel(raw["data"]["heldout"], "[data] heldout"))
-        if "distill" in raw
-        else None,
+        bundle_artifact=_bundle_artifact(bundle.get("artifact", "best"), forms, impl, fail),
+        bundle_zip=bundle.get("zip", True),
+        distill=_distill_table(raw["distill"], path, rel, heldout) if "distill" in raw else None,
         raw=raw,
     )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such recipe" + (" (a directory; give the .toml file)" if path.is_dir() else ""))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({first_line(exc)})") from None
+    if not raw:
+        raise ConfigError(f"{path}: the recipe is empty; it needs at least [model] source, [data] heldout and [output] dir")
+    return raw
+
+
+def _check_shape(raw: dict[str, Any], fail: Any) -> None:
+    """Every table a table, every key known, every value of the type its key takes."""
+    unknown = sorted(set(raw) - set(TABLES))
+    if unknown:
+        raise fail(f"unknown table(s) {', '.join(unknown)}{_closest(unknown[0], TABLES)}; use {', '.join(TABLES)}")
+    for table, content in raw.items():
+        if not isinstance(content, dict):
+            raise fail(f"[{table}] must be a table ([{table}] with keys below it), not {type(content).__name__} {content!r}")
+        if table == "distill":
+            continue  # its own schema, checked by _distill_table
+        keys = SCHEMA[table]
+        for key, value in content.items():
+            if key not in keys:
+                raise fail(f"[{table}] unknown key {key!r}{_closest(key, tuple(keys))}; [{table}] takes {', '.join(keys)}")
+            expected = keys[key]
+            if expected is list:
+                continue  # lists are checked with their element type and allowed values when read
+            if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+                raise fail(f"[{table}] {key} must be {TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}")
+
+
+def _closest(name: str, choices: tuple[str, ...]) -> str:
+    match = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _bundle_artifact(value: str, forms: tuple[str, ...], impl: str, fail: Any) -> str:
+    """'best', or the file name of an artifact this recipe produces: `{form}_{impl}[.{scheme tag}].onnx`."""
+    if value == "best":
+        return value
+    impls = ("fused", "loop", "unrolled", "torch_onnx") if impl == "auto" else (impl,)
+    stem = value.split(".", 1)[0]
+    if "/" in value or "\\" in value or not value.endswith(".onnx") or stem not in {f"{f}_{i}" for f in forms for i in impls}:
+        names = ", ".join(f"{f}_{i}.onnx" for f in forms for i in impls)
+        raise fail(
+            f'[bundle] artifact {value!r} is not an artifact this recipe produces; use "best" or one of {names} (+ a scheme tag)'
+        )
+    return value
 
 
 DISTILL_KEYS = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgelstm.errors import EdgelstmError
+from edgelstm.errors import EdgelstmError, first_line
 from edgelstm.files import write_text_atomic
 from edgelstm.pipeline.recipe import Recipe
 
@@ -52,7 +52,7 @@ def run_pipeline(recipe: Recipe, restart: bool = False, on_step: Callable[[StepR
     out = recipe.out_dir
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_FILE
-    state: dict[str, Any] = {} if restart or not state_path.exists() else json.loads(state_path.read_text())
+    state = {} if restart else _read_state(state_path)
     records: list[StepRecord] = []
     loaded = load_model(recipe.source, recipe.weights)
     sig = loaded.signature
@@ -84,6 +84,27 @@ def run_pipeline(recipe: Recipe, restart: bool = False, on_step: Callable[[StepR
         if on_step:
             on_step(record)
     return PipelineResult(records, out, bool(context.get("passed", True)))
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The finished steps recorded by an earlier run; a damaged record is refused (--restart redoes everything)."""
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # ValueError: not JSON, or not UTF-8
+        raise PipelineError(f"{path}: unreadable pipeline state ({first_line(exc, 120)}); rerun with --restart") from None
+    valid = isinstance(state, dict) and all(
+        isinstance(v, dict)
+        and isinstance(v.get("fingerprint"), str)
+        and isinstance(v.get("outputs"), list)
+        and isinstance(v.get("summary"), str)
+        and isinstance(v.get("context", {}), dict)
+        for v in state.values()
+    )
+    if not valid:
+        raise PipelineError(f"{path}: not a pipeline state written by edgelstm convert; rerun with --restart")
+    return state
 
 
 def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
@@ -132,9 +153,10 @@ def _load(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, An
 
 def _distill(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
     from edgelstm.distill import StudentSpec, distill, parse_count, spec_for_budget, student_config
+    from edgelstm.distill.inputs import check_distill_data, load_distill_data
     from edgelstm.distill.report import build_distill_report
+    from edgelstm.distill.run_dir import run_identity
     from edgelstm.loading import load_model
-    from edgelstm.parity.data import load_sequence_data
     from edgelstm.pipeline.recipe import distill_config
 
     if recipe.distill is None:
@@ -146,15 +168,13 @@ def _distill(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str,
             student_config(loaded, config.student), config.student, parse_count(str(settings["target_params"]))
         )
         config = distill_config(settings, StudentSpec(spec.cell, spec.hidden_size, spec.num_layers))
-    sig = loaded.signature
-
-    def read(path: str) -> Any:
-        return load_sequence_data(Path(path), sig.kind == "tokens", sig.size if sig.kind == "features" else None)
-
-    # A directory per settings: an interrupted run resumes in its own, changed settings start a fresh one.
-    key = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-    work = recipe.out_dir / "distill" / key
-    result = distill(loaded, read(settings["data"]), read(settings["validation"]), work, config)
+    train, validation = (load_distill_data(Path(settings[k]), loaded, None) for k in ("data", "validation"))
+    if data.y is not None:  # the held-out data scores the student below: refuse labels its head cannot take now
+        check_distill_data(data, loaded, student_config(loaded, config.student).head)
+    # A directory per run identity (settings, teacher and data fingerprints): an interrupted run resumes in its
+    # own, and changed settings or data start a fresh one instead of reusing another run's student.
+    work = recipe.out_dir / "distill" / run_identity(loaded.module, train, validation, config).digest[:12]
+    result = distill(loaded, train, validation, work, config)
     student = load_model(str(work / "best"))
     outputs = [work / "best", work / "distill.json"]
     if data.y is not None:
