@@ -19,7 +19,7 @@ from edgelstm.cli import app
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.artifacts import convert_to_ort
-from edgelstm.parity.data import load_sequence_data
+from edgelstm.parity.data import SequenceData, load_sequence_data
 from tests.conftest import tiny_model, write_cell_loop_module
 
 runner = CliRunner()
@@ -301,3 +301,129 @@ def test_fixed_batch_graph_is_checked_in_slices(workspace: Path, tmp_path: Path)
     assert candidate.passed, candidate.failures()
     data_case = next(c for c in candidate.cases if c.label == "data")
     assert data_case.batch == 16 and data_case.outputs[0].shape == [16, 3]  # 16 rows run as 6 padded slices of 3
+
+
+# -- the default tolerances, end to end ---------------------------------------------------------------------------
+# fp32 gates max |error| <= 1e-5 + 1e-4 x range. A graph whose logits are scaled by (1 + r) is off by r x range at
+# the largest logit: r = 2.5e-4 is over the limit for every case whose range exceeds 0.07, r = 5e-5 is under it with
+# room for fp32 rounding. A looser rule or 100x looser defaults let the first through.
+
+
+def _scale_output(source: Path, target: Path, factor: float) -> Path:
+    graph = onnx.load(str(source))
+    for node in graph.graph.node:
+        node.output[:] = ["output_raw" if name == "output" else name for name in node.output]
+    scale = numpy_helper.from_array(np.array(factor, np.float32), "output_scale")
+    graph.graph.initializer.append(scale)
+    graph.graph.node.append(onnx.helper.make_node("Mul", ["output_raw", "output_scale"], ["output"]))
+    onnx.save(graph, str(target))
+    return target
+
+
+@pytest.mark.parametrize(("relative_error", "exit_code"), [(2.5e-4, 1), (5e-5, 0)], ids=["just-above", "just-below"])
+def test_default_fp32_tolerance_gates_a_perturbation_end_to_end(
+    workspace: Path, tmp_path: Path, relative_error: float, exit_code: int
+) -> None:
+    artifact = _scale_output(workspace / "onnx/sequence_fused.onnx", tmp_path / "scaled.onnx", 1 + relative_error)
+    code, out = _check(workspace, str(artifact), extra=("--providers", "cpu,mobile"))
+    assert code == exit_code, out
+    if exit_code == 1:
+        assert "FAIL scaled.onnx on cpu: data / output: max abs" in out and "rtol 0.0001" in out
+        assert "FAIL scaled.onnx on mobile" in out
+    else:
+        assert "PASS (2 artifact x provider checks)" in out
+
+
+def test_report_records_the_tolerance_each_comparison_was_judged_against(workspace: Path) -> None:
+    loaded = load_model(str(workspace / "ckpt"))
+    data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    report = run_check([workspace / "onnx/sequence_fused.onnx"], loaded, data, CheckConfig(providers=("cpu",), stress=False))
+    for case in report.candidates[0].cases:
+        for output in case.outputs:
+            assert (output.atol, output.rtol) == (1e-5, 1e-4)
+            assert output.max_abs_error <= 1e-5 + 1e-4 * output.max_abs_error / max(output.max_rel_error, 1e-30)
+
+
+def test_snr_floor_gates_a_quantized_artifact_end_to_end(workspace: Path, tmp_path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "int8.onnx"
+    quantize_dynamic(str(workspace / "onnx/sequence_fused.onnx"), str(quantized), weight_type=QuantType.QInt8)
+    floor = tmp_path / "snr.toml"
+    floor.write_text("[precision.int8]\nmin_snr_db = 200\nmin_top1_agreement = 0\n")  # no int8 graph reaches 200 dB
+    code, out = _check(workspace, str(quantized), extra=("--providers", "cpu", "--tolerances", str(floor), "--no-stress"))
+    assert code == 1, out
+    assert "SNR" in out and "< 200 dB" in out
+
+
+# -- bounded work on long inputs ----------------------------------------------------------------------------------
+
+
+def test_stress_cases_are_capped_beyond_the_data() -> None:
+    from edgelstm.loading import InputSignature
+    from edgelstm.parity.cases import build_cases
+    from edgelstm.parity.data import SequenceData
+
+    x = np.random.default_rng(0).standard_normal((1, 50, 5)).astype(np.float32)
+    cases = {c.name: c for c in build_cases(SequenceData(x, None, None, "t"), InputSignature("features", 5), True, 10, 0, 20, 16)}
+    assert cases["long"].steps == 70  # 10x would be 500: at most 20 steps beyond the longest
+    assert cases["zeros"].steps == cases["large"].steps == cases["ragged"].steps == 16
+    assert cases["data"].steps == cases["batch1"].steps == 50  # the data itself is never cut
+    uncapped = {c.name: c for c in build_cases(SequenceData(x, None, None, "t"), InputSignature("features", 5))}
+    assert uncapped["long"].steps == 500
+
+
+def test_streaming_graph_takes_long_inputs_in_chunks_and_still_matches(workspace: Path) -> None:
+    import onnxruntime as ort
+
+    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+    from edgelstm.parity.chunked import run_in_chunks
+
+    info = open_artifact(workspace / "onnx/streaming_fused.onnx")
+    session = ort.InferenceSession(str(info.path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in info.interface.outputs]
+    x = np.random.default_rng(3).standard_normal((2, 23, 5)).astype(np.float32)
+    feeds = sequence_feeds(info.interface, x, None, "test")
+    whole = session.run(names, feeds)
+    calls: list[int] = []
+
+    def run(f: dict[str, np.ndarray]) -> list[np.ndarray]:
+        calls.append(f["x"].shape[1])
+        return session.run(names, f)
+
+    chunked = run_in_chunks(run, info.interface, feeds, 5)
+    assert calls == [5, 5, 5, 5, 3]
+    for a, b in zip(chunked, whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    # and through the gate: every case of the streaming graph, on both sides, in chunks of 7 steps
+    loaded = load_model(str(workspace / "ckpt"))
+    data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    report = run_check([info.path], loaded, data, CheckConfig(providers=("cpu",), chunk_steps=7))
+    assert report.passed, [c.failures() for c in report.candidates]
+
+
+def test_reference_provider_and_profile_are_bounded(workspace: Path) -> None:
+    loaded = load_model(str(workspace / "ckpt"))
+    data = load_sequence_data(workspace / "data.npz", feature_size=5)
+    config = CheckConfig(providers=("cpu", "reference"), reference_max_steps=8, profile_step_budget=360)
+    report = run_check([workspace / "onnx/sequence_fused.onnx"], loaded, data, config)
+    cpu, reference = report.candidates
+    assert report.passed
+    assert all(c.steps <= 8 for c in reference.cases) and any("first 8 steps" in n for n in reference.notes)
+    assert len(cpu.time_profiles[0].steps) == 3  # 360 prefix steps over a 120-step input: 3 prefix lengths
+    assert cpu.time_profiles[0].steps[-1] == 120
+
+
+def test_progress_is_reported_on_long_work_only(workspace: Path) -> None:
+    loaded = load_model(str(workspace / "ckpt"))
+    lines: list[str] = []
+    long = np.random.default_rng(0).standard_normal((1, 10_000, 5)).astype(np.float32)
+    config = CheckConfig(providers=("cpu",), stress=False)
+    run_check(
+        [workspace / "onnx/sequence_fused.onnx"], loaded, SequenceData(long, None, None, "long"), config, progress=lines.append
+    )
+    assert lines[0] == "sequence_fused.onnx on cpu" and any("case data: 1 x 10000 steps" in line for line in lines)
+    lines.clear()
+    short = load_sequence_data(workspace / "data.npz", feature_size=5)
+    run_check([workspace / "onnx/sequence_fused.onnx"], loaded, short, config, progress=lines.append)
+    assert lines == []

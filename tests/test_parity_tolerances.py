@@ -5,9 +5,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edgelstm.comparison import Tolerance
+from edgelstm.comparison import Tolerance, compare_tensors
 from edgelstm.errors import ConfigError
 from edgelstm.parity.tolerances import PRECISION_DEFAULTS, PRECISIONS, TolerancePolicy, ToleranceSpec
 
@@ -232,3 +233,94 @@ def test_missing_file_raises_config_error(tmp_path: Path) -> None:
 def test_directory_is_not_a_tolerance_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such tolerance file"):
         TolerancePolicy.from_toml(tmp_path)
+
+
+# --- the gate's rule and its defaults, pinned from several angles ----------------------------------------------
+# Loosening the rule in edgelstm/comparison.py or the defaults here by hand must fail several tests, not one:
+# these known answers sit just either side of the boundary (the end-to-end CLI cases are in test_check.py).
+
+
+def test_fp32_defaults_are_exactly_the_documented_values() -> None:
+    spec = PRECISION_DEFAULTS["fp32"]
+    assert (spec.atol, spec.rtol, spec.min_snr_db) == (1e-5, 1e-4, float("-inf"))
+    assert (spec.min_top1_agreement, spec.max_accuracy_drop, spec.max_mae_increase) == (0.999, 0.001, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("precision", "snr", "top1", "acc", "mae"),
+    [("fp16", 40.0, 0.99, 0.005, 0.02), ("int8", 20.0, 0.98, 0.01, 0.03), ("int4", 12.0, 0.95, 0.02, 0.05)],
+)
+def test_quantized_defaults_are_exactly_the_documented_values(
+    precision: str, snr: float, top1: float, acc: float, mae: float
+) -> None:
+    spec = PRECISION_DEFAULTS[precision]
+    assert (spec.min_snr_db, spec.min_top1_agreement, spec.max_accuracy_drop, spec.max_mae_increase) == (snr, top1, acc, mae)
+
+
+def _scaled(error: float, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """expected spans [-scale, scale]; actual differs by `error` at one element near zero."""
+    expected = np.linspace(-scale, scale, 101)
+    actual = expected.copy()
+    actual[50] += error
+    return actual, expected
+
+
+# fp32 default limit at range 2.0: atol 1e-5 + rtol 1e-4 x 2.0 = 2.1e-4
+@pytest.mark.parametrize(("error", "passes"), [(2.0e-4, True), (2.09e-4, True), (2.12e-4, False), (4.2e-4, False)])
+def test_fp32_default_known_answers_at_the_boundary(error: float, passes: bool) -> None:
+    tolerance = TolerancePolicy.defaults().resolve("fp32", "cpu", "output").numeric
+    actual, expected = _scaled(error)
+    result = compare_tensors("output", actual, expected, tolerance)
+    assert result.passed is passes
+    assert result.max_abs_error == pytest.approx(error, rel=1e-6)
+    assert result.max_rel_error == pytest.approx(error / 2.0, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("error", "atol", "rtol", "passes"),
+    [
+        (0.30, 0.1, 0.1, True),  # 0.1 + 0.1 x 2 = 0.3: the boundary itself passes
+        (0.31, 0.1, 0.1, False),
+        (0.10, 0.1, 0.0, True),
+        (0.11, 0.1, 0.0, False),  # atol alone
+        (0.20, 0.0, 0.1, True),
+        (0.21, 0.0, 0.1, False),  # rtol scales with the tensor's range (2.0), not with the element (about 0)
+    ],
+)
+def test_rule_is_max_abs_error_within_atol_plus_rtol_times_range(error: float, atol: float, rtol: float, passes: bool) -> None:
+    actual, expected = _scaled(error)
+    assert compare_tensors("y", actual, expected, Tolerance(atol=atol, rtol=rtol)).passed is passes
+
+
+def test_rule_takes_the_worst_element_not_the_mean() -> None:
+    expected = np.ones(10_000)
+    actual = expected.copy()
+    actual[123] += 1e-3  # mean error 1e-7, worst 1e-3
+    assert not compare_tensors("y", actual, expected, Tolerance(atol=1e-5, rtol=1e-4))
+
+
+@pytest.mark.parametrize(
+    ("precision", "noise", "passes"),
+    [
+        ("fp16", 0.0099, True),  # 40.09 dB vs the 40 dB default
+        ("fp16", 0.0101, False),  # 39.91 dB
+        ("int8", 0.099, True),  # 20.09 dB vs 20 dB
+        ("int8", 0.101, False),  # 19.91 dB
+        ("int4", 0.250, True),  # 12.04 dB vs 12 dB
+        ("int4", 0.253, False),  # 11.94 dB
+    ],
+)
+def test_quantized_default_snr_boundary(precision: str, noise: float, passes: bool) -> None:
+    # signal 1 per element, noise `noise` per element: SNR = -20 log10(noise) dB
+    tolerance = TolerancePolicy.defaults().resolve(precision, "cpu", "output").numeric
+    expected = np.ones(1000)
+    result = compare_tensors("output", expected + noise, expected, tolerance)
+    assert result.passed is passes
+    assert result.snr_db == pytest.approx(-20 * np.log10(noise), abs=1e-6)
+
+
+def test_a_nan_where_the_reference_is_finite_always_fails() -> None:
+    actual, expected = _scaled(0.0)
+    actual[3] = np.nan
+    result = compare_tensors("y", actual, expected, Tolerance(atol=float("inf"), rtol=float("inf")))
+    assert not result.passed and "non-finite" in result.problem

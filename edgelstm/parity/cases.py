@@ -59,8 +59,10 @@ def build_cases(
     long_factor: int = 10,
     seed: int = 0,
     long_max_extra: int | None = None,
+    stress_max_steps: int | None = None,
 ) -> list[InputCase]:
-    """`long_max_extra`: the long case is at most this many steps longer than the longest sequence (None: no cap)."""
+    """`long_max_extra`: the long case is at most this many steps longer than the longest sequence; the zero,
+    large and ragged cases test conditions, not length, and run at most `stress_max_steps` (None: no caps)."""
     rng = np.random.default_rng(seed)
     if data is None:
         x = _random_inputs(rng, signature, 8, signature.example_steps)
@@ -87,15 +89,16 @@ def build_cases(
             f"2 sequences of {long_steps} steps ({how}), real data end to end",
         )
     )
-    zeros = np.zeros((2, longest, *data.x.shape[2:]), dtype=data.x.dtype)
-    cases.append(InputCase("zeros", zeros, None, None, f"all-zero input, 2 x {longest} steps"))
+    short = min(longest, stress_max_steps) if stress_max_steps is not None else longest
+    zeros = np.zeros((2, short, *data.x.shape[2:]), dtype=data.x.dtype)
+    cases.append(InputCase("zeros", zeros, None, None, f"all-zero input, 2 x {short} steps"))
     if not tokens:
-        large = data.x[: min(4, data.count), :longest] * 10.0
+        large = data.x[: min(4, data.count), :short] * 10.0
         cases.append(InputCase("large", large.astype(np.float32), None, None, "real inputs x10 (saturates the gates)"))
     picks = rng.integers(0, data.count, size=8)
-    ragged_x = data.x[picks, :longest]
-    ragged_lengths = rng.integers(1, longest + 1, size=8)
-    ragged_lengths[0] = longest
+    ragged_x = data.x[picks, :short]
+    ragged_lengths = rng.integers(1, short + 1, size=8)
+    ragged_lengths[0] = short
     cases.append(
         InputCase("ragged", ragged_x, ragged_lengths.astype(np.int64), None, "8 sequences, random lengths in one padded batch")
     )

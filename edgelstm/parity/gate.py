@@ -53,6 +53,7 @@ class CheckConfig:
     # of `chunk_steps` with the state carried, and the error-vs-time profile runs at most `profile_step_budget`
     # prefix steps in all (fewer prefix lengths on long inputs).
     long_max_extra_steps: int = 2048
+    stress_max_steps: int = 4096  # the zero, large and ragged cases probe conditions, not length
     chunk_steps: int = 8192
     time_points: int = 24
     profile_step_budget: int = 1_000_000
@@ -68,6 +69,10 @@ class CheckConfig:
         unknown = [p for p in (*self.providers, *self.allow_missing) if p not in PROVIDERS]
         if unknown:
             raise ConfigError(f"unknown provider(s) {', '.join(unknown)}; choose from {', '.join(PROVIDERS)}")
+        sizes = ("long_max_extra_steps", "stress_max_steps", "chunk_steps", "time_points", "profile_step_budget")
+        for name in (*sizes, "streaming_steps", "reference_limit", "reference_max_steps", "long_factor"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.task not in ("auto", "classify", "regress", "none"):
             raise ConfigError(f"task={self.task!r}: choose auto, classify, regress or none")
 
@@ -94,7 +99,15 @@ def run_check(
     task = _resolve_task(config.task, reference.config)
     if data is not None:
         check_labels(data, task, _class_count(reference, infos))
-    cases = build_cases(data, reference.signature, config.stress, config.long_factor, config.seed, config.long_max_extra_steps)
+    cases = build_cases(
+        data,
+        reference.signature,
+        config.stress,
+        config.long_factor,
+        config.seed,
+        config.long_max_extra_steps,
+        config.stress_max_steps,
+    )
     truth = TorchReference(reference, "float64", config.chunk_steps)
     if max(c.batch * c.steps for c in cases) < 10_000:
         progress = None  # short checks finish before a progress line would help
