@@ -83,3 +83,39 @@ def test_bench_rejects_meaningless_settings() -> None:
         BenchConfig(rounds=1)
     with pytest.raises(ConfigError, match="batches"):
         BenchConfig(batches=(0,))
+
+
+def test_cold_start_passes_inputs_through_a_file(artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from edgelstm.bench import runner
+    from edgelstm.parity.artifacts import open_artifact
+
+    seen: list[list[str]] = []
+    real_run = subprocess.run
+
+    def spy(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(list(args))
+        return real_run(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(runner.subprocess, "run", spy)
+    result = runner._cold_start(open_artifact(artifacts[1][0]))
+    assert math.isfinite(result.session_ms) and math.isfinite(result.first_run_ms) and result.peak_rss_mb > 0
+    (args,) = seen
+    assert args[-1].endswith(".npz") and max(len(a) for a in args) < 4096  # never the data itself
+    assert not Path(args[-1]).exists()  # the temporary inputs are removed
+
+
+def test_memory_estimate_refuses_with_the_numbers(artifacts) -> None:
+    from edgelstm.bench.memory import MemoryEstimate, bytes_per_step, ensure_fits, estimate
+    from edgelstm.errors import ResourceLimitError
+    from edgelstm.parity.artifacts import open_artifact
+
+    info = open_artifact(artifacts[1][0])
+    per_step = bytes_per_step(info)
+    assert per_step == 4 * (5 + 3 + 6 * 8 * 2)  # features + classes + 6 x hidden x layers, float32
+    assert estimate([info], (1, 32), (100,), copies=4).needed_bytes == 4 * 33 * 100 * per_step
+    ensure_fits(MemoryEstimate(10 * 2**30, 64 * 2**30), (1,), (100,))  # 10 GiB of 64 GiB available: fine
+    with pytest.raises(ResourceLimitError, match=r"about 40\.0 GiB.*32\.0 GiB limit.*64\.0 GiB available"):
+        ensure_fits(MemoryEstimate(40 * 2**30, 64 * 2**30), (1,), (100,))
+    ensure_fits(MemoryEstimate(10**15, None), (1,), (100,))  # the OS does not say: nothing to compare with
