@@ -224,7 +224,7 @@ def _lengths(path: Path, lengths: np.ndarray, count: int, steps: int) -> np.ndar
 def check_labels(data: SequenceData, task: str | None, classes: int | None) -> None:
     """Labels must index the model's classes: a y=99 on a 7-class model would make accuracy meaningless."""
     y = data.y
-    if y is None or task != "classify":
+    if y is None or task != "classify" or y.ndim != 1:  # per-step label arrays may pad with an ignore value
         return
     if y.dtype.kind == "f" and not (y == np.round(y)).all():
         example = y[y != np.round(y)].flat[0]
