@@ -318,7 +318,7 @@ def _cold_start(info: ArtifactInfo) -> ColdStartResult:
     # The inputs go through a file: on a command line, large inputs hit "Argument list too long".
     with tempfile.TemporaryDirectory(prefix="edgelstm-cold-start-") as tmp:
         inputs = Path(tmp) / "feeds.npz"
-        np.savez(inputs, **feeds)
+        np.savez(inputs, **feeds)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
         out = subprocess.run(
             [sys.executable, "-c", _COLD_START, str(info.path), str(inputs)], capture_output=True, text=True, timeout=300
         )
