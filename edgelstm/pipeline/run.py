@@ -246,6 +246,7 @@ def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str
 def _check(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
     from edgelstm import jsonio
     from edgelstm.parity import CheckConfig, run_check
+    from edgelstm.parity.render import summary_count
 
     artifacts = [Path(p) for p in ctx.get("exports", []) + ctx.get("quantized", [])]
     report = run_check(
@@ -253,9 +254,9 @@ def _check(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, A
     )
     path = recipe.out_dir / "check.json"
     write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
-    failing = [f"{Path(c.artifact).name} on {c.provider}" for c in report.candidates if not c.passed]
-    summary = "PASS" if report.passed else "FAIL: " + ", ".join(failing)
-    return f"{summary} ({len(report.candidates)} artifact x provider checks)", [path], {"passed": report.passed}
+    failing = [f"{Path(c.artifact).name} on {c.provider}" for c in report.ran if not c.passed]
+    summary = "PASS" if report.passed else "FAIL: " + (", ".join(failing) or "nothing was checked")
+    return f"{summary} ({summary_count(report)})", [path], {"passed": report.passed}
 
 
 def _bench(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
