@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.errors import ConfigError, LoadError, first_line
+from edgelstm.errors import ConfigError, first_line
 
 Dim = int | str  # a fixed size, a symbolic name, or "?" when the graph leaves it unnamed
 
@@ -161,12 +161,9 @@ def describe_onnx(
     probe: bool = True,
 ) -> ForeignInterface:
     """Read a foreign graph's interface and, unless `probe` is off, confirm it by running the graph in ORT."""
-    import onnx
+    from edgelstm.export.metadata import load_onnx_file
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf raises several decode errors for files that are not ONNX
-        raise LoadError(f"{path}: not a readable ONNX file ({first_line(exc)})") from None
+    model = load_onnx_file(path)
     inputs, outputs = read_value_infos(model)
     states = pair_states(inputs, outputs, declared_states)
     state_inputs = {pair.input for pair in states}

@@ -71,7 +71,8 @@ def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
         entry.key, entry.value = key, value
 
 
-def read_metadata(path: Path) -> ArtifactMetadata:
+def load_onnx_file(path: Path) -> onnx.ModelProto:
+    """An ONNX file's graph (weights stay external), or one LoadError line for an empty or undecodable file."""
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
         raise LoadError(f"{path}: empty file, not an ONNX model")
@@ -83,6 +84,11 @@ def read_metadata(path: Path) -> ArtifactMetadata:
         raise LoadError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
     if not model.graph.node and not model.graph.output:
         raise LoadError(f"{path}: not an ONNX model (no graph in it)")
+    return model
+
+
+def read_metadata(path: Path) -> ArtifactMetadata:
+    model = load_onnx_file(path)
     try:
         return ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except LoadError as exc:

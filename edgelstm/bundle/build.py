@@ -90,16 +90,9 @@ def build_bundle(
 
 def _read_artifact(artifact: Path) -> tuple[Any, Any]:
     """The artifact's edgelstm metadata and its quantization record (None when it was not quantized)."""
-    import onnx
+    from edgelstm.export.metadata import ArtifactMetadata, load_onnx_file
 
-    from edgelstm.export.metadata import ArtifactMetadata
-
-    try:
-        model = onnx.load(str(artifact), load_external_data=False)
-    except OSError:
-        raise
-    except Exception as exc:  # onnx raises several protobuf/decode types for corrupt files
-        raise LoadError(f"{artifact}: not a readable ONNX file ({type(exc).__name__})") from None
+    model = load_onnx_file(artifact)
     props = {p.key: p.value for p in model.metadata_props}
     try:
         metadata = ArtifactMetadata.from_props(props)
