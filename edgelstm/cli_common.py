@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+from edgelstm.errors import first_line
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (a missing option, a bad value for a typed option) as one `error:` line and exit 2.
+
+    Typer would draw a multi-line box; a CI log or a script reading stderr wants the same one line every other
+    refusal gives.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:  # click's UsageError/BadParameter, vendored by typer
+            message = exc.format_message().strip().rstrip(".")  # type: ignore[attr-defined]
+            context = getattr(exc, "ctx", None)
+            hint = f" (see '{context.command_path} --help')" if context is not None else ""
+            if message:  # empty when the help itself was the answer (a bare `edgelstm`): rich printed it already
+                typer.echo(f"error: {first_line(Exception(message))}{hint}", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
 
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="edgelstm",
     help="Ship trained recurrent models (LSTM, GRU, peephole) to edge devices: export with state, verified.",
     no_args_is_help=True,
@@ -17,7 +50,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
 DEBUG_ENV = "EDGELSTM_DEBUG"
 

@@ -260,3 +260,19 @@ def test_bad_integer_lists(runner: CliRunner, ckpt: Path, tmp_path: Path, option
 def test_weights_with_checkpoint_dir_is_refused(runner: CliRunner, ckpt: Path) -> None:
     result = runner.invoke(app, ["inspect", str(ckpt), "--weights", str(ckpt / WEIGHTS_FILE)])
     _assert_one_line_error(result, "--weights")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["check", "model.onnx"], "Missing option '--reference'"),
+        (["check"], "Missing argument"),
+        (["export", "ckpt", "--out", "x", "--no-such-option"], "No such option: --no-such-option"),
+        (["bench", "a.onnx", "--reference", "ckpt", "--rounds", "many"], "Invalid value for '--rounds'"),
+        (["exprot", "ckpt"], "No such command 'exprot'"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], fragment: str) -> None:
+    from tests.refusals import assert_refused
+
+    assert_refused(args, fragment, "--help", watch=(tmp_path,))
