@@ -52,10 +52,9 @@ def open_artifact(path: Path) -> ArtifactInfo:
         return _open_ort(path)
     if path.suffix != ".onnx":
         raise LoadError(f"{path}: not an .onnx or .ort artifact")
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf decode errors come in several types
-        raise LoadError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    from edgelstm.export.metadata import load_onnx_file
+
+    model = load_onnx_file(path)
     metadata = _metadata_or_none(path)
     interface = metadata.interface if metadata else generic_interface(model)
     return ArtifactInfo(
