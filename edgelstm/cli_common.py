@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -62,14 +64,77 @@ def _global_options(
         os.environ[DEBUG_ENV] = "1"
 
 
-ModelArg = typer.Argument(..., help="edgelstm checkpoint dir, a torch.export .pt2 file, or package.module:factory")
-WeightsOpt = typer.Option(
-    None, "--weights", help="state dict for a factory model (.safetensors, or torch file loaded weights_only)"
+ModelArg = typer.Argument(
+    ..., help="edgelstm checkpoint dir, a torch.export .pt2 file, package.module:factory, a TorchScript archive or an .onnx"
 )
-UnsafeOpt = typer.Option(
-    False, "--unsafe-allow-pickle", help="allow unpickling a whole pickled nn.Module (runs code from the file)"
-)
-InputSizeOpt = typer.Option(None, "--input-size", help="feature count, when it cannot be read from the model's first layer")
+JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+
+# The model options, declared once: every command that takes a model or a reference gets exactly these (same names,
+# same help) through `@model_options`, and receives them parsed as one `ModelOptions` argument.
+MODEL_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "weights": (
+        Path | None,
+        typer.Option(None, "--weights", help="state dict for a factory model (.safetensors, or torch file loaded weights_only)"),
+    ),
+    "input_size": (
+        int | None,
+        typer.Option(None, "--input-size", help="feature count, when a probe of the model's first layer cannot find it"),
+    ),
+    "unsafe_allow_pickle": (
+        bool,
+        typer.Option(False, "--unsafe-allow-pickle", help="allow unpickling a whole pickled nn.Module (runs code from the file)"),
+    ),
+    "unsafe_allow_torchscript": (
+        bool,
+        typer.Option(
+            False, "--unsafe-allow-torchscript", help="load a TorchScript archive (.jit): it carries code that runs when loaded"
+        ),
+    ),
+    "const": (
+        list[str],
+        typer.Option([], "--const", help="a constant argument or scalar input of the model, NAME=VALUE (repeatable)"),
+    ),
+    "state": (
+        str | None,
+        typer.Option(None, "--state", help="recurrent state pairs INPUT:OUTPUT (comma-separated), when names do not tell"),
+    ),
+    "chunk": (int | None, typer.Option(None, "--chunk", help="streaming chunk length (samples or steps) the model runs at")),
+}
+
+
+def model_options(func: F) -> F:
+    """Give a command the shared model options; it receives them parsed as `model_options: ModelOptions`.
+
+    Parsed before the command body runs, so a bad `--const` or `--state` is refused the same way by every command.
+    Apply below `@user_errors`, so those refusals go through the one error boundary.
+    """
+    signature = inspect.signature(func)
+    kept = [p for p in signature.parameters.values() if p.name != "model_options"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        for name, (annotation, option) in MODEL_OPTIONS.items()
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from edgelstm.model_source import ModelOptions
+
+        raw = {name: kwargs.pop(name, option.default) for name, (_, option) in MODEL_OPTIONS.items()}
+        kwargs["model_options"] = ModelOptions.parse(
+            weights=raw["weights"],
+            input_size=raw["input_size"],
+            allow_pickle=raw["unsafe_allow_pickle"],
+            allow_torchscript=raw["unsafe_allow_torchscript"],
+            constants=raw["const"] or (),
+            states=raw["state"],
+            chunk=raw["chunk"],
+        )
+        return func(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
 JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
 
 

@@ -18,7 +18,6 @@ from typing import Any, Literal
 from edgelstm.checkpoint import is_checkpoint_dir, load_checkpoint, load_state_dict_strict
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import (
-    ConfigError,
     EdgelstmError,
     FixedTimeAxisError,
     LoadError,
@@ -26,10 +25,10 @@ from edgelstm.errors import (
     UserCodeError,
     first_line,
 )
+from edgelstm.model_source import ModelSource
 
 Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-MAX_INPUT_SIZE = 2**20  # features per step; beyond this a probe batch alone would take gigabytes
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,7 @@ class LoadedModel:
     config: ModelConfig | None = None  # set when the module is an edgelstm SequenceModel
     preprocessing: Preprocessing | None = None
     exported_program: Any = None  # the torch.export program, for source == "torch.export"
+    model_source: ModelSource | None = None  # what the user named, with the options it was loaded with
 
     @property
     def is_native(self) -> bool:
@@ -63,14 +63,27 @@ class LoadedModel:
 
 
 def load_model(
-    spec: str,
+    spec: str | ModelSource,
     weights: str | Path | None = None,
     allow_unsafe_pickle: bool = False,
     input_size: int | None = None,
 ) -> LoadedModel:
-    """Load MODEL as the CLI accepts it: a checkpoint dir, a `.pt2` file, `pkg.module:factory`, or a pickle."""
-    if input_size is not None and not 1 <= input_size <= MAX_INPUT_SIZE:
-        raise ConfigError(f"--input-size must be a feature count in 1..{MAX_INPUT_SIZE:,}, got {input_size}")
+    """Load MODEL as the CLI accepts it: a checkpoint dir, a `.pt2` file, `pkg.module:factory`, or a pickle.
+
+    `spec` is a `ModelSource` (what every command passes) or, for library callers, the spec string with the
+    older keyword options.
+    """
+    if isinstance(spec, ModelSource):
+        source = spec
+    else:
+        source = ModelSource(str(spec), Path(weights) if weights is not None else None, input_size, allow_unsafe_pickle)
+    loaded = _load(source)
+    loaded.model_source = source
+    return loaded
+
+
+def _load(source: ModelSource) -> LoadedModel:
+    spec, weights, allow_unsafe_pickle, input_size = source.spec, source.weights, source.allow_pickle, source.input_size
     path = Path(spec)
     if path.is_dir():
         if not is_checkpoint_dir(path):

@@ -9,13 +9,16 @@ import typer
 from edgelstm.cli_common import (
     JsonOpt,
     app,
+    model_options,
     parse_ints,
     user_errors,
 )
+from edgelstm.model_source import ModelOptions
 
 
 @app.command()
 @user_errors
+@model_options
 def bench(
     artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort artifacts to time"),
     reference: str | None = typer.Option(
@@ -30,6 +33,7 @@ def bench(
     cold_start: bool = typer.Option(True, "--cold-start/--no-cold-start", help="time session creation in a fresh process"),
     report: Path | None = typer.Option(None, "--report", help="write the JSON results here"),
     as_json: bool = JsonOpt,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Latency (p50/p90/p99, throughput), cold start, streaming per-step cost and size, with baselines."""
     from edgelstm import jsonio
@@ -47,7 +51,7 @@ def bench(
         baselines=baselines,
         cold_start=cold_start,
     )
-    loaded = load_model(reference) if reference else None
+    loaded = load_model(model_options.source(reference)) if reference else None
     result = run_bench(list(artifacts), loaded, config)
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)

@@ -9,24 +9,21 @@ import typer
 from edgelstm.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
-    InputSizeOpt,
     JsonOpt,
-    UnsafeOpt,
-    WeightsOpt,
     app,
+    model_options,
     parse_names,
     user_errors,
 )
+from edgelstm.model_source import ModelOptions
 
 
 @app.command()
 @user_errors
+@model_options
 def check(
     artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort artifacts to check"),
     reference: str = typer.Option(..., "--reference", help="the trained model, as the loaders accept it"),
-    weights: Path | None = WeightsOpt,
-    unsafe_allow_pickle: bool = UnsafeOpt,
-    input_size: int | None = InputSizeOpt,
     data: Path | None = typer.Option(None, "--data", help="real inputs: .npz/.npy/.pt (x, lengths, y) or CSV"),
     providers: str = typer.Option("cpu,mobile,reference", "--providers", help="comma list of cpu, cuda, mobile, reference"),
     allow_missing: str = typer.Option("", "--allow-missing", help="providers that may be absent (reported as skipped)"),
@@ -39,6 +36,7 @@ def check(
     plot: Path | None = typer.Option(None, "--plot", help="write a PNG of error vs time step here"),
     report: Path | None = typer.Option(None, "--report", help="write the full JSON report here"),
     as_json: bool = JsonOpt,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Parity gate: every artifact on every provider against the float64 torch model; exit 1 on any drift."""
 
@@ -58,7 +56,7 @@ def check(
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of sequences, got {limit}")
     # Before anything runs: a report must never replace what it judges (`--report model.onnx` once did).
-    inputs = [*artifacts, Path(reference), *(p for p in (weights, data, tolerances) if p is not None)]
+    inputs = [*artifacts, Path(reference), *(p for p in (model_options.weights, data, tolerances) if p is not None)]
     check_output_paths({"--report": report, "--junit": junit, "--markdown": markdown, "--plot": plot}, inputs)
     config = CheckConfig(
         providers=chosen,
@@ -67,7 +65,7 @@ def check(
         stress=stress,
     )
     policy = TolerancePolicy.from_toml(tolerances) if tolerances else TolerancePolicy.defaults()
-    loaded = load_model(reference, weights, unsafe_allow_pickle, input_size)
+    loaded = load_model(model_options.source(reference))
     sequences = None
     if data is not None:
         sig = loaded.signature
@@ -79,7 +77,7 @@ def check(
     def progress(line: str) -> None:
         typer.echo(f"check: {line}", err=True)
 
-    result = run_check(artifacts, loaded, sequences, config, policy, None if as_json else progress, weights)
+    result = run_check(artifacts, loaded, sequences, config, policy, None if as_json else progress, model_options.weights)
     written = []
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)

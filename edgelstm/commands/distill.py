@@ -7,23 +7,22 @@ from pathlib import Path
 import typer
 
 from edgelstm.cli_common import (
-    UnsafeOpt,
-    WeightsOpt,
     app,
+    model_options,
     parse_names_keep_case,
     user_errors,
 )
+from edgelstm.model_source import ModelOptions
 
 
 @app.command("distill")
 @user_errors
+@model_options
 def distill_command(
     teacher: str = typer.Argument(..., help="trained teacher, as the loaders accept it"),
     data: Path = typer.Option(..., "--data", help="training inputs: .npz/.npy/.pt/CSV (`y` optional), or a table with --window"),
     validation: Path = typer.Option(..., "--validation", help="held-out inputs for validation and early stopping"),
     out: Path = typer.Option(..., "--out", help="directory: best/ checkpoint, distill.json, report, resumable state"),
-    weights: Path | None = WeightsOpt,
-    unsafe_allow_pickle: bool = UnsafeOpt,
     cell: str = typer.Option("gru", "--cell", help="student cell: lstm, gru, peephole"),
     hidden: int = typer.Option(16, "--hidden", help="student hidden size"),
     layers: int = typer.Option(1, "--layers", help="student layers"),
@@ -63,6 +62,7 @@ def distill_command(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="replace another run (other teacher, data or settings) found in --out"
     ),
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Train a smaller edgelstm student from a teacher; re-running the same command resumes an interrupted run.
 
@@ -77,7 +77,7 @@ def distill_command(
     from edgelstm.loading import load_model
     from edgelstm.windows import WindowSpec
 
-    loaded = load_model(teacher, weights, unsafe_allow_pickle)
+    loaded = load_model(model_options.source(teacher))
     spec = WindowSpec(
         window, stride, parse_names_keep_case(features or ""), group, label, target, horizon, min_length
     ) if window else None  # fmt: skip

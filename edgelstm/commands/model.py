@@ -10,33 +10,23 @@ import typer
 from edgelstm.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
-    InputSizeOpt,
     JsonOpt,
     ModelArg,
-    UnsafeOpt,
-    WeightsOpt,
     app,
+    model_options,
     parse_ints,
     user_errors,
 )
+from edgelstm.model_source import ModelOptions, ModelSource
 
 
 @app.command()
 @user_errors
+@model_options
 def inspect(
     model: str = ModelArg,
-    weights: Path | None = WeightsOpt,
-    unsafe_allow_pickle: bool = UnsafeOpt,
-    input_size: int | None = InputSizeOpt,
-    states: str | None = typer.Option(
-        None, "--state", help="ONNX graphs: state pairs INPUT:OUTPUT (comma-separated), when names do not tell"
-    ),
-    constants: list[str] = typer.Option([], "--const", help="ONNX graphs: a scalar input's value, NAME=VALUE (repeatable)"),
-    chunk: int | None = typer.Option(None, "--chunk", help="ONNX graphs: the chunk length to probe the graph with"),
-    allow_torchscript: bool = typer.Option(
-        False, "--unsafe-allow-torchscript", help="load a TorchScript archive (.jit): it carries code that runs when loaded"
-    ),
     as_json: bool = JsonOpt,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Architecture, parameters, size, state layout and the export forms a model supports.
 
@@ -46,13 +36,14 @@ def inspect(
     from edgelstm.loading import load_model
     from edgelstm.summary import summarize_model
 
+    source = model_options.source(model)
     if model.endswith(".onnx"):
-        _inspect_onnx(Path(model), states, constants, chunk, as_json)
+        _inspect_onnx(source, as_json)
         return
     from edgelstm.torchscript import describe_torchscript, is_torchscript_archive, refuse_torchscript
 
     if is_torchscript_archive(Path(model)):
-        if not allow_torchscript:
+        if not source.allow_torchscript:
             raise refuse_torchscript(Path(model))
         described = describe_torchscript(Path(model))
         if as_json:
@@ -62,7 +53,7 @@ def inspect(
 
         print_torchscript(described)
         return
-    summary = summarize_model(load_model(model, weights, unsafe_allow_pickle, input_size))
+    summary = summarize_model(load_model(source))
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
@@ -71,15 +62,14 @@ def inspect(
     print_summary(summary)
 
 
-def _inspect_onnx(path: Path, states: str | None, constants: list[str], chunk: int | None, as_json: bool) -> None:
-    from edgelstm.errors import ConfigError, LoadError
-    from edgelstm.onnx_interface import describe_onnx, parse_constants, parse_state_pairs
+def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
+    from edgelstm.errors import LoadError
+    from edgelstm.onnx_interface import describe_onnx
 
+    path = Path(source.spec)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    if chunk is not None and not 1 <= chunk <= 1 << 20:
-        raise ConfigError(f"--chunk must be between 1 and {1 << 20}, got {chunk}")
-    interface = describe_onnx(path, parse_state_pairs(states), parse_constants(constants), chunk)
+    interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk)
     if as_json:
         typer.echo(json.dumps({"path": str(path), **interface.to_dict()}, indent=2))
         return
@@ -90,14 +80,12 @@ def _inspect_onnx(path: Path, states: str | None, constants: list[str], chunk: i
 
 @app.command()
 @user_errors
+@model_options
 def export(
     model: str = ModelArg,
     out: Path = typer.Option(..., "--out", help="directory for the .onnx file and its .export.json report"),
     form: str = typer.Option("sequence", "--form", help="sequence (whole padded sequences) or streaming (chunk + state)"),
     impl: str = typer.Option("auto", "--impl", help="fused (ONNX LSTM/GRU ops), loop (MatMul + gates in a Loop), or auto"),
-    weights: Path | None = WeightsOpt,
-    unsafe_allow_pickle: bool = UnsafeOpt,
-    input_size: int | None = InputSizeOpt,
     opset: int = typer.Option(17, "--opset", help="ONNX opset (14..21); 17 by default, see README"),
     lengths: bool = typer.Option(
         True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"
@@ -112,6 +100,7 @@ def export(
     data: Path | None = typer.Option(None, "--data", help=".npz of real inputs (x, optional lengths) to verify on too"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
     as_json: bool = JsonOpt,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
     from dataclasses import replace
@@ -134,7 +123,7 @@ def export(
     step_grid = parse_ints(steps, "--steps")
     if example_steps is not None:
         VerificationConfig(example_steps=example_steps)  # validates the option before the model loads
-    loaded = load_model(model, weights, unsafe_allow_pickle, input_size)
+    loaded = load_model(model_options.source(model))
     verification = VerificationConfig(
         example_steps=example_steps if example_steps is not None else loaded.signature.example_steps, steps=step_grid
     )

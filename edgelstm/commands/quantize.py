@@ -11,14 +11,17 @@ from edgelstm.cli_common import (
     EXIT_OK,
     JsonOpt,
     app,
+    model_options,
     parse_names,
     parse_names_keep_case,
     user_errors,
 )
+from edgelstm.model_source import ModelOptions
 
 
 @app.command("quantize")
 @user_errors
+@model_options
 def quantize_command(
     model: str = typer.Argument(..., help="edgelstm checkpoint dir, or an .onnx exported by edgelstm"),
     out: Path = typer.Option(..., "--out", help="directory for the quantized artifact(s)"),
@@ -44,6 +47,7 @@ def quantize_command(
     keep_failed: bool = typer.Option(False, "--keep-failed", help="write the artifact even if it fails the parity gate"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
     as_json: bool = JsonOpt,
+    model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Quantize a model with one scheme (or try them all with --scheme auto) and gate the result on parity."""
     from edgelstm import jsonio
@@ -63,7 +67,7 @@ def quantize_command(
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
     is_onnx = model.endswith(".onnx")
     ref_spec = reference or (None if is_onnx else model)
-    loaded = load_model(ref_spec) if ref_spec else None
+    loaded = load_model(model_options.source(ref_spec)) if ref_spec else None
     sequences = None
     if data is not None:
         sig = loaded.signature if loaded else None
