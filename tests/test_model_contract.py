@@ -88,9 +88,7 @@ def test_every_command_refuses_a_bad_model_option_the_same_way(command, bad, fra
 
 
 def test_model_source_parses_and_reports():
-    options = ModelOptions.parse(
-        weights="w.safetensors", constants=["sr=16000", "gain=0.5"], states="state:stateN", chunk=512
-    )
+    options = ModelOptions.parse(weights="w.safetensors", constants=["sr=16000", "gain=0.5"], states="state:stateN", chunk=512)
     source = options.source("pkg.mod:build")
     assert source.spec == "pkg.mod:build"
     assert source.constants == {"sr": 16000, "gain": 0.5}
@@ -113,3 +111,38 @@ def test_model_source_parses_and_reports():
 def test_model_source_needs_a_spec():
     with pytest.raises(ConfigError, match="no model given"):
         ModelSource("")
+
+
+def test_convert_recipe_takes_the_same_model_keys():
+    from edgelstm.pipeline.recipe import SCHEMA
+
+    assert set(SCHEMA["model"]) - {"source"} == {flag.removeprefix("--").replace("-", "_") for flag in MODEL_FLAGS}
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ('const = {sr = "fast"}', "--const sr: 'fast' is not a number"),
+        ('state = "state"', "--state expects INPUT:OUTPUT pairs"),
+        ("chunk = 0", "--chunk must be between 1 and"),
+    ],
+)
+def test_convert_refuses_a_bad_model_key_like_the_commands(line, fragment, tmp_path: Path):
+    (tmp_path / "heldout.npz").write_bytes(b"")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'[model]\nsource = "pkg.mod:build"\n{line}\n[data]\nheldout = "heldout.npz"\n[output]\ndir = "out"\n')
+    assert_refused(["convert", recipe], "[model] " + fragment, watch=(tmp_path,))
+
+
+def test_convert_passes_the_model_options_on(tmp_path: Path):
+    from edgelstm.pipeline.recipe import load_recipe
+
+    (tmp_path / "heldout.npz").write_bytes(b"")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        '[model]\nsource = "pkg.mod:build"\nconst = {sr = 16000}\nchunk = 512\n'
+        '[data]\nheldout = "heldout.npz"\n[output]\ndir = "out"\n'
+    )
+    parsed = load_recipe(recipe)
+    assert parsed.model_source == ModelSource("pkg.mod:build", constants={"sr": 16000}, chunk=512)
+    assert parsed.to_dict()["model_options"] == {"constants": {"sr": 16000}, "chunk": 512}

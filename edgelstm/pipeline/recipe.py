@@ -2,6 +2,8 @@
 
 [model]
 source = "../runs/watch-lstm"        # checkpoint dir, .pt2, or package.module:factory
+# optional, the same model options every command takes: weights, input_size, unsafe_allow_pickle,
+# unsafe_allow_torchscript, const = {sr = 16000}, state = "state:stateN", chunk = 512
 [data]
 heldout = "../runs/watch-lstm/heldout.npz"
 [export]
@@ -29,6 +31,7 @@ from typing import Any
 
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.export.config import FORMS, ExportConfig
+from edgelstm.model_source import ModelOptions, ModelSource
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,19 +60,38 @@ class Recipe:
     bundle_artifact: str = "best"
     bundle_zip: bool = True
     distill: dict[str, Any] | None = None  # validated [distill] table: the model is replaced by its student
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # [model] keys beyond source, as the CLI's options
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.raw.get(name, {}))
 
+    @property
+    def model_source(self) -> ModelSource:
+        return self.model_options.source(self.source)
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "raw"}
+        d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k not in ("raw", "model_options")}
+        # only what differs from the defaults: a recipe without these keys keeps its earlier fingerprints
+        defaults = ModelOptions().source(self.source).to_dict()
+        d["model_options"] = {k: v for k, v in self.model_source.to_dict().items() if v != defaults[k] and k != "weights"}
+        return d
 
 
 # What each table takes: key -> expected type. A key not listed is refused (naming the closest valid one), so a
 # typo such as `providrs` fails before any work instead of being silently ignored.
 SCHEMA: dict[str, dict[str, type]] = {
-    "model": {"source": str, "weights": str},
+    # the same keys as the model options of every command (`--unsafe-allow-pickle` -> unsafe_allow_pickle)
+    "model": {
+        "source": str,
+        "weights": str,
+        "input_size": int,
+        "unsafe_allow_pickle": bool,
+        "unsafe_allow_torchscript": bool,
+        "const": dict,
+        "state": str,
+        "chunk": int,
+    },
     "data": {"heldout": str},
     "export": {"forms": list, "impl": str},
     "quantize": {"schemes": list},
@@ -79,7 +101,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "output": {"dir": str},
 }
 PROVIDERS = ("cpu", "cuda", "mobile", "reference")
-TYPE_NAMES = {str: "a string", bool: "a boolean (true/false, unquoted)"}
+TYPE_NAMES = {str: "a string", bool: "a boolean (true/false, unquoted)", int: "an integer", dict: "a table (NAME = number)"}
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -145,11 +167,24 @@ def load_recipe(path: Path) -> Recipe:
     if not providers:
         raise fail("[check] providers must name at least one of " + ", ".join(PROVIDERS))
     heldout = rel(raw["data"]["heldout"], "[data] heldout")
+    weights = rel(model["weights"], "[model] weights") if "weights" in model else None
+    try:
+        options = ModelOptions.parse(
+            weights=weights,
+            input_size=model.get("input_size"),
+            allow_pickle=model.get("unsafe_allow_pickle", False),
+            allow_torchscript=model.get("unsafe_allow_torchscript", False),
+            constants=model.get("const", {}),
+            states=model.get("state"),
+            chunk=model.get("chunk"),
+        )
+    except ConfigError as exc:
+        raise fail(f"[model] {exc}") from None
     return Recipe(
         source=source,
         heldout=heldout,
         out_dir=rel(raw["output"]["dir"], "[output] dir", must_exist=False),
-        weights=rel(model["weights"], "[model] weights") if "weights" in model else None,
+        weights=weights,
         forms=forms,
         impl=impl,
         schemes=strings("quantize", "schemes", ("auto",), SCHEMES),
@@ -163,6 +198,7 @@ def load_recipe(path: Path) -> Recipe:
         bundle_zip=bundle.get("zip", True),
         distill=_distill_table(raw["distill"], path, rel, heldout) if "distill" in raw else None,
         raw=raw,
+        model_options=options,
     )
 
 

@@ -54,7 +54,7 @@ def run_pipeline(recipe: Recipe, restart: bool = False, on_step: Callable[[StepR
     state_path = out / STATE_FILE
     state = {} if restart else _read_state(state_path)
     records: list[StepRecord] = []
-    loaded = load_model(recipe.source, recipe.weights)
+    loaded = load_model(recipe.model_source)
     sig = loaded.signature
     data = load_sequence_data(recipe.heldout, sig.kind == "tokens", sig.size if sig.kind == "features" else None)
     policy = TolerancePolicy.from_toml(recipe.tolerances) if recipe.tolerances else TolerancePolicy.defaults()
@@ -119,6 +119,8 @@ def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
         "report": (),
         "bundle": ("bundle_artifact", "bundle_zip"),
     }[name]
+    if name == "load" and d["model_options"]:
+        keys = (*keys, "model_options")
     return {k: d[k] for k in keys}
 
 
