@@ -1,0 +1,59 @@
+"""The float32 noise-floor allowance of the comparison rule: per element, never a global loosening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgelstm.comparison import NOISE_FLOOR_FACTOR, TensorComparison, Tolerance, compare_tensors
+
+TOL = Tolerance(atol=1e-5, rtol=1e-5)
+
+
+def _pair(error_at: int, error: float, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    expected = np.linspace(-0.9, 0.9, size)
+    actual = expected.copy()
+    actual[error_at] += error
+    return actual, expected
+
+
+def test_without_a_floor_the_rule_is_unchanged() -> None:
+    actual, expected = _pair(3, 5e-5)
+    assert not compare_tensors("h", actual, expected, TOL)
+    assert compare_tensors("h", actual, expected, TOL, np.zeros_like(expected)).passed is False
+
+
+def test_an_ill_conditioned_element_gets_its_own_floor() -> None:
+    actual, expected = _pair(3, 1.2e-4)
+    floor = np.full_like(expected, 1e-8)
+    floor[3] = 3e-5  # this element moves 3e-5 under float32 rounding alone
+    result = compare_tensors("h", actual, expected, TOL, floor)
+    assert result.passed and result.max_noise_floor == pytest.approx(3e-5)
+    assert 1.2e-4 <= TOL.atol + TOL.rtol * 0.9 + NOISE_FLOOR_FACTOR * 3e-5
+
+
+def test_the_floor_of_one_element_does_not_excuse_another() -> None:
+    actual, expected = _pair(5, 1.2e-4)  # the error sits where the floor is tiny
+    floor = np.full_like(expected, 1e-8)
+    floor[3] = 1e-3
+    assert not compare_tensors("h", actual, expected, TOL, floor)
+
+
+def test_a_floor_too_small_for_the_error_fails() -> None:
+    actual, expected = _pair(3, 1.2e-4)
+    floor = np.full_like(expected, 1e-8)
+    floor[3] = 1e-5
+    assert not compare_tensors("h", actual, expected, TOL, floor)
+
+
+def test_non_finite_floor_values_allow_nothing() -> None:
+    actual, expected = _pair(3, 1.2e-4)
+    floor = np.full_like(expected, np.nan)
+    floor[2] = np.inf
+    assert not compare_tensors("h", actual, expected, TOL, floor)
+
+
+def test_recorded_and_round_trips() -> None:
+    actual, expected = _pair(3, 1e-6)
+    result = compare_tensors("h", actual, expected, TOL, np.full_like(expected, 2e-7))
+    assert TensorComparison.from_dict(result.to_dict()) == result
