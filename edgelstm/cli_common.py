@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -151,7 +153,8 @@ def user_errors(func: F) -> F:
         from edgelstm.errors import EdgelstmError, describe_os_error, first_line
 
         try:
-            return func(*args, **kwargs)
+            with _warning_lines():
+                return func(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except EdgelstmError as exc:
@@ -171,6 +174,25 @@ def user_errors(func: F) -> F:
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _warning_lines() -> Iterator[None]:
+    """edgelstm's own warnings (e.g. random weights) as one `warning: ...` line each on stderr; others untouched."""
+    from edgelstm.errors import EdgelstmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", EdgelstmWarning)
+        previous = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+            if issubclass(category, EdgelstmWarning):
+                typer.echo(f"warning: {first_line(Exception(str(message)))}", err=True)
+            else:
+                previous(message, category, *rest, **kw)
+
+        warnings.showwarning = show
+        yield
 
 
 def _fail(line: str, code: int) -> None:

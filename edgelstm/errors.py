@@ -94,3 +94,11 @@ class OutputCollisionError(OutputPathError):
 
 class ResourceLimitError(ConfigError):
     """A requested size would need more memory than this machine has; refused before allocating it."""
+
+
+class EdgelstmWarning(UserWarning):
+    """Something a user must hear about but that does not stop the command; the CLI prints it as one `warning:` line."""
+
+
+class RandomWeightsWarning(EdgelstmWarning):
+    """A factory model was built without --weights: it runs with its random initial weights."""

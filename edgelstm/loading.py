@@ -10,10 +10,11 @@ import importlib
 import inspect
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from edgelstm.checkpoint import is_checkpoint_dir, load_checkpoint, load_state_dict_strict
 from edgelstm.config import ModelConfig, Preprocessing
@@ -21,11 +22,15 @@ from edgelstm.errors import (
     EdgelstmError,
     FixedTimeAxisError,
     LoadError,
+    RandomWeightsWarning,
     UnsafePickleError,
     UserCodeError,
     first_line,
 )
 from edgelstm.model_source import ModelSource
+
+if TYPE_CHECKING:
+    from edgelstm.user_module import ForwardSignature
 
 Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -56,6 +61,15 @@ class LoadedModel:
     preprocessing: Preprocessing | None = None
     exported_program: Any = None  # the torch.export program, for source == "torch.export"
     model_source: ModelSource | None = None  # what the user named, with the options it was loaded with
+    forward: ForwardSignature | None = None  # a user module: how its forward is called (layout, lengths, state)
+    weights_sha256: str | None = None  # a factory's --weights; None with a factory: random init
+
+    @property
+    def weights_record(self) -> str | None:
+        """What reports say about a factory's weights: their sha256, or that there were none."""
+        if self.source != "factory":
+            return None
+        return self.weights_sha256 or "none (random init)"
 
     @property
     def is_native(self) -> bool:
@@ -96,7 +110,7 @@ def _load(source: ModelSource) -> LoadedModel:
         _require_file(path)
         return _load_exported_program(path, allow_unsafe_pickle)
     if FACTORY_PATTERN.match(spec) and not path.exists():
-        return _load_factory(spec, weights, input_size)
+        return _load_factory(spec, weights, input_size, dict(source.constants))
     if path.exists():
         from edgelstm.torchscript import is_torchscript_archive
 
@@ -106,7 +120,7 @@ def _load(source: ModelSource) -> LoadedModel:
                 "here (`edgelstm inspect --unsafe-allow-torchscript` describes it; to export or check it, give the ONNX "
                 "file or the 'package.module:factory' it came from)"
             )
-        return _load_file(path, allow_unsafe_pickle, input_size)
+        return _load_file(path, allow_unsafe_pickle, input_size, dict(source.constants))
     raise LoadError(f"{spec}: no such file or directory, and not a 'package.module:factory' reference")
 
 
@@ -129,7 +143,9 @@ def _require_torch_file(path: Path) -> None:
         )
 
 
-def _load_factory(spec: str, weights: str | Path | None, input_size: int | None) -> LoadedModel:
+def _load_factory(
+    spec: str, weights: str | Path | None, input_size: int | None, constants: dict[str, float | int]
+) -> LoadedModel:
     import torch
 
     module_name, attr = spec.split(":")
@@ -167,7 +183,23 @@ def _load_factory(spec: str, weights: str | Path | None, input_size: int | None)
         raise LoadError(f"{spec}: the factory returned {type(built).__name__}, not a torch.nn.Module")
     if weights is not None:
         load_state_dict_strict(built, read_state_dict(Path(weights)), str(weights))
-    return _wrap_module(built.eval(), "factory", spec, input_size)
+    loaded = _wrap_module(built.eval(), "factory", spec, input_size, constants)
+    if weights is None:
+        # Said out loud and recorded: a reference with random weights makes every later verdict meaningless.
+        warnings.warn(RandomWeightsWarning(f"random weights: no --weights given for {spec}"), stacklevel=2)
+    else:
+        loaded.weights_sha256 = _file_sha256(Path(weights))
+    return loaded
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -179,21 +211,6 @@ def user_code(spec: str, step: str) -> Iterator[None]:
         raise
     except (Exception, SystemExit) as exc:  # SystemExit: a module that calls sys.exit() on import
         raise UserCodeError(f"running {spec} ({step}) failed: {type(exc).__name__}: {first_line(exc)}") from None
-
-
-def probe_forward(module: Any, signature: InputSignature, origin: str) -> None:
-    """Run forward once on a tiny input, so a model that cannot run fails here with its own message."""
-    import torch
-
-    generator = torch.Generator().manual_seed(0)
-    if signature.kind == "tokens":
-        x = torch.randint(0, signature.size, (1, 3), generator=generator)
-        shape = f"token ids [1, 3] below {signature.size}"
-    else:
-        x = torch.randn(1, 3, signature.size, generator=generator)
-        shape = f"x [1, 3, {signature.size}]"
-    with user_code(origin, f"forward on a probe input {shape}"), torch.no_grad():
-        module(x)
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:
@@ -236,7 +253,7 @@ def _classify_torch_load_error(path: Path, exc: Exception) -> LoadError:
     return LoadError(f"{path}: corrupt or unreadable torch file ({first_line(exc)})")
 
 
-def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None) -> LoadedModel:
+def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None, constants: dict[str, float | int]) -> LoadedModel:
     import torch
 
     if path.suffix == ".onnx":
@@ -260,7 +277,7 @@ def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None) ->
         loaded = torch.load(path, map_location="cpu", weights_only=False)  # the user vouched for this file
         if not isinstance(loaded, torch.nn.Module):
             raise LoadError(f"{path}: unpickled a {type(loaded).__name__}, not a torch.nn.Module") from None
-        return _wrap_module(loaded.eval(), "pickle", str(path), input_size)
+        return _wrap_module(loaded.eval(), "pickle", str(path), input_size, constants)
     raise LoadError(
         f"{path}: this is a state dict, which needs the model's code: use 'package.module:factory --weights {path}'"
         if isinstance(loaded, dict)
@@ -268,32 +285,30 @@ def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None) ->
     )
 
 
-def _wrap_module(module: Any, source: Source, origin: str, input_size: int | None) -> LoadedModel:
+def _wrap_module(
+    module: Any, source: Source, origin: str, input_size: int | None, constants: dict[str, float | int]
+) -> LoadedModel:
     from edgelstm.model import SequenceModel
+    from edgelstm.user_module import make_user_module, probe_user_module
 
     if isinstance(module, SequenceModel):
         return LoadedModel(module, source, origin, InputSignature.from_config(module.config), module.config)
-    signature = infer_signature(module, origin, input_size)
-    probe_forward(module, signature, origin)
-    return LoadedModel(module, source, origin, signature)
+    (kind, size), forward = probe_user_module(module, origin, input_size, constants)
+    if kind == "features" and forward.layout == "btc":
+        _require_batch_first(module, origin)
+    wrapped = module if forward.is_plain else make_user_module(module, forward)
+    return LoadedModel(wrapped, source, origin, InputSignature(kind, size), forward=forward)  # type: ignore[arg-type]
 
 
-def infer_signature(module: Any, origin: str, input_size: int | None) -> InputSignature:
-    """The first embedding or recurrent layer tells what the model eats; --input-size overrides."""
+def _require_batch_first(module: Any, origin: str) -> None:
+    """A time-first RNN fed [batch, time, features] would run, mixing sequences: refuse it by name."""
     import torch
 
-    if input_size is not None:
-        return InputSignature("features", input_size)
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.Embedding):
-            return InputSignature("tokens", layer.num_embeddings)
-        if isinstance(layer, (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)):
-            if not layer.batch_first:
-                raise LoadError(
-                    f"{origin}: its first {type(layer).__name__} is not batch_first; edgelstm expects [batch, time, features] inputs"
-                )
-            return InputSignature("features", layer.input_size)
-    raise LoadError(f"{origin}: cannot tell the input size (no Embedding/LSTM/GRU layer found); pass --input-size")
+    rnns = [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)]
+    if rnns and not rnns[0].batch_first:
+        raise LoadError(
+            f"{origin}: its first {type(rnns[0]).__name__} is not batch_first; edgelstm expects [batch, time, features] inputs"
+        )
 
 
 def _load_exported_program(path: Path, allow_unsafe_pickle: bool) -> LoadedModel:

@@ -31,6 +31,10 @@ def print_summary(summary: ModelSummary) -> None:
     overview.add_row(
         "input", f"{summary.input_kind} ({'vocabulary' if summary.input_kind == 'tokens' else 'features'} {summary.input_size})"
     )
+    if summary.weights is not None:
+        overview.add_row("weights", summary.weights if "none" in summary.weights else f"sha256 {summary.weights}")
+    if summary.forward is not None:
+        overview.add_row("forward", _forward_text(summary.forward))
     if summary.config:
         cfg = summary.config
         stack = f"{cfg['cell']} x{cfg['num_layers']}, hidden {cfg['hidden_size']}"
@@ -58,6 +62,20 @@ def print_summary(summary: ModelSummary) -> None:
     for f in summary.forms:
         forms.add_row(f.form, f.impl, "yes" if f.available else "no", f.reason)
     console.print(forms)
+
+
+def _forward_text(forward: dict[str, Any]) -> str:
+    """forward(x[B, C, T], lengths, state[2, B, 24], sr=16000) -> output, state: as probed."""
+    x = "x[B, C, T]" if forward["layout"] == "bct" else "x[B, T, C]"
+    parts = [x]
+    if forward["lengths"]:
+        parts.append(forward["lengths"])
+    for state in forward["states"]:
+        dims = ["B" if i == state["batch_axis"] else str(d) for i, d in enumerate(state["shape"])]
+        parts.append(f"{state['name']}[{', '.join(dims)}]")
+    parts += [f"{k}={v}" for k, v in forward["constants"].items()]
+    returns = ", ".join(["output", *(s["name"] for s in forward["states"])])
+    return f"forward({', '.join(parts)}) -> {returns}"
 
 
 def print_export_result(result: Any) -> None:

@@ -30,6 +30,8 @@ class ModelSummary:
     states: list[StateSpec] = field(default_factory=list)
     streaming_states: list[StateSpec] = field(default_factory=list)
     forms: list[FormAvailability] = field(default_factory=list)
+    forward: dict[str, Any] | None = None  # a user module: layout, lengths, constants and state its forward takes
+    weights: str | None = None  # a factory's weights: sha256, or "none (random init)"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,12 +46,14 @@ def summarize_model(loaded: LoadedModel) -> ModelSummary:
     summary = ModelSummary(
         origin=loaded.origin,
         source=loaded.source,
-        module_class=type(module).__name__,
+        module_class=type(module).__name__,  # a wrapped user module carries the user's class name
         parameters=sum(p.numel() for p in module.parameters()),
         size_bytes=sum(t.numel() * t.element_size() for t in tensors),
         input_kind=loaded.signature.kind,
         input_size=loaded.signature.size,
         config=loaded.config.to_dict() if loaded.config else None,
+        forward=loaded.forward.to_dict() if loaded.forward is not None else None,
+        weights=loaded.weights_record,
     )
     summary.forms = export_forms(loaded)
     if loaded.config is not None:

@@ -231,7 +231,7 @@ FACTORY_CASES: dict[str, Case] = {
         "def build():\n    raise RuntimeError('out of licences')\n", "running", "build()", "out of licences"
     ),
     "factory-returns-int": _factory_case("def build():\n    return 42\n", "returned int", "not a torch.nn.Module"),
-    "factory-forward-fails": _factory_case(FORWARD_FAILS, "running", "forward", "shapes do not line up", command="inspect"),
+    "factory-forward-fails": _factory_case(FORWARD_FAILS, "running", "on x[2, 16, 5] failed", "shapes do not line up", command="inspect"),
     "factory-calls-sys-exit": _factory_case("import sys\nsys.exit(3)\ndef build():\n    pass\n", "running", "SystemExit"),
     "factory-needs-arguments": _factory_case("def build(hidden):\n    pass\n", "no arguments", "hidden"),
 }

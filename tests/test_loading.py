@@ -84,6 +84,19 @@ USER_CODE = textwrap.dedent(
         return Cumulative()
 
 
+    class Gain(nn.Module):  # no layer that tells its input size
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.ones(5))
+
+        def forward(self, x):
+            return torch.cumsum(x * self.gain, dim=1)
+
+
+    def build_gain():
+        return Gain()
+
+
     def not_a_module():
         return 42
     """
@@ -241,10 +254,15 @@ def test_time_major_rnn_is_refused(user: ModuleType) -> None:
         load_model(f"{user.__name__}:build_time_major")
 
 
-def test_input_size_is_required_without_recurrent_layer_and_honoured_when_given(user: ModuleType) -> None:
-    with pytest.raises(LoadError, match="--input-size"):
-        load_model(f"{user.__name__}:build_cumulative")
-    loaded = load_model(f"{user.__name__}:build_cumulative", input_size=5)
+def test_input_size_is_required_without_a_sized_layer_and_honoured_when_given(user: ModuleType) -> None:
+    with pytest.raises(LoadError, match="pass --input-size"):
+        load_model(f"{user.__name__}:build_gain")
+    loaded = load_model(f"{user.__name__}:build_gain", input_size=5)
+    assert (loaded.signature.kind, loaded.signature.size) == ("features", 5)
+
+
+def test_a_leading_linear_layer_tells_the_input_size(user: ModuleType) -> None:
+    loaded = load_model(f"{user.__name__}:build_cumulative")
     assert (loaded.signature.kind, loaded.signature.size) == ("features", 5)
 
 
