@@ -25,6 +25,7 @@ from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model import SequenceModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
+from edgelstm.runtime import session_from_onnx
 from edgelstm.training import TrainConfig, train_classifier
 
 ARCHITECTURES = {
@@ -382,3 +383,19 @@ def test_static_int8_with_a_fixed_batch_is_taken_whole_by_nnapi(trained, watch_s
     nnapi = next(u for u in mobile_usability(result.path) if u.execution_provider == "NNAPI")
     assert nnapi.supported_nodes == nnapi.nodes and nnapi.partitions == 1 and nnapi.verdict == "YES"
     assert result.parity is not None and result.parity["top1_agreement"] >= 0.9  # ran through the gate, batch by batch
+
+
+def test_dynamic_int8_loop_graph_is_valid_onnx_and_runs_in_the_reference_evaluator(trained, tmp_path: Path) -> None:
+    """quantize_dynamic appended the int8 input projection after the Loop that reads it (issue 11): sorted now."""
+    import onnx.reference
+
+    result = quantize(trained["gru"], DynamicInt8Config(), tmp_path)
+    assert result.impl == "loop" and result.path is not None
+    model = onnx.load(str(result.path))
+    onnx.checker.check_model(model, full_check=True)
+    x = np.random.default_rng(0).standard_normal((2, 5, 6)).astype(np.float32)
+    feeds = {"x": x, "lengths": np.array([5, 3], np.int64)}
+    expected = session_from_onnx(result.path).run(None, feeds)
+    actual = onnx.reference.ReferenceEvaluator(model).run(None, feeds)
+    for a, e in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(a, e, atol=1e-4)

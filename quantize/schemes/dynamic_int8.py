@@ -87,6 +87,21 @@ def _quantize(config: DynamicInt8Config, source: Path, target: Path, reduce_rang
         # The Loop form's recurrent MatMul lives in the Loop body: without this it would stay float.
         extra_options={"EnableSubgraph": True},
     )
+    if op_counts(onnx.load(str(target), load_external_data=False))["Loop"]:
+        _sort_topologically(target)
+
+
+def _sort_topologically(path: Path) -> None:
+    """quantize_dynamic appends the int8 replacement of a MatMul at the end of the graph, after the Loop whose body
+    reads its output from the outer scope: ORT runs that, but it is not valid ONNX (onnx.checker: "Nodes in a
+    graph must be topologically sorted ... input 'layer0_fwd_xw'") and onnx.reference cannot run it. onnx-ir's
+    sort orders each graph with the outer-scope reads of its subgraphs counted as dependencies."""
+    import onnx_ir as ir
+    from onnx_ir.passes.common import TopologicalSortPass
+
+    model = ir.from_proto(onnx.load(str(path)))
+    TopologicalSortPass()(model)
+    onnx.save(ir.to_proto(model), str(path))
 
 
 def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]]) -> float:
