@@ -102,3 +102,7 @@ class EdgelstmWarning(UserWarning):
 
 class RandomWeightsWarning(EdgelstmWarning):
     """A factory model was built without --weights: it runs with its random initial weights."""
+
+
+class UnsupportedGraphError(EdgelstmError):
+    """A graph cannot take a transformation (its opset, its ops); the message says why and what would work."""

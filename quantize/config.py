@@ -94,8 +94,47 @@ class Int4Config(SchemeConfig):
             raise ConfigError(f"block_size must be a power of two >= 16, got {self.block_size}")
 
 
+@dataclass(frozen=True)
+class WeightOnlyConfig(SchemeConfig):
+    """Every float weight (Conv, MatMul, Gemm, fused LSTM/GRU/RNN W and R, inside If/Loop/Scan bodies too) stored
+    quantized behind DequantizeLinear; compute stays float, so fused recurrent ops keep their speed."""
+
+    storage: ClassVar[str] = ""
+    # Below this many elements a tensor stays float: its scales would cost more than they save.
+    min_elements: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.min_elements < 1:
+            raise ConfigError(f"min_elements must be >= 1, got {self.min_elements}")
+
+
+@dataclass(frozen=True)
+class WeightOnlyInt8Config(WeightOnlyConfig):
+    """int8 per output channel (symmetric, scale = max|w| / 127)."""
+
+    scheme: ClassVar[str] = "weight-only-int8"
+    precision: ClassVar[str] = "int8"
+    storage: ClassVar[str] = "int8"
+
+
+@dataclass(frozen=True)
+class WeightOnlyInt4Config(WeightOnlyConfig):
+    """int4 in blocks along a reduced axis (blockwise DequantizeLinear, opset 21: older graphs are converted)."""
+
+    scheme: ClassVar[str] = "weight-only-int4"
+    precision: ClassVar[str] = "int4"
+    storage: ClassVar[str] = "int4"
+    block_size: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.block_size < 2:
+            raise ConfigError(f"block_size must be >= 2, got {self.block_size}")
+
+
 SCHEMES: dict[str, type[SchemeConfig]] = {
-    cls.scheme: cls for cls in (DynamicInt8Config, StaticInt8Config, Fp16Config, Int4Config)
+    cls.scheme: cls
+    for cls in (DynamicInt8Config, StaticInt8Config, Fp16Config, Int4Config, WeightOnlyInt8Config, WeightOnlyInt4Config)
 }
 
 

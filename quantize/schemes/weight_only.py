@@ -1,0 +1,38 @@
+"""Weight-only int8 / int4: float weights stored quantized behind DequantizeLinear, compute in float."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from edgelstm.quantize.config import SchemeConfig, WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
+
+from edgelstm.config import ModelConfig
+from edgelstm.errors import UnsupportedGraphError
+
+
+@register(WeightOnlyInt8Config)
+@register(WeightOnlyInt4Config)
+class WeightOnlyHandler(Handler):
+    def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        # The fused LSTM/GRU ops keep ORT's float kernels (the speed); the fused LSTM has no projection.
+        return "loop" if model.proj_size else "fused"
+
+    def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        from edgelstm.quantize.api import SchemeRefused
+        from edgelstm.quantize.weight_only import quantize_weights
+
+        if not isinstance(config, WeightOnlyConfig):
+            raise TypeError(f"{type(config).__name__} is not a weight-only config")
+        try:
+            quantized, report = quantize_weights(onnx.load(str(source.path)), config)
+        except UnsupportedGraphError as exc:
+            raise SchemeRefused(f"{config.scheme} refused: {exc}") from None
+        if not report.quantized:
+            raise SchemeRefused(
+                f"{config.scheme} refused: no float weight of >= {config.min_elements} elements feeds a Conv, MatMul, "
+                "Gemm or fused LSTM/GRU/RNN here, so nothing would get smaller"
+            )
+        onnx.save(quantized, str(target))
+        return report.notes()

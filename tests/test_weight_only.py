@@ -1,0 +1,262 @@
+"""Weight-only int8 / int4: per-channel and blockwise storage behind DequantizeLinear, on any graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.reference
+import pytest
+import torch
+from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
+from edgelstm.quantize.weight_only import quantize_int4_blockwise, quantize_int8_per_channel, quantize_weights
+from onnx import TensorProto, helper, numpy_helper
+
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.config import HeadConfig, ModelConfig
+from edgelstm.model import SequenceModel
+from edgelstm.runtime import session_from_onnx
+from tests.refusals import run_cli
+
+RNG = np.random.default_rng(0)
+
+
+def _weight(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32) * 0.2
+
+
+def _model(graph: onnx.GraphProto, opset: int = 17) -> onnx.ModelProto:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _dequantize_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    found: list[onnx.NodeProto] = []
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            if node.op_type == "DequantizeLinear":
+                found.append(node)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+
+    visit(model.graph)
+    return found
+
+
+def _assert_valid_and_close(original: onnx.ModelProto, quantized: onnx.ModelProto, feeds: dict, atol: float) -> None:
+    """Full checker, strict shape inference, ORT and onnx.reference agree with the float graph within `atol`."""
+    onnx.checker.check_model(quantized, full_check=True)
+    onnx.shape_inference.infer_shapes(quantized, check_type=True, strict_mode=True)
+    expected = onnx.reference.ReferenceEvaluator(original).run(None, feeds)
+    for actual in (
+        session_from_onnx(quantized.SerializeToString()).run(None, feeds),
+        onnx.reference.ReferenceEvaluator(quantized).run(None, feeds),
+    ):
+        for a, e in zip(actual, expected, strict=True):
+            np.testing.assert_allclose(a, e, atol=atol)
+
+
+def test_int8_scale_is_max_abs_over_127_per_output_channel() -> None:
+    weights = np.array([[0.5, -1.27, 0.0], [0.0, 0.0, 0.0], [2.54, 1.0, -0.3]], np.float32)
+    q, scale = quantize_int8_per_channel(weights, axis=0)
+    np.testing.assert_array_equal(scale, np.array([1.27 / 127, 1.0, 2.54 / 127], np.float32))
+    assert q.dtype == np.int8 and q[0, 1] == -127 and q[2, 0] == 127 and not q[1].any()
+    np.testing.assert_allclose(q * scale[:, None], weights, atol=float(scale.max()) / 2)
+    _, columns = quantize_int8_per_channel(weights, axis=1)
+    np.testing.assert_array_equal(columns, np.array([2.54, 1.27, 0.3], np.float32) / np.float32(127))
+
+
+def test_matmul_weights_inside_if_branches_are_quantized_per_output_column() -> None:
+    """silero_vad.onnx keeps every weight inside If branches: as Constant nodes there, or as branch initializers."""
+    w_then, w_else = _weight(64, 32), _weight(64, 32)
+    then_graph = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["w_then"], value=numpy_helper.from_array(w_then)),
+            helper.make_node("MatMul", ["x", "w_then"], ["y_then"]),
+        ],
+        "then",
+        [],
+        [helper.make_tensor_value_info("y_then", TensorProto.FLOAT, [2, 32])],
+    )
+    else_graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w_else"], ["y_else"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("y_else", TensorProto.FLOAT, [2, 32])],
+        initializer=[numpy_helper.from_array(w_else, "w_else")],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["y"], then_branch=then_graph, else_branch=else_graph)],
+        "branches",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64]),
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 32])],
+    )
+    model = _model(graph)
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config())
+    assert sorted(t.name for t in report.quantized) == ["w_else", "w_then"]
+    assert all(t.axis == 1 and t.op == "MatMul" and t.bytes_after < t.bytes_before / 3.5 for t in report.quantized)
+    assert len(_dequantize_nodes(quantized)) == 2
+    x = _weight(2, 64)
+    for cond in (True, False):
+        _assert_valid_and_close(model, quantized, {"x": x, "cond": np.array(cond)}, atol=0.02)
+
+
+def test_a_shared_initializer_is_quantized_once_and_biases_stay_float() -> None:
+    w, bias = _weight(48, 48), _weight(48)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Add", ["h", "bias"], ["hb"]),
+            helper.make_node("MatMul", ["hb", "w"], ["y"]),
+        ],
+        "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 48])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 48])],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "bias")],
+    )
+    model = _model(graph)
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=16))
+    assert [t.name for t in report.quantized] == ["w"]
+    assert len(_dequantize_nodes(quantized)) == 1
+    assert {i.name for i in quantized.graph.initializer} == {"w_quantized", "w_scale", "bias"}
+    _assert_valid_and_close(model, quantized, {"x": _weight(3, 48)}, atol=0.02)
+
+
+def test_small_tensors_stay_float_and_gemm_follows_trans_b() -> None:
+    w = _weight(20, 40)  # 800 elements, stored transposed (transB=1): output channels on axis 0
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
+        "gemm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 40])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 20])],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )
+    model = _model(graph)
+    kept, report = quantize_weights(model, WeightOnlyInt8Config())
+    assert not report.quantized and "under 1024 elements" in report.kept[0].reason
+    assert not _dequantize_nodes(kept)
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=256))
+    assert report.quantized[0].axis == 0
+    (scale,) = [i for i in quantized.graph.initializer if i.name == "w_scale"]
+    assert list(scale.dims) == [20]
+    _assert_valid_and_close(model, quantized, {"x": _weight(2, 40)}, atol=0.02)
+
+
+def test_lstm_weights_reached_through_gate_reordering_are_quantized_per_gate_row() -> None:
+    """torch exports nn.LSTM's gate order as Slice/Concat/Unsqueeze of the stored [4H, in] matrix (silero-vad)."""
+    hidden, inputs = 16, 32
+    w, r = _weight(4 * hidden, inputs), _weight(4 * hidden, hidden)
+    const = {"zero": [0], "one_gate": [hidden], "all_gates": [4 * hidden]}
+    nodes = [
+        helper.make_node("Constant", [], [k], value=numpy_helper.from_array(np.array(v, np.int64))) for k, v in const.items()
+    ]
+    for name in ("w", "r"):
+        nodes += [
+            helper.make_node("Slice", [name, "zero", "one_gate", "zero"], [f"{name}_head"]),
+            helper.make_node("Slice", [name, "one_gate", "all_gates", "zero"], [f"{name}_tail"]),
+            helper.make_node("Concat", [f"{name}_tail", f"{name}_head"], [f"{name}_gates"], axis=0),
+            helper.make_node("Unsqueeze", [f"{name}_gates", "zero"], [f"{name}_lstm"]),
+        ]
+    nodes.append(helper.make_node("LSTM", ["x", "w_lstm", "r_lstm"], ["", "h"], hidden_size=hidden))
+    graph = helper.make_graph(
+        nodes,
+        "torch_lstm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, inputs])],
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 1, hidden])],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(r, "r")],
+    )
+    model = _model(graph)
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config())
+    assert sorted((t.name, t.op, t.axis) for t in report.quantized) == [("r", "LSTM", 0), ("w", "LSTM", 0)]
+    _assert_valid_and_close(model, quantized, {"x": _weight(5, 1, inputs)}, atol=0.01)
+
+
+def test_int4_is_blockwise_along_the_reduced_axis_and_raises_the_opset() -> None:
+    w = _weight(64, 48)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "int4",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 48])],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )
+    model = _model(graph)
+    quantized, report = quantize_weights(model, WeightOnlyInt4Config(block_size=32))
+    (entry,) = report.quantized
+    assert (entry.storage, entry.axis, entry.block_size) == ("int4", 0, 32)
+    assert (report.opset_before, report.opset_after) == (17, 21) and quantized.ir_version >= 10
+    stored = {i.name: i for i in quantized.graph.initializer}
+    assert stored["w_quantized"].data_type == TensorProto.INT4 and list(stored["w_scale"].dims) == [2, 48]
+    (dq,) = _dequantize_nodes(quantized)
+    assert {a.name: a.i for a in dq.attribute} == {"axis": 0, "block_size": 32}
+    assert entry.bytes_after < entry.bytes_before / 6
+    x = _weight(2, 64)
+    _assert_valid_and_close(model, quantized, {"x": x}, atol=0.3)
+    # Both runtimes read the blocks along K as they were written. ORT's CPU provider fuses DequantizeLinear +
+    # MatMul into MatMulNBits, which rounds the activations too: close, not exact.
+    q, scale = quantize_int4_blockwise(w, 0, 32)
+    expected = x @ (q * np.repeat(scale, 32, axis=0))
+    np.testing.assert_allclose(onnx.reference.ReferenceEvaluator(quantized).run(None, {"x": x})[0], expected, atol=1e-5)
+    np.testing.assert_allclose(session_from_onnx(quantized.SerializeToString()).run(None, {"x": x})[0], expected, atol=0.01)
+
+
+def test_configs_round_trip_and_are_registered() -> None:
+    for config in (WeightOnlyInt8Config(min_elements=64), WeightOnlyInt4Config(block_size=64)):
+        assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+        assert scheme_config(config.scheme) == type(config)()
+
+
+@pytest.fixture(scope="module")
+def gru_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2x64 GRU whose weights dominate its file (random init: the gate compares it with itself in fp32)."""
+    torch.manual_seed(0)
+    model = SequenceModel(ModelConfig(input_size=6, hidden_size=64, cell="gru", num_layers=2, head=HeadConfig("classify", 7)))
+    path = tmp_path_factory.mktemp("gru") / "ckpt"
+    save_checkpoint(model, path)
+    return path
+
+
+@pytest.mark.parametrize("scheme", ["weight-only-int8", "weight-only-int4"])
+def test_cli_publishes_a_weight_only_gru_artifact_several_times_smaller(
+    gru_checkpoint: Path, tmp_path: Path, scheme: str
+) -> None:
+    result = run_cli(["quantize", gru_checkpoint, "--out", tmp_path, "--scheme", scheme, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["parity_passed"] is True and report["impl"] == "fused"
+    assert report["compression"] >= (3.0 if scheme == "weight-only-int8" else 4.0)
+    artifact = onnx.load(report["path"])
+    onnx.checker.check_model(artifact, full_check=True)
+    assert len(_dequantize_nodes(artifact)) == 4  # W and R of both layers; the 7x64 head is under the size floor
+
+
+def test_silero_vad_stream_keeps_its_decisions() -> None:
+    silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
+    path = Path(silero.__file__).parent / "data" / "silero_vad_16k_op15.onnx"
+    model = onnx.load(str(path))
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config())
+    assert {t.op for t in report.quantized} == {"Conv", "LSTM"}
+    assert len(model.SerializeToString()) / len(quantized.SerializeToString()) > 3.0
+    float_session, int8_session = session_from_onnx(path), session_from_onnx(quantized.SerializeToString())
+    t = np.arange(512 * 20) / 16000
+    audio = (np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t)) * np.sin(np.pi * t / t[-1]) * 0.3
+    audio = (audio + 0.01 * RNG.standard_normal(audio.shape)).astype(np.float32)
+    states = [np.zeros((2, 1, 128), np.float32)] * 2
+    worst = 0.0
+    for chunk in audio.reshape(-1, 1, 512):
+        outs = [
+            s.run(None, {"input": chunk, "state": st, "sr": np.array(16000, np.int64)})
+            for s, st in zip((float_session, int8_session), states, strict=True)
+        ]
+        states = [o[1] for o in outs]
+        worst = max(worst, float(np.abs(outs[0][0] - outs[1][0]).max()))
+    assert worst < 0.1
