@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgelstm.errors import ConfigError, first_line
+
+if TYPE_CHECKING:
+    from edgelstm.export.config import GraphInterface
 
 Dim = int | str  # a fixed size, a symbolic name, or "?" when the graph leaves it unnamed
 
@@ -83,6 +86,79 @@ class ForeignInterface:
         data["inputs"] = [v.to_dict() for v in self.inputs]
         data["outputs"] = [v.to_dict() for v in self.outputs]
         return data
+
+    def to_graph_interface(self, context: int = 0) -> GraphInterface:
+        """The one interface type every command reads: batch axes named "batch", the data's axis 1 "chunk",
+        state pairs as StateSpecs (initial value 0), constants and the confirmed chunk length carried along."""
+        from edgelstm.export.config import GraphInterface, TensorSpec
+        from edgelstm.state import StateSpec
+
+        if not self.probe.startswith("ran"):
+            raise ConfigError(f"the graph's interface is not confirmed: probe {self.probe}")
+        by_input = {v.name: v for v in self.inputs}
+
+        def shape(value: ValueInfo) -> list[int | str]:
+            dims: list[int | str] = []
+            for axis, dim in enumerate(value.shape):
+                if self.batch_axis.get(value.name) == axis:
+                    dims.append("batch")
+                elif value.name == self.data_input and axis == 1 and not isinstance(dim, int):
+                    dims.append("chunk")
+                else:
+                    dims.append(dim)
+            return dims
+
+        state_out = {pair.output: pair.input for pair in self.states}
+        inputs = [TensorSpec(v.name, v.dtype, shape(v)) for v in self.inputs]
+        # A state output has its input's layout; exporters often leave the output's dims unnamed.
+        outputs = [
+            TensorSpec(v.name, v.dtype, shape(by_input[state_out[v.name]]) if v.name in state_out else shape(v))
+            for v in self.outputs
+        ]
+        states = [
+            StateSpec(
+                name=pair.input,
+                input_name=pair.input,
+                output_name=pair.output,
+                shape=shape(by_input[pair.input]),
+                rows=[],
+                initial_value=0.0,
+                dtype=by_input[pair.input].dtype,
+                description=f"recurrent state of a foreign graph ({'declared' if pair.declared else 'detected by name'})",
+            )
+            for pair in self.states
+        ]
+        form = "streaming" if states else "sequence"
+        chunk = None if self.chunk is None else self.chunk - context
+        return GraphInterface(form, "foreign", inputs, outputs, states, dict(self.constants), chunk, context)
+
+
+@dataclass(frozen=True)
+class InterfaceHints:
+    """What the user said about a foreign graph's calling convention: `--const`, `--state`, `--chunk`."""
+
+    constants: Mapping[str, float | int] = field(default_factory=dict)
+    states: tuple[tuple[str, str], ...] = ()
+    chunk: int | None = None
+    context: int = 0  # samples of the previous chunk prepended to each call (silero-vad: 64 at 16 kHz)
+
+    def __post_init__(self) -> None:
+        if self.context < 0 or (self.context and self.chunk is None):
+            raise ConfigError("--context N (>= 0) needs --chunk: it is the overlap each chunk of --chunk samples carries")
+
+    def __bool__(self) -> bool:
+        return bool(self.constants or self.states or self.chunk)
+
+
+def foreign_graph_interface(path: Path, hints: InterfaceHints | None = None) -> GraphInterface:
+    """A foreign graph's confirmed interface, or one ConfigError line saying which option is missing.
+    With a context, the probe runs at the length each call really has: context + chunk."""
+    hints = hints or InterfaceHints()
+    length = None if hints.chunk is None else hints.chunk + hints.context
+    described = describe_onnx(Path(path), hints.states, hints.constants, length)
+    if not described.probe.startswith("ran"):
+        raise ConfigError(f"{path}: cannot run the graph to confirm its interface: probe {described.probe}")
+    return described.to_graph_interface(hints.context)
 
 
 def read_value_infos(model: Any) -> tuple[list[ValueInfo], list[ValueInfo]]:

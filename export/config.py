@@ -86,31 +86,69 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class GraphInterface:
-    """Everything an app needs to call a graph: inputs, outputs and the state it must carry."""
+    """Everything an app needs to call a graph: inputs, outputs, the state it must carry and the constants it takes.
+
+    `constants`: scalar inputs fixed for this graph (silero's `sr=16000`), fed on every call.
+    `chunk`: the data length per call a foreign streaming graph was confirmed to run at (None: any length).
+    `context`: samples of the previous chunk each call sees before its own (silero-vad 5+ takes 64 at 16 kHz:
+    its data input is context + chunk long), zeros before the first chunk.
+    All three are written only when set, so the metadata of edgelstm's own graphs keeps its bytes.
+    """
 
     form: Form
-    impl: Literal["fused", "loop", "unrolled", "torch.onnx", "unknown"]  # unknown: an ONNX file not written by edgelstm
+    # unknown: an ONNX file not written by edgelstm; foreign: such a file whose interface was described and probed
+    impl: Literal["fused", "loop", "unrolled", "torch.onnx", "unknown", "foreign"]
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     states: list[Any] = field(default_factory=list)  # list[StateSpec]
+    constants: dict[str, float | int] = field(default_factory=dict)
+    chunk: int | None = None
+    context: int = 0
+
+    @property
+    def data_input(self) -> TensorSpec:
+        """The input that carries the data: the first one that is not a state, a constant or `lengths`."""
+        fed = {s.input_name for s in self.states} | set(self.constants) | {"lengths"}
+        return next((t for t in self.inputs if t.name not in fed), self.inputs[0])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "form": self.form,
             "impl": self.impl,
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "states": [s.to_dict() for s in self.states],
         }
+        if self.constants:
+            data["constants"] = dict(self.constants)
+        if self.chunk is not None:
+            data["chunk"] = self.chunk
+        if self.context:
+            data["context"] = self.context
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphInterface:
         from edgelstm.state import StateSpec
 
+        constants = data.get("constants") or {}  # absent in metadata written before foreign graphs
+        if not isinstance(constants, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in constants.values()
+        ):
+            raise ConfigError("interface constants must map input names to numbers")
+        chunk = data.get("chunk")
+        if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+            raise ConfigError(f"interface chunk must be a positive integer, got {chunk!r}")
+        context = data.get("context", 0)
+        if not isinstance(context, int) or isinstance(context, bool) or context < 0:
+            raise ConfigError(f"interface context must be a non-negative integer, got {context!r}")
         return cls(
             form=data["form"],
             impl=data["impl"],
             inputs=[TensorSpec.from_dict(t) for t in data["inputs"]],
             outputs=[TensorSpec.from_dict(t) for t in data["outputs"]],
             states=[StateSpec.from_dict(s) for s in data["states"]],
+            constants=dict(constants),
+            chunk=chunk,
+            context=context,
         )

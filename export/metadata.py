@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnx
 from edgelstm.export.config import ExportConfig, GraphInterface
 
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, LoadError, first_line
+
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 FORMAT_VERSION = "1"
 KEY_PREFIX = "edgelstm."
@@ -23,7 +26,8 @@ class ArtifactMetadata:
     export_config: ExportConfig
     model_config: ModelConfig | None
     preprocessing: Preprocessing | None
-    source: str  # how the model was loaded: checkpoint, factory, torch.export, pickle
+    source: str  # how the model was loaded: checkpoint, factory, torch.export, pickle, foreign onnx
+    source_sha256: str = ""  # of the ONNX file a foreign graph's artifact was derived from (written only when set)
 
     def to_props(self) -> dict[str, str]:
         props = {
@@ -36,6 +40,8 @@ class ArtifactMetadata:
             props["model_config"] = json.dumps(self.model_config.to_dict(), sort_keys=True)
         if self.preprocessing is not None:
             props["preprocessing"] = json.dumps(self.preprocessing.to_dict(), sort_keys=True)
+        if self.source_sha256:
+            props["source_sha256"] = self.source_sha256
         return {KEY_PREFIX + k: v for k, v in props.items()}
 
     @classmethod
@@ -59,6 +65,7 @@ class ArtifactMetadata:
                 model_config=None if config is None else ModelConfig.from_dict(config),
                 preprocessing=None if prep is None else Preprocessing.from_dict(prep),
                 source=props.get(KEY_PREFIX + "source", ""),
+                source_sha256=props.get(KEY_PREFIX + "source_sha256", ""),
             )
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, ConfigError) as exc:
             raise LoadError(f"its edgelstm metadata is malformed ({type(exc).__name__}: {first_line(exc)})") from None
@@ -85,6 +92,29 @@ def load_onnx_file(path: Path) -> onnx.ModelProto:
     if not model.graph.node and not model.graph.output:
         raise LoadError(f"{path}: not an ONNX model (no graph in it)")
     return model
+
+
+FOREIGN_SOURCE = "foreign onnx"
+
+
+def foreign_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
+    """Metadata for an ONNX file edgelstm did not write: its described and probed interface, and its sha256, so
+    every artifact derived from it says what it came from."""
+    from edgelstm.onnx_interface import foreign_graph_interface
+    from edgelstm.parity.evidence import file_sha256
+
+    interface = foreign_graph_interface(path, hints)
+    export_config = ExportConfig(form=interface.form, impl="auto")
+    return ArtifactMetadata(interface, export_config, None, None, FOREIGN_SOURCE, file_sha256(Path(path)))
+
+
+def source_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
+    """An ONNX file's edgelstm metadata, or the described interface of a foreign graph when it has none."""
+    model = load_onnx_file(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    if KEY_PREFIX + "interface" in props:
+        return read_metadata(path)
+    return foreign_metadata(path, hints)
 
 
 def read_metadata(path: Path) -> ArtifactMetadata:

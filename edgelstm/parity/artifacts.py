@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -15,6 +15,9 @@ from edgelstm.export.config import GraphInterface, TensorSpec
 from edgelstm.export.metadata import ArtifactMetadata, read_metadata
 from edgelstm.parity.evidence import file_sha256
 from edgelstm.runtime import SessionSettings, session_from_onnx
+
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 PROVIDERS = ("cpu", "cuda", "mobile", "reference")
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(int32)": "int32"}
@@ -44,7 +47,9 @@ class ArtifactInfo:
         return any(t.name == "lengths" for t in self.interface.inputs)
 
 
-def open_artifact(path: Path) -> ArtifactInfo:
+def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactInfo:
+    """`hints` (--const/--state/--chunk): a file without edgelstm metadata is described and probed as a foreign
+    graph instead of being read with the generic (first input is x) interface."""
     path = Path(path)
     if not path.is_file():
         raise LoadError(f"{path}: no such artifact")
@@ -56,6 +61,10 @@ def open_artifact(path: Path) -> ArtifactInfo:
 
     model = load_onnx_file(path)
     metadata = _metadata_or_none(path)
+    if metadata is None and hints:
+        from edgelstm.export.metadata import foreign_metadata
+
+        metadata = foreign_metadata(path, hints)
     interface = metadata.interface if metadata else generic_interface(model)
     return ArtifactInfo(
         path,
@@ -219,14 +228,18 @@ def convert_to_ort(path: Path, workdir: Path) -> Path:
 
 
 def sequence_feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray | None, where: str) -> dict[str, np.ndarray]:
-    """Inputs for one call of an edgelstm graph on `x`: lengths (full when not given) and initial states."""
+    """Inputs for one call of a graph on `x`: lengths (full when not given), initial states (the "batch" axis, at
+    whatever position the state has it, sized from x's batch) and the graph's fixed constants."""
     names = [t.name for t in interface.inputs]
-    feeds: dict[str, np.ndarray] = {names[0]: x}
+    feeds: dict[str, np.ndarray] = {interface.data_input.name: x}
     if "lengths" in names:
         feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
     for spec in interface.states:
         shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
-        feeds[spec.input_name] = np.full(shape, spec.initial_value, np.float32)
+        feeds[spec.input_name] = np.full(shape, spec.initial_value, np.dtype(spec.dtype))
+    dtypes = {t.name: t.dtype for t in interface.inputs}
+    for name, value in interface.constants.items():
+        feeds[name] = np.array(value, dtype=dtypes.get(name, "float32"))
     missing = [n for n in names if n not in feeds]
     if missing:
         raise InputShapeError(f"{where}: don't know how to feed input(s) {', '.join(missing)}")

@@ -22,19 +22,27 @@ def can_stream(interface: GraphInterface) -> bool:
 
 
 def run_in_chunks(run: RunFeeds, interface: GraphInterface, feeds: Feeds, chunk: int) -> list[np.ndarray]:
-    """`run(feeds)` over the time axis in pieces of `chunk` steps; outputs in the graph's order, as one call gives."""
-    x_name = interface.inputs[0].name
+    """`run(feeds)` over the time axis (axis 1 of the data input) in pieces of `chunk` steps; outputs in the graph's
+    order, as one call gives: per-step (or per-chunk) outputs joined on axis 1, states as the last call left them.
+    States are passed whole, so their batch axis may sit anywhere (silero's is axis 1). A graph with a `context`
+    sees that many steps before each chunk (zeros before the first), as its app would feed it."""
+    x_name = interface.data_input.name
     x = feeds[x_name]
     steps = int(x.shape[1])
-    if not can_stream(interface) or steps <= chunk:
+    context = interface.context
+    if not can_stream(interface) or (steps <= chunk and not context):
         return run(feeds)
+    if context:
+        pad = np.zeros((x.shape[0], context, *x.shape[2:]), x.dtype)
+        x = np.concatenate([pad, x], axis=1)
     names = [o.name for o in interface.outputs]
     state_out = {s.output_name: s.input_name for s in interface.states}
     carried = {s.input_name: feeds[s.input_name] for s in interface.states}
     per_step: dict[str, list[np.ndarray]] = {n: [] for n in names if n not in state_out}
     last: dict[str, np.ndarray] = {}
     for start in range(0, steps, chunk):
-        outputs = dict(zip(names, run({**feeds, x_name: x[:, start : start + chunk], **carried}), strict=True))
+        piece = x[:, start : start + context + chunk]
+        outputs = dict(zip(names, run({**feeds, x_name: piece, **carried}), strict=True))
         for name, value in outputs.items():
             if name in per_step:
                 per_step[name].append(value)

@@ -1,10 +1,16 @@
-"""The ground truth: the torch model run in float64 on CPU (an upcast copy), with results cached per input."""
+"""The ground truth a candidate is compared with: one `run(interface, feeds)` for both kinds of reference.
+
+- TorchReference: the torch model run in float64 on CPU (an upcast copy), with results cached per input;
+- OnnxReference: an ONNX graph (e.g. the shipped fp32 file a quantized artifact came from) run in ONNX Runtime on
+  CPU in float32, chunk by chunk with the state carried exactly as the candidate is run.
+"""
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,6 +18,53 @@ from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.chunked import run_in_chunks
+
+
+class Reference(Protocol):
+    """What a parity check needs of its ground truth."""
+
+    dtype: str
+    note: str
+
+    @property
+    def origin(self) -> str: ...
+
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+class OnnxReference:
+    """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
+
+    def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
+        from edgelstm.parity.evidence import file_sha256
+        from edgelstm.runtime import SessionSettings, session_from_onnx
+
+        self.path = Path(path)
+        self.sha256 = file_sha256(self.path)
+        self.dtype = "float32"
+        self.note = ""
+        self.chunk_steps = chunk_steps
+        self.providers = ["CPUExecutionProvider"]
+        self._session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
+        self._cache: dict[Any, list[np.ndarray]] = {}
+
+    @property
+    def origin(self) -> str:
+        return str(self.path)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self._session.get_inputs()]
+
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        key = _content_key(interface, feeds)
+        if key not in self._cache:
+            self._cache[key] = run_in_chunks(lambda f: self.run_once(interface, f), interface, feeds, self.chunk_steps)
+        return self._cache[key]
+
+    def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call, no chunking: for callers that drive the chunked runner themselves."""
+        return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 
 
 class TorchReference:
@@ -26,6 +79,10 @@ class TorchReference:
         module = copy.deepcopy(loaded.module)
         self.module = module.double() if dtype == "float64" else module.float()
         self._torch_dtype = torch.float64 if dtype == "float64" else torch.float32
+
+    @property
+    def origin(self) -> str:
+        return self.loaded.origin
 
     def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Reference outputs for these feeds; cached by content, so every artifact sharing an input reuses them."""
