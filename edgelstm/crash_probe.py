@@ -26,16 +26,19 @@ for i in inputs[1:]:
         feeds[i.name] = np.full(shape, x_shape[1], np.int64)
     else:
         feeds[i.name] = np.zeros(shape, np.int64 if "int" in i.type else np.float32)
+if len(sys.argv) > 2:  # the caller's own feeds (a foreign graph's constants and chunk length)
+    with np.load(sys.argv[2], allow_pickle=False) as archive:
+        feeds = {k: archive[k] for k in archive.files}
 session.run(None, feeds)
 """
 
 
-def crash_reason(path: Path, timeout_s: float = 120.0) -> str | None:
-    """None if ONNX Runtime (default optimisation, CPU) loads and runs the graph once; else what happened."""
+def crash_reason(path: Path, timeout_s: float = 120.0, feeds: Path | None = None) -> str | None:
+    """None if ONNX Runtime (default optimisation, CPU) loads and runs the graph once; else what happened.
+    `feeds`: an .npz of inputs to run it on instead of zeros (a foreign graph may need its constants)."""
+    args = [sys.executable, "-c", _LOAD_AND_RUN, str(path), *([str(feeds)] if feeds is not None else [])]
     try:
-        completed = subprocess.run(
-            [sys.executable, "-c", _LOAD_AND_RUN, str(path)], capture_output=True, text=True, timeout=timeout_s
-        )
+        completed = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return f"ONNX Runtime did not finish loading and running the graph within {timeout_s:.0f} s"
     if completed.returncode == 0:

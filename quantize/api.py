@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import onnx
 from edgelstm.export.config import ExportConfig
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from edgelstm.quantize.config import SchemeConfig
-from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.graph_facts import initializer_bytes
 from edgelstm.quantize.registry import QuantizeInput, handler_for
 
@@ -25,6 +24,16 @@ from edgelstm.errors import EdgelstmError, ExportError, LoadError, first_line
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
+
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
+
+
+class Gate(Protocol):
+    """What `quantize` asks of a parity gate (ParityGate against a torch model, StreamGate against an ONNX graph):
+    a summary of the artifact's verdict with at least `passed`."""
+
+    def run(self, path: Path) -> dict[str, Any]: ...
 
 
 class SchemeRefused(EdgelstmError):
@@ -81,10 +90,15 @@ def quantize(
     out_dir: Path,
     calibration: SequenceData | None = None,
     overwrite: bool = False,
-    gate: ParityGate | None = None,
+    gate: Gate | None = None,
     keep_failed: bool = False,
+    foreign: InterfaceHints | None = None,
 ) -> QuantizeResult:
     """Quantize an exported edgelstm graph (.onnx) or a checkpoint (exported here in the form the scheme suits).
+
+    `foreign`: the graph is an ONNX file made elsewhere (silero-vad's): its interface is described and probed with
+    these hints (--const, --state, --chunk, --context) and written into the artifact's metadata with the sha256 of
+    the file it came from. The scheme's handler gets the graph as it is; no export happens.
 
     Raises SchemeRefused with the reason when the scheme cannot apply. With a `gate`, the artifact is checked
     before it is published and one that fails is not written (its numbers are in the result) unless
@@ -93,10 +107,15 @@ def quantize(
     check_output_dir(Path(out_dir))
     handler = handler_for(config)
     with tempfile.TemporaryDirectory(prefix="edgelstm-quantize-") as tmp:
-        source_path, metadata = _fp32_source(model, config, Path(tmp), calibration)
+        source_path, metadata = _fp32_source(model, config, Path(tmp), calibration, foreign)
         graph = onnx.load(str(source_path))
         source_weight_bytes = initializer_bytes(graph)  # before apply: some quantizers edit the model in place
-        feeds = _calibration_feeds(calibration, metadata, getattr(config, "calibration_sequences", 0)) if calibration else None
+        is_foreign = metadata.interface.impl == "foreign"
+        feeds = (
+            _calibration_feeds(calibration, metadata, getattr(config, "calibration_sequences", 0))
+            if calibration and not is_foreign
+            else None
+        )
         source = QuantizeInput(source_path, graph, metadata.interface, metadata.model_config, feeds)
         result = QuantizeResult(
             config.scheme,
@@ -107,14 +126,19 @@ def quantize(
         )
         if (reason := handler.refuse(config, source)) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {reason}")
-        stem = f"{metadata.interface.form}_{metadata.interface.impl}.{config.tag}"
+        # A foreign graph's artifact is named after the file it came from (silero_vad.weight-only-int8.onnx).
+        stem = (
+            f"{source_path.stem}.{config.tag}"
+            if is_foreign
+            else f"{metadata.interface.form}_{metadata.interface.impl}.{config.tag}"
+        )
         target = Path(out_dir) / f"{stem}.onnx"
         ensure_writable(target, overwrite)
         ensure_writable(target.with_suffix(".quant.json"), overwrite)
         staged = Path(tmp) / "quantized.onnx"
         with quiet_onnxruntime_logs():
             result.notes = handler.apply(config, source, staged)
-        if (crash := crash_reason(staged)) is not None:
+        if (crash := crash_reason(staged, feeds=_probe_feeds(metadata, Path(tmp)))) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {crash}")
         quantized = onnx.load(str(staged))
         attach_metadata(quantized, metadata)
@@ -122,6 +146,13 @@ def quantize(
         entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
         data = quantized.SerializeToString(deterministic=True)
         result.size_bytes = len(data)
+        if is_foreign and result.size_bytes >= result.source_bytes:
+            # Seen on silero-vad: its weights are Constant nodes inside If branches, which some quantizers never
+            # reach; an artifact no smaller than its source is no quantization, whatever a gate would say.
+            raise SchemeRefused(
+                f"{config.scheme} refused: {source_path.name} got no smaller ({result.source_bytes:,} -> "
+                f"{result.size_bytes:,} bytes; {'; '.join(result.notes) or 'nothing quantized'})"
+            )
         result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
         if gate is not None:
             checked = Path(tmp) / target.name
@@ -154,8 +185,28 @@ def quiet_onnxruntime_logs() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _probe_feeds(metadata: ArtifactMetadata, tmp: Path) -> Path | None:
+    """The crash probe's inputs for a foreign graph (its constants, its chunk length); None: the probe's zeros."""
+    interface = metadata.interface
+    if interface.impl != "foreign":
+        return None
+    from edgelstm.parity.artifacts import sequence_feeds
+
+    data = interface.data_input
+    length = (interface.chunk or 16) + interface.context
+    shape = [1 if d == "batch" else length if d == "chunk" else d if isinstance(d, int) else 1 for d in data.shape]
+    feeds = sequence_feeds(interface, np.zeros(shape, np.dtype(data.dtype)), None, "crash probe")
+    path = tmp / "probe_feeds.npz"
+    np.savez(path, **feeds)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
+    return path
+
+
 def _fp32_source(
-    model: LoadedModel | Path, config: SchemeConfig, tmp: Path, calibration: SequenceData | None
+    model: LoadedModel | Path,
+    config: SchemeConfig,
+    tmp: Path,
+    calibration: SequenceData | None,
+    foreign: InterfaceHints | None = None,
 ) -> tuple[Path, ArtifactMetadata]:
     if isinstance(model, LoadedModel):
         if not model.is_native:
@@ -190,7 +241,12 @@ def _fp32_source(
     path = Path(model)
     if not path.is_file():
         raise ExportError(f"{path}: no such ONNX file")
-    metadata = read_metadata(path)  # refuses files that are empty, corrupt or not exported by edgelstm
+    if foreign is not None:
+        from edgelstm.export.metadata import source_metadata
+
+        metadata = source_metadata(path, foreign)  # its own metadata when it has some, else described and probed
+    else:
+        metadata = read_metadata(path)  # refuses files that are empty, corrupt or not exported by edgelstm
     try:
         onnx.load(str(path))
     except Exception as exc:  # external data missing or unreadable: protobuf/OS/decode errors alike

@@ -6,17 +6,27 @@ import statistics
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from edgelstm.quantize.api import QuantizeResult, SchemeRefused, quantize
-from edgelstm.quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config
+from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
+from edgelstm.quantize.config import (
+    SCHEMES,
+    DynamicInt8Config,
+    Fp16Config,
+    Int4Config,
+    SchemeConfig,
+    StaticInt8Config,
+)
 from edgelstm.quantize.gate import ParityGate
 
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
+
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 
 @dataclass
@@ -113,15 +123,63 @@ def select_scheme(
     return SelectionResult(candidates, pick_winner(candidates))
 
 
-def measure_latencies(candidates: list[Candidate], data: SequenceData, rounds: int = 7, calls: int = 10) -> None:
+# Schemes tried on a graph made elsewhere, in order; those not registered (yet) are skipped. weight-only keeps float
+# compute (and so the speed of fused LSTM/Conv kernels); dynamic int8 is the second candidate.
+FOREIGN_SCHEMES: tuple[str, ...] = ("weight-only-int8", "dynamic-int8")
+
+
+def foreign_schemes() -> tuple[SchemeConfig, ...]:
+    return tuple(SCHEMES[name]() for name in FOREIGN_SCHEMES if name in SCHEMES)
+
+
+def select_foreign_scheme(
+    model: Path,
+    hints: InterfaceHints,
+    gate: Gate,
+    out_dir: Path,
+    schemes: tuple[SchemeConfig, ...] | None = None,
+    overwrite: bool = False,
+) -> SelectionResult:
+    """`--scheme auto` on an ONNX graph made elsewhere: every applicable scheme, gated against the ONNX reference
+    (streamed, decisions compared), the smallest passing artifact picked as for edgelstm's own graphs."""
+    candidates = []
+    for config in schemes or foreign_schemes():
+        candidate = Candidate(config.tag)
+        try:
+            candidate.result = quantize(model, config, out_dir, overwrite=overwrite, gate=gate, foreign=hints)
+        except SchemeRefused as exc:
+            candidate.refused = str(exc)
+            candidates.append(candidate)
+            continue
+        candidate.summary = candidate.result.parity or {}
+        candidate.passed = bool(candidate.result.parity_passed)
+        candidates.append(candidate)
+    measure_latencies([c for c in candidates if c.result is not None and c.result.path is not None], None)
+    return SelectionResult(candidates, pick_winner(candidates))
+
+
+def _batch1_feeds(path: Path, data: SequenceData | None) -> dict[str, np.ndarray]:
+    """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
+    its constants and initial state, from the one feed builder."""
+    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+
+    interface = open_artifact(path).interface
+    if data is not None:
+        return sequence_feeds(interface, data.x[:1], None, str(path))
+    data_spec = interface.data_input
+    length = (interface.chunk or 1) + interface.context
+    shape = [1 if d == "batch" else length if d in ("chunk", "time") else d if isinstance(d, int) else 1 for d in data_spec.shape]
+    return sequence_feeds(interface, np.zeros(shape, np.dtype(data_spec.dtype)), None, str(path))
+
+
+def measure_latencies(candidates: list[Candidate], data: SequenceData | None, rounds: int = 7, calls: int = 10) -> None:
     """Batch-1 latency of each artifact, interleaved round by round so machine noise hits all alike; median."""
-    feeds = {"x": data.x[:1], "lengths": np.full(1, data.x.shape[1], np.int64)}
     sessions: list[tuple[Candidate, Any, dict[str, np.ndarray], list[float]]] = []
     for candidate in candidates:
         assert candidate.result is not None and candidate.result.path is not None
         session = session_from_onnx(candidate.result.path, SessionSettings(intra_op_threads=1))
         names = {i.name for i in session.get_inputs()}
-        own = {k: v for k, v in feeds.items() if k in names}
+        own = {k: v for k, v in _batch1_feeds(candidate.result.path, data).items() if k in names}
         session.run(None, own)
         sessions.append((candidate, session, own, []))
     for _ in range(rounds):
