@@ -18,9 +18,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,8 +28,11 @@ from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, LatencyResult, SizeResult, StreamingCostResult
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import ArtifactInfo, open_artifact
+from edgelstm.parity.artifacts import ArtifactInfo, open_artifact, sequence_feeds
 from edgelstm.runtime import SessionSettings, session_from_onnx
+
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 Call = Callable[[], object]
 
@@ -68,9 +71,13 @@ class _Variant:
     samples: list[float]
 
 
-def run_bench(artifacts: list[Path], reference: LoadedModel | None, config: BenchConfig | None = None) -> BenchReport:
+def run_bench(
+    artifacts: list[Path], reference: LoadedModel | None, config: BenchConfig | None = None, hints: InterfaceHints | None = None
+) -> BenchReport:
+    """`hints` (--const/--state/--chunk/--context) describe ONNX files made elsewhere; such a streaming graph is
+    timed per call of one chunk (its confirmed length plus context), with its constants and zero state."""
     config = config or BenchConfig()
-    infos = [open_artifact(Path(p)) for p in artifacts]
+    infos = [_with_context(open_artifact(Path(p), hints), hints) for p in artifacts]
     # Every variant's inputs exist at once (they are interleaved), and baselines add three more per shape.
     copies = len(config.threads) * (1 + (3 if config.baselines and reference is not None else 0))
     ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
@@ -90,29 +97,43 @@ def run_bench(artifacts: list[Path], reference: LoadedModel | None, config: Benc
         variants += _baseline_variants(reference, config, rng)
     _measure(variants, config)
     report.latencies = [_latency(v) for v in variants]
-    report.streaming = [r for info in infos if info.interface.form == "streaming" for r in _streaming_costs(info, config, rng)]
+    # A foreign graph's per-call latency is its per-chunk cost already (edgelstm's per-step streaming table
+    # feeds `x` one step at a time, which a graph confirmed at one chunk length cannot take).
+    report.streaming = [
+        r
+        for info in infos
+        if info.interface.form == "streaming" and info.interface.impl != "foreign"
+        for r in _streaming_costs(info, config, rng)
+    ]
     if config.cold_start:
         report.cold_starts = [_cold_start(info) for info in infos]
     report.sizes = _sizes(infos, reference)
     return report
 
 
+def _with_context(info: ArtifactInfo, hints: InterfaceHints | None) -> ArtifactInfo:
+    if hints is None or not hints.context or info.interface.context == hints.context:
+        return info
+    return replace(info, interface=replace(info.interface, context=hints.context))
+
+
 def _steps_for(info: ArtifactInfo, steps: tuple[int, ...]) -> tuple[int, ...]:
-    fixed = info.interface.inputs[0].shape[1] if len(info.interface.inputs[0].shape) > 1 else None
+    interface = info.interface
+    if interface.chunk is not None:  # a foreign graph confirmed at one chunk length: one call = one chunk
+        return (interface.chunk + interface.context,)
+    fixed = interface.data_input.shape[1] if len(interface.data_input.shape) > 1 else None
     return (fixed,) if isinstance(fixed, int) else steps
 
 
 def _feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    feeds: dict[str, np.ndarray] = {}
-    for spec in info.interface.inputs:
-        dims = [batch if d == "batch" else steps if d in ("time", "chunk") else int(d) for d in spec.shape]
-        if spec.name == "lengths":
-            feeds[spec.name] = np.full(dims, steps, np.int64)
-        elif spec.dtype == "int64":
-            feeds[spec.name] = rng.integers(0, 2, size=dims, dtype=np.int64)
-        else:
-            feeds[spec.name] = (rng.standard_normal(dims) if spec.name == "x" else np.zeros(dims)).astype(np.float32)
-    return feeds
+    """Random data (token ids 0/1 for int64 inputs) at this batch and length; the rest from the one feed builder."""
+    spec = info.interface.data_input
+    dims = [batch if d == "batch" else steps if d in ("time", "chunk") else int(d) for d in spec.shape]
+    if spec.dtype == "int64":
+        x = rng.integers(0, 2, size=dims, dtype=np.int64)
+    else:
+        x = rng.standard_normal(dims).astype(np.float32)
+    return sequence_feeds(info.interface, x, None, str(info.path))
 
 
 def _ort_call(session: Any, feeds: dict[str, np.ndarray]) -> Call:

@@ -170,12 +170,8 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
         "inputs": interface["inputs"],
         "outputs": interface["outputs"],
         "state": interface["states"],
-        "streaming_usage": (
-            "call with x [batch, chunk, features] and every *_in state (initial values above); feed each *_out "
-            "back as the matching *_in on the next call"
-        )
-        if interface["form"] == "streaming"
-        else None,
+        "streaming_usage": _streaming_usage(metadata.interface),
+        **_calling_convention(metadata),
         "preprocessing": prep,
         "labels": prep.get("labels") if prep else None,
         "model_config": metadata.model_config.to_dict() if metadata.model_config else None,
@@ -196,6 +192,41 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
             "python": platform.python_version(),
         },
     }
+
+
+def _calling_convention(metadata: Any) -> dict[str, Any]:
+    """A foreign graph's: scalar inputs fed on every call, the chunk length it was confirmed at, the samples of the
+    previous chunk each call also sees, and the sha256 of the file it was derived from. Absent for edgelstm's own
+    graphs, whose manifests keep their bytes."""
+    interface = metadata.interface
+    if interface.impl != "foreign":
+        return {}
+    return {
+        "constants": dict(interface.constants),
+        "chunk": interface.chunk,
+        "context": interface.context,
+        "source_sha256": metadata.source_sha256 or None,
+    }
+
+
+def _streaming_usage(interface: Any) -> str | None:
+    if interface.form != "streaming":
+        return None
+    if interface.impl != "foreign":
+        return (
+            "call with x [batch, chunk, features] and every *_in state (initial values above); feed each *_out "
+            "back as the matching *_in on the next call"
+        )
+    data = interface.data_input
+    pairs = ", ".join(f"{s.output_name} -> {s.input_name}" for s in interface.states)
+    constants = ", ".join(f"{k}={v}" for k, v in interface.constants.items()) or "none"
+    length = f"{interface.chunk} new samples" if interface.chunk else "one chunk"
+    if interface.context:
+        length = f"the last {interface.context} samples of the previous call's input followed by {length} (zeros first)"
+    return (
+        f"call with {data.name} {data.shape} holding {length}, the constants ({constants}) and every state (initial "
+        f"value 0, shape as listed under state); feed back {pairs} on the next call"
+    )
 
 
 def _write_operator_config(ort_model: Path, target: Path) -> None:

@@ -8,7 +8,8 @@ sha256 in `files`, before any file is opened.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,10 @@ class InputSpec:
     dtype: str
     shape: tuple[int | str, ...]
 
-    def concrete_shape(self) -> list[int]:
-        return [SYMBOLIC_DIMS.get(d, 1) if isinstance(d, str) else d for d in self.shape]
+    def concrete_shape(self, sizes: dict[str, int] | None = None) -> list[int]:
+        """`sizes` overrides the symbolic sizes (a foreign graph runs only at its confirmed chunk length)."""
+        known = {**SYMBOLIC_DIMS, **(sizes or {})}
+        return [known.get(d, 1) if isinstance(d, str) else d for d in self.shape]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,13 @@ class BundleManifest:
     inputs: tuple[InputSpec, ...]
     files: dict[str, str]  # member name -> sha256 (lower-case hex)
     parity: dict[str, Any] | None
+    constants: dict[str, float | int] = field(default_factory=dict)  # scalar inputs fed on every call
+    chunk: int | None = None  # a foreign graph's confirmed chunk length
+    context: int = 0  # samples of the previous chunk each call also sees
+
+    @property
+    def symbolic_sizes(self) -> dict[str, int]:
+        return {"chunk": self.chunk + self.context} if self.chunk else {}
 
     def named_files(self) -> dict[str, str]:
         """Every file the manifest refers to outside `files`, by the key that names it."""
@@ -106,6 +116,16 @@ def read_manifest(path: Path) -> BundleManifest:
     parity = data.get("parity")
     if parity is not None and not isinstance(parity, dict):
         raise BundleError(f"{path}: 'parity' must be an object or null, got {type(parity).__name__}")
+    constants = data.get("constants") or {}
+    if not isinstance(constants, dict) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for k, v in constants.items()
+    ):
+        raise BundleError(f"{path}: 'constants' must map input names to finite numbers")
+    chunk, context = data.get("chunk"), data.get("context", 0)
+    for key, value, low in (("chunk", chunk, 1), ("context", context, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DIM):
+            raise BundleError(f"{path}: '{key}' must be an integer {low}..{MAX_DIM} or null, got {str(value)[:40]!r}")
     return BundleManifest(
         version=version,
         model_ort=named["model.ort"],
@@ -114,6 +134,9 @@ def read_manifest(path: Path) -> BundleManifest:
         inputs=tuple(_input_spec(path, i, spec) for i, spec in enumerate(need("inputs", list))),
         files=dict(files),
         parity=parity,
+        constants=dict(constants),
+        chunk=chunk,
+        context=context or 0,
     )
 
 

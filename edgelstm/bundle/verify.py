@@ -187,7 +187,7 @@ def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
 
 
 def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
-    shapes = [spec.concrete_shape() for spec in manifest.inputs]
+    shapes = [spec.concrete_shape(manifest.symbolic_sizes) for spec in manifest.inputs]
     if sum(int(np.prod(s)) for s in shapes) > MAX_FEED_ELEMENTS:
         raise BundleError(f"{where}: the manifest's input shapes ask for more than {MAX_FEED_ELEMENTS:,} values")
     steps = shapes[0][1] if shapes and len(shapes[0]) > 1 else 1
@@ -195,6 +195,8 @@ def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
     for spec, shape in zip(manifest.inputs, shapes, strict=True):
         if spec.name == "lengths":
             feeds[spec.name] = np.full(shape, steps, np.int64)
+        elif spec.name in manifest.constants:  # a foreign graph's scalar (silero's sr): its value, not zero
+            feeds[spec.name] = np.array(manifest.constants[spec.name], np.int64 if spec.dtype == "int64" else np.float32)
         else:
             feeds[spec.name] = np.zeros(shape, np.int64 if spec.dtype == "int64" else np.float32)
     return feeds
