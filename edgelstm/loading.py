@@ -65,6 +65,11 @@ class LoadedModel:
     weights_sha256: str | None = None  # a factory's --weights; None with a factory: random init
 
     @property
+    def user_module(self) -> Any:
+        """The user's own nn.Module (`module` wraps it so every command can call `module(x)`)."""
+        return getattr(self.module, "inner", self.module) if self.forward is not None else self.module
+
+    @property
     def weights_record(self) -> str | None:
         """What reports say about a factory's weights: their sha256, or that there were none."""
         if self.source != "factory":
@@ -188,18 +193,10 @@ def _load_factory(
         # Said out loud and recorded: a reference with random weights makes every later verdict meaningless.
         warnings.warn(RandomWeightsWarning(f"random weights: no --weights given for {spec}"), stacklevel=2)
     else:
-        loaded.weights_sha256 = _file_sha256(Path(weights))
+        from edgelstm.parity.evidence import file_sha256
+
+        loaded.weights_sha256 = file_sha256(Path(weights))
     return loaded
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -296,7 +293,7 @@ def _wrap_module(
     (kind, size), forward = probe_user_module(module, origin, input_size, constants)
     if kind == "features" and forward.layout == "btc":
         _require_batch_first(module, origin)
-    wrapped = module if forward.is_plain else make_user_module(module, forward)
+    wrapped = make_user_module(module, forward, origin)
     return LoadedModel(wrapped, source, origin, InputSignature(kind, size), forward=forward)  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edgelstm.errors import LoadError, UserCodeError, first_line
+from edgelstm.errors import ConfigError, LoadError, UserCodeError, first_line
 
 LENGTH_NAMES = ("lengths", "length", "lens", "seq_lens", "seq_lengths", "x_lens", "x_lengths")
 STATE_NAMES = ("state", "states", "h", "hx", "h0", "hidden", "hc", "memory", "cache")
@@ -159,11 +159,13 @@ class _Caller:
     def __init__(self, module: Any, signature: ForwardSignature, initial: list[Any] | None) -> None:
         self.module, self.signature, self.initial = module, signature, initial
 
-    def __call__(self, x: Any, states: list[Any] | None = None) -> Any:
+    def __call__(self, x: Any, states: list[Any] | None = None, lengths: Any = None) -> Any:
         torch = _torch()
         sig = self.signature
         kwargs: dict[str, Any] = dict(sig.constants)
-        if sig.lengths:  # every sequence full length; trace-safe (no Python ints from shapes)
+        if sig.lengths and lengths is not None:
+            kwargs[sig.lengths] = lengths
+        elif sig.lengths:  # every sequence full length; trace-safe (no Python ints from shapes)
             kwargs[sig.lengths] = torch.ones_like(x[..., 0] if x.dim() == 3 else x, dtype=torch.int64).sum(dim=1)
         given = states if states is not None else self.initial
         if given is not None:
@@ -265,7 +267,7 @@ def _confirm_states(caller: _Caller, x: Any, output: Any, origin: str) -> Forwar
     return ForwardSignature(sig.layout, sig.lengths, sig.constants, sig.states, shapes, tuple(axes), caller.initial is not None)
 
 
-def make_user_module(module: Any, signature: ForwardSignature) -> Any:
+def make_user_module(module: Any, signature: ForwardSignature, origin: str) -> Any:
     """`module(x)` on [batch, time, features] for every command: the forward's other arguments filled in."""
     torch = _torch()
 
@@ -276,9 +278,21 @@ def make_user_module(module: Any, signature: ForwardSignature) -> Any:
             super().__init__()
             self.inner = module
 
-        def forward(self, x: Any) -> Any:
-            caller = _Caller(self.inner, signature, self._initial_state(x))
-            output = caller(x)
+        def forward(self, x: Any, lengths: Any = None, *extra: Any) -> Any:
+            # `lengths`: an artifact's lengths input, when a parity check feeds the reference what the graph takes
+            if extra:
+                raise ConfigError(
+                    f"{origin}: a user module reference takes x (and lengths), not the artifact's state inputs; "
+                    "check the sequence form against it"
+                )
+            if lengths is None or signature.lengths or bool((lengths == x.shape[1]).all()):
+                return self._run(x, lengths)
+            # A forward without lengths sees each sequence cut to its length, as the graph masks it.
+            outputs = [self._run(x[i : i + 1, : int(n)], None) for i, n in enumerate(lengths.tolist())]
+            return _stack_padded(outputs, x.shape[1])
+
+        def _run(self, x: Any, lengths: Any) -> Any:
+            output = _Caller(self.inner, signature, self._initial_state(x))(x, lengths=lengths)
             return output[0] if signature.states else output
 
         def _initial_state(self, x: Any) -> list[Any] | None:
@@ -299,3 +313,15 @@ def make_user_module(module: Any, signature: ForwardSignature) -> Any:
 
     UserModule.__name__ = UserModule.__qualname__ = type(module).__name__  # reports name the user's class
     return UserModule().eval()
+
+
+def _stack_padded(outputs: list[Any], steps: int) -> Any:
+    """Per-sequence outputs back into one batch; per-step outputs ([1, t, ...]) zero-padded to `steps`."""
+    torch = _torch()
+    if isinstance(outputs[0], (tuple, list)):
+        return type(outputs[0])(_stack_padded([o[k] for o in outputs], steps) for k in range(len(outputs[0])))
+    lengths = {o.shape[1] if o.dim() > 1 else 0 for o in outputs}
+    per_step = outputs[0].dim() >= 3 or len(lengths) > 1
+    if per_step:
+        outputs = [torch.nn.functional.pad(o, [0, 0] * (o.dim() - 2) + [0, steps - o.shape[1]]) for o in outputs]
+    return torch.cat(outputs, dim=0)

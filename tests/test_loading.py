@@ -194,7 +194,8 @@ def test_factory_with_weights_loads_those_weights(tmp_path: Path, user: ModuleTy
 def test_factory_without_weights_uses_fresh_init(user: ModuleType) -> None:
     loaded = load_model(f"{user.__name__}:build")
     assert loaded.source == "factory"
-    assert isinstance(loaded.module, user.Tagger)
+    assert loaded.weights_record == "none (random init)"
+    assert isinstance(loaded.user_module, user.Tagger)
 
 
 def test_factory_returning_sequence_model_is_native(tmp_path: Path, user: ModuleType) -> None:

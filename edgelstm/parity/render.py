@@ -101,7 +101,9 @@ def evidence_lines(report: ParityReport) -> list[str]:
     """What the verdict was measured on, by content."""
     artifacts = {c.artifact: c.artifact_sha256 for c in report.candidates}
     lines = [f"artifact {a}: sha256 {sha or 'unknown'}" for a, sha in artifacts.items()]
-    files = ", ".join(f"{f} sha256 {sha}" for f, sha in report.reference_files.items())
+    files = ", ".join(
+        f"{f} {sha}" if sha.startswith("none") else f"{f} sha256 {sha}" for f, sha in report.reference_files.items()
+    )
     lines.append(f"reference {report.reference}" + (f" ({files})" if files else " (no weights file: code only)"))
     data = f"{report.data_source} sha256 {report.data_sha256}" if report.data_sha256 else report.data_source
     lines.append(f"data: {data}")
