@@ -35,10 +35,17 @@ def check(
     markdown: Path | None = typer.Option(None, "--markdown", help="write a Markdown summary (PR comment) here"),
     plot: Path | None = typer.Option(None, "--plot", help="write a PNG of error vs time step here"),
     report: Path | None = typer.Option(None, "--report", help="write the full JSON report here"),
+    threshold: float = typer.Option(0.5, "--threshold", help="ONNX reference: decision threshold on the probability output"),
+    max_flips: float = typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
+    max_delta: float = typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output"),
+    context: int | None = typer.Option(
+        None, "--context", help="samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)"
+    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """Parity gate: every artifact on every provider against the float64 torch model; exit 1 on any drift."""
+    """Parity gate: every artifact on every provider against the float64 torch model (or, with an .onnx
+    --reference, streamed chunk by chunk against that graph and gated on decisions); exit 1 on any drift."""
 
     from edgelstm import jsonio
     from edgelstm.errors import ConfigError
@@ -58,6 +65,13 @@ def check(
     # Before anything runs: a report must never replace what it judges (`--report model.onnx` once did).
     inputs = [*artifacts, Path(reference), *(p for p in (model_options.weights, data, tolerances) if p is not None)]
     check_output_paths({"--report": report, "--junit": junit, "--markdown": markdown, "--plot": plot}, inputs)
+    if reference.endswith(".onnx"):
+        if junit or markdown or plot:
+            raise ConfigError("--junit, --markdown and --plot are for a torch reference; with an .onnx --reference use --report")
+        passed = _check_against_onnx(
+            artifacts, Path(reference), data, chosen, threshold, max_flips, max_delta, context, model_options, report, as_json
+        )
+        raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
     config = CheckConfig(
         providers=chosen,
         allow_missing=parse_names(allow_missing),
@@ -98,3 +112,41 @@ def check(
         for path in written:
             typer.echo(f"wrote {path}")
     raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
+
+
+def _check_against_onnx(
+    artifacts: list[Path],
+    reference: Path,
+    data: Path | None,
+    providers: tuple[str, ...],
+    threshold: float,
+    max_flips: float,
+    max_delta: float,
+    context: int | None,
+    options: ModelOptions,
+    report: Path | None,
+    as_json: bool,
+) -> bool:
+    """The streaming check: the artifact and the ONNX reference fed the same chunks, each carrying its state."""
+    from edgelstm import jsonio
+    from edgelstm.files import write_text_atomic
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.parity.stream_check import StreamCheckConfig, stream_check_files
+    from edgelstm.parity.stream_render import print_stream_report
+
+    hints = InterfaceHints(dict(options.constants), tuple(options.states), options.chunk, context or 0)
+    config = StreamCheckConfig(
+        chunk=options.chunk, threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta, providers=providers
+    )
+    results = stream_check_files(artifacts, reference, hints, data, config)
+    payload = [r.to_dict() for r in results]
+    if report is not None:
+        write_text_atomic(report, jsonio.dumps(payload if len(payload) > 1 else payload[0]) + "\n", overwrite=True)
+    if as_json:
+        typer.echo(jsonio.dumps(payload if len(payload) > 1 else payload[0]))
+    else:
+        for result in results:
+            print_stream_report(result, typer.echo)
+        if report is not None:
+            typer.echo(f"wrote {report}")
+    return all(r.passed for r in results)

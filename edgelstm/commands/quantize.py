@@ -46,10 +46,16 @@ def quantize_command(
     check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate before publishing the result"),
     keep_failed: bool = typer.Option(False, "--keep-failed", help="write the artifact even if it fails the parity gate"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
+    context: int | None = typer.Option(
+        None, "--context", help="ONNX graph made elsewhere: samples of the previous chunk each call also sees (silero: 64)"
+    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
-    """Quantize a model with one scheme (or try them all with --scheme auto) and gate the result on parity."""
+    """Quantize a model with one scheme (or try them all with --scheme auto) and gate the result on parity.
+
+    MODEL may be an ONNX graph made elsewhere (with --const/--state/--chunk/--context as it needs): the fp32 file
+    itself, or --reference ORIGINAL.onnx, is then the reference, streamed chunk by chunk and compared on decisions."""
     from edgelstm import jsonio
     from edgelstm.errors import ConfigError
     from edgelstm.files import check_output_dir
@@ -66,6 +72,22 @@ def quantize_command(
         scheme_config(scheme)  # an unknown scheme name is refused before the model loads
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
     is_onnx = model.endswith(".onnx")
+    if is_onnx and _is_foreign(Path(model), reference):
+        raise typer.Exit(
+            _quantize_foreign(
+                Path(model),
+                Path(reference or model),
+                out,
+                scheme,
+                data,
+                check,
+                keep_failed,
+                overwrite,
+                context,
+                model_options,
+                as_json,
+            )
+        )
     ref_spec = reference or (None if is_onnx else model)
     loaded = load_model(model_options.source(ref_spec)) if ref_spec else None
     sequences = None
@@ -110,3 +132,55 @@ def quantize_command(
     else:
         print_quantize(result)
     raise typer.Exit(EXIT_FAILED if result.parity_passed is False else EXIT_OK)
+
+
+def _is_foreign(model: Path, reference: str | None) -> bool:
+    """An ONNX MODEL is quantized as a graph made elsewhere when its reference is an ONNX file too, or when it
+    has no edgelstm metadata and no reference was named (it is then its own reference)."""
+    if reference is not None:
+        return reference.endswith(".onnx")
+    from edgelstm.errors import LoadError
+    from edgelstm.export.metadata import read_metadata
+
+    try:
+        read_metadata(model)
+    except LoadError:
+        return model.is_file()
+    return False
+
+
+def _quantize_foreign(
+    model: Path,
+    reference: Path,
+    out: Path,
+    scheme: str,
+    data: Path | None,
+    check: bool,
+    keep_failed: bool,
+    overwrite: bool,
+    context: int | None,
+    options: ModelOptions,
+    as_json: bool,
+) -> int:
+    from edgelstm import jsonio
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.parity.reference import OnnxReference
+    from edgelstm.parity.stream_check import StreamGate
+    from edgelstm.parity.stream_data import load_stream_data, synthetic_speech
+    from edgelstm.quantize import quantize, scheme_config
+    from edgelstm.quantize.render import print_quantize, print_selection
+    from edgelstm.quantize.selection import select_foreign_scheme
+
+    hints = InterfaceHints(dict(options.constants), tuple(options.states), options.chunk, context or 0)
+    gate = None
+    if check or scheme == "auto":
+        signal = load_stream_data(data) if data is not None else synthetic_speech(10.0, int(options.constants.get("sr", 16_000)))
+        gate = StreamGate(OnnxReference(reference), signal)
+    if scheme == "auto":
+        assert gate is not None
+        selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite)
+        typer.echo(jsonio.dumps(selection.to_dict())) if as_json else print_selection(selection)
+        return EXIT_OK if selection.winner else EXIT_FAILED
+    result = quantize(model, scheme_config(scheme), out, overwrite=overwrite, gate=gate, keep_failed=keep_failed, foreign=hints)
+    typer.echo(jsonio.dumps(result.to_dict())) if as_json else print_quantize(result)
+    return EXIT_FAILED if result.parity_passed is False else EXIT_OK

@@ -1,0 +1,161 @@
+"""silero-vad 6.2.3 through the CLI alone: inspect, quantize against the shipped fp32 ONNX, the streaming check (and
+its failure on a damaged artifact), bench, bundle and bundle verify, on both shipped ONNX files (issue 10)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from tests.refusals import assert_refused, run_cli
+
+silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+
+DATA = Path(silero_vad.__file__).parent / "data"
+ORIGINAL = DATA / "silero_vad.onnx"  # weights inside If branches: the reference for both files
+FILES = ("silero_vad.onnx", "silero_vad_16k_op15.onnx")
+CALL = ["--const", "sr=16000", "--chunk", "512", "--context", "64"]  # silero 5+ sees 64 samples before each chunk
+SCHEME = "weight-only-int8"
+
+
+def speech_like(seconds: float = 10.0, rate: int = 16_000, seed: int = 1) -> np.ndarray:
+    """Voiced syllables (a gliding pitch's harmonics shaped by vowel formants, 4 a second) for 1.5 s, then 1 s of
+    silence, over noise: the speech probability must rise and fall, or the gate compares nothing."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 120 + 25 * np.sin(2 * np.pi * 0.4 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    vowels = ((700, 1200, 2500), (300, 2200, 3000), (350, 900, 2300))
+    which = (t * 4).astype(int) % len(vowels)
+    voiced = np.zeros_like(t)
+    for k in range(1, 28):
+        gain = np.zeros_like(t)
+        for index, formants in enumerate(vowels):
+            rows = which == index
+            gain[rows] = sum(
+                w * np.exp(-((((k * f0[rows]) - f) / (80 + 0.1 * f)) ** 2)) for f, w in zip(formants, (1, 0.5, 0.25), strict=True)
+            )
+        voiced += gain * np.sin(k * phase) / np.sqrt(k)
+    envelope = np.sqrt(np.abs(np.sin(np.pi * ((t * 4) % 1))))
+    audio = voiced * envelope * ((t % 2.5) < 1.5) + 0.01 * rng.standard_normal(t.size)
+    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("audio") / "speech.npy"
+    np.save(path, speech_like())
+    return path
+
+
+@pytest.fixture(scope="module", params=FILES)
+def published(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, audio: Path) -> tuple[Path, Path]:
+    """(the shipped file, the artifact quantize published from it, gated against the original fp32 graph)."""
+    from edgelstm.quantize.config import SCHEMES
+
+    if SCHEME not in SCHEMES:
+        pytest.skip(f"{SCHEME} is not registered in this tree (the scheme expected to pass on silero)")
+    model = DATA / request.param
+    out = tmp_path_factory.mktemp("quantized")
+    result = run_cli(["quantize", model, "--reference", ORIGINAL, "--scheme", SCHEME, "--data", audio, "--out", out, *CALL])
+    assert result.exit_code == 0, result.output
+    artifact = out / f"{model.stem}.{SCHEME}.onnx"
+    assert artifact.is_file(), result.output
+    return model, artifact
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_inspect_shows_inputs_state_pair_and_sr(name: str) -> None:
+    result = run_cli(["inspect", DATA / name, "--const", "sr=16000", "--chunk", "512"])
+    assert result.exit_code == 0, result.output
+    for fragment in ("input", "state", "stateN", "sr", "512"):
+        assert fragment in result.output
+
+
+def test_quantize_publishes_with_interface_and_source_sha256(published: tuple[Path, Path]) -> None:
+    model, artifact = published
+    props = {p.key: p.value for p in onnx.load(str(artifact), load_external_data=False).metadata_props}
+    interface = json.loads(props["edgelstm.interface"])
+    assert props["edgelstm.source_sha256"] == sha256(model)
+    assert interface["impl"] == "foreign" and interface["form"] == "streaming"
+    assert interface["constants"] == {"sr": 16000} and interface["chunk"] == 512 and interface["context"] == 64
+    assert [(s["input_name"], s["output_name"], s["shape"]) for s in interface["states"]] == [
+        ("state", "stateN", [2, "batch", 128])
+    ]
+    assert artifact.stat().st_size * 3 < model.stat().st_size  # weight-only int8: over 3x smaller
+    sidecar = json.loads(artifact.with_suffix(".quant.json").read_text())
+    assert sidecar["parity_passed"] is True and sidecar["parity"]["chunks"] >= 312  # >= 10 s at 16 kHz
+
+
+def test_check_streams_against_the_onnx_reference(published: tuple[Path, Path], audio: Path, tmp_path: Path) -> None:
+    _, artifact = published
+    report = tmp_path / "parity.json"
+    result = run_cli(["check", artifact, "--reference", ORIGINAL, "--data", audio, "--providers", "cpu", "--report", report])
+    assert result.exit_code == 0, result.output
+    for fragment in (sha256(artifact), sha256(ORIGINAL), sha256(audio), "312 chunks of 512", "CPUExecutionProvider"):
+        assert fragment in result.output
+    data = json.loads(report.read_text())
+    (candidate,) = data["candidates"]
+    assert candidate["decisions"] == 312 and candidate["flips"] <= 3 and candidate["max_abs_delta"] <= 0.1
+    # The recurrent state is compared chunk by chunk too: its error against chunk index is in the report.
+    assert {p["output"] for p in candidate["profiles"]} == {"output", "stateN"}
+    assert max(p["steps"][-1] for p in candidate["profiles"]) == 312
+
+
+def test_check_fails_a_damaged_artifact(published: tuple[Path, Path], audio: Path, tmp_path: Path) -> None:
+    _, artifact = published
+    model = onnx.load(str(artifact))
+    recurrent = [i for i in model.graph.initializer if i.name.endswith("weight_hh_quantized")]
+    if not recurrent:
+        pytest.skip("this artifact keeps its LSTM weights inside If branches; the op15 file is damaged instead")
+    damaged = recurrent[0]
+    damaged.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(damaged)), damaged.name))
+    path = tmp_path / "damaged.onnx"
+    onnx.save(model, str(path))
+    result = run_cli(["check", path, "--reference", ORIGINAL, "--data", audio, "--providers", "cpu"])
+    assert result.exit_code == 1, result.output
+    assert "decisions flipped at 0.5 (budget" in result.output and "verdict: FAIL" in result.output
+
+
+def test_bench_gives_per_chunk_latency(published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, artifact = published
+    report = tmp_path / "bench.json"
+    args = ["bench", artifact, "--batches", "1", "--rounds", "3", "--no-cold-start", "--report", report]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(report.read_text())["latencies"]
+    assert (row["batch"], row["steps"], row["threads"]) == (1, 512 + 64, 1) and row["p50_ms"] > 0
+
+
+def test_bundle_writes_the_state_layout_and_verifies(published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, artifact = published
+    out = tmp_path / "bundle"
+    result = run_cli(["bundle", artifact, "--out", out])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    (state,) = manifest["state"]
+    assert (state["input_name"], state["output_name"], state["shape"], state["initial_value"]) == (
+        "state",
+        "stateN",
+        [2, "batch", 128],
+        0.0,
+    )
+    assert (manifest["constants"], manifest["chunk"], manifest["context"]) == ({"sr": 16000}, 512, 64)
+    verified = run_cli(["bundle", "verify", out])
+    assert verified.exit_code == 0, verified.output
+    assert "ran once (output, stateN)" in verified.output
+
+
+def test_a_bare_foreign_graph_without_its_scalar_is_refused_in_one_line(tmp_path: Path) -> None:
+    assert_refused(
+        ["quantize", ORIGINAL, "--scheme", SCHEME, "--out", tmp_path / "out", "--chunk", "512"], "--const sr=", watch=(tmp_path,)
+    )
