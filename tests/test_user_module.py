@@ -1,0 +1,355 @@
+"""A user's own nn.Module, given as `package.module:factory --weights state.safetensors`, through every command.
+
+The module is the one issue 10 tried: Conv1d front end (12 channels, kernel 3) -> 2-layer bidirectional GRU
+(hidden 24) -> attention pooling over time -> Linear. Its GRU is registered *before* its Conv1d, so only the
+forward order tells the input size (12, not the GRU's 24).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from edgelstm.errors import LoadError, UserCodeError
+from edgelstm.loading import load_model
+from edgelstm.model_source import ModelSource
+from tests.refusals import assert_refused, run_cli
+
+USER_CODE = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    class ConvBiGRUAttention(nn.Module):
+        def __init__(self, features=12, hidden=24, classes=4):
+            super().__init__()
+            self.gru = nn.GRU(24, hidden, num_layers=2, batch_first=True, bidirectional=True)
+            self.conv = nn.Conv1d(features, 24, kernel_size=3, padding=1)
+            self.score = nn.Linear(2 * hidden, 1)
+            self.head = nn.Linear(2 * hidden, classes)
+
+        def forward(self, x):  # x: [batch, time, 12]
+            z = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+            h, _ = self.gru(z)
+            weights = torch.softmax(self.score(h), dim=1)
+            return self.head((weights * h).sum(dim=1))
+
+
+    class ChannelsFirst(nn.Module):  # takes [batch, channels, time] like audio code often does
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(6, 8, kernel_size=3, padding=1)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).mean(dim=2))
+
+
+    class WithLengths(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(5, 8, batch_first=True)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x, lengths):
+            h, _ = self.gru(x)
+            last = h[torch.arange(x.shape[0]), lengths - 1]
+            return self.head(last)
+
+
+    class Stateful(nn.Module):  # forward(x, state) -> (y, new_state), like a streaming VAD
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 8, batch_first=True)
+            self.head = nn.Linear(8, 1)
+
+        def forward(self, x, state=None, sr=16000):
+            if sr not in (8000, 16000):
+                raise ValueError(f"unsupported sampling rate {sr}")
+            h, (hn, cn) = self.lstm(x, None if state is None else (state[0], state[1]))
+            return torch.sigmoid(self.head(h)) * (sr / 16000), torch.stack([hn, cn])
+
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(12, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x.transpose(1, 2)).view(-1, 999)
+
+
+    class Gru(nn.Module):  # unidirectional, per-step head: the streaming candidate
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(5, 16, batch_first=True)
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, x):
+            h, _ = self.gru(x)
+            return self.head(h)
+
+
+    def build():
+        torch.manual_seed(0)
+        return ConvBiGRUAttention()
+
+
+    def build_channels_first():
+        torch.manual_seed(0)
+        return ChannelsFirst()
+
+
+    def build_with_lengths():
+        torch.manual_seed(0)
+        return WithLengths()
+
+
+    def build_stateful():
+        torch.manual_seed(0)
+        return Stateful()
+
+
+    def build_broken():
+        return Broken()
+
+
+    def build_gru():
+        torch.manual_seed(0)
+        return Gru()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory):
+    """The user's folder: the module file, trained-looking weights (safetensors), held-out data."""
+    root = tmp_path_factory.mktemp("user_module")
+    name = f"user_model_{uuid.uuid4().hex[:10]}"
+    (root / f"{name}.py").write_text(USER_CODE)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.syspath_prepend(str(root))
+        loaded = load_model(f"{name}:build")
+        torch.manual_seed(1)
+        state = {k: torch.randn_like(v) * 0.3 for k, v in loaded.user_module.state_dict().items()}
+        save_file(state, str(root / "weights.safetensors"))
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((24, 20, 12)).astype(np.float32)
+        np.savez(root / "heldout.npz", x=x, y=rng.integers(0, 4, 24))
+        yield root, name
+
+
+@pytest.fixture
+def in_user_dir(user, monkeypatch: pytest.MonkeyPatch):
+    root, name = user
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    return root, name
+
+
+def _ok(args: list[str]):
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+# -- probing ---------------------------------------------------------------------------------------------------
+
+
+def test_input_size_comes_from_the_first_layer_in_forward_order(in_user_dir):
+    _, name = in_user_dir
+    loaded = load_model(ModelSource(f"{name}:build", weights=Path("weights.safetensors")))
+    assert (loaded.signature.kind, loaded.signature.size) == ("features", 12)  # the Conv1d's, not the GRU's 24
+    assert loaded.forward is not None and loaded.forward.layout == "btc"
+    assert loaded.weights_record is not None and len(loaded.weights_record) == 64
+
+
+def test_channels_first_forward_is_found_and_adapted(in_user_dir):
+    _, name = in_user_dir
+    loaded = load_model(f"{name}:build_channels_first")
+    assert loaded.signature.size == 6 and loaded.forward.layout == "bct"
+    x = torch.randn(2, 9, 6)  # edgelstm's [batch, time, features]
+    expected = loaded.user_module(x.transpose(1, 2))
+    torch.testing.assert_close(loaded.module(x), expected)
+
+
+def test_lengths_argument_is_detected_and_fed(in_user_dir):
+    _, name = in_user_dir
+    loaded = load_model(f"{name}:build_with_lengths")
+    assert loaded.forward.lengths == "lengths"
+    x = torch.randn(3, 7, 5)
+    full = loaded.user_module(x, torch.full((3,), 7))
+    torch.testing.assert_close(loaded.module(x), full)
+    short = torch.tensor([7, 3, 1])
+    torch.testing.assert_close(loaded.module(x, short), loaded.user_module(x, short))
+
+
+def test_stateful_forward_is_detected_and_constants_reach_it(in_user_dir):
+    _, name = in_user_dir
+    loaded = load_model(ModelSource(f"{name}:build_stateful", constants={"sr": 8000}))
+    forward = loaded.forward
+    assert forward.states == ("state",)
+    assert forward.state_shapes == ((2, 1, 2, 8),) and forward.state_batch_axes == (2,)
+    assert forward.constants == {"sr": 8000}
+    x = torch.randn(2, 5, 4)
+    y, _ = loaded.user_module(x, None, sr=8000)
+    torch.testing.assert_close(loaded.module(x), y)  # every command sees the output only
+
+
+def test_a_constant_the_forward_does_not_take_is_refused(in_user_dir):
+    _, name = in_user_dir
+    with pytest.raises(LoadError, match="--const rate: forward\\(\\) has no argument 'rate'"):
+        load_model(ModelSource(f"{name}:build_stateful", constants={"rate": 1}))
+
+
+def test_a_failing_forward_is_one_line_naming_the_probe_input(in_user_dir):
+    _, name = in_user_dir
+    with pytest.raises(UserCodeError, match=rf"running {name}:build_broken on x\[2, 16, 12\] failed: RuntimeError"):
+        load_model(f"{name}:build_broken")
+    assert_refused(["inspect", f"{name}:build_broken"], f"running {name}:build_broken on x[2, 16, 12] failed")
+
+
+def test_a_factory_without_weights_is_said_out_loud_and_recorded(in_user_dir):
+    _, name = in_user_dir
+    result = _ok(["inspect", f"{name}:build", "--json"])
+    assert result.stderr.strip() == f"warning: random weights: no --weights given for {name}:build"
+    assert json.loads(result.stdout)["weights"] == "none (random init)"
+    quiet = _ok(["inspect", f"{name}:build", "--weights", "weights.safetensors", "--json"])
+    assert "warning" not in quiet.stderr
+    assert json.loads(quiet.stdout)["input_size"] == 12
+
+
+# -- every command, with no model option beyond --weights ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(user):
+    root, name = user
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.syspath_prepend(str(root))
+        _ok(["export", f"{name}:build", "--weights", "weights.safetensors", "--out", "onnx", "--batches", "1,3"])
+        _ok(
+            [
+                "quantize",
+                "onnx/sequence_torch_onnx.onnx",
+                "--reference",
+                f"{name}:build",
+                "--weights",
+                "weights.safetensors",
+                "--scheme",
+                "weight-only-int8",
+                "--out",
+                "int8",
+            ]
+        )
+    return root / "onnx" / "sequence_torch_onnx.onnx", next((root / "int8").glob("*.onnx"))
+
+
+def test_export_and_quantize_publish(exported):
+    fp32, int8 = exported
+    assert fp32.is_file() and int8.is_file()
+    assert int8.stat().st_size < fp32.stat().st_size
+
+
+def test_check_gates_both_artifacts_against_the_weighted_reference(in_user_dir, exported):
+    _, name = in_user_dir
+    fp32, int8 = exported
+    result = _ok(
+        [
+            "check",
+            fp32,
+            int8,
+            "--reference",
+            f"{name}:build",
+            "--weights",
+            "weights.safetensors",
+            "--data",
+            "heldout.npz",
+            "--providers",
+            "cpu",
+            "--report",
+            "check.json",
+        ]
+    )
+    assert "PASS" in result.stdout
+    report = json.loads(Path("check.json").read_text())
+    assert any(k.endswith("weights.safetensors") for k in report["reference_files"])
+
+
+def test_check_without_weights_fails_and_says_why(in_user_dir, exported):
+    _, name = in_user_dir
+    fp32, _ = exported
+    result = run_cli(["check", fp32, "--reference", f"{name}:build", "--providers", "cpu", "--no-stress"])
+    assert result.exit_code == 1, result.output
+    assert "warning: random weights" in result.stderr
+    assert "weights none (random init)" in result.stdout
+
+
+def test_bench_and_bundle(in_user_dir, exported):
+    _, name = in_user_dir
+    _, int8 = exported
+    _ok(
+        [
+            "bench",
+            int8,
+            "--reference",
+            f"{name}:build",
+            "--weights",
+            "weights.safetensors",
+            "--batches",
+            "1",
+            "--steps",
+            "20",
+            "--rounds",
+            "3",
+            "--chunks",
+            "1",
+            "--no-cold-start",
+            "--no-baselines",
+        ]
+    )
+    _ok(["bundle", int8, "--out", "bundle", "--overwrite"])
+    _ok(["bundle", "verify", "bundle"])
+
+
+def test_distill_takes_the_user_module_as_teacher_and_check_compares_the_student(in_user_dir):
+    root, name = in_user_dir
+    result = _ok(
+        [
+            "distill",
+            f"{name}:build",
+            "--weights",
+            "weights.safetensors",
+            "--data",
+            "heldout.npz",
+            "--validation",
+            "heldout.npz",
+            "--out",
+            "student",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--no-report",
+        ]
+    )
+    assert "student head read from its output: classify, 4 output(s)" in result.stdout
+    _ok(["export", "student/best", "--out", "student_onnx", "--batches", "1,3", "--steps", "1,5"])
+    artifact = next((root / "student_onnx").glob("*.onnx"))
+    # A student is not its teacher: the gate may fail, but as a verdict (exit 1), never a crash.
+    checked = run_cli(
+        ["check", artifact, "--reference", f"{name}:build", "--weights", "weights.safetensors", "--providers", "cpu"]
+    )
+    assert checked.exit_code in (0, 1), checked.output
+    assert "Traceback" not in checked.output and "internal error" not in checked.output
