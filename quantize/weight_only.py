@@ -112,7 +112,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         self.report = WeightOnlyReport(config.storage, 0, 0)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
-        names = {v.name for v in _all_values(model.graph)}
+        names = {v.name for v in _all_values(model.graph) if v.name}
         for value, graph, constant_node in _stored_tensors(model.graph):
             tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
             if tensor is None or tensor.dtype not in FLOAT_TYPES:
