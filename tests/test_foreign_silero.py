@@ -159,3 +159,20 @@ def test_a_bare_foreign_graph_without_its_scalar_is_refused_in_one_line(tmp_path
     assert_refused(
         ["quantize", ORIGINAL, "--scheme", SCHEME, "--out", tmp_path / "out", "--chunk", "512"], "--const sr=", watch=(tmp_path,)
     )
+
+
+def test_report_reads_the_streaming_verdict(published: tuple[Path, Path], audio: Path, tmp_path: Path) -> None:
+    _, artifact = published
+    run = tmp_path / "run"
+    run.mkdir()
+    local = run / artifact.name
+    local.write_bytes(artifact.read_bytes())
+    checked = run_cli(
+        ["check", local, "--reference", ORIGINAL, "--data", audio, "--providers", "cpu", "--report", run / "check.json"]
+    )
+    assert checked.exit_code == 0, checked.output
+    result = run_cli(["report", run])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads((run / "report.json").read_text())["artifacts"]
+    assert (row["parity"], row["verdicts"], row["sha256"]) == ("pass", {"cpu": "pass"}, sha256(artifact))
+    assert "streamed in 312 chunks of 512" in (run / "report.md").read_text()

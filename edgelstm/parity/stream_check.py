@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
 
 
+STREAM_CHECK_KIND = "streaming-check"
+
+
 @dataclass(frozen=True)
 class StreamCheckConfig:
     chunk: int | None = None  # samples per call; None: the chunk the artifact's interface was confirmed at
@@ -122,6 +125,7 @@ class StreamCheckReport:
             {"artifact": self.artifact, "artifact_sha256": self.artifact_sha256, **c.to_dict()} for c in self.candidates
         ]
         data["reference_dtype"] = "float32"
+        data["kind"] = STREAM_CHECK_KIND  # tells `edgelstm report` which verdict this is
         data["passed"] = self.passed
         return data
 

@@ -75,7 +75,7 @@ def read_summary(path: Path) -> RunSummary:
     try:
         summary = RunSummary.from_dict(data or {})
         # The plots read these raw: check their shape here, not halfway through rendering.
-        if summary.check is not None:
+        if summary.check is not None and not is_stream_check(summary.check):
             ParityReport.from_dict(summary.check)
         if summary.bench is not None:
             BenchReport.from_dict(summary.bench)
@@ -102,7 +102,9 @@ def collect_run(run_dir: Path) -> RunSummary:
         return rows[name]
 
     matched: dict[str, list[dict[str, Any]]] = {}
-    if check is not None:
+    if check is not None and is_stream_check(check):
+        _collect_stream_check(check, run_dir, row, matched)
+    elif check is not None:
         raw = validate_parity_report(check, run_dir / "check.json")
         parity = _parse(ParityReport.from_dict, check, run_dir / "check.json", "edgelstm check --report")
         for candidate, raw_candidate in zip(parity.candidates, raw, strict=True):
@@ -147,6 +149,37 @@ def collect_run(run_dir: Path) -> RunSummary:
             r.parity_note = "no parity result in check.json names this file's sha256"
     machine = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}"}
     return RunSummary(str(run_dir), list(rows.values()), check, bench, quant, machine)
+
+
+def is_stream_check(check: dict[str, Any]) -> bool:
+    """A `check --reference ORIGINAL.onnx` report (streamed, gated on decisions) rather than a torch-reference one."""
+    from edgelstm.parity.stream_check import STREAM_CHECK_KIND
+
+    return check.get("kind") == STREAM_CHECK_KIND
+
+
+def _collect_stream_check(
+    check: dict[str, Any],
+    run_dir: Path,
+    row: Callable[[str, str | None], ArtifactRow],
+    matched: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Verdicts per provider and the last window's error of the probability output, for the sha256 it judged."""
+    output = check.get("output")
+    for candidate in validate_parity_report(check, run_dir / "check.json"):
+        r = row(Path(candidate["artifact"]).name, candidate["artifact"])
+        digest, _ = candidate_sha256(candidate, [run_dir])
+        if r.sha256 is None:
+            r.sha256 = digest
+        if digest is None or digest != r.sha256:
+            r.parity_note = f"check judged {'an unknown sha256' if digest is None else 'sha256 ' + digest[:12]}, not this file"
+            continue
+        matched.setdefault(r.name, []).append(candidate)
+        r.verdicts[candidate["provider"]] = candidate["verdict"]
+        profiles = candidate.get("profiles") if isinstance(candidate.get("profiles"), list) else []
+        last = [p.get("last_error") for p in profiles if isinstance(p, dict) and p.get("output") == output]
+        if last and isinstance(last[0], (int, float)) and candidate["provider"] == "cpu":
+            r.last_step_error = float(last[0])
 
 
 def _artifact_row(name: str, path: Path | None) -> ArtifactRow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 from typing import Any
 
 from edgelstm.errors import EdgelstmError
@@ -60,7 +61,13 @@ def parity_lines(summary: RunSummary) -> list[str]:
     """One verdict per artifact, each naming the sha256 it was measured on; no run-wide PASS."""
     check = summary.check or {}
     versions = check.get("versions") or {}
-    if summary.check:
+    if summary.check and summary.check.get("kind") == "streaming-check":
+        head = (
+            f"Parity against the ONNX graph {Path(str(check.get('reference'))).name} (sha256 "
+            f"{short_sha(check.get('reference_sha256'))}), streamed in {check.get('chunks')} chunks of "
+            f"{check.get('chunk')} with the state carried, gated on decisions of {check.get('output')}, per artifact:"
+        )
+    elif summary.check:
         head = (
             f"Parity against torch {check.get('reference_dtype')} (torch {versions.get('torch')}, "
             f"onnx {versions.get('onnx')}, onnxruntime {versions.get('onnxruntime')}), per artifact:"
