@@ -154,7 +154,9 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             assert isinstance(self.config, WeightOnlyInt4Config)  # storage int4 is only set by that config
             block = self.config.block_size
             q, scale = quantize_int4_blockwise(array, block_axis, block)
-            stored = ir.Tensor(q.astype("int4"), dtype=ir.DataType.INT4)
+            import ml_dtypes  # onnx and onnx-ir depend on it: numpy's int4
+
+            stored = ir.Tensor(q.astype(ml_dtypes.int4), dtype=ir.DataType.INT4)
             storage, axis, attributes = "int4", block_axis, {"axis": block_axis, "block_size": block}
             dequantized = (q.astype(np.float32) * np.repeat(scale, block, axis=block_axis)[_crop(array.shape)]).astype(
                 array.dtype
