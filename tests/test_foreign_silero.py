@@ -176,3 +176,13 @@ def test_report_reads_the_streaming_verdict(published: tuple[Path, Path], audio:
     (row,) = json.loads((run / "report.json").read_text())["artifacts"]
     assert (row["parity"], row["verdicts"], row["sha256"]) == ("pass", {"cpu": "pass"}, sha256(artifact))
     assert "streamed in 312 chunks of 512" in (run / "report.md").read_text()
+
+
+def test_streaming_check_refusals_are_one_line(audio: Path, tmp_path: Path) -> None:
+    op15 = DATA / "silero_vad_16k_op15.onnx"
+    cube = tmp_path / "cube.npy"
+    np.save(cube, np.zeros((2, 3, 4), np.float32))
+    base = ["check", op15, "--reference", ORIGINAL, "--providers", "cpu", *CALL]
+    assert_refused([*base, "--data", cube], "cube.npy", "[batch, samples]")
+    assert_refused([*base, "--data", audio, "--junit", tmp_path / "j.xml"], "--junit")
+    assert_refused(["check", op15, "--reference", ORIGINAL, "--chunk", "512"], "--const sr=")

@@ -169,9 +169,27 @@ def run_stream_check(
     feeds = sequence_feeds(interface, x, None, str(info.path))
     expected = _per_chunk(lambda f: reference.run_once(interface, f), interface, feeds, chunk)
     with tempfile.TemporaryDirectory(prefix="edgelstm-stream-check-") as workdir:
+        # A graph that crashes ONNX Runtime must fail the gate with the reason, not take the gate's process down.
+        crash = _crash_reason(info, feeds, chunk, Path(workdir))
         for provider in config.providers:
+            if crash is not None:
+                report.candidates.append(StreamCandidate(provider, status="error", reason=crash))
+                continue
             report.candidates.append(_candidate(info, provider, interface, feeds, chunk, expected, output, config, Path(workdir)))
     return report
+
+
+def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, workdir: Path) -> str | None:
+    """One call of the first chunk in a child process (the one crash probe, given this graph's feeds)."""
+    if info.format != "onnx":
+        return None
+    from edgelstm.crash_probe import crash_reason
+
+    data = info.interface.data_input.name
+    first = {**feeds, data: feeds[data][:, : chunk + info.interface.context]}
+    path = workdir / "first_chunk.npz"
+    np.savez(path, **first)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
+    return crash_reason(info.path, feeds=path)
 
 
 def _candidate(

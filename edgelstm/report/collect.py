@@ -176,7 +176,8 @@ def _collect_stream_check(
             continue
         matched.setdefault(r.name, []).append(candidate)
         r.verdicts[candidate["provider"]] = candidate["verdict"]
-        profiles = candidate.get("profiles") if isinstance(candidate.get("profiles"), list) else []
+        raw_profiles = candidate.get("profiles")
+        profiles: list[Any] = raw_profiles if isinstance(raw_profiles, list) else []
         last = [p.get("last_error") for p in profiles if isinstance(p, dict) and p.get("output") == output]
         if last and isinstance(last[0], (int, float)) and candidate["provider"] == "cpu":
             r.last_step_error = float(last[0])
