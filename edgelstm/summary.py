@@ -65,11 +65,11 @@ def summarize_model(loaded: LoadedModel) -> ModelSummary:
 
 def export_forms(loaded: LoadedModel) -> list[FormAvailability]:
     if loaded.config is None:
-        foreign = "needs an edgelstm SequenceModel (a user module keeps its state inside forward())"
+        loop = "needs an edgelstm SequenceModel's weights (a user module exports with torch.onnx)"
         return [
             FormAvailability("sequence", "torch.onnx", True),
-            FormAvailability("sequence", "loop", False, foreign),
-            FormAvailability("streaming", "-", False, foreign),
+            FormAvailability("sequence", "loop", False, loop),
+            FormAvailability("streaming", "torch.onnx", *_user_streaming(loaded)),
         ]
     from edgelstm.export.native import fused_unsupported_reason, streaming_unsupported_reason
 
@@ -81,3 +81,20 @@ def export_forms(loaded: LoadedModel) -> list[FormAvailability]:
             reasons = [r for r in (fused_reason if impl == "fused" else "", stream_reason if form == "streaming" else "") if r]
             forms.append(FormAvailability(form, impl, not reasons, "; ".join(reasons)))
     return forms
+
+
+def _user_streaming(loaded: LoadedModel) -> tuple[bool, str]:
+    """Whether a user module's recurrent layers can carry state between chunks; the streaming verification at
+    export then decides whether the rest of the model is causal."""
+    if loaded.forward is None:
+        return False, "a .pt2 program: give the package.module:factory it came from"
+    from edgelstm.user_module import recurrent_layers
+
+    layers = recurrent_layers(loaded.user_module)
+    if not layers:
+        return False, "no nn.LSTM/nn.GRU layer whose state a graph could carry"
+    if any(layer.bidirectional for layer in layers):
+        return False, "a bidirectional recurrent layer: each step depends on later steps"
+    if not all(layer.batch_first for layer in layers):
+        return False, "a recurrent layer is not batch_first"
+    return True, ""

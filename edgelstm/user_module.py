@@ -11,8 +11,9 @@ Every command then calls the model as `module(x)` on [batch, time, features]: `U
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -278,13 +279,13 @@ def make_user_module(module: Any, signature: ForwardSignature, origin: str) -> A
             super().__init__()
             self.inner = module
 
-        def forward(self, x: Any, lengths: Any = None, *extra: Any) -> Any:
-            # `lengths`: an artifact's lengths input, when a parity check feeds the reference what the graph takes
-            if extra:
-                raise ConfigError(
-                    f"{origin}: a user module reference takes x (and lengths), not the artifact's state inputs; "
-                    "check the sequence form against it"
-                )
+        def forward(self, x: Any, *rest: Any) -> Any:
+            # What a graph's inputs feed the reference: lengths (int64) for a sequence graph, or the recurrent
+            # layers' states (float) for a streaming graph, which then returns (output, *final states).
+            lengths = rest[0] if rest and not rest[0].is_floating_point() else None
+            states = [r for r in rest if r.is_floating_point()]
+            if states:
+                return self._run_carrying(x, states)
             if lengths is None or signature.lengths or bool((lengths == x.shape[1]).all()):
                 return self._run(x, lengths)
             # A forward without lengths sees each sequence cut to its length, as the graph masks it.
@@ -294,6 +295,17 @@ def make_user_module(module: Any, signature: ForwardSignature, origin: str) -> A
         def _run(self, x: Any, lengths: Any) -> Any:
             output = _Caller(self.inner, signature, self._initial_state(x))(x, lengths=lengths)
             return output[0] if signature.states else output
+
+        def _run_carrying(self, x: Any, states: list[Any]) -> Any:
+            layers = recurrent_layers(self.inner)
+            expected = sum(2 if isinstance(layer, torch.nn.LSTM) else 1 for layer in layers)
+            if len(states) != expected:
+                raise ConfigError(
+                    f"{origin}: the graph feeds {len(states)} state tensor(s); the module's recurrent layers carry {expected}"
+                )
+            with carry_recurrent_state(layers, states) as finals:
+                output = self._run(x, None)
+            return (output, *finals)
 
         def _initial_state(self, x: Any) -> list[Any] | None:
             if not signature.states_required:
@@ -313,6 +325,41 @@ def make_user_module(module: Any, signature: ForwardSignature, origin: str) -> A
 
     UserModule.__name__ = UserModule.__qualname__ = type(module).__name__  # reports name the user's class
     return UserModule().eval()
+
+
+def recurrent_layers(module: Any) -> list[Any]:
+    """The module's nn.LSTM / nn.GRU / nn.RNN layers, in registration order (each carries its own state)."""
+    torch = _torch()
+    return [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)]
+
+
+@contextlib.contextmanager
+def carry_recurrent_state(layers: list[Any], states: list[Any]) -> Iterator[list[Any]]:
+    """Run the user's forward with each recurrent layer starting from the given state; the list yielded fills with
+    their final states (h, and c for an LSTM, in layer order) once the forward has run.
+
+    Hooks, not a rewrite of forward(): the user's code between the layers stays exactly as written.
+    """
+    torch = _torch()
+    finals: list[Any] = []
+    given = list(states)
+    handles = []
+    for layer in layers:
+        is_lstm = isinstance(layer, torch.nn.LSTM)
+        initial = (given.pop(0), given.pop(0)) if is_lstm else given.pop(0)
+
+        def before(module: Any, args: tuple[Any, ...], initial: Any = initial) -> tuple[Any, ...]:
+            return (args[0], initial)
+
+        def after(module: Any, args: tuple[Any, ...], output: Any, is_lstm: bool = is_lstm) -> None:
+            finals.extend(output[1] if is_lstm else [output[1]])
+
+        handles += [layer.register_forward_pre_hook(before), layer.register_forward_hook(after)]
+    try:
+        yield finals
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _stack_padded(outputs: list[Any], steps: int) -> Any:

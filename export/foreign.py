@@ -1,13 +1,16 @@
-"""Export a user nn.Module or torch.export program through torch.onnx (sequence form only).
+"""Export a user nn.Module or torch.export program through torch.onnx.
 
-A user module hides its recurrent state inside forward(), so only the sequence form is possible; the
-streaming and loop forms need an edgelstm SequenceModel, whose state layout we know.
+Sequence form: the module as it is. Streaming form: the user's nn.LSTM/nn.GRU layers get their initial state
+from graph inputs and hand their final state to graph outputs (hooks, the user's forward unchanged); whether the
+rest of the model is causal enough to stream is decided by the streaming verification (chunk by chunk, state
+carried, against the whole sequence), not by guessing. The loop form needs an edgelstm SequenceModel's weights.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from typing import Any
 
 import numpy as np
 import onnx
@@ -15,8 +18,9 @@ import torch
 from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
 from edgelstm.export.verify import _flatten
 
-from edgelstm.errors import ExportError
+from edgelstm.errors import ExportError, first_line
 from edgelstm.loading import LoadedModel, user_code
+from edgelstm.state import StateSpec
 
 
 def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:
@@ -31,13 +35,10 @@ def build_foreign_onnx(
     loaded: LoadedModel, export_config: ExportConfig, example_steps: int
 ) -> tuple[onnx.ModelProto, GraphInterface]:
     """Trace with an example of `example_steps` steps; verification then runs at other lengths."""
-    if export_config.form != "sequence":
-        raise ExportError(
-            "the streaming form needs an edgelstm SequenceModel (its state layout is known); a user module "
-            "keeps its state inside forward(), so only --form sequence is available"
-        )
     if export_config.impl in ("loop", "unrolled"):
         raise ExportError("the loop form is built from an edgelstm SequenceModel's weights; user modules export with torch.onnx")
+    if export_config.form != "sequence":
+        return _build_streaming(loaded, export_config, example_steps)
     x = example_input(loaded, example_steps)
     with user_code(loaded.origin, f"forward on the example input {list(x.shape)}"), torch.no_grad():
         outputs = _flatten(loaded.module(x))
@@ -95,3 +96,99 @@ def _symbolic_shape(tensor: torch.Tensor, steps: int) -> list[int | str]:
 
 def _dtype_name(tensor: torch.Tensor) -> str:
     return str(np.dtype(str(tensor.dtype).replace("torch.", "")))
+
+
+def _build_streaming(
+    loaded: LoadedModel, export_config: ExportConfig, example_steps: int
+) -> tuple[onnx.ModelProto, GraphInterface]:
+    """A chunk in, each recurrent layer's state in and out; the user's forward traced once with the states fed."""
+    from edgelstm.user_module import recurrent_layers
+
+    if loaded.forward is None:  # a torch.export program: its recurrent layers are not modules any more
+        raise ExportError(
+            f"{loaded.origin}: the streaming form of a .pt2 program is not available; give the "
+            "'package.module:factory' it came from"
+        )
+    layers = recurrent_layers(loaded.user_module)
+    if not layers:
+        raise ExportError(f"{loaded.origin}: has no nn.LSTM/nn.GRU layer whose state a streaming graph could carry")
+    for layer in layers:
+        if layer.bidirectional:
+            raise ExportError(
+                f"{loaded.origin}: cannot stream: its {type(layer).__name__} is bidirectional (each step depends on "
+                "later steps); export --form sequence"
+            )
+        if not layer.batch_first:
+            raise ExportError(f"{loaded.origin}: cannot stream: its {type(layer).__name__} is not batch_first")
+    states = _user_state_specs(layers)
+    batch = 2
+    zeros = [torch.zeros([batch if d == "batch" else int(d) for d in s.shape]) for s in states]
+    x = example_input(loaded, example_steps, batch)
+    with user_code(loaded.origin, f"forward on the example chunk {list(x.shape)} with its recurrent state"), torch.no_grad():
+        outputs = _flatten(loaded.module(x, *zeros))
+    data_outputs = outputs[: len(outputs) - len(states)]
+    if len(data_outputs) != 1:
+        raise ExportError(f"{loaded.origin}: the streaming form takes one output tensor; forward() returned {len(data_outputs)}")
+    y = data_outputs[0]
+    if y.dim() < 2 or y.shape[1] != example_steps:
+        raise ExportError(
+            f"{loaded.origin}: cannot stream: its output {list(y.shape)} has no time axis (it pools over the whole "
+            "sequence); export --form sequence"
+        )
+    input_names = ["x", *(s.input_name for s in states)]
+    output_names = ["output", *(s.output_name for s in states)]
+    axes = {"x": {0: "batch", 1: "chunk"}, "output": {0: "batch", 1: "chunk"}}
+    axes |= {name: {1: "batch"} for s in states for name in (s.input_name, s.output_name)}
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                loaded.module,
+                (x, *zeros),
+                buffer,  # type: ignore[arg-type]
+                dynamo=False,
+                opset_version=export_config.opset,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=axes,
+            )
+    except Exception as exc:  # the exporter's many failure types all mean: this module cannot be exported
+        raise ExportError(f"torch.onnx could not export {loaded.origin}: {first_line(exc)}") from None
+    model = onnx.load_from_string(buffer.getvalue())
+    x_spec = (
+        TensorSpec("x", "int64", ["batch", "chunk"], "token ids")
+        if loaded.signature.kind == "tokens"
+        else TensorSpec("x", "float32", ["batch", "chunk", loaded.signature.size], "input features")
+    )
+    inputs = [x_spec, *(TensorSpec(s.input_name, s.dtype, s.shape, s.description) for s in states)]
+    y_spec = TensorSpec("output", _dtype_name(y), ["batch", "chunk", *(int(d) for d in y.shape[2:])], "per-step outputs")
+    outputs_specs = [y_spec, *(TensorSpec(s.output_name, s.dtype, s.shape, "final " + s.description) for s in states)]
+    return model, GraphInterface("streaming", "torch.onnx", inputs, outputs_specs, states)
+
+
+def _user_state_specs(layers: list[Any]) -> list[StateSpec]:
+    """h (and c) of each recurrent layer, shaped like torch's [layers, batch, hidden]; named h_in/h_out for one
+    layer (as edgelstm's own graphs), rnn{i}_h_in/... when there are several."""
+    specs = []
+    for index, layer in enumerate(layers):
+        prefix = "" if len(layers) == 1 else f"rnn{index}_"
+        kind = type(layer).__name__
+        rows = [f"layer{n}.forward" for n in range(layer.num_layers)]
+        parts = [("h", layer.proj_size or layer.hidden_size, "hidden")]
+        if isinstance(layer, torch.nn.LSTM):
+            parts.append(("c", layer.hidden_size, "cell"))
+        for name, size, what in parts:
+            specs.append(
+                StateSpec(
+                    name=f"{prefix}{name}",
+                    input_name=f"{prefix}{name}_in",
+                    output_name=f"{prefix}{name}_out",
+                    shape=[layer.num_layers, "batch", size],
+                    rows=rows,
+                    initial_value=0.0,
+                    dtype="float32",
+                    description=f"{what} state of the user's {kind} ({index})",
+                )
+            )
+    return specs

@@ -353,3 +353,64 @@ def test_distill_takes_the_user_module_as_teacher_and_check_compares_the_student
     )
     assert checked.exit_code in (0, 1), checked.output
     assert "Traceback" not in checked.output and "internal error" not in checked.output
+
+
+# -- the streaming form of a user's recurrent layers -------------------------------------------------------------
+
+CONV_GRU = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    class ConvGru(nn.Module):  # unidirectional, but its Conv1d looks one step ahead: not causal
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(5, 8, kernel_size=3, padding=1)
+            self.gru = nn.GRU(8, 16, batch_first=True)
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, x):
+            z = self.conv(x.transpose(1, 2)).transpose(1, 2)
+            return self.head(self.gru(z)[0])
+
+
+    def build():
+        torch.manual_seed(0)
+        return ConvGru()
+    """
+)
+
+STREAM_GRID = ["--batches", "1,3", "--steps", "1,5,24", "--example-steps", "8"]
+
+
+@pytest.mark.parametrize(("factory", "states"), [("build_gru", ["h_in"]), ("build_stateful", ["h_in", "c_in"])])
+def test_a_unidirectional_user_rnn_exports_a_streaming_graph_that_passes_streaming_parity(in_user_dir, factory, states):
+    root, name = in_user_dir
+    out = root / f"stream_{factory}"
+    result = _ok(["export", f"{name}:{factory}", "--out", out, "--form", "streaming", "--overwrite", "--json", *STREAM_GRID])
+    report = json.loads(result.stdout)
+    assert [t["name"] for t in report["interface"]["inputs"]] == ["x", *states]
+    chunked = [c for c in report["verification"]["cases"] if c["label"].startswith("chunks of")]
+    assert chunked and all(not c["error"] for c in chunked)
+    # and the parity gate streams it against the user module, state carried
+    checked = _ok(["check", out / "streaming_torch_onnx.onnx", "--reference", f"{name}:{factory}", "--providers", "cpu"])
+    assert "PASS" in checked.stdout
+
+
+def test_a_non_causal_front_end_fails_streaming_parity_and_nothing_is_written(in_user_dir):
+    root, _ = in_user_dir
+    name = f"conv_gru_{uuid.uuid4().hex[:8]}"
+    (root / f"{name}.py").write_text(CONV_GRU)
+    result = run_cli(["export", f"{name}:build", "--out", root / "conv_gru", "--form", "streaming", *STREAM_GRID])
+    assert result.exit_code == 1, result.output
+    assert "chunks of" in result.stdout and "nothing written" in result.stdout
+    assert not (root / "conv_gru").exists() or not any((root / "conv_gru").iterdir())
+
+
+def test_a_bidirectional_user_rnn_is_refused_for_streaming_with_the_reason(in_user_dir):
+    root, name = in_user_dir
+    assert_refused(
+        ["export", f"{name}:build", "--weights", "weights.safetensors", "--out", root / "bi", "--form", "streaming"],
+        "cannot stream: its GRU is bidirectional",
+    )

@@ -582,10 +582,8 @@ def _torch_fp32_baseline(
         interface = native_interface(reference.config, ExportConfig(form="sequence", with_lengths=True))
     names = [o.name for o in interface.outputs]
     for case in cases:
-        feeds: Feeds = {interface.inputs[0].name: case.x}
-        if any(t.name == "lengths" for t in interface.inputs):
-            feeds["lengths"] = case.lengths if case.lengths is not None else np.full(case.batch, case.steps, np.int64)
         try:
+            feeds: Feeds = sequence_feeds(interface, case.x, case.lengths, "torch fp32 baseline")
             actual = fp32.run(interface, feeds)
             expected = truth.run(interface, feeds)
         except (EdgelstmError, RuntimeError) as exc:
