@@ -71,7 +71,7 @@ def _forward_text(forward: dict[str, Any]) -> str:
     if forward["lengths"]:
         parts.append(forward["lengths"])
     for state in forward["states"]:
-        dims = ["B" if i == state["batch_axis"] else str(d) for i, d in enumerate(state["shape"])]
+        dims = ["B" if d == "batch" else str(d) for d in state["shape"]]
         parts.append(f"{state['name']}[{', '.join(dims)}]")
     parts += [f"{k}={v}" for k, v in forward["constants"].items()]
     returns = ", ".join(["output", *(s["name"] for s in forward["states"])])

@@ -46,7 +46,7 @@ class ForwardSignature:
             "lengths": self.lengths,
             "constants": dict(self.constants),
             "states": [
-                {"name": n, "shape": list(s), "batch_axis": a}
+                {"name": n, "shape": ["batch" if i == a else d for i, d in enumerate(s)], "batch_axis": a}
                 for n, s, a in zip(self.states, self.state_shapes, self.state_batch_axes, strict=True)
             ],
             "states_required": self.states_required,

@@ -9,6 +9,7 @@ carried, against the whole sequence), not by guessing. The loop form needs an ed
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from typing import Any
 
@@ -79,6 +80,7 @@ def build_foreign_onnx(
     except Exception as exc:  # the exporter's many failure types all mean: this module cannot be exported
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ExportError(f"torch.onnx could not export {loaded.origin}: {first[:300]}") from None
+    _record_call(model, loaded)
     x_spec = (
         TensorSpec("x", "int64", ["batch", "time"], "token ids")
         if loaded.signature.kind == "tokens"
@@ -156,6 +158,7 @@ def _build_streaming(
     except Exception as exc:  # the exporter's many failure types all mean: this module cannot be exported
         raise ExportError(f"torch.onnx could not export {loaded.origin}: {first_line(exc)}") from None
     model = onnx.load_from_string(buffer.getvalue())
+    _record_call(model, loaded)
     x_spec = (
         TensorSpec("x", "int64", ["batch", "chunk"], "token ids")
         if loaded.signature.kind == "tokens"
@@ -165,6 +168,15 @@ def _build_streaming(
     y_spec = TensorSpec("output", _dtype_name(y), ["batch", "chunk", *(int(d) for d in y.shape[2:])], "per-step outputs")
     outputs_specs = [y_spec, *(TensorSpec(s.output_name, s.dtype, s.shape, "final " + s.description) for s in states)]
     return model, GraphInterface("streaming", "torch.onnx", inputs, outputs_specs, states)
+
+
+def _record_call(model: onnx.ModelProto, loaded: LoadedModel) -> None:
+    """How the user's forward was called when traced (layout, lengths, `--const` values baked in, state) and which
+    weights: in the graph's doc_string, which the artifact keeps next to its edgelstm metadata."""
+    if loaded.forward is None:
+        return
+    record = {"traced_from": loaded.origin, "forward": loaded.forward.to_dict(), "weights": loaded.weights_record}
+    model.graph.doc_string = json.dumps(record, sort_keys=True)
 
 
 def _user_state_specs(layers: list[Any]) -> list[StateSpec]:

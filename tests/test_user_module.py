@@ -414,3 +414,17 @@ def test_a_bidirectional_user_rnn_is_refused_for_streaming_with_the_reason(in_us
         ["export", f"{name}:build", "--weights", "weights.safetensors", "--out", root / "bi", "--form", "streaming"],
         "cannot stream: its GRU is bidirectional",
     )
+
+
+def test_constants_and_weights_are_recorded_in_the_artifact(in_user_dir):
+    import onnx
+
+    root, name = in_user_dir
+    out = root / "with_const"
+    _ok(["export", f"{name}:build_stateful", "--const", "sr=8000", "--out", out, "--overwrite", *STREAM_GRID])
+    record = json.loads(onnx.load(str(out / "sequence_torch_onnx.onnx")).graph.doc_string)
+    assert record["forward"]["constants"] == {"sr": 8000}
+    assert record["forward"]["states"] == [{"name": "state", "shape": [2, 1, "batch", 8], "batch_axis": 2}]
+    assert record["weights"] == "none (random init)"
+    shown = _ok(["inspect", f"{name}:build_stateful", "--const", "sr=8000"]).stdout
+    assert "forward(x[B, T, C], state[2, 1, B, 8], sr=8000) -> output, state" in shown
