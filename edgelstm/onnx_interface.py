@@ -240,6 +240,13 @@ def describe_onnx(
     from edgelstm.export.metadata import load_onnx_file
 
     model = load_onnx_file(path)
+    recorded = _recorded_interface(model)
+    if recorded is not None:  # an artifact derived from a foreign graph: what it was confirmed with, unless overridden
+        constants = {**recorded.constants, **(constants or {})}
+        if chunk is None and recorded.chunk is not None:
+            chunk = recorded.chunk + recorded.context
+        if not declared_states:
+            declared_states = [(s.input_name, s.output_name) for s in recorded.states if "declared" in s.description]
     inputs, outputs = read_value_infos(model)
     states = pair_states(inputs, outputs, declared_states)
     state_inputs = {pair.input for pair in states}
@@ -257,6 +264,19 @@ def describe_onnx(
     if probe:
         _probe(path, interface, chunk)
     return interface
+
+
+def _recorded_interface(model: Any) -> GraphInterface | None:
+    """The foreign interface an edgelstm artifact records in its metadata, if it records one."""
+    from edgelstm.errors import LoadError
+    from edgelstm.export.metadata import ArtifactMetadata
+
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        interface = ArtifactMetadata.from_props(props).interface
+    except LoadError:  # no metadata, or malformed: the graph is described from scratch, as any foreign graph
+        return None
+    return interface if interface.impl == "foreign" else None
 
 
 def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:

@@ -190,12 +190,10 @@ def _probe_feeds(metadata: ArtifactMetadata, tmp: Path) -> Path | None:
     interface = metadata.interface
     if interface.impl != "foreign":
         return None
-    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.parity.artifacts import data_shape, sequence_feeds
 
-    data = interface.data_input
-    length = (interface.chunk or 16) + interface.context
-    shape = [1 if d == "batch" else length if d == "chunk" else d if isinstance(d, int) else 1 for d in data.shape]
-    feeds = sequence_feeds(interface, np.zeros(shape, np.dtype(data.dtype)), None, "crash probe")
+    x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
+    feeds = sequence_feeds(interface, x, None, "crash probe")
     path = tmp / "probe_feeds.npz"
     np.savez(path, **feeds)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
     return path

@@ -161,15 +161,13 @@ def select_foreign_scheme(
 def _batch1_feeds(path: Path, data: SequenceData | None) -> dict[str, np.ndarray]:
     """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
     its constants and initial state, from the one feed builder."""
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+    from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds
 
     interface = open_artifact(path).interface
     if data is not None:
         return sequence_feeds(interface, data.x[:1], None, str(path))
-    data_spec = interface.data_input
-    length = (interface.chunk or 1) + interface.context
-    shape = [1 if d == "batch" else length if d in ("chunk", "time") else d if isinstance(d, int) else 1 for d in data_spec.shape]
-    return sequence_feeds(interface, np.zeros(shape, np.dtype(data_spec.dtype)), None, str(path))
+    x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
+    return sequence_feeds(interface, x, None, str(path))
 
 
 def measure_latencies(candidates: list[Candidate], data: SequenceData | None, rounds: int = 7, calls: int = 10) -> None:

@@ -186,3 +186,12 @@ def test_streaming_check_refusals_are_one_line(audio: Path, tmp_path: Path) -> N
     assert_refused([*base, "--data", cube], "cube.npy", "[batch, samples]")
     assert_refused([*base, "--data", audio, "--junit", tmp_path / "j.xml"], "--junit")
     assert_refused(["check", op15, "--reference", ORIGINAL, "--chunk", "512"], "--const sr=")
+
+
+def test_inspect_of_a_derived_artifact_uses_its_recorded_interface(published: tuple[Path, Path]) -> None:
+    _, artifact = published
+    result = run_cli(["inspect", artifact, "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    assert described["constants"] == {"sr": 16000} and described["accepted_chunks"] == [512 + 64]
+    assert described["probe"].startswith("ran at batch 1 and 2")

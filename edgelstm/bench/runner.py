@@ -28,7 +28,7 @@ from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, LatencyResult, SizeResult, StreamingCostResult
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import ArtifactInfo, open_artifact, sequence_feeds
+from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
 from edgelstm.runtime import SessionSettings, session_from_onnx
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def _steps_for(info: ArtifactInfo, steps: tuple[int, ...]) -> tuple[int, ...]:
 def _feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Random data (token ids 0/1 for int64 inputs) at this batch and length; the rest from the one feed builder."""
     spec = info.interface.data_input
-    dims = [batch if d == "batch" else steps if d in ("time", "chunk") else int(d) for d in spec.shape]
+    dims = data_shape(info.interface, batch, steps)
     if spec.dtype == "int64":
         x = rng.integers(0, 2, size=dims, dtype=np.int64)
     else:

@@ -227,6 +227,15 @@ def convert_to_ort(path: Path, workdir: Path) -> Path:
     return target
 
 
+def data_shape(interface: GraphInterface, batch: int, steps: int | None = None) -> list[int]:
+    """The data input's shape for one call: `batch`, `steps` on the time/chunk axis (default: a foreign graph's
+    confirmed chunk plus its context), fixed axes as declared, any other unnamed axis 1."""
+    if steps is None:
+        steps = (interface.chunk or 1) + interface.context
+    sizes = {"batch": batch, "time": steps, "chunk": steps}
+    return [d if isinstance(d, int) else sizes.get(d, 1) for d in interface.data_input.shape]
+
+
 def sequence_feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray | None, where: str) -> dict[str, np.ndarray]:
     """Inputs for one call of a graph on `x`: lengths (full when not given), initial states (the "batch" axis, at
     whatever position the state has it, sized from x's batch) and the graph's fixed constants."""
