@@ -143,8 +143,10 @@ class InterfaceHints:
     context: int = 0  # samples of the previous chunk prepended to each call (silero-vad: 64 at 16 kHz)
 
     def __post_init__(self) -> None:
-        if self.context < 0 or (self.context and self.chunk is None):
-            raise ConfigError("--context N (>= 0) needs --chunk: it is the overlap each chunk of --chunk samples carries")
+        if self.context < 0:
+            raise ConfigError(f"--context must be a number of samples >= 0, got {self.context}")
+        if self.context and self.chunk is None:
+            raise ConfigError("--context needs --chunk: it is the overlap each chunk of --chunk samples carries")
 
     def __bool__(self) -> bool:
         return bool(self.constants or self.states or self.chunk)

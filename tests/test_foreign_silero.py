@@ -186,6 +186,8 @@ def test_streaming_check_refusals_are_one_line(audio: Path, tmp_path: Path) -> N
     assert_refused([*base, "--data", cube], "cube.npy", "[batch, samples]")
     assert_refused([*base, "--data", audio, "--junit", tmp_path / "j.xml"], "--junit")
     assert_refused(["check", op15, "--reference", ORIGINAL, "--chunk", "512"], "--const sr=")
+    assert_refused([*base, "--context", "-3"], "--context", ">= 0")
+    assert_refused(["bench", op15, "--batches", "1", "--no-cold-start"], "state, sr", "--const NAME=VALUE")
 
 
 def test_inspect_of_a_derived_artifact_uses_its_recorded_interface(published: tuple[Path, Path]) -> None:

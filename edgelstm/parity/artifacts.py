@@ -251,5 +251,10 @@ def sequence_feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray
         feeds[name] = np.array(value, dtype=dtypes.get(name, "float32"))
     missing = [n for n in names if n not in feeds]
     if missing:
-        raise InputShapeError(f"{where}: don't know how to feed input(s) {', '.join(missing)}")
+        hint = (
+            " (a graph made elsewhere: describe it with --const NAME=VALUE, --state IN:OUT, --chunk N)"
+            if interface.impl == "unknown"
+            else ""
+        )
+        raise InputShapeError(f"{where}: don't know how to feed input(s) {', '.join(missing)}{hint}")
     return feeds
