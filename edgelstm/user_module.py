@@ -270,7 +270,7 @@ def _confirm_states(caller: _Caller, x: Any, output: Any, origin: str) -> Forwar
 
 def make_user_module(module: Any, signature: ForwardSignature, origin: str) -> Any:
     """`module(x)` on [batch, time, features] for every command: the forward's other arguments filled in."""
-    torch = _torch()
+    import torch
 
     class UserModule(torch.nn.Module):
         """Calls the user's forward with its lengths, constants and initial state; returns the output only."""
