@@ -47,7 +47,7 @@ def main() -> None:
     import silero_vad
 
     data_dir = Path(silero_vad.__file__).parent / "data"
-    audio = synthetic_speech(args.seconds, 16_000)
+    audio = synthetic_speech(args.seconds, 16_000, chunk=512)  # >= 10 s in whole chunks: 313
     rows = []
     with tempfile.TemporaryDirectory(prefix="silero-example-") as tmp:
         for name in FILES:

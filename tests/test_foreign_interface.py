@@ -107,3 +107,13 @@ def test_bundle_manifest_refuses_bad_constants(tmp_path: Path) -> None:
     path.write_text(json.dumps({**manifest, "constants": {"sr": 16000}, "chunk": 512, "context": 64}))
     read = read_manifest(path)
     assert (read.constants, read.symbolic_sizes) == ({"sr": 16000}, {"chunk": 576})
+
+
+def test_synthetic_speech_covers_the_asked_length_in_whole_chunks_and_has_silences() -> None:
+    from edgelstm.parity.stream_data import synthetic_speech
+
+    audio = synthetic_speech(10.0, 16_000, chunk=512)
+    assert audio.x.shape == (1, 313 * 512) and audio.x.dtype == np.float32
+    quiet = np.abs(audio.x[0, 28_000:36_000]).max()  # 1.75-2.25 s: between two talking spells
+    loud = np.abs(audio.x[0, 4_000:20_000]).max()
+    assert quiet < 0.1 * loud

@@ -23,7 +23,10 @@ CALL = ["--const", "sr=16000", "--chunk", "512", "--context", "64"]  # silero 5+
 SCHEME = "weight-only-int8"
 
 
-def speech_like(seconds: float = 10.0, rate: int = 16_000, seed: int = 1) -> np.ndarray:
+CHUNKS = 313  # 313 x 512 samples: the first whole number of chunks over 10 s at 16 kHz
+
+
+def speech_like(seconds: float = CHUNKS * 512 / 16_000, rate: int = 16_000, seed: int = 1) -> np.ndarray:
     """Voiced syllables (a gliding pitch's harmonics shaped by vowel formants, 4 a second) for 1.5 s, then 1 s of
     silence, over noise: the speech probability must rise and fall, or the gate compares nothing."""
     rng = np.random.default_rng(seed)
@@ -93,7 +96,7 @@ def test_quantize_publishes_with_interface_and_source_sha256(published: tuple[Pa
     ]
     assert artifact.stat().st_size * 3 < model.stat().st_size  # weight-only int8: over 3x smaller
     sidecar = json.loads(artifact.with_suffix(".quant.json").read_text())
-    assert sidecar["parity_passed"] is True and sidecar["parity"]["chunks"] >= 312  # >= 10 s at 16 kHz
+    assert sidecar["parity_passed"] is True and sidecar["parity"]["chunks"] * 512 >= 10 * 16_000  # >= 10 s
 
 
 def test_check_streams_against_the_onnx_reference(published: tuple[Path, Path], audio: Path, tmp_path: Path) -> None:
@@ -101,14 +104,14 @@ def test_check_streams_against_the_onnx_reference(published: tuple[Path, Path], 
     report = tmp_path / "parity.json"
     result = run_cli(["check", artifact, "--reference", ORIGINAL, "--data", audio, "--providers", "cpu", "--report", report])
     assert result.exit_code == 0, result.output
-    for fragment in (sha256(artifact), sha256(ORIGINAL), sha256(audio), "312 chunks of 512", "CPUExecutionProvider"):
+    for fragment in (sha256(artifact), sha256(ORIGINAL), sha256(audio), f"{CHUNKS} chunks of 512", "CPUExecutionProvider"):
         assert fragment in result.output
     data = json.loads(report.read_text())
     (candidate,) = data["candidates"]
-    assert candidate["decisions"] == 312 and candidate["flips"] <= 3 and candidate["max_abs_delta"] <= 0.1
+    assert candidate["decisions"] == CHUNKS and candidate["flips"] <= 3 and candidate["max_abs_delta"] <= 0.1
     # The recurrent state is compared chunk by chunk too: its error against chunk index is in the report.
     assert {p["output"] for p in candidate["profiles"]} == {"output", "stateN"}
-    assert max(p["steps"][-1] for p in candidate["profiles"]) == 312
+    assert max(p["steps"][-1] for p in candidate["profiles"]) == CHUNKS
 
 
 def test_check_fails_a_damaged_artifact(published: tuple[Path, Path], audio: Path, tmp_path: Path) -> None:
@@ -175,7 +178,7 @@ def test_report_reads_the_streaming_verdict(published: tuple[Path, Path], audio:
     assert result.exit_code == 0, result.output
     (row,) = json.loads((run / "report.json").read_text())["artifacts"]
     assert (row["parity"], row["verdicts"], row["sha256"]) == ("pass", {"cpu": "pass"}, sha256(artifact))
-    assert "streamed in 312 chunks of 512" in (run / "report.md").read_text()
+    assert f"streamed in {CHUNKS} chunks of 512" in (run / "report.md").read_text()
 
 
 def test_streaming_check_refusals_are_one_line(audio: Path, tmp_path: Path) -> None:

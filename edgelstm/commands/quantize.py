@@ -174,7 +174,11 @@ def _quantize_foreign(
     hints = InterfaceHints(dict(options.constants), tuple(options.states), options.chunk, context or 0)
     gate = None
     if check or scheme == "auto":
-        signal = load_stream_data(data) if data is not None else synthetic_speech(10.0, int(options.constants.get("sr", 16_000)))
+        signal = (
+            load_stream_data(data)
+            if data is not None
+            else synthetic_speech(10.0, int(options.constants.get("sr", 16_000)), chunk=options.chunk or 1)
+        )
         gate = StreamGate(OnnxReference(reference), signal)
     if scheme == "auto":
         assert gate is not None

@@ -343,6 +343,7 @@ def stream_check_files(
     if data is not None:
         signal = load_stream_data(data)
     else:
-        rate = int(infos[0].interface.constants.get("sr", 16_000)) if infos else 16_000
-        signal = synthetic_speech(seconds, rate)
+        interface = infos[0].interface
+        rate = int(interface.constants.get("sr", 16_000))
+        signal = synthetic_speech(seconds, rate, chunk=config.chunk or interface.chunk or 1)
     return [run_stream_check(info, truth, signal, config) for info in infos]

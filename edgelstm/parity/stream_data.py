@@ -35,12 +35,14 @@ class StreamData:
 _VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480))  # formants F1-F3, Hz
 
 
-def synthetic_speech(seconds: float = 10.0, sample_rate: int = 16_000, seed: int = 0) -> StreamData:
+def synthetic_speech(seconds: float = 10.0, sample_rate: int = 16_000, seed: int = 0, chunk: int = 1) -> StreamData:
     """Speech-like audio: a gliding pitch's harmonics shaped by vowel formants (one vowel per syllable, 4 syllables
     a second, each under a rise-and-fall envelope), 1.5 s of talking then 1 s of silence, over faint noise.
-    Plain harmonics without formants are not speech to a trained VAD (silero-vad scores them 0)."""
+    Plain harmonics without formants are not speech to a trained VAD (silero-vad scores them 0).
+    At least `seconds` long, rounded up to whole chunks: a check streams whole chunks only."""
     rng = np.random.default_rng(seed)
-    n = int(seconds * sample_rate)
+    n = -(-int(np.ceil(seconds * sample_rate)) // chunk) * chunk
+    seconds = n / sample_rate
     t = np.arange(n) / sample_rate
     f0 = 130 + 30 * np.sin(2 * np.pi * 0.5 * t) + 15 * np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, np.pi))
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
