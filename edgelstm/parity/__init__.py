@@ -1,7 +1,27 @@
-"""The parity gate: prove an exported artifact computes what the trained model computes, on every provider."""
+"""The parity gate: prove an exported artifact computes what the trained model computes, on every provider.
+
+Against a torch model: `run_check`. Against an ONNX graph (a foreign graph's shipped fp32 file): the streaming
+check, `run_stream_check`, gated on the decisions an app takes from the probability output.
+"""
 
 from edgelstm.parity.gate import CheckConfig, run_check
+from edgelstm.parity.reference import OnnxReference, Reference, TorchReference
 from edgelstm.parity.report import CandidateResult, ParityReport
+from edgelstm.parity.stream_check import StreamCheckConfig, StreamCheckReport, StreamGate, run_stream_check
 from edgelstm.parity.tolerances import TolerancePolicy, ToleranceSpec
 
-__all__ = ["CandidateResult", "CheckConfig", "ParityReport", "TolerancePolicy", "ToleranceSpec", "run_check"]
+__all__ = [
+    "CandidateResult",
+    "CheckConfig",
+    "OnnxReference",
+    "ParityReport",
+    "Reference",
+    "StreamCheckConfig",
+    "StreamCheckReport",
+    "StreamGate",
+    "TolerancePolicy",
+    "ToleranceSpec",
+    "TorchReference",
+    "run_check",
+    "run_stream_check",
+]
