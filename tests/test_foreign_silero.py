@@ -200,3 +200,19 @@ def test_inspect_of_a_derived_artifact_uses_its_recorded_interface(published: tu
     described = json.loads(result.output)
     assert described["constants"] == {"sr": 16000} and described["accepted_chunks"] == [512 + 64]
     assert described["probe"].startswith("ran at batch 1 and 2")
+
+
+def test_quantize_publishes_nothing_over_budget(audio: Path, tmp_path: Path) -> None:
+    from edgelstm.quantize.config import SCHEMES
+
+    if SCHEME not in SCHEMES:
+        pytest.skip(f"{SCHEME} is not registered in this tree")
+    out = tmp_path / "out"
+    model = DATA / "silero_vad_16k_op15.onnx"
+    args = ["quantize", model, "--reference", ORIGINAL, "--scheme", SCHEME, "--data", audio, "--out", out, *CALL]
+    result = run_cli([*args, "--max-delta", "0.01", "--json"])  # weight-only int8 moves p by about 0.08
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.output)
+    assert summary["path"] is None and summary["parity_passed"] is False
+    assert any("max |delta output|" in failure for failure in summary["parity"]["failures"])
+    assert not list(out.glob("*.onnx"))

@@ -49,6 +49,9 @@ def quantize_command(
     context: int | None = typer.Option(
         None, "--context", help="ONNX graph made elsewhere: samples of the previous chunk each call also sees (silero: 64)"
     ),
+    threshold: float = typer.Option(0.5, "--threshold", help="ONNX reference: decision threshold on the probability output"),
+    max_flips: float = typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
+    max_delta: float = typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output"),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -86,6 +89,7 @@ def quantize_command(
                 context,
                 model_options,
                 as_json,
+                (threshold, max_flips, max_delta),
             )
         )
     ref_spec = reference or (None if is_onnx else model)
@@ -161,11 +165,12 @@ def _quantize_foreign(
     context: int | None,
     options: ModelOptions,
     as_json: bool,
+    budget: tuple[float, float, float],
 ) -> int:
     from edgelstm import jsonio
     from edgelstm.onnx_interface import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
-    from edgelstm.parity.stream_check import StreamGate
+    from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
     from edgelstm.parity.stream_data import load_stream_data, synthetic_speech
     from edgelstm.quantize import quantize, scheme_config
     from edgelstm.quantize.render import print_quantize, print_selection
@@ -179,12 +184,19 @@ def _quantize_foreign(
             if data is not None
             else synthetic_speech(10.0, int(options.constants.get("sr", 16_000)), chunk=options.chunk or 1)
         )
-        gate = StreamGate(OnnxReference(reference), signal)
-    if scheme == "auto":
-        assert gate is not None
+        threshold, max_flips, max_delta = budget
+        config = StreamCheckConfig(threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta)
+        gate = StreamGate(OnnxReference(reference), signal, config)
+    if gate is not None and scheme == "auto":
         selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite)
-        typer.echo(jsonio.dumps(selection.to_dict())) if as_json else print_selection(selection)
+        if as_json:
+            typer.echo(jsonio.dumps(selection.to_dict()))
+        else:
+            print_selection(selection)
         return EXIT_OK if selection.winner else EXIT_FAILED
     result = quantize(model, scheme_config(scheme), out, overwrite=overwrite, gate=gate, keep_failed=keep_failed, foreign=hints)
-    typer.echo(jsonio.dumps(result.to_dict())) if as_json else print_quantize(result)
+    if as_json:
+        typer.echo(jsonio.dumps(result.to_dict()))
+    else:
+        print_quantize(result)
     return EXIT_FAILED if result.parity_passed is False else EXIT_OK
