@@ -18,6 +18,7 @@ from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.chunked import run_in_chunks
+from edgelstm.parity.evidence import file_sha256
 
 
 class Reference(Protocol):
@@ -29,18 +30,33 @@ class Reference(Protocol):
     @property
     def origin(self) -> str: ...
 
-    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+    @property
+    def sha256(self) -> str:
+        """Of the one file the reference is, or "" when it is several (a checkpoint directory) or code."""
+        ...
+
+    @property
+    def runtime(self) -> str:
+        """How it runs, for the verdict: "ONNX Runtime CPU, float32", "torch float64"."""
+        ...
+
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs for a whole input (a streaming graph's run chunk by chunk), as one call of the artifact gives."""
+        ...
+
+    def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call, no chunking: for callers that drive the chunked runner themselves (the streaming check)."""
+        ...
 
 
 class OnnxReference:
     """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
 
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
-        from edgelstm.parity.evidence import file_sha256
         from edgelstm.runtime import SessionSettings, session_from_onnx
 
         self.path = Path(path)
-        self.sha256 = file_sha256(self.path)
+        self._sha256 = file_sha256(self.path)
         self.dtype = "float32"
         self.note = ""
         self.chunk_steps = chunk_steps
@@ -53,6 +69,14 @@ class OnnxReference:
         return str(self.path)
 
     @property
+    def sha256(self) -> str:
+        return self._sha256
+
+    @property
+    def runtime(self) -> str:
+        return "ONNX Runtime CPU, float32"
+
+    @property
     def input_names(self) -> list[str]:
         return [i.name for i in self._session.get_inputs()]
 
@@ -63,7 +87,6 @@ class OnnxReference:
         return self._cache[key]
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """One call, no chunking: for callers that drive the chunked runner themselves."""
         return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 
 
@@ -84,15 +107,28 @@ class TorchReference:
     def origin(self) -> str:
         return self.loaded.origin
 
+    @property
+    def sha256(self) -> str:
+        path = Path(self.loaded.origin)
+        return file_sha256(path) if path.is_file() else ""
+
+    @property
+    def runtime(self) -> str:
+        return f"torch {self.dtype}"
+
+    def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(v) for v in self._reference_for(interface)(self._cast(feeds))]
+
+    def _cast(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        dtype = np.float64 if self.dtype == "float64" else np.float32
+        return {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in feeds.items()}
+
     def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Reference outputs for these feeds; cached by content, so every artifact sharing an input reuses them."""
         key = _content_key(interface, feeds)
         if key in self._cache:
             return self._cache[key]
-        cast = {
-            k: (v.astype(np.float64 if self.dtype == "float64" else np.float32) if v.dtype.kind == "f" else v)
-            for k, v in feeds.items()
-        }
+        cast = self._cast(feeds)
         try:
             outputs = run_in_chunks(self._reference_for(interface), interface, cast, self.chunk_steps)
         except (RuntimeError, TypeError) as exc:

@@ -20,7 +20,7 @@ from edgelstm.errors import ConfigError, InputShapeError
 from edgelstm.export.config import GraphInterface
 from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, open_artifact, open_runner, sequence_feeds
 from edgelstm.parity.chunked import run_in_chunks
-from edgelstm.parity.reference import OnnxReference
+from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.stream_data import StreamData
 from edgelstm.runtime import ProviderError
@@ -107,6 +107,7 @@ class StreamCheckReport:
     constants: dict[str, float | int] = field(default_factory=dict)
     states: list[str] = field(default_factory=list)  # "in -> out"
     context: int = 0  # samples of the previous chunk each call also saw
+    reference_runtime: str = ""  # how the reference ran
     candidates: list[StreamCandidate] = field(default_factory=list)
 
     @property
@@ -132,7 +133,7 @@ class StreamCheckReport:
 
 def run_stream_check(
     artifact: Path | ArtifactInfo,
-    reference: OnnxReference,
+    reference: Reference,
     data: StreamData,
     config: StreamCheckConfig | None = None,
 ) -> StreamCheckReport:
@@ -165,6 +166,7 @@ def run_stream_check(
         dict(interface.constants),
         [f"{s.input_name} -> {s.output_name}" for s in interface.states],
         interface.context,
+        reference.runtime,
     )
     feeds = sequence_feeds(interface, x, None, str(info.path))
     expected = _per_chunk(lambda f: reference.run_once(interface, f), interface, feeds, chunk)
@@ -278,7 +280,9 @@ def _probability_output(interface: GraphInterface, wanted: str | None) -> str:
     return candidates[0]
 
 
-def _check_same_io(info: ArtifactInfo, reference: OnnxReference) -> None:
+def _check_same_io(info: ArtifactInfo, reference: Reference) -> None:
+    if not isinstance(reference, OnnxReference):
+        return  # a torch reference is called with the artifact's inputs, by name
     ours = sorted(t.name for t in info.interface.inputs)
     theirs = sorted(reference.input_names)
     if ours != theirs:
@@ -291,7 +295,7 @@ def _check_same_io(info: ArtifactInfo, reference: OnnxReference) -> None:
 class StreamGate:
     """The streaming check as a quantization step (quantize's Gate): the artifact is published only if it passes."""
 
-    reference: OnnxReference
+    reference: Reference
     data: StreamData
     config: StreamCheckConfig = field(default_factory=StreamCheckConfig)
 

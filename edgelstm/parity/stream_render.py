@@ -15,7 +15,7 @@ def stream_report_lines(report: StreamCheckReport) -> list[str]:
     lines = [
         f"streaming check of {report.artifact}",
         f"  artifact   sha256 {report.artifact_sha256}",
-        f"  reference  {report.reference} (ONNX Runtime CPU, fp32)  sha256 {report.reference_sha256}",
+        f"  reference  {report.reference} ({report.reference_runtime})  sha256 {report.reference_sha256 or '-'}",
         f"  data       {report.data_source} ({data_hash})",
         f"  chunking   {report.chunks} chunks of {report.chunk} samples{context} x {report.rows} row(s), state "
         f"carried ({', '.join(report.states)}); constants {constants}",
