@@ -57,3 +57,43 @@ def test_recorded_and_round_trips() -> None:
     actual, expected = _pair(3, 1e-6)
     result = compare_tensors("h", actual, expected, TOL, np.full_like(expected, 2e-7))
     assert TensorComparison.from_dict(result.to_dict()) == result
+
+
+def _lstm_checkpoint(tmp_path, weight_scale: float):
+    import torch
+
+    from edgelstm.checkpoint import save_checkpoint
+    from edgelstm.config import ModelConfig
+    from edgelstm.model import SequenceModel
+
+    torch.manual_seed(0)
+    model = SequenceModel(ModelConfig(input_size=3, hidden_size=16))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "weight_hh" in name:
+                p.mul_(weight_scale)  # large recurrent weights: gates near their switching points, sensitive
+    return save_checkpoint(model, tmp_path / f"lstm-{weight_scale}")
+
+
+def test_the_reference_measures_a_larger_floor_for_a_sensitive_model(tmp_path) -> None:
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.export.native import native_interface
+    from edgelstm.loading import load_model
+    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.parity.reference import TorchReference
+
+    x = np.random.default_rng(1).standard_normal((4, 200, 3)).astype(np.float32)
+    floors = {}
+    for scale in (0.2, 8.0):
+        loaded = load_model(str(_lstm_checkpoint(tmp_path, scale)))
+        interface = native_interface(loaded.config, ExportConfig(form="sequence", with_lengths=True))
+        truth = TorchReference(loaded, "float64")
+        feeds = sequence_feeds(interface, x, None, "test")
+        floor = truth.noise_floor(interface, feeds)
+        expected = truth.run(interface, feeds)
+        assert floor is not None and [f.shape for f in floor] == [e.shape for e in expected]
+        assert all((f >= 0).all() for f in floor)
+        floors[scale] = max(float(f.max()) for f in floor)
+        assert TorchReference(loaded, "float32").noise_floor(interface, feeds) is None  # float64 only
+    assert floors[0.2] < 1e-6  # a contracting model: one ulp stays one ulp
+    assert floors[8.0] > 10 * floors[0.2]

@@ -347,8 +347,10 @@ class _CandidateCheck:
         except Exception as exc:  # runtime failures (shape errors, missing kernels) are findings, not crashes
             return CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)), None, None
         expected = self._reference(feeds)
+        floors = self.truth.noise_floor(self.interface, feeds) or [None] * len(expected)
         outputs = [
-            compare_tensors(n, a, e, self._tolerance(n)) for n, a, e in zip(self.output_names, actual, expected, strict=False)
+            compare_tensors(n, a, e, self._tolerance(n), floor)
+            for n, a, e, floor in zip(self.output_names, actual, expected, floors, strict=False)
         ]
         return CaseComparison(case.name, case.batch, case.steps, outputs), actual, expected
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgelstm.comparison import CaseComparison, TensorComparison
+from edgelstm.comparison import NOISE_FLOOR_FACTOR, CaseComparison, TensorComparison
 from edgelstm.parity.cases import CaseInfo
 
 
@@ -89,7 +89,10 @@ def describe_failure(o: TensorComparison) -> str:
         return f"{o.problem} (max abs {o.max_abs_error:.3g})"
     if o.snr_db < o.min_snr_db:
         return f"SNR {o.snr_db:.1f} dB < {o.min_snr_db:g} dB (max abs {o.max_abs_error:.3g})"
-    return f"max abs {o.max_abs_error:.3g} > atol {o.atol:g} + rtol {o.rtol:g} x range"
+    rule = f"max abs {o.max_abs_error:.3g} > atol {o.atol:g} + rtol {o.rtol:g} x range"
+    if o.max_noise_floor > 0:
+        rule += f" + {NOISE_FLOOR_FACTOR:g} x the reference's float32 noise floor (at most {o.max_noise_floor:.2g})"
+    return rule
 
 
 @dataclass
