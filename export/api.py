@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+
+from edgelstm import __version__
+from edgelstm.errors import ExportError
 from edgelstm.export.config import ExportConfig, GraphInterface
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.export.verify import (
@@ -19,9 +22,6 @@ from edgelstm.export.verify import (
     native_reference,
     verify_graph,
 )
-
-from edgelstm import __version__
-from edgelstm.errors import ExportError
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
-from edgelstm.export.verify import _flatten
 
 from edgelstm.errors import ExportError, first_line
+from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
+from edgelstm.export.verify import _flatten
 from edgelstm.loading import LoadedModel, user_code
 from edgelstm.state import StateSpec
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import onnx
-from edgelstm.export.config import ExportConfig, GraphInterface
 
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, LoadError, first_line
+from edgelstm.export.config import ExportConfig, GraphInterface
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints

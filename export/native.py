@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
-from edgelstm.export.graph_builder import FLOAT, INT32, INT64, GraphBuilder
-from edgelstm.export.recurrent import LayerOutput, SequenceInfo, fused_layer, loop_layer
-from edgelstm.export.weights import direction_weights
 from onnx import helper
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import ExportError
+from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
+from edgelstm.export.graph_builder import FLOAT, INT32, INT64, GraphBuilder
+from edgelstm.export.recurrent import LayerOutput, SequenceInfo, fused_layer, loop_layer
+from edgelstm.export.weights import direction_weights
 from edgelstm.model import SequenceModel
 from edgelstm.state import StateSpec, pooling_state_specs, recurrent_state_specs, streaming_state_specs
 

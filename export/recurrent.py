@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from onnx import helper
+
+from edgelstm.config import ModelConfig
 from edgelstm.export.graph_builder import BOOL, FLOAT, INT64, GraphBuilder, subgraph_value
 from edgelstm.export.weights import (
     ONNX_GRU_ORDER,
@@ -18,9 +21,6 @@ from edgelstm.export.weights import (
     DirectionWeights,
     reorder_gates,
 )
-from onnx import helper
-
-from edgelstm.config import ModelConfig
 
 
 @dataclass(frozen=True)

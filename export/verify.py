@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from edgelstm.export.config import GraphInterface
-from edgelstm.export.native import random_inputs_like
 
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.export.config import GraphInterface
+from edgelstm.export.native import random_inputs_like
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import SessionSettings, session_from_onnx
 

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import onnx
-from edgelstm.export.config import ExportConfig
-from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
-from edgelstm.quantize.config import SchemeConfig
-from edgelstm.quantize.graph_facts import initializer_bytes
-from edgelstm.quantize.registry import QuantizeInput, handler_for
 
 from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import EdgelstmError, ExportError, LoadError, first_line
+from edgelstm.export.config import ExportConfig
+from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
+from edgelstm.quantize.config import SchemeConfig
+from edgelstm.quantize.graph_facts import initializer_bytes
+from edgelstm.quantize.registry import QuantizeInput, handler_for
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints

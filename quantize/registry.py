@@ -9,10 +9,10 @@ from typing import TypeVar
 
 import numpy as np
 import onnx
-from edgelstm.export.config import GraphInterface
-from edgelstm.quantize.config import SchemeConfig
 
 from edgelstm.config import ModelConfig
+from edgelstm.export.config import GraphInterface
+from edgelstm.quantize.config import SchemeConfig
 
 
 @dataclass(frozen=True)

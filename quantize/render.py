@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import SelectionResult
 from rich.markup import escape
 from rich.table import Table
 
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.selection import SelectionResult
 from edgelstm.render import _console
 
 

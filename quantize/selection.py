@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from edgelstm.loading import LoadedModel
+from edgelstm.parity import TolerancePolicy
+from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
 from edgelstm.quantize.config import (
     SCHEMES,
@@ -19,10 +23,6 @@ from edgelstm.quantize.config import (
     StaticInt8Config,
 )
 from edgelstm.quantize.gate import ParityGate
-
-from edgelstm.loading import LoadedModel
-from edgelstm.parity import TolerancePolicy
-from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
 
 if TYPE_CHECKING:

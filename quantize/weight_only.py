@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import onnx
 import onnx_ir as ir
-from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config
 
 from edgelstm.errors import UnsupportedGraphError, first_line
+from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config
 
 # Ops that only move or select data: the output-channel axis of a weight can be followed through them.
 LAYOUT_OPS = frozenset({"Identity", "Slice", "Split", "Concat", "Unsqueeze", "Squeeze", "Transpose"})

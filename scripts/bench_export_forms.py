@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import onnxruntime as ort
     import torch
+
     from edgelstm.export.config import ExportConfig
     from edgelstm.export.native import build_native_onnx
-
     from edgelstm.loading import load_model
     from edgelstm.runtime import SessionSettings, session_from_onnx
 

@@ -29,15 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import onnx
     import onnxruntime as ort
+
     from edgelstm.export.api import export_model
     from edgelstm.export.config import ExportConfig
-    from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
-    from edgelstm.quantize.graph_facts import initializer_bytes
-    from edgelstm.quantize.selection import check_artifact
-
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
     from edgelstm.parity.data import load_sequence_data
+    from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
+    from edgelstm.quantize.graph_facts import initializer_bytes
+    from edgelstm.quantize.selection import check_artifact
     from edgelstm.runtime import SessionSettings, session_from_onnx
 
     loaded = load_model(str(args.model))

@@ -25,14 +25,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import onnxruntime as ort
-    from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
-    from edgelstm.quantize import DynamicInt8Config, quantize
 
     from edgelstm.bench import BenchConfig, run_bench
     from edgelstm.bench.runner import _default_path_onnx
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity.data import load_sequence_data
+    from edgelstm.quantize import DynamicInt8Config, quantize
     from edgelstm.runtime import session_from_onnx
 
     loaded = load_model(str(args.model))

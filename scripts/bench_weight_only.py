@@ -44,16 +44,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def recurrent_table(tmp: Path, rounds: int) -> None:
     import torch
-    from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
-    from edgelstm.quantize import DynamicInt8Config, quantize
-    from edgelstm.quantize.config import WeightOnlyInt8Config
 
     from edgelstm.bench.runner import BenchConfig, run_bench
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.config import HeadConfig, ModelConfig
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.model import SequenceModel
+    from edgelstm.quantize import DynamicInt8Config, quantize
+    from edgelstm.quantize.config import WeightOnlyInt8Config
 
     config = BenchConfig(batches=(1, 32), steps=(100,), threads=(1,), rounds=rounds, baselines=False, cold_start=False)
     print(f"\n## 2x128 recurrent models (random init), T=100, 1 intra-op thread, spinning off, {rounds} interleaved rounds")
@@ -119,6 +119,7 @@ def speech_probabilities(path: Path, audio: np.ndarray) -> np.ndarray:
 def silero_table(tmp: Path) -> None:
     import onnx
     import silero_vad
+
     from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config
     from edgelstm.quantize.weight_only import quantize_weights
 

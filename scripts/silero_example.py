@@ -16,15 +16,14 @@ import logging
 import tempfile
 from pathlib import Path
 
-from edgelstm.quantize.api import SchemeRefused, quantize
-from edgelstm.quantize.selection import foreign_schemes
-
 from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.onnx_interface import InterfaceHints
 from edgelstm.parity.artifacts import open_artifact
 from edgelstm.parity.reference import OnnxReference
 from edgelstm.parity.stream_check import StreamGate, run_stream_check
 from edgelstm.parity.stream_data import synthetic_speech
+from edgelstm.quantize.api import SchemeRefused, quantize
+from edgelstm.quantize.selection import foreign_schemes
 
 FILES = ("silero_vad.onnx", "silero_vad_16k_op15.onnx")
 HINTS = InterfaceHints({"sr": 16000}, (), 512, 64)

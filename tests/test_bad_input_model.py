@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from edgelstm.export import ExportConfig, VerificationConfig, export_model
 from safetensors.torch import save_file
 
 from edgelstm.checkpoint import CONFIG_FILE, PREPROCESSING_FILE, WEIGHTS_FILE, save_checkpoint
 from edgelstm.config import ModelConfig
 from edgelstm.errors import ModelTooLargeError
+from edgelstm.export import ExportConfig, VerificationConfig, export_model
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel, count_parameters
 from tests.conftest import tiny_config, tiny_model
@@ -231,7 +231,9 @@ FACTORY_CASES: dict[str, Case] = {
         "def build():\n    raise RuntimeError('out of licences')\n", "running", "build()", "out of licences"
     ),
     "factory-returns-int": _factory_case("def build():\n    return 42\n", "returned int", "not a torch.nn.Module"),
-    "factory-forward-fails": _factory_case(FORWARD_FAILS, "running", "on x[2, 16, 5] failed", "shapes do not line up", command="inspect"),
+    "factory-forward-fails": _factory_case(
+        FORWARD_FAILS, "running", "on x[2, 16, 5] failed", "shapes do not line up", command="inspect"
+    ),
     "factory-calls-sys-exit": _factory_case("import sys\nsys.exit(3)\ndef build():\n    pass\n", "running", "SystemExit"),
     "factory-needs-arguments": _factory_case("def build(hidden):\n    pass\n", "no arguments", "hidden"),
 }

@@ -7,14 +7,14 @@ import math
 from pathlib import Path
 
 import pytest
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from typer.testing import CliRunner
 
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.errors import ConfigError
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from edgelstm.jsonio import dumps
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model

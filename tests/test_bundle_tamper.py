@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 
 from edgelstm.bundle import BundleError, build_bundle, safe_extract, verify_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import Preprocessing
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 from tests.refusals import assert_refused

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.artifacts import convert_to_ort

@@ -107,6 +107,7 @@ def test_emulation_follows_onnx_runtime_dynamic_int8(cell: str, tmp_path: Path) 
     """The emulated forward is closer to the int8 graph ORT runs than the float model is; for the GRU (Loop
     form, MatMulInteger) it is the same arithmetic, so it matches to float rounding."""
     import onnxruntime as ort
+
     from edgelstm.quantize import DynamicInt8Config, quantize
 
     model = tiny_model(cell=cell, layers=2, head="classify-last")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from edgelstm.export.api import check_onnx
-from edgelstm.export.config import ExportConfig
-from edgelstm.export.native import build_native_onnx, random_inputs_like
-from edgelstm.export.verify import native_reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgelstm.config import HeadConfig, ModelConfig
+from edgelstm.export.api import check_onnx
+from edgelstm.export.config import ExportConfig
+from edgelstm.export.native import build_native_onnx, random_inputs_like
+from edgelstm.export.verify import native_reference
 from edgelstm.model import SequenceModel
 from edgelstm.runtime import session_from_onnx
 

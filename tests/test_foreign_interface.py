@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
-from edgelstm.export.metadata import ArtifactMetadata
 
 from edgelstm.errors import BundleError, ConfigError
+from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
+from edgelstm.export.metadata import ArtifactMetadata
 from edgelstm.parity.artifacts import sequence_feeds
 from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.state import StateSpec

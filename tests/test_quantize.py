@@ -9,11 +9,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
-from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
-from edgelstm.quantize.graph_facts import op_counts
-from edgelstm.quantize.selection import Candidate, check_artifact, pick_winner
 from typer.testing import CliRunner
 
 from edgelstm.checkpoint import save_checkpoint
@@ -21,10 +16,15 @@ from edgelstm.cli import app
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.datasets import load_watch_windows
 from edgelstm.errors import ConfigError
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model import SequenceModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
+from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
+from edgelstm.quantize.graph_facts import op_counts
+from edgelstm.quantize.selection import Candidate, check_artifact, pick_winner
 from edgelstm.runtime import session_from_onnx
 from edgelstm.training import TrainConfig, train_classifier
 
@@ -271,9 +271,8 @@ def test_unknown_exclusion_is_refused() -> None:
 
 
 def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watch_slice, tmp_path: Path) -> None:
-    from edgelstm.quantize.selection import select_scheme
-
     from edgelstm.parity import TolerancePolicy
+    from edgelstm.quantize.selection import select_scheme
 
     budget = tmp_path / "budget.toml"
     budget.write_text("[precision.int8]\nmin_snr_db = 200\n")  # unreachable: every int8 variant must fail
@@ -286,9 +285,8 @@ def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watc
 
 
 def test_an_artifact_that_fails_the_gate_is_not_published(trained, watch_slice, tmp_path: Path) -> None:
-    from edgelstm.quantize.gate import ParityGate
-
     from edgelstm.parity import TolerancePolicy
+    from edgelstm.quantize.gate import ParityGate
 
     held = watch_slice[2]
     budget = tmp_path / "budget.toml"
@@ -339,9 +337,8 @@ def test_uint8_weights_change_the_loop_form_matmuls(trained, tmp_path: Path) -> 
 def test_every_cell_either_passes_or_is_not_published_with_the_reason(
     trained, watch_slice, tmp_path: Path, arch: str, config
 ) -> None:
-    from edgelstm.quantize.gate import ParityGate
-
     from edgelstm.parity import TolerancePolicy
+    from edgelstm.quantize.gate import ParityGate
 
     held = watch_slice[2]
     try:
@@ -362,10 +359,9 @@ def test_every_cell_either_passes_or_is_not_published_with_the_reason(
 def test_static_int8_with_a_fixed_batch_is_taken_whole_by_nnapi(trained, watch_slice, tmp_path: Path) -> None:
     """Static shapes (batch 1, T=40, no lengths mask, states as inputs, no Shape ops): ORT's usability checker
     assigns every node to NNAPI. The gate runs it one sequence at a time."""
-    from edgelstm.quantize.gate import ParityGate
-
     from edgelstm.bundle.mobile_check import mobile_usability
     from edgelstm.parity import TolerancePolicy
+    from edgelstm.quantize.gate import ParityGate
 
     held = SequenceData(watch_slice[2].x[:48], None, watch_slice[2].y[:48], "slice")
     result = quantize(

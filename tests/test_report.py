@@ -9,19 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
-from edgelstm.quantize import DynamicInt8Config, quantize
 from typer.testing import CliRunner
 
 from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.errors import LoadError
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from edgelstm.jsonio import dumps
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.data import SequenceData
+from edgelstm.quantize import DynamicInt8Config, quantize
 from edgelstm.report import collect_run, html_report, markdown_report
 from tests.conftest import tiny_model
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from onnx import numpy_helper
+
+from edgelstm.errors import InputShapeError
 from edgelstm.export.api import export_model
 from edgelstm.export.config import ExportConfig
 from edgelstm.export.native import build_native_onnx
 from edgelstm.export.verify import VerificationConfig, load_data_feeds, native_reference, verify_graph
-from onnx import numpy_helper
-
-from edgelstm.errors import InputShapeError
 from edgelstm.loading import load_model
 from edgelstm.runtime import ProviderError, SessionSettings, resolve_provider, session_from_onnx
 from tests.conftest import tiny_model, write_cell_loop_module

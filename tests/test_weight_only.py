@@ -10,18 +10,18 @@ import onnx
 import onnx.reference
 import pytest
 import torch
-from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
-from edgelstm.quantize import quantize
-from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
-from edgelstm.quantize.gate import ParityGate
-from edgelstm.quantize.weight_only import quantize_int4_blockwise, quantize_int8_per_channel, quantize_weights
 from onnx import TensorProto, helper, numpy_helper
 
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
+from edgelstm.quantize import quantize
+from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
+from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.weight_only import quantize_int4_blockwise, quantize_int8_per_channel, quantize_weights
 from edgelstm.runtime import session_from_onnx
 from tests.refusals import run_cli
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+
+from edgelstm.config import ModelConfig
 from edgelstm.quantize.config import DynamicInt8Config, SchemeConfig
 from edgelstm.quantize.graph_facts import describe_ops, op_counts
 from edgelstm.quantize.registry import Handler, QuantizeInput, register
-
-from edgelstm.config import ModelConfig
 
 
 @register(DynamicInt8Config)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
+
+from edgelstm.config import ModelConfig
 from edgelstm.quantize.config import Fp16Config, SchemeConfig
 from edgelstm.quantize.graph_facts import op_counts
 from edgelstm.quantize.registry import Handler, QuantizeInput, register
-
-from edgelstm.config import ModelConfig
 
 
 @register(Fp16Config)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgelstm.config import ModelConfig
 from edgelstm.quantize.config import Int4Config, SchemeConfig
 from edgelstm.quantize.graph_facts import describe_ops, op_counts
 from edgelstm.quantize.registry import Handler, QuantizeInput, register
-
-from edgelstm.config import ModelConfig
 
 
 @register(Int4Config)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
-from edgelstm.quantize.config import SchemeConfig, StaticInt8Config
-from edgelstm.quantize.graph_facts import op_counts
-from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import InputShapeError
+from edgelstm.quantize.config import SchemeConfig, StaticInt8Config
+from edgelstm.quantize.graph_facts import op_counts
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(StaticInt8Config)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
-from edgelstm.quantize.config import SchemeConfig, WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
-from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import UnsupportedGraphError
+from edgelstm.quantize.config import SchemeConfig, WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
+from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(WeightOnlyInt8Config)
