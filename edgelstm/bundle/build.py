@@ -23,6 +23,7 @@ from edgelstm.bundle.targets import check_targets, zip_path_for
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
+from edgelstm.runtime import weight_only_session_config
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "BundleResult", "build_bundle"]
 
@@ -78,6 +79,9 @@ def build_bundle(
                 "allow_spinning": False,
                 "note": f"fastest measured at batch 1: {best[1]:.3f} ms p50 (see latency)",
             }
+        if entries := weight_only_session_config(artifact):
+            # The app must set these too, or its weight-only model dequantizes on every call (1.2-1.6x slower).
+            manifest["session_settings"]["config_entries"] = entries
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = dict(manifest["files"])
