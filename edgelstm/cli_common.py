@@ -101,6 +101,10 @@ MODEL_OPTIONS: dict[str, tuple[Any, Any]] = {
         typer.Option(None, "--state", help="recurrent state pairs INPUT:OUTPUT (comma-separated), when names do not tell"),
     ),
     "chunk": (int | None, typer.Option(None, "--chunk", help="streaming chunk length (samples or steps) the model runs at")),
+    "context": (
+        int | None,
+        typer.Option(None, "--context", help="samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)"),
+    ),
 }
 
 
@@ -130,6 +134,7 @@ def model_options(func: F) -> F:
             constants=raw["const"] or (),
             states=raw["state"],
             chunk=raw["chunk"],
+            context=raw["context"],
         )
         return func(*args, **kwargs)
 

@@ -28,6 +28,7 @@ class ModelOptions:
     constants: Mapping[str, float | int] = field(default_factory=dict)
     states: tuple[tuple[str, str], ...] = ()
     chunk: int | None = None
+    context: int = 0  # samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)
 
     def __post_init__(self) -> None:
         # Validated here, once, so every command refuses a bad value with the same words.
@@ -35,6 +36,10 @@ class ModelOptions:
             raise ConfigError(f"--input-size must be a feature count in 1..{MAX_INPUT_SIZE:,}, got {self.input_size}")
         if self.chunk is not None and not 1 <= self.chunk <= MAX_CHUNK:
             raise ConfigError(f"--chunk must be between 1 and {MAX_CHUNK}, got {self.chunk}")
+        if not 0 <= self.context <= MAX_CHUNK:
+            raise ConfigError(f"--context must be a number of samples >= 0 (at most {MAX_CHUNK}), got {self.context}")
+        if self.context and self.chunk is None:
+            raise ConfigError("--context needs --chunk: it is the overlap each chunk of --chunk samples carries")
 
     @classmethod
     def parse(
@@ -46,6 +51,7 @@ class ModelOptions:
         constants: Sequence[str] | Mapping[str, Any] = (),
         states: str | None = None,
         chunk: int | None = None,
+        context: int | None = None,
     ) -> ModelOptions:
         """From the command line's raw values: `--const NAME=VALUE` (repeatable), `--state IN:OUT,...`."""
         from edgelstm.onnx_interface import parse_constants, parse_state_pairs
@@ -60,7 +66,14 @@ class ModelOptions:
             constants=parse_constants(list(constants)),
             states=tuple(parse_state_pairs(states)),
             chunk=chunk,
+            context=context or 0,
         )
+
+    def interface_hints(self) -> Any:
+        """What the options say about an ONNX graph's calling convention (`edgelstm.onnx_interface.InterfaceHints`)."""
+        from edgelstm.onnx_interface import InterfaceHints
+
+        return InterfaceHints(dict(self.constants), tuple(self.states), self.chunk, self.context)
 
     def source(self, spec: str) -> ModelSource:
         return ModelSource(
@@ -72,6 +85,7 @@ class ModelOptions:
             self.constants,
             self.states,
             self.chunk,
+            self.context,
         )
 
 
@@ -91,6 +105,7 @@ class ModelSource(ModelOptions):
         constants: Mapping[str, float | int] | None = None,
         states: tuple[tuple[str, str], ...] = (),
         chunk: int | None = None,
+        context: int = 0,
     ) -> None:
         # spec first: ModelSource("pkg.mod:build", weights=...) reads like the command line it came from.
         values = {
@@ -102,6 +117,7 @@ class ModelSource(ModelOptions):
             "constants": dict(constants or {}),
             "states": tuple(tuple(pair) for pair in states),
             "chunk": chunk,
+            "context": context,
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -125,4 +141,6 @@ class ModelSource(ModelOptions):
             "constants": dict(self.constants),
             "states": [list(pair) for pair in self.states],
             "chunk": self.chunk,
+            # only when set: reports and recipe fingerprints of models without it keep their bytes
+            **({"context": self.context} if self.context else {}),
         }

@@ -23,6 +23,7 @@ MODEL_FLAGS = {
     "--const",
     "--state",
     "--chunk",
+    "--context",
 }
 
 

@@ -32,9 +32,6 @@ def bench(
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="torch eager, torch dynamic int8, default path"),
     cold_start: bool = typer.Option(True, "--cold-start/--no-cold-start", help="time session creation in a fresh process"),
     report: Path | None = typer.Option(None, "--report", help="write the JSON results here"),
-    context: int | None = typer.Option(
-        None, "--context", help="ONNX graph made elsewhere: samples of the previous chunk each call also sees (silero: 64)"
-    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -54,11 +51,10 @@ def bench(
         baselines=baselines,
         cold_start=cold_start,
     )
-    from edgelstm.onnx_interface import InterfaceHints
 
     loaded = load_model(model_options.source(reference)) if reference else None
     options = model_options
-    hints = InterfaceHints(dict(options.constants), tuple(options.states), options.chunk, context or 0)
+    hints = options.interface_hints()
     result = run_bench(list(artifacts), loaded, config, hints if hints else None)
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)

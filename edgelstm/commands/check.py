@@ -38,9 +38,6 @@ def check(
     threshold: float = typer.Option(0.5, "--threshold", help="ONNX reference: decision threshold on the probability output"),
     max_flips: float = typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
     max_delta: float = typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output"),
-    context: int | None = typer.Option(
-        None, "--context", help="samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)"
-    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -69,7 +66,7 @@ def check(
         if junit or markdown or plot:
             raise ConfigError("--junit, --markdown and --plot are for a torch reference; with an .onnx --reference use --report")
         passed = _check_against_onnx(
-            artifacts, Path(reference), data, chosen, threshold, max_flips, max_delta, context, model_options, report, as_json
+            artifacts, Path(reference), data, chosen, threshold, max_flips, max_delta, model_options, report, as_json
         )
         raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
     config = CheckConfig(
@@ -122,7 +119,6 @@ def _check_against_onnx(
     threshold: float,
     max_flips: float,
     max_delta: float,
-    context: int | None,
     options: ModelOptions,
     report: Path | None,
     as_json: bool,
@@ -130,11 +126,10 @@ def _check_against_onnx(
     """The streaming check: the artifact and the ONNX reference fed the same chunks, each carrying its state."""
     from edgelstm import jsonio
     from edgelstm.files import write_text_atomic
-    from edgelstm.onnx_interface import InterfaceHints
     from edgelstm.parity.stream_check import StreamCheckConfig, stream_check_files
     from edgelstm.parity.stream_render import print_stream_report
 
-    hints = InterfaceHints(dict(options.constants), tuple(options.states), options.chunk, context or 0)
+    hints = options.interface_hints()
     config = StreamCheckConfig(
         chunk=options.chunk, threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta, providers=providers
     )

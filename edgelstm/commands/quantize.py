@@ -46,9 +46,6 @@ def quantize_command(
     check: bool = typer.Option(True, "--check/--no-check", help="run the parity gate before publishing the result"),
     keep_failed: bool = typer.Option(False, "--keep-failed", help="write the artifact even if it fails the parity gate"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing artifacts in --out"),
-    context: int | None = typer.Option(
-        None, "--context", help="ONNX graph made elsewhere: samples of the previous chunk each call also sees (silero: 64)"
-    ),
     threshold: float = typer.Option(0.5, "--threshold", help="ONNX reference: decision threshold on the probability output"),
     max_flips: float = typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
     max_delta: float = typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output"),
@@ -86,7 +83,6 @@ def quantize_command(
                 check,
                 keep_failed,
                 overwrite,
-                context,
                 model_options,
                 as_json,
                 (threshold, max_flips, max_delta),
@@ -162,13 +158,11 @@ def _quantize_foreign(
     check: bool,
     keep_failed: bool,
     overwrite: bool,
-    context: int | None,
     options: ModelOptions,
     as_json: bool,
     budget: tuple[float, float, float],
 ) -> int:
     from edgelstm import jsonio
-    from edgelstm.onnx_interface import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
     from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
     from edgelstm.parity.stream_data import load_stream_data, synthetic_speech
@@ -176,7 +170,7 @@ def _quantize_foreign(
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_foreign_scheme
 
-    hints = InterfaceHints(dict(options.constants), tuple(options.states), options.chunk, context or 0)
+    hints = options.interface_hints()
     gate = None
     if check or scheme == "auto":
         signal = (

@@ -91,6 +91,7 @@ SCHEMA: dict[str, dict[str, type]] = {
         "const": dict,
         "state": str,
         "chunk": int,
+        "context": int,
     },
     "data": {"heldout": str},
     "export": {"forms": list, "impl": str},
@@ -177,6 +178,7 @@ def load_recipe(path: Path) -> Recipe:
             constants=model.get("const", {}),
             states=model.get("state"),
             chunk=model.get("chunk"),
+            context=model.get("context"),
         )
     except ConfigError as exc:
         raise fail(f"[model] {exc}") from None
