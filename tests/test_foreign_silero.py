@@ -114,14 +114,25 @@ def test_check_streams_against_the_onnx_reference(published: tuple[Path, Path], 
     assert max(p["steps"][-1] for p in candidate["profiles"]) == CHUNKS
 
 
+def _all_tensors(graph: onnx.GraphProto) -> list[tuple[str, onnx.TensorProto]]:
+    """(name, tensor) of every initializer and Constant of a graph and of its subgraphs (If branches, Loop bodies)."""
+    tensors = [(t.name, t) for t in graph.initializer]
+    for node in graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Constant" and attribute.type == onnx.AttributeProto.TENSOR:
+                tensors.append((node.output[0], attribute.t))
+            for sub in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs):
+                tensors += _all_tensors(sub)
+    return tensors
+
+
 def test_check_fails_a_damaged_artifact(published: tuple[Path, Path], audio: Path, tmp_path: Path) -> None:
     _, artifact = published
     model = onnx.load(str(artifact))
-    recurrent = [i for i in model.graph.initializer if i.name.endswith("weight_hh_quantized")]
-    if not recurrent:
-        pytest.skip("this artifact keeps its LSTM weights inside If branches; the op15 file is damaged instead")
-    damaged = recurrent[0]
-    damaged.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(damaged)), damaged.name))
+    recurrent = [t for name, t in _all_tensors(model.graph) if "weight_hh" in name and name.endswith("_quantized")]
+    assert recurrent, "no quantized recurrent weight found to damage"
+    for damaged in recurrent:  # silero_vad.onnx keeps one per If branch (8 and 16 kHz): zero them all
+        damaged.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(damaged)), damaged.name))
     path = tmp_path / "damaged.onnx"
     onnx.save(model, str(path))
     result = run_cli(["check", path, "--reference", ORIGINAL, "--data", audio, "--providers", "cpu"])
