@@ -369,10 +369,23 @@ def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[Siz
     results = []
     for info in infos:
         data = info.path.read_bytes()
-        count = parameters or sum(int(np.prod(i.dims)) for i in onnx.load(str(info.path)).graph.initializer)
+        count = parameters or _stored_elements(onnx.load(str(info.path), load_external_data=False).graph)
         ratio = (fp32_bytes / len(data)) if fp32_bytes else 0.0
         results.append(SizeResult(info.name, len(data), len(gzip.compress(data, 9)), count, ratio))
     return results
+
+
+def _stored_elements(graph: Any) -> int:
+    """Elements of every stored tensor -- initializers and Constant values, in If/Loop/Scan bodies too (silero-vad
+    keeps all its weights in If branches as Constants): the parameter count of a graph with no model beside it."""
+    count = sum(int(np.prod(t.dims)) for t in graph.initializer)
+    for node in graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Constant" and attribute.HasField("t"):
+                count += int(np.prod(attribute.t.dims))
+            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                count += _stored_elements(sub)
+    return count
 
 
 def _versions() -> dict[str, str]:
