@@ -35,10 +35,14 @@ class OutputExistsError(EdgelstmError):
     """Refusing to overwrite an existing artifact without an explicit request."""
 
 
-def first_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line: its first non-empty line, or its type name when it has no message."""
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return (lines[0].strip() if lines else type(exc).__name__)[:limit]
+def first_line(exc: BaseException, limit: int = 300, *, last: bool = False, with_type: bool = False) -> str:
+    """An exception as one line: its first non-empty line (or the last: runtimes put the cause at the end of a
+    multi-line message), optionally after its type name; the type name alone when it has no message."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = (lines[-1] if last else lines[0]) if lines else ""
+    if with_type or not text:
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:limit]
 
 
 def describe_os_error(exc: OSError) -> str:

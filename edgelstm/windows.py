@@ -71,7 +71,7 @@ def _read_parquet(path: Path) -> dict[str, np.ndarray]:
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise InputShapeError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})") from None
+        raise InputShapeError(f"{path}: not a readable Parquet file ({first_line(exc, 120)})") from None
     columns = {}
     for name in table.column_names:
         values = table.column(name).to_numpy(zero_copy_only=False)

@@ -11,7 +11,7 @@ from typing import Any
 import onnx
 
 from edgelstm import __version__
-from edgelstm.errors import ExportError
+from edgelstm.errors import ExportError, first_line
 from edgelstm.export.config import ExportConfig, GraphInterface
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.export.verify import (
@@ -96,11 +96,11 @@ def check_onnx(model: onnx.ModelProto) -> list[str]:
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the graph: {str(exc).strip().splitlines()[0]}") from None
+        raise ExportError(f"onnx.checker rejected the graph: {first_line(exc)}") from None
     try:
         onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except onnx.shape_inference.InferenceError as exc:
-        raise ExportError(f"ONNX shape inference failed: {str(exc).strip().splitlines()[0]}") from None
+        raise ExportError(f"ONNX shape inference failed: {first_line(exc)}") from None
     return ["onnx.checker (full_check)", "shape inference (strict, type-checked)"]
 
 

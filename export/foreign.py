@@ -78,7 +78,7 @@ def build_foreign_onnx(
                 )
                 model = onnx.load_from_string(buffer.getvalue())
     except Exception as exc:  # the exporter's many failure types all mean: this module cannot be exported
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ExportError(f"torch.onnx could not export {loaded.origin}: {first[:300]}") from None
     _record_call(model, loaded)
     x_spec = (

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
-from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.errors import ConfigError, InputShapeError, first_line
 from edgelstm.export.config import GraphInterface
 from edgelstm.export.native import random_inputs_like
 from edgelstm.model import SequenceModel
@@ -218,11 +218,13 @@ def _run_case(
     try:
         actual = session.run(output_names, feeds)
     except Exception as exc:  # ORT raises its own exception types; the message is the finding
-        return CaseComparison(label, batch, steps, error=_one_line(exc))
+        return CaseComparison(label, batch, steps, error=first_line(exc, 400, last=True, with_type=True))
     try:
         expected = reference(feeds)
     except Exception as exc:  # a user module that cannot run at this shape: a fixed-shape model
-        return CaseComparison(label, batch, steps, error="torch reference failed: " + _one_line(exc))
+        return CaseComparison(
+            label, batch, steps, error="torch reference failed: " + first_line(exc, 400, last=True, with_type=True)
+        )
     return CaseComparison(
         label,
         batch,
@@ -247,7 +249,7 @@ def _run_chunked(
             pieces.append(outs["output"])
             carried = {s.input_name: outs[s.output_name] for s in interface.states}
     except Exception as exc:
-        return CaseComparison(label, batch, steps, error=_one_line(exc))
+        return CaseComparison(label, batch, steps, error=first_line(exc, 400, last=True, with_type=True))
     actual = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in interface.states]
     expected = reference(feeds)
     return CaseComparison(
@@ -256,8 +258,3 @@ def _run_chunked(
         steps,
         [compare_tensors(n, a, e, tolerance) for n, a, e in zip(output_names, actual, expected, strict=False)],
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:400]

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelstm.errors import first_line
+
 
 @dataclass(frozen=True)
 class EpUsability:
@@ -40,7 +42,7 @@ def mobile_usability(model_path: Path) -> list[EpUsability]:
             fixed = check(model, False)
         except ValueError as exc:
             # ORT 1.32's checker rejects Loop bodies that read outer-scope values (valid ONNX, and ORT runs them).
-            why = str(exc).strip().splitlines()[0][:160]
+            why = first_line(exc, 160)
             results.append(
                 EpUsability(name, 0, 0, 0, verdict="UNKNOWN", with_fixed_shapes="UNKNOWN", note=f"checker failed: {why}")
             )

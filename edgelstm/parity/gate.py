@@ -15,7 +15,7 @@ import numpy as np
 from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
 from edgelstm.config import ModelConfig
 from edgelstm.crash_probe import crash_reason
-from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError
+from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError, first_line
 from edgelstm.export.config import GraphInterface
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import (
@@ -345,7 +345,11 @@ class _CandidateCheck:
         try:
             actual = self._run(runner, self.output_names, feeds)
         except Exception as exc:  # runtime failures (shape errors, missing kernels) are findings, not crashes
-            return CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)), None, None
+            return (
+                CaseComparison(case.name, case.batch, case.steps, error=first_line(exc, 300, last=True, with_type=True)),
+                None,
+                None,
+            )
         expected = self._reference(feeds)
         floors = self.truth.noise_floor(self.interface, feeds) or [None] * len(expected)
         outputs = [
@@ -475,7 +479,7 @@ class _CandidateCheck:
                     for name, a, e in zip(self.output_names, actual, expected, strict=False):
                         per_output[name].append(_max_error(a, e))
         except Exception as exc:  # a graph that cannot run long inputs already failed its case; note why
-            self.result.notes.append(f"time profile not measured: {_one_line(exc)}")
+            self.result.notes.append(f"time profile not measured: {first_line(exc, 300, last=True, with_type=True)}")
             return
         for name, errors in per_output.items():
             if errors:
@@ -489,7 +493,9 @@ class _CandidateCheck:
         try:
             whole = self._run(runner, self.output_names, feeds)
         except Exception as exc:
-            self.result.streaming.append(CaseComparison("streaming: one call", x.shape[0], steps, error=_one_line(exc)))
+            self.result.streaming.append(
+                CaseComparison("streaming: one call", x.shape[0], steps, error=first_line(exc, 300, last=True, with_type=True))
+            )
             return
         expected = self._reference(feeds)
         states = self.interface.states
@@ -508,7 +514,9 @@ class _CandidateCheck:
                     pieces.append(out[self.output_names[0]])
                     carried = {s.input_name: out[s.output_name] for s in states}
             except Exception as exc:
-                self.result.streaming.append(CaseComparison(f"chunks of {chunk}", x.shape[0], steps, error=_one_line(exc)))
+                self.result.streaming.append(
+                    CaseComparison(f"chunks of {chunk}", x.shape[0], steps, error=first_line(exc, 300, last=True, with_type=True))
+                )
                 continue
             chunked = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in states]
             for label, target in ((f"chunks of {chunk} vs one call", whole), (f"chunks of {chunk} vs reference", expected)):
@@ -589,7 +597,9 @@ def _torch_fp32_baseline(
             actual = fp32.run(interface, feeds)
             expected = truth.run(interface, feeds)
         except (EdgelstmError, RuntimeError) as exc:
-            result.cases.append(CaseComparison(case.name, case.batch, case.steps, error=_one_line(exc)))
+            result.cases.append(
+                CaseComparison(case.name, case.batch, case.steps, error=first_line(exc, 300, last=True, with_type=True))
+            )
             continue
         comparisons = [
             compare_tensors(n, a, e, policy.resolve("fp32", "torch", n).numeric)
@@ -617,11 +627,6 @@ def _class_count(reference: LoadedModel, infos: list[ArtifactInfo]) -> int | Non
         if shape and isinstance(shape[-1], int) and shape[-1] > 1:
             return shape[-1]
     return None
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
 
 
 def _versions() -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgelstm.errors import first_line
 from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.loading import LoadedModel
@@ -143,7 +144,7 @@ class TorchReference:
                 raise
             # Some programs (torch.export graphs with baked dtypes) cannot run upcast: fall back, and say so.
             self.dtype, self.module = "float32", copy.deepcopy(self.loaded.module).float()
-            self.note = f"reference ran in float32: the module cannot run in float64 ({str(exc).splitlines()[0][:120]})"
+            self.note = f"reference ran in float32: the module cannot run in float64 ({first_line(exc, 120)})"
             self._cache.clear()
             return self.run(interface, feeds)
         self._cache[key] = outputs
