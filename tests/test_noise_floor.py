@@ -97,3 +97,18 @@ def test_the_reference_measures_a_larger_floor_for_a_sensitive_model(tmp_path) -
         assert TorchReference(loaded, "float32").noise_floor(interface, feeds) is None  # float64 only
     assert floors[0.2] < 1e-6  # a contracting model: one ulp stays one ulp
     assert floors[8.0] > 10 * floors[0.2]
+
+
+def test_the_factor_is_pinned() -> None:
+    """Loosening the allowance is a trust change: it must be a visible edit of this test, not a quiet constant."""
+    assert NOISE_FLOOR_FACTOR == 4.0
+
+
+@pytest.mark.parametrize(("multiple", "passes"), [(3.5, True), (4.5, False), (10.0, False)])
+def test_the_allowance_is_four_floors_on_top_of_the_tolerance(multiple: float, passes: bool) -> None:
+    floor_value = 1e-4
+    expected = np.zeros(4)  # range 0: only atol and the floor count
+    actual = expected.copy()
+    actual[1] = TOL.atol + multiple * floor_value
+    floor = np.full_like(expected, floor_value)
+    assert compare_tensors("h", actual, expected, TOL, floor).passed is passes
