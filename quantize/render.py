@@ -58,7 +58,8 @@ def print_selection(selection: SelectionResult) -> None:
             c.result.impl,
             f"{c.result.size_bytes:,}",
             f"{c.result.compression:.2f}x",
-            f"{c.latency_ms:.3f} ms",
+            # a candidate that failed the gate is not written, so there is no file to time (was printed as 0.000 ms)
+            f"{c.latency_ms:.3f} ms" if c.result.path is not None else "not timed (not written)",
             escape(_parity_text(c.summary)),
             verdict,
         )

@@ -43,7 +43,8 @@ class Candidate:
             "scheme": self.scheme,
             "refused": self.refused,
             "passed": self.passed,
-            "latency_ms_batch1": self.latency_ms,
+            # None: not timed (failed the gate, so never written), rather than a 0.0 that reads as a measurement
+            "latency_ms_batch1": self.latency_ms if self.result is not None and self.result.path is not None else None,
             "summary": self.summary,
             "result": self.result.to_dict() if self.result else None,
         }
