@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edgelstm.bench import BenchConfig, BenchReport, run_bench
+from edgelstm.bench import BenchConfig, BenchReport, LatencyResult, run_bench
+from edgelstm.bench.best import best_settings, best_vs_best, policy, policy_by_artifact, same_setting_ratio
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.errors import ConfigError
@@ -45,7 +46,8 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     sizes = {s.name: s for s in report.sizes}
     assert sizes["sequence_fused.onnx"].gzip_bytes < sizes["sequence_fused.onnx"].file_bytes
     assert 0.9 < sizes["sequence_fused.onnx"].vs_fp32 <= 1.01  # the fp32 export is the teacher's size
-    assert report.settings["allow_spinning"] is False and report.versions["onnxruntime"]
+    assert report.settings["spinning"] == (False,) and report.versions["onnxruntime"]
+    assert {r.allow_spinning for r in report.latencies if r.kind == "artifact"} == {False}
     assert BenchReport.from_dict(json.loads(dumps(report.to_dict()))).to_dict() == json.loads(dumps(report.to_dict()))
 
 
@@ -119,3 +121,156 @@ def test_memory_estimate_refuses_with_the_numbers(artifacts) -> None:
     with pytest.raises(ResourceLimitError, match=r"about 40\.0 GiB.*32\.0 GiB limit.*64\.0 GiB available"):
         ensure_fits(MemoryEstimate(40 * 2**30, 64 * 2**30), (1,), (100,))
     ensure_fits(MemoryEstimate(10**15, None), (1,), (100,))  # the OS does not say: nothing to compare with
+
+
+def _row(name: str, batch: int, threads: int, p50: float, spinning: bool | None = False, steps: int = 100) -> LatencyResult:
+    kind = "baseline" if name.startswith(("torch", "default")) else "artifact"
+    mode = "torch" if name.startswith("torch") else "run"
+    spin = None if mode == "torch" else spinning
+    return LatencyResult(name, kind, "cpu", batch, steps, threads, mode, p50, p50, p50, p50, 5, spin)
+
+
+# Stubbed timings: torch is faster on 2 threads, the artifact on 1 at batch 1 and on 2 with spinning at batch 32.
+STUB = [
+    _row("torch eager fp32", 1, 1, 3.0),
+    _row("torch eager fp32", 1, 2, 2.0),
+    _row("torch eager fp32", 32, 1, 30.0),
+    _row("torch eager fp32", 32, 2, 20.0),
+    _row("default path: torch.onnx + quantize_dynamic, ORT defaults", 1, 0, 1.2, True),
+    _row("default path: torch.onnx + quantize_dynamic, ORT defaults", 32, 0, 12.0, True),
+    _row("a.onnx", 1, 1, 0.6),
+    _row("a.onnx", 1, 2, 0.9),
+    _row("a.onnx", 1, 2, 1.5, True),
+    _row("a.onnx", 32, 1, 18.0),
+    _row("a.onnx", 32, 2, 16.0),
+    _row("a.onnx", 32, 2, 8.0, True),
+    _row("b.onnx", 1, 1, 0.5),  # faster than a.onnx at batch 1, slower at batch 32
+    _row("b.onnx", 32, 1, 40.0),
+]
+
+
+def test_ratios_compare_each_row_with_its_own_thread_count() -> None:
+    """The old lookup keyed torch eager by (batch, steps): the 2-thread row won and a 1-thread torch row read
+    2.0/3.0 against itself."""
+    eager = [r for r in STUB if r.name == "torch eager fp32"]
+    for r in eager:
+        assert same_setting_ratio(r, eager) == 1.0
+    by_threads = {(r.batch, r.threads, r.allow_spinning): r for r in STUB if r.name == "a.onnx"}
+    assert same_setting_ratio(by_threads[(1, 1, False)], eager) == pytest.approx(3.0 / 0.6)
+    assert same_setting_ratio(by_threads[(1, 2, False)], eager) == pytest.approx(2.0 / 0.9)
+    assert same_setting_ratio(by_threads[(32, 2, True)], eager) == pytest.approx(20.0 / 8.0)
+    default = STUB[4]
+    assert same_setting_ratio(default, eager) is None  # ORT's default pool has no torch twin
+
+
+def test_best_setting_per_contender_and_best_vs_best_ratio() -> None:
+    best = {(b.name, b.batch): b for b in best_settings(STUB)}
+    assert (best[("torch eager fp32", 1)].intra_op_threads, best[("torch eager fp32", 32)].intra_op_threads) == (2, 2)
+    assert best[("torch eager fp32", 1)].allow_spinning is None
+    a1, a32 = best[("a.onnx", 1)], best[("a.onnx", 32)]
+    assert (a1.intra_op_threads, a1.allow_spinning, a1.p50_ms) == (1, False, {100: 0.6})
+    assert (a32.intra_op_threads, a32.allow_spinning, a32.p50_ms) == (2, True, {100: 8.0})
+    all_best = list(best.values())
+    assert best_vs_best(all_best, a1, "torch eager fp32") == {100: pytest.approx(2.0 / 0.6)}  # torch at ITS best
+    assert best_vs_best(all_best, a32, "default path") == {100: pytest.approx(12.0 / 8.0)}
+
+
+def test_best_setting_sums_over_lengths_and_skips_incomplete_settings() -> None:
+    rows = [
+        _row("a.onnx", 1, 1, 1.0, steps=10),
+        _row("a.onnx", 1, 1, 5.0, steps=100),
+        _row("a.onnx", 1, 2, 0.5, steps=10),
+        _row("a.onnx", 1, 2, 6.0, steps=100),  # faster at T=10, slower in total
+        _row("a.onnx", 1, 4, 0.1, steps=10),  # never measured at T=100: not comparable
+    ]
+    (best,) = best_settings(rows)
+    assert best.intra_op_threads == 1 and best.p50_ms == {10: 1.0, 100: 5.0}
+
+
+def test_policy_records_the_measured_best_setting_per_batch() -> None:
+    best = best_settings(STUB)
+    chosen = policy(best)
+    assert set(chosen) == {"1", "32"}
+    assert chosen["1"] == {"intra_op_threads": 1, "allow_spinning": False, "artifact": "b.onnx", "p50_ms": {"100": 0.5}}
+    assert chosen["32"] == {"intra_op_threads": 2, "allow_spinning": True, "artifact": "a.onnx", "p50_ms": {"100": 8.0}}
+    per_artifact = policy_by_artifact(best)
+    assert per_artifact["a.onnx"]["1"]["intra_op_threads"] == 1 and per_artifact["b.onnx"]["32"]["intra_op_threads"] == 1
+    report = BenchReport(settings={}, versions={}, latencies=STUB)
+    data = json.loads(dumps(report.to_dict()))
+    assert data["policy"] == json.loads(dumps(chosen))
+    assert BenchReport.from_dict(data).to_dict() == report.to_dict()
+
+
+def test_bench_table_prints_like_with_like_ratios_and_each_best(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgelstm.bench.render import print_bench
+
+    report = BenchReport(
+        settings={"rounds": 3, "calls_per_round": 5, "spinning": [False, True]},
+        versions={"torch": "t", "onnxruntime": "o", "cpu_count": "2"},
+        latencies=STUB,
+    )
+    print_bench(report)
+    out = capsys.readouterr().out
+    eager_rows = [line for line in out.splitlines() if "torch eager fp32" in line and "T=" not in line]
+    assert len(eager_rows) == 4 and all("1.00x" in line for line in eager_rows)
+    assert "each contender at its best measured setting" in out and "T=100: 0.600" in out
+    flat = " ".join(out.split())  # rich wraps long lines
+    assert "batch 1: 1 thread(s), spinning off; batch 32: 2 thread(s), spinning on" in flat
+    assert "spinning swept off/on" in flat
+
+
+def test_bench_sweeps_threads_and_spinning_and_reports_the_policy(artifacts) -> None:
+    ckpt, paths = artifacts
+    config = BenchConfig(
+        batches=(1, 3), steps=(6,), threads=(1, 2), spinning=(False, True), rounds=3, calls_per_round=1, cold_start=False
+    )
+    report = run_bench(paths[:1], load_model(str(ckpt)), config)
+    ours = {(r.batch, r.threads, r.allow_spinning) for r in report.latencies if r.kind == "artifact"}
+    # one thread has no pool to spin: measured once
+    assert ours == {(b, t, s) for b in (1, 3) for t, s in ((1, False), (2, False), (2, True))}
+    defaults = [r for r in report.latencies if r.name.startswith("default path")]
+    assert sorted(r.batch for r in defaults) == [1, 3]  # once per shape, not once per --threads value
+    eager = {(r.batch, r.threads) for r in report.latencies if r.name == "torch eager fp32"}
+    assert eager == {(b, t) for b in (1, 3) for t in (1, 2)}
+    data = json.loads(dumps(report.to_dict()))
+    assert set(data["policy"]) == {"1", "3"}
+    for batch, entry in data["policy"].items():
+        rows = [r for r in report.latencies if r.kind == "artifact" and r.batch == int(batch)]
+        fastest = min(rows, key=lambda r: r.p50_ms)
+        assert (entry["intra_op_threads"], entry["allow_spinning"]) == (fastest.threads, fastest.allow_spinning)
+
+
+def test_bench_cli_spinning_option(artifacts, tmp_path: Path) -> None:
+    _, paths = artifacts
+    out = tmp_path / "bench.json"
+    args = ["bench", str(paths[0]), "--batches", "1", "--steps", "4", "--threads", "2", "--rounds", "3", "--no-cold-start"]
+    result = CliRunner().invoke(app, [*args, "--spinning", "both", "--report", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {r["allow_spinning"] for r in data["latencies"]} == {False, True}
+    assert set(data["policy"]["1"]) >= {"intra_op_threads", "allow_spinning"}
+    bad = CliRunner().invoke(app, [*args, "--spinning", "sometimes"])
+    assert bad.exit_code == 2 and "choose off, on or both" in bad.output
+
+
+def test_fixed_batch_graph_is_timed_at_its_own_batch_only(artifacts, tmp_path: Path) -> None:
+    """A graph exported with a fixed batch of 1 ran at batch 1 under a 'batch 4' label (4x the throughput)."""
+    ckpt, _ = artifacts
+    path = export_model(load_model(str(ckpt)), tmp_path, ExportConfig(impl="unrolled", fixed_batch=1, fixed_steps=6)).path
+    config = BenchConfig(batches=(1, 4), steps=(6,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    report = run_bench([path], None, config)
+    assert [(r.batch, r.steps) for r in report.latencies] == [(1, 6)]
+
+
+def test_quantize_candidate_that_was_never_written_is_not_shown_as_timed(capsys: pytest.CaptureFixture[str]) -> None:
+    """static-int8 failing the gate is not written, so it is never timed: it printed as 0.000 ms."""
+    from edgelstm.quantize.api import QuantizeResult
+    from edgelstm.quantize.render import print_selection
+    from edgelstm.quantize.selection import Candidate, SelectionResult
+
+    result = QuantizeResult("static-int8", {}, "m.onnx", 1000, path=None, size_bytes=300, impl="unrolled")
+    failed = Candidate("static-int8", result=result, passed=False, summary={"failures": ["large: clipped"]})
+    print_selection(SelectionResult([failed], None))
+    out = capsys.readouterr().out
+    assert "0.000" not in out and "not timed" in out
+    assert failed.to_dict()["latency_ms_batch1"] is None

@@ -5,34 +5,52 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from edgelstm.bench.best import DEFAULT_PATH_PREFIX, TORCH_EAGER, best_settings, best_vs_best, policy, same_setting_ratio
 from edgelstm.bench.results import BenchReport
 from edgelstm.render import _console
 
 
 def print_bench(report: BenchReport) -> None:
     console = _console()
-    baseline = {(r.batch, r.steps): r.p50_ms for r in report.latencies if r.name == "torch eager fp32"}
-    default = {(r.batch, r.steps): r.p50_ms for r in report.latencies if r.name.startswith("default path")}
+    eager_rows = [r for r in report.latencies if r.name == TORCH_EAGER]
+    default = {(r.batch, r.steps): r.p50_ms for r in report.latencies if r.name.startswith(DEFAULT_PATH_PREFIX)}
     table = Table(title="latency per call (ms): interleaved rounds, percentiles over all calls")
-    for column in ("model", "B", "T", "threads", "mode", "p50", "p90", "p99", "seq/s", "vs torch eager", "vs default path"):
+    for column in (
+        "model",
+        "B",
+        "T",
+        "threads",
+        "spin",
+        "mode",
+        "p50",
+        "p90",
+        "p99",
+        "seq/s",
+        "vs torch eager",
+        "vs default path",
+    ):
         table.add_column(column)
     for r in report.latencies:
-        eager = baseline.get((r.batch, r.steps))
+        # torch eager at this row's own thread count (ORT's default pool, threads 0, has no torch twin); the default
+        # path is one setting (ORT's defaults), so every row is compared with it.
+        eager = same_setting_ratio(r, eager_rows)
         dflt = default.get((r.batch, r.steps))
         table.add_row(
             escape(r.name),
             str(r.batch),
             str(r.steps),
-            "ORT default" if r.threads == 0 else str(r.threads),
+            _threads(r.threads),
+            _spin(r.allow_spinning),
             r.mode,
             f"{r.p50_ms:.3f}",
             f"{r.p90_ms:.3f}",
             f"{r.p99_ms:.3f}",
             f"{r.sequences_per_s:,.0f}",
-            f"{eager / r.p50_ms:.2f}x" if eager else "-",
+            f"{eager:.2f}x" if eager else "-",
             f"{dflt / r.p50_ms:.2f}x" if dflt else "-",
         )
     console.print(table)
+    _print_best(report)
     if report.streaming:
         stream = Table(title="streaming: per-step cost, chunk by chunk with state carried (1 thread)")
         for column in ("artifact", "chunk", "mode", "us per step", "one call over the sequence, us per step"):
@@ -63,8 +81,51 @@ def print_bench(report: BenchReport) -> None:
         )
     console.print(sizes)
     settings = report.settings
+    spinning = settings.get("spinning", [False])
     console.print(
-        f"settings: ORT CPU EP, spinning off, rounds {settings['rounds']} x {settings['calls_per_round']} calls, variants "
+        f"settings: ORT CPU EP, spinning {'off' if list(spinning) == [False] else 'swept off/on (on only above 1 thread)'}, "
+        f"rounds {settings['rounds']} x {settings['calls_per_round']} calls, variants "
         f"interleaved; torch {report.versions['torch']}, onnxruntime {report.versions['onnxruntime']}, "
         f"{report.versions['cpu_count']} CPUs"
     )
+
+
+def _threads(n: int) -> str:
+    return "ORT default" if n == 0 else str(n)
+
+
+def _spin(allow: bool | None) -> str:
+    return "-" if allow is None else ("on" if allow else "off")
+
+
+def _print_best(report: BenchReport) -> None:
+    """Each contender at its own best measured setting, and best-vs-best ratios (what the issue's targets mean)."""
+    best = best_settings(report.latencies)
+    if not best:
+        return
+    console = _console()
+    table = Table(title="each contender at its best measured setting (p50 ms; ratios best vs best, same batch and T)")
+    for column in ("model", "B", "best threads", "spin", "p50 by T", "vs torch eager (best)", "vs default path"):
+        table.add_column(column)
+    for b in sorted(best, key=lambda b: (b.batch, b.kind != "artifact", b.name)):
+        eager = best_vs_best(best, b, TORCH_EAGER)
+        dflt = best_vs_best(best, b, DEFAULT_PATH_PREFIX)
+        table.add_row(
+            escape(b.name),
+            str(b.batch),
+            _threads(b.intra_op_threads),
+            _spin(b.allow_spinning),
+            ", ".join(f"T={s}: {ms:.3f}" for s, ms in b.p50_ms.items()),
+            ", ".join(f"{v:.2f}x" for v in eager.values()) or "-",
+            ", ".join(f"{v:.2f}x" for v in dflt.values()) or "-",
+        )
+    console.print(table)
+    chosen = policy(best)
+    if chosen:
+        console.print(
+            "policy (fastest artifact's setting per batch, written to the report as 'policy'): "
+            + "; ".join(
+                f"batch {batch}: {p['intra_op_threads']} thread(s), spinning {'on' if p['allow_spinning'] else 'off'}"
+                for batch, p in chosen.items()
+            )
+        )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgelstm.bench.best import best_settings, policy, policy_by_artifact
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -22,6 +24,9 @@ class LatencyResult:
     p99_ms: float
     mean_ms: float
     samples: int
+    # ORT's session.intra_op.allow_spinning; None where it is not an ORT setting (torch). Reports written before
+    # spinning was recorded read as None.
+    allow_spinning: bool | None = None
 
     @property
     def sequences_per_s(self) -> float:
@@ -96,6 +101,11 @@ class BenchReport:
             "cold_starts": [r.to_dict() for r in self.cold_starts],
             "streaming": [r.to_dict() for r in self.streaming],
             "sizes": [r.to_dict() for r in self.sizes],
+            # Derived from the latencies (recomputed on every write, so they cannot disagree with them): each
+            # contender at its best measured setting, and per batch size the setting edgelstm's sessions should use.
+            "best": [b.to_dict() for b in best_settings(self.latencies)],
+            "policy": policy(best_settings(self.latencies)),
+            "policy_by_artifact": policy_by_artifact(best_settings(self.latencies)),
         }
 
     @classmethod

@@ -1,8 +1,9 @@
 """`run_bench`: latency, cold start, streaming cost and size of artifacts, with baselines in the same run.
 
 Variants are interleaved in a shuffled order every round (machine noise here is about +-30 %); every figure
-carries the provider, thread count and call mode it was measured with. ORT sessions never spin: on small
-machines the default spinning thread pool made small recurrent graphs ~3x slower.
+carries the provider, thread count, spinning and call mode it was measured with. ORT sessions do not spin unless
+`spinning` asks to measure it: on small machines the default spinning thread pool made small recurrent graphs ~3x
+slower, but with several threads at large batches it can pay; the report's `policy` says which setting won.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class BenchConfig:
     batches: tuple[int, ...] = (1, 32)
     steps: tuple[int, ...] = (100,)
     threads: tuple[int, ...] = (1,)
+    spinning: tuple[bool, ...] = (False,)  # ORT intra-op spinning values to sweep
     rounds: int = 15
     calls_per_round: int = 5
     streaming_chunks: tuple[int, ...] = (1, 16)
@@ -56,6 +58,14 @@ class BenchConfig:
                 raise ConfigError(f"{name} must be positive integers, got {values}")
         if self.rounds < 3:
             raise ConfigError("rounds must be at least 3 for a median to mean anything")
+        if not self.spinning or len(set(self.spinning)) != len(self.spinning):
+            raise ConfigError(f"spinning must list distinct on/off values, got {self.spinning}")
+
+    def ort_settings(self) -> list[tuple[int, bool]]:
+        """Every (threads, spinning) pair to measure. One intra-op thread has no pool threads to spin, so
+        spinning on is not measured there (it would time the same session twice)."""
+        pairs = [(t, s) for t in self.threads for s in self.spinning if not (s and t == 1)]
+        return pairs or [(t, False) for t in self.threads]
 
 
 @dataclass
@@ -69,6 +79,7 @@ class _Variant:
     mode: str
     call: Call
     samples: list[float]
+    allow_spinning: bool | None = None
 
 
 def run_bench(
@@ -79,20 +90,19 @@ def run_bench(
     config = config or BenchConfig()
     infos = [_with_context(open_artifact(Path(p), hints), hints) for p in artifacts]
     # Every variant's inputs exist at once (they are interleaved), and baselines add three more per shape.
-    copies = len(config.threads) * (1 + (3 if config.baselines and reference is not None else 0))
+    copies = len(config.ort_settings()) + (len(config.threads) * 2 + 1 if config.baselines and reference is not None else 0)
     ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
     rng = np.random.default_rng(config.seed)
-    report = BenchReport(settings={**asdict(config), "allow_spinning": False, "graph_optimization": "all"}, versions=_versions())
+    report = BenchReport(settings={**asdict(config), "graph_optimization": "all"}, versions=_versions())
     variants: list[_Variant] = []
     for info in infos:
-        for threads in config.threads:
-            session = session_from_onnx(info.path, SessionSettings(intra_op_threads=threads))
-            for batch in config.batches:
+        for threads, spinning in config.ort_settings():
+            session = session_from_onnx(info.path, SessionSettings(intra_op_threads=threads, allow_spinning=spinning))
+            for batch in _batches_for(info, config.batches):
                 for steps in _steps_for(info, config.steps):
                     feeds = _feeds(info, batch, steps, rng)
-                    variants.append(
-                        _Variant(info.name, "artifact", "cpu", batch, steps, threads, "run", _ort_call(session, feeds), [])
-                    )
+                    call = _ort_call(session, feeds)
+                    variants.append(_Variant(info.name, "artifact", "cpu", batch, steps, threads, "run", call, [], spinning))
     if config.baselines and reference is not None and reference.is_native:
         variants += _baseline_variants(reference, config, rng)
     _measure(variants, config)
@@ -115,6 +125,21 @@ def _with_context(info: ArtifactInfo, hints: InterfaceHints | None) -> ArtifactI
     if hints is None or not hints.context or info.interface.context == hints.context:
         return info
     return replace(info, interface=replace(info.interface, context=hints.context))
+
+
+def _batches_for(info: ArtifactInfo, batches: tuple[int, ...]) -> tuple[int, ...]:
+    """A graph with a fixed batch (static-int8 --fixed-batch) runs at that batch only: feeding it the requested
+    batch is impossible, and labelling its batch-1 time as batch 32 would claim 32x the throughput."""
+    fixed = _fixed_batch(info)
+    return (fixed,) if fixed is not None else batches
+
+
+def _fixed_batch(info: ArtifactInfo) -> int | None:
+    shape = info.interface.data_input.shape
+    if "batch" in shape or info.interface.impl in ("foreign", "unknown"):
+        return None
+    # edgelstm's own graph with no named batch axis: its first axis is the batch, fixed at export
+    return shape[0] if shape and isinstance(shape[0], int) else None
 
 
 def _steps_for(info: ArtifactInfo, steps: tuple[int, ...]) -> tuple[int, ...]:
@@ -170,6 +195,7 @@ def _latency(v: _Variant) -> LatencyResult:
         float(np.percentile(samples, 99)),
         float(samples.mean()),
         len(samples),
+        v.allow_spinning,
     )
 
 
@@ -189,13 +215,14 @@ def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.rand
     default_path = _default_path_onnx(model, sig.size if sig.kind == "features" else 0)
     default_session = ort.InferenceSession(str(default_path), providers=["CPUExecutionProvider"])  # defaults on purpose
     variants = []
-    for threads in config.threads:
-        for batch in config.batches:
-            for steps in config.steps:
-                if sig.kind == "tokens":
-                    x = torch.from_numpy(rng.integers(0, sig.size, size=(batch, steps)))
-                else:
-                    x = torch.from_numpy(rng.standard_normal((batch, steps, sig.size)).astype(np.float32))
+    default_name = "default path: torch.onnx + quantize_dynamic, ORT defaults"
+    for batch in config.batches:
+        for steps in config.steps:
+            if sig.kind == "tokens":
+                x = torch.from_numpy(rng.integers(0, sig.size, size=(batch, steps)))
+            else:
+                x = torch.from_numpy(rng.standard_normal((batch, steps, sig.size)).astype(np.float32))
+            for threads in config.threads:
 
                 def eager(m: Any = model, t: int = threads, inp: Any = x) -> object:
                     torch.set_num_threads(t)
@@ -207,23 +234,12 @@ def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.rand
                     with torch.no_grad():
                         return m(inp)
 
-                feeds = {default_session.get_inputs()[0].name: x.numpy()}
                 variants.append(_Variant("torch eager fp32", "baseline", "torch", batch, steps, threads, "torch", eager, []))
                 variants.append(_Variant("torch dynamic int8", "baseline", "torch", batch, steps, threads, "torch", dynamic, []))
-                # threads 0 = ORT's default pool (all cores, spinning): what a user gets without choosing
-                variants.append(
-                    _Variant(
-                        "default path: torch.onnx + quantize_dynamic, ORT defaults",
-                        "baseline",
-                        "cpu",
-                        batch,
-                        steps,
-                        0,
-                        "run",
-                        _ort_call(default_session, feeds),
-                        [],
-                    )
-                )
+            # Once per shape, not per thread count: threads 0 = ORT's default pool (all cores, spinning), what a
+            # user gets without choosing. (It used to be added once per --threads value: duplicate rows.)
+            call = _ort_call(default_session, {default_session.get_inputs()[0].name: x.numpy()})
+            variants.append(_Variant(default_name, "baseline", "cpu", batch, steps, 0, "run", call, [], True))
     return variants
 
 

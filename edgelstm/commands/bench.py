@@ -27,6 +27,9 @@ def bench(
     batches: str = typer.Option("1,32", "--batches", help="batch sizes"),
     steps: str = typer.Option("100", "--steps", help="sequence lengths"),
     threads: str = typer.Option("1", "--threads", help="ORT intra-op / torch thread counts"),
+    spinning: str = typer.Option(
+        "off", "--spinning", help="ORT intra-op spinning: off, on, or both (swept; the report's policy records the winner)"
+    ),
     rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (medians need several)"),
     chunks: str = typer.Option("1,16", "--chunks", help="streaming chunk sizes"),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="torch eager, torch dynamic int8, default path"),
@@ -46,6 +49,7 @@ def bench(
         batches=parse_ints(batches, "--batches") or (1,),
         steps=parse_ints(steps, "--steps") or (100,),
         threads=parse_ints(threads, "--threads") or (1,),
+        spinning=_spinning_values(spinning),
         rounds=rounds,
         streaming_chunks=parse_ints(chunks, "--chunks") or (1,),
         baselines=baselines,
@@ -64,3 +68,15 @@ def bench(
         print_bench(result)
         if report is not None:
             typer.echo(f"wrote {report}")
+
+
+_SPINNING = {"off": (False,), "on": (True,), "both": (False, True)}
+
+
+def _spinning_values(text: str) -> tuple[bool, ...]:
+    from edgelstm.errors import ConfigError
+
+    key = text.strip().lower()
+    if key not in _SPINNING:
+        raise ConfigError(f"--spinning {text!r}: choose off, on or both")
+    return _SPINNING[key]

@@ -1,0 +1,107 @@
+"""Each contender at its best measured setting, like-with-like ratios, and the thread/spinning policy per batch.
+
+A ratio only means something between rows measured under the same shape, and either the same settings or each
+at its own best: looking a baseline up by batch and steps alone let the last thread count win (a 1-thread torch
+row once read 5.64x against itself).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # results.py imports this module to derive the report's summary
+    from edgelstm.bench.results import LatencyResult
+
+TORCH_EAGER = "torch eager fp32"
+DEFAULT_PATH_PREFIX = "default path"
+
+
+@dataclass(frozen=True)
+class BestSetting:
+    """The fastest measured setting of one contender at one batch size (p50 summed over the lengths measured)."""
+
+    name: str
+    kind: str
+    batch: int
+    intra_op_threads: int  # 0 = ORT's default pool
+    allow_spinning: bool | None  # None: not an ORT setting (torch)
+    p50_ms: dict[int, float]  # steps -> p50 at this setting
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "p50_ms": {str(k): v for k, v in self.p50_ms.items()}}
+
+
+def setting_key(r: LatencyResult) -> tuple[int, bool | None]:
+    return (r.threads, r.allow_spinning)
+
+
+def same_setting_ratio(row: LatencyResult, baselines: Iterable[LatencyResult]) -> float | None:
+    """baseline p50 / row p50 for the baseline row measured at the same batch, steps and thread count; None if
+    there is none (a ratio against another thread count would not say what it claims)."""
+    for b in baselines:
+        if (b.batch, b.steps, b.threads) == (row.batch, row.steps, row.threads):
+            return b.p50_ms / row.p50_ms
+    return None
+
+
+def best_settings(latencies: Iterable[LatencyResult]) -> list[BestSetting]:
+    """Per contender and batch, the setting whose p50, summed over every length measured at it, is lowest.
+    Settings that were not measured at every length of that contender and batch are not compared."""
+    rows: dict[tuple[str, int], dict[tuple[int, bool | None], dict[int, LatencyResult]]] = defaultdict(lambda: defaultdict(dict))
+    kinds: dict[str, str] = {}
+    for r in latencies:
+        if r.mode == "run" or r.mode == "torch":
+            rows[(r.name, r.batch)][setting_key(r)][r.steps] = r
+            kinds[r.name] = r.kind
+    best = []
+    for (name, batch), by_setting in rows.items():
+        all_steps = set().union(*(set(s) for s in by_setting.values()))
+        complete = {k: v for k, v in by_setting.items() if set(v) == all_steps} or by_setting
+        key, chosen = min(complete.items(), key=lambda kv: (sum(r.p50_ms for r in kv[1].values()), kv[0][0]))
+        best.append(BestSetting(name, kinds[name], batch, key[0], key[1], {s: r.p50_ms for s, r in sorted(chosen.items())}))
+    return best
+
+
+def best_vs_best(best: list[BestSetting], contender: BestSetting, baseline_name: str) -> dict[int, float]:
+    """steps -> the baseline's best p50 / this contender's best p50 at the same batch (each at its own setting)."""
+    for b in best:
+        if b.batch == contender.batch and (b.name == baseline_name or b.name.startswith(baseline_name)):
+            return {s: b.p50_ms[s] / ms for s, ms in contender.p50_ms.items() if s in b.p50_ms}
+    return {}
+
+
+def policy(best: list[BestSetting]) -> dict[str, dict[str, Any]]:
+    """Per batch size, the setting of the fastest edgelstm artifact at its best (what a session for this batch
+    should use), with the artifact and its p50 it was measured from. Keys are strings (JSON object keys)."""
+    chosen: dict[int, BestSetting] = {}
+    for b in best:
+        if b.kind != "artifact":
+            continue
+        current = chosen.get(b.batch)
+        if current is None or _total(b) < _total(current):
+            chosen[b.batch] = b
+    return {str(batch): _policy_entry(b) for batch, b in sorted(chosen.items())}
+
+
+def policy_by_artifact(best: list[BestSetting]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The same, for each artifact on its own (a bundle ships one artifact and should use its own best)."""
+    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for b in sorted((b for b in best if b.kind == "artifact"), key=lambda b: (b.name, b.batch)):
+        out[b.name][str(b.batch)] = _policy_entry(b)
+    return dict(out)
+
+
+def _total(b: BestSetting) -> float:
+    return sum(b.p50_ms.values())
+
+
+def _policy_entry(b: BestSetting) -> dict[str, Any]:
+    return {
+        "intra_op_threads": b.intra_op_threads,
+        "allow_spinning": bool(b.allow_spinning),
+        "artifact": b.name,
+        "p50_ms": {str(k): v for k, v in b.p50_ms.items()},
+    }
