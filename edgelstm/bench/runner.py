@@ -89,7 +89,8 @@ def run_bench(
     timed per call of one chunk (its confirmed length plus context), with its constants and zero state."""
     config = config or BenchConfig()
     infos = [_with_context(open_artifact(Path(p), hints), hints) for p in artifacts]
-    # Every variant's inputs exist at once (they are interleaved), and baselines add three more per shape.
+    # Every variant's inputs exist at once (they are interleaved): one per ORT setting, and with baselines two torch
+    # variants per thread count plus the default path.
     copies = len(config.ort_settings()) + (len(config.threads) * 2 + 1 if config.baselines and reference is not None else 0)
     ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
     rng = np.random.default_rng(config.seed)
