@@ -48,11 +48,12 @@ class _Refused(Exception):
     """Internal: this node cannot be rewritten exactly; the message becomes the report's reason."""
 
 
-def rewrite_fused_rnns(model: onnx.ModelProto) -> tuple[onnx.ModelProto, RewriteReport]:
-    """Return a copy of `model` with every rewritable fused LSTM/GRU (If/Loop bodies included) replaced by a Loop."""
+def rewrite_fused_rnns(model: onnx.ModelProto, ops: tuple[str, ...] = ("LSTM", "GRU")) -> tuple[onnx.ModelProto, RewriteReport]:
+    """Return a copy of `model` with every rewritable fused node of `ops` (If/Loop bodies included) replaced by a
+    Loop; `model` itself is not changed, and is returned as it is when it has none."""
     report = RewriteReport()
     ir_model = ir.from_proto(model)
-    fused = [n for n in ir_model.graph.all_nodes() if n.op_type in _GATES and n.domain in ("", "ai.onnx")]
+    fused = [n for n in ir_model.graph.all_nodes() if n.op_type in ops and n.domain in ("", "ai.onnx")]
     if not fused:
         return model, report
     opset = ir_model.opset_imports.get("", 0)

@@ -303,3 +303,71 @@ def test_node_inside_if_branches_is_rewritten() -> None:
     make = _fused_feeds(inner)
     for flag in (True, False):
         _assert_same(original, rewritten, lambda rng, t, b, flag=flag: {**make(rng, t, b), "cond": np.array(flag)})
+
+
+# -- dynamic int8 on a user's GRU: rewritten to the Loop form first, so its MatMuls run in int8 ----------------------
+
+
+def _user_gru_file(path, clip: float | None = None):
+    """A user's module (GRU + linear head) exported by torch.onnx; big enough that int8 weights make it smaller."""
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.GRU(32, 96, batch_first=True)
+            self.head = torch.nn.Linear(96, 3)
+
+        def forward(self, x: torch.Tensor, h0: torch.Tensor):
+            y, h = self.rnn(x, h0)
+            return self.head(y), h
+
+    torch.onnx.export(
+        Net().eval(),
+        (torch.randn(1, 8, 32), torch.zeros(1, 1, 96)),
+        str(path),
+        dynamo=False,
+        input_names=["x", "h0"],
+        output_names=["logits", "hn"],
+        dynamic_axes={"x": {0: "B", 1: "T"}, "h0": {1: "B"}, "logits": {0: "B", 1: "T"}, "hn": {1: "B"}},
+        opset_version=17,
+    )
+    if clip is not None:
+        model = onnx.load(str(path))
+        gru = next(n for n in model.graph.node if n.op_type == "GRU")
+        gru.attribute.append(helper.make_attribute("clip", clip))
+        onnx.save(model, str(path))
+    return path
+
+
+def _body_ops(model: onnx.ModelProto) -> list[str]:
+    loop = next(n for n in model.graph.node if n.op_type == "Loop")
+    return [n.op_type for n in loop.attribute[0].g.node]
+
+
+def test_dynamic_int8_quantizes_a_users_fused_gru_through_the_loop_form(tmp_path) -> None:
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.quantize import DynamicInt8Config, quantize
+
+    source = _user_gru_file(tmp_path / "gru.onnx")
+    result = quantize(source, DynamicInt8Config(), tmp_path / "out", foreign=InterfaceHints(states=(("h0", "hn"),)))
+    assert result.path is not None and result.notes[0].startswith("fused GRU rewritten to a Loop")
+    quantized = onnx.load(str(result.path))
+    assert "GRU" not in _all_ops(quantized)
+    assert "MatMulInteger" in _body_ops(quantized)  # the recurrent matmul itself runs in int8, inside the Loop
+    assert result.size_bytes < result.source_bytes / 2
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((3, 20, 32)).astype(np.float32), "h0": np.zeros((1, 3, 96), np.float32)}
+    for e, q in zip(_run(onnx.load(str(source)), feeds), _run(quantized, feeds), strict=True):
+        snr_db = 10 * np.log10(np.sum(e.astype(np.float64) ** 2) / np.sum((q.astype(np.float64) - e) ** 2))
+        assert 25 < snr_db < 80  # int8 noise, not a broken graph and not a float graph
+
+
+def test_dynamic_int8_refuses_a_gru_it_cannot_rewrite_with_the_reason(tmp_path) -> None:
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.quantize import DynamicInt8Config, SchemeRefused, quantize
+
+    source = _user_gru_file(tmp_path / "gru.onnx", clip=5.0)
+    with pytest.raises(SchemeRefused, match="no int8 kernel for the fused GRU op, and it cannot be rewritten.*clip"):
+        quantize(source, DynamicInt8Config(), tmp_path / "out", foreign=InterfaceHints(states=(("h0", "hn"),)))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

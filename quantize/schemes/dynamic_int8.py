@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from edgelstm.config import ModelConfig
+from edgelstm.export.rnn_rewrite import rewrite_fused_rnns
 from edgelstm.quantize.config import DynamicInt8Config, SchemeConfig
 from edgelstm.quantize.graph_facts import describe_ops, op_counts
 from edgelstm.quantize.registry import Handler, QuantizeInput, register
@@ -22,14 +24,25 @@ class DynamicInt8Handler(Handler):
         return "fused" if model.cell in ("lstm", "peephole") and not model.proj_size else "loop"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
-        if op_counts(source.model)["GRU"]:
+        if not op_counts(source.model)["GRU"]:
+            return None
+        if source.interface.impl == "fused":  # edgelstm's own graph: exporting the loop form is the better path
             return (
                 "ONNX Runtime has no int8 kernel for the fused GRU op; quantize the loop form "
                 "(edgelstm export --impl loop, or give the checkpoint and edgelstm picks it)"
             )
+        _, report = rewrite_fused_rnns(source.model, ops=("GRU",))
+        if report.refused:
+            reasons = "; ".join(f"{r.name or '(unnamed)'}: {r.reason}" for r in report.refused)
+            return f"ONNX Runtime has no int8 kernel for the fused GRU op, and it cannot be rewritten to a Loop ({reasons})"
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, rewritten = _gru_as_loop(source, Path(tmp))
+            return rewritten + self._apply(config, source, target)
+
+    def _apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
         assert isinstance(config, DynamicInt8Config)
         if config.reduce_range is not None:
             _quantize(config, source.path, target, config.reduce_range)
@@ -51,6 +64,18 @@ class DynamicInt8Handler(Handler):
             shutil.copyfile(Path(tmp) / f"rr{int(best)}.onnx", target)
         detail = f"measured on the data: worst-output SNR {scores[False]:.1f} dB with 8-bit, {scores[True]:.1f} dB with 7-bit"
         return _notes(target, best, detail, config.exclude)
+
+
+def _gru_as_loop(source: QuantizeInput, tmp: Path) -> tuple[QuantizeInput, list[str]]:
+    """A graph made elsewhere with fused GRUs (refuse() let it through, so all rewrite): the Loop form, whose
+    MatMuls quantize_dynamic turns into MatMulInteger (there is no int8 GRU kernel)."""
+    if not op_counts(source.model)["GRU"] or source.interface.impl == "fused":
+        return source, []
+    model, report = rewrite_fused_rnns(source.model, ops=("GRU",))
+    path = tmp / f"{source.path.stem}.loop.onnx"
+    onnx.save(model, str(path))
+    note = f"fused GRU rewritten to a Loop of MatMuls first ({len(report.rewritten)} node(s)): no int8 GRU kernel"
+    return replace(source, path=path, model=model), [note]
 
 
 def excluded_node_names(model: onnx.ModelProto, parts: tuple[str, ...]) -> list[str]:
