@@ -7,7 +7,8 @@ quantize_dynamic turns into MatMulInteger, the same layout edgelstm writes for i
 The step follows the ONNX operator spec (gate order iofc for LSTM, zrh for GRU, linear_before_reset both ways,
 peepholes, sequence_lens as a mask that freezes the state and zeroes Y past each sequence's end). A node this
 cannot express exactly (clip, non-default activations, input_forget, non-constant weights) is left fused and
-named in the report with the reason.
+named in the report with the reason. Weights may be initializers, Constant nodes, or short chains of pure ops on
+them (folded with onnx's reference evaluator); opset 13 or newer.
 """
 
 from __future__ import annotations
@@ -64,12 +65,19 @@ def rewrite_fused_rnns(model: onnx.ModelProto, ops: tuple[str, ...] = ("LSTM", "
     names = _Names(ir_model)
     for node in fused:
         try:
-            params = _read_params(node)
+            params = _read_params(node, opset)
         except _Refused as exc:
             report.refused.append(RefusedNode(node.name or "", node.op_type, str(exc)))
             continue
         _replace(ir_model.graph, node, params, names)
         report.rewritten.append(f"{node.op_type} {node.name or '(unnamed)'} ({params.direction})")
+    if report.rewritten:
+        # The fused nodes' weights (and chains that built them) are read by nothing now: dropped, not shipped twice;
+        # nodes that shared weights (silero-vad's two calls of one LSTM) share the rewritten ones again.
+        from onnx_ir.passes.common import DeduplicateHashedInitializersPass, RemoveUnusedNodesPass
+
+        RemoveUnusedNodesPass()(ir_model)
+        DeduplicateHashedInitializersPass()(ir_model)
     return ir.to_proto(ir_model), report
 
 
@@ -86,16 +94,58 @@ class _Params:
     p: np.ndarray | None  # [D, 3*H] LSTM peepholes (i, o, f)
 
 
-def _const(value: ir.Value | None, what: str) -> np.ndarray | None:
+# Pure ops torch.onnx and others use to build weights from constants in the graph (silero-vad reorders its LSTM
+# gates with Slice + Concat + Unsqueeze of Constant nodes): such a chain is folded to the tensor it computes.
+_FOLDABLE = {"Identity", "Unsqueeze", "Squeeze", "Concat", "Slice", "Transpose", "Reshape", "Gather", "Cast", "Split"}
+_FOLD_LIMIT = 64  # nodes per weight: a weight is a short chain, anything longer is not worth the evaluation
+
+
+def _const(value: ir.Value | None, what: str, opset: int) -> np.ndarray | None:
     if value is None:
         return None
+    array = _fold(value, opset, [_FOLD_LIMIT])
+    if array is None:
+        raise _Refused(f"{what} is not a constant (initializer, Constant node or a short chain of pure ops on them)")
+    return np.asarray(array, dtype=np.float32)
+
+
+def _fold(value: ir.Value, opset: int, budget: list[int]) -> np.ndarray | None:
     tensor = convenience.get_const_tensor(value)
-    if tensor is None:
-        raise _Refused(f"{what} is not a constant (initializer or Constant node)")
-    return np.asarray(tensor.numpy(), dtype=np.float32)
+    if tensor is not None:
+        return tensor.numpy()
+    node = value.producer()
+    if node is None or node.op_type not in _FOLDABLE or node.domain not in ("", "ai.onnx") or budget[0] <= 0:
+        return None
+    budget[0] -= 1
+    args: list[np.ndarray | None] = []
+    for arg in node.inputs:
+        folded = _fold(arg, opset, budget) if arg is not None else None
+        if arg is not None and folded is None:
+            return None
+        args.append(folded)
+    return _evaluate(node, args, opset)[value.index()]
 
 
-def _read_params(node: ir.Node) -> _Params:
+def _evaluate(node: ir.Node, args: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
+    """Run one pure node on constant inputs with onnx's reference implementation (the spec's own semantics)."""
+    from onnx.reference import ReferenceEvaluator
+
+    proto = ir.serde.serialize_node(node)
+    names = [f"in{k}" if a is not None else "" for k, a in enumerate(args)]
+    proto.input[:] = names
+    proto.output[:] = [f"out{k}" for k in range(len(proto.output))]
+    feeds = {n: a for n, a in zip(names, args, strict=True) if n}
+    graph = onnx.helper.make_graph(
+        [proto],
+        "fold",
+        [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()],
+        [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in proto.output],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+    return list(ReferenceEvaluator(model).run(None, feeds))
+
+
+def _read_params(node: ir.Node, opset: int) -> _Params:
     op = node.op_type
     attrs = node.attributes
     for name in ("clip", "activation_alpha", "activation_beta"):
@@ -114,14 +164,14 @@ def _read_params(node: ir.Node) -> _Params:
     inputs = list(node.inputs) + [None] * (8 - len(node.inputs))
     if inputs[0] is not None and inputs[0].dtype not in (None, ir.DataType.FLOAT):
         raise _Refused(f"input type {inputs[0].dtype} (only float32 is rewritten)")
-    w, r = _const(inputs[1], "W"), _const(inputs[2], "R")
+    w, r = _const(inputs[1], "W", opset), _const(inputs[2], "R", opset)
     assert w is not None and r is not None  # required inputs of the op
     hidden = attrs.get_int("hidden_size", r.shape[-1])
     gates = _GATES[op]
-    b = _const(inputs[3], "B")
+    b = _const(inputs[3], "B", opset)
     if b is None:
         b = np.zeros((w.shape[0], 2 * gates * hidden), np.float32)
-    p = _const(inputs[7], "P") if op == "LSTM" else None
+    p = _const(inputs[7], "P", opset) if op == "LSTM" else None
     return _Params(
         op=op,
         hidden=hidden,

@@ -305,6 +305,32 @@ def test_node_inside_if_branches_is_rewritten() -> None:
         _assert_same(original, rewritten, lambda rng, t, b, flag=flag: {**make(rng, t, b), "cond": np.array(flag)})
 
 
+@pytest.mark.parametrize("name", ["silero_vad.onnx", "silero_vad_16k_op15.onnx"])
+def test_silero_vad_lstms_are_rewritten_and_match(name: str) -> None:
+    """silero-vad builds its LSTM weights from Constant nodes with Slice/Concat/Unsqueeze (folded here), and
+    silero_vad.onnx keeps them inside If branches (one per sample rate)."""
+    silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+    from pathlib import Path
+
+    original = onnx.load(str(Path(silero_vad.__file__).parent / "data" / name))
+    rewritten, report = rewrite_fused_rnns(original)
+    assert report.rewritten and not report.refused
+    assert "LSTM" not in _all_ops(rewritten)
+    onnx.checker.check_model(rewritten, full_check=True)
+    # no bigger than the source: the old weight chains are dropped, weights shared by two LSTM nodes stay shared
+    assert rewritten.ByteSize() <= original.ByteSize()
+    rng = np.random.default_rng(0)
+    rates = ((16000, 512), (8000, 256)) if name == "silero_vad.onnx" else ((16000, 512),)
+    for rate, chunk in rates:
+        feeds = {
+            "input": rng.standard_normal((1, chunk)).astype(np.float32) * 0.1,
+            "state": rng.standard_normal((2, 1, 128)).astype(np.float32) * 0.5,
+            "sr": np.array(rate, np.int64),
+        }
+        for e, a in zip(_run(original, feeds), _run(rewritten, feeds), strict=True):
+            np.testing.assert_allclose(a, e, atol=TOL, rtol=0, err_msg=f"sr={rate}")
+
+
 # -- dynamic int8 on a user's GRU: rewritten to the Loop form first, so its MatMuls run in int8 ----------------------
 
 
