@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,21 +108,28 @@ def select_scheme(
     queue = list(schemes)
     while queue:
         config = queue.pop(0)
-        candidate = Candidate(config.tag)
-        try:
-            # Failed candidates stay out of out_dir; their numbers are in the report.
-            candidate.result = quantize(reference, config, out_dir, calibration=data, overwrite=overwrite, gate=gate)
-        except SchemeRefused as exc:
-            candidate.refused = str(exc)
-            candidates.append(candidate)
-            continue
-        candidate.summary = candidate.result.parity or {}
-        candidate.passed = bool(candidate.result.parity_passed)
+        # Failed candidates stay out of out_dir; their numbers are in the report.
+        candidate = _gated_candidate(
+            config, lambda c: quantize(reference, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
+        )
         candidates.append(candidate)
-        if not candidate.passed and not getattr(config, "exclude", ()):
+        if candidate.result is not None and not candidate.passed and not getattr(config, "exclude", ()):
             queue[0:0] = exclusion_variants(config, reference)
     measure_latencies([c for c in candidates if c.result is not None and c.result.path is not None], data)
     return SelectionResult(candidates, pick_winner(candidates))
+
+
+def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -> Candidate:
+    """One scheme tried: refused (with the reason), or quantized and gated (with the gate's summary)."""
+    candidate = Candidate(config.tag)
+    try:
+        candidate.result = run(config)
+    except SchemeRefused as exc:
+        candidate.refused = str(exc)
+        return candidate
+    candidate.summary = candidate.result.parity or {}
+    candidate.passed = bool(candidate.result.parity_passed)
+    return candidate
 
 
 # Schemes tried on a graph made elsewhere, in order; those not registered (yet) are skipped. weight-only keeps float
@@ -143,18 +151,10 @@ def select_foreign_scheme(
 ) -> SelectionResult:
     """`--scheme auto` on an ONNX graph made elsewhere: every applicable scheme, gated against the ONNX reference
     (streamed, decisions compared), the smallest passing artifact picked as for edgelstm's own graphs."""
-    candidates = []
-    for config in schemes or foreign_schemes():
-        candidate = Candidate(config.tag)
-        try:
-            candidate.result = quantize(model, config, out_dir, overwrite=overwrite, gate=gate, foreign=hints)
-        except SchemeRefused as exc:
-            candidate.refused = str(exc)
-            candidates.append(candidate)
-            continue
-        candidate.summary = candidate.result.parity or {}
-        candidate.passed = bool(candidate.result.parity_passed)
-        candidates.append(candidate)
+    candidates = [
+        _gated_candidate(config, lambda c: quantize(model, c, out_dir, overwrite=overwrite, gate=gate, foreign=hints))
+        for config in schemes or foreign_schemes()
+    ]
     measure_latencies([c for c in candidates if c.result is not None and c.result.path is not None], None)
     return SelectionResult(candidates, pick_winner(candidates))
 
