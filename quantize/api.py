@@ -254,7 +254,8 @@ def _fp32_source(
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
     """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
-    names = [t.name for t in metadata.interface.inputs]
+    from edgelstm.parity.artifacts import sequence_feeds
+
     fixed_batch = metadata.interface.inputs[0].shape[0]
     size = fixed_batch if isinstance(fixed_batch, int) else 16
     count = min(data.count, limit or data.count)
@@ -263,11 +264,6 @@ def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: in
     batches = []
     for start in range(0, count, size):
         x = data.x[start : min(start + size, count)]
-        feeds: dict[str, np.ndarray] = {"x": x}
-        if "lengths" in names:
-            lengths = data.lengths[start : start + len(x)] if data.lengths is not None else np.full(len(x), x.shape[1])
-            feeds["lengths"] = lengths.astype(np.int64)
-        for spec in metadata.interface.states:
-            feeds[spec.input_name] = np.zeros([len(x) if d == "batch" else int(d) for d in spec.shape], np.float32)
-        batches.append(feeds)
+        lengths = data.lengths[start : start + len(x)].astype(np.int64) if data.lengths is not None else None
+        batches.append(sequence_feeds(metadata.interface, x, lengths, "calibration data"))
     return batches
