@@ -166,18 +166,15 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
         x = x.astype(np.float32)
     else:
         x = x.astype(np.int64)
-    feeds: Feeds = {"x": x}
+    from edgelstm.parity.artifacts import sequence_feeds
+
+    lengths = None
     if any(t.name == "lengths" for t in interface.inputs):
         lengths = arrays.get("lengths")
         lengths = np.full(len(x), x.shape[1], np.int64) if lengths is None else lengths[:limit].astype(np.int64)
         if lengths.shape != (len(x),) or lengths.min() < 1 or lengths.max() > x.shape[1]:
             raise InputShapeError(f"{path}: lengths must be [{len(x)}] values in [1, {x.shape[1]}]")
-        feeds["lengths"] = lengths
-    for spec in interface.inputs:
-        if spec.name not in feeds:  # state inputs start from their documented initial value
-            dims = [len(x) if d == "batch" else int(d) for d in spec.shape]
-            feeds[spec.name] = np.zeros(dims, np.float32)
-    return feeds
+    return sequence_feeds(interface, x, lengths, str(path))  # states start from their documented initial value
 
 
 def verify_graph(
