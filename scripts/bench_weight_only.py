@@ -8,7 +8,7 @@ for the LSTM, Loop form for the GRU). Latency from edgelstm's bench runner: ORT 
 spinning off, graph optimization all, every variant interleaved round by round, median (p50) of the rounds.
 
 Part 2: silero-vad 6.2.3's shipped silero_vad.onnx and silero_vad_16k_op15.onnx: file size fp32 vs weight-only
-int8 / int4, and over a 10 s synthetic 16 kHz stream (voiced harmonics under syllable envelopes, pauses, noise),
+int8 / int4, and over a 10 s synthetic 16 kHz stream (edgelstm.parity.stream_data.synthetic_speech: formant-shaped harmonics, syllables, pauses, noise),
 512-sample chunks (plus 64 samples of context, as silero's own wrapper feeds them) with the state carried and sr=16000, the max |delta p| of the speech probability and the number
 of decisions flipped at 0.5.
 """
@@ -80,25 +80,6 @@ def recurrent_table(tmp: Path, rounds: int) -> None:
             )
 
 
-def speech_like_audio(seconds: float = 10.0, rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """Voiced syllables (a gliding fundamental with harmonics under raised-cosine envelopes), pauses, and noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    audio = np.zeros_like(t)
-    start = 0.3
-    while start < seconds - 0.5:
-        length = rng.uniform(0.15, 0.4)
-        mask = (t >= start) & (t < start + length)
-        local = t[mask] - start
-        f0 = rng.uniform(110, 220) * (1 + 0.1 * np.sin(2 * np.pi * 3 * local))
-        phase = 2 * np.pi * np.cumsum(f0) / rate
-        voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
-        audio[mask] += 0.3 * voiced * np.sin(np.pi * local / length) ** 2
-        start += length + (rng.uniform(0.6, 1.2) if rng.random() < 0.3 else rng.uniform(0.03, 0.12))
-    audio += 0.005 * rng.standard_normal(len(t))
-    return audio.astype(np.float32)
-
-
 def speech_probabilities(path: Path, audio: np.ndarray) -> np.ndarray:
     """Per-chunk speech probability of a silero-style graph, state carried, through edgelstm's chunked runner."""
     from edgelstm.onnx_interface import describe_onnx
@@ -120,10 +101,11 @@ def silero_table(tmp: Path) -> None:
     import onnx
     import silero_vad
 
+    from edgelstm.parity.stream_data import synthetic_speech
     from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config
     from edgelstm.quantize.weight_only import quantize_weights
 
-    audio = speech_like_audio()
+    audio = synthetic_speech(10.0, 16000, chunk=512).x[0]  # the audio `edgelstm check` streams without --data
     print(f"\n## silero-vad {getattr(silero_vad, '__version__', '6.2.3')}: 10 s synthetic stream, 512-sample chunks, sr=16000")
     print(
         "| graph | variant | bytes | x smaller | max abs dp | decisions flipped at 0.5 | fp32: speech chunks, within 0.1 of 0.5 |"

@@ -12,6 +12,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from edgelstm.parity.stream_data import synthetic_speech
 from tests.refusals import assert_refused, run_cli
 
 silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
@@ -26,29 +27,6 @@ SCHEME = "weight-only-int8"
 CHUNKS = 313  # 313 x 512 samples: the first whole number of chunks over 10 s at 16 kHz
 
 
-def speech_like(seconds: float = CHUNKS * 512 / 16_000, rate: int = 16_000, seed: int = 1) -> np.ndarray:
-    """Voiced syllables (a gliding pitch's harmonics shaped by vowel formants, 4 a second) for 1.5 s, then 1 s of
-    silence, over noise: the speech probability must rise and fall, or the gate compares nothing."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    f0 = 120 + 25 * np.sin(2 * np.pi * 0.4 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    vowels = ((700, 1200, 2500), (300, 2200, 3000), (350, 900, 2300))
-    which = (t * 4).astype(int) % len(vowels)
-    voiced = np.zeros_like(t)
-    for k in range(1, 28):
-        gain = np.zeros_like(t)
-        for index, formants in enumerate(vowels):
-            rows = which == index
-            gain[rows] = sum(
-                w * np.exp(-((((k * f0[rows]) - f) / (80 + 0.1 * f)) ** 2)) for f, w in zip(formants, (1, 0.5, 0.25), strict=True)
-            )
-        voiced += gain * np.sin(k * phase) / np.sqrt(k)
-    envelope = np.sqrt(np.abs(np.sin(np.pi * ((t * 4) % 1))))
-    audio = voiced * envelope * ((t % 2.5) < 1.5) + 0.01 * rng.standard_normal(t.size)
-    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)
-
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -56,7 +34,8 @@ def sha256(path: Path) -> str:
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("audio") / "speech.npy"
-    np.save(path, speech_like())
+    # generated here, by the same generator `check` uses when no --data is given (10 s rounds up to 313 chunks)
+    np.save(path, synthetic_speech(10.0, 16_000, seed=1, chunk=512).x[0])
     return path
 
 

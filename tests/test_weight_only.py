@@ -18,6 +18,10 @@ from edgelstm.export.api import export_model
 from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
+from edgelstm.onnx_interface import describe_onnx
+from edgelstm.parity.artifacts import sequence_feeds
+from edgelstm.parity.chunked import run_in_chunks
+from edgelstm.parity.stream_data import synthetic_speech
 from edgelstm.quantize import quantize
 from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
 from edgelstm.quantize.gate import ParityGate
@@ -266,29 +270,24 @@ def test_edgelstm_artifacts_of_every_form_pass_the_gate(tmp_path: Path, case: st
     assert result.weight_bytes < result.source_weight_bytes / 1.5
 
 
-def test_silero_vad_stream_keeps_its_decisions() -> None:
+def test_silero_vad_stream_keeps_its_decisions(tmp_path: Path) -> None:
     silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
     path = Path(silero.__file__).parent / "data" / "silero_vad_16k_op15.onnx"
     model = onnx.load(str(path))
     quantized, report = quantize_weights(model, WeightOnlyInt8Config())
     assert {t.op for t in report.quantized} == {"Conv", "LSTM"}
     assert len(model.SerializeToString()) / len(quantized.SerializeToString()) > 3.0
-    float_session, int8_session = session_from_onnx(path), session_from_onnx(quantized.SerializeToString())
-    # Voiced syllables: a fundamental with harmonics under raised-cosine envelopes, pauses between, and noise.
-    rate, t = 16000, np.arange(16000 * 3) / 16000
-    syllable = np.sin(np.pi * ((t % 0.5) / 0.3)) ** 2 * ((t % 0.5) < 0.3)
-    phase = 2 * np.pi * np.cumsum(130 + 40 * np.sin(2 * np.pi * 0.7 * t)) / rate  # a gliding pitch
-    audio = syllable * sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.3
-    audio = (audio + 0.005 * RNG.standard_normal(audio.shape)).astype(np.float32)
+    int8_path = tmp_path / "int8.onnx"
+    onnx.save(quantized, str(int8_path))
+    audio = synthetic_speech(3.0, 16_000, seed=0, chunk=512).x
     # silero's own wrapper feeds each 512-sample chunk after the previous chunk's last 64 samples
-    padded = np.concatenate([np.zeros(64, np.float32), audio])
-    states = [np.zeros((2, 1, 128), np.float32)] * 2
-    probabilities: list[list[float]] = [[], []]
-    for start in range(0, len(audio) - 511, 512):
-        chunk = padded[None, start : start + 576]
-        for k, session in enumerate((float_session, int8_session)):
-            p, states[k] = session.run(None, {"input": chunk, "state": states[k], "sr": np.array(rate, np.int64)})
-            probabilities[k].append(float(p.reshape(-1)[0]))
+    interface = describe_onnx(path, constants={"sr": 16_000}, chunk=512).to_graph_interface(context=64)
+    probabilities = []
+    for graph in (path, int8_path):
+        session = session_from_onnx(graph)
+        feeds = sequence_feeds(interface, audio, None, graph.name)
+        outputs = run_in_chunks(lambda f, s=session: s.run(None, f), interface, feeds, 512)
+        probabilities.append(np.asarray(outputs[0]).reshape(-1))
     reference, quantized_p = np.array(probabilities[0]), np.array(probabilities[1])
     assert (reference > 0.5).sum() >= 3  # the stream has speech for the VAD: the comparison means something
     worst = float(np.abs(reference - quantized_p).max())
