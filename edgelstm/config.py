@@ -139,10 +139,7 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config field(s): {', '.join(unknown)}")
+        _refuse_unknown_fields(data, cls, "model config")
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
         missing = [name for name in required if name not in data]
         if missing:
@@ -151,10 +148,7 @@ class ModelConfig:
         head = payload.get("head", {})
         if not isinstance(head, dict):
             raise ConfigError(f"head must be a JSON object, got {type(head).__name__}")
-        head_known = {f.name for f in fields(HeadConfig)}
-        head_unknown = sorted(set(head) - head_known)
-        if head_unknown:
-            raise ConfigError(f"unknown head config field(s): {', '.join(head_unknown)}")
+        _refuse_unknown_fields(head, HeadConfig, "head config")
         payload["head"] = HeadConfig(**head)
         return cls(**payload)
 
@@ -224,3 +218,9 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 def _check_positive(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _refuse_unknown_fields(data: dict[str, Any], cls: type, what: str) -> None:
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {what} field(s): {', '.join(unknown)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,26 @@ def weight_only_session_config(model: str | Path | bytes) -> dict[str, str]:
     QDQ handling off, ORT folds them into float weights once at load instead of dequantizing on every call (measured
     1.2-1.6x slower per call otherwise). Static-int8 QDQ graphs quantize activations and keep the default.
     """
-    if isinstance(model, bytes) or not str(model).endswith(".onnx"):
+    if isinstance(model, bytes):
+        return _weight_only_entries(model)
+    path = Path(model)
+    if path.suffix != ".onnx" or not path.is_file():
         return {}
+    stat = path.stat()
+    return dict(_weight_only_entries_of_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size))  # a copy: callers may keep it
+
+
+@functools.lru_cache(maxsize=64)
+def _weight_only_entries_of_file(path: str, mtime_ns: int, size: int) -> dict[str, str]:
+    # Keyed by the file's identity: a check opens one artifact once per provider and case, reading it once suffices.
+    return _weight_only_entries(Path(path).read_bytes())
+
+
+def _weight_only_entries(serialized: bytes) -> dict[str, str]:
     import onnx
 
     try:
-        graph = onnx.load(str(model), load_external_data=False)
+        graph = onnx.load_from_string(serialized)
     except Exception:  # unreadable here means ORT will say why in a moment; this is only a speed setting
         return {}
     ops = {node.op_type for node in _all_nodes(graph.graph)}

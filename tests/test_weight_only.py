@@ -301,6 +301,7 @@ def test_weight_only_graphs_run_with_qdq_folding_and_the_bundle_says_so(gru_chec
     quantized = run_cli(["quantize", gru_checkpoint, "--out", tmp_path / "q", "--scheme", "weight-only-int8", "--json"])
     artifact = Path(json.loads(quantized.stdout)["path"])
     assert weight_only_session_config(artifact) == {"session.disable_quant_qdq": "1"}
+    assert weight_only_session_config(artifact.read_bytes()) == {"session.disable_quant_qdq": "1"}  # in-memory graphs too
     exported = run_cli(["export", gru_checkpoint, "--out", tmp_path / "fp32", "--batches", "1", "--steps", "3"])
     assert exported.exit_code == 0, exported.output
     assert weight_only_session_config(next((tmp_path / "fp32").glob("*.onnx"))) == {}
