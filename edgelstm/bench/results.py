@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgelstm.bench.best import best_settings, policy, policy_by_artifact
+from edgelstm.timing import Timing
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,25 @@ class LatencyResult:
     # ORT's session.intra_op.allow_spinning; None where it is not an ORT setting (torch). Reports written before
     # spinning was recorded read as None.
     allow_spinning: bool | None = None
+
+    @classmethod
+    def from_timing(
+        cls,
+        name: str,
+        kind: str,
+        provider: str,
+        batch: int,
+        steps: int,
+        threads: int,
+        mode: str,
+        timing: Timing,
+        allow_spinning: bool | None = None,
+    ) -> LatencyResult:
+        """A bench row: the one timer's result with the settings it was measured under."""
+        return cls(
+            name, kind, provider, batch, steps, threads, mode, timing.p50_ms, timing.p90_ms, timing.p99_ms,
+            timing.mean_ms, timing.samples, allow_spinning,
+        )  # fmt: skip
 
     @property
     def sequences_per_s(self) -> float:

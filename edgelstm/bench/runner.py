@@ -12,13 +12,10 @@ import copy
 import gzip
 import json
 import platform
-import random
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,11 +28,10 @@ from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
 from edgelstm.runtime import SessionSettings, session_from_onnx
+from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
-
-Call = Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -78,8 +74,8 @@ class _Variant:
     threads: int
     mode: str
     call: Call
-    samples: list[float]
     allow_spinning: bool | None = None
+    timing: Timing | None = None
 
 
 def run_bench(
@@ -103,7 +99,7 @@ def run_bench(
                 for steps in _steps_for(info, config.steps):
                     feeds = _feeds(info, batch, steps, rng)
                     call = _ort_call(session, feeds)
-                    variants.append(_Variant(info.name, "artifact", "cpu", batch, steps, threads, "run", call, [], spinning))
+                    variants.append(_Variant(info.name, "artifact", "cpu", batch, steps, threads, "run", call, spinning))
     if config.baselines and reference is not None and reference.is_native:
         variants += _baseline_variants(reference, config, rng)
     _measure(variants, config)
@@ -167,37 +163,18 @@ def _ort_call(session: Any, feeds: dict[str, np.ndarray]) -> Call:
 
 
 def _measure(variants: list[_Variant], config: BenchConfig) -> None:
-    for v in variants:  # warm-up: first runs allocate and tune
-        for _ in range(3):
-            v.call()
-    order = list(variants)
-    shuffle = random.Random(config.seed)
-    for _ in range(config.rounds):
-        shuffle.shuffle(order)
-        for v in order:
-            for _ in range(config.calls_per_round):
-                start = time.perf_counter()
-                v.call()
-                v.samples.append((time.perf_counter() - start) * 1e3)
+    timings = time_interleaved([v.call for v in variants], _timer(config))
+    for v, timing in zip(variants, timings, strict=True):
+        v.timing = timing
+
+
+def _timer(config: BenchConfig, calls_per_round: int | None = None) -> TimerSettings:
+    return TimerSettings(config.rounds, calls_per_round or config.calls_per_round, seed=config.seed)
 
 
 def _latency(v: _Variant) -> LatencyResult:
-    samples = np.asarray(v.samples)
-    return LatencyResult(
-        v.name,
-        v.kind,
-        v.provider,
-        v.batch,
-        v.steps,
-        v.threads,
-        v.mode,
-        float(np.percentile(samples, 50)),
-        float(np.percentile(samples, 90)),
-        float(np.percentile(samples, 99)),
-        float(samples.mean()),
-        len(samples),
-        v.allow_spinning,
-    )
+    assert v.timing is not None, "every variant is timed before its row is built"
+    return LatencyResult.from_timing(v.name, v.kind, v.provider, v.batch, v.steps, v.threads, v.mode, v.timing, v.allow_spinning)
 
 
 def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.random.Generator) -> list[_Variant]:
@@ -235,12 +212,12 @@ def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.rand
                     with torch.no_grad():
                         return m(inp)
 
-                variants.append(_Variant("torch eager fp32", "baseline", "torch", batch, steps, threads, "torch", eager, []))
-                variants.append(_Variant("torch dynamic int8", "baseline", "torch", batch, steps, threads, "torch", dynamic, []))
+                variants.append(_Variant("torch eager fp32", "baseline", "torch", batch, steps, threads, "torch", eager))
+                variants.append(_Variant("torch dynamic int8", "baseline", "torch", batch, steps, threads, "torch", dynamic))
             # Once per shape, not per thread count: threads 0 = ORT's default pool (all cores, spinning), what a
             # user gets without choosing. (It used to be added once per --threads value: duplicate rows.)
             call = _ort_call(default_session, {default_session.get_inputs()[0].name: x.numpy()})
-            variants.append(_Variant(default_name, "baseline", "cpu", batch, steps, 0, "run", call, [], True))
+            variants.append(_Variant(default_name, "baseline", "cpu", batch, steps, 0, "run", call, True))
     return variants
 
 
@@ -291,9 +268,7 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
     x = feeds["x"]
     states = info.interface.states
     names = [o.name for o in info.interface.outputs]
-    results = []
-    whole = _median_ms(lambda: session.run(None, feeds), config.rounds) * 1e3 / steps
-
+    workloads: list[tuple[int, str, Call]] = []
     for chunk in config.streaming_chunks:
 
         def plain(c: int = chunk) -> None:
@@ -316,20 +291,16 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
                 outputs = dict(zip(names, binding.get_outputs(), strict=True))
                 values = {s.input_name: outputs[s.output_name] for s in states}
 
-        for mode, fn in (("run", plain), ("io_binding", bound)):
-            per_step_us = _median_ms(fn, config.rounds) * 1e3 / steps
-            results.append(StreamingCostResult(info.name, chunk, steps, mode, per_step_us, whole))
-    return results
-
-
-def _median_ms(fn: Callable[[], object], rounds: int) -> float:
-    fn()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(samples))
+        workloads += [(chunk, "run", plain), (chunk, "io_binding", bound)]
+    # The one-call baseline is interleaved with the chunked variants: their ratio is the figure that matters.
+    timings = time_interleaved(
+        [lambda: session.run(None, feeds)] + [call for _, _, call in workloads], _timer(config, calls_per_round=1)
+    )
+    whole_us = timings[0].p50_ms * 1e3 / steps
+    return [
+        StreamingCostResult(info.name, chunk, steps, mode, timing.p50_ms * 1e3 / steps, whole_us)
+        for (chunk, mode, _), timing in zip(workloads, timings[1:], strict=True)
+    ]
 
 
 _COLD_START = """

@@ -1,0 +1,87 @@
+"""The one latency timer: workloads interleaved round by round, per-call samples, one result type.
+
+Every figure edgelstm prints (bench rows, `quantize --scheme auto`'s candidates, distill's student table) comes from
+here. Interleaving matters on small shared machines: timing noise here is about +-30 % and drifts over seconds, so
+timing A fully and then B would credit B with whatever the machine did meanwhile. Each round visits the workloads in
+a new shuffled order, so no workload always runs right after the same neighbour (caches, frequency).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from edgelstm.errors import ConfigError
+
+Call = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Milliseconds per call of one workload: median and tail over all samples."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    samples: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float]) -> Timing:
+        if not samples_ms:
+            raise ConfigError("a latency needs at least one sample")
+        values = np.asarray(samples_ms, dtype=np.float64)
+        return cls(
+            float(np.percentile(values, 50)),
+            float(np.percentile(values, 90)),
+            float(np.percentile(values, 99)),
+            float(values.mean()),
+            int(values.size),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    rounds: int = 15
+    calls_per_round: int = 5
+    warmup_calls: int = 3  # first runs allocate buffers and pick kernels; they are not the steady state
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rounds < 3:
+            raise ConfigError("rounds must be at least 3 for a median to mean anything")
+        if self.calls_per_round < 1 or self.warmup_calls < 0:
+            raise ConfigError("calls per round must be >= 1 and warm-up calls >= 0")
+
+
+def time_interleaved(calls: Sequence[Call], settings: TimerSettings | None = None) -> list[Timing]:
+    """One Timing per workload, in the order given. Each sample is one call, timed alone."""
+    settings = settings or TimerSettings()
+    for call in calls:
+        for _ in range(settings.warmup_calls):
+            call()
+    samples: list[list[float]] = [[] for _ in calls]
+    order = list(range(len(calls)))
+    shuffle = random.Random(settings.seed)
+    for _ in range(settings.rounds):
+        shuffle.shuffle(order)
+        for index in order:
+            call, own = calls[index], samples[index]
+            for _ in range(settings.calls_per_round):
+                start = time.perf_counter()
+                call()
+                own.append((time.perf_counter() - start) * 1e3)
+    return [Timing.from_samples(s) for s in samples]
+
+
+def time_one(call: Call, settings: TimerSettings | None = None) -> Timing:
+    """A single workload (nothing to interleave with): same warm-up, same statistics."""
+    return time_interleaved([call], settings)[0]
