@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from edgelstm.quantize.config import (
 )
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.runtime import SessionSettings, session_from_onnx
+from edgelstm.timing import TimerSettings, time_interleaved
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
@@ -173,22 +172,16 @@ def _batch1_feeds(path: Path, data: SequenceData | None) -> dict[str, np.ndarray
 
 def measure_latencies(candidates: list[Candidate], data: SequenceData | None, rounds: int = 7, calls: int = 10) -> None:
     """Batch-1 latency of each artifact, interleaved round by round so machine noise hits all alike; median."""
-    sessions: list[tuple[Candidate, Any, dict[str, np.ndarray], list[float]]] = []
+    workloads = []
     for candidate in candidates:
         assert candidate.result is not None and candidate.result.path is not None
         session = session_from_onnx(candidate.result.path, SessionSettings(intra_op_threads=1))
         names = {i.name for i in session.get_inputs()}
         own = {k: v for k, v in _batch1_feeds(candidate.result.path, data).items() if k in names}
-        session.run(None, own)
-        sessions.append((candidate, session, own, []))
-    for _ in range(rounds):
-        for _candidate, session, own, samples in sessions:
-            start = time.perf_counter()
-            for _ in range(calls):
-                session.run(None, own)
-            samples.append((time.perf_counter() - start) / calls)
-    for candidate, _session, _own, samples in sessions:
-        candidate.latency_ms = statistics.median(samples) * 1e3
+        workloads.append(lambda s=session, f=own: s.run(None, f))
+    timings = time_interleaved(workloads, TimerSettings(rounds=rounds, calls_per_round=calls, warmup_calls=1))
+    for candidate, timing in zip(candidates, timings, strict=True):
+        candidate.latency_ms = timing.p50_ms
 
 
 SLOWDOWN_LIMIT = 2.0

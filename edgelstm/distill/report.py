@@ -9,10 +9,7 @@ relative for MAE and bits per character.
 from __future__ import annotations
 
 import json
-import random
-import statistics
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from edgelstm.model import count_parameters
 from edgelstm.parity.artifacts import ArtifactInfo, open_artifact, sequence_feeds
 from edgelstm.parity.data import SequenceData
 from edgelstm.runtime import SessionSettings, session_from_onnx
+from edgelstm.timing import TimerSettings, time_interleaved
 
 TARGET_COMPRESSION = 10.0
 TARGET_ACCURACY_DROP_POINTS = 1.0
@@ -182,18 +180,7 @@ def _latencies(infos: list[ArtifactInfo], sessions: list, data: SequenceData, ro
     calls = [
         (session, sequence_feeds(info.interface, x, lengths, data.source)) for info, session in zip(infos, sessions, strict=True)
     ]
-    samples: list[list[float]] = [[] for _ in calls]
-    for session, feeds in calls:  # warm-up
-        for _ in range(3):
-            session.run(None, feeds)
-    order = list(range(len(calls)))
-    shuffle = random.Random(0)
-    for _ in range(rounds):
-        shuffle.shuffle(order)
-        for i in order:
-            session, feeds = calls[i]
-            for _ in range(5):
-                start = time.perf_counter()
-                session.run(None, feeds)
-                samples[i].append((time.perf_counter() - start) * 1e3)
-    return [(statistics.median(s), float(np.percentile(s, 90))) for s in samples]
+    timings = time_interleaved(
+        [lambda s=session, f=feeds: s.run(None, f) for session, feeds in calls], TimerSettings(rounds=rounds)
+    )
+    return [(t.p50_ms, t.p90_ms) for t in timings]
