@@ -20,6 +20,7 @@ from typing import Any
 from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
+from edgelstm.bundle.usage import streaming_usage
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
@@ -174,7 +175,7 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
         "inputs": interface["inputs"],
         "outputs": interface["outputs"],
         "state": interface["states"],
-        "streaming_usage": _streaming_usage(metadata.interface),
+        "streaming_usage": streaming_usage(metadata.interface),
         **_calling_convention(metadata),
         "preprocessing": prep,
         "labels": prep.get("labels") if prep else None,
@@ -211,26 +212,6 @@ def _calling_convention(metadata: Any) -> dict[str, Any]:
         "context": interface.context,
         "source_sha256": metadata.source_sha256 or None,
     }
-
-
-def _streaming_usage(interface: Any) -> str | None:
-    if interface.form != "streaming":
-        return None
-    if interface.impl != "foreign":
-        return (
-            "call with x [batch, chunk, features] and every *_in state (initial values above); feed each *_out "
-            "back as the matching *_in on the next call"
-        )
-    data = interface.data_input
-    pairs = ", ".join(f"{s.output_name} -> {s.input_name}" for s in interface.states)
-    constants = ", ".join(f"{k}={v}" for k, v in interface.constants.items()) or "none"
-    length = f"{interface.chunk} new samples" if interface.chunk else "one chunk"
-    if interface.context:
-        length = f"the last {interface.context} samples of the previous call's input followed by {length} (zeros first)"
-    return (
-        f"call with {data.name} {data.shape} holding {length}, the constants ({constants}) and every state (initial "
-        f"value 0, shape as listed under state); feed back {pairs} on the next call"
-    )
 
 
 def _write_operator_config(ort_model: Path, target: Path) -> None:
