@@ -1,0 +1,35 @@
+"""`edgelstm export GRAPH.onnx --form streaming`: the export command's path for an ONNX graph made elsewhere.
+
+Kept beside commands/model.py (which declares `export`) so that command stays one call per kind of model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from edgelstm.cli_common import EXIT_OK
+from edgelstm.errors import ConfigError
+from edgelstm.model_source import ModelOptions
+
+
+def export_onnx_graph(model: Path, out: Path, form: str, overwrite: bool, options: ModelOptions, as_json: bool) -> int:
+    """Expose the state of the graph's fused LSTM/GRU nodes as I/O; written only if streaming parity holds."""
+    from edgelstm.export.state_exposure import stream_graph_file
+
+    if form != "streaming":
+        raise ConfigError(
+            f"{model}: is an ONNX graph already; export of an .onnx file makes its streaming form (--form streaming)"
+        )
+    result = stream_graph_file(model, out, options.interface_hints(), overwrite)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    for state in result.states:
+        typer.echo(f"state exposed: {state.op_type} {state.node or '(unnamed)'}: {state.input_name} -> {state.output_name}")
+    for parity in result.parity:
+        typer.echo(f"streaming parity, chunks of {parity.chunk} vs whole sequence: max |error| {parity.max_abs_error:.3g}")
+    typer.echo(f"wrote {result.path} (sha256 {result.sha256[:12]})")
+    return EXIT_OK
