@@ -62,7 +62,9 @@ def check(
     # Before anything runs: a report must never replace what it judges (`--report model.onnx` once did).
     inputs = [*artifacts, Path(reference), *(p for p in (model_options.weights, data, tolerances) if p is not None)]
     check_output_paths({"--report": report, "--junit": junit, "--markdown": markdown, "--plot": plot}, inputs)
-    if reference.endswith(".onnx"):
+    from edgelstm.torchscript import is_torchscript_archive
+
+    if reference.endswith(".onnx") or is_torchscript_archive(Path(reference)):  # a reference file: streamed
         if junit or markdown or plot:
             raise ConfigError("--junit, --markdown and --plot are for a torch reference; with an .onnx --reference use --report")
         passed = _check_against_onnx(
@@ -133,7 +135,10 @@ def _check_against_onnx(
     config = StreamCheckConfig(
         chunk=options.chunk, threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta, providers=providers
     )
-    results = stream_check_files(artifacts, reference, hints, data, config)
+    from edgelstm.parity.reference import open_file_reference
+
+    truth = open_file_reference(reference, options.allow_torchscript)
+    results = stream_check_files(artifacts, truth, hints, data, config)
     payload = [r.to_dict() for r in results]
     if report is not None:
         write_text_atomic(report, jsonio.dumps(payload if len(payload) > 1 else payload[0]) + "\n", overwrite=True)

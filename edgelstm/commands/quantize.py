@@ -138,7 +138,9 @@ def _is_foreign(model: Path, reference: str | None) -> bool:
     """An ONNX MODEL is quantized as a graph made elsewhere when its reference is an ONNX file too, or when it
     has no edgelstm metadata and no reference was named (it is then its own reference)."""
     if reference is not None:
-        return reference.endswith(".onnx")
+        from edgelstm.torchscript import is_torchscript_archive
+
+        return reference.endswith(".onnx") or is_torchscript_archive(Path(reference))
     from edgelstm.errors import LoadError
     from edgelstm.export.metadata import read_metadata
 
@@ -163,7 +165,7 @@ def _quantize_foreign(
     budget: tuple[float, float, float],
 ) -> int:
     from edgelstm import jsonio
-    from edgelstm.parity.reference import OnnxReference
+    from edgelstm.parity.reference import open_file_reference
     from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
     from edgelstm.parity.stream_data import load_stream_data, synthetic_speech
     from edgelstm.quantize import quantize, scheme_config
@@ -180,7 +182,7 @@ def _quantize_foreign(
         )
         threshold, max_flips, max_delta = budget
         config = StreamCheckConfig(threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta)
-        gate = StreamGate(OnnxReference(reference), signal, config)
+        gate = StreamGate(open_file_reference(reference, options.allow_torchscript), signal, config)
     if gate is not None and scheme == "auto":
         selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite)
         if as_json:

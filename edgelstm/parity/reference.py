@@ -2,7 +2,11 @@
 
 - TorchReference: the torch model run in float64 on CPU (an upcast copy), with results cached per input;
 - OnnxReference: an ONNX graph (e.g. the shipped fp32 file a quantized artifact came from) run in ONNX Runtime on
-  CPU in float32, chunk by chunk with the state carried exactly as the candidate is run.
+  CPU in float32, chunk by chunk with the state carried exactly as the candidate is run;
+- TorchScriptReference: a TorchScript archive (silero_vad.jit), loaded only behind --unsafe-allow-torchscript, run
+  in torch float32 chunk by chunk with the state carried the same way.
+
+`open_file_reference` picks the file kind; every caller that takes a reference file goes through it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgelstm.errors import first_line
+from edgelstm.errors import UserCodeError, first_line
 from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.loading import LoadedModel
@@ -96,6 +100,139 @@ class OnnxReference:
 
     def noise_floor(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray] | None:
         return None  # a float32 graph as reference: gated on decisions and |delta p|, not on a float64 floor
+
+
+class TorchScriptReference:
+    """A TorchScript archive as the reference (the caller has the user's consent to load it: it carries code).
+
+    Its forward's arguments are matched to the artifact's inputs by name (the data input, when no argument has its
+    name, goes to the first tensor argument: silero's `input` to `x`); scalar constants (`--const sr=16000`) are
+    passed as the schema's int/float. What the artifact takes as an input but forward does not (silero_vad.jit's
+    `state`, and the `context` samples it keeps from the previous call) the module must keep in an attribute named
+    like it (`state` or `_state`, `context` or `_context`): set from the feeds before each call and, for states,
+    read back after it. So every call is a function of its feeds, and the one chunked runner carries the state
+    between calls exactly as it does for the artifact. `reset_states()`, when the module has one, is called first
+    so its own bookkeeping (last batch size, last rate) cannot reset what was just set.
+    """
+
+    def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
+        import torch
+
+        from edgelstm.errors import LoadError
+
+        self.path = Path(path)
+        self._sha256 = file_sha256(self.path)
+        self.dtype = "float32"
+        self.note = ""
+        self.chunk_steps = chunk_steps
+        try:
+            self.module = torch.jit.load(str(self.path), map_location="cpu").eval()
+        except Exception as exc:  # torch raises RuntimeError variants for corrupt or incompatible archives
+            raise LoadError(f"{self.path}: not a loadable TorchScript archive ({first_line(exc)})") from None
+        schema = self.module.forward.schema
+        self.arguments = [(a.name, str(a.type)) for a in schema.arguments if a.name != "self"]
+        self._cache: dict[Any, list[np.ndarray]] = {}
+
+    @property
+    def origin(self) -> str:
+        return str(self.path)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256
+
+    @property
+    def runtime(self) -> str:
+        return "TorchScript (torch CPU), float32"
+
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        key = _content_key(interface, feeds)
+        if key not in self._cache:
+            # A graph confirmed at one chunk length (silero: 512 at 16 kHz) is called at that length only.
+            chunk = interface.chunk or self.chunk_steps
+            self._cache[key] = run_in_chunks(lambda f: self.run_once(interface, f), interface, feeds, chunk)
+        return self._cache[key]
+
+    def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        from edgelstm.errors import InputShapeError
+
+        taken = {name for name, _ in self.arguments}
+        x_name = interface.data_input.name
+        x = feeds[x_name]
+        # The data goes to the argument of its name, else to forward's first tensor argument (silero: input -> x).
+        data_arg = x_name if x_name in taken else next((n for n, kind in self.arguments if kind == "Tensor"), x_name)
+        held = {s.input_name: feeds[s.input_name] for s in interface.states if s.input_name not in taken}
+        if interface.context and "context" not in taken:  # the module prepends the context it keeps itself
+            held["context"], x = x[:, : interface.context], x[:, interface.context :]
+        if hasattr(self.module, "reset_states"):
+            self.module.reset_states()
+        attributes = {name: self._attribute_for(name) for name in held}
+        for name, value in held.items():
+            setattr(self.module, attributes[name], torch.from_numpy(np.ascontiguousarray(value)))
+        args = []
+        for name, kind in self.arguments:
+            if name == data_arg:
+                args.append(torch.from_numpy(np.ascontiguousarray(x)))
+            elif name in feeds and feeds[name].ndim == 0 and kind in ("int", "float", "bool"):
+                args.append({"int": int, "float": float, "bool": bool}[kind](feeds[name]))
+            elif name in feeds:
+                args.append(torch.from_numpy(np.ascontiguousarray(feeds[name])))
+            else:
+                raise InputShapeError(
+                    f"{self.path.name}: forward takes {name!r}, which the artifact has no input for "
+                    f"(its inputs: {', '.join(t.name for t in interface.inputs)})"
+                )
+        try:
+            with torch.no_grad():
+                returned = self.module(*args)
+        except Exception as exc:  # TorchScript raises its interpreter's error; the user's message is its last line
+            shape = list(args[0].shape) if args and hasattr(args[0], "shape") else []
+            raise UserCodeError(f"running {self.path.name} on {shape} failed: {first_line(exc, last=True)}") from None
+        tensors = list(returned) if isinstance(returned, (tuple, list)) else [returned]
+        returned_arrays = [t.detach().numpy() for t in tensors]
+        if len(returned_arrays) == len(interface.outputs):
+            return returned_arrays
+        held_out = {s.output_name: s.input_name for s in interface.states if s.input_name in held}
+        others = [o.name for o in interface.outputs if o.name not in held_out]
+        if len(returned_arrays) != len(others):
+            raise InputShapeError(
+                f"{self.path.name}: forward returned {len(returned_arrays)} tensor(s); the artifact has "
+                f"{len(interface.outputs)} output(s) ({', '.join(o.name for o in interface.outputs)})"
+            )
+        by_name = dict(zip(others, returned_arrays, strict=True))
+        for out_name, in_name in held_out.items():
+            by_name[out_name] = getattr(self.module, attributes[in_name]).detach().numpy()
+        return [by_name[o.name] for o in interface.outputs]
+
+    def noise_floor(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+        return None  # a float32 reference: gated on decisions and |delta p|, as an ONNX one
+
+    def _attribute_for(self, name: str) -> str:
+        import torch
+
+        from edgelstm.errors import InputShapeError
+
+        for candidate in (name, f"_{name}"):
+            if isinstance(getattr(self.module, candidate, None), torch.Tensor):
+                return candidate
+        raise InputShapeError(
+            f"{self.path.name}: the artifact takes {name!r}, but the archive's forward takes no such argument and the "
+            f"module keeps no tensor attribute {name!r} or '_{name}' to set it in"
+        )
+
+
+def open_file_reference(path: Path, allow_torchscript: bool = False) -> OnnxReference | TorchScriptReference:
+    """A reference given as a file: an ONNX graph, or a TorchScript archive (refused unless the user opted in)."""
+    from edgelstm.torchscript import is_torchscript_archive, refuse_torchscript
+
+    path = Path(path)
+    if is_torchscript_archive(path):
+        if not allow_torchscript:
+            raise refuse_torchscript(path)
+        return TorchScriptReference(path)
+    return OnnxReference(path)
 
 
 class TorchReference:

@@ -323,7 +323,7 @@ class StreamGate:
 
 def stream_check_files(
     artifacts: list[Path],
-    reference: Path,
+    reference: Path | Reference,
     hints: InterfaceHints,
     data: Path | None = None,
     config: StreamCheckConfig | None = None,
@@ -343,7 +343,7 @@ def stream_check_files(
         if hints.context and info.interface.context != hints.context:  # --context given: it wins over metadata
             info = replaced(info, interface=replaced(info.interface, context=hints.context))
         infos.append(info)
-    truth = OnnxReference(Path(reference))
+    truth = OnnxReference(Path(reference)) if isinstance(reference, (str, Path)) else reference
     if data is not None:
         signal = load_stream_data(data)
     else:
