@@ -312,37 +312,19 @@ def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
         interface.probe = f"not run: the graph rejected every probe length ({'; '.join(errors)[:300]})"
 
 
-def probe_feeds(
-    interface: ForeignInterface, batch: int, chunk: int, batch_axes: Mapping[str, int] | None = None
-) -> dict[str, np.ndarray]:
-    """Feeds for one call: a smooth random data chunk, zero states, the fixed constants."""
+def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:
+    """Feeds for one probe call, from the one feed builder: a smooth random data chunk, the fixed constants, and
+    zero states (any other input too) whose free axes follow the batch, which the probe confirms or refutes."""
+    from edgelstm.export.config import TensorSpec
+    from edgelstm.parity.artifacts import data_shape, sequence_feeds, zero_state_interface
+
+    specs = [TensorSpec(v.name, v.dtype, list(v.shape)) for v in interface.inputs]
+    provisional = zero_state_interface(specs, interface.constants, interface.data_input)
+    dims = data_shape(provisional, batch, chunk)
+    dtype = np.dtype(provisional.data_input.dtype)
     rng = np.random.default_rng(0)
-    feeds: dict[str, np.ndarray] = {}
-    state_inputs = {pair.input for pair in interface.states}
-    for value in interface.inputs:
-        if value.name in interface.constants:
-            feeds[value.name] = np.array(interface.constants[value.name], dtype=value.dtype)
-            continue
-        shape = _concrete_shape(value, batch, chunk, batch_axes, is_data=value.name == interface.data_input)
-        if value.name in state_inputs:
-            feeds[value.name] = np.zeros(shape, dtype=value.dtype)
-        elif np.dtype(value.dtype).kind == "f":
-            feeds[value.name] = (0.1 * rng.standard_normal(shape)).astype(value.dtype)
-        else:
-            feeds[value.name] = np.zeros(shape, dtype=value.dtype)
-    return feeds
-
-
-def _concrete_shape(value: ValueInfo, batch: int, chunk: int, batch_axes: Mapping[str, int] | None, is_data: bool) -> list[int]:
-    shape = []
-    for axis, dim in enumerate(value.shape):
-        if isinstance(dim, int) and not (batch_axes and batch_axes.get(value.name) == axis):
-            shape.append(dim)
-        elif is_data:
-            shape.append(batch if axis == 0 else chunk if axis == 1 else 1)
-        else:
-            shape.append(batch)  # a state's free axis: the batch, confirmed or refuted by the probe
-    return shape
+    x = (0.1 * rng.standard_normal(dims)).astype(dtype) if dtype.kind == "f" else np.zeros(dims, dtype)
+    return sequence_feeds(provisional, x, None, "probe")
 
 
 def _run(session: Any, interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:

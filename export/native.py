@@ -282,19 +282,25 @@ def _ir_version_for(opset: int) -> int:
 
 
 def random_inputs_like(interface: GraphInterface, batch: int, steps: int, vocab: int = 0, seed: int = 0) -> dict[str, np.ndarray]:
-    """Feeds for a graph interface (used by verification); lengths vary across the batch when present."""
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
-    for spec in interface.inputs:
-        dims = [batch if d == "batch" else steps if d in ("time", "chunk") else int(d) for d in spec.shape]
-        if spec.name == "x" and spec.dtype == "int64":
-            feeds[spec.name] = rng.integers(0, max(vocab, 1), size=dims, dtype=np.int64)
-        elif spec.name == "lengths":
-            lengths = rng.integers(1, steps + 1, size=dims, dtype=np.int64)
-            lengths[0] = steps  # at least one full-length sequence so the padded batch is really T long
-            feeds[spec.name] = lengths
-        elif spec.name == "pool_count_in":
-            feeds[spec.name] = np.zeros(dims, dtype=np.float32)
-        else:
-            feeds[spec.name] = rng.standard_normal(dims).astype(np.float32)
-    return feeds
+    """Feeds for a graph interface (used by verification), through the one feed builder: random data, lengths that
+    vary across the batch when present, and random states (zero pooled counts: a count is never negative), so a
+    state input that is not wired shows up as a mismatch."""
+    from edgelstm.parity.artifacts import data_shape, sequence_feeds
+
+    rng = np.random.default_rng(seed)  # drawn in input order: data, lengths, states
+    dims = data_shape(interface, batch, steps)
+    if interface.data_input.dtype == "int64":
+        x = rng.integers(0, max(vocab, 1), size=dims, dtype=np.int64)
+    else:
+        x = rng.standard_normal(dims).astype(np.float32)
+    lengths = None
+    if any(t.name == "lengths" for t in interface.inputs):
+        lengths = rng.integers(1, steps + 1, size=[x.shape[0]], dtype=np.int64)
+        lengths[0] = steps  # at least one full-length sequence so the padded batch is really T long
+
+    def random_state(spec: StateSpec, shape: list[int]) -> np.ndarray:
+        if spec.input_name == "pool_count_in":
+            return np.zeros(shape, dtype=np.float32)
+        return rng.standard_normal(shape).astype(np.float32)
+
+    return sequence_feeds(interface, x, lengths, "random inputs", random_state)

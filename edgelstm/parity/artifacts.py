@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from edgelstm.export.config import GraphInterface, TensorSpec
 from edgelstm.export.metadata import ArtifactMetadata, read_metadata
 from edgelstm.parity.evidence import file_sha256
 from edgelstm.runtime import SessionSettings, session_from_onnx
+from edgelstm.state import StateSpec
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
@@ -236,16 +238,29 @@ def data_shape(interface: GraphInterface, batch: int, steps: int | None = None) 
     return [d if isinstance(d, int) else sizes.get(d, 1) for d in interface.data_input.shape]
 
 
-def sequence_feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray | None, where: str) -> dict[str, np.ndarray]:
+def sequence_feeds(
+    interface: GraphInterface,
+    x: np.ndarray,
+    lengths: np.ndarray | None,
+    where: str,
+    state_values: Callable[[StateSpec, list[int]], np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Inputs for one call of a graph on `x`: lengths (full when not given), initial states (the "batch" axis, at
-    whatever position the state has it, sized from x's batch) and the graph's fixed constants."""
+    whatever position the state has it, sized from x's batch) and the graph's fixed constants.
+    `state_values(spec, shape)`: what a state starts from instead of its initial value (export verification
+    starts from random states, to prove every state input is wired)."""
     names = [t.name for t in interface.inputs]
     feeds: dict[str, np.ndarray] = {interface.data_input.name: x}
     if "lengths" in names:
+        if lengths is None and x.ndim < 2:
+            raise InputShapeError(f"{where}: {interface.data_input.name} {list(x.shape)} has no time axis to fill lengths from")
         feeds["lengths"] = lengths if lengths is not None else np.full(x.shape[0], x.shape[1], np.int64)
     for spec in interface.states:
         shape = [x.shape[0] if d == "batch" else int(d) for d in spec.shape]
-        feeds[spec.input_name] = np.full(shape, spec.initial_value, np.dtype(spec.dtype))
+        if state_values is not None:
+            feeds[spec.input_name] = state_values(spec, shape)
+        else:
+            feeds[spec.input_name] = np.full(shape, spec.initial_value, np.dtype(spec.dtype))
     dtypes = {t.name: t.dtype for t in interface.inputs}
     for name, value in interface.constants.items():
         feeds[name] = np.array(value, dtype=dtypes.get(name, "float32"))
@@ -258,3 +273,26 @@ def sequence_feeds(interface: GraphInterface, x: np.ndarray, lengths: np.ndarray
         )
         raise InputShapeError(f"{where}: don't know how to feed input(s) {', '.join(missing)}{hint}")
     return feeds
+
+
+def zero_state_interface(
+    inputs: Sequence[TensorSpec], constants: Mapping[str, float | int] | None = None, data: str | None = None
+) -> GraphInterface:
+    """An interface for running a graph once when all that is known is its input list (a bundle's manifest, a
+    file without metadata, a foreign graph before its probe has confirmed anything): `data` (default: the first
+    input that is not `lengths` or a constant) with its free axes 0 and 1 named batch and chunk, `lengths`, the
+    constants, and every other input a state starting at zero whose free axes follow the batch."""
+    constants = dict(constants or {})
+    if data is None:
+        data = next((t.name for t in inputs if t.name != "lengths" and t.name not in constants), inputs[0].name)
+
+    def data_dims(shape: Sequence[int | str]) -> list[int | str]:
+        return [d if isinstance(d, int) else ("batch", "chunk")[axis] if axis < 2 else d for axis, d in enumerate(shape)]
+
+    specs = [TensorSpec(t.name, t.dtype, data_dims(t.shape) if t.name == data else list(t.shape)) for t in inputs]
+    states = [
+        StateSpec(t.name, t.name, "", [d if isinstance(d, int) else "batch" for d in t.shape], [], 0.0, t.dtype, "zero")
+        for t in inputs
+        if t.name not in (data, "lengths") and t.name not in constants
+    ]
+    return GraphInterface("sequence", "unknown", specs, [], states, constants)
