@@ -10,37 +10,34 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 _LOAD_AND_RUN = """
 import sys, numpy as np, onnxruntime as ort
 session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-inputs = session.get_inputs()
-first = inputs[0]
-# symbolic axes: batch 2, time 3; fixed axes (an unrolled graph's time) as declared
-x_shape = [d if isinstance(d, int) else (2 if axis == 0 else 3) for axis, d in enumerate(first.shape)]
-feeds = {first.name: np.zeros(x_shape, np.int64 if "int" in first.type else np.float32)}
-for i in inputs[1:]:
-    shape = [d if isinstance(d, int) else 2 for d in i.shape]
-    if i.name == "lengths":
-        feeds[i.name] = np.full(shape, x_shape[1], np.int64)
-    else:
-        feeds[i.name] = np.zeros(shape, np.int64 if "int" in i.type else np.float32)
-if len(sys.argv) > 2:  # the caller's own feeds (a foreign graph's constants and chunk length)
-    with np.load(sys.argv[2], allow_pickle=False) as archive:
-        feeds = {k: archive[k] for k in archive.files}
+with np.load(sys.argv[2], allow_pickle=False) as archive:
+    feeds = {k: archive[k] for k in archive.files}
 session.run(None, feeds)
 """
+PROBE_BATCH, PROBE_STEPS = 2, 3  # symbolic axes of the default probe call (a fixed time axis keeps its size)
 
 
 def crash_reason(path: Path, timeout_s: float = 120.0, feeds: Path | None = None) -> str | None:
     """None if ONNX Runtime (default optimisation, CPU) loads and runs the graph once; else what happened.
-    `feeds`: an .npz of inputs to run it on instead of zeros (a foreign graph may need its constants)."""
-    args = [sys.executable, "-c", _LOAD_AND_RUN, str(path), *([str(feeds)] if feeds is not None else [])]
-    try:
-        completed = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return f"ONNX Runtime did not finish loading and running the graph within {timeout_s:.0f} s"
+    `feeds`: an .npz of inputs to run it on (a foreign graph's constants and chunk length); by default the one
+    feed builder's zero call on the file's interface (its metadata's, or every input but the first a zero state)."""
+    with tempfile.TemporaryDirectory(prefix="edgelstm-crash-probe-") as tmp:
+        if feeds is None:
+            feeds = Path(tmp) / "feeds.npz"
+            np.savez(feeds, **default_feeds(Path(path)))  # type: ignore[arg-type]  # numpy stubs: ** might bind allow_pickle
+        args = [sys.executable, "-c", _LOAD_AND_RUN, str(path), str(feeds)]
+        try:
+            completed = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return f"ONNX Runtime did not finish loading and running the graph within {timeout_s:.0f} s"
     if completed.returncode == 0:
         return None
     if completed.returncode < 0:
@@ -48,3 +45,15 @@ def crash_reason(path: Path, timeout_s: float = 120.0, feeds: Path | None = None
         return f"ONNX Runtime crashed ({name}) loading or running this graph"
     lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
     return f"ONNX Runtime failed on this graph: {lines[-1][:200] if lines else 'exit ' + str(completed.returncode)}"
+
+
+def default_feeds(path: Path) -> dict[str, np.ndarray]:
+    """Zero data at batch 2 and 3 steps (a foreign graph: its confirmed chunk) with the interface's lengths,
+    states and constants; a graph without edgelstm metadata gets a zero for every input after its first."""
+    from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds, zero_state_interface
+
+    info = open_artifact(path)
+    interface = info.interface if info.metadata is not None else zero_state_interface(info.interface.inputs)
+    dims = data_shape(interface, PROBE_BATCH, None if interface.chunk else PROBE_STEPS)
+    x = np.zeros(dims, np.dtype(interface.data_input.dtype))
+    return sequence_feeds(interface, x, None, f"{path}: crash probe")

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgelstm.bundle.manifest import MANIFEST, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
-from edgelstm.errors import BundleError, first_line
+from edgelstm.errors import BundleError, InputShapeError, first_line
 
 MAX_FEED_ELEMENTS = 10_000_000
 
@@ -187,16 +187,23 @@ def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
 
 
 def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
+    """Zero data, full lengths, the manifest's constants and zero states, at the manifest's concrete shapes, from
+    the one feed builder. Its dtypes are untrusted text: int64 stays int64, anything else is fed as float32."""
+    from edgelstm.export.config import TensorSpec
+    from edgelstm.parity.artifacts import sequence_feeds, zero_state_interface
+
     shapes = [spec.concrete_shape(manifest.symbolic_sizes) for spec in manifest.inputs]
     if sum(int(np.prod(s)) for s in shapes) > MAX_FEED_ELEMENTS:
         raise BundleError(f"{where}: the manifest's input shapes ask for more than {MAX_FEED_ELEMENTS:,} values")
-    steps = shapes[0][1] if shapes and len(shapes[0]) > 1 else 1
-    feeds = {}
-    for spec, shape in zip(manifest.inputs, shapes, strict=True):
-        if spec.name == "lengths":
-            feeds[spec.name] = np.full(shape, steps, np.int64)
-        elif spec.name in manifest.constants:  # a foreign graph's scalar (silero's sr): its value, not zero
-            feeds[spec.name] = np.array(manifest.constants[spec.name], np.int64 if spec.dtype == "int64" else np.float32)
-        else:
-            feeds[spec.name] = np.zeros(shape, np.int64 if spec.dtype == "int64" else np.float32)
-    return feeds
+    specs = [
+        TensorSpec(spec.name, "int64" if spec.dtype == "int64" else "float32", list(shape))
+        for spec, shape in zip(manifest.inputs, shapes, strict=True)
+    ]
+    if not specs:
+        return {}
+    interface = zero_state_interface(specs, manifest.constants)
+    data = interface.data_input
+    try:
+        return sequence_feeds(interface, np.zeros(data.shape, np.dtype(data.dtype)), None, f"{where}: manifest inputs")
+    except InputShapeError as exc:
+        raise BundleError(str(exc)) from None
