@@ -110,3 +110,8 @@ class RandomWeightsWarning(EdgelstmWarning):
 
 class UnsupportedGraphError(EdgelstmError):
     """A graph cannot take a transformation (its opset, its ops); the message says why and what would work."""
+
+
+class NotStreamableError(EdgelstmError):
+    """A graph takes no state back in (a sequence-form graph, or a foreign graph whose state pairs were not given):
+    it cannot be run chunk by chunk."""

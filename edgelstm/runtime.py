@@ -5,9 +5,12 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgelstm.errors import EdgelstmError
+
+if TYPE_CHECKING:
+    from edgelstm.streaming import StreamingSession  # noqa: F401  # re-exported lazily by __getattr__ below
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -122,3 +125,13 @@ def _all_nodes(graph: Any) -> Any:
         for attribute in node.attribute:
             for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
                 yield from _all_nodes(sub)
+
+
+def __getattr__(name: str) -> Any:
+    # StreamingSession lives in edgelstm.streaming (it builds on the artifact core, which imports this module):
+    # loaded on first use so `import edgelstm.runtime` stays light and free of the cycle.
+    if name == "StreamingSession":
+        from edgelstm.streaming import StreamingSession
+
+        return StreamingSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

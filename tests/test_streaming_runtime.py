@@ -1,0 +1,126 @@
+"""`StreamingSession` (edgelstm.runtime): states carried in bound ORT values give the one-call answer at every chunk
+size, on edgelstm's own streaming graphs and on silero-vad's shipped ONNX; bindings are made per shape, not per call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.errors import InputShapeError, NotStreamableError
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.loading import load_model
+from edgelstm.onnx_interface import InterfaceHints
+from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+from edgelstm.parity.chunked import run_in_chunks
+from edgelstm.runtime import SessionSettings, StreamingSession, session_from_onnx
+from tests.conftest import tiny_model
+
+STEPS = 23  # not a multiple of 4 or 16: the last chunk is shorter and gets its own binding
+
+
+@pytest.fixture(scope="module", params=["lstm", "gru"])
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp(f"streaming-{request.param}")
+    save_checkpoint(tiny_model(cell=request.param, layers=2, head="per_step"), root / "ckpt")
+    loaded = load_model(str(root / "ckpt"))
+    return {form: export_model(loaded, root / form, ExportConfig(form=form)).path for form in ("streaming", "sequence")}
+
+
+def _one_call(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    info = open_artifact(path)
+    session = session_from_onnx(path)
+    names = [o.name for o in info.interface.outputs]
+    return dict(zip(names, session.run(names, sequence_feeds(info.interface, x, None, "test")), strict=True))
+
+
+def _stream(helper: StreamingSession, x: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
+    pieces = [helper.step(x[:, start : start + chunk]) for start in range(0, x.shape[1], chunk)]
+    return {name: np.concatenate([p[name] for p in pieces], axis=1) for name in helper.output_names}
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 16])
+def test_chunks_give_the_one_call_outputs_and_states(exported: dict[str, Path], chunk: int) -> None:
+    x = np.random.default_rng(chunk).standard_normal((2, STEPS, 5)).astype(np.float32)
+    whole = _one_call(exported["streaming"], x)
+    helper = StreamingSession.open(exported["streaming"], batch=2)
+    streamed = _stream(helper, x, chunk)
+    assert helper.output_names == ["output"]
+    np.testing.assert_allclose(streamed["output"], whole["output"], rtol=1e-5, atol=1e-5)
+    for spec in helper.interface.states:
+        np.testing.assert_allclose(helper.state[spec.input_name], whole[spec.output_name], rtol=1e-5, atol=1e-5)
+    # Two bindings per chunk shape (the full chunk, and the shorter last one), made once, not per call.
+    shapes = len({min(chunk, STEPS - start) for start in range(0, STEPS, chunk)})
+    assert helper.bindings_made == 2 * shapes and helper.steps_taken == -(-STEPS // chunk)
+
+
+def test_reset_starts_over_and_changes_the_batch(exported: dict[str, Path]) -> None:
+    x = np.random.default_rng(7).standard_normal((3, 8, 5)).astype(np.float32)
+    helper = StreamingSession.open(exported["streaming"], batch=3)
+    first = _stream(helper, x, 4)["output"]
+    assert any(np.abs(v).max() > 0 for v in helper.state.values())
+    helper.reset()
+    assert all(np.all(v == 0) for v in helper.state.values())  # edgelstm's states start at 0
+    np.testing.assert_array_equal(_stream(helper, x, 4)["output"], first)
+    helper.reset(batch=1)
+    assert helper.batch == 1
+    np.testing.assert_allclose(_stream(helper, x[1:2], 4)["output"], first[1:2], rtol=1e-5, atol=1e-6)
+
+
+def test_state_is_a_copy_and_outputs_are_not_overwritten(exported: dict[str, Path]) -> None:
+    x = np.random.default_rng(3).standard_normal((1, 2, 5)).astype(np.float32)
+    helper = StreamingSession.open(exported["streaming"])
+    first = helper.step(x[:, :1])["output"]
+    kept = first.copy()
+    helper.state[helper.interface.states[0].input_name][...] = 99.0
+    second = helper.step(x[:, 1:])["output"]
+    np.testing.assert_array_equal(first, kept)  # the next step wrote its own buffer, not the returned array
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), _one_call(exported["streaming"], x)["output"], atol=1e-5)
+
+
+def test_refusals_are_named_errors(exported: dict[str, Path]) -> None:
+    with pytest.raises(NotStreamableError, match="streaming"):
+        StreamingSession.open(exported["sequence"])
+    helper = StreamingSession.open(exported["streaming"], batch=2)
+    with pytest.raises(InputShapeError, match="batch=2"):
+        helper.step(np.zeros((1, 4, 5), np.float32))
+    with pytest.raises(InputShapeError, match="must be"):
+        helper.step(np.zeros((2, 4, 6), np.float32))
+    with pytest.raises(InputShapeError, match="does not fit"):
+        helper.step(np.zeros((2, 4, 5), np.complex64))
+    with pytest.raises(InputShapeError, match="positive"):
+        helper.reset(batch=0)
+    assert helper.steps_taken == 0
+
+
+silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+SILERO = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"
+HINTS = InterfaceHints({"sr": 16_000}, (), 512, 64)
+
+
+def test_silero_streamed_by_the_helper_equals_the_chunked_runner() -> None:
+    from dataclasses import replace
+
+    from edgelstm.parity.stream_data import synthetic_speech
+
+    audio = synthetic_speech(2.0, 16_000, seed=2, chunk=512).x.reshape(1, -1).astype(np.float32)
+    info = open_artifact(SILERO, HINTS)
+    interface = replace(info.interface, context=HINTS.context)
+    session = session_from_onnx(SILERO)
+    names = [o.name for o in interface.outputs]
+    expected = run_in_chunks(lambda f: session.run(names, f), interface, sequence_feeds(interface, audio, None, "t"), 512)
+    helper = StreamingSession.open(SILERO, SessionSettings(), HINTS)
+    assert helper.interface.context == 64 and list(helper.output_names) == ["output"]
+    streamed = _stream(helper, audio, 512)
+    probabilities = expected[names.index("output")]
+    assert streamed["output"].shape == probabilities.shape == (1, audio.shape[1] // 512)
+    np.testing.assert_allclose(streamed["output"], probabilities, rtol=0, atol=1e-6)
+    assert probabilities.max() > 0.5 > probabilities.min()  # the audio has speech and silence: a real comparison
+    state = interface.states[0]
+    np.testing.assert_allclose(helper.state[state.input_name], expected[names.index(state.output_name)], atol=1e-6)
+    assert helper.bindings_made == 2
+    with pytest.raises(InputShapeError, match="confirmed at chunks of 512"):
+        helper.step(audio[:, :256])
