@@ -17,7 +17,9 @@ import ast
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -288,3 +290,101 @@ def test_the_core_itself_and_ordinary_code_are_not_flagged() -> None:
     assert scan_source(textwrap.dedent(ordinary), "edgelstm/new_module.py") == []
     core = (REPO / CORE["feeds"]).read_text(encoding="utf-8")
     assert scan_source(core, CORE["feeds"]) == []
+
+
+# The former copies, each shown to build its feeds through the one builder (and what it builds).
+
+
+@pytest.fixture
+def core_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from edgelstm.parity import artifacts
+
+    calls: list[str] = []
+    real = artifacts.sequence_feeds
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        calls.append(args[3])  # `where`: which caller built the feeds
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(artifacts, "sequence_feeds", counting)
+    return calls
+
+
+def _shapes(feeds: dict[str, np.ndarray]) -> dict[str, tuple[str, tuple[int, ...]]]:
+    return {name: (value.dtype.name, value.shape) for name, value in feeds.items()}
+
+
+def test_verification_inputs_come_from_the_core(core_calls: list[str]) -> None:
+    from edgelstm.config import HeadConfig, ModelConfig
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.export.native import native_interface, random_inputs_like
+
+    config = ModelConfig(input_size=3, hidden_size=4, head=HeadConfig(pooling="mean"))
+    feeds = random_inputs_like(native_interface(config, ExportConfig(form="streaming")), 2, 5, seed=1)
+    assert core_calls == ["random inputs"]
+    assert _shapes(feeds)["h_in"] == ("float32", (1, 2, 4)) and feeds["h_in"].any()  # random: a state must be wired
+    assert not feeds["pool_count_in"].any()  # a count is never negative
+
+
+def test_the_foreign_probe_feeds_come_from_the_core(core_calls: list[str]) -> None:
+    from edgelstm.onnx_interface import ForeignInterface, StatePair, ValueInfo, probe_feeds
+
+    inputs = [ValueInfo("input", "float32", ("?", "?")), ValueInfo("state", "float32", (2, "?", 8)), ValueInfo("sr", "int64", ())]
+    interface = ForeignInterface(inputs, [], "input", [StatePair("state", "stateN")], ["sr"], {"sr": 16000})
+    feeds = probe_feeds(interface, 3, 16)
+    assert core_calls == ["probe"]
+    assert _shapes(feeds) == {"input": ("float32", (3, 16)), "state": ("float32", (2, 3, 8)), "sr": ("int64", ())}
+    assert int(feeds["sr"]) == 16000 and not feeds["state"].any() and feeds["input"].any()
+
+
+def test_bundle_verify_feeds_come_from_the_core(core_calls: list[str]) -> None:
+    from edgelstm.bundle.manifest import BundleManifest, InputSpec
+    from edgelstm.bundle.verify import _zero_feeds
+    from edgelstm.errors import BundleError
+
+    def manifest(*inputs: InputSpec) -> BundleManifest:
+        return BundleManifest(1, "m.ort", "m.onnx", None, inputs, {}, None, {"sr": 8000})
+
+    x, h, sr = (
+        InputSpec("x", "float32", ("batch", "time", 3)),
+        InputSpec("h_in", "float32", (1, "batch", 4)),
+        InputSpec("sr", "int64", ()),
+    )
+    lengths = InputSpec("lengths", "int64", ("batch",))
+    feeds = _zero_feeds(manifest(x, lengths, h, sr), Path("bundle"))
+    assert len(core_calls) == 1
+    assert _shapes(feeds) == {
+        "x": ("float32", (1, 4, 3)),
+        "lengths": ("int64", (1,)),
+        "h_in": ("float32", (1, 1, 4)),
+        "sr": ("int64", ()),
+    }
+    assert feeds["lengths"].tolist() == [4] and int(feeds["sr"]) == 8000
+    # an untrusted manifest whose data has no time axis cannot have its lengths filled: one named error
+    with pytest.raises(BundleError, match="no time axis"):
+        _zero_feeds(manifest(InputSpec("x", "float32", ("batch",)), lengths), Path("bundle"))
+
+
+def test_the_crash_probe_feeds_come_from_the_core(core_calls: list[str], tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgelstm.crash_probe import crash_reason, default_feeds
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["h"], ["hn"])],
+        "no_metadata",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "t", 3]),
+            helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, "n", 4]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("hn", TensorProto.FLOAT, None),
+        ],
+    )
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert _shapes(default_feeds(path)) == {"x": ("float32", (2, 3, 3)), "h": ("float32", (1, 2, 4))}
+    assert len(core_calls) == 1
+    assert crash_reason(path) is None
