@@ -115,17 +115,16 @@ class StreamingSession:
         }
         self._constants = {name: self._ort.OrtValue.ortvalue_from_numpy(initial[name]) for name in self.interface.constants}
         self._current = 0  # which buffer of each pair holds the state the next step reads
-        self._bound: dict[tuple[int, ...], _ShapeBinding] = {}
+        self._bound: dict[tuple[int, ...], _ShapeBinding] = {}  # chunk shape -> its buffers and bindings
         self._context = np.zeros((batch, self.interface.context, *zeros.shape[2:]), zeros.dtype)
 
     def step(self, chunk: np.ndarray) -> dict[str, np.ndarray]:
         """One call on `chunk` [batch, steps, ...] (new samples only: a graph with context gets the previous
         samples put in front here); the non-state outputs by name, copied out of the bound buffers."""
         chunk = np.asarray(chunk)
-        shape = self._data_shape(chunk)
-        bound = self._bound.get(shape)
+        bound = self._bound.get(chunk.shape)  # keyed by the chunk's shape: a known shape was validated when bound
         if bound is None:
-            bound = self._bound[shape] = self._bind(shape)
+            bound = self._bound[chunk.shape] = self._bind(self._data_shape(chunk))
         self._fill(bound.data, chunk)
         self._session.run_with_iobinding(bound.bindings[self._current])
         self._current ^= 1

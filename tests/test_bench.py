@@ -41,7 +41,7 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     for r in report.latencies:
         assert r.samples == 6 and 0 < r.p50_ms <= r.p90_ms <= r.p99_ms
         assert math.isclose(r.sequences_per_s, r.batch / (r.p50_ms / 1e3))
-    assert {(s.chunk, s.mode) for s in report.streaming} == {(1, "run"), (1, "io_binding"), (4, "run"), (4, "io_binding")}
+    assert {(s.chunk, s.mode) for s in report.streaming} == {(1, "run"), (1, "helper"), (4, "run"), (4, "helper")}
     assert all(c.session_ms > 0 and c.peak_rss_mb > 10 for c in report.cold_starts)
     sizes = {s.name: s for s in report.sizes}
     assert sizes["sequence_fused.onnx"].gzip_bytes < sizes["sequence_fused.onnx"].file_bytes
@@ -49,6 +49,19 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     assert report.settings["spinning"] == (False,) and report.versions["onnxruntime"]
     assert {r.allow_spinning for r in report.latencies if r.kind == "artifact"} == {False}
     assert BenchReport.from_dict(json.loads(dumps(report.to_dict()))).to_dict() == json.loads(dumps(report.to_dict()))
+
+
+def test_streaming_table_times_plain_runs_and_the_helper_at_chunks_1_4_16(artifacts) -> None:
+    _, paths = artifacts
+    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    assert config.streaming_chunks == (1, 4, 16)
+    report = run_bench(paths, None, config)
+    rows = {(s.chunk, s.mode): s for s in report.streaming}
+    assert set(rows) == {(c, m) for c in (1, 4, 16) for m in ("run", "helper")}
+    assert {s.name for s in report.streaming} == {"streaming_fused.onnx"}  # the sequence graph cannot stream
+    # One whole-sequence baseline, interleaved with every chunked variant, is the denominator of every row.
+    assert len({s.whole_sequence_per_step_us for s in report.streaming}) == 1
+    assert all(s.steps == 16 and s.per_step_us > 0 for s in report.streaming)
 
 
 def test_bench_cli_prints_tables_and_writes_json(artifacts, tmp_path: Path) -> None:

@@ -53,11 +53,17 @@ def print_bench(report: BenchReport) -> None:
     _print_best(report)
     if report.streaming:
         stream = Table(title="streaming: per-step cost, chunk by chunk with state carried (1 thread)")
-        for column in ("artifact", "chunk", "mode", "us per step", "one call over the sequence, us per step"):
+        for column in ("artifact", "chunk", "mode", "us per step", "one call over the sequence, us per step", "ratio"):
             stream.add_column(column)
         for cost in report.streaming:
+            whole = cost.whole_sequence_per_step_us
             stream.add_row(
-                escape(cost.name), str(cost.chunk), cost.mode, f"{cost.per_step_us:.1f}", f"{cost.whole_sequence_per_step_us:.1f}"
+                escape(cost.name),
+                str(cost.chunk),
+                cost.mode,
+                f"{cost.per_step_us:.1f}",
+                f"{whole:.1f}",
+                f"{cost.per_step_us / whole:.2f}x" if whole > 0 else "-",
             )
         console.print(stream)
     if report.cold_starts:

@@ -31,7 +31,7 @@ def bench(
         "off", "--spinning", help="ORT intra-op spinning: off, on, or both (swept; the report's policy records the winner)"
     ),
     rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (medians need several)"),
-    chunks: str = typer.Option("1,16", "--chunks", help="streaming chunk sizes"),
+    chunks: str = typer.Option("1,4,16", "--chunks", help="streaming chunk sizes"),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="torch eager, torch dynamic int8, default path"),
     cold_start: bool = typer.Option(True, "--cold-start/--no-cold-start", help="time session creation in a fresh process"),
     report: Path | None = typer.Option(None, "--report", help="write the JSON results here"),
