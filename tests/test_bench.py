@@ -90,7 +90,17 @@ def test_bench_cli_prints_tables_and_writes_json(artifacts, tmp_path: Path) -> N
     )
     assert result.exit_code == 0, result.output
     assert "vs torch eager" in result.output and "spinning off" in result.output
-    assert json.loads(out.read_text())["latencies"]
+    data = json.loads(out.read_text())
+    assert data["latencies"]
+    # the distance to the machine's limit: one roofline row per artifact row, ceilings at the rows' settings
+    flat = " ".join(result.output.split())  # rich wraps long titles and headers
+    assert "distance to the machine's limit" in flat and "GMAC/s" in flat
+    artifact_rows = [r for r in data["latencies"] if r["kind"] == "artifact"]
+    assert len(data["roofline"]) == len(artifact_rows)
+    for row in data["roofline"]:
+        assert row["macs_per_step"] > 0 and row["weight_bytes"] > 0 and row["achieved_gmacs"] > 0
+        assert row["weight_gb_per_s"] > 0 and row["ceiling_fp32_gmacs"] > 0 and row["ceiling_int8_gmacs"] > 0
+    assert {(c["kind"], c["threads"], c["allow_spinning"]) for c in data["ceilings"]} == {("fp32", 1, False), ("int8", 1, False)}
 
 
 def test_bench_rejects_meaningless_settings() -> None:

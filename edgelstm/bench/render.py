@@ -51,6 +51,7 @@ def print_bench(report: BenchReport) -> None:
         )
     console.print(table)
     _print_best(report)
+    _print_roofline(report)
     if report.streaming:
         stream = Table(title="streaming: per-step cost, chunk by chunk with state carried (1 thread)")
         for column in ("artifact", "chunk", "mode", "us per step", "one call over the sequence, us per step", "ratio"):
@@ -135,3 +136,49 @@ def _print_best(report: BenchReport) -> None:
                 for batch, p in chosen.items()
             )
         )
+
+
+def _print_roofline(report: BenchReport) -> None:
+    """Each artifact row against float and int8 GEMM ceilings measured in the same run at the row's settings."""
+    if not report.roofline:
+        return
+    console = _console()
+    table = Table(title="distance to the machine's limit (MACs counted from the graph; ceilings: one GEMM doing a call's work)")
+    for column in (
+        "artifact",
+        "B",
+        "T",
+        "threads",
+        "spin",
+        "weight bytes",
+        "MACs/step (B=1)",
+        "GMAC/s",
+        "weight GB/s",
+        "fp32 GEMM GMAC/s",
+        "int8 GEMM GMAC/s",
+        "GEMM m x k x n",
+        "of fp32 ceiling",
+    ):
+        table.add_column(column)
+    for r in report.roofline:
+        table.add_row(
+            escape(r.name),
+            str(r.batch),
+            str(r.steps),
+            _threads(r.threads),
+            _spin(r.allow_spinning),
+            f"{r.weight_bytes:,}",
+            f"{r.macs_per_step:,.0f}",
+            f"{r.achieved_gmacs:.2f}",
+            f"{r.weight_gb_per_s:.2f}",
+            f"{r.ceiling_fp32_gmacs:.2f}" if r.ceiling_fp32_gmacs else "-",
+            f"{r.ceiling_int8_gmacs:.2f}" if r.ceiling_int8_gmacs else "-",
+            " x ".join(map(str, r.gemm)) if r.gemm else "-",
+            f"{r.achieved_gmacs / r.ceiling_fp32_gmacs:.0%}" if r.ceiling_fp32_gmacs else "-",
+        )
+    console.print(table)
+    notes = sorted({a for r in report.roofline for a in r.assumptions})
+    for note in notes[:5]:
+        console.print(f"  counted with an assumption: {escape(note)}")
+    if len(notes) > 5:
+        console.print(f"  ... and {len(notes) - 5} more assumptions (in the JSON report, per row)")

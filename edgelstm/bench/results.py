@@ -104,6 +104,69 @@ class SizeResult:
         return {**asdict(self), "bytes_per_parameter": self.bytes_per_parameter}
 
 
+@dataclass(frozen=True)
+class CeilingResult:
+    """A float or int8 GEMM on this machine, [m, k] x [k, n], at one thread count and spinning, in the same run."""
+
+    kind: str  # "fp32" | "int8"
+    m: int
+    k: int
+    n: int
+    threads: int
+    allow_spinning: bool
+    p50_ms: float
+    samples: int
+
+    @property
+    def gmacs_per_s(self) -> float:
+        return self.m * self.k * self.n / (self.p50_ms * 1e6)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "gmacs_per_s": self.gmacs_per_s}
+
+
+@dataclass(frozen=True)
+class RooflineResult:
+    """One artifact latency row against the machine: work per call counted from the graph, rate achieved, and the
+    ceilings measured at the row's own threads and spinning. MACs per step are at batch 1 (per sample of a
+    foreign graph's chunk); weight bytes read count a recurrent weight once per step it is used."""
+
+    name: str
+    batch: int
+    steps: int
+    threads: int
+    allow_spinning: bool | None
+    p50_ms: float
+    weight_bytes: int  # stored in the graph
+    macs_per_step: float
+    macs_per_call: int  # at this batch and length
+    weight_bytes_read_per_call: int
+    gemm: tuple[int, int, int] | None  # the ceiling GEMM's m, k, n (the artifact's largest weight matrix)
+    ceiling_fp32_gmacs: float | None
+    ceiling_int8_gmacs: float | None
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def achieved_gmacs(self) -> float:
+        return self.macs_per_call / (self.p50_ms * 1e6)
+
+    @property
+    def weight_gb_per_s(self) -> float:
+        return self.weight_bytes_read_per_call / (self.p50_ms * 1e6)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gemm"] = list(self.gemm) if self.gemm else None
+        data["assumptions"] = list(self.assumptions)
+        return {**data, "achieved_gmacs": self.achieved_gmacs, "weight_gb_per_s": self.weight_gb_per_s}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RooflineResult:
+        fields = {k: v for k, v in data.items() if k not in ("achieved_gmacs", "weight_gb_per_s")}
+        gemm = fields.get("gemm")
+        return cls(**{**fields, "gemm": tuple(gemm) if gemm else None, "assumptions": tuple(fields.get("assumptions", ()))})
+
+
 @dataclass
 class BenchReport:
     settings: dict[str, Any]
@@ -112,6 +175,9 @@ class BenchReport:
     cold_starts: list[ColdStartResult] = field(default_factory=list)
     streaming: list[StreamingCostResult] = field(default_factory=list)
     sizes: list[SizeResult] = field(default_factory=list)
+    # Distance to the machine's limit (edgelstm.bench.roofline.add_roofline); empty when not measured.
+    ceilings: list[CeilingResult] = field(default_factory=list)
+    roofline: list[RooflineResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +187,8 @@ class BenchReport:
             "cold_starts": [r.to_dict() for r in self.cold_starts],
             "streaming": [r.to_dict() for r in self.streaming],
             "sizes": [r.to_dict() for r in self.sizes],
+            "ceilings": [r.to_dict() for r in self.ceilings],
+            "roofline": [r.to_dict() for r in self.roofline],
             # Derived from the latencies (recomputed on every write, so they cannot disagree with them): each
             # contender at its best measured setting, and per batch size the setting edgelstm's sessions should use.
             "best": [b.to_dict() for b in best_settings(self.latencies)],
@@ -140,4 +208,7 @@ class BenchReport:
             cold_starts=[ColdStartResult(**r) for r in data["cold_starts"]],
             streaming=[StreamingCostResult(**r) for r in data["streaming"]],
             sizes=[SizeResult(**strip(r, "bytes_per_parameter")) for r in data["sizes"]],
+            # reports written before the roofline was measured have neither list
+            ceilings=[CeilingResult(**strip(r, "gmacs_per_s")) for r in data.get("ceilings", [])],
+            roofline=[RooflineResult.from_dict(r) for r in data.get("roofline", [])],
         )

@@ -34,6 +34,9 @@ def bench(
     chunks: str = typer.Option("1,4,16", "--chunks", help="streaming chunk sizes"),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="torch eager, torch dynamic int8, default path"),
     cold_start: bool = typer.Option(True, "--cold-start/--no-cold-start", help="time session creation in a fresh process"),
+    roofline: bool = typer.Option(
+        True, "--roofline/--no-roofline", help="MACs and weight bytes per step, and float/int8 GEMM ceilings measured here"
+    ),
     report: Path | None = typer.Option(None, "--report", help="write the JSON results here"),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
@@ -60,6 +63,11 @@ def bench(
     options = model_options
     hints = options.interface_hints()
     result = run_bench(list(artifacts), loaded, config, hints if hints else None)
+    if roofline:
+        from edgelstm.bench.roofline import add_roofline
+        from edgelstm.parity.artifacts import open_artifact
+
+        add_roofline(result, [open_artifact(Path(p), hints if hints else None) for p in artifacts])
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)
     if as_json:
