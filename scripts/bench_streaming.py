@@ -1,0 +1,135 @@
+"""Streaming per-step cost, chunk by chunk with the state carried, against one call over the whole sequence.
+
+    python scripts/bench_streaming.py [--rounds 21] [--steps 100] [--checkpoint runs/watch-lstm] [--skip-silero]
+
+Models: the README example's reference LSTM (1 layer, 64 hidden, 6 IMU features, 7 classes; its checkpoint when
+--checkpoint names one, otherwise the same architecture with random weights: the cost does not depend on the
+values) and a 2x128 GRU (6 features, 7 classes, random weights), each exported in edgelstm's streaming form.
+Modes: "run" = session.run with feed dicts, states through numpy (edgelstm.parity.chunked.run_in_chunks);
+"helper" = edgelstm.runtime.StreamingSession (states in two bound ORT buffers per state, swapped ping-pong).
+Timed by bench's runner (edgelstm.timing.time_interleaved): ORT CPU EP, 1 intra-op thread, spinning off, graph
+optimization all, the one-call baseline and every chunked variant interleaved round by round, medians (p50).
+The ratio (per-step cost / one-call per-step cost) is the figure issue 13 targets: <= 2.5x at chunk 1, <= 1.2x at 16.
+
+Part 2: silero-vad's shipped silero_vad.onnx per 512-sample chunk (plus 64 of context, sr=16000), "run" vs "helper"
+(a foreign graph confirmed at one chunk length has no one-call baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SETTINGS = "ORT CPU EP, 1 intra-op thread, 1 inter-op thread, spinning off, graph optimization all"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="the reference LSTM checkpoint (train_reference.py)")
+    parser.add_argument("--skip-silero", action="store_true")
+    args = parser.parse_args(argv)
+
+    import onnxruntime as ort
+
+    print(f"# {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, onnxruntime {ort.__version__}")
+    print(f"# {SETTINGS}; {args.rounds} interleaved rounds, medians")
+    with tempfile.TemporaryDirectory(prefix="bench-streaming-") as tmp:
+        recurrent_table(Path(tmp), args)
+    if not args.skip_silero:
+        silero_table(args.rounds)
+    return 0
+
+
+def _streaming_artifact(name: str, root: Path, checkpoint: Path | None, cell: str, hidden: int, layers: int) -> Path:
+    import torch
+
+    from edgelstm.checkpoint import save_checkpoint
+    from edgelstm.config import HeadConfig, ModelConfig
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.loading import load_model
+    from edgelstm.model import SequenceModel
+
+    if checkpoint is None:
+        torch.manual_seed(0)
+        config = ModelConfig(
+            input_size=6, hidden_size=hidden, cell=cell, num_layers=layers, head=HeadConfig("classify", 7, "last")
+        )
+        checkpoint = root / name / "ckpt"
+        save_checkpoint(SequenceModel(config).eval(), checkpoint)
+    return export_model(load_model(str(checkpoint)), root / name / "onnx", ExportConfig(form="streaming")).path
+
+
+def recurrent_table(root: Path, args: argparse.Namespace) -> None:
+    from edgelstm.bench import BenchConfig, run_bench
+
+    reference = args.checkpoint if args.checkpoint and (args.checkpoint / "config.json").exists() else None
+    models = [
+        (f"reference LSTM 1x64 ({'checkpoint ' + str(reference) if reference else 'random weights'})", "lstm", 64, 1, reference),
+        ("GRU 2x128 (random weights)", "gru", 128, 2, None),
+    ]
+    config = BenchConfig(
+        batches=(1,), steps=(args.steps,), rounds=args.rounds, calls_per_round=1, baselines=False, cold_start=False
+    )
+    print(f"\n## streaming graphs, batch 1, {args.steps} steps, chunks {', '.join(map(str, config.streaming_chunks))}\n")
+    print("| model | chunk | mode | us per step | one call, us per step | ratio |")
+    print("|---|---:|---|---:|---:|---:|")
+    for index, (label, cell, hidden, layers, checkpoint) in enumerate(models):
+        path = _streaming_artifact(f"m{index}", root, checkpoint, cell, hidden, layers)
+        for cost in run_bench([path], None, config).streaming:
+            ratio = cost.per_step_us / cost.whole_sequence_per_step_us
+            print(
+                f"| {label} | {cost.chunk} | {cost.mode} | {cost.per_step_us:.1f} | "
+                f"{cost.whole_sequence_per_step_us:.1f} | {ratio:.2f}x |"
+            )
+
+
+def silero_table(rounds: int) -> None:
+    try:
+        import silero_vad
+    except ImportError:
+        print("\nsilero-vad is not installed (pip install -e '.[examples]'): its table is skipped")
+        return
+    from dataclasses import replace
+
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.parity.stream_data import synthetic_speech
+    from edgelstm.runtime import SessionSettings, StreamingSession, session_from_onnx
+    from edgelstm.timing import TimerSettings, time_interleaved
+
+    path = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"
+    hints = InterfaceHints({"sr": 16_000}, (), 512, 64)
+    chunks = 32
+    audio = synthetic_speech(chunks * 512 / 16_000, 16_000, seed=0, chunk=512).x.reshape(1, -1).astype(np.float32)
+    info = open_artifact(path, hints)
+    interface = replace(info.interface, context=hints.context)
+    session = session_from_onnx(path, SessionSettings())
+    names = [o.name for o in interface.outputs]
+    feeds = sequence_feeds(interface, audio, None, str(path))
+    helper = StreamingSession(session, interface, where=str(path))
+
+    def plain() -> object:
+        return run_in_chunks(lambda f: session.run(names, f), interface, feeds, 512)
+
+    def helped() -> object:
+        return [helper.step(audio[:, start : start + 512]) for start in range(0, audio.shape[1], 512)]
+
+    run, bound = time_interleaved([plain, helped], TimerSettings(rounds=rounds, calls_per_round=1))
+    print(f"\n## silero_vad.onnx, {chunks} chunks of 512 samples (+64 context), sr=16000, batch 1\n")
+    print("| mode | us per chunk |")
+    print("|---|---:|")
+    print(f"| run | {run.p50_ms * 1e3 / chunks:.1f} |")
+    print(f"| helper | {bound.p50_ms * 1e3 / chunks:.1f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
