@@ -164,3 +164,16 @@ def export_model(
             export_result.written = False
             raise
     return export_result
+
+
+def export_user_module_graph(loaded: LoadedModel, directory: Path) -> tuple[Path, ArtifactMetadata]:
+    """A user module's sequence graph exactly as `export` writes it (traced, checked, verified in ONNX Runtime against
+    the module at unseen shapes), in `directory`: what `quantize pkg.mod:build --weights w.pt` starts from."""
+    from edgelstm.export.metadata import read_metadata
+
+    result = export_model(loaded, directory)
+    if not result.passed:
+        case = result.verification.failures()[0]
+        detail = f" (first failing case: {case.label}, batch {case.batch}, {case.steps} steps{': ' + case.error if case.error else ''})"
+        raise ExportError(f"{loaded.origin}: its ONNX export does not match the module{detail}; nothing to quantize")
+    return result.path, read_metadata(result.path)

@@ -130,7 +130,7 @@ def quantize(
         stem = (
             f"{source_path.stem}.{config.tag}"
             if is_foreign
-            else f"{metadata.interface.form}_{metadata.interface.impl}.{config.tag}"
+            else f"{metadata.interface.form}_{metadata.interface.impl.replace('.', '_')}.{config.tag}"
         )
         target = Path(out_dir) / f"{stem}.onnx"
         ensure_writable(target, overwrite)
@@ -207,8 +207,10 @@ def _fp32_source(
     foreign: InterfaceHints | None = None,
 ) -> tuple[Path, ArtifactMetadata]:
     if isinstance(model, LoadedModel):
-        if not model.is_native:
-            raise SchemeRefused("quantizing needs an edgelstm checkpoint or an .onnx exported by edgelstm")
+        if not model.is_native:  # a user module: its graph as `export` writes it, verified against the module
+            from edgelstm.export.api import export_user_module_graph
+
+            return export_user_module_graph(model, tmp / "export")
         from edgelstm.export.api import build_onnx, check_onnx
 
         assert model.config is not None
