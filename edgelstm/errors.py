@@ -115,3 +115,7 @@ class UnsupportedGraphError(EdgelstmError):
 class NotStreamableError(EdgelstmError):
     """A graph takes no state back in (a sequence-form graph, or a foreign graph whose state pairs were not given):
     it cannot be run chunk by chunk."""
+
+
+class SessionPolicyError(ConfigError):
+    """A session policy (threads and spinning per batch size, from a bench report or a manifest) is malformed."""

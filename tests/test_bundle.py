@@ -35,7 +35,13 @@ def streaming_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bundle_holds_everything_an_app_needs(streaming_artifact: Path, tmp_path: Path) -> None:
     result = build_bundle(streaming_artifact, tmp_path / "b", make_zip=True)
     names = set(result.files)
-    assert names == {"streaming_fused.onnx", "streaming_fused.ort", "required_operators.config", "mobile_usability.json"}
+    assert names == {
+        "streaming_fused.onnx",
+        "streaming_fused.ort",
+        "required_operators.config",
+        "mobile_usability.json",
+        "README.md",
+    }
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert [s["input_name"] for s in manifest["state"]] == ["h_in"] and manifest["state"][0]["initial_value"] == 0.0
     assert manifest["labels"] == ["a", "b", "c"] and manifest["preprocessing"]["feature_std"] == [1.0] * 5
@@ -47,7 +53,11 @@ def test_bundle_holds_everything_an_app_needs(streaming_artifact: Path, tmp_path
     assert "ai.onnx" in (tmp_path / "b" / "required_operators.config").read_text()
     everything = "".join(p.read_text() for p in (tmp_path / "b").iterdir() if p.suffix in (".json", ".config"))
     assert str(tmp_path) not in everything and "/tmp/" not in everything  # relocatable
-    assert verify_bundle(tmp_path / "b").files_checked == 4
+    assert verify_bundle(tmp_path / "b").files_checked == 5
+    # nothing measured: the manifest and the usage notes say so, and the defaults are what it ships
+    assert manifest["session_policy"]["status"] == "not measured" and manifest["session_policy"]["by_batch"] == []
+    assert (manifest["session_settings"]["intra_op_num_threads"], manifest["session_settings"]["allow_spinning"]) == (1, False)
+    assert "Policy: not measured (no --bench-report was given)" in (tmp_path / "b" / "README.md").read_text()
     assert verify_bundle(tmp_path / "b.zip").ran == "streaming_fused.ort"
 
 
@@ -109,6 +119,66 @@ def test_manifest_takes_the_fastest_measured_thread_count(streaming_artifact: Pa
     build_bundle(streaming_artifact, tmp_path / "b", bench_report=bench)
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["session_settings"]["intra_op_num_threads"] == 2 and manifest["session_settings"]["allow_spinning"] is False
+    assert manifest["session_policy"]["summary"] == "every batch: 2 threads, no spinning"
+
+
+def _bench_with_policy(path: Path) -> Path:
+    """Batch 1 fastest on 1 thread, batch 8 on 2 threads with spinning (and rows of another artifact, ignored)."""
+    rows = [
+        {"name": name, "kind": "artifact", "batch": b, "steps": 10, "threads": t, "mode": "run", "p50_ms": ms,
+         "p90_ms": ms, "allow_spinning": spin}
+        for name, b, t, spin, ms in (
+            ("streaming_fused.onnx", 1, 1, False, 0.20), ("streaming_fused.onnx", 1, 2, False, 0.30),
+            ("streaming_fused.onnx", 1, 2, True, 0.25), ("streaming_fused.onnx", 8, 1, False, 2.0),
+            ("streaming_fused.onnx", 8, 2, False, 1.5), ("streaming_fused.onnx", 8, 2, True, 1.1),
+            ("other.onnx", 1, 4, True, 0.01),
+        )
+    ]  # fmt: skip
+    path.write_text(json.dumps({"latencies": rows, "settings": {}, "versions": {"cpu_count": "2"}}))
+    return path
+
+
+def test_bundle_with_bench_carries_the_measured_policy_and_verify_uses_it(
+    streaming_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgelstm.bundle import verify as verify_module
+
+    bench = _bench_with_policy(tmp_path / "bench.json")
+    made = CliRunner().invoke(app, ["bundle", str(streaming_artifact), "--out", str(tmp_path / "b"), "--bench", str(bench)])
+    assert made.exit_code == 0, made.output
+    expected = "batch < 8: 1 thread, no spinning; batch >= 8: 2 threads, spinning"
+    assert f"session policy: {expected}" in made.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    policy = manifest["session_policy"]
+    assert policy["status"] == "measured" and policy["summary"] == expected and policy["source"] == "bench.json"
+    assert [(e["from_batch"], e["intra_op_threads"], e["allow_spinning"]) for e in policy["by_batch"]] == [
+        (1, 1, False),
+        (8, 2, True),
+    ]
+    assert policy["measured_on"] == {"cpu_count": "2"}
+    assert f"Policy: {expected}." in (tmp_path / "b" / "README.md").read_text()
+    # verify reads it back and opens its session with it (batch 1 -> 1 thread, no spinning)
+    opened = []
+    real = verify_module._policy_settings
+    monkeypatch.setattr(verify_module, "_policy_settings", lambda m: opened.append(real(m)) or opened[-1])
+    checked = CliRunner().invoke(app, ["bundle", "verify", str(tmp_path / "b")])
+    assert checked.exit_code == 0, checked.output
+    assert f"policy  {expected}" in checked.output
+    assert [(s.intra_op_threads, s.allow_spinning, s.graph_optimization) for s in opened] == [(1, False, "disable")]
+
+
+def test_a_malformed_policy_in_the_manifest_is_refused_with_one_line(streaming_artifact: Path, tmp_path: Path) -> None:
+    from tests.refusals import assert_refused
+
+    build_bundle(streaming_artifact, tmp_path / "b", bench_report=_bench_with_policy(tmp_path / "bench.json"))
+    path = tmp_path / "b" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["session_policy"]["by_batch"][1]["intra_op_threads"] = "all cores"
+    path.write_text(json.dumps(manifest))
+    assert_refused(["bundle", "verify", tmp_path / "b"], "session_policy", "by_batch[1].intra_op_threads", watch=(tmp_path,))
+    manifest["session_policy"] = {"status": "guessed"}
+    path.write_text(json.dumps(manifest))
+    assert_refused(["bundle", "verify", tmp_path / "b"], "'status' must be", watch=(tmp_path,))
 
 
 def test_a_loop_graph_bundles_with_the_mobile_check_marked_unknown_not_crashing(tmp_path: Path) -> None:
@@ -215,7 +285,7 @@ def test_overwrite_replaces_a_bundle(streaming_artifact: Path, tmp_path: Path) -
     (tmp_path / "my.bundle" / "mobile_usability.json").write_text("[]")  # stale content to be replaced
     again = build_bundle(streaming_artifact, tmp_path / "my.bundle", make_zip=True, overwrite=True)
     assert again.zip_path == tmp_path / "my.bundle.zip"  # DIR.zip, not DIR with its suffix swapped
-    assert verify_bundle(tmp_path / "my.bundle").files_checked == 4 and verify_bundle(again.zip_path).ran
+    assert verify_bundle(tmp_path / "my.bundle").files_checked == 5 and verify_bundle(again.zip_path).ran
 
 
 def test_an_existing_zip_is_refused_before_the_directory_is_written(streaming_artifact: Path, tmp_path: Path) -> None:

@@ -91,8 +91,8 @@ def zip_of(directory: Path, target: Path, extra: dict[str, bytes] | None = None)
 
 def test_the_honest_bundle_verifies_and_names_what_it_checked(bundle: Path) -> None:
     result = verify_bundle(bundle)
-    assert result.ran == ORT and result.files_checked == 4
-    assert set(result.files) == {ORT, ONNX, "required_operators.config", "mobile_usability.json"}
+    assert result.ran == ORT and result.files_checked == 5
+    assert set(result.files) == {ORT, ONNX, "required_operators.config", "mobile_usability.json", "README.md"}
     assert result.ran_sha256 == sha256((bundle / ORT).read_bytes())
 
 

@@ -10,10 +10,33 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # results.py imports this module to derive the report's summary
     from edgelstm.bench.results import LatencyResult
+
+
+class Measured(Protocol):
+    """What the best-setting rule reads of a latency row (a LatencyResult, or a bench report's row as a bundle
+    reads it back)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def p50_ms(self) -> float: ...
+    @property
+    def allow_spinning(self) -> bool | None: ...
+
 
 TORCH_EAGER = "torch eager fp32"
 DEFAULT_PATH_PREFIX = "default path"
@@ -34,7 +57,7 @@ class BestSetting:
         return {**asdict(self), "p50_ms": {str(k): v for k, v in self.p50_ms.items()}}
 
 
-def setting_key(r: LatencyResult) -> tuple[int, bool | None]:
+def setting_key(r: Measured) -> tuple[int, bool | None]:
     return (r.threads, r.allow_spinning)
 
 
@@ -47,10 +70,10 @@ def same_setting_ratio(row: LatencyResult, baselines: Iterable[LatencyResult]) -
     return None
 
 
-def best_settings(latencies: Iterable[LatencyResult]) -> list[BestSetting]:
+def best_settings(latencies: Iterable[Measured]) -> list[BestSetting]:
     """Per contender and batch, the setting whose p50, summed over every length measured at it, is lowest.
     Settings that were not measured at every length of that contender and batch are not compared."""
-    rows: dict[tuple[str, int], dict[tuple[int, bool | None], dict[int, LatencyResult]]] = defaultdict(lambda: defaultdict(dict))
+    rows: dict[tuple[str, int], dict[tuple[int, bool | None], dict[int, Measured]]] = defaultdict(lambda: defaultdict(dict))
     kinds: dict[str, str] = {}
     for r in latencies:
         if r.mode == "run" or r.mode == "torch":

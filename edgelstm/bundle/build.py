@@ -25,10 +25,12 @@ from edgelstm.errors import BundleError, LoadError, describe_os_error, first_lin
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 from edgelstm.runtime import weight_only_session_config
+from edgelstm.session_policy import SessionPolicy, policy_from_bench_rows, settings_for
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "BundleResult", "build_bundle"]
 
 LATENCY_KEYS = ("name", "batch", "steps", "threads", "mode", "p50_ms", "p90_ms")
+USAGE_NOTES = "README.md"
 
 
 @dataclass
@@ -62,7 +64,8 @@ def build_bundle(
     metadata, quantization = _read_artifact(artifact)
     sha256 = sha256_file(artifact)
     parity = _parity(parity_report, artifact.name, sha256)
-    latency = _latency(bench_report, artifact.name, sha256)
+    latency, bench_rows, bench_data = _latency(bench_report, artifact.name, sha256)
+    policy = _session_policy(bench_report, bench_data, bench_rows, artifact.name)
     with atomic_directory(out_dir, overwrite) as tmp:
         name = artifact.stem
         shutil.copyfile(artifact, tmp / f"{name}.onnx")
@@ -74,15 +77,12 @@ def build_bundle(
         (tmp / "mobile_usability.json").write_text(json.dumps(usability, indent=2) + "\n")
         manifest = _manifest(name, metadata, usability, parity.to_dict(), latency)
         manifest["quantization"] = quantization
-        if (best := _fastest_threads(latency["latencies"])) is not None:
-            manifest["session_settings"] = {
-                "intra_op_num_threads": best[0],
-                "allow_spinning": False,
-                "note": f"fastest measured at batch 1: {best[1]:.3f} ms p50 (see latency)",
-            }
+        manifest["session_policy"] = policy.to_dict()
+        manifest["session_settings"] = _session_settings(policy)
         if entries := weight_only_session_config(artifact):
             # The app must set these too, or its weight-only model dequantizes on every call (1.2-1.6x slower).
             manifest["session_settings"]["config_entries"] = entries
+        (tmp / USAGE_NOTES).write_text(_usage_notes(name, manifest, policy))
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = dict(manifest["files"])
@@ -142,23 +142,37 @@ def _parity(report: Path | None, artifact: str, sha256: str) -> ParityEvidence:
     return parity_evidence(_read_json(report, "parity"), Path(report), artifact, sha256)
 
 
-def _latency(report: Path | None, artifact: str, sha256: str) -> dict[str, Any]:
-    """This artifact's bench rows only (bench reports name artifacts by file name, and say so here)."""
+def _latency(report: Path | None, artifact: str, sha256: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+    """This artifact's bench rows only (bench reports name artifacts by file name, and say so here); with the
+    rows as the report has them and the report itself."""
     latency: dict[str, Any] = {"artifact": artifact, "artifact_sha256": sha256, "latencies": [], "settings": None}
     if report is None:
-        return {**latency, "status": "not measured", "reason": "no --bench-report was given"}
+        return {**latency, "status": "not measured", "reason": "no --bench-report was given"}, [], None
     data = _read_json(report, "bench")
     rows = latency_rows(data, Path(report), artifact, sha256)
     latency["settings"] = data.get("settings")
-    latency["latencies"] = [{k: r[k] for k in LATENCY_KEYS} for r in rows]
+    latency["latencies"] = [{k: r[k] for k in LATENCY_KEYS} | {"allow_spinning": r.get("allow_spinning")} for r in rows]
     if not rows:
-        return {**latency, "status": "not measured", "reason": f"{Path(report).name} has no rows for {artifact}"}
+        return {**latency, "status": "not measured", "reason": f"{Path(report).name} has no rows for {artifact}"}, [], data
     by_sha = all("artifact_sha256" in r for r in rows)
-    return {
-        **latency,
-        "status": "measured",
-        "matched_by": "sha256" if by_sha else "file name (the bench report records no sha256)",
-    }
+    matched = "sha256" if by_sha else "file name (the bench report records no sha256)"
+    return {**latency, "status": "measured", "matched_by": matched}, rows, data
+
+
+def _session_policy(report: Path | None, data: Any, rows: list[dict[str, Any]], artifact: str) -> SessionPolicy:
+    """The policy measured on this artifact (the bench's own best-setting rule over its rows), or "not measured"
+    with the reason: never one made up."""
+    if report is None:
+        return SessionPolicy.not_measured("no --bench-report was given", artifact)
+    versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
+    return policy_from_bench_rows(rows, artifact, Path(report).name, versions)
+
+
+def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
+    """The settings for one sequence at a time (what `bundle verify` runs), as an app sets them."""
+    one = settings_for(policy, 1)
+    note = "measured fastest at batch 1; other batch sizes: see session_policy" if policy.measured else "not measured: defaults"
+    return {"intra_op_num_threads": one.intra_op_threads, "allow_spinning": one.allow_spinning, "note": note}
 
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
@@ -227,10 +241,44 @@ def _write_operator_config(ort_model: Path, target: Path) -> None:
     target.write_text("\n".join(lines) + "\n")
 
 
-def _fastest_threads(rows: list[dict[str, Any]]) -> tuple[int, float] | None:
-    """The intra-op thread count that measured fastest for this artifact at batch 1, if the bench says."""
-    ones = [r for r in rows if r["batch"] == 1]
-    if not ones:
-        return None
-    best = min(ones, key=lambda r: r["p50_ms"])
-    return int(best["threads"]), float(best["p50_ms"])
+def _usage_notes(name: str, manifest: dict[str, Any], policy: SessionPolicy) -> str:
+    """README.md of the bundle: what to load, what to feed, and the session settings measured for it."""
+    lines = [f"# {name}: an edgelstm bundle", "", "## Files", ""]
+    lines += [
+        f"- `{name}.ort`: the model in ORT format, for ONNX Runtime Mobile and minimal builds",
+        f"- `{name}.onnx`: the same model as ONNX",
+        "- `required_operators.config`: the operators a minimal ONNX Runtime build must include",
+        "- `mobile_usability.json`: which nodes NNAPI and CoreML would take",
+        "- `manifest.json`: inputs, outputs, state layout, preprocessing, parity, latency, the sha256 of every file",
+        "",
+        "## Inputs and outputs",
+        "",
+    ]
+    lines += [f"- input `{i['name']}` {i['dtype']} {i['shape']}" for i in manifest["inputs"]]
+    lines += [f"- output `{o['name']}` {o['dtype']} {o['shape']}" for o in manifest["outputs"]]
+    if manifest.get("streaming_usage"):
+        lines += ["", "## Streaming", "", manifest["streaming_usage"]]
+    lines += ["", "## Session settings (threads and spinning per batch size)", "", f"Policy: {policy.summary()}."]
+    if policy.measured:
+        where = ", ".join(f"{k} {v}" for k, v in policy.measured_on.items())
+        lines += [
+            f"Measured by `edgelstm bench` ({policy.source}{'; ' + where if where else ''}); re-measure on the target device."
+        ]
+        lines += [f"- from batch {e.from_batch}: {e.describe()}" for e in policy.entries]
+    one = manifest["session_settings"]
+    spin = "1" if one["allow_spinning"] else "0"
+    lines += [
+        "",
+        f"For one sequence at a time: {one['intra_op_num_threads']} intra-op thread(s), spinning {spin}:",
+        "",
+        f"- C/C++: `options.SetIntraOpNumThreads({one['intra_op_num_threads']}); "
+        f'options.AddConfigEntry("session.intra_op.allow_spinning", "{spin}");`',
+        f"- Java/Kotlin: `options.setIntraOpNumThreads({one['intra_op_num_threads']}); "
+        f'options.addConfigEntry("session.intra_op.allow_spinning", "{spin}")`',
+        f"- Swift/Objective-C: `try options.setIntraOpNumThreads({one['intra_op_num_threads']}); "
+        f'try options.addConfigEntry(withKey: "session.intra_op.allow_spinning", value: "{spin}")`',
+        "- Python: `edgelstm.session_policy.settings_for(policy, batch)` gives the settings for any batch size",
+    ]
+    for key, value in (one.get("config_entries") or {}).items():
+        lines.append(f'- also set config entry `"{key}"` = `"{value}"` (without it this model runs slower)')
+    return "\n".join(lines) + "\n"

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgelstm.errors import BundleError
+from edgelstm.errors import BundleError, SessionPolicyError
 from edgelstm.report.evidence import SHA256_HEX
+from edgelstm.session_policy import SessionPolicy
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -60,6 +61,10 @@ class BundleManifest:
     constants: dict[str, float | int] = field(default_factory=dict)  # scalar inputs fed on every call
     chunk: int | None = None  # a foreign graph's confirmed chunk length
     context: int = 0  # samples of the previous chunk each call also sees
+    # threads and spinning per batch as measured (or "not measured": defaults); sessions on the bundle use it
+    session_policy: SessionPolicy = field(
+        default_factory=lambda: SessionPolicy.not_measured("the manifest has no session_policy")
+    )
 
     @property
     def symbolic_sizes(self) -> dict[str, int]:
@@ -126,6 +131,7 @@ def read_manifest(path: Path) -> BundleManifest:
     for key, value, low in (("chunk", chunk, 1), ("context", context, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DIM):
             raise BundleError(f"{path}: '{key}' must be an integer {low}..{MAX_DIM} or null, got {str(value)[:40]!r}")
+    policy = _session_policy(path, data)
     return BundleManifest(
         version=version,
         model_ort=named["model.ort"],
@@ -137,7 +143,19 @@ def read_manifest(path: Path) -> BundleManifest:
         constants=dict(constants),
         chunk=chunk,
         context=context or 0,
+        session_policy=policy,
     )
+
+
+def _session_policy(path: Path, data: dict[str, Any]) -> SessionPolicy:
+    """The manifest's measured policy, well-formed or refused; a manifest written before policies were recorded
+    has none and reads as not measured."""
+    if "session_policy" not in data:
+        return SessionPolicy.not_measured("the manifest has no session_policy")
+    try:
+        return SessionPolicy.from_dict(data["session_policy"])
+    except SessionPolicyError as exc:
+        raise BundleError(f"{path}: 'session_policy' {exc}; rebuild the bundle with `edgelstm bundle --bench-report`") from None
 
 
 def _input_spec(path: Path, index: int, spec: Any) -> InputSpec:

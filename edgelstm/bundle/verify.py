@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.bundle.manifest import MANIFEST, BundleManifest, read_manifest
+from edgelstm.bundle.manifest import MANIFEST, SYMBOLIC_DIMS, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
 from edgelstm.errors import BundleError, InputShapeError, first_line
+from edgelstm.runtime import SessionSettings
 
 MAX_FEED_ELEMENTS = 10_000_000
 
@@ -35,6 +36,7 @@ class VerifyResult:
     parity: str = "not checked"  # what the manifest claims, already matched against the shipped ONNX file
     parity_artifact: str = ""  # that ONNX file, and its sha256
     parity_sha256: str = ""
+    session_policy: str = "not measured"  # the manifest's policy in one line; verify's session used it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class VerifyResult:
             "parity": self.parity,
             "parity_artifact": self.parity_artifact,
             "parity_sha256": self.parity_sha256,
+            "session_policy": self.session_policy,
         }
 
 
@@ -89,6 +92,7 @@ def _verify_directory(directory: Path, shown: Path | None = None) -> VerifyResul
         parity=parity,
         parity_artifact=manifest.model_onnx,
         parity_sha256=manifest.files[manifest.model_onnx],
+        session_policy=manifest.session_policy.summary(),
     )
 
 
@@ -163,12 +167,12 @@ def onnxruntime_errors() -> tuple[type[BaseException], ...]:
 
 
 def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
-    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.runtime import session_from_onnx
 
     ort_errors = onnxruntime_errors()
     name = manifest.model_ort
     try:
-        session = session_from_onnx(model, SessionSettings(graph_optimization="disable"))
+        session = session_from_onnx(model, _policy_settings(manifest))
     except ort_errors as exc:
         raise BundleError(f"{where}: {name} is listed and unaltered but onnxruntime cannot load it ({first_line(exc)})") from None
     expected = sorted(i.name for i in session.get_inputs())
@@ -184,6 +188,13 @@ def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
     if not all(np.isfinite(o).all() for o in outputs if o.dtype.kind == "f"):
         raise BundleError(f"{where}: {name} produced NaN/Inf on zero input")
     return [o.name for o in session.get_outputs()]
+
+
+def _policy_settings(manifest: BundleManifest) -> SessionSettings:
+    """The manifest's measured policy at the batch verify runs (read_manifest refused a malformed one)."""
+    from edgelstm.session_policy import settings_for
+
+    return settings_for(manifest.session_policy, SYMBOLIC_DIMS["batch"], SessionSettings(graph_optimization="disable"))
 
 
 def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:

@@ -21,7 +21,12 @@ def bundle(
     out: Path | None = typer.Option(None, "--out", help="bundle directory to write"),
     make_zip: bool = typer.Option(False, "--zip", help="also write DIR.zip (flat, relative names only)"),
     parity_report: Path | None = typer.Option(None, "--parity-report", help="`edgelstm check --report` JSON to ship with it"),
-    bench_report: Path | None = typer.Option(None, "--bench-report", help="`edgelstm bench --report` JSON to ship with it"),
+    bench_report: Path | None = typer.Option(
+        None,
+        "--bench-report",
+        "--bench",
+        help="`edgelstm bench --report` JSON: its latencies and the measured thread/spinning policy go in the manifest",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing bundle"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -42,6 +47,7 @@ def bundle(
         )
         typer.echo(f"  ran     {checked.ran}  sha256 {checked.ran_sha256}")
         typer.echo(f"  parity  {checked.parity} for {checked.parity_artifact}  sha256 {checked.parity_sha256}")
+        typer.echo(f"  policy  {checked.session_policy}")
         return
     if len(target) != 1 or out is None:
         raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
@@ -55,6 +61,7 @@ def bundle(
                     "zip": str(result.zip_path) if result.zip_path else None,
                     "files": result.files,
                     "parity": parity,
+                    "session_policy": result.manifest["session_policy"],
                 }
             )
         )
@@ -70,4 +77,5 @@ def bundle(
     verdict = "not checked" if passed is None else "pass" if passed else "FAIL"
     why = f" ({parity['reason']})" if parity.get("reason") else ""
     typer.echo(f"parity: {verdict}{why} for {parity.get('artifact')} sha256 {parity.get('artifact_sha256')}")
+    typer.echo(f"session policy: {result.manifest['session_policy']['summary']}")
     typer.echo(f"wrote {result.directory}" + (f" and {result.zip_path}" if result.zip_path else ""))

@@ -1,0 +1,214 @@
+"""The thread and spinning policy a bench measured: carried in a bundle's manifest, used by edgelstm's own sessions.
+
+A policy is a list of entries, one per measured batch size, each the setting at which the artifact measured fastest
+there (edgelstm.bench.best). A session for batch B takes the entry with the largest measured batch <= B (the
+smallest entry below the first), so "batch 1: 1 thread; batch 32: 2 threads, spinning" reads as "below 32: 1
+thread; from 32 up: 2 threads, spinning". Where nothing was measured the policy says "not measured" and sessions
+keep edgelstm's defaults (1 thread, no spinning): a policy is never invented.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from edgelstm.errors import ConfigError, SessionPolicyError
+from edgelstm.runtime import SessionSettings
+
+__all__ = ["MEASURED", "NOT_MEASURED", "PolicyEntry", "SessionPolicy", "policy_from_bench_rows", "settings_for"]
+
+MEASURED, NOT_MEASURED = "measured", "not measured"
+MAX_THREADS = 1024
+DEFAULTS = SessionSettings()  # 1 intra-op thread, no spinning
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    """The fastest measured setting from `from_batch` up (intra_op_threads 0 = ORT's default pool)."""
+
+    from_batch: int
+    intra_op_threads: int
+    allow_spinning: bool
+    p50_ms: dict[str, float] = field(default_factory=dict)  # steps -> p50 at this setting, as measured
+
+    def describe(self) -> str:
+        threads = "ORT's default threads" if self.intra_op_threads == 0 else _plural(self.intra_op_threads, "thread")
+        return f"{threads}, {'spinning' if self.allow_spinning else 'no spinning'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from_batch": self.from_batch,
+            "intra_op_threads": self.intra_op_threads,
+            "allow_spinning": self.allow_spinning,
+            "p50_ms": dict(self.p50_ms),
+        }
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    status: str  # MEASURED | NOT_MEASURED
+    entries: tuple[PolicyEntry, ...] = ()
+    reason: str = ""  # why not measured
+    artifact: str = ""  # the artifact it was measured on
+    source: str = ""  # the bench report's file name
+    measured_on: dict[str, str] = field(default_factory=dict)  # cpu_count, machine, onnxruntime
+
+    @classmethod
+    def not_measured(cls, reason: str, artifact: str = "") -> SessionPolicy:
+        return cls(NOT_MEASURED, (), reason, artifact)
+
+    @property
+    def measured(self) -> bool:
+        return self.status == MEASURED
+
+    def summary(self) -> str:
+        """One line: "batch < 32: 1 thread, no spinning; batch >= 32: 2 threads, spinning"."""
+        if not self.measured:
+            return f"not measured ({self.reason}): {PolicyEntry(1, DEFAULTS.intra_op_threads, DEFAULTS.allow_spinning).describe()} (defaults)"
+        groups: list[tuple[int, str]] = []
+        for entry in self.entries:  # neighbours with the same setting read as one range
+            if not groups or groups[-1][1] != entry.describe():
+                groups.append((entry.from_batch, entry.describe()))
+        parts = []
+        for i, (start, text) in enumerate(groups):
+            end = groups[i + 1][0] if i + 1 < len(groups) else None
+            if len(groups) == 1:
+                label = "every batch"
+            elif i == 0:
+                label = "batch 1" if end == 2 else f"batch < {end}"
+            elif end is None:
+                label = f"batch >= {start}"
+            else:
+                label = f"batch {start}" if end == start + 1 else f"batch {start}-{end - 1}"
+            parts.append(f"{label}: {text}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "status": self.status,
+            "summary": self.summary(),
+            "by_batch": [e.to_dict() for e in self.entries],
+            "rule": "a session for batch B uses the entry with the largest from_batch <= B; smaller batches use the first entry",
+            "defaults": {"intra_op_threads": DEFAULTS.intra_op_threads, "allow_spinning": DEFAULTS.allow_spinning},
+        }
+        data["artifact"] = self.artifact
+        if self.measured:
+            data.update(source=self.source, measured_on=dict(self.measured_on))
+        else:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SessionPolicy:
+        """Strict: anything malformed is one SessionPolicyError naming the key and what is wrong."""
+        if not isinstance(data, Mapping):
+            raise SessionPolicyError(f"must be an object, got {type(data).__name__}")
+        status = data.get("status")
+        if status not in (MEASURED, NOT_MEASURED):
+            raise SessionPolicyError(f"'status' must be {MEASURED!r} or {NOT_MEASURED!r}, got {str(status)[:40]!r}")
+        by_batch = data.get("by_batch", [])
+        if not isinstance(by_batch, list):
+            raise SessionPolicyError(f"'by_batch' must be a list, got {type(by_batch).__name__}")
+        if status == NOT_MEASURED:
+            if by_batch:
+                raise SessionPolicyError("'by_batch' must be empty when the policy was not measured")
+            return cls.not_measured(_text(data, "reason") or "no reason recorded", _text(data, "artifact"))
+        if not by_batch:
+            raise SessionPolicyError("a measured policy needs at least one 'by_batch' entry")
+        entries = tuple(_entry(i, e) for i, e in enumerate(by_batch))
+        batches = [e.from_batch for e in entries]
+        if batches != sorted(set(batches)):
+            raise SessionPolicyError(f"'by_batch' entries must have increasing, distinct from_batch values, got {batches}")
+        measured_on = data.get("measured_on", {})
+        if not isinstance(measured_on, Mapping) or not all(isinstance(v, str) for v in measured_on.values()):
+            raise SessionPolicyError("'measured_on' must map names to strings")
+        return cls(MEASURED, entries, "", _text(data, "artifact"), _text(data, "source"), dict(measured_on))
+
+
+def settings_for(policy: SessionPolicy | None, batch: int, base: SessionSettings | None = None) -> SessionSettings:
+    """The session settings for `batch` under `policy`: its threads and spinning over `base` (provider, graph
+    optimization); edgelstm's defaults (1 thread, no spinning) where the policy was not measured."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"batch must be a positive integer, got {batch!r}")
+    base = base or SessionSettings()
+    if policy is None or not policy.measured or not policy.entries:
+        return replace(base, intra_op_threads=DEFAULTS.intra_op_threads, allow_spinning=DEFAULTS.allow_spinning)
+    chosen = policy.entries[0]
+    for entry in policy.entries:
+        if entry.from_batch <= batch:
+            chosen = entry
+    return replace(base, intra_op_threads=chosen.intra_op_threads, allow_spinning=chosen.allow_spinning)
+
+
+def policy_from_bench_rows(
+    rows: Iterable[Mapping[str, Any]], artifact: str, source: str, versions: Mapping[str, Any] | None = None
+) -> SessionPolicy:
+    """The policy of one artifact from its bench latency rows (already matched to it), derived by the same rule
+    as the bench report's `policy_by_artifact`; "not measured" when the rows hold no plain `run` timing."""
+    from edgelstm.bench.best import best_settings, policy_by_artifact
+
+    measured = [_BenchRow.from_mapping(r) for r in rows if r.get("kind") == "artifact" and r.get("mode") == "run"]
+    per_batch = policy_by_artifact(best_settings(measured)).get(artifact)
+    if not per_batch:
+        return SessionPolicy.not_measured(f"{source} has no timed rows for {artifact}", artifact)
+    entries = tuple(
+        PolicyEntry(int(batch), int(p["intra_op_threads"]), bool(p["allow_spinning"]), dict(p["p50_ms"]))
+        for batch, p in sorted(per_batch.items(), key=lambda kv: int(kv[0]))
+    )
+    versions = versions or {}
+    measured_on = {k: str(versions[k]) for k in ("cpu_count", "machine", "onnxruntime") if k in versions}
+    return SessionPolicy(MEASURED, entries, "", artifact, source, measured_on)
+
+
+@dataclass(frozen=True)
+class _BenchRow:
+    """The fields of a bench latency row that the best-setting rule reads (a bundle gets rows as JSON)."""
+
+    name: str
+    kind: str
+    batch: int
+    steps: int
+    threads: int
+    mode: str
+    p50_ms: float
+    allow_spinning: bool | None
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> _BenchRow:
+        spinning = row.get("allow_spinning")  # absent in reports written before spinning was swept: it was off
+        return cls(
+            str(row["name"]), str(row["kind"]), int(row["batch"]), int(row["steps"]), int(row["threads"]),
+            str(row["mode"]), float(row["p50_ms"]), None if spinning is None else bool(spinning),
+        )  # fmt: skip
+
+
+def _entry(index: int, data: Any) -> PolicyEntry:
+    where = f"by_batch[{index}]"
+    if not isinstance(data, Mapping):
+        raise SessionPolicyError(f"{where} must be an object, got {type(data).__name__}")
+    batch, threads, spinning = data.get("from_batch"), data.get("intra_op_threads"), data.get("allow_spinning")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SessionPolicyError(f"{where}.from_batch must be a positive integer, got {str(batch)[:40]!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+        raise SessionPolicyError(f"{where}.intra_op_threads must be an integer 0..{MAX_THREADS}, got {str(threads)[:40]!r}")
+    if not isinstance(spinning, bool):
+        raise SessionPolicyError(f"{where}.allow_spinning must be true or false, got {str(spinning)[:40]!r}")
+    p50 = data.get("p50_ms", {})
+    if not isinstance(p50, Mapping) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in p50.values()
+    ):
+        raise SessionPolicyError(f"{where}.p50_ms must map lengths to positive milliseconds")
+    return PolicyEntry(batch, threads, spinning, {str(k): float(v) for k, v in p50.items()})
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise SessionPolicyError(f"'{key}' must be a string, got {type(value).__name__}")
+    return value
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
