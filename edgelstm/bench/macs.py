@@ -82,7 +82,7 @@ def count_macs(
     count cannot be evaluated is assumed to run once per step); `input_values` are small inputs whose values
     decide control flow (a foreign graph's constants)."""
     counter = _Counter(model, steps)
-    known = {name: tuple(int(d) for d in dims) for name, dims in input_shapes.items()}
+    known: dict[str, Shape] = {name: tuple(int(d) for d in dims) for name, dims in input_shapes.items()}
     values = {k: np.asarray(v) for k, v in (input_values or {}).items() if np.asarray(v).size <= SMALL}
     counter.walk(model.graph, _Scope(known, {}, values, set()), repeat=1, where="")
     return MacCount(
@@ -167,7 +167,7 @@ class _Counter:
             trips = self.steps
             self.assumptions.append(f"{name}: trip count computed at run time, taken as one per step ({self.steps})")
         body = _attribute_graph(node, "body")
-        carried = {
+        carried: dict[str, tuple[Shape, int]] = {
             body.input[0].name: ((), onnx.TensorProto.INT64),
             body.input[1].name: ((), onnx.TensorProto.BOOL),
         }
@@ -379,7 +379,7 @@ _INTEGER_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorPro
 def _evaluate(node: onnx.NodeProto, scope: _Scope) -> np.ndarray | None:
     """The value of a small integer/bool node output computable before running (shapes, trip counts, conditions)."""
     op, v = node.op_type, scope.values
-    ins = [v.get(i) for i in node.input]
+    ins: list[Any] = [v.get(i) for i in node.input]  # None where not known
     try:
         if op == "Constant":
             attr = next((a for a in node.attribute), None)
@@ -417,7 +417,7 @@ def _evaluate(node: onnx.NodeProto, scope: _Scope) -> np.ndarray | None:
                 # ONNX clamps huge ends (INT64_MAX/MIN mean "to the end"); Python slices do the same for any int
                 index[int(axis)] = slice(int(s), int(e), int(step))
             return ins[0][tuple(index)]
-        binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal, "Less": np.less}
+        binary: dict[str, Any] = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal, "Less": np.less}
         binary |= {"Greater": np.greater, "And": np.logical_and, "Or": np.logical_or}
         if op in binary and len(ins) == 2 and ins[1] is not None:
             return np.asarray(binary[op](ins[0], ins[1]))
@@ -463,7 +463,7 @@ def _tensor_bytes(tensor: onnx.TensorProto) -> int:
 def _outer_references(graph: onnx.GraphProto) -> set[str]:
     """Names read by `graph`'s nodes (and their subgraphs) that `graph` does not produce."""
     produced = {o for n in graph.node for o in n.output}
-    read = set()
+    read: set[str] = set()
     for node in graph.node:
         read.update(i for i in node.input if i)
         for sub in _subgraphs(node):
