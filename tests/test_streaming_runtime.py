@@ -96,23 +96,28 @@ def test_refusals_are_named_errors(exported: dict[str, Path]) -> None:
     assert helper.steps_taken == 0
 
 
-silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
-SILERO = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"
 HINTS = InterfaceHints({"sr": 16_000}, (), 512, 64)
 
 
-def test_silero_streamed_by_the_helper_equals_the_chunked_runner() -> None:
+@pytest.fixture(scope="module")
+def silero() -> Path:
+    """silero-vad's shipped ONNX (only these tests skip without the wheel)."""
+    module = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+    return Path(module.__file__).parent / "data" / "silero_vad.onnx"
+
+
+def test_silero_streamed_by_the_helper_equals_the_chunked_runner(silero: Path) -> None:
     from dataclasses import replace
 
     from edgelstm.parity.stream_data import synthetic_speech
 
     audio = synthetic_speech(2.0, 16_000, seed=2, chunk=512).x.reshape(1, -1).astype(np.float32)
-    info = open_artifact(SILERO, HINTS)
+    info = open_artifact(silero, HINTS)
     interface = replace(info.interface, context=HINTS.context)
-    session = session_from_onnx(SILERO)
+    session = session_from_onnx(silero)
     names = [o.name for o in interface.outputs]
     expected = run_in_chunks(lambda f: session.run(names, f), interface, sequence_feeds(interface, audio, None, "t"), 512)
-    helper = StreamingSession.open(SILERO, SessionSettings(), HINTS)
+    helper = StreamingSession.open(silero, SessionSettings(), HINTS)
     assert helper.interface.context == 64 and list(helper.output_names) == ["output"]
     streamed = _stream(helper, audio, 512)
     probabilities = expected[names.index("output")]
@@ -124,3 +129,67 @@ def test_silero_streamed_by_the_helper_equals_the_chunked_runner() -> None:
     assert helper.bindings_made == 2
     with pytest.raises(InputShapeError, match="confirmed at chunks of 512"):
         helper.step(audio[:, :256])
+
+
+def test_the_bundle_readme_carries_the_streaming_code(exported: dict[str, Path], tmp_path: Path) -> None:
+    from edgelstm.bundle import build_bundle, verify_bundle
+
+    result = build_bundle(exported["streaming"], tmp_path / "streaming")
+    readme = (tmp_path / "streaming" / "README.md").read_text()
+    assert "## Streaming from an app: C++, Java/Kotlin, Swift" in readme and readme.count("```") == 6
+    assert "## Session settings" in readme  # appended after the builder's own notes, which stay
+    assert result.files["README.md"] and verify_bundle(tmp_path / "streaming").files_checked == len(result.files)
+    build_bundle(exported["sequence"], tmp_path / "sequence")
+    assert "Streaming from an app" not in (tmp_path / "sequence" / "README.md").read_text()
+
+
+def _sections(notes: str) -> dict[str, str]:
+    """The notes' code blocks by language."""
+    parts = notes.split("```")
+    return {block.split("\n", 1)[0]: block for block in parts[1::2]}
+
+
+def test_bundle_notes_show_the_pattern_with_the_bundles_own_names(exported: dict[str, Path]) -> None:
+    from edgelstm.bundle.usage import streaming_notes
+
+    interface = open_artifact(exported["streaming"]).interface
+    notes = streaming_notes(interface, "streaming_fused.ort")
+    assert notes is not None and "Not compiled or run by edgelstm" in notes
+    code = _sections(notes)
+    assert set(code) == {"cpp", "java", "swift"}
+    states = [(s.input_name, s.output_name) for s in interface.states]
+    for language, text in code.items():
+        assert '"x"' in text and '"output"' in text, language
+        for name_in, name_out in states:
+            assert f'"{name_in}"' in text and f'"{name_out}"' in text, (language, name_in)
+    # Each state output is bound to the other buffer of its pair, in both bindings, in every language.
+    for name_in, name_out in states:
+        assert f'b.BindInput("{name_in}", {name_in}[k]);' in code["cpp"]
+        assert f'b.BindOutput("{name_out}", {name_in}[1 - k]);' in code["cpp"]
+        assert f'out.put("{name_out}", {name_in}[1 - k]);' in code["java"]
+        assert f'"{name_out}": {name_in}[1 - k]' in code["swift"]
+    assert "session.Run(Ort::RunOptions{nullptr}, bindings[current]);" in code["cpp"]
+    assert "session.run(inputs.get(current), wanted, pinned.get(current), null)" in code["java"]
+    assert "session.run(withInputs: inputs[current], outputs: outputs[current], runOptions: nil)" in code["swift"]
+    assert "CONTEXT" not in notes and '"sr"' not in notes
+    sequence = open_artifact(exported["sequence"]).interface
+    assert streaming_notes(sequence, "sequence_fused.ort") is None
+
+
+def test_bundle_notes_for_silero_carry_its_names_constant_and_context(silero: Path) -> None:
+    from dataclasses import replace
+
+    from edgelstm.bundle.usage import streaming_notes
+
+    interface = replace(open_artifact(silero, HINTS).interface, context=64)
+    notes = streaming_notes(interface, "silero_vad.ort")
+    assert notes is not None
+    code = _sections(notes)
+    for language, text in code.items():
+        assert "CHUNK = 512" in text and "CONTEXT = 64" in text, language
+        assert '"input"' in text and '"state"' in text and '"stateN"' in text and '"sr"' in text, language
+        assert "16000" in text and "h_in" not in text and '"x"' not in text, language
+    assert "Ort::Value::CreateTensor<int64_t>(cpu, &sr_data, 1, nullptr, 0)" in code["cpp"]  # a scalar
+    assert "std::memmove(input_data.data(), input_data.data() + CHUNK * PER_STEP" in code["cpp"]
+    assert "OnnxTensor.createTensor(env, 16000L)" in code["java"]
+    assert "elementType: .int64, shape: []" in code["swift"]

@@ -20,7 +20,7 @@ from typing import Any
 from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
-from edgelstm.bundle.usage import streaming_usage
+from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
@@ -83,6 +83,7 @@ def build_bundle(
             # The app must set these too, or its weight-only model dequantizes on every call (1.2-1.6x slower).
             manifest["session_settings"]["config_entries"] = entries
         (tmp / USAGE_NOTES).write_text(_usage_notes(name, manifest, policy))
+        append_streaming_notes(tmp / USAGE_NOTES, name, metadata.interface)  # the state-binding code per language
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = dict(manifest["files"])
