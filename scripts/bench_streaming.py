@@ -4,7 +4,8 @@
 
 Models: the README example's reference LSTM (1 layer, 64 hidden, 6 IMU features, 7 classes; its checkpoint when
 --checkpoint names one, otherwise the same architecture with random weights: the cost does not depend on the
-values) and a 2x128 GRU (6 features, 7 classes, random weights), each exported in edgelstm's streaming form.
+values), a 2x128 GRU (6 features) and issue 13's 2x128 LSTM (40 features), 7 classes, random weights, each
+exported in edgelstm's streaming form.
 Modes: "run" = session.run with a feed dict, states as numpy arrays;
 "helper" = edgelstm.runtime.StreamingSession (states in two bound ORT buffers per state, swapped ping-pong).
 Timed by bench's runner (edgelstm.timing.time_interleaved): ORT CPU EP, 1 intra-op thread, spinning off, graph
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _streaming_artifact(name: str, root: Path, checkpoint: Path | None, cell: str, hidden: int, layers: int) -> Path:
+def _streaming_artifact(
+    name: str, root: Path, checkpoint: Path | None, cell: str, hidden: int, layers: int, features: int
+) -> Path:
     import torch
 
     from edgelstm.checkpoint import save_checkpoint
@@ -62,7 +65,7 @@ def _streaming_artifact(name: str, root: Path, checkpoint: Path | None, cell: st
     if checkpoint is None:
         torch.manual_seed(0)
         config = ModelConfig(
-            input_size=6, hidden_size=hidden, cell=cell, num_layers=layers, head=HeadConfig("classify", 7, "last")
+            input_size=features, hidden_size=hidden, cell=cell, num_layers=layers, head=HeadConfig("classify", 7, "last")
         )
         checkpoint = root / name / "ckpt"
         save_checkpoint(SequenceModel(config).eval(), checkpoint)
@@ -73,9 +76,11 @@ def recurrent_table(root: Path, args: argparse.Namespace) -> None:
     from edgelstm.bench import BenchConfig, run_bench
 
     reference = args.checkpoint if args.checkpoint and (args.checkpoint / "config.json").exists() else None
-    models = [
-        (f"reference LSTM 1x64 ({'checkpoint ' + str(reference) if reference else 'random weights'})", "lstm", 64, 1, reference),
-        ("GRU 2x128 (random weights)", "gru", 128, 2, None),
+    source = f"checkpoint {reference}" if reference else "random weights"
+    models = [  # label, cell, hidden, layers, features, checkpoint
+        (f"reference LSTM 1x64 ({source})", "lstm", 64, 1, 6, reference),
+        ("GRU 2x128, 6 features (random weights)", "gru", 128, 2, 6, None),
+        ("LSTM 2x128, 40 features (issue 13's model, random weights)", "lstm", 128, 2, 40, None),
     ]
     config = BenchConfig(
         batches=(1,), steps=(args.steps,), rounds=args.rounds, calls_per_round=1, baselines=False, cold_start=False
@@ -83,8 +88,8 @@ def recurrent_table(root: Path, args: argparse.Namespace) -> None:
     print(f"\n## streaming graphs, batch 1, {args.steps} steps, chunks {', '.join(map(str, config.streaming_chunks))}\n")
     print("| model | chunk | mode | us per step | one call, us per step | ratio |")
     print("|---|---:|---|---:|---:|---:|")
-    for index, (label, cell, hidden, layers, checkpoint) in enumerate(models):
-        path = _streaming_artifact(f"m{index}", root, checkpoint, cell, hidden, layers)
+    for index, (label, cell, hidden, layers, features, checkpoint) in enumerate(models):
+        path = _streaming_artifact(f"m{index}", root, checkpoint, cell, hidden, layers, features)
         for cost in run_bench([path], None, config).streaming:
             ratio = cost.per_step_us / cost.whole_sequence_per_step_us
             print(
