@@ -100,7 +100,7 @@ class StreamingSession:
 
     def reset(self, batch: int | None = None) -> None:
         """Back to the initial states (and zeros for the context), optionally at a new batch size."""
-        batch = self._batch if batch is None else batch
+        batch = getattr(self, "_batch", 1) if batch is None else batch
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise InputShapeError(f"{self.where}: batch must be a positive integer, got {batch!r}")
         self._batch = batch

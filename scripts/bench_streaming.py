@@ -6,7 +6,7 @@ Models: the README example's reference LSTM (1 layer, 64 hidden, 6 IMU features,
 --checkpoint names one, otherwise the same architecture with random weights: the cost does not depend on the
 values), a 2x128 GRU (6 features) and issue 13's 2x128 LSTM (40 features), 7 classes, random weights, each
 exported in edgelstm's streaming form.
-Modes: "run" = session.run with a feed dict, states as numpy arrays;
+Modes: "run" = session.run with a feed dict, each state output put back in it (numpy), as an app without the helper does;
 "helper" = edgelstm.runtime.StreamingSession (states in two bound ORT buffers per state, swapped ping-pong).
 Timed by bench's runner (edgelstm.timing.time_interleaved): ORT CPU EP, 1 intra-op thread, spinning off, graph
 optimization all, the one-call baseline and every chunked variant interleaved round by round, medians (p50).

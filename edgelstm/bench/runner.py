@@ -261,7 +261,7 @@ def _default_path_onnx(model: Any, features: int) -> Path:
 
 def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Generator) -> list[StreamingCostResult]:
     """Per-step cost of one call on a chunk, two ways an app calls the graph: "run" (session.run with a feed dict
-    from the one feed builder, states as numpy arrays) and "helper" (edgelstm.runtime.StreamingSession: states in
+    from the one feed builder, each state output put back in it as a numpy array) and "helper" (edgelstm.runtime.StreamingSession: states in
     bound ORT values, the stream going on from call to call), against one call over the whole sequence.
 
     Each sample is one call, interleaved with the others: on a loaded machine a timed pass over the whole sequence
@@ -274,6 +274,7 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
     feeds = _feeds(info, 1, steps, rng)
     x = feeds[interface.data_input.name]
     names = [o.name for o in interface.outputs]
+    fed_back = [(names.index(s.output_name), s.input_name) for s in interface.states]
     workloads: list[tuple[int, str, Call]] = []
     for chunk in config.streaming_chunks:
         piece = x[:, :chunk]
@@ -281,7 +282,10 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
         helper = StreamingSession(session, interface, batch=1, where=str(info.path))
 
         def plain(f: dict[str, np.ndarray] = chunk_feeds) -> object:
-            return session.run(names, f)
+            outputs = session.run(names, f)
+            for index, name in fed_back:  # what an app without the helper does: each state back through numpy
+                f[name] = outputs[index]
+            return outputs
 
         def helped(h: StreamingSession = helper, p: np.ndarray = piece) -> object:
             return h.step(p)
