@@ -1,4 +1,8 @@
-"""ONNX Runtime sessions with deliberate settings and strict execution providers."""
+"""ONNX Runtime sessions with deliberate settings and strict execution providers.
+
+`StreamingSession` (edgelstm.streaming, re-exported here) calls a streaming artifact chunk by chunk with its states
+kept in bound ORT values.
+"""
 
 from __future__ import annotations
 
