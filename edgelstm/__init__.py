@@ -17,10 +17,14 @@ __all__ = [
     "ModelConfig",
     "Preprocessing",
     "SequenceModel",
+    "SessionPolicy",
+    "StreamingSession",
     "__version__",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
+    "settings_for",
+    "time_interleaved",
 ]
 
 _LAZY = {
@@ -33,6 +37,10 @@ _LAZY = {
     "load_model": "edgelstm.loading",
     "LoadedModel": "edgelstm.loading",
     "EdgelstmError": "edgelstm.errors",
+    "StreamingSession": "edgelstm.streaming",
+    "SessionPolicy": "edgelstm.session_policy",
+    "settings_for": "edgelstm.session_policy",
+    "time_interleaved": "edgelstm.timing",
 }
 
 

@@ -45,6 +45,7 @@ class BenchConfig:
     streaming_chunks: tuple[int, ...] = (1, 4, 16)  # the streaming targets are at chunks of 1 and 16
     baselines: bool = True
     cold_start: bool = True
+    roofline: bool = True  # MACs and weight bytes per step beside GEMM ceilings measured in the same run
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,6 +116,10 @@ def run_bench(
     if config.cold_start:
         report.cold_starts = [_cold_start(info) for info in infos]
     report.sizes = _sizes(infos, reference)
+    if config.roofline:
+        from edgelstm.bench.roofline import add_roofline
+
+        add_roofline(report, infos)
     return report
 
 

@@ -57,17 +57,13 @@ def bench(
         streaming_chunks=parse_ints(chunks, "--chunks") or (1,),
         baselines=baselines,
         cold_start=cold_start,
+        roofline=roofline,
     )
 
     loaded = load_model(model_options.source(reference)) if reference else None
     options = model_options
     hints = options.interface_hints()
     result = run_bench(list(artifacts), loaded, config, hints if hints else None)
-    if roofline:
-        from edgelstm.bench.roofline import add_roofline
-        from edgelstm.parity.artifacts import open_artifact
-
-        add_roofline(result, [open_artifact(Path(p), hints if hints else None) for p in artifacts])
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)
     if as_json:
