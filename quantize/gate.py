@@ -9,6 +9,7 @@ from typing import Any
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
 from edgelstm.parity.data import SequenceData
+from edgelstm.parity.reference import TorchReferences
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,17 @@ class ParityGate:
     reference: LoadedModel
     data: SequenceData | None
     policy: TolerancePolicy = field(default_factory=TolerancePolicy.defaults)
+    # One gate judges every candidate of `--scheme auto` against the same model and data: the torch reference's
+    # outputs are computed for the first candidate and reused by the others.
+    references: TorchReferences = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "references", TorchReferences(self.reference))  # frozen: set once, here
 
     def run(self, path: Path) -> dict[str, Any]:
-        report = run_check([path], self.reference, self.data, CheckConfig(providers=("cpu",)), self.policy)
+        config = CheckConfig(providers=("cpu",))
+        # The summary reads the candidate's verdict only: the torch fp32 baseline row would be computed for nothing.
+        report = run_check([path], self.reference, self.data, config, self.policy, references=self.references, baseline=False)
         (candidate,) = report.candidates
         worst = candidate.worst()
         profile = next((p for p in candidate.time_profiles if p.output == "output"), None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from edgelstm.parity.cases import InputCase, build_cases
 from edgelstm.parity.chunked import can_stream, run_in_chunks
 from edgelstm.parity.data import SequenceData, check_labels
 from edgelstm.parity.evidence import reference_evidence
-from edgelstm.parity.reference import TorchReference
+from edgelstm.parity.reference import TorchReference, TorchReferences
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
 from edgelstm.runtime import ProviderError
@@ -88,11 +89,53 @@ def run_check(
     policy: TolerancePolicy | None = None,
     progress: Progress | None = None,
     reference_weights: Path | None = None,
+    references: TorchReferences | None = None,
+    baseline: bool = True,
 ) -> ParityReport:
     """`progress`, when given, is told what runs next (one line per artifact x provider and per long case).
-    `reference_weights`: the --weights file of a factory reference, named (with its sha256) in the report."""
+    `reference_weights`: the --weights file of a factory reference, named (with its sha256) in the report.
+    `references`: the model's torch references kept by a caller that checks several artifacts one call at a time
+    (a gate over `--scheme auto`'s candidates), so their outputs are computed once; None: fresh ones.
+    `baseline`: False leaves out the torch fp32 row, for callers that read only the candidates' verdicts."""
     config = config or CheckConfig()
     policy = policy or TolerancePolicy.defaults()
+    if references is None:
+        references = TorchReferences(reference)
+    elif references.loaded is not reference:
+        raise ValueError("run_check: `references` were made for another model than `reference`")
+    with _torch_threads(config.threads) as torch_default:
+        return _run_check(
+            artifacts, reference, data, config, policy, progress, reference_weights, references, torch_default, baseline
+        )
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[int]:
+    """torch on `threads` threads inside the block (yields the count it had before). The float64 reference runs
+    on the check's thread count, like its ORT sessions: torch's default (every core) made it up to 6x slower on a
+    2-core machine with other busy processes, for the same bytes."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_check(
+    artifacts: Sequence[Path],
+    reference: LoadedModel,
+    data: SequenceData | None,
+    config: CheckConfig,
+    policy: TolerancePolicy,
+    progress: Progress | None,
+    reference_weights: Path | None,
+    references: TorchReferences,
+    torch_default: int,
+    baseline: bool,
+) -> ParityReport:
     infos = [open_artifact(Path(p)) for p in artifacts]
     for info in infos:
         _check_compatible(info, reference)
@@ -108,7 +151,7 @@ def run_check(
         config.long_max_extra_steps,
         config.stress_max_steps,
     )
-    truth = TorchReference(reference, "float64", config.chunk_steps)
+    truth = references.get("float64", config.chunk_steps)
     if max(c.batch * c.steps for c in cases) < 10_000:
         progress = None  # short checks finish before a progress line would help
     report = ParityReport(
@@ -140,7 +183,8 @@ def run_check(
                     progress(f"{info.name} on {provider}")
                 checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, Path(workdir), progress)
                 report.candidates.append(checker.run())
-    report.baseline = _torch_fp32_baseline(reference, truth, cases, infos[0].interface if infos else None, policy)
+    interface = infos[0].interface if infos and baseline else None
+    report.baseline = _torch_fp32_baseline(reference, truth, references, cases, interface, policy, torch_default)
     report.reference_dtype = truth.dtype
     if truth.note:
         report.settings["reference_note"] = truth.note
@@ -214,18 +258,21 @@ class _CandidateCheck:
         # Only the cases judged on task metrics keep their outputs: per-step float64 copies of every stress case
         # would cost memory in proportion to the whole input.
         raw: dict[str, tuple[list[np.ndarray], list[np.ndarray], InputCase]] = {}
-        for case in self.cases:
-            for sub in self._expand(case, runner):
+        first_run: list[np.ndarray] | None = None  # the first case's outputs: determinism's first run
+        for index, case in enumerate(self.cases):
+            for position, sub in enumerate(self._expand(case, runner)):
                 self._tell(f"  case {sub.name}: {sub.batch} x {sub.steps} steps", sub)
                 comparison, actual, expected = self._run_case(runner, sub)
                 self.result.cases.append(comparison)
+                if index == 0 and position == 0:
+                    first_run = actual
                 if actual is not None and expected is not None and sub.task_metrics:
                     raw[sub.name] = (actual, expected, sub)
         self._task_checks(raw)
         self._time_profile(runner)
         if self.interface.form == "streaming":
             self._streaming(runner)
-        self._determinism(runner)
+        self._determinism(runner, first_run)
         self.result.seconds = time.perf_counter() - started
         return self.result
 
@@ -526,14 +573,16 @@ class _CandidateCheck:
                 ]
                 self.result.streaming.append(CaseComparison(label, x.shape[0], steps, outputs))
 
-    def _determinism(self, runner: Runner) -> None:
+    def _determinism(self, runner: Runner, first_run: list[np.ndarray] | None) -> None:
+        """`first_run`: the outputs the first case already got from this runner on these feeds (None: run them
+        here); the real-data case is the biggest input of a check, and running it a third time only cost time."""
         expanded = self._expand(self.cases[0], runner)
         if not expanded:
             return
         case = expanded[0]
         feeds = self._feeds(case.x, case.lengths)
         try:
-            first = self._run(runner, self.output_names, feeds)
+            first = first_run if first_run is not None else self._run(runner, self.output_names, feeds)
             second = self._run(runner, self.output_names, feeds)
         except Exception:  # already reported by the case itself
             return
@@ -576,13 +625,17 @@ def _profile(case: str, output: str, steps: list[int], errors: list[float]) -> T
 def _torch_fp32_baseline(
     reference: LoadedModel,
     truth: TorchReference,
+    references: TorchReferences,
     cases: list[InputCase],
     interface: GraphInterface | None,
     policy: TolerancePolicy,
+    torch_threads: int,
 ) -> CandidateResult | None:
+    """torch eager fp32 as a user runs it, so on torch's own thread count (`torch_threads`): unlike float64,
+    float32 results on ragged batches differ in the last bits between 1 and 2 threads."""
     if interface is None:
         return None
-    fp32 = TorchReference(reference, "float32")
+    fp32 = references.get("float32")
     result = CandidateResult("torch fp32", "torch", "fp32", ["torch eager (CPU)"], gated=False)
     if reference.is_native:
         from edgelstm.export.config import ExportConfig
@@ -594,7 +647,8 @@ def _torch_fp32_baseline(
     for case in cases:
         try:
             feeds: Feeds = sequence_feeds(interface, case.x, case.lengths, "torch fp32 baseline")
-            actual = fp32.run(interface, feeds)
+            with _torch_threads(torch_threads):
+                actual = fp32.run(interface, feeds)
             expected = truth.run(interface, feeds)
         except (EdgelstmError, RuntimeError) as exc:
             result.cases.append(

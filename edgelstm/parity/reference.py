@@ -315,6 +315,22 @@ class TorchReference:
         return module_reference(self.module, [t.name for t in interface.inputs])
 
 
+class TorchReferences:
+    """One model's torch references, kept across parity checks: a gate that judges several candidates against
+    the same model and data (`quantize --scheme auto`) then runs each reference forward once per distinct input,
+    not once per candidate. Each reference copies the module when first asked for, as a fresh one would."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self._by_setting: dict[tuple[str, int], TorchReference] = {}
+
+    def get(self, dtype: str = "float64", chunk_steps: int = 8192) -> TorchReference:
+        key = (dtype, chunk_steps)
+        if key not in self._by_setting:
+            self._by_setting[key] = TorchReference(self.loaded, dtype, chunk_steps)
+        return self._by_setting[key]
+
+
 def _content_key(interface: GraphInterface, feeds: dict[str, np.ndarray]) -> tuple[Any, ...]:
     digest = hashlib.sha1()
     for name in sorted(feeds):
