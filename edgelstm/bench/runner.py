@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
+from edgelstm.versions import environment_record
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
@@ -91,7 +91,7 @@ def run_bench(
     copies = len(config.ort_settings()) + (len(config.threads) * 2 + 1 if config.baselines and reference is not None else 0)
     ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
     rng = np.random.default_rng(config.seed)
-    report = BenchReport(settings={**asdict(config), "graph_optimization": "all"}, versions=_versions())
+    report = BenchReport(settings={**asdict(config), "graph_optimization": "all"}, versions=environment_record())
     variants: list[_Variant] = []
     for info in infos:
         for threads, spinning in config.ort_settings():
@@ -376,19 +376,3 @@ def _stored_elements(graph: Any) -> int:
             for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
                 count += _stored_elements(sub)
     return count
-
-
-def _versions() -> dict[str, str]:
-    import onnxruntime as ort
-    import torch
-
-    from edgelstm import __version__
-
-    return {
-        "edgelstm": __version__,
-        "torch": torch.__version__,
-        "onnxruntime": ort.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.system()} {platform.machine()}",
-        "cpu_count": str(__import__("os").cpu_count()),
-    }

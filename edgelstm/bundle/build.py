@@ -9,7 +9,6 @@ file, versions). No absolute paths anywhere; written under a temporary name and 
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import tempfile
 import zipfile
@@ -177,10 +176,7 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
 
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
-    import onnx
-    import onnxruntime as ort
-
-    from edgelstm import __version__
+    from edgelstm.versions import environment_record
 
     interface = metadata.interface.to_dict()
     prep = metadata.preprocessing.to_dict() if metadata.preprocessing else None
@@ -205,12 +201,7 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
         },
         "mobile_usability": usability,
         "required_operators_config": "required_operators.config",
-        "versions": {
-            "edgelstm": __version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": ort.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": environment_record(),
     }
 
 
