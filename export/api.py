@@ -132,10 +132,12 @@ def export_model(
     ensure_writable(report_path, overwrite)
 
     model.producer_version = __version__
-    attach_metadata(
-        model,
-        ArtifactMetadata(interface, export_config, loaded.config, loaded.preprocessing, loaded.source),
-    )
+    from edgelstm.export.foreign import call_record
+
+    metadata = ArtifactMetadata(interface, export_config, loaded.config, loaded.preprocessing, loaded.source)
+    if (record := call_record(loaded)) is not None:
+        metadata = replace(metadata, user_module=record)
+    attach_metadata(model, metadata)
     checks = check_onnx(model)
     serialized = model.SerializeToString(deterministic=True)
     if loaded.is_native:

@@ -170,13 +170,19 @@ def _build_streaming(
     return model, GraphInterface("streaming", "torch.onnx", inputs, outputs_specs, states)
 
 
-def _record_call(model: onnx.ModelProto, loaded: LoadedModel) -> None:
+def call_record(loaded: LoadedModel) -> dict[str, Any] | None:
     """How the user's forward was called when traced (layout, lengths, `--const` values baked in, state) and which
-    weights: in the graph's doc_string, which the artifact keeps next to its edgelstm metadata."""
+    weights; None for a model that is not a user module. Kept in the artifact's edgelstm metadata (`user_module`)."""
     if loaded.forward is None:
-        return
-    record = {"traced_from": loaded.origin, "forward": loaded.forward.to_dict(), "weights": loaded.weights_record}
-    model.graph.doc_string = json.dumps(record, sort_keys=True)
+        return None
+    return {"traced_from": loaded.origin, "forward": loaded.forward.to_dict(), "weights": loaded.weights_record}
+
+
+def _record_call(model: onnx.ModelProto, loaded: LoadedModel) -> None:
+    """The call record in the graph's doc_string too, for tools that read ONNX files but not edgelstm metadata."""
+    record = call_record(loaded)
+    if record is not None:
+        model.graph.doc_string = json.dumps(record, sort_keys=True)
 
 
 def _user_state_specs(layers: list[Any]) -> list[StateSpec]:

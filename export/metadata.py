@@ -28,6 +28,9 @@ class ArtifactMetadata:
     preprocessing: Preprocessing | None
     source: str  # how the model was loaded: checkpoint, factory, torch.export, pickle, foreign onnx
     source_sha256: str = ""  # of the ONNX file a foreign graph's artifact was derived from (written only when set)
+    # A user module's graph: how its forward was called when traced (the `--const` values baked in, lengths, state)
+    # and its weights' sha256; every artifact derived from the graph carries it (written only when set).
+    user_module: dict[str, Any] | None = None
 
     def to_props(self) -> dict[str, str]:
         props = {
@@ -42,6 +45,8 @@ class ArtifactMetadata:
             props["preprocessing"] = json.dumps(self.preprocessing.to_dict(), sort_keys=True)
         if self.source_sha256:
             props["source_sha256"] = self.source_sha256
+        if self.user_module is not None:
+            props["user_module"] = json.dumps(self.user_module, sort_keys=True)
         return {KEY_PREFIX + k: v for k, v in props.items()}
 
     @classmethod
@@ -59,6 +64,9 @@ class ArtifactMetadata:
         try:
             config = get("model_config")
             prep = get("preprocessing")
+            user_module = get("user_module")
+            if user_module is not None and not isinstance(user_module, dict):
+                raise TypeError("user_module is not a JSON object")
             return cls(
                 interface=GraphInterface.from_dict(get("interface")),
                 export_config=ExportConfig.from_dict(get("export_config")),
@@ -66,6 +74,7 @@ class ArtifactMetadata:
                 preprocessing=None if prep is None else Preprocessing.from_dict(prep),
                 source=props.get(KEY_PREFIX + "source", ""),
                 source_sha256=props.get(KEY_PREFIX + "source_sha256", ""),
+                user_module=user_module,
             )
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, ConfigError) as exc:
             raise LoadError(f"its edgelstm metadata is malformed ({type(exc).__name__}: {first_line(exc)})") from None
@@ -123,3 +132,11 @@ def read_metadata(path: Path) -> ArtifactMetadata:
         return ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except LoadError as exc:
         raise LoadError(f"{path}: {exc}") from None
+
+
+def recorded_user_module(path: Path) -> dict[str, Any] | None:
+    """The call record of the user module an artifact was traced from (constants, state, weights), if it has one."""
+    props = {p.key: p.value for p in load_onnx_file(path).metadata_props}
+    if KEY_PREFIX + "interface" not in props:
+        return None
+    return read_metadata(path).user_module

@@ -428,3 +428,17 @@ def test_constants_and_weights_are_recorded_in_the_artifact(in_user_dir):
     assert record["weights"] == "none (random init)"
     shown = _ok(["inspect", f"{name}:build_stateful", "--const", "sr=8000"]).stdout
     assert "forward(x[B, T, C], state[2, 1, B, 8], sr=8000) -> output, state" in shown
+    # the artifact's own edgelstm metadata carries the record, and inspect of the artifact shows it
+    from edgelstm.export.metadata import read_metadata
+
+    artifact = out / "sequence_torch_onnx.onnx"
+    assert read_metadata(artifact).user_module == record
+    described = json.loads(_ok(["inspect", artifact, "--json"]).stdout)
+    assert described["user_module"]["forward"]["constants"] == {"sr": 8000}
+    assert "sr=8000" in _ok(["inspect", artifact]).stdout
+    # an artifact quantized from it keeps the record (its metadata is carried over)
+    int8 = root / "with_const_int8"
+    reference = ["--reference", f"{name}:build_stateful", "--const", "sr=8000"]
+    _ok(["quantize", artifact, *reference, "--scheme", "dynamic-int8", "--out", int8, "--overwrite"])
+    (quantized,) = int8.glob("*.onnx")
+    assert read_metadata(quantized).user_module == record

@@ -69,13 +69,18 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
     path = Path(source.spec)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
+    from edgelstm.export.metadata import recorded_user_module
+
     interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk)
+    traced = recorded_user_module(path)  # constants baked in when it was traced from a user module
     if as_json:
-        typer.echo(json.dumps({"path": str(path), **interface.to_dict()}, indent=2))
+        typer.echo(json.dumps({"path": str(path), **interface.to_dict(), "user_module": traced}, indent=2))
         return
-    from edgelstm.render import print_foreign_interface
+    from edgelstm.render import _forward_text, print_foreign_interface
 
     print_foreign_interface(path, interface)
+    if traced is not None:
+        typer.echo(f"traced from {traced['traced_from']}: {_forward_text(traced['forward'])}; weights {traced['weights']}")
 
 
 @app.command()
