@@ -1,4 +1,5 @@
-"""Rewrite fused ONNX LSTM/GRU nodes of any graph into a Loop over time of plain MatMul + gate ops.
+"""Rewrite fused ONNX LSTM/GRU nodes of any graph into a Loop over time of plain MatMul + gate ops (or, for a
+fixed number of steps, the same step unrolled: no control flow, for runtimes and accelerators without Loop).
 
 Why: ONNX Runtime has no int8 GRU kernel, so a foreign graph's fused GRU has no dynamic-int8 path; in the Loop
 form the per-step MatMuls (input weights hoisted out of the loop, recurrent weights in the body) are what
@@ -38,9 +39,10 @@ class RefusedNode:
 class RewriteReport:
     rewritten: list[str] = field(default_factory=list)  # "GRU node_name (forward)"
     refused: list[RefusedNode] = field(default_factory=list)
+    form: str = "Loop"  # or "T unrolled steps"
 
     def lines(self) -> list[str]:
-        out = [f"rewritten to Loop: {r}" for r in self.rewritten]
+        out = [f"rewritten to {self.form}: {r}" for r in self.rewritten]
         out += [f"left fused: {r.op_type} {r.name or '(unnamed)'}: {r.reason}" for r in self.refused]
         return out
 
@@ -49,10 +51,15 @@ class _Refused(Exception):
     """Internal: this node cannot be rewritten exactly; the message becomes the report's reason."""
 
 
-def rewrite_fused_rnns(model: onnx.ModelProto, ops: tuple[str, ...] = ("LSTM", "GRU")) -> tuple[onnx.ModelProto, RewriteReport]:
+def rewrite_fused_rnns(
+    model: onnx.ModelProto, ops: tuple[str, ...] = ("LSTM", "GRU"), unroll_steps: int | None = None
+) -> tuple[onnx.ModelProto, RewriteReport]:
     """Return a copy of `model` with every rewritable fused node of `ops` (If/Loop bodies included) replaced by a
-    Loop; `model` itself is not changed, and is returned as it is when it has none."""
-    report = RewriteReport()
+    Loop, or with `unroll_steps` = T by the same step written out T times (no control flow: the graph then runs at
+    exactly T steps); `model` itself is not changed, and is returned as it is when it has none."""
+    if unroll_steps is not None and unroll_steps < 1:
+        raise ValueError(f"unroll_steps must be >= 1, got {unroll_steps}")
+    report = RewriteReport(form="Loop" if unroll_steps is None else f"{unroll_steps} unrolled steps")
     ir_model = ir.from_proto(model)
     fused = [n for n in ir_model.graph.all_nodes() if n.op_type in ops and n.domain in ("", "ai.onnx")]
     if not fused:
@@ -69,7 +76,7 @@ def rewrite_fused_rnns(model: onnx.ModelProto, ops: tuple[str, ...] = ("LSTM", "
         except _Refused as exc:
             report.refused.append(RefusedNode(node.name or "", node.op_type, str(exc)))
             continue
-        _replace(ir_model.graph, node, params, names)
+        _replace(ir_model.graph, node, params, names, unroll_steps)
         report.rewritten.append(f"{node.op_type} {node.name or '(unnamed)'} ({params.direction})")
     if report.rewritten:
         # The fused nodes' weights (and chains that built them) are read by nothing now: dropped, not shipped twice;
@@ -232,7 +239,7 @@ class _Builder:
         return outs
 
 
-def _replace(root: ir.Graph, node: ir.Node, p: _Params, names: _Names) -> None:
+def _replace(root: ir.Graph, node: ir.Node, p: _Params, names: _Names, unroll: int | None = None) -> None:
     g = _Builder(root, names.prefix(node))
     inputs = list(node.inputs) + [None] * (8 - len(node.inputs))
     x, seq_lens, h0_all, c0_all = inputs[0], inputs[4], inputs[5], inputs[6]
@@ -260,7 +267,7 @@ def _replace(root: ir.Graph, node: ir.Node, p: _Params, names: _Names) -> None:
         if p.op == "LSTM":
             c0 = g.op("Gather", [c0_all, g.i64(f"{tag}_crow", d)], axis=0) if c0_all is not None else zeros
         x_dir = _reverse(g, x_tm, lengths, tag + "_x") if kind == "reverse" else x_tm
-        y, h, c = _direction_loop(g, p, d, tag, x_dir, steps, lengths, h0, c0)
+        y, h, c = _direction_loop(g, p, d, tag, x_dir, steps, lengths, h0, c0, unroll)
         y = g.op("Reshape", [y, y_shape])  # [T, 1, B, H]; see _direction_loop on the scan output
         if kind == "reverse":
             y = _reverse(g, y, lengths, tag + "_y")
@@ -318,9 +325,12 @@ def _direction_loop(
     lengths: ir.Value | None,
     h0: ir.Value,
     c0: ir.Value | None,
+    unroll: int | None = None,
 ) -> tuple[ir.Value, ir.Value, ir.Value | None]:
+    """One direction over time: a Loop, or (`unroll` = T) the same step written out T times with no control flow.
+    Y comes back as [T, 1, B, H] (Loop: after the caller's Reshape)."""
     hid, gates = p.hidden, _GATES[p.op]
-    w, r = p.w[d], p.r[d]
+    w = p.w[d]
     wb, rb = p.b[d, : gates * hid], p.b[d, gates * hid :]
     if p.op == "LSTM":
         x_bias = wb + rb
@@ -331,60 +341,27 @@ def _direction_loop(
         x_bias = wb + rb  # Rbh is added outside r * (...) when the reset gate comes first
     # The input projection of every step at once, outside the recurrence.
     xw = g.op("Add", [g.op("MatMul", [x_tm, g.init(f"{tag}_Wt", w.T)]), g.init(f"{tag}_bias", x_bias)])
+    weights = _step_weights(g, p, d, tag, lengths is not None)
+    step_axis = g.i64(f"{tag}_step_axis", [0])
+    if unroll is not None:
+        h, c, ys = h0, c0, list[ir.Value | None]()
+        for k in range(unroll):
+            y_t, h, c = _step(g, p, weights, g.i64(f"{tag}_t{k}", k), xw, h, c, lengths)
+            ys.append(g.op("Unsqueeze", [y_t, step_axis]))
+        y = ys[0] if len(ys) == 1 else g.op("Concat", ys, axis=0)  # [T, B, H]
+        return g.op("Unsqueeze", [y, g.i64(f"{tag}_dir_axis", [1])]), h, c
 
     body = _Builder(g.root, f"{g.prefix}_{tag}")
     t = ir.Value(name=f"{g.prefix}_{tag}_t", type=ir.TensorType(ir.DataType.INT64), shape=ir.Shape([]))
     cond_in = ir.Value(name=f"{g.prefix}_{tag}_cond_in", type=ir.TensorType(ir.DataType.BOOL))
     h_prev = ir.Value(name=f"{g.prefix}_{tag}_h_prev", type=ir.TensorType(ir.DataType.FLOAT))
     c_prev = ir.Value(name=f"{g.prefix}_{tag}_c_prev", type=ir.TensorType(ir.DataType.FLOAT)) if c0 is not None else None
-    xw_t = body.op("Gather", [xw, t], axis=0)
-    split_sizes = g.i64(f"{tag}_split", [hid] * gates)
-    if p.op == "LSTM":
-        assert c_prev is not None
-        gates_t = body.op("Add", [xw_t, body.op("MatMul", [h_prev, g.init(f"{tag}_Rt", r.T)])])
-        g_i, g_o, g_f, g_c = body.ops("Split", [gates_t, split_sizes], 4, axis=-1)
-        peep = p.p[d] if p.p is not None else None
-        if peep is not None:
-            g_i = body.op("Add", [g_i, body.op("Mul", [c_prev, g.init(f"{tag}_Pi", peep[:hid])])])
-            g_f = body.op("Add", [g_f, body.op("Mul", [c_prev, g.init(f"{tag}_Pf", peep[2 * hid :])])])
-        i = body.op("Sigmoid", [g_i])
-        f = body.op("Sigmoid", [g_f])
-        c_new: ir.Value | None = body.op("Add", [body.op("Mul", [f, c_prev]), body.op("Mul", [i, body.op("Tanh", [g_c])])])
-        if peep is not None:
-            g_o = body.op("Add", [g_o, body.op("Mul", [c_new, g.init(f"{tag}_Po", peep[hid : 2 * hid])])])
-        h_new = body.op("Mul", [body.op("Sigmoid", [g_o]), body.op("Tanh", [c_new])])
-    else:
-        x_z, x_r, x_h = body.ops("Split", [xw_t, split_sizes], 3, axis=-1)
-        if p.linear_before_reset:
-            hr = body.op("MatMul", [h_prev, g.init(f"{tag}_Rt", r.T)])
-            hr = body.op("Add", [hr, g.init(f"{tag}_Rbh", np.concatenate([np.zeros(2 * hid, np.float32), rb[2 * hid :]]))])
-            h_z, h_r, h_h = body.ops("Split", [hr, split_sizes], 3, axis=-1)
-            z = body.op("Sigmoid", [body.op("Add", [x_z, h_z])])
-            r_gate = body.op("Sigmoid", [body.op("Add", [x_r, h_r])])
-            n = body.op("Tanh", [body.op("Add", [x_h, body.op("Mul", [r_gate, h_h])])])
-        else:
-            hzr = body.op("MatMul", [h_prev, g.init(f"{tag}_Rzr_t", r[: 2 * hid].T)])
-            h_z, h_r = body.ops("Split", [hzr, g.i64(f"{tag}_split2", [hid, hid])], 2, axis=-1)
-            z = body.op("Sigmoid", [body.op("Add", [x_z, h_z])])
-            r_gate = body.op("Sigmoid", [body.op("Add", [x_r, h_r])])
-            rh = body.op("MatMul", [body.op("Mul", [r_gate, h_prev]), g.init(f"{tag}_Rh_t", r[2 * hid :].T)])
-            n = body.op("Tanh", [body.op("Add", [x_h, rh])])
-        # H = (1 - z) * n + z * h  ==  n + z * (h - n)
-        h_new = body.op("Add", [n, body.op("Mul", [z, body.op("Sub", [h_prev, n])])])
-        c_new = None
-    y_t = h_new
-    if lengths is not None:
-        # Past a sequence's end: state frozen, output zero (ONNX Runtime's fused kernels do the same).
-        keep = body.op("Unsqueeze", [body.op("Less", [t, lengths]), g.i64(f"{tag}_keep_axis", [1])])
-        y_t = body.op("Where", [keep, h_new, g.init(f"{tag}_zero", np.zeros((), np.float32))])
-        h_new = body.op("Where", [keep, h_new, h_prev])
-        if c_new is not None:
-            c_new = body.op("Where", [keep, c_new, c_prev])
+    y_t, h_new, c_new = _step(body, p, weights, t, xw, h_prev, c_prev, lengths)
     cond_out = body.op("Identity", [cond_in])
     h_next = body.op("Identity", [h_new])
     # Scan outputs are stacked by ONNX Runtime but concatenated by onnx.reference; [1, B, H] per step reshaped
     # after the Loop is right under both readings.
-    y_step = body.op("Unsqueeze", [y_t, g.i64(f"{tag}_step_axis", [0])])
+    y_step = body.op("Unsqueeze", [y_t, step_axis])
     body_outputs = [cond_out, h_next]
     if c_new is not None:
         body_outputs.append(body.op("Identity", [c_new]))
@@ -399,3 +376,85 @@ def _direction_loop(
     true = g.init(f"{tag}_true", np.array(True))
     outs = g.ops("Loop", [steps, true, *carried], len(carried) + 1, body=body_graph)
     return outs[-1], outs[0], (outs[1] if c0 is not None else None)
+
+
+def _step_weights(g: _Builder, p: _Params, d: int, tag: str, with_lengths: bool) -> dict[str, ir.Value]:
+    """The recurrent weights of one direction as initializers of the main graph, made once for every step."""
+    hid, gates = p.hidden, _GATES[p.op]
+    r, rb = p.r[d], p.b[d, gates * hid :]
+    weights = {"split": g.i64(f"{tag}_split", [hid] * gates)}
+    if p.op == "LSTM":
+        weights["Rt"] = g.init(f"{tag}_Rt", r.T)
+        if p.p is not None:
+            peep = p.p[d]
+            weights |= {
+                "Pi": g.init(f"{tag}_Pi", peep[:hid]),
+                "Pf": g.init(f"{tag}_Pf", peep[2 * hid :]),
+                "Po": g.init(f"{tag}_Po", peep[hid : 2 * hid]),
+            }
+    elif p.linear_before_reset:
+        weights["Rt"] = g.init(f"{tag}_Rt", r.T)
+        weights["Rbh"] = g.init(f"{tag}_Rbh", np.concatenate([np.zeros(2 * hid, np.float32), rb[2 * hid :]]))
+    else:
+        weights["Rzr_t"] = g.init(f"{tag}_Rzr_t", r[: 2 * hid].T)
+        weights["split2"] = g.i64(f"{tag}_split2", [hid, hid])
+        weights["Rh_t"] = g.init(f"{tag}_Rh_t", r[2 * hid :].T)
+    if with_lengths:
+        weights["keep_axis"] = g.i64(f"{tag}_keep_axis", [1])
+        weights["zero"] = g.init(f"{tag}_zero", np.zeros((), np.float32))
+    return weights
+
+
+def _step(
+    b: _Builder,
+    p: _Params,
+    w: dict[str, ir.Value],
+    t: ir.Value,
+    xw: ir.Value,
+    h_prev: ir.Value,
+    c_prev: ir.Value | None,
+    lengths: ir.Value | None,
+) -> tuple[ir.Value, ir.Value, ir.Value | None]:
+    """One time step t (the ONNX spec's equations): (y_t, h_t, c_t), built with `b` (a Loop body or the graph)."""
+    xw_t = b.op("Gather", [xw, t], axis=0)
+    if p.op == "LSTM":
+        assert c_prev is not None
+        gates_t = b.op("Add", [xw_t, b.op("MatMul", [h_prev, w["Rt"]])])
+        g_i, g_o, g_f, g_c = b.ops("Split", [gates_t, w["split"]], 4, axis=-1)
+        if "Pi" in w:
+            g_i = b.op("Add", [g_i, b.op("Mul", [c_prev, w["Pi"]])])
+            g_f = b.op("Add", [g_f, b.op("Mul", [c_prev, w["Pf"]])])
+        i = b.op("Sigmoid", [g_i])
+        f = b.op("Sigmoid", [g_f])
+        c_new: ir.Value | None = b.op("Add", [b.op("Mul", [f, c_prev]), b.op("Mul", [i, b.op("Tanh", [g_c])])])
+        if "Po" in w:
+            g_o = b.op("Add", [g_o, b.op("Mul", [c_new, w["Po"]])])
+        h_new = b.op("Mul", [b.op("Sigmoid", [g_o]), b.op("Tanh", [c_new])])
+    else:
+        x_z, x_r, x_h = b.ops("Split", [xw_t, w["split"]], 3, axis=-1)
+        if p.linear_before_reset:
+            hr = b.op("Add", [b.op("MatMul", [h_prev, w["Rt"]]), w["Rbh"]])
+            h_z, h_r, h_h = b.ops("Split", [hr, w["split"]], 3, axis=-1)
+            z = b.op("Sigmoid", [b.op("Add", [x_z, h_z])])
+            r_gate = b.op("Sigmoid", [b.op("Add", [x_r, h_r])])
+            n = b.op("Tanh", [b.op("Add", [x_h, b.op("Mul", [r_gate, h_h])])])
+        else:
+            hzr = b.op("MatMul", [h_prev, w["Rzr_t"]])
+            h_z, h_r = b.ops("Split", [hzr, w["split2"]], 2, axis=-1)
+            z = b.op("Sigmoid", [b.op("Add", [x_z, h_z])])
+            r_gate = b.op("Sigmoid", [b.op("Add", [x_r, h_r])])
+            rh = b.op("MatMul", [b.op("Mul", [r_gate, h_prev]), w["Rh_t"]])
+            n = b.op("Tanh", [b.op("Add", [x_h, rh])])
+        # H = (1 - z) * n + z * h  ==  n + z * (h - n)
+        h_new = b.op("Add", [n, b.op("Mul", [z, b.op("Sub", [h_prev, n])])])
+        c_new = None
+    y_t = h_new
+    if lengths is not None:
+        # Past a sequence's end: state frozen, output zero (ONNX Runtime's fused kernels do the same).
+        keep = b.op("Unsqueeze", [b.op("Less", [t, lengths]), w["keep_axis"]])
+        y_t = b.op("Where", [keep, h_new, w["zero"]])
+        h_new = b.op("Where", [keep, h_new, h_prev])
+        if c_new is not None:
+            assert c_prev is not None
+            c_new = b.op("Where", [keep, c_new, c_prev])
+    return y_t, h_new, c_new

@@ -397,3 +397,42 @@ def test_dynamic_int8_refuses_a_gru_it_cannot_rewrite_with_the_reason(tmp_path) 
     with pytest.raises(SchemeRefused, match="no int8 kernel for the fused GRU op, and it cannot be rewritten.*clip"):
         quantize(source, DynamicInt8Config(), tmp_path / "out", foreign=InterfaceHints(states=(("h0", "hn"),)))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# -- unrolled: the same step written out for a fixed number of steps, no control flow ---------------------------
+
+UNROLL_STEPS = 7
+
+
+def _assert_same_at(original: onnx.ModelProto, rewritten: onnx.ModelProto, make_feeds, steps: int) -> None:
+    rng = np.random.default_rng(1)
+    for batch in BATCHES:
+        feeds = make_feeds(rng, steps, batch)
+        for e, a in zip(_run(original, feeds), _run(rewritten, feeds), strict=True):
+            assert e.shape == a.shape, batch
+            np.testing.assert_allclose(a, e, atol=TOL, rtol=0, err_msg=f"T={steps} B={batch}")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fused_node_unrolled_matches_ort(case: str) -> None:
+    op, direction, kw = CASES[case]
+    original = _fused_graph(op, direction, **kw)
+    unrolled, report = rewrite_fused_rnns(original, unroll_steps=UNROLL_STEPS)
+    assert report.lines() == [f"rewritten to {UNROLL_STEPS} unrolled steps: {op} the_{op.lower()} ({direction})"]
+    ops = _all_ops(unrolled)
+    assert op not in ops and "Loop" not in ops
+    # one recurrent MatMul (two for a reset-first GRU) per step and direction: the recurrence is written out
+    per_step = 2 if op == "GRU" and kw.get("linear_before_reset") == 0 else 1
+    directions = 2 if direction == "bidirectional" else 1
+    assert ops.count("MatMul") == directions * (1 + per_step * UNROLL_STEPS)
+    _assert_valid(unrolled)
+    _assert_same_at(original, unrolled, _fused_feeds(original), UNROLL_STEPS)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_torch_rnn_unrolled_matches_fused(cell: str) -> None:
+    original = _torch_graph(cell, 2, True)
+    unrolled, report = rewrite_fused_rnns(original, unroll_steps=UNROLL_STEPS)
+    assert len(report.rewritten) == 2 and "Loop" not in _all_ops(unrolled)
+    _assert_valid(unrolled)
+    _assert_same_at(original, unrolled, _torch_feeds(2, True), UNROLL_STEPS)
