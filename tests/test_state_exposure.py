@@ -205,3 +205,35 @@ def test_graph_without_fused_rnn_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedGraphError, match="no fused LSTM/GRU"):
         stream_graph_file(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["gru", "bigru"])
+def test_unrolled_form_of_a_foreign_graph(graphs: dict[str, Path], tmp_path: Path, name: str) -> None:
+    result = run_cli(["export", graphs[name], "--impl", "unrolled", "--fixed-steps", "9", "--out", tmp_path, "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)
+    artifact = Path(written["path"])
+    assert artifact.name == f"{name}.unrolled_9.onnx" and len(written["rewritten"]) == 2
+    model = onnx.load(str(artifact))
+    ops = {node.op_type for node in model.graph.node}
+    assert not ops & {"GRU", "LSTM", "Loop", "Scan", "If"}
+    x = np.random.default_rng(2).standard_normal((3, 9, FEATURES)).astype(np.float32)
+    (expected,) = session_from_onnx(graphs[name]).run(["output"], {"x": x})
+    np.testing.assert_allclose(session_from_onnx(artifact).run(["output"], {"x": x})[0], expected, atol=1e-5)
+
+
+def test_unrolling_a_graph_without_fused_rnn_is_refused(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "plain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "t", 2])],
+    )
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert_refused(
+        ["export", path, "--impl", "unrolled", "--fixed-steps", "4", "--out", tmp_path / "o"],
+        "cannot unroll",
+        "no fused LSTM/GRU",
+        watch=(tmp_path,),
+    )

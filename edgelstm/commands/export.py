@@ -1,4 +1,5 @@
-"""`edgelstm export GRAPH.onnx --form streaming`: the export command's path for an ONNX graph made elsewhere.
+"""`edgelstm export GRAPH.onnx --form streaming | --impl unrolled --fixed-steps T`: the export command's path for
+an ONNX graph made elsewhere.
 
 Kept beside commands/model.py (which declares `export`) so that command stays one call per kind of model.
 """
@@ -12,16 +13,34 @@ import typer
 
 from edgelstm.cli_common import EXIT_OK
 from edgelstm.errors import ConfigError
+from edgelstm.export.config import ExportConfig
 from edgelstm.model_source import ModelOptions
 
 
-def export_onnx_graph(model: Path, out: Path, form: str, overwrite: bool, options: ModelOptions, as_json: bool) -> int:
-    """Expose the state of the graph's fused LSTM/GRU nodes as I/O; written only if streaming parity holds."""
+def export_onnx_graph(
+    model: Path, out: Path, export_config: ExportConfig, overwrite: bool, options: ModelOptions, as_json: bool
+) -> int:
+    """--form streaming: expose the state of the graph's fused LSTM/GRU nodes as I/O, written only if streaming
+    parity holds. --impl unrolled --fixed-steps T: those nodes written out for T steps, checked against the graph."""
+    if export_config.impl == "unrolled":
+        from edgelstm.export.rnn_rewrite import unrolled_graph_file
+
+        assert export_config.fixed_steps is not None  # ExportConfig requires it with impl=unrolled
+        unrolled = unrolled_graph_file(model, out, export_config.fixed_steps, overwrite)
+        if as_json:
+            typer.echo(json.dumps(unrolled.to_dict(), indent=2))
+            return EXIT_OK
+        for line in unrolled.report.lines():
+            typer.echo(line)
+        typer.echo(f"vs the original graph at {unrolled.steps} steps: max |error| {unrolled.max_abs_error:.3g}")
+        typer.echo(f"wrote {unrolled.path} (sha256 {unrolled.sha256[:12]})")
+        return EXIT_OK
     from edgelstm.export.state_exposure import stream_graph_file
 
-    if form != "streaming":
+    if export_config.form != "streaming":
         raise ConfigError(
-            f"{model}: is an ONNX graph already; export of an .onnx file makes its streaming form (--form streaming)"
+            f"{model}: is an ONNX graph already; export of an .onnx file makes its streaming form (--form streaming) "
+            "or its unrolled form (--impl unrolled --fixed-steps T)"
         )
     result = stream_graph_file(model, out, options.interface_hints(), overwrite)
     if as_json:

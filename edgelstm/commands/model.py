@@ -125,10 +125,10 @@ def export(
         fixed_steps=fixed_steps,
     )
     check_output_dir(out)  # before loading: a bad --out is known without running anything
-    if model.endswith(".onnx"):  # a graph made elsewhere: its streaming form (fused RNN state exposed as I/O)
+    if model.endswith(".onnx"):  # a graph made elsewhere: its streaming or unrolled form
         from edgelstm.commands.export import export_onnx_graph
 
-        raise typer.Exit(export_onnx_graph(Path(model), out, form, overwrite, model_options, as_json))
+        raise typer.Exit(export_onnx_graph(Path(model), out, export_config, overwrite, model_options, as_json))
     step_grid = parse_ints(steps, "--steps")
     if example_steps is not None:
         VerificationConfig(example_steps=example_steps)  # validates the option before the model loads
