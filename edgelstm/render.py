@@ -114,10 +114,10 @@ def print_export_result(result: Any) -> None:
         )
 
 
-def print_foreign_interface(path: Any, interface: Any) -> None:
-    """An ONNX graph edgelstm did not write: how to call it (`edgelstm.onnx_interface.ForeignInterface`)."""
+def print_foreign_interface(path: Any, interface: Any, origin: str = "ONNX graph without edgelstm metadata") -> None:
+    """How to call an ONNX graph (`edgelstm.onnx_interface.ForeignInterface`); `origin` says where it came from."""
     console = _console()
-    console.print(f"[bold]{escape(str(path))}[/bold] (ONNX graph without edgelstm metadata)")
+    console.print(f"[bold]{escape(str(path))}[/bold] ({escape(origin)})")
     roles = {interface.data_input: "data"}
     roles.update(dict.fromkeys(interface.scalars, "scalar"))
     roles.update({p.input: f"state -> {p.output}" for p in interface.states})

@@ -68,6 +68,9 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     settings = settings or SessionSettings()
     provider = resolve_provider(settings.provider)
     options = ort.SessionOptions()
+    # Errors only: graphs made elsewhere trip ORT's shape-annotation warnings on every call (silero's If branches
+    # declare {1,-1,128} and return {1,1,128,2}); edgelstm's own checks say what matters, once.
+    options.log_severity_level = 3
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0")

@@ -78,9 +78,23 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
         return
     from edgelstm.render import _forward_text, print_foreign_interface
 
-    print_foreign_interface(path, interface)
+    print_foreign_interface(path, interface, _origin(path))
     if traced is not None:
         typer.echo(f"traced from {traced['traced_from']}: {_forward_text(traced['forward'])}; weights {traced['weights']}")
+
+
+def _origin(path: Path) -> str:
+    """What the file's own metadata says it is, for the heading of `inspect`."""
+    from edgelstm.errors import LoadError
+    from edgelstm.export.metadata import read_metadata
+
+    try:
+        interface = read_metadata(path).interface
+    except LoadError:
+        return "ONNX graph without edgelstm metadata"
+    if interface.impl == "foreign":
+        return "edgelstm artifact derived from an ONNX graph made elsewhere"
+    return f"edgelstm artifact: {interface.form} form, {interface.impl}"
 
 
 @app.command()
