@@ -143,3 +143,26 @@ def test_references_of_another_model_are_refused(workspace, tmp_path: Path) -> N
     other = TorchReferences(load_model(str(tmp_path / "other")))
     with pytest.raises(ValueError, match="another model"):
         run_check([path], loaded, data, CheckConfig(), references=other)
+
+
+def test_background_crash_probes_still_fail_the_artifact_they_probed(workspace, monkeypatch) -> None:
+    from edgelstm.parity import gate as gate_module
+
+    loaded, data, (fine, crashing) = workspace
+    probed: list[str] = []
+
+    def probe(path: Path) -> str | None:
+        probed.append(path.name)
+        return "ONNX Runtime crashed (SIGSEGV) loading or running this graph" if path == crashing else None
+
+    monkeypatch.setattr(gate_module, "crash_reason", probe)
+    report = run_check([fine, crashing], loaded, data, CheckConfig(providers=("cpu", "mobile")))
+    assert probed == [fine.name, crashing.name]
+    verdicts = [(Path(c.artifact).name, c.provider, c.status) for c in report.candidates]
+    assert verdicts == [
+        (fine.name, "cpu", "run"),
+        (fine.name, "mobile", "run"),
+        (crashing.name, "cpu", "error"),
+        (crashing.name, "mobile", "error"),
+    ]
+    assert all("SIGSEGV" in c.reason for c in report.candidates[2:])

@@ -6,6 +6,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -166,29 +167,51 @@ def _run_check(
         versions=_versions(),
         settings={**config.to_dict(), "intra_op_threads": config.threads, "allow_spinning": False},
     )
-    with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as workdir:
-        for info in infos:
-            # A graph that crashes ONNX Runtime (seen: SIGSEGV on some fp16 graphs) must fail the gate with a
-            # reason, not take the gate's own process down.
-            crash = crash_reason(info.path) if info.format == "onnx" else None
-            for provider in config.providers:
-                if crash is not None:
-                    report.candidates.append(
-                        CandidateResult(
-                            str(info.path), provider, info.precision, status="error", reason=crash, artifact_sha256=info.sha256
-                        )
-                    )
-                    continue
-                if progress is not None:
-                    progress(f"{info.name} on {provider}")
-                checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, Path(workdir), progress)
-                report.candidates.append(checker.run())
+    # A graph that crashes ONNX Runtime (seen: SIGSEGV on some fp16 graphs) must fail the gate with a reason, not
+    # take the gate's own process down. The probes are child processes, one at a time in the background: the next
+    # artifacts' probes run on another core while the first artifact is checked here on one thread.
+    probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgelstm-crash-probe")
+    crashes = [probes.submit(crash_reason, info.path) if info.format == "onnx" else None for info in infos]
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as workdir:
+            _check_each(infos, crashes, truth, cases, config, policy, task, Path(workdir), progress, report)
+    finally:
+        probes.shutdown(wait=True, cancel_futures=True)
     interface = infos[0].interface if infos and baseline else None
     report.baseline = _torch_fp32_baseline(reference, truth, references, cases, interface, policy, torch_default)
     report.reference_dtype = truth.dtype
     if truth.note:
         report.settings["reference_note"] = truth.note
     return report
+
+
+def _check_each(
+    infos: list[ArtifactInfo],
+    crashes: list[Future[str | None] | None],
+    truth: TorchReference,
+    cases: list[InputCase],
+    config: CheckConfig,
+    policy: TolerancePolicy,
+    task: str | None,
+    workdir: Path,
+    progress: Progress | None,
+    report: ParityReport,
+) -> None:
+    """Every artifact x provider, in order; an artifact whose crash probe failed is an error on each provider."""
+    for info, probe in zip(infos, crashes, strict=True):
+        crash = probe.result() if probe is not None else None
+        for provider in config.providers:
+            if crash is not None:
+                report.candidates.append(
+                    CandidateResult(
+                        str(info.path), provider, info.precision, status="error", reason=crash, artifact_sha256=info.sha256
+                    )
+                )
+                continue
+            if progress is not None:
+                progress(f"{info.name} on {provider}")
+            checker = _CandidateCheck(info, provider, truth, cases, config, policy, task, workdir, progress)
+            report.candidates.append(checker.run())
 
 
 def _check_compatible(info: ArtifactInfo, reference: LoadedModel) -> None:
