@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from edgelstm.parity.reference import TorchReference, TorchReferences
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
 from edgelstm.runtime import ProviderError
+from edgelstm.versions import environment_record
 
 Feeds = dict[str, np.ndarray]
 Progress = Callable[[str], None]
@@ -164,7 +164,7 @@ def _run_check(
         data_sha256=data.sha256 if data else "",
         providers=list(config.providers),
         cases=[c.info() for c in cases],
-        versions=_versions(),
+        versions=environment_record(),
         settings={**config.to_dict(), "intra_op_threads": config.threads, "allow_spinning": False},
     )
     # A graph that crashes ONNX Runtime (seen: SIGSEGV on some fp16 graphs) must fail the gate with a reason, not
@@ -704,22 +704,3 @@ def _class_count(reference: LoadedModel, infos: list[ArtifactInfo]) -> int | Non
         if shape and isinstance(shape[-1], int) and shape[-1] > 1:
             return shape[-1]
     return None
-
-
-def _versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime as ort
-    import torch
-
-    from edgelstm import __version__
-
-    return {
-        "edgelstm": __version__,
-        "torch": torch.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": ort.__version__,
-        "onnxruntime_available_providers": ", ".join(ort.get_available_providers()),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.system()} {platform.machine()}",
-    }
