@@ -225,11 +225,10 @@ def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str
             else None
         )
         notes.append(selection.why)
+    gate = ParityGate(loaded, data, policy)  # one gate: its reference outputs are computed once for every scheme
     for name in (s for s in recipe.schemes if s != "auto"):
         try:
-            result = quantize(
-                loaded, scheme_config(name), target, calibration=data, overwrite=True, gate=ParityGate(loaded, data, policy)
-            )
+            result = quantize(loaded, scheme_config(name), target, calibration=data, overwrite=True, gate=gate)
         except SchemeRefused as exc:
             notes.append(str(exc))
             continue
