@@ -2,20 +2,19 @@
 
     python scripts/bench_export_forms.py runs/watch-lstm [--steps 100] [--batch 1] [--repeats 15]
 
-Every variant runs on the same input; the variants are interleaved in a shuffled order each repeat (machine
-noise here is about +-30 %), and the table reports medians and ratios against torch eager measured in the
-same run. ONNX Runtime: 1 intra-op thread, spinning off; torch: 1 thread. Figures are printed with these
-settings; nothing is asserted.
+Every variant runs on the same input, timed by edgelstm.timing.time_interleaved (the variants interleaved in a
+new shuffled order each round; machine noise here is about +-30 %), and the table reports medians and ratios
+against torch eager measured in the same run. Feeds come from the one feed builder (sequence_feeds); the
+streaming forms run one step per call two ways: run_in_chunks (a feed dict per call, states through numpy) and
+edgelstm.runtime.StreamingSession (states in bound ORT values). ONNX Runtime: 1 intra-op thread, spinning off;
+torch: 1 thread. Figures are printed with these settings; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import random
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 
@@ -25,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds; the median is reported")
-    parser.add_argument("--calls", type=int, default=20, help="calls per variant per round")
+    parser.add_argument("--calls", type=int, default=5, help="calls per variant per round (each timed alone)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -35,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.export.config import ExportConfig
     from edgelstm.export.native import build_native_onnx
     from edgelstm.loading import load_model
-    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.runtime import SessionSettings, StreamingSession, session_from_onnx
+    from edgelstm.timing import TimerSettings, time_interleaved
 
     torch.set_num_threads(1)
     loaded = load_model(args.model)
@@ -56,41 +58,31 @@ def main(argv: list[str] | None = None) -> int:
 
     variants["torch eager fp32"] = torch_eager
     for impl in ("fused", "loop"):
-        graph, _ = build_native_onnx(model, ExportConfig(form="sequence", impl=impl, with_lengths=False))
+        graph, interface = build_native_onnx(model, ExportConfig(form="sequence", impl=impl, with_lengths=False))
         session = session_from_onnx(graph.SerializeToString(), settings)
-        variants[f"onnx sequence {impl}"] = lambda s=session: s.run(None, {"x": x})
-    streaming = not model.config.bidirectional
-    if streaming:
+        feeds = sequence_feeds(interface, x, None, f"sequence {impl}")
+        variants[f"onnx sequence {impl}"] = lambda s=session, f=feeds: s.run(None, f)
+    if not model.config.bidirectional:
         for impl in ("fused", "loop"):
             graph, interface = build_native_onnx(model, ExportConfig(form="streaming", impl=impl))
             session = session_from_onnx(graph.SerializeToString(), settings)
-            zeros = {
-                s.input_name: np.zeros([args.batch if d == "batch" else d for d in s.shape], np.float32) for s in interface.states
-            }
-            outputs = [o.name for o in interface.outputs]
+            feeds = sequence_feeds(interface, x, None, f"streaming {impl}")
 
-            def step_by_step(s=session, z=zeros, names=outputs, states=interface.states) -> object:
-                carried = dict(z)
-                for t in range(args.steps):  # one call per step, carrying the state: what a live app does
-                    result = dict(zip(names, s.run(names, {"x": x[:, t : t + 1], **carried}), strict=False))
-                    carried = {st.input_name: result[st.output_name] for st in states}
-                return carried
+            # One call per step, carrying the state: what a live app does (feed dicts, states through numpy).
+            def chunked(s=session, i=interface, f=feeds) -> object:
+                return run_in_chunks(lambda step: s.run(None, step), i, f, chunk=1)
 
-            variants[f"onnx streaming {impl}, 1 step/call"] = step_by_step
+            helper = StreamingSession(session, interface, batch=args.batch, where=f"streaming {impl}")
 
-    for fn in variants.values():  # warm-up
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    for _ in range(args.repeats):
-        random.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            for _ in range(args.calls):
-                variants[name]()
-            samples[name].append((time.perf_counter() - start) / args.calls)
+            def helped(h: StreamingSession = helper) -> object:
+                h.reset()
+                return [h.step(x[:, t : t + 1]) for t in range(args.steps)]
 
-    base = statistics.median(samples["torch eager fp32"])
+            variants[f"onnx streaming {impl}, 1 step/call (run_in_chunks)"] = chunked
+            variants[f"onnx streaming {impl}, 1 step/call (StreamingSession)"] = helped
+
+    timings = dict(zip(variants, time_interleaved(list(variants.values()), TimerSettings(args.repeats, args.calls)), strict=True))
+    base = timings["torch eager fp32"].p50_ms
     cfg = model.config
     print(
         f"model: {args.model} ({cfg.cell} x{cfg.num_layers}, hidden {cfg.hidden_size}); input batch {args.batch}, T={args.steps}"
@@ -99,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; torch {torch.__version__} (1 thread), "
         f"onnxruntime {ort.__version__} (CPU EP, intra_op_threads=1, spinning off, ORT_ENABLE_ALL)"
     )
-    print(f"median of {args.repeats} interleaved rounds x {args.calls} calls\n")
+    print(f"median of {args.repeats} interleaved rounds x {args.calls} calls (edgelstm.timing.time_interleaved)\n")
     print("| variant | ms per sequence | us per step | speed-up vs torch eager |")
     print("|---|---:|---:|---:|")
-    for name in variants:
-        median = statistics.median(samples[name])
-        print(f"| {name} | {median * 1e3:.3f} | {median * 1e6 / args.steps:.1f} | {base / median:.2f}x |")
+    for name, timing in timings.items():
+        ms = timing.p50_ms
+        print(f"| {name} | {ms:.3f} | {ms * 1e3 / args.steps:.1f} | {base / ms:.2f}x |")
     return 0
 
 

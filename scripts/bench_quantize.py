@@ -5,18 +5,16 @@
 Per scheme: file bytes and ratio against the fp32 graph of the same form, held-out accuracy against the fp32
 graph's, the parity gate's verdict at the scheme's default tolerances, the error at the last step of a
 1000-step input, and latency at batch 1 and 32 (T=100). Latency: ORT CPU EP, 1 intra-op thread, spinning off;
-all variants interleaved in shuffled order, median of the repeats, measured in the same run.
+edgelstm.timing.time_interleaved (all variants interleaved in a new shuffled order each round, each call timed
+alone), medians, measured in the same run. Feeds from the one feed builder (sequence_feeds).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import random
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -34,17 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
+    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
     from edgelstm.quantize.graph_facts import initializer_bytes
     from edgelstm.quantize.selection import check_artifact
     from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.timing import TimerSettings, time_interleaved
 
     loaded = load_model(str(args.model))
     data = load_sequence_data(args.model / "heldout.npz", feature_size=loaded.signature.size)
-    assert data.y is not None
+    if data.y is None:
+        print(f"error: {args.model / 'heldout.npz'} has no labels (y): accuracy cannot be measured", file=sys.stderr)
+        return 2
     rows: list[dict] = []
-    sessions = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         fixed = data.max_steps  # static-int8 unrolls the graph at the data's length
@@ -84,36 +85,29 @@ def main(argv: list[str] | None = None) -> int:
                     "wbytes": result.weight_bytes,
                 }
             )
-        feeds = {b: {"x": data.x[:b], "lengths": np.full(b, data.x.shape[1], np.int64)} for b in (1, 32)}
+        calls = []
         for row in rows:
             if "path" not in row:
                 continue
+            interface = open_artifact(row["path"]).interface
             session = session_from_onnx(row["path"], SessionSettings(intra_op_threads=1, allow_spinning=False))
-            sessions[row["scheme"]] = session
-            logits = session.run(["output"], {"x": data.x, "lengths": np.full(data.count, data.x.shape[1], np.int64)})[0]
-            row["accuracy"] = float(np.mean(logits.argmax(-1) == data.y))
+            feeds = sequence_feeds(interface, data.x, None, row["scheme"])
+            row["accuracy"] = float(np.mean(session.run(["output"], feeds)[0].argmax(-1) == data.y))
             for b in (1, 32):
-                session.run(None, feeds[b])
-            row["lat"] = {1: [], 32: []}
-        order = [r for r in rows if "lat" in r]
-        for _ in range(args.repeats):
-            random.shuffle(order)
-            for row in order:
-                for b, calls in ((1, 20), (32, 5)):
-                    session = sessions[row["scheme"]]
-                    start = time.perf_counter()
-                    for _ in range(calls):
-                        session.run(None, feeds[b])
-                    row["lat"][b].append((time.perf_counter() - start) / calls * 1e3)
+                batch = sequence_feeds(interface, data.x[:b], None, row["scheme"])
+                calls.append((row, b, lambda s=session, f=batch: s.run(None, f)))
+        timings = time_interleaved([c for _, _, c in calls], TimerSettings(args.repeats, 5))
+        for (row, b, _), timing in zip(calls, timings, strict=True):
+            row.setdefault("lat", {})[b] = timing.p50_ms
     fp32_acc = {r["impl"]: r["accuracy"] for r in rows if r["scheme"].startswith("fp32")}
-    fp32_lat = {r["impl"]: statistics.median(r["lat"][1]) for r in rows if r["scheme"].startswith("fp32")}
+    fp32_lat = {r["impl"]: r["lat"][1] for r in rows if r["scheme"].startswith("fp32")}
     print(
         f"model: {args.model} ({loaded.config.cell if loaded.config else '?'}, {sum(p.numel() for p in loaded.module.parameters()):,} parameters); "
         f"held-out: {data.count} windows x {data.x.shape[1]} steps"
     )
     print(
         f"machine: {platform.machine()}; onnxruntime {ort.__version__} CPU EP, intra_op_threads=1, spinning off; "
-        f"median of {args.repeats} interleaved rounds\n"
+        f"median of {args.repeats} interleaved rounds x 5 calls (edgelstm.timing.time_interleaved)\n"
     )
     print(
         "| scheme | form | file bytes | vs fp32 | weight bytes | vs fp32 | held-out accuracy | vs fp32 | parity gate | error at step 1000 | ms b=1 | ms b=32 | b=1 speed-up |"
@@ -123,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if "refused" in r:
             print(f"| {r['scheme']} | - | - | - | - | - | - | - | refused: {r['refused']} | - | - | - | - |")
             continue
-        lat1, lat32 = statistics.median(r["lat"][1]), statistics.median(r["lat"][32])
+        lat1, lat32 = r["lat"][1], r["lat"][32]
         gate = "reference" if r["scheme"].startswith("fp32") else ("pass" if r["passed"] else "FAIL")
         last = "-" if r.get("last") is None else f"{r['last']:.2g}"
         print(
