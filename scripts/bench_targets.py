@@ -1,139 +1,252 @@
-"""Our best artifact against every baseline, in one run, each contender at its best measured setting.
+"""Issue 13's Done-when table: edgelstm's artifacts against every baseline, each contender at its best measured setting.
 
-    python scripts/bench_targets.py runs/watch-lstm [--threads 1,2] [--spinning both] [--rounds 15]
+    python scripts/bench_targets.py runs/watch-lstm [runs/watch-gru ...] [--issue13-random] [--threads 1,2]
+        [--spinning both] [--rounds 15] [--out docs/bench_targets.txt]
 
-Best artifact = dynamic int8 of the reference model (the `quantize --scheme auto` winner on it). Baselines in the
-same interleaved run: torch eager fp32 and torch dynamic int8 at every thread count, and the default path
-(torch.onnx.export + quantize_dynamic with default settings, run with ORT's default session options). Every
-contender is compared at its own best measured setting per batch size (threads, and spinning for our sessions),
-printed next to the figure. Accuracy on the held-out windows is measured for our artifact and the default path,
-since a speed ratio means little at lower accuracy. The issue's targets are printed as met or missed; nothing
-here is asserted.
+Models: each checkpoint directory given (its heldout.npz, when present, gives held-out accuracy and the calibration
+data), and with --issue13-random issue 13's own 2-layer LSTM (128 hidden, 40 features, 7 classes) with RANDOM
+weights (no labelled 40-feature set ships offline; latency does not depend on the values, accuracy is not reported).
+
+Contenders per model: edgelstm's exports -- the sequence form fused fp32, dynamic int8 and weight-only int8
+(`edgelstm.quantize`) -- against torch eager fp32, torch dynamic int8 (torch threads swept) and the default path
+(torch.onnx.export + quantize_dynamic, run with ORT's default session options). The default path's graph is also
+swept like ours (threads x spinning), so a reader sees how much of the gap is the session setting alone. Everything
+runs in one interleaved `run_bench` per model (edgelstm.timing.time_interleaved), T=100, batches 1 and 32, p50 at
+each contender's best setting, printed beside the figure. Targets (issue 13): best artifact >= 5x eager at batch 1,
+>= 2.5x at 32; >= 1.5x the default path at 1, >= 1.2x at 32, at equal or better accuracy; a 2x128 GRU >= 4x eager
+at batch 1; streaming per-step cost <= 2.5x one call at chunks of 1, <= 1.2x at 16 (helper). Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BATCHES = (1, 32)
 STEPS = 100
+DEFAULT_PATH = "default path: torch.onnx + quantize_dynamic, ORT defaults"
+DEFAULT_GRAPH = "default path's graph, swept"
+BASELINES = ("torch eager fp32", "torch dynamic int8", DEFAULT_PATH)
+
+
+@dataclass(frozen=True)
+class Contender:
+    label: str
+    path: Path | None  # None: a torch baseline or the default path at ORT defaults (timed by run_bench itself)
+    ours: bool
+    accuracy: float | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
+    parser.add_argument("models", type=Path, nargs="*", help="edgelstm checkpoint directories (heldout.npz beside: accuracy)")
+    parser.add_argument("--issue13-random", action="store_true", help="add issue 13's 2x128 LSTM, 40 features, random weights")
     parser.add_argument("--threads", default="1,2", help="thread counts swept for every contender")
-    parser.add_argument("--spinning", choices=["off", "on", "both"], default="both", help="ORT spinning for our sessions")
+    parser.add_argument("--spinning", choices=["off", "on", "both"], default="both", help="ORT spinning swept")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--out", type=Path, default=None, help="also write the printed report here")
     args = parser.parse_args(argv)
+    if not args.models and not args.issue13_random:
+        parser.error("give a checkpoint directory or --issue13-random")
 
-    import numpy as np
     import onnxruntime as ort
+    import torch
 
+    lines: list[str] = []
+    say = lambda text="": (print(text, flush=True), lines.append(text))  # noqa: E731
+    threads = tuple(int(t) for t in args.threads.split(","))
+    spinning = {"off": (False,), "on": (True,), "both": (False, True)}[args.spinning]
+    say(f"# issue 13 targets (scripts/bench_targets.py {' '.join(argv if argv is not None else sys.argv[1:])})")
+    say(
+        f"# {platform.machine()}, {os.cpu_count()} cores (shared: the machine was loaded), torch {torch.__version__}, "
+        f"onnxruntime {ort.__version__} CPU EP, graph optimization all"
+    )
+    say(f"# load average at start: {_load()}")
+    say(
+        f"# T={STEPS}; swept: ORT intra-op threads {threads} x spinning {args.spinning} (one thread never spins: no "
+        f"pool threads), torch threads {threads}; the default path at ORT's default session options (all cores, "
+        f"spinning on); {args.rounds} interleaved rounds x 5 calls per model, p50 at each contender's best setting"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-targets-") as tmp:
+        root = Path(tmp)
+        models = [(str(m), m) for m in args.models]
+        if args.issue13_random:
+            models.append(("issue 13's 2x128 LSTM, 40 features, RANDOM weights", _random_issue13(root)))
+        alive: list[Any] = []
+        for index, (label, checkpoint) in enumerate(models):
+            alive.append(_one_model(label, checkpoint, root / f"model-{index}", threads, spinning, args.rounds, say))
+    say()
+    say(f"# load average at end: {_load()}")
+    if args.out is not None:
+        from edgelstm.files import atomic_path
+
+        with atomic_path(args.out, overwrite=True) as part:
+            part.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
+
+
+def _load() -> str:
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg()) + " (1, 5, 15 min)"
+
+
+def _random_issue13(root: Path) -> Path:
+    import torch
+
+    from edgelstm.checkpoint import save_checkpoint
+    from edgelstm.config import HeadConfig, ModelConfig
+    from edgelstm.model import SequenceModel
+
+    torch.manual_seed(0)
+    config = ModelConfig(input_size=40, hidden_size=128, cell="lstm", num_layers=2, head=HeadConfig("classify", 7, "last"))
+    save_checkpoint(SequenceModel(config).eval(), root / "issue13-lstm")
+    return root / "issue13-lstm"
+
+
+def _one_model(
+    label: str, checkpoint: Path, work: Path, threads: tuple[int, ...], spinning: tuple[bool, ...], rounds: int, say: Any
+) -> Any:
+    """Returns the loaded model: the caller keeps it alive, since bench caches the default path's graph by id(model)
+    and a freed model's id can be reused by the next one (the GRU would then be timed on the LSTM's graph)."""
     from edgelstm.bench import BenchConfig, run_bench
-    from edgelstm.bench.best import BestSetting, best_settings, best_vs_best
+    from edgelstm.bench.best import best_settings
     from edgelstm.bench.runner import _default_path_onnx
     from edgelstm.export.api import export_model
     from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity.data import load_sequence_data
-    from edgelstm.quantize import DynamicInt8Config, quantize
+    from edgelstm.quantize import DynamicInt8Config, SchemeRefused, WeightOnlyInt8Config, quantize
+
+    loaded = load_model(str(checkpoint))
+    cfg = loaded.config
+    heldout = checkpoint / "heldout.npz"
+    data = load_sequence_data(heldout, feature_size=loaded.signature.size) if heldout.is_file() else None
+    say()
+    say(
+        f"## {label}: {cfg.cell} {cfg.num_layers}x{cfg.hidden_size}, {loaded.signature.size} features"
+        + (f"; held-out {data.count} windows x {data.x.shape[1]} steps" if data is not None else "; no labelled data")
+    )
+    ours: dict[str, Path] = {}
+    ours["fp32 sequence fused"] = export_model(loaded, work / "fp32", ExportConfig(form="sequence", impl="fused")).path
+    for config in (DynamicInt8Config(), WeightOnlyInt8Config()):
+        try:
+            result = quantize(loaded, config, work / config.scheme, calibration=data)
+        except SchemeRefused as exc:
+            say(f"{config.scheme}: refused ({exc})")
+            continue
+        if result.path is None:
+            say(f"{config.scheme}: failed its parity gate, not timed")
+            continue
+        ours[config.scheme] = result.path
+    streaming = export_model(loaded, work / "streaming", ExportConfig(form="streaming")).path
+    default_graph = _default_path_onnx(loaded.module, loaded.signature.size)
+    # File names may repeat across forms (model.onnx): the bench keys rows by file name, so give each its own.
+    named = {name: _renamed(path, work / "named", name) for name, path in [*ours.items(), (DEFAULT_GRAPH, default_graph)]}
+    config = BenchConfig(
+        batches=BATCHES,
+        steps=(STEPS,),
+        threads=threads,
+        spinning=spinning,
+        rounds=rounds,
+        streaming_chunks=(1, 16),
+        cold_start=False,
+        roofline=False,
+    )
+    report = run_bench([*named.values(), streaming], loaded, config)
+    best = {(b.name, b.batch): b for b in best_settings(report.latencies)}
+    file_label = {path.name: name for name, path in named.items()}
+    accuracy = {name: _accuracy(path, data) for name, path in named.items()}
+    accuracy[DEFAULT_PATH] = accuracy[DEFAULT_GRAPH]
+
+    say()
+    say("| batch | contender | best setting | p50 ms | held-out accuracy | best artifact's speed-up over it |")
+    say("|---:|---|---|---:|---:|---:|")
+    verdicts: list[str] = []
+    for batch in BATCHES:
+        rows = {file_label.get(name, name): b for (name, b_batch), b in best.items() if b_batch == batch}
+        rows = {k: v for k, v in rows.items() if k in ours or k in BASELINES or k == DEFAULT_GRAPH}
+        winner = min(ours, key=lambda n: rows[n].p50_ms[STEPS])
+        top = rows[winner].p50_ms[STEPS]
+        for name in [*ours, *BASELINES, DEFAULT_GRAPH]:
+            if name not in rows:
+                continue
+            ms = rows[name].p50_ms[STEPS]
+            mark = " **(best artifact)**" if name == winner else ""
+            acc = accuracy.get(name)
+            acc_text = "-" if acc is None else f"{acc:.2%}"
+            ratio = "-" if name in ours else f"{ms / top:.2f}x"
+            say(f"| {batch} | {name}{mark} | {_setting(rows[name])} | {ms:.3f} | {acc_text} | {ratio} |")
+        eager = rows["torch eager fp32"].p50_ms[STEPS] / top
+        default = rows[DEFAULT_PATH].p50_ms[STEPS] / top
+        eager_target, default_target = (5.0, 1.5) if batch == 1 else (2.5, 1.2)
+        ours_acc, default_acc = accuracy.get(winner), accuracy.get(DEFAULT_PATH)
+        accurate = ours_acc is None or default_acc is None or ours_acc >= default_acc
+        acc_note = (
+            "accuracy not measured (no labelled data)"
+            if ours_acc is None or default_acc is None
+            else f"accuracy {ours_acc:.2%} vs {default_acc:.2%}"
+        )
+        verdicts.append(
+            f"batch {batch}, best artifact {winner} ({_setting(rows[winner])}): {eager:.2f}x torch eager fp32 "
+            f"(target >= {eager_target}x: {_verdict(eager >= eager_target)}); {default:.2f}x the default path "
+            f"(target >= {default_target}x at equal or better accuracy: {_verdict(default >= default_target and accurate)}; "
+            f"{acc_note})"
+        )
+        if cfg.cell == "gru" and batch == 1:
+            verdicts.append(f"GRU target, batch 1: best artifact >= 4x torch eager: {_verdict(eager >= 4.0)} ({eager:.2f}x)")
+    say()
+    for line in verdicts:
+        say(f"- {line}")
+    for cost in report.streaming:
+        ratio = cost.per_step_us / cost.whole_sequence_per_step_us
+        limit = {1: 2.5, 16: 1.2}.get(cost.chunk)
+        target = "" if limit is None or cost.mode != "helper" else f" (target <= {limit}x: {_verdict(ratio <= limit)})"
+        say(
+            f"- streaming fp32, chunk {cost.chunk}, {cost.mode} (1 thread): {cost.per_step_us:.1f} us/step vs "
+            f"{cost.whole_sequence_per_step_us:.1f} in one call -> {ratio:.2f}x{target}"
+        )
+    return loaded
+
+
+def _renamed(path: Path, folder: Path, name: str) -> Path:
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (name.replace(" ", "-").replace("'", "").replace(",", "") + path.suffix)
+    shutil.copyfile(path, target)
+    return target
+
+
+def _accuracy(path: Path, data: Any) -> float | None:
+    """Held-out accuracy of a classifier graph's first output, fed by the one feed builder."""
+    if data is None or data.y is None:
+        return None
+    import numpy as np
+
+    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
     from edgelstm.runtime import session_from_onnx
 
-    threads = tuple(int(t) for t in args.threads.split(","))
-    spinning = {"off": (False,), "on": (True,), "both": (False, True)}[args.spinning]
-    loaded = load_model(str(args.model))
-    data = load_sequence_data(args.model / "heldout.npz", feature_size=loaded.signature.size)
-    with tempfile.TemporaryDirectory() as tmp:
-        best_path = quantize(loaded, DynamicInt8Config(), Path(tmp), calibration=data).path
-        streaming = export_model(loaded, Path(tmp) / "s", ExportConfig(form="streaming")).path
-        if best_path is None:
-            print("dynamic int8 failed its parity gate: nothing to compare")
-            return 1
-        config = BenchConfig(
-            batches=BATCHES,
-            steps=(STEPS,),
-            threads=threads,
-            spinning=spinning,
-            rounds=args.rounds,
-            streaming_chunks=(1, 4, 16),
-            cold_start=False,
-        )
-        report = run_bench([best_path, streaming], loaded, config)
-        ours = session_from_onnx(best_path)
-        lengths = np.full(data.count, data.x.shape[1], np.int64)
-        ours_acc = float(np.mean(ours.run(["output"], {"x": data.x, "lengths": lengths})[0].argmax(-1) == data.y))
-        default = ort.InferenceSession(
-            str(_default_path_onnx(loaded.module, loaded.signature.size)), providers=["CPUExecutionProvider"]
-        )
-        default_acc = float(np.mean(default.run(None, {default.get_inputs()[0].name: data.x})[0].argmax(-1) == data.y))
+    info = open_artifact(path)
+    session = session_from_onnx(path)
+    logits = session.run(None, sequence_feeds(info.interface, data.x, None, path.name))[0]
+    return float(np.mean(logits.argmax(-1) == data.y))
 
-    best = best_settings(report.latencies)
-    at = {(b.name, b.batch): b for b in best}
-    default_name = next(b.name for b in best if b.name.startswith("default path"))
 
-    def setting(b: BestSetting) -> str:
-        if b.intra_op_threads == 0:
-            return "ORT defaults"
-        spin = "" if b.allow_spinning is None else f", spinning {'on' if b.allow_spinning else 'off'}"
-        return f"{b.intra_op_threads} thread(s){spin}"
+def _setting(b: Any) -> str:
+    if b.intra_op_threads == 0:
+        return "ORT defaults"
+    if b.allow_spinning is None:
+        return f"torch, {b.intra_op_threads} thread(s)"
+    return f"{b.intra_op_threads} thread(s), spinning {'on' if b.allow_spinning else 'off'}"
 
-    print(
-        f"model: {args.model}; T={STEPS}; ORT CPU EP; swept threads {threads} (torch and ours), spinning "
-        f"{args.spinning} (ours; one thread is never timed with spinning: no pool threads); the default path uses "
-        f"ORT's default session options; {args.rounds} interleaved rounds x {config.calls_per_round} calls; p50 at "
-        "each contender's best setting\n"
-    )
-    print(
-        "| batch | ours (dynamic int8) | torch eager fp32 | torch dynamic int8 | default path | ours vs eager | vs torch int8 | vs default |"
-    )
-    print("|---:|---|---|---|---|---:|---:|---:|")
-    ratios: dict[tuple[str, int], float] = {}
-    for batch in BATCHES:
-        mine = at[(best_path.name, batch)]
-        cells = [at[(name, batch)] for name in ("torch eager fp32", "torch dynamic int8", default_name)]
-        for name in ("torch eager fp32", "torch dynamic int8", default_name):
-            ratios[(name, batch)] = best_vs_best(best, mine, name)[STEPS]
-        print(
-            f"| {batch} | {mine.p50_ms[STEPS]:.3f} ms ({setting(mine)}) | "
-            + " | ".join(f"{c.p50_ms[STEPS]:.3f} ms ({setting(c)})" for c in cells)
-            + " | "
-            + " | ".join(f"{ratios[(n, batch)]:.2f}x" for n in ("torch eager fp32", "torch dynamic int8", default_name))
-            + " |"
-        )
-    print(f"\nheld-out accuracy: ours {ours_acc:.2%}, default path {default_acc:.2%}")
-    stream: dict[tuple[int, str], float] = {}
-    for cost in report.streaming:
-        stream[(cost.chunk, cost.mode)] = cost.per_step_us / cost.whole_sequence_per_step_us
-        print(
-            f"streaming chunk {cost.chunk} ({cost.mode}, 1 thread): {cost.per_step_us:.1f} us/step vs "
-            f"{cost.whole_sequence_per_step_us:.1f} us/step in one call -> {stream[(cost.chunk, cost.mode)]:.2f}x"
-        )
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
-
-    accurate = ours_acc >= default_acc
-    print("\ntargets (issue 13; each contender at its best measured setting):")
-    for batch, eager_target, default_target in ((1, 5.0, 1.5), (32, 2.5, 1.2)):
-        eager = ratios[("torch eager fp32", batch)]
-        dflt = ratios[(default_name, batch)]
-        print(f"  batch {batch}: >= {eager_target}x torch eager fp32: {verdict(eager >= eager_target)} ({eager:.2f}x)")
-        print(
-            f"  batch {batch}: >= {default_target}x default path at equal or better accuracy: "
-            f"{verdict(dflt >= default_target and accurate)} ({dflt:.2f}x)"
-        )
-    for chunk, limit in ((1, 2.5), (16, 1.2)):
-        best_mode = min((v, mode) for (c, mode), v in stream.items() if c == chunk)
-        print(
-            f"  streaming chunk {chunk} <= {limit}x one-call per-step: {verdict(best_mode[0] <= limit)} "
-            f"({best_mode[0]:.2f}x, best mode: {best_mode[1]}; 'helper' is edgelstm.runtime.StreamingSession)"
-        )
-    print("  GRU 2x128 >= 4x torch eager at batch 1: not measured by this script (run it on a GRU checkpoint)")
-    return 0
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
 
 if __name__ == "__main__":
