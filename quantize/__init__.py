@@ -1,7 +1,18 @@
-"""Quantization of recurrent models: dynamic int8, calibrated static int8, fp16 and int4, checked for parity."""
+"""Quantization of recurrent models: dynamic int8, calibrated static int8, fp16, int4 and weight-only int8/int4
+(per layer too: mixed precision against a budget), checked for parity."""
 
 from edgelstm.quantize.api import QuantizeResult, SchemeRefused, quantize
-from edgelstm.quantize.config import DynamicInt8Config, Fp16Config, Int4Config, SchemeConfig, StaticInt8Config, scheme_config
+from edgelstm.quantize.config import (
+    DynamicInt8Config,
+    Fp16Config,
+    Int4Config,
+    SchemeConfig,
+    StaticInt8Config,
+    WeightOnlyConfig,
+    WeightOnlyInt4Config,
+    WeightOnlyInt8Config,
+    scheme_config,
+)
 from edgelstm.quantize.gate import ParityGate
 
 __all__ = [
@@ -13,6 +24,9 @@ __all__ = [
     "SchemeConfig",
     "SchemeRefused",
     "StaticInt8Config",
+    "WeightOnlyConfig",
+    "WeightOnlyInt4Config",
+    "WeightOnlyInt8Config",
     "quantize",
     "scheme_config",
 ]

@@ -132,9 +132,38 @@ class WeightOnlyInt4Config(WeightOnlyConfig):
             raise ConfigError(f"block_size must be >= 2, got {self.block_size}")
 
 
+@dataclass(frozen=True)
+class WeightOnlyMixedConfig(WeightOnlyConfig):
+    """Per-layer weight-only precision: only the listed weights are stored quantized, each at its own precision
+    (int8 per channel or int4 blockwise); the rest stay float. Chosen by the mixed-precision search against a
+    budget (edgelstm.quantize.mixed), or written by hand."""
+
+    scheme: ClassVar[str] = "mixed"
+    precision: ClassVar[str] = "int8"  # the gate's default tolerances: the weakest int4 layers are chosen by budget
+    storage: ClassVar[str] = "mixed"
+    precisions: tuple[tuple[str, str], ...] = ()  # (weight tensor name, "int8" | "int4")
+    block_size: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.block_size < 2:
+            raise ConfigError(f"block_size must be >= 2, got {self.block_size}")
+        for name, storage in self.precisions:
+            if storage not in ("int8", "int4"):
+                raise ConfigError(f"weight {name!r}: precision {storage!r}; choose int8 or int4 (or leave it out: float)")
+
+
 SCHEMES: dict[str, type[SchemeConfig]] = {
     cls.scheme: cls
-    for cls in (DynamicInt8Config, StaticInt8Config, Fp16Config, Int4Config, WeightOnlyInt8Config, WeightOnlyInt4Config)
+    for cls in (
+        DynamicInt8Config,
+        StaticInt8Config,
+        Fp16Config,
+        Int4Config,
+        WeightOnlyInt8Config,
+        WeightOnlyInt4Config,
+        WeightOnlyMixedConfig,
+    )
 }
 
 
@@ -150,4 +179,6 @@ def config_from_dict(data: dict[str, Any]) -> SchemeConfig:
     for key in ("keep_fp32_ops", "exclude"):
         if key in values:
             values[key] = tuple(values[key])
+    if "precisions" in values:  # JSON has lists where the config has tuples
+        values["precisions"] = tuple((str(name), str(storage)) for name, storage in values["precisions"])
     return scheme_config(name, **values)

@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import SelectionResult
+from edgelstm.quantize.selection import SPEED_LIMIT, SelectionResult
 from edgelstm.render import _console
 
 
@@ -18,6 +18,9 @@ def _parity_text(summary: dict | None) -> str:
         parts.append(f"top-1 {summary['top1_agreement']:.2%}")
     if "accuracy_delta" in summary:
         parts.append(f"acc {summary['accuracy_delta']:+.2%}")
+    if "flips" in summary:  # the streaming gate (a graph made elsewhere): decisions and probabilities
+        parts.append(f"{summary['flips']} of {summary.get('decisions', '?')} flipped")
+        parts.append(f"max |dp| {summary.get('max_abs_delta', 0.0):.3f}")
     if summary.get("last_step_error") is not None:
         parts.append(f"err@{summary['last_step']} {summary['last_step_error']:.2g}")
     return ", ".join(parts)
@@ -42,29 +45,62 @@ def print_quantize(result: QuantizeResult) -> None:
 
 
 def print_selection(selection: SelectionResult) -> None:
+    """One Pareto table: every row (the fp32 graph, each scheme, ORT's default beside), with why each loser lost."""
     console = _console()
-    table = Table(title="quantization candidates (parity vs torch float64 on held-out data + stress inputs)")
-    for column in ("scheme", "form", "bytes", "ratio", "latency b=1", "parity", "verdict"):
+    limit = "no speed limit" if selection.objective == "size-at-any-cost" else f"<= {SPEED_LIMIT:g}x fp32 latency"
+    table = Table(title=f"quantization candidates: objective {selection.objective}, {limit}, batch-1 latency, 1 thread")
+    for column in ("scheme", "form", "bytes", "x smaller", "latency b=1", "vs fp32", "gate", "front", "verdict"):
         table.add_column(column)
     for c in selection.candidates:
         if c.result is None:
-            table.add_row(c.scheme, "-", "-", "-", "-", escape(c.refused), "refused")
+            table.add_row(c.scheme, "-", "-", "-", "-", "-", "-", "-", escape(c.lost or c.refused))
             continue
-        verdict = "[green]pass[/green]" if c.passed else "[red]FAIL[/red] (not written)"
         if selection.winner is c:
-            verdict += " [bold]winner[/bold]"
+            verdict = "[bold green]winner[/bold green]"
+        elif c.role == "reference":
+            verdict = escape(c.lost)
+        else:
+            verdict = ("" if c.passed else "[red]FAIL[/red] ") + escape(c.lost)
         table.add_row(
             c.scheme,
             c.result.impl,
-            f"{c.result.size_bytes:,}",
-            f"{c.result.compression:.2f}x",
+            f"{c.size_bytes:,}",
+            f"{c.size_ratio:.2f}x" if c.size_ratio else "-",
             # a candidate that failed the gate is not written, so there is no file to time (was printed as 0.000 ms)
-            f"{c.latency_ms:.3f} ms" if c.result.path is not None else "not timed (not written)",
-            escape(_parity_text(c.summary)),
+            f"{c.latency_ms:.3f} ms" if c.latency_ms is not None else "not timed",
+            f"{c.speed_ratio:.2f}x" if c.speed_ratio is not None else "-",
+            "reference" if c.role == "reference" else escape(_parity_text(c.summary)),
+            "yes" if c.on_front else "no",
             verdict,
         )
     console.print(table)
     console.print(escape(selection.why))
     for c in selection.candidates:
-        for line in (c.summary.get("failures") or [])[:3] if not c.passed else []:
-            console.print(f"  {c.scheme}: [red]FAIL[/red] {escape(line)}")
+        if layers := c.details.get("layers"):
+            print_layers(c.scheme, layers)
+
+
+def print_layers(scheme: str, layers: list[dict]) -> None:
+    """Mixed precision: what quantizing each layer alone costs the task, and the precision chosen for it."""
+    table = Table(title=f"{scheme}: per-layer sensitivity (each layer quantized alone) and the precision chosen")
+    for column in ("layer", "weights", "float bytes", "int8 alone", "int4 alone", "chosen"):
+        table.add_column(column)
+    for layer in layers:
+        alone = {p: {**f, "cost": layer.get("cost", {}).get(p)} for p, f in layer.get("alone", {}).items()}
+        table.add_row(
+            escape(layer["name"]),
+            escape(", ".join(layer["tensors"])[:60]),
+            f"{layer['float_bytes']:,}",
+            escape(_cost_text(alone.get("int8"))),
+            escape(_cost_text(alone.get("int4"))),
+            layer.get("chosen", "float"),
+        )
+    _console().print(table)
+
+
+def _cost_text(figures: dict | None) -> str:
+    if not figures:
+        return "-"
+    verdict = "pass" if figures.get("passed") else "FAIL"
+    cost = f"cost {figures['cost']:.2f}" if figures.get("cost") is not None else ""
+    return " ".join(part for part in (verdict, _parity_text(figures), cost) if part)

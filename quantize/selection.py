@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import onnx
 
+from edgelstm.errors import ConfigError, first_line
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
@@ -20,6 +23,8 @@ from edgelstm.quantize.config import (
     Int4Config,
     SchemeConfig,
     StaticInt8Config,
+    WeightOnlyInt4Config,
+    WeightOnlyInt8Config,
 )
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.runtime import SessionSettings, session_from_onnx
@@ -29,23 +34,53 @@ if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
 
 
+Objective = Literal["size", "speed", "size-at-any-cost"]
+OBJECTIVES: tuple[str, ...] = ("size", "speed", "size-at-any-cost")
+# A published artifact may be at most this much slower than the float graph at batch 1 (issue 11): a smaller file
+# that makes every inference slower is no win on a device (int8 GRU Loop graphs were 5x slower than fused fp32).
+SPEED_LIMIT = 1.1
+FP32_ROW = "fp32"
+ORT_DEFAULT_ROW = "ort-quantize-dynamic"
+
+
 @dataclass
 class Candidate:
     scheme: str
     result: QuantizeResult | None = None
     refused: str = ""
     passed: bool = False
-    latency_ms: float = 0.0  # batch 1, median, 1 thread
+    latency_ms: float | None = None  # batch 1, median, 1 thread; None: not timed (never written)
     summary: dict[str, Any] = field(default_factory=dict)
+    role: str = "candidate"  # candidate | reference (the fp32 graph) | contender (shown beside, never published)
+    on_front: bool = False  # on the size/latency Pareto front of the passing rows
+    lost: str = ""  # why it is not the winner, in words; "" for the winner
+    speed_ratio: float | None = None  # latency / fp32 latency
+    size_ratio: float | None = None  # fp32 bytes / bytes ("x smaller")
+    details: dict[str, Any] = field(default_factory=dict)  # scheme-specific tables (mixed: per-layer sensitivity)
+
+    @property
+    def timed(self) -> bool:
+        return self.latency_ms is not None
+
+    @property
+    def size_bytes(self) -> int:
+        return self.result.size_bytes if self.result is not None else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,
+            "role": self.role,
             "refused": self.refused,
             "passed": self.passed,
+            "size_bytes": self.size_bytes if self.result is not None else None,
+            "x_smaller": self.size_ratio,
             # None: not timed (failed the gate, so never written), rather than a 0.0 that reads as a measurement
-            "latency_ms_batch1": self.latency_ms if self.result is not None and self.result.path is not None else None,
+            "latency_ms_batch1": self.latency_ms,
+            "latency_vs_fp32": self.speed_ratio,
+            "on_front": self.on_front,
+            "lost": self.lost,
             "summary": self.summary,
+            "details": self.details,
             "result": self.result.to_dict() if self.result else None,
         }
 
@@ -54,25 +89,44 @@ class Candidate:
 class SelectionResult:
     candidates: list[Candidate]
     winner: Candidate | None
+    objective: str = "size"
 
     @property
     def why(self) -> str:
         if self.winner is None:
-            return "no scheme met the parity budget"
+            return "no scheme met the parity budget" + (
+                "" if self.objective == "size-at-any-cost" else f" at most {SPEED_LIMIT:g}x slower than the fp32 graph"
+            )
+        if self.objective == "size-at-any-cost":
+            return f"{self.winner.scheme}: the smallest artifact that passed the parity gate, whatever its speed"
+        what = "fastest" if self.objective == "speed" else "smallest"
         return (
-            f"{self.winner.scheme}: the smallest artifact that passed the parity gate among those at most "
-            f"{SLOWDOWN_LIMIT:g}x slower than the fastest passing one"
+            f"{self.winner.scheme}: the {what} artifact that passed the parity gate among those at most "
+            f"{SPEED_LIMIT:g}x slower than the fp32 graph at batch 1"
         )
+
+    @property
+    def reference(self) -> Candidate | None:
+        return next((c for c in self.candidates if c.role == "reference"), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "winner": self.winner.scheme if self.winner else None,
+            "objective": self.objective,
+            "speed_limit_vs_fp32": None if self.objective == "size-at-any-cost" else SPEED_LIMIT,
             "why": self.why,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
 
-DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (DynamicInt8Config(), Int4Config(), StaticInt8Config(), Fp16Config())
+DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (
+    DynamicInt8Config(),
+    WeightOnlyInt8Config(),
+    WeightOnlyInt4Config(),
+    Int4Config(),
+    StaticInt8Config(),
+    Fp16Config(),
+)
 
 
 def check_artifact(
@@ -101,21 +155,36 @@ def select_scheme(
     policy: TolerancePolicy,
     schemes: tuple[SchemeConfig, ...] = DEFAULT_SCHEMES,
     overwrite: bool = False,
+    objective: Objective = "size",
+    mixed: bool = True,
+    source: Path | None = None,
 ) -> SelectionResult:
+    """Every scheme tried on an edgelstm model, gated, timed beside the fp32 graph; the winner per `objective`.
+
+    `source`: an ONNX file exported from `reference` (a user module's torch.onnx graph): quantized as it is, and
+    itself the fp32 row; otherwise each scheme exports the checkpoint in the form it suits."""
     candidates = []
     gate = ParityGate(reference, data, policy)
+    model: LoadedModel | Path = source if source is not None else reference
     queue = list(schemes)
     while queue:
         config = queue.pop(0)
         # Failed candidates stay out of out_dir; their numbers are in the report.
         candidate = _gated_candidate(
-            config, lambda c: quantize(reference, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
+            config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
         )
         candidates.append(candidate)
         if candidate.result is not None and not candidate.passed and not getattr(config, "exclude", ()):
             queue[0:0] = exclusion_variants(config, reference)
-    measure_latencies([c for c in candidates if c.result is not None and c.result.path is not None], data)
-    return SelectionResult(candidates, pick_winner(candidates))
+    if mixed:
+        block = next((c.block_size for c in schemes if isinstance(c, WeightOnlyInt4Config)), 32)
+        candidates.append(mixed_candidate(model, gate, out_dir, data, None, objective, block, overwrite))
+    with tempfile.TemporaryDirectory(prefix="edgelstm-auto-fp32-") as tmp:
+        if source is not None:
+            fp32 = Candidate(FP32_ROW, _unquantized_result(source, source, source.stat().st_size), passed=True, role="reference")
+        else:
+            fp32 = _fp32_candidate(reference, data, Path(tmp))
+        return finish_selection(fp32, candidates, data, None, objective)
 
 
 def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -> Candidate:
@@ -132,8 +201,8 @@ def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -
 
 
 # Schemes tried on a graph made elsewhere, in order; those not registered (yet) are skipped. weight-only keeps float
-# compute (and so the speed of fused LSTM/Conv kernels); dynamic int8 is the second candidate.
-FOREIGN_SCHEMES: tuple[str, ...] = ("weight-only-int8", "dynamic-int8")
+# compute (and so the speed of fused LSTM/Conv kernels); dynamic int8 is the next candidate.
+FOREIGN_SCHEMES: tuple[str, ...] = ("weight-only-int8", "weight-only-int4", "dynamic-int8")
 
 
 def foreign_schemes() -> tuple[SchemeConfig, ...]:
@@ -147,53 +216,239 @@ def select_foreign_scheme(
     out_dir: Path,
     schemes: tuple[SchemeConfig, ...] | None = None,
     overwrite: bool = False,
+    objective: Objective = "size",
+    mixed: bool = True,
 ) -> SelectionResult:
     """`--scheme auto` on an ONNX graph made elsewhere: every applicable scheme, gated against the ONNX reference
-    (streamed, decisions compared), the smallest passing artifact picked as for edgelstm's own graphs."""
+    (streamed, decisions compared), timed beside the fp32 file and ORT's default `quantize_dynamic`; the winner
+    picked as for edgelstm's own graphs. `mixed`: the per-layer search is a candidate too."""
     candidates = [
         _gated_candidate(config, lambda c: quantize(model, c, out_dir, overwrite=overwrite, gate=gate, foreign=hints))
         for config in schemes or foreign_schemes()
     ]
-    measure_latencies([c for c in candidates if c.result is not None and c.result.path is not None], None)
-    return SelectionResult(candidates, pick_winner(candidates))
+    if mixed:
+        candidates.append(mixed_candidate(model, gate, out_dir, None, hints, objective, overwrite=overwrite))
+    with tempfile.TemporaryDirectory(prefix="edgelstm-auto-ort-") as tmp:
+        size = model.stat().st_size
+        fp32 = Candidate(FP32_ROW, _unquantized_result(model, model, size), passed=True, role="reference")
+        candidates.append(ort_default_contender(model, hints, gate, Path(tmp)))
+        return finish_selection(fp32, candidates, None, hints, objective)
 
 
-def _batch1_feeds(path: Path, data: SequenceData | None) -> dict[str, np.ndarray]:
+def mixed_candidate(
+    model: LoadedModel | Path,
+    gate: Gate,
+    out_dir: Path,
+    data: SequenceData | None = None,
+    foreign: InterfaceHints | None = None,
+    objective: Objective = "size",
+    block_size: int = 32,
+    overwrite: bool = False,
+) -> Candidate:
+    """The mixed-precision search as one row: its published mix (or why none passed) and its per-layer table."""
+    from edgelstm.quantize.mixed import search_mixed
+
+    candidate = Candidate("mixed")
+    try:
+        mixed = search_mixed(model, gate, out_dir, data, foreign, objective, block_size=block_size, overwrite=overwrite)
+    except SchemeRefused as exc:
+        candidate.refused = str(exc)
+        return candidate
+    candidate.details = mixed.to_dict()
+    candidate.result = mixed.result
+    if mixed.result is None:
+        candidate.refused = "mixed refused: no layer survives quantization alone within the budget"
+        return candidate
+    candidate.summary = mixed.result.parity or {}
+    candidate.passed = bool(mixed.result.parity_passed)
+    return candidate
+
+
+def _unquantized_result(source: Path, path: Path, source_bytes: int) -> QuantizeResult:
+    return QuantizeResult(FP32_ROW, {}, str(source), source_bytes, path=path, size_bytes=path.stat().st_size, impl="fp32")
+
+
+def _fp32_candidate(reference: LoadedModel, data: SequenceData, tmp: Path) -> Candidate:
+    """The float graph the weight-only schemes start from (fused where the model allows), built by quantize's own
+    fp32 export so the row is the graph a user would otherwise ship."""
+    from edgelstm.quantize.api import _fp32_source
+
+    path, metadata = _fp32_source(reference, WeightOnlyInt8Config(), tmp, data)
+    result = _unquantized_result(Path(str(reference.origin)), path, path.stat().st_size)
+    result.impl = metadata.interface.impl
+    return Candidate(FP32_ROW, result, passed=True, role="reference")
+
+
+def ort_default_contender(model: Path, hints: InterfaceHints, gate: Gate, tmp: Path) -> Candidate:
+    """ONNX Runtime's `quantize_dynamic` with its defaults, gated like the rest: shown beside, never published."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    from edgelstm.export.metadata import attach_metadata, source_metadata
+    from edgelstm.quantize.api import quiet_onnxruntime_logs
+
+    candidate = Candidate(ORT_DEFAULT_ROW, role="contender")
+    target = tmp / f"{model.stem}.{ORT_DEFAULT_ROW}.onnx"
+    try:
+        with quiet_onnxruntime_logs():
+            quantize_dynamic(str(model), str(target))
+        graph = onnx.load(str(target))
+    except Exception as exc:  # ORT's quantizer raises bare errors per unsupported pattern; the row says which
+        candidate.refused = f"ORT quantize_dynamic failed: {first_line(exc)}"
+        return candidate
+    attach_metadata(graph, source_metadata(model, hints))
+    onnx.save(graph, str(target))
+    result = QuantizeResult(ORT_DEFAULT_ROW, {}, str(model), model.stat().st_size, size_bytes=target.stat().st_size)
+    result.impl = "ort"
+    result.parity = candidate.summary = gate.run(target)
+    result.parity_passed = candidate.passed = bool(result.parity["passed"])
+    result.path = target  # in a temporary directory: timed, then forgotten
+    candidate.result = result
+    return candidate
+
+
+def finish_selection(
+    fp32: Candidate,
+    candidates: list[Candidate],
+    data: SequenceData | None,
+    hints: InterfaceHints | None,
+    objective: Objective,
+) -> SelectionResult:
+    """Time every written row beside the fp32 graph, unpublish what breaks the speed rule, pick the winner, mark
+    the Pareto front and say why each other row lost. Rows in temporary directories forget their paths."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective {objective!r}: choose {', '.join(OBJECTIVES)}")
+    rows = [fp32, *candidates]
+    measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data, hints)
+    fp32_ms = fp32.latency_ms
+    for row in rows:
+        if row.result is not None and row.size_bytes:
+            row.size_ratio = fp32.size_bytes / row.size_bytes
+        if row.latency_ms is not None and fp32_ms:
+            row.speed_ratio = row.latency_ms / fp32_ms
+    if objective != "size-at-any-cost":
+        for row in candidates:
+            if row.role == "candidate" and row.passed and row.speed_ratio is not None and row.speed_ratio > SPEED_LIMIT:
+                _unpublish(row)
+                row.lost = (
+                    f"refused: {row.speed_ratio:.2f}x slower than fp32 at batch 1 (limit {SPEED_LIMIT:g}x; "
+                    "--objective size-at-any-cost publishes it)"
+                )
+    winner = pick_winner(candidates, objective, fp32_ms)
+    mark_front(rows)
+    for row in rows:
+        if row is not winner and not row.lost:
+            row.lost = loss_reason(row, winner, objective)
+    for row in rows:
+        if row.role != "candidate" and row.result is not None:
+            row.result.path = None  # the fp32 export and ORT's contender lived in a temporary directory
+    return SelectionResult(rows, winner, objective)
+
+
+def _unpublish(candidate: Candidate) -> None:
+    """Remove an artifact this selection wrote but must not ship (the speed rule); its numbers stay in the row."""
+    assert candidate.result is not None and candidate.result.path is not None
+    path = candidate.result.path
+    for written in (path, path.with_suffix(".quant.json")):
+        written.unlink(missing_ok=True)
+    candidate.result.path = None
+
+
+def _batch1_feeds(path: Path, data: SequenceData | None, hints: InterfaceHints | None = None) -> dict[str, np.ndarray]:
     """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
     its constants and initial state, from the one feed builder."""
     from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds
 
-    interface = open_artifact(path).interface
+    interface = open_artifact(path, hints).interface
     if data is not None:
         return sequence_feeds(interface, data.x[:1], None, str(path))
     x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
     return sequence_feeds(interface, x, None, str(path))
 
 
-def measure_latencies(candidates: list[Candidate], data: SequenceData | None, rounds: int = 7, calls: int = 10) -> None:
+def measure_latencies(
+    candidates: list[Candidate],
+    data: SequenceData | None,
+    hints: InterfaceHints | None = None,
+    rounds: int = 7,
+    calls: int = 10,
+) -> None:
     """Batch-1 latency of each artifact, interleaved round by round so machine noise hits all alike; median."""
     workloads = []
     for candidate in candidates:
         assert candidate.result is not None and candidate.result.path is not None
         session = session_from_onnx(candidate.result.path, SessionSettings(intra_op_threads=1))
         names = {i.name for i in session.get_inputs()}
-        own = {k: v for k, v in _batch1_feeds(candidate.result.path, data).items() if k in names}
+        own = {k: v for k, v in _batch1_feeds(candidate.result.path, data, hints).items() if k in names}
         workloads.append(lambda s=session, f=own: s.run(None, f))
     timings = time_interleaved(workloads, TimerSettings(rounds=rounds, calls_per_round=calls, warmup_calls=1))
     for candidate, timing in zip(candidates, timings, strict=True):
         candidate.latency_ms = timing.p50_ms
 
 
-SLOWDOWN_LIMIT = 2.0
+# Latencies within this factor of each other count as the same speed when a row's loss is put in words.
+EQUAL_SPEED = 1.1
 
 
-def pick_winner(candidates: list[Candidate]) -> Candidate | None:
-    """Smallest passing artifact, among those at most 2x slower than the fastest passing one: a few percent of
-    bytes is no win on a device if every inference costs twice the time (int4 MatMulNBits was 25x slower than
-    int8 on the reference model for 10 % fewer bytes). Ties go to the faster."""
-    passing = [c for c in candidates if c.passed and c.result is not None]
+def pick_winner(candidates: list[Candidate], objective: Objective = "size", fp32_ms: float | None = None) -> Candidate | None:
+    """The smallest (objective size) or fastest (speed) published passing artifact at most SPEED_LIMIT x slower
+    than the fp32 graph; size-at-any-cost: the smallest passing one, whatever its speed. Ties go to the faster
+    (size) or the smaller (speed)."""
+    passing = [c for c in candidates if c.role == "candidate" and c.passed and c.result is not None and c.latency_ms is not None]
+    if objective != "size-at-any-cost" and fp32_ms:
+        passing = [c for c in passing if c.latency_ms is not None and c.latency_ms <= SPEED_LIMIT * fp32_ms]
     if not passing:
         return None
-    fastest = min(c.latency_ms for c in passing)
-    eligible = [c for c in passing if c.latency_ms <= SLOWDOWN_LIMIT * fastest]
-    return min(eligible, key=lambda c: (c.result.size_bytes if c.result else 0, c.latency_ms))
+    if objective == "speed":
+        return min(passing, key=lambda c: (c.latency_ms or 0.0, c.size_bytes))
+    return min(passing, key=lambda c: (c.size_bytes, c.latency_ms or 0.0))
+
+
+def mark_front(rows: list[Candidate]) -> None:
+    """On the front: a passing, timed row no other passing row beats on both bytes and latency."""
+    timed = [r for r in rows if r.passed and r.result is not None and r.latency_ms is not None]
+    for row in timed:
+        row.on_front = not any(_dominates(other, row) for other in timed if other is not row)
+
+
+def _dominates(a: Candidate, b: Candidate) -> bool:
+    assert a.latency_ms is not None and b.latency_ms is not None
+    no_worse = a.size_bytes <= b.size_bytes and a.latency_ms <= b.latency_ms
+    return no_worse and (a.size_bytes < b.size_bytes or a.latency_ms < b.latency_ms)
+
+
+def loss_reason(row: Candidate, winner: Candidate | None, objective: Objective) -> str:
+    """Why `row` is not the winner, in words a user can act on."""
+    if row.refused:
+        return "refused: " + row.refused.split(" refused: ", 1)[-1]
+    if not row.passed:
+        failures = row.summary.get("failures") or []
+        return "failed the gate: " + (failures[0] if failures else "see its parity summary")
+    prefix = "ORT's default quantize_dynamic, shown for comparison; " if row.role == "contender" else ""
+    if winner is None:
+        return prefix + (
+            "the float graph: no quantized artifact met the budget and the speed rule"
+            if row.role == "reference"
+            else "not picked"
+        )
+    if winner.result is None or row.latency_ms is None or winner.latency_ms is None:
+        return prefix + f"not picked ({winner.scheme} won)"
+    times = row.size_bytes / winner.size_bytes if winner.size_bytes else 0.0
+    speed = row.latency_ms / winner.latency_ms if winner.latency_ms else 0.0
+    if row.role == "reference":
+        return f"the float graph: {winner.scheme} is {times:.2f}x smaller" + (
+            "" if objective == "size-at-any-cost" else f" within {SPEED_LIMIT:g}x of its speed"
+        )
+    if objective == "speed":
+        if speed > 1.0:
+            return prefix + f"{speed:.2f}x the latency of {winner.scheme}"
+        return prefix + f"as fast as {winner.scheme} but {times:.2f}x its bytes"
+    if times > 1.0:
+        if speed > EQUAL_SPEED:
+            return prefix + f"larger ({times:.2f}x the bytes) and {speed:.2f}x slower than {winner.scheme}"
+        if speed >= 1 / EQUAL_SPEED:
+            return prefix + f"larger than {winner.scheme} ({times:.2f}x the bytes) at equal speed"
+        return (
+            prefix
+            + f"larger than {winner.scheme} ({times:.2f}x the bytes); faster ({speed:.2f}x its latency), but the objective is size"
+        )
+    return prefix + f"as small as {winner.scheme} but {speed:.2f}x its latency"

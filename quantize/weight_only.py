@@ -17,7 +17,7 @@ import onnx
 import onnx_ir as ir
 
 from edgelstm.errors import UnsupportedGraphError, first_line
-from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config
+from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyMixedConfig
 
 # Ops that only move or select data: the output-channel axis of a weight can be followed through them.
 LAYOUT_OPS = frozenset({"Identity", "Slice", "Split", "Concat", "Unsqueeze", "Squeeze", "Transpose"})
@@ -25,6 +25,7 @@ FLOAT_TYPES = {ir.DataType.FLOAT: np.float32, ir.DataType.FLOAT16: np.float16}
 # Per-axis DequantizeLinear exists since opset 13, but onnx.reference implements it from 19 only: published graphs
 # must run there too (issue 11), so int8 raises older graphs to 19. int4 and block_size need 21.
 MIN_OPSET = {"int8": 19, "int4": 21}
+NOT_SELECTED = "not selected: kept in float by the per-layer choice"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class WeightSlot:
     op: str
     channel_axis: int  # output channels: one int8 scale each
     reduce_axes: tuple[int, ...]  # summed over by the op: int4 blocks run along one of these
+    node: str = ""  # the consuming node's name: a layer, for per-layer (mixed) precision
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class QuantizedTensor:
     bytes_before: int
     bytes_after: int  # quantized values plus scales
     max_abs_error: float  # of the dequantized weight against the float one
+    nodes: tuple[str, ...] = ()  # the nodes that use it as a weight
 
 
 @dataclass(frozen=True)
@@ -87,14 +90,18 @@ class WeightOnlyReport:
         """One line each, for the quantize result."""
         ops = sorted({t.op for t in self.quantized})
         worst = max(self.quantized, key=lambda t: t.max_abs_error, default=None)
-        how = "per output channel" if self.storage == "int8" else "blockwise"
+        how = {"int8": "per output channel", "int4": "blockwise"}.get(self.storage, "per layer")
+        storage = self.storage
+        if storage == "mixed":
+            counts = {s: sum(t.storage == s for t in self.quantized) for s in ("int8", "int4")}
+            storage = "mixed (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ")"
         notes = [
-            f"{self.storage} weights {how} behind DequantizeLinear, float compute: {len(self.quantized)} tensors "
+            f"{storage} weights {how} behind DequantizeLinear, float compute: {len(self.quantized)} tensors "
             f"({', '.join(ops)}), {self.bytes_before} -> {self.bytes_after} bytes"
         ]
         if worst is not None:
             notes.append(f"largest dequantization error {worst.max_abs_error:.3g} ({worst.name})")
-        if fallback := [t.name for t in self.quantized if t.storage != self.storage]:
+        if self.storage != "mixed" and (fallback := [t.name for t in self.quantized if t.storage != self.storage]):
             notes.append(f"int8 per channel where no int4 block axis fits: {', '.join(fallback)}")
         if self.opset_after != self.opset_before:
             notes.append(f"opset {self.opset_before} -> {self.opset_after} (onnx.version_converter) for DequantizeLinear")
@@ -130,6 +137,9 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
                 reason = f"under {self.config.min_elements} elements (scales would cost more than they save)"
                 self.report.kept.append(KeptTensor(value.name or "", array.shape, reason))
                 continue
+            if self._storage(value.name or "") is None:
+                self.report.kept.append(KeptTensor(value.name or "", array.shape, NOT_SELECTED))
+                continue
             if len({s.channel_axis for s in slots}) > 1:
                 reason = "its uses disagree on the output-channel axis"
                 self.report.kept.append(KeptTensor(value.name or "", array.shape, reason))
@@ -137,6 +147,12 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             entry = self._replace(value, graph, constant_node, array, slots, names)
             self.report.quantized.append(entry)
         return ir.passes.PassResult(model, modified=bool(self.report.quantized))
+
+    def _storage(self, name: str) -> str | None:
+        """int8 | int4 for this tensor; None: leave it float (not listed in a mixed config)."""
+        if isinstance(self.config, WeightOnlyMixedConfig):
+            return dict(self.config.precisions).get(name)
+        return self.config.storage
 
     def _replace(
         self,
@@ -148,10 +164,10 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         names: set[str],
     ) -> QuantizedTensor:
         name = value.name or "weight"
-        block_axis = _block_axis(array.shape, slots) if self.config.storage == "int4" else None
+        block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         attributes: dict[str, Any]
         if block_axis is not None:
-            assert isinstance(self.config, WeightOnlyInt4Config)  # storage int4 is only set by that config
+            assert isinstance(self.config, WeightOnlyInt4Config | WeightOnlyMixedConfig)  # the configs with int4
             block = self.config.block_size
             q, scale = quantize_int4_blockwise(array, block_axis, block)
             import ml_dtypes  # onnx and onnx-ir depend on it: numpy's int4
@@ -191,6 +207,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             array.nbytes,
             (q.size + 1) // 2 + scale.nbytes if storage == "int4" else q.nbytes + scale.nbytes,
             float(np.abs(dequantized.astype(np.float64) - array).max()),
+            tuple(dict.fromkeys(s.node for s in slots)),
         )
 
 
@@ -201,7 +218,7 @@ def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[
     Ensures the result passes onnx.checker (full) and strict shape inference when the source did.
     """
     opset_before = _default_opset(model)
-    needed = MIN_OPSET[config.storage]
+    needed = MIN_OPSET[config.storage if config.storage != "mixed" else _mixed_storage(config)]
     source_valid = _validity_problem(model) is None
     declared = _declared_value_infos(ir.from_proto(model).graph)
     if opset_before < needed:
@@ -214,7 +231,7 @@ def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[
             ) from None
     else:
         model = onnx.ModelProto.FromString(model.SerializeToString())
-    if config.storage == "int4":
+    if needed >= MIN_OPSET["int4"]:
         model.ir_version = max(model.ir_version, 10)  # int4 tensors need IR version 10
     graph = ir.from_proto(model)
     quantize_pass = WeightOnlyQuantizePass(config)
@@ -231,6 +248,23 @@ def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[
     if source_valid and (problem := _validity_problem(result)) is not None:
         raise RuntimeError(f"weight-only quantization produced an invalid graph: {problem}")
     return result, quantize_pass.report
+
+
+def weight_layers(model: onnx.ModelProto, min_elements: int = 1024) -> dict[str, list[QuantizedTensor]]:
+    """The weights weight-only quantization would store, grouped per layer (the first node using each: a fused
+    LSTM/GRU's W and R together, one Conv, one MatMul), If/Loop bodies included; in graph order."""
+    from edgelstm.quantize.config import WeightOnlyInt8Config
+
+    _, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=min_elements))
+    layers: dict[str, list[QuantizedTensor]] = {}
+    for tensor in report.quantized:
+        layers.setdefault(tensor.nodes[0] if tensor.nodes and tensor.nodes[0] else tensor.name, []).append(tensor)
+    return layers
+
+
+def _mixed_storage(config: WeightOnlyConfig) -> str:
+    assert isinstance(config, WeightOnlyMixedConfig)
+    return "int4" if any(p == "int4" for _, p in config.precisions) else "int8"
 
 
 def quantize_int8_per_channel(weights: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -291,7 +325,7 @@ def _weight_slots(value: ir.Value, axes: list[int | None]) -> list[WeightSlot]:
             channel, reduced = axes[slot[0]], tuple(axes[a] for a in slot[1])
             if channel is None or None in reduced:
                 raise _NotAWeight(f"its {node.op_type} channel axis comes from an inserted axis")
-            slots.append(WeightSlot(node.op_type, channel, reduced))  # type: ignore[arg-type]
+            slots.append(WeightSlot(node.op_type, channel, reduced, node.name or ""))  # type: ignore[arg-type]
         elif node.op_type in LAYOUT_OPS and node.domain in ("", "ai.onnx") and (index == 0 or node.op_type == "Concat"):
             moved = _moved_axes(node, axes)
             for output in node.outputs:

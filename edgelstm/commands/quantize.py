@@ -23,9 +23,13 @@ from edgelstm.model_source import ModelOptions
 @user_errors
 @model_options
 def quantize_command(
-    model: str = typer.Argument(..., help="edgelstm checkpoint dir, or an .onnx exported by edgelstm"),
+    model: str = typer.Argument(..., help="the model: a checkpoint, .pt2, pkg.mod:factory (--weights), or any .onnx graph"),
     out: Path = typer.Option(..., "--out", help="directory for the quantized artifact(s)"),
-    scheme: str = typer.Option("auto", "--scheme", help="dynamic-int8, static-int8, fp16, int4, or auto"),
+    scheme: str = typer.Option(
+        "auto",
+        "--scheme",
+        help="dynamic-int8, static-int8, fp16, int4, weight-only-int8, weight-only-int4, mixed (per layer), or auto",
+    ),
     reference: str | None = typer.Option(
         None, "--reference", help="trained model for the parity check (default: MODEL when it is a checkpoint)"
     ),
@@ -39,7 +43,12 @@ def quantize_command(
     reduce_range: bool | None = typer.Option(
         None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
     ),
-    block_size: int = typer.Option(32, "--block-size", help="int4 block size"),
+    block_size: int = typer.Option(32, "--block-size", help="int4 / weight-only-int4 block size"),
+    objective: str = typer.Option(
+        "size",
+        "--objective",
+        help="auto: size (smallest within 1.1x fp32 latency), speed (fastest within it), size-at-any-cost",
+    ),
     keep_fp32: str = typer.Option("", "--keep-fp32", help="fp16: op types kept in float32, e.g. LSTM"),
     exclude: str = typer.Option("", "--exclude", help="dynamic-int8: parts kept in float, e.g. head,layer0"),
     weight_type: str = typer.Option("int8", "--weight-type", help="dynamic-int8 MatMul weights: int8 or uint8"),
@@ -68,6 +77,7 @@ def quantize_command(
     from edgelstm.quantize.selection import select_scheme
 
     check_output_dir(out)  # before any work: a bad --out is known without loading anything
+    _check_objective(objective)
     if scheme != "auto":
         scheme_config(scheme)  # an unknown scheme name is refused before the model loads
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
@@ -86,6 +96,7 @@ def quantize_command(
                 model_options,
                 as_json,
                 (threshold, max_flips, max_delta),
+                objective,
             )
         )
     ref_spec = reference or (None if is_onnx else model)
@@ -99,12 +110,20 @@ def quantize_command(
     if scheme == "auto":
         if loaded is None or sequences is None:
             raise ConfigError("--scheme auto needs a reference model (a checkpoint MODEL or --reference) and --data")
-        selection = select_scheme(loaded, sequences, out, policy, overwrite=overwrite)
+        selection = select_scheme(
+            loaded, sequences, out, policy, schemes=_auto_schemes(block_size), overwrite=overwrite, objective=objective
+        )
         if as_json:
             typer.echo(jsonio.dumps(selection.to_dict()))
         else:
             print_selection(selection)
         raise typer.Exit(EXIT_OK if selection.winner else EXIT_FAILED)
+    if scheme == "mixed":
+        if loaded is None:
+            raise ConfigError("--scheme mixed measures each layer against the trained model: pass --reference")
+        gate = ParityGate(loaded, sequences, policy)
+        source = loaded if not is_onnx else Path(model)
+        raise typer.Exit(_run_mixed(source, gate, out, sequences, None, objective, block_size, overwrite, as_json))
     options: dict[str, object] = {}
     if scheme in ("dynamic-int8", "static-int8"):
         options["per_channel"] = per_channel
@@ -115,7 +134,7 @@ def quantize_command(
     if scheme == "static-int8":
         options["method"] = method
         options["fixed_batch"] = fixed_batch
-    if scheme == "int4":
+    if scheme in ("int4", "weight-only-int4"):
         options["block_size"] = block_size
     if scheme == "fp16":
         options["keep_fp32_ops"] = parse_names_keep_case(keep_fp32)
@@ -132,6 +151,55 @@ def quantize_command(
     else:
         print_quantize(result)
     raise typer.Exit(EXIT_FAILED if result.parity_passed is False else EXIT_OK)
+
+
+def _run_mixed(
+    source: object,
+    gate: object,
+    out: Path,
+    data: object,
+    hints: object,
+    objective: str,
+    block_size: int,
+    overwrite: bool,
+    as_json: bool,
+) -> int:
+    """`--scheme mixed`: per-layer sensitivity, the greedy choice, the gated publish; the per-layer table."""
+    from edgelstm import jsonio
+    from edgelstm.quantize.render import print_layers, print_quantize
+    from edgelstm.quantize.selection import mixed_candidate
+
+    candidate = mixed_candidate(source, gate, out, data, hints, objective, block_size, overwrite)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(jsonio.dumps(candidate.to_dict()))
+    else:
+        if candidate.result is not None:
+            print_quantize(candidate.result)
+        else:
+            typer.echo(candidate.refused)
+        if candidate.details.get("layers"):
+            print_layers("mixed", candidate.details["layers"])
+    return EXIT_OK if candidate.passed else EXIT_FAILED
+
+
+def _check_objective(objective: str) -> None:
+    from edgelstm.errors import ConfigError
+    from edgelstm.quantize.selection import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective {objective!r}: choose {', '.join(OBJECTIVES)}")
+
+
+def _auto_schemes(block_size: int) -> tuple:
+    """auto's schemes, with --block-size reaching both int4 schemes."""
+    from dataclasses import replace
+
+    from edgelstm.quantize.config import Int4Config, WeightOnlyInt4Config
+    from edgelstm.quantize.selection import DEFAULT_SCHEMES
+
+    return tuple(
+        replace(c, block_size=block_size) if isinstance(c, Int4Config | WeightOnlyInt4Config) else c for c in DEFAULT_SCHEMES
+    )
 
 
 def _is_foreign(model: Path, reference: str | None) -> bool:
@@ -163,6 +231,7 @@ def _quantize_foreign(
     options: ModelOptions,
     as_json: bool,
     budget: tuple[float, float, float],
+    objective: str = "size",
 ) -> int:
     from edgelstm import jsonio
     from edgelstm.parity.reference import open_file_reference
@@ -174,7 +243,7 @@ def _quantize_foreign(
 
     hints = options.interface_hints()
     gate = None
-    if check or scheme == "auto":
+    if check or scheme in ("auto", "mixed"):
         signal = (
             load_stream_data(data)
             if data is not None
@@ -183,13 +252,19 @@ def _quantize_foreign(
         threshold, max_flips, max_delta = budget
         config = StreamCheckConfig(threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta)
         gate = StreamGate(open_file_reference(reference, options.allow_torchscript), signal, config)
+    if gate is None and scheme == "mixed":
+        from edgelstm.errors import ConfigError
+
+        raise ConfigError("--scheme mixed measures each layer through the gate: drop --no-check")
     if gate is not None and scheme == "auto":
-        selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite)
+        selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite, objective=objective)  # type: ignore[arg-type]
         if as_json:
             typer.echo(jsonio.dumps(selection.to_dict()))
         else:
             print_selection(selection)
         return EXIT_OK if selection.winner else EXIT_FAILED
+    if gate is not None and scheme == "mixed":
+        return _run_mixed(model, gate, out, None, hints, objective, 32, overwrite, as_json)
     result = quantize(model, scheme_config(scheme), out, overwrite=overwrite, gate=gate, keep_failed=keep_failed, foreign=hints)
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))

@@ -8,12 +8,19 @@ import onnx
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import UnsupportedGraphError
-from edgelstm.quantize.config import SchemeConfig, WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
+from edgelstm.quantize.config import (
+    SchemeConfig,
+    WeightOnlyConfig,
+    WeightOnlyInt4Config,
+    WeightOnlyInt8Config,
+    WeightOnlyMixedConfig,
+)
 from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 
 @register(WeightOnlyInt8Config)
 @register(WeightOnlyInt4Config)
+@register(WeightOnlyMixedConfig)
 class WeightOnlyHandler(Handler):
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
         # The fused LSTM/GRU ops keep ORT's float kernels (the speed); the fused LSTM has no projection.

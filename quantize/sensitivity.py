@@ -1,0 +1,93 @@
+"""Per-layer sensitivity: what storing one layer's weights at a lower precision, alone, costs the task.
+
+The cost is the gate's own metric on the gate's own data (decisions flipped and max |dp| through the streaming
+gate for a graph that carries state; the parity gate's task figures and errors for an edgelstm model), so the
+mixed-precision search (edgelstm.quantize.mixed) spends the user's budget where it buys the most bytes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
+from edgelstm.quantize.api import Gate
+from edgelstm.quantize.config import WeightOnlyMixedConfig
+from edgelstm.quantize.weight_only import quantize_weights, weight_layers
+
+PRECISIONS = ("int8", "int4")
+# The figures of a gate summary worth keeping per layer (the rest is the same for every variant).
+FIGURES = ("passed", "flips", "decisions", "max_abs_delta", "top1_agreement", "accuracy_delta", "max_rel_error")
+
+
+@dataclass
+class LayerSensitivity:
+    """One layer (the weights one node uses: a fused LSTM/GRU's W and R, one Conv, one MatMul)."""
+
+    name: str
+    tensors: list[str]
+    float_bytes: int
+    alone: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> the gate's figures
+    cost: dict[str, float] = field(default_factory=dict)  # precision -> task cost, 1.0 = the whole budget
+    chosen: str = "float"
+
+    @property
+    def reached(self) -> bool:
+        """False when even int4 left the gate's figures exactly unchanged: the gate's data never runs this layer
+        (silero's 8 kHz If branch under a 16 kHz stream), so its cost is unknown, not zero."""
+        return any(c > 0.0 for c in self.cost.values()) or not self.cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "reached": self.reached}
+
+
+def task_cost(summary: dict[str, Any], gate: Gate) -> float:
+    """The share of the budget a gate summary spends (> 1: over budget); larger is worse."""
+    config = getattr(gate, "config", None)
+    if "flips" in summary and config is not None:
+        allowed_flips = max(config.max_flip_fraction * summary.get("decisions", 0), 1.0)
+        return max(summary["flips"] / allowed_flips, summary.get("max_abs_delta", 0.0) / config.max_abs_delta)
+    if summary.get("top1_agreement") is not None:
+        return 1.0 - float(summary["top1_agreement"]) + float(summary.get("max_rel_error") or 0.0) * 1e-3
+    return float(summary.get("max_rel_error") or 0.0)
+
+
+def measure_sensitivity(
+    source: Path,
+    metadata: ArtifactMetadata,
+    gate: Gate,
+    min_elements: int = 1024,
+    block_size: int = 32,
+    precisions: tuple[str, ...] = PRECISIONS,
+) -> list[LayerSensitivity]:
+    """Each layer quantized alone at each precision and gated; the rest of the graph float."""
+    model = onnx.load(str(source))
+    layers = [
+        LayerSensitivity(name, [t.name for t in tensors], sum(t.bytes_before for t in tensors))
+        for name, tensors in weight_layers(model, min_elements).items()
+    ]
+    with tempfile.TemporaryDirectory(prefix="edgelstm-sensitivity-") as tmp:
+        for layer in layers:
+            for precision in precisions:
+                config = WeightOnlyMixedConfig(
+                    min_elements=min_elements,
+                    block_size=block_size,
+                    precisions=tuple((t, precision) for t in layer.tensors),
+                )
+                path = write_variant(model, config, metadata, Path(tmp) / f"{precision}.onnx")
+                summary = gate.run(path)
+                layer.alone[precision] = {k: summary[k] for k in FIGURES if k in summary}
+                layer.cost[precision] = task_cost(summary, gate)
+    return layers
+
+
+def write_variant(model: onnx.ModelProto, config: WeightOnlyMixedConfig, metadata: ArtifactMetadata, path: Path) -> Path:
+    """The graph with `config`'s weights quantized, carrying the source's interface so a gate can run it."""
+    quantized, _report = quantize_weights(model, config)
+    attach_metadata(quantized, metadata)
+    onnx.save(quantized, str(path))
+    return path

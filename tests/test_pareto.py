@@ -1,0 +1,94 @@
+"""auto's one Pareto table: every row (fp32, each scheme, ORT's default beside) with the reason each loser lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.selection import Candidate, SelectionResult, loss_reason, mark_front, pick_winner
+
+
+def _row(name: str, size: int, latency: float | None, passed: bool = True, role: str = "candidate", **kw) -> Candidate:
+    result = QuantizeResult(name, {}, "m", 100_000, size_bytes=size)
+    return Candidate(name, result, passed=passed, latency_ms=latency, role=role, **kw)
+
+
+def test_front_holds_the_rows_no_other_passing_row_beats_on_bytes_and_latency() -> None:
+    fp32 = _row("fp32", 100_000, 0.95, role="reference")  # the fastest: on the front however big
+    wo8 = _row("weight-only-int8", 27_000, 1.0)
+    wo4 = _row("weight-only-int4", 15_000, 1.05)
+    dyn = _row("dynamic-int8", 28_000, 1.2)  # bigger and slower than weight-only-int8: dominated
+    failed = _row("x", 1_000, None, passed=False)
+    mark_front([fp32, wo8, wo4, dyn, failed])
+    assert [r.on_front for r in (fp32, wo8, wo4, dyn, failed)] == [True, True, True, False, False]
+
+
+def test_each_loser_gets_a_reason_in_words() -> None:
+    winner = _row("weight-only-int8", 27_000, 1.0)
+    assert "larger than weight-only-int8" in loss_reason(_row("dynamic-int8", 28_000, 1.02), winner, "size")
+    assert "at equal speed" in loss_reason(_row("dynamic-int8", 28_000, 1.02), winner, "size")
+    assert "2.00x slower" in loss_reason(_row("loop", 30_000, 2.0), winner, "size")
+    fp32 = _row("fp32", 100_000, 1.0, role="reference")
+    assert loss_reason(fp32, winner, "size").startswith("the float graph: weight-only-int8 is 3.70x smaller")
+    gate_failure = _row("int4", 10_000, None, passed=False, summary={"failures": ["12 of 313 decisions flipped > 3"]})
+    assert loss_reason(gate_failure, winner, "size") == "failed the gate: 12 of 313 decisions flipped > 3"
+    refused = Candidate("fp16", refused="fp16 refused: no float16 LSTM kernel on this provider")
+    assert loss_reason(refused, winner, "size") == "refused: no float16 LSTM kernel on this provider"
+    ort = _row("ort-quantize-dynamic", 40_000, 1.3, role="contender")
+    assert loss_reason(ort, winner, "size").startswith("ORT's default quantize_dynamic, shown for comparison")
+    assert "latency of weight-only-int8" in loss_reason(_row("slow", 10_000, 1.5), winner, "speed")
+
+
+def test_the_reference_and_contenders_never_win() -> None:
+    rows = [_row("fp32", 100, 0.5, role="reference"), _row("ort", 10, 0.5, role="contender"), _row("wo8", 30, 0.5)]
+    assert pick_winner(rows, "size", 0.5) is rows[2]
+    assert pick_winner(rows[:2], "size-at-any-cost", 0.5) is None
+
+
+def test_table_and_json_carry_every_row(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgelstm.quantize.render import print_selection
+
+    fp32 = _row("fp32", 100_000, 1.0, role="reference", size_ratio=1.0, speed_ratio=1.0)
+    wo8 = _row("weight-only-int8", 27_000, 1.0, size_ratio=3.7, speed_ratio=1.0, on_front=True)
+    slow = _row("dynamic-int8", 25_000, 2.0, size_ratio=4.0, speed_ratio=2.0, lost="refused: 2.00x slower than fp32")
+    fp32.lost = loss_reason(fp32, wo8, "size")
+    selection = SelectionResult([fp32, wo8, slow], wo8)
+    data = selection.to_dict()
+    assert data["winner"] == "weight-only-int8" and data["speed_limit_vs_fp32"] == 1.1
+    assert [c["scheme"] for c in data["candidates"]] == ["fp32", "weight-only-int8", "dynamic-int8"]
+    assert data["candidates"][2]["lost"].startswith("refused: 2.00x slower")
+    print_selection(selection)
+    out = capsys.readouterr().out
+    assert "winner" in out and "2.00x slower" in out and "3.70x" in out
+
+
+def test_silero_auto_shows_fp32_and_ort_default_beside_and_publishes_only_within_the_speed_rule(tmp_path: Path) -> None:
+    silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.parity.reference import OnnxReference
+    from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
+    from edgelstm.parity.stream_data import synthetic_speech
+    from edgelstm.quantize.config import WeightOnlyInt8Config
+    from edgelstm.quantize.selection import select_foreign_scheme
+
+    source = Path(silero.__file__).parent / "data" / "silero_vad_16k_op15.onnx"
+    hints = InterfaceHints({"sr": 16_000}, (), 512, 64)
+    gate = StreamGate(OnnxReference(source), synthetic_speech(3.0, 16_000, chunk=512), StreamCheckConfig(max_flip_fraction=0.05))
+    selection = select_foreign_scheme(source, hints, gate, tmp_path, schemes=(WeightOnlyInt8Config(),), mixed=False)
+    rows = {c.scheme: c for c in selection.candidates}
+    assert set(rows) == {"fp32", "weight-only-int8", "ort-quantize-dynamic"}
+    assert rows["fp32"].speed_ratio == 1.0 and rows["fp32"].result and rows["fp32"].result.path is None
+    ort = rows["ort-quantize-dynamic"]
+    assert ort.result is not None and ort.result.path is None  # timed from a temporary file, never published
+    assert not ort.passed and ort.lost.startswith("failed the gate: ")  # activations of the convs do not survive
+    wo8 = rows["weight-only-int8"]
+    assert wo8.passed and wo8.size_ratio is not None and wo8.size_ratio > 3.0
+    published = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    if selection.winner is wo8:
+        assert published == ["silero_vad_16k_op15.weight-only-int8.onnx"]
+    else:  # slower than 1.1x fp32 on this (loaded) machine: refused, so not published, and said so
+        assert published == [] and "slower than fp32" in wo8.lost
+    assert np.isfinite(wo8.latency_ms or np.nan)
