@@ -79,22 +79,37 @@ class GraphBuilder:
         self.nodes.append(helper.make_node(op_type, list(inputs), out_names, name=f"node_{base}", **attrs))
         return out_names
 
-    def make_graph(self) -> onnx.GraphProto:
+    def make_graph(self, prune_dead_nodes: bool = False) -> onnx.GraphProto:
         """The graph, without initializers no node reads (Loop bodies included): some constants are made
-        before it is known whether the graph's form needs them, and ORT warns about every unused one."""
-        used = {o.name for o in self.outputs}
+        before it is known whether the graph's form needs them, and ORT warns about every unused one.
 
-        def collect(nodes: Sequence[onnx.NodeProto]) -> None:
-            for node in nodes:
-                used.update(node.input)
-                for attr in node.attribute:
-                    if attr.type == onnx.AttributeProto.GRAPH:
-                        collect(attr.g.node)
-                        used.update(o.name for o in attr.g.output)
-
-        collect(self.nodes)
+        `prune_dead_nodes` also drops nodes none of whose outputs is read (the shape chain a form made up front
+        and did not use): ORT keeps and runs them on every call, which a one-step streaming call pays for."""
+        nodes = self.nodes
+        while True:
+            used = _names_read(nodes, self.outputs)
+            live = [n for n in nodes if not prune_dead_nodes or any(o in used for o in n.output)]
+            if len(live) == len(nodes):
+                break
+            nodes = live
         initializers = [i for i in self.initializers if i.name in used]
-        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, initializers)
+        return helper.make_graph(nodes, self.name, self.inputs, self.outputs, initializers)
+
+
+def _names_read(nodes: Sequence[onnx.NodeProto], outputs: Sequence[onnx.ValueInfoProto]) -> set[str]:
+    """Every value name a node (or a node in a Loop/If body) reads, plus the graph's outputs."""
+    used = {o.name for o in outputs}
+
+    def collect(body: Sequence[onnx.NodeProto]) -> None:
+        for node in body:
+            used.update(node.input)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    collect(attr.g.node)
+                    used.update(o.name for o in attr.g.output)
+
+    collect(nodes)
+    return used
 
 
 def subgraph_value(name: str, elem_type: int, shape: Sequence[int | str | None] | None = None) -> onnx.ValueInfoProto:

@@ -126,10 +126,11 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
     layer_input = x_tm
     for layer in range(config.num_layers):
         weights = [direction_weights(model, layer, d) for d in range(directions)]
-        init_h = _layer_state(g, "h_in", layer, directions) if "h_in" in input_names else None
-        init_c = _layer_state(g, "c_in", layer, directions) if "c_in" in input_names else None
+        whole = streaming and config.num_layers == 1
+        init_h = _layer_state(g, "h_in", layer, directions, whole) if "h_in" in input_names else None
+        init_c = _layer_state(g, "c_in", layer, directions, whole) if "c_in" in input_names else None
         if impl == "fused":
-            out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c)
+            out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, squeeze_direction=streaming)
         else:
             out = loop_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, batch_zeros, export_config.fixed_steps)
         layers.append(out)
@@ -148,7 +149,8 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
         g.add_output(value, spec.name, FLOAT, spec.shape)
 
     onnx_model = helper.make_model(
-        g.make_graph(),
+        # Only the streaming form is pruned (its per-call cost is what it is for); the other forms keep their bytes.
+        g.make_graph(prune_dead_nodes=streaming),
         opset_imports=[helper.make_opsetid("", export_config.opset)],
         producer_name="edgelstm",
     )
@@ -177,8 +179,12 @@ def _zeros(g: GraphBuilder, batch_1d: str, size: int, hint: str) -> str:
     return g.op1("ConstantOfShape", [shape], hint, value=helper.make_tensor("zero", FLOAT, [1], [0.0]))
 
 
-def _layer_state(g: GraphBuilder, name: str, layer: int, directions: int) -> str:
-    """Rows of layer `layer` from a stacked [L*D, B, H] state input -> [D, B, H]."""
+def _layer_state(g: GraphBuilder, name: str, layer: int, directions: int, whole: bool = False) -> str:
+    """Rows of layer `layer` from a stacked [L*D, B, H] state input -> [D, B, H]. `whole`: the state holds this
+    layer only, so it is its own rows and needs no Slice (used by the streaming form; the sequence form keeps its
+    bytes)."""
+    if whole:
+        return name
     return g.op1(
         "Slice",
         [
