@@ -13,6 +13,8 @@ optimization all, the one-call baseline and every chunked variant interleaved ro
 The ratio (per-step cost / one-call per-step cost) is the figure issue 13 targets: <= 2.5x at chunk 1, <= 1.2x at 16.
 
 Each sample is one call on one chunk (the helper's stream goes on from call to call); per-step = p50 / chunk.
+"graph nodes": nodes of the streaming graph as written (a count, free of the machine's load): at one step per call
+each node is a fixed cost, which is why the streaming form has no node it does not need.
 
 Part 2: silero-vad's shipped silero_vad.onnx per 512-sample chunk (plus 64 of context, sr=16000), "run" vs "helper"
 (a foreign graph confirmed at one chunk length has no one-call baseline).
@@ -86,16 +88,24 @@ def recurrent_table(root: Path, args: argparse.Namespace) -> None:
         batches=(1,), steps=(args.steps,), rounds=args.rounds, calls_per_round=1, baselines=False, cold_start=False
     )
     print(f"\n## streaming graphs, batch 1, {args.steps} steps, chunks {', '.join(map(str, config.streaming_chunks))}\n")
-    print("| model | chunk | mode | us per step | one call, us per step | ratio |")
-    print("|---|---:|---|---:|---:|---:|")
+    print("| model | graph nodes | chunk | mode | us per step | one call, us per step | ratio |")
+    print("|---|---:|---:|---|---:|---:|---:|")
     for index, (label, cell, hidden, layers, features, checkpoint) in enumerate(models):
         path = _streaming_artifact(f"m{index}", root, checkpoint, cell, hidden, layers, features)
+        nodes = _node_count(path)
         for cost in run_bench([path], None, config).streaming:
             ratio = cost.per_step_us / cost.whole_sequence_per_step_us
             print(
-                f"| {label} | {cost.chunk} | {cost.mode} | {cost.per_step_us:.1f} | "
+                f"| {label} | {nodes} | {cost.chunk} | {cost.mode} | {cost.per_step_us:.1f} | "
                 f"{cost.whole_sequence_per_step_us:.1f} | {ratio:.2f}x |"
             )
+
+
+def _node_count(path: Path) -> int:
+    """Nodes of the streaming graph as written: at one step per call each costs ORT a fixed ~0.3-0.7 us."""
+    from edgelstm.export.metadata import load_onnx_file
+
+    return len(load_onnx_file(path).graph.node)
 
 
 def silero_table(rounds: int) -> None:
