@@ -297,3 +297,17 @@ def test_quantize_candidate_that_was_never_written_is_not_shown_as_timed(capsys:
     out = capsys.readouterr().out
     assert "0.000" not in out and "not timed" in out
     assert failed.to_dict()["latency_ms_batch1"] is None
+
+
+def test_default_path_graph_is_keyed_by_weights_not_object_identity() -> None:
+    # id() of a freed model is reused by the next one: the second model was once timed on the first one's graph.
+    import torch
+
+    from edgelstm.bench.runner import _model_key
+
+    first, second = torch.nn.LSTM(3, 4, batch_first=True), torch.nn.LSTM(3, 4, batch_first=True)
+    assert _model_key(first, 3) != _model_key(second, 3)
+    assert _model_key(first, 3) == _model_key(first, 3)
+    second.load_state_dict(first.state_dict())
+    assert _model_key(first, 3) == _model_key(second, 3)
+    assert _model_key(first, 3) != _model_key(first, 5)

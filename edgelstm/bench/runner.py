@@ -226,7 +226,19 @@ def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.rand
     return variants
 
 
-_DEFAULT_PATH_CACHE: dict[int, Path] = {}
+_DEFAULT_PATH_CACHE: dict[str, Path] = {}
+
+
+def _model_key(model: Any, features: int) -> str:
+    """What the default path's graph depends on: the module's class, its weights and the feature count. Not
+    id(model): a freed model's id is reused by the next one, which then got the first one's graph."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}:{features}".encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _default_path_onnx(model: Any, features: int) -> Path:
@@ -236,7 +248,7 @@ def _default_path_onnx(model: Any, features: int) -> Path:
     import torch
     from onnxruntime.quantization import quantize_dynamic
 
-    key = id(model)
+    key = _model_key(model, features)
     if key in _DEFAULT_PATH_CACHE:
         return _DEFAULT_PATH_CACHE[key]
     tmp = Path(tempfile.mkdtemp(prefix="edgelstm-default-path-"))
