@@ -233,21 +233,17 @@ def _run_case(
 def _run_chunked(
     chunk: int, session: Any, interface: GraphInterface, feeds: Feeds, reference: TorchReference, tolerance: Tolerance
 ) -> CaseComparison:
-    """Feed the sequence `chunk` steps at a time, carrying every state output into the next call."""
-    x = feeds["x"]
+    """Feed the sequence `chunk` steps at a time through the one chunked runner, state carried between calls."""
+    from edgelstm.parity.chunked import run_in_chunks
+
+    x = feeds[interface.data_input.name]
     batch, steps = x.shape[:2]
     label = f"chunks of {chunk}, B={batch} T={steps}"
     output_names = [o.name for o in interface.outputs]
-    carried = {s.input_name: feeds[s.input_name] for s in interface.states}
-    pieces = []
     try:
-        for start in range(0, steps, chunk):
-            outs = dict(zip(output_names, session.run(output_names, {"x": x[:, start : start + chunk], **carried}), strict=False))
-            pieces.append(outs["output"])
-            carried = {s.input_name: outs[s.output_name] for s in interface.states}
+        actual = run_in_chunks(lambda f: session.run(output_names, f), interface, feeds, chunk)
     except Exception as exc:
         return CaseComparison(label, batch, steps, error=first_line(exc, 400, last=True, with_type=True))
-    actual = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in interface.states]
     expected = reference(feeds)
     return CaseComparison(
         label,

@@ -24,7 +24,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("edgelstm", "export", "quantize", "scripts")  # export/ and quantize/ are edgelstm.export, edgelstm.quantize
-CORE = {"feeds": "edgelstm/parity/artifacts.py", "timer": "edgelstm/timing.py", "exception line": "edgelstm/errors.py"}
+CORE = {
+    "feeds": "edgelstm/parity/artifacts.py",
+    "timer": "edgelstm/timing.py",
+    "exception line": "edgelstm/errors.py",
+    "chunk loop": "edgelstm/parity/chunked.py",
+}
+RUN_CALLS = {"run", "run_with_iobinding", "run_with_ort_values"}
 FILLERS = {"zeros", "full", "ones", "empty", "zeros_like", "full_like", "ones_like"}
 TIMERS = {"perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns"}
 FEED_KEYS = {"name", "input_name"}  # attributes a feed is keyed by: an input spec's name, a state's input_name
@@ -128,6 +134,39 @@ class _Scanner(ast.NodeVisitor):
         if _is_feed_key(node.key) and _is_filler(node.value):
             self._add("feeds", node)
         self.generic_visit(node)
+
+    def visit_For(self, node: ast.For) -> None:
+        # for start in range(0, steps, chunk): ... session.run(...) -- a second chunk-by-chunk runner
+        it = node.iter
+        strided = isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" and len(it.args) == 3
+        runs = any(
+            isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr in RUN_CALLS
+            for statement in node.body
+            for inner in ast.walk(statement)
+        )
+        if strided and runs and self._slices_time(node):
+            self._add("chunk loop", node)
+        self.generic_visit(node)
+
+    @staticmethod
+    def _slices_time(node: ast.For) -> bool:
+        """The body cuts axis 1 (time) at the loop variable: x[:, start : start + chunk]. A loop over batch rows
+        (x[start : start + 256]) is not a chunked run."""
+        if not isinstance(node.target, ast.Name):
+            return False
+        variable = node.target.id
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Subscript) and isinstance(inner.slice, ast.Tuple) and len(inner.slice.elts) >= 2:
+                whole, cut = inner.slice.elts[:2]
+                if (
+                    isinstance(whole, ast.Slice)
+                    and whole.lower is None
+                    and whole.upper is None
+                    and isinstance(cut, ast.Slice)
+                    and any(isinstance(n, ast.Name) and n.id == variable for n in ast.walk(cut.lower or ast.Pass()))
+                ):
+                    return True
+        return False
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -241,6 +280,12 @@ COPIES = {
         session.run(None, feeds)
         """
     ''',
+    "chunk loop": """
+        def stream(session, x, chunk, h):
+            for start in range(0, x.shape[1], chunk):
+                y, h = session.run(None, {"x": x[:, start : start + chunk], "h": h})
+            return y, h
+    """,
     "latency loop": """
         def latency(call, n):
             start = time.perf_counter()

@@ -568,27 +568,14 @@ class _CandidateCheck:
             )
             return
         expected = self._reference(feeds)
-        states = self.interface.states
         for chunk in self.config.chunk_sizes:
-            carried = {s.input_name: feeds[s.input_name] for s in states}
-            pieces = []
             try:
-                for start in range(0, steps, chunk):
-                    out = dict(
-                        zip(
-                            self.output_names,
-                            runner.run(self.output_names, {feeds_key(self.interface): x[:, start : start + chunk], **carried}),
-                            strict=False,
-                        )
-                    )
-                    pieces.append(out[self.output_names[0]])
-                    carried = {s.input_name: out[s.output_name] for s in states}
+                chunked = run_in_chunks(lambda f: runner.run(self.output_names, f), self.interface, feeds, chunk)
             except Exception as exc:
                 self.result.streaming.append(
                     CaseComparison(f"chunks of {chunk}", x.shape[0], steps, error=first_line(exc, 300, last=True, with_type=True))
                 )
                 continue
-            chunked = [np.concatenate(pieces, axis=1)] + [carried[s.input_name] for s in states]
             for label, target in ((f"chunks of {chunk} vs one call", whole), (f"chunks of {chunk} vs reference", expected)):
                 outputs = [
                     compare_tensors(n, a, e, self._tolerance(n))
