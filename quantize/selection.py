@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import onnx
 
+from edgelstm import jsonio
 from edgelstm.errors import ConfigError, first_line
+from edgelstm.files import ensure_writable, write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
@@ -41,6 +43,8 @@ OBJECTIVES: tuple[str, ...] = ("size", "speed", "size-at-any-cost")
 SPEED_LIMIT = 1.1
 FP32_ROW = "fp32"
 ORT_DEFAULT_ROW = "ort-quantize-dynamic"
+# auto's Pareto table as JSON, beside the artifacts it published: `edgelstm report` shows it from there.
+SELECTION_FILE = "auto.json"
 
 
 @dataclass
@@ -130,11 +134,21 @@ DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (
 
 
 def check_artifact(
-    result: QuantizeResult, reference: LoadedModel, data: SequenceData | None, policy: TolerancePolicy
+    result: QuantizeResult,
+    reference: LoadedModel,
+    data: SequenceData | None,
+    policy: TolerancePolicy,
+    gate: ParityGate | None = None,
 ) -> dict[str, Any]:
-    """Gate an already written artifact and record the verdict on its result."""
-    assert result.path is not None
-    summary = ParityGate(reference, data, policy).run(result.path)
+    """Gate an already written artifact and record the verdict on its result. `gate`: the one a caller checks
+    several artifacts with (made for `reference`, `data` and `policy`), so the torch reference runs once."""
+    if result.path is None:
+        raise ValueError(f"check_artifact: the {result.scheme} result was not written, so there is nothing to check")
+    if gate is None:
+        gate = ParityGate(reference, data, policy)
+    elif gate.reference is not reference or gate.data is not data or gate.policy is not policy:
+        raise ValueError("check_artifact: `gate` was made for another model, data or budget")
+    summary = gate.run(result.path)
     result.parity, result.parity_passed = summary, bool(summary["passed"])
     return summary
 
@@ -163,6 +177,7 @@ def select_scheme(
 
     `source`: an ONNX file exported from `reference` (a user module's torch.onnx graph): quantized as it is, and
     itself the fp32 row; otherwise each scheme exports the checkpoint in the form it suits."""
+    ensure_writable(Path(out_dir) / SELECTION_FILE, overwrite)  # known before a minute of work, not after
     candidates = []
     gate = ParityGate(reference, data, policy)
     model: LoadedModel | Path = source if source is not None else reference
@@ -184,7 +199,16 @@ def select_scheme(
             fp32 = Candidate(FP32_ROW, _unquantized_result(source, source, source.stat().st_size), passed=True, role="reference")
         else:
             fp32 = _fp32_candidate(reference, data, Path(tmp))
-        return finish_selection(fp32, candidates, data, None, objective)
+        selection = finish_selection(fp32, candidates, data, None, objective)
+    write_selection(selection, Path(out_dir), overwrite)
+    return selection
+
+
+def write_selection(selection: SelectionResult, out_dir: Path, overwrite: bool = False) -> Path:
+    """auto's table (every candidate, its numbers and why it lost) saved atomically as `auto.json` in `out_dir`."""
+    path = Path(out_dir) / SELECTION_FILE
+    write_text_atomic(path, jsonio.dumps(selection.to_dict()) + "\n", overwrite)
+    return path
 
 
 def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -> Candidate:
@@ -222,6 +246,7 @@ def select_foreign_scheme(
     """`--scheme auto` on an ONNX graph made elsewhere: every applicable scheme, gated against the ONNX reference
     (streamed, decisions compared), timed beside the fp32 file and ORT's default `quantize_dynamic`; the winner
     picked as for edgelstm's own graphs. `mixed`: the per-layer search is a candidate too."""
+    ensure_writable(Path(out_dir) / SELECTION_FILE, overwrite)
     candidates = [
         _gated_candidate(config, lambda c: quantize(model, c, out_dir, overwrite=overwrite, gate=gate, foreign=hints))
         for config in schemes or foreign_schemes()
@@ -232,7 +257,9 @@ def select_foreign_scheme(
         size = model.stat().st_size
         fp32 = Candidate(FP32_ROW, _unquantized_result(model, model, size), passed=True, role="reference")
         candidates.append(ort_default_contender(model, hints, gate, Path(tmp)))
-        return finish_selection(fp32, candidates, None, hints, objective)
+        selection = finish_selection(fp32, candidates, None, hints, objective)
+    write_selection(selection, Path(out_dir), overwrite)
+    return selection
 
 
 def mixed_candidate(

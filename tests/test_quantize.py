@@ -11,11 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from edgelstm import jsonio
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.datasets import load_watch_windows
-from edgelstm.errors import ConfigError
+from edgelstm.errors import ConfigError, OutputExistsError
 from edgelstm.export.api import export_model
 from edgelstm.export.config import ExportConfig
 from edgelstm.loading import LoadedModel, load_model
@@ -308,6 +309,11 @@ def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watc
     names = [c.scheme for c in selection.candidates if c.role == "candidate"]  # the fp32 row is timed beside
     assert names == ["dynamic-int8", "dynamic-int8-no-head", "dynamic-int8-no-layer0", "dynamic-int8-no-layer1"]
     assert selection.winner is None and "no scheme met" in selection.why
+    # The table is saved beside the artifacts for `edgelstm report`, and never over an earlier one unasked.
+    saved = json.loads((tmp_path / "q" / "auto.json").read_text())
+    assert saved == json.loads(jsonio.dumps(selection.to_dict()))
+    with pytest.raises(OutputExistsError, match="auto.json already exists"):
+        select_scheme(trained["stacked"], watch_slice[2], tmp_path / "q", TolerancePolicy.defaults(), schemes=(), mixed=False)
 
 
 def test_an_artifact_that_fails_the_gate_is_not_published(trained, watch_slice, tmp_path: Path) -> None:
@@ -351,7 +357,8 @@ def _save(data: SequenceData, directory: Path) -> Path:
 def test_uint8_weights_change_the_loop_form_matmuls(trained, tmp_path: Path) -> None:
     signed = quantize(trained["gru"], DynamicInt8Config(reduce_range=False), tmp_path / "s8")
     unsigned = quantize(trained["gru"], DynamicInt8Config(reduce_range=False, weight_type="uint8"), tmp_path / "u8")
-    types = {i.data_type for i in onnx.load(str(unsigned.path)).graph.initializer if i.name.endswith("_quantized")}
+    eight_bit = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)  # weights and their zero points (names are compacted)
+    types = {i.data_type for i in onnx.load(str(unsigned.path)).graph.initializer if i.data_type in eight_bit}
     assert types == {onnx.TensorProto.UINT8}
     assert signed.path is not None and signed.path.read_bytes() != unsigned.path.read_bytes()
     with pytest.raises(ConfigError, match="weight_type"):

@@ -151,3 +151,57 @@ def test_report_json_names_the_full_sha256_of_every_verdict(run_dir: Path, tmp_p
         name: _sha(run_dir / name) for name in ("sequence_fused.onnx", "sequence_fused.dynamic-int8.onnx")
     }
     assert all(r["parity"] in ("pass", "FAIL") for r in rows)
+
+
+def _selection():
+    from edgelstm.quantize.api import QuantizeResult
+    from edgelstm.quantize.selection import Candidate, SelectionResult
+
+    def row(name: str, size: int, latency: float | None, **kw) -> Candidate:
+        return Candidate(name, QuantizeResult(name, {}, "m", 80_000, size_bytes=size, impl="fused"), latency_ms=latency, **kw)
+
+    fp32 = row("fp32", 80_000, 1.0, passed=True, role="reference", size_ratio=1.0, speed_ratio=1.0, lost="the float graph")
+    wo8 = row("weight-only-int8", 20_000, 1.0, passed=True, size_ratio=4.0, speed_ratio=1.0, on_front=True)
+    wo8.summary = {"passed": True, "top1_agreement": 0.995, "last_step_error": 0.01, "last_step": 1000}
+    failed = row("static-int8", 300_000, None, summary={"passed": False}, lost="failed the gate: large / output: SNR 5 dB")
+    refused = Candidate("fp16", refused="fp16 refused: the graph has a Loop", lost="refused: the graph has a Loop")
+    return SelectionResult([fp32, wo8, failed, refused], wo8)
+
+
+def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_path: Path) -> None:
+    from edgelstm.quantize.selection import write_selection
+
+    run = _copy_run(run_dir, tmp_path)
+    write_selection(_selection(), run)
+    summary = collect_run(run)
+    assert summary.selection is not None and [c["scheme"] for c in summary.selection["candidates"]] == [
+        "fp32",
+        "weight-only-int8",
+        "static-int8",
+        "fp16",
+    ]
+    md = markdown_report(summary)
+    assert "## quantize --scheme auto: every candidate (objective size, at most 1.1x the fp32 latency)" in md
+    assert (
+        "| weight-only-int8 | fused | 20,000 | 4.00x | 1.000 | 1.00x | pass: top-1 99.50%, err@1000 0.01 | yes | winner |" in md
+    )
+    assert "| static-int8 | fused | 300,000 | - | not timed | - | FAIL | no | failed the gate: large / output: SNR 5 dB |" in md
+    assert "| fp16 | - | - | - | not timed | - | refused | no | refused: the graph has a Loop |" in md
+    page = html_report(summary)
+    assert '<table class="selection">' in page and "<td>failed the gate: large / output: SNR 5 dB</td>" in page
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(app, ["report", str(tmp_path / "a" / "report.json"), "--out", str(tmp_path / "b")])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "b" / "report.md").read_text() == (tmp_path / "a" / "report.md").read_text()
+
+
+def test_auto_json_alone_is_a_report_and_a_malformed_one_is_refused(tmp_path: Path) -> None:
+    from edgelstm.quantize.selection import write_selection
+
+    write_selection(_selection(), tmp_path / "only")
+    assert "| fp32 | fused | 80,000 | 1.00x |" in markdown_report(collect_run(tmp_path / "only"))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "auto.json").write_text('{"candidates": [{"size_bytes": 3}]}')
+    with pytest.raises(LoadError, match="not a `quantize --scheme auto` table"):
+        collect_run(tmp_path / "bad")

@@ -46,6 +46,7 @@ class RunSummary:
     bench: dict[str, Any] | None
     quantize: list[dict[str, Any]]
     machine: dict[str, str]
+    selection: dict[str, Any] | None = None  # `quantize --scheme auto`'s table (auto.json), every candidate
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class RunSummary:
             "bench": self.bench,
             "quantize": self.quantize,
             "machine": self.machine,
+            "selection": self.selection,
         }
 
     @classmethod
@@ -66,6 +68,7 @@ class RunSummary:
             bench=data["bench"],
             quantize=list(data["quantize"]),
             machine=dict(data["machine"]),
+            selection=data.get("selection"),  # absent from reports written before auto saved its table
         )
 
 
@@ -79,6 +82,8 @@ def read_summary(path: Path) -> RunSummary:
             ParityReport.from_dict(summary.check)
         if summary.bench is not None:
             BenchReport.from_dict(summary.bench)
+        if summary.selection is not None:
+            check_selection(summary.selection, path)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LoadError(f"{path}: not an edgelstm report.json ({type(exc).__name__}: {first_line(exc)})") from None
     return summary
@@ -92,8 +97,9 @@ def collect_run(run_dir: Path) -> RunSummary:
     bench = _load(run_dir / "bench.json")
     quant_files = {p: q for p in sorted(run_dir.rglob("*.quant.json")) if (q := _load(p)) is not None}
     quant = list(quant_files.values())
-    if check is None and bench is None and not quant:
-        raise LoadError(f"{run_dir}: nothing to report (expected check.json, bench.json or *.quant.json)")
+    selection = _load_selection(run_dir)
+    if check is None and bench is None and not quant and selection is None:
+        raise LoadError(f"{run_dir}: nothing to report (expected check.json, bench.json, auto.json or *.quant.json)")
     rows: dict[str, ArtifactRow] = {}
 
     def row(name: str, path_text: str | None = None) -> ArtifactRow:
@@ -148,7 +154,24 @@ def collect_run(run_dir: Path) -> RunSummary:
         if verdict is None and check is not None and not r.parity_note:
             r.parity_note = "no parity result in check.json names this file's sha256"
     machine = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}"}
-    return RunSummary(str(run_dir), list(rows.values()), check, bench, quant, machine)
+    return RunSummary(str(run_dir), list(rows.values()), check, bench, quant, machine, selection)
+
+
+def _load_selection(run_dir: Path) -> dict[str, Any] | None:
+    from edgelstm.quantize.selection import SELECTION_FILE
+
+    path = run_dir / SELECTION_FILE
+    selection = _load(path)
+    if selection is not None:
+        check_selection(selection, path)
+    return selection
+
+
+def check_selection(selection: dict[str, Any], path: Path) -> None:
+    """auto.json as the renderer reads it: a list of candidate objects with a scheme each; else one LoadError."""
+    candidates = selection.get("candidates")
+    if not isinstance(candidates, list) or not all(isinstance(c, dict) and isinstance(c.get("scheme"), str) for c in candidates):
+        raise LoadError(f"{path}: not a `quantize --scheme auto` table (no list of candidates with a scheme each)")
 
 
 def is_stream_check(check: dict[str, Any]) -> bool:

@@ -82,6 +82,58 @@ def parity_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
+SELECTION_HEADERS = ["candidate", "form", "bytes", "x smaller", "ms (b=1)", "vs fp32", "gate", "on front", "why it lost"]
+
+
+def selection_title(selection: dict[str, Any]) -> str:
+    limit = selection.get("speed_limit_vs_fp32")
+    rule = "no speed limit" if limit is None else f"at most {limit:g}x the fp32 latency"
+    return f"quantize --scheme auto: every candidate (objective {selection.get('objective')}, {rule})"
+
+
+def selection_rows(selection: dict[str, Any]) -> list[list[str]]:
+    """auto's Pareto table, one row per candidate, from auto.json: the same figures the terminal table shows."""
+    from edgelstm.quantize.render import _parity_text  # the one formatter of gate figures
+
+    rows = []
+    for c in selection.get("candidates", []):
+        result = c.get("result") or {}
+        winner = c["scheme"] == selection.get("winner") and c.get("role") == "candidate"
+        if c.get("role") == "reference":
+            gate = "reference"
+        elif c.get("refused"):
+            gate = "refused"
+        else:
+            figures = _parity_text(c["summary"]) if c.get("summary") else ""
+            gate = ("pass" if c.get("passed") else "FAIL") + (f": {figures}" if figures else "")
+        rows.append(
+            [
+                c["scheme"],
+                str(result.get("impl") or "-"),
+                _fmt(c.get("size_bytes"), ","),
+                _fmt(c.get("x_smaller"), ".2f") + ("x" if c.get("x_smaller") else ""),
+                _fmt(c.get("latency_ms_batch1"), ".3f") if c.get("latency_ms_batch1") is not None else "not timed",
+                _fmt(c.get("latency_vs_fp32"), ".2f") + ("x" if c.get("latency_vs_fp32") is not None else ""),
+                gate,
+                "yes" if c.get("on_front") else "no",
+                "winner" if winner else str(c.get("lost") or c.get("refused") or ""),
+            ]
+        )
+    return rows
+
+
+def _selection_markdown(selection: dict[str, Any]) -> list[str]:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["", f"## {selection_title(selection)}", ""]
+    lines += ["| " + " | ".join(SELECTION_HEADERS) + " |", "|" + "---|" * len(SELECTION_HEADERS)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in selection_rows(selection)]
+    if selection.get("why"):
+        lines += ["", str(selection["why"])]
+    return lines
+
+
 def markdown_report(summary: RunSummary) -> str:
     lines = ["# edgelstm run report", "", f"Run: `{summary.run_dir}`", ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
@@ -96,6 +148,8 @@ def markdown_report(summary: RunSummary) -> str:
             "",
             f"Latency: ORT CPU EP, spinning off, {settings.get('rounds')} interleaved rounds x {settings.get('calls_per_round')} calls, p50.",
         ]
+    if summary.selection:
+        lines += _selection_markdown(summary.selection)
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +238,18 @@ def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
+def _selection_html(selection: dict[str, Any] | None) -> str:
+    if not selection:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in SELECTION_HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in selection_rows(selection))
+    why = f"<p>{html.escape(str(selection['why']))}</p>" if selection.get("why") else ""
+    return (
+        f"<h2>{html.escape(selection_title(selection))}</h2>"
+        f'<table class="selection"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{why}'
+    )
+
+
 def html_report(summary: RunSummary) -> str:
     cells = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row_cells(r)) + "</tr>" for r in summary.artifacts
@@ -193,7 +259,7 @@ def html_report(summary: RunSummary) -> str:
         f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
         for title, data in _plots(summary)
     )
-    notes = html.escape(markdown_report(summary).split("\n", 4)[-1].split("|\n\n", 1)[-1])
+    notes = html.escape(markdown_report(summary).split("\n", 4)[-1].split("|\n\n", 1)[-1].split("\n\n## ", 1)[0])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edgelstm run report</title>
 <style>
@@ -208,6 +274,7 @@ pre {{ white-space: pre-wrap; font-size: 12px; color: #555; }}
 <p>Run: <code>{html.escape(summary.run_dir)}</code></p>
 <table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>
 <pre>{notes}</pre>
+{_selection_html(summary.selection)}
 {figures}
 </body></html>
 """
