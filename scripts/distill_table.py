@@ -1,4 +1,4 @@
-"""Teacher -> student -> int8 student on three real data sets: size, compression, metric, latency.
+"""Teacher -> student -> quantized student on three real data sets: size, compression, metric, latency.
 
     python scripts/distill_table.py --out runs/distill [--tasks watch,electricity,text]
 
@@ -8,8 +8,9 @@ Tasks (all data ships inside pip packages or Python itself; nothing is downloade
 - electricity: half-hourly demand (pmdarima's Taylor series), one step ahead, last 20 % held out; MAE in MW.
 - text: character LM on CPython's standard-library sources, every tenth file held out; bits per character.
 
-Per task: train (or reuse) the teacher, distill a student (float), fine-tune a copy quantization-aware, then
-score every artifact as exported ONNX run by ONNX Runtime (CPU EP, 1 intra-op thread, spinning off) on the
+Per task: train (or reuse) the teacher, distill a student (float), fine-tune a copy quantization-aware, quantize
+each student with every scheme of edgelstm.distill.report.REPORT_SCHEMES (dynamic-int8, weight-only-int8,
+weight-only-int4), then score every artifact as exported ONNX run by ONNX Runtime (CPU EP, 1 intra-op thread, spinning off) on the
 held-out data; latency is batch 1 at the data's window length, all artifacts of a task interleaved in one run.
 Everything is cached under --out: a re-run resumes (finished trainings are reused).
 Writes <out>/<task>/distill_report.{md,json} and <out>/summary.md.
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown task {name!r}; choose from {', '.join(TASKS)}", file=sys.stderr)
             return 2
         summary.append(run_task(TASKS[name], args.out / name, args.threads, args.rounds))
-    lines = ["# Distillation: teacher -> student -> int8 student", ""]
+    lines = ["# Distillation: teacher -> student -> quantized student", ""]
     for name, report_md, seconds in summary:
         lines += [f"## {name}", "", report_md, f"(task wall time {seconds:.0f} s including training)", ""]
     (args.out / "summary.md").write_text("\n".join(lines))

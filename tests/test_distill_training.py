@@ -290,7 +290,13 @@ def test_report_scores_the_exported_artifacts_like_torch_and_flags_targets(tmp_p
     student = load_model(str(tmp_path / "best"))
     report = build_distill_report(teacher, [("student", student)], test, rounds=2)
     roles = [(r.role, r.scheme) for r in report.rows]
-    assert roles == [("teacher", "fp32"), ("student", "fp32"), ("student", "dynamic-int8")]
+    assert roles == [
+        ("teacher", "fp32"),
+        ("student", "fp32"),
+        ("student", "dynamic-int8"),
+        ("student", "weight-only-int8"),
+        ("student", "weight-only-int4"),
+    ]
     with torch.no_grad():
         predicted = student.module(torch.from_numpy(test.x), torch.from_numpy(test.lengths))[0].argmax(-1).numpy()
     assert report.rows[1].metric.value == pytest.approx(float((predicted == test.y).mean()))
@@ -302,7 +308,9 @@ def test_report_scores_the_exported_artifacts_like_torch_and_flags_targets(tmp_p
     report.write(tmp_path)
     saved = json.loads((tmp_path / "distill_report.json").read_text())
     assert saved["rows"][1]["size_target_met"] == (report.rows[1].compression >= 10)
-    assert "| teacher (fp32) |" in (tmp_path / "distill_report.md").read_text()
+    markdown = (tmp_path / "distill_report.md").read_text()
+    assert "| teacher (fp32) |" in markdown and "| student (weight-only-int4) |" in markdown
+    assert [row["scheme"] for row in saved["rows"]] == [scheme for _, scheme in roles]
 
 
 def test_report_needs_labels(tmp_path: Path) -> None:
