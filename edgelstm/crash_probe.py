@@ -7,10 +7,12 @@ A crash must become a refusal with a reason, never a dead process in the user's 
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +26,53 @@ session.run(None, feeds)
 """
 PROBE_BATCH, PROBE_STEPS = 2, 3  # symbolic axes of the default probe call (a fixed time axis keeps its size)
 
+# Verdicts by (graph bytes, feeds): `quantize` probes each candidate before the gate, and the gate probes the same
+# bytes again with the same default feeds; the second answer comes from here instead of another child process
+# (~0.25 s each). Keyed on content, never on the path: a file rewritten in place is probed afresh, and a graph that
+# crashed keeps its crash verdict. A timeout is not kept (it may be the machine's load, not the graph).
+_VERDICTS: dict[tuple[str, str], str | None] = {}
+_VERDICTS_LOCK = threading.Lock()  # the gate probes from a background thread
+_VERDICTS_KEPT = 256
+
 
 def crash_reason(path: Path, timeout_s: float = 120.0, feeds: Path | None = None) -> str | None:
     """None if ONNX Runtime (default optimisation, CPU) loads and runs the graph once; else what happened.
     `feeds`: an .npz of inputs to run it on (a foreign graph's constants and chunk length); by default the one
-    feed builder's zero call on the file's interface (its metadata's, or every input but the first a zero state)."""
+    feed builder's zero call on the file's interface (its metadata's, or every input but the first a zero state).
+    A graph and feeds probed before in this process get the verdict they got then."""
+    key = (_sha256(Path(path).read_bytes()), _feeds_digest(feeds))
+    with _VERDICTS_LOCK:
+        if key in _VERDICTS:
+            return _VERDICTS[key]
+    verdict, keep = _probe(Path(path), timeout_s, feeds)
+    if keep:
+        with _VERDICTS_LOCK:
+            if len(_VERDICTS) >= _VERDICTS_KEPT:
+                _VERDICTS.pop(next(iter(_VERDICTS)))
+            _VERDICTS[key] = verdict
+    return verdict
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _feeds_digest(feeds: Path | None) -> str:
+    """The inputs' names, dtypes, shapes and bytes (not the .npz file's, whose zip headers carry times); "" for the
+    default feeds, which follow from the graph's bytes."""
+    if feeds is None:
+        return ""
+    digest = hashlib.sha256()
+    with np.load(feeds, allow_pickle=False) as archive:
+        for name in sorted(archive.files):
+            value = archive[name]
+            digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _probe(path: Path, timeout_s: float, feeds: Path | None) -> tuple[str | None, bool]:
+    """One child process loads and runs the graph: (verdict, whether the verdict belongs to the graph)."""
     with tempfile.TemporaryDirectory(prefix="edgelstm-crash-probe-") as tmp:
         if feeds is None:
             feeds = Path(tmp) / "feeds.npz"
@@ -37,14 +81,14 @@ def crash_reason(path: Path, timeout_s: float = 120.0, feeds: Path | None = None
         try:
             completed = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            return f"ONNX Runtime did not finish loading and running the graph within {timeout_s:.0f} s"
+            return f"ONNX Runtime did not finish loading and running the graph within {timeout_s:.0f} s", False
     if completed.returncode == 0:
-        return None
+        return None, True
     if completed.returncode < 0:
         name = signal.Signals(-completed.returncode).name
-        return f"ONNX Runtime crashed ({name}) loading or running this graph"
+        return f"ONNX Runtime crashed ({name}) loading or running this graph", True
     lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
-    return f"ONNX Runtime failed on this graph: {lines[-1][:200] if lines else 'exit ' + str(completed.returncode)}"
+    return f"ONNX Runtime failed on this graph: {lines[-1][:200] if lines else 'exit ' + str(completed.returncode)}", True
 
 
 def default_feeds(path: Path) -> dict[str, np.ndarray]:

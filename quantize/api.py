@@ -138,13 +138,17 @@ def quantize(
         staged = Path(tmp) / "quantized.onnx"
         with quiet_onnxruntime_logs():
             result.notes = handler.apply(config, source, staged)
-        if (crash := crash_reason(staged, feeds=_probe_feeds(metadata, Path(tmp)))) is not None:
-            raise SchemeRefused(f"{config.scheme} refused: {crash}")
         quantized = onnx.load(str(staged))
         attach_metadata(quantized, metadata)
         entry = quantized.metadata_props.add()
         entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
         data = quantized.SerializeToString(deterministic=True)
+        # Probed as published (metadata attached): the gate's probe of the same bytes and feeds is then answered
+        # from crash_reason's verdicts instead of a second child process.
+        checked = Path(tmp) / target.name
+        checked.write_bytes(data)
+        if (crash := crash_reason(checked, feeds=_probe_feeds(metadata, Path(tmp)))) is not None:
+            raise SchemeRefused(f"{config.scheme} refused: {crash}")
         result.size_bytes = len(data)
         if is_foreign and result.size_bytes >= result.source_bytes:
             # Seen on silero-vad: its weights are Constant nodes inside If branches, which some quantizers never
@@ -155,8 +159,6 @@ def quantize(
             )
         result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
         if gate is not None:
-            checked = Path(tmp) / target.name
-            checked.write_bytes(data)
             result.parity = gate.run(checked)
             result.parity_passed = bool(result.parity["passed"])
             if not result.parity_passed and not keep_failed:
