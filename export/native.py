@@ -130,7 +130,7 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
         init_h = _layer_state(g, "h_in", layer, directions, whole) if "h_in" in input_names else None
         init_c = _layer_state(g, "c_in", layer, directions, whole) if "c_in" in input_names else None
         if impl == "fused":
-            out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, squeeze_direction=streaming)
+            out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c)
         else:
             out = loop_layer(g, config, layer, layer_input, weights, seq, init_h, init_c, batch_zeros, export_config.fixed_steps)
         layers.append(out)
@@ -149,8 +149,9 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
         g.add_output(value, spec.name, FLOAT, spec.shape)
 
     onnx_model = helper.make_model(
-        # Only the streaming form is pruned (its per-call cost is what it is for); the other forms keep their bytes.
-        g.make_graph(prune_dead_nodes=streaming),
+        # Every form is pruned: ORT keeps and runs nodes whose outputs nobody reads (the shape chain a fused graph
+        # builds up front, the top layer's Y copy under a last-step head), on every call.
+        g.make_graph(prune_dead_nodes=True),
         opset_imports=[helper.make_opsetid("", export_config.opset)],
         producer_name="edgelstm",
     )
