@@ -21,6 +21,7 @@ from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_met
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
+from edgelstm.quantize.compact import compact_model
 from edgelstm.quantize.config import SchemeConfig
 from edgelstm.quantize.graph_facts import initializer_bytes
 from edgelstm.quantize.registry import QuantizeInput, handler_for
@@ -138,7 +139,8 @@ def quantize(
         staged = Path(tmp) / "quantized.onnx"
         with quiet_onnxruntime_logs():
             result.notes = handler.apply(config, source, staged)
-        quantized = onnx.load(str(staged))
+        quantized, compacted = compact_model(onnx.load(str(staged)))  # names, doc strings, types: not weights
+        result.notes.append(compacted.note())
         attach_metadata(quantized, metadata)
         entry = quantized.metadata_props.add()
         entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
