@@ -2,9 +2,12 @@
 `DequantizeLinear`, compute stays float -- so a fused LSTM/GRU keeps its float kernel and its speed.
 
 A stored tensor is a weight when every path from it reaches a weight slot (Conv/ConvTranspose W, MatMul B, Gemm B,
-LSTM/GRU/RNN W and R) through ops that only move data (Slice, Concat, Unsqueeze, ...): torch exports an nn.LSTM's
+LSTM/GRU/RNN W, R and B) through ops that only move data (Slice, Concat, Unsqueeze, ...): torch exports an nn.LSTM's
 gate reordering as Slice/Concat of the stored matrix (silero-vad), and the output-channel axis is followed through
-them. A tensor that also feeds anything else (a bias, an Add) stays float.
+them. A tensor that also feeds anything else (an Add's bias, a Mul) stays float; a fused op's B is a weight slot.
+
+Small weights are quantized too when that makes the file smaller: a tensor stays float only when its int8/int4 bytes,
+scales and the DequantizeLinear node that reads them would not be smaller than its float bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ FLOAT_TYPES = {ir.DataType.FLOAT: np.float32, ir.DataType.FLOAT16: np.float16}
 # must run there too (issue 11), so int8 raises older graphs to 19. int4 and block_size need 21.
 MIN_OPSET = {"int8": 19, "int4": 21}
 NOT_SELECTED = "not selected: kept in float by the per-layer choice"
+# What one quantized tensor costs besides its values and scales in a compacted artifact (quantize/compact.py): the
+# DequantizeLinear node (~45 bytes with short names and its axis) and one more initializer header (~8).
+DEQUANTIZE_OVERHEAD_BYTES = 64
+# Stored float tensors that are not weights (biases of Add, constants) are listed as kept from this size on only:
+# the report is for what a user might have expected to shrink, not for every scalar.
+KEPT_REPORT_ELEMENTS = 256
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             try:
                 slots = _weight_slots(value, list(range(array.ndim)))
             except _NotAWeight as exc:
-                if array.size >= self.config.min_elements:
+                if array.size >= max(self.config.min_elements, KEPT_REPORT_ELEMENTS):
                     self.report.kept.append(KeptTensor(value.name or "", array.shape, f"{exc}"))
                 continue
             if not slots:
@@ -144,6 +153,10 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
                 reason = "its uses disagree on the output-channel axis"
                 self.report.kept.append(KeptTensor(value.name or "", array.shape, reason))
                 continue
+            if self._stored_bytes(value.name or "", array, slots) + DEQUANTIZE_OVERHEAD_BYTES >= array.nbytes:
+                reason = "no smaller quantized (values, scales and a DequantizeLinear node cost more than its floats)"
+                self.report.kept.append(KeptTensor(value.name or "", array.shape, reason))
+                continue
             entry = self._replace(value, graph, constant_node, array, slots, names)
             self.report.quantized.append(entry)
         return ir.passes.PassResult(model, modified=bool(self.report.quantized))
@@ -153,6 +166,16 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         if isinstance(self.config, WeightOnlyMixedConfig):
             return dict(self.config.precisions).get(name)
         return self.config.storage
+
+    def _stored_bytes(self, name: str, array: np.ndarray, slots: list[WeightSlot]) -> int:
+        """Bytes of quantized values plus scales, as `_replace` would store them."""
+        scale_bytes = array.dtype.itemsize
+        block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
+        if block_axis is not None:
+            block = self.config.block_size  # type: ignore[attr-defined]  # the int4-capable configs
+            blocks = array.size // array.shape[block_axis] * -(-array.shape[block_axis] // block)
+            return (array.size + 1) // 2 + blocks * scale_bytes
+        return array.size + array.shape[slots[0].channel_axis] * scale_bytes
 
     def _replace(
         self,
@@ -311,6 +334,10 @@ def _weight_slot(node: ir.Node, index: int, rank: int) -> tuple[int, tuple[int, 
         return (0, (1,)) if trans_b else (1, (0,))
     if op in ("LSTM", "GRU", "RNN") and index in (1, 2) and rank == 3:
         return 1, (2,)  # [directions, gates * hidden, inputs]: one scale per gate row
+    if op in ("LSTM", "GRU", "RNN") and index == 3 and rank == 2:
+        # B: [directions, 2 * gates * hidden], added, never multiplied: one scale per direction, no int4 block axis
+        # (int4 configs store it int8). A bias's error shifts a gate by at most max|b| / 254.
+        return 0, ()
     return None
 
 

@@ -136,6 +136,8 @@ def test_quantize_publishes_compact_artifacts_with_metadata(user_graph: tuple[Lo
     _, path = user_graph
     result = quantize(path, WeightOnlyInt8Config(), tmp_path / "q")
     assert result.path is not None and any(note.startswith("compacted: ") for note in result.notes)
+    # Issue 11's size target for this module: 3.55x here (2.51x before compaction and small-weight quantization)
+    assert path.stat().st_size / result.path.stat().st_size >= 3.5
     artifact = onnx.load(str(result.path))
     assert not artifact.graph.value_info and all(len(n.name) <= 4 for n in artifact.graph.node)
     keys = {p.key for p in artifact.metadata_props}

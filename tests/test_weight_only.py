@@ -140,24 +140,56 @@ def test_a_shared_initializer_is_quantized_once_and_biases_stay_float() -> None:
     _assert_valid_and_close(model, quantized, {"x": _weight(3, 48)}, atol=0.02)
 
 
-def test_small_tensors_stay_float_and_gemm_follows_trans_b() -> None:
+def test_weights_stay_float_only_where_quantizing_saves_no_bytes_and_gemm_follows_trans_b() -> None:
     w = _weight(20, 40)  # 800 elements, stored transposed (transB=1): output channels on axis 0
+    tiny = _weight(4, 4)  # 64 float bytes: 16 int8 + 16 of scales + a DequantizeLinear node is no saving
     graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
+        [
+            helper.make_node("Gemm", ["x", "w"], ["h"], transB=1),
+            helper.make_node("Slice", ["h", "zero", "four", "one"], ["h4"]),
+            helper.make_node("MatMul", ["h4", "tiny"], ["y4"]),
+        ],
         "gemm",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 40])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 20])],
-        initializer=[numpy_helper.from_array(w, "w")],
+        [
+            helper.make_tensor_value_info("h", TensorProto.FLOAT, [2, 20]),
+            helper.make_tensor_value_info("y4", TensorProto.FLOAT, [2, 4]),
+        ],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(tiny, "tiny")]
+        + [numpy_helper.from_array(np.array([v], np.int64), k) for k, v in (("zero", 0), ("four", 4), ("one", 1))],
     )
     model = _model(graph)
-    kept, report = quantize_weights(model, WeightOnlyInt8Config())
+    kept, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=1024))  # an explicit floor still holds
     assert not report.quantized and "under 1024 elements" in report.kept[0].reason
     assert not _dequantize_nodes(kept)
-    quantized, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=256))
-    assert report.quantized[0].axis == 0
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config())
+    assert [(t.name, t.axis) for t in report.quantized] == [("w", 0)]
+    assert [(k.name, k.reason.split(" (")[0]) for k in report.kept] == [("tiny", "no smaller quantized")]
     (scale,) = [i for i in quantized.graph.initializer if i.name == "w_scale"]
     assert list(scale.dims) == [20]
     _assert_valid_and_close(model, quantized, {"x": _weight(2, 40)}, atol=0.02)
+
+
+@pytest.mark.parametrize("config", [WeightOnlyInt8Config(), WeightOnlyInt4Config(block_size=16)], ids=lambda c: c.scheme)
+def test_fused_gru_biases_are_stored_int8_with_one_scale_per_direction(config) -> None:
+    hidden, inputs = 16, 24
+    w, r, b = _weight(2, 3 * hidden, inputs), _weight(2, 3 * hidden, hidden), _weight(2, 6 * hidden)
+    b[1] *= 10  # the backward direction's biases are 10x larger: a shared scale would blur the forward ones
+    graph = helper.make_graph(
+        [helper.make_node("GRU", ["x", "w", "r", "b"], ["y"], hidden_size=hidden, direction="bidirectional")],
+        "bigru",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [7, 2, inputs])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7, 2, 2, hidden])],
+        initializer=[numpy_helper.from_array(t, n) for t, n in ((w, "w"), (r, "r"), (b, "b"))],
+    )
+    model = _model(graph)
+    quantized, report = quantize_weights(model, config)
+    (bias,) = [t for t in report.quantized if t.name == "b"]
+    assert (bias.storage, bias.axis, bias.op) == ("int8", 0, "GRU")  # no reduced axis: int4 configs store it int8
+    assert bias.max_abs_error <= np.abs(b[0]).max() / 254 * 1.01 * 10  # per direction: within half a step of the larger
+    scale = {i.name: numpy_helper.to_array(i) for i in quantized.graph.initializer}["b_scale"]
+    np.testing.assert_allclose(scale, np.abs(b).max(axis=1) / 127, rtol=1e-6)
+    _assert_valid_and_close(model, quantized, {"x": _weight(7, 2, inputs)}, atol=0.1 if config.storage == "int4" else 0.05)
 
 
 def test_lstm_weights_reached_through_gate_reordering_are_quantized_per_gate_row() -> None:
@@ -245,7 +277,8 @@ def test_cli_publishes_a_weight_only_gru_artifact_several_times_smaller(
     assert report["compression"] >= (3.0 if scheme == "weight-only-int8" else 4.0)
     artifact = onnx.load(report["path"])
     onnx.checker.check_model(artifact, full_check=True)
-    assert len(_dequantize_nodes(artifact)) == 4  # W and R of both layers; the 7x64 head is under the size floor
+    # W, R and B of both layers and the 7x64 head (its 7 biases would cost more quantized than float)
+    assert len(_dequantize_nodes(artifact)) == 7
 
 
 FORMS = {

@@ -38,8 +38,8 @@ class WeightOnlyHandler(Handler):
             raise SchemeRefused(f"{config.scheme} refused: {exc}") from None
         if not report.quantized:
             raise SchemeRefused(
-                f"{config.scheme} refused: no float weight of >= {config.min_elements} elements feeds a Conv, MatMul, "
-                "Gemm or fused LSTM/GRU/RNN here, so nothing would get smaller"
+                f"{config.scheme} refused: no float weight (of >= {config.min_elements} elements) of a Conv, MatMul, "
+                "Gemm or fused LSTM/GRU/RNN here would be smaller quantized"
             )
         onnx.save(quantized, str(target))
         return report.notes()
