@@ -201,6 +201,11 @@ def test_auto_json_alone_is_a_report_and_a_malformed_one_is_refused(tmp_path: Pa
 
     write_selection(_selection(), tmp_path / "only")
     assert "| fp32 | fused | 80,000 | 1.00x |" in markdown_report(collect_run(tmp_path / "only"))
+    write_selection(_selection(), tmp_path / "convert" / "quantize")  # where `convert` puts it
+    assert collect_run(tmp_path / "convert").selection is not None
+    write_selection(_selection(), tmp_path / "convert" / "again")
+    with pytest.raises(LoadError, match="2 auto.json files"):
+        collect_run(tmp_path / "convert")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "auto.json").write_text('{"candidates": [{"size_bytes": 3}]}')
     with pytest.raises(LoadError, match="not a `quantize --scheme auto` table"):

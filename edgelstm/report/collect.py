@@ -158,12 +158,18 @@ def collect_run(run_dir: Path) -> RunSummary:
 
 
 def _load_selection(run_dir: Path) -> dict[str, Any] | None:
+    """auto.json in the run directory or below it (`convert` writes it in quantize/), like the *.quant.json."""
     from edgelstm.quantize.selection import SELECTION_FILE
 
-    path = run_dir / SELECTION_FILE
-    selection = _load(path)
+    found = sorted(run_dir.rglob(SELECTION_FILE))
+    if len(found) > 1:
+        names = ", ".join(str(p.relative_to(run_dir)) for p in found)
+        raise LoadError(f"{run_dir}: {len(found)} auto.json files ({names}); report one quantize --out at a time")
+    if not found:
+        return None
+    selection = _load(found[0])
     if selection is not None:
-        check_selection(selection, path)
+        check_selection(selection, found[0])
     return selection
 
 
