@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
+from edgelstm.distill.report import REPORT_SCHEMES
 from edgelstm.errors import ConfigError
 from edgelstm.pipeline import load_recipe, run_pipeline
 from tests.conftest import tiny_model
@@ -142,7 +143,10 @@ def test_a_distill_table_replaces_the_model_by_its_student_for_every_later_step(
     info = open_artifact(Path(exported[0]))
     assert info.metadata is not None and info.metadata.model_config.cell == "gru" and info.metadata.model_config.hidden_size == 4
     report = next(Path(p) for p in steps["distill"].outputs if p.endswith("distill_report.json"))
-    assert [r["role"] for r in json.loads(report.read_text())["rows"]] == ["teacher", "student", "student"]
+    rows = json.loads(report.read_text())["rows"]
+    assert [(r["role"], r["scheme"]) for r in rows] == [("teacher", "fp32"), ("student", "fp32")] + [
+        ("student", scheme.tag) for scheme in REPORT_SCHEMES
+    ]  # the report's quantized rows: one per scheme
     again = run_pipeline(load_recipe(project / "recipe.toml"))
     assert all(s.status == "skipped (unchanged)" for s in again.steps)
     (project / "recipe.toml").write_text(recipe_text.replace("hidden = 4", "hidden = 3"))
