@@ -41,3 +41,23 @@ def initializer_bytes(model: onnx.ModelProto) -> int:
 
     visit(model.graph)
     return total
+
+
+def stored_tensor_bytes(model: onnx.ModelProto) -> int:
+    """Initializers plus Constant-node tensors, in every subgraph (silero keeps its weights as Constants inside
+    If branches): the bytes a weight quantizer can shrink, whatever the graph's names and structure cost."""
+    total = 0
+
+    def visit(graph: onnx.GraphProto) -> None:
+        nonlocal total
+        for init in graph.initializer:
+            total += len(init.raw_data) or onnx.numpy_helper.to_array(init).nbytes
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    total += len(attr.t.raw_data) or onnx.numpy_helper.to_array(attr.t).nbytes
+                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                    visit(sub)
+
+    visit(model.graph)
+    return total

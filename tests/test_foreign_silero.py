@@ -213,3 +213,16 @@ def test_quantize_publishes_nothing_over_budget(audio: Path, tmp_path: Path) -> 
     assert summary["path"] is None and summary["parity_passed"] is False
     assert any("max |delta output|" in failure for failure in summary["parity"]["failures"])
     assert not list(out.glob("*.onnx"))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_a_scheme_that_quantizes_no_weight_is_refused_though_the_file_shrinks(name: str, tmp_path: Path) -> None:
+    # dynamic-int8 leaves silero's LSTMs float; the compact pass alone makes the file ~5 % smaller, which must not
+    # pass for quantization. Nothing is published.
+    out = tmp_path / "q"
+    assert_refused(
+        ["quantize", DATA / name, "--scheme", "dynamic-int8", "--no-check", *CALL, "--out", out],
+        "weights got no smaller",
+        "left in float",
+        watch=(tmp_path,),
+    )
