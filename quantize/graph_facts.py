@@ -27,37 +27,28 @@ def describe_ops(counts: Counter[str], names: tuple[str, ...]) -> str:
 
 
 def initializer_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of stored tensors (weights, biases, constants), Loop bodies included."""
-    total = 0
-
-    def visit(graph: onnx.GraphProto) -> None:
-        nonlocal total
-        for init in graph.initializer:
-            total += len(init.raw_data) or onnx.numpy_helper.to_array(init).nbytes
-        for node in graph.node:
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
-    return total
+    """Bytes of initializers, Loop/If bodies included: what edgelstm reports as a graph's weight bytes."""
+    return _tensor_bytes(model, constants=False)
 
 
 def stored_tensor_bytes(model: onnx.ModelProto) -> int:
     """Initializers plus Constant-node tensors, in every subgraph (silero keeps its weights as Constants inside
     If branches): the bytes a weight quantizer can shrink, whatever the graph's names and structure cost."""
-    total = 0
+    return _tensor_bytes(model, constants=True)
 
-    def visit(graph: onnx.GraphProto) -> None:
-        nonlocal total
-        for init in graph.initializer:
-            total += len(init.raw_data) or onnx.numpy_helper.to_array(init).nbytes
+
+def _tensor_bytes(model: onnx.ModelProto, constants: bool) -> int:
+    def size(tensor: onnx.TensorProto) -> int:
+        return len(tensor.raw_data) or onnx.numpy_helper.to_array(tensor).nbytes
+
+    def visit(graph: onnx.GraphProto) -> int:
+        total = sum(size(init) for init in graph.initializer)
         for node in graph.node:
             for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR:
-                    total += len(attr.t.raw_data) or onnx.numpy_helper.to_array(attr.t).nbytes
+                if constants and attr.type == onnx.AttributeProto.TENSOR:
+                    total += size(attr.t)
                 for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                    visit(sub)
+                    total += visit(sub)
+        return total
 
-    visit(model.graph)
-    return total
+    return visit(model.graph)
