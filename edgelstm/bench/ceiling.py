@@ -13,27 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from edgelstm.bench.results import CeilingSpec
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 
 KINDS = ("fp32", "int8")
 MAX_ROWS = 512
-
-
-@dataclass(frozen=True)
-class CeilingSpec:
-    """One ceiling GEMM to measure: [m, k] x [k, n] at these session settings."""
-
-    kind: str  # "fp32" | "int8"
-    m: int
-    k: int
-    n: int
-    threads: int
-    allow_spinning: bool
 
 
 def gemm_rows(macs_per_call: int, k: int, n: int, batch: int) -> int:

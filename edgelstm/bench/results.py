@@ -105,8 +105,8 @@ class SizeResult:
 
 
 @dataclass(frozen=True)
-class CeilingResult:
-    """A float or int8 GEMM on this machine, [m, k] x [k, n], at one thread count and spinning, in the same run."""
+class CeilingSpec:
+    """One ceiling GEMM to measure: [m, k] x [k, n] at these session settings."""
 
     kind: str  # "fp32" | "int8"
     m: int
@@ -114,6 +114,12 @@ class CeilingResult:
     n: int
     threads: int
     allow_spinning: bool
+
+
+@dataclass(frozen=True)
+class CeilingResult(CeilingSpec):
+    """A float or int8 GEMM on this machine, [m, k] x [k, n], at one thread count and spinning, in the same run."""
+
     p50_ms: float
     samples: int
 

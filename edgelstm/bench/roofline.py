@@ -8,6 +8,7 @@ settings at each row's thread count and spinning.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,7 @@ def add_roofline(report: BenchReport, infos: Sequence[ArtifactInfo]) -> BenchRep
         int(settings.get("rounds", 15)), int(settings.get("calls_per_round", 5)), seed=int(settings.get("seed", 0))
     )
     measured = dict(measure_ceilings(specs, timer)) if specs else {}
-    report.ceilings = [
-        CeilingResult(s.kind, s.m, s.k, s.n, s.threads, s.allow_spinning, t.p50_ms, t.samples) for s, t in measured.items()
-    ]
+    report.ceilings = [CeilingResult(**asdict(s), p50_ms=t.p50_ms, samples=t.samples) for s, t in measured.items()]
     ceilings = {(c.kind, c.m, c.k, c.n, c.threads, c.allow_spinning): c.gmacs_per_s for c in report.ceilings}
     report.roofline = []
     for row, at_row, at_one, gemm in planned:
