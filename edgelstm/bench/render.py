@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgelstm.bench.best import DEFAULT_PATH_PREFIX, TORCH_EAGER, best_settings, best_vs_best, policy, same_setting_ratio
-from edgelstm.bench.results import BenchReport
+from edgelstm.bench.results import BenchReport, LatencyResult, RooflineResult
 from edgelstm.render import _console
 
 
@@ -36,11 +36,7 @@ def print_bench(report: BenchReport) -> None:
         eager = same_setting_ratio(r, eager_rows)
         dflt = default.get((r.batch, r.steps))
         table.add_row(
-            escape(r.name),
-            str(r.batch),
-            str(r.steps),
-            _threads(r.threads),
-            _spin(r.allow_spinning),
+            *_setting_cells(r),
             r.mode,
             f"{r.p50_ms:.3f}",
             f"{r.p90_ms:.3f}",
@@ -95,6 +91,11 @@ def print_bench(report: BenchReport) -> None:
         f"interleaved; torch {report.versions['torch']}, onnxruntime {report.versions['onnxruntime']}, "
         f"{report.versions['cpu_count']} CPUs"
     )
+
+
+def _setting_cells(r: LatencyResult | RooflineResult) -> tuple[str, ...]:
+    """The cells every per-row table starts with: artifact, batch, length, threads, spinning."""
+    return escape(r.name), str(r.batch), str(r.steps), _threads(r.threads), _spin(r.allow_spinning)
 
 
 def _threads(n: int) -> str:
@@ -162,11 +163,7 @@ def _print_roofline(report: BenchReport) -> None:
         table.add_column(column)
     for r in report.roofline:
         table.add_row(
-            escape(r.name),
-            str(r.batch),
-            str(r.steps),
-            _threads(r.threads),
-            _spin(r.allow_spinning),
+            *_setting_cells(r),
             f"{r.weight_bytes:,}",
             f"{r.macs_per_step:,.0f}",
             f"{r.achieved_gmacs:.2f}",
