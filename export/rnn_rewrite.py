@@ -17,12 +17,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 import onnx_ir as ir
 from onnx_ir import convenience
 from onnx_ir.tape import Tape
+
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 _DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 _GATES = {"LSTM": 4, "GRU": 3}
@@ -488,16 +492,19 @@ class UnrolledGraphResult:
 UNROLLED_TOLERANCE = 1e-4  # relative to the output's largest magnitude: the same float32 math, reordered
 
 
-def unrolled_graph_file(path: Path, out_dir: Path, steps: int, overwrite: bool = False) -> UnrolledGraphResult:
+def unrolled_graph_file(
+    path: Path, out_dir: Path, steps: int, overwrite: bool = False, hints: InterfaceHints | None = None
+) -> UnrolledGraphResult:
     """`edgelstm export GRAPH.onnx --impl unrolled --fixed-steps T`: every fused LSTM/GRU written out for T steps,
     checked against the original graph in ONNX Runtime at T steps (batches 1 and 3), written with its foreign
-    metadata and an `.export.json` only when every node was rewritten and the outputs agree."""
+    metadata and an `.export.json` only when every node was rewritten and the outputs agree. `hints` (--const,
+    --state) describe the graph's other inputs like every command's model options; the chunk is T."""
     import hashlib
     import json
     import tempfile
     from dataclasses import replace
 
-    from edgelstm.errors import UnsupportedGraphError, first_line
+    from edgelstm.errors import EdgelstmError, UnsupportedGraphError, first_line
     from edgelstm.export.metadata import attach_metadata, foreign_metadata, load_onnx_file
     from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
     from edgelstm.onnx_interface import InterfaceHints
@@ -520,7 +527,11 @@ def unrolled_graph_file(path: Path, out_dir: Path, steps: int, overwrite: bool =
     with tempfile.TemporaryDirectory(prefix="edgelstm-unroll-") as tmp:
         staged = Path(tmp) / target.name
         onnx.save(model, str(staged))
-        metadata = foreign_metadata(staged, InterfaceHints(chunk=steps))
+        try:
+            metadata = foreign_metadata(staged, replace(hints or InterfaceHints(), chunk=steps))
+        except EdgelstmError as exc:  # it names the staged temp file; the user knows the graph they gave
+            reason = first_line(exc, 400).replace(f"{staged}: ", "")
+            raise UnsupportedGraphError(f"{path} unrolled at {steps} steps: {reason}") from None
         interface = metadata.interface
         ours, theirs = session_from_onnx(staged), session_from_onnx(path)
         names = [o.name for o in interface.outputs]

@@ -26,7 +26,7 @@ def export_onnx_graph(
         from edgelstm.export.rnn_rewrite import unrolled_graph_file
 
         assert export_config.fixed_steps is not None  # ExportConfig requires it with impl=unrolled
-        unrolled = unrolled_graph_file(model, out, export_config.fixed_steps, overwrite)
+        unrolled = unrolled_graph_file(model, out, export_config.fixed_steps, overwrite, options.interface_hints())
         if as_json:
             typer.echo(json.dumps(unrolled.to_dict(), indent=2))
             return EXIT_OK
