@@ -58,19 +58,16 @@ class Reference(Protocol):
         ...
 
 
-class OnnxReference:
-    """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
+class _FileReference:
+    """What the file references share: one float32 file, its digest, and outputs cached per input, run chunk by
+    chunk through `run_once` with the state carried as the candidate's is. Subclasses load the file and run it."""
 
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
-        from edgelstm.runtime import SessionSettings, session_from_onnx
-
         self.path = Path(path)
         self._sha256 = file_sha256(self.path)
         self.dtype = "float32"
         self.note = ""
         self.chunk_steps = chunk_steps
-        self.providers = ["CPUExecutionProvider"]
-        self._session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
         self._cache: dict[Any, list[np.ndarray]] = {}
 
     @property
@@ -81,6 +78,33 @@ class OnnxReference:
     def sha256(self) -> str:
         return self._sha256
 
+    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        key = _content_key(interface, feeds)
+        if key not in self._cache:
+            chunk = self._chunk_for(interface)
+            self._cache[key] = run_in_chunks(lambda f: self.run_once(interface, f), interface, feeds, chunk)
+        return self._cache[key]
+
+    def _chunk_for(self, interface: GraphInterface) -> int:
+        return self.chunk_steps
+
+    def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def noise_floor(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+        return None  # a float32 file as reference: gated on decisions and |delta p|, not on a float64 floor
+
+
+class OnnxReference(_FileReference):
+    """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
+
+    def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
+        from edgelstm.runtime import SessionSettings, session_from_onnx
+
+        super().__init__(path, chunk_steps)
+        self.providers = ["CPUExecutionProvider"]
+        self._session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
+
     @property
     def runtime(self) -> str:
         return "ONNX Runtime CPU, float32"
@@ -89,20 +113,11 @@ class OnnxReference:
     def input_names(self) -> list[str]:
         return [i.name for i in self._session.get_inputs()]
 
-    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        key = _content_key(interface, feeds)
-        if key not in self._cache:
-            self._cache[key] = run_in_chunks(lambda f: self.run_once(interface, f), interface, feeds, self.chunk_steps)
-        return self._cache[key]
-
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 
-    def noise_floor(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray] | None:
-        return None  # a float32 graph as reference: gated on decisions and |delta p|, not on a float64 floor
 
-
-class TorchScriptReference:
+class TorchScriptReference(_FileReference):
     """A TorchScript archive as the reference (the caller has the user's consent to load it: it carries code).
 
     Its forward's arguments are matched to the artifact's inputs by name (the data input, when no argument has its
@@ -120,38 +135,21 @@ class TorchScriptReference:
 
         from edgelstm.errors import LoadError
 
-        self.path = Path(path)
-        self._sha256 = file_sha256(self.path)
-        self.dtype = "float32"
-        self.note = ""
-        self.chunk_steps = chunk_steps
+        super().__init__(path, chunk_steps)
         try:
             self.module = torch.jit.load(str(self.path), map_location="cpu").eval()
         except Exception as exc:  # torch raises RuntimeError variants for corrupt or incompatible archives
             raise LoadError(f"{self.path}: not a loadable TorchScript archive ({first_line(exc)})") from None
         schema = self.module.forward.schema
         self.arguments = [(a.name, str(a.type)) for a in schema.arguments if a.name != "self"]
-        self._cache: dict[Any, list[np.ndarray]] = {}
-
-    @property
-    def origin(self) -> str:
-        return str(self.path)
-
-    @property
-    def sha256(self) -> str:
-        return self._sha256
 
     @property
     def runtime(self) -> str:
         return "TorchScript (torch CPU), float32"
 
-    def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        key = _content_key(interface, feeds)
-        if key not in self._cache:
-            # A graph confirmed at one chunk length (silero: 512 at 16 kHz) is called at that length only.
-            chunk = interface.chunk or self.chunk_steps
-            self._cache[key] = run_in_chunks(lambda f: self.run_once(interface, f), interface, feeds, chunk)
-        return self._cache[key]
+    def _chunk_for(self, interface: GraphInterface) -> int:
+        # A graph confirmed at one chunk length (silero: 512 at 16 kHz) is called at that length only.
+        return interface.chunk or self.chunk_steps
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         import torch
@@ -205,9 +203,6 @@ class TorchScriptReference:
         for out_name, in_name in held_out.items():
             by_name[out_name] = getattr(self.module, attributes[in_name]).detach().numpy()
         return [by_name[o.name] for o in interface.outputs]
-
-    def noise_floor(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray] | None:
-        return None  # a float32 reference: gated on decisions and |delta p|, as an ONNX one
 
     def _attribute_for(self, name: str) -> str:
         import torch
