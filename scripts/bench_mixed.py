@@ -7,7 +7,7 @@ Models: silero-vad 6.2.3's silero_vad.onnx and silero_vad_16k_op15.onnx (streami
 flipped at 0.5 and max |dp| <= 0.1 over 10 s of edgelstm's synthetic speech, 512-sample chunks + 64 of context,
 sr=16000); a 2x128 GRU edgelstm model (random init, 6 features, 7 classes; parity gate at its default tolerances on
 64 random sequences of T=100); issue 10's Conv1d+BiGRU+attention user module (random weights x 0.3 as in
-tests/test_user_module.py, its torch.onnx export quantized as it is, 24 random sequences of T=20); the README's
+tests/user_modules.py, its torch.onnx export quantized as it is, 24 random sequences of T=20); the README's
 reference LSTM (scripts/train_reference.py, held-out smartwatch windows) when --reference is given.
 
 Latency: batch 1, ORT CPU EP, 1 intra-op thread, spinning off, graph optimization all, every row of one model
@@ -21,36 +21,15 @@ import argparse
 import platform
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
 
-USER_MODULE = textwrap.dedent(
-    """
-    import torch
-    from torch import nn
+# the repository root, so that tests/ (which holds issue 10's user module, one copy for the tests and this script)
+# imports when the script runs from a fresh clone
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.user_modules import CONV_BIGRU_ATTENTION as USER_MODULE
 
-
-    class ConvBiGRUAttention(nn.Module):
-        def __init__(self, features=12, hidden=24, classes=4):
-            super().__init__()
-            self.gru = nn.GRU(24, hidden, num_layers=2, batch_first=True, bidirectional=True)
-            self.conv = nn.Conv1d(features, 24, kernel_size=3, padding=1)
-            self.score = nn.Linear(2 * hidden, 1)
-            self.head = nn.Linear(2 * hidden, classes)
-
-        def forward(self, x):
-            z = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
-            h, _ = self.gru(z)
-            weights = torch.softmax(self.score(h), dim=1)
-            return self.head((weights * h).sum(dim=1))
-
-
-    def build():
-        return ConvBiGRUAttention()
-    """
-)
 MODELS = ("silero_vad.onnx", "silero_vad_16k_op15.onnx", "gru", "user", "reference")
 
 

@@ -15,34 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from edgelstm.errors import LoadError, UserCodeError
 from edgelstm.loading import load_model
 from edgelstm.model_source import ModelSource
 from tests.refusals import assert_refused, run_cli
+from tests.user_modules import CONV_BIGRU_ATTENTION, user_folder
 
-USER_CODE = textwrap.dedent(
+USER_CODE = CONV_BIGRU_ATTENTION + textwrap.dedent(
     """
-    import torch
-    from torch import nn
-
-
-    class ConvBiGRUAttention(nn.Module):
-        def __init__(self, features=12, hidden=24, classes=4):
-            super().__init__()
-            self.gru = nn.GRU(24, hidden, num_layers=2, batch_first=True, bidirectional=True)
-            self.conv = nn.Conv1d(features, 24, kernel_size=3, padding=1)
-            self.score = nn.Linear(2 * hidden, 1)
-            self.head = nn.Linear(2 * hidden, classes)
-
-        def forward(self, x):  # x: [batch, time, 12]
-            z = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
-            h, _ = self.gru(z)
-            weights = torch.softmax(self.score(h), dim=1)
-            return self.head((weights * h).sum(dim=1))
-
-
     class ChannelsFirst(nn.Module):  # takes [batch, channels, time] like audio code often does
         def __init__(self):
             super().__init__()
@@ -98,11 +79,6 @@ USER_CODE = textwrap.dedent(
             return self.head(h)
 
 
-    def build():
-        torch.manual_seed(0)
-        return ConvBiGRUAttention()
-
-
     def build_channels_first():
         torch.manual_seed(0)
         return ChannelsFirst()
@@ -132,16 +108,7 @@ USER_CODE = textwrap.dedent(
 @pytest.fixture(scope="module")
 def user(tmp_path_factory: pytest.TempPathFactory):
     """The user's folder: the module file, trained-looking weights (safetensors), held-out data."""
-    root = tmp_path_factory.mktemp("user_module")
-    name = f"user_model_{uuid.uuid4().hex[:10]}"
-    (root / f"{name}.py").write_text(USER_CODE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.syspath_prepend(str(root))
-        loaded = load_model(f"{name}:build")
-        torch.manual_seed(1)
-        state = {k: torch.randn_like(v) * 0.3 for k, v in loaded.user_module.state_dict().items()}
-        save_file(state, str(root / "weights.safetensors"))
+    with user_folder(tmp_path_factory, "user_module", "user_model", USER_CODE) as (root, name):
         rng = np.random.default_rng(0)
         x = rng.standard_normal((24, 20, 12)).astype(np.float32)
         np.savez(root / "heldout.npz", x=x, y=rng.integers(0, 4, 24))

@@ -4,36 +4,22 @@ and gated against the module itself; the Conv1d + bidirectional GRU + attention 
 from __future__ import annotations
 
 import json
-import uuid
-import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-import torch
-from safetensors.torch import save_file
 
-from edgelstm.loading import load_model
 from edgelstm.quantize.graph_facts import op_counts
 from tests.refusals import run_cli
 from tests.test_user_module import USER_CODE
+from tests.user_modules import user_folder
 
 
 @pytest.fixture(scope="module")
 def user(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("user_quantize")
-    name = f"user_quantize_{uuid.uuid4().hex[:10]}"
-    (root / f"{name}.py").write_text(USER_CODE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.syspath_prepend(str(root))
-        with warnings.catch_warnings():  # the weights are made from its random init here, on purpose
-            warnings.simplefilter("ignore")
-            loaded = load_model(f"{name}:build")
-        torch.manual_seed(1)
-        state = {k: torch.randn_like(v) * 0.3 for k, v in loaded.user_module.state_dict().items()}
-        save_file(state, str(root / "weights.safetensors"))
+    # quiet: the weights are made from its random init here, on purpose
+    with user_folder(tmp_path_factory, "user_quantize", "user_quantize", USER_CODE, quiet=True) as (root, name):
         x = np.random.default_rng(0).standard_normal((16, 20, 12)).astype(np.float32)
         np.savez(root / "heldout.npz", x=x)
         yield root, name
