@@ -4,6 +4,11 @@ Every figure edgelstm prints (bench rows, `quantize --scheme auto`'s candidates,
 here. Interleaving matters on small shared machines: timing noise here is about +-30 % and drifts over seconds, so
 timing A fully and then B would credit B with whatever the machine did meanwhile. Each round visits the workloads in
 a new shuffled order, so no workload always runs right after the same neighbour (caches, frequency).
+
+A workload whose thread pool keeps spinning after it returns (ORT's default session, torch's OpenMP pool with more
+than one thread) takes the cores from whatever is timed next: on 2 cores a 2-thread ORT session timed right after
+ORT's default session ran 1.3-1.6x slower than after a 50 ms pause. Such workloads are flagged (`leaves_threads_busy`)
+and followed by an untimed pause of `settle_ms`, so each is timed on a quiet machine and none is billed for another.
 """
 
 from __future__ import annotations
@@ -54,19 +59,34 @@ class TimerSettings:
     calls_per_round: int = 5
     warmup_calls: int = 3  # first runs allocate buffers and pick kernels; they are not the steady state
     seed: int = 0
+    settle_ms: float = 50.0  # untimed pause after a workload that leaves threads spinning (50 ms measured enough)
 
     def __post_init__(self) -> None:
         # Commands that print figures ask for >= 3 rounds themselves (bench's --rounds); one round is a smoke run.
         if self.rounds < 1 or self.calls_per_round < 1 or self.warmup_calls < 0:
             raise ConfigError("rounds and calls per round must be >= 1 and warm-up calls >= 0")
+        if not 0 <= self.settle_ms <= 10_000:
+            raise ConfigError(f"settle_ms must be between 0 and 10000, got {self.settle_ms}")
 
 
-def time_interleaved(calls: Sequence[Call], settings: TimerSettings | None = None) -> list[Timing]:
-    """One Timing per workload, in the order given. Each sample is one call, timed alone."""
+def time_interleaved(
+    calls: Sequence[Call], settings: TimerSettings | None = None, leaves_threads_busy: Sequence[bool] | None = None
+) -> list[Timing]:
+    """One Timing per workload, in the order given. Each sample is one call, timed alone. `leaves_threads_busy[i]`:
+    workload i's threads may still spin when it returns, so the timer pauses `settle_ms` (untimed) after it."""
     settings = settings or TimerSettings()
-    for call in calls:
+    busy = list(leaves_threads_busy) if leaves_threads_busy is not None else [False] * len(calls)
+    if len(busy) != len(calls):
+        raise ConfigError(f"leaves_threads_busy has {len(busy)} entries for {len(calls)} workloads")
+
+    def settle(index: int) -> None:
+        if busy[index] and settings.settle_ms:
+            time.sleep(settings.settle_ms / 1e3)
+
+    for index, call in enumerate(calls):
         for _ in range(settings.warmup_calls):
             call()
+        settle(index)
     samples: list[list[float]] = [[] for _ in calls]
     order = list(range(len(calls)))
     shuffle = random.Random(settings.seed)
@@ -78,6 +98,7 @@ def time_interleaved(calls: Sequence[Call], settings: TimerSettings | None = Non
                 start = time.perf_counter()
                 call()
                 own.append((time.perf_counter() - start) * 1e3)
+            settle(index)
     return [Timing.from_samples(s) for s in samples]
 
 

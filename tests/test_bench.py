@@ -263,6 +263,29 @@ def test_bench_sweeps_threads_and_spinning_and_reports_the_policy(artifacts) -> 
         assert (entry["intra_op_threads"], entry["allow_spinning"]) == (fastest.threads, fastest.allow_spinning)
 
 
+def test_workloads_that_leave_threads_spinning_are_followed_by_a_pause(artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ORT's default session and torch's OpenMP pool above one thread keep spinning after a call; the timer must
+    # pause after exactly those, or the next contender is billed for their spinning threads.
+    from edgelstm.bench import runner
+
+    seen: list[list[bool]] = []
+    real = runner.time_interleaved
+    monkeypatch.setattr(runner, "time_interleaved", lambda c, t, busy=None: seen.append(list(busy or [])) or real(c, t, busy))
+    ckpt, paths = artifacts
+    config = BenchConfig(
+        batches=(1,), steps=(6,), threads=(1, 2), spinning=(False, True), rounds=3, calls_per_round=1, cold_start=False
+    )
+    report = run_bench(paths[:1], load_model(str(ckpt)), config)
+    flags = seen[0]
+    assert len(flags) == len(report.latencies)
+    busy = {(r.name, r.threads, r.allow_spinning) for r, flag in zip(report.latencies, flags, strict=True) if flag}
+    assert busy == {
+        ("torch eager fp32", 2, None),
+        ("torch dynamic int8", 2, None),
+        ("default path: torch.onnx + quantize_dynamic, ORT defaults", 0, True),
+    }
+
+
 def test_bench_cli_spinning_option(artifacts, tmp_path: Path) -> None:
     _, paths = artifacts
     out = tmp_path / "bench.json"

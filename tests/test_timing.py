@@ -64,3 +64,46 @@ def test_time_one_and_bad_settings() -> None:
         TimerSettings(rounds=0)
     with pytest.raises(ConfigError):
         Timing.from_samples([])
+
+
+def test_a_workload_that_leaves_threads_busy_is_followed_by_an_untimed_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pause advances the fake clock by a lot; it must land between workloads, never inside a sample, and only
+    # after the flagged workload (its warm-up included).
+    clock = [0.0]
+    pauses: list[tuple[float, str]] = []
+    last = [""]
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+
+    def sleep(seconds: float) -> None:
+        pauses.append((seconds, last[0]))
+        clock[0] += 5.0
+
+    monkeypatch.setattr(timing.time, "sleep", sleep)
+
+    def costs(name: str, ms: float) -> Callable[[], None]:
+        def call() -> None:
+            last[0] = name
+            clock[0] += ms / 1e3
+
+        return call
+
+    settings = TimerSettings(rounds=4, calls_per_round=2, warmup_calls=1, settle_ms=40.0)
+    quiet, spinner = time_interleaved([costs("quiet", 1.0), costs("spinner", 2.0)], settings, [False, True])
+    assert quiet.p50_ms == pytest.approx(1.0) and spinner.p50_ms == pytest.approx(2.0)
+    assert quiet.p99_ms == pytest.approx(1.0)  # no sample saw the 5 s pause
+    assert pauses == [(0.04, "spinner")] * (1 + 4)
+
+
+def test_no_pause_without_a_flag_or_with_settle_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(timing.time, "sleep", slept.append)
+    time_interleaved([lambda: None, lambda: None], TimerSettings(rounds=2, warmup_calls=0))
+    time_interleaved([lambda: None], TimerSettings(rounds=2, warmup_calls=0, settle_ms=0.0), [True])
+    assert slept == []
+
+
+def test_busy_flags_must_match_the_workloads() -> None:
+    with pytest.raises(ConfigError, match="1 entries for 2 workloads"):
+        time_interleaved([lambda: None, lambda: None], TimerSettings(rounds=1), [True])
+    with pytest.raises(ConfigError, match="settle_ms"):
+        TimerSettings(settle_ms=-1.0)
