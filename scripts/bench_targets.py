@@ -47,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", type=Path, nargs="*", help="edgelstm checkpoint directories (heldout.npz beside: accuracy)")
     parser.add_argument("--issue13-random", action="store_true", help="add issue 13's 2x128 LSTM, 40 features, random weights")
+    parser.add_argument(
+        "--student",
+        type=Path,
+        action="append",
+        default=[],
+        help="a student `edgelstm distill` made from the FIRST model (its best/ checkpoint); timed beside it, with "
+        "held-out accuracy; it can be the best artifact only at equal or better accuracy than the default path",
+    )
     parser.add_argument("--threads", default="1,2", help="thread counts swept for every contender")
     parser.add_argument("--spinning", choices=["off", "on", "both"], default="both", help="ORT spinning swept")
     parser.add_argument("--rounds", type=int, default=15)
@@ -71,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"# T={STEPS}; swept: ORT intra-op threads {threads} x spinning {args.spinning} (one thread never spins: no "
         f"pool threads), torch threads {threads}; the default path at ORT's default session options (all cores, "
-        f"spinning on); {args.rounds} interleaved rounds x 5 calls per model, p50 at each contender's best setting"
+        f"spinning on); {args.rounds} interleaved rounds x 5 calls per model, p50 at each contender's best setting; "
+        "an untimed 50 ms pause after the default path and torch above 1 thread (their pools keep spinning after a "
+        "call); edgelstm's spinning sessions stop spinning when a run returns"
     )
     with tempfile.TemporaryDirectory(prefix="bench-targets-") as tmp:
         root = Path(tmp)
@@ -79,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.issue13_random:
             models.append(("issue 13's 2x128 LSTM, 40 features, RANDOM weights", _random_issue13(root)))
         alive: list[Any] = []
+        if args.student and not args.models:
+            parser.error("--student needs the teacher's checkpoint directory as the first model")
         for index, (label, checkpoint) in enumerate(models):
-            alive.append(_one_model(label, checkpoint, root / f"model-{index}", threads, spinning, args.rounds, say))
+            students = args.student if index == 0 else []
+            alive.append(_one_model(label, checkpoint, students, root / f"model-{index}", threads, spinning, args.rounds, say))
     say()
     say(f"# load average at end: {_load()}")
     if args.out is not None:
@@ -109,10 +122,16 @@ def _random_issue13(root: Path) -> Path:
 
 
 def _one_model(
-    label: str, checkpoint: Path, work: Path, threads: tuple[int, ...], spinning: tuple[bool, ...], rounds: int, say: Any
+    label: str,
+    checkpoint: Path,
+    students: list[Path],
+    work: Path,
+    threads: tuple[int, ...],
+    spinning: tuple[bool, ...],
+    rounds: int,
+    say: Any,
 ) -> Any:
-    """Returns the loaded model: the caller keeps it alive, since bench caches the default path's graph by id(model)
-    and a freed model's id can be reused by the next one (the GRU would then be timed on the LSTM's graph)."""
+    """Returns the loaded model: the caller keeps it alive while later models are benched."""
     from edgelstm.bench import BenchConfig, run_bench
     from edgelstm.bench.best import best_settings
     from edgelstm.bench.runner import _default_path_onnx
@@ -120,7 +139,6 @@ def _one_model(
     from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity.data import load_sequence_data
-    from edgelstm.quantize import DynamicInt8Config, SchemeRefused, WeightOnlyInt8Config, quantize
 
     loaded = load_model(str(checkpoint))
     cfg = loaded.config
@@ -131,18 +149,15 @@ def _one_model(
         f"## {label}: {cfg.cell} {cfg.num_layers}x{cfg.hidden_size}, {loaded.signature.size} features"
         + (f"; held-out {data.count} windows x {data.x.shape[1]} steps" if data is not None else "; no labelled data")
     )
-    ours: dict[str, Path] = {}
-    ours["fp32 sequence fused"] = export_model(loaded, work / "fp32", ExportConfig(form="sequence", impl="fused")).path
-    for config in (DynamicInt8Config(), WeightOnlyInt8Config()):
-        try:
-            result = quantize(loaded, config, work / config.scheme, calibration=data)
-        except SchemeRefused as exc:
-            say(f"{config.scheme}: refused ({exc})")
-            continue
-        if result.path is None:
-            say(f"{config.scheme}: failed its parity gate, not timed")
-            continue
-        ours[config.scheme] = result.path
+    same_model = _our_artifacts(loaded, "", work / "teacher", data, say)
+    distilled: dict[str, Path] = {}
+    for index, folder in enumerate(students):
+        student = load_model(str(folder))
+        sc = student.config
+        parameters = sum(t.numel() for t in student.module.parameters())
+        prefix = f"student {sc.cell} {sc.num_layers}x{sc.hidden_size} ({parameters:,} parameters): "
+        distilled.update(_our_artifacts(student, prefix, work / f"student-{index}", data, say))
+    ours = {**same_model, **distilled}
     streaming = export_model(loaded, work / "streaming", ExportConfig(form="streaming")).path
     default_graph = _default_path_onnx(loaded.module, loaded.signature.size)
     # File names may repeat across forms (model.onnx): the bench keys rows by file name, so give each its own.
@@ -162,6 +177,7 @@ def _one_model(
     file_label = {path.name: name for name, path in named.items()}
     accuracy = {name: _accuracy(path, data) for name, path in named.items()}
     accuracy[DEFAULT_PATH] = accuracy[DEFAULT_GRAPH]
+    groups = {"same model": list(same_model)} | ({"with a distilled student": list(ours)} if distilled else {})
 
     say()
     say("| batch | contender | best setting | p50 ms | held-out accuracy | best artifact's speed-up over it |")
@@ -170,35 +186,25 @@ def _one_model(
     for batch in BATCHES:
         rows = {file_label.get(name, name): b for (name, b_batch), b in best.items() if b_batch == batch}
         rows = {k: v for k, v in rows.items() if k in ours or k in BASELINES or k == DEFAULT_GRAPH}
-        winner = min(ours, key=lambda n: rows[n].p50_ms[STEPS])
-        top = rows[winner].p50_ms[STEPS]
+        ms = {name: row.p50_ms[STEPS] for name, row in rows.items()}
+        winners = {group: _winner(names, ms, accuracy) for group, names in groups.items()}
+        top = ms[winners[list(groups)[-1]]]
         for name in [*ours, *BASELINES, DEFAULT_GRAPH]:
             if name not in rows:
                 continue
-            ms = rows[name].p50_ms[STEPS]
-            mark = " **(best artifact)**" if name == winner else ""
+            marks = [group for group, winner in winners.items() if winner == name]
+            mark = f" **(best artifact, {' / '.join(marks)})**" if marks else ""
             acc = accuracy.get(name)
             acc_text = "-" if acc is None else f"{acc:.2%}"
-            ratio = "-" if name in ours else f"{ms / top:.2f}x"
-            say(f"| {batch} | {name}{mark} | {_setting(rows[name])} | {ms:.3f} | {acc_text} | {ratio} |")
-        eager = rows["torch eager fp32"].p50_ms[STEPS] / top
-        default = rows[DEFAULT_PATH].p50_ms[STEPS] / top
-        eager_target, default_target = (5.0, 1.5) if batch == 1 else (2.5, 1.2)
-        ours_acc, default_acc = accuracy.get(winner), accuracy.get(DEFAULT_PATH)
-        accurate = ours_acc is None or default_acc is None or ours_acc >= default_acc
-        acc_note = (
-            "accuracy not measured (no labelled data)"
-            if ours_acc is None or default_acc is None
-            else f"accuracy {ours_acc:.2%} vs {default_acc:.2%}"
-        )
-        verdicts.append(
-            f"batch {batch}, best artifact {winner} ({_setting(rows[winner])}): {eager:.2f}x torch eager fp32 "
-            f"(target >= {eager_target}x: {_verdict(eager >= eager_target)}); {default:.2f}x the default path "
-            f"(target >= {default_target}x at equal or better accuracy: {_verdict(default >= default_target and accurate)}; "
-            f"{acc_note})"
-        )
-        if cfg.cell == "gru" and batch == 1:
-            verdicts.append(f"GRU target, batch 1: best artifact >= 4x torch eager: {_verdict(eager >= 4.0)} ({eager:.2f}x)")
+            ratio = "-" if name in ours else f"{ms[name] / top:.2f}x"
+            say(f"| {batch} | {name}{mark} | {_setting(rows[name])} | {ms[name]:.3f} | {acc_text} | {ratio} |")
+        for group, winner in winners.items():
+            verdicts.append(_verdict_line(batch, group, winner, rows, ms, accuracy))
+            if cfg.cell == "gru" and batch == 1:
+                eager = ms["torch eager fp32"] / ms[winner]
+                verdicts.append(
+                    f"GRU target, batch 1, {group}: best artifact >= 4x torch eager: {_verdict(eager >= 4.0)} ({eager:.2f}x)"
+                )
     say()
     for line in verdicts:
         say(f"- {line}")
@@ -211,6 +217,55 @@ def _one_model(
             f"{cost.whole_sequence_per_step_us:.1f} in one call -> {ratio:.2f}x{target}"
         )
     return loaded
+
+
+def _our_artifacts(loaded: Any, prefix: str, work: Path, data: Any, say: Any) -> dict[str, Path]:
+    """edgelstm's sequence-form exports of one model: fp32 fused, dynamic int8 and weight-only int8 (each published
+    only through its parity gate, against this model's own float output)."""
+    from edgelstm.export.api import export_model
+    from edgelstm.export.config import ExportConfig
+    from edgelstm.quantize import DynamicInt8Config, SchemeRefused, WeightOnlyInt8Config, quantize
+
+    ours = {f"{prefix}fp32 sequence fused": export_model(loaded, work / "fp32", ExportConfig(form="sequence", impl="fused")).path}
+    for config in (DynamicInt8Config(), WeightOnlyInt8Config()):
+        try:
+            result = quantize(loaded, config, work / config.scheme, calibration=data)
+        except SchemeRefused as exc:
+            say(f"{prefix}{config.scheme}: refused ({exc})")
+            continue
+        if result.path is None:
+            say(f"{prefix}{config.scheme}: failed its parity gate, not timed")
+            continue
+        ours[f"{prefix}{config.scheme}"] = result.path
+    return ours
+
+
+def _winner(names: list[str], ms: dict[str, float], accuracy: dict[str, float | None]) -> str:
+    """The fastest artifact at equal or better held-out accuracy than the default path; without labelled data (or
+    when none is that accurate) the fastest, and the verdict line says which."""
+    floor = accuracy.get(DEFAULT_PATH)
+    timed = [n for n in names if n in ms]
+    eligible = [n for n in timed if floor is None or (accuracy.get(n) is not None and accuracy[n] >= floor)]
+    return min(eligible or timed, key=ms.__getitem__)
+
+
+def _verdict_line(batch: int, group: str, winner: str, rows: dict, ms: dict[str, float], accuracy: dict) -> str:
+    eager = ms["torch eager fp32"] / ms[winner]
+    default = ms[DEFAULT_PATH] / ms[winner]
+    eager_target, default_target = (5.0, 1.5) if batch == 1 else (2.5, 1.2)
+    ours_acc, default_acc = accuracy.get(winner), accuracy.get(DEFAULT_PATH)
+    accurate = ours_acc is None or default_acc is None or ours_acc >= default_acc
+    acc_note = (
+        "accuracy not measured (no labelled data)"
+        if ours_acc is None or default_acc is None
+        else f"accuracy {ours_acc:.2%} vs the default path's {default_acc:.2%}"
+    )
+    return (
+        f"batch {batch}, {group}: best artifact {winner} ({_setting(rows[winner])}): {eager:.2f}x torch eager fp32 "
+        f"(target >= {eager_target}x: {_verdict(eager >= eager_target)}); {default:.2f}x the default path "
+        f"(target >= {default_target}x at equal or better accuracy: {_verdict(default >= default_target and accurate)}; "
+        f"{acc_note})"
+    )
 
 
 def _renamed(path: Path, folder: Path, name: str) -> Path:
