@@ -208,6 +208,14 @@ def _one_model(
     say()
     for line in verdicts:
         say(f"- {line}")
+    floor_us, helper_us = _call_floor(streaming, rounds)
+    whole_us = report.streaming[0].whole_sequence_per_step_us if report.streaming else float("nan")
+    say(
+        f"- streaming call floor: the helper on a pass-through graph with the same inputs and outputs (one MatMul "
+        f"and Identity nodes) costs {floor_us:.1f} us per call, the real graph {helper_us:.1f} us at chunk 1 (1 thread, "
+        f"interleaved): no chunk-1 stream of this model can cost less than ({floor_us:.1f} + {whole_us:.1f}) / "
+        f"{whole_us:.1f} = {(floor_us + whole_us) / whole_us:.2f}x one call per step"
+    )
     for cost in report.streaming:
         ratio = cost.per_step_us / cost.whole_sequence_per_step_us
         limit = {1: 2.5, 16: 1.2}.get(cost.chunk)
@@ -217,6 +225,42 @@ def _one_model(
             f"{cost.whole_sequence_per_step_us:.1f} in one call -> {ratio:.2f}x{target}"
         )
     return loaded
+
+
+def _call_floor(streaming: Path, rounds: int) -> tuple[float, float]:
+    """Microseconds per StreamingSession.step at chunk 1: on a pass-through graph with the streaming graph's inputs
+    and outputs (states copied through, the output from one MatMul by zeros), and on the real graph, interleaved.
+    The first is what ORT and the helper cost per call whatever the model; the rest is the model's step at T=1."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from edgelstm.parity.artifacts import open_artifact
+    from edgelstm.runtime import session_from_onnx
+    from edgelstm.streaming import StreamingSession
+    from edgelstm.timing import TimerSettings, time_interleaved
+
+    info = open_artifact(streaming)
+    model = onnx.load(str(streaming))
+    interface = info.interface
+    pairs = {s.output_name: s.input_name for s in interface.states}
+    data = interface.data_input.name
+    features = interface.data_input.shape[-1]
+    nodes, weights = [], []
+    for output in model.graph.output:
+        if output.name in pairs:
+            nodes.append(helper.make_node("Identity", [pairs[output.name]], [output.name]))
+        else:
+            width = output.type.tensor_type.shape.dim[-1].dim_value
+            weights.append(numpy_helper.from_array(np.zeros((features, width), np.float32), f"{output.name}_zeros"))
+            nodes.append(helper.make_node("MatMul", [data, f"{output.name}_zeros"], [output.name]))
+    graph = helper.make_graph(nodes, "call_floor", list(model.graph.input), list(model.graph.output), weights)
+    floor_model = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    real = StreamingSession(session_from_onnx(streaming), interface, where=str(streaming))
+    floor = StreamingSession(session_from_onnx(floor_model.SerializeToString()), interface, where="pass-through")
+    x = np.zeros((1, 1, features), np.float32)
+    timings = time_interleaved([lambda: floor.step(x), lambda: real.step(x)], TimerSettings(rounds=rounds, calls_per_round=200))
+    return timings[0].p50_ms * 1e3, timings[1].p50_ms * 1e3
 
 
 def _our_artifacts(loaded: Any, prefix: str, work: Path, data: Any, say: Any) -> dict[str, Path]:
