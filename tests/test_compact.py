@@ -4,7 +4,6 @@ duplicate Constants) and compute bit-identical outputs, on torch.onnx graphs, If
 from __future__ import annotations
 
 import json
-import uuid
 import warnings
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from edgelstm.quantize.compact import compact_model
 from edgelstm.quantize.config import WeightOnlyInt8Config
 from edgelstm.runtime import session_from_onnx
 from tests.test_user_module import USER_CODE
+from tests.user_modules import user_folder
 
 
 def _graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
@@ -60,11 +60,7 @@ def _assert_compact(before: onnx.ModelProto, after: onnx.ModelProto) -> None:
 @pytest.fixture(scope="module")
 def user_graph(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadedModel, Path]:
     """Issue 10's Conv1d + BiGRU + attention module, exported by torch.onnx the way `export` does."""
-    root = tmp_path_factory.mktemp("compact_user")
-    name = f"compact_user_{uuid.uuid4().hex[:10]}"
-    (root / f"{name}.py").write_text(USER_CODE)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(root))
+    with user_folder(tmp_path_factory, "compact_user", "compact_user", USER_CODE, quiet=True) as (root, name):
         with warnings.catch_warnings():  # random init on purpose: outputs are compared with themselves
             warnings.simplefilter("ignore")
             loaded = load_model(f"{name}:build")
