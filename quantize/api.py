@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import onnx
@@ -35,6 +35,14 @@ class Gate(Protocol):
     a summary of the artifact's verdict with at least `passed`."""
 
     def run(self, path: Path) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class DecliningGate(Gate, Protocol):
+    """A gate that may decline an artifact on its size alone (`--scheme auto`: it cannot win): the summary to
+    record instead of a verdict, or None to gate it. A declined artifact is never run here, so never probed."""
+
+    def decline(self, size_bytes: int) -> dict[str, Any] | None: ...
 
 
 # A foreign artifact whose stored tensors kept at least this share of their bytes was not quantized.
@@ -154,6 +162,11 @@ def quantize(
         # from crash_reason's verdicts instead of a second child process.
         checked = Path(tmp) / target.name
         checked.write_bytes(data)
+        if isinstance(gate, DecliningGate) and (declined := gate.decline(len(data))) is not None:
+            result.size_bytes = len(data)
+            result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
+            result.parity, result.parity_passed = declined, False
+            return result  # not gated, so never published
         if (crash := crash_reason(checked, feeds=_probe_feeds(metadata, Path(tmp)))) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {crash}")
         result.size_bytes = len(data)

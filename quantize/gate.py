@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
@@ -22,12 +24,27 @@ class ParityGate:
     # One gate judges every candidate of `--scheme auto` against the same model and data: the torch reference's
     # outputs are computed for the first candidate and reused by the others.
     references: TorchReferences = field(init=False, repr=False, compare=False)
+    ranking_note: str = field(default="", compare=False)  # set on a for_ranking gate: what its data is
+    stress: bool = True  # False only on a for_ranking gate
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "references", TorchReferences(self.reference))  # frozen: set once, here
 
+    def for_ranking(self, windows: int) -> ParityGate:
+        """The same tolerances and verdict on at most `windows` sequences spread evenly over the data and no stress
+        inputs, sharing this gate's torch references. For RANKING only (mixed's per-layer sensitivity, which
+        compares task figures on the data): a verdict on an artifact that is published always comes from the full
+        gate. Data of at most `windows` sequences: this gate itself."""
+        if self.data is None or self.data.count <= windows:
+            return self
+        subset = spread_subset(self.data, windows)
+        note = f"{subset.source}, no stress inputs"
+        probe = ParityGate(self.reference, subset, self.policy, ranking_note=note, stress=False)
+        object.__setattr__(probe, "references", self.references)  # cached by content: shared outputs stay right
+        return probe
+
     def run(self, path: Path) -> dict[str, Any]:
-        config = CheckConfig(providers=("cpu",))
+        config = CheckConfig(providers=("cpu",), stress=self.stress)
         # The summary reads the candidate's verdict only: the torch fp32 baseline row would be computed for nothing.
         report = run_check([path], self.reference, self.data, config, self.policy, references=self.references, baseline=False)
         (candidate,) = report.candidates
@@ -44,3 +61,16 @@ class ParityGate:
         for task in candidate.tasks:
             summary[task.metric] = task.value
         return summary
+
+
+def spread_subset(data: SequenceData, windows: int) -> SequenceData:
+    """`windows` sequences taken evenly from the whole data (not its first ones: held-out files are often
+    ordered by subject or class), with their lengths and labels."""
+    rows = np.unique(np.linspace(0, data.count - 1, windows).round().astype(np.int64))
+    return replace(
+        data,
+        x=data.x[rows],
+        lengths=None if data.lengths is None else data.lengths[rows],
+        y=None if data.y is None else data.y[rows],
+        source=f"{data.source} ({len(rows)} of {data.count} sequences, evenly spread)",
+    )

@@ -60,7 +60,7 @@ def print_selection(selection: SelectionResult) -> None:
         elif c.role == "reference":
             verdict = escape(c.lost)
         else:
-            verdict = ("" if c.passed else "[red]FAIL[/red] ") + escape(c.lost)
+            verdict = ("" if c.passed or not c.gated else "[red]FAIL[/red] ") + escape(c.lost)
         table.add_row(
             c.scheme,
             c.result.impl,
@@ -69,7 +69,7 @@ def print_selection(selection: SelectionResult) -> None:
             # a candidate that failed the gate is not written, so there is no file to time (was printed as 0.000 ms)
             f"{c.latency_ms:.3f} ms" if c.latency_ms is not None else "not timed",
             f"{c.speed_ratio:.2f}x" if c.speed_ratio is not None else "-",
-            "reference" if c.role == "reference" else escape(_parity_text(c.summary)),
+            "reference" if c.role == "reference" else escape(_parity_text(c.summary)) if c.gated else "not gated",
             "yes" if c.on_front else "no",
             verdict,
         )
@@ -77,12 +77,15 @@ def print_selection(selection: SelectionResult) -> None:
     console.print(escape(selection.why))
     for c in selection.candidates:
         if layers := c.details.get("layers"):
-            print_layers(c.scheme, layers)
+            print_layers(c.scheme, layers, c.details.get("ranking_data", ""))
 
 
-def print_layers(scheme: str, layers: list[dict]) -> None:
+def print_layers(scheme: str, layers: list[dict], ranking_data: str = "") -> None:
     """Mixed precision: what quantizing each layer alone costs the task, and the precision chosen for it."""
-    table = Table(title=f"{scheme}: per-layer sensitivity (each layer quantized alone) and the precision chosen")
+    title = f"{scheme}: per-layer sensitivity (each layer quantized alone) and the precision chosen"
+    if ranking_data:  # the probes rank layers on a subset; the published mix is gated on all of the data
+        title += f"; probes on {ranking_data}"
+    table = Table(title=escape(title))
     for column in ("layer", "weights", "float bytes", "int8 alone", "int4 alone", "chosen"):
         table.add_column(column)
     for layer in layers:

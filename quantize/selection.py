@@ -18,6 +18,7 @@ from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
+from edgelstm.quantize.cannot_win import NOT_GATED, SizeBoundGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
     DynamicInt8Config,
@@ -67,6 +68,11 @@ class Candidate:
         return self.latency_ms is not None
 
     @property
+    def gated(self) -> bool:
+        """False for a row built but not gated because it cannot win (its `lost` says why)."""
+        return self.result is not None and self.role != "reference" and was_gated(self.summary)
+
+    @property
     def size_bytes(self) -> int:
         return self.result.size_bytes if self.result is not None else 0
 
@@ -76,6 +82,7 @@ class Candidate:
             "role": self.role,
             "refused": self.refused,
             "passed": self.passed,
+            "gated": self.gated,
             "size_bytes": self.size_bytes if self.result is not None else None,
             "x_smaller": self.size_ratio,
             # None: not timed (failed the gate, so never written), rather than a 0.0 that reads as a measurement
@@ -178,9 +185,55 @@ def select_scheme(
     `source`: an ONNX file exported from `reference` (a user module's torch.onnx graph): quantized as it is, and
     itself the fp32 row; otherwise each scheme exports the checkpoint in the form it suits."""
     ensure_writable(Path(out_dir) / SELECTION_FILE, overwrite)  # known before a minute of work, not after
-    candidates = []
     gate = ParityGate(reference, data, policy)
     model: LoadedModel | Path = source if source is not None else reference
+    with tempfile.TemporaryDirectory(prefix="edgelstm-auto-fp32-") as tmp:
+        if source is not None:
+            fp32 = Candidate(FP32_ROW, _unquantized_result(source, source, source.stat().st_size), passed=True, role="reference")
+        else:
+            fp32 = _fp32_candidate(reference, data, Path(tmp))
+        # Built first: candidates are timed beside it early, to know which cannot win (quantize/cannot_win.py).
+        bounded = SizeBoundGate(gate, objective, SPEED_LIMIT, lambda path: _speed_ratio(fp32, path, data))
+        candidates, tried = _try_schemes(model, schemes, bounded, reference, out_dir, data, overwrite)
+        block = next((c.block_size for c in schemes if isinstance(c, WeightOnlyInt4Config)), 32)
+        if mixed:
+            candidates.append(mixed_candidate(model, bounded, out_dir, data, None, objective, block, overwrite))
+            tried.append(None)
+        rows = [fp32, *candidates]
+        measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data)
+        if not premise_holds(bounded.bar, objective, fp32.latency_ms, SPEED_LIMIT):
+            # The row the declined ones lost to is over the speed rule after all: they could win, so gate them now
+            # (the plain gate) and time every row together again.
+            for index, candidate in enumerate(candidates):
+                if candidate.result is not None and not was_gated(candidate.summary):
+                    config = tried[index]
+                    candidates[index] = (
+                        mixed_candidate(model, gate, out_dir, data, None, objective, block, overwrite)
+                        if config is None
+                        else _gated_candidate(
+                            config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
+                        )
+                    )
+            rows = [fp32, *candidates]
+            measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data)
+        selection = finish_selection(fp32, candidates, data, None, objective, timed=True)
+    write_selection(selection, Path(out_dir), overwrite)
+    return selection
+
+
+def _try_schemes(
+    model: LoadedModel | Path,
+    schemes: tuple[SchemeConfig, ...],
+    gate: SizeBoundGate,
+    reference: LoadedModel,
+    out_dir: Path,
+    data: SequenceData,
+    overwrite: bool,
+) -> tuple[list[Candidate], list[SchemeConfig | None]]:
+    """Each scheme quantized and gated in order (and dynamic int8's exclusions when it fails the gate); the rows
+    and the config each came from. A passing row may become the bar the later, larger ones are not gated under."""
+    candidates: list[Candidate] = []
+    tried: list[SchemeConfig | None] = []
     queue = list(schemes)
     while queue:
         config = queue.pop(0)
@@ -189,19 +242,22 @@ def select_scheme(
             config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
         )
         candidates.append(candidate)
-        if candidate.result is not None and not candidate.passed and not getattr(config, "exclude", ()):
+        tried.append(config)
+        gate.consider(candidate)
+        failed = candidate.result is not None and not candidate.passed and was_gated(candidate.summary)
+        if failed and not getattr(config, "exclude", ()):
+            # An exclusion keeps a part in float: larger, so only worth trying when the gate itself failed it.
             queue[0:0] = exclusion_variants(config, reference)
-    if mixed:
-        block = next((c.block_size for c in schemes if isinstance(c, WeightOnlyInt4Config)), 32)
-        candidates.append(mixed_candidate(model, gate, out_dir, data, None, objective, block, overwrite))
-    with tempfile.TemporaryDirectory(prefix="edgelstm-auto-fp32-") as tmp:
-        if source is not None:
-            fp32 = Candidate(FP32_ROW, _unquantized_result(source, source, source.stat().st_size), passed=True, role="reference")
-        else:
-            fp32 = _fp32_candidate(reference, data, Path(tmp))
-        selection = finish_selection(fp32, candidates, data, None, objective)
-    write_selection(selection, Path(out_dir), overwrite)
-    return selection
+    return candidates, tried
+
+
+def _speed_ratio(fp32: Candidate, path: Path, data: SequenceData) -> float | None:
+    """An artifact's batch-1 latency over the fp32 graph's in an early interleaved timing of the two (the artifact
+    crash-probed already). The table shows the final timing of every published row together instead."""
+    pair = [replace(fp32), Candidate(path.name, QuantizeResult(path.name, {}, str(path), 0, path=path))]
+    measure_latencies(pair, data)
+    fp32_ms, ms = pair[0].latency_ms, pair[1].latency_ms
+    return ms / fp32_ms if ms is not None and fp32_ms else None
 
 
 def write_selection(selection: SelectionResult, out_dir: Path, overwrite: bool = False) -> Path:
@@ -339,13 +395,16 @@ def finish_selection(
     data: SequenceData | None,
     hints: InterfaceHints | None,
     objective: Objective,
+    timed: bool = False,
 ) -> SelectionResult:
-    """Time every written row beside the fp32 graph, unpublish what breaks the speed rule, pick the winner, mark
-    the Pareto front and say why each other row lost. Rows in temporary directories forget their paths."""
+    """Time every written row beside the fp32 graph (`timed`: the caller just did, all together), unpublish what
+    breaks the speed rule, pick the winner, mark the Pareto front and say why each other row lost. Rows in
+    temporary directories forget their paths."""
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r}: choose {', '.join(OBJECTIVES)}")
     rows = [fp32, *candidates]
-    measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data, hints)
+    if not timed:
+        measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data, hints)
     fp32_ms = fp32.latency_ms
     for row in rows:
         if row.result is not None and row.size_bytes:
@@ -447,6 +506,8 @@ def loss_reason(row: Candidate, winner: Candidate | None, objective: Objective) 
     """Why `row` is not the winner, in words a user can act on."""
     if row.refused:
         return "refused: " + row.refused.split(" refused: ", 1)[-1]
+    if not was_gated(row.summary):
+        return f"not gated: {row.summary[NOT_GATED]}"
     if not row.passed:
         failures = row.summary.get("failures") or []
         return "failed the gate: " + (failures[0] if failures else "see its parity summary")

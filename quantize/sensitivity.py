@@ -8,15 +8,18 @@ mixed-precision search (edgelstm.quantize.mixed) spends the user's budget where 
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import onnx
 
+from edgelstm.crash_probe import crash_reason
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.quantize.api import Gate
 from edgelstm.quantize.config import WeightOnlyMixedConfig
+from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.weight_only import quantize_weights, weight_layers
 
 PRECISIONS = ("int8", "int4")
@@ -71,18 +74,32 @@ def measure_sensitivity(
         for name, tensors in weight_layers(model, min_elements).items()
     ]
     with tempfile.TemporaryDirectory(prefix="edgelstm-sensitivity-") as tmp:
-        for layer in layers:
-            for precision in precisions:
-                config = WeightOnlyMixedConfig(
-                    min_elements=min_elements,
-                    block_size=block_size,
-                    precisions=tuple((t, precision) for t in layer.tensors),
-                )
-                path = write_variant(model, config, metadata, Path(tmp) / f"{precision}.onnx")
+        variants = [
+            (layer, precision, write_variant(model, _alone(layer, precision, min_elements, block_size), metadata, path))
+            for index, layer in enumerate(layers)
+            for precision in precisions
+            for path in [Path(tmp) / f"{index}-{precision}.onnx"]
+        ]
+        # The parity gate crash-probes each graph in a child process (default feeds) before it runs it here; probed
+        # ahead in the background (one at a time, on the other core), each gate run finds its verdict kept
+        # (crash_reason caches by bytes and feeds). The streaming gate probes with its own feeds: not ahead.
+        ahead = isinstance(gate, ParityGate)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgelstm-sensitivity-probe") as probes:
+            verdicts = [probes.submit(crash_reason, path) if ahead else None for _, _, path in variants]
+            for (layer, precision, path), verdict in zip(variants, verdicts, strict=True):
+                if verdict is not None:
+                    verdict.result()  # a crash is the gate's finding: it reads the kept verdict, fails the variant
                 summary = gate.run(path)
                 layer.alone[precision] = {k: summary[k] for k in FIGURES if k in summary}
                 layer.cost[precision] = task_cost(summary, gate)
     return layers
+
+
+def _alone(layer: LayerSensitivity, precision: str, min_elements: int, block_size: int) -> WeightOnlyMixedConfig:
+    """The config that quantizes `layer`'s weights, and nothing else, at `precision`."""
+    return WeightOnlyMixedConfig(
+        min_elements=min_elements, block_size=block_size, precisions=tuple((t, precision) for t in layer.tensors)
+    )
 
 
 def write_variant(model: onnx.ModelProto, config: WeightOnlyMixedConfig, metadata: ArtifactMetadata, path: Path) -> Path:

@@ -165,7 +165,9 @@ def _selection():
     wo8.summary = {"passed": True, "top1_agreement": 0.995, "last_step_error": 0.01, "last_step": 1000}
     failed = row("static-int8", 300_000, None, summary={"passed": False}, lost="failed the gate: large / output: SNR 5 dB")
     refused = Candidate("fp16", refused="fp16 refused: the graph has a Loop", lost="refused: the graph has a Loop")
-    return SelectionResult([fp32, wo8, failed, refused], wo8)
+    why = "cannot win: larger than weight-only-int8 (21,000 > 20,000 bytes), which passed the gate"
+    declined = row("mixed", 21_000, None, summary={"passed": False, "not_gated": why}, lost=f"not gated: {why}")
+    return SelectionResult([fp32, wo8, failed, refused, declined], wo8)
 
 
 def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_path: Path) -> None:
@@ -179,6 +181,7 @@ def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_pa
         "weight-only-int8",
         "static-int8",
         "fp16",
+        "mixed",
     ]
     md = markdown_report(summary)
     assert "## quantize --scheme auto: every candidate (objective size, at most 1.1x the fp32 latency)" in md
@@ -187,6 +190,8 @@ def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_pa
     )
     assert "| static-int8 | fused | 300,000 | - | not timed | - | FAIL | no | failed the gate: large / output: SNR 5 dB |" in md
     assert "| fp16 | - | - | - | not timed | - | refused | no | refused: the graph has a Loop |" in md
+    # auto declined it (it cannot win): "not gated", never "FAIL"
+    assert "| mixed | fused | 21,000 | - | not timed | - | not gated | no | not gated: cannot win: larger than" in md
     page = html_report(summary)
     assert '<table class="selection">' in page and "<td>failed the gate: large / output: SNR 5 dB</td>" in page
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "a")])

@@ -178,7 +178,7 @@ def _run_mixed(
         else:
             typer.echo(candidate.refused)
         if candidate.details.get("layers"):
-            print_layers("mixed", candidate.details["layers"])
+            print_layers("mixed", candidate.details["layers"], candidate.details.get("ranking_data", ""))
     return EXIT_OK if candidate.passed else EXIT_FAILED
 
 

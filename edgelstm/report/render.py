@@ -103,6 +103,8 @@ def selection_rows(selection: dict[str, Any]) -> list[list[str]]:
             gate = "reference"
         elif c.get("refused"):
             gate = "refused"
+        elif c.get("gated") is False:  # auto declined it: it cannot win (its `lost` says why); not a failure
+            gate = "not gated"
         else:
             figures = _parity_text(c["summary"]) if c.get("summary") else ""
             gate = ("pass" if c.get("passed") else "FAIL") + (f": {figures}" if figures else "")
