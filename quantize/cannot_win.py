@@ -40,7 +40,7 @@ def was_gated(summary: dict[str, Any] | None) -> bool:
 
 
 @dataclass
-class SizeBoundGate:
+class CannotWinGate:
     """The gate, run only on artifacts that can still win."""
 
     gate: Gate

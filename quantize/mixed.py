@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, _fp32_source, quantize
-from edgelstm.quantize.cannot_win import NOT_GATED, SizeBoundGate
+from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate
 from edgelstm.quantize.config import WeightOnlyMixedConfig
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.sensitivity import LayerSensitivity, measure_sensitivity
@@ -98,7 +98,7 @@ def search_mixed(
 
     Raises SchemeRefused when the graph has no weight to quantize."""
     probe = WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size)
-    ranking = gate.for_ranking(RANKING_WINDOWS) if isinstance(gate, ParityGate | SizeBoundGate) else gate
+    ranking = gate.for_ranking(RANKING_WINDOWS) if isinstance(gate, ParityGate | CannotWinGate) else gate
     with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-") as tmp:
         source, metadata = _fp32_source(model, probe, Path(tmp), data, foreign)
         layers = measure_sensitivity(source, metadata, ranking, min_elements, block_size)

@@ -18,7 +18,7 @@ from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
-from edgelstm.quantize.cannot_win import NOT_GATED, SizeBoundGate, premise_holds, was_gated
+from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
     DynamicInt8Config,
@@ -193,7 +193,7 @@ def select_scheme(
         else:
             fp32 = _fp32_candidate(reference, data, Path(tmp))
         # Built first: candidates are timed beside it early, to know which cannot win (quantize/cannot_win.py).
-        bounded = SizeBoundGate(gate, objective, SPEED_LIMIT, lambda path: _speed_ratio(fp32, path, data))
+        bounded = CannotWinGate(gate, objective, SPEED_LIMIT, lambda path: _speed_ratio(fp32, path, data))
         candidates, tried = _try_schemes(model, schemes, bounded, reference, out_dir, data, overwrite)
         block = next((c.block_size for c in schemes if isinstance(c, WeightOnlyInt4Config)), 32)
         if mixed:
@@ -224,7 +224,7 @@ def select_scheme(
 def _try_schemes(
     model: LoadedModel | Path,
     schemes: tuple[SchemeConfig, ...],
-    gate: SizeBoundGate,
+    gate: CannotWinGate,
     reference: LoadedModel,
     out_dir: Path,
     data: SequenceData,

@@ -18,7 +18,7 @@ from edgelstm.quantize import gate as gate_module
 from edgelstm.quantize import mixed as mixed_module
 from edgelstm.quantize import selection as selection_module
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.cannot_win import NOT_GATED, SizeBoundGate, premise_holds
+from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds
 from edgelstm.quantize.gate import ParityGate, spread_subset
 from edgelstm.quantize.selection import Candidate, loss_reason, select_scheme
 from tests.conftest import tiny_model
@@ -54,7 +54,7 @@ def _row(name: str, size: int, passed: bool = True, path: str | None = "a.onnx")
 
 
 def test_a_row_larger_than_a_passing_one_is_declined_by_its_size_with_the_reason() -> None:
-    bounded = SizeBoundGate(_Gate(), "size", 1.1, lambda path: 1.0)
+    bounded = CannotWinGate(_Gate(), "size", 1.1, lambda path: 1.0)
     assert bounded.decline(10**9) is None  # no bar yet: everything is gated
     bounded._last_ratio = 0.7  # the early timing of the row just gated
     bounded.consider(_row("dynamic-int8", 23_000))
@@ -66,7 +66,7 @@ def test_a_row_larger_than_a_passing_one_is_declined_by_its_size_with_the_reason
 
 
 def test_only_a_published_passing_row_within_the_speed_rule_becomes_the_bar() -> None:
-    bounded = SizeBoundGate(_Gate(), "size", 1.1, lambda path: 1.0)
+    bounded = CannotWinGate(_Gate(), "size", 1.1, lambda path: 1.0)
     for row, ratio in (
         (_row("failed", 10_000, passed=False), 0.5),
         (_row("unpublished", 10_000, path=None), 0.5),
@@ -77,10 +77,10 @@ def test_only_a_published_passing_row_within_the_speed_rule_becomes_the_bar() ->
         bounded.consider(row)
         assert bounded.bar is None, row.scheme
     # size-at-any-cost has no speed rule; speed has no size bar at all
-    at_any_cost = SizeBoundGate(_Gate(), "size-at-any-cost", 1.1, lambda path: 1.0)
+    at_any_cost = CannotWinGate(_Gate(), "size-at-any-cost", 1.1, lambda path: 1.0)
     at_any_cost.consider(_row("int4", 10_000))
     assert at_any_cost.bar is not None
-    speed = SizeBoundGate(_Gate(), "speed", 1.1, lambda path: 1.0)
+    speed = CannotWinGate(_Gate(), "speed", 1.1, lambda path: 1.0)
     speed._last_ratio = 0.5
     speed.consider(_row("int8", 10_000))
     assert speed.bar is None
@@ -89,13 +89,13 @@ def test_only_a_published_passing_row_within_the_speed_rule_becomes_the_bar() ->
 def test_a_clearly_slower_row_is_not_gated_and_a_row_near_the_limit_is(tmp_path: Path) -> None:
     inner = _Gate()
     ratios = {"slow.onnx": 12.3, "near.onnx": 1.5}
-    bounded = SizeBoundGate(inner, "size", 1.1, lambda path: ratios[path.name])
+    bounded = CannotWinGate(inner, "size", 1.1, lambda path: ratios[path.name])
     slow = bounded.run(tmp_path / "slow.onnx")
     assert slow["passed"] is False and slow[NOT_GATED].startswith("cannot win: 12.30x slower than fp32 at batch 1")
     assert "--objective size-at-any-cost gates and publishes it" in slow[NOT_GATED]
     assert bounded.run(tmp_path / "near.onnx")["passed"] is True  # gated: the final timing decides, as before
     assert [p.name for p in inner.judged] == ["near.onnx"]
-    untimed = SizeBoundGate(inner, "size-at-any-cost", 1.1, lambda path: pytest.fail("no speed rule: no timing"))
+    untimed = CannotWinGate(inner, "size-at-any-cost", 1.1, lambda path: pytest.fail("no speed rule: no timing"))
     assert untimed.run(tmp_path / "slow.onnx")["passed"] is True
 
 
@@ -133,7 +133,7 @@ def test_quantize_does_not_probe_gate_or_publish_a_declined_artifact(workspace, 
     probed: list[Path] = []
     monkeypatch.setattr(api_module, "crash_reason", lambda path, **kw: probed.append(path))
     inner = _Gate()
-    bounded = SizeBoundGate(inner, "size", 1.1, lambda path: 1.0, bar=_row("tiny", 10))
+    bounded = CannotWinGate(inner, "size", 1.1, lambda path: 1.0, bar=_row("tiny", 10))
     result = quantize(loaded, Fp16Config(), tmp_path / "q", calibration=data, gate=bounded)
     assert result.parity is not None and result.parity[NOT_GATED].startswith("cannot win: larger than tiny")
     assert result.parity_passed is False and result.path is None and result.size_bytes > 10
