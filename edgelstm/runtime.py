@@ -35,7 +35,9 @@ class SessionSettings:
     """Recorded with every figure: small recurrent graphs are very sensitive to threading.
 
     Defaults are one intra-op thread without spinning: on small machines ORT's default spinning pool made
-    small per-step graphs about 3x slower and starved other processes.
+    small per-step graphs about 3x slower and starved other processes. A spinning pool keeps spinning after a run
+    returns, which is what makes it fast back to back (batch 32, 1x64 int8 LSTM: 1.10 ms, against 1.29 ms with
+    `session.force_spinning_stop`); benchmarks therefore pause after it before timing anything else.
     """
 
     provider: str = "cpu"
@@ -46,24 +48,6 @@ class SessionSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-FORCE_SPINNING_STOP = "session.force_spinning_stop"
-
-
-def spinning_config(allow_spinning: bool) -> dict[str, str]:
-    """ORT session config entries for edgelstm's spinning setting.
-
-    Spinning on means spinning while a run is in flight, stopped when it returns (`session.force_spinning_stop`):
-    ORT's default keeps the pool spinning after a call, which took the cores from whatever ran next -- a 2-thread
-    session timed right after ORT's default session was 1.3-1.6x slower (4.9-5.9 ms vs 3.7 ms, batch 32, 2x128
-    int8 LSTM) -- while stopping at the end of a run cost nothing measurable (3.41 vs 3.38 ms).
-    """
-    flag = "1" if allow_spinning else "0"
-    entries = {"session.intra_op.allow_spinning": flag, "session.inter_op.allow_spinning": flag}
-    if allow_spinning:
-        entries[FORCE_SPINNING_STOP] = "1"
-    return entries
 
 
 def resolve_provider(name: str) -> str:
@@ -91,8 +75,8 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     options.log_severity_level = 3
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
-    for key, value in spinning_config(settings.allow_spinning).items():
-        options.add_session_config_entry(key, value)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "1" if settings.allow_spinning else "0")
     options.graph_optimization_level = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,

@@ -122,22 +122,6 @@ def test_manifest_takes_the_fastest_measured_thread_count(streaming_artifact: Pa
     assert manifest["session_policy"]["summary"] == "every batch: 2 threads, no spinning"
 
 
-def test_a_spinning_policy_tells_the_app_to_stop_spinning_between_runs(streaming_artifact: Path, tmp_path: Path) -> None:
-    bench = tmp_path / "bench.json"
-    rows = [
-        {"name": "streaming_fused.onnx", "kind": "artifact", "batch": 1, "steps": 10, "threads": t, "mode": "run",
-         "p50_ms": ms, "p90_ms": ms, "allow_spinning": spin}
-        for t, spin, ms in ((1, False, 0.30), (2, True, 0.21))
-    ]  # fmt: skip
-    bench.write_text(json.dumps({"latencies": rows, "settings": {}}))
-    build_bundle(streaming_artifact, tmp_path / "b", bench_report=bench)
-    settings = json.loads((tmp_path / "b" / "manifest.json").read_text())["session_settings"]
-    assert (settings["intra_op_num_threads"], settings["allow_spinning"]) == (2, True)
-    assert settings["config_entries"] == {"session.force_spinning_stop": "1"}
-    notes = (tmp_path / "b" / "README.md").read_text()
-    assert 'also set config entry `"session.force_spinning_stop"` = `"1"` (spinning stops when a run returns)' in notes
-
-
 def _bench_with_policy(path: Path) -> Path:
     """Batch 1 fastest on 1 thread, batch 8 on 2 threads with spinning (and rows of another artifact, ignored)."""
     rows = [

@@ -93,27 +93,3 @@ def test_policy_from_bench_rows_uses_the_bench_rule() -> None:
     assert old.entries == (PolicyEntry(1, 2, False, {"100": 0.1}),)
     nothing = policy_from_bench_rows([_row(1, 1, 0.5, name="b.onnx")], "a.onnx", "bench.json")
     assert not nothing.measured and "no timed rows for a.onnx" in nothing.reason
-
-
-def test_spinning_sessions_stop_spinning_when_a_run_returns(tmp_path) -> None:
-    # Spinning on = spinning while a run is in flight only: ORT's default pool keeps spinning after a call and takes
-    # the cores from whatever runs next (the app, or the next workload a benchmark times).
-    import onnx
-    from onnx import TensorProto, helper
-
-    from edgelstm.runtime import FORCE_SPINNING_STOP, session_from_onnx, spinning_config
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    path = tmp_path / "identity.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    spinning = session_from_onnx(path, SessionSettings(intra_op_threads=2, allow_spinning=True)).get_session_options()
-    assert spinning.get_session_config_entry("session.intra_op.allow_spinning") == "1"
-    assert spinning.get_session_config_entry(FORCE_SPINNING_STOP) == "1"
-    quiet = session_from_onnx(path, SessionSettings()).get_session_options()
-    assert quiet.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert FORCE_SPINNING_STOP not in spinning_config(False)

@@ -77,8 +77,8 @@ class _Variant:
     call: Call
     allow_spinning: bool | None = None
     timing: Timing | None = None
-    # Its pool may still spin after a call (ORT's default session; torch's OpenMP pool above one thread): the timer
-    # pauses after it so the next workload is not billed for it. edgelstm's own sessions stop spinning at run end.
+    # Its pool may still spin after a call (an ORT session with spinning, ORT's default session, torch's OpenMP pool
+    # above one thread): the timer pauses after it so the next workload is not billed for its spinning threads.
     leaves_threads_busy: bool = False
 
 
@@ -103,7 +103,12 @@ def run_bench(
                 for steps in _steps_for(info, config.steps):
                     feeds = _feeds(info, batch, steps, rng)
                     call = _ort_call(session, feeds)
-                    variants.append(_Variant(info.name, "artifact", "cpu", batch, steps, threads, "run", call, spinning))
+                    busy = spinning and threads != 1  # ORT's pool keeps spinning after the run returns
+                    variants.append(
+                        _Variant(
+                            info.name, "artifact", "cpu", batch, steps, threads, "run", call, spinning, leaves_threads_busy=busy
+                        )
+                    )
     if config.baselines and reference is not None and reference.is_native:
         variants += _baseline_variants(reference, config, rng)
     _measure(variants, config)

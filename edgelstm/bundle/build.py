@@ -23,7 +23,7 @@ from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
-from edgelstm.runtime import FORCE_SPINNING_STOP, weight_only_session_config
+from edgelstm.runtime import weight_only_session_config
 from edgelstm.session_policy import SessionPolicy, policy_from_bench_rows, settings_for
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "BundleResult", "build_bundle"]
@@ -80,7 +80,7 @@ def build_bundle(
         manifest["session_settings"] = _session_settings(policy)
         if entries := weight_only_session_config(artifact):
             # The app must set these too, or its weight-only model dequantizes on every call (1.2-1.6x slower).
-            manifest["session_settings"].setdefault("config_entries", {}).update(entries)
+            manifest["session_settings"]["config_entries"] = entries
         (tmp / USAGE_NOTES).write_text(_usage_notes(name, manifest, policy))
         append_streaming_notes(tmp / USAGE_NOTES, name, metadata.interface)  # the state-binding code per language
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
@@ -172,10 +172,7 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
     """The settings for one sequence at a time (what `bundle verify` runs), as an app sets them."""
     one = settings_for(policy, 1)
     note = "measured fastest at batch 1; other batch sizes: see session_policy" if policy.measured else "not measured: defaults"
-    settings: dict[str, Any] = {"intra_op_num_threads": one.intra_op_threads, "allow_spinning": one.allow_spinning, "note": note}
-    if one.allow_spinning:  # spinning only while a run is in flight, as edgelstm measured it (runtime.spinning_config)
-        settings["config_entries"] = {FORCE_SPINNING_STOP: "1"}
-    return settings
+    return {"intra_op_num_threads": one.intra_op_threads, "allow_spinning": one.allow_spinning, "note": note}
 
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
@@ -275,6 +272,5 @@ def _usage_notes(name: str, manifest: dict[str, Any], policy: SessionPolicy) -> 
         "- Python: `edgelstm.session_policy.settings_for(policy, batch)` gives the settings for any batch size",
     ]
     for key, value in (one.get("config_entries") or {}).items():
-        why = "spinning stops when a run returns" if key == FORCE_SPINNING_STOP else "without it this model runs slower"
-        lines.append(f'- also set config entry `"{key}"` = `"{value}"` ({why})')
+        lines.append(f'- also set config entry `"{key}"` = `"{value}"` (without it this model runs slower)')
     return "\n".join(lines) + "\n"
