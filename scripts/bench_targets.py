@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# T={STEPS}; swept: ORT intra-op threads {threads} x spinning {args.spinning} (one thread never spins: no "
         f"pool threads), torch threads {threads}; the default path at ORT's default session options (all cores, "
         f"spinning on); {args.rounds} interleaved rounds x 5 calls per model, p50 at each contender's best setting; "
-        "an untimed 50 ms pause after the default path and torch above 1 thread (their pools keep spinning after a "
-        "call); edgelstm's spinning sessions stop spinning when a run returns"
+        "an untimed 50 ms pause after every contender whose pool keeps spinning after a call (ORT with spinning "
+        "on, the default path, torch above 1 thread), so none is billed for another's spinning threads"
     )
     with tempfile.TemporaryDirectory(prefix="bench-targets-") as tmp:
         root = Path(tmp)
