@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     spinning = {"off": (False,), "on": (True,), "both": (False, True)}[args.spinning]
     say(f"# issue 13 targets (scripts/bench_targets.py {' '.join(argv if argv is not None else sys.argv[1:])})")
     say(
-        f"# {platform.machine()}, {os.cpu_count()} cores (shared: the machine was loaded), torch {torch.__version__}, "
+        f"# {platform.machine()}, {os.cpu_count()} cores (a shared VM: see the load averages), torch {torch.__version__}, "
         f"onnxruntime {ort.__version__} CPU EP, graph optimization all"
     )
     say(f"# load average at start: {_load()}")
