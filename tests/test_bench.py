@@ -92,6 +92,9 @@ def test_bench_cli_prints_tables_and_writes_json(artifacts, tmp_path: Path) -> N
     assert "vs torch eager" in result.output and "spinning off" in result.output
     data = json.loads(out.read_text())
     assert data["latencies"]
+    # the settle pause is part of how the figures were measured: recorded and printed with them
+    assert data["settings"]["settle_ms"] == 50.0
+    assert "50 ms untimed pause after each workload whose threads keep spinning" in " ".join(result.output.split())
     # the distance to the machine's limit: one roofline row per artifact row, ceilings at the rows' settings
     flat = " ".join(result.output.split())  # rich wraps long titles and headers
     assert "distance to the machine's limit" in flat and "GMAC/s" in flat

@@ -88,9 +88,14 @@ def print_bench(report: BenchReport) -> None:
     console.print(
         f"settings: ORT CPU EP, spinning {'off' if list(spinning) == [False] else 'swept off/on (on only above 1 thread)'}, "
         f"rounds {settings['rounds']} x {settings['calls_per_round']} calls, variants "
-        f"interleaved; torch {report.versions['torch']}, onnxruntime {report.versions['onnxruntime']}, "
+        f"interleaved{_settle_note(settings)}; torch {report.versions['torch']}, onnxruntime {report.versions['onnxruntime']}, "
         f"{report.versions['cpu_count']} CPUs"
     )
+
+
+def _settle_note(settings: dict) -> str:
+    settle = settings.get("settle_ms")  # absent in reports written before the pause existed
+    return f", {settle:g} ms untimed pause after each workload whose threads keep spinning" if settle else ""
 
 
 def _setting_cells(r: LatencyResult | RooflineResult) -> tuple[str, ...]:

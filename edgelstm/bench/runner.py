@@ -47,6 +47,7 @@ class BenchConfig:
     cold_start: bool = True
     roofline: bool = True  # MACs and weight bytes per step beside GEMM ceilings measured in the same run
     seed: int = 0
+    settle_ms: float = 50.0  # untimed pause after a workload whose threads keep spinning (edgelstm.timing)
 
     def __post_init__(self) -> None:
         for name in ("batches", "steps", "threads", "streaming_chunks"):
@@ -182,7 +183,7 @@ def _measure(variants: list[_Variant], config: BenchConfig) -> None:
 
 
 def _timer(config: BenchConfig, calls_per_round: int | None = None) -> TimerSettings:
-    return TimerSettings(config.rounds, calls_per_round or config.calls_per_round, seed=config.seed)
+    return TimerSettings(config.rounds, calls_per_round or config.calls_per_round, seed=config.seed, settle_ms=config.settle_ms)
 
 
 def _latency(v: _Variant) -> LatencyResult:
