@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgelstm.errors import EdgelstmError
+from edgelstm.errors import ConfigError, EdgelstmError
 
 if TYPE_CHECKING:
     from edgelstm.streaming import StreamingSession  # noqa: F401  # re-exported lazily by __getattr__ below
@@ -24,6 +24,9 @@ PROVIDER_ALIASES = {
     "nnapi": "NnapiExecutionProvider",
     "xnnpack": "XnnpackExecutionProvider",
 }
+
+
+EXECUTION_MODES = ("sequential", "parallel")
 
 
 class ProviderError(EdgelstmError):
@@ -45,6 +48,14 @@ class SessionSettings:
     inter_op_threads: int = 1
     allow_spinning: bool = False
     graph_optimization: str = "all"  # "disable" | "basic" | "extended" | "all"
+    # "parallel": ORT_PARALLEL, nodes that do not depend on each other run at once on the inter-op threads. Measured
+    # slower than sequential on every recurrent graph tried here (chains of nodes; even a bidirectional Loop graph's
+    # two directions gained nothing), so it is opt-in and bench measures it only when asked.
+    execution_mode: str = "sequential"
+
+    def __post_init__(self) -> None:
+        if self.execution_mode not in EXECUTION_MODES:
+            raise ConfigError(f"execution_mode {self.execution_mode!r}: choose {' or '.join(EXECUTION_MODES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +88,9 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     options.inter_op_num_threads = settings.inter_op_threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "1" if settings.allow_spinning else "0")
+    options.execution_mode = (
+        ort.ExecutionMode.ORT_PARALLEL if settings.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
+    )
     options.graph_optimization_level = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,

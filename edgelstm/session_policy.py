@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edgelstm.errors import ConfigError, SessionPolicyError
-from edgelstm.runtime import SessionSettings
+from edgelstm.runtime import EXECUTION_MODES, SessionSettings
 
 __all__ = ["MEASURED", "NOT_MEASURED", "PolicyEntry", "SessionPolicy", "policy_from_bench_rows", "settings_for"]
 
@@ -32,15 +32,22 @@ class PolicyEntry:
     intra_op_threads: int
     allow_spinning: bool
     p50_ms: dict[str, float] = field(default_factory=dict)  # steps -> p50 at this setting, as measured
+    inter_op_threads: int = 1
+    execution_mode: str = "sequential"  # manifests written before it was recorded: sequential
 
     def describe(self) -> str:
+        spin = "spinning" if self.allow_spinning else "no spinning"
+        if self.execution_mode == "parallel":
+            return f"parallel execution on {_plural(self.inter_op_threads, 'inter-op thread')}, {spin}"
         threads = "ORT's default threads" if self.intra_op_threads == 0 else _plural(self.intra_op_threads, "thread")
-        return f"{threads}, {'spinning' if self.allow_spinning else 'no spinning'}"
+        return f"{threads}, {spin}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "from_batch": self.from_batch,
             "intra_op_threads": self.intra_op_threads,
+            "inter_op_threads": self.inter_op_threads,
+            "execution_mode": self.execution_mode,
             "allow_spinning": self.allow_spinning,
             "p50_ms": dict(self.p50_ms),
         }
@@ -133,13 +140,19 @@ def settings_for(policy: SessionPolicy | None, batch: int, base: SessionSettings
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"batch must be a positive integer, got {batch!r}")
     base = base or SessionSettings()
-    if policy is None or not policy.measured or not policy.entries:
-        return replace(base, intra_op_threads=DEFAULTS.intra_op_threads, allow_spinning=DEFAULTS.allow_spinning)
-    chosen = policy.entries[0]
-    for entry in policy.entries:
-        if entry.from_batch <= batch:
-            chosen = entry
-    return replace(base, intra_op_threads=chosen.intra_op_threads, allow_spinning=chosen.allow_spinning)
+    chosen = PolicyEntry(1, DEFAULTS.intra_op_threads, DEFAULTS.allow_spinning, {}, DEFAULTS.inter_op_threads)
+    if policy is not None and policy.measured and policy.entries:
+        chosen = policy.entries[0]
+        for entry in policy.entries:
+            if entry.from_batch <= batch:
+                chosen = entry
+    return replace(
+        base,
+        intra_op_threads=chosen.intra_op_threads,
+        inter_op_threads=chosen.inter_op_threads,
+        allow_spinning=chosen.allow_spinning,
+        execution_mode=chosen.execution_mode,
+    )
 
 
 def policy_from_bench_rows(
@@ -154,7 +167,14 @@ def policy_from_bench_rows(
     if not per_batch:
         return SessionPolicy.not_measured(f"{source} has no timed rows for {artifact}", artifact)
     entries = tuple(
-        PolicyEntry(int(batch), int(p["intra_op_threads"]), bool(p["allow_spinning"]), dict(p["p50_ms"]))
+        PolicyEntry(
+            int(batch),
+            int(p["intra_op_threads"]),
+            bool(p["allow_spinning"]),
+            dict(p["p50_ms"]),
+            int(p["inter_op_threads"]),
+            str(p["execution_mode"]),
+        )
         for batch, p in sorted(per_batch.items(), key=lambda kv: int(kv[0]))
     )
     versions = versions or {}
@@ -174,14 +194,23 @@ class _BenchRow:
     mode: str
     p50_ms: float
     allow_spinning: bool | None
+    execution_mode: str
 
     @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> _BenchRow:
         spinning = row.get("allow_spinning")  # absent in reports written before spinning was swept: it was off
+        execution = str(row.get("execution_mode", "sequential"))  # absent before it was swept: sequential
         return cls(
-            str(row["name"]), str(row["kind"]), int(row["batch"]), int(row["steps"]), int(row["threads"]),
-            str(row["mode"]), float(row["p50_ms"]), None if spinning is None else bool(spinning),
-        )  # fmt: skip
+            str(row["name"]),
+            str(row["kind"]),
+            int(row["batch"]),
+            int(row["steps"]),
+            int(row["threads"]),
+            str(row["mode"]),
+            float(row["p50_ms"]),
+            None if spinning is None else bool(spinning),
+            execution,
+        )
 
 
 def _entry(index: int, data: Any) -> PolicyEntry:
@@ -195,12 +224,19 @@ def _entry(index: int, data: Any) -> PolicyEntry:
         raise SessionPolicyError(f"{where}.intra_op_threads must be an integer 0..{MAX_THREADS}, got {str(threads)[:40]!r}")
     if not isinstance(spinning, bool):
         raise SessionPolicyError(f"{where}.allow_spinning must be true or false, got {str(spinning)[:40]!r}")
+    inter, execution = data.get("inter_op_threads", 1), data.get("execution_mode", "sequential")
+    if isinstance(inter, bool) or not isinstance(inter, int) or not 1 <= inter <= MAX_THREADS:
+        raise SessionPolicyError(f"{where}.inter_op_threads must be an integer 1..{MAX_THREADS}, got {str(inter)[:40]!r}")
+    if execution not in EXECUTION_MODES:
+        raise SessionPolicyError(
+            f"{where}.execution_mode must be one of {', '.join(EXECUTION_MODES)}, got {str(execution)[:40]!r}"
+        )
     p50 = data.get("p50_ms", {})
     if not isinstance(p50, Mapping) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in p50.values()
     ):
         raise SessionPolicyError(f"{where}.p50_ms must map lengths to positive milliseconds")
-    return PolicyEntry(batch, threads, spinning, {str(k): float(v) for k, v in p50.items()})
+    return PolicyEntry(batch, threads, spinning, {str(k): float(v) for k, v in p50.items()}, inter, execution)
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", default="1,2", help="thread counts swept for every contender")
     parser.add_argument("--spinning", choices=["off", "on", "both"], default="both", help="ORT spinning swept")
+    parser.add_argument(
+        "--execution-mode", choices=["sequential", "both"], default="sequential", help="also sweep ORT_PARALLEL (both)"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=None, help="also write the printed report here")
     args = parser.parse_args(argv)
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda text="": (print(text, flush=True), lines.append(text))  # noqa: E731
     threads = tuple(int(t) for t in args.threads.split(","))
     spinning = {"off": (False,), "on": (True,), "both": (False, True)}[args.spinning]
+    modes = ("sequential", "parallel") if args.execution_mode == "both" else ("sequential",)
     say(f"# issue 13 targets (scripts/bench_targets.py {' '.join(argv if argv is not None else sys.argv[1:])})")
     say(
         f"# {platform.machine()}, {os.cpu_count()} cores (a shared VM: see the load averages), torch {torch.__version__}, "
@@ -77,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     say(f"# load average at start: {_load()}")
     say(
-        f"# T={STEPS}; swept: ORT intra-op threads {threads} x spinning {args.spinning} (one thread never spins: no "
-        f"pool threads), torch threads {threads}; the default path at ORT's default session options (all cores, "
+        f"# T={STEPS}; swept: ORT intra-op threads {threads} x spinning {args.spinning} x execution mode "
+        f"{args.execution_mode} (one thread never spins: no pool threads), torch threads {threads}; the default path at ORT's default session options (all cores, "
         f"spinning on); {args.rounds} interleaved rounds x 5 calls per model, p50 at each contender's best setting; "
         "an untimed 50 ms pause after every contender whose pool keeps spinning after a call (ORT with spinning "
         "on, the default path, torch above 1 thread), so none is billed for another's spinning threads"
@@ -93,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--student needs the teacher's checkpoint directory as the first model")
         for index, (label, checkpoint) in enumerate(models):
             students = args.student if index == 0 else []
-            alive.append(_one_model(label, checkpoint, students, root / f"model-{index}", threads, spinning, args.rounds, say))
+            alive.append(
+                _one_model(label, checkpoint, students, root / f"model-{index}", threads, spinning, modes, args.rounds, say)
+            )
     say()
     say(f"# load average at end: {_load()}")
     if args.out is not None:
@@ -128,6 +134,7 @@ def _one_model(
     work: Path,
     threads: tuple[int, ...],
     spinning: tuple[bool, ...],
+    modes: tuple[str, ...],
     rounds: int,
     say: Any,
 ) -> Any:
@@ -167,6 +174,7 @@ def _one_model(
         steps=(STEPS,),
         threads=threads,
         spinning=spinning,
+        execution_modes=modes,
         rounds=rounds,
         streaming_chunks=(1, 16),
         cold_start=False,
@@ -341,7 +349,8 @@ def _setting(b: Any) -> str:
         return "ORT defaults"
     if b.allow_spinning is None:
         return f"torch, {b.intra_op_threads} thread(s)"
-    return f"{b.intra_op_threads} thread(s), spinning {'on' if b.allow_spinning else 'off'}"
+    parallel = " in parallel mode (inter-op)" if b.execution_mode == "parallel" else ""
+    return f"{b.intra_op_threads} thread(s){parallel}, spinning {'on' if b.allow_spinning else 'off'}"
 
 
 def _verdict(ok: bool) -> str:

@@ -217,8 +217,9 @@ def test_policy_records_the_measured_best_setting_per_batch() -> None:
     best = best_settings(STUB)
     chosen = policy(best)
     assert set(chosen) == {"1", "32"}
-    assert chosen["1"] == {"intra_op_threads": 1, "allow_spinning": False, "artifact": "b.onnx", "p50_ms": {"100": 0.5}}
-    assert chosen["32"] == {"intra_op_threads": 2, "allow_spinning": True, "artifact": "a.onnx", "p50_ms": {"100": 8.0}}
+    common = {"inter_op_threads": 1, "execution_mode": "sequential"}
+    assert chosen["1"] == {"intra_op_threads": 1, "allow_spinning": False, "artifact": "b.onnx", "p50_ms": {"100": 0.5}} | common
+    assert chosen["32"] == {"intra_op_threads": 2, "allow_spinning": True, "artifact": "a.onnx", "p50_ms": {"100": 8.0}} | common
     per_artifact = policy_by_artifact(best)
     assert per_artifact["a.onnx"]["1"]["intra_op_threads"] == 1 and per_artifact["b.onnx"]["32"]["intra_op_threads"] == 1
     report = BenchReport(settings={}, versions={}, latencies=STUB)
@@ -301,6 +302,39 @@ def test_bench_cli_spinning_option(artifacts, tmp_path: Path) -> None:
     assert set(data["policy"]["1"]) >= {"intra_op_threads", "allow_spinning"}
     bad = CliRunner().invoke(app, [*args, "--spinning", "sometimes"])
     assert bad.exit_code == 2 and "choose off, on or both" in bad.output
+
+
+def test_bench_sweeps_the_execution_mode_and_runs_parallel_rows_on_inter_op_threads(
+    artifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgelstm.bench import runner
+
+    opened: list[tuple[int, int, str]] = []
+    real = runner.session_from_onnx
+
+    def spy(path, settings):  # the sessions bench opens, with the settings it gave them
+        opened.append((settings.intra_op_threads, settings.inter_op_threads, settings.execution_mode))
+        session = real(path, settings)
+        mode = session.get_session_options().execution_mode
+        assert mode.name == ("ORT_PARALLEL" if settings.execution_mode == "parallel" else "ORT_SEQUENTIAL")
+        return session
+
+    monkeypatch.setattr(runner, "session_from_onnx", spy)
+    _, paths = artifacts
+    out = tmp_path / "bench.json"
+    args = ["bench", str(paths[0]), "--batches", "1", "--steps", "4", "--threads", "1,2", "--rounds", "3"]
+    result = CliRunner().invoke(
+        app,
+        [*args, "--no-cold-start", "--no-baselines", "--execution-mode", "both", "--report", str(out)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    rows = {(r["threads"], r["execution_mode"]) for r in json.loads(out.read_text())["latencies"]}
+    assert rows == {(1, "sequential"), (2, "sequential"), (2, "parallel")}  # one thread has nothing to run beside
+    assert (1, 2, "parallel") in opened and (2, 1, "sequential") in opened
+    assert "2 parallel" in result.output
+    bad = CliRunner().invoke(app, [*args, "--execution-mode", "async"])
+    assert bad.exit_code == 2 and "choose sequential, parallel or both" in bad.output
 
 
 def test_fixed_batch_graph_is_timed_at_its_own_batch_only(artifacts, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from scripts.bench_targets import DEFAULT_PATH, _verdict_line, _winner
 
 MS = {"int8": 0.07, "student int8": 0.04, "student int4": 0.03, "torch eager fp32": 0.30, DEFAULT_PATH: 0.08}
-ROWS = {name: SimpleNamespace(intra_op_threads=1, allow_spinning=False) for name in MS}
+ROWS = {name: SimpleNamespace(intra_op_threads=1, allow_spinning=False, execution_mode="sequential") for name in MS}
 
 
 def test_the_best_artifact_is_the_fastest_at_equal_or_better_accuracy_than_the_default_path() -> None:

@@ -122,6 +122,33 @@ def test_manifest_takes_the_fastest_measured_thread_count(streaming_artifact: Pa
     assert manifest["session_policy"]["summary"] == "every batch: 2 threads, no spinning"
 
 
+def test_a_parallel_policy_reaches_the_manifest_the_notes_and_verify(
+    streaming_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgelstm.bundle import verify as verify_module
+
+    bench = tmp_path / "bench.json"
+    rows = [
+        {"name": "streaming_fused.onnx", "kind": "artifact", "batch": 1, "steps": 10, "threads": t, "mode": "run",
+         "p50_ms": ms, "p90_ms": ms, "allow_spinning": False, "execution_mode": mode}
+        for t, mode, ms in ((1, "sequential", 0.30), (2, "sequential", 0.25), (2, "parallel", 0.21))
+    ]  # fmt: skip
+    bench.write_text(json.dumps({"latencies": rows, "settings": {}}))
+    build_bundle(streaming_artifact, tmp_path / "b", bench_report=bench)
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    settings = manifest["session_settings"]
+    assert (settings["execution_mode"], settings["intra_op_num_threads"], settings["inter_op_num_threads"]) == ("parallel", 1, 2)
+    assert manifest["session_policy"]["summary"] == "every batch: parallel execution on 2 inter-op threads, no spinning"
+    notes = (tmp_path / "b" / "README.md").read_text()
+    assert "options.SetExecutionMode(ExecutionMode::ORT_PARALLEL); options.SetInterOpNumThreads(2);" in notes
+    opened = []
+    real = verify_module._policy_settings
+    monkeypatch.setattr(verify_module, "_policy_settings", lambda m: opened.append(real(m)) or opened[-1])
+    checked = CliRunner().invoke(app, ["bundle", "verify", str(tmp_path / "b")])
+    assert checked.exit_code == 0, checked.output
+    assert [(s.execution_mode, s.inter_op_threads) for s in opened] == [("parallel", 2)]
+
+
 def _bench_with_policy(path: Path) -> Path:
     """Batch 1 fastest on 1 thread, batch 8 on 2 threads with spinning (and rows of another artifact, ignored)."""
     rows = [

@@ -93,3 +93,41 @@ def test_policy_from_bench_rows_uses_the_bench_rule() -> None:
     assert old.entries == (PolicyEntry(1, 2, False, {"100": 0.1}),)
     nothing = policy_from_bench_rows([_row(1, 1, 0.5, name="b.onnx")], "a.onnx", "bench.json")
     assert not nothing.measured and "no timed rows for a.onnx" in nothing.reason
+
+
+def test_a_parallel_entry_round_trips_and_opens_a_parallel_session() -> None:
+    rows = [
+        _row(32, 2, 5.0) | {"execution_mode": "parallel"},
+        _row(32, 2, 6.0),
+        _row(1, 1, 0.2),
+    ]
+    policy = policy_from_bench_rows(rows, "a.onnx", "bench.json")
+    assert (
+        policy.summary()
+        == "batch < 32: 1 thread, no spinning; batch >= 32: parallel execution on 2 inter-op threads, no spinning"
+    )
+    back = SessionPolicy.from_dict(json.loads(json.dumps(policy.to_dict())))
+    assert back == policy
+    wide = settings_for(back, 64)
+    assert (wide.execution_mode, wide.intra_op_threads, wide.inter_op_threads) == ("parallel", 1, 2)
+    narrow = settings_for(back, 1)
+    assert (narrow.execution_mode, narrow.intra_op_threads, narrow.inter_op_threads) == ("sequential", 1, 1)
+    # a manifest written before the mode was recorded reads as sequential
+    old = {"from_batch": 1, "intra_op_threads": 2, "allow_spinning": False}
+    entry = SessionPolicy.from_dict({"status": "measured", "by_batch": [old]}).entries[0]
+    assert (entry.execution_mode, entry.inter_op_threads) == ("sequential", 1)
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [({"execution_mode": "async"}, "execution_mode"), ({"inter_op_threads": 0}, "inter_op_threads")],
+)
+def test_a_malformed_execution_setting_is_refused(bad: dict, named: str) -> None:
+    entry = {"from_batch": 1, "intra_op_threads": 1, "allow_spinning": False} | bad
+    with pytest.raises(SessionPolicyError, match=named):
+        SessionPolicy.from_dict({"status": "measured", "by_batch": [entry]})
+
+
+def test_session_settings_refuse_an_unknown_execution_mode() -> None:
+    with pytest.raises(ConfigError, match="execution_mode 'async'"):
+        SessionSettings(execution_mode="async")

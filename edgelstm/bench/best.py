@@ -36,6 +36,8 @@ class Measured(Protocol):
     def p50_ms(self) -> float: ...
     @property
     def allow_spinning(self) -> bool | None: ...
+    @property
+    def execution_mode(self) -> str: ...
 
 
 TORCH_EAGER = "torch eager fp32"
@@ -49,16 +51,17 @@ class BestSetting:
     name: str
     kind: str
     batch: int
-    intra_op_threads: int  # 0 = ORT's default pool
+    intra_op_threads: int  # the row's thread count (0 = ORT's default pool; parallel mode: inter-op threads)
     allow_spinning: bool | None  # None: not an ORT setting (torch)
     p50_ms: dict[int, float]  # steps -> p50 at this setting
+    execution_mode: str = "sequential"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "p50_ms": {str(k): v for k, v in self.p50_ms.items()}}
 
 
-def setting_key(r: Measured) -> tuple[int, bool | None]:
-    return (r.threads, r.allow_spinning)
+def setting_key(r: Measured) -> tuple[int, bool | None, str]:
+    return (r.threads, r.allow_spinning, r.execution_mode)
 
 
 def same_setting_ratio(row: LatencyResult, baselines: Iterable[LatencyResult]) -> float | None:
@@ -73,7 +76,7 @@ def same_setting_ratio(row: LatencyResult, baselines: Iterable[LatencyResult]) -
 def best_settings(latencies: Iterable[Measured]) -> list[BestSetting]:
     """Per contender and batch, the setting whose p50, summed over every length measured at it, is lowest.
     Settings that were not measured at every length of that contender and batch are not compared."""
-    rows: dict[tuple[str, int], dict[tuple[int, bool | None], dict[int, Measured]]] = defaultdict(lambda: defaultdict(dict))
+    rows: dict[tuple[str, int], dict[tuple[int, bool | None, str], dict[int, Measured]]] = defaultdict(lambda: defaultdict(dict))
     kinds: dict[str, str] = {}
     for r in latencies:
         if r.mode == "run" or r.mode == "torch":
@@ -84,7 +87,8 @@ def best_settings(latencies: Iterable[Measured]) -> list[BestSetting]:
         all_steps = set().union(*(set(s) for s in by_setting.values()))
         complete = {k: v for k, v in by_setting.items() if set(v) == all_steps} or by_setting
         key, chosen = min(complete.items(), key=lambda kv: (sum(r.p50_ms for r in kv[1].values()), kv[0][0]))
-        best.append(BestSetting(name, kinds[name], batch, key[0], key[1], {s: r.p50_ms for s, r in sorted(chosen.items())}))
+        p50 = {s: r.p50_ms for s, r in sorted(chosen.items())}
+        best.append(BestSetting(name, kinds[name], batch, key[0], key[1], p50, key[2]))
     return best
 
 
@@ -122,8 +126,11 @@ def _total(b: BestSetting) -> float:
 
 
 def _policy_entry(b: BestSetting) -> dict[str, Any]:
+    parallel = b.execution_mode == "parallel"  # its threads are inter-op threads, each node on one (bench runner)
     return {
-        "intra_op_threads": b.intra_op_threads,
+        "intra_op_threads": 1 if parallel else b.intra_op_threads,
+        "inter_op_threads": b.intra_op_threads if parallel else 1,
+        "execution_mode": b.execution_mode,
         "allow_spinning": bool(b.allow_spinning),
         "artifact": b.name,
         "p50_ms": {str(k): v for k, v in b.p50_ms.items()},

@@ -100,11 +100,13 @@ def _settle_note(settings: dict) -> str:
 
 def _setting_cells(r: LatencyResult | RooflineResult) -> tuple[str, ...]:
     """The cells every per-row table starts with: artifact, batch, length, threads, spinning."""
-    return escape(r.name), str(r.batch), str(r.steps), _threads(r.threads), _spin(r.allow_spinning)
+    return escape(r.name), str(r.batch), str(r.steps), _threads(r.threads, r.execution_mode), _spin(r.allow_spinning)
 
 
-def _threads(n: int) -> str:
-    return "ORT default" if n == 0 else str(n)
+def _threads(n: int, execution_mode: str = "sequential") -> str:
+    """Intra-op threads; "N parallel" for ORT_PARALLEL rows (N inter-op threads, one intra-op thread per node)."""
+    count = "ORT default" if n == 0 else str(n)
+    return f"{count} parallel" if execution_mode == "parallel" else count
 
 
 def _spin(allow: bool | None) -> str:
@@ -126,7 +128,7 @@ def _print_best(report: BenchReport) -> None:
         table.add_row(
             escape(b.name),
             str(b.batch),
-            _threads(b.intra_op_threads),
+            _threads(b.intra_op_threads, b.execution_mode),
             _spin(b.allow_spinning),
             ", ".join(f"T={s}: {ms:.3f}" for s, ms in b.p50_ms.items()),
             ", ".join(f"{v:.2f}x" for v in eager.values()) or "-",
@@ -138,10 +140,16 @@ def _print_best(report: BenchReport) -> None:
         console.print(
             "policy (fastest artifact's setting per batch, written to the report as 'policy'): "
             + "; ".join(
-                f"batch {batch}: {p['intra_op_threads']} thread(s), spinning {'on' if p['allow_spinning'] else 'off'}"
+                f"batch {batch}: {_policy_threads(p)}, spinning {'on' if p['allow_spinning'] else 'off'}"
                 for batch, p in chosen.items()
             )
         )
+
+
+def _policy_threads(entry: dict) -> str:
+    if entry.get("execution_mode") == "parallel":
+        return f"parallel execution on {entry['inter_op_threads']} inter-op thread(s)"
+    return f"{entry['intra_op_threads']} thread(s)"
 
 
 def _print_roofline(report: BenchReport) -> None:

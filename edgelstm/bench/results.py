@@ -28,6 +28,9 @@ class LatencyResult:
     # ORT's session.intra_op.allow_spinning; None where it is not an ORT setting (torch). Reports written before
     # spinning was recorded read as None.
     allow_spinning: bool | None = None
+    # ORT's execution mode; in "parallel" rows `threads` counts inter-op threads (runner.ort_session_settings).
+    # Reports written before it was recorded, and torch rows, read as "sequential".
+    execution_mode: str = "sequential"
 
     @classmethod
     def from_timing(
@@ -41,11 +44,12 @@ class LatencyResult:
         mode: str,
         timing: Timing,
         allow_spinning: bool | None = None,
+        execution_mode: str = "sequential",
     ) -> LatencyResult:
         """A bench row: the one timer's result with the settings it was measured under."""
         return cls(
             name, kind, provider, batch, steps, threads, mode, timing.p50_ms, timing.p90_ms, timing.p99_ms,
-            timing.mean_ms, timing.samples, allow_spinning,
+            timing.mean_ms, timing.samples, allow_spinning, execution_mode,
         )  # fmt: skip
 
     @property
@@ -151,6 +155,7 @@ class RooflineResult:
     ceiling_fp32_gmacs: float | None
     ceiling_int8_gmacs: float | None
     assumptions: tuple[str, ...] = ()
+    execution_mode: str = "sequential"  # of the latency row (its ceilings are one GEMM at `threads` intra-op threads)
 
     @property
     def achieved_gmacs(self) -> float:

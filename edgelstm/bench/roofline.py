@@ -74,6 +74,7 @@ def add_roofline(report: BenchReport, infos: Sequence[ArtifactInfo]) -> BenchRep
                 ceiling_fp32_gmacs=ceilings.get(("fp32", *key)) if key else None,
                 ceiling_int8_gmacs=ceilings.get(("int8", *key)) if key else None,
                 assumptions=at_row.assumptions,
+                execution_mode=row.execution_mode,
             )
         )
     return report

@@ -26,7 +26,7 @@ from edgelstm.bench.results import BenchReport, ColdStartResult, LatencyResult, 
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
-from edgelstm.runtime import SessionSettings, session_from_onnx
+from edgelstm.runtime import EXECUTION_MODES, SessionSettings, session_from_onnx
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 from edgelstm.versions import environment_record
 
@@ -48,6 +48,7 @@ class BenchConfig:
     roofline: bool = True  # MACs and weight bytes per step beside GEMM ceilings measured in the same run
     seed: int = 0
     settle_ms: float = 50.0  # untimed pause after a workload whose threads keep spinning (edgelstm.timing)
+    execution_modes: tuple[str, ...] = ("sequential",)  # ORT execution modes to sweep ("parallel": see SessionSettings)
 
     def __post_init__(self) -> None:
         for name in ("batches", "steps", "threads", "streaming_chunks"):
@@ -58,12 +59,18 @@ class BenchConfig:
             raise ConfigError("rounds must be at least 3 for a median to mean anything")
         if not self.spinning or len(set(self.spinning)) != len(self.spinning):
             raise ConfigError(f"spinning must list distinct on/off values, got {self.spinning}")
+        modes = self.execution_modes
+        if not modes or len(set(modes)) != len(modes) or not set(modes) <= set(EXECUTION_MODES):
+            raise ConfigError(f"execution_modes must list distinct values of {', '.join(EXECUTION_MODES)}, got {modes}")
 
-    def ort_settings(self) -> list[tuple[int, bool]]:
-        """Every (threads, spinning) pair to measure. One intra-op thread has no pool threads to spin, so
-        spinning on is not measured there (it would time the same session twice)."""
-        pairs = [(t, s) for t in self.threads for s in self.spinning if not (s and t == 1)]
-        return pairs or [(t, False) for t in self.threads]
+    def ort_settings(self) -> list[tuple[int, bool, str]]:
+        """Every (threads, spinning, execution mode) to measure. One thread has no pool threads to spin and no
+        second node to run beside the first, so spinning on and parallel mode are not measured there (they would
+        time the same session twice)."""
+        pairs = [(t, s) for t in self.threads for s in self.spinning if not (s and t == 1)] or [(t, False) for t in self.threads]
+        return [(t, s, m) for t, s in pairs for m in self.execution_modes if not (m == "parallel" and t == 1)] or [
+            (t, s, "sequential") for t, s in pairs
+        ]
 
 
 @dataclass
@@ -81,6 +88,7 @@ class _Variant:
     # Its pool may still spin after a call (an ORT session with spinning, ORT's default session, torch's OpenMP pool
     # above one thread): the timer pauses after it so the next workload is not billed for its spinning threads.
     leaves_threads_busy: bool = False
+    execution_mode: str = "sequential"
 
 
 def run_bench(
@@ -98,8 +106,8 @@ def run_bench(
     report = BenchReport(settings={**asdict(config), "graph_optimization": "all"}, versions=environment_record())
     variants: list[_Variant] = []
     for info in infos:
-        for threads, spinning in config.ort_settings():
-            session = session_from_onnx(info.path, SessionSettings(intra_op_threads=threads, allow_spinning=spinning))
+        for threads, spinning, execution in config.ort_settings():
+            session = session_from_onnx(info.path, ort_session_settings(threads, spinning, execution))
             for batch in _batches_for(info, config.batches):
                 for steps in _steps_for(info, config.steps):
                     feeds = _feeds(info, batch, steps, rng)
@@ -107,7 +115,17 @@ def run_bench(
                     busy = spinning and threads != 1  # ORT's pool keeps spinning after the run returns
                     variants.append(
                         _Variant(
-                            info.name, "artifact", "cpu", batch, steps, threads, "run", call, spinning, leaves_threads_busy=busy
+                            info.name,
+                            "artifact",
+                            "cpu",
+                            batch,
+                            steps,
+                            threads,
+                            "run",
+                            call,
+                            spinning,
+                            leaves_threads_busy=busy,
+                            execution_mode=execution,
                         )
                     )
     if config.baselines and reference is not None and reference.is_native:
@@ -130,6 +148,15 @@ def run_bench(
 
         add_roofline(report, infos)
     return report
+
+
+def ort_session_settings(threads: int, spinning: bool, execution_mode: str) -> SessionSettings:
+    """A bench row's ORT setting as session settings. `threads` is the row's thread count: intra-op threads in
+    sequential mode; in parallel mode that many inter-op threads, each node on one intra-op thread (the same number
+    of cores, spent across nodes instead of inside one)."""
+    if execution_mode == "parallel":
+        return SessionSettings(intra_op_threads=1, inter_op_threads=threads, allow_spinning=spinning, execution_mode="parallel")
+    return SessionSettings(intra_op_threads=threads, allow_spinning=spinning)
 
 
 def _with_context(info: ArtifactInfo, hints: InterfaceHints | None) -> ArtifactInfo:
@@ -188,7 +215,9 @@ def _timer(config: BenchConfig, calls_per_round: int | None = None) -> TimerSett
 
 def _latency(v: _Variant) -> LatencyResult:
     assert v.timing is not None, "every variant is timed before its row is built"
-    return LatencyResult.from_timing(v.name, v.kind, v.provider, v.batch, v.steps, v.threads, v.mode, v.timing, v.allow_spinning)
+    return LatencyResult.from_timing(
+        v.name, v.kind, v.provider, v.batch, v.steps, v.threads, v.mode, v.timing, v.allow_spinning, v.execution_mode
+    )
 
 
 def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.random.Generator) -> list[_Variant]:

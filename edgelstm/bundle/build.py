@@ -172,7 +172,10 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
     """The settings for one sequence at a time (what `bundle verify` runs), as an app sets them."""
     one = settings_for(policy, 1)
     note = "measured fastest at batch 1; other batch sizes: see session_policy" if policy.measured else "not measured: defaults"
-    return {"intra_op_num_threads": one.intra_op_threads, "allow_spinning": one.allow_spinning, "note": note}
+    settings: dict[str, Any] = {"intra_op_num_threads": one.intra_op_threads, "allow_spinning": one.allow_spinning, "note": note}
+    if one.execution_mode == "parallel":  # measured fastest: nodes side by side on inter-op threads
+        settings.update(execution_mode="parallel", inter_op_num_threads=one.inter_op_threads)
+    return settings
 
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +274,13 @@ def _usage_notes(name: str, manifest: dict[str, Any], policy: SessionPolicy) -> 
         f'try options.addConfigEntry(withKey: "session.intra_op.allow_spinning", value: "{spin}")`',
         "- Python: `edgelstm.session_policy.settings_for(policy, batch)` gives the settings for any batch size",
     ]
+    if one.get("execution_mode") == "parallel":
+        inter = one["inter_op_num_threads"]
+        lines += [
+            f"- parallel execution ({inter} inter-op threads): C/C++ `options.SetExecutionMode(ExecutionMode::ORT_PARALLEL); "
+            f"options.SetInterOpNumThreads({inter});`, Java/Kotlin `options.setExecutionMode("
+            f"OrtSession.SessionOptions.ExecutionMode.PARALLEL); options.setInterOpNumThreads({inter})`",
+        ]
     for key, value in (one.get("config_entries") or {}).items():
         lines.append(f'- also set config entry `"{key}"` = `"{value}"` (without it this model runs slower)')
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -30,6 +31,12 @@ def bench(
     spinning: str = typer.Option(
         "off", "--spinning", help="ORT intra-op spinning: off, on, or both (swept; the report's policy records the winner)"
     ),
+    execution_mode: str = typer.Option(
+        "sequential",
+        "--execution-mode",
+        help="ORT execution mode: sequential, parallel (nodes side by side on the --threads count of inter-op "
+        "threads), or both (swept; measured above 1 thread only)",
+    ),
     rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (medians need several)"),
     chunks: str = typer.Option("1,4,16", "--chunks", help="streaming chunk sizes"),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="torch eager, torch dynamic int8, default path"),
@@ -53,6 +60,7 @@ def bench(
         steps=parse_ints(steps, "--steps") or (100,),
         threads=parse_ints(threads, "--threads") or (1,),
         spinning=_spinning_values(spinning),
+        execution_modes=_execution_modes(execution_mode),
         rounds=rounds,
         streaming_chunks=parse_ints(chunks, "--chunks") or (1,),
         baselines=baselines,
@@ -75,12 +83,22 @@ def bench(
 
 
 _SPINNING = {"off": (False,), "on": (True,), "both": (False, True)}
+_EXECUTION_MODES = {"sequential": ("sequential",), "parallel": ("parallel",), "both": ("sequential", "parallel")}
 
 
 def _spinning_values(text: str) -> tuple[bool, ...]:
+    return _choice(text, "--spinning", _SPINNING)
+
+
+def _execution_modes(text: str) -> tuple[str, ...]:
+    return _choice(text, "--execution-mode", _EXECUTION_MODES)
+
+
+def _choice(text: str, option: str, table: dict[str, Any]) -> Any:
     from edgelstm.errors import ConfigError
 
     key = text.strip().lower()
-    if key not in _SPINNING:
-        raise ConfigError(f"--spinning {text!r}: choose off, on or both")
-    return _SPINNING[key]
+    if key not in table:
+        *first, last = table
+        raise ConfigError(f"{option} {text!r}: choose {', '.join(first)} or {last}")
+    return table[key]
