@@ -92,12 +92,33 @@ def test_changed_data_invalidates_the_steps_that_read_it(project: Path) -> None:
         (("[output]", '[distill]\ndata = "held.npz"\ntarget_params = "lots"\n[output]'), "parameter count"),
         (("[output]", "[extras]\n[output]"), "unknown table"),
         (("batches = [1]", "batches = [0]"), "positive integers"),
+        (("steps = [8]", 'steps = [8]\nspinning = ["sometimes"]'), "unknown sometimes; choose from off, on"),
+        (("steps = [8]", 'steps = [8]\nspinning = ["on", "on"]'), "each once"),
     ],
 )
 def test_recipe_is_validated_before_any_work(project: Path, change: tuple[str, str], message: str) -> None:
     (project / "recipe.toml").write_text(RECIPE.replace(*change))
     with pytest.raises(ConfigError, match=message):
         load_recipe(project / "recipe.toml")
+
+
+def test_the_recipe_sweeps_threads_and_spinning_and_the_bundle_carries_the_measured_policy(project: Path) -> None:
+    import json
+
+    recipe_text = RECIPE.replace("steps = [8]", 'steps = [8]\nthreads = [1, 2]\nspinning = ["off", "on"]')
+    (project / "recipe.toml").write_text(recipe_text)
+    recipe = load_recipe(project / "recipe.toml")
+    assert (recipe.threads, recipe.spinning) == ((1, 2), (False, True))
+    run_pipeline(recipe)
+    bench = json.loads((project / "out" / "bench.json").read_text())
+    measured = {(r["threads"], r["allow_spinning"]) for r in bench["latencies"] if r["kind"] == "artifact"}
+    assert measured == {(1, False), (2, False), (2, True)}
+    policy = json.loads((project / "out" / "bundle" / "manifest.json").read_text())["session_policy"]
+    assert policy["status"] == "measured" and policy["source"] == "bench.json"
+    # the fingerprint moves with the setting: back to spinning off redoes bench and what stands on it
+    (project / "recipe.toml").write_text(recipe_text.replace('spinning = ["off", "on"]', 'spinning = ["off"]'))
+    again = {s.name: s.status for s in run_pipeline(load_recipe(project / "recipe.toml")).steps}
+    assert again["bench"] == "done" and again["check"] == "skipped (unchanged)"
 
 
 def test_cli_convert(project: Path) -> None:

@@ -57,6 +57,7 @@ class Recipe:
     batches: tuple[int, ...] = (1, 32)
     steps: tuple[int, ...] = (100,)
     threads: tuple[int, ...] = (1,)
+    spinning: tuple[bool, ...] = (False,)  # ORT spinning values bench sweeps ([bench] spinning = ["off", "on"])
     bundle_artifact: str = "best"
     bundle_zip: bool = True
     distill: dict[str, Any] | None = None  # validated [distill] table: the model is replaced by its student
@@ -97,7 +98,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "export": {"forms": list, "impl": str},
     "quantize": {"schemes": list},
     "check": {"providers": list, "allow_missing": list, "tolerances": str},
-    "bench": {"batches": list, "steps": list, "threads": list},
+    "bench": {"batches": list, "steps": list, "threads": list, "spinning": list},
     "bundle": {"artifact": str, "zip": bool},
     "output": {"dir": str},
 }
@@ -196,12 +197,19 @@ def load_recipe(path: Path) -> Recipe:
         batches=ints("bench", "batches", (1, 32)),
         steps=ints("bench", "steps", (100,)),
         threads=ints("bench", "threads", (1,)),
+        spinning=_spinning(strings("bench", "spinning", ("off",), ("off", "on")), fail),
         bundle_artifact=_bundle_artifact(bundle.get("artifact", "best"), forms, impl, fail),
         bundle_zip=bundle.get("zip", True),
         distill=_distill_table(raw["distill"], path, rel, heldout) if "distill" in raw else None,
         raw=raw,
         model_options=options,
     )
+
+
+def _spinning(values: tuple[str, ...], fail: Any) -> tuple[bool, ...]:
+    if not values or len(set(values)) != len(values):
+        raise fail('[bench] spinning must list "off" and/or "on", each once')
+    return tuple(v == "on" for v in values)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -121,6 +121,8 @@ def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
     }[name]
     if name == "load" and d["model_options"]:
         keys = (*keys, "model_options")
+    if name == "bench" and tuple(d["spinning"]) != (False,):  # the default leaves earlier fingerprints as they were
+        keys = (*keys, "spinning")
     return {k: d[k] for k in keys}
 
 
@@ -265,7 +267,7 @@ def _bench(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, A
     from edgelstm.bench import BenchConfig, run_bench
 
     artifacts = [Path(p) for p in ctx.get("exports", []) + ctx.get("quantized", [])]
-    config = BenchConfig(batches=recipe.batches, steps=recipe.steps, threads=recipe.threads)
+    config = BenchConfig(batches=recipe.batches, steps=recipe.steps, threads=recipe.threads, spinning=recipe.spinning)
     report = run_bench(artifacts, loaded, config)
     path = recipe.out_dir / "bench.json"
     write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)

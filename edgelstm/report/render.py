@@ -148,11 +148,25 @@ def markdown_report(summary: RunSummary) -> str:
         settings = summary.bench.get("settings", {})
         lines += [
             "",
-            f"Latency: ORT CPU EP, spinning off, {settings.get('rounds')} interleaved rounds x {settings.get('calls_per_round')} calls, p50.",
+            f"Latency (ms b=1): ORT CPU EP, 1 intra-op thread, no spinning, {settings.get('rounds')} interleaved rounds "
+            f"x {settings.get('calls_per_round')} calls, p50.",
         ]
+        if best := _policy_text(summary.bench.get("policy") or {}):
+            lines += [f"Fastest artifact's best measured setting per batch (threads {settings.get('threads')} swept): {best}."]
     if summary.selection:
         lines += _selection_markdown(summary.selection)
     return "\n".join(lines) + "\n"
+
+
+def _policy_text(policy: dict[str, Any]) -> str:
+    """bench.json's 'policy' as one phrase: "batch 1: 1 thread(s), no spinning (sequence_fused.int8.onnx)"."""
+    parts = []
+    for batch, entry in policy.items():
+        threads = entry.get("inter_op_threads") if entry.get("execution_mode") == "parallel" else entry.get("intra_op_threads")
+        mode = " in parallel mode" if entry.get("execution_mode") == "parallel" else ""
+        spin = "spinning" if entry.get("allow_spinning") else "no spinning"
+        parts.append(f"batch {batch}: {threads} thread(s){mode}, {spin} ({entry.get('artifact')})")
+    return "; ".join(parts)
 
 
 def _figure_png(fig: Any) -> str:
