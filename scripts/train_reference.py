@@ -20,7 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads. Fixed, not measured: the trained weights depend on it (float reductions split "
+        "differently; 3 epochs here gave different bytes at 1 and 2 threads), and the README's figures come from 2. "
+        "On a machine whose second core is busy pass 1 (issue 13 measured 6 s vs 49 s for 2 epochs): a different, "
+        "equally valid model",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     parser.add_argument("--reuse", action="store_true", help="keep an existing checkpoint in --out instead of training")
