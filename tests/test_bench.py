@@ -335,6 +335,9 @@ def test_bench_sweeps_the_execution_mode_and_runs_parallel_rows_on_inter_op_thre
     assert "2 parallel" in result.output
     bad = CliRunner().invoke(app, [*args, "--execution-mode", "async"])
     assert bad.exit_code == 2 and "choose sequential, parallel or both" in bad.output
+    one = ["bench", str(paths[0]), "--threads", "1", "--execution-mode", "parallel", "--no-cold-start"]
+    refused = CliRunner().invoke(app, one)
+    assert refused.exit_code == 2 and "parallel needs --threads above 1" in refused.output
 
 
 def test_fixed_batch_graph_is_timed_at_its_own_batch_only(artifacts, tmp_path: Path) -> None:

@@ -62,15 +62,16 @@ class BenchConfig:
         modes = self.execution_modes
         if not modes or len(set(modes)) != len(modes) or not set(modes) <= set(EXECUTION_MODES):
             raise ConfigError(f"execution_modes must list distinct values of {', '.join(EXECUTION_MODES)}, got {modes}")
+        if modes == ("parallel",) and max(self.threads) == 1:
+            # parallel mode is measured above one thread only: timing sequential instead would be a silent swap
+            raise ConfigError("execution mode parallel needs --threads above 1 (one thread runs one node at a time)")
 
     def ort_settings(self) -> list[tuple[int, bool, str]]:
         """Every (threads, spinning, execution mode) to measure. One thread has no pool threads to spin and no
         second node to run beside the first, so spinning on and parallel mode are not measured there (they would
         time the same session twice)."""
         pairs = [(t, s) for t in self.threads for s in self.spinning if not (s and t == 1)] or [(t, False) for t in self.threads]
-        return [(t, s, m) for t, s in pairs for m in self.execution_modes if not (m == "parallel" and t == 1)] or [
-            (t, s, "sequential") for t, s in pairs
-        ]
+        return [(t, s, m) for t, s in pairs for m in self.execution_modes if not (m == "parallel" and t == 1)]
 
 
 @dataclass
