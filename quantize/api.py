@@ -42,7 +42,7 @@ class DecliningGate(Gate, Protocol):
     """A gate that may decline an artifact on its size alone (`--scheme auto`: it cannot win): the summary to
     record instead of a verdict, or None to gate it. A declined artifact is never run here, so never probed."""
 
-    def decline(self, size_bytes: int) -> dict[str, Any] | None: ...
+    def decline(self, size_bytes: int, at_least: bool = False) -> dict[str, Any] | None: ...
 
 
 # A foreign artifact whose stored tensors kept at least this share of their bytes was not quantized.
@@ -68,6 +68,7 @@ class QuantizeResult:
     refused: str = ""
     parity: dict[str, Any] | None = None  # summary of the gate run on the artifact
     parity_passed: bool | None = None
+    size_is_floor: bool = False  # size_bytes is a lower bound: the artifact was declined before it was built
 
     @property
     def compression(self) -> float:
@@ -85,6 +86,7 @@ class QuantizeResult:
             "source_bytes": self.source_bytes,
             "path": str(self.path) if self.path else None,
             "size_bytes": self.size_bytes,
+            "size_is_floor": self.size_is_floor,
             "compression": self.compression,
             "source_weight_bytes": self.source_weight_bytes,
             "weight_bytes": self.weight_bytes,
@@ -149,6 +151,12 @@ def quantize(
         target = Path(out_dir) / f"{stem}.onnx"
         ensure_writable(target, overwrite)
         ensure_writable(target.with_suffix(".quant.json"), overwrite)
+        if isinstance(gate, DecliningGate) and (floor := handler.size_floor(config, source)) is not None:
+            if (declined := gate.decline(floor, at_least=True)) is not None:
+                result.size_bytes, result.size_is_floor = floor, True
+                result.source_weight_bytes = source_weight_bytes
+                result.parity, result.parity_passed = declined, False
+                return result  # not built, so neither gated nor published
         staged = Path(tmp) / "quantized.onnx"
         with quiet_onnxruntime_logs():
             result.notes = handler.apply(config, source, staged)

@@ -51,12 +51,14 @@ class CannotWinGate:
     bar: Candidate | None = None  # the smallest candidate so far that passed (and was within the speed rule)
     _last_ratio: float | None = None  # of the artifact gated last: whether it may become the bar
 
-    def decline(self, size_bytes: int) -> dict[str, Any] | None:
+    def decline(self, size_bytes: int, at_least: bool = False) -> dict[str, Any] | None:
+        """`at_least`: size_bytes is the scheme's size floor, known before it is built (Handler.size_floor)."""
         if self.bar is None or size_bytes <= self.bar.size_bytes:
             return None
         bar = self.bar
-        reason = f"cannot win: larger than {bar.scheme} ({size_bytes:,} > {bar.size_bytes:,} bytes), which passed the gate"
-        return {"passed": False, NOT_GATED: reason}
+        size = f"at least {size_bytes:,}" if at_least else f"{size_bytes:,}"
+        reason = f"cannot win: larger than {bar.scheme} ({size} > {bar.size_bytes:,} bytes), which passed the gate"
+        return {"passed": False, NOT_GATED: reason + ("; not built" if at_least else "")}
 
     def run(self, path: Path) -> dict[str, Any]:
         self._last_ratio = None

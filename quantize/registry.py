@@ -39,6 +39,11 @@ class Handler:
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
         raise NotImplementedError
 
+    def size_floor(self, config: SchemeConfig, source: QuantizeInput) -> int | None:
+        """Bytes the artifact cannot be smaller than, known before `apply` (None: no such bound). Lets `auto`
+        decline a scheme that cannot win on size without paying for its build."""
+        return None
+
 
 HANDLERS: dict[type[SchemeConfig], Handler] = {}
 H = TypeVar("H", bound=type[Handler])

@@ -64,8 +64,8 @@ def print_selection(selection: SelectionResult) -> None:
         table.add_row(
             c.scheme,
             c.result.impl,
-            f"{c.size_bytes:,}",
-            f"{c.size_ratio:.2f}x" if c.size_ratio else "-",
+            f">= {c.size_bytes:,}" if c.result.size_is_floor else f"{c.size_bytes:,}",
+            (f"<= {c.size_ratio:.2f}x" if c.result.size_is_floor else f"{c.size_ratio:.2f}x") if c.size_ratio else "-",
             # a candidate that failed the gate is not written, so there is no file to time (was printed as 0.000 ms)
             f"{c.latency_ms:.3f} ms" if c.latency_ms is not None else "not timed",
             f"{c.speed_ratio:.2f}x" if c.speed_ratio is not None else "-",

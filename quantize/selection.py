@@ -84,6 +84,8 @@ class Candidate:
             "passed": self.passed,
             "gated": self.gated,
             "size_bytes": self.size_bytes if self.result is not None else None,
+            # a lower bound: declined before it was built (Handler.size_floor), so x_smaller is an upper bound
+            "size_is_floor": self.result is not None and self.result.size_is_floor,
             "x_smaller": self.size_ratio,
             # None: not timed (failed the gate, so never written), rather than a 0.0 that reads as a measurement
             "latency_ms_batch1": self.latency_ms,

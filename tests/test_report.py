@@ -170,6 +170,7 @@ def _selection():
     refused = Candidate("fp16", refused="fp16 refused: the graph has a Loop", lost="refused: the graph has a Loop")
     why = "cannot win: larger than weight-only-int8 (21,000 > 20,000 bytes), which passed the gate"
     declined = row("mixed", 21_000, None, summary={"passed": False, "not_gated": why}, lost=f"not gated: {why}")
+    declined.result.size_is_floor = True  # declined before it was built: its size is a lower bound
     return SelectionResult([fp32, wo8, failed, refused, declined], wo8)
 
 
@@ -194,7 +195,7 @@ def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_pa
     assert "| static-int8 | fused | 300,000 | - | not timed | - | FAIL | no | failed the gate: large / output: SNR 5 dB |" in md
     assert "| fp16 | - | - | - | not timed | - | refused | no | refused: the graph has a Loop |" in md
     # auto declined it (it cannot win): "not gated", never "FAIL"
-    assert "| mixed | fused | 21,000 | - | not timed | - | not gated | no | not gated: cannot win: larger than" in md
+    assert "| mixed | fused | >= 21,000 | - | not timed | - | not gated | no | not gated: cannot win: larger than" in md
     page = html_report(summary)
     assert '<table class="selection">' in page and "<td>failed the gate: large / output: SNR 5 dB</td>" in page
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "a")])

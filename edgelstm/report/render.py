@@ -112,8 +112,10 @@ def selection_rows(selection: dict[str, Any]) -> list[list[str]]:
             [
                 c["scheme"],
                 str(result.get("impl") or "-"),
-                _fmt(c.get("size_bytes"), ","),
-                _fmt(c.get("x_smaller"), ".2f") + ("x" if c.get("x_smaller") else ""),
+                (">= " if c.get("size_is_floor") else "") + _fmt(c.get("size_bytes"), ","),
+                ("<= " if c.get("size_is_floor") and c.get("x_smaller") else "")
+                + _fmt(c.get("x_smaller"), ".2f")
+                + ("x" if c.get("x_smaller") else ""),
                 _fmt(c.get("latency_ms_batch1"), ".3f") if c.get("latency_ms_batch1") is not None else "not timed",
                 _fmt(c.get("latency_vs_fp32"), ".2f") + ("x" if c.get("latency_vs_fp32") is not None else ""),
                 gate,
