@@ -60,6 +60,15 @@ class SessionSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def for_threads(cls, threads: int, allow_spinning: bool, execution_mode: str = "sequential") -> SessionSettings:
+        """A bench row's setting (its thread count, spinning, execution mode) as session settings: `threads` are
+        intra-op threads in sequential mode; in parallel mode that many inter-op threads, each node on one intra-op
+        thread (the same number of cores, spent across nodes instead of inside one)."""
+        if execution_mode == "parallel":
+            return cls(intra_op_threads=1, inter_op_threads=threads, allow_spinning=allow_spinning, execution_mode="parallel")
+        return cls(intra_op_threads=threads, allow_spinning=allow_spinning, execution_mode=execution_mode)
+
 
 def resolve_provider(name: str) -> str:
     """Forgiving name ("cpu", "CUDA", "CUDAExecutionProvider") -> ORT provider name, or a listing error."""

@@ -17,7 +17,15 @@ from typing import Any
 from edgelstm.errors import ConfigError, SessionPolicyError
 from edgelstm.runtime import EXECUTION_MODES, SessionSettings
 
-__all__ = ["MEASURED", "NOT_MEASURED", "PolicyEntry", "SessionPolicy", "policy_from_bench_rows", "settings_for"]
+__all__ = [
+    "MEASURED",
+    "NOT_MEASURED",
+    "PolicyEntry",
+    "SessionPolicy",
+    "entry_from_bench",
+    "policy_from_bench_rows",
+    "settings_for",
+]
 
 MEASURED, NOT_MEASURED = "measured", "not measured"
 MAX_THREADS = 1024
@@ -166,20 +174,23 @@ def policy_from_bench_rows(
     per_batch = policy_by_artifact(best_settings(measured)).get(artifact)
     if not per_batch:
         return SessionPolicy.not_measured(f"{source} has no timed rows for {artifact}", artifact)
-    entries = tuple(
-        PolicyEntry(
-            int(batch),
-            int(p["intra_op_threads"]),
-            bool(p["allow_spinning"]),
-            dict(p["p50_ms"]),
-            int(p["inter_op_threads"]),
-            str(p["execution_mode"]),
-        )
-        for batch, p in sorted(per_batch.items(), key=lambda kv: int(kv[0]))
-    )
+    entries = tuple(entry_from_bench(batch, p) for batch, p in sorted(per_batch.items(), key=lambda kv: int(kv[0])))
     versions = versions or {}
     measured_on = {k: str(versions[k]) for k in ("cpu_count", "machine", "onnxruntime") if k in versions}
     return SessionPolicy(MEASURED, entries, "", artifact, source, measured_on)
+
+
+def entry_from_bench(batch: int | str, entry: Mapping[str, Any]) -> PolicyEntry:
+    """One entry of a bench report's `policy` (edgelstm.bench.best; keys absent from older reports read as their
+    defaults) as the PolicyEntry a bundle carries, so every place describes a setting the same way."""
+    return PolicyEntry(
+        int(batch),
+        int(entry["intra_op_threads"]),
+        bool(entry["allow_spinning"]),
+        {str(k): float(v) for k, v in entry.get("p50_ms", {}).items()},
+        int(entry.get("inter_op_threads", 1)),
+        str(entry.get("execution_mode", "sequential")),
+    )
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ timing A fully and then B would credit B with whatever the machine did meanwhile
 a new shuffled order, so no workload always runs right after the same neighbour (caches, frequency).
 
 A workload whose thread pool keeps spinning after it returns (an ORT session with spinning on, ORT's default
-session, torch's OpenMP pool with more than one thread) takes the cores from whatever is timed next: on 2 cores a 2-thread ORT session timed right after
-ORT's default session ran 1.3-1.6x slower than after a 50 ms pause. Such workloads are flagged (`leaves_threads_busy`)
-and followed by an untimed pause of `settle_ms`, so each is timed on a quiet machine and none is billed for another.
+session, torch's OpenMP pool with more than one thread) takes the cores from whatever is timed next: on 2 cores a
+2-thread ORT session timed right after ORT's default session ran 1.3-1.6x slower than after a 50 ms pause. Such
+workloads are flagged (`leaves_threads_busy`) and followed by an untimed pause of `settle_ms`, so each is timed on a
+quiet machine and none is billed for another.
 """
 
 from __future__ import annotations

@@ -153,10 +153,7 @@ def quantize(
         ensure_writable(target.with_suffix(".quant.json"), overwrite)
         if isinstance(gate, DecliningGate) and (floor := handler.size_floor(config, source)) is not None:
             if (declined := gate.decline(floor, at_least=True)) is not None:
-                result.size_bytes, result.size_is_floor = floor, True
-                result.source_weight_bytes = source_weight_bytes
-                result.parity, result.parity_passed = declined, False
-                return result  # not built, so neither gated nor published
+                return _declined(result, declined, floor, source_weight_bytes, None)  # not built
         staged = Path(tmp) / "quantized.onnx"
         with quiet_onnxruntime_logs():
             result.notes = handler.apply(config, source, staged)
@@ -171,10 +168,7 @@ def quantize(
         checked = Path(tmp) / target.name
         checked.write_bytes(data)
         if isinstance(gate, DecliningGate) and (declined := gate.decline(len(data))) is not None:
-            result.size_bytes = len(data)
-            result.source_weight_bytes, result.weight_bytes = source_weight_bytes, initializer_bytes(quantized)
-            result.parity, result.parity_passed = declined, False
-            return result  # not gated, so never published
+            return _declined(result, declined, len(data), source_weight_bytes, initializer_bytes(quantized))
         if (crash := crash_reason(checked, feeds=_probe_feeds(metadata, Path(tmp)))) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {crash}")
         result.size_bytes = len(data)
@@ -200,6 +194,17 @@ def quantize(
             result.path = None
             raise
         return result
+
+
+def _declined(
+    result: QuantizeResult, summary: dict[str, Any], size_bytes: int, source_weight_bytes: int, weight_bytes: int | None
+) -> QuantizeResult:
+    """The row of an artifact a DecliningGate declined: not gated, so never published. `weight_bytes` None: it was
+    declined on its size floor before it was built (size_bytes is then that floor)."""
+    result.size_bytes, result.size_is_floor = size_bytes, weight_bytes is None
+    result.source_weight_bytes, result.weight_bytes = source_weight_bytes, weight_bytes or 0
+    result.parity, result.parity_passed = summary, False
+    return result
 
 
 @contextmanager

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, _fp32_source, quantize
-from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate
+from edgelstm.quantize.cannot_win import NOT_GATED
 from edgelstm.quantize.config import WeightOnlyMixedConfig
-from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.sensitivity import LayerSensitivity, measure_sensitivity
 
 if TYPE_CHECKING:
@@ -98,7 +97,8 @@ def search_mixed(
 
     Raises SchemeRefused when the graph has no weight to quantize."""
     probe = WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size)
-    ranking = gate.for_ranking(RANKING_WINDOWS) if isinstance(gate, ParityGate | CannotWinGate) else gate
+    # the probes rank on fewer windows where the gate offers it (ParityGate and auto's CannotWinGate do)
+    ranking = gate.for_ranking(RANKING_WINDOWS) if hasattr(gate, "for_ranking") else gate
     with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-") as tmp:
         source, metadata = _fp32_source(model, probe, Path(tmp), data, foreign)
         layers = measure_sensitivity(source, metadata, ranking, min_elements, block_size)
@@ -107,8 +107,7 @@ def search_mixed(
     for layer in layers:
         layer.chosen = initial_choice(layer, objective)
     mixed = MixedResult(layers, None)
-    if isinstance(ranking, ParityGate) and ranking.ranking_note:
-        mixed.ranking_data = ranking.ranking_note
+    mixed.ranking_data = getattr(ranking, "ranking_note", "")
     while any(layer.chosen != "float" for layer in layers):
         config = mixed_config(layers, min_elements, block_size)
         result = quantize(model, config, out_dir, calibration=data, overwrite=overwrite, gate=gate, foreign=foreign)

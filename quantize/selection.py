@@ -196,41 +196,38 @@ def select_scheme(
             fp32 = _fp32_candidate(reference, data, Path(tmp))
         # Built first: candidates are timed beside it early, to know which cannot win (quantize/cannot_win.py).
         bounded = CannotWinGate(gate, objective, SPEED_LIMIT, lambda path: _speed_ratio(fp32, path, data))
-        candidates, tried = _try_schemes(model, schemes, bounded, reference, out_dir, data, overwrite)
         block = next((c.block_size for c in schemes if isinstance(c, WeightOnlyInt4Config)), 32)
+
+        def attempt(config: SchemeConfig | None, judge: Gate) -> Candidate:
+            """One row: a scheme (None: mixed) quantized and judged by `judge`."""
+            if config is None:
+                return mixed_candidate(model, judge, out_dir, data, None, objective, block, overwrite)
+            return _gated_candidate(
+                config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=judge)
+            )
+
+        candidates, tried = _try_schemes(schemes, bounded, reference, attempt)
         if mixed:
-            candidates.append(mixed_candidate(model, bounded, out_dir, data, None, objective, block, overwrite))
+            candidates.append(attempt(None, bounded))
             tried.append(None)
-        rows = [fp32, *candidates]
-        measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data)
-        if not premise_holds(bounded.bar, objective, fp32.latency_ms, SPEED_LIMIT):
+        measure_latencies([c for c in [fp32, *candidates] if c.result is not None and c.result.path is not None], data)
+        timed = premise_holds(bounded.bar, objective, fp32.latency_ms, SPEED_LIMIT)
+        if not timed:
             # The row the declined ones lost to is over the speed rule after all: they could win, so gate them now
-            # (the plain gate) and time every row together again.
+            # (the plain gate); finish_selection then times every row together again.
             for index, candidate in enumerate(candidates):
                 if candidate.result is not None and not was_gated(candidate.summary):
-                    config = tried[index]
-                    candidates[index] = (
-                        mixed_candidate(model, gate, out_dir, data, None, objective, block, overwrite)
-                        if config is None
-                        else _gated_candidate(
-                            config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
-                        )
-                    )
-            rows = [fp32, *candidates]
-            measure_latencies([c for c in rows if c.result is not None and c.result.path is not None], data)
-        selection = finish_selection(fp32, candidates, data, None, objective, timed=True)
+                    candidates[index] = attempt(tried[index], gate)
+        selection = finish_selection(fp32, candidates, data, None, objective, timed=timed)
     write_selection(selection, Path(out_dir), overwrite)
     return selection
 
 
 def _try_schemes(
-    model: LoadedModel | Path,
     schemes: tuple[SchemeConfig, ...],
     gate: CannotWinGate,
     reference: LoadedModel,
-    out_dir: Path,
-    data: SequenceData,
-    overwrite: bool,
+    attempt: Callable[[SchemeConfig | None, Gate], Candidate],
 ) -> tuple[list[Candidate], list[SchemeConfig | None]]:
     """Each scheme quantized and gated in order (and dynamic int8's exclusions when it fails the gate); the rows
     and the config each came from. A passing row may become the bar the later, larger ones are not gated under."""
@@ -239,10 +236,7 @@ def _try_schemes(
     queue = list(schemes)
     while queue:
         config = queue.pop(0)
-        # Failed candidates stay out of out_dir; their numbers are in the report.
-        candidate = _gated_candidate(
-            config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=gate)
-        )
+        candidate = attempt(config, gate)  # failed candidates stay out of out_dir; their numbers are in the report
         candidates.append(candidate)
         tried.append(config)
         gate.consider(candidate)

@@ -74,12 +74,12 @@ def measure_sensitivity(
         for name, tensors in weight_layers(model, min_elements).items()
     ]
     with tempfile.TemporaryDirectory(prefix="edgelstm-sensitivity-") as tmp:
-        variants = [
-            (layer, precision, write_variant(model, _alone(layer, precision, min_elements, block_size), metadata, path))
-            for index, layer in enumerate(layers)
-            for precision in precisions
-            for path in [Path(tmp) / f"{index}-{precision}.onnx"]
-        ]
+        variants = []
+        for index, layer in enumerate(layers):
+            for precision in precisions:
+                config = _alone(layer, precision, min_elements, block_size)
+                path = write_variant(model, config, metadata, Path(tmp) / f"{index}-{precision}.onnx")
+                variants.append((layer, precision, path))
         # The parity gate crash-probes each graph in a child process (default feeds) before it runs it here; probed
         # ahead in the background (one at a time, on the other core), each gate run finds its verdict kept
         # (crash_reason caches by bytes and feeds). The streaming gate probes with its own feeds: not ahead.

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from edgelstm.runtime import SessionSettings
+
 if TYPE_CHECKING:  # results.py imports this module to derive the report's summary
     from edgelstm.bench.results import LatencyResult
 
@@ -126,10 +128,11 @@ def _total(b: BestSetting) -> float:
 
 
 def _policy_entry(b: BestSetting) -> dict[str, Any]:
-    parallel = b.execution_mode == "parallel"  # its threads are inter-op threads, each node on one (bench runner)
+    # the session the row was timed with: in parallel mode its threads are inter-op threads (SessionSettings.for_threads)
+    settings = SessionSettings.for_threads(b.intra_op_threads, bool(b.allow_spinning), b.execution_mode)
     return {
-        "intra_op_threads": 1 if parallel else b.intra_op_threads,
-        "inter_op_threads": b.intra_op_threads if parallel else 1,
+        "intra_op_threads": settings.intra_op_threads,
+        "inter_op_threads": settings.inter_op_threads,
         "execution_mode": b.execution_mode,
         "allow_spinning": bool(b.allow_spinning),
         "artifact": b.name,

@@ -8,6 +8,7 @@ from rich.table import Table
 from edgelstm.bench.best import DEFAULT_PATH_PREFIX, TORCH_EAGER, best_settings, best_vs_best, policy, same_setting_ratio
 from edgelstm.bench.results import BenchReport, LatencyResult, RooflineResult
 from edgelstm.render import _console
+from edgelstm.session_policy import entry_from_bench
 
 
 def print_bench(report: BenchReport) -> None:
@@ -139,17 +140,8 @@ def _print_best(report: BenchReport) -> None:
     if chosen:
         console.print(
             "policy (fastest artifact's setting per batch, written to the report as 'policy'): "
-            + "; ".join(
-                f"batch {batch}: {_policy_threads(p)}, spinning {'on' if p['allow_spinning'] else 'off'}"
-                for batch, p in chosen.items()
-            )
+            + "; ".join(f"batch {batch}: {entry_from_bench(batch, p).describe()}" for batch, p in chosen.items())
         )
-
-
-def _policy_threads(entry: dict) -> str:
-    if entry.get("execution_mode") == "parallel":
-        return f"parallel execution on {entry['inter_op_threads']} inter-op thread(s)"
-    return f"{entry['intra_op_threads']} thread(s)"
 
 
 def _print_roofline(report: BenchReport) -> None:

@@ -28,7 +28,7 @@ class LatencyResult:
     # ORT's session.intra_op.allow_spinning; None where it is not an ORT setting (torch). Reports written before
     # spinning was recorded read as None.
     allow_spinning: bool | None = None
-    # ORT's execution mode; in "parallel" rows `threads` counts inter-op threads (runner.ort_session_settings).
+    # ORT's execution mode; in "parallel" rows `threads` counts inter-op threads (SessionSettings.for_threads).
     # Reports written before it was recorded, and torch rows, read as "sequential".
     execution_mode: str = "sequential"
 

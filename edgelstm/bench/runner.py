@@ -108,7 +108,7 @@ def run_bench(
     variants: list[_Variant] = []
     for info in infos:
         for threads, spinning, execution in config.ort_settings():
-            session = session_from_onnx(info.path, ort_session_settings(threads, spinning, execution))
+            session = session_from_onnx(info.path, SessionSettings.for_threads(threads, spinning, execution))
             for batch in _batches_for(info, config.batches):
                 for steps in _steps_for(info, config.steps):
                     feeds = _feeds(info, batch, steps, rng)
@@ -149,15 +149,6 @@ def run_bench(
 
         add_roofline(report, infos)
     return report
-
-
-def ort_session_settings(threads: int, spinning: bool, execution_mode: str) -> SessionSettings:
-    """A bench row's ORT setting as session settings. `threads` is the row's thread count: intra-op threads in
-    sequential mode; in parallel mode that many inter-op threads, each node on one intra-op thread (the same number
-    of cores, spent across nodes instead of inside one)."""
-    if execution_mode == "parallel":
-        return SessionSettings(intra_op_threads=1, inter_op_threads=threads, allow_spinning=spinning, execution_mode="parallel")
-    return SessionSettings(intra_op_threads=threads, allow_spinning=spinning)
 
 
 def _with_context(info: ArtifactInfo, hints: InterfaceHints | None) -> ArtifactInfo:

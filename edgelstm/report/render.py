@@ -147,11 +147,12 @@ def markdown_report(summary: RunSummary) -> str:
         lines += ["", f"Reference (torch float64) accuracy on the same data: {reference:.2%}."]
     lines += ["", *parity_lines(summary)]
     if summary.bench:
-        settings = summary.bench.get("settings", {})
+        settings, versions = summary.bench.get("settings", {}), summary.bench.get("versions", {})
+        machine = f"onnxruntime {versions.get('onnxruntime', '?')}, {versions.get('cpu_count', '?')} CPUs ({versions.get('machine', '?')})"
         lines += [
             "",
             f"Latency (ms b=1): ORT CPU EP, 1 intra-op thread, no spinning, {settings.get('rounds')} interleaved rounds "
-            f"x {settings.get('calls_per_round')} calls, p50.",
+            f"x {settings.get('calls_per_round')} calls, p50; {machine}.",
         ]
         if best := _policy_text(summary.bench.get("policy") or {}):
             lines += [f"Fastest artifact's best measured setting per batch (threads {settings.get('threads')} swept): {best}."]
@@ -161,14 +162,10 @@ def markdown_report(summary: RunSummary) -> str:
 
 
 def _policy_text(policy: dict[str, Any]) -> str:
-    """bench.json's 'policy' as one phrase: "batch 1: 1 thread(s), no spinning (sequence_fused.int8.onnx)"."""
-    parts = []
-    for batch, entry in policy.items():
-        threads = entry.get("inter_op_threads") if entry.get("execution_mode") == "parallel" else entry.get("intra_op_threads")
-        mode = " in parallel mode" if entry.get("execution_mode") == "parallel" else ""
-        spin = "spinning" if entry.get("allow_spinning") else "no spinning"
-        parts.append(f"batch {batch}: {threads} thread(s){mode}, {spin} ({entry.get('artifact')})")
-    return "; ".join(parts)
+    """bench.json's 'policy' as one phrase: "batch 1: 1 thread, no spinning (sequence_fused.int8.onnx)"."""
+    from edgelstm.session_policy import entry_from_bench
+
+    return "; ".join(f"batch {b}: {entry_from_bench(b, e).describe()} ({e.get('artifact')})" for b, e in policy.items())
 
 
 def _figure_png(fig: Any) -> str:

@@ -30,19 +30,16 @@ class StaticInt8Handler(Handler):
         float32 weight becomes one byte per value (biases become int32). So the artifact is at least the compacted
         float graph, without its metadata, with every float32 initializer counted at one byte per value. Checked
         against built artifacts in tests/test_static_int8_floor.py."""
-        import numpy as np
-        from onnx import numpy_helper
+        import math
 
         from edgelstm.quantize.compact import compact_model
 
-        bare = onnx.ModelProto()
-        bare.CopyFrom(source.model)
-        del bare.metadata_props[:]  # edgelstm's metadata is attached again to the artifact: not counted here
-        compacted, _ = compact_model(bare)
+        compacted, _ = compact_model(source.model)  # a new proto: the source is left as it is
+        del compacted.metadata_props[:]  # edgelstm's metadata is attached again to the artifact: not counted here
         floor = compacted.ByteSize()
         for tensor in compacted.graph.initializer:
             if tensor.data_type == onnx.TensorProto.FLOAT:
-                floor -= 3 * int(np.prod(numpy_helper.to_array(tensor).shape, dtype=np.int64))
+                floor -= 3 * math.prod(tensor.dims)
         return max(floor, 0)
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
