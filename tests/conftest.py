@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -38,6 +40,24 @@ def tiny_model(seed: int = 0, **kw) -> SequenceModel:
             if "bias" in name:
                 p.add_(0.3)
     return model
+
+
+def random_checkpoint(path: Path, config: ModelConfig, seed: int = 0) -> Path:
+    """`config` with random weights (torch seed `seed`) saved at `path`: for gates that compare a model with itself."""
+    from edgelstm.checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    save_checkpoint(SequenceModel(config).eval(), path)
+    return path
+
+
+@pytest.fixture
+def in_user_dir(user, monkeypatch: pytest.MonkeyPatch):
+    """The test module's `user` folder (tests.user_modules.user_folder) as the working directory and on sys.path."""
+    root, name = user
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    return root, name
 
 
 def cuda_provider_available() -> bool:

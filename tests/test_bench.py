@@ -242,7 +242,7 @@ def test_bench_table_prints_like_with_like_ratios_and_each_best(capsys: pytest.C
     assert len(eager_rows) == 4 and all("1.00x" in line for line in eager_rows)
     assert "each contender at its best measured setting" in out and "T=100: 0.600" in out
     flat = " ".join(out.split())  # rich wraps long lines
-    assert "batch 1: 1 thread(s), spinning off; batch 32: 2 thread(s), spinning on" in flat
+    assert "batch 1: 1 thread, no spinning; batch 32: 2 threads, spinning" in flat  # as the bundle words it
     assert "spinning swept off/on" in flat
 
 

@@ -8,18 +8,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.errors import ConfigError
-from edgelstm.model import SequenceModel
 from edgelstm.quantize.config import WeightOnlyMixedConfig, config_from_dict
 from edgelstm.quantize.mixed import initial_choice, mixed_config, raise_one
 from edgelstm.quantize.sensitivity import LayerSensitivity
 from edgelstm.quantize.weight_only import NOT_SELECTED, quantize_weights, weight_layers
 from edgelstm.runtime import session_from_onnx
+from tests.conftest import random_checkpoint
 from tests.refusals import run_cli
 
 RNG = np.random.default_rng(0)
@@ -141,11 +139,8 @@ def test_greedy_starts_each_layer_at_what_it_survives_alone_and_raises_the_costl
 
 @pytest.fixture(scope="module")
 def gru_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = SequenceModel(ModelConfig(input_size=6, hidden_size=48, cell="gru", num_layers=2, head=HeadConfig("classify", 7)))
-    path = tmp_path_factory.mktemp("gru") / "ckpt"
-    save_checkpoint(model, path)
-    return path
+    config = ModelConfig(input_size=6, hidden_size=48, cell="gru", num_layers=2, head=HeadConfig("classify", 7))
+    return random_checkpoint(tmp_path_factory.mktemp("gru") / "ckpt", config)
 
 
 def test_cli_mixed_measures_each_layer_and_publishes_a_gated_mix(gru_checkpoint: Path, tmp_path: Path) -> None:

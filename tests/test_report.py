@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,8 +59,9 @@ def test_markdown_and_html_render_and_the_html_is_self_contained(run_dir: Path) 
     int8_sha = hashlib.sha256((run_dir / "sequence_fused.dynamic-int8.onnx").read_bytes()).hexdigest()
     assert f"| sequence_fused.dynamic-int8.onnx | {int8_sha[:12]} | dynamic-int8 | int8 |" in md
     # what the latency column was measured at, and the bench's best measured setting per batch
-    assert "Latency (ms b=1): ORT CPU EP, 1 intra-op thread, no spinning, 3 interleaved rounds x 2 calls, p50." in md
-    assert "best measured setting per batch (threads [1] swept): batch 1: 1 thread(s), no spinning (" in md
+    assert "Latency (ms b=1): ORT CPU EP, 1 intra-op thread, no spinning, 3 interleaved rounds x 2 calls, p50; onnxruntime " in md
+    assert f"{os.cpu_count()} CPUs (" in md
+    assert "best measured setting per batch (threads [1] swept): batch 1: 1 thread, no spinning (" in md
     page = html_report(summary)
     assert page.count("data:image/png;base64,") == 3  # Pareto, latency, error vs time
     assert "http" not in page.replace("http-equiv", "")  # no external resources

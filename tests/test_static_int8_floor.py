@@ -8,17 +8,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.loading import load_model
-from edgelstm.model import SequenceModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import DynamicInt8Config, StaticInt8Config, quantize
 from edgelstm.quantize.cannot_win import CannotWinGate
 from edgelstm.quantize.schemes.static_int8 import StaticInt8Handler
-from tests.conftest import tiny_model
+from tests.conftest import random_checkpoint, tiny_model
 
 
 class _FloorSpy:
@@ -42,19 +40,19 @@ def _data(features: int, steps: int = 12, count: int = 16) -> SequenceData:
     return SequenceData(x, None, rng.integers(0, 3, size=count), "floor data")
 
 
-def _wide_lstm() -> SequenceModel:
-    """Weights dominate its bytes (96 hidden, 12 unrolled steps): a floor that forgot the weights shrink to one
-    byte per value would sit above the built artifact here."""
-    torch.manual_seed(0)
-    config = ModelConfig(input_size=5, hidden_size=96, cell="lstm", head=HeadConfig("classify", 3, "last"))
-    return SequenceModel(config).eval()
+# Weights dominate its bytes (96 hidden, 12 unrolled steps): a floor that forgot the weights shrink to one byte per
+# value would sit above the built artifact here.
+WIDE_LSTM = ModelConfig(input_size=5, hidden_size=96, cell="lstm", head=HeadConfig("classify", 3, "last"))
 
 
 @pytest.mark.parametrize(
     "spec", [{"cell": "lstm"}, {"cell": "gru"}, {"cell": "lstm", "layers": 2}, {"cell": "peephole"}, "wide"], ids=str
 )
 def test_the_floor_is_never_above_the_built_artifact(spec: dict | str, tmp_path: Path) -> None:
-    save_checkpoint(_wide_lstm() if spec == "wide" else tiny_model(**spec), tmp_path / "ckpt")
+    if spec == "wide":
+        random_checkpoint(tmp_path / "ckpt", WIDE_LSTM)
+    else:
+        save_checkpoint(tiny_model(**spec), tmp_path / "ckpt")
     model = load_model(str(tmp_path / "ckpt"))
     spy = _FloorSpy()
     result = quantize(model, StaticInt8Config(), tmp_path / "q", calibration=_data(model.signature.size), gate=spy)

@@ -115,14 +115,6 @@ def user(tmp_path_factory: pytest.TempPathFactory):
         yield root, name
 
 
-@pytest.fixture
-def in_user_dir(user, monkeypatch: pytest.MonkeyPatch):
-    root, name = user
-    monkeypatch.chdir(root)
-    monkeypatch.syspath_prepend(str(root))
-    return root, name
-
-
 def _ok(args: list[str]):
     result = run_cli(args)
     assert result.exit_code == 0, result.output

@@ -25,14 +25,6 @@ def user(tmp_path_factory: pytest.TempPathFactory):
         yield root, name
 
 
-@pytest.fixture
-def in_user_dir(user, monkeypatch: pytest.MonkeyPatch):
-    root, name = user
-    monkeypatch.chdir(root)
-    monkeypatch.syspath_prepend(str(root))
-    return root, name
-
-
 def test_a_factory_is_quantized_to_dynamic_int8_and_gated_against_itself(in_user_dir) -> None:
     root, name = in_user_dir
     args = ["quantize", f"{name}:build", "--weights", "weights.safetensors", "--scheme", "dynamic-int8"]

@@ -27,6 +27,7 @@ from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config,
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.weight_only import quantize_int4_blockwise, quantize_int8_per_channel, quantize_weights
 from edgelstm.runtime import session_from_onnx
+from tests.conftest import random_checkpoint
 from tests.refusals import run_cli
 
 RNG = np.random.default_rng(0)
@@ -259,11 +260,8 @@ def test_configs_round_trip_and_are_registered() -> None:
 @pytest.fixture(scope="module")
 def gru_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2x64 GRU whose weights dominate its file (random init: the gate compares it with itself in fp32)."""
-    torch.manual_seed(0)
-    model = SequenceModel(ModelConfig(input_size=6, hidden_size=64, cell="gru", num_layers=2, head=HeadConfig("classify", 7)))
-    path = tmp_path_factory.mktemp("gru") / "ckpt"
-    save_checkpoint(model, path)
-    return path
+    config = ModelConfig(input_size=6, hidden_size=64, cell="gru", num_layers=2, head=HeadConfig("classify", 7))
+    return random_checkpoint(tmp_path_factory.mktemp("gru") / "ckpt", config)
 
 
 @pytest.mark.parametrize("scheme", ["weight-only-int8", "weight-only-int4"])
