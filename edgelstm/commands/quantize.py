@@ -235,8 +235,9 @@ def _quantize_foreign(
 ) -> int:
     from edgelstm import jsonio
     from edgelstm.parity.reference import open_file_reference
+    from edgelstm.parity.speech_corpus import builtin_speech
     from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
-    from edgelstm.parity.stream_data import load_stream_data, synthetic_speech
+    from edgelstm.parity.stream_data import load_stream_data
     from edgelstm.quantize import quantize, scheme_config
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_foreign_scheme
@@ -244,10 +245,11 @@ def _quantize_foreign(
     hints = options.interface_hints()
     gate = None
     if check or scheme in ("auto", "mixed"):
+        sr = options.constants.get("sr")
         signal = (
-            load_stream_data(data)
+            load_stream_data(data, int(sr) if sr is not None else None)
             if data is not None
-            else synthetic_speech(10.0, int(options.constants.get("sr", 16_000)), chunk=options.chunk or 1)
+            else builtin_speech("gate", sample_rate=int(sr or 16_000), chunk=options.chunk or 1)
         )
         threshold, max_flips, max_delta = budget
         config = StreamCheckConfig(threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta)

@@ -22,7 +22,8 @@ from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, op
 from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
-from edgelstm.parity.stream_data import StreamData
+from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
+from edgelstm.parity.stream_data import StreamData, chunk_kinds
 from edgelstm.runtime import ProviderError
 
 if TYPE_CHECKING:
@@ -59,6 +60,25 @@ class StreamCheckConfig:
 
 
 @dataclass
+class StreamRowResult:
+    """One row of the stream (a built-in voice, a recording) on one provider: the budget must hold on each."""
+
+    name: str
+    decisions: int = 0
+    flips: int = 0
+    max_abs_delta: float = 0.0
+    flips_by_kind: dict[str, int] = field(default_factory=dict)  # speech / silence / noise / nonspeech, when described
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+@dataclass
 class StreamCandidate:
     """One artifact on one provider against the reference, over the whole stream."""
 
@@ -70,6 +90,7 @@ class StreamCandidate:
     flips: int = 0
     max_abs_delta: float = 0.0
     profiles: list[TimeProfile] = field(default_factory=list)  # per output: max error per window of chunk indices
+    rows: list[StreamRowResult] = field(default_factory=list)  # per row of the data; any failing row fails the gate
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -84,6 +105,7 @@ class StreamCandidate:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["profiles"] = [p.to_dict() for p in self.profiles]
+        data["rows"] = [r.to_dict() for r in self.rows]
         data["passed"] = self.passed
         data["verdict"] = self.verdict
         return data
@@ -108,6 +130,8 @@ class StreamCheckReport:
     states: list[str] = field(default_factory=list)  # "in -> out"
     context: int = 0  # samples of the previous chunk each call also saw
     reference_runtime: str = ""  # how the reference ran
+    data_rows: list[dict[str, Any]] = field(default_factory=list)  # what each row is (voice, segments), when known
+    batched: bool = True  # rows run as one batch; False: row by row (a graph that takes batch 1 only)
     candidates: list[StreamCandidate] = field(default_factory=list)
 
     @property
@@ -151,6 +175,7 @@ def run_stream_check(
     if usable < chunk:
         raise InputShapeError(f"{data.source}: {data.samples} samples, fewer than one chunk of {chunk}")
     x = data.x[:, :usable]
+    groups = _row_groups(interface, int(x.shape[0]))
     report = StreamCheckReport(
         str(info.path),
         info.sha256,
@@ -167,18 +192,44 @@ def run_stream_check(
         [f"{s.input_name} -> {s.output_name}" for s in interface.states],
         interface.context,
         reference.runtime,
+        [r.to_dict() for r in data.rows] if data.rows else [{"name": n} for n in data.row_names()],
+        len(groups) == 1,
     )
-    feeds = sequence_feeds(interface, x, None, str(info.path))
-    expected = _per_chunk(lambda f: reference.run_once(interface, f), interface, feeds, chunk)
+    feeds = [sequence_feeds(interface, x[group], None, str(info.path)) for group in groups]
+    expected = [_per_chunk(lambda f: reference.run_once(interface, f), interface, f, chunk) for f in feeds]
+    rows = _rows_of(data, chunk, usable // chunk)
     with tempfile.TemporaryDirectory(prefix="edgelstm-stream-check-") as workdir:
         # A graph that crashes ONNX Runtime must fail the gate with the reason, not take the gate's process down.
-        crash = _crash_reason(info, feeds, chunk, Path(workdir))
+        crash = _crash_reason(info, feeds[0], chunk, Path(workdir))
         for provider in config.providers:
             if crash is not None:
                 report.candidates.append(StreamCandidate(provider, status="error", reason=crash))
                 continue
-            report.candidates.append(_candidate(info, provider, interface, feeds, chunk, expected, output, config, Path(workdir)))
+            candidate = _candidate(info, provider, interface, feeds, chunk, expected, output, config, Path(workdir), rows)
+            report.candidates.append(candidate)
     return report
+
+
+def _row_groups(interface: GraphInterface, rows: int) -> list[slice]:
+    """Rows run as one batch when the graph takes any batch; a graph whose data input has a fixed batch (1, in
+    practice) gets the rows in groups of that size, each group streamed from its own initial state."""
+    batch = interface.data_input.shape[0] if interface.data_input.shape else "batch"
+    size = batch if isinstance(batch, int) and batch >= 1 else rows
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+
+@dataclass(frozen=True)
+class _RowsOf:
+    """The names and per-chunk segment kinds of the data's rows, for the per-row verdicts."""
+
+    names: list[str]
+    kinds: list[list[str]]  # per row, per chunk; empty where the row is not described
+
+
+def _rows_of(data: StreamData, chunk: int, chunks: int) -> _RowsOf:
+    described = len(data.rows) == data.x.shape[0]
+    kinds = [chunk_kinds(r, chunk, chunks) for r in data.rows] if described else [[] for _ in range(data.x.shape[0])]
+    return _RowsOf(data.row_names(), kinds)
 
 
 def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, workdir: Path) -> str | None:
@@ -198,12 +249,13 @@ def _candidate(
     info: ArtifactInfo,
     provider: str,
     interface: GraphInterface,
-    feeds: dict[str, np.ndarray],
+    feeds: list[dict[str, np.ndarray]],
     chunk: int,
-    expected: dict[str, list[np.ndarray]],
+    expected: list[dict[str, list[np.ndarray]]],
     output: str,
     config: StreamCheckConfig,
     workdir: Path,
+    rows: _RowsOf,
 ) -> StreamCandidate:
     result = StreamCandidate(provider)
     try:
@@ -214,33 +266,65 @@ def _candidate(
     result.providers_used = runner.providers_used
     names = [o.name for o in interface.outputs]
     try:
-        actual = _per_chunk(lambda f: runner.run(names, f), interface, feeds, chunk)
+        actual = [_per_chunk(lambda f: runner.run(names, f), interface, f, chunk) for f in feeds]
     except Exception as exc:  # a runtime failure (shape, kernel) is the finding, not a crash of the gate
         from edgelstm.errors import first_line
 
         result.status, result.reason = "error", f"{type(exc).__name__}: {first_line(exc)}"
         return result
-    p = np.stack(actual[output], axis=-1).astype(np.float64)
-    p_ref = np.stack(expected[output], axis=-1).astype(np.float64)
+    # Per-chunk outputs of each row group, joined along the batch (axis 0 of the probability output).
+    p = np.concatenate([np.stack(a[output], axis=-1) for a in actual], axis=0).astype(np.float64)
+    p_ref = np.concatenate([np.stack(e[output], axis=-1) for e in expected], axis=0).astype(np.float64)
     if p.shape != p_ref.shape:
         result.status, result.reason = "error", f"{output}: shape {list(p.shape)} != reference {list(p_ref.shape)}"
         return result
-    delta = np.abs(p - p_ref)
-    result.decisions = int(p.size)
-    result.flips = int(np.count_nonzero((p >= config.threshold) != (p_ref >= config.threshold)))
-    result.max_abs_delta = float(delta.max()) if np.isfinite(delta).all() else float("inf")
+    result.decisions, result.flips, result.max_abs_delta = _flips_and_delta(p, p_ref, config.threshold)
     for name in names:
-        errors = [float(np.abs(a.astype(np.float64) - e).max()) for a, e in zip(actual[name], expected[name], strict=True)]
+        errors = [
+            max(float(np.abs(a[name][k].astype(np.float64) - e[name][k]).max()) for a, e in zip(actual, expected, strict=True))
+            for k in range(len(expected[0][name]))
+        ]
         result.profiles.append(_profile(name, errors, config.profile_points))
-    budget = int(np.floor(config.max_flip_fraction * result.decisions))
-    if result.flips > budget:
-        result.failures.append(
-            f"{result.flips} of {result.decisions} decisions flipped at {config.threshold:g} "
-            f"(budget {config.max_flip_fraction:.2%} = {budget})"
-        )
-    if not result.max_abs_delta <= config.max_abs_delta:
-        result.failures.append(f"max |delta {output}| {result.max_abs_delta:.4g} > {config.max_abs_delta:g}")
+    result.failures += _budget_failures(result.flips, result.decisions, result.max_abs_delta, output, config)
+    if p.shape[0] == len(rows.names):
+        result.rows = [_row_result(rows, i, p[i], p_ref[i], output, config) for i in range(p.shape[0])]
+    if len(result.rows) > 1:  # one row says what the whole does; several must each hold the budget
+        result.failures += [f"{row.name}: {failure}" for row in result.rows for failure in row.failures]
     return result
+
+
+def _flips_and_delta(p: np.ndarray, p_ref: np.ndarray, threshold: float) -> tuple[int, int, float]:
+    delta = np.abs(p - p_ref)
+    flips = int(np.count_nonzero((p >= threshold) != (p_ref >= threshold)))
+    return int(p.size), flips, float(delta.max()) if np.isfinite(delta).all() else float("inf")
+
+
+def _budget_failures(flips: int, decisions: int, max_abs_delta: float, output: str, config: StreamCheckConfig) -> list[str]:
+    failures = []
+    budget = int(np.floor(config.max_flip_fraction * decisions))
+    if flips > budget:
+        failures.append(
+            f"{flips} of {decisions} decisions flipped at {config.threshold:g} (budget {config.max_flip_fraction:.2%} = {budget})"
+        )
+    if not max_abs_delta <= config.max_abs_delta:
+        failures.append(f"max |delta {output}| {max_abs_delta:.4g} > {config.max_abs_delta:g}")
+    return failures
+
+
+def _row_result(
+    rows: _RowsOf, index: int, p: np.ndarray, p_ref: np.ndarray, output: str, config: StreamCheckConfig
+) -> StreamRowResult:
+    """One row's decisions ([..., chunks]), with its flips counted per segment kind when the row is described."""
+    decisions, flips, max_abs_delta = _flips_and_delta(p, p_ref, config.threshold)
+    row = StreamRowResult(rows.names[index], decisions, flips, max_abs_delta)
+    kinds = rows.kinds[index]
+    if kinds:
+        flipped = ((p >= config.threshold) != (p_ref >= config.threshold)).reshape(-1, p.shape[-1]).sum(axis=0)
+        for kind, count in zip(kinds, flipped.tolist(), strict=True):
+            if kind:
+                row.flips_by_kind[kind] = row.flips_by_kind.get(kind, 0) + int(count)
+    row.failures = _budget_failures(flips, decisions, max_abs_delta, output, config)
+    return row
 
 
 def _per_chunk(run: Any, interface: GraphInterface, feeds: dict[str, np.ndarray], chunk: int) -> dict[str, list[np.ndarray]]:
@@ -317,6 +401,16 @@ class StreamGate:
                 max_abs_delta=candidate.max_abs_delta,
                 failures=candidate.failures or ([candidate.reason] if candidate.reason else []),
                 last_chunk_errors={p.output: p.last_error for p in candidate.profiles},
+                rows=[
+                    {
+                        "name": r.name,
+                        "flips": r.flips,
+                        "decisions": r.decisions,
+                        "max_abs_delta": r.max_abs_delta,
+                        "passed": r.passed,
+                    }
+                    for r in candidate.rows
+                ],
             )
         return summary
 
@@ -327,14 +421,14 @@ def stream_check_files(
     hints: InterfaceHints,
     data: Path | None = None,
     config: StreamCheckConfig | None = None,
-    seconds: float = 10.0,
+    seconds: float = DEFAULT_SECONDS,
 ) -> list[StreamCheckReport]:
     """What `check ARTIFACT --reference ORIGINAL.onnx` runs: every artifact (a derived artifact reads its interface
-    from its metadata; a bare foreign graph is described with `hints`) against the ONNX reference, on `data` or on
-    `seconds` of synthetic speech-like audio at the graph's `sr` constant (16 kHz when it has none)."""
+    from its metadata; a bare foreign graph is described with `hints`) against the ONNX reference, on `data` (.npy
+    or .wav) or on the built-in gate stream (`seconds` per voice) at the graph's `sr` constant (16 kHz without one)."""
     from dataclasses import replace as replaced
 
-    from edgelstm.parity.stream_data import load_stream_data, synthetic_speech
+    from edgelstm.parity.stream_data import load_stream_data
 
     config = config or StreamCheckConfig()
     infos = []
@@ -344,10 +438,10 @@ def stream_check_files(
             info = replaced(info, interface=replaced(info.interface, context=hints.context))
         infos.append(info)
     truth = OnnxReference(Path(reference)) if isinstance(reference, (str, Path)) else reference
+    interface = infos[0].interface
+    sr = interface.constants.get("sr")
     if data is not None:
-        signal = load_stream_data(data)
+        signal = load_stream_data(data, int(sr) if sr is not None else None)
     else:
-        interface = infos[0].interface
-        rate = int(interface.constants.get("sr", 16_000))
-        signal = synthetic_speech(seconds, rate, chunk=config.chunk or interface.chunk or 1)
+        signal = builtin_speech("gate", seconds, int(sr or 16_000), chunk=config.chunk or interface.chunk or 1)
     return [run_stream_check(info, truth, signal, config) for info in infos]

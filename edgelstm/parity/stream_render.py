@@ -19,6 +19,7 @@ def stream_report_lines(report: StreamCheckReport) -> list[str]:
         f"  data       {report.data_source} ({data_hash})",
         f"  chunking   {report.chunks} chunks of {report.chunk} samples{context} x {report.rows} row(s), state "
         f"carried ({', '.join(report.states)}); constants {constants}",
+        *_row_lines(report),
         f"  gate       on {report.output}: decisions at {config.threshold:g} flipped <= {config.max_flip_fraction:.2%}"
         f" of chunks, max |delta| <= {config.max_abs_delta:g}",
     ]
@@ -32,6 +33,14 @@ def stream_report_lines(report: StreamCheckReport) -> list[str]:
             f"  {c.provider}{used}: {verdict}  {c.flips} of {c.decisions} decisions flipped, "
             f"max |delta {report.output}| {c.max_abs_delta:.4g}"
         )
+        if len(c.rows) > 1:
+            width = max(len(r.name) for r in c.rows)
+            for r in c.rows:
+                kinds = ", ".join(f"{k} {n}" for k, n in r.flips_by_kind.items() if n)
+                lines.append(
+                    f"    {r.name:<{width}}  {'pass' if r.passed else 'FAIL'}  {r.flips} of {r.decisions} flipped"
+                    f"{f' ({kinds})' if kinds else ''}, max |delta| {r.max_abs_delta:.4g}"
+                )
         for profile in c.profiles:
             points = ", ".join(f"{e:.2g}@{s}" for s, e in zip(profile.steps, profile.errors, strict=True))
             trend = "grows with stream length" if profile.grows else "does not grow"
@@ -39,6 +48,44 @@ def stream_report_lines(report: StreamCheckReport) -> list[str]:
         lines += [f"    failed: {failure}" for failure in c.failures]
     lines.append(f"verdict: {'PASS' if report.passed else 'FAIL'}")
     return lines
+
+
+_VOICE_KEYS = {"f0_low", "f0_high", "tract_scale", "syllables_per_s", "breathiness", "level_db"}
+
+
+def _row_lines(report: StreamCheckReport) -> list[str]:
+    """What each row of the data is, when there is more than one or it is described (the built-in voices)."""
+    rows = report.data_rows
+    if len(rows) <= 1 and not any(r.get("params") for r in rows):
+        return []
+    how = "as one batch" if report.batched else "row by row"
+    lines = [f"  rows       {len(rows)}, run {how}; the budget must hold on each"]
+    for row in rows:
+        params = row.get("params") or {}
+        if _VOICE_KEYS <= params.keys():
+            described = (
+                f"f0 {params['f0_low']:.0f}-{params['f0_high']:.0f} Hz, formants x{params['tract_scale']:.2f}, "
+                f"{params['syllables_per_s']:.1f} syllables/s, breathiness {params['breathiness']:.2f}, {params['level_db']:.0f} dBFS"
+            )
+        else:
+            described = ", ".join(f"{k} {v}" for k, v in params.items())
+        segments = row.get("segments") or []
+        if segments:
+            counts: dict[str, int] = {}
+            for segment in segments:
+                counts[segment["kind"]] = counts.get(segment["kind"], 0) + 1
+            scenes = sorted({_background(s["params"]) for s in segments if s["kind"] == "speech" and "noise" in s["params"]})
+            sounds = sorted({str(s["params"]["sound"]) for s in segments if "sound" in s["params"]})
+            described += f"; {', '.join(f'{n} {k}' for k, n in counts.items())}"
+            described += f"; speech over {', '.join(scenes)}" if scenes else ""
+            described += f"; sounds {', '.join(sounds)}" if sounds else ""
+        lines.append(f"    {row['name']}: {described}" if described else f"    {row['name']}")
+    return lines
+
+
+def _background(params: dict[str, object]) -> str:
+    snr = params.get("snr_db")
+    return f"{params['noise']}" + (f" {snr:g} dB" if isinstance(snr, float | int) else "")
 
 
 def print_stream_report(report: StreamCheckReport, echo: Callable[[str], object] = print) -> None:
