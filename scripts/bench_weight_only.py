@@ -191,7 +191,7 @@ def silero_table(tmp: Path) -> None:
 
     hints = InterfaceHints({"sr": 16_000}, (), 512, 64)  # what `quantize --const sr=16000 --chunk 512 --context 64` passes
 
-    audio = synthetic_speech(10.0, 16000, chunk=512).x[0]  # the audio `edgelstm check` streams without --data
+    audio = synthetic_speech(10.0, 16000, chunk=512).x[0]  # the older single voice (`check` now streams builtin_speech)
     print(f"\n## silero-vad {getattr(silero_vad, '__version__', '6.2.3')}: 10 s synthetic stream, 512-sample chunks, sr=16000")
     print(
         "| graph | variant | bytes | x smaller | max abs dp | decisions flipped at 0.5 | fp32: speech chunks, within 0.1 of 0.5 |"

@@ -172,3 +172,26 @@ def test_flips_are_counted_per_segment_kind_of_a_described_row(tmp_path: Path) -
     assert candidate.rows[0].flips_by_kind == {"speech": 0, "noise": 0}
     assert report.data_rows[1]["segments"][0]["kind"] == "speech"
     assert any(line.strip().startswith("voice 1:") for line in stream_report_lines(report))
+
+
+def test_silero_hears_speech_in_every_voice_and_not_in_silence() -> None:
+    """A voice the detector scores ~0 would test nothing: silero-vad's fp32 graph must call most speech chunks of
+    every voice speech, and the silence chunks not (the chunk's kind: the segment covering most of it)."""
+    silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+    from edgelstm.export.metadata import source_metadata
+    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.parity.chunked import run_in_chunks
+
+    model = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"
+    interface = source_metadata(model, InterfaceHints({"sr": 16000}, (), 512, 64)).interface
+    data = builtin_speech("gate", chunk=512)
+    reference = OnnxReference(model)
+    feeds = sequence_feeds(interface, data.x, None, "test")
+    p = run_in_chunks(lambda f: reference.run_once(interface, f), interface, feeds, 512)[0]
+    assert p.shape == (len(VOICES), 313)
+    silence = []
+    for index, row in enumerate(data.rows):
+        kinds = np.array(chunk_kinds(row, 512, 313))
+        assert np.median(p[index, kinds == "speech"]) > 0.5, row.name
+        silence += p[index, kinds == "silence"].tolist()
+    assert silence and np.median(silence) < 0.1

@@ -24,7 +24,9 @@ from edgelstm.model_source import ModelOptions
 def check(
     artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort artifacts to check"),
     reference: str = typer.Option(..., "--reference", help="the trained model, as the loaders accept it"),
-    data: Path | None = typer.Option(None, "--data", help="real inputs: .npz/.npy/.pt (x, lengths, y) or CSV"),
+    data: Path | None = typer.Option(
+        None, "--data", help="real inputs: .npz/.npy/.pt (x, lengths, y) or CSV; a streaming check: .npy or 16-bit PCM .wav"
+    ),
     providers: str = typer.Option("cpu,mobile,reference", "--providers", help="comma list of cpu, cuda, mobile, reference"),
     allow_missing: str = typer.Option("", "--allow-missing", help="providers that may be absent (reported as skipped)"),
     tolerances: Path | None = typer.Option(None, "--tolerances", help="TOML file of tolerances (see README)"),

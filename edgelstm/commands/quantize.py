@@ -33,7 +33,11 @@ def quantize_command(
     reference: str | None = typer.Option(
         None, "--reference", help="trained model for the parity check (default: MODEL when it is a checkpoint)"
     ),
-    data: Path | None = typer.Option(None, "--data", help="real inputs (.npz/.npy/.pt/CSV): calibration and held-out parity"),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="real inputs (.npz/.npy/.pt/CSV; a stateful audio graph: .npy or .wav): calibration and held-out parity",
+    ),
     budget: Path | None = typer.Option(None, "--budget", help="TOML tolerances the artifact must meet (see check)"),
     method: str = typer.Option("minmax", "--method", help="static-int8 calibration: minmax, entropy, percentile"),
     fixed_batch: int | None = typer.Option(

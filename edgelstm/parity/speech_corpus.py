@@ -154,11 +154,11 @@ def _scene(
             s, e = max(a, lo), min(b, hi)
             if e <= s:
                 continue
-            sound = params.get("sound")
-            if sound:
-                event = _sound(str(sound), e - s, sample_rate, rng) * level * 10 ** (rng.uniform(-3.0, 6.0) / 20)
+            placed = params.get("sound")
+            if placed:
+                event = _sound(str(placed), e - s, sample_rate, rng) * level * 10 ** (rng.uniform(-3.0, 6.0) / 20)
                 audio[s : s + len(event)] += event
-            label = "speech" if kind == "speech" else "nonspeech" if sound else "silence" if noise == "quiet" else "noise"
+            label = "speech" if kind == "speech" else "nonspeech" if placed else "silence" if noise == "quiet" else "noise"
             described = {**params, "noise": noise, "snr_db": snr} if kind == "speech" else {**params, "noise": noise}
             if kind != "speech" and snr is not None:
                 described["noise_dbfs"] = round(voice.level_db - snr, 1)
@@ -192,9 +192,11 @@ def _noise(kind: str, n: int, sample_rate: int, rng: np.random.Generator) -> np.
             one = render(track, voice, hop, n, sample_rate, rng)
             x += one / max(float(np.sqrt(np.mean(one**2))), 1e-12)
     elif kind == "hum":  # mains hum with its harmonics, odd ones stronger (transformer buzz)
-        t = np.arange(n) / sample_rate
+        times = np.arange(n) / sample_rate
         mains = float(rng.choice([50.0, 60.0]))
-        x = sum((1.0 if k % 2 else 0.4) / k * np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 8))
+        x = np.zeros(n)
+        for k in range(1, 8):
+            x += (1.0 if k % 2 else 0.4) / k * np.sin(2 * np.pi * k * mains * times + rng.uniform(0, 2 * np.pi))
         x = x + 0.02 * rng.standard_normal(n)
     elif kind == "music":
         x = _music(n, sample_rate, rng)
