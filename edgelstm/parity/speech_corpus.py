@@ -64,8 +64,9 @@ def builtin_speech(
     x = np.zeros((len(VOICES), n), np.float32)
     for index, base in enumerate(VOICES):
         voice = _draw_voice(base, rng)
-        x[index], rows_segments = _scene(voice, n, sample_rate, plan[index], index, rng)
-        rows.append(StreamRow(f"voice {voice.name}", voice.to_dict(), tuple(rows_segments)))
+        x[index], segments, gain_db = _scene(voice, n, sample_rate, plan[index], index, rng)
+        params = {**voice.to_dict(), **({"row_gain_db": gain_db} if gain_db else {})}
+        rows.append(StreamRow(f"voice {voice.name}", params, tuple(segments)))
     x.flags.writeable = False  # cached: shared by every caller
     return StreamData(x, _describe(role, seed, rows, n / sample_rate, sample_rate), rows=tuple(rows))
 
@@ -108,8 +109,9 @@ def _scene_plan(rng: np.random.Generator, rows: int) -> list[list[tuple[str, flo
 
 def _scene(
     voice: VoiceSpec, n: int, sample_rate: int, scenes: list[tuple[str, float | None]], row: int, rng: np.random.Generator
-) -> tuple[np.ndarray, list[Segment]]:
-    """One row: utterances and pauses, the speech level set on the utterances, two backgrounds, sounds in pauses."""
+) -> tuple[np.ndarray, list[Segment], float]:
+    """One row: utterances and pauses, the speech level set on the utterances, two backgrounds, sounds in pauses.
+    Also the gain (dB, 0 or negative) applied to the whole row to keep its peak under full scale."""
     hop = max(1, sample_rate // 125)  # 8 ms frames
     frames = -(-n // hop) + 2
     track = FrameTrack(frames)
@@ -165,9 +167,8 @@ def _scene(
             segments.append(Segment(label, s, e, described))
             params = {k: v for k, v in params.items() if k != "sound"}  # a sound is placed once per pause
     peak = float(np.abs(audio).max())
-    if peak > 0.99:  # loud noise scenes: scale the whole row, never clip
-        audio *= 0.99 / peak
-    return audio.astype(np.float32), segments
+    gain = min(1.0, 0.99 / peak) if peak > 0 else 1.0  # loud noise scenes: scale the whole row, never clip
+    return (audio * gain).astype(np.float32), segments, round(20 * float(np.log10(gain)), 2)
 
 
 def _noise(kind: str, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
