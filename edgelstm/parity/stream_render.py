@@ -79,7 +79,8 @@ def _row_lines(report: StreamCheckReport) -> list[str]:
             described += f"; {', '.join(f'{n} {k}' for k, n in counts.items())}"
             described += f"; speech over {', '.join(scenes)}" if scenes else ""
             described += f"; sounds {', '.join(sounds)}" if sounds else ""
-        lines.append(f"    {row['name']}: {described}" if described else f"    {row['name']}")
+        if described:  # a bare row of the user's .npy has nothing to say beyond its name in the verdict lines
+            lines.append(f"    {row['name']}: {described}")
     return lines
 
 
