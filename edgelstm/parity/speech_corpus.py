@@ -54,7 +54,9 @@ def builtin_speech(
     seed: int = 0,
 ) -> StreamData:
     """The built-in stream for `role`: [voices, samples] float32, each row at least `seconds` long, rounded up to
-    whole chunks. Calibration and gate streams differ for every seed; `seed` varies both."""
+    whole chunks. Calibration and gate streams differ for every seed; `seed` varies both. `rows[i]` describes row
+    i (voice parameters, segments with their kind, noise, SNR and sounds). Cached, so `x` is read-only: copy it
+    to change it."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     rng = np.random.default_rng([seed, ROLES[role], CORPUS_VERSION])
