@@ -5,8 +5,12 @@ convention is read from the graph and then confirmed by running it:
 - state pairs are declared (`--state state:stateN`) or detected: an input and an output of the same element type
   and rank whose names follow a recurrent convention (`state`->`stateN`, `h`->`hn`, `h0`->`hn`, `h_in`->`h_out`);
 - scalar inputs (rank 0, like silero's `sr`) take constant values the user fixes (`--const sr=16000`);
-- the batch axis of every tensor and a chunk length the graph accepts are found by a probe run at two batch sizes,
-  not guessed from dimension names (exporters often leave them as `?`).
+- the roles of the data input's axes (batch, time/frames, features) follow from the state inputs' batch
+  dimension: states with a free dimension run at any batch, so the data is batch-first; states of a fixed shape
+  (silero's sequence graph: `h [1, 1, 128]`) run at batch 1, so the data's one free leading axis is frames
+  (`input [sequence_length, 576]`). Anything else that cannot be told apart is refused until `--axes` declares it;
+- which axis of every tensor follows the leading axis, and a chunk length the graph accepts, are confirmed by a
+  probe run at two sizes of that axis, not guessed from dimension names (exporters often leave them as `?`).
 """
 
 from __future__ import annotations
@@ -25,17 +29,7 @@ if TYPE_CHECKING:
 
 Dim = int | str  # a fixed size, a symbolic name, or "?" when the graph leaves it unnamed
 
-_ONNX_TO_NUMPY = {
-    1: "float32",
-    2: "uint8",
-    3: "int8",
-    5: "int16",
-    6: "int32",
-    7: "int64",
-    9: "bool",
-    10: "float16",
-    11: "float64",
-}
+ROLES = ("batch", "time", "features")  # of the data input's axes; "frames" is read as "time"
 _PROBE_CHUNKS = (16, 64, 256, 512, 1024, 1, 4)  # tried in order when the graph fixes no chunk length
 
 
@@ -73,6 +67,9 @@ class ForeignInterface:
     scalars: list[str] = field(default_factory=list)
     constants: dict[str, float | int] = field(default_factory=dict)
     batch_axis: dict[str, int] = field(default_factory=dict)  # tensor name -> axis that follows the batch size
+    frames_axis: dict[str, int] = field(default_factory=dict)  # frames-first: tensor name -> axis that follows the frames
+    roles: tuple[str, ...] = ()  # of the data input's axes: batch, time (frames), features
+    roles_from: str = ""  # how the roles were found: declared, or read from the states' batch dimension
     chunk: int | None = None  # the length along the data input's axis 1 used for the probe (first accepted)
     accepted_chunks: list[int] = field(default_factory=list)  # every tried length the graph ran at
     probe: str = "not run"  # what the probe established, or why it could not run
@@ -80,6 +77,11 @@ class ForeignInterface:
     @property
     def is_streaming(self) -> bool:
         return bool(self.states)
+
+    @property
+    def frames_first(self) -> bool:
+        """Axis 0 of the data is frames (time) at batch 1: each data row is one frame, fed in order."""
+        return bool(self.roles) and self.roles[0] == "time"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -102,6 +104,8 @@ class ForeignInterface:
             for axis, dim in enumerate(value.shape):
                 if self.batch_axis.get(value.name) == axis:
                     dims.append("batch")
+                elif self.frames_axis.get(value.name) == axis:
+                    dims.append("frames")
                 elif value.name == self.data_input and axis == 1 and not isinstance(dim, int):
                     dims.append("chunk")
                 else:
@@ -135,12 +139,13 @@ class ForeignInterface:
 
 @dataclass(frozen=True)
 class InterfaceHints:
-    """What the user said about a foreign graph's calling convention: `--const`, `--state`, `--chunk`."""
+    """What the user said about a foreign graph's calling convention: `--const`, `--state`, `--chunk`, `--axes`."""
 
     constants: Mapping[str, float | int] = field(default_factory=dict)
     states: tuple[tuple[str, str], ...] = ()
     chunk: int | None = None
     context: int = 0  # samples of the previous chunk prepended to each call (silero-vad: 64 at 16 kHz)
+    axes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # `--axes input=time,features`: declared roles of an input
 
     def __post_init__(self) -> None:
         if self.context < 0:
@@ -149,7 +154,7 @@ class InterfaceHints:
             raise ConfigError("--context needs --chunk: it is the overlap each chunk of --chunk samples carries")
 
     def __bool__(self) -> bool:
-        return bool(self.constants or self.states or self.chunk)
+        return bool(self.constants or self.states or self.chunk or self.axes)
 
 
 def foreign_graph_interface(path: Path, hints: InterfaceHints | None = None) -> GraphInterface:
@@ -157,7 +162,7 @@ def foreign_graph_interface(path: Path, hints: InterfaceHints | None = None) -> 
     With a context, the probe runs at the length each call really has: context + chunk."""
     hints = hints or InterfaceHints()
     length = None if hints.chunk is None else hints.chunk + hints.context
-    described = describe_onnx(Path(path), hints.states, hints.constants, length)
+    described = describe_onnx(Path(path), hints.states, hints.constants, length, axes=hints.axes)
     if not described.probe.startswith("ran"):
         raise ConfigError(f"{path}: cannot run the graph to confirm its interface: probe {described.probe}")
     return described.to_graph_interface(hints.context)
@@ -178,7 +183,28 @@ def _value_info(value: Any) -> ValueInfo:
             dims.append(int(dim.dim_value))
         else:
             dims.append(dim.dim_param or "?")
-    return ValueInfo(value.name, _ONNX_TO_NUMPY.get(tensor.elem_type, f"onnx-type-{tensor.elem_type}"), tuple(dims))
+    return ValueInfo(value.name, numpy_dtype(tensor.elem_type), tuple(dims))
+
+
+def numpy_dtype(elem_type: int) -> str:
+    """The numpy name of an ONNX element type (the one table: onnx's own), `onnx-type-N` for types numpy lacks."""
+    import onnx
+
+    if not elem_type:  # an exporter that left the type out: float, as ORT assumes for audio/feature inputs
+        return "float32"
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+    except (KeyError, ValueError, TypeError):
+        return f"onnx-type-{elem_type}"
+
+
+def numpy_dtype_of_ort(type_name: str) -> str:
+    """`tensor(float)` (ORT's `NodeArg.type`) -> `float32`, through the same table."""
+    import onnx
+
+    inner = type_name.removeprefix("tensor(").removesuffix(")")
+    names = {name.lower(): value for name, value in onnx.TensorProto.DataType.items()}  # FLOAT -> "float"
+    return numpy_dtype(names[inner]) if inner in names else type_name
 
 
 def _output_names_for(input_name: str) -> list[str]:
@@ -237,14 +263,18 @@ def describe_onnx(
     constants: Mapping[str, float | int] | None = None,
     chunk: int | None = None,
     probe: bool = True,
+    axes: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> ForeignInterface:
-    """Read a foreign graph's interface and, unless `probe` is off, confirm it by running the graph in ORT."""
+    """Read a foreign graph's interface and, unless `probe` is off, confirm it by running the graph in ORT.
+    `axes`: declared roles of the data input's axes (`--axes`), when the states' batch dimension cannot tell."""
     from edgelstm.export.metadata import load_onnx_file
 
     model = load_onnx_file(path)
     recorded = _recorded_interface(model)
     if recorded is not None:  # an artifact derived from a foreign graph: what it was confirmed with, unless overridden
         constants = {**recorded.constants, **(constants or {})}
+        if not axes and recorded.data_input.shape and recorded.data_input.shape[0] == "frames":
+            axes = [(recorded.data_input.name, _frames_first_roles(len(recorded.data_input.shape)))]
         if chunk is None and recorded.chunk is not None:
             chunk = recorded.chunk + recorded.context
         if not declared_states:
@@ -262,10 +292,72 @@ def describe_onnx(
         raise ConfigError(
             f"--const {unknown[0]}: the graph has no input of that name (inputs: {', '.join(v.name for v in inputs)})"
         )
-    interface = ForeignInterface(inputs, outputs, data_inputs[0].name, states, scalars, constants)
+    by_name = {v.name: v for v in inputs}
+    declared = dict(axes)
+    for name in declared:
+        if name not in by_name:
+            raise ConfigError(f"--axes {name}: the graph has no input of that name (inputs: {', '.join(by_name)})")
+        if name != data_inputs[0].name:
+            raise ConfigError(f"--axes {name}: roles are read for the data input {data_inputs[0].name!r} only")
+    data = data_inputs[0]
+    roles, roles_from = axis_roles(data, [by_name[p.input] for p in states], declared.get(data.name))
+    interface = ForeignInterface(
+        inputs, outputs, data.name, states, scalars, constants, roles=roles, roles_from=roles_from
+    )
     if probe:
         _probe(path, interface, chunk)
     return interface
+
+
+def _frames_first_roles(rank: int) -> tuple[str, ...]:
+    return ("time", *("features",) * (rank - 1))
+
+
+def axis_roles(
+    data: ValueInfo, state_inputs: Sequence[ValueInfo], declared: Sequence[str] | None = None
+) -> tuple[tuple[str, ...], str]:
+    """The roles of the data input's axes and how they were found (declared, or from the states' batch dimension).
+
+    A state with a free dimension follows the batch, so the data is batch-first (the probe then confirms which
+    axis doubles). States of a fixed shape run at their batch only (1): the data's one free axis, when it is axis 0,
+    is frames. Several free axes beside fixed-shape states cannot be told apart: refused, `--axes` declares them.
+    """
+    if declared:
+        return _declared_roles(data, declared), "declared (--axes)"
+    default = ("batch", "time", *("features",) * (data.rank - 2))[: data.rank]
+    fixed_states = bool(state_inputs) and all(isinstance(d, int) for s in state_inputs for d in s.shape)
+    if not fixed_states:
+        how = "states with a free batch dimension" if state_inputs else "no state: batch-first as exported"
+        return default, how
+    free = [axis for axis, dim in enumerate(data.shape) if not isinstance(dim, int)]
+    if free == [0]:
+        batch = ", ".join(f"{s.name} {list(s.shape)}" for s in state_inputs)
+        return _frames_first_roles(data.rank), f"frames-first: the states have a fixed batch ({batch})"
+    if 0 in free:  # e.g. [?, ?, F] beside [layers, 1, H]: [frames, batch 1, F] or [batch 1, time, F]?
+        example = ",".join(("time", "features", "features")[: data.rank]) if data.rank <= 3 else "..."
+        raise ConfigError(
+            f"cannot tell the axes of {data.name} {list(data.shape)}: its states have a fixed shape (batch 1), so its "
+            f"free axes {free} may be frames or batch; declare them, e.g. --axes {data.name}={example}"
+        )
+    return default, "the data's leading axis is fixed"
+
+
+def _declared_roles(data: ValueInfo, declared: Sequence[str]) -> tuple[str, ...]:
+    roles = tuple("time" if r == "frames" else r for r in declared)
+    spelled = f"--axes {data.name}={','.join(declared)}"
+    if len(roles) != data.rank:
+        raise ConfigError(f"{spelled}: {data.name} has {data.rank} axes {list(data.shape)}, {len(roles)} roles given")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ConfigError(f"{spelled}: unknown role {unknown[0]!r}; roles are batch, time (or frames), features")
+    if roles.count("batch") > 1 or roles.count("time") > 1:
+        raise ConfigError(f"{spelled}: at most one batch axis and one time axis")
+    if roles[0] not in ("batch", "time") or (roles[0] == "time" and "batch" in roles):
+        raise ConfigError(
+            f"{spelled}: edgelstm feeds a data input batch-first (batch,time,...) or frames-first at batch 1 "
+            "(time,features,...); transpose the graph's input for other layouts"
+        )
+    return roles
 
 
 def _recorded_interface(model: Any) -> GraphInterface | None:
@@ -303,13 +395,25 @@ def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
             continue
         if interface.chunk is None:
             interface.chunk = length if data.rank > 1 else None
-            interface.batch_axis = _batch_axes(interface, one, two)
+            following = _batch_axes(interface, one, two)
+            if interface.frames_first:
+                interface.frames_axis = following
+            else:
+                interface.batch_axis = following
         interface.accepted_chunks.append(length)
+    leading = "1 and 2 frames (batch 1)" if interface.frames_first else "batch 1 and 2"
     if interface.accepted_chunks or (data.rank == 1 and not errors):
         tried = ", ".join(map(str, candidates))
-        interface.probe = "ran at batch 1 and 2" + (f"; chunk lengths tried: {tried}" if data.rank > 1 else "")
+        interface.probe = f"ran at {leading}" + (f"; chunk lengths tried: {tried}" if data.rank > 1 else "")
+        followed = [p.output for p in interface.states if p.output in interface.frames_axis]
+        if followed:  # a state that grows with axis 0 follows a batch: axis 0 is not frames after all
+            interface.probe = (
+                f"not run: {data.name}'s axis 0 was read as frames, but state {followed[0]} grows with it; "
+                f"declare the axes, e.g. --axes {data.name}=batch,time"
+            )
     else:
-        interface.probe = f"not run: the graph rejected every probe length ({'; '.join(errors)[:300]})"
+        hint = f"; if axis 0 is not frames, declare the axes (--axes {data.name}=batch,...)" if interface.frames_first else ""
+        interface.probe = f"not run: the graph rejected every probe at {leading} ({'; '.join(errors)[:300]}){hint}"
 
 
 def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:
@@ -319,7 +423,7 @@ def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str
     from edgelstm.parity.artifacts import data_shape, sequence_feeds, zero_state_interface
 
     specs = [TensorSpec(v.name, v.dtype, list(v.shape)) for v in interface.inputs]
-    provisional = zero_state_interface(specs, interface.constants, interface.data_input)
+    provisional = zero_state_interface(specs, interface.constants, interface.data_input, interface.roles)
     dims = data_shape(provisional, batch, chunk)
     dtype = np.dtype(provisional.data_input.dtype)
     rng = np.random.default_rng(0)
@@ -367,6 +471,20 @@ def parse_state_pairs(text: str | None) -> list[tuple[str, str]]:
             raise ConfigError(f"--state expects INPUT:OUTPUT pairs separated by commas, got {item.strip()!r}")
         pairs.append((parts[0], parts[1]))
     return pairs
+
+
+def parse_axes(text: str | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`--axes input=time,features` -> (("input", ("time", "features")),); roles checked against the graph later."""
+    if not text or not text.strip():
+        return ()
+    name, sep, roles = text.partition("=")
+    parsed = tuple(r.strip().lower() for r in roles.split(",") if r.strip())
+    if not sep or not name.strip() or not parsed:
+        raise ConfigError(f"--axes expects INPUT=ROLE,ROLE,... (roles batch, time or frames, features), got {text!r}")
+    unknown = [r for r in parsed if r not in (*ROLES, "frames")]
+    if unknown:
+        raise ConfigError(f"--axes {name.strip()}: unknown role {unknown[0]!r}; roles are batch, time (or frames), features")
+    return ((name.strip(), parsed),)
 
 
 def parse_constants(items: Sequence[str]) -> dict[str, float | int]:

@@ -122,10 +122,12 @@ def print_foreign_interface(path: Any, interface: Any, origin: str = "ONNX graph
     roles.update(dict.fromkeys(interface.scalars, "scalar"))
     roles.update({p.input: f"state -> {p.output}" for p in interface.states})
     roles.update({p.output: f"state <- {p.input}" for p in interface.states})
-    table = Table("", "name", "dtype", "shape (as declared)", "batch axis", "role")
+    leading = "frames axis" if interface.frames_first else "batch axis"
+    follows = interface.frames_axis if interface.frames_first else interface.batch_axis
+    table = Table("", "name", "dtype", "shape (as declared)", leading, "role")
     for kind, values in (("input", interface.inputs), ("output", interface.outputs)):
         for value in values:
-            axis = interface.batch_axis.get(value.name)
+            axis = follows.get(value.name)
             role = roles.get(value.name, "output" if kind == "output" else "input")
             if value.name in interface.constants:
                 role += f" = {interface.constants[value.name]}"
@@ -136,6 +138,9 @@ def print_foreign_interface(path: Any, interface: Any, origin: str = "ONNX graph
         console.print(f"state pairs: {escape(pairs)}: feed each output back as its input on the next call")
     else:
         console.print("state pairs: none found (declare them with --state INPUT:OUTPUT if the graph carries state)")
+    if interface.roles:
+        roles = ", ".join(interface.roles)
+        console.print(f"axes of {escape(interface.data_input)}: {roles} ({escape(interface.roles_from)})")
     if interface.accepted_chunks:
         console.print(f"chunk lengths the graph ran at: {', '.join(map(str, interface.accepted_chunks))}")
     console.print(f"probe: {escape(interface.probe)}")

@@ -111,6 +111,18 @@ class GraphInterface:
         fed = {s.input_name for s in self.states} | set(self.constants) | {"lengths"}
         return next((t for t in self.inputs if t.name not in fed), self.inputs[0])
 
+    @property
+    def frames_first(self) -> bool:
+        """The data's axis 0 is frames, not batch (silero's sequence graph `input [frames, 576]`, states of batch
+        1): the graph runs at batch 1, so data rows are separate streams fed one at a time."""
+        shape = self.data_input.shape
+        return bool(shape) and shape[0] == "frames"
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The one batch size the graph runs at, when it has one: 1 for a frames-first graph."""
+        return 1 if self.frames_first else None
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "form": self.form,

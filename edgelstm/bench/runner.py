@@ -165,6 +165,8 @@ def _batches_for(info: ArtifactInfo, batches: tuple[int, ...]) -> tuple[int, ...
 
 
 def _fixed_batch(info: ArtifactInfo) -> int | None:
+    if info.interface.fixed_batch is not None:  # frames-first: axis 0 is frames, the batch is 1
+        return info.interface.fixed_batch
     shape = info.interface.data_input.shape
     if "batch" in shape or info.interface.impl in ("foreign", "unknown"):
         return None

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
 
 PROVIDERS = ("cpu", "cuda", "mobile", "reference")
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(int32)": "int32"}
 
 
 class NotApplicable(EdgelstmError):
@@ -50,8 +49,9 @@ class ArtifactInfo:
 
 
 def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactInfo:
-    """`hints` (--const/--state/--chunk): a file without edgelstm metadata is described and probed as a foreign
-    graph instead of being read with the generic (first input is x) interface."""
+    """A file without edgelstm metadata is described and probed as a foreign graph (the detection `inspect` shows)
+    when `hints` (--const/--state/--chunk/--axes) are given or it carries state pairs; only a stateless graph
+    nobody described is read with the generic (first input is x) interface."""
     path = Path(path)
     if not path.is_file():
         raise LoadError(f"{path}: no such artifact")
@@ -63,7 +63,7 @@ def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactIn
 
     model = load_onnx_file(path)
     metadata = _metadata_or_none(path)
-    if metadata is None and hints:
+    if metadata is None and (hints or _carries_state(model)):
         from edgelstm.export.metadata import foreign_metadata
 
         metadata = foreign_metadata(path, hints)
@@ -80,6 +80,14 @@ def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactIn
     )
 
 
+def _carries_state(model: onnx.ModelProto) -> bool:
+    """State pairs found by the one detection (`onnx_interface.pair_states`): such a graph cannot be fed without
+    its interface, so every command describes it the way `inspect` does."""
+    from edgelstm.onnx_interface import pair_states, read_value_infos
+
+    return bool(pair_states(*read_value_infos(model)))
+
+
 def _open_ort(path: Path) -> ArtifactInfo:
     # ORT format drops metadata_props: take the interface from the ONNX file it was converted from, if beside it.
     sibling = path.with_suffix(".onnx")
@@ -89,8 +97,10 @@ def _open_ort(path: Path) -> ArtifactInfo:
             path, "ort", info.precision, info.interface, info.metadata, info.fused_rnn_with_lengths, file_sha256(path)
         )
     session = session_from_onnx(path, SessionSettings())
-    inputs = [TensorSpec(i.name, _ORT_TYPES.get(i.type, i.type), _dims(i.shape)) for i in session.get_inputs()]
-    outputs = [TensorSpec(o.name, _ORT_TYPES.get(o.type, o.type), _dims(o.shape)) for o in session.get_outputs()]
+    from edgelstm.onnx_interface import numpy_dtype_of_ort
+
+    inputs = [TensorSpec(i.name, numpy_dtype_of_ort(i.type), _dims(i.shape)) for i in session.get_inputs()]
+    outputs = [TensorSpec(o.name, numpy_dtype_of_ort(o.type), _dims(o.shape)) for o in session.get_outputs()]
     interface = GraphInterface("sequence", "unknown", inputs, outputs, [])
     return ArtifactInfo(path, "ort", "fp32", interface, None, False, file_sha256(path))
 
@@ -103,16 +113,13 @@ def _metadata_or_none(path: Path) -> ArtifactMetadata | None:
 
 
 def generic_interface(model: onnx.ModelProto) -> GraphInterface:
-    """For ONNX files without edgelstm metadata: first input is x, outputs compared in order."""
-    initializers = {i.name for i in model.graph.initializer}
+    """For ONNX files without edgelstm metadata: first input is x, outputs compared in order (read by the one
+    graph reader, `onnx_interface.read_value_infos`)."""
+    from edgelstm.onnx_interface import read_value_infos
 
-    def spec(value: onnx.ValueInfoProto) -> TensorSpec:
-        tensor = value.type.tensor_type
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "float32"
-        return TensorSpec(value.name, dtype, [d.dim_param or d.dim_value or "?" for d in tensor.shape.dim])
-
-    inputs = [spec(i) for i in model.graph.input if i.name not in initializers]
-    return GraphInterface("sequence", "unknown", inputs, [spec(o) for o in model.graph.output], [])
+    inputs, outputs = read_value_infos(model)
+    specs = [[TensorSpec(v.name, v.dtype, list(v.shape)) for v in values] for values in (inputs, outputs)]
+    return GraphInterface("sequence", "unknown", specs[0], specs[1], [])
 
 
 def detect_precision(model: onnx.ModelProto) -> str:
@@ -231,10 +238,11 @@ def convert_to_ort(path: Path, workdir: Path) -> Path:
 
 def data_shape(interface: GraphInterface, batch: int, steps: int | None = None) -> list[int]:
     """The data input's shape for one call: `batch`, `steps` on the time/chunk axis (default: a foreign graph's
-    confirmed chunk plus its context), fixed axes as declared, any other unnamed axis 1."""
+    confirmed chunk plus its context), fixed axes as declared, any other unnamed axis 1. A frames-first graph
+    takes `batch` frames (its batch is 1: callers that feed rows as streams give it one row per call)."""
     if steps is None:
         steps = (interface.chunk or 1) + interface.context
-    sizes = {"batch": batch, "time": steps, "chunk": steps}
+    sizes = {"batch": batch, "frames": batch, "time": steps, "chunk": steps}  # frames-first: one frame per row
     return [d if isinstance(d, int) else sizes.get(d, 1) for d in interface.data_input.shape]
 
 
@@ -276,18 +284,23 @@ def sequence_feeds(
 
 
 def zero_state_interface(
-    inputs: Sequence[TensorSpec], constants: Mapping[str, float | int] | None = None, data: str | None = None
+    inputs: Sequence[TensorSpec],
+    constants: Mapping[str, float | int] | None = None,
+    data: str | None = None,
+    roles: Sequence[str] = (),
 ) -> GraphInterface:
     """An interface for running a graph once when all that is known is its input list (a bundle's manifest, a
     file without metadata, a foreign graph before its probe has confirmed anything): `data` (default: the first
-    input that is not `lengths` or a constant) with its free axes 0 and 1 named batch and chunk, `lengths`, the
-    constants, and every other input a state starting at zero whose free axes follow the batch."""
+    input that is not `lengths` or a constant) with its free axes 0 and 1 named batch and chunk (frames and chunk
+    when `roles` say axis 0 is time: a frames-first graph), `lengths`, the constants, and every other input a
+    state starting at zero whose free axes follow the batch."""
     constants = dict(constants or {})
     if data is None:
         data = next((t.name for t in inputs if t.name != "lengths" and t.name not in constants), inputs[0].name)
+    leading = "frames" if roles and roles[0] == "time" else "batch"
 
     def data_dims(shape: Sequence[int | str]) -> list[int | str]:
-        return [d if isinstance(d, int) else ("batch", "chunk")[axis] if axis < 2 else d for axis, d in enumerate(shape)]
+        return [d if isinstance(d, int) else (leading, "chunk")[axis] if axis < 2 else d for axis, d in enumerate(shape)]
 
     specs = [TensorSpec(t.name, t.dtype, data_dims(t.shape) if t.name == data else list(t.shape)) for t in inputs]
     states = [

@@ -28,6 +28,8 @@ def run_in_chunks(run: RunFeeds, interface: GraphInterface, feeds: Feeds, chunk:
     sees that many steps before each chunk (zeros before the first), as its app would feed it."""
     x_name = interface.data_input.name
     x = feeds[x_name]
+    if interface.frames_first and can_stream(interface):
+        return _frames_first_rows(run, interface, feeds, chunk)
     steps = int(x.shape[1])
     context = interface.context
     if not can_stream(interface) or (steps <= chunk and not context):
@@ -50,3 +52,32 @@ def run_in_chunks(run: RunFeeds, interface: GraphInterface, feeds: Feeds, chunk:
                 last[name] = value
         carried = {state_out[n]: v for n, v in outputs.items() if n in state_out}
     return [np.concatenate(per_step[n], axis=1) if n in per_step else last[n] for n in names]
+
+
+def _frames_first_rows(run: RunFeeds, interface: GraphInterface, feeds: Feeds, chunk: int) -> list[np.ndarray]:
+    """A frames-first graph (axis 0 of its data is frames, its states batch 1) streamed: each data row is its own
+    stream, fed one row at a time from the initial states; each call is one frame of `context + chunk` samples,
+    as [1, context + chunk] (a frame is a row of the graph's data). Outputs as a batch-first graph gives them:
+    per-frame outputs [rows, frames, ...], the states each row ended with stacked on a new axis 0."""
+    x_name = interface.data_input.name
+    x = feeds[x_name]
+    names = [o.name for o in interface.outputs]
+    state_out = {s.output_name: s.input_name for s in interface.states}
+    frames_axis = {o.name: o.shape.index("frames") if "frames" in o.shape else 0 for o in interface.outputs}
+    rows: list[list[np.ndarray]] = []
+    for row in range(x.shape[0]):
+        carried = {s.input_name: feeds[s.input_name] for s in interface.states}
+        padded = np.concatenate([np.zeros((1, interface.context, *x.shape[2:]), x.dtype), x[row : row + 1]], axis=1)
+        per_frame: dict[str, list[np.ndarray]] = {n: [] for n in names if n not in state_out}
+        last: dict[str, np.ndarray] = {}
+        for start in range(0, int(x.shape[1]), chunk):
+            frame = padded[:, start : start + interface.context + chunk]
+            outputs = dict(zip(names, run({**feeds, x_name: frame, **carried}), strict=True))
+            for name, value in outputs.items():
+                if name in per_frame:
+                    per_frame[name].append(value)
+                else:
+                    last[name] = value
+            carried = {state_out[n]: v for n, v in outputs.items() if n in state_out}
+        rows.append([np.concatenate(per_frame[n], axis=frames_axis[n]) if n in per_frame else last[n] for n in names])
+    return [np.stack([r[i] for r in rows]) for i in range(len(names))]
