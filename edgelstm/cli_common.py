@@ -105,6 +105,15 @@ MODEL_OPTIONS: dict[str, tuple[Any, Any]] = {
         int | None,
         typer.Option(None, "--context", help="samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)"),
     ),
+    "axes": (
+        str | None,
+        typer.Option(
+            None,
+            "--axes",
+            help="roles of an ONNX graph's data axes, INPUT=ROLE,... of batch, time (frames), features; when the graph "
+            "cannot tell (e.g. input=time,features: axis 0 is frames, batch 1)",
+        ),
+    ),
 }
 
 
@@ -135,6 +144,7 @@ def model_options(func: F) -> F:
             states=raw["state"],
             chunk=raw["chunk"],
             context=raw["context"],
+            axes=raw["axes"],
         )
         return func(*args, **kwargs)
 

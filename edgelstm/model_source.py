@@ -29,6 +29,7 @@ class ModelOptions:
     states: tuple[tuple[str, str], ...] = ()
     chunk: int | None = None
     context: int = 0  # samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)
+    axes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # `--axes input=time,features`: declared data axis roles
 
     def __post_init__(self) -> None:
         # Validated here, once, so every command refuses a bad value with the same words.
@@ -52,9 +53,10 @@ class ModelOptions:
         states: str | None = None,
         chunk: int | None = None,
         context: int | None = None,
+        axes: str | None = None,
     ) -> ModelOptions:
         """From the command line's raw values: `--const NAME=VALUE` (repeatable), `--state IN:OUT,...`."""
-        from edgelstm.onnx_interface import parse_constants, parse_state_pairs
+        from edgelstm.onnx_interface import parse_axes, parse_constants, parse_state_pairs
 
         if isinstance(constants, Mapping):  # a recipe's `const = {sr = 16000}` table
             constants = [f"{name}={value}" for name, value in constants.items()]
@@ -67,13 +69,14 @@ class ModelOptions:
             states=tuple(parse_state_pairs(states)),
             chunk=chunk,
             context=context or 0,
+            axes=parse_axes(axes),
         )
 
     def interface_hints(self) -> Any:
         """What the options say about an ONNX graph's calling convention (`edgelstm.onnx_interface.InterfaceHints`)."""
         from edgelstm.onnx_interface import InterfaceHints
 
-        return InterfaceHints(dict(self.constants), tuple(self.states), self.chunk, self.context)
+        return InterfaceHints(dict(self.constants), tuple(self.states), self.chunk, self.context, tuple(self.axes))
 
     def source(self, spec: str) -> ModelSource:
         return ModelSource(
@@ -86,6 +89,7 @@ class ModelOptions:
             self.states,
             self.chunk,
             self.context,
+            self.axes,
         )
 
 
@@ -106,6 +110,7 @@ class ModelSource(ModelOptions):
         states: tuple[tuple[str, str], ...] = (),
         chunk: int | None = None,
         context: int = 0,
+        axes: tuple[tuple[str, tuple[str, ...]], ...] = (),
     ) -> None:
         # spec first: ModelSource("pkg.mod:build", weights=...) reads like the command line it came from.
         values = {
@@ -118,6 +123,7 @@ class ModelSource(ModelOptions):
             "states": tuple(tuple(pair) for pair in states),
             "chunk": chunk,
             "context": context,
+            "axes": tuple((name, tuple(roles)) for name, roles in axes),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -143,4 +149,5 @@ class ModelSource(ModelOptions):
             "chunk": self.chunk,
             # only when set: reports and recipe fingerprints of models without it keep their bytes
             **({"context": self.context} if self.context else {}),
+            **({"axes": {name: list(roles) for name, roles in self.axes}} if self.axes else {}),
         }

@@ -301,9 +301,7 @@ def describe_onnx(
             raise ConfigError(f"--axes {name}: roles are read for the data input {data_inputs[0].name!r} only")
     data = data_inputs[0]
     roles, roles_from = axis_roles(data, [by_name[p.input] for p in states], declared.get(data.name))
-    interface = ForeignInterface(
-        inputs, outputs, data.name, states, scalars, constants, roles=roles, roles_from=roles_from
-    )
+    interface = ForeignInterface(inputs, outputs, data.name, states, scalars, constants, roles=roles, roles_from=roles_from)
     if probe:
         _probe(path, interface, chunk)
     return interface
@@ -346,7 +344,7 @@ def _declared_roles(data: ValueInfo, declared: Sequence[str]) -> tuple[str, ...]
     roles = tuple("time" if r == "frames" else r for r in declared)
     spelled = f"--axes {data.name}={','.join(declared)}"
     if len(roles) != data.rank:
-        raise ConfigError(f"{spelled}: {data.name} has {data.rank} axes {list(data.shape)}, {len(roles)} roles given")
+        raise ConfigError(f"{spelled}: {data.name} has {data.rank} axes {list(data.shape)}, got {len(roles)} role(s)")
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ConfigError(f"{spelled}: unknown role {unknown[0]!r}; roles are batch, time (or frames), features")
@@ -405,15 +403,33 @@ def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
     if interface.accepted_chunks or (data.rank == 1 and not errors):
         tried = ", ".join(map(str, candidates))
         interface.probe = f"ran at {leading}" + (f"; chunk lengths tried: {tried}" if data.rank > 1 else "")
-        followed = [p.output for p in interface.states if p.output in interface.frames_axis]
-        if followed:  # a state that grows with axis 0 follows a batch: axis 0 is not frames after all
-            interface.probe = (
-                f"not run: {data.name}'s axis 0 was read as frames, but state {followed[0]} grows with it; "
-                f"declare the axes, e.g. --axes {data.name}=batch,time"
-            )
+        _refute_roles(interface)
     else:
         hint = f"; if axis 0 is not frames, declare the axes (--axes {data.name}=batch,...)" if interface.frames_first else ""
         interface.probe = f"not run: the graph rejected every probe at {leading} ({'; '.join(errors)[:300]}){hint}"
+
+
+def _refute_roles(interface: ForeignInterface) -> None:
+    """The probe's evidence against the roles: a state that grows with axis 0 follows a batch (so axis 0 is not
+    frames); a state that stays put while the batch doubled is not per-row (so axis 0 is not a batch)."""
+    data = interface.data_input
+    if interface.frames_first:
+        followed = [p.output for p in interface.states if p.output in interface.frames_axis]
+        if followed:
+            interface.probe = (
+                f"not run: {data}'s axis 0 was read as frames, but state {followed[0]} grows with it; "
+                f"declare the axes, e.g. --axes {data}=batch,time"
+            )
+        return
+    if data not in interface.batch_axis:
+        return  # the data itself did not double (rank 1, a fixed leading axis): nothing was doubled to judge by
+    stuck = [p.output for p in interface.states if p.output not in interface.batch_axis]
+    if stuck:
+        roles = ",".join(_frames_first_roles(len(next(v for v in interface.inputs if v.name == data).shape)))
+        interface.probe = (
+            f"not run: {data}'s axis 0 was read as batch, but state {stuck[0]} keeps its shape when it doubles "
+            f"(axis 0 looks like frames); declare the axes, e.g. --axes {data}={roles}"
+        )
 
 
 def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:

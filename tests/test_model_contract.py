@@ -24,6 +24,7 @@ MODEL_FLAGS = {
     "--state",
     "--chunk",
     "--context",
+    "--axes",
 }
 
 

@@ -84,6 +84,10 @@ def print_bench(report: BenchReport) -> None:
             f"{s.vs_fp32:.2f}x" if s.vs_fp32 else "-",
         )
     console.print(sizes)
+    for fed in report.interfaces:
+        states = ", ".join(fed.states) or "none"
+        shape = ", ".join(map(str, fed.data_shape))
+        console.print(f"fed {escape(fed.name)}: {escape(fed.data_input)} [{escape(shape)}], state pairs {escape(states)}")
     settings = report.settings
     spinning = settings.get("spinning", [False])
     console.print(

@@ -93,6 +93,21 @@ class StreamingCostResult:
 
 
 @dataclass(frozen=True)
+class FedInterface:
+    """How an artifact was fed: its data input's layout, the state pairs carried and the constants (the interface
+    every command reads through the same detection, so bench's can be compared with inspect's and check's)."""
+
+    name: str
+    data_input: str
+    data_shape: list[int | str]  # as the interface names it: batch, frames (frames-first: batch 1), chunk, numbers
+    states: list[str]  # "in -> out"
+    constants: dict[str, float | int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SizeResult:
     name: str
     file_bytes: int
@@ -189,6 +204,7 @@ class BenchReport:
     # Distance to the machine's limit (edgelstm.bench.roofline.add_roofline); empty when not measured.
     ceilings: list[CeilingResult] = field(default_factory=list)
     roofline: list[RooflineResult] = field(default_factory=list)
+    interfaces: list[FedInterface] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,6 +216,7 @@ class BenchReport:
             "sizes": [r.to_dict() for r in self.sizes],
             "ceilings": [r.to_dict() for r in self.ceilings],
             "roofline": [r.to_dict() for r in self.roofline],
+            "interfaces": [r.to_dict() for r in self.interfaces],
             # Derived from the latencies (recomputed on every write, so they cannot disagree with them): each
             # contender at its best measured setting, and per batch size the setting edgelstm's sessions should use.
             "best": [b.to_dict() for b in best_settings(self.latencies)],
@@ -222,4 +239,5 @@ class BenchReport:
             # reports written before the roofline was measured have neither list
             ceilings=[CeilingResult(**strip(r, "gmacs_per_s")) for r in data.get("ceilings", [])],
             roofline=[RooflineResult.from_dict(r) for r in data.get("roofline", [])],
+            interfaces=[FedInterface(**r) for r in data.get("interfaces", [])],  # absent in older reports
         )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgelstm.bench.memory import ensure_fits, estimate
-from edgelstm.bench.results import BenchReport, ColdStartResult, LatencyResult, SizeResult, StreamingCostResult
+from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, LatencyResult, SizeResult, StreamingCostResult
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
@@ -144,11 +144,23 @@ def run_bench(
     if config.cold_start:
         report.cold_starts = [_cold_start(info) for info in infos]
     report.sizes = _sizes(infos, reference)
+    report.interfaces = [_fed(info) for info in infos]
     if config.roofline:
         from edgelstm.bench.roofline import add_roofline
 
         add_roofline(report, infos)
     return report
+
+
+def _fed(info: ArtifactInfo) -> FedInterface:
+    interface = info.interface
+    return FedInterface(
+        info.name,
+        interface.data_input.name,
+        list(interface.data_input.shape),
+        [f"{s.input_name} -> {s.output_name}" for s in interface.states],
+        dict(interface.constants),
+    )
 
 
 def _with_context(info: ArtifactInfo, hints: InterfaceHints | None) -> ArtifactInfo:

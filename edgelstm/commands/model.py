@@ -71,7 +71,7 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
         raise LoadError(f"{path}: no such file")
     from edgelstm.export.metadata import recorded_user_module
 
-    interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk)
+    interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
     traced = recorded_user_module(path)  # constants baked in when it was traced from a user module
     if as_json:
         typer.echo(json.dumps({"path": str(path), **interface.to_dict(), "user_module": traced}, indent=2))

@@ -321,13 +321,13 @@ class _CandidateCheck:
         fixed = self.fixed_batch
         if fixed is None:
             return self._run_streamed(runner, names, feeds)
-        rows = next(iter(feeds.values())).shape[_state_batch_axis(next(iter(feeds)))]
+        rows = next(iter(feeds.values())).shape[batch_axis_of(self.interface, next(iter(feeds)))]
         pieces: list[list[np.ndarray]] = []
         for start in range(0, rows, fixed):
             stop = min(start + fixed, rows)
             chunk = {}
             for name, value in feeds.items():
-                axis = _state_batch_axis(name)
+                axis = batch_axis_of(self.interface, name)
                 part = np.take(value, range(start, stop), axis=axis)
                 if stop - start < fixed:  # pad with copies of the last row; trimmed below
                     pad = np.repeat(np.take(part, [-1], axis=axis), fixed - (stop - start), axis=axis)
@@ -335,9 +335,12 @@ class _CandidateCheck:
                 chunk[name] = part
             outputs = self._run_streamed(runner, names, chunk)
             pieces.append(
-                [np.take(o, range(stop - start), axis=_state_batch_axis(n)) for n, o in zip(names, outputs, strict=True)]
+                [
+                    np.take(o, range(stop - start), axis=batch_axis_of(self.interface, n))
+                    for n, o in zip(names, outputs, strict=True)
+                ]
             )
-        return [np.concatenate([p[i] for p in pieces], axis=_state_batch_axis(n)) for i, n in enumerate(names)]
+        return [np.concatenate([p[i] for p in pieces], axis=batch_axis_of(self.interface, n)) for i, n in enumerate(names)]
 
     def _run_streamed(self, runner: Runner, names: list[str], feeds: Feeds) -> list[np.ndarray]:
         """A streaming graph takes a long input chunk by chunk, its state carried: memory bounded by the chunk."""
@@ -540,7 +543,7 @@ class _CandidateCheck:
                 actual = self._run(runner, self.output_names, feeds)
                 expected = self._reference(feeds)
                 for spec, a, e in zip(self.interface.outputs, actual, expected, strict=False):
-                    per_output[spec.name] = _row_errors(a, e, _batch_axis(spec.shape))
+                    per_output[spec.name] = _row_errors(a, e, batch_axis_of(self.interface, spec.name))
             else:
                 for k in points:
                     feeds = self._feeds(x[:, :k], None)
@@ -605,14 +608,17 @@ def feeds_key(interface: GraphInterface) -> str:
     return interface.inputs[0].name
 
 
-def _state_batch_axis(name: str) -> int:
-    # edgelstm's naming: h/c states are [layers*directions, batch, size]; everything else is batch-first
-    return 1 if name in ("h_in", "c_in", "h_out", "c_out") else 0
-
-
-def _batch_axis(shape: list[int | str]) -> int:
-    # outputs are batch-first, h/c states are [layers*directions, batch, ...]
-    return shape.index("batch") if "batch" in shape else 0
+def batch_axis_of(interface: GraphInterface, name: str) -> int:
+    """The axis of tensor `name` (an input or output) that follows the batch: where its shape says "batch"; in a
+    fixed-batch graph, whose shapes are all numbers, a layered state ([layers*directions, batch, size]: its `rows`
+    name axis 0) has it on axis 1. Everything else is batch-first."""
+    for spec in (*interface.inputs, *interface.outputs):
+        if spec.name == name and "batch" in spec.shape:
+            return spec.shape.index("batch")
+    for state in interface.states:
+        if name in (state.input_name, state.output_name):
+            return state.shape.index("batch") if "batch" in state.shape else int(bool(state.rows))
+    return 0
 
 
 def _max_error(actual: np.ndarray, expected: np.ndarray) -> float:

@@ -93,6 +93,7 @@ SCHEMA: dict[str, dict[str, type]] = {
         "state": str,
         "chunk": int,
         "context": int,
+        "axes": str,
     },
     "data": {"heldout": str},
     "export": {"forms": list, "impl": str},
@@ -180,6 +181,7 @@ def load_recipe(path: Path) -> Recipe:
             states=model.get("state"),
             chunk=model.get("chunk"),
             context=model.get("context"),
+            axes=model.get("axes"),
         )
     except ConfigError as exc:
         raise fail(f"[model] {exc}") from None

@@ -1,0 +1,214 @@
+"""Axis roles of a foreign graph's data input (batch, time/frames, features), read from the state inputs' batch
+dimension and confirmed by the probe (issue 19, item 5), on tiny LSTM graphs built with onnx.helper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgelstm.errors import ConfigError
+from edgelstm.onnx_interface import InterfaceHints, describe_onnx, foreign_graph_interface, parse_axes
+from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+from edgelstm.parity.chunked import run_in_chunks
+from tests.refusals import assert_refused, run_cli
+
+HIDDEN, WINDOW = 3, 4
+
+
+def _lstm_weights(inputs: int) -> list[onnx.TensorProto]:
+    rng = np.random.default_rng(0)
+    return [
+        numpy_helper.from_array((0.5 * rng.standard_normal((1, 4 * HIDDEN, inputs))).astype(np.float32), "W"),
+        numpy_helper.from_array((0.5 * rng.standard_normal((1, 4 * HIDDEN, HIDDEN))).astype(np.float32), "R"),
+        numpy_helper.from_array((0.1 * rng.standard_normal((1, 8 * HIDDEN))).astype(np.float32), "B"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([-1, HIDDEN], np.int64), "rows_by_hidden"),
+    ]
+
+
+def _save(path: Path, nodes: list, inputs: list, outputs: list, initializers: list) -> Path:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def frames_first_graph(path: Path, window: int | str = WINDOW) -> Path:
+    """silero's sequence form in miniature: x [frames, window] -> one LSTM step per frame at batch 1, the state
+    h/c [1, 1, H] (fixed batch) carried across frames; y [frames, H]. A free `window` makes the roles ambiguous."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["frames", window])
+    h, c = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, HIDDEN]) for n in ("h", "c"))
+    nodes = [
+        # the window's mean: a feature that runs at any window length (so a free window can be probed)
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=1),
+        helper.make_node("Unsqueeze", ["m", "axis1"], ["seq"]),  # [frames, 1 (batch), 1]
+        helper.make_node("LSTM", ["seq", "W", "R", "B", "", "h", "c"], ["Y", "hn", "cn"], hidden_size=HIDDEN),
+        helper.make_node("Reshape", ["Y", "rows_by_hidden"], ["y"]),  # [frames, 1, 1, H] -> [frames, H]
+    ]
+    outputs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, ["frames", HIDDEN]),
+        helper.make_tensor_value_info("hn", TensorProto.FLOAT, [1, None, HIDDEN]),
+        helper.make_tensor_value_info("cn", TensorProto.FLOAT, [1, None, HIDDEN]),
+    ]
+    return _save(path, nodes, [x, h, c], outputs, _lstm_weights(1))
+
+
+def batch_first_graph(path: Path) -> Path:
+    """x [batch, time, F] with states h/c [1, batch, H] (a free batch): the usual streaming export."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", WINDOW])
+    h, c = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "B", HIDDEN]) for n in ("h", "c"))
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["xt", "W", "R", "B", "", "h", "c"], ["Y", "hn", "cn"], hidden_size=HIDDEN),
+        helper.make_node("Squeeze", ["Y", "axis1"], ["ys"]),  # [T, B, H]
+        helper.make_node("Transpose", ["ys"], ["y"], perm=[1, 0, 2]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "T", HIDDEN]),
+        helper.make_tensor_value_info("hn", TensorProto.FLOAT, [1, "B", HIDDEN]),
+        helper.make_tensor_value_info("cn", TensorProto.FLOAT, [1, "B", HIDDEN]),
+    ]
+    return _save(path, nodes, [x, h, c], outputs, _lstm_weights(WINDOW))
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("axes")
+    return {
+        "frames": frames_first_graph(folder / "frames.onnx"),
+        "batch": batch_first_graph(folder / "batch.onnx"),
+        "ambiguous": frames_first_graph(folder / "ambiguous.onnx", window="W"),
+    }
+
+
+def test_fixed_batch_states_make_axis_0_frames(graphs: dict[str, Path]) -> None:
+    described = describe_onnx(graphs["frames"])
+    assert described.roles == ("time", "features") and described.frames_first
+    assert "fixed batch" in described.roles_from
+    assert described.frames_axis == {"x": 0, "y": 0}  # confirmed by the probe: x and y grew with axis 0
+    assert described.batch_axis == {}  # nothing follows a batch: there is none
+    assert [(p.input, p.output) for p in described.states] == [("h", "hn"), ("c", "cn")]
+    interface = described.to_graph_interface()
+    assert interface.data_input.shape == ["frames", WINDOW] and interface.frames_first and interface.fixed_batch == 1
+    assert interface.states[0].shape == [1, 1, HIDDEN]
+
+
+def test_free_batch_states_make_axis_0_batch(graphs: dict[str, Path]) -> None:
+    described = describe_onnx(graphs["batch"], chunk=5)
+    assert described.roles == ("batch", "time", "features") and not described.frames_first
+    assert described.batch_axis == {"x": 0, "h": 1, "c": 1, "y": 0, "hn": 1, "cn": 1}
+    assert described.frames_axis == {}
+    interface = described.to_graph_interface()
+    assert interface.data_input.shape == ["batch", "chunk", WINDOW] and interface.fixed_batch is None
+
+
+def test_ambiguous_axes_are_refused_in_one_line_and_accepted_once_declared(graphs: dict[str, Path]) -> None:
+    with pytest.raises(ConfigError, match=r"cannot tell the axes of x \['frames', 'W'\].*--axes x=time,features"):
+        describe_onnx(graphs["ambiguous"])
+    declared = describe_onnx(graphs["ambiguous"], axes=parse_axes("x=frames,features"))
+    assert declared.roles == ("time", "features") and declared.roles_from == "declared (--axes)"
+    assert declared.probe.startswith("ran at 1 and 2 frames")
+    assert foreign_graph_interface(graphs["ambiguous"], InterfaceHints(chunk=8, axes=parse_axes("x=time,features"))).frames_first
+
+
+def test_a_declared_batch_the_states_do_not_follow_is_refuted_by_the_probe(graphs: dict[str, Path]) -> None:
+    described = describe_onnx(graphs["frames"], axes=parse_axes("x=batch,time"))
+    assert described.probe.startswith("not run") and "state hn keeps its shape" in described.probe
+    assert "--axes x=time,features" in described.probe
+    with pytest.raises(ConfigError, match="keeps its shape"):
+        foreign_graph_interface(graphs["frames"], InterfaceHints(axes=parse_axes("x=batch,time")))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("x", "--axes expects INPUT=ROLE,ROLE"),
+        ("x=time,colour", "unknown role 'colour'"),
+    ],
+)
+def test_bad_axes_text_is_refused(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        parse_axes(text)
+
+
+@pytest.mark.parametrize(
+    ("roles", "fragment"),
+    [
+        ("x=time", "x has 2 axes"),
+        ("x=features,time", "batch-first"),
+        ("x=time,time", "at most one batch axis and one time axis"),
+        ("h=time,features", "the data input 'x' only"),
+        ("nope=time,features", "the graph has no input of that name"),
+    ],
+)
+def test_declared_roles_the_graph_cannot_have_are_refused(graphs: dict[str, Path], roles: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        describe_onnx(graphs["frames"], axes=parse_axes(roles), probe=False)
+
+
+def test_frames_first_streaming_equals_one_call_of_the_whole_sequence_per_row(graphs: dict[str, Path]) -> None:
+    """Each data row is its own stream, fed one frame per call from zero state: row by row it must equal the
+    graph's own sequence call over all of that row's frames (state carried, never shared between rows)."""
+    info = open_artifact(graphs["frames"])  # no hints: a stateful graph is described as inspect describes it
+    interface = info.interface
+    assert interface.frames_first and interface.chunk == WINDOW
+    frames = 6
+    x = np.random.default_rng(1).standard_normal((2, frames * WINDOW)).astype(np.float32)
+    session = ort.InferenceSession(str(graphs["frames"]), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    y, hn, _ = run_in_chunks(lambda f: session.run(names, f), interface, sequence_feeds(interface, x, None, "t"), WINDOW)
+    assert y.shape == (2, frames, HIDDEN) and hn.shape == (2, 1, 1, HIDDEN)
+    zeros = np.zeros((1, 1, HIDDEN), np.float32)
+    for row in range(2):
+        whole = session.run(names, {"x": x[row].reshape(frames, WINDOW), "h": zeros, "c": zeros})
+        np.testing.assert_allclose(y[row], whole[0], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(hn[row], whole[1], rtol=0, atol=1e-6)
+    assert not np.allclose(y[0], y[1])  # the rows differ: a mix-up of rows would show
+
+
+def test_check_and_bench_read_the_interface_inspect_reads(graphs: dict[str, Path], tmp_path: Path) -> None:
+    """No hints given: check and bench describe the stateful graph as inspect does (they once read it as a
+    stateless graph: "the graph carries no state", "don't know how to feed h, c")."""
+    path = graphs["frames"]
+    inspected = run_cli(["inspect", path])
+    assert inspected.exit_code == 0, inspected.output
+    assert "h -> hn, c -> cn" in inspected.output and "axes of x: time, features" in inspected.output
+    checked = run_cli(["check", path, "--reference", path, "--providers", "cpu", "--data", _audio(tmp_path)])
+    assert checked.exit_code == 0, checked.output
+    assert "state carried (h -> hn, c -> cn)" in checked.output
+    report = tmp_path / "bench.json"
+    benched = run_cli(
+        ["bench", path, "--batches", "1,2", "--rounds", "3", "--no-cold-start", "--no-roofline", "--report", report]
+    )
+    assert benched.exit_code == 0, benched.output
+    fed = json.loads(report.read_text())["interfaces"]
+    assert fed == [
+        {
+            "name": "frames.onnx",
+            "data_input": "x",
+            "data_shape": ["frames", WINDOW],
+            "states": ["h -> hn", "c -> cn"],
+            "constants": {},
+        }
+    ]
+    assert {r["batch"] for r in json.loads(report.read_text())["latencies"]} == {1}  # batch 1 only: axis 0 is frames
+
+
+def test_inspect_refuses_ambiguous_axes_in_one_line_and_takes_the_declaration(graphs: dict[str, Path]) -> None:
+    assert_refused(["inspect", graphs["ambiguous"]], "declare them, e.g. --axes x=time,features")
+    declared = run_cli(["inspect", graphs["ambiguous"], "--axes", "x=time,features", "--chunk", "8"])
+    assert declared.exit_code == 0, declared.output
+    assert "axes of x: time, features (declared (--axes))" in declared.output
+
+
+def _audio(tmp_path: Path) -> Path:
+    path = tmp_path / "stream.npy"
+    np.save(path, np.random.default_rng(2).standard_normal(40 * WINDOW).astype(np.float32))
+    return path
