@@ -411,7 +411,8 @@ def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
 
 def _refute_roles(interface: ForeignInterface) -> None:
     """The probe's evidence against the roles: a state that grows with axis 0 follows a batch (so axis 0 is not
-    frames); a state that stays put while the batch doubled is not per-row (so axis 0 is not a batch)."""
+    frames); states that all stay put while the batch doubled are not per row (so axis 0 is not a batch). One
+    state that does not follow (a step counter beside h and c) is no evidence."""
     data = interface.data_input
     if interface.frames_first:
         followed = [p.output for p in interface.states if p.output in interface.frames_axis]
@@ -424,7 +425,7 @@ def _refute_roles(interface: ForeignInterface) -> None:
     if data not in interface.batch_axis:
         return  # the data itself did not double (rank 1, a fixed leading axis): nothing was doubled to judge by
     stuck = [p.output for p in interface.states if p.output not in interface.batch_axis]
-    if stuck:
+    if stuck and len(stuck) == len(interface.states):
         roles = ",".join(_frames_first_roles(len(next(v for v in interface.inputs if v.name == data).shape)))
         interface.probe = (
             f"not run: {data}'s axis 0 was read as batch, but state {stuck[0]} keeps its shape when it doubles "

@@ -103,6 +103,12 @@ class StreamingSession:
         batch = getattr(self, "_batch", 1) if batch is None else batch
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise InputShapeError(f"{self.where}: batch must be a positive integer, got {batch!r}")
+        fixed = self.interface.fixed_batch
+        if fixed is not None and batch != fixed:  # frames-first: a second row would be read as the next frame
+            raise InputShapeError(
+                f"{self.where}: this graph runs at batch {fixed} only (axis 0 of {self.interface.data_input.name} is "
+                f"frames); open one session per stream, got batch {batch}"
+            )
         self._batch = batch
         zeros = np.zeros(data_shape(self.interface, batch), np.dtype(self.interface.data_input.dtype))
         initial = sequence_feeds(self.interface, zeros, None, self.where)  # the one feed builder decides initial values

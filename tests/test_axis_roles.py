@@ -212,3 +212,19 @@ def _audio(tmp_path: Path) -> Path:
     path = tmp_path / "stream.npy"
     np.save(path, np.random.default_rng(2).standard_normal(40 * WINDOW).astype(np.float32))
     return path
+
+
+def test_a_streaming_session_of_a_frames_first_graph_refuses_a_second_row(graphs: dict[str, Path]) -> None:
+    """Two rows would be read as two frames of one stream, sharing its state: a wrong answer with no error."""
+    from edgelstm.errors import InputShapeError
+    from edgelstm.streaming import StreamingSession
+
+    with pytest.raises(InputShapeError, match="runs at batch 1 only .* open one session per stream"):
+        StreamingSession.open(graphs["frames"], batch=2)
+    session = StreamingSession.open(graphs["frames"])
+    x = np.random.default_rng(4).standard_normal((1, 3 * WINDOW)).astype(np.float32)
+    steps = [session.step(x[:, i : i + WINDOW])["y"] for i in range(0, 3 * WINDOW, WINDOW)]
+    zeros = np.zeros((1, 1, HIDDEN), np.float32)
+    whole = ort.InferenceSession(str(graphs["frames"]), providers=["CPUExecutionProvider"])
+    expected = whole.run(["y"], {"x": x.reshape(3, WINDOW), "h": zeros, "c": zeros})[0]
+    np.testing.assert_allclose(np.concatenate(steps, axis=0), expected, rtol=0, atol=1e-6)
