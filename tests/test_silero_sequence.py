@@ -89,6 +89,9 @@ def test_quantize_check_bench_bundle_agree_on_the_state_pairs(published: Path, a
     assert bundled.exit_code == 0, bundled.output
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert [f"{s['input_name']} -> {s['output_name']}" for s in manifest["state"]] == PAIRS
+    readme = (bundle / "README.md").read_text()
+    assert "input_shape{1, 576}" in readme  # the generated C++ calls one frame; `frames` is no identifier there
+    assert "axis 0 of input is frames at batch 1" in readme
     verified = run_cli(["bundle", "verify", bundle])
     assert verified.exit_code == 0, verified.output
 

@@ -26,9 +26,14 @@ def streaming_usage(interface: Any) -> str | None:
     length = f"{interface.chunk} new samples" if interface.chunk else "one chunk"
     if interface.context:
         length = f"the last {interface.context} samples of the previous call's input followed by {length} (zeros first)"
+    frames = (
+        f"; axis 0 of {data.name} is frames at batch 1: one frame per call (or several, in order), one session per stream"
+        if interface.frames_first
+        else ""
+    )
     return (
         f"call with {data.name} {data.shape} holding {length}, the constants ({constants}) and every state (initial "
-        f"value 0, shape as listed under state); feed back {pairs} on the next call"
+        f"value 0, shape as listed under state); feed back {pairs} on the next call{frames}"
     )
 
 
@@ -161,7 +166,7 @@ class _Names:
 
 
 def _tensor(name: str, dtype: str, shape: list[int | str], span: str = "CHUNK") -> _Tensor:
-    dims = tuple(1 if d == "batch" else span if d in ("chunk", "time") else d for d in shape)
+    dims = tuple(1 if d in ("batch", "frames") else span if d in ("chunk", "time") else d for d in shape)  # one frame a call
     ident = re.sub(r"\W", "_", name)
     return _Tensor(name, dtype, dims, ident if ident[:1].isalpha() else f"t_{ident}")
 
