@@ -188,6 +188,7 @@ def test_check_and_bench_read_the_interface_inspect_reads(graphs: dict[str, Path
         ["bench", path, "--batches", "1,2", "--rounds", "3", "--no-cold-start", "--no-roofline", "--report", report]
     )
     assert benched.exit_code == 0, benched.output
+    assert "fed frames.onnx: x [frames, 4], state pairs h -> hn, c -> cn" in benched.output
     fed = json.loads(report.read_text())["interfaces"]
     assert fed == [
         {

@@ -87,7 +87,7 @@ def print_bench(report: BenchReport) -> None:
     for fed in report.interfaces:
         states = ", ".join(fed.states) or "none"
         shape = ", ".join(map(str, fed.data_shape))
-        console.print(f"fed {escape(fed.name)}: {escape(fed.data_input)} [{escape(shape)}], state pairs {escape(states)}")
+        console.print(escape(f"fed {fed.name}: {fed.data_input} [{shape}], state pairs {states}"))  # [..] is no markup
     settings = report.settings
     spinning = settings.get("spinning", [False])
     console.print(
