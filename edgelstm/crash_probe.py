@@ -94,10 +94,14 @@ def _probe(path: Path, timeout_s: float, feeds: Path | None) -> tuple[str | None
 def default_feeds(path: Path) -> dict[str, np.ndarray]:
     """Zero data at batch 2 and 3 steps (a foreign graph: its confirmed chunk) with the interface's lengths,
     states and constants; a graph without edgelstm metadata gets a zero for every input after its first."""
-    from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds, zero_state_interface
+    from edgelstm.errors import LoadError
+    from edgelstm.export.metadata import load_onnx_file, read_metadata
+    from edgelstm.parity.artifacts import data_shape, generic_interface, sequence_feeds, zero_state_interface
 
-    info = open_artifact(path)
-    interface = info.interface if info.metadata is not None else zero_state_interface(info.interface.inputs)
+    try:
+        interface = read_metadata(path).interface
+    except LoadError:  # no metadata: no probe either (this runs in the child that protects the caller from ORT)
+        interface = zero_state_interface(generic_interface(load_onnx_file(path)).inputs)
     dims = data_shape(interface, PROBE_BATCH, None if interface.chunk else PROBE_STEPS)
     x = np.zeros(dims, np.dtype(interface.data_input.dtype))
     return sequence_feeds(interface, x, None, f"{path}: crash probe")
