@@ -31,7 +31,10 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory, audio: Path) -> Path:
     out = tmp_path_factory.mktemp("quantized")
-    result = run_cli(["quantize", SEQUENCE, "--scheme", "auto", "--data", audio, "--out", out, *CALL])
+    # auto (the path that used to crash), judged on the gate alone: the 1.1x latency limit is a timing, which a
+    # loaded machine could tip, and a timing is never what a unit test passes or fails on
+    auto = ["--scheme", "auto", "--objective", "size-at-any-cost"]
+    result = run_cli(["quantize", SEQUENCE, *auto, "--data", audio, "--out", out, *CALL])
     assert result.exit_code == 0, result.output
     winner = json.loads((out / "auto.json").read_text())["winner"]  # quantize publishes nothing else under that name
     return out / f"{SEQUENCE.stem}.{winner}.onnx"
