@@ -85,7 +85,7 @@ def build_onnx(
     if loaded.is_native:
         from edgelstm.export.native import build_native_onnx
 
-        return build_native_onnx(loaded.module, export_config)
+        return build_native_onnx(loaded.module, export_config, loaded.preprocessing)
     from edgelstm.export.foreign import build_foreign_onnx
 
     return build_foreign_onnx(loaded, export_config, example_steps or loaded.signature.example_steps)
@@ -141,7 +141,7 @@ def export_model(
     checks = check_onnx(model)
     serialized = model.SerializeToString(deterministic=True)
     if loaded.is_native:
-        reference = native_reference(loaded.module, interface)
+        reference = native_reference(loaded.module, interface)  # standardises x as the graph does, when it does
     else:
         reference = module_reference(loaded.module, [t.name for t in interface.inputs])
     vocab = loaded.signature.size if loaded.signature.kind == "tokens" else 0

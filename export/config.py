@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from edgelstm.errors import ConfigError
 
 Form = Literal["sequence", "streaming"]
@@ -40,6 +42,9 @@ class ExportConfig:
     with_state_inputs: bool = False
     fixed_steps: int | None = None  # the time axis of an unrolled graph
     fixed_batch: int | None = None  # unrolled only: a fixed batch too, for accelerators that need static shapes
+    # The model's training standardisation ((x - mean) / std from preprocessing.json) as the graph's first op, so an
+    # app feeds the raw features its sensors give; written into the export config only when turned off.
+    normalize_input: bool = True
 
     def __post_init__(self) -> None:
         if (self.impl == "unrolled") != (self.fixed_steps is not None):
@@ -60,11 +65,63 @@ class ExportConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.normalize_input:  # the default: the metadata of graphs without preprocessing keeps its bytes
+            del data["normalize_input"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
         return cls(**data)
+
+
+RAW_INPUT_NOTE = "input: raw features, normalised inside ((x - mean) / std as in training)"
+
+
+@dataclass(frozen=True)
+class InputNormalization:
+    """The standardisation a graph applies to its data input before the recurrent stack: (x - mean) / std per feature.
+
+    Recorded in the interface so every feeder knows the graph takes raw features, and what the model itself saw.
+    """
+
+    mean: list[float]
+    std: list[float]
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != len(self.std) or not self.mean:
+            raise ConfigError(
+                f"input normalization needs one mean and one std per feature, got {len(self.mean)} and {len(self.std)}"
+            )
+        values = np.asarray([*self.mean, *self.std], np.float64)
+        if not np.isfinite(values).all() or (np.asarray(self.std) == 0).any():
+            raise ConfigError("input normalization needs finite means and finite, non-zero stds")
+
+    def arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.mean, dtype), np.asarray(self.std, dtype)
+
+    def standardize(self, raw: np.ndarray) -> np.ndarray:
+        """What the graph's Sub/Div computes, in raw's float dtype: (raw - mean) / std."""
+        mean, std = self.arrays(raw.dtype)
+        return (raw - mean) / std
+
+    def raw_from_standardized(self, x: np.ndarray) -> np.ndarray:
+        """Data in the model's (standardised) space as the raw features the graph takes: x * std + mean."""
+        mean, std = self.arrays(x.dtype)
+        return (x * std + mean).astype(x.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": list(self.mean), "std": list(self.std), "note": RAW_INPUT_NOTE}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputNormalization:
+        if not isinstance(data, dict):
+            raise ConfigError(f"input normalization must be a JSON object, got {type(data).__name__}")
+        mean, std = data.get("mean"), data.get("std")
+        for name, values in (("mean", mean), ("std", std)):
+            if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ConfigError(f"input normalization {name} must be a list of numbers")
+        return cls([float(v) for v in mean], [float(v) for v in std])  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -92,7 +149,8 @@ class GraphInterface:
     `chunk`: the data length per call a foreign streaming graph was confirmed to run at (None: any length).
     `context`: samples of the previous chunk each call sees before its own (silero-vad 5+ takes 64 at 16 kHz:
     its data input is context + chunk long), zeros before the first chunk.
-    All three are written only when set, so the metadata of edgelstm's own graphs keeps its bytes.
+    `normalization`: the graph standardises its data input itself (it takes raw features); None: it takes what the
+    model took. All four are written only when set, so the metadata of graphs without them keeps its bytes.
     """
 
     form: Form
@@ -104,6 +162,7 @@ class GraphInterface:
     constants: dict[str, float | int] = field(default_factory=dict)
     chunk: int | None = None
     context: int = 0
+    normalization: InputNormalization | None = None
 
     @property
     def data_input(self) -> TensorSpec:
@@ -137,6 +196,8 @@ class GraphInterface:
             data["chunk"] = self.chunk
         if self.context:
             data["context"] = self.context
+        if self.normalization is not None:
+            data["input_normalization"] = self.normalization.to_dict()
         return data
 
     @classmethod
@@ -163,4 +224,7 @@ class GraphInterface:
             constants=dict(constants),
             chunk=chunk,
             context=context,
+            normalization=None
+            if data.get("input_normalization") is None
+            else InputNormalization.from_dict(data["input_normalization"]),
         )

@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from edgelstm.config import ModelConfig
-from edgelstm.errors import ExportError
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
+from edgelstm.config import ModelConfig, Preprocessing
+from edgelstm.errors import ConfigError, ExportError
+from edgelstm.export.config import ExportConfig, GraphInterface, InputNormalization, TensorSpec
 from edgelstm.export.graph_builder import FLOAT, INT32, INT64, GraphBuilder
 from edgelstm.export.recurrent import LayerOutput, SequenceInfo, fused_layer, loop_layer
 from edgelstm.export.weights import direction_weights
@@ -43,7 +43,26 @@ def resolve_impl(config: ModelConfig, export_config: ExportConfig) -> str:
     return export_config.impl
 
 
-def native_interface(config: ModelConfig, export_config: ExportConfig) -> GraphInterface:
+def input_normalization(
+    config: ModelConfig, export_config: ExportConfig, preprocessing: Preprocessing | None
+) -> InputNormalization | None:
+    """The standardisation the graph applies itself: the model's training mean/std, unless turned off, the model
+    takes token ids, or its preprocessing has no mean/std."""
+    if not export_config.normalize_input or config.input_kind == "tokens" or preprocessing is None:
+        return None
+    if preprocessing.feature_mean is None or preprocessing.feature_std is None:
+        return None
+    if len(preprocessing.feature_mean) != config.input_size or len(preprocessing.feature_std) != config.input_size:
+        raise ConfigError(
+            f"preprocessing has {len(preprocessing.feature_mean)} means and {len(preprocessing.feature_std)} stds, the "
+            f"model takes {config.input_size} features; fix preprocessing.json (or export with --no-normalize-in-graph)"
+        )
+    return InputNormalization(list(preprocessing.feature_mean), list(preprocessing.feature_std))
+
+
+def native_interface(
+    config: ModelConfig, export_config: ExportConfig, normalization: InputNormalization | None = None
+) -> GraphInterface:
     """Inputs, outputs and states of the graph `build_native_onnx` produces for this config."""
     streaming = export_config.form == "streaming"
     time_axis: int | str = "chunk" if streaming else "time"
@@ -52,7 +71,8 @@ def native_interface(config: ModelConfig, export_config: ExportConfig) -> GraphI
     if config.input_kind == "tokens":
         inputs = [TensorSpec("x", "int64", ["batch", time_axis], "token ids")]
     else:
-        inputs = [TensorSpec("x", "float32", ["batch", time_axis, config.input_size], "input features")]
+        what = "raw input features (standardised inside the graph)" if normalization else "input features"
+        inputs = [TensorSpec("x", "float32", ["batch", time_axis, config.input_size], what)]
     if not streaming and export_config.with_lengths:
         inputs.append(TensorSpec("lengths", "int64", ["batch"], "valid steps per sequence, in [1, time]"))
     states: list[StateSpec] = []
@@ -81,15 +101,18 @@ def native_interface(config: ModelConfig, export_config: ExportConfig) -> GraphI
         fixed = export_config.fixed_batch
         inputs = [TensorSpec(t.name, t.dtype, [fixed if d == "batch" else d for d in t.shape], t.description) for t in inputs]
         outputs = [TensorSpec(t.name, t.dtype, [fixed if d == "batch" else d for d in t.shape], t.description) for t in outputs]
-    return GraphInterface(export_config.form, impl, inputs, outputs, states)  # type: ignore[arg-type]
+    return GraphInterface(export_config.form, impl, inputs, outputs, states, normalization=normalization)  # type: ignore[arg-type]
 
 
-def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tuple[onnx.ModelProto, GraphInterface]:
+def build_native_onnx(
+    model: SequenceModel, export_config: ExportConfig, preprocessing: Preprocessing | None = None
+) -> tuple[onnx.ModelProto, GraphInterface]:
+    """`preprocessing`: the checkpoint's; its mean/std become the graph's first ops (see `input_normalization`)."""
     config = model.config
     streaming = export_config.form == "streaming"
     if streaming and (reason := streaming_unsupported_reason(config)):
         raise ExportError(reason)
-    interface = native_interface(config, export_config)
+    interface = native_interface(config, export_config, input_normalization(config, export_config, preprocessing))
     g = GraphBuilder(f"edgelstm_{export_config.form}")
     for spec in interface.inputs:
         elem = {"float32": FLOAT, "int64": INT64}[spec.dtype]
@@ -101,6 +124,11 @@ def build_native_onnx(model: SequenceModel, export_config: ExportConfig) -> tupl
     if model.embedding is not None:
         table = model.embedding.weight.detach().float().numpy()
         features = g.op1("Gather", [g.initializer("embedding", table), "x"], "embedded", axis=0)
+    if interface.normalization is not None:
+        # Sub then Div (not a folded Mul/Add): the same two IEEE operations torch does, so parity stays exact.
+        mean, std = interface.normalization.arrays(np.float32)
+        centred = g.op1("Sub", [features, g.initializer("input_mean", mean)], "x_centred")
+        features = g.op1("Div", [centred, g.initializer("input_std", std)], "x_standardised")
     x_tm = g.op1("Transpose", [features], "x_time_major", perm=[1, 0, 2])
     # Fixed axes become constants: no Shape ops, which static-shape accelerators (NNAPI) reject.
     shape_tm = "" if export_config.fixed_steps and export_config.fixed_batch else g.op1("Shape", [x_tm], "x_shape")
@@ -292,14 +320,14 @@ def random_inputs_like(interface: GraphInterface, batch: int, steps: int, vocab:
     """Feeds for a graph interface (used by verification), through the one feed builder: random data, lengths that
     vary across the batch when present, and random states (zero pooled counts: a count is never negative), so a
     state input that is not wired shows up as a mismatch."""
-    from edgelstm.parity.artifacts import data_shape, sequence_feeds
+    from edgelstm.parity.artifacts import data_for_graph, data_shape, sequence_feeds
 
     rng = np.random.default_rng(seed)  # drawn in input order: data, lengths, states
     dims = data_shape(interface, batch, steps)
     if interface.data_input.dtype == "int64":
         x = rng.integers(0, max(vocab, 1), size=dims, dtype=np.int64)
-    else:
-        x = rng.standard_normal(dims).astype(np.float32)
+    else:  # standard normal as the model sees it: raw features at the training statistics for a raw-input graph
+        x = data_for_graph(interface, rng.standard_normal(dims).astype(np.float32))
     lengths = None
     if any(t.name == "lengths" for t in interface.inputs):
         lengths = rng.integers(1, steps + 1, size=[x.shape[0]], dtype=np.int64)

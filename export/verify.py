@@ -107,9 +107,12 @@ def native_reference(model: SequenceModel, interface: GraphInterface) -> TorchRe
     """The torch computation an edgelstm graph must reproduce, outputs in the graph's order."""
     model = model.eval()
     state_inputs = [s.input_name for s in interface.states]
+    normalization = interface.normalization
 
     def run(feeds: Feeds) -> list[np.ndarray]:
-        x = torch.from_numpy(feeds["x"])
+        # A graph that takes raw features standardises them first: the model sees (x - mean) / std, computed here
+        # in x's own dtype with the same two operations, so the float32 graph and torch see identical bits.
+        x = torch.from_numpy(normalization.standardize(feeds["x"]) if normalization else feeds["x"])
         states = tuple(torch.from_numpy(feeds[name]) for name in state_inputs) or None
         with torch.no_grad():
             if interface.form == "streaming":
@@ -166,7 +169,7 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
         x = x.astype(np.float32)
     else:
         x = x.astype(np.int64)
-    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.parity.artifacts import data_for_graph, sequence_feeds
 
     lengths = None
     if any(t.name == "lengths" for t in interface.inputs):
@@ -174,7 +177,8 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
         lengths = np.full(len(x), x.shape[1], np.int64) if lengths is None else lengths[:limit].astype(np.int64)
         if lengths.shape != (len(x),) or lengths.min() < 1 or lengths.max() > x.shape[1]:
             raise InputShapeError(f"{path}: lengths must be [{len(x)}] values in [1, {x.shape[1]}]")
-    return sequence_feeds(interface, x, lengths, str(path))  # states start from their documented initial value
+    # The file holds what the model was trained on; a graph that standardises inside takes the raw features.
+    return sequence_feeds(interface, data_for_graph(interface, x), lengths, str(path))  # states at their initial value
 
 
 def verify_graph(

@@ -292,7 +292,7 @@ def _fp32_source(
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
     """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
-    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.parity.artifacts import data_for_graph, sequence_feeds
 
     fixed_batch = metadata.interface.inputs[0].shape[0]
     size = fixed_batch if isinstance(fixed_batch, int) else 16
@@ -303,5 +303,6 @@ def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: in
     for start in range(0, count, size):
         x = data.x[start : min(start + size, count)]
         lengths = data.lengths[start : start + len(x)].astype(np.int64) if data.lengths is not None else None
+        x = data_for_graph(metadata.interface, x)  # raw features for a graph that standardises inside
         batches.append(sequence_feeds(metadata.interface, x, lengths, "calibration data"))
     return batches

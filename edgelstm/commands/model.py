@@ -116,7 +116,14 @@ def export(
     batches: str | None = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
     steps: str | None = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
     example_steps: int | None = typer.Option(None, "--example-steps", help="example length used to export user modules"),
-    data: Path | None = typer.Option(None, "--data", help=".npz of real inputs (x, optional lengths) to verify on too"),
+    data: Path | None = typer.Option(
+        None, "--data", help=".npz of real inputs (x as the model was trained on, optional lengths) to verify on too"
+    ),
+    normalize: bool = typer.Option(
+        True,
+        "--normalize-in-graph/--no-normalize-in-graph",
+        help="the checkpoint's training mean/std as the graph's first ops, so it takes raw features (default on)",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
@@ -137,6 +144,7 @@ def export(
         with_lengths=lengths,
         with_state_inputs=state_inputs,
         fixed_steps=fixed_steps,
+        normalize_input=normalize,
     )
     check_output_dir(out)  # before loading: a bad --out is known without running anything
     if model.endswith(".onnx"):  # a graph made elsewhere: its streaming or unrolled form

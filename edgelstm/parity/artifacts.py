@@ -246,6 +246,15 @@ def data_shape(interface: GraphInterface, batch: int, steps: int | None = None) 
     return [d if isinstance(d, int) else sizes.get(d, 1) for d in interface.data_input.shape]
 
 
+def data_for_graph(interface: GraphInterface, x: np.ndarray) -> np.ndarray:
+    """Data in the model's own (standardised) space, as the graph's data input takes it: the raw features for a
+    graph that standardises inside (`interface.normalization`), else unchanged. `--data` files hold what the model
+    was trained on (a checkpoint's heldout.npz), so every feeder of such data goes through here."""
+    if interface.normalization is None or x.dtype.kind != "f":
+        return x
+    return interface.normalization.raw_from_standardized(x)
+
+
 def sequence_feeds(
     interface: GraphInterface,
     x: np.ndarray,

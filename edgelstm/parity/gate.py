@@ -24,6 +24,7 @@ from edgelstm.parity.artifacts import (
     ArtifactInfo,
     NotApplicable,
     Runner,
+    data_for_graph,
     open_artifact,
     open_runner,
     sequence_feeds,
@@ -402,7 +403,9 @@ class _CandidateCheck:
         return [group for group in fitted_groups if group is not None]
 
     def _feeds(self, x: np.ndarray, lengths: np.ndarray | None) -> Feeds:
-        return sequence_feeds(self.interface, x, lengths, str(self.info.path))
+        # Cases hold model-space data; a graph that standardises inside gets raw features (its torch truth
+        # standardises them back with the same operations).
+        return sequence_feeds(self.interface, data_for_graph(self.interface, x), lengths, str(self.info.path))
 
     def _reference(self, feeds: Feeds) -> list[np.ndarray]:
         return self.truth.run(self.interface, feeds)
