@@ -173,3 +173,48 @@ def test_a_distill_table_replaces_the_model_by_its_student_for_every_later_step(
     (project / "recipe.toml").write_text(recipe_text.replace("hidden = 4", "hidden = 3"))
     changed = {s.name: s for s in run_pipeline(load_recipe(project / "recipe.toml")).steps}
     assert changed["distill"].status == "done" and "gru 3x1" in changed["distill"].summary
+
+
+def test_the_bundle_ships_the_streaming_graph_raw_input_and_labels(tmp_path: Path) -> None:
+    """The main example's shape: a checkpoint with training statistics and labels, both forms exported. The bundle
+    holds the streaming graph (quantized by the winning scheme when it passes), its state pairs, says the graph
+    takes raw features, names the classes, and `bundle verify` accepts it."""
+    import json
+
+    from edgelstm.bundle.verify import verify_bundle
+    from edgelstm.config import Preprocessing
+    from edgelstm.export.metadata import read_metadata
+
+    prep = Preprocessing(feature_mean=[1.0, -2.0, 9.8, 0.5, 40.0], feature_std=[2.0, 0.5, 3.0, 1.0, 10.0], labels=["a", "b", "c"])
+    save_checkpoint(tiny_model(cell="lstm"), tmp_path / "ckpt", prep)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "held.npz", x=rng.standard_normal((12, 8, 5)).astype(np.float32), y=rng.integers(0, 3, 12))
+    (tmp_path / "recipe.toml").write_text(RECIPE)
+    result = run_pipeline(load_recipe(tmp_path / "recipe.toml"))
+    assert result.passed
+    bundle = tmp_path / "out" / "bundle"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["model"]["form"] == "streaming"
+    assert [(s["input_name"], s["output_name"]) for s in manifest["state"]] == [("h_in", "h_out"), ("c_in", "c_out")]
+    assert manifest["input_normalization"]["in_graph"] is True and "raw features" in manifest["input_normalization"]["note"]
+    assert manifest["labels"] == ["a", "b", "c"]
+    shipped = read_metadata(bundle / manifest["model"]["onnx"])
+    assert shipped.interface.normalization is not None and shipped.interface.form == "streaming"
+    props = {p.key for p in __import__("onnx").load(str(bundle / manifest["model"]["onnx"])).metadata_props}
+    assert "edgelstm.quantization" in props  # the recipe's scheme applied to the streaming graph, gate passed
+    readme = (bundle / "README.md").read_text()
+    assert "raw features" in readme and "- 2: c" in readme
+    verified = verify_bundle(bundle)
+    assert verified.ran and verified.parity == "pass"
+
+
+def test_the_bundle_form_is_validated(project: Path) -> None:
+    (project / "recipe.toml").write_text(RECIPE.replace('forms = ["sequence", "streaming"]', 'forms = ["sequence"]') + "")
+    assert load_recipe(project / "recipe.toml").bundle_form == "sequence"
+    (project / "recipe.toml").write_text(
+        RECIPE.replace("zip = false", 'zip = false\nform = "streaming"').replace(
+            'forms = ["sequence", "streaming"]', 'forms = ["sequence"]'
+        )
+    )
+    with pytest.raises(ConfigError, match="not a form this recipe exports"):
+        load_recipe(project / "recipe.toml")

@@ -21,6 +21,7 @@ from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
 from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
+from edgelstm.export.config import RAW_INPUT_NOTE
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 from edgelstm.runtime import weight_only_session_config
@@ -192,6 +193,7 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
         "streaming_usage": streaming_usage(metadata.interface),
         **_calling_convention(metadata),
         "preprocessing": prep,
+        **_input_note(metadata),
         "labels": prep.get("labels") if prep else None,
         "model_config": metadata.model_config.to_dict() if metadata.model_config else None,
         "quantization": None,
@@ -206,6 +208,21 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
         "required_operators_config": "required_operators.config",
         "versions": environment_record(),
     }
+
+
+def _input_note(metadata: Any) -> dict[str, Any]:
+    """What the data input takes, for a model trained on standardised features: raw values (the graph standardises
+    them inside) or standardised ones (the app applies preprocessing's mean/std). Absent for models without
+    statistics, whose manifests keep their bytes."""
+    prep = metadata.preprocessing
+    normalization = metadata.interface.normalization
+    if normalization is None and (prep is None or prep.feature_mean is None or prep.feature_std is None):
+        return {}
+    if normalization is not None:
+        note = f"feed raw features as the device gives them; the graph computes (x - mean) / std itself ({RAW_INPUT_NOTE})"
+    else:
+        note = "feed standardised features: (x - preprocessing.feature_mean) / preprocessing.feature_std per feature"
+    return {"input_normalization": {"in_graph": normalization is not None, "note": note}}
 
 
 def _calling_convention(metadata: Any) -> dict[str, Any]:
@@ -251,6 +268,11 @@ def _usage_notes(name: str, manifest: dict[str, Any], policy: SessionPolicy) -> 
     ]
     lines += [f"- input `{i['name']}` {i['dtype']} {i['shape']}" for i in manifest["inputs"]]
     lines += [f"- output `{o['name']}` {o['dtype']} {o['shape']}" for o in manifest["outputs"]]
+    if manifest.get("input_normalization"):
+        lines += ["", "## Input", "", manifest["input_normalization"]["note"] + "."]
+    if manifest.get("labels"):
+        lines += ["", "## Labels (output index: class)", ""]
+        lines += [f"- {i}: {label}" for i, label in enumerate(manifest["labels"])]
     if manifest.get("streaming_usage"):
         lines += ["", "## Streaming", "", manifest["streaming_usage"]]
     lines += ["", "## Session settings (threads and spinning per batch size)", "", f"Policy: {policy.summary()}."]

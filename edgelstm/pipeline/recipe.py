@@ -16,6 +16,7 @@ providers = ["cpu", "mobile"]
 batches = [1, 32]
 [bundle]
 artifact = "best"                   # the auto winner (or first passing scheme), or a file name
+form = "streaming"                  # "best" in this form (default: streaming when exported: chunk in, state out)
 zip = true
 [output]
 dir = "../runs/watch-pipeline"
@@ -59,6 +60,7 @@ class Recipe:
     threads: tuple[int, ...] = (1,)
     spinning: tuple[bool, ...] = (False,)  # ORT spinning values bench sweeps ([bench] spinning = ["off", "on"])
     bundle_artifact: str = "best"
+    bundle_form: str = "sequence"  # the form "best" is picked in; streaming: the winning scheme applied to that graph
     bundle_zip: bool = True
     distill: dict[str, Any] | None = None  # validated [distill] table: the model is replaced by its student
     model_options: ModelOptions = field(default_factory=ModelOptions)  # [model] keys beyond source, as the CLI's options
@@ -100,7 +102,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "quantize": {"schemes": list},
     "check": {"providers": list, "allow_missing": list, "tolerances": str},
     "bench": {"batches": list, "steps": list, "threads": list, "spinning": list},
-    "bundle": {"artifact": str, "zip": bool},
+    "bundle": {"artifact": str, "form": str, "zip": bool},
     "output": {"dir": str},
 }
 PROVIDERS = ("cpu", "cuda", "mobile", "reference")
@@ -201,6 +203,7 @@ def load_recipe(path: Path) -> Recipe:
         threads=ints("bench", "threads", (1,)),
         spinning=_spinning(strings("bench", "spinning", ("off",), ("off", "on")), fail),
         bundle_artifact=_bundle_artifact(bundle.get("artifact", "best"), forms, impl, fail),
+        bundle_form=_bundle_form(bundle.get("form"), forms, fail),
         bundle_zip=bundle.get("zip", True),
         distill=_distill_table(raw["distill"], path, rel, heldout) if "distill" in raw else None,
         raw=raw,
@@ -255,6 +258,16 @@ def _check_shape(raw: dict[str, Any], fail: Any) -> None:
 def _closest(name: str, choices: tuple[str, ...]) -> str:
     match = difflib.get_close_matches(name, choices, n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _bundle_form(value: str | None, forms: tuple[str, ...], fail: Any) -> str:
+    """The form `artifact = "best"` is bundled in: streaming by default when the recipe exports it (what an app on a
+    device runs, state included), else the sequence form."""
+    if value is None:
+        return "streaming" if "streaming" in forms else "sequence"
+    if value not in forms:
+        raise fail(f"[bundle] form {value!r} is not a form this recipe exports; use one of {', '.join(forms)}")
+    return value
 
 
 def _bundle_artifact(value: str, forms: tuple[str, ...], impl: str, fail: Any) -> str:

@@ -113,11 +113,11 @@ def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
         "load": ("source", "weights"),
         "distill": ("distill",),
         "export": ("forms", "impl", "heldout"),
-        "quantize": ("schemes", "heldout", "tolerances"),
+        "quantize": ("schemes", "heldout", "tolerances", "bundle_form"),
         "check": ("providers", "allow_missing", "tolerances", "heldout"),
         "bench": ("batches", "steps", "threads"),
         "report": (),
-        "bundle": ("bundle_artifact", "bundle_zip"),
+        "bundle": ("bundle_artifact", "bundle_form", "bundle_zip"),
     }[name]
     if name == "load" and d["model_options"]:
         keys = (*keys, "model_options")
@@ -239,11 +239,53 @@ def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str
             best = best or str(result.path)
         else:
             notes.append(f"{name}: failed the parity gate, not written")
+    streaming_best, note = _streaming_best(recipe, loaded, data, gate, best, ctx)
+    if note:
+        notes.append(note)
+    if streaming_best is not None and streaming_best != (ctx.get("exports") or [None])[-1]:
+        published.append(Path(streaming_best))
     return (
         f"{len(published)} artifact(s) published; " + "; ".join(notes),
         published,
-        {"quantized": [str(p) for p in published], "best": best},
+        {"quantized": [str(p) for p in published], "best": best, "streaming_best": streaming_best},
     )
+
+
+def _streaming_best(
+    recipe: Recipe, loaded: Any, data: Any, gate: Any, best: str | None, ctx: dict[str, Any]
+) -> tuple[str | None, str]:
+    """The bundle's streaming graph (chunk in, state out): the winning scheme applied to the streaming export and
+    gated the same way, or the fp32 streaming export itself when there is no winner or it does not pass."""
+    from edgelstm.quantize import SchemeRefused, quantize
+    from edgelstm.quantize.config import config_from_dict
+
+    if recipe.bundle_form != "streaming" or recipe.bundle_artifact != "best":
+        return None, ""
+    export = next((p for p in ctx.get("exports", []) if Path(p).name.startswith("streaming_")), None)
+    if export is None:
+        return None, ""
+    if best is None:
+        return export, f"bundle: fp32 {Path(export).name} (no scheme passed)"
+    config = config_from_dict(_quant_config(Path(best)))
+    try:
+        result = quantize(
+            Path(export), config, recipe.out_dir / "quantize" / "streaming", calibration=data, overwrite=True, gate=gate
+        )
+    except SchemeRefused as exc:
+        return export, f"bundle: fp32 {Path(export).name} ({config.scheme} refused on it: {first_line(exc, 160)})"
+    if result.path is None:
+        return export, f"bundle: fp32 {Path(export).name} ({config.scheme} on it failed the parity gate)"
+    return str(result.path), f"bundle: {result.path.name} ({config.scheme} on the streaming graph, gate passed)"
+
+
+def _quant_config(path: Path) -> dict[str, Any]:
+    """The scheme settings a quantized artifact was made with (its `edgelstm.quantization` metadata)."""
+    from edgelstm.export.metadata import load_onnx_file
+
+    props = {p.key: p.value for p in load_onnx_file(path).metadata_props}
+    if "edgelstm.quantization" not in props:
+        raise PipelineError(f"{path.name}: carries no quantization settings to apply to the streaming graph")
+    return dict(json.loads(props["edgelstm.quantization"]))
 
 
 def _check(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
@@ -293,7 +335,7 @@ def _bundle(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, 
     from edgelstm.bundle import build_bundle
 
     if recipe.bundle_artifact == "best":
-        chosen = ctx.get("best") or (ctx.get("exports") or [None])[0]
+        chosen = ctx.get("streaming_best") or ctx.get("best") or (ctx.get("exports") or [None])[0]
     else:
         candidates = [Path(p) for p in ctx.get("exports", []) + ctx.get("quantized", [])]
         chosen = next((str(p) for p in candidates if p.name == recipe.bundle_artifact), None)
