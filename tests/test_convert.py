@@ -218,3 +218,17 @@ def test_the_bundle_form_is_validated(project: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not a form this recipe exports"):
         load_recipe(project / "recipe.toml")
+
+
+def test_convert_runs_from_a_plain_install_without_matplotlib(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib is an optional extra: its absence costs the report its plots, with one warning, not the chain."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    result = CliRunner().invoke(app, ["convert", str(project / "recipe.toml")])
+    assert result.exit_code == 0, result.output
+    assert (project / "out" / "bundle" / "manifest.json").is_file()
+    assert "matplotlib is not installed" in (project / "out" / "report.html").read_text()
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: the HTML report has no plots: matplotlib is not installed (pip install 'edgelstm[plot]')"
+    ]

@@ -221,3 +221,18 @@ def test_auto_json_alone_is_a_report_and_a_malformed_one_is_refused(tmp_path: Pa
     (tmp_path / "bad" / "auto.json").write_text('{"candidates": [{"size_bytes": 3}]}')
     with pytest.raises(LoadError, match="not a `quantize --scheme auto` table"):
         collect_run(tmp_path / "bad")
+
+
+def test_without_matplotlib_the_html_is_written_without_plots_and_one_warning_says_so(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report.html").read_text()
+    assert "data:image/png" not in page and "no plots: matplotlib is not installed" in page
+    assert "<table>" in page  # the rest of the report is all there
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: the HTML report has no plots: matplotlib is not installed (pip install 'edgelstm[plot]')"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
-from edgelstm.errors import EdgelstmError
+from edgelstm.errors import EdgelstmWarning
 from edgelstm.report.collect import ArtifactRow, RunSummary
 
 
@@ -174,14 +175,20 @@ def _figure_png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _plots(summary: RunSummary) -> list[tuple[str, str]]:
+PLOTS_MISSING = "the HTML report has no plots: matplotlib is not installed (pip install 'edgelstm[plot]')"
+
+
+def _plots(summary: RunSummary) -> list[tuple[str, str]] | None:
+    """The report's figures, or None when matplotlib (an optional extra) is absent: the report is written without
+    them, says so in the page, and the CLI prints one `warning:` line, instead of the chain stopping here."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise EdgelstmError("the HTML report's plots need matplotlib: pip install 'edgelstm[plot]'") from None
+        warnings.warn(EdgelstmWarning(PLOTS_MISSING), stacklevel=3)
+        return None
     plots = []
     points = [
         (r.name, r.latency_ms_b1, r.accuracy * 100, r.file_bytes)
@@ -270,9 +277,14 @@ def html_report(summary: RunSummary) -> str:
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row_cells(r)) + "</tr>" for r in summary.artifacts
     )
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
-    figures = "".join(
-        f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-        for title, data in _plots(summary)
+    plots = _plots(summary)
+    figures = (
+        f"<p><em>{html.escape(PLOTS_MISSING)}.</em></p>"
+        if plots is None
+        else "".join(
+            f'<h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+            for title, data in plots
+        )
     )
     notes = html.escape(markdown_report(summary).split("\n", 4)[-1].split("|\n\n", 1)[-1].split("\n\n## ", 1)[0])
     return f"""<!doctype html>
