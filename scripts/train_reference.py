@@ -1,7 +1,7 @@
 """Train the reference model: an LSTM on real smartwatch IMU data (seglearn), saved as an edgelstm checkpoint.
 
-6-axis IMU at 50 Hz, 7 shoulder exercises, 2 s windows (100 steps), subjects 8-10 held out. Takes well under
-two minutes on 2 CPU cores. Usage: python scripts/train_reference.py --out runs/watch-lstm
+6-axis IMU at 50 Hz, 7 shoulder exercises, 2 s windows (100 steps), subjects 8-10 held out. Trains on one torch
+thread, so a busy second core cannot stall it. Usage: python scripts/train_reference.py --out runs/watch-lstm
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        default=2,
+        default=1,
         help="torch threads. Fixed, not measured: the trained weights depend on it (float reductions split "
-        "differently; 3 epochs here gave different bytes at 1 and 2 threads), and the README's figures come from 2. "
-        "On a machine whose second core is busy pass 1 (issue 13 measured 6 s vs 49 s for 2 epochs): a different, "
-        "equally valid model",
+        "differently; 1 and 2 threads give different bytes), so the reference model is the 1-thread one. 1, not 2: "
+        "with the second core busy, 2 threads collapse (issue 19: 33 min for the first command; 3 epochs took 13 s "
+        "on 1 thread and 716 s on 2 with `yes` on the other core, loaded machine). --threads 2 trains a "
+        "different, equally valid model",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")

@@ -25,7 +25,7 @@ from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, LatencyResult, SizeResult, StreamingCostResult
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
+from edgelstm.parity.artifacts import ArtifactInfo, data_for_graph, data_shape, open_artifact, sequence_feeds
 from edgelstm.runtime import EXECUTION_MODES, SessionSettings, session_from_onnx
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 from edgelstm.versions import environment_record
@@ -200,8 +200,8 @@ def _feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator)
     dims = data_shape(info.interface, batch, steps)
     if spec.dtype == "int64":
         x = rng.integers(0, 2, size=dims, dtype=np.int64)
-    else:
-        x = rng.standard_normal(dims).astype(np.float32)
+    else:  # standard normal as the model sees it: raw features at the training statistics for a raw-input graph
+        x = data_for_graph(info.interface, rng.standard_normal(dims).astype(np.float32))
     return sequence_feeds(info.interface, x, None, str(info.path))
 
 
