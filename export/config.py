@@ -95,7 +95,10 @@ class InputNormalization:
             )
         values = np.asarray([*self.mean, *self.std], np.float64)
         if not np.isfinite(values).all() or (np.asarray(self.std) == 0).any():
-            raise ConfigError("input normalization needs finite means and finite, non-zero stds")
+            raise ConfigError(
+                "input normalization needs finite means and finite, non-zero stds (the model's preprocessing "
+                "feature_mean/feature_std); fix preprocessing.json, or export with --no-normalize-in-graph"
+            )
 
     def arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.mean, dtype), np.asarray(self.std, dtype)

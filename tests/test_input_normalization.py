@@ -129,3 +129,33 @@ def test_interface_round_trips_through_json() -> None:
     _, interface = build_native_onnx(tiny_model(), ExportConfig(form="streaming"), PREP)
     assert GraphInterface.from_dict(interface.to_dict()) == interface
     assert interface.to_dict()["input_normalization"]["note"] == RAW_INPUT_NOTE
+
+
+def test_check_feeds_a_raw_input_graph_raw_features(tmp_path: Path) -> None:
+    """Held-out data holds what the model was trained on. A raw-input graph checked on it must score what the model
+    scores: fed the data unconverted it would standardise it a second time (and its wrapped torch truth with it)."""
+    from edgelstm.parity import CheckConfig, run_check
+    from edgelstm.parity.data import SequenceData
+
+    model = tiny_model()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 7, 5)).astype(np.float32)
+    with torch.no_grad():
+        y = model(torch.from_numpy(x))[0].argmax(-1).numpy()  # labels the model gets right by construction
+    data = SequenceData(x, None, y, "model-space data")
+    raw_graph = export_model(_loaded(model), tmp_path / "raw", ExportConfig(impl="fused")).path
+    report = run_check([raw_graph], _loaded(model), data, CheckConfig(providers=("cpu",), stress=False))
+    accuracy = next(t for c in report.candidates for t in c.tasks if t.metric == "accuracy_delta")
+    assert report.passed and accuracy.candidate_value == 1.0 and accuracy.reference_value == 1.0
+
+
+def test_bench_and_verification_draw_raw_features_at_the_training_statistics(tmp_path: Path) -> None:
+    from edgelstm.bench.runner import _feeds
+    from edgelstm.export.native import random_inputs_like
+    from edgelstm.parity.artifacts import open_artifact
+
+    result = export_model(_loaded(tiny_model()), tmp_path, ExportConfig(form="streaming"))
+    info = open_artifact(result.path)
+    for feeds in (_feeds(info, 64, 50, np.random.default_rng(0)), random_inputs_like(info.interface, 64, 50, seed=1)):
+        seen = info.interface.normalization.standardize(feeds["x"]).reshape(-1, 5)  # type: ignore[union-attr]
+        assert np.abs(seen.mean(axis=0)).max() < 0.1 and np.abs(seen.std(axis=0) - 1).max() < 0.1

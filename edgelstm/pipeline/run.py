@@ -242,7 +242,7 @@ def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str
     streaming_best, note = _streaming_best(recipe, loaded, data, gate, best, ctx)
     if note:
         notes.append(note)
-    if streaming_best is not None and streaming_best != (ctx.get("exports") or [None])[-1]:
+    if streaming_best is not None and streaming_best not in ctx.get("exports", []):  # a new, quantized graph
         published.append(Path(streaming_best))
     return (
         f"{len(published)} artifact(s) published; " + "; ".join(notes),
