@@ -26,6 +26,9 @@ class ParityGate:
     references: TorchReferences = field(init=False, repr=False, compare=False)
     ranking_note: str = field(default="", compare=False)  # set on a for_ranking gate: what its data is
     stress: bool = True  # False only on a for_ranking gate
+    # The artifact must also ship to ORT Mobile (a recipe that checks the mobile provider): one that ORT format cannot
+    # hold (int4 initializers in onnxruntime 1.32) cannot win, whatever its figures on cpu.
+    ort_format: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "references", TorchReferences(self.reference))  # frozen: set once, here
@@ -39,11 +42,17 @@ class ParityGate:
             return self
         subset = spread_subset(self.data, windows)
         note = f"{subset.source}, no stress inputs"
-        probe = ParityGate(self.reference, subset, self.policy, ranking_note=note, stress=False)
+        probe = ParityGate(self.reference, subset, self.policy, ranking_note=note, stress=False, ort_format=self.ort_format)
         object.__setattr__(probe, "references", self.references)  # cached by content: shared outputs stay right
         return probe
 
     def run(self, path: Path) -> dict[str, Any]:
+        if self.ort_format:
+            from edgelstm.parity.artifacts import ort_format_problem
+            from edgelstm.quantize.cannot_win import NOT_GATED
+
+            if (problem := ort_format_problem(path)) is not None:
+                return {"passed": False, NOT_GATED: f"cannot ship to ORT Mobile: {problem}"}
         config = CheckConfig(providers=("cpu",), stress=self.stress)
         # The summary reads the candidate's verdict only: the torch fp32 baseline row would be computed for nothing.
         report = run_check([path], self.reference, self.data, config, self.policy, references=self.references, baseline=False)

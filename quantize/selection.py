@@ -181,13 +181,15 @@ def select_scheme(
     objective: Objective = "size",
     mixed: bool = True,
     source: Path | None = None,
+    ort_format: bool = False,
 ) -> SelectionResult:
     """Every scheme tried on an edgelstm model, gated, timed beside the fp32 graph; the winner per `objective`.
 
     `source`: an ONNX file exported from `reference` (a user module's torch.onnx graph): quantized as it is, and
-    itself the fp32 row; otherwise each scheme exports the checkpoint in the form it suits."""
+    itself the fp32 row; otherwise each scheme exports the checkpoint in the form it suits.
+    `ort_format`: the winner must also load in ORT format (ORT Mobile); a candidate that does not cannot win."""
     ensure_writable(Path(out_dir) / SELECTION_FILE, overwrite)  # known before a minute of work, not after
-    gate = ParityGate(reference, data, policy)
+    gate = ParityGate(reference, data, policy, ort_format=ort_format)
     model: LoadedModel | Path = source if source is not None else reference
     with tempfile.TemporaryDirectory(prefix="edgelstm-auto-fp32-") as tmp:
         if source is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from edgelstm.errors import EdgelstmError, InputShapeError, LoadError
+from edgelstm.errors import EdgelstmError, InputShapeError, LoadError, first_line
 from edgelstm.export.config import GraphInterface, TensorSpec
 from edgelstm.export.metadata import ArtifactMetadata, read_metadata
 from edgelstm.parity.evidence import file_sha256
@@ -206,7 +206,10 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
         ort_path = artifact.path if artifact.format == "ort" else convert_to_ort(artifact.path, workdir)
         # A mobile (minimal) build cannot re-optimise: the ORT file carries the optimised graph.
         settings = SessionSettings(provider="cpu", intra_op_threads=1, graph_optimization="disable")
-        session = session_from_onnx(ort_path, settings)
+        try:
+            session = session_from_onnx(ort_path, settings)
+        except Exception as exc:  # ORT raises its own types; the finding is that ORT Mobile cannot load this file
+            raise OrtFormatError(f"ORT Mobile cannot load it: {first_line(exc, 200, last=True)}") from None
         return Runner(provider, [*session.get_providers(), "ORT format"], session)
     if provider == "reference":
         if artifact.format == "ort":
@@ -219,6 +222,21 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
         evaluator = ReferenceEvaluator(str(artifact.path))
         return Runner(provider, ["onnx.reference.ReferenceEvaluator"], evaluator, artifact.fused_rnn_with_lengths)
     raise EdgelstmError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
+
+
+class OrtFormatError(EdgelstmError):
+    """The artifact does not survive conversion to ORT format (ORT Mobile's): onnxruntime 1.32 writes int4
+    initializers it cannot read back. A verdict for the mobile provider, not a crash."""
+
+
+def ort_format_problem(path: Path) -> str | None:
+    """Why this ONNX artifact cannot ship to ORT Mobile (converted to ORT format, the file does not load), or None."""
+    with tempfile.TemporaryDirectory(prefix="edgelstm-ort-format-") as workdir:
+        try:
+            open_runner(open_artifact(path), "mobile", Path(workdir))
+        except OrtFormatError as exc:
+            return str(exc)
+    return None
 
 
 def convert_to_ort(path: Path, workdir: Path) -> Path:

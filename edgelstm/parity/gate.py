@@ -23,6 +23,7 @@ from edgelstm.parity.artifacts import (
     PROVIDERS,
     ArtifactInfo,
     NotApplicable,
+    OrtFormatError,
     Runner,
     data_for_graph,
     open_artifact,
@@ -267,6 +268,9 @@ class _CandidateCheck:
             runner = open_runner(self.info, self.provider, self.workdir, self.config.threads)
         except NotApplicable as exc:
             self.result.status, self.result.reason = "skipped", str(exc)
+            return self.result
+        except OrtFormatError as exc:  # the file cannot run where this provider runs it: a failed verdict, with why
+            self.result.status, self.result.reason = "error", str(exc)
             return self.result
         except ProviderError as exc:
             allowed = self.provider in self.config.allow_missing

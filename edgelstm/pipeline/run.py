@@ -219,7 +219,8 @@ def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str
     if not recipe.schemes:
         return "skipped (no schemes)", [], {"quantized": [], "best": None}
     if "auto" in recipe.schemes:
-        selection = select_scheme(loaded, data, target, policy, overwrite=True)
+        # A recipe that checks the mobile provider ships to ORT Mobile: the winner must load in ORT format.
+        selection = select_scheme(loaded, data, target, policy, overwrite=True, ort_format="mobile" in recipe.providers)
         published += [c.result.path for c in selection.candidates if c.result and c.result.path]
         best = (
             str(selection.winner.result.path)
@@ -227,7 +228,8 @@ def _quantize(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str
             else None
         )
         notes.append(selection.why)
-    gate = ParityGate(loaded, data, policy)  # one gate: its reference outputs are computed once for every scheme
+    # one gate: its reference outputs are computed once for every scheme
+    gate = ParityGate(loaded, data, policy, ort_format="mobile" in recipe.providers)
     for name in (s for s in recipe.schemes if s != "auto"):
         try:
             result = quantize(loaded, scheme_config(name), target, calibration=data, overwrite=True, gate=gate)
