@@ -21,7 +21,6 @@ from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
 from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
-from edgelstm.export.config import RAW_INPUT_NOTE
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 from edgelstm.runtime import weight_only_session_config
@@ -219,7 +218,7 @@ def _input_note(metadata: Any) -> dict[str, Any]:
     if normalization is None and (prep is None or prep.feature_mean is None or prep.feature_std is None):
         return {}
     if normalization is not None:
-        note = f"feed raw features as the device gives them; the graph computes (x - mean) / std itself ({RAW_INPUT_NOTE})"
+        note = "feed raw features as the device gives them: the graph standardises them itself ((x - mean) / std, training statistics)"
     else:
         note = "feed standardised features: (x - preprocessing.feature_mean) / preprocessing.feature_std per feature"
     return {"input_normalization": {"in_graph": normalization is not None, "note": note}}
