@@ -61,14 +61,18 @@ class ParityGate:
         profile = next((p for p in candidate.time_profiles if p.output == "output"), None)
         summary: dict[str, Any] = {
             "passed": candidate.passed,
+            # inconclusive: nothing failed but the data cannot resolve a task budget; not published, like a FAIL
+            "verdict": candidate.verdict,
             "worst": f"{worst[0]} / {worst[1].name}" if worst else "",
             "max_rel_error": worst[1].max_rel_error if worst else 0.0,
             "last_step_error": profile.last_error if profile else None,
             "last_step": profile.steps[-1] if profile else None,
-            "failures": candidate.failures()[:5],
+            "failures": (candidate.failures() + [f"inconclusive: {line}" for line in candidate.inconclusive_lines()])[:5],
         }
         for task in candidate.tasks:
             summary[task.metric] = task.value
+        # every task figure with its sample size and 95 % interval (and the data size that would resolve it)
+        summary["evidence"] = {t.metric: t.evidence.to_dict() for t in candidate.tasks if t.evidence is not None}
         return summary
 
 

@@ -26,9 +26,16 @@ def _parity_text(summary: dict | None) -> str:
     return ", ".join(parts)
 
 
+def _inconclusive(summary: dict | None) -> bool:
+    """The gate's data could not resolve its budget: not a pass, not a failure of the artifact."""
+    return bool(summary) and summary.get("verdict") == "inconclusive"
+
+
 def print_quantize(result: QuantizeResult) -> None:
     console = _console()
     verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "not checked"}[result.parity_passed]
+    if _inconclusive(result.parity):
+        verdict = "[yellow]INCONCLUSIVE[/yellow]"
     console.print(
         f"{result.scheme} ({result.impl} form): {result.source_bytes:,} -> {result.size_bytes:,} bytes "
         f"({result.compression:.2f}x); parity {verdict} {escape(_parity_text(result.parity))}"
@@ -37,9 +44,15 @@ def print_quantize(result: QuantizeResult) -> None:
         console.print(f"  - {escape(note)}")
     if result.parity and result.parity.get("failures"):
         for line in result.parity["failures"]:
-            console.print(f"  [red]FAIL[/red] {escape(line)}")
+            word = "[yellow]INCONCLUSIVE[/yellow]" if line.startswith("inconclusive") else "[red]FAIL[/red]"
+            console.print(f"  {word} {escape(line)}")
     if result.path is not None:
         console.print(f"wrote {result.path} and {result.path.with_suffix('.quant.json').name}")
+    elif _inconclusive(result.parity):
+        console.print(
+            "[red]not written[/red]: the parity gate's data cannot resolve its budget (INCONCLUSIVE, see above): give more "
+            "--data or a looser budget (--keep-failed writes it anyway)"
+        )
     else:
         console.print("[red]not written[/red]: the artifact failed the parity gate (--keep-failed writes it anyway)")
 
@@ -60,7 +73,8 @@ def print_selection(selection: SelectionResult) -> None:
         elif c.role == "reference":
             verdict = escape(c.lost)
         else:
-            verdict = ("" if c.passed or not c.gated else "[red]FAIL[/red] ") + escape(c.lost)
+            failed = "[yellow]INCONCLUSIVE[/yellow] " if _inconclusive(c.summary) else "[red]FAIL[/red] "
+            verdict = ("" if c.passed or not c.gated else failed) + escape(c.lost)
         table.add_row(
             c.scheme,
             c.result.impl,

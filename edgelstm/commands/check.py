@@ -40,11 +40,18 @@ def check(
     threshold: float = typer.Option(0.5, "--threshold", help="ONNX reference: decision threshold on the probability output"),
     max_flips: float = typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
     max_delta: float = typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output"),
+    strict_evidence: bool = typer.Option(
+        False, "--strict-evidence", help="a pass must also show its 95% interval inside the limit, else it is INCONCLUSIVE"
+    ),
+    allow_inconclusive: bool = typer.Option(
+        False, "--allow-inconclusive", help="exit 0 when the verdict is INCONCLUSIVE (still reported as such, never as PASS)"
+    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Parity gate: every artifact on every provider against the float64 torch model (or, with an .onnx
-    --reference, streamed chunk by chunk against that graph and gated on decisions); exit 1 on any drift."""
+    --reference, streamed chunk by chunk against that graph and gated on decisions); exit 1 on any drift, and
+    on an INCONCLUSIVE verdict (the data cannot resolve a budget) unless --allow-inconclusive."""
 
     from edgelstm import jsonio
     from edgelstm.errors import ConfigError
@@ -69,15 +76,26 @@ def check(
     if reference.endswith(".onnx") or is_torchscript_archive(Path(reference)):  # a reference file: streamed
         if junit or markdown or plot:
             raise ConfigError("--junit, --markdown and --plot are for a torch reference; with an .onnx --reference use --report")
-        passed = _check_against_onnx(
-            artifacts, Path(reference), data, chosen, threshold, max_flips, max_delta, model_options, report, as_json
+        verdict = _check_against_onnx(
+            artifacts,
+            Path(reference),
+            data,
+            chosen,
+            threshold,
+            max_flips,
+            max_delta,
+            model_options,
+            report,
+            as_json,
+            strict_evidence,
         )
-        raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
+        raise typer.Exit(exit_code(verdict, allow_inconclusive))
     config = CheckConfig(
         providers=chosen,
         allow_missing=parse_names(allow_missing),
         task=task,
         stress=stress,
+        strict_evidence=strict_evidence,
     )
     policy = TolerancePolicy.from_toml(tolerances) if tolerances else TolerancePolicy.defaults()
     loaded = load_model(model_options.source(reference))
@@ -112,7 +130,14 @@ def check(
         print_report(result)
         for path in written:
             typer.echo(f"wrote {path}")
-    raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
+    raise typer.Exit(exit_code(result.verdict, allow_inconclusive))
+
+
+def exit_code(verdict: str, allow_inconclusive: bool) -> int:
+    """0 for pass; 1 for FAIL and, unless allowed, for inconclusive: a gate the data cannot resolve is not a pass."""
+    from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS
+
+    return EXIT_OK if verdict == PASS or (allow_inconclusive and verdict == INCONCLUSIVE) else EXIT_FAILED
 
 
 def _check_against_onnx(
@@ -126,7 +151,8 @@ def _check_against_onnx(
     options: ModelOptions,
     report: Path | None,
     as_json: bool,
-) -> bool:
+    strict_evidence: bool = False,
+) -> str:
     """The streaming check: the artifact and the ONNX reference fed the same chunks, each carrying its state."""
     from edgelstm import jsonio
     from edgelstm.files import write_text_atomic
@@ -135,7 +161,12 @@ def _check_against_onnx(
 
     hints = options.interface_hints()
     config = StreamCheckConfig(
-        chunk=options.chunk, threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta, providers=providers
+        chunk=options.chunk,
+        threshold=threshold,
+        max_flip_fraction=max_flips,
+        max_abs_delta=max_delta,
+        providers=providers,
+        strict_evidence=strict_evidence,
     )
     from edgelstm.parity.reference import open_file_reference
 
@@ -151,4 +182,7 @@ def _check_against_onnx(
             print_stream_report(result, typer.echo)
         if report is not None:
             typer.echo(f"wrote {report}")
-    return all(r.passed for r in results)
+    from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS
+
+    verdicts = {r.verdict for r in results}
+    return FAIL if FAIL in verdicts else INCONCLUSIVE if INCONCLUSIVE in verdicts else PASS

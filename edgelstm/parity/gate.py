@@ -34,6 +34,13 @@ from edgelstm.parity.cases import InputCase, build_cases
 from edgelstm.parity.chunked import can_stream, run_in_chunks
 from edgelstm.parity.data import SequenceData, check_labels
 from edgelstm.parity.evidence import reference_evidence
+from edgelstm.parity.evidence_strength import (
+    PASS,
+    bootstrap_interval,
+    judge_rate,
+    paired_difference_interval,
+    wilson_interval,
+)
 from edgelstm.parity.reference import TorchReference, TorchReferences
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
@@ -66,6 +73,9 @@ class CheckConfig:
     reference_max_steps: int = 4096  # ... and at most this many steps of each
     threads: int = 1
     seed: int = 0
+    # Task checks: a pass must also show its 95 % interval inside the limit, else it is inconclusive
+    # (by default only a failure has to: see evidence_strength).
+    strict_evidence: bool = False
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -455,48 +465,106 @@ class _CandidateCheck:
         have_labels = all(y is not None for y in labels)
         y: np.ndarray | None = np.concatenate([v for v in labels if v is not None]) if have_labels else None
         name = task_runs[0][2].name.split(" ")[0]
+        sequences = sum(case.batch for _, _, case in task_runs)
+        unit = "sequence" if len(cand) == sequences else "prediction"
+        strict = self.config.strict_evidence
         if self.task == "classify":
-            agree = float(np.mean(cand.argmax(-1) == ref.argmax(-1)))
+            same = cand.argmax(-1) == ref.argmax(-1)
+            n, agree_count = len(same), int(same.sum())
+            agree = agree_count / n
+            evidence = judge_rate(
+                agree,
+                spec.min_top1_agreement,
+                n,
+                unit,
+                lambda m: wilson_interval(agree_count * m / n, m),
+                "Wilson score",
+                higher_is_better=True,
+                budget=1.0 - spec.min_top1_agreement,
+                strict=strict,
+            )
             self.result.tasks.append(
                 TaskCheck(
                     name,
                     "top1_agreement",
                     agree,
                     spec.min_top1_agreement,
-                    agree >= spec.min_top1_agreement,
-                    f"over {len(cand)} predictions",
+                    evidence.verdict == PASS,
+                    f"over {n} predictions",
+                    evidence=evidence,
                 )
             )
             if y is not None and y.shape[0] == cand.shape[0] and y.ndim == 1:
-                acc_c = float(np.mean(cand.argmax(-1) == y))
-                acc_r = float(np.mean(ref.argmax(-1) == y))
+                right_c = cand.argmax(-1) == y
+                right_r = ref.argmax(-1) == y
+                acc_c, acc_r = float(np.mean(right_c)), float(np.mean(right_r))
                 delta = acc_c - acc_r
+                # Paired: both models judged on the same sequences; only the discordant ones carry information.
+                gained, lost, m0 = int(np.sum(right_c & ~right_r)), int(np.sum(~right_c & right_r)), len(y)
+                evidence = judge_rate(
+                    delta,
+                    -spec.max_accuracy_drop,
+                    m0,
+                    unit,
+                    lambda m: paired_difference_interval(gained * m / m0, lost * m / m0, m),
+                    "Tango score, paired",
+                    higher_is_better=True,
+                    budget=spec.max_accuracy_drop,
+                    strict=strict,
+                )
                 self.result.tasks.append(
                     TaskCheck(
                         name,
                         "accuracy_delta",
                         delta,
                         -spec.max_accuracy_drop,
-                        delta >= -spec.max_accuracy_drop,
-                        f"accuracy {acc_c:.2%} vs reference {acc_r:.2%}",
+                        evidence.verdict == PASS,
+                        f"accuracy {acc_c:.2%} vs reference {acc_r:.2%}; {gained} gained, {lost} lost of {m0}",
                         candidate_value=acc_c,
                         reference_value=acc_r,
+                        evidence=evidence,
                     )
                 )
         elif y is not None and y.size == cand.size:
-            mae_c = float(np.mean(np.abs(cand.reshape(y.shape) - y)))
-            mae_r = float(np.mean(np.abs(ref.reshape(y.shape) - y)))
+            err_c = np.abs(cand.reshape(y.shape) - y).reshape(len(y), -1).mean(axis=1)
+            err_r = np.abs(ref.reshape(y.shape) - y).reshape(len(y), -1).mean(axis=1)
+            mae_c, mae_r = float(np.mean(err_c)), float(np.mean(err_r))
             increase = (mae_c - mae_r) / max(mae_r, 1e-12)
+
+            def relative(rows: np.ndarray) -> float:
+                return float((err_c[rows].mean() - err_r[rows].mean()) / max(err_r[rows].mean(), 1e-12))
+
+            n = len(err_c)
+            low, high = bootstrap_interval(relative, n, seed=self.config.seed)
+
+            def scaled(m: float) -> tuple[float, float]:
+                # the bootstrap's spread shrinks as 1/sqrt(n): what the same rows would give over m
+                shrink = (n / m) ** 0.5
+                return increase - (increase - low) * shrink, increase + (high - increase) * shrink
+
+            evidence = judge_rate(
+                increase,
+                spec.max_mae_increase,
+                n,
+                unit,
+                scaled,
+                "paired bootstrap, 2000 resamples of rows, seed " + str(self.config.seed),
+                higher_is_better=False,
+                budget=spec.max_mae_increase,
+                discrete=False,
+                strict=strict,
+            )
             self.result.tasks.append(
                 TaskCheck(
                     name,
                     "mae_increase",
                     increase,
                     spec.max_mae_increase,
-                    increase <= spec.max_mae_increase,
+                    evidence.verdict == PASS,
                     f"MAE {mae_c:.4g} vs reference {mae_r:.4g}",
                     candidate_value=mae_c,
                     reference_value=mae_r,
+                    evidence=evidence,
                 )
             )
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from edgelstm.errors import EdgelstmError
-from edgelstm.parity.report import CandidateResult, ParityReport
+from edgelstm.parity.report import CandidateResult, ParityReport, TaskCheck
 
 
 def _worst_text(candidate: CandidateResult) -> tuple[str, str, str]:
@@ -20,13 +20,32 @@ def _worst_text(candidate: CandidateResult) -> tuple[str, str, str]:
 def _task_text(candidate: CandidateResult) -> str:
     parts = []
     for task in candidate.tasks:
+        # n in the cell; "?" marks a value the data cannot resolve against its limit (the lines below say why)
+        n = f" n={task.evidence.n}{'' if task.evidence.resolved else '?'}" if task.evidence else ""
         if task.metric == "top1_agreement":
-            parts.append(f"top-1 {task.value:.2%}")
+            parts.append(f"top-1 {task.value:.2%}{n}")
         elif task.metric == "accuracy_delta":
-            parts.append(f"acc {task.value:+.2%}")
+            parts.append(f"acc {task.value:+.2%}{n}")
         else:
-            parts.append(f"MAE {task.value:+.2%}")
+            parts.append(f"MAE {task.value:+.2%}{n}")
     return ", ".join(parts) or "-"
+
+
+def task_evidence_line(task: TaskCheck) -> str:
+    """The task check's verdict with its sample size and 95 % interval, and why the data cannot resolve it."""
+    e = task.evidence
+    if e is None:
+        return f"{task.case} / {task.metric}: {task.value:.4g} (limit {task.limit:g}): {task.verdict}; evidence not recorded"
+    if e.step is not None:  # a proportion or a difference of proportions: in percent
+        figures = f"{e.value:.2%} (limit {e.limit:.2%}), 95% interval [{e.low:.2%}, {e.high:.2%}]"
+    else:
+        figures = f"{e.value:+.2%} (limit {e.limit:+.2%}), 95% interval [{e.low:+.2%}, {e.high:+.2%}]"
+    line = f"{task.case} / {task.metric}: {task.verdict}, {figures} over {e.n:,} {e.unit}s ({e.method})"
+    return line + (f"; {e.reason}" if e.reason else "")
+
+
+def _verdict_word(verdict: str) -> str:
+    return {"pass": "PASS", "FAIL": "FAIL", "inconclusive": "INCONCLUSIVE"}.get(verdict, verdict)
 
 
 def _growth_text(candidate: CandidateResult) -> str:
@@ -53,9 +72,12 @@ def print_report(report: ParityReport) -> None:
     rows = [*report.candidates, *([report.baseline] if report.baseline else [])]
     for c in rows:
         where, abs_err, rel_err = _worst_text(c)
-        verdict = {"pass": "[green]pass[/green]", "FAIL": "[red]FAIL[/red]", "error": "[red]error[/red]"}.get(
-            c.verdict, "[yellow]skipped[/yellow]"
-        )
+        verdict = {
+            "pass": "[green]pass[/green]",
+            "FAIL": "[red]FAIL[/red]",
+            "error": "[red]error[/red]",
+            "inconclusive": "[yellow]INCONCLUSIVE[/yellow]",
+        }.get(c.verdict, "[yellow]skipped[/yellow]")
         if not c.gated:
             verdict = f"{c.verdict} (baseline)"
         table.add_row(
@@ -75,6 +97,8 @@ def print_report(report: ParityReport) -> None:
             console.print(f"[yellow]skipped[/yellow] {escape(Path(c.artifact).name)} on {c.provider}: {escape(c.reason)}")
         for line in c.failures()[:12]:
             console.print(f"[red]FAIL[/red] {escape(Path(c.artifact).name)} on {c.provider}: {escape(line)}")
+        for task in c.tasks:
+            console.print(f"evidence {escape(Path(c.artifact).name)} on {c.provider}: {escape(task_evidence_line(task))}")
     used = sorted({p for c in report.candidates for p in c.providers_used})
     console.print(
         f"versions: torch {report.versions.get('torch')}, onnx {report.versions.get('onnx')}, onnxruntime "
@@ -82,7 +106,8 @@ def print_report(report: ParityReport) -> None:
     )
     for line in evidence_lines(report):
         console.print(escape(line))
-    console.print(("[green]PASS[/green]" if report.passed else "[red]FAIL[/red]") + f" ({escape(summary_count(report))})")
+    word = {"pass": "[green]PASS[/green]", "inconclusive": "[yellow]INCONCLUSIVE[/yellow]"}.get(report.verdict, "[red]FAIL[/red]")
+    console.print(word + f" ({escape(summary_count(report))})")
 
 
 def summary_count(report: ParityReport) -> str:
@@ -113,7 +138,7 @@ def evidence_lines(report: ParityReport) -> list[str]:
 
 def markdown_report(report: ParityReport) -> str:
     lines = [
-        f"### edgelstm parity: {'PASS' if report.passed else 'FAIL'}",
+        f"### edgelstm parity: {_verdict_word(report.verdict)}",
         "",
         f"Reference: `{report.reference}` in torch {report.reference_dtype}; data: {report.data_source}; "
         f"tolerances: {report.tolerance_source}; {summary_count(report)}.",
@@ -132,6 +157,10 @@ def markdown_report(report: ParityReport) -> str:
         )
     failures = [(c, line) for c in report.candidates for line in c.failures()]
     skips = [c for c in report.candidates if c.status == "skipped"]
+    evidence = [(c, task_evidence_line(t)) for c in report.candidates for t in c.tasks]
+    if evidence:
+        lines += ["", "Evidence (sample size and 95% interval of each task check):", ""]
+        lines += [f"- `{Path(c.artifact).name}` on {c.provider}: {line}" for c, line in evidence[:50]]
     if failures or skips:
         lines += ["", "<details><summary>details</summary>", ""]
         lines += [f"- FAIL `{Path(c.artifact).name}` on {c.provider}: {line}" for c, line in failures[:50]]
@@ -166,6 +195,8 @@ def junit_report(report: ParityReport) -> str:
         for name, value in evidence.items():
             ET.SubElement(properties, "property", name=name, value=value)
         cases: list[tuple[str, list[str], str | None]] = []  # (name, failure lines, skip reason)
+        notes: dict[str, str] = {}  # test case -> its evidence (sample size, interval), as system-out
+        ET.SubElement(properties, "property", name="verdict", value=c.verdict)
         if c.status != "run":
             cases.append(("open", [c.reason] if c.status == "error" else [], c.reason if c.status == "skipped" else None))
         else:
@@ -180,10 +211,14 @@ def junit_report(report: ParityReport) -> str:
                             f"{run.label}: max abs {o.max_abs_error:.3g} (atol {o.atol:g}, rtol {o.rtol:g}) {o.problem}".rstrip()
                         )
             cases += [(f"output {name}", lines, None) for name, lines in outputs.items()]
-            cases += [
-                (f"task {t.case} {t.metric}", [] if t else [f"{t.value:.4g} vs limit {t.limit:g} {t.detail}"], None)
-                for t in c.tasks
-            ]
+            for t in c.tasks:
+                name = f"task {t.case} {t.metric}"
+                # an inconclusive check is not a pass: a failure whose message starts with "inconclusive"
+                lines = [] if t else [f"{t.verdict}: {t.value:.4g} vs limit {t.limit:g} {t.detail}".rstrip()]
+                if t.verdict == "inconclusive" and t.evidence is not None:
+                    lines.append(t.evidence.reason)
+                cases.append((name, lines, None))
+                notes[name] = task_evidence_line(t)
             if c.streaming:
                 lines = [f"{s.label}: {s.error}" for s in c.streaming if s.error]
                 lines += [
@@ -199,8 +234,11 @@ def junit_report(report: ParityReport) -> str:
                 ET.SubElement(case, "skipped", message=skip)
             elif lines:
                 failures += 1
-                failure = ET.SubElement(case, "failure", message=lines[0][:200])
+                kind = "inconclusive" if lines[0].startswith("inconclusive") else "fail"
+                failure = ET.SubElement(case, "failure", message=lines[0][:200], type=kind)
                 failure.text = "\n".join(lines)
+            if name in notes:
+                ET.SubElement(case, "system-out").text = notes[name]
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(failures))
         suite.set("skipped", str(sum(1 for _, _, s in cases if s is not None)))

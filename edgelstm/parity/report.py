@@ -7,6 +7,7 @@ from typing import Any
 
 from edgelstm.comparison import NOISE_FLOOR_FACTOR, CaseComparison, TensorComparison
 from edgelstm.parity.cases import CaseInfo
+from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,32 @@ class TaskCheck:
     detail: str = ""
     candidate_value: float | None = None  # e.g. the artifact's accuracy, when the metric is a difference
     reference_value: float | None = None  # ... and the reference's
+    # n, the 95 % interval and whether the data resolve the limit; `passed` is False when it is inconclusive.
+    # None in reports written before evidence was recorded.
+    evidence: Evidence | None = None
 
     def __bool__(self) -> bool:
         return self.passed
 
+    @property
+    def verdict(self) -> str:
+        """pass | FAIL | inconclusive (the data cannot tell; never a pass)."""
+        if self.evidence is not None:
+            return self.evidence.verdict
+        return PASS if self.passed else FAIL
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["verdict"] = self.verdict
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskCheck:
-        return cls(**{**data, "value": float(data["value"]), "limit": float(data["limit"])})
+        values = {k: v for k, v in data.items() if k != "verdict"}
+        values["value"], values["limit"] = float(data["value"]), float(data["limit"])
+        if values.get("evidence") is not None:
+            values["evidence"] = Evidence.from_dict(values["evidence"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -125,12 +142,20 @@ class CandidateResult:
         return checks_ok and (self.determinism is None or self.determinism.passed)
 
     @property
+    def inconclusive(self) -> bool:
+        """Nothing failed, but a task check's data cannot resolve its limit: not a pass (see evidence_strength)."""
+        if self.status != "run" or self.passed:
+            return False
+        others_ok = all(self.cases) and all(self.streaming) and (self.determinism is None or self.determinism.passed)
+        return others_ok and all(t.verdict != FAIL for t in self.tasks) and any(t.verdict == INCONCLUSIVE for t in self.tasks)
+
+    @property
     def verdict(self) -> str:
         if self.status == "skipped":
             return "skipped"
         if self.status == "error":
             return "error"
-        return "pass" if self.passed else "FAIL"
+        return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
     def comparisons(self) -> list[tuple[str, TensorComparison]]:
         return [(c.label, o) for c in self.cases + self.streaming for o in c.outputs]
@@ -145,12 +170,33 @@ class CandidateResult:
     def failures(self) -> list[str]:
         lines = [f"{c.label}: {c.error}" for c in self.cases + self.streaming if c.error]
         lines += [f"{label} / {o.name}: {describe_failure(o)}" for label, o in self.comparisons() if not o.passed]
-        lines += [f"{t.case} / {t.metric}: {t.value:.4g} (limit {t.limit:g}) {t.detail}".rstrip() for t in self.tasks if not t]
+        lines += [
+            f"{t.case} / {t.metric}: {t.value:.4g} (limit {t.limit:g}) {t.detail}".rstrip()
+            for t in self.tasks
+            if t.verdict == FAIL
+        ]
         if self.determinism and not self.determinism.passed:
             lines.append(f"determinism: two runs differ by up to {self.determinism.max_spread:.3g}")
         if self.status == "error":
             lines.append(self.reason)
         return lines
+
+    def unresolved(self) -> list[str]:
+        """Task checks the data cannot resolve, each with its reason and the data size that would resolve it
+        (an inconclusive check, or a pass whose interval crosses the limit)."""
+        return [
+            f"{t.case} / {t.metric}: {t.value:.4g} (limit {t.limit:g}) {t.verdict}: {t.evidence.reason}"
+            for t in self.tasks
+            if t.evidence is not None and not t.evidence.resolved
+        ]
+
+    def inconclusive_lines(self) -> list[str]:
+        """The task checks whose data cannot resolve them and that are therefore not a pass, with the reason."""
+        return [
+            f"{t.case} / {t.metric}: {t.value:.4g} (limit {t.limit:g}): {t.evidence.reason}"
+            for t in self.tasks
+            if t.evidence is not None and t.verdict == INCONCLUSIVE
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,12 +269,23 @@ class ParityReport:
         # A verdict needs evidence: with every provider skipped nothing was checked, so it cannot pass.
         return bool(self.ran) and all(c.passed for c in self.candidates if c.gated)
 
+    @property
+    def verdict(self) -> str:
+        """pass | FAIL | inconclusive: inconclusive when nothing failed but some check's data cannot resolve it."""
+        if self.passed:
+            return PASS
+        gated = [c for c in self.candidates if c.gated]
+        if self.ran and all(c.passed or c.inconclusive for c in gated):
+            return INCONCLUSIVE
+        return FAIL
+
     def __bool__(self) -> bool:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "verdict": self.verdict,
             "reference": self.reference,
             "reference_dtype": self.reference_dtype,
             "reference_files": self.reference_files,

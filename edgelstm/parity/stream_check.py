@@ -20,6 +20,7 @@ from edgelstm.errors import ConfigError, InputShapeError
 from edgelstm.export.config import GraphInterface
 from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, open_artifact, open_runner, sequence_feeds
 from edgelstm.parity.chunked import run_in_chunks
+from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence, judge_rate, wilson_interval
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
@@ -43,6 +44,7 @@ class StreamCheckConfig:
     providers: tuple[str, ...] = ("cpu",)
     profile_points: int = 10  # windows of the error-vs-chunk-index profile
     threads: int = 1
+    strict_evidence: bool = False  # a pass must also show its flip rate's 95 % interval under the budget
 
     def __post_init__(self) -> None:
         if self.chunk is not None and self.chunk < 1:
@@ -69,13 +71,22 @@ class StreamRowResult:
     max_abs_delta: float = 0.0
     flips_by_kind: dict[str, int] = field(default_factory=dict)  # speech / silence / noise / nonspeech, when described
     failures: list[str] = field(default_factory=list)
+    flip_evidence: Evidence | None = None  # this row's flip rate: n, 95 % interval, resolved or not
+
+    @property
+    def inconclusive(self) -> bool:
+        return not self.failures and self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.inconclusive
+
+    @property
+    def verdict(self) -> str:
+        return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        return {**asdict(self), "passed": self.passed, "verdict": self.verdict}
 
 
 @dataclass
@@ -92,15 +103,27 @@ class StreamCandidate:
     profiles: list[TimeProfile] = field(default_factory=list)  # per output: max error per window of chunk indices
     rows: list[StreamRowResult] = field(default_factory=list)  # per row of the data; any failing row fails the gate
     failures: list[str] = field(default_factory=list)
+    # The flip rate's n, 95 % interval and resolution. Its verdict joins `failures` when FAIL; when inconclusive
+    # (the data cannot tell the flips from the budget) it is not a pass either.
+    flip_evidence: Evidence | None = None
+
+    @property
+    def inconclusive(self) -> bool:
+        """Nothing failed, but the flips of the whole stream, or of a row when there are several, are unresolved."""
+        whole = self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE
+        row = len(self.rows) > 1 and any(r.inconclusive for r in self.rows)
+        return self.status == "ran" and not self.failures and (whole or row)
 
     @property
     def passed(self) -> bool:
-        return self.status == "skipped" or (self.status == "ran" and not self.failures)
+        return self.status == "skipped" or (self.status == "ran" and not self.failures and not self.inconclusive)
 
     @property
     def verdict(self) -> str:
         """In the words of `check --report`'s candidates, so bundle and report read either kind of verdict."""
-        return self.status if self.status in ("skipped", "error") else "pass" if self.passed else "FAIL"
+        if self.status in ("skipped", "error"):
+            return self.status
+        return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -139,6 +162,14 @@ class StreamCheckReport:
         ran = [c for c in self.candidates if c.status != "skipped"]
         return bool(ran) and all(c.passed for c in self.candidates)
 
+    @property
+    def verdict(self) -> str:
+        """pass | FAIL | inconclusive (nothing failed, but a flip count the data cannot resolve)."""
+        if self.passed:
+            return PASS
+        ran = [c for c in self.candidates if c.status != "skipped"]
+        return INCONCLUSIVE if ran and all(c.passed or c.inconclusive for c in self.candidates) else FAIL
+
     def __bool__(self) -> bool:
         return self.passed
 
@@ -152,6 +183,7 @@ class StreamCheckReport:
         data["reference_dtype"] = "float32"
         data["kind"] = STREAM_CHECK_KIND  # tells `edgelstm report` which verdict this is
         data["passed"] = self.passed
+        data["verdict"] = self.verdict
         return data
 
 
@@ -285,7 +317,10 @@ def _candidate(
             for k in range(len(expected[0][name]))
         ]
         result.profiles.append(_profile(name, errors, config.profile_points))
-    result.failures += _budget_failures(result.flips, result.decisions, result.max_abs_delta, output, config)
+    result.flip_evidence = flip_evidence(result.flips, result.decisions, config.max_flip_fraction, config.strict_evidence)
+    result.failures += _budget_failures(
+        result.flips, result.decisions, result.flip_evidence, result.max_abs_delta, output, config
+    )
     if p.shape[0] == len(rows.names):
         result.rows = [_row_result(rows, i, p[i], p_ref[i], output, config) for i in range(p.shape[0])]
     if len(result.rows) > 1:  # one row says what the whole does; several must each hold the budget
@@ -299,10 +334,13 @@ def _flips_and_delta(p: np.ndarray, p_ref: np.ndarray, threshold: float) -> tupl
     return int(p.size), flips, float(delta.max()) if np.isfinite(delta).all() else float("inf")
 
 
-def _budget_failures(flips: int, decisions: int, max_abs_delta: float, output: str, config: StreamCheckConfig) -> list[str]:
+def _budget_failures(
+    flips: int, decisions: int, judged: Evidence, max_abs_delta: float, output: str, config: StreamCheckConfig
+) -> list[str]:
+    """The budget's failures; flips only when the data resolve them (an unresolved count is inconclusive, not FAIL)."""
     failures = []
     budget = int(np.floor(config.max_flip_fraction * decisions))
-    if flips > budget:
+    if judged.verdict == FAIL:
         failures.append(
             f"{flips} of {decisions} decisions flipped at {config.threshold:g} (budget {config.max_flip_fraction:.2%} = {budget})"
         )
@@ -323,8 +361,25 @@ def _row_result(
         for kind, count in zip(kinds, flipped.tolist(), strict=True):
             if kind:
                 row.flips_by_kind[kind] = row.flips_by_kind.get(kind, 0) + int(count)
-    row.failures = _budget_failures(flips, decisions, max_abs_delta, output, config)
+    row.flip_evidence = flip_evidence(flips, decisions, config.max_flip_fraction, config.strict_evidence)
+    row.failures = _budget_failures(flips, decisions, row.flip_evidence, max_abs_delta, output, config)
     return row
+
+
+def flip_evidence(flips: int, decisions: int, max_fraction: float, strict: bool = False) -> Evidence:
+    """The flip rate against its budget, with a Wilson interval. Consecutive chunks of one stream are not
+    independent (a flip tends to last a few chunks), so the true interval is wider than this one."""
+    return judge_rate(
+        flips / max(decisions, 1),
+        max_fraction,
+        decisions,
+        "decision",
+        lambda m: wilson_interval(flips * m / max(decisions, 1), m),
+        "Wilson score (chunks taken as independent)",
+        higher_is_better=False,
+        budget=max_fraction,
+        strict=strict,
+    )
 
 
 def _per_chunk(run: Any, interface: GraphInterface, feeds: dict[str, np.ndarray], chunk: int) -> dict[str, list[np.ndarray]]:
@@ -394,12 +449,21 @@ class StreamGate:
             "chunks": report.chunks,
             "output": report.output,
         }
+        summary["verdict"] = report.verdict
         for candidate in report.candidates:
             summary.update(
+                verdict=candidate.verdict,
+                flip_evidence=candidate.flip_evidence.to_dict() if candidate.flip_evidence else None,
                 decisions=candidate.decisions,
                 flips=candidate.flips,
                 max_abs_delta=candidate.max_abs_delta,
-                failures=candidate.failures or ([candidate.reason] if candidate.reason else []),
+                failures=candidate.failures
+                or ([candidate.reason] if candidate.reason else [])
+                or (
+                    [f"flips inconclusive: {candidate.flip_evidence.reason}"]
+                    if candidate.flip_evidence and candidate.inconclusive
+                    else []
+                ),
                 last_chunk_errors={p.output: p.last_error for p in candidate.profiles},
                 rows=[
                     {
@@ -408,6 +472,8 @@ class StreamGate:
                         "decisions": r.decisions,
                         "max_abs_delta": r.max_abs_delta,
                         "passed": r.passed,
+                        "verdict": r.verdict,
+                        "flip_evidence": r.flip_evidence.to_dict() if r.flip_evidence else None,
                     }
                     for r in candidate.rows
                 ],

@@ -28,25 +28,32 @@ def stream_report_lines(report: StreamCheckReport) -> list[str]:
         if c.status != "ran":
             lines.append(f"  {c.provider}{used}: {c.status.upper()} {c.reason}")
             continue
-        verdict = "pass" if c.passed else "FAIL"
+        strength = ""
+        if c.flip_evidence is not None:
+            e = c.flip_evidence
+            strength = f" (flip rate 95% interval {e.low:.2%}..{e.high:.2%}, {e.method})"
         lines.append(
-            f"  {c.provider}{used}: {verdict}  {c.flips} of {c.decisions} decisions flipped, "
+            f"  {c.provider}{used}: {c.verdict}  {c.flips} of {c.decisions} decisions flipped{strength}, "
             f"max |delta {report.output}| {c.max_abs_delta:.4g}"
         )
+        if c.flip_evidence is not None and not c.flip_evidence.resolved:
+            lines.append(f"    flips {c.flip_evidence.verdict}: {c.flip_evidence.reason}")
         if len(c.rows) > 1:
             width = max(len(r.name) for r in c.rows)
             for r in c.rows:
                 kinds = ", ".join(f"{k} {n}" for k, n in r.flips_by_kind.items() if n)
                 lines.append(
-                    f"    {r.name:<{width}}  {'pass' if r.passed else 'FAIL'}  {r.flips} of {r.decisions} flipped"
+                    f"    {r.name:<{width}}  {r.verdict}  {r.flips} of {r.decisions} flipped"
                     f"{f' ({kinds})' if kinds else ''}, max |delta| {r.max_abs_delta:.4g}"
                 )
+                if r.flip_evidence is not None and not r.flip_evidence.resolved:
+                    lines.append(f"    {'':<{width}}  flips {r.flip_evidence.verdict}: {r.flip_evidence.reason}")
         for profile in c.profiles:
             points = ", ".join(f"{e:.2g}@{s}" for s, e in zip(profile.steps, profile.errors, strict=True))
             trend = "grows with stream length" if profile.grows else "does not grow"
             lines.append(f"    error vs chunk index, {profile.output}: {points} ({trend})")
         lines += [f"    failed: {failure}" for failure in c.failures]
-    lines.append(f"verdict: {'PASS' if report.passed else 'FAIL'}")
+    lines.append(f"verdict: {report.verdict.upper()}")
     return lines
 
 

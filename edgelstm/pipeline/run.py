@@ -302,7 +302,9 @@ def _check(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, A
     path = recipe.out_dir / "check.json"
     write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
     failing = [f"{Path(c.artifact).name} on {c.provider}" for c in report.ran if not c.passed]
-    summary = "PASS" if report.passed else "FAIL: " + (", ".join(failing) or "nothing was checked")
+    # INCONCLUSIVE (the data cannot resolve a task budget) fails the run like FAIL, under its own name
+    word = "INCONCLUSIVE" if report.verdict == "inconclusive" else "FAIL"
+    summary = "PASS" if report.passed else f"{word}: " + (", ".join(failing) or "nothing was checked")
     return f"{summary} ({summary_count(report)})", [path], {"passed": report.passed}
 
 

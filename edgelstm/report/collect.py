@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 from edgelstm.bench.results import BenchReport
 from edgelstm.errors import LoadError, first_line
 from edgelstm.parity.report import ParityReport
-from edgelstm.report.evidence import candidate_sha256, locate, sha256_file, validate_parity_report, verdict_over
+from edgelstm.report.evidence import (
+    candidate_sha256,
+    failed_label,
+    locate,
+    sha256_file,
+    validate_parity_report,
+    verdict_over,
+)
 
 NOT_CHECKED = "not checked"
 QUANTIZATION_KEY = "edgelstm.quantization"
@@ -150,7 +157,7 @@ def collect_run(run_dir: Path) -> RunSummary:
             r.scheme = scheme
     for r in rows.values():
         verdict = verdict_over(matched.get(r.name, []))
-        r.parity = NOT_CHECKED if verdict is None else "pass" if verdict else "FAIL"
+        r.parity = NOT_CHECKED if verdict is None else "pass" if verdict else failed_label(matched.get(r.name, []))
         if verdict is None and check is not None and not r.parity_note:
             r.parity_note = "no parity result in check.json names this file's sha256"
     machine = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}"}

@@ -77,7 +77,7 @@ def parity_lines(summary: RunSummary) -> list[str]:
         head = "Parity: no check.json in this run, so no artifact was checked:"
     lines = [head]
     for r in summary.artifacts:
-        verdict = {"pass": "PASS", "FAIL": "FAIL"}.get(r.parity, "not checked")
+        verdict = {"pass": "PASS", "FAIL": "FAIL", "inconclusive": "INCONCLUSIVE"}.get(r.parity, "not checked")
         note = f" ({r.parity_note})" if r.parity_note and r.parity == "not checked" else ""
         lines.append(f"- {r.name}, sha256 {short_sha(r.sha256)}: {verdict}{note}")
     return lines
@@ -108,7 +108,8 @@ def selection_rows(selection: dict[str, Any]) -> list[list[str]]:
             gate = "not gated"
         else:
             figures = _parity_text(c["summary"]) if c.get("summary") else ""
-            gate = ("pass" if c.get("passed") else "FAIL") + (f": {figures}" if figures else "")
+            failed = "INCONCLUSIVE" if (c.get("summary") or {}).get("verdict") == "inconclusive" else "FAIL"
+            gate = ("pass" if c.get("passed") else failed) + (f": {figures}" if figures else "")
         rows.append(
             [
                 c["scheme"],

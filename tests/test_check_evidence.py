@@ -1,0 +1,137 @@
+"""`edgelstm check` says how strong its evidence is (issue 19, item 4): an artifact that differs from the reference on
+exactly one of 54 sequences, against a 1-point accuracy budget, is INCONCLUSIVE (not FAIL, never PASS), in the
+terminal, the JSON, the JUnit XML and the Markdown, naming the data size that would resolve it; the same one
+sequence among 600 is an ordinary PASS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.loading import load_model
+from tests.conftest import tiny_model
+from tests.refusals import run_cli
+
+# Numbers are not gated (the artifact is meant to differ); the task budgets are what this file is about.
+TOLERANCES = """
+[default]
+atol = inf
+rtol = inf
+min_top1_agreement = 0.98
+max_accuracy_drop = 0.01
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evidence")
+    save_checkpoint(tiny_model(cell="gru", head="classify-last"), root / "ckpt")
+    assert export_model(load_model(str(root / "ckpt")), root / "onnx", ExportConfig(form="sequence", impl="fused"))
+    (root / "parity.toml").write_text(TOLERANCES)
+    return root
+
+
+def one_flip(root: Path, count: int, tag: str) -> tuple[Path, Path]:
+    """`count` sequences labelled with the float graph's own predictions, and an artifact whose logits move
+    toward class 0 by just enough to change the prediction of exactly one of them (the smallest margin)."""
+    rng = np.random.default_rng(count)
+    x = rng.standard_normal((count, 12, 5)).astype(np.float32)
+    source = root / "onnx" / "sequence_fused.onnx"
+    logits = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).run(
+        ["output"], {"x": x, "lengths": np.full(count, 12, np.int64)}
+    )[0]
+    predicted = logits.argmax(-1)
+    margins = np.sort((logits.max(-1) - logits[:, 0])[predicted != 0])
+    assert len(margins) >= 2 and margins[1] - margins[0] > 1e-3, "the data must single out one sequence"
+    shift = np.zeros(logits.shape[-1], np.float32)
+    shift[0] = (margins[0] + margins[1]) / 2
+    graph = onnx.load(str(source))
+    producer = next(n for n in graph.graph.node if "output" in n.output)
+    producer.output[list(producer.output).index("output")] = "output_before_shift"
+    graph.graph.initializer.append(numpy_helper.from_array(shift, "logit_shift"))
+    graph.graph.node.append(helper.make_node("Add", ["output_before_shift", "logit_shift"], ["output"]))
+    artifact = root / f"shifted_{tag}.onnx"
+    onnx.save(graph, str(artifact))
+    np.savez(root / f"data_{tag}.npz", x=x, y=predicted)
+    return artifact, root / f"data_{tag}.npz"
+
+
+def check(root: Path, artifact: Path, data: Path, *extra: str):  # type: ignore[no-untyped-def]
+    args = ["check", artifact, "--reference", root / "ckpt", "--data", data, "--providers", "cpu", "--no-stress"]
+    return run_cli([*args, "--tolerances", root / "parity.toml", *extra])
+
+
+def test_one_sequence_of_54_against_a_one_point_budget_is_inconclusive_and_names_the_size(model: Path) -> None:
+    artifact, data = one_flip(model, 54, "54")
+    out = model / "out54"
+    out.mkdir()
+    result = check(model, artifact, data, "--report", out / "check.json", "--junit", out / "j.xml", "--markdown", out / "m.md")
+    assert result.exit_code == 1, result.output  # an unresolved gate is not a pass
+    text = " ".join(result.output.split())  # the table may wrap; the sentences are what count
+    assert "INCONCLUSIVE" in text and "PASS" not in text and "FAIL " not in text, text
+    assert "cannot resolve: 1 sequence = 1.85 points > the 1-point budget" in text
+    assert "about 525 sequences would resolve it" in text and "at least 100 needed" in text
+    assert "over 54 sequences" in text and "95% interval" in text  # the top-1 line states n and its interval too
+    report = json.loads((out / "check.json").read_text())
+    assert report["verdict"] == "inconclusive" and report["passed"] is False
+    (candidate,) = report["candidates"]
+    assert candidate["verdict"] == "inconclusive"
+    tasks = {t["metric"]: t for t in candidate["tasks"]}
+    delta = tasks["accuracy_delta"]
+    assert delta["verdict"] == "inconclusive" and delta["passed"] is False
+    assert delta["value"] == pytest.approx(-1 / 54)
+    evidence = delta["evidence"]
+    assert evidence["n"] == 54 and evidence["needed_n"] == 525 and evidence["resolved"] is False
+    assert evidence["low"] < -0.01 < evidence["high"] and "Tango" in evidence["method"]
+    assert "1.85 points > the 1-point budget" in evidence["reason"]
+    top1 = tasks["top1_agreement"]  # 53 of 54 >= 98 %: a pass, whose interval still crosses the limit
+    assert top1["verdict"] == "pass" and top1["evidence"]["n"] == 54 and top1["evidence"]["resolved"] is False
+    junit = (out / "j.xml").read_text()
+    assert 'type="inconclusive"' in junit and "1.85 points &gt; the 1-point budget" in junit
+    assert '<property name="verdict" value="inconclusive"' in junit
+    markdown = (out / "m.md").read_text()
+    assert markdown.startswith("### edgelstm parity: INCONCLUSIVE") and "about 525 sequences would resolve it" in markdown
+
+    allowed = check(model, artifact, data, "--allow-inconclusive")
+    assert allowed.exit_code == 0, allowed.output  # the user accepted thin evidence: still named for what it is
+    assert "INCONCLUSIVE" in allowed.output and "PASS" not in allowed.output
+
+
+def test_the_same_one_sequence_among_600_is_an_ordinary_pass(model: Path) -> None:
+    artifact, data = one_flip(model, 600, "600")
+    result = check(model, artifact, data, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass"
+    tasks = {t["metric"]: t for t in report["candidates"][0]["tasks"]}
+    delta = tasks["accuracy_delta"]
+    assert delta["value"] == pytest.approx(-1 / 600) and delta["verdict"] == "pass"
+    assert delta["evidence"]["resolved"] is True and delta["evidence"]["needed_n"] is None
+    assert -0.01 <= delta["evidence"]["low"] < delta["value"] < delta["evidence"]["high"]
+    assert "1 lost of 600" in delta["detail"]
+
+    strict = check(model, artifact, data, "--strict-evidence", "--json")  # 599 of 600: both intervals clear the limits
+    top1 = {t["metric"]: t for t in json.loads(strict.stdout)["candidates"][0]["tasks"]}["top1_agreement"]
+    assert top1["evidence"]["resolved"] is True and strict.exit_code == 0, strict.output
+
+
+def test_strict_evidence_turns_an_unresolved_pass_into_inconclusive(model: Path) -> None:
+    """54 sequences and no difference at all: a pass by the observed rule (said to be unresolved), INCONCLUSIVE when
+    the pass must be shown too."""
+    source = model / "onnx" / "sequence_fused.onnx"
+    _, data = one_flip(model, 54, "54b")
+    lenient = check(model, source, data)
+    assert lenient.exit_code == 0, lenient.output
+    text = " ".join(lenient.output.split())
+    assert "PASS" in text and "cannot resolve: 1 sequence = 1.85 points > the 1-point budget" in text
+    strict = check(model, source, data, "--strict-evidence")
+    assert strict.exit_code == 1 and "INCONCLUSIVE" in strict.output, strict.output
