@@ -135,3 +135,81 @@ def test_strict_evidence_turns_an_unresolved_pass_into_inconclusive(model: Path)
     assert "PASS" in text and "cannot resolve: 1 sequence = 1.85 points > the 1-point budget" in text
     strict = check(model, source, data, "--strict-evidence")
     assert strict.exit_code == 1 and "INCONCLUSIVE" in strict.output, strict.output
+
+
+def test_stream_check_with_a_flip_budget_below_one_chunk_says_so(tmp_path: Path) -> None:
+    """40 chunks against a 1 % flip budget: one decision is 2.5 points. An artifact whose probability moves by just
+    enough to flip exactly one decision is INCONCLUSIVE; the graph against itself (no flip) is a PASS that says the
+    budget is finer than one chunk, and INCONCLUSIVE under --strict-evidence."""
+    silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
+    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.parity.reference import OnnxReference
+    from edgelstm.parity.stream_data import synthetic_speech
+
+    source = Path(silero.__file__).parent / "data" / "silero_vad_16k_op15.onnx"
+    call = ["--const", "sr=16000", "--chunk", "512", "--context", "64", "--providers", "cpu", "--max-flips", "0.01"]
+    audio = synthetic_speech(40 * 512 / 16_000, 16_000, seed=1, chunk=512).x[:, : 40 * 512]
+    np.save(tmp_path / "speech.npy", audio[0])
+    interface = open_artifact(source, InterfaceHints({"sr": 16_000}, (), 512, 64)).interface
+    feeds = sequence_feeds(interface, audio, None, "speech")
+    p = run_in_chunks(lambda f: OnnxReference(source).run_once(interface, f), interface, feeds, 512)[0].reshape(-1)
+    assert p.size == 40
+    # the artifact adds `shift` to p: the chunk just under the threshold crosses it, no other one does
+    threshold = 0.5
+    below = np.sort(p[p < threshold])[::-1]
+    assert len(below) >= 2 and threshold - below[0] < 0.05, "the stream must have one chunk just under the threshold"
+    shift = np.float32((threshold - below[0]) * 1.01 + 1e-6)
+    assert shift < threshold - below[1], "only one chunk may cross"
+    graph = onnx.load(str(source))
+    producer = next(n for n in graph.graph.node if "output" in n.output)
+    producer.output[list(producer.output).index("output")] = "output_before_shift"
+    graph.graph.initializer.append(numpy_helper.from_array(np.array(shift, np.float32), "p_shift"))
+    graph.graph.node.append(helper.make_node("Add", ["output_before_shift", "p_shift"], ["output"]))
+    onnx.save(graph, str(tmp_path / "shifted.onnx"))
+
+    args = ["check", tmp_path / "shifted.onnx", "--reference", source, "--data", tmp_path / "speech.npy", *call]
+    one_flip_result = run_cli([*args, "--max-delta", "1", "--report", tmp_path / "check.json"])
+    assert one_flip_result.exit_code == 1, one_flip_result.output
+    text = one_flip_result.output
+    assert "1 of 40 decisions flipped" in text and "verdict: INCONCLUSIVE" in text
+    assert "cannot resolve: 1 decision = 2.5 points > the 1-point budget" in text and "at least 100 needed" in text
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert report["verdict"] == "inconclusive" and report["passed"] is False
+    flips = report["candidates"][0]["flip_evidence"]
+    assert (flips["n"], flips["verdict"], flips["resolved"]) == (40, "inconclusive", False)
+
+    itself = ["check", source, "--reference", source, "--data", tmp_path / "speech.npy", *call, "--strict-evidence"]
+    strict = run_cli(itself)
+    assert strict.exit_code == 1 and "verdict: INCONCLUSIVE" in strict.output, strict.output
+    assert "0 of 40 decisions flipped" in strict.output and "1 decision = 2.5 points > the 1-point budget" in strict.output
+
+
+def test_quantize_gate_does_not_publish_an_inconclusive_artifact_and_says_why(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """quantize's gate reads the same verdict: `passed` False (so the artifact is not written), `verdict`
+    inconclusive with the evidence, and the result line says the data, not the artifact, fell short."""
+    from edgelstm.parity import TolerancePolicy
+    from edgelstm.parity.data import load_sequence_data
+    from edgelstm.quantize.api import QuantizeResult
+    from edgelstm.quantize.gate import ParityGate
+    from edgelstm.quantize.render import print_quantize
+    from edgelstm.report.render import selection_rows
+
+    artifact, data = one_flip(model, 54, "gate")
+    gate = ParityGate(
+        load_model(str(model / "ckpt")),
+        load_sequence_data(data, feature_size=5),
+        TolerancePolicy.from_toml(model / "parity.toml"),
+    )
+    summary = gate.run(artifact)
+    assert summary["passed"] is False and summary["verdict"] == "inconclusive"
+    assert summary["evidence"]["accuracy_delta"]["needed_n"] == 525
+    assert any(line.startswith("inconclusive: ") and "1.85 points" in line for line in summary["failures"])
+    print_quantize(QuantizeResult("dynamic-int8", {}, "m", 1000, size_bytes=500, parity=summary, parity_passed=False))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "parity INCONCLUSIVE" in out and "cannot resolve its budget" in out and "FAIL" not in out
+    row = selection_rows({"candidates": [{"scheme": "dynamic-int8", "passed": False, "summary": summary, "result": {}}]})[0]
+    assert any(cell.startswith("INCONCLUSIVE") for cell in row)

@@ -4,8 +4,8 @@ Pure functions and one result type; every gate (parity task checks, the streamin
 reads its verdict on a rate through `judge_rate`, so the rule lives here once.
 
 The rule (README "Evidence strength"): a budget is on the observed value, as before. A gate is *resolved* when
-one sample's worth of change fits inside the budget (1/N <= budget) and the 95 % interval lies on one side of the
-limit. Then:
+the 95 % interval lies on the observed side of the limit and, for a pass, one sample's worth of change fits inside
+the budget (1/N <= budget). Then:
 - observed beyond the limit: FAIL only when the interval lies beyond it too; otherwise `inconclusive`
   (a failure the data cannot tell from chance, e.g. one sequence of 54 against a 1-point budget).
 - observed within the limit: pass, with the weakness said when the interval still crosses the limit; with
@@ -157,7 +157,9 @@ def judge_rate(
     exact_rule = budget <= 0 or math.isinf(budget)  # exact agreement asked for, or not gated: counts decide
     fits = resolves_budget(n, budget) if discrete else True
     clears = _clears(low, high, limit, higher_is_better, within)
-    resolved = exact_rule or (fits and clears)
+    # A failure whose interval lies wholly beyond the limit is resolved however coarse the data (5 of 54 lost
+    # against 1 point); a pass needs one sample to fit inside the budget too.
+    resolved = exact_rule or (clears and (fits or not within))
     if within:
         verdict = INCONCLUSIVE if strict and not resolved else PASS
     else:
