@@ -28,7 +28,7 @@ def _parity_text(summary: dict | None) -> str:
 
 def _inconclusive(summary: dict | None) -> bool:
     """The gate's data could not resolve its budget: not a pass, not a failure of the artifact."""
-    return bool(summary) and summary.get("verdict") == "inconclusive"
+    return summary is not None and summary.get("verdict") == "inconclusive"
 
 
 def print_quantize(result: QuantizeResult) -> None:
@@ -118,6 +118,6 @@ def print_layers(scheme: str, layers: list[dict], ranking_data: str = "") -> Non
 def _cost_text(figures: dict | None) -> str:
     if not figures:
         return "-"
-    verdict = "pass" if figures.get("passed") else "FAIL"
+    verdict = "pass" if figures.get("passed") else "INCONCLUSIVE" if _inconclusive(figures) else "FAIL"
     cost = f"cost {figures['cost']:.2f}" if figures.get("cost") is not None else ""
     return " ".join(part for part in (verdict, _parity_text(figures), cost) if part)

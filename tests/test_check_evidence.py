@@ -195,7 +195,7 @@ def test_quantize_gate_does_not_publish_an_inconclusive_artifact_and_says_why(
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.quantize.api import QuantizeResult
     from edgelstm.quantize.gate import ParityGate
-    from edgelstm.quantize.render import print_quantize
+    from edgelstm.quantize.render import _cost_text, print_quantize
     from edgelstm.report.render import selection_rows
 
     artifact, data = one_flip(model, 54, "gate")
@@ -211,5 +211,6 @@ def test_quantize_gate_does_not_publish_an_inconclusive_artifact_and_says_why(
     print_quantize(QuantizeResult("dynamic-int8", {}, "m", 1000, size_bytes=500, parity=summary, parity_passed=False))
     out = " ".join(capsys.readouterr().out.split())
     assert "parity INCONCLUSIVE" in out and "cannot resolve its budget" in out and "FAIL" not in out
+    assert _cost_text(summary).startswith("INCONCLUSIVE")  # mixed's per-layer table reads the same verdict
     row = selection_rows({"candidates": [{"scheme": "dynamic-int8", "passed": False, "summary": summary, "result": {}}]})[0]
     assert any(cell.startswith("INCONCLUSIVE") for cell in row)

@@ -74,7 +74,12 @@ def bundle(
     )
     typer.echo(f"mobile usability: {usability}")
     passed = parity.get("passed")
-    verdict = "not checked" if passed is None else "pass" if passed else "FAIL"
+    if passed is None:
+        verdict = "not checked"
+    else:  # a check the data could not resolve reads "inconclusive", not FAIL (and is not a pass either)
+        from edgelstm.report.evidence import failed_label
+
+        verdict = "pass" if passed else failed_label(parity.get("candidates") or [])
     why = f" ({parity['reason']})" if parity.get("reason") else ""
     typer.echo(f"parity: {verdict}{why} for {parity.get('artifact')} sha256 {parity.get('artifact_sha256')}")
     typer.echo(f"session policy: {result.manifest['session_policy']['summary']}")

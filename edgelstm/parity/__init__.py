@@ -6,6 +6,7 @@ data (by default `builtin_speech("gate")`: one synthetic voice per row; `builtin
 disjoint stream a quantizer may fit to).
 """
 
+from edgelstm.parity.evidence_strength import Evidence
 from edgelstm.parity.gate import CheckConfig, run_check
 from edgelstm.parity.reference import OnnxReference, Reference, TorchReference
 from edgelstm.parity.report import CandidateResult, ParityReport
@@ -16,6 +17,7 @@ from edgelstm.parity.tolerances import TolerancePolicy, ToleranceSpec
 __all__ = [
     "CandidateResult",
     "CheckConfig",
+    "Evidence",
     "OnnxReference",
     "ParityReport",
     "Reference",

@@ -187,7 +187,8 @@ def _needed(
 ) -> int | None:
     """The smallest data size (the observed proportions held) at which one sample fits in the budget and the
     interval clears the limit on the observed side; None when no size would (the value sits on the limit)."""
-    floor = samples_to_fit(budget) if budget > 0 and not math.isinf(budget) else 1
+    # a pass also needs one sample to fit inside the budget; a failure only needs its interval beyond the limit
+    floor = samples_to_fit(budget) if within and 0 < budget < math.inf else 1
 
     def clears(m: float) -> bool:
         low, high = interval_at(m)
