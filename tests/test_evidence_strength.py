@@ -20,7 +20,13 @@ from edgelstm.parity.evidence_strength import (
     wilson_interval,
 )
 from edgelstm.parity.report import CandidateResult, ParityReport, TaskCheck
-from edgelstm.parity.stream_check import StreamCandidate, StreamCheckConfig, StreamCheckReport, flip_evidence
+from edgelstm.parity.stream_check import (
+    StreamCandidate,
+    StreamCheckConfig,
+    StreamCheckReport,
+    StreamRowResult,
+    flip_evidence,
+)
 
 
 # Known answers: the same counts through statsmodels 0.15 `proportion_confint(method="wilson")` (checked once by
@@ -164,6 +170,26 @@ def test_stream_candidate_with_unresolved_flips_is_inconclusive_in_json_and_line
     assert "verdict: INCONCLUSIVE" in lines and "flips inconclusive: cannot resolve: 1 decision = 2 points" in lines
     failing = StreamCandidate("cpu", decisions=50, flips=1, flip_evidence=flip_evidence(1, 50, 0.01), failures=["max |dp|"])
     assert failing.verdict == "FAIL"  # a resolved failure elsewhere wins over an unresolved flip count
+
+
+def test_a_row_whose_flips_cannot_be_resolved_makes_the_stream_inconclusive() -> None:
+    """Several rows (the built-in voices): each holds the budget on its own, so each row's flips are judged too."""
+    from edgelstm.parity.stream_render import stream_report_lines
+
+    rows = [
+        StreamRowResult("voice-a", 313, 0, 0.0, flip_evidence=flip_evidence(0, 313, 0.01)),
+        StreamRowResult("voice-b", 50, 1, 0.0, flip_evidence=flip_evidence(1, 50, 0.01)),  # 1 of 50 > 1 %: unresolved
+    ]
+    whole = flip_evidence(1, 363, 0.01)  # the whole stream: within the budget
+    candidate = StreamCandidate("cpu", decisions=363, flips=1, flip_evidence=whole, rows=rows)
+    assert whole.verdict == "pass" and rows[1].verdict == "inconclusive" and rows[0].verdict == "pass"
+    assert candidate.verdict == "inconclusive" and not candidate.passed
+    assert candidate.inconclusive_lines() == [f"voice-b: flips inconclusive: {rows[1].flip_evidence.reason}"]  # type: ignore[union-attr]
+    report = StreamCheckReport("a.onnx", "0" * 64, "r.onnx", "1" * 64, "speech", "", 512, 313, 2, "p", StreamCheckConfig())
+    report.candidates.append(candidate)
+    assert report.to_dict()["candidates"][0]["rows"][1]["verdict"] == "inconclusive"
+    lines = "\n".join(stream_report_lines(report))
+    assert "voice-b  inconclusive  1 of 50 flipped" in lines and "1 decision = 2 points > the 1-point budget" in lines
 
 
 def _task(verdict_evidence: Evidence) -> TaskCheck:

@@ -118,6 +118,17 @@ class StreamCandidate:
     def passed(self) -> bool:
         return self.status == "skipped" or (self.status == "ran" and not self.failures and not self.inconclusive)
 
+    def inconclusive_lines(self) -> list[str]:
+        """Each flip count the data cannot resolve (the whole stream's, each row's), with the data size that would."""
+        lines = []
+        if self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE:
+            lines.append(f"flips inconclusive: {self.flip_evidence.reason}")
+        if len(self.rows) > 1:
+            lines += [
+                f"{r.name}: flips inconclusive: {r.flip_evidence.reason}" for r in self.rows if r.inconclusive and r.flip_evidence
+            ]
+        return lines
+
     @property
     def verdict(self) -> str:
         """In the words of `check --report`'s candidates, so bundle and report read either kind of verdict."""
@@ -459,11 +470,7 @@ class StreamGate:
                 max_abs_delta=candidate.max_abs_delta,
                 failures=candidate.failures
                 or ([candidate.reason] if candidate.reason else [])
-                or (
-                    [f"flips inconclusive: {candidate.flip_evidence.reason}"]
-                    if candidate.flip_evidence and candidate.inconclusive
-                    else []
-                ),
+                or (candidate.inconclusive_lines() if candidate.inconclusive else []),
                 last_chunk_errors={p.output: p.last_error for p in candidate.profiles},
                 rows=[
                     {
