@@ -508,7 +508,11 @@ def loss_reason(row: Candidate, winner: Candidate | None, objective: Objective) 
         return f"not gated: {row.summary[NOT_GATED]}"
     if not row.passed:
         failures = row.summary.get("failures") or []
-        return "failed the gate: " + (failures[0] if failures else "see its parity summary")
+        # the data could not resolve a budget: not the artifact's failure, and not a pass either
+        first = failures[0] if failures else "see its parity summary"
+        if row.summary.get("verdict") == "inconclusive":
+            return "gate inconclusive: " + first.removeprefix("inconclusive: ")
+        return "failed the gate: " + first
     prefix = "ORT's default quantize_dynamic, shown for comparison; " if row.role == "contender" else ""
     if winner is None:
         return prefix + (

@@ -196,6 +196,7 @@ def test_quantize_gate_does_not_publish_an_inconclusive_artifact_and_says_why(
     from edgelstm.quantize.api import QuantizeResult
     from edgelstm.quantize.gate import ParityGate
     from edgelstm.quantize.render import _cost_text, print_quantize
+    from edgelstm.quantize.selection import Candidate, loss_reason
     from edgelstm.report.render import selection_rows
 
     artifact, data = one_flip(model, 54, "gate")
@@ -212,5 +213,7 @@ def test_quantize_gate_does_not_publish_an_inconclusive_artifact_and_says_why(
     out = " ".join(capsys.readouterr().out.split())
     assert "parity INCONCLUSIVE" in out and "cannot resolve its budget" in out and "FAIL" not in out
     assert _cost_text(summary).startswith("INCONCLUSIVE")  # mixed's per-layer table reads the same verdict
+    row = Candidate("dynamic-int8", QuantizeResult("dynamic-int8", {}, "m", 1000, size_bytes=500), passed=False, summary=summary)
+    assert loss_reason(row, None, "size").startswith("gate inconclusive: data / accuracy_delta")
     row = selection_rows({"candidates": [{"scheme": "dynamic-int8", "passed": False, "summary": summary, "result": {}}]})[0]
     assert any(cell.startswith("INCONCLUSIVE") for cell in row)

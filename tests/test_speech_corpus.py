@@ -139,13 +139,16 @@ def test_the_verdict_fails_when_one_row_fails_though_the_whole_holds(tmp_path: P
     report = run_stream_check(info, OnnxReference(reference), _rows_with_flips(2), config)
     (candidate,) = report.candidates
     assert report.batched == (batch == "batch")  # a batch-1 graph gets its rows one by one
-    # The whole: 2 of 200 flipped, within 1 % (2); row 1 alone: 2 of 100, over its 1 % (1).
+    # The whole: 2 of 200 flipped, within 1 % (2); row 1 alone: 2 of 100, over its 1 % (1). At 100 decisions the
+    # 95 % interval of 2 % still holds 1 %: row 1 does not pass, and its verdict says the data cannot resolve it.
     assert (candidate.decisions, candidate.flips) == (200, 2)
     assert [(r.name, r.flips, r.passed) for r in candidate.rows] == [("row 0", 0, True), ("row 1", 2, False)]
-    assert candidate.failures == ["row 1: 2 of 100 decisions flipped at 0.5 (budget 1.00% = 1)"]
+    assert candidate.failures == [] and candidate.rows[1].verdict == "inconclusive"
+    assert candidate.inconclusive_lines()[0].startswith("row 1: flips inconclusive: cannot resolve")
     assert not report.passed
     lines = stream_report_lines(report)
-    assert any("row 1" in line and "FAIL  2 of 100 flipped" in line for line in lines) and lines[-1] == "verdict: FAIL"
+    assert any("row 1" in line and "inconclusive  2 of 100 flipped" in line for line in lines)
+    assert lines[-1] == "verdict: INCONCLUSIVE"
     data = report.to_dict()
     assert [r["passed"] for r in data["candidates"][0]["rows"]] == [True, False]
     assert [r["name"] for r in data["data_rows"]] == ["row 0", "row 1"]
