@@ -268,6 +268,24 @@ def test_the_verdict_is_over_this_artifacts_candidates_only(streaming_artifact: 
     assert verify_bundle(tmp_path / "b").parity == "FAIL"
 
 
+def test_an_inconclusive_verdict_is_shipped_and_verified_by_its_name(streaming_artifact: Path, tmp_path: Path) -> None:
+    """A check whose data could not resolve a budget: not a pass, and not called FAIL either (issue 19, item 4)."""
+    mine = _sha(streaming_artifact)
+    report = _parity_report(
+        tmp_path / "check.json",
+        _candidate("elsewhere/streaming_fused.onnx", "inconclusive", mine),
+        _candidate("elsewhere/streaming_fused.onnx", "pass", mine, provider="mobile"),
+    )
+    made = CliRunner().invoke(
+        app, ["bundle", str(streaming_artifact), "--out", str(tmp_path / "b"), "--parity-report", str(report)]
+    )
+    assert made.exit_code == 0, made.output
+    assert "parity: inconclusive" in made.output
+    parity = json.loads((tmp_path / "b" / "manifest.json").read_text())["parity"]
+    assert parity["passed"] is False  # readers of the bool see no pass
+    assert verify_bundle(tmp_path / "b").parity == "inconclusive"
+
+
 def test_a_report_without_sha256_counts_by_hashing_the_file_it_names(streaming_artifact: Path, tmp_path: Path) -> None:
     report = _parity_report(tmp_path / "check.json", _candidate(str(streaming_artifact), "pass"), _candidate("x.onnx", "skipped"))
     made = CliRunner().invoke(
