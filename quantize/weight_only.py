@@ -1,5 +1,12 @@
-"""Weight-only quantization as an onnx-ir pass: weights stored int8 (per output channel) or int4 (per block) behind
-`DequantizeLinear`, compute stays float -- so a fused LSTM/GRU keeps its float kernel and its speed.
+"""Weight-only quantization as an onnx-ir pass: weights stored int8 (per output channel) or int4 (per block) and
+expanded to float by `Cast` + `Mul` at the head of the graph, compute stays float -- so a fused LSTM/GRU keeps its
+float kernel and its speed.
+
+Why Cast + Mul and not DequantizeLinear (issue 19): ONNX Runtime constant-folds Cast + Mul of stored tensors into
+float weights when a session starts, in a default `InferenceSession(path)`; it folds DequantizeLinear only when the
+session sets `session.disable_quant_qdq=1`, which a file cannot carry, and otherwise dequantizes on every call
+(1.5-1.6x slower than float, measured). The file stays as small (the folded floats live in memory only).
+`scripts/bench_weight_forms.py` measures both forms against float.
 
 A stored tensor is a weight when every path from it reaches a weight slot (Conv/ConvTranspose W, MatMul B, Gemm B,
 LSTM/GRU/RNN W, R and B) through ops that only move data (Slice, Concat, Unsqueeze, ...): torch exports an nn.LSTM's
@@ -25,13 +32,19 @@ from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, Wei
 # Ops that only move or select data: the output-channel axis of a weight can be followed through them.
 LAYOUT_OPS = frozenset({"Identity", "Slice", "Split", "Concat", "Unsqueeze", "Squeeze", "Transpose"})
 FLOAT_TYPES = {ir.DataType.FLOAT: np.float32, ir.DataType.FLOAT16: np.float16}
-# Per-axis DequantizeLinear exists since opset 13, but onnx.reference implements it from 19 only: published graphs
-# must run there too (issue 11), so int8 raises older graphs to 19. int4 and block_size need 21.
-MIN_OPSET = {"int8": 19, "int4": 21}
+# The opset each storage needs, per form. Cast form: Cast from INT4 needs 21; int8 needs Expand (8) and Slice with
+# inputs (10) for blocks, so graphs older than 10 are converted. DequantizeLinear form: per-axis exists since 13 but
+# onnx.reference implements it from 19 only, and published graphs must run there too (issue 11); block_size: 21.
+CAST, DEQUANTIZE = "cast", "dequantize"
+WEIGHT_FORMS = (CAST, DEQUANTIZE)
+MIN_OPSET = {"int8": 10, "int4": 21}
+DEQUANTIZE_MIN_OPSET = {"int8": 19, "int4": 21}
 NOT_SELECTED = "not selected: kept in float by the per-layer choice"
 # What one quantized tensor costs besides its values and scales in a compacted artifact (quantize/compact.py): the
-# DequantizeLinear node (~45 bytes with short names and its axis) and one more initializer header (~8).
+# Cast and Mul nodes (~50 bytes with short names) and one more initializer header (~8); blocks add an Expand and a
+# Reshape with their two shape tensors (and a Slice where the length is not a multiple of the block).
 DEQUANTIZE_OVERHEAD_BYTES = 64
+BLOCK_OVERHEAD_BYTES = 96
 # Stored float tensors that are not weights (biases of Add, constants) are listed as kept from this size on only:
 # the report is for what a user might have expected to shrink, not for every scalar.
 KEPT_REPORT_ELEMENTS = 256
@@ -73,6 +86,7 @@ class WeightOnlyReport:
     storage: str
     opset_before: int
     opset_after: int
+    form: str = CAST  # how stored weights become float in the graph: CAST | DEQUANTIZE
     quantized: list[QuantizedTensor] = field(default_factory=list)
     kept: list[KeptTensor] = field(default_factory=list)
 
@@ -89,6 +103,7 @@ class WeightOnlyReport:
             "storage": self.storage,
             "opset_before": self.opset_before,
             "opset_after": self.opset_after,
+            "form": self.form,
             "bytes_before": self.bytes_before,
             "bytes_after": self.bytes_after,
             "quantized": [asdict(t) for t in self.quantized],
@@ -104,8 +119,13 @@ class WeightOnlyReport:
         if storage == "mixed":
             counts = {s: sum(t.storage == s for t in self.quantized) for s in ("int8", "int4")}
             storage = "mixed (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ")"
+        behind = (
+            "expanded by Cast and Mul (ONNX Runtime folds them to float weights when a session starts, default options)"
+            if self.form == CAST
+            else "behind DequantizeLinear (float speed in ONNX Runtime only with session.disable_quant_qdq=1)"
+        )
         notes = [
-            f"{storage} weights {how} behind DequantizeLinear, float compute: {len(self.quantized)} tensors "
+            f"{storage} weights {how} {behind}, float compute: {len(self.quantized)} tensors "
             f"({', '.join(ops)}), {self.bytes_before} -> {self.bytes_after} bytes"
         ]
         if worst is not None:
@@ -113,7 +133,8 @@ class WeightOnlyReport:
         if self.storage != "mixed" and (fallback := [t.name for t in self.quantized if t.storage != self.storage]):
             notes.append(f"int8 per channel where no int4 block axis fits: {', '.join(fallback)}")
         if self.opset_after != self.opset_before:
-            notes.append(f"opset {self.opset_before} -> {self.opset_after} (onnx.version_converter) for DequantizeLinear")
+            needs = "DequantizeLinear" if self.form == DEQUANTIZE else "int4 Cast" if self.opset_after >= 21 else "Expand/Slice"
+            notes.append(f"opset {self.opset_before} -> {self.opset_after} (onnx.version_converter) for {needs}")
         if self.kept:
             notes.append(f"left in float: {len(self.kept)} tensors ({'; '.join(sorted({k.reason for k in self.kept}))})")
         return notes
@@ -122,10 +143,13 @@ class WeightOnlyReport:
 class WeightOnlyQuantizePass(ir.passes.InPlacePass):
     """Replaces every float weight (subgraphs included) by quantized storage + DequantizeLinear."""
 
-    def __init__(self, config: WeightOnlyConfig) -> None:
+    def __init__(self, config: WeightOnlyConfig, form: str = CAST) -> None:
         super().__init__()
+        if form not in WEIGHT_FORMS:
+            raise ValueError(f"unknown weight form {form!r}; choose from {', '.join(WEIGHT_FORMS)}")
         self.config = config
-        self.report = WeightOnlyReport(config.storage, 0, 0)
+        self.form = form
+        self.report = WeightOnlyReport(config.storage, 0, 0, form)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         names = {v.name for v in _all_values(model.graph) if v.name}
@@ -153,8 +177,8 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
                 reason = "its uses disagree on the output-channel axis"
                 self.report.kept.append(KeptTensor(value.name or "", array.shape, reason))
                 continue
-            if self._stored_bytes(value.name or "", array, slots) + DEQUANTIZE_OVERHEAD_BYTES >= array.nbytes:
-                reason = "no smaller quantized (values, scales and a DequantizeLinear node cost more than its floats)"
+            if self._stored_bytes(value.name or "", array, slots) >= array.nbytes:
+                reason = "no smaller quantized (values, scales and the nodes that expand them cost more than its floats)"
                 self.report.kept.append(KeptTensor(value.name or "", array.shape, reason))
                 continue
             entry = self._replace(value, graph, constant_node, array, slots, names)
@@ -168,14 +192,16 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         return self.config.storage
 
     def _stored_bytes(self, name: str, array: np.ndarray, slots: list[WeightSlot]) -> int:
-        """Bytes of quantized values plus scales, as `_replace` would store them."""
-        scale_bytes = array.dtype.itemsize
+        """Bytes of quantized values plus scales, as `_replace` would store them, and the nodes expanding them."""
+        # The cast form keeps fp16 weights' scales in float32 (see expand_stored_weight).
+        scale_bytes = 4 if self.form == CAST and array.dtype == np.float16 else array.dtype.itemsize
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         if block_axis is not None:
             block = self.config.block_size  # type: ignore[attr-defined]  # the int4-capable configs
             blocks = array.size // array.shape[block_axis] * -(-array.shape[block_axis] // block)
-            return (array.size + 1) // 2 + blocks * scale_bytes
-        return array.size + array.shape[slots[0].channel_axis] * scale_bytes
+            overhead = DEQUANTIZE_OVERHEAD_BYTES + (BLOCK_OVERHEAD_BYTES if self.form == CAST else 0)
+            return (array.size + 1) // 2 + blocks * scale_bytes + overhead
+        return array.size + array.shape[slots[0].channel_axis] * scale_bytes + DEQUANTIZE_OVERHEAD_BYTES
 
     def _replace(
         self,
@@ -188,37 +214,21 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
     ) -> QuantizedTensor:
         name = value.name or "weight"
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
-        attributes: dict[str, Any]
         if block_axis is not None:
             assert isinstance(self.config, WeightOnlyInt4Config | WeightOnlyMixedConfig)  # the configs with int4
             block = self.config.block_size
             q, scale = quantize_int4_blockwise(array, block_axis, block)
-            import ml_dtypes  # onnx and onnx-ir depend on it: numpy's int4
-
-            stored = ir.Tensor(q.astype(ml_dtypes.int4), dtype=ir.DataType.INT4)
-            storage, axis, attributes = "int4", block_axis, {"axis": block_axis, "block_size": block}
-            dequantized = (q.astype(np.float32) * np.repeat(scale, block, axis=block_axis)[_crop(array.shape)]).astype(
-                array.dtype
-            )
+            storage, axis = "int4", block_axis
         else:
             axis = slots[0].channel_axis
             q, scale = quantize_int8_per_channel(array, axis)
-            stored = ir.Tensor(q)
-            storage, attributes, block = "int8", {"axis": axis}, 0
-            dequantized = (q.astype(array.dtype) * _along(scale, axis, array.ndim)).astype(array.dtype)
-        q_value = _stored_value(graph, constant_node, stored, _unique(f"{name}_quantized", names))
-        scale_value = _stored_value(graph, constant_node, ir.Tensor(scale), _unique(f"{name}_scale", names))
-        dq = ir.node("DequantizeLinear", [q_value, scale_value], attributes, name=_unique(f"{name}_DequantizeLinear", names))
-        dq.outputs[0].name = _unique(f"{name}_dequantized", names)
-        dq.outputs[0].type = ir.TensorType(ir.DataType.from_numpy(array.dtype))
-        dq.outputs[0].shape = ir.Shape(array.shape)
-        value.replace_all_uses_with(dq.outputs[0])
+            storage, block = "int8", 0
+        stored = StoredWeight(q, scale, axis, block, storage)
+        expanded = expand_stored_weight(graph, constant_node, stored, array, name, names, self.form)
+        value.replace_all_uses_with(expanded)
         if constant_node is None:
             graph.initializers.pop(name)
-            graph.insert_before(graph[0], dq)  # every input of dq is stored: the head of the graph is in order
         else:
-            producers = [n for n in (q_value.producer(), scale_value.producer()) if n is not None]
-            graph.insert_after(constant_node, [*producers, dq])
             graph.remove(constant_node, safe=True)
         return QuantizedTensor(
             name,
@@ -229,19 +239,134 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             block,
             array.nbytes,
             (q.size + 1) // 2 + scale.nbytes if storage == "int4" else q.nbytes + scale.nbytes,
-            float(np.abs(dequantized.astype(np.float64) - array).max()),
+            float(np.abs(stored.dequantized(array.dtype).astype(np.float64) - array).max()),
             tuple(dict.fromkeys(s.node for s in slots)),
         )
 
 
-def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[onnx.ModelProto, WeightOnlyReport]:
-    """The model with its float weights stored quantized; the input proto is left unchanged.
+@dataclass(frozen=True)
+class StoredWeight:
+    """One weight as the quantizer math left it: integer values, scales and how the scales spread over the values.
+
+    `q` is int8 (int4 values in -8..7 for int4 storage). `scale` keeps the rank of the weight: per channel (block 0)
+    one value along `axis`, 1 elsewhere or a vector along `axis`; blockwise, ceil(len / block) along `axis`
+    (DequantizeLinear-21's blocked layout).
+    """
+
+    q: np.ndarray
+    scale: np.ndarray
+    axis: int
+    block: int  # 0: per channel along `axis`
+    storage: str  # int8 | int4
+
+    def scale_full(self) -> np.ndarray:
+        """The scales spread to the weight's shape."""
+        rank = self.q.ndim
+        if not self.block:
+            return self.scale.reshape([-1 if a == self.axis else 1 for a in range(rank)])
+        return np.repeat(self.scale, self.block, axis=self.axis)[_crop(self.q.shape)]
+
+    def dequantized(self, dtype: np.dtype) -> np.ndarray:
+        return (self.q.astype(np.float32) * self.scale_full().astype(np.float32)).astype(dtype)
+
+
+def expand_stored_weight(
+    graph: ir.Graph,
+    constant_node: ir.Node | None,
+    stored: StoredWeight,
+    like: np.ndarray,
+    name: str,
+    names: set[str],
+    form: str = CAST,
+) -> ir.Value:
+    """The nodes that turn `stored` back into a float weight shaped and typed like `like`, inserted where the stored
+    tensor was (head of the graph for an initializer, after its Constant node otherwise); returns the float value.
+
+    CAST form: Cast(q) * scale, scales spread over blocks by Expand + Reshape (+ Slice for a last partial block).
+    Every input is stored, so ORT folds the whole chain into one float initializer at session creation (default
+    options, If/Loop bodies too). fp16 weights are expanded in float32 and cast back: ORT's CPU provider has no
+    fp16 Mul kernel, so an fp16 Mul would stay unfolded and run on every call.
+    DEQUANTIZE form: one DequantizeLinear (per axis, or block_size), folded by ORT only with
+    session.disable_quant_qdq=1; kept for comparison (scripts/bench_weight_forms.py) and old artifacts.
+    """
+    dtype = ir.DataType.from_numpy(like.dtype)
+    nodes: list[ir.Node] = []
+    stored_values: list[ir.Value] = []
+
+    def constant(tensor: ir.Tensor, suffix: str) -> ir.Value:
+        value = _stored_value(graph, constant_node, tensor, _unique(f"{name}_{suffix}", names))
+        stored_values.append(value)
+        return value
+
+    def node(op: str, inputs: list[ir.Value], attributes: dict[str, Any], suffix: str) -> ir.Value:
+        made = ir.node(op, inputs, attributes, name=_unique(f"{name}_{op}", names))
+        made.outputs[0].name = _unique(f"{name}_{suffix}", names)
+        nodes.append(made)
+        return made.outputs[0]
+
+    if stored.storage == "int4":
+        import ml_dtypes  # onnx and onnx-ir depend on it: numpy's int4
+
+        q_value = constant(ir.Tensor(stored.q.astype(ml_dtypes.int4), dtype=ir.DataType.INT4), "quantized")
+    else:
+        q_value = constant(ir.Tensor(stored.q.astype(np.int8)), "quantized")
+    if form == DEQUANTIZE:
+        attributes: dict[str, Any] = {"axis": stored.axis}
+        if stored.block:
+            attributes["block_size"] = stored.block
+        scale_value = constant(ir.Tensor(stored.scale.astype(like.dtype)), "scale")
+        result = node("DequantizeLinear", [q_value, scale_value], attributes, "dequantized")
+    elif form == CAST:
+        compute = np.float32 if like.dtype == np.float16 else like.dtype
+        axis = stored.axis
+        if not stored.block:
+            scale_value = constant(ir.Tensor(stored.scale_full().astype(compute)), "scale")
+        else:
+            blocks = stored.scale.shape[axis]
+            spread = [*like.shape[:axis], blocks, 1, *like.shape[axis + 1 :]]
+            scale_value = constant(ir.Tensor(stored.scale.reshape(spread).astype(compute)), "scale")
+            spread[axis + 1] = stored.block
+            shape = ir.Tensor(np.array(spread, np.int64))
+            scale_value = node("Expand", [scale_value, constant(shape, "block_shape")], {}, "scale_blocks")
+            padded = [*like.shape[:axis], blocks * stored.block, *like.shape[axis + 1 :]]
+            shape = ir.Tensor(np.array(padded, np.int64))
+            scale_value = node("Reshape", [scale_value, constant(shape, "padded_shape")], {}, "scale_padded")
+            if padded[axis] != like.shape[axis]:
+                crop = [("starts", 0), ("ends", like.shape[axis]), ("axes", axis)]
+                bounds = [constant(ir.Tensor(np.array([v], np.int64)), k) for k, v in crop]
+                scale_value = node("Slice", [scale_value, *bounds], {}, "scale_spread")
+        casted = node("Cast", [q_value], {"to": ir.DataType.from_numpy(np.dtype(compute))}, "float")
+        result = node("Mul", [casted, scale_value], {}, "dequantized")
+        if compute != like.dtype:
+            result = node("Cast", [result], {"to": dtype}, "cast")
+    else:
+        raise ValueError(f"unknown weight form {form!r}; choose from {', '.join(WEIGHT_FORMS)}")
+    result.type, result.shape = ir.TensorType(dtype), ir.Shape(like.shape)
+    if constant_node is None:
+        anchor = graph[0] if len(graph) else None
+        for made in nodes:  # every input is stored or made just before: the head of the graph is in order
+            if anchor is None:
+                graph.append(made)
+            else:
+                graph.insert_before(anchor, made)
+    else:
+        producers = [v.producer() for v in stored_values]
+        graph.insert_after(constant_node, [*(p for p in producers if p is not None), *nodes])
+    return result
+
+
+def quantize_weights(
+    model: onnx.ModelProto, config: WeightOnlyConfig, form: str = CAST
+) -> tuple[onnx.ModelProto, WeightOnlyReport]:
+    """The model with its float weights stored quantized; the input proto is left unchanged. `form`: how stored
+    weights are expanded (CAST, the published form; DEQUANTIZE, for comparison).
 
     Raises UnsupportedGraphError when the graph's opset is too old for the storage and cannot be converted.
     Ensures the result passes onnx.checker (full) and strict shape inference when the source did.
     """
     opset_before = _default_opset(model)
-    needed = MIN_OPSET[config.storage if config.storage != "mixed" else _mixed_storage(config)]
+    storage = config.storage if config.storage != "mixed" else _mixed_storage(config)
+    needed = (MIN_OPSET if form == CAST else DEQUANTIZE_MIN_OPSET)[storage]
     source_valid = _validity_problem(model) is None
     declared = _declared_value_infos(ir.from_proto(model).graph)
     if opset_before < needed:
@@ -249,15 +374,15 @@ def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[
             model = onnx.version_converter.convert_version(model, needed)
         except Exception as exc:  # the converter raises bare RuntimeErrors/ValueErrors per missing adapter
             raise UnsupportedGraphError(
-                f"{config.scheme} needs opset {needed} (DequantizeLinear {'int4 blocks' if config.storage == 'int4' else 'per axis, runnable in onnx.reference'})"
+                f"{config.scheme} needs opset {needed} ({_opset_reason(storage, form)})"
                 f" and this graph's opset {opset_before} could not be converted: {first_line(exc)}"
             ) from None
     else:
         model = onnx.ModelProto.FromString(model.SerializeToString())
-    if needed >= MIN_OPSET["int4"]:
+    if needed >= 21:
         model.ir_version = max(model.ir_version, 10)  # int4 tensors need IR version 10
     graph = ir.from_proto(model)
-    quantize_pass = WeightOnlyQuantizePass(config)
+    quantize_pass = WeightOnlyQuantizePass(config, form)
     quantize_pass(graph)
     # The converter writes an inferred type for every intermediate value (silero: 636 entries, +49 kB); keep the
     # file as lean as its source: only the value types the source declared.
@@ -283,6 +408,12 @@ def weight_layers(model: onnx.ModelProto, min_elements: int = 1024) -> dict[str,
     for tensor in report.quantized:
         layers.setdefault(tensor.nodes[0] if tensor.nodes and tensor.nodes[0] else tensor.name, []).append(tensor)
     return layers
+
+
+def _opset_reason(storage: str, form: str) -> str:
+    if form == DEQUANTIZE:
+        return f"DequantizeLinear {'int4 blocks' if storage == 'int4' else 'per axis, runnable in onnx.reference'}"
+    return "Cast from int4" if storage == "int4" else "Expand and Slice for scales"
 
 
 def _mixed_storage(config: WeightOnlyConfig) -> str:

@@ -1,4 +1,4 @@
-"""Weight-only int8 / int4: per-channel and blockwise storage behind DequantizeLinear, on any graph."""
+"""Weight-only int8 / int4: per-channel and blockwise storage expanded by Cast + Mul (folded by ORT), on any graph."""
 
 from __future__ import annotations
 
@@ -25,7 +25,12 @@ from edgelstm.parity.stream_data import synthetic_speech
 from edgelstm.quantize import quantize
 from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
 from edgelstm.quantize.gate import ParityGate
-from edgelstm.quantize.weight_only import quantize_int4_blockwise, quantize_int8_per_channel, quantize_weights
+from edgelstm.quantize.weight_only import (
+    DEQUANTIZE,
+    quantize_int4_blockwise,
+    quantize_int8_per_channel,
+    quantize_weights,
+)
 from edgelstm.runtime import session_from_onnx
 from tests.conftest import random_checkpoint
 from tests.refusals import run_cli
@@ -44,12 +49,16 @@ def _model(graph: onnx.GraphProto, opset: int = 17) -> onnx.ModelProto:
     return model
 
 
-def _dequantize_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+def _expansion_casts(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The Cast nodes that read a stored int8/int4 tensor (initializer or Constant), subgraphs included."""
     found: list[onnx.NodeProto] = []
+    ints = (TensorProto.INT8, TensorProto.INT4)
 
     def visit(graph: onnx.GraphProto) -> None:
+        stored = {i.name for i in graph.initializer if i.data_type in ints}
+        stored |= {n.output[0] for n in graph.node if n.op_type == "Constant" and n.attribute[0].t.data_type in ints}
         for node in graph.node:
-            if node.op_type == "DequantizeLinear":
+            if node.op_type == "Cast" and node.input[0] in stored:
                 found.append(node)
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:
@@ -57,6 +66,39 @@ def _dequantize_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
     visit(model.graph)
     return found
+
+
+def _dequantize_nodes(model: onnx.ModelProto) -> list[str]:
+    return [op for op in _op_list(model) if op == "DequantizeLinear"]
+
+
+def _ops(model: onnx.ModelProto) -> set[str]:
+    return set(_op_list(model))
+
+
+def _op_list(model: onnx.ModelProto) -> list[str]:
+    """Every node's op type, subgraphs included."""
+    ops: list[str] = []
+
+    def visit(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            ops.append(node.op_type)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    visit(attr.g)
+
+    visit(model.graph)
+    return ops
+
+
+def _ort_optimized(model: onnx.ModelProto, tmp_path: Path) -> onnx.ModelProto:
+    """The graph a default ONNX Runtime session runs (no session config entry), as ORT writes it out."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()  # defaults on purpose: what a user's InferenceSession(path) does
+    options.optimized_model_filepath = str(tmp_path / "ort_optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnx.load(options.optimized_model_filepath)
 
 
 def _assert_valid_and_close(original: onnx.ModelProto, quantized: onnx.ModelProto, feeds: dict, atol: float) -> None:
@@ -114,7 +156,7 @@ def test_matmul_weights_inside_if_branches_are_quantized_per_output_column() -> 
     quantized, report = quantize_weights(model, WeightOnlyInt8Config())
     assert sorted(t.name for t in report.quantized) == ["w_else", "w_then"]
     assert all(t.axis == 1 and t.op == "MatMul" and t.bytes_after < t.bytes_before / 3.5 for t in report.quantized)
-    assert len(_dequantize_nodes(quantized)) == 2
+    assert len(_expansion_casts(quantized)) == 2
     x = _weight(2, 64)
     for cond in (True, False):
         _assert_valid_and_close(model, quantized, {"x": x, "cond": np.array(cond)}, atol=0.02)
@@ -136,14 +178,14 @@ def test_a_shared_initializer_is_quantized_once_and_biases_stay_float() -> None:
     model = _model(graph)
     quantized, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=16))
     assert [t.name for t in report.quantized] == ["w"]
-    assert len(_dequantize_nodes(quantized)) == 1
+    assert len(_expansion_casts(quantized)) == 1
     assert {i.name for i in quantized.graph.initializer} == {"w_quantized", "w_scale", "bias"}
     _assert_valid_and_close(model, quantized, {"x": _weight(3, 48)}, atol=0.02)
 
 
 def test_weights_stay_float_only_where_quantizing_saves_no_bytes_and_gemm_follows_trans_b() -> None:
     w = _weight(20, 40)  # 800 elements, stored transposed (transB=1): output channels on axis 0
-    tiny = _weight(4, 4)  # 64 float bytes: 16 int8 + 16 of scales + a DequantizeLinear node is no saving
+    tiny = _weight(4, 4)  # 64 float bytes: 16 int8 + 16 of scales + Cast and Mul nodes is no saving
     graph = helper.make_graph(
         [
             helper.make_node("Gemm", ["x", "w"], ["h"], transB=1),
@@ -162,12 +204,12 @@ def test_weights_stay_float_only_where_quantizing_saves_no_bytes_and_gemm_follow
     model = _model(graph)
     kept, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=1024))  # an explicit floor still holds
     assert not report.quantized and "under 1024 elements" in report.kept[0].reason
-    assert not _dequantize_nodes(kept)
+    assert not _expansion_casts(kept)
     quantized, report = quantize_weights(model, WeightOnlyInt8Config())
     assert [(t.name, t.axis) for t in report.quantized] == [("w", 0)]
     assert [(k.name, k.reason.split(" (")[0]) for k in report.kept] == [("tiny", "no smaller quantized")]
     (scale,) = [i for i in quantized.graph.initializer if i.name == "w_scale"]
-    assert list(scale.dims) == [20]
+    assert list(scale.dims) == [20, 1]  # one per output channel, shaped to broadcast over the weight in Mul
     _assert_valid_and_close(model, quantized, {"x": _weight(2, 40)}, atol=0.02)
 
 
@@ -189,7 +231,7 @@ def test_fused_gru_biases_are_stored_int8_with_one_scale_per_direction(config) -
     assert (bias.storage, bias.axis, bias.op) == ("int8", 0, "GRU")  # no reduced axis: int4 configs store it int8
     assert bias.max_abs_error <= np.abs(b[0]).max() / 254 * 1.01 * 10  # per direction: within half a step of the larger
     scale = {i.name: numpy_helper.to_array(i) for i in quantized.graph.initializer}["b_scale"]
-    np.testing.assert_allclose(scale, np.abs(b).max(axis=1) / 127, rtol=1e-6)
+    np.testing.assert_allclose(scale.reshape(-1), np.abs(b).max(axis=1) / 127, rtol=1e-6)
     _assert_valid_and_close(model, quantized, {"x": _weight(7, 2, inputs)}, atol=0.1 if config.storage == "int4" else 0.05)
 
 
@@ -222,7 +264,7 @@ def test_lstm_weights_reached_through_gate_reordering_are_quantized_per_gate_row
     _assert_valid_and_close(model, quantized, {"x": _weight(5, 1, inputs)}, atol=0.01)
 
 
-def test_int4_is_blockwise_along_the_reduced_axis_and_raises_the_opset() -> None:
+def test_int4_is_blockwise_along_the_reduced_axis_and_raises_the_opset(tmp_path: Path) -> None:
     w = _weight(64, 48)
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["y"])],
@@ -235,20 +277,20 @@ def test_int4_is_blockwise_along_the_reduced_axis_and_raises_the_opset() -> None
     quantized, report = quantize_weights(model, WeightOnlyInt4Config(block_size=32))
     (entry,) = report.quantized
     assert (entry.storage, entry.axis, entry.block_size) == ("int4", 0, 32)
-    assert (report.opset_before, report.opset_after) == (17, 21) and quantized.ir_version >= 10
+    assert (report.opset_before, report.opset_after) == (17, 21) and quantized.ir_version >= 10  # Cast from INT4
     stored = {i.name: i for i in quantized.graph.initializer}
-    assert stored["w_quantized"].data_type == TensorProto.INT4 and list(stored["w_scale"].dims) == [2, 48]
-    (dq,) = _dequantize_nodes(quantized)
-    assert {a.name: a.i for a in dq.attribute} == {"axis": 0, "block_size": 32}
+    # blocks of 32 along K (axis 0), one scale each, laid out [blocks, 1, N] so Expand spreads it over the block
+    assert stored["w_quantized"].data_type == TensorProto.INT4 and list(stored["w_scale"].dims) == [2, 1, 48]
+    assert [n.op_type for n in quantized.graph.node] == ["Expand", "Reshape", "Cast", "Mul", "MatMul"]
     assert entry.bytes_after < entry.bytes_before / 6
     x = _weight(2, 64)
     _assert_valid_and_close(model, quantized, {"x": x}, atol=0.3)
-    # Both runtimes read the blocks along K as they were written. ORT's CPU provider fuses DequantizeLinear +
-    # MatMul into MatMulNBits, which rounds the activations too: close, not exact.
+    # Both runtimes read the blocks along K as they were written; ORT folds them to the same float weight.
     q, scale = quantize_int4_blockwise(w, 0, 32)
     expected = x @ (q * np.repeat(scale, 32, axis=0))
     np.testing.assert_allclose(onnx.reference.ReferenceEvaluator(quantized).run(None, {"x": x})[0], expected, atol=1e-5)
-    np.testing.assert_allclose(session_from_onnx(quantized.SerializeToString()).run(None, {"x": x})[0], expected, atol=0.01)
+    np.testing.assert_allclose(session_from_onnx(quantized.SerializeToString()).run(None, {"x": x})[0], expected, atol=1e-5)
+    assert _ops(_ort_optimized(quantized, tmp_path)) == {"MatMul"}  # expanded once, at session creation
 
 
 def test_configs_round_trip_and_are_registered() -> None:
@@ -276,7 +318,7 @@ def test_cli_publishes_a_weight_only_gru_artifact_several_times_smaller(
     artifact = onnx.load(report["path"])
     onnx.checker.check_model(artifact, full_check=True)
     # W, R and B of both layers and the 7x64 head (its 7 biases would cost more quantized than float)
-    assert len(_dequantize_nodes(artifact)) == 7
+    assert len(_expansion_casts(artifact)) == 7
 
 
 FORMS = {
@@ -297,7 +339,7 @@ def test_edgelstm_artifacts_of_every_form_pass_the_gate(tmp_path: Path, case: st
     artifact = export_model(reference, tmp_path / "fp32", export_config).path
     result = quantize(artifact, WeightOnlyInt8Config(), tmp_path / "q", gate=ParityGate(reference, None))
     assert result.parity_passed is True and result.path is not None
-    assert _dequantize_nodes(onnx.load(str(result.path)))  # the recurrent weights, in the Loop body for the loop form
+    assert _expansion_casts(onnx.load(str(result.path)))  # the recurrent weights, in the Loop body for the loop form
     assert result.weight_bytes < result.source_weight_bytes / 1.5
 
 
@@ -325,17 +367,36 @@ def test_silero_vad_stream_keeps_its_decisions(tmp_path: Path) -> None:
     assert worst < 0.2, worst  # 0.14 over the 10 s stream of scripts/bench_weight_only.py
 
 
-def test_weight_only_graphs_run_with_qdq_folding_and_the_bundle_says_so(gru_checkpoint: Path, tmp_path: Path) -> None:
-    """ORT dequantizes weights on every call unless QDQ handling is off; static-int8 graphs must keep it on."""
+def test_new_artifacts_need_no_session_entry_and_old_dequantize_ones_keep_theirs(gru_checkpoint: Path, tmp_path: Path) -> None:
+    """Published weight-only graphs fold in a default session (Cast + Mul); artifacts written before, with
+    DequantizeLinear, still get session.disable_quant_qdq from edgelstm's sessions and their bundle's manifest.
+    Static-int8 QDQ graphs must keep QDQ handling on."""
     from edgelstm.runtime import weight_only_session_config
 
     quantized = run_cli(["quantize", gru_checkpoint, "--out", tmp_path / "q", "--scheme", "weight-only-int8", "--json"])
     artifact = Path(json.loads(quantized.stdout)["path"])
-    assert weight_only_session_config(artifact) == {"session.disable_quant_qdq": "1"}
-    assert weight_only_session_config(artifact.read_bytes()) == {"session.disable_quant_qdq": "1"}  # in-memory graphs too
+    assert _expansion_casts(onnx.load(str(artifact))) and weight_only_session_config(artifact) == {}
+    bundled = run_cli(["bundle", artifact, "--out", tmp_path / "bundle"])
+    assert bundled.exit_code == 0, bundled.output
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert "config_entries" not in manifest["session_settings"]
+
     exported = run_cli(["export", gru_checkpoint, "--out", tmp_path / "fp32", "--batches", "1", "--steps", "3"])
     assert exported.exit_code == 0, exported.output
-    assert weight_only_session_config(next((tmp_path / "fp32").glob("*.onnx"))) == {}
+    fp32 = next((tmp_path / "fp32").glob("*.onnx"))
+    assert weight_only_session_config(fp32) == {}
+    old_model, _ = quantize_weights(onnx.load(str(fp32)), WeightOnlyInt8Config(), form=DEQUANTIZE)  # as before issue 19
+    old = tmp_path / "old_int8.onnx"
+    onnx.save(old_model, str(old))
+    assert _dequantize_nodes(old_model)
+    assert weight_only_session_config(old) == {"session.disable_quant_qdq": "1"}
+    assert weight_only_session_config(old.read_bytes()) == {"session.disable_quant_qdq": "1"}  # in-memory graphs too
+    bundled = run_cli(["bundle", old, "--out", tmp_path / "old_bundle"])
+    assert bundled.exit_code == 0, bundled.output
+    manifest = json.loads((tmp_path / "old_bundle" / "manifest.json").read_text())
+    assert manifest["session_settings"]["config_entries"] == {"session.disable_quant_qdq": "1"}
+    assert run_cli(["bundle", "verify", tmp_path / "old_bundle"]).exit_code == 0
+
     graph = onnx.helper.make_graph(
         [
             onnx.helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
@@ -350,8 +411,122 @@ def test_weight_only_graphs_run_with_qdq_folding_and_the_bundle_says_so(gru_chec
     onnx.save(_model(graph, 19), str(static))
     assert weight_only_session_config(static) == {}  # activations are quantized: QDQ handling stays on
 
-    bundled = run_cli(["bundle", artifact, "--out", tmp_path / "bundle"])
-    assert bundled.exit_code == 0, bundled.output
-    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
-    assert manifest["session_settings"]["config_entries"] == {"session.disable_quant_qdq": "1"}
-    assert run_cli(["bundle", "verify", tmp_path / "bundle"]).exit_code == 0
+
+def _graph_case(case: str) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """Small graphs whose weights take each path of the expansion: per channel, int4 blocks with a partial last
+    block (Slice), fp16 weights (expanded in float32), LSTM W/R, weights as Constants inside If branches."""
+    if case == "lstm":
+        hidden, inputs = 16, 24
+        w, r = _weight(1, 4 * hidden, inputs), _weight(1, 4 * hidden, hidden)
+        graph = helper.make_graph(
+            [helper.make_node("LSTM", ["x", "w", "r"], ["", "h"], hidden_size=hidden)],
+            "lstm",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, inputs])],
+            [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 1, hidden])],
+            initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(r, "r")],
+        )
+        return _model(graph), {"x": _weight(5, 1, inputs)}
+    if case == "if-branches":
+        branches = [
+            helper.make_graph(
+                [
+                    helper.make_node("Constant", [], [f"w_{b}"], value=numpy_helper.from_array(_weight(40, 32))),
+                    helper.make_node("MatMul", ["x", f"w_{b}"], [f"y_{b}"]),
+                ],
+                b,
+                [],
+                [helper.make_tensor_value_info(f"y_{b}", TensorProto.FLOAT, [2, 32])],
+            )
+            for b in ("then", "else")
+        ]
+        graph = helper.make_graph(
+            [helper.make_node("If", ["cond"], ["y"], then_branch=branches[0], else_branch=branches[1])],
+            "branches",
+            [
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 40]),
+                helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 32])],
+        )
+        return _model(graph), {"x": _weight(2, 40), "cond": np.array(False)}
+    dtype, elem = (np.float16, TensorProto.FLOAT16) if case == "fp16" else (np.float32, TensorProto.FLOAT)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [helper.make_tensor_value_info("x", elem, [2, 40])],  # K = 40: blocks of 16 end in a partial block
+        [helper.make_tensor_value_info("y", elem, [2, 48])],
+        initializer=[numpy_helper.from_array(_weight(40, 48).astype(dtype), "w")],
+    )
+    return _model(graph), {"x": _weight(2, 40).astype(dtype)}
+
+
+FOLD_CASES = [
+    ("matmul", WeightOnlyInt8Config()),
+    ("matmul", WeightOnlyInt4Config(block_size=16)),
+    ("fp16", WeightOnlyInt8Config()),
+    ("fp16", WeightOnlyInt4Config(block_size=16)),
+    ("lstm", WeightOnlyInt8Config()),
+    ("lstm", WeightOnlyInt4Config(block_size=16)),
+    ("if-branches", WeightOnlyInt8Config()),
+    ("if-branches", WeightOnlyInt4Config(block_size=16)),
+]
+
+
+@pytest.mark.parametrize(("case", "config"), FOLD_CASES, ids=[f"{c}-{k.storage}" for c, k in FOLD_CASES])
+def test_a_default_ort_session_folds_every_expansion_to_the_dequantized_weights(case, config, tmp_path: Path) -> None:
+    """Issue 19: a plain InferenceSession(path) must run the weights as float initializers, computed once at load:
+    nothing of the expansion (Cast, Mul, Expand, Reshape, Slice) is left in the graph ORT runs, in If bodies too.
+    The folded weights are exactly q * scale: ORT, onnx.reference and numpy agree."""
+    model, feeds = _graph_case(case)
+    quantized, report = quantize_weights(model, config)
+    assert report.quantized and report.form == "cast"
+    assert len(_expansion_casts(quantized)) == len(report.quantized)
+    assert not _dequantize_nodes(quantized)
+    if config.storage == "int4" and case != "lstm":
+        assert "Slice" in _ops(quantized)  # 40 = 2 x 16 + 8: the last block's scales are cropped
+    # ORT runs the same nodes as for the float graph (fp16: its own Casts around the fp16 MatMul, in both)
+    # (ORT writes a float Constant node back as it was: stored tensors, not computation, so not compared)
+    ran, float_ran = (sorted(op for op in _op_list(_ort_optimized(m, tmp_path)) if op != "Constant") for m in (quantized, model))
+    assert ran == float_ran
+    ort_out = session_from_onnx(quantized.SerializeToString()).run(None, feeds)
+    reference_out = onnx.reference.ReferenceEvaluator(quantized).run(None, feeds)
+    for a, e in zip(ort_out, reference_out, strict=True):
+        np.testing.assert_allclose(a.astype(np.float32), e.astype(np.float32), atol=2e-3 if case == "fp16" else 1e-5)
+    assert all(t.max_abs_error > 0 for t in report.quantized)  # the report measures the stored weights' error
+
+
+def test_expanded_weights_equal_q_times_scale(tmp_path: Path) -> None:
+    """The expansion's output, read as a graph output, is exactly the quantizer's q * scale (int8 per channel and
+    int4 blocks with a partial last block)."""
+    for config, q_scale in (
+        (WeightOnlyInt8Config(), lambda w: quantize_int8_per_channel(w, 1)),
+        (WeightOnlyInt4Config(block_size=16), lambda w: quantize_int4_blockwise(w, 0, 16)),
+    ):
+        model, _ = _graph_case("matmul")
+        w = numpy_helper.to_array(model.graph.initializer[0])
+        quantized, _ = quantize_weights(model, config)
+        (mul,) = [n for n in quantized.graph.node if n.op_type == "Mul"]
+        quantized.graph.output.append(helper.make_tensor_value_info(mul.output[0], TensorProto.FLOAT, [40, 48]))
+        q, scale = q_scale(w)
+        spread = scale.reshape(1, -1) if config.storage == "int8" else np.repeat(scale, 16, axis=0)[:40]
+        feeds = {"x": np.zeros((2, 40), np.float32)}
+        for runner in (session_from_onnx(quantized.SerializeToString()), onnx.reference.ReferenceEvaluator(quantized)):
+            np.testing.assert_array_equal(runner.run(None, feeds)[-1], q.astype(np.float32) * spread)
+
+
+def test_the_dequantize_form_is_kept_for_comparison_and_ort_leaves_it_unfolded(tmp_path: Path) -> None:
+    """Why the published form changed: without session.disable_quant_qdq ORT keeps DequantizeLinear and runs it
+    on every call. The DequantizeLinear form still raises int8 graphs to opset 19 (onnx.reference)."""
+    model, feeds = _graph_case("matmul")
+    quantized, report = quantize_weights(model, WeightOnlyInt8Config(), form=DEQUANTIZE)
+    assert report.form == DEQUANTIZE and report.opset_after == 19 and len(_dequantize_nodes(quantized)) == 1
+    # kept as DequantizeLinear, or fused with the MatMul into MatMulNBits: either way not the float graph's MatMul
+    assert _ops(_ort_optimized(quantized, tmp_path)) & {"DequantizeLinear", "MatMulNBits"}
+    assert "behind DequantizeLinear" in report.notes()[0]
+    cast, cast_report = quantize_weights(model, WeightOnlyInt8Config())
+    assert cast_report.opset_after == 17 and "Cast and Mul" in cast_report.notes()[0]  # int8 casts need no new opset
+    np.testing.assert_allclose(
+        session_from_onnx(cast.SerializeToString()).run(None, feeds)[0],
+        session_from_onnx(quantized.SerializeToString()).run(None, feeds)[0],
+        atol=1e-5,
+    )

@@ -128,27 +128,29 @@ def detect_precision(model: onnx.ModelProto) -> str:
         for attr in graph_node.attribute:
             if attr.g is not None:
                 ops |= {n.op_type for n in attr.g.node}
-    if "MatMulNBits" in ops or _stores_int4(model):
+    if "MatMulNBits" in ops or _stores(model, (onnx.TensorProto.INT4, onnx.TensorProto.UINT4)):
         return "int4"
-    # DequantizeLinear alone: weight-only int8 (float compute over int8-stored weights).
+    # DequantizeLinear alone, or int8 tensors expanded by Cast + Mul: weight-only int8 (float compute over int8-stored
+    # weights).
     quantized_ops = {"DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "ConvInteger"}
     if ops & {"DynamicQuantizeLSTM", "MatMulInteger", "QLinearMatMul", *quantized_ops}:
+        return "int8"
+    if _stores(model, (onnx.TensorProto.INT8,)):
         return "int8"
     if any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer):
         return "fp16"
     return "fp32"
 
 
-def _stores_int4(model: onnx.ModelProto) -> bool:
-    """int4 tensors (weight-only int4 storage), as initializers or Constant nodes, subgraphs included."""
-    int4 = (onnx.TensorProto.INT4, onnx.TensorProto.UINT4)
+def _stores(model: onnx.ModelProto, types: tuple[int, ...]) -> bool:
+    """Tensors of `types` (weight-only int8/int4 storage), as initializers or Constant nodes, subgraphs included."""
 
     def visit(graph: onnx.GraphProto) -> bool:
-        if any(i.data_type in int4 for i in graph.initializer):
+        if any(i.data_type in types for i in graph.initializer):
             return True
         for node in graph.node:
             for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type in int4:
+                if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type in types:
                     return True
                 if attr.type == onnx.AttributeProto.GRAPH and visit(attr.g):
                     return True
