@@ -52,10 +52,21 @@ class SessionSettings:
     # slower than sequential on every recurrent graph tried here (chains of nodes; even a bidirectional Loop graph's
     # two directions gained nothing), so it is opt-in and bench measures it only when asked.
     execution_mode: str = "sequential"
+    # True: what a user's `onnxruntime.InferenceSession(path)` gets -- ORT's default options (its thread pool and
+    # spinning, full optimization, no session config entry, not even edgelstm's weight-only one); only the provider
+    # and, when intra_op_threads > 0, the thread count are set. Issue 19: artifacts are timed this way too.
+    plain: bool = False
 
     def __post_init__(self) -> None:
         if self.execution_mode not in EXECUTION_MODES:
             raise ConfigError(f"execution_mode {self.execution_mode!r}: choose {' or '.join(EXECUTION_MODES)}")
+        if self.intra_op_threads < 0:
+            raise ConfigError(f"intra_op_threads must be >= 0 (0: ORT's default pool), got {self.intra_op_threads}")
+
+    @classmethod
+    def ort_defaults(cls, threads: int = 0) -> SessionSettings:
+        """A plain session: ORT's defaults (threads 0) or ORT's defaults at `threads` intra-op threads."""
+        return cls(intra_op_threads=threads, allow_spinning=True, plain=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +104,10 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     # Errors only: graphs made elsewhere trip ORT's shape-annotation warnings on every call (silero's If branches
     # declare {1,-1,128} and return {1,1,128,2}); edgelstm's own checks say what matters, once.
     options.log_severity_level = 3
+    if settings.plain:
+        if settings.intra_op_threads:
+            options.intra_op_num_threads = settings.intra_op_threads
+        return _started(ort.InferenceSession(_source(model), sess_options=options, providers=[provider]), provider)
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0")
@@ -111,19 +126,27 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     for key, value in weight_only_session_config(model).items():
         options.add_session_config_entry(key, value)
-    source = str(model) if isinstance(model, Path) else model
-    session = ort.InferenceSession(source, sess_options=options, providers=[provider])
+    return _started(ort.InferenceSession(_source(model), sess_options=options, providers=[provider]), provider)
+
+
+def _source(model: str | Path | bytes) -> str | bytes:
+    return str(model) if isinstance(model, Path) else model
+
+
+def _started(session: Any, provider: str) -> Any:
     if session.get_providers()[0] != provider:
         raise ProviderError(f"onnxruntime did not start {provider} (got {session.get_providers()}); refusing a silent fallback")
     return session
 
 
 def weight_only_session_config(model: str | Path | bytes) -> dict[str, str]:
-    """Session config entries a weight-only quantized graph needs to run at float speed.
+    """Session config entries a weight-only quantized graph written before issue 19 needs to run at float speed.
 
     Its DequantizeLinear nodes read stored int8/int4 weights and nothing else (no QuantizeLinear anywhere): with
     QDQ handling off, ORT folds them into float weights once at load instead of dequantizing on every call (measured
     1.2-1.6x slower per call otherwise). Static-int8 QDQ graphs quantize activations and keep the default.
+    Weight-only graphs written now expand their weights by Cast + Mul, which ORT folds in a default session: they
+    need no entry (this returns {} for them), so the `.onnx` runs at its measured speed wherever it is loaded.
     """
     if isinstance(model, bytes):
         return _weight_only_entries(model)

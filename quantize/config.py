@@ -97,11 +97,12 @@ class Int4Config(SchemeConfig):
 @dataclass(frozen=True)
 class WeightOnlyConfig(SchemeConfig):
     """Every float weight (Conv, MatMul, Gemm, fused LSTM/GRU/RNN W and R, inside If/Loop/Scan bodies too) stored
-    quantized behind DequantizeLinear; compute stays float, so fused recurrent ops keep their speed."""
+    quantized and expanded by Cast + Mul, which ONNX Runtime folds into float weights when a session starts; compute
+    stays float, so fused recurrent ops keep their speed in any session."""
 
     storage: ClassVar[str] = ""
     # Below this many elements a tensor stays float. 1: every weight whose quantized values, scales and
-    # DequantizeLinear node are smaller than its floats is quantized (a 24x12x3 Conv, a 4x48 head, a GRU's biases:
+    # expanding nodes are smaller than its floats is quantized (a 24x12x3 Conv, a 4x48 head, a GRU's biases:
     # 4.7 kB of the Conv1d+BiGRU user module's 24 kB int8 artifact were such weights at the former floor of 1024).
     min_elements: int = 1
 
@@ -121,7 +122,7 @@ class WeightOnlyInt8Config(WeightOnlyConfig):
 
 @dataclass(frozen=True)
 class WeightOnlyInt4Config(WeightOnlyConfig):
-    """int4 in blocks along a reduced axis (blockwise DequantizeLinear, opset 21: older graphs are converted)."""
+    """int4 in blocks along a reduced axis (Cast from INT4 needs opset 21: older graphs are converted)."""
 
     scheme: ClassVar[str] = "weight-only-int4"
     precision: ClassVar[str] = "int4"

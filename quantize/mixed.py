@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 STEPS = ("int4", "int8", "float")  # from smallest to safest
 # Smaller than whole-graph weight-only's floor (1024): a 24x12x3 Conv or a 4x48 head still saves bytes net of its
-# scales and DequantizeLinear node, and here each layer's cost is measured rather than assumed (the Conv1d+BiGRU
+# scales and expanding nodes, and here each layer's cost is measured rather than assumed (the Conv1d+BiGRU
 # user module's conv and head were 4.3 kB of float beside 18.4 kB of int8 GRU matrices).
 MIXED_MIN_ELEMENTS = 256
 # Sequences the per-layer sensitivity runs on: the probes only RANK layers (4 probes were ~2 s of auto's time on the

@@ -530,3 +530,28 @@ def test_the_dequantize_form_is_kept_for_comparison_and_ort_leaves_it_unfolded(t
         session_from_onnx(quantized.SerializeToString()).run(None, feeds)[0],
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize("config", [WeightOnlyInt8Config(), WeightOnlyInt4Config(block_size=16)], ids=lambda c: c.storage)
+def test_the_ort_format_file_loads_runs_and_keeps_int8_weights_small(config, tmp_path: Path) -> None:
+    """The bundle's .ort (convert_to_ort): int8 weights stay int8 (ConstantFolding off at conversion, else the .ort
+    would hold float32 weights); int4 is folded because the ORT format cannot store 4-bit tensors, and still loads."""
+    from edgelstm.parity.artifacts import convert_to_ort
+    from edgelstm.runtime import SessionSettings
+
+    model, feeds = _graph_case("lstm")
+    quantized, _ = quantize_weights(model, config)
+    sizes = {}
+    for name, graph in (("float", model), ("quantized", quantized)):
+        onnx.save(graph, str(tmp_path / f"{name}.onnx"))
+        ort_file = convert_to_ort(tmp_path / f"{name}.onnx", tmp_path)
+        sizes[name] = ort_file.stat().st_size
+        session = session_from_onnx(ort_file, SessionSettings(graph_optimization="disable"))  # as a minimal build loads it
+        np.testing.assert_allclose(
+            session.run(None, feeds)[0], onnx.reference.ReferenceEvaluator(graph).run(None, feeds)[0], atol=1e-5
+        )
+    if config.storage == "int8":
+        # 10 kB of float weights, 2.5 kB int8 (+ scales and the file's own ~2-4 kB): folded, it would be >= float
+        assert sizes["quantized"] < sizes["float"] * 0.65, sizes
+    else:
+        assert sizes["quantized"] >= sizes["float"] * 0.9, sizes  # float32 weights: said so in convert_to_ort

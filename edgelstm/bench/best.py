@@ -138,3 +138,36 @@ def _policy_entry(b: BestSetting) -> dict[str, Any]:
         "artifact": b.name,
         "p50_ms": {str(k): v for k, v in b.p50_ms.items()},
     }
+
+
+def plain_session(latencies: Iterable[Measured]) -> list[dict[str, Any]]:
+    """Per artifact, batch and length: its p50 in a plain ORT session (ORT's defaults, no session entry; at ORT's
+    default threads and at 1 thread) beside its fastest measured edgelstm setting, the one its policy would use."""
+    plain: dict[tuple[str, int, int], dict[int, float]] = defaultdict(dict)
+    policy_rows: dict[tuple[str, int, int], Measured] = {}
+    for r in latencies:
+        if r.kind != "artifact":
+            continue
+        key = (r.name, r.batch, r.steps)
+        if r.mode == "plain":
+            plain[key][r.threads] = r.p50_ms
+        elif r.mode == "run" and (key not in policy_rows or r.p50_ms < policy_rows[key].p50_ms):
+            policy_rows[key] = r
+    rows = []
+    for key, by_threads in plain.items():
+        best = policy_rows.get(key)
+        default, one = by_threads.get(0), by_threads.get(1)
+        rows.append(
+            {
+                "name": key[0],
+                "batch": key[1],
+                "steps": key[2],
+                "plain_default_p50_ms": default,
+                "plain_1thread_p50_ms": one,
+                "policy_p50_ms": best.p50_ms if best else None,
+                "policy_setting": {"threads": best.threads, "allow_spinning": best.allow_spinning} if best else None,
+                "plain_default_vs_policy": default / best.p50_ms if best and default else None,
+                "plain_1thread_vs_policy": one / best.p50_ms if best and one else None,
+            }
+        )
+    return rows

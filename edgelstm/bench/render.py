@@ -5,7 +5,15 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from edgelstm.bench.best import DEFAULT_PATH_PREFIX, TORCH_EAGER, best_settings, best_vs_best, policy, same_setting_ratio
+from edgelstm.bench.best import (
+    DEFAULT_PATH_PREFIX,
+    TORCH_EAGER,
+    best_settings,
+    best_vs_best,
+    plain_session,
+    policy,
+    same_setting_ratio,
+)
 from edgelstm.bench.results import BenchReport, LatencyResult, RooflineResult
 from edgelstm.render import _console
 from edgelstm.session_policy import entry_from_bench
@@ -47,6 +55,7 @@ def print_bench(report: BenchReport) -> None:
             f"{dflt / r.p50_ms:.2f}x" if dflt else "-",
         )
     console.print(table)
+    _print_plain(report)
     _print_best(report)
     _print_roofline(report)
     if report.streaming:
@@ -96,6 +105,35 @@ def print_bench(report: BenchReport) -> None:
         f"interleaved{_settle_note(settings)}; torch {report.versions['torch']}, onnxruntime {report.versions['onnxruntime']}, "
         f"{report.versions['cpu_count']} CPUs"
     )
+
+
+def _print_plain(report: BenchReport) -> None:
+    rows = plain_session(report.latencies)
+    if not rows:
+        return
+    table = Table(
+        title="plain ONNX Runtime session (InferenceSession(path): ORT's defaults, no session entry) vs measured policy"
+    )
+    for column in ("artifact", "B", "T", "plain p50", "plain 1 thread p50", "policy p50", "policy setting", "plain / policy"):
+        table.add_column(column)
+
+    def ms(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "-"
+
+    for r in rows:
+        setting = r["policy_setting"]
+        ratios = [v for v in (r["plain_default_vs_policy"], r["plain_1thread_vs_policy"]) if v is not None]
+        table.add_row(
+            escape(r["name"]),
+            str(r["batch"]),
+            str(r["steps"]),
+            ms(r["plain_default_p50_ms"]),
+            ms(r["plain_1thread_p50_ms"]),
+            ms(r["policy_p50_ms"]),
+            f"{setting['threads']} thr, spin {'on' if setting['allow_spinning'] else 'off'}" if setting else "-",
+            " / ".join(f"{v:.2f}x" for v in ratios) or "-",
+        )
+    _console().print(table)
 
 
 def _settle_note(settings: dict) -> str:

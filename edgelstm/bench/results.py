@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgelstm.bench.best import best_settings, policy, policy_by_artifact
+from edgelstm.bench.best import best_settings, plain_session, policy, policy_by_artifact
 from edgelstm.timing import Timing
 
 
@@ -19,7 +19,7 @@ class LatencyResult:
     batch: int
     steps: int
     threads: int
-    mode: str  # "run" | "io_binding" | "torch"
+    mode: str  # "run" | "io_binding" | "torch" | "plain" (ORT's default options, no session entry; threads 0: ORT's pool)
     p50_ms: float
     p90_ms: float
     p99_ms: float
@@ -222,6 +222,8 @@ class BenchReport:
             "best": [b.to_dict() for b in best_settings(self.latencies)],
             "policy": policy(best_settings(self.latencies)),
             "policy_by_artifact": policy_by_artifact(best_settings(self.latencies)),
+            # Each artifact in a plain ORT session (InferenceSession(path), no session entry) beside its policy.
+            "plain_session": plain_session(self.latencies),
         }
 
     @classmethod

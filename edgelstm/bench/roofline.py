@@ -27,7 +27,8 @@ def add_roofline(report: BenchReport, infos: Sequence[ArtifactInfo]) -> BenchRep
     from edgelstm.export.metadata import load_onnx_file
 
     by_name = {info.name: info for info in infos if info.path.suffix == ".onnx"}
-    rows = [r for r in report.latencies if r.kind == "artifact" and r.name in by_name]
+    # edgelstm's own settings only: plain-session rows (ORT's pool, threads 0) would each cost a ceiling of their own
+    rows = [r for r in report.latencies if r.kind == "artifact" and r.mode == "run" and r.name in by_name]
     models = {name: load_onnx_file(info.path) for name, info in by_name.items()}
     counts: dict[tuple[str, int, int], MacCount] = {}
 

@@ -49,6 +49,9 @@ class BenchConfig:
     seed: int = 0
     settle_ms: float = 50.0  # untimed pause after a workload whose threads keep spinning (edgelstm.timing)
     execution_modes: tuple[str, ...] = ("sequential",)  # ORT execution modes to sweep ("parallel": see SessionSettings)
+    # Also time each artifact in a plain session (ORT's defaults, no session entry: what `InferenceSession(path)` in
+    # a user's app gets), at ORT's default threads and at 1 thread: rows with mode "plain" (issue 19).
+    plain: bool = True
 
     def __post_init__(self) -> None:
         for name in ("batches", "steps", "threads", "streaming_chunks"):
@@ -101,7 +104,8 @@ def run_bench(
     infos = [_with_context(open_artifact(Path(p), hints), hints) for p in artifacts]
     # Every variant's inputs exist at once (they are interleaved): one per ORT setting, and with baselines two torch
     # variants per thread count plus the default path.
-    copies = len(config.ort_settings()) + (len(config.threads) * 2 + 1 if config.baselines and reference is not None else 0)
+    copies = len(config.ort_settings()) + len(PLAIN_THREADS) * config.plain
+    copies += len(config.threads) * 2 + 1 if config.baselines and reference is not None else 0
     ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
     rng = np.random.default_rng(config.seed)
     report = BenchReport(settings={**asdict(config), "graph_optimization": "all"}, versions=environment_record())
@@ -129,6 +133,8 @@ def run_bench(
                             execution_mode=execution,
                         )
                     )
+        if config.plain:
+            variants += _plain_variants(info, config, rng)
     if config.baselines and reference is not None and reference.is_native:
         variants += _baseline_variants(reference, config, rng)
     _measure(variants, config)
@@ -203,6 +209,24 @@ def _feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator)
     else:  # standard normal as the model sees it: raw features at the training statistics for a raw-input graph
         x = data_for_graph(info.interface, rng.standard_normal(dims).astype(np.float32))
     return sequence_feeds(info.interface, x, None, str(info.path))
+
+
+# A plain session's thread counts: 0 = ORT's default pool (all cores, spinning), as `InferenceSession(path)` gives;
+# 1 = the same defaults at one intra-op thread.
+PLAIN_THREADS = (0, 1)
+
+
+def _plain_variants(info: ArtifactInfo, config: BenchConfig, rng: np.random.Generator) -> list[_Variant]:
+    """The artifact in a plain ORT session (SessionSettings.ort_defaults), at each batch and length: mode "plain"."""
+    variants = []
+    for threads in PLAIN_THREADS:
+        session = session_from_onnx(info.path, SessionSettings.ort_defaults(threads))
+        for batch in _batches_for(info, config.batches):
+            for steps in _steps_for(info, config.steps):
+                call = _ort_call(session, _feeds(info, batch, steps, rng))
+                # ORT's default pool spins after a run (above one thread): the timer pauses after it
+                variants.append(_Variant(info.name, "artifact", "cpu", batch, steps, threads, "plain", call, True, threads != 1))
+    return variants
 
 
 def _ort_call(session: Any, feeds: dict[str, np.ndarray]) -> Call:

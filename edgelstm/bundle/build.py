@@ -79,7 +79,8 @@ def build_bundle(
         manifest["session_policy"] = policy.to_dict()
         manifest["session_settings"] = _session_settings(policy)
         if entries := weight_only_session_config(artifact):
-            # The app must set these too, or its weight-only model dequantizes on every call (1.2-1.6x slower).
+            # Artifacts from before issue 19 (DequantizeLinear weights): the app must set these too, or the model
+            # dequantizes on every call (1.2-1.6x slower). Current weight-only artifacts fold without any entry.
             manifest["session_settings"]["config_entries"] = entries
         (tmp / USAGE_NOTES).write_text(_usage_notes(name, manifest, policy))
         append_streaming_notes(tmp / USAGE_NOTES, name, metadata.interface)  # the state-binding code per language

@@ -44,6 +44,12 @@ def bench(
     roofline: bool = typer.Option(
         True, "--roofline/--no-roofline", help="MACs and weight bytes per step, and float/int8 GEMM ceilings measured here"
     ),
+    plain: bool = typer.Option(
+        True,
+        "--plain/--no-plain",
+        help="also time each artifact in a plain ONNX Runtime session (ORT's defaults, no session entry), at ORT's "
+        "default threads and at 1 thread",
+    ),
     report: Path | None = typer.Option(None, "--report", help="write the JSON results here"),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
@@ -66,6 +72,7 @@ def bench(
         baselines=baselines,
         cold_start=cold_start,
         roofline=roofline,
+        plain=plain,
     )
 
     loaded = load_model(model_options.source(reference)) if reference else None

@@ -252,8 +252,36 @@ def convert_to_ort(path: Path, workdir: Path) -> Path:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(target)
     options.add_session_config_entry("session.save_model_format", "ORT")
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    disabled = ["ConstantFolding"] if keeps_int8_weights_in_ort_format(onnx.load(str(path))) else []
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
     return target
+
+
+def keeps_int8_weights_in_ort_format(model: onnx.ModelProto) -> bool:
+    """Whether the ORT-format file keeps int8-stored weights (Cast + Mul) unfolded.
+
+    Folding them at conversion would write float32 weights into the .ort, 4x the bytes. An ORT-format file is loaded
+    as written (minimal builds do not optimize), so the phone expands them on every call, as it ran DequantizeLinear
+    before. int4 storage is folded instead: the ORT format cannot hold 4-bit tensors (ORT 1.32 refuses to load such a
+    file: "Unsupported tensor data type"), so its .ort carries float32 weights."""
+    int4 = (onnx.TensorProto.INT4, onnx.TensorProto.UINT4)
+    return _casts_stored_int8(model.graph) and not _stores(model, int4)
+
+
+def _casts_stored_int8(graph: onnx.GraphProto) -> bool:
+    """A Cast reads a stored int8 tensor (weight-only storage; static/dynamic int8 read theirs otherwise)."""
+    stored = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+    stored |= {
+        n.output[0]
+        for n in graph.node
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].t.data_type == onnx.TensorProto.INT8
+    }
+    for node in graph.node:
+        if node.op_type == "Cast" and node.input and node.input[0] in stored:
+            return True
+        if any(attr.type == onnx.AttributeProto.GRAPH and _casts_stored_int8(attr.g) for attr in node.attribute):
+            return True
+    return False
 
 
 def data_shape(interface: GraphInterface, batch: int, steps: int | None = None) -> list[int]:

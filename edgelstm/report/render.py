@@ -216,7 +216,10 @@ def _plots(summary: RunSummary) -> list[tuple[str, str]] | None:
         rows = [r for r in summary.bench["latencies"] if r["threads"] in (0, 1)]
         if rows:
             fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
-            labels = [f"{r['name'][:48]}  B={r['batch']} T={r['steps']}" for r in rows]
+            # plain-session rows (issue 19) say so: the same artifact at ORT's defaults
+            labels = [
+                f"{r['name'][:48]}{' (plain)' if r.get('mode') == 'plain' else ''}  B={r['batch']} T={r['steps']}" for r in rows
+            ]
             ax.barh(
                 labels, [r["p50_ms"] for r in rows], color=["#3b7dd8" if r["kind"] == "artifact" else "#aaaaaa" for r in rows]
             )

@@ -1,4 +1,5 @@
-"""Weight-only int8 / int4: float weights stored quantized behind DequantizeLinear, compute in float."""
+"""Weight-only int8 / int4: float weights stored quantized and expanded by Cast + Mul (folded by ORT at load),
+compute in float."""
 
 from __future__ import annotations
 
