@@ -6,7 +6,7 @@ size-at-any-cost the smallest passing one. Two rows cannot win whatever the gate
   and was within the speed rule in an early timing beside the fp32 graph): X beats it on bytes. Declined on its
   size alone, before anything runs it.
 - objectives size and speed: an artifact more than CLEARLY_SLOWER x the speed limit slower than the fp32 graph in
-  an early timing (after its crash probe): the speed rule refuses it. Near the limit, artifacts are gated and
+  an early timing in a plain ORT session, where the speed rule is judged (after its crash probe): the speed rule refuses it. Near the limit, artifacts are gated and
   judged on the final timing as before.
 Such an artifact is built but not gated, so never published; its row says "not gated: cannot win: ...". The
 final, interleaved timing re-checks the size premise (`premise_holds`): when X turns out slower than the rule
@@ -66,7 +66,7 @@ class CannotWinGate:
             self._last_ratio = ratio = self.speed_ratio(path)
             if ratio is not None and ratio > CLEARLY_SLOWER * self.speed_limit:
                 reason = (
-                    f"cannot win: {ratio:.2f}x slower than fp32 at batch 1 in an early timing (limit "
+                    f"cannot win: {ratio:.2f}x slower than fp32 at batch 1 in an early timing in a plain session (limit "
                     f"{self.speed_limit:g}x; --objective size-at-any-cost gates and publishes it)"
                 )
                 return {"passed": False, NOT_GATED: reason}
@@ -96,4 +96,6 @@ def premise_holds(bar: Candidate | None, objective: str, fp32_ms: float | None, 
     pick_winner applies), so that it, or a smaller one, beats each of them?"""
     if bar is None or objective == "size-at-any-cost" or not fp32_ms:
         return True
+    if bar.plain_speed_ratio is not None:  # the speed rule is judged in a plain ORT session (issue 19)
+        return bar.plain_speed_ratio <= speed_limit
     return bar.latency_ms is not None and bar.latency_ms <= speed_limit * fp32_ms

@@ -61,12 +61,14 @@ def print_selection(selection: SelectionResult) -> None:
     """One Pareto table: every row (the fp32 graph, each scheme, ORT's default beside), with why each loser lost."""
     console = _console()
     limit = "no speed limit" if selection.objective == "size-at-any-cost" else f"<= {SPEED_LIMIT:g}x fp32 latency"
-    table = Table(title=f"quantization candidates: objective {selection.objective}, {limit}, batch-1 latency, 1 thread")
-    for column in ("scheme", "form", "bytes", "x smaller", "latency b=1", "vs fp32", "gate", "front", "verdict"):
+    title = f"quantization candidates: objective {selection.objective}, {limit} in a plain ORT session, batch-1 latency"
+    table = Table(title=title)
+    columns = ("scheme", "form", "bytes", "x smaller", "latency b=1", "vs fp32", "plain b=1", "plain 1 thr", "plain vs fp32")
+    for column in (*columns, "gate", "front", "verdict"):
         table.add_column(column)
     for c in selection.candidates:
         if c.result is None:
-            table.add_row(c.scheme, "-", "-", "-", "-", "-", "-", "-", escape(c.lost or c.refused))
+            table.add_row(c.scheme, *["-"] * 10, escape(c.lost or c.refused))
             continue
         if selection.winner is c:
             verdict = "[bold green]winner[/bold green]"
@@ -83,11 +85,18 @@ def print_selection(selection: SelectionResult) -> None:
             # a candidate that failed the gate is not written, so there is no file to time (was printed as 0.000 ms)
             f"{c.latency_ms:.3f} ms" if c.latency_ms is not None else "not timed",
             f"{c.speed_ratio:.2f}x" if c.speed_ratio is not None else "-",
+            f"{c.plain_latency_ms:.3f} ms" if c.plain_latency_ms is not None else "-",
+            f"{c.plain_1thread_latency_ms:.3f} ms" if c.plain_1thread_latency_ms is not None else "-",
+            f"{c.plain_speed_ratio:.2f}x" if c.plain_speed_ratio is not None else "-",
             "reference" if c.role == "reference" else escape(_parity_text(c.summary)) if c.gated else "not gated",
             "yes" if c.on_front else "no",
             verdict,
         )
     console.print(table)
+    console.print(
+        "latency b=1: edgelstm's session (1 thread, no spinning); plain: InferenceSession(path) with ORT's defaults and "
+        "no session entry, at its default threads and at 1 thread; plain vs fp32 is the worse of the two"
+    )
     console.print(escape(selection.why))
     for c in selection.candidates:
         if layers := c.details.get("layers"):

@@ -37,7 +37,24 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     names = {r.name for r in report.latencies}
     assert names >= {"sequence_fused.onnx", "streaming_fused.onnx", "torch eager fp32", "torch dynamic int8"}
     assert any(n.startswith("default path") for n in names)
-    assert len(report.latencies) == 2 * 2 + 3 * 2  # artifacts x batches + 3 baselines x batches
+    assert len(report.latencies) == 2 * 2 + 3 * 2 + 2 * 2 * 2  # artifacts x batches + 3 baselines x batches + plain
+    plain = [r for r in report.latencies if r.mode == "plain"]
+    # issue 19: each artifact also in a plain ORT session (ORT's defaults: threads 0 = its pool) and at 1 thread
+    assert {(r.name, r.batch, r.threads) for r in plain} == {
+        (name, batch, threads)
+        for name in ("sequence_fused.onnx", "streaming_fused.onnx")
+        for batch in (1, 4)
+        for threads in (0, 1)
+    }
+    summary = {(r["name"], r["batch"]): r for r in report.to_dict()["plain_session"]}
+    assert len(summary) == 4 and all(
+        r["plain_default_p50_ms"] > 0
+        and r["plain_1thread_p50_ms"] > 0
+        and r["policy_setting"] == {"threads": 1, "allow_spinning": False}
+        for r in summary.values()
+    )
+    row = summary[("sequence_fused.onnx", 1)]
+    assert math.isclose(row["plain_default_vs_policy"], row["plain_default_p50_ms"] / row["policy_p50_ms"])
     for r in report.latencies:
         assert r.samples == 6 and 0 < r.p50_ms <= r.p90_ms <= r.p99_ms
         assert math.isclose(r.sequences_per_s, r.batch / (r.p50_ms / 1e3))
@@ -47,7 +64,10 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     assert sizes["sequence_fused.onnx"].gzip_bytes < sizes["sequence_fused.onnx"].file_bytes
     assert 0.9 < sizes["sequence_fused.onnx"].vs_fp32 <= 1.01  # the fp32 export is the teacher's size
     assert report.settings["spinning"] == (False,) and report.versions["onnxruntime"]
-    assert {r.allow_spinning for r in report.latencies if r.kind == "artifact"} == {False}
+    assert {r.allow_spinning for r in report.latencies if r.kind == "artifact" and r.mode == "run"} == {False}
+    assert {(b["name"], b["intra_op_threads"]) for b in report.to_dict()["best"] if b["kind"] == "artifact"} == {
+        (n, 1) for n in ("sequence_fused.onnx", "streaming_fused.onnx")
+    }  # the policy comes from edgelstm's own settings, never from a plain row
     assert BenchReport.from_dict(json.loads(dumps(report.to_dict()))).to_dict() == json.loads(dumps(report.to_dict()))
 
 
@@ -98,8 +118,9 @@ def test_bench_cli_prints_tables_and_writes_json(artifacts, tmp_path: Path) -> N
     # the distance to the machine's limit: one roofline row per artifact row, ceilings at the rows' settings
     flat = " ".join(result.output.split())  # rich wraps long titles and headers
     assert "distance to the machine's limit" in flat and "GMAC/s" in flat
-    artifact_rows = [r for r in data["latencies"] if r["kind"] == "artifact"]
-    assert len(data["roofline"]) == len(artifact_rows)
+    artifact_rows = [r for r in data["latencies"] if r["kind"] == "artifact" and r["mode"] == "run"]
+    assert len(data["roofline"]) == len(artifact_rows)  # plain-session rows get no ceiling of their own
+    assert "plain ONNX Runtime session" in flat and len(data["plain_session"]) == len(paths)  # issue 19, both outputs
     for row in data["roofline"]:
         assert row["macs_per_step"] > 0 and row["weight_bytes"] > 0 and row["achieved_gmacs"] > 0
         assert row["weight_gb_per_s"] > 0 and row["ceiling_fp32_gmacs"] > 0 and row["ceiling_int8_gmacs"] > 0
@@ -252,7 +273,7 @@ def test_bench_sweeps_threads_and_spinning_and_reports_the_policy(artifacts) -> 
         batches=(1, 3), steps=(6,), threads=(1, 2), spinning=(False, True), rounds=3, calls_per_round=1, cold_start=False
     )
     report = run_bench(paths[:1], load_model(str(ckpt)), config)
-    ours = {(r.batch, r.threads, r.allow_spinning) for r in report.latencies if r.kind == "artifact"}
+    ours = {(r.batch, r.threads, r.allow_spinning) for r in report.latencies if r.kind == "artifact" and r.mode == "run"}
     # one thread has no pool to spin: measured once
     assert ours == {(b, t, s) for b in (1, 3) for t, s in ((1, False), (2, False), (2, True))}
     defaults = [r for r in report.latencies if r.name.startswith("default path")]
@@ -288,6 +309,7 @@ def test_workloads_that_leave_threads_spinning_are_followed_by_a_pause(artifacts
         ("torch eager fp32", 2, None),
         ("torch dynamic int8", 2, None),
         ("default path: torch.onnx + quantize_dynamic, ORT defaults", 0, True),
+        ("sequence_fused.onnx", 0, True),  # the plain session: ORT's default pool spins
     }
 
 
@@ -329,7 +351,7 @@ def test_bench_sweeps_the_execution_mode_and_runs_parallel_rows_on_inter_op_thre
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    rows = {(r["threads"], r["execution_mode"]) for r in json.loads(out.read_text())["latencies"]}
+    rows = {(r["threads"], r["execution_mode"]) for r in json.loads(out.read_text())["latencies"] if r["mode"] == "run"}
     assert rows == {(1, "sequential"), (2, "sequential"), (2, "parallel")}  # one thread has nothing to run beside
     assert (1, 2, "parallel") in opened and (2, 1, "sequential") in opened
     assert "2 parallel" in result.output
@@ -346,7 +368,8 @@ def test_fixed_batch_graph_is_timed_at_its_own_batch_only(artifacts, tmp_path: P
     path = export_model(load_model(str(ckpt)), tmp_path, ExportConfig(impl="unrolled", fixed_batch=1, fixed_steps=6)).path
     config = BenchConfig(batches=(1, 4), steps=(6,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
     report = run_bench([path], None, config)
-    assert [(r.batch, r.steps) for r in report.latencies] == [(1, 6)]
+    assert [(r.batch, r.steps) for r in report.latencies if r.mode == "run"] == [(1, 6)]
+    assert {(r.batch, r.steps) for r in report.latencies if r.mode == "plain"} == {(1, 6)}
 
 
 def test_quantize_candidate_that_was_never_written_is_not_shown_as_timed(capsys: pytest.CaptureFixture[str]) -> None:

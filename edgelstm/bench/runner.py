@@ -225,7 +225,10 @@ def _plain_variants(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gene
             for steps in _steps_for(info, config.steps):
                 call = _ort_call(session, _feeds(info, batch, steps, rng))
                 # ORT's default pool spins after a run (above one thread): the timer pauses after it
-                variants.append(_Variant(info.name, "artifact", "cpu", batch, steps, threads, "plain", call, True, threads != 1))
+                busy = threads != 1
+                variants.append(
+                    _Variant(info.name, "artifact", "cpu", batch, steps, threads, "plain", call, True, leaves_threads_busy=busy)
+                )
     return variants
 
 
