@@ -237,3 +237,13 @@ def test_the_ranking_subset_is_spread_over_the_data_and_shares_the_references(wo
     ranking = gate.for_ranking(5)
     assert ranking.references is gate.references and not ranking.stress and gate.stress
     assert gate.for_ranking(BATCH) is gate  # data this small: the full gate itself
+
+
+def test_the_premise_is_judged_in_the_plain_session_when_it_was_timed() -> None:
+    """Issue 19: the bar that declined rows lost to must hold the speed rule where it is judged, in a plain session."""
+    bar = _row("weight-only-int8", 23_000)
+    bar.latency_ms = 0.1  # as fast as fp32 in edgelstm's session...
+    bar.plain_speed_ratio = 1.5  # ...but 1.5x slower loaded with ORT's defaults: the declined rows could win
+    assert not premise_holds(bar, "size", 0.1, 1.1)
+    bar.latency_ms, bar.plain_speed_ratio = 0.2, 1.05
+    assert premise_holds(bar, "size", 0.1, 1.1)

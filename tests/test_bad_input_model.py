@@ -291,7 +291,10 @@ def _readonly(env: Env) -> Path:
 
 
 OPTION_CASES: dict[str, Case] = {
-    "model-is-onnx": lambda env: (["export", str(env.base.onnx), "--out", str(env.out)], ("is an ONNX graph already", "--form streaming")),
+    "model-is-onnx": lambda env: (
+        ["export", str(env.base.onnx), "--out", str(env.out)],
+        ("is an ONNX graph already", "--form streaming"),
+    ),
     "input-size-zero": lambda env: (["inspect", env.factory(GOOD_FACTORY), "--input-size", "0"], ("--input-size", "got 0")),
     "input-size-negative": lambda env: (
         ["export", env.factory(GOOD_FACTORY), "--input-size", "-5", "--out", str(env.out)],

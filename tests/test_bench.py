@@ -398,3 +398,30 @@ def test_default_path_graph_is_keyed_by_weights_not_object_identity() -> None:
     second.load_state_dict(first.state_dict())
     assert _model_key(first, 3) == _model_key(second, 3)
     assert _model_key(first, 3) != _model_key(first, 5)
+
+
+def test_plain_session_rows_are_summarised_beside_the_policy_and_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19: each artifact's plain-session p50s (ORT's defaults; 1 thread) beside its best edgelstm setting."""
+    from edgelstm.bench.best import plain_session
+    from edgelstm.bench.render import print_bench
+
+    plain = [
+        LatencyResult("a.onnx", "artifact", "cpu", 1, 100, 0, "plain", 0.9, 0.9, 0.9, 0.9, 5, True),
+        LatencyResult("a.onnx", "artifact", "cpu", 1, 100, 1, "plain", 0.66, 0.66, 0.66, 0.66, 5, True),
+    ]
+    (row,) = plain_session([*STUB, *plain])
+    assert (row["name"], row["batch"], row["policy_p50_ms"], row["policy_setting"]) == (
+        "a.onnx",
+        1,
+        0.6,
+        {"threads": 1, "allow_spinning": False},
+    )
+    assert row["plain_default_vs_policy"] == pytest.approx(1.5) and row["plain_1thread_vs_policy"] == pytest.approx(1.1)
+    assert best_settings([*STUB, *plain]) == best_settings(STUB)  # a plain row never becomes a policy
+    report = BenchReport(
+        settings={"rounds": 3, "calls_per_round": 5}, versions={"torch": "t", "onnxruntime": "o", "cpu_count": "2"}
+    )
+    report.latencies = [*STUB, *plain]
+    print_bench(report)
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "plain ONNX Runtime session" in flat and "1.50x / 1.10x" in flat

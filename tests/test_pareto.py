@@ -92,3 +92,85 @@ def test_silero_auto_shows_fp32_and_ort_default_beside_and_publishes_only_within
     else:  # slower than 1.1x fp32 on this (loaded) machine: refused, so not published, and said so
         assert published == [] and "slower than fp32" in wo8.lost
     assert np.isfinite(wo8.latency_ms or np.nan)
+
+
+def _timed(name: str, size: int, ms: float, plain: float, plain_1t: float, role: str = "candidate", path: Path | None = None):
+    row = _row(name, size, ms, role=role)
+    row.plain_latency_ms, row.plain_1thread_latency_ms = plain, plain_1t
+    assert row.result is not None
+    row.result.path = path
+    return row
+
+
+def test_the_speed_rule_is_judged_in_the_plain_session(tmp_path: Path) -> None:
+    """Issue 19: fast in edgelstm's session but slow in a plain InferenceSession(path) is refused (and unpublished);
+    slow at edgelstm's 1-thread setting but within the rule in the plain session can win. No clock involved."""
+    from edgelstm.quantize.selection import finish_selection
+
+    def written(name: str) -> Path:
+        path = tmp_path / f"{name}.onnx"
+        path.write_bytes(b"x")
+        return path
+
+    fp32 = _timed("fp32", 100_000, 1.0, 1.0, 1.0, role="reference")
+    # DequantizeLinear-style: as fast as float with edgelstm's session entry, 1.6x slower without it
+    qdq = _timed("weight-only-int4", 15_000, 1.0, 1.6, 1.5, path=written("qdq"))
+    # the worse plain setting counts: fine at ORT's default threads, 1.3x at 1 thread
+    one_thread = _timed("weight-only-int2", 10_000, 1.0, 1.0, 1.3, path=written("one"))
+    folded = _timed("weight-only-int8", 27_000, 1.3, 1.05, 1.02, path=written("folded"))
+    selection = finish_selection(fp32, [qdq, one_thread, folded], None, None, "size", timed=True)
+    assert selection.winner is folded
+    assert qdq.plain_speed_ratio == pytest.approx(1.6) and one_thread.plain_speed_ratio == pytest.approx(1.3)
+    for refused in (qdq, one_thread):
+        assert refused.lost.startswith("refused:") and "in a plain ONNX Runtime session" in refused.lost
+        assert refused.result is not None and refused.result.path is None  # unpublished
+    assert not (tmp_path / "qdq.onnx").exists() and (tmp_path / "folded.onnx").exists()
+    data = folded.to_dict()
+    assert data["plain_session"] == {"latency_ms_batch1": 1.05, "latency_ms_batch1_1thread": 1.02, "latency_vs_fp32": 1.05}
+    assert data["speed_rule_judged_on"] == "plain session" and data["latency_vs_fp32"] == pytest.approx(1.3)
+    assert "in a plain ONNX Runtime session" in selection.why
+
+
+def test_without_plain_timings_the_rule_falls_back_to_edgelstm_session() -> None:
+    """Rows timed before issue 19 (no plain figures) are judged as before: latency_ms against the fp32 graph's."""
+    fast, slow = _row("a", 10_000, 1.05), _row("b", 5_000, 1.2)
+    assert pick_winner([fast, slow], "size", 1.0) is fast
+    assert fast.to_dict()["speed_rule_judged_on"] == "edgelstm session"
+
+
+def test_auto_times_each_artifact_in_edgelstm_and_two_plain_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """measure_latencies opens three sessions per artifact through session_from_onnx (edgelstm's 1-thread one, a
+    plain one with ORT's defaults, a plain one at 1 thread), times them in ONE interleaved run, pauses after ORT's
+    spinning default pool, and puts each median in its field."""
+    from edgelstm.quantize import selection as selection_module
+    from edgelstm.timing import Timing
+
+    opened = []
+
+    class FakeSession:
+        def get_inputs(self) -> list:
+            return []
+
+        def run(self, *args) -> None:
+            return None
+
+    def fake_session(path, settings):
+        opened.append((path.name, settings))
+        return FakeSession()
+
+    runs = []
+
+    def fake_timer(calls, settings, busy):
+        runs.append(list(busy))
+        return [Timing.from_samples([float(i + 1)]) for i in range(len(calls))]
+
+    monkeypatch.setattr(selection_module, "session_from_onnx", fake_session)
+    monkeypatch.setattr(selection_module, "_batch1_feeds", lambda path, data, hints=None: {})
+    monkeypatch.setattr(selection_module, "time_interleaved", fake_timer)
+    rows = [_timed(n, 1, 0.0, 0.0, 0.0, path=tmp_path / f"{n}.onnx") for n in ("fp32", "int8")]
+    selection_module.measure_latencies(rows, None)
+    assert len(runs) == 1 and runs[0] == [False, True, False] * 2
+    assert [(name, s.plain, s.intra_op_threads) for name, s in opened] == [
+        (f"{n}.onnx", plain, threads) for n in ("fp32", "int8") for plain, threads in ((False, 1), (True, 0), (True, 1))
+    ]
+    assert [(r.latency_ms, r.plain_latency_ms, r.plain_1thread_latency_ms) for r in rows] == [(1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]

@@ -555,3 +555,21 @@ def test_the_ort_format_file_loads_runs_and_keeps_int8_weights_small(config, tmp
         assert sizes["quantized"] < sizes["float"] * 0.65, sizes
     else:
         assert sizes["quantized"] >= sizes["float"] * 0.9, sizes  # float32 weights: said so in convert_to_ort
+
+
+def test_a_plain_session_carries_no_session_entry_and_ort_default_threads(tmp_path: Path) -> None:
+    """SessionSettings.ort_defaults(): what InferenceSession(path) gets. An old DequantizeLinear artifact gets
+    edgelstm's disable_quant_qdq entry in edgelstm's session, but not in a plain one (that is what a user has)."""
+    from edgelstm.runtime import SessionSettings
+
+    model, _ = _graph_case("matmul")
+    old, _ = quantize_weights(model, WeightOnlyInt8Config(), form=DEQUANTIZE)
+    serialized = old.SerializeToString()
+    ours = session_from_onnx(serialized).get_session_options()
+    assert ours.get_session_config_entry("session.disable_quant_qdq") == "1" and ours.intra_op_num_threads == 1
+    for threads in (0, 1):
+        options = session_from_onnx(serialized, SessionSettings.ort_defaults(threads)).get_session_options()
+        assert options.intra_op_num_threads == threads
+        for key in ("session.disable_quant_qdq", "session.intra_op.allow_spinning"):
+            with pytest.raises(RuntimeError, match="does not have configuration"):
+                options.get_session_config_entry(key)
