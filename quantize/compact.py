@@ -3,8 +3,8 @@
 torch.onnx names every value after its module path ("/inner/gru/Transpose_1_output_0", "onnx::GRU_397_quantized"),
 writes a type for every intermediate, repeats identical Constant nodes and builds each recurrent layer's zero initial
 state with six nodes; on the Conv1d+BiGRU user module's 24 kB int8 artifact that was 5.6 kB. The pass renames
-intermediates (values, nodes, initializers; If/Loop/Scan bodies too) to short ids, drops doc strings and the
-value_info of intermediates, merges duplicate nodes, stores Constants as initializers and leaves zero initial states
+intermediates (values, nodes, initializers; If/Loop/Scan bodies too) to short ids, drops doc strings, nodes'
+metadata (torch's stack traces) and the value_info of intermediates, merges duplicate nodes, stores Constants as initializers and leaves zero initial states
 to the op's default (absent = zeros). What the graph computes is unchanged, bit for bit (tests/test_compact.py):
 values are objects in onnx-ir, so a rename reaches every use, outer-scope references from subgraphs included.
 
@@ -83,6 +83,9 @@ class CompactGraphPass(ir.passes.InPlacePass):
             values = [*graph.inputs, *graph.initializers.values()]
             for node in graph:
                 node.doc_string = None
+                # torch.onnx's per-node metadata (stack traces, fx nodes, name scopes): 650 kB of silero_vad_op18_ifless,
+                # dropped before only because weight-only int8 went through onnx.version_converter (issue 19 keeps the opset)
+                node.metadata_props.clear()
                 node.name = next(node_ids)
                 values.extend(node.outputs)
             for value in values:
