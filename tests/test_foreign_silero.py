@@ -128,8 +128,11 @@ def test_bench_gives_per_chunk_latency(published: tuple[Path, Path], tmp_path: P
     result = run_cli(args)
     assert result.exit_code == 0, result.output
     bench = json.loads(report.read_text())
-    (row,) = bench["latencies"]
+    (row,) = [r for r in bench["latencies"] if r["mode"] == "run"]
     assert (row["batch"], row["steps"], row["threads"]) == (1, 512 + 64, 1) and row["p50_ms"] > 0
+    # issue 19: also in a plain ORT session, per chunk, at ORT's default threads and at 1 thread
+    plain = [r for r in bench["latencies"] if r["mode"] == "plain"]
+    assert sorted((r["steps"], r["threads"]) for r in plain) == [(512 + 64, 0), (512 + 64, 1)]
     # No model beside the graph: its stored tensors are counted, If branches included (silero_vad.jit holds 462,594
     # weights for both rates; the 16 kHz model alone is ~300k, and silero_vad.onnx keeps it inside an If branch).
     (size,) = bench["sizes"]

@@ -573,3 +573,13 @@ def test_a_plain_session_carries_no_session_entry_and_ort_default_threads(tmp_pa
         for key in ("session.disable_quant_qdq", "session.intra_op.allow_spinning"):
             with pytest.raises(RuntimeError, match="does not have configuration"):
                 options.get_session_config_entry(key)
+
+
+def test_artifacts_are_recognised_as_int8_or_int4_without_dequantize_linear() -> None:
+    """The gate's tolerances follow the detected precision: a Cast + Mul int8 graph must not be judged as fp32."""
+    from edgelstm.parity.artifacts import detect_precision
+
+    model, _ = _graph_case("if-branches")  # weights as Constants inside If branches
+    assert detect_precision(model) == "fp32"
+    assert detect_precision(quantize_weights(model, WeightOnlyInt8Config())[0]) == "int8"
+    assert detect_precision(quantize_weights(model, WeightOnlyInt4Config(block_size=16))[0]) == "int4"
