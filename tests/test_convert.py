@@ -111,7 +111,7 @@ def test_the_recipe_sweeps_threads_and_spinning_and_the_bundle_carries_the_measu
     assert (recipe.threads, recipe.spinning) == ((1, 2), (False, True))
     run_pipeline(recipe)
     bench = json.loads((project / "out" / "bench.json").read_text())
-    measured = {(r["threads"], r["allow_spinning"]) for r in bench["latencies"] if r["kind"] == "artifact"}
+    measured = {(r["threads"], r["allow_spinning"]) for r in bench["latencies"] if r["kind"] == "artifact" and r["mode"] == "run"}
     assert measured == {(1, False), (2, False), (2, True)}
     policy = json.loads((project / "out" / "bundle" / "manifest.json").read_text())["session_policy"]
     assert policy["status"] == "measured" and policy["source"] == "bench.json"
