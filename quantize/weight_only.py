@@ -191,10 +191,13 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             return dict(self.config.precisions).get(name)
         return self.config.storage
 
+    def _scale_itemsize(self, array: np.ndarray) -> int:
+        # The cast form keeps fp16 weights' scales in float32 (see expand_stored_weight).
+        return 4 if self.form == CAST and array.dtype == np.float16 else array.dtype.itemsize
+
     def _stored_bytes(self, name: str, array: np.ndarray, slots: list[WeightSlot]) -> int:
         """Bytes of quantized values plus scales, as `_replace` would store them, and the nodes expanding them."""
-        # The cast form keeps fp16 weights' scales in float32 (see expand_stored_weight).
-        scale_bytes = 4 if self.form == CAST and array.dtype == np.float16 else array.dtype.itemsize
+        scale_bytes = self._scale_itemsize(array)
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         if block_axis is not None:
             block = self.config.block_size  # type: ignore[attr-defined]  # the int4-capable configs
@@ -238,7 +241,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             axis,
             block,
             array.nbytes,
-            (q.size + 1) // 2 + scale.nbytes if storage == "int4" else q.nbytes + scale.nbytes,
+            ((q.size + 1) // 2 if storage == "int4" else q.nbytes) + scale.size * self._scale_itemsize(array),
             float(np.abs(stored.dequantized(array.dtype).astype(np.float64) - array).max()),
             tuple(dict.fromkeys(s.node for s in slots)),
         )
