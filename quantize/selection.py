@@ -105,7 +105,13 @@ class Candidate:
                 "latency_ms_batch1_1thread": self.plain_1thread_latency_ms,
                 "latency_vs_fp32": self.plain_speed_ratio,
             },
-            "speed_rule_judged_on": "plain session" if self.plain_speed_ratio is not None else "edgelstm session",
+            "speed_rule_judged_on": (
+                "plain session"
+                if self.plain_speed_ratio is not None
+                else "edgelstm session"
+                if self.speed_ratio is not None
+                else None  # not timed
+            ),
             "on_front": self.on_front,
             "lost": self.lost,
             "summary": self.summary,

@@ -133,9 +133,10 @@ def test_the_speed_rule_is_judged_in_the_plain_session(tmp_path: Path) -> None:
 
 def test_without_plain_timings_the_rule_falls_back_to_edgelstm_session() -> None:
     """Rows timed before issue 19 (no plain figures) are judged as before: latency_ms against the fp32 graph's."""
-    fast, slow = _row("a", 10_000, 1.05), _row("b", 5_000, 1.2)
+    fast, slow = _row("a", 10_000, 1.05, speed_ratio=1.05), _row("b", 5_000, 1.2)
     assert pick_winner([fast, slow], "size", 1.0) is fast
     assert fast.to_dict()["speed_rule_judged_on"] == "edgelstm session"
+    assert _row("untimed", 1, None).to_dict()["speed_rule_judged_on"] is None
 
 
 def test_auto_times_each_artifact_in_edgelstm_and_two_plain_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
