@@ -209,16 +209,19 @@ def test_cli_auto_reports_every_candidate_and_picks_a_winner(trained, watch_slic
     for c in candidates.values():
         if c["role"] == "candidate" and c["result"] and not c["gated"]:
             assert c["lost"].startswith("not gated: cannot win: ") and c["result"]["path"] is None, c
-    fp32_ms = candidates["fp32"]["latency_ms_batch1"]
-    # the rule, checked on the reported numbers (which scheme wins depends on measured latency)
-    eligible = [
-        c for c in candidates.values() if c["role"] == "candidate" and c["passed"] and c["latency_ms_batch1"] <= 1.1 * fp32_ms
-    ]
+    # the rule, checked on the reported numbers (which scheme wins depends on measured latency): judged in a plain
+    # ORT session (issue 19), the worse of ORT's default threads and 1 thread, against the fp32 graph there
+
+    def ratio(c: dict) -> float:
+        assert c["speed_rule_judged_on"] == "plain session", c
+        return c["plain_session"]["latency_vs_fp32"]
+
+    eligible = [c for c in candidates.values() if c["role"] == "candidate" and c["passed"] and ratio(c) <= 1.1]
     expected = min(eligible, key=lambda c: c["size_bytes"])["scheme"] if eligible else None
     assert report["winner"] == expected and result.exit_code == (0 if expected else 1)
     for c in candidates.values():
         assert (c["lost"] == "") == (c["scheme"] == report["winner"]), c
-        if c["role"] == "candidate" and c["passed"] and c["latency_ms_batch1"] > 1.1 * fp32_ms:
+        if c["role"] == "candidate" and c["passed"] and ratio(c) > 1.1:
             assert "slower than fp32" in c["lost"] and c["result"]["path"] is None  # refused: not published
             assert not list((tmp_path / "q").glob(f"*.{c['scheme']}.onnx"))
 
