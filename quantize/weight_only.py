@@ -13,7 +13,7 @@ scales and the DequantizeLinear node that reads them would not be smaller than i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -21,6 +21,9 @@ import onnx_ir as ir
 
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyMixedConfig
+
+if TYPE_CHECKING:  # rounding_plan imports this module
+    from edgelstm.quantize.rounding_plan import RoundingPlan
 
 # Ops that only move or select data: the output-channel axis of a weight can be followed through them.
 LAYOUT_OPS = frozenset({"Identity", "Slice", "Split", "Concat", "Unsqueeze", "Squeeze", "Transpose"})
@@ -59,6 +62,7 @@ class QuantizedTensor:
     bytes_after: int  # quantized values plus scales
     max_abs_error: float  # of the dequantized weight against the float one
     nodes: tuple[str, ...] = ()  # the nodes that use it as a weight
+    rounding: str = "nearest"  # nearest | gptq (edgelstm.quantize.rounding)
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,10 @@ class WeightOnlyReport:
 class WeightOnlyQuantizePass(ir.passes.InPlacePass):
     """Replaces every float weight (subgraphs included) by quantized storage + DequantizeLinear."""
 
-    def __init__(self, config: WeightOnlyConfig) -> None:
+    def __init__(self, config: WeightOnlyConfig, plan: RoundingPlan | None = None) -> None:
         super().__init__()
         self.config = config
+        self.plan = plan
         self.report = WeightOnlyReport(config.storage, 0, 0)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
@@ -134,6 +139,8 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             if tensor is None or tensor.dtype not in FLOAT_TYPES:
                 continue
             array = tensor.numpy()
+            if self.plan is not None and (value.name or "") in self.plan.bias:  # bias correction: the same dtype/shape
+                array = self._set_stored(value, constant_node, self.plan.bias[value.name or ""])
             try:
                 slots = _weight_slots(value, list(range(array.ndim)))
             except _NotAWeight as exc:
@@ -167,9 +174,25 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             return dict(self.config.precisions).get(name)
         return self.config.storage
 
+    def _planned(self, name: str, array: np.ndarray) -> Any:
+        """The rounding plan's integers and scales for this tensor, when it has them (same shape)."""
+        planned = self.plan.weights.get(name) if self.plan is not None else None
+        return planned if planned is not None and planned.q.shape == array.shape else None
+
+    @staticmethod
+    def _set_stored(value: ir.Value, constant_node: ir.Node | None, array: np.ndarray) -> np.ndarray:
+        if constant_node is None:
+            value.const_value = ir.Tensor(array, name=value.name)
+        else:
+            constant_node.attributes["value"] = ir.AttrTensor("value", ir.Tensor(array, name=value.name))
+        return array
+
     def _stored_bytes(self, name: str, array: np.ndarray, slots: list[WeightSlot]) -> int:
         """Bytes of quantized values plus scales, as `_replace` would store them."""
         scale_bytes = array.dtype.itemsize
+        if (planned := self._planned(name, array)) is not None:
+            values = (array.size + 1) // 2 if planned.storage == "int4" else array.size
+            return values + planned.scale.size * scale_bytes
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         if block_axis is not None:
             block = self.config.block_size  # type: ignore[attr-defined]  # the int4-capable configs
@@ -189,7 +212,25 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         name = value.name or "weight"
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         attributes: dict[str, Any]
-        if block_axis is not None:
+        rounding = "nearest"
+        if (planned := self._planned(name, array)) is not None:
+            q, scale, axis, block, storage, rounding = (
+                planned.q,
+                planned.scale,
+                planned.axis,
+                planned.block_size,
+                planned.storage,
+                planned.rounding,
+            )
+            attributes = {"axis": axis, "block_size": block} if block else {"axis": axis}
+            if storage == "int4":
+                import ml_dtypes  # onnx and onnx-ir depend on it: numpy's int4
+
+                stored = ir.Tensor(q.astype(ml_dtypes.int4), dtype=ir.DataType.INT4)
+            else:
+                stored = ir.Tensor(q)
+            dequantized = planned.dequantized().astype(array.dtype)
+        elif block_axis is not None:
             assert isinstance(self.config, WeightOnlyInt4Config | WeightOnlyMixedConfig)  # the configs with int4
             block = self.config.block_size
             q, scale = quantize_int4_blockwise(array, block_axis, block)
@@ -231,17 +272,23 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             (q.size + 1) // 2 + scale.nbytes if storage == "int4" else q.nbytes + scale.nbytes,
             float(np.abs(dequantized.astype(np.float64) - array).max()),
             tuple(dict.fromkeys(s.node for s in slots)),
+            rounding,
         )
 
 
-def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[onnx.ModelProto, WeightOnlyReport]:
-    """The model with its float weights stored quantized; the input proto is left unchanged.
+def quantize_weights(
+    model: onnx.ModelProto, config: WeightOnlyConfig, plan: RoundingPlan | None = None
+) -> tuple[onnx.ModelProto, WeightOnlyReport]:
+    """The model with its float weights stored quantized; the input proto is left unchanged. `plan`: integers and
+    scales found by edgelstm.quantize.rounding_plan (blocks, GPTQ) and corrected biases, by tensor name.
 
     Raises UnsupportedGraphError when the graph's opset is too old for the storage and cannot be converted.
     Ensures the result passes onnx.checker (full) and strict shape inference when the source did.
     """
     opset_before = _default_opset(model)
     needed = MIN_OPSET[config.storage if config.storage != "mixed" else _mixed_storage(config)]
+    if plan is not None and plan.int8_blocks:
+        needed = max(needed, MIN_OPSET["int4"])  # block_size on DequantizeLinear needs opset 21 whatever the type
     source_valid = _validity_problem(model) is None
     declared = _declared_value_infos(ir.from_proto(model).graph)
     if opset_before < needed:
@@ -257,7 +304,7 @@ def quantize_weights(model: onnx.ModelProto, config: WeightOnlyConfig) -> tuple[
     if needed >= MIN_OPSET["int4"]:
         model.ir_version = max(model.ir_version, 10)  # int4 tensors need IR version 10
     graph = ir.from_proto(model)
-    quantize_pass = WeightOnlyQuantizePass(config)
+    quantize_pass = WeightOnlyQuantizePass(config, plan)
     quantize_pass(graph)
     # The converter writes an inferred type for every intermediate value (silero: 636 entries, +49 kB); keep the
     # file as lean as its source: only the value types the source declared.

@@ -47,7 +47,15 @@ def quantize_command(
     reduce_range: bool | None = typer.Option(
         None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
     ),
-    block_size: int = typer.Option(32, "--block-size", help="int4 / weight-only-int4 block size"),
+    block_size: int = typer.Option(
+        32, "--block-size", help="int4 / weight-only-int4 block size; weight-only-int8 input channels per block scale"
+    ),
+    rounding: str = typer.Option(
+        "nearest", "--rounding", help="weight-only schemes: nearest, or gptq (error-compensating, calibrated on data)"
+    ),
+    granularity: str = typer.Option(
+        "channel", "--granularity", help="weight-only-int8 scales: channel, block (input-channel blocks) or auto"
+    ),
     objective: str = typer.Option(
         "size",
         "--objective",
@@ -79,6 +87,7 @@ def quantize_command(
     from edgelstm.quantize.gate import ParityGate
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_scheme
+    from edgelstm.quantize.split import split_sequences
 
     check_output_dir(out)  # before any work: a bad --out is known without loading anything
     _check_objective(objective)
@@ -101,6 +110,7 @@ def quantize_command(
                 as_json,
                 (threshold, max_flips, max_delta),
                 objective,
+                _weight_only_options(scheme, rounding, granularity, block_size),
             )
         )
     ref_spec = reference or (None if is_onnx else model)
@@ -140,6 +150,7 @@ def quantize_command(
         options["fixed_batch"] = fixed_batch
     if scheme in ("int4", "weight-only-int4"):
         options["block_size"] = block_size
+    options.update(_weight_only_options(scheme, rounding, granularity, block_size))
     if scheme == "fp16":
         options["keep_fp32_ops"] = parse_names_keep_case(keep_fp32)
     config = scheme_config(scheme, **options)
@@ -149,7 +160,14 @@ def quantize_command(
         if loaded is None:
             raise ConfigError("the parity check needs the trained model: pass --reference (or --no-check)")
         gate = ParityGate(loaded, sequences, policy)
-    result = quantize(source, config, out, calibration=sequences, overwrite=overwrite, gate=gate, keep_failed=keep_failed)
+    calibration, split = sequences, None
+    if sequences is not None and gate is not None:
+        # No sequence both calibrates and gates: every third row calibrates, the gate judges the others.
+        calibration, gated, split = split_sequences(sequences)
+        gate = ParityGate(loaded, gated, policy)  # type: ignore[arg-type]  # loaded is set: the gate needs it
+    result = quantize(
+        source, config, out, calibration=calibration, overwrite=overwrite, gate=gate, keep_failed=keep_failed, data_split=split
+    )
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))
     else:
@@ -206,6 +224,20 @@ def _auto_schemes(block_size: int) -> tuple:
     )
 
 
+def _weight_only_options(scheme: str, rounding: str, granularity: str, block_size: int) -> dict[str, object]:
+    """--rounding / --granularity for the weight-only schemes (refused with the reason for the others)."""
+    from edgelstm.errors import ConfigError
+
+    if scheme not in ("weight-only-int8", "weight-only-int4"):
+        if (rounding, granularity) != ("nearest", "channel"):
+            raise ConfigError(f"--rounding / --granularity apply to weight-only-int8 and weight-only-int4, not {scheme}")
+        return {}
+    options: dict[str, object] = {"rounding": rounding, "granularity": granularity}
+    if scheme == "weight-only-int8":
+        options["block_size"] = block_size
+    return options
+
+
 def _is_foreign(model: Path, reference: str | None) -> bool:
     """An ONNX MODEL is quantized as a graph made elsewhere when its reference is an ONNX file too, or when it
     has no edgelstm metadata and no reference was named (it is then its own reference)."""
@@ -236,6 +268,7 @@ def _quantize_foreign(
     as_json: bool,
     budget: tuple[float, float, float],
     objective: str = "size",
+    scheme_options: dict[str, object] | None = None,
 ) -> int:
     from edgelstm import jsonio
     from edgelstm.parity.reference import open_file_reference
@@ -245,16 +278,21 @@ def _quantize_foreign(
     from edgelstm.quantize import quantize, scheme_config
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_foreign_scheme
+    from edgelstm.quantize.split import split_stream, stream_split
 
     hints = options.interface_hints()
     gate = None
+    sr = options.constants.get("sr")
+    rate = int(sr or 16_000)
+    if data is not None:  # the user's audio: one part calibrates, the rest gates
+        loaded = load_stream_data(data, int(sr) if sr is not None else None)
+        calibration, signal, split = split_stream(loaded, options.chunk or 1, rate)
+    else:  # built-in audio: the calibration role's stream, never the gate's (each made only when it is used)
+        rounded = scheme in ("auto", "mixed") or (scheme_options or {}).get("rounding", "nearest") != "nearest"
+        calibration = builtin_speech("calibration", sample_rate=rate, chunk=options.chunk or 1) if rounded else None
+        signal = builtin_speech("gate", sample_rate=rate, chunk=options.chunk or 1)
+        split = stream_split(calibration, signal) if calibration is not None else None
     if check or scheme in ("auto", "mixed"):
-        sr = options.constants.get("sr")
-        signal = (
-            load_stream_data(data, int(sr) if sr is not None else None)
-            if data is not None
-            else builtin_speech("gate", sample_rate=int(sr or 16_000), chunk=options.chunk or 1)
-        )
         threshold, max_flips, max_delta = budget
         config = StreamCheckConfig(threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta)
         gate = StreamGate(open_file_reference(reference, options.allow_torchscript), signal, config)
@@ -271,7 +309,17 @@ def _quantize_foreign(
         return EXIT_OK if selection.winner else EXIT_FAILED
     if gate is not None and scheme == "mixed":
         return _run_mixed(model, gate, out, None, hints, objective, 32, overwrite, as_json)
-    result = quantize(model, scheme_config(scheme), out, overwrite=overwrite, gate=gate, keep_failed=keep_failed, foreign=hints)
+    result = quantize(
+        model,
+        scheme_config(scheme, **(scheme_options or {})),
+        out,
+        overwrite=overwrite,
+        gate=gate,
+        keep_failed=keep_failed,
+        foreign=hints,
+        calibration_stream=calibration,
+        data_split=split if gate is not None else None,
+    )
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))
     else:
