@@ -187,7 +187,21 @@ def _inline_branch(graph: ir.Graph, node: ir.Node, branch: ir.Graph) -> None:
     graph.remove(node, safe=True)
     for other in node.attributes.values():  # the branch not taken: its nodes stop using outer values
         if other.type == ir.AttributeType.GRAPH and (dead := other.as_graph()) is not branch:
-            dead.remove(list(dead), safe=False)
+            _detach(dead)
+
+
+def _detach(graph: ir.Graph) -> None:
+    """Every node of `graph` and of its subgraphs stops being a use of any value (outer weights included)."""
+    for node in list(graph):
+        for attr in node.attributes.values():
+            if attr.type == ir.AttributeType.GRAPH:
+                _detach(attr.as_graph())
+            elif attr.type == ir.AttributeType.GRAPHS:
+                for sub in attr.as_graphs():
+                    _detach(sub)
+        for index in range(len(node.inputs)):
+            node.replace_input_with(index, None)
+    graph.remove(list(graph), safe=False)
 
 
 def _taps(model: ir.Model, moments: Moments) -> dict[str, list[_Tap]]:

@@ -104,6 +104,8 @@ class WeightOnlyReport:
         ops = sorted({t.op for t in self.quantized})
         worst = max(self.quantized, key=lambda t: t.max_abs_error, default=None)
         how = {"int8": "per output channel", "int4": "blockwise"}.get(self.storage, "per layer")
+        if self.storage == "int8" and (blocked := sum(bool(t.block_size) for t in self.quantized)):
+            how = f"per output channel ({blocked} blockwise along input channels)"
         storage = self.storage
         if storage == "mixed":
             counts = {s: sum(t.storage == s for t in self.quantized) for s in ("int8", "int4")}

@@ -3,6 +3,9 @@ the calibration / gate split (edgelstm.quantize.split)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -10,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.errors import ConfigError
 from edgelstm.parity.artifacts import generic_interface
 from edgelstm.parity.data import SequenceData
@@ -20,6 +24,8 @@ from edgelstm.quantize.rounding import WeightLayout, round_weight
 from edgelstm.quantize.rounding_plan import plan_rounding
 from edgelstm.quantize.split import check_disjoint, check_disjoint_rows, split_sequences, split_stream, stream_split
 from edgelstm.quantize.weight_only import quantize_weights
+from tests.conftest import random_checkpoint
+from tests.refusals import run_cli
 
 MIXING = np.random.default_rng(99).standard_normal((4, 64))
 
@@ -206,3 +212,28 @@ def test_stream_split_and_builtin_calibration_audio_are_apart_from_the_gate() ->
         stream_split(same, same)
     with pytest.raises(ConfigError):
         check_disjoint(gate.x, gate.x)
+
+
+def test_cli_gptq_blocks_reach_the_artifact_and_the_report_names_calibration_and_gate_rows(tmp_path: Path) -> None:
+    config = ModelConfig(input_size=5, hidden_size=16, cell="gru", head=HeadConfig("classify", 3))
+    checkpoint = random_checkpoint(tmp_path / "ckpt", config)
+    np.savez(tmp_path / "data.npz", x=np.random.default_rng(8).standard_normal((12, 20, 5)).astype(np.float32))
+    args = ["--scheme", "weight-only-int8", "--rounding", "gptq", "--granularity", "block", "--block-size", "8"]
+    result = run_cli(["quantize", checkpoint, "--out", tmp_path / "q", *args, "--data", tmp_path / "data.npz", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["config"]["rounding"] == "gptq" and report["config"]["granularity"] == "block"
+    split = report["data_split"]
+    assert "rows 0,3,6,9 (4 of 12)" in split["calibration"] and "(8 of 12)" in split["gate"]
+    assert any(n.startswith("rounding: ") and "gptq block" in n for n in report["notes"])
+    artifact = onnx.load(report["path"])
+    blocks = [
+        helper.get_attribute_value(a)
+        for n in artifact.graph.node
+        if n.op_type == "DequantizeLinear"
+        for a in n.attribute
+        if a.name == "block_size"
+    ]
+    assert blocks and set(blocks) == {8}
+    refused = run_cli(["quantize", checkpoint, "--out", tmp_path / "r", "--scheme", "dynamic-int8", "--rounding", "gptq"])
+    assert refused.exit_code == 2 and "--rounding" in refused.output

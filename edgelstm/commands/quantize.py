@@ -135,9 +135,10 @@ def quantize_command(
     if scheme == "mixed":
         if loaded is None:
             raise ConfigError("--scheme mixed measures each layer against the trained model: pass --reference")
-        gate = ParityGate(loaded, sequences, policy)
+        calibration, gated = (split_sequences(sequences)[:2]) if sequences is not None else (None, None)
+        gate = ParityGate(loaded, gated, policy)
         source = loaded if not is_onnx else Path(model)
-        raise typer.Exit(_run_mixed(source, gate, out, sequences, None, objective, block_size, overwrite, as_json))
+        raise typer.Exit(_run_mixed(source, gate, out, calibration, None, objective, block_size, overwrite, as_json))
     options: dict[str, object] = {}
     if scheme in ("dynamic-int8", "static-int8"):
         options["per_channel"] = per_channel
@@ -185,13 +186,24 @@ def _run_mixed(
     block_size: int,
     overwrite: bool,
     as_json: bool,
+    calibration_stream: object = None,
 ) -> int:
     """`--scheme mixed`: per-layer sensitivity, the greedy choice, the gated publish; the per-layer table."""
     from edgelstm import jsonio
     from edgelstm.quantize.render import print_layers, print_quantize
     from edgelstm.quantize.selection import mixed_candidate
 
-    candidate = mixed_candidate(source, gate, out, data, hints, objective, block_size, overwrite)  # type: ignore[arg-type]
+    candidate = mixed_candidate(
+        source,  # type: ignore[arg-type]
+        gate,  # type: ignore[arg-type]
+        out,
+        data,  # type: ignore[arg-type]
+        hints,  # type: ignore[arg-type]
+        objective,  # type: ignore[arg-type]
+        block_size,
+        overwrite,
+        calibration_stream,  # type: ignore[arg-type]
+    )
     if as_json:
         typer.echo(jsonio.dumps(candidate.to_dict()))
     else:
@@ -301,14 +313,23 @@ def _quantize_foreign(
 
         raise ConfigError("--scheme mixed measures each layer through the gate: drop --no-check")
     if gate is not None and scheme == "auto":
-        selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite, objective=objective)  # type: ignore[arg-type]
+        selection = select_foreign_scheme(
+            model,
+            hints,
+            gate,
+            out,
+            overwrite=overwrite,
+            objective=objective,  # type: ignore[arg-type]
+            calibration_stream=calibration,
+            data_split=split,
+        )
         if as_json:
             typer.echo(jsonio.dumps(selection.to_dict()))
         else:
             print_selection(selection)
         return EXIT_OK if selection.winner else EXIT_FAILED
     if gate is not None and scheme == "mixed":
-        return _run_mixed(model, gate, out, None, hints, objective, 32, overwrite, as_json)
+        return _run_mixed(model, gate, out, None, hints, objective, 32, overwrite, as_json, calibration)
     result = quantize(
         model,
         scheme_config(scheme, **(scheme_options or {})),
