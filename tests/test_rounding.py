@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx_ir as ir
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -17,8 +18,9 @@ from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.errors import ConfigError
 from edgelstm.parity.artifacts import generic_interface
 from edgelstm.parity.data import SequenceData
-from edgelstm.parity.stream_data import StreamData, calibration_speech, synthetic_speech
-from edgelstm.quantize.calibration import CalibrationSource, gather_moments
+from edgelstm.parity.speech_corpus import builtin_speech
+from edgelstm.parity.stream_data import Segment, StreamData, StreamRow
+from edgelstm.quantize.calibration import CalibrationSource, _im2col, gather_moments
 from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict
 from edgelstm.quantize.rounding import WeightLayout, round_weight
 from edgelstm.quantize.rounding_plan import plan_rounding
@@ -205,9 +207,9 @@ def test_stream_split_and_builtin_calibration_audio_are_apart_from_the_gate() ->
         StreamData(np.random.default_rng(7).standard_normal((1, 9000)).astype(np.float32), "a.npy"), 512, 16_000
     )
     assert calibration.samples == 2560 and gate.samples == 9000 - 2560 and "samples 0-2560" in split.calibration
-    builtin = stream_split(calibration_speech(1.0, 16_000, 512), synthetic_speech(1.0, 16_000, chunk=512))
-    assert builtin.calibration_sha256 != builtin.gate_sha256 and "seed 7" in builtin.calibration
-    same = synthetic_speech(1.0, 16_000, chunk=512)
+    builtin = stream_split(builtin_speech("calibration", 1.0, 16_000, 512), builtin_speech("gate", 1.0, 16_000, 512))
+    assert builtin.calibration_sha256 != builtin.gate_sha256 and "calibration stream" in builtin.calibration
+    same = builtin_speech("gate", 1.0, 16_000, 512)
     with pytest.raises(ConfigError, match="also calibration rows"):
         stream_split(same, same)
     with pytest.raises(ConfigError):
@@ -237,3 +239,60 @@ def test_cli_gptq_blocks_reach_the_artifact_and_the_report_names_calibration_and
     assert blocks and set(blocks) == {8}
     refused = run_cli(["quantize", checkpoint, "--out", tmp_path / "r", "--scheme", "dynamic-int8", "--rounding", "gptq"])
     assert refused.exit_code == 2 and "--rounding" in refused.output
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2], "pads": [1, 2], "dilations": [2]}, {"auto_pad": "SAME_UPPER"}])
+def test_conv_inputs_unfold_in_the_weight_column_order(attrs: dict) -> None:
+    """im2col rows times the weight's matrix view are the Conv's outputs: the statistics line up with its columns."""
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "W"], ["y"], kernel_shape=[3], **attrs)],
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 11])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((2, 4, 11)).astype(np.float32)
+    (y,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    node = ir.from_proto(model).graph.node(0)
+    columns = _im2col(x.astype(np.float64), node)
+    expected = np.transpose(y, (0, 2, 1)).reshape(-1, 6)  # [N * positions, O]
+    np.testing.assert_allclose(columns @ w.reshape(6, -1).T, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bias_correction_removes_the_mean_output_shift_of_rounding() -> None:
+    rng = np.random.default_rng(10)
+    b = rng.standard_normal((24, 8)).astype(np.float32)
+    c = rng.standard_normal(8).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "B", "C"], ["y"])],
+        "gemm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 24])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])],
+        [numpy_helper.from_array(b, "B"), numpy_helper.from_array(c, "C")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = (_correlated_inputs(rng, 512, 24) + 3.0).astype(np.float32)  # inputs with a mean: rounding shifts outputs
+    source = CalibrationSource(generic_interface(model), [{"x": x}], None, "rows")
+    plan = plan_rounding(model, WeightOnlyInt4Config(rounding="gptq", block_size=8), gather_moments(model, source))
+    assert set(plan.bias) == {"C"}
+    quantized, _ = quantize_weights(model, WeightOnlyInt4Config(rounding="gptq", block_size=8), plan)
+    (y,) = ReferenceEvaluator(quantized).run(None, {"x": x})
+    shift = (x @ plan.weights["B"].dequantized() - x @ b).mean(axis=0)  # what rounding alone does to the outputs
+    assert np.abs(shift).max() > 1e-3
+    np.testing.assert_allclose((y - (x @ b + c)).mean(axis=0), 0.0, atol=1e-4)
+
+
+def test_stream_split_keeps_each_part_s_row_descriptions_in_its_own_samples() -> None:
+    segments = (Segment("speech", 0, 3000, {}), Segment("silence", 3000, 9000, {}))
+    one = StreamData(np.zeros((1, 9000), np.float32), "a.npy", rows=(StreamRow("voice a", {}, segments),))
+    calibration, gate, _ = split_stream(one, 512, 16_000)
+    assert [(s.kind, s.start, s.end) for s in calibration.rows[0].segments] == [("speech", 0, 2560)]
+    assert [(s.kind, s.start, s.end) for s in gate.rows[0].segments] == [("speech", 0, 440), ("silence", 440, 6440)]
+    rows = tuple(StreamRow(f"voice {k}", {}) for k in range(6))
+    several = StreamData(np.arange(6 * 600, dtype=np.float32).reshape(6, 600), "b.npy", rows=rows)
+    calibration, gate, split = split_stream(several, 512, 16_000)
+    assert [r.name for r in calibration.rows] == ["voice 0", "voice 3"] and len(gate.rows) == 4
+    assert "rows 0,3" in split.calibration and "rows 1,2,4,5" in split.gate
