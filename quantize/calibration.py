@@ -156,7 +156,7 @@ def _open_constant_branches(model: ir.Model, source: CalibrationSource) -> int:
         _run(model, source, conds, record)
         round_opened = 0
         for node in ifs:
-            taken = seen.get(node.inputs[0].name if node.inputs[0] is not None else "", set())
+            taken = seen.get((node.inputs[0].name if node.inputs[0] is not None else None) or "", set())
             if len(taken) == 1:
                 _inline_branch(model.graph, node, node.attributes["then_branch" if taken.pop() else "else_branch"].as_graph())
                 round_opened += 1
@@ -180,9 +180,9 @@ def _inline_branch(graph: ir.Graph, node: ir.Node, branch: ir.Graph) -> None:
             identity = ir.node("Identity", [inner])
             graph.insert_before(node, identity)
             graph.outputs[index] = identity.outputs[0]
-            name = out.name
+            output_name = out.name
             out.name = None
-            identity.outputs[0].name = name
+            identity.outputs[0].name = output_name
         out.replace_all_uses_with(inner, replace_graph_outputs=True)
     graph.remove(node, safe=True)
     for other in node.attributes.values():  # the branch not taken: its nodes stop using outer values
@@ -314,8 +314,8 @@ def _layer_inputs(tap: _Tap, values: dict[str, np.ndarray]) -> np.ndarray:
     if tap.kind == "matmul":
         return x.reshape(-1, x.shape[-1])
     if tap.kind == "gemm":
-        rows = x.T if node.attributes.get_int("transA", 0) else x  # A [M, K] as the Gemm reads it
-        return rows.reshape(-1, rows.shape[-1])
+        a = x.T if node.attributes.get_int("transA", 0) else x  # A [M, K] as the Gemm reads it
+        return a.reshape(-1, a.shape[-1])
     if tap.kind == "conv":
         return _im2col(x, node)
     layout = node.attributes.get_int("layout", 0)
@@ -327,7 +327,7 @@ def _layer_inputs(tap: _Tap, values: dict[str, np.ndarray]) -> np.ndarray:
     h0 = np.asarray(values[tap.values[1]], np.float64) if tap.values[1] else np.zeros((directions, batch, hidden))
     if layout == 1 and tap.values[1]:
         h0 = np.transpose(h0, (1, 0, 2))
-    rows = []
+    rows: list[np.ndarray] = []
     for d in range(directions):
         forward = directions == 1 or d == 0
         if node.attributes.get_string("direction", "forward") == "reverse":
@@ -344,7 +344,7 @@ def _im2col(x: np.ndarray, node: ir.Node) -> np.ndarray:
     kernel = node.attributes.get_ints("kernel_shape", None)
     if kernel is None:
         assert weight is not None and weight.shape is not None
-        kernel = [int(d) for d in weight.shape[2:]]
+        kernel = [int(d) for d in weight.shape.numpy()[2:]]
     spatial = len(kernel)
     strides = node.attributes.get_ints("strides", None) or [1] * spatial
     dilations = node.attributes.get_ints("dilations", None) or [1] * spatial

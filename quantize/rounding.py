@@ -70,7 +70,7 @@ class WeightLayout:
         position = self.reduce_axes.index(self.block_axis)
         coords[position] //= block
         dims = [int(c.max()) + 1 for c in coords]
-        return np.ravel_multi_index(tuple(coords), dims).astype(np.int64)
+        return np.asarray(np.ravel_multi_index(tuple(coords), dims), dtype=np.int64)
 
 
 @dataclass(frozen=True)

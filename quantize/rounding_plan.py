@@ -76,7 +76,7 @@ def weight_layout(value: ir.Value, constant_node: ir.Node | None) -> WeightLayou
     tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
     if tensor is None:
         return None
-    shape = tuple(int(d) for d in tensor.shape)
+    shape = tuple(int(d) for d in tensor.shape.numpy())
     try:
         slots = _weight_slots(value, list(range(len(shape))))
     except _NotAWeight:

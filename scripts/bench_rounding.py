@@ -29,7 +29,6 @@ MODELS = ("silero_vad_16k_op15.onnx", "silero_vad.onnx", "silero_vad_op18_ifless
 VARIANTS: tuple[WeightOnlyConfig, ...] = (
     WeightOnlyInt8Config(),
     WeightOnlyInt8Config(granularity="block", block_size=32),
-    WeightOnlyInt8Config(granularity="auto"),
     WeightOnlyInt8Config(rounding="gptq"),
     WeightOnlyInt8Config(rounding="gptq", granularity="auto"),
     WeightOnlyInt8Config(rounding="gptq", granularity="block", block_size=16),
