@@ -122,7 +122,10 @@ def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Mom
         else:
             channel = round_weight(array, layout, "int8", 0, hessian, rounding)
             plan.weights[name] = channel
-            if config.granularity != "channel" and layout.block_axis is not None:
+            # auto measures blocks on the layer's calibration inputs; a weight no calibration call reached (silero's
+            # 8 kHz branch at sr=16000) keeps one scale per channel: its gain would be a guess that costs bytes.
+            unmeasured = config.granularity == "auto" and moments is not None and hessian is None
+            if config.granularity != "channel" and layout.block_axis is not None and not unmeasured:
                 blocked = round_weight(array, layout, "int8", block_size, hessian, rounding)
                 block_forms[name] = blocked
                 extra = blocked.scale.size - channel.scale.size

@@ -114,7 +114,9 @@ def _if_model() -> onnx.ModelProto:
     rng = np.random.default_rng(4)
 
     def branch(name: str) -> onnx.GraphProto:
-        w = numpy_helper.from_array(rng.standard_normal((32, 8)).astype(np.float32), name)
+        array = rng.standard_normal((32, 8)).astype(np.float32)
+        array[3] *= 40.0  # an input-channel outlier: blocks would pay off if measured
+        w = numpy_helper.from_array(array, name)
         return helper.make_graph(
             [helper.make_node("Constant", [], [name], value=w), helper.make_node("MatMul", ["x", name], [f"y_{name}"])],
             name,
@@ -149,6 +151,10 @@ def test_if_body_weights_get_gptq_for_the_branch_the_calls_take() -> None:
     plan = plan_rounding(model, WeightOnlyInt8Config(rounding="gptq"), moments)
     assert plan.weights["W16"].rounding == "gptq"
     assert plan.weights["W8"].rounding == "nearest" and "W8" in plan.uncalibrated  # never run: said so
+    blocks = WeightOnlyInt8Config(rounding="gptq", granularity="auto", block_size=8, max_extra_scales=1.0)
+    auto = plan_rounding(model, blocks, moments)
+    assert auto.weights["W8"].granularity == "channel"  # never reached: no measured gain, no bytes spent on blocks
+    assert auto.weights["W16"].granularity == "block"
     _, report = quantize_weights(model, WeightOnlyInt8Config(rounding="gptq"), plan)
     assert {t.name: t.rounding for t in report.quantized} == {"W16": "gptq", "W8": "nearest"}
     assert onnx.load_from_string(model.SerializeToString()).graph.node[2].op_type == "If"  # the original untouched
