@@ -162,7 +162,8 @@ def quantize_command(
             raise ConfigError("the parity check needs the trained model: pass --reference (or --no-check)")
         gate = ParityGate(loaded, sequences, policy)
     calibration, split = sequences, None
-    if sequences is not None and gate is not None:
+    calibrates = scheme == "static-int8" or options.get("rounding", "nearest") != "nearest"
+    if sequences is not None and gate is not None and calibrates:
         # No sequence both calibrates and gates: every third row calibrates, the gate judges the others.
         calibration, gated, split = split_sequences(sequences)
         gate = ParityGate(loaded, gated, policy)  # type: ignore[arg-type]  # loaded is set: the gate needs it
@@ -296,11 +297,12 @@ def _quantize_foreign(
     gate = None
     sr = options.constants.get("sr")
     rate = int(sr or 16_000)
+    # Calibration data only where something calibrates (GPTQ rows, auto, mixed): otherwise the gate gets it all.
+    rounded = scheme in ("auto", "mixed") or (scheme_options or {}).get("rounding", "nearest") != "nearest"
     if data is not None:  # the user's audio: one part calibrates, the rest gates
         loaded = load_stream_data(data, int(sr) if sr is not None else None)
-        calibration, signal, split = split_stream(loaded, options.chunk or 1, rate)
+        calibration, signal, split = split_stream(loaded, options.chunk or 1, rate) if rounded else (None, loaded, None)
     else:  # built-in audio: the calibration role's stream, never the gate's (each made only when it is used)
-        rounded = scheme in ("auto", "mixed") or (scheme_options or {}).get("rounding", "nearest") != "nearest"
         calibration = builtin_speech("calibration", sample_rate=rate, chunk=options.chunk or 1) if rounded else None
         signal = builtin_speech("gate", sample_rate=rate, chunk=options.chunk or 1)
         split = stream_split(calibration, signal) if calibration is not None else None
