@@ -21,10 +21,13 @@ from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_met
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
+from edgelstm.parity.stream_data import StreamData
+from edgelstm.quantize.calibration import CalibrationSource
 from edgelstm.quantize.compact import compact_model
 from edgelstm.quantize.config import SchemeConfig
 from edgelstm.quantize.graph_facts import initializer_bytes, stored_tensor_bytes
 from edgelstm.quantize.registry import QuantizeInput, handler_for
+from edgelstm.quantize.split import DataSplit
 
 if TYPE_CHECKING:
     from edgelstm.onnx_interface import InterfaceHints
@@ -69,6 +72,7 @@ class QuantizeResult:
     parity: dict[str, Any] | None = None  # summary of the gate run on the artifact
     parity_passed: bool | None = None
     size_is_floor: bool = False  # size_bytes is a lower bound: the artifact was declined before it was built
+    data_split: dict[str, Any] | None = None  # which data calibrated and which gated (quantize.split.DataSplit)
 
     @property
     def compression(self) -> float:
@@ -96,6 +100,7 @@ class QuantizeResult:
             "refused": self.refused,
             "parity_passed": self.parity_passed,
             "parity": self.parity,
+            "data_split": self.data_split,
         }
 
 
@@ -108,12 +113,16 @@ def quantize(
     gate: Gate | None = None,
     keep_failed: bool = False,
     foreign: InterfaceHints | None = None,
+    calibration_stream: StreamData | None = None,
+    data_split: DataSplit | None = None,
 ) -> QuantizeResult:
     """Quantize an exported edgelstm graph (.onnx) or a checkpoint (exported here in the form the scheme suits).
 
     `foreign`: the graph is an ONNX file made elsewhere (silero-vad's): its interface is described and probed with
     these hints (--const, --state, --chunk, --context) and written into the artifact's metadata with the sha256 of
     the file it came from. The scheme's handler gets the graph as it is; no export happens.
+    `calibration_stream`: for a graph with state, the audio that calibrates (GPTQ's layer statistics), streamed
+    chunk by chunk with the state carried; it must not be the gate's data (quantize.split does that).
 
     Raises SchemeRefused with the reason when the scheme cannot apply. With a `gate`, the artifact is checked
     before it is published and one that fails is not written (its numbers are in the result) unless
@@ -132,7 +141,14 @@ def quantize(
             if calibration and not is_foreign
             else None
         )
-        source = QuantizeInput(source_path, graph, metadata.interface, metadata.model_config, feeds)
+        source = QuantizeInput(
+            source_path,
+            graph,
+            metadata.interface,
+            metadata.model_config,
+            feeds,
+            _calibration_source(metadata, feeds, calibration, calibration_stream),
+        )
         result = QuantizeResult(
             config.scheme,
             config.to_dict(),
@@ -140,6 +156,8 @@ def quantize(
             source_path.stat().st_size,
             impl=metadata.interface.impl,
         )
+        if data_split is not None:
+            result.data_split = data_split.to_dict()
         if (reason := handler.refuse(config, source)) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {reason}")
         # A foreign graph's artifact is named after the file it came from (silero_vad.weight-only-int8.onnx).
@@ -159,6 +177,8 @@ def quantize(
             result.notes = handler.apply(config, source, staged)
         quantized, compacted = compact_model(onnx.load(str(staged)))  # names, doc strings, types: not weights
         result.notes.append(compacted.note())
+        if data_split is not None:
+            result.notes.extend(data_split.lines())
         attach_metadata(quantized, metadata)
         entry = quantized.metadata_props.add()
         entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
@@ -288,6 +308,31 @@ def _fp32_source(
     except Exception as exc:  # external data missing or unreadable: protobuf/OS/decode errors alike
         raise LoadError(f"{path}: cannot load the ONNX graph ({type(exc).__name__}: {first_line(exc)})") from None
     return path, metadata
+
+
+def _calibration_source(
+    metadata: ArtifactMetadata,
+    feeds: list[dict[str, np.ndarray]] | None,
+    calibration: SequenceData | None,
+    stream: StreamData | None,
+) -> CalibrationSource | None:
+    """The calls that gather layer statistics: the calibration sequences as batches, or the stream in chunks."""
+    interface = metadata.interface
+    if stream is not None and interface.chunk and interface.states:
+        from edgelstm.parity.artifacts import sequence_feeds
+
+        usable = stream.samples - stream.samples % interface.chunk
+        x = stream.x[:, :usable]
+        description = f"{stream.source}, {x.shape[0]} row(s) x {usable} samples{_sha(stream.sha256)}"
+        return CalibrationSource(interface, [sequence_feeds(interface, x, None, stream.source)], interface.chunk, description)
+    if feeds and calibration is not None:
+        rows = sum(int(next(iter(f.values())).shape[0]) for f in feeds)
+        return CalibrationSource(interface, feeds, None, f"{calibration.source}, {rows} sequences{_sha(calibration.sha256)}")
+    return None
+
+
+def _sha(digest: str) -> str:
+    return f", sha256 {digest}" if digest else ""
 
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:

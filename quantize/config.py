@@ -7,6 +7,9 @@ from typing import Any, ClassVar
 
 from edgelstm.errors import ConfigError
 
+ROUNDINGS = ("nearest", "gptq")
+GRANULARITIES = ("channel", "block", "auto")
+
 
 @dataclass(frozen=True)
 class SchemeConfig:
@@ -105,10 +108,40 @@ class WeightOnlyConfig(SchemeConfig):
     # expanding nodes are smaller than its floats is quantized (a 24x12x3 Conv, a 4x48 head, a GRU's biases:
     # 4.7 kB of the Conv1d+BiGRU user module's 24 kB int8 artifact were such weights at the former floor of 1024).
     min_elements: int = 1
+    # nearest: each weight rounded alone. gptq: rounded column by column with the error moved onto the columns not
+    # yet rounded, weighted by the layer inputs' second moment on calibration data (edgelstm.quantize.rounding),
+    # plus bias correction; weights no calibration call reaches are rounded to nearest (the report lists them).
+    rounding: str = "nearest"
+    # int8 scales: channel (one per output channel), block (one per output channel and block of input channels,
+    # DequantizeLinear-21), auto (blocks where they cut a weight's output error >= 2x, largest gains first,
+    # within max_extra_scales of the quantized elements). int4 weights are always blockwise.
+    granularity: str = "channel"
+    max_extra_scales: float = 0.02
 
     def __post_init__(self) -> None:
         if self.min_elements < 1:
             raise ConfigError(f"min_elements must be >= 1, got {self.min_elements}")
+        if self.rounding not in ROUNDINGS:
+            raise ConfigError(f"rounding {self.rounding!r}: choose {' or '.join(ROUNDINGS)}")
+        if self.granularity not in GRANULARITIES:
+            raise ConfigError(f"granularity {self.granularity!r}: choose {', '.join(GRANULARITIES)}")
+        if not 0 <= self.max_extra_scales <= 1:
+            raise ConfigError(f"max_extra_scales must be within [0, 1], got {self.max_extra_scales}")
+
+    @property
+    def tag(self) -> str:
+        """weight-only-int8, weight-only-int8-gptq-auto, ...: variants publish side by side."""
+        parts = [self.scheme]
+        if self.rounding != "nearest":
+            parts.append(self.rounding)
+        if self.granularity != "channel":
+            parts.append(self.granularity)
+        return "-".join(parts)
+
+    @property
+    def needs_plan(self) -> bool:
+        """Whether weights are rounded by edgelstm.quantize.rounding_plan (else: per channel, to nearest)."""
+        return self.rounding != "nearest" or self.granularity != "channel"
 
 
 @dataclass(frozen=True)
@@ -118,6 +151,12 @@ class WeightOnlyInt8Config(WeightOnlyConfig):
     scheme: ClassVar[str] = "weight-only-int8"
     precision: ClassVar[str] = "int8"
     storage: ClassVar[str] = "int8"
+    block_size: int = 32  # input channels per scale where granularity puts blocks
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.block_size < 2:
+            raise ConfigError(f"block_size must be >= 2, got {self.block_size}")
 
 
 @dataclass(frozen=True)

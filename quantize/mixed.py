@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
+from edgelstm.parity.stream_data import StreamData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, _fp32_source, quantize
 from edgelstm.quantize.cannot_win import NOT_GATED
 from edgelstm.quantize.config import WeightOnlyMixedConfig
@@ -56,10 +57,10 @@ class MixedResult:
 
 
 def mixed_config(
-    layers: list[LayerSensitivity], min_elements: int = MIXED_MIN_ELEMENTS, block_size: int = 32
+    layers: list[LayerSensitivity], min_elements: int = MIXED_MIN_ELEMENTS, block_size: int = 32, rounding: str = "nearest"
 ) -> WeightOnlyMixedConfig:
     precisions = tuple((t, layer.chosen) for layer in layers if layer.chosen != "float" for t in layer.tensors)
-    return WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size, precisions=precisions)
+    return WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding)
 
 
 def initial_choice(layer: LayerSensitivity, objective: str) -> str:
@@ -91,9 +92,13 @@ def search_mixed(
     min_elements: int = MIXED_MIN_ELEMENTS,
     block_size: int = 32,
     overwrite: bool = False,
+    rounding: str = "nearest",
+    calibration_stream: StreamData | None = None,
 ) -> MixedResult:
     """Measure every layer, choose, and publish the first mix that passes the gate (quantize gates it). When none
-    passes, `.result` is the last mix tried (not written) and every layer is float.
+    passes, `.result` is the last mix tried (not written) and every layer is float. `rounding`: how each mix's
+    weights are rounded (the per-layer ranking rounds to nearest: it only orders layers), calibrated on `data` or
+    `calibration_stream`.
 
     Raises SchemeRefused when the graph has no weight to quantize."""
     probe = WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size)
@@ -109,8 +114,17 @@ def search_mixed(
     mixed = MixedResult(layers, None)
     mixed.ranking_data = getattr(ranking, "ranking_note", "")
     while any(layer.chosen != "float" for layer in layers):
-        config = mixed_config(layers, min_elements, block_size)
-        result = quantize(model, config, out_dir, calibration=data, overwrite=overwrite, gate=gate, foreign=foreign)
+        config = mixed_config(layers, min_elements, block_size, rounding)
+        result = quantize(
+            model,
+            config,
+            out_dir,
+            calibration=data,
+            overwrite=overwrite,
+            gate=gate,
+            foreign=foreign,
+            calibration_stream=calibration_stream,
+        )
         figures = {k: v for k, v in (result.parity or {}).items() if k != "failures"}
         mixed.trials.append({"precisions": {la.name: la.chosen for la in layers}, "size_bytes": result.size_bytes, **figures})
         mixed.result = result

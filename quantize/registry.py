@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import onnx
@@ -13,6 +13,9 @@ import onnx
 from edgelstm.config import ModelConfig
 from edgelstm.export.config import GraphInterface
 from edgelstm.quantize.config import SchemeConfig
+
+if TYPE_CHECKING:
+    from edgelstm.quantize.calibration import CalibrationSource
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class QuantizeInput:
     interface: GraphInterface
     model_config: ModelConfig | None
     calibration: list[dict[str, np.ndarray]] | None  # feeds for static calibration
+    # The calls that gather layer-input statistics (GPTQ): the calibration feeds, or a stream run chunk by chunk
+    # with its state carried for a graph with state; never the gate's data.
+    calibration_source: CalibrationSource | None = None
 
 
 class Handler:

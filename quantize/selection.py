@@ -17,6 +17,7 @@ from edgelstm.files import ensure_writable, write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
+from edgelstm.parity.stream_data import StreamData
 from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
 from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
@@ -30,6 +31,7 @@ from edgelstm.quantize.config import (
     WeightOnlyInt8Config,
 )
 from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.split import DataSplit, split_sequences
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import TimerSettings, time_interleaved
 
@@ -157,6 +159,9 @@ class SelectionResult:
 DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (
     DynamicInt8Config(),
     WeightOnlyInt8Config(),
+    # Error-compensating rounding and blocks where outliers sit: the same bytes (plus a few scales), calibrated on
+    # rows the gate does not judge (quantize.split).
+    WeightOnlyInt8Config(rounding="gptq", granularity="auto"),
     WeightOnlyInt4Config(),
     Int4Config(),
     StaticInt8Config(),
@@ -211,7 +216,9 @@ def select_scheme(
     itself the fp32 row; otherwise each scheme exports the checkpoint in the form it suits.
     `ort_format`: the winner must also load in ORT format (ORT Mobile); a candidate that does not cannot win."""
     ensure_writable(Path(out_dir) / SELECTION_FILE, overwrite)  # known before a minute of work, not after
-    gate = ParityGate(reference, data, policy, ort_format=ort_format)
+    # No sequence both calibrates (static-int8's ranges, GPTQ's statistics) and gates: every third row calibrates.
+    calibration, gated, split = split_sequences(data)
+    gate = ParityGate(reference, gated, policy, ort_format=ort_format)
     model: LoadedModel | Path = source if source is not None else reference
     with tempfile.TemporaryDirectory(prefix="edgelstm-auto-fp32-") as tmp:
         if source is not None:
@@ -225,9 +232,10 @@ def select_scheme(
         def attempt(config: SchemeConfig | None, judge: Gate) -> Candidate:
             """One row: a scheme (None: mixed) quantized and judged by `judge`."""
             if config is None:
-                return mixed_candidate(model, judge, out_dir, data, None, objective, block, overwrite)
+                return mixed_candidate(model, judge, out_dir, calibration, None, objective, block, overwrite)
             return _gated_candidate(
-                config, lambda c: quantize(model, c, out_dir, calibration=data, overwrite=overwrite, gate=judge)
+                config,
+                lambda c: quantize(model, c, out_dir, calibration=calibration, overwrite=overwrite, gate=judge, data_split=split),
             )
 
         candidates, tried = _try_schemes(schemes, bounded, reference, attempt)
@@ -307,11 +315,17 @@ def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -
 
 # Schemes tried on a graph made elsewhere, in order; those not registered (yet) are skipped. weight-only keeps float
 # compute (and so the speed of fused LSTM/Conv kernels); dynamic int8 is the next candidate.
+# GPTQ rounding (with blocks where outliers sit, for int8) is calibrated on a stream apart from the gate's.
 FOREIGN_SCHEMES: tuple[str, ...] = ("weight-only-int8", "weight-only-int4", "dynamic-int8")
+FOREIGN_ROUNDED: tuple[SchemeConfig, ...] = (
+    WeightOnlyInt8Config(rounding="gptq", granularity="auto"),
+    WeightOnlyInt4Config(rounding="gptq"),
+)
 
 
 def foreign_schemes() -> tuple[SchemeConfig, ...]:
-    return tuple(SCHEMES[name]() for name in FOREIGN_SCHEMES if name in SCHEMES)
+    plain = tuple(SCHEMES[name]() for name in FOREIGN_SCHEMES if name in SCHEMES)
+    return plain[:2] + FOREIGN_ROUNDED + plain[2:]
 
 
 def select_foreign_scheme(
@@ -323,17 +337,36 @@ def select_foreign_scheme(
     overwrite: bool = False,
     objective: Objective = "size",
     mixed: bool = True,
+    calibration_stream: StreamData | None = None,
+    data_split: DataSplit | None = None,
 ) -> SelectionResult:
     """`--scheme auto` on an ONNX graph made elsewhere: every applicable scheme, gated against the ONNX reference
     (streamed, decisions compared), timed beside the fp32 file and ORT's default `quantize_dynamic`; the winner
-    picked as for edgelstm's own graphs. `mixed`: the per-layer search is a candidate too."""
+    picked as for edgelstm's own graphs. `mixed`: the per-layer search is a candidate too.
+    `calibration_stream`: what GPTQ calibrates on (never the gate's stream); without it the GPTQ rows are refused."""
     ensure_writable(Path(out_dir) / SELECTION_FILE, overwrite)
     candidates = [
-        _gated_candidate(config, lambda c: quantize(model, c, out_dir, overwrite=overwrite, gate=gate, foreign=hints))
+        _gated_candidate(
+            config,
+            lambda c: quantize(
+                model,
+                c,
+                out_dir,
+                overwrite=overwrite,
+                gate=gate,
+                foreign=hints,
+                calibration_stream=calibration_stream,
+                data_split=data_split,
+            ),
+        )
         for config in schemes or foreign_schemes()
     ]
     if mixed:
-        candidates.append(mixed_candidate(model, gate, out_dir, None, hints, objective, overwrite=overwrite))
+        candidates.append(
+            mixed_candidate(
+                model, gate, out_dir, None, hints, objective, overwrite=overwrite, calibration_stream=calibration_stream
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="edgelstm-auto-ort-") as tmp:
         size = model.stat().st_size
         fp32 = Candidate(FP32_ROW, _unquantized_result(model, model, size), passed=True, role="reference")
@@ -352,13 +385,27 @@ def mixed_candidate(
     objective: Objective = "size",
     block_size: int = 32,
     overwrite: bool = False,
+    calibration_stream: StreamData | None = None,
 ) -> Candidate:
-    """The mixed-precision search as one row: its published mix (or why none passed) and its per-layer table."""
+    """The mixed-precision search as one row: its published mix (or why none passed) and its per-layer table.
+    Its mixes are rounded by GPTQ where there is calibration data (`data` or `calibration_stream`)."""
     from edgelstm.quantize.mixed import search_mixed
 
     candidate = Candidate("mixed")
+    rounding = "gptq" if (data is not None or calibration_stream is not None) else "nearest"
     try:
-        mixed = search_mixed(model, gate, out_dir, data, foreign, objective, block_size=block_size, overwrite=overwrite)
+        mixed = search_mixed(
+            model,
+            gate,
+            out_dir,
+            data,
+            foreign,
+            objective,
+            block_size=block_size,
+            overwrite=overwrite,
+            rounding=rounding,
+            calibration_stream=calibration_stream,
+        )
     except SchemeRefused as exc:
         candidate.refused = str(exc)
         return candidate

@@ -20,7 +20,7 @@ scales and the DequantizeLinear node that reads them would not be smaller than i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -28,6 +28,9 @@ import onnx_ir as ir
 
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyMixedConfig
+
+if TYPE_CHECKING:  # rounding_plan imports this module
+    from edgelstm.quantize.rounding_plan import RoundingPlan
 
 # Ops that only move or select data: the output-channel axis of a weight can be followed through them.
 LAYOUT_OPS = frozenset({"Identity", "Slice", "Split", "Concat", "Unsqueeze", "Squeeze", "Transpose"})
@@ -72,6 +75,7 @@ class QuantizedTensor:
     bytes_after: int  # quantized values plus scales
     max_abs_error: float  # of the dequantized weight against the float one
     nodes: tuple[str, ...] = ()  # the nodes that use it as a weight
+    rounding: str = "nearest"  # nearest | gptq (edgelstm.quantize.rounding)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ class WeightOnlyReport:
         ops = sorted({t.op for t in self.quantized})
         worst = max(self.quantized, key=lambda t: t.max_abs_error, default=None)
         how = {"int8": "per output channel", "int4": "blockwise"}.get(self.storage, "per layer")
+        if self.storage == "int8" and (blocked := sum(bool(t.block_size) for t in self.quantized)):
+            how = f"per output channel ({blocked} blockwise along input channels)"
         storage = self.storage
         if storage == "mixed":
             counts = {s: sum(t.storage == s for t in self.quantized) for s in ("int8", "int4")}
@@ -143,12 +149,13 @@ class WeightOnlyReport:
 class WeightOnlyQuantizePass(ir.passes.InPlacePass):
     """Replaces every float weight (subgraphs included) by quantized storage + DequantizeLinear."""
 
-    def __init__(self, config: WeightOnlyConfig, form: str = CAST) -> None:
+    def __init__(self, config: WeightOnlyConfig, form: str = CAST, plan: RoundingPlan | None = None) -> None:
         super().__init__()
         if form not in WEIGHT_FORMS:
             raise ValueError(f"unknown weight form {form!r}; choose from {', '.join(WEIGHT_FORMS)}")
         self.config = config
         self.form = form
+        self.plan = plan
         self.report = WeightOnlyReport(config.storage, 0, 0, form)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
@@ -158,6 +165,8 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             if tensor is None or tensor.dtype not in FLOAT_TYPES:
                 continue
             array = tensor.numpy()
+            if self.plan is not None and (value.name or "") in self.plan.bias:  # bias correction: the same dtype/shape
+                array = self._set_stored(value, constant_node, self.plan.bias[value.name or ""])
             try:
                 slots = _weight_slots(value, list(range(array.ndim)))
             except _NotAWeight as exc:
@@ -195,9 +204,26 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         # The cast form keeps fp16 weights' scales in float32 (see expand_stored_weight).
         return 4 if self.form == CAST and array.dtype == np.float16 else array.dtype.itemsize
 
+    def _planned(self, name: str, array: np.ndarray) -> Any:
+        """The rounding plan's integers and scales for this tensor, when it has them (same shape)."""
+        planned = self.plan.weights.get(name) if self.plan is not None else None
+        return planned if planned is not None and planned.q.shape == array.shape else None
+
+    @staticmethod
+    def _set_stored(value: ir.Value, constant_node: ir.Node | None, array: np.ndarray) -> np.ndarray:
+        if constant_node is None:
+            value.const_value = ir.Tensor(array, name=value.name)
+        else:
+            constant_node.attributes["value"] = ir.AttrTensor("value", ir.Tensor(array, name=value.name))
+        return array
+
     def _stored_bytes(self, name: str, array: np.ndarray, slots: list[WeightSlot]) -> int:
         """Bytes of quantized values plus scales, as `_replace` would store them, and the nodes expanding them."""
         scale_bytes = self._scale_itemsize(array)
+        if (planned := self._planned(name, array)) is not None:
+            values = (array.size + 1) // 2 if planned.storage == "int4" else array.size
+            overhead = DEQUANTIZE_OVERHEAD_BYTES + (BLOCK_OVERHEAD_BYTES if planned.block_size and self.form == CAST else 0)
+            return values + planned.scale.size * scale_bytes + overhead
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         if block_axis is not None:
             block = self.config.block_size  # type: ignore[attr-defined]  # the int4-capable configs
@@ -217,7 +243,17 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
     ) -> QuantizedTensor:
         name = value.name or "weight"
         block_axis = _block_axis(array.shape, slots) if self._storage(name) == "int4" else None
-        if block_axis is not None:
+        rounding = "nearest"
+        if (planned := self._planned(name, array)) is not None:
+            q, scale, axis, block, storage, rounding = (
+                planned.q,
+                planned.scale,
+                planned.axis,
+                planned.block_size,
+                planned.storage,
+                planned.rounding,
+            )
+        elif block_axis is not None:
             assert isinstance(self.config, WeightOnlyInt4Config | WeightOnlyMixedConfig)  # the configs with int4
             block = self.config.block_size
             q, scale = quantize_int4_blockwise(array, block_axis, block)
@@ -244,6 +280,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
             ((q.size + 1) // 2 if storage == "int4" else q.nbytes) + scale.size * self._scale_itemsize(array),
             float(np.abs(stored.dequantized(array.dtype).astype(np.float64) - array).max()),
             tuple(dict.fromkeys(s.node for s in slots)),
+            rounding,
         )
 
 
@@ -359,10 +396,11 @@ def expand_stored_weight(
 
 
 def quantize_weights(
-    model: onnx.ModelProto, config: WeightOnlyConfig, form: str = CAST
+    model: onnx.ModelProto, config: WeightOnlyConfig, form: str = CAST, plan: RoundingPlan | None = None
 ) -> tuple[onnx.ModelProto, WeightOnlyReport]:
     """The model with its float weights stored quantized; the input proto is left unchanged. `form`: how stored
-    weights are expanded (CAST, the published form; DEQUANTIZE, for comparison).
+    weights are expanded (CAST, the published form; DEQUANTIZE, for comparison). `plan`: integers and scales found
+    by edgelstm.quantize.rounding_plan (blocks, GPTQ) and corrected biases, by tensor name.
 
     Raises UnsupportedGraphError when the graph's opset is too old for the storage and cannot be converted.
     Ensures the result passes onnx.checker (full) and strict shape inference when the source did.
@@ -370,6 +408,8 @@ def quantize_weights(
     opset_before = _default_opset(model)
     storage = config.storage if config.storage != "mixed" else _mixed_storage(config)
     needed = (MIN_OPSET if form == CAST else DEQUANTIZE_MIN_OPSET)[storage]
+    if form == DEQUANTIZE and plan is not None and plan.int8_blocks:
+        needed = max(needed, 21)  # block_size on DequantizeLinear needs opset 21 whatever the type
     source_valid = _validity_problem(model) is None
     declared = _declared_value_infos(ir.from_proto(model).graph)
     if opset_before < needed:
@@ -385,7 +425,7 @@ def quantize_weights(
     if needed >= 21:
         model.ir_version = max(model.ir_version, 10)  # int4 tensors need IR version 10
     graph = ir.from_proto(model)
-    quantize_pass = WeightOnlyQuantizePass(config, form)
+    quantize_pass = WeightOnlyQuantizePass(config, form, plan)
     quantize_pass(graph)
     # The converter writes an inferred type for every intermediate value (silero: 636 entries, +49 kB); keep the
     # file as lean as its source: only the value types the source declared.

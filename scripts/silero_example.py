@@ -51,6 +51,8 @@ def main() -> None:
     import silero_vad
 
     data_dir = Path(silero_vad.__file__).parent / "data"
+    # GPTQ's statistics come from the calibration role's audio, never the gate's
+    calibration = builtin_speech("calibration", args.seconds, 16_000, chunk=512)
     if args.signal == "corpus":
         audio = builtin_speech("gate", args.seconds, 16_000, chunk=512)  # 5 voices x >= 10 s in whole chunks: 5 x 313
     else:
@@ -64,14 +66,14 @@ def main() -> None:
             variants: list[tuple[str, Path, str]] = [("fp32 (shipped)", model, "reference")]
             for config in foreign_schemes():
                 try:
-                    result = quantize(model, config, Path(tmp) / name, gate=gate, foreign=HINTS)
+                    result = quantize(model, config, Path(tmp) / name, gate=gate, foreign=HINTS, calibration_stream=calibration)
                 except SchemeRefused as exc:
-                    rows.append((name, config.scheme, "-", "-", "-", "-", "-", f"refused: {str(exc)[:70]}"))
+                    rows.append((name, config.tag, "-", "-", "-", "-", "-", f"refused: {str(exc)[:70]}"))
                     continue
                 if result.path is None:
-                    rows.append((name, config.scheme, f"{result.size_bytes:,}", "-", "-", "-", "-", "failed the gate"))
+                    rows.append((name, config.tag, f"{result.size_bytes:,}", "-", "-", "-", "-", "failed the gate"))
                     continue
-                variants.append((config.scheme, result.path, "published"))
+                variants.append((config.tag, result.path, "published"))
             default = ort_default_dynamic(model, Path(tmp) / f"{model.stem}.ort-default-dynamic.onnx")
             variants.append(("ORT quantize_dynamic defaults", default, "not published"))
             bench = run_bench(

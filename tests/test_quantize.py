@@ -195,12 +195,16 @@ def test_cli_auto_reports_every_candidate_and_picks_a_winner(trained, watch_slic
         "fp32",
         "dynamic-int8",
         "weight-only-int8",
+        "weight-only-int8-gptq-auto",  # GPTQ rounding, blocks where outliers sit: calibrated on rows the gate does not see
         "weight-only-int4",
         "int4",
         "static-int8",
         "fp16",
         "mixed",
     }
+    assert candidates["weight-only-int8-gptq-auto"]["result"]["config"]["rounding"] == "gptq"
+    split = candidates["weight-only-int8-gptq-auto"]["result"]["data_split"]
+    assert split["calibration"] != split["gate"] and split["calibration_sha256"] != split["gate_sha256"]
     assert candidates["mixed"]["details"]["layers"]  # the per-layer sensitivity table travels in the JSON
     assert candidates["fp32"]["role"] == "reference" and candidates["fp32"]["latency_vs_fp32"] == 1.0
     assert candidates["dynamic-int8"]["passed"]

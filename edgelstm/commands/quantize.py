@@ -47,7 +47,15 @@ def quantize_command(
     reduce_range: bool | None = typer.Option(
         None, "--reduce-range/--full-range", help="dynamic-int8: 7-bit weights; default: on for Loop graphs only"
     ),
-    block_size: int = typer.Option(32, "--block-size", help="int4 / weight-only-int4 block size"),
+    block_size: int = typer.Option(
+        32, "--block-size", help="int4 / weight-only-int4 block size; weight-only-int8 input channels per block scale"
+    ),
+    rounding: str = typer.Option(
+        "nearest", "--rounding", help="weight-only schemes: nearest, or gptq (error-compensating, calibrated on data)"
+    ),
+    granularity: str = typer.Option(
+        "channel", "--granularity", help="weight-only-int8 scales: channel, block (input-channel blocks) or auto"
+    ),
     objective: str = typer.Option(
         "size",
         "--objective",
@@ -79,6 +87,7 @@ def quantize_command(
     from edgelstm.quantize.gate import ParityGate
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_scheme
+    from edgelstm.quantize.split import split_sequences
 
     check_output_dir(out)  # before any work: a bad --out is known without loading anything
     _check_objective(objective)
@@ -101,6 +110,7 @@ def quantize_command(
                 as_json,
                 (threshold, max_flips, max_delta),
                 objective,
+                _weight_only_options(scheme, rounding, granularity, block_size),
             )
         )
     ref_spec = reference or (None if is_onnx else model)
@@ -125,9 +135,10 @@ def quantize_command(
     if scheme == "mixed":
         if loaded is None:
             raise ConfigError("--scheme mixed measures each layer against the trained model: pass --reference")
-        gate = ParityGate(loaded, sequences, policy)
+        calibration, gated = (split_sequences(sequences)[:2]) if sequences is not None else (None, None)
+        gate = ParityGate(loaded, gated, policy)
         source = loaded if not is_onnx else Path(model)
-        raise typer.Exit(_run_mixed(source, gate, out, sequences, None, objective, block_size, overwrite, as_json))
+        raise typer.Exit(_run_mixed(source, gate, out, calibration, None, objective, block_size, overwrite, as_json))
     options: dict[str, object] = {}
     if scheme in ("dynamic-int8", "static-int8"):
         options["per_channel"] = per_channel
@@ -140,6 +151,7 @@ def quantize_command(
         options["fixed_batch"] = fixed_batch
     if scheme in ("int4", "weight-only-int4"):
         options["block_size"] = block_size
+    options.update(_weight_only_options(scheme, rounding, granularity, block_size))
     if scheme == "fp16":
         options["keep_fp32_ops"] = parse_names_keep_case(keep_fp32)
     config = scheme_config(scheme, **options)
@@ -149,7 +161,15 @@ def quantize_command(
         if loaded is None:
             raise ConfigError("the parity check needs the trained model: pass --reference (or --no-check)")
         gate = ParityGate(loaded, sequences, policy)
-    result = quantize(source, config, out, calibration=sequences, overwrite=overwrite, gate=gate, keep_failed=keep_failed)
+    calibration, split = sequences, None
+    calibrates = scheme == "static-int8" or options.get("rounding", "nearest") != "nearest"
+    if sequences is not None and gate is not None and calibrates:
+        # No sequence both calibrates and gates: every third row calibrates, the gate judges the others.
+        calibration, gated, split = split_sequences(sequences)
+        gate = ParityGate(loaded, gated, policy)  # type: ignore[arg-type]  # loaded is set: the gate needs it
+    result = quantize(
+        source, config, out, calibration=calibration, overwrite=overwrite, gate=gate, keep_failed=keep_failed, data_split=split
+    )
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))
     else:
@@ -167,13 +187,24 @@ def _run_mixed(
     block_size: int,
     overwrite: bool,
     as_json: bool,
+    calibration_stream: object = None,
 ) -> int:
     """`--scheme mixed`: per-layer sensitivity, the greedy choice, the gated publish; the per-layer table."""
     from edgelstm import jsonio
     from edgelstm.quantize.render import print_layers, print_quantize
     from edgelstm.quantize.selection import mixed_candidate
 
-    candidate = mixed_candidate(source, gate, out, data, hints, objective, block_size, overwrite)  # type: ignore[arg-type]
+    candidate = mixed_candidate(
+        source,  # type: ignore[arg-type]
+        gate,  # type: ignore[arg-type]
+        out,
+        data,  # type: ignore[arg-type]
+        hints,  # type: ignore[arg-type]
+        objective,  # type: ignore[arg-type]
+        block_size,
+        overwrite,
+        calibration_stream,  # type: ignore[arg-type]
+    )
     if as_json:
         typer.echo(jsonio.dumps(candidate.to_dict()))
     else:
@@ -206,6 +237,20 @@ def _auto_schemes(block_size: int) -> tuple:
     )
 
 
+def _weight_only_options(scheme: str, rounding: str, granularity: str, block_size: int) -> dict[str, object]:
+    """--rounding / --granularity for the weight-only schemes (refused with the reason for the others)."""
+    from edgelstm.errors import ConfigError
+
+    if scheme not in ("weight-only-int8", "weight-only-int4"):
+        if (rounding, granularity) != ("nearest", "channel"):
+            raise ConfigError(f"--rounding / --granularity apply to weight-only-int8 and weight-only-int4, not {scheme}")
+        return {}
+    options: dict[str, object] = {"rounding": rounding, "granularity": granularity}
+    if scheme == "weight-only-int8":
+        options["block_size"] = block_size
+    return options
+
+
 def _is_foreign(model: Path, reference: str | None) -> bool:
     """An ONNX MODEL is quantized as a graph made elsewhere when its reference is an ONNX file too, or when it
     has no edgelstm metadata and no reference was named (it is then its own reference)."""
@@ -236,6 +281,7 @@ def _quantize_foreign(
     as_json: bool,
     budget: tuple[float, float, float],
     objective: str = "size",
+    scheme_options: dict[str, object] | None = None,
 ) -> int:
     from edgelstm import jsonio
     from edgelstm.parity.reference import open_file_reference
@@ -245,16 +291,22 @@ def _quantize_foreign(
     from edgelstm.quantize import quantize, scheme_config
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_foreign_scheme
+    from edgelstm.quantize.split import split_stream, stream_split
 
     hints = options.interface_hints()
     gate = None
+    sr = options.constants.get("sr")
+    rate = int(sr or 16_000)
+    # Calibration data only where something calibrates (GPTQ rows, auto, mixed): otherwise the gate gets it all.
+    rounded = scheme in ("auto", "mixed") or (scheme_options or {}).get("rounding", "nearest") != "nearest"
+    if data is not None:  # the user's audio: one part calibrates, the rest gates
+        loaded = load_stream_data(data, int(sr) if sr is not None else None)
+        calibration, signal, split = split_stream(loaded, options.chunk or 1, rate) if rounded else (None, loaded, None)
+    else:  # built-in audio: the calibration role's stream, never the gate's (each made only when it is used)
+        calibration = builtin_speech("calibration", sample_rate=rate, chunk=options.chunk or 1) if rounded else None
+        signal = builtin_speech("gate", sample_rate=rate, chunk=options.chunk or 1)
+        split = stream_split(calibration, signal) if calibration is not None else None
     if check or scheme in ("auto", "mixed"):
-        sr = options.constants.get("sr")
-        signal = (
-            load_stream_data(data, int(sr) if sr is not None else None)
-            if data is not None
-            else builtin_speech("gate", sample_rate=int(sr or 16_000), chunk=options.chunk or 1)
-        )
         threshold, max_flips, max_delta = budget
         config = StreamCheckConfig(threshold=threshold, max_flip_fraction=max_flips, max_abs_delta=max_delta)
         gate = StreamGate(open_file_reference(reference, options.allow_torchscript), signal, config)
@@ -263,15 +315,34 @@ def _quantize_foreign(
 
         raise ConfigError("--scheme mixed measures each layer through the gate: drop --no-check")
     if gate is not None and scheme == "auto":
-        selection = select_foreign_scheme(model, hints, gate, out, overwrite=overwrite, objective=objective)  # type: ignore[arg-type]
+        selection = select_foreign_scheme(
+            model,
+            hints,
+            gate,
+            out,
+            overwrite=overwrite,
+            objective=objective,  # type: ignore[arg-type]
+            calibration_stream=calibration,
+            data_split=split,
+        )
         if as_json:
             typer.echo(jsonio.dumps(selection.to_dict()))
         else:
             print_selection(selection)
         return EXIT_OK if selection.winner else EXIT_FAILED
     if gate is not None and scheme == "mixed":
-        return _run_mixed(model, gate, out, None, hints, objective, 32, overwrite, as_json)
-    result = quantize(model, scheme_config(scheme), out, overwrite=overwrite, gate=gate, keep_failed=keep_failed, foreign=hints)
+        return _run_mixed(model, gate, out, None, hints, objective, 32, overwrite, as_json, calibration)
+    result = quantize(
+        model,
+        scheme_config(scheme, **(scheme_options or {})),
+        out,
+        overwrite=overwrite,
+        gate=gate,
+        keep_failed=keep_failed,
+        foreign=hints,
+        calibration_stream=calibration,
+        data_split=split if gate is not None else None,
+    )
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))
     else:

@@ -33,8 +33,20 @@ class WeightOnlyHandler(Handler):
 
         if not isinstance(config, WeightOnlyConfig):
             raise TypeError(f"{type(config).__name__} is not a weight-only config")
+        model = onnx.load(str(source.path))
+        plan = None
+        if config.needs_plan:
+            from edgelstm.quantize.calibration import gather_moments
+            from edgelstm.quantize.rounding_plan import plan_rounding
+
+            moments = None
+            if config.rounding != "nearest":
+                if source.calibration_source is None:
+                    raise SchemeRefused(f"{config.scheme} refused: {config.rounding} rounding needs calibration data (--data)")
+                moments = gather_moments(model, source.calibration_source)
+            plan = plan_rounding(model, config, moments)
         try:
-            quantized, report = quantize_weights(onnx.load(str(source.path)), config)
+            quantized, report = quantize_weights(model, config, plan=plan)
         except UnsupportedGraphError as exc:
             raise SchemeRefused(f"{config.scheme} refused: {exc}") from None
         if not report.quantized:
@@ -43,4 +55,4 @@ class WeightOnlyHandler(Handler):
                 "Gemm or fused LSTM/GRU/RNN here would be smaller quantized"
             )
         onnx.save(quantized, str(target))
-        return report.notes()
+        return report.notes() + (plan.notes() if plan is not None else [])

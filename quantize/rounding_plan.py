@@ -1,0 +1,180 @@
+"""Per weight: which granularity and which rounding, decided before the weight-only pass writes the graph.
+
+The plan is computed on the graph as given (with the calibration statistics of edgelstm.quantize.calibration when
+there are some) and handed to edgelstm.quantize.weight_only, which stores each planned weight's integers and scales
+as they are here. Biases of Conv/Gemm layers whose weights were rounded get the rounding's mean output shift
+subtracted (bias correction: (Wq - W) E[x]), so a layer's output is unbiased on the calibration data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyMixedConfig
+from edgelstm.quantize.rounding import GranularityChoice, RoundedWeight, WeightLayout, choose_blocks, round_weight
+from edgelstm.quantize.weight_only import FLOAT_TYPES, _block_axis, _NotAWeight, _stored_tensors, _weight_slots
+
+if TYPE_CHECKING:  # calibration imports this module
+    from edgelstm.quantize.calibration import Moments
+
+# Blocks are kept only where they cut a weight's output error at least this much (blocks of random weights alone
+# gain ~1.5x; an input-channel outlier gains far more).
+MIN_BLOCK_GAIN = 2.0
+
+
+@dataclass
+class RoundingPlan:
+    weights: dict[str, RoundedWeight] = field(default_factory=dict)
+    bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases, by stored tensor name
+    uncalibrated: dict[str, str] = field(default_factory=dict)  # weight -> why it was rounded to nearest
+    choices: list[GranularityChoice] = field(default_factory=list)
+    calibration: str = ""
+
+    @property
+    def int8_blocks(self) -> bool:
+        return any(w.block_size and w.storage == "int8" for w in self.weights.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calibration": self.calibration,
+            "weights": {
+                name: {
+                    "storage": w.storage,
+                    "granularity": w.granularity,
+                    "block_size": w.block_size,
+                    "rounding": w.rounding,
+                    "output_error": w.output_error,
+                }
+                for name, w in self.weights.items()
+            },
+            "bias_corrected": sorted(self.bias),
+            "uncalibrated": self.uncalibrated,
+        }
+
+    def notes(self) -> list[str]:
+        counts: dict[str, int] = {}
+        for w in self.weights.values():
+            key = f"{w.rounding} {w.granularity}"
+            counts[key] = counts.get(key, 0) + 1
+        notes = [f"rounding: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}"]
+        if self.calibration:
+            notes.append(f"calibrated on {self.calibration}")
+        if self.bias:
+            notes.append(f"bias correction on {len(self.bias)} layer biases")
+        if self.uncalibrated:
+            notes.append(f"rounded to nearest for want of input statistics: {len(self.uncalibrated)} weights")
+        return notes
+
+
+def weight_layout(value: ir.Value, constant_node: ir.Node | None) -> WeightLayout | None:
+    """The stored tensor's matrix view (from its weight slots, which must agree); None when it has none."""
+    tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
+    if tensor is None:
+        return None
+    shape = tuple(int(d) for d in tensor.shape.numpy())
+    try:
+        slots = _weight_slots(value, list(range(len(shape))))
+    except _NotAWeight:
+        return None
+    if not slots or len({(s.channel_axis, s.reduce_axes) for s in slots}) != 1 or not slots[0].reduce_axes:
+        return None
+    reduce_axes = slots[0].reduce_axes
+    if list(reduce_axes) != sorted(reduce_axes):
+        return None  # a Transpose reordered the summed axes: the matrix columns would not match the inputs
+    return WeightLayout(shape, slots[0].channel_axis, reduce_axes, _block_axis(shape, slots))
+
+
+def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Moments | None = None) -> RoundingPlan:
+    """Integers and scales for every weight the config quantizes, by its `rounding` and `granularity`."""
+    graph = ir.from_proto(model)
+    plan = RoundingPlan(calibration="" if moments is None else getattr(moments, "description", ""))
+    block_forms: dict[str, RoundedWeight] = {}
+    elements = 0
+    done: dict[bytes, tuple[str, RoundedWeight]] = {}  # identical weights in twin branches share one result
+    for value, _, constant_node in _stored_tensors(graph.graph):
+        tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
+        name = value.name or ""
+        if not name or tensor is None or tensor.dtype not in FLOAT_TYPES or tensor.size < config.min_elements:
+            continue
+        storage = _storage(config, name)
+        layout = weight_layout(value, constant_node)
+        if storage is None or layout is None:
+            continue
+        array = tensor.numpy()
+        hessian = moments.second_moment(name) if moments is not None else None
+        if hessian is None and moments is not None:
+            twin = done.get(_fingerprint(array, storage))
+            if twin is not None:
+                hessian = moments.second_moment(twin[0])
+        rounding = config.rounding if hessian is not None else "nearest"
+        if config.rounding != "nearest" and hessian is None:
+            plan.uncalibrated[name] = moments.missing.get(name, "not reached on the calibration data") if moments else "no data"
+        if storage == "int4" and layout.block_axis is None:
+            storage = "int8"  # no axis to block along: int8 per channel, as the int4 path has always done
+        block_size = getattr(config, "block_size", 32)
+        if storage == "int4":
+            plan.weights[name] = round_weight(array, layout, "int4", block_size, hessian, rounding)
+        else:
+            channel = round_weight(array, layout, "int8", 0, hessian, rounding)
+            plan.weights[name] = channel
+            # auto measures blocks on the layer's calibration inputs; a weight no calibration call reached (silero's
+            # 8 kHz branch at sr=16000) keeps one scale per channel: its gain would be a guess that costs bytes.
+            unmeasured = config.granularity == "auto" and moments is not None and hessian is None
+            if config.granularity != "channel" and layout.block_axis is not None and not unmeasured:
+                blocked = round_weight(array, layout, "int8", block_size, hessian, rounding)
+                block_forms[name] = blocked
+                extra = blocked.scale.size - channel.scale.size
+                plan.choices.append(GranularityChoice(name, channel.output_error, blocked.output_error, extra))
+                elements += array.size
+                if config.granularity == "block":
+                    plan.weights[name] = blocked
+            elif config.granularity != "channel":
+                elements += array.size
+        if hessian is not None:
+            done.setdefault(_fingerprint(array, storage), (name, plan.weights[name]))
+    if config.granularity == "auto":
+        total = elements or 1
+        for name in choose_blocks(plan.choices, total, config.max_extra_scales, MIN_BLOCK_GAIN):
+            plan.weights[name] = block_forms[name]
+    if moments is not None:
+        _correct_biases(graph, plan, moments)
+    return plan
+
+
+def _storage(config: WeightOnlyConfig, name: str) -> str | None:
+    if isinstance(config, WeightOnlyMixedConfig):
+        return dict(config.precisions).get(name)
+    return config.storage
+
+
+def _fingerprint(array: np.ndarray, storage: str) -> bytes:
+    return storage.encode() + str(array.shape).encode() + np.ascontiguousarray(array).tobytes()
+
+
+def _correct_biases(graph: ir.Model, plan: RoundingPlan, moments: Moments) -> None:
+    """bias -= (Wq - W) E[x] for each Conv/Gemm bias read by one rounded (not nearest) weight's layer alone."""
+    stored = {v.name: (v, n) for v, _, n in _stored_tensors(graph.graph)}
+    for name, bias_name in moments.bias.items():
+        rounded, mean = plan.weights.get(name), moments.mean(name)
+        if rounded is None or mean is None or rounded.rounding == "nearest" or name not in stored or bias_name not in stored:
+            continue
+        value, node = stored[name]
+        layout = weight_layout(value, node)
+        if layout is None or layout.rows_axes != (layout.channel_axis,):
+            continue  # rows are not the layer's output channels: the shift does not map onto the bias
+        array = layout.to_matrix(_tensor(*stored[name]).numpy().astype(np.float64))
+        shift = (layout.to_matrix(rounded.dequantized()) - array) @ mean
+        bias = _tensor(*stored[bias_name]).numpy()
+        if bias.size == shift.size:
+            plan.bias[bias_name] = (bias.astype(np.float64) - shift.reshape(bias.shape)).astype(bias.dtype)
+
+
+def _tensor(value: ir.Value, constant_node: ir.Node | None) -> ir.TensorProtocol:
+    tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
+    assert tensor is not None
+    return tensor
