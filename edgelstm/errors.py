@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class EdgelstmError(Exception):
     """Base class: a problem with the user's input, described in one line."""
@@ -43,6 +45,26 @@ def first_line(exc: BaseException, limit: int = 300, *, last: bool = False, with
     if with_type or not text:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text[:limit]
+
+
+# "[ONNXRuntimeError] : 1 : FAIL : Load model from x.onnx failed:" and a C++ source location with the function's
+# signature ("/onnxruntime_src/....h:46 void f(...) "): ORT's wording, without what a user cannot act on.
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .*? failed:)?")
+_ORT_SOURCE = re.compile(r"\S+\.(?:h|cc|cpp):\d+ .*?\) (?=\S)")
+
+
+def ort_message(exc: BaseException) -> str:
+    """ONNX Runtime's own first line of an error, without its status prefix and C++ source location."""
+    text = _ORT_PREFIX.sub("", first_line(exc, limit=2000)).strip()
+    return _ORT_SOURCE.sub("", text).strip()[:400] or type(exc).__name__
+
+
+def describe_decode_error(exc: BaseException) -> str:
+    """Why protobuf could not decode an ONNX file: its nesting limit said in words (If/Loop bodies nested about 30
+    deep stop it), else the error's type."""
+    if "MaxDepth" in str(exc) or "recursion" in str(exc).lower():
+        return "subgraphs (If/Loop bodies) nested deeper than protobuf's decoding limit"
+    return type(exc).__name__
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -119,3 +141,8 @@ class NotStreamableError(EdgelstmError):
 
 class SessionPolicyError(ConfigError):
     """A session policy (threads and spinning per batch size, from a bench report or a manifest) is malformed."""
+
+
+class GraphRuntimeError(LoadError):
+    """ONNX Runtime refused to load or to run a graph the user handed over; the message names the file and carries
+    ORT's own first line."""

@@ -6,12 +6,14 @@ kept in bound ORT values.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgelstm.errors import ConfigError, EdgelstmError
+from edgelstm.errors import ConfigError, EdgelstmError, GraphRuntimeError, ort_message
 
 if TYPE_CHECKING:
     from edgelstm.streaming import StreamingSession  # noqa: F401  # re-exported lazily by __getattr__ below
@@ -31,6 +33,14 @@ EXECUTION_MODES = ("sequential", "parallel")
 
 class ProviderError(EdgelstmError):
     """An execution provider is unknown or not available in this onnxruntime build."""
+
+
+class OrtRefusal(RuntimeError):
+    """ONNX Runtime refused to build a session for a graph; the message names the file and carries ORT's own line.
+
+    Not an EdgelstmError on purpose: a graph edgelstm wrote itself that ORT cannot load is a bug (exit 3). Where a
+    command opens a graph the user handed over, `handed_over` turns it into a GraphRuntimeError (exit 2).
+    """
 
 
 @dataclass(frozen=True)
@@ -101,13 +111,14 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     settings = settings or SessionSettings()
     provider = resolve_provider(settings.provider)
     options = ort.SessionOptions()
-    # Errors only: graphs made elsewhere trip ORT's shape-annotation warnings on every call (silero's If branches
-    # declare {1,-1,128} and return {1,1,128,2}); edgelstm's own checks say what matters, once.
-    options.log_severity_level = 3
+    # Fatal only: graphs made elsewhere trip ORT's shape-annotation warnings on every call (silero's If branches
+    # declare {1,-1,128} and return {1,1,128,2}), and an error ORT logs is also raised, which edgelstm reports once
+    # (a logged copy would be a second, coloured stderr line before the one `error:` line).
+    options.log_severity_level = 4
     if settings.plain:
         if settings.intra_op_threads:
             options.intra_op_num_threads = settings.intra_op_threads
-        return _started(ort.InferenceSession(_source(model), sess_options=options, providers=[provider]), provider)
+        return _started(_inference_session(model, options, provider), provider)
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0")
@@ -126,17 +137,51 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     for key, value in weight_only_session_config(model).items():
         options.add_session_config_entry(key, value)
-    return _started(ort.InferenceSession(_source(model), sess_options=options, providers=[provider]), provider)
+    return _started(_inference_session(model, options, provider), provider)
 
 
 def _source(model: str | Path | bytes) -> str | bytes:
     return str(model) if isinstance(model, Path) else model
 
 
+def _inference_session(model: str | Path | bytes, options: Any, provider: str) -> Any:
+    """ORT's session, or OrtRefusal naming the file with ORT's own words when ORT will not load it."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(_source(model), sess_options=options, providers=[provider])
+    except _ort_errors() as exc:
+        name = str(model) if isinstance(model, (str, Path)) else "the graph"
+        raise OrtRefusal(f"{name}: onnxruntime cannot load it: {ort_message(exc)}") from exc
+
+
 def _started(session: Any, provider: str) -> Any:
     if session.get_providers()[0] != provider:
         raise ProviderError(f"onnxruntime did not start {provider} (got {session.get_providers()}); refusing a silent fallback")
     return session
+
+
+def _ort_errors() -> tuple[type[BaseException], ...]:
+    """The exception types ONNX Runtime's Python binding raises (Fail, InvalidGraph, InvalidArgument, ...)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
+
+
+@contextlib.contextmanager
+def handed_over(*paths: str | Path) -> Iterator[None]:
+    """Inside, ONNX Runtime failing to load or run a graph is the user's graph's problem: one GraphRuntimeError line.
+
+    Used where a command opens graphs the user handed over (check, bench, inspect, bundle; quantize's source), never
+    around graphs edgelstm wrote itself: their failures stay internal errors.
+    """
+    try:
+        yield
+    except OrtRefusal as exc:
+        raise GraphRuntimeError(str(exc)) from None
+    except _ort_errors() as exc:
+        names = ", ".join(str(p) for p in paths) or "the graph"
+        raise GraphRuntimeError(f"{names}: onnxruntime failed running it: {ort_message(exc)}") from None
 
 
 def weight_only_session_config(model: str | Path | bytes) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import onnx
 
 from edgelstm.config import ModelConfig, Preprocessing
-from edgelstm.errors import ConfigError, LoadError, first_line
+from edgelstm.errors import ConfigError, LoadError, describe_decode_error, first_line
 from edgelstm.export.config import ExportConfig, GraphInterface
 
 if TYPE_CHECKING:
@@ -88,7 +88,10 @@ def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
 
 
 def load_onnx_file(path: Path) -> onnx.ModelProto:
-    """An ONNX file's graph (weights stay external), or one LoadError line for an empty or undecodable file."""
+    """An ONNX file's graph (weights stay external), or one LoadError line for an empty or undecodable file, or one
+    ONNX Runtime could not load (external data missing or outside the folder, an unknown op domain, a newer opset)."""
+    from edgelstm.graph_file_checks import check_graph_file
+
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
         raise LoadError(f"{path}: empty file, not an ONNX model")
@@ -97,9 +100,10 @@ def load_onnx_file(path: Path) -> onnx.ModelProto:
     except OSError:
         raise
     except Exception as exc:  # onnx raises several protobuf/decode types for corrupt files
-        raise LoadError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+        raise LoadError(f"{path}: not a readable ONNX file ({describe_decode_error(exc)})") from None
     if not model.graph.node and not model.graph.output:
         raise LoadError(f"{path}: not an ONNX model (no graph in it)")
+    check_graph_file(model, path)
     return model
 
 

@@ -62,6 +62,7 @@ def check(
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.parity.outputs import check_output_paths
     from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles, print_report
+    from edgelstm.runtime import handed_over
 
     chosen = parse_names(providers)
     if not chosen:
@@ -76,19 +77,20 @@ def check(
     if reference.endswith(".onnx") or is_torchscript_archive(Path(reference)):  # a reference file: streamed
         if junit or markdown or plot:
             raise ConfigError("--junit, --markdown and --plot are for a torch reference; with an .onnx --reference use --report")
-        verdict = _check_against_onnx(
-            artifacts,
-            Path(reference),
-            data,
-            chosen,
-            threshold,
-            max_flips,
-            max_delta,
-            model_options,
-            report,
-            as_json,
-            strict_evidence,
-        )
+        with handed_over(*artifacts, reference):  # check runs only the user's graphs: ORT refusing one is theirs
+            verdict = _check_against_onnx(
+                artifacts,
+                Path(reference),
+                data,
+                chosen,
+                threshold,
+                max_flips,
+                max_delta,
+                model_options,
+                report,
+                as_json,
+                strict_evidence,
+            )
         raise typer.Exit(exit_code(verdict, allow_inconclusive))
     config = CheckConfig(
         providers=chosen,
@@ -110,7 +112,8 @@ def check(
     def progress(line: str) -> None:
         typer.echo(f"check: {line}", err=True)
 
-    result = run_check(artifacts, loaded, sequences, config, policy, None if as_json else progress, model_options.weights)
+    with handed_over(*artifacts):
+        result = run_check(artifacts, loaded, sequences, config, policy, None if as_json else progress, model_options.weights)
     written = []
     if report is not None:
         write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)

@@ -70,8 +70,10 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     from edgelstm.export.metadata import recorded_user_module
+    from edgelstm.runtime import handed_over
 
-    interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
+    with handed_over(path):
+        interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
     traced = recorded_user_module(path)  # constants baked in when it was traced from a user module
     if as_json:
         typer.echo(json.dumps({"path": str(path), **interface.to_dict(), "user_module": traced}, indent=2))

@@ -95,6 +95,7 @@ def quantize_command(
         scheme_config(scheme)  # an unknown scheme name is refused before the model loads
     policy = TolerancePolicy.from_toml(budget) if budget else TolerancePolicy.defaults()
     is_onnx = model.endswith(".onnx")
+    _admit_graphs(model, reference)
     if is_onnx and _is_foreign(Path(model), reference):
         raise typer.Exit(
             _quantize_foreign(
@@ -215,6 +216,16 @@ def _run_mixed(
         if candidate.details.get("layers"):
             print_layers("mixed", candidate.details["layers"], candidate.details.get("ranking_data", ""))
     return EXIT_OK if candidate.passed else EXIT_FAILED
+
+
+def _admit_graphs(model: str, reference: str | None) -> None:
+    """The user's .onnx files (model, reference), refused in one line when ONNX Runtime cannot load them; checked here
+    because quantize then runs graphs it wrote itself, whose failures are edgelstm's (internal errors)."""
+    from edgelstm.graph_file_checks import admit_user_graph
+
+    for spec in (model, reference):
+        if spec is not None and spec.endswith(".onnx") and Path(spec).is_file():
+            admit_user_graph(Path(spec))
 
 
 def _check_objective(objective: str) -> None:

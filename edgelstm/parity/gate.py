@@ -152,6 +152,7 @@ def _run_check(
     infos = [open_artifact(Path(p)) for p in artifacts]
     for info in infos:
         _check_compatible(info, reference)
+    policy.check_outputs({o.name for info in infos for o in info.interface.outputs})
     task = _resolve_task(config.task, reference.config)
     if data is not None:
         check_labels(data, task, _class_count(reference, infos))

@@ -99,11 +99,14 @@ class OnnxReference(_FileReference):
     """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
 
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
-        from edgelstm.runtime import SessionSettings, session_from_onnx
+        from edgelstm.export.metadata import load_onnx_file
+        from edgelstm.runtime import SessionSettings, handed_over, session_from_onnx
 
+        load_onnx_file(Path(path))  # an empty, undecodable or unloadable file refused in its own words, before ORT
         super().__init__(path, chunk_steps)
         self.providers = ["CPUExecutionProvider"]
-        self._session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
+        with handed_over(self.path):  # a reference file is always the user's: ORT refusing it is an expected failure
+            self._session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
 
     @property
     def runtime(self) -> str:
@@ -114,7 +117,10 @@ class OnnxReference(_FileReference):
         return [i.name for i in self._session.get_inputs()]
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
+        from edgelstm.runtime import handed_over
+
+        with handed_over(self.path):
+            return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 
 
 class TorchScriptReference(_FileReference):

@@ -9,6 +9,7 @@ one-call comparison never shows.
 from __future__ import annotations
 
 import itertools
+import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,10 +50,13 @@ class StreamCheckConfig:
     def __post_init__(self) -> None:
         if self.chunk is not None and self.chunk < 1:
             raise ConfigError(f"--chunk must be a positive number of samples, got {self.chunk}")
+        # `not` over the range, so NaN (which fails every comparison) is refused too.
         if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"the decision threshold must be in (0, 1), got {self.threshold}")
-        if not 0.0 <= self.max_flip_fraction <= 1.0 or self.max_abs_delta < 0:
-            raise ConfigError("the flip budget is a fraction in 0..1 and the |delta p| budget is >= 0")
+            raise ConfigError(f"--threshold (the decision threshold) must be in (0, 1), got {self.threshold}")
+        if not 0.0 <= self.max_flip_fraction <= 1.0:
+            raise ConfigError(f"--max-flips (the flip budget) is a fraction in [0, 1], got {self.max_flip_fraction}")
+        if not 0.0 <= self.max_abs_delta < math.inf:
+            raise ConfigError(f"--max-delta (the |delta p| budget) must be a finite number >= 0, got {self.max_abs_delta}")
         unknown = [p for p in self.providers if p not in PROVIDERS]
         if not self.providers or unknown:
             raise ConfigError(f"unknown provider(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PROVIDERS)}")

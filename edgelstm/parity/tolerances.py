@@ -27,6 +27,7 @@ from typing import Any
 
 from edgelstm.comparison import Tolerance
 from edgelstm.errors import ConfigError
+from edgelstm.parity.artifacts import PROVIDERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,6 +123,8 @@ class TolerancePolicy:
             if not isinstance(self.tables.get(kind, {}), dict):
                 raise ConfigError(f"{self.source}: [{kind}] needs a name, e.g. [{kind}.cuda]")
         for provider, values in self.tables.get("provider", {}).items():
+            if provider not in PROVIDERS:
+                raise ConfigError(f"{self.source}: [provider.{provider}] is not a provider; use {', '.join(PROVIDERS)}")
             if not isinstance(values, dict):
                 raise ConfigError(f"{self.source}: provider.{provider} must be a table, e.g. [provider.{provider}]")
             outputs = values.get("output", {})
@@ -130,6 +133,22 @@ class TolerancePolicy:
             _check_values(self.source, f"provider.{provider}", {k: v for k, v in values.items() if k != "output"})
             for output, output_values in outputs.items():
                 _check_values(self.source, f"provider.{provider}.output.{output}", output_values)
+
+    def output_names(self) -> set[str]:
+        """The outputs the tables name ([output.O] and [provider.X.output.O])."""
+        names = set(self.tables.get("output", {}))
+        for values in self.tables.get("provider", {}).values():
+            names |= set(values.get("output", {}))
+        return names
+
+    def check_outputs(self, outputs: set[str]) -> None:
+        """Refuse a table for an output the judged graphs do not have: a typo would otherwise leave it ungated."""
+        unknown = sorted(self.output_names() - outputs)
+        if unknown:
+            raise ConfigError(
+                f"{self.source}: a table names output {unknown[0]!r}, which the artifacts do not have "
+                f"(outputs: {', '.join(sorted(outputs))})"
+            )
 
     def resolve(self, precision: str, provider: str, output: str | None = None) -> ToleranceSpec:
         spec = PRECISION_DEFAULTS.get(precision, PRECISION_DEFAULTS["fp32"])
@@ -161,3 +180,8 @@ def _check_values(source: str, table: str, values: Any) -> None:
             raise ConfigError(f"{source}: [{table}] {key} must be a non-negative number (inf = not gated), got {value!r}")
         if key == "min_top1_agreement" and value > 1:
             raise ConfigError(f"{source}: [{table}] min_top1_agreement is a fraction in [0, 1], got {value!r}")
+        if key == "max_accuracy_drop" and 1 < value < math.inf:
+            raise ConfigError(
+                f"{source}: [{table}] max_accuracy_drop is a fraction in [0, 1] (0.01 = one point; inf = not gated), "
+                f"got {value!r}"
+            )

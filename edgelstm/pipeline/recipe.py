@@ -197,7 +197,7 @@ def load_recipe(path: Path) -> Recipe:
         schemes=strings("quantize", "schemes", ("auto",), SCHEMES),
         providers=providers,
         allow_missing=strings("check", "allow_missing", (), PROVIDERS),
-        tolerances=rel(check["tolerances"], "[check] tolerances") if "tolerances" in check else None,
+        tolerances=_tolerances(rel(check["tolerances"], "[check] tolerances")) if "tolerances" in check else None,
         batches=ints("bench", "batches", (1, 32)),
         steps=ints("bench", "steps", (100,)),
         threads=ints("bench", "threads", (1,)),
@@ -209,6 +209,14 @@ def load_recipe(path: Path) -> Recipe:
         raw=raw,
         model_options=options,
     )
+
+
+def _tolerances(path: Path) -> Path:
+    """The budget file, validated now (ranges, NaN, providers) so a nonsense budget fails before any step."""
+    from edgelstm.parity.tolerances import TolerancePolicy
+
+    TolerancePolicy.from_toml(path)
+    return path
 
 
 def _spinning(values: tuple[str, ...], fail: Any) -> tuple[bool, ...]:
