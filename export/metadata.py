@@ -133,9 +133,27 @@ def source_metadata(path: Path, hints: InterfaceHints | None = None) -> Artifact
 def read_metadata(path: Path) -> ArtifactMetadata:
     model = load_onnx_file(path)
     try:
-        return ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
+        metadata = ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except LoadError as exc:
         raise LoadError(f"{path}: {exc}") from None
+    check_state_pairs(metadata.interface, model, path)
+    return metadata
+
+
+def check_state_pairs(interface: GraphInterface, model: onnx.ModelProto, path: Path) -> None:
+    """Metadata is text anyone can edit: a state pair it names must be an input and an output of the graph, or every
+    command would feed (and a bundle would promise) a state the graph does not have. A ConfigError, not a LoadError:
+    readers that take a LoadError as "no edgelstm metadata, describe the graph afresh" must not pass it over."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [v.name for v in model.graph.input if v.name not in initializers]
+    outputs = [v.name for v in model.graph.output]
+    for state in interface.states:
+        for name, names, kind in ((state.input_name, inputs, "input"), (state.output_name, outputs, "output")):
+            if name not in names:
+                raise ConfigError(
+                    f"{path}: its edgelstm metadata names state pair {state.input_name} -> {state.output_name}, but the "
+                    f"graph has no {kind} {name!r} ({kind}s: {', '.join(names)})"
+                )
 
 
 def recorded_user_module(path: Path) -> dict[str, Any] | None:

@@ -96,7 +96,7 @@ def build_bundle(
 
 def _read_artifact(artifact: Path) -> tuple[Any, Any]:
     """The artifact's edgelstm metadata and its quantization record (None when it was not quantized)."""
-    from edgelstm.export.metadata import ArtifactMetadata, load_onnx_file
+    from edgelstm.export.metadata import ArtifactMetadata, check_state_pairs, load_onnx_file
 
     model = load_onnx_file(artifact)
     props = {p.key: p.value for p in model.metadata_props}
@@ -106,6 +106,7 @@ def _read_artifact(artifact: Path) -> tuple[Any, Any]:
         quantization = json.loads(raw) if raw else None
     except (LoadError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LoadError(f"{artifact}: {first_line(exc)}; bundle needs an artifact exported by edgelstm") from None
+    check_state_pairs(metadata.interface, model, artifact)  # the manifest must not promise a state the graph lacks
     return metadata, quantization
 
 

@@ -61,6 +61,7 @@ class BundleManifest:
     constants: dict[str, float | int] = field(default_factory=dict)  # scalar inputs fed on every call
     chunk: int | None = None  # a foreign graph's confirmed chunk length
     context: int = 0  # samples of the previous chunk each call also sees
+    state_pairs: tuple[tuple[str, str], ...] = ()  # (input, output) of each recurrent state, from 'state'
     # threads and spinning per batch as measured (or "not measured": defaults); sessions on the bundle use it
     session_policy: SessionPolicy = field(
         default_factory=lambda: SessionPolicy.not_measured("the manifest has no session_policy")
@@ -132,6 +133,7 @@ def read_manifest(path: Path) -> BundleManifest:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DIM):
             raise BundleError(f"{path}: '{key}' must be an integer {low}..{MAX_DIM} or null, got {str(value)[:40]!r}")
     policy = _session_policy(path, data)
+    state_pairs = _state_pairs(path, data.get("state") or [])
     return BundleManifest(
         version=version,
         model_ort=named["model.ort"],
@@ -143,8 +145,18 @@ def read_manifest(path: Path) -> BundleManifest:
         constants=dict(constants),
         chunk=chunk,
         context=context or 0,
+        state_pairs=state_pairs,
         session_policy=policy,
     )
+
+
+def _state_pairs(path: Path, states: Any) -> tuple[tuple[str, str], ...]:
+    """'state': a list of objects naming each state's input_name and output_name (checked against the model later)."""
+    if not isinstance(states, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("input_name"), str) and isinstance(s.get("output_name"), str) for s in states
+    ):
+        raise BundleError(f"{path}: 'state' must be a list of objects with string input_name and output_name")
+    return tuple((s["input_name"], s["output_name"]) for s in states)
 
 
 def _session_policy(path: Path, data: dict[str, Any]) -> SessionPolicy:

@@ -185,6 +185,7 @@ def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
         raise BundleError(
             f"{where}: the manifest's inputs {[s.name for s in manifest.inputs]} are not the model's inputs {expected}"
         )
+    _check_state_pairs(manifest, expected, [o.name for o in session.get_outputs()], where)
     feeds = _zero_feeds(manifest, where)
     try:
         outputs = session.run(None, feeds)
@@ -193,6 +194,17 @@ def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
     if not all(np.isfinite(o).all() for o in outputs if o.dtype.kind == "f"):
         raise BundleError(f"{where}: {name} produced NaN/Inf on zero input")
     return [o.name for o in session.get_outputs()]
+
+
+def _check_state_pairs(manifest: BundleManifest, inputs: list[str], outputs: list[str], where: Path) -> None:
+    """An app feeds each state output back into its input: a pair the model does not have would fail on the device."""
+    for state_in, state_out in manifest.state_pairs:
+        missing = (f"input {state_in!r}", inputs) if state_in not in inputs else (f"output {state_out!r}", outputs)
+        if state_in not in inputs or state_out not in outputs:
+            raise BundleError(
+                f"{where}: the manifest's state pair {state_in} -> {state_out} is not the model's: it has no {missing[0]} "
+                f"({', '.join(missing[1])})"
+            )
 
 
 def _policy_settings(manifest: BundleManifest) -> SessionSettings:
