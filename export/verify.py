@@ -161,6 +161,12 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
         raise InputShapeError(f"{path}: needs an array named 'x' (found: {', '.join(arrays) or 'none'})")
     x_spec = interface.inputs[0]
     x = arrays["x"][:limit]
+    kinds = "fiu" if x_spec.dtype == "float32" else "iu"  # token ids must be integers
+    if x.dtype.kind not in kinds:
+        wanted = "numbers" if x_spec.dtype == "float32" else "integer token ids"
+        raise InputShapeError(f"{path}: x must hold {wanted}, got dtype {x.dtype}")
+    if x.size == 0:
+        raise InputShapeError(f"{path}: x is empty (shape {list(x.shape)}); give at least one sequence of at least one step")
     if x.ndim != len(x_spec.shape) or (x_spec.dtype == "float32" and x.shape[-1] != x_spec.shape[-1]):
         raise InputShapeError(f"{path}: x has shape {list(x.shape)}, the graph expects {x_spec.shape}")
     if x_spec.dtype == "float32":
@@ -174,6 +180,8 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
     lengths = None
     if any(t.name == "lengths" for t in interface.inputs):
         lengths = arrays.get("lengths")
+        if lengths is not None and lengths.dtype.kind not in "iu":
+            raise InputShapeError(f"{path}: lengths must be integers, got dtype {lengths.dtype}")
         lengths = np.full(len(x), x.shape[1], np.int64) if lengths is None else lengths[:limit].astype(np.int64)
         if lengths.shape != (len(x),) or lengths.min() < 1 or lengths.max() > x.shape[1]:
             raise InputShapeError(f"{path}: lengths must be [{len(x)}] values in [1, {x.shape[1]}]")

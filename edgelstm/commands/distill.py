@@ -77,10 +77,12 @@ def distill_command(
     from edgelstm.loading import load_model
     from edgelstm.windows import WindowSpec
 
+    if window is not None and window < 1:  # `if window` would take 0 for "no window" and ignore it silently
+        raise ConfigError(f"--window must be a positive number of steps, got {window}")
     loaded = load_model(model_options.source(teacher))
     spec = WindowSpec(
         window, stride, parse_names_keep_case(features or ""), group, label, target, horizon, min_length
-    ) if window else None  # fmt: skip
+    ) if window is not None else None  # fmt: skip
     if loaded.config is None:  # a user module: say what task was read from its output
         head = student_config(loaded, StudentSpec()).head
         typer.echo(f"teacher is a user module; student head read from its output: {head.kind}, {head.num_outputs} output(s)")
