@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgelstm.errors import ort_message
+
 _LOAD_AND_RUN = """
 import sys, numpy as np, onnxruntime as ort
 session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
@@ -88,7 +90,12 @@ def _probe(path: Path, timeout_s: float, feeds: Path | None) -> tuple[str | None
         name = signal.Signals(-completed.returncode).name
         return f"ONNX Runtime crashed ({name}) loading or running this graph", True
     lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
-    return f"ONNX Runtime failed on this graph: {lines[-1][:200] if lines else 'exit ' + str(completed.returncode)}", True
+    if not lines:
+        return f"ONNX Runtime failed on this graph: exit {completed.returncode}", True
+    # The child's last line is "onnxruntime...Fail: [ONNXRuntimeError] : 1 : FAIL : Load model from ... failed:WHY":
+    # WHY is ORT's own wording, kept; the exception's module path and status prefix are not.
+    raised = lines[-1].split(": ", 1)[-1] if lines[-1].startswith("onnxruntime.") else lines[-1]
+    return f"ONNX Runtime failed on this graph: {ort_message(Exception(raised))[:200]}", True
 
 
 def default_feeds(path: Path) -> dict[str, np.ndarray]:

@@ -60,6 +60,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "latin1.csv").write_bytes("a,b,c,d,e,label\n1,2,3,4,5,caf\xe9\n".encode("latin-1"))
     rows = ["a,b,c,d,e,label"] + [f"{i},{i % 3},1,2,3,{i % 3}" for i in range(40)]
     (d / "table.csv").write_text("\n".join(rows) + "\n")
+    (d / "drop_1_5.toml").write_text("[default]\nmax_accuracy_drop = 1.5\n")  # 150 points: nonsense
     (d / "outs").mkdir()
     result = run_cli([*_distill_args(d, d / "run"), "--no-report"])
     assert result.exit_code == 0, result.output
@@ -102,6 +103,8 @@ DISTILL_CASES = {
     "patience-zero": ("teacher", "train.npz", ["--patience", "0"], ["--patience"]),
     "device-unknown": ("teacher", "train.npz", ["--device", "banana"], ["--device", "banana"]),
     "test-labels-out-of-range": ("teacher", "train.npz", ["--test", "{d}/y_too_big.npz"], ["y_too_big.npz", "7"]),
+    "window-zero": ("teacher", "train.npz", ["--window", "0"], ["--window", "positive", "got 0"]),  # was ignored, exit 0
+    "window-on-npz": ("teacher", "train.npz", ["--window", "4"], ["train.npz", "cuts tables"]),
 }  # fmt: skip
 
 
@@ -239,6 +242,7 @@ CONVERT_CASES: dict[str, tuple[tuple[str, str] | bytes, list[str]]] = {
     "source-missing-path": (('source = "teacher"', 'source = "no_model"'), ["source", "no_model"]),
     "weights-missing-file": (('source = "teacher"', 'source = "teacher"\nweights = "w.safetensors"'), ["weights"]),
     "tolerances-missing-file": (('providers = ["cpu"]', 'providers = ["cpu"]\ntolerances = "t.toml"'), ["tolerances"]),
+    "tolerances-nonsense": (('providers = ["cpu"]', 'providers = ["cpu"]\ntolerances = "drop_1_5.toml"'), ["max_accuracy_drop", "[0, 1]"]),
     "distill-data-missing-file": (("[output]", '[distill]\ndata = "nope.npz"\n[output]'), ["[distill] data"]),
     "distill-lr-nan": (("[output]", '[distill]\ndata = "train.npz"\nlearning_rate = nan\n[output]'), ["learning rate"]),
     "distill-scalar": (b"distill = 1\n" + RECIPE.encode(), ["[distill] must be a table"]),
