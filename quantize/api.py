@@ -18,6 +18,7 @@ from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import EdgelstmError, ExportError, LoadError, first_line
 from edgelstm.export.config import ExportConfig
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
+from edgelstm.export.native import fused_unsupported_reason
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
@@ -73,6 +74,9 @@ class QuantizeResult:
     parity_passed: bool | None = None
     size_is_floor: bool = False  # size_bytes is a lower bound: the artifact was declined before it was built
     data_split: dict[str, Any] | None = None  # which data calibrated and which gated (quantize.split.DataSplit)
+    # Why the artifact's graph form is one that can run slower than the float graph (a fused LSTM/GRU op replaced by a
+    # Loop of MatMuls, for want of an int8 kernel); "" when the scheme kept the float graph's form.
+    slower_form: str = ""
 
     @property
     def compression(self) -> float:
@@ -96,6 +100,7 @@ class QuantizeResult:
             "weight_bytes": self.weight_bytes,
             "weight_compression": self.weight_compression,
             "impl": self.impl,
+            "slower_form": self.slower_form,
             "notes": self.notes,
             "refused": self.refused,
             "parity_passed": self.parity_passed,
@@ -179,6 +184,7 @@ def quantize(
         result.notes.append(compacted.note())
         if data_split is not None:
             result.notes.extend(data_split.lines())
+        result.slower_form = _slower_form(model, metadata, result.notes)
         attach_metadata(quantized, metadata)
         entry = quantized.metadata_props.add()
         entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
@@ -214,6 +220,23 @@ def quantize(
             result.path = None
             raise
         return result
+
+
+def _slower_form(model: LoadedModel | Path, metadata: ArtifactMetadata, notes: list[str]) -> str:
+    """Say so when the scheme's graph is a Loop where the float graph has a fused LSTM/GRU op: ORT runs the fused op
+    as one kernel and a Loop as one body call per step, so the artifact can be many times slower than its float
+    graph (issue 19: a GRU's dynamic-int8 Loop graph measured 15-24x). Stated, not timed here: bench measures it."""
+    if any("rewritten to a Loop" in note for note in notes):  # a foreign graph's fused GRU, rewritten first
+        return "its fused GRU was rewritten to a Loop of MatMuls (no int8 GRU kernel): it can run slower than the float graph"
+    config = metadata.model_config
+    if not isinstance(model, LoadedModel) or config is None or metadata.interface.impl != "loop":
+        return ""
+    if fused_unsupported_reason(config) is not None:
+        return ""  # the float graph is a Loop too: same form
+    return (
+        f"Loop form of the {config.cell.upper()} (no int8 kernel for the fused op): it can run slower than the fused "
+        "float graph `edgelstm export` writes"
+    )
 
 
 def _declined(

@@ -36,9 +36,10 @@ def print_quantize(result: QuantizeResult) -> None:
     verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "not checked"}[result.parity_passed]
     if _inconclusive(result.parity):
         verdict = "[yellow]INCONCLUSIVE[/yellow]"
+    slower = f"; [yellow]slower form[/yellow]: {escape(result.slower_form)} (not timed here)" if result.slower_form else ""
     console.print(
         f"{result.scheme} ({result.impl} form): {result.source_bytes:,} -> {result.size_bytes:,} bytes "
-        f"({result.compression:.2f}x); parity {verdict} {escape(_parity_text(result.parity))}"
+        f"({result.compression:.2f}x); parity {verdict} {escape(_parity_text(result.parity))}{slower}"
     )
     for note in result.notes:
         console.print(f"  - {escape(note)}")
@@ -77,6 +78,8 @@ def print_selection(selection: SelectionResult) -> None:
         else:
             failed = "[yellow]INCONCLUSIVE[/yellow] " if _inconclusive(c.summary) else "[red]FAIL[/red] "
             verdict = ("" if c.passed or not c.gated else failed) + escape(c.lost)
+        if c.role != "reference" and c.speed_ratio is not None and c.speed_ratio > 1 and "slower than fp32" not in c.lost:
+            verdict += f"; [yellow]slower than fp32[/yellow] ({c.speed_ratio:.2f}x its latency)"
         table.add_row(
             c.scheme,
             c.result.impl,
@@ -98,9 +101,26 @@ def print_selection(selection: SelectionResult) -> None:
         "no session entry, at its default threads and at 1 thread; plain vs fp32 is the worse of the two"
     )
     console.print(escape(selection.why))
+    for line in published_lines(selection):
+        console.print(escape(line))
     for c in selection.candidates:
         if layers := c.details.get("layers"):
             print_layers(c.scheme, layers, c.details.get("ranking_data", ""))
+
+
+def published_lines(selection: SelectionResult) -> list[str]:
+    """The files auto left in --out, each named for what it is: the one it published, and the others that passed the
+    gate and stay beside it for comparison (not published: nothing downstream should pick them up)."""
+    lines = []
+    if selection.winner is not None and selection.winner.result is not None and selection.winner.result.path is not None:
+        lines.append(f"published: {selection.winner.result.path} ({selection.winner.scheme})")
+    elif selection.winner is None:
+        lines.append("published: nothing (no candidate passed the gate within the speed limit)")
+    for c in selection.candidates:
+        if c is selection.winner or c.role != "candidate" or c.result is None or c.result.path is None:
+            continue
+        lines.append(f"not published (kept for comparison, {c.scheme}: {c.lost}): {c.result.path}")
+    return lines
 
 
 def print_layers(scheme: str, layers: list[dict], ranking_data: str = "") -> None:

@@ -152,6 +152,13 @@ class SelectionResult:
             "objective": self.objective,
             "speed_limit_vs_fp32": None if self.objective == "size-at-any-cost" else SPEED_LIMIT,
             "why": self.why,
+            # what --out holds and what each file is: the one published, the passing others kept beside it
+            "published": str(self.winner.result.path) if self.winner and self.winner.result and self.winner.result.path else None,
+            "not_published": [
+                str(c.result.path)
+                for c in self.candidates
+                if c is not self.winner and c.role == "candidate" and c.result is not None and c.result.path is not None
+            ],
             "candidates": [c.to_dict() for c in self.candidates],
         }
 

@@ -4,7 +4,9 @@ Every row is an exported ONNX graph run by ONNX Runtime (CPU EP, settings record
 metric on held-out data, and its batch-1 latency, measured interleaved in one run (median of the rounds).
 Each student is quantized with every scheme in `REPORT_SCHEMES`, one row per scheme.
 Target (issue 4): >= 10x smaller than the fp32 teacher file, with <= 1 point accuracy drop, or <= 3 %
-relative for MAE and bits per character.
+relative for MAE and bits per character; and (issue 19) no slower than the teacher's ONNX graph at batch 1, and, for a
+quantized row, passed by the parity gate `edgelstm quantize` applies to the same artifact (a row the gate rejects
+would never be published by quantize, so it never reads "met").
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from edgelstm.model import count_parameters
 from edgelstm.parity.artifacts import ArtifactInfo, open_artifact, sequence_feeds
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import DynamicInt8Config, SchemeConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
+from edgelstm.quantize.gate import ParityGate
 from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import TimerSettings, time_interleaved
 
@@ -49,6 +52,10 @@ class ArtifactScore:
     latency_ms: float  # median, batch 1
     latency_p90_ms: float
     scheme: str = "fp32"
+    # quantize's parity gate on this artifact (the student's float model as reference, the report's data): True/False,
+    # None for the float rows, which quantize does not gate
+    gate_passed: bool | None = None
+    gate_failures: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -66,30 +73,58 @@ class DistillReport:
         limit = TARGET_ACCURACY_DROP_POINTS if row.metric.name == "accuracy" else TARGET_RELATIVE_DROP
         return row.compression >= TARGET_COMPRESSION, row.metric_drop <= limit
 
+    def speed_met(self, row: ArtifactScore) -> bool:
+        """No slower than the teacher's ONNX graph (the first row) at batch 1, in the same interleaved run."""
+        return row.latency_ms <= self.rows[0].latency_ms
+
+    def missed(self, row: ArtifactScore) -> list[str]:
+        """What keeps a row from "met", in words; empty when the whole stated target is met."""
+        size_ok, metric_ok = self.target_met(row)
+        missed = [name for name, ok in (("size", size_ok), ("metric", metric_ok)) if not ok]
+        if not self.speed_met(row):
+            missed.append(f"speed ({row.latency_ms / self.rows[0].latency_ms:.2f}x the teacher's ONNX latency)")
+        if row.gate_passed is False:
+            missed.append("quantize's parity gate (FAIL)")
+        return missed
+
     def to_dict(self) -> dict[str, Any]:
         rows = []
         for row in self.rows:
             size_ok, metric_ok = self.target_met(row)
-            rows.append({**asdict(row), "size_target_met": size_ok, "metric_target_met": metric_ok})
+            rows.append(
+                {
+                    **asdict(row),
+                    "size_target_met": size_ok,
+                    "metric_target_met": metric_ok,
+                    "speed_target_met": self.speed_met(row),
+                    "target_met": row.role != "teacher" and not self.missed(row),
+                }
+            )
         return {**asdict(self), "rows": rows}
 
     def to_markdown(self) -> str:
         metric = self.rows[0].metric.name
         drop_unit = "pt" if metric == "accuracy" else "%"
         lines = [
-            f"| artifact | parameters | file | vs teacher | {metric} | drop | latency p50 (B=1, T={self.steps}) | target |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            f"| artifact | parameters | file | vs teacher | {metric} | drop | latency p50 (B=1, T={self.steps}) | gate | target |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|",
         ]
         for row in self.rows:
-            size_ok, metric_ok = self.target_met(row)
-            verdict = "—" if row.role == "teacher" else ("met" if size_ok and metric_ok else _missed(size_ok, metric_ok))
+            missed = self.missed(row)
+            verdict = "—" if row.role == "teacher" else ("met" if not missed else "missed: " + ", ".join(missed))
+            gate = {True: "pass", False: "FAIL", None: "not gated (float)"}[row.gate_passed]
             value = f"{row.metric.value:.2%}" if metric == "accuracy" else f"{row.metric.value:.4g}"
             drop = row.metric_drop * (1 if metric == "accuracy" else 100)
             lines.append(
                 f"| {row.role} ({row.scheme}) | {row.parameters:,} | {row.file_bytes / 1024:.1f} KB | "
-                f"{row.compression:.1f}x | {value} | {drop:+.2f} {drop_unit} | {row.latency_ms:.3f} ms | {verdict} |"
+                f"{row.compression:.1f}x | {value} | {drop:+.2f} {drop_unit} | {row.latency_ms:.3f} ms | {gate} | {verdict} |"
             )
         lines.append("")
+        drop_limit = f"{TARGET_ACCURACY_DROP_POINTS:g} pt" if metric == "accuracy" else f"{TARGET_RELATIVE_DROP:.0%}"
+        lines.append(
+            f"target: >= {TARGET_COMPRESSION:g}x smaller than the teacher's fp32 file, <= {drop_limit} drop, no slower "
+            "than the teacher's ONNX graph, and (quantized rows) passed by quantize's parity gate on this data."
+        )
         lines.append(
             f"{self.sequences} held-out sequences from {self.data}; ONNX Runtime CPU EP, "
             f"{self.settings['intra_op_threads']} intra-op thread, spinning "
@@ -100,11 +135,6 @@ class DistillReport:
     def write(self, directory: Path) -> None:
         write_text_atomic(directory / "distill_report.json", json.dumps(self.to_dict(), indent=2) + "\n", overwrite=True)
         write_text_atomic(directory / "distill_report.md", self.to_markdown(), overwrite=True)
-
-
-def _missed(size_ok: bool, metric_ok: bool) -> str:
-    missed = [name for name, ok in (("size", size_ok), ("metric", metric_ok)) if not ok]
-    return "missed: " + ", ".join(missed)
 
 
 def build_distill_report(
@@ -127,16 +157,22 @@ def build_distill_report(
     with tempfile.TemporaryDirectory(prefix="edgelstm-distill-report-") as tmp:
         work = Path(tmp)
         graphs: list[tuple[str, str, int, Path]] = []
+        gates: list[tuple[bool | None, list[str]]] = []  # quantize's gate verdict per graph (None: float, not gated)
         for i, (role, model) in enumerate([("teacher", teacher), *students]):
             exported = export_model(model, work / f"{i}-fp32")
             if not exported.written:
                 failed = exported.verification.failures()
                 raise ConfigError(f"the {role} failed export verification in {len(failed)} case(s)")
             graphs.append((role, "fp32", count_parameters(model.module), exported.path))
-            for scheme in schemes if quantized and i > 0 else ():
-                result = quantize(model, scheme, work / f"{i}-{scheme.tag}", calibration=test.take(64))
-                assert result.path is not None  # no gate was given, so the artifact is always published
+            gates.append((None, []))
+            gate = ParityGate(model, test) if quantized and i > 0 else None  # what `quantize --data` would gate on
+            for scheme in schemes if gate is not None else ():
+                result = quantize(
+                    model, scheme, work / f"{i}-{scheme.tag}", calibration=test.take(64), gate=gate, keep_failed=True
+                )
+                assert result.path is not None  # keep_failed: a rejected artifact is written too, to score it
                 graphs.append((role, scheme.tag, count_parameters(model.module), result.path))
+                gates.append((result.parity_passed, list((result.parity or {}).get("failures", []))))
         sessions = [session_from_onnx(path, settings) for *_, path in graphs]
         infos = [open_artifact(path) for *_, path in graphs]  # read each graph's interface once
         metrics = [_score(info, session, test) for info, session in zip(infos, sessions, strict=True)]
@@ -146,10 +182,12 @@ def build_distill_report(
             settings=settings.to_dict(), rounds=rounds,
         )  # fmt: skip
         teacher_bytes = graphs[0][3].stat().st_size
-        for (role, scheme, params, path), metric, (p50, p90) in zip(graphs, metrics, latencies, strict=True):
+        rows = zip(graphs, metrics, latencies, gates, strict=True)
+        for (role, scheme, params, path), metric, (p50, p90), (passed, failures) in rows:
             size = path.stat().st_size
+            drop = _drop(metric, metrics[0])
             report.rows.append(
-                ArtifactScore(role, params, size, teacher_bytes / size, metric, _drop(metric, metrics[0]), p50, p90, scheme)
+                ArtifactScore(role, params, size, teacher_bytes / size, metric, drop, p50, p90, scheme, passed, failures)
             )
     return report
 
