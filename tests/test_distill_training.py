@@ -305,6 +305,9 @@ def test_report_scores_the_exported_artifacts_like_torch_and_flags_targets(tmp_p
     for row in report.rows:
         assert row.compression == pytest.approx(report.rows[0].file_bytes / row.file_bytes)
         assert row.latency_ms > 0
+    # quantize's own gate judged every quantized row (the float rows are not gated), and "met" follows it
+    assert [r.gate_passed is None for r in report.rows] == [True, True, False, False, False]
+    assert all(not report.to_dict()["rows"][i]["target_met"] for i, r in enumerate(report.rows) if r.gate_passed is False)
     report.write(tmp_path)
     saved = json.loads((tmp_path / "distill_report.json").read_text())
     assert saved["rows"][1]["size_target_met"] == (report.rows[1].compression >= 10)

@@ -1,0 +1,139 @@
+"""Output that says what happened (issue 19 item 8): auto names the file it published and what the others are; a
+scheme whose graph form can be slower than float says so; distill's report never marks "met" an artifact quantize's
+gate rejects or one slower than the teacher's ONNX graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.distill.metrics import TaskMetric
+from edgelstm.distill.report import ArtifactScore, DistillReport
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.render import published_lines
+from edgelstm.quantize.selection import Candidate, SelectionResult
+from tests.conftest import tiny_model
+from tests.refusals import run_cli
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("say")
+    save_checkpoint(tiny_model(cell="lstm", head="classify-last"), root / "lstm")
+    save_checkpoint(tiny_model(cell="gru", head="classify-last"), root / "gru")
+    rng = np.random.default_rng(0)
+    np.savez(root / "data.npz", x=rng.standard_normal((16, 8, 5)).astype(np.float32), y=rng.integers(0, 3, 16))
+    return root
+
+
+# -- auto: the published path, and what the other files are -----------------------------------------------------
+
+
+def test_auto_prints_the_path_it_published_and_names_the_others(models: Path, tmp_path: Path) -> None:
+    out = tmp_path / "q"
+    args = ["quantize", models / "lstm", "--scheme", "auto", "--data", models / "data.npz", "--out", out]
+    text = run_cli(args)
+    assert text.exit_code in (0, 1), text.output
+    shown = text.stdout.replace("\n", "")  # rich wraps long lines
+    written = sorted(out.glob("*.onnx"))
+    published = [line for line in text.stdout.splitlines() if line.startswith("published: ")]
+    assert len(published) == 1, text.stdout
+    report = json.loads((out / "auto.json").read_text())
+    if report["winner"] is None:
+        assert published[0].startswith("published: nothing") and report["published"] is None
+    else:
+        assert report["published"] and str(report["published"]) in shown and Path(report["published"]) in written
+    assert sorted([*report["not_published"], *([report["published"]] if report["published"] else [])]) == [
+        str(p) for p in written
+    ]  # every .onnx auto left in --out is named as one or the other
+    for other in report["not_published"]:
+        assert other in shown and "not published (kept for comparison" in shown
+
+
+def _candidate(scheme: str, path: Path | None, speed: float, lost: str = "") -> Candidate:
+    result = QuantizeResult(scheme, {}, "src", 1000, path=path, size_bytes=400)
+    return Candidate(scheme, result, passed=True, latency_ms=speed, speed_ratio=speed, lost=lost)
+
+
+def test_published_lines_name_the_winner_and_each_kept_file(tmp_path: Path) -> None:
+    fp32 = Candidate("fp32", QuantizeResult("fp32", {}, "src", 1000, size_bytes=1000), role="reference", latency_ms=1.0)
+    winner = _candidate("weight-only-int4", tmp_path / "a.weight-only-int4.onnx", 1.0)
+    kept = _candidate("weight-only-int8", tmp_path / "a.weight-only-int8.onnx", 1.0, lost="larger than weight-only-int4")
+    unpublished = _candidate("fp16", None, 1.3, lost="refused: 1.30x slower than fp32")
+    selection = SelectionResult([fp32, winner, kept, unpublished], winner, "size")
+    lines = published_lines(selection)
+    assert lines[0] == f"published: {winner.result.path} (weight-only-int4)"  # type: ignore[union-attr]
+    assert lines[1:] == [
+        f"not published (kept for comparison, weight-only-int8: larger than weight-only-int4): {kept.result.path}"
+    ]  # type: ignore[union-attr]
+    doc = selection.to_dict()
+    assert doc["published"] == str(winner.result.path) and doc["not_published"] == [str(kept.result.path)]  # type: ignore[union-attr]
+    assert published_lines(SelectionResult([fp32, unpublished], None, "size"))[0].startswith("published: nothing")
+
+
+def test_an_auto_row_slower_than_float_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from edgelstm.quantize.render import print_selection
+
+    fp32 = Candidate("fp32", QuantizeResult("fp32", {}, "src", 1000, size_bytes=1000), role="reference", latency_ms=1.0)
+    slower = _candidate("weight-only-int8", tmp_path / "w8.onnx", 1.07)
+    faster = _candidate("weight-only-int4", tmp_path / "w4.onnx", 0.95, lost="not picked")
+    print_selection(SelectionResult([fp32, slower, faster], slower, "size"))
+    rows = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.count("│") > 3}
+    assert "slower than fp32" in rows["weight-only-int8"] and "1.07x" in rows["weight-only-int8"]
+    assert "slower than fp32" not in rows["weight-only-int4"]
+
+
+# -- a single scheme that writes the Loop form where float is fused ---------------------------------------------
+
+
+def test_dynamic_int8_on_a_gru_says_its_loop_form_can_be_slower(models: Path, tmp_path: Path) -> None:
+    args = ["quantize", models / "gru", "--scheme", "dynamic-int8", "--no-check", "--out", tmp_path / "q", "--json"]
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["impl"] == "loop" and "Loop form of the GRU" in doc["slower_form"]
+    text = run_cli(["quantize", models / "gru", "--scheme", "dynamic-int8", "--no-check", "--out", tmp_path / "q2"])
+    assert "slower form" in text.stdout.replace("\n", "") and "not timed here" in text.stdout.replace("\n", "")
+
+
+def test_a_scheme_that_keeps_the_fused_form_says_nothing_of_the_kind(models: Path, tmp_path: Path) -> None:
+    args = ["quantize", models / "lstm", "--scheme", "dynamic-int8", "--no-check", "--out", tmp_path / "q", "--json"]
+    doc = json.loads(run_cli(args).stdout)
+    assert doc["impl"] == "fused" and doc["slower_form"] == ""
+
+
+# -- distill's report: quantize's gate and its own stated target ------------------------------------------------
+
+
+def _row(role: str, scheme: str, compression: float, latency: float, gate: bool | None, drop: float = 0.0) -> ArtifactScore:
+    metric = TaskMetric("accuracy", 0.9, True)
+    return ArtifactScore(role, 100, 1000, compression, metric, drop, latency, latency, scheme, gate)
+
+
+def _report(*rows: ArtifactScore) -> DistillReport:
+    settings = {"intra_op_threads": 1, "allow_spinning": False}
+    return DistillReport("accuracy", "test.npz", 8, 6, settings, 3, [_row("teacher", "fp32", 1.0, 1.0, None), *rows])
+
+
+def test_distill_report_never_marks_met_what_the_gate_rejects_or_what_is_slower() -> None:
+    report = _report(
+        _row("student", "weight-only-int4", 20.0, 0.5, False),  # small, accurate, fast: but the gate rejects it
+        _row("student", "dynamic-int8", 20.0, 3.0, True),  # passes the gate, 3x slower than the teacher's ONNX
+        _row("student", "weight-only-int8", 20.0, 0.5, True),  # everything holds
+    )
+    by_scheme = {row["scheme"]: row for row in report.to_dict()["rows"]}
+    assert by_scheme["weight-only-int4"]["target_met"] is False
+    assert by_scheme["dynamic-int8"]["target_met"] is False and by_scheme["dynamic-int8"]["speed_target_met"] is False
+    assert by_scheme["weight-only-int8"]["target_met"] is True
+    markdown = report.to_markdown()
+    lines = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| student")}
+    assert (
+        "FAIL" in lines["student (weight-only-int4)"] and "missed: quantize's parity gate" in lines["student (weight-only-int4)"]
+    )
+    assert "missed: speed (3.00x the teacher's ONNX latency)" in lines["student (dynamic-int8)"]
+    assert lines["student (weight-only-int8)"].rstrip().endswith("| pass | met |")
+    assert "no slower than the teacher's ONNX graph" in markdown  # the target is stated with the table
