@@ -137,3 +137,7 @@ def test_distill_report_never_marks_met_what_the_gate_rejects_or_what_is_slower(
     assert "missed: speed (3.00x the teacher's ONNX latency)" in lines["student (dynamic-int8)"]
     assert lines["student (weight-only-int8)"].rstrip().endswith("| pass | met |")
     assert "no slower than the teacher's ONNX graph" in markdown  # the target is stated with the table
+    undecided = _row("student", "weight-only-int4", 20.0, 0.5, False)
+    undecided.gate_verdict = "inconclusive"  # the data cannot resolve the budget: not met, and not called a FAIL
+    line = next(ln for ln in _report(undecided).to_markdown().splitlines() if ln.startswith("| student"))
+    assert "| INCONCLUSIVE | missed: quantize's parity gate (INCONCLUSIVE) |" in line

@@ -56,6 +56,7 @@ class ArtifactScore:
     # None for the float rows, which quantize does not gate
     gate_passed: bool | None = None
     gate_failures: list[str] = field(default_factory=list)
+    gate_verdict: str = ""  # the gate's own word ("pass", "fail", "inconclusive"); "" for the float rows
 
 
 @dataclass
@@ -84,7 +85,7 @@ class DistillReport:
         if not self.speed_met(row):
             missed.append(f"speed ({row.latency_ms / self.rows[0].latency_ms:.2f}x the teacher's ONNX latency)")
         if row.gate_passed is False:
-            missed.append("quantize's parity gate (FAIL)")
+            missed.append(f"quantize's parity gate ({'INCONCLUSIVE' if row.gate_verdict == 'inconclusive' else 'FAIL'})")
         return missed
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +114,7 @@ class DistillReport:
             missed = self.missed(row)
             verdict = "—" if row.role == "teacher" else ("met" if not missed else "missed: " + ", ".join(missed))
             gate = {True: "pass", False: "FAIL", None: "not gated (float)"}[row.gate_passed]
+            gate = "INCONCLUSIVE" if row.gate_verdict == "inconclusive" else gate
             value = f"{row.metric.value:.2%}" if metric == "accuracy" else f"{row.metric.value:.4g}"
             drop = row.metric_drop * (1 if metric == "accuracy" else 100)
             lines.append(
@@ -157,14 +159,14 @@ def build_distill_report(
     with tempfile.TemporaryDirectory(prefix="edgelstm-distill-report-") as tmp:
         work = Path(tmp)
         graphs: list[tuple[str, str, int, Path]] = []
-        gates: list[tuple[bool | None, list[str]]] = []  # quantize's gate verdict per graph (None: float, not gated)
+        gates: list[tuple[bool | None, list[str], str]] = []  # quantize's gate verdict per graph (None: float, not gated)
         for i, (role, model) in enumerate([("teacher", teacher), *students]):
             exported = export_model(model, work / f"{i}-fp32")
             if not exported.written:
                 failed = exported.verification.failures()
                 raise ConfigError(f"the {role} failed export verification in {len(failed)} case(s)")
             graphs.append((role, "fp32", count_parameters(model.module), exported.path))
-            gates.append((None, []))
+            gates.append((None, [], ""))
             gate = ParityGate(model, test) if quantized and i > 0 else None  # what `quantize --data` would gate on
             for scheme in schemes if gate is not None else ():
                 result = quantize(
@@ -172,7 +174,8 @@ def build_distill_report(
                 )
                 assert result.path is not None  # keep_failed: a rejected artifact is written too, to score it
                 graphs.append((role, scheme.tag, count_parameters(model.module), result.path))
-                gates.append((result.parity_passed, list((result.parity or {}).get("failures", []))))
+                parity = result.parity or {}
+                gates.append((result.parity_passed, list(parity.get("failures", [])), str(parity.get("verdict", ""))))
         sessions = [session_from_onnx(path, settings) for *_, path in graphs]
         infos = [open_artifact(path) for *_, path in graphs]  # read each graph's interface once
         metrics = [_score(info, session, test) for info, session in zip(infos, sessions, strict=True)]
@@ -183,12 +186,13 @@ def build_distill_report(
         )  # fmt: skip
         teacher_bytes = graphs[0][3].stat().st_size
         rows = zip(graphs, metrics, latencies, gates, strict=True)
-        for (role, scheme, params, path), metric, (p50, p90), (passed, failures) in rows:
+        for (role, scheme, params, path), metric, (p50, p90), (passed, failures, verdict) in rows:
             size = path.stat().st_size
             drop = _drop(metric, metrics[0])
-            report.rows.append(
-                ArtifactScore(role, params, size, teacher_bytes / size, metric, drop, p50, p90, scheme, passed, failures)
+            score = ArtifactScore(
+                role, params, size, teacher_bytes / size, metric, drop, p50, p90, scheme, passed, failures, verdict
             )
+            report.rows.append(score)
     return report
 
 
