@@ -173,6 +173,14 @@ def test_a_distill_table_replaces_the_model_by_its_student_for_every_later_step(
     (project / "recipe.toml").write_text(recipe_text.replace("hidden = 4", "hidden = 3"))
     changed = {s.name: s for s in run_pipeline(load_recipe(project / "recipe.toml")).steps}
     assert changed["distill"].status == "done" and "gru 3x1" in changed["distill"].summary
+    # a hidden-3 GRU has no weight int4 storage would make smaller: the report says so instead of failing the step
+    report = next(Path(p) for p in changed["distill"].outputs if p.endswith("distill_report.json"))
+    written = json.loads(report.read_text())
+    tags = {r["scheme"] for r in written["rows"]} | {e.split("(")[1].split(")")[0] for e in written["refused"]}
+    assert tags >= {scheme.tag for scheme in REPORT_SCHEMES}
+    assert all("refused" in e for e in written["refused"])
+    markdown = report.with_suffix(".md").read_text()
+    assert all(f"| {e} |" in markdown for e in written["refused"])
 
 
 def test_the_bundle_ships_the_streaming_graph_raw_input_and_labels(tmp_path: Path) -> None:

@@ -1,14 +1,20 @@
 """Artifacts ORT format cannot hold (int4 initializers, onnxruntime 1.32): a mobile verdict, and no auto winner
-for a recipe that ships to ORT Mobile, instead of an internal error."""
+for a recipe that ships to ORT Mobile, instead of an internal error.
+
+edgelstm's own int4 artifacts now expand their weights by Cast + Mul, which the ORT-format conversion folds into
+float32 (the file loads); the int4 `DequantizeLinear` form earlier releases wrote (and other tools write) keeps
+int4 initializers, which the ORT format cannot hold: that is the artifact these tests ship."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from edgelstm.config import HeadConfig, ModelConfig
+from edgelstm.export import ExportConfig, export_model
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.artifacts import ort_format_problem
@@ -16,6 +22,7 @@ from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import ParityGate, WeightOnlyInt8Config, quantize
 from edgelstm.quantize.cannot_win import NOT_GATED
 from edgelstm.quantize.config import WeightOnlyInt4Config
+from edgelstm.quantize.weight_only import DEQUANTIZE, quantize_weights
 from tests.conftest import random_checkpoint
 
 
@@ -24,9 +31,15 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     root = tmp_path_factory.mktemp("ortfmt")
     config = ModelConfig(input_size=4, hidden_size=32, head=HeadConfig("classify", 3, "last"))
     loaded = load_model(str(random_checkpoint(root / "ckpt", config)))
-    int4 = quantize(loaded, WeightOnlyInt4Config(), root / "q").path
+    cast_int4 = quantize(loaded, WeightOnlyInt4Config(), root / "q").path
     int8 = quantize(loaded, WeightOnlyInt8Config(), root / "q").path
-    assert int4 is not None and int8 is not None
+    assert cast_int4 is not None and int8 is not None
+    # The same model's float graph with its int4 weights behind DequantizeLinear (metadata kept: an edgelstm artifact)
+    fp32 = export_model(loaded, root / "f", ExportConfig(form="sequence")).path
+    assert fp32 is not None and ort_format_problem(cast_int4) is None
+    old_int4, _ = quantize_weights(onnx.load(str(fp32)), WeightOnlyInt4Config(), form=DEQUANTIZE)
+    int4 = root / "dequantize_int4.onnx"
+    onnx.save(old_int4, str(int4))
     rng = np.random.default_rng(0)
     data = SequenceData(rng.standard_normal((8, 6, 4)).astype(np.float32), None, rng.integers(0, 3, 8), "noise")
     return root / "ckpt", int4, int8, data

@@ -18,6 +18,7 @@ silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not install
 DATA = Path(silero_vad.__file__).parent / "data"
 SEQUENCE = DATA / "silero_vad_16k_sequence.onnx"
 CALL = ["--chunk", "512", "--context", "64"]  # as silero's wrapper feeds it: 512 new samples after 64 of context
+LOOSE = ["--max-flips", "0.5", "--max-delta", "1.0"]
 PAIRS = ["h -> hn", "c -> cn"]
 
 
@@ -33,7 +34,9 @@ def published(tmp_path_factory: pytest.TempPathFactory, audio: Path) -> Path:
     out = tmp_path_factory.mktemp("quantized")
     # auto (the path that used to crash), judged on the gate alone: the 1.1x latency limit is a timing, which a
     # loaded machine could tip, and a timing is never what a unit test passes or fails on
-    auto = ["--scheme", "auto", "--objective", "size-at-any-cost"]
+    # a loose budget too: this test is about every command reading the same interface, not about which scheme
+    # survives 32 chunks of audio (one flip of ~21 gated chunks is already over 1 %; quality is tested elsewhere)
+    auto = ["--scheme", "auto", "--objective", "size-at-any-cost", *LOOSE]
     result = run_cli(["quantize", SEQUENCE, *auto, "--data", audio, "--out", out, *CALL])
     assert result.exit_code == 0, result.output
     winner = json.loads((out / "auto.json").read_text())["winner"]  # quantize publishes nothing else under that name
@@ -78,7 +81,20 @@ def test_quantize_check_bench_bundle_agree_on_the_state_pairs(published: Path, a
     assert published.is_file() and published.parent.joinpath("auto.json").is_file()
     check_report, bench_report, bundle = tmp_path / "check.json", tmp_path / "bench.json", tmp_path / "bundle"
     checked = run_cli(
-        ["check", published, "--reference", SEQUENCE, "--data", audio, *CALL, "--providers", "cpu", "--report", check_report]
+        [
+            "check",
+            published,
+            "--reference",
+            SEQUENCE,
+            "--data",
+            audio,
+            *CALL,
+            *LOOSE,
+            "--providers",
+            "cpu",
+            "--report",
+            check_report,
+        ]
     )
     assert checked.exit_code == 0, checked.output
     assert json.loads(check_report.read_text())["states"] == PAIRS

@@ -68,6 +68,9 @@ class DistillReport:
     settings: dict[str, Any]
     rounds: int
     rows: list[ArtifactScore] = field(default_factory=list)
+    # "role (scheme): reason" for each scheme quantize refused on a student (a hidden-3 GRU has no weight int4
+    # storage would make smaller): said in the report instead of ending the whole distill step
+    refused: list[str] = field(default_factory=list)
 
     def target_met(self, row: ArtifactScore) -> tuple[bool, bool]:
         """(size target met, metric target met) for one row."""
@@ -121,6 +124,7 @@ class DistillReport:
                 f"| {row.role} ({row.scheme}) | {row.parameters:,} | {row.file_bytes / 1024:.1f} KB | "
                 f"{row.compression:.1f}x | {value} | {drop:+.2f} {drop_unit} | {row.latency_ms:.3f} ms | {gate} | {verdict} |"
             )
+        lines.extend(f"| {entry} | | | | | | | refused | not built |" for entry in self.refused)
         lines.append("")
         drop_limit = f"{TARGET_ACCURACY_DROP_POINTS:g} pt" if metric == "accuracy" else f"{TARGET_RELATIVE_DROP:.0%}"
         lines.append(
@@ -152,6 +156,7 @@ def build_distill_report(
     `quantized`); score and time all in one run."""
     from edgelstm.export.api import export_model
     from edgelstm.quantize import quantize
+    from edgelstm.quantize.api import SchemeRefused
 
     if test.y is None:
         raise ConfigError(f"{test.source}: the report scores against labels/targets (`y`), and this data has none")
@@ -160,6 +165,7 @@ def build_distill_report(
         work = Path(tmp)
         graphs: list[tuple[str, str, int, Path]] = []
         gates: list[tuple[bool | None, list[str], str]] = []  # quantize's gate verdict per graph (None: float, not gated)
+        refused: list[str] = []
         for i, (role, model) in enumerate([("teacher", teacher), *students]):
             exported = export_model(model, work / f"{i}-fp32")
             if not exported.written:
@@ -169,9 +175,13 @@ def build_distill_report(
             gates.append((None, [], ""))
             gate = ParityGate(model, test) if quantized and i > 0 else None  # what `quantize --data` would gate on
             for scheme in schemes if gate is not None else ():
-                result = quantize(
-                    model, scheme, work / f"{i}-{scheme.tag}", calibration=test.take(64), gate=gate, keep_failed=True
-                )
+                try:
+                    result = quantize(
+                        model, scheme, work / f"{i}-{scheme.tag}", calibration=test.take(64), gate=gate, keep_failed=True
+                    )
+                except SchemeRefused as exc:
+                    refused.append(f"{role} ({scheme.tag}): {exc}")
+                    continue
                 assert result.path is not None  # keep_failed: a rejected artifact is written too, to score it
                 graphs.append((role, scheme.tag, count_parameters(model.module), result.path))
                 parity = result.parity or {}
@@ -182,7 +192,7 @@ def build_distill_report(
         latencies = _latencies(infos, sessions, test, rounds)
         report = DistillReport(
             task=metrics[0].name, data=test.source, sequences=test.count, steps=test.max_steps,
-            settings=settings.to_dict(), rounds=rounds,
+            settings=settings.to_dict(), rounds=rounds, refused=refused,
         )  # fmt: skip
         teacher_bytes = graphs[0][3].stat().st_size
         rows = zip(graphs, metrics, latencies, gates, strict=True)
