@@ -7,8 +7,9 @@ layer's input (and a fused LSTM/GRU's output Y and initial_h, from which h_{t-1}
 output. A graph with state is run chunk by chunk with its state carried (edgelstm.parity.chunked.run_in_chunks), as
 its app runs it, so the recurrent weights see the hidden states of a real stream.
 
-Weights left out (in an `If` whose condition changes between calls, in a Loop body, or whose layer input does not
-line up with the stored tensor's reduced axes) are rounded to nearest; `Moments.missing` says why.
+Weights left out (in an `If` whose condition changes between calls, in a Loop body, whose layer input does not
+line up with the stored tensor's reduced axes, or whose rows are split between layers that read different inputs,
+edgelstm.quantize.weight_rows) are rounded to nearest; `Moments.missing` says why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from edgelstm.export.config import GraphInterface
 from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.quantize.rounding_plan import weight_layout
 from edgelstm.quantize.weight_only import LAYOUT_OPS, _stored_tensors, _weight_slot
+from edgelstm.quantize.weight_rows import slot_rows
 
 Feeds = dict[str, np.ndarray]
 MAX_BRANCH_ROUNDS = 8  # If nesting opened at most this deep (silero: 2)
@@ -233,8 +235,32 @@ def _taps(model: ir.Model, moments: Moments) -> dict[str, list[_Tap]]:
             if (bias := _direct_bias(value, node, index)) is not None:
                 moments.bias[name] = bias
         else:
+            if (split := _rows_split_between_inputs(value, constant_node, found)) is not None:
+                moments.missing[name] = split
+                continue
             taps[name] = found
     return taps
+
+
+def _rows_split_between_inputs(value: ir.Value, constant_node: ir.Node | None, taps: list[_Tap]) -> str | None:
+    """Why one summed H would be the wrong statistic for this weight: its uses read different inputs and its rows do
+    not all reach the same ones (rows 0:n to one layer, n: to another). None when one H is right for every row."""
+    inputs = {(tap.kind, tap.values) for tap in taps}
+    layout = weight_layout(value, constant_node)
+    if len(inputs) < 2 or layout is None:  # one input: its H is every row's (a missing layout is reported later)
+        return None
+    reach: dict[int, set[tuple[str, tuple[str, ...]]]] = {}
+    for tap in taps:
+        slot = tap.node.inputs[2 if tap.kind == "rnn_h" else 1]
+        rows = slot_rows(value, layout, slot) if slot is not None else None
+        if rows is None:
+            return "its uses read different inputs and which of its rows reach each could not be followed"
+        for row in rows:
+            reach.setdefault(row, set()).add((tap.kind, tap.values))
+    if len({frozenset(r) for r in reach.values()}) > 1:
+        layers = ", ".join(sorted({tap.node.name or tap.node.op_type for tap in taps}))
+        return f"its rows are split between layers that read different inputs ({layers}): one input statistic would be wrong"
+    return None
 
 
 def _slot_uses(value: ir.Value, rank: int) -> Iterator[tuple[ir.Node, int]]:

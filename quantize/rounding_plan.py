@@ -67,7 +67,11 @@ class RoundingPlan:
         if self.bias:
             notes.append(f"bias correction on {len(self.bias)} layer biases")
         if self.uncalibrated:
-            notes.append(f"rounded to nearest for want of input statistics: {len(self.uncalibrated)} weights")
+            reasons: dict[str, int] = {}
+            for reason in self.uncalibrated.values():
+                reasons[reason] = reasons.get(reason, 0) + 1
+            why = "; ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
+            notes.append(f"rounded to nearest for want of input statistics: {len(self.uncalibrated)} weights ({why})")
         return notes
 
 
