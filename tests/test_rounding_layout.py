@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnx_ir as ir
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from edgelstm.parity.artifacts import generic_interface
 from edgelstm.quantize.calibration import CalibrationSource, gather_moments
 from edgelstm.quantize.config import WeightOnlyInt8Config
+from edgelstm.quantize.rounding import WeightLayout
 from edgelstm.quantize.rounding_plan import RoundingPlan, plan_rounding
 from edgelstm.quantize.weight_only import quantize_weights
+from edgelstm.quantize.weight_rows import slot_rows
 
 HIDDEN, FEATURES, STEPS = 8, 16, 60
 MIXING = np.random.default_rng(21).standard_normal((3, FEATURES))
@@ -146,3 +149,17 @@ def test_rows_split_between_layers_with_different_inputs_fall_back_to_nearest_wi
             assert any(f"{plan.uncalibrated['M']}: 1" in note for note in plan.notes())  # the reason, in the result
         else:
             assert plan.uncalibrated == {}
+
+
+def test_rows_reaching_a_slot_are_followed_through_slice_concat_and_unsqueeze() -> None:
+    model = _lstm_through_layout_ops()
+    graph = ir.from_proto(model).graph
+    stored = graph.initializers["R2"]
+    layout = WeightLayout((4 * HIDDEN, HIDDEN), 0, (1,), 1)
+    lstm = next(n for n in graph if n.op_type == "LSTM")
+    assert slot_rows(stored, layout, lstm.inputs[2]) == frozenset(range(4 * HIDDEN))  # every gate row, reordered
+    model.graph.node[3].input[1:3] = ["zero", "h"]  # the third gate now repeats the first: rows 8:16 never reach R
+    graph = ir.from_proto(model).graph
+    lstm = next(n for n in graph if n.op_type == "LSTM")
+    assert slot_rows(graph.initializers["R2"], layout, lstm.inputs[2]) == frozenset(range(HIDDEN)) | frozenset(range(16, 32))
+    assert slot_rows(graph.initializers["W2"], layout, lstm.inputs[2]) is None  # R holds nothing of W2
