@@ -63,6 +63,9 @@ class DistillResult:
     stopped_early: bool
     world_size: int = 1
     device: str = "cpu"
+    # Optimizer steps over the whole run, across resumes: a resumed run counts on from its saved state, so this
+    # equals a straight run's (the counter also seeds each step's randomness and the state-saving cadence).
+    global_step: int = 0
 
     @property
     def compression(self) -> float:
@@ -343,6 +346,7 @@ def _distill(
         bool(state.get("stopped_early", False)),
         place.world_size,
         str(place.device),
+        state["global_step"],
     )
     if place.is_main:
         summary = {**result.to_dict(), "config": config.to_dict(), "identity": identity.to_dict()}
