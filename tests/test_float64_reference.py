@@ -1,0 +1,135 @@
+"""The parity gate's reference really computes in float64, and that decides verdicts a float32 reference would not.
+
+The model: a GRU classifier whose logits pass through (z + 1e4) - 1e4. In float32 that keeps z only to the spacing
+of float32 numbers near 1e4 (2**-10, about 1e-3), so float32 runs -- torch's and ONNX Runtime's alike -- round the
+logits by up to ~5e-4; in float64 the round trip is exact to ~1e-12. Its float32 ONNX export therefore matches a
+float32 torch run bit for bit (export's own verification passes it) and fails a float64 reference at the default
+fp32 tolerance (atol 1e-5 + rtol 1e-4 x range). With offset 0 the same model passes: the cancellation is the cause.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgelstm.export.api import export_model
+from edgelstm.export.verify import VerificationConfig
+from edgelstm.loading import LoadedModel, load_model
+from edgelstm.parity import CheckConfig, run_check
+from edgelstm.parity.data import SequenceData
+from edgelstm.parity.reference import TorchReference
+from tests.refusals import run_cli
+
+MODULE = """
+import torch
+class Cancelling(torch.nn.Module):
+    def __init__(self, offset):
+        super().__init__()
+        self.offset = offset
+        self.rnn = torch.nn.GRU(5, 8, batch_first=True)
+        self.fc = torch.nn.Linear(8, 3)
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return (self.fc(y[:, -1]) + self.offset) - self.offset
+def build():
+    torch.manual_seed(0)
+    return Cancelling(1e4)
+def build_plain():
+    torch.manual_seed(0)
+    return Cancelling(0.0)
+"""
+NAME = "f64_cancelling_models"
+pytestmark = pytest.mark.filterwarnings("ignore:random weights")  # the factories' weights are their seed's
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The module on sys.path, each factory's verified export, and 16 sequences of data."""
+    root = tmp_path_factory.mktemp("float64")
+    (root / f"{NAME}.py").write_text(MODULE)
+    sys.path.insert(0, str(root))
+    try:
+        for factory in ("build", "build_plain"):
+            loaded = load_model(f"{NAME}:{factory}", input_size=5)
+            result = export_model(loaded, root / factory, verification=VerificationConfig(batches=(1, 3), example_steps=6))
+            assert result.written and result.verification.max_abs_error < 1e-6  # fp32 graph == fp32 torch
+        x = np.random.default_rng(0).standard_normal((16, 12, 5)).astype(np.float32)
+        np.savez(root / "data.npz", x=x)
+        yield root
+    finally:
+        sys.path.remove(str(root))
+        sys.modules.pop(NAME, None)
+
+
+def _loaded(workspace: Path, factory: str = "build") -> LoadedModel:
+    return load_model(f"{NAME}:{factory}", input_size=5)
+
+
+def _artifact(workspace: Path, factory: str = "build") -> Path:
+    (path,) = (workspace / factory).glob("*.onnx")
+    return path
+
+
+def test_the_reference_runs_in_float64_to_float64_precision(workspace: Path) -> None:
+    loaded = _loaded(workspace)
+    x = np.load(workspace / "data.npz")["x"]
+    (out,) = TorchReference(loaded).run(_interface(workspace), {"x": x})
+    with torch.no_grad():
+        exact = copy.deepcopy(loaded.module).double()(torch.from_numpy(x).double()).numpy()
+        single = loaded.module(torch.from_numpy(x)).numpy()
+    assert out.dtype == np.float64
+    assert np.abs(out - exact).max() < 1e-9  # float64 arithmetic, not float32 widened afterwards
+    assert np.abs(single - exact).max() > 1e-4  # and float32 is measurably different on this model
+
+
+def test_run_check_fails_the_artifact_against_float64_and_passes_the_plain_model(workspace: Path) -> None:
+    x = np.load(workspace / "data.npz")["x"]
+    data = SequenceData(x, None, None, "synthetic")
+    config = CheckConfig(providers=("cpu",), task="none", stress=False)
+    for factory, passed in (("build", False), ("build_plain", True)):
+        report = run_check([_artifact(workspace, factory)], _loaded(workspace, factory), data, config)
+        (candidate,) = report.candidates
+        assert report.reference_dtype == "float64" and "reference_note" not in report.settings
+        assert candidate.passed is passed, factory
+        worst = max(o.max_abs_error for case in candidate.cases for o in case.outputs)
+        assert (worst > 1e-4) if not passed else (worst < 1e-5)
+
+
+def test_a_float32_reference_would_pass_what_the_float64_one_fails(workspace: Path) -> None:
+    """The counterfactual, measured: the same artifact judged against torch float32 is within the tolerance."""
+    loaded = _loaded(workspace)
+    x = np.load(workspace / "data.npz")["x"]
+    interface = _interface(workspace)
+    (as64,) = TorchReference(loaded, "float64").run(interface, {"x": x})
+    (as32,) = TorchReference(loaded, "float32").run(interface, {"x": x})
+    import onnxruntime as ort
+
+    (graph,) = ort.InferenceSession(str(_artifact(workspace)), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    scale = float(np.abs(as64).max())
+    limit = 1e-5 + 1e-4 * scale  # the fp32 default
+    assert np.abs(graph - as32).max() <= limit < np.abs(graph - as64).max()
+
+
+def test_check_command_fails_it_end_to_end_and_names_the_float64_reference(workspace: Path, tmp_path: Path) -> None:
+    for factory, exit_code in (("build", 1), ("build_plain", 0)):
+        report = tmp_path / f"{factory}.json"
+        args = [
+            "check", _artifact(workspace, factory), "--reference", f"{NAME}:{factory}", "--input-size", "5",
+            "--data", workspace / "data.npz", "--task", "none", "--no-stress", "--providers", "cpu", "--report", report,
+        ]  # fmt: skip
+        result = run_cli(args)
+        assert result.exit_code == exit_code, result.output
+        assert json.loads(report.read_text())["reference_dtype"] == "float64"
+
+
+def _interface(workspace: Path):  # type: ignore[no-untyped-def]
+    from edgelstm.parity.artifacts import open_artifact
+
+    return open_artifact(_artifact(workspace)).interface
