@@ -1,0 +1,97 @@
+"""The manifest layer on its own: a model file the manifest names but gives no sha256 is refused by read_manifest.
+
+test_bundle_tamper.py checks the refusal's words; the directory listing check (an unlisted file) refuses the same
+bundles one step later with other words. These tests pin the refusal to the manifest: read_manifest raises on the
+manifest alone, and `bundle verify` on a bundle whose named model has no entry and no file ends in the one-line
+refusal (exit 2) before any member is read or any session opened, not in an internal error (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgelstm.bundle import BundleError, build_bundle, read_manifest, verify_bundle
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.loading import load_model
+from tests.conftest import tiny_model
+from tests.refusals import assert_refused
+
+NAMED = {"ort": ("model", "ort"), "onnx": ("model", "onnx"), "operators": (None, "required_operators_config")}
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("manifest_layer")
+    save_checkpoint(tiny_model(cell="gru"), root / "ckpt")
+    artifact = export_model(load_model(str(root / "ckpt")), root / "onnx", ExportConfig(form="streaming")).path
+    return build_bundle(artifact, root / "bundle").directory
+
+
+@pytest.fixture
+def bundle(honest: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(honest, tmp_path / "bundle"))
+
+
+@pytest.fixture
+def nothing_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Records every member read and session opened; a manifest refusal must leave it empty."""
+    import edgelstm.bundle.verify as verify
+
+    calls: list[Any] = []
+    real_read = verify._read_member
+
+    def read(path: Path) -> bytes:
+        calls.append(path)
+        return real_read(path)
+
+    def session(*args: Any, **kwargs: Any) -> None:
+        calls.append("session")
+        raise AssertionError("a session was opened for a refused bundle")
+
+    monkeypatch.setattr(verify, "_read_member", read)
+    monkeypatch.setattr("edgelstm.runtime.session_from_onnx", session)
+    return calls
+
+
+def _name_unlisted(bundle: Path, key: str, name: str = "renamed.bin") -> Path:
+    """Point the manifest's `key` at `name`, which has no entry in 'files'; returns the manifest's path."""
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    parent, field = NAMED[key]
+    (manifest[parent] if parent else manifest)[field] = name
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def test_the_honest_manifest_reads_and_lists_every_named_file(bundle: Path) -> None:
+    manifest = read_manifest(bundle / "manifest.json")
+    assert set(manifest.named_files().values()) <= set(manifest.files)  # so the refusals below have a baseline
+
+
+@pytest.mark.parametrize("key", sorted(NAMED))
+def test_read_manifest_refuses_a_named_file_without_a_sha256(bundle: Path, key: str) -> None:
+    """The manifest alone: no listing, no file on disk needed for the refusal."""
+    with pytest.raises(BundleError, match="'renamed.bin' has no sha256 in 'files'"):
+        read_manifest(_name_unlisted(bundle, key))
+
+
+@pytest.mark.parametrize("key", sorted(NAMED))
+def test_verify_refuses_it_before_reading_any_member(bundle: Path, nothing_read: list[Any], key: str) -> None:
+    _name_unlisted(bundle, key)
+    with pytest.raises(BundleError, match="has no sha256"):
+        verify_bundle(bundle)
+    assert nothing_read == []
+
+
+@pytest.mark.parametrize("key", sorted(NAMED))
+def test_bundle_verify_command_refuses_it_in_one_line(bundle: Path, key: str) -> None:
+    """End to end: the named file is neither listed nor present, so no other check stands in for this one."""
+    _name_unlisted(bundle, key)
+    assert_refused(["bundle", "verify", bundle], "renamed.bin", "no sha256", watch=(bundle,))

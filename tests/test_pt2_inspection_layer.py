@@ -1,0 +1,92 @@
+"""The first layer of the `.pt2` defence on its own: the entry allow-list refuses before torch ever opens the file.
+
+test_pt2_safety.py proves crafted archives are refused; a second layer (weights_only loading inside
+torch.export.load) would refuse most of them too, with other words. These tests pin the refusal to the first
+layer: `refuse_code_in_pt2` itself raises, and in the CLI `torch.export.load` is never called for a crafted file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from edgelstm.errors import UnsafePickleError
+from edgelstm.pt2_archive import refuse_code_in_pt2
+from tests.refusals import assert_refused, run_cli
+from tests.test_pt2_safety import CRAFTED, _rewrite, _TimeMix
+
+
+@pytest.fixture(scope="module")
+def clean_pt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+    program = torch.export.export(_TimeMix(), (torch.randn(2, 5, 3),), dynamic_shapes=({0: batch, 1: time},))
+    path = tmp_path_factory.mktemp("pt2_layer") / "clean.pt2"
+    torch.export.save(program, str(path))
+    return path
+
+
+@pytest.fixture
+def torch_export_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every path torch.export.load is asked to open (the call still happens, so a clean archive loads)."""
+    calls: list[str] = []
+    real = torch.export.load
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch.export, "load", spy)
+    return calls
+
+
+def _with_entry(clean: Path, target: Path, inner: str, data: bytes) -> Path:
+    """The clean archive plus one extra entry under its root folder."""
+
+    def edit(name: str, payload: bytes):  # type: ignore[no-untyped-def]
+        if name.endswith("/archive_format"):
+            return [(name, payload), (f"{name.split('/')[0]}/{inner}", data)]
+        return [(name, payload)]
+
+    return _rewrite(clean, target, edit)
+
+
+@pytest.mark.parametrize(
+    "inner",
+    ["data/aotinductor/model/model.so", "data/weights/weight_0.pkl", "models/model.py", "byteorder.bak"],
+)
+def test_the_allow_list_refuses_an_entry_that_is_not_plain_data(clean_pt2: Path, tmp_path: Path, inner: str) -> None:
+    crafted = _with_entry(clean_pt2, tmp_path / "odd.pt2", inner, b"\x7fELF not data")
+    with pytest.raises(UnsafePickleError, match="is not plain data") as refused:
+        refuse_code_in_pt2(crafted)
+    assert inner in str(refused.value)  # names the entry it refused
+
+
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_the_inspection_alone_refuses_every_crafted_archive(clean_pt2: Path, tmp_path: Path, kind: str) -> None:
+    crafted = CRAFTED[kind](clean_pt2, tmp_path / "evil.pt2", tmp_path / "ran")
+    with pytest.raises(UnsafePickleError):
+        refuse_code_in_pt2(crafted)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_the_inspection_passes_the_clean_archive_that_torch_then_loads(clean_pt2: Path, torch_export_loads: list[str]) -> None:
+    refuse_code_in_pt2(clean_pt2)  # no refusal of plain data
+    result = run_cli(["inspect", clean_pt2, "--input-size", "3"])
+    assert result.exit_code == 0, result.output
+    assert torch_export_loads == [str(clean_pt2)]  # the spy sees loads: an empty list below means something
+
+
+@pytest.mark.parametrize("command", ["inspect", "export"])
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_a_crafted_archive_is_refused_before_torch_opens_it(
+    clean_pt2: Path, tmp_path: Path, torch_export_loads: list[str], command: str, kind: str
+) -> None:
+    marker = tmp_path / "ran"
+    crafted = CRAFTED[kind](clean_pt2, tmp_path / "evil.pt2", marker)
+    args = [command, crafted, "--input-size", "3"] + (["--out", tmp_path / "out"] if command == "export" else [])
+    assert_refused(args, "evil.pt2", "run code", "--unsafe-allow-pickle", watch=(tmp_path,), markers=(marker,))
+    assert torch_export_loads == [], "torch.export.load saw a file the inspection should have refused"
