@@ -1,8 +1,10 @@
 """`--scheme auto`'s speed rule, with timings injected: an artifact more than SPEED_LIMIT x slower than the fp32 graph
 at batch 1 is never the winner and is not published (objectives size and speed); size-at-any-cost ignores the rule.
 
-The rule lives in four places -- pick_winner, finish_selection's unpublishing, CannotWinGate's early decline and
-its choice of the bar, premise_holds -- each tested here at its boundary. No timing is measured: latencies are given.
+The rule lives in four places -- pick_winner (within_speed_rule), finish_selection's unpublishing, CannotWinGate's
+early decline and its choice of the bar, premise_holds -- each tested here at its boundary. It is judged on the plain
+ORT session ratio (the worse of ORT's default threads and 1 thread) where both rows were timed there, else on
+edgelstm's 1-thread session. No timing is measured: latencies are given.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.cannot_win import CLEARLY_SLOWER, NOT_GATED, CannotWinGate, premise_holds
-from edgelstm.quantize.selection import SPEED_LIMIT, Candidate, finish_selection, pick_winner
+from edgelstm.quantize.selection import SPEED_LIMIT, Candidate, finish_selection, pick_winner, within_speed_rule
 
 FP32_MS = 2.0
 
@@ -59,7 +61,7 @@ def test_finish_selection_unpublishes_the_slow_smaller_artifact_and_names_the_ru
     selection = finish_selection(fp32, [slow, within], None, None, objective, timed=True)  # type: ignore[arg-type]
     assert selection.winner is within
     assert slow.speed_ratio == pytest.approx(1.5)
-    assert slow.lost.startswith("refused: 1.50x slower than fp32 at batch 1 (limit 1.1x")
+    assert slow.lost.startswith("refused: 1.50x slower than fp32 at batch 1") and "(limit 1.1x" in slow.lost
     assert sorted(p.name for p in tmp_path.iterdir()) == ["int8.onnx", "int8.quant.json"]  # int4's pair removed
     assert slow.result is not None and slow.result.path is None
 
@@ -123,3 +125,35 @@ def test_the_declined_rows_are_gated_after_all_when_the_bar_breaks_the_rule_in_t
     bar = _row("int8", 30_000, bar_ms)
     assert premise_holds(bar, "size", FP32_MS, SPEED_LIMIT) is holds
     assert premise_holds(bar, "size-at-any-cost", FP32_MS, SPEED_LIMIT)  # no rule to break
+
+
+def _plain(row: Candidate, default_ms: float, one_thread_ms: float) -> Candidate:
+    row.plain_latency_ms, row.plain_1thread_latency_ms = default_ms, one_thread_ms
+    return row
+
+
+@pytest.mark.parametrize(
+    ("default_ratio", "one_thread_ratio", "within"),
+    [(1.1, 1.0, True), (1.0, 1.1001, False), (1.1001, 0.5, False), (0.5, 0.5, True)],
+)
+def test_the_plain_session_ratio_decides_where_it_was_timed(
+    tmp_path: Path, default_ratio: float, one_thread_ratio: float, within: bool
+) -> None:
+    """The worse of the two plain ratios is judged, whatever edgelstm's own 1-thread session measured (here: fast)."""
+    fp32 = _plain(_row("fp32", 100_000, FP32_MS, role="reference"), 4.0, 8.0)
+    row = _plain(_published(tmp_path, "int8", 30_000, 0.5 * FP32_MS), default_ratio * 4.0, one_thread_ratio * 8.0)
+    finish_selection(fp32, [row], None, None, "size", timed=True)
+    assert row.plain_speed_ratio == pytest.approx(max(default_ratio, one_thread_ratio))
+    assert within_speed_rule(row, FP32_MS) is within
+    assert (pick_winner([row], "size", FP32_MS) is row) is within
+    assert (tmp_path / "int8.onnx").exists() is within  # unpublished when over the rule
+    assert premise_holds(row, "size", FP32_MS, SPEED_LIMIT) is within
+
+
+def test_a_row_slow_in_the_plain_session_is_unpublished_though_fast_in_edgelstms(tmp_path: Path) -> None:
+    fp32 = _plain(_row("fp32", 100_000, FP32_MS, role="reference"), 4.0, 8.0)
+    slow = _plain(_published(tmp_path, "int4", 10_000, 0.9 * FP32_MS), 4.0, 1.5 * 8.0)
+    selection = finish_selection(fp32, [slow], None, None, "size", timed=True)
+    assert selection.winner is None
+    assert slow.lost.startswith("refused: 1.50x slower than fp32 at batch 1 in a plain ONNX Runtime session")
+    assert not (tmp_path / "int4.onnx").exists()
