@@ -3,6 +3,7 @@ anything else is one `error:` line."""
 
 from __future__ import annotations
 
+import json
 import wave
 from pathlib import Path
 
@@ -86,3 +87,25 @@ def test_check_streams_a_wav_recording(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "voice.wav (16000 Hz 16-bit PCM, 1 channel(s), first used)" in result.output
     assert "40 chunks of 512" in result.output and "x 1 row(s)" in result.output
+
+
+def test_seconds_sets_the_built_in_streams_length_and_nonsense_is_refused(tmp_path: Path) -> None:
+    """`--seconds` is how a user gets the decisions an INCONCLUSIVE verdict asks for on the built-in audio."""
+    silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+    data = Path(silero_vad.__file__).parent / "data"
+    graph = data / "silero_vad_16k_op15.onnx"
+    call = ["--const", "sr=16000", "--chunk", "512", "--context", "64"]
+    base = ["check", graph, "--reference", graph, "--providers", "cpu", *call]
+    report = tmp_path / "check.json"
+    result = run_cli([*base, "--seconds", "1.5", "--report", report])
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text())
+    assert written["chunks"] == 47 and len(written["data_rows"]) == 5  # ceil(1.5 s x 16000 / 512) per voice, 5 voices
+    assert all(row["decisions"] == 47 for row in written["candidates"][0]["rows"])
+    for bad in ("0", "-1", "nan", "inf", "601"):
+        assert_refused([*base, "--seconds", bad], "--seconds", watch=(tmp_path,))
+    recording = tmp_path / "rec.npy"
+    np.save(recording, np.zeros(16_000, np.float32))
+    assert_refused([*base, "--seconds", "5", "--data", recording], "--seconds", "--data", watch=(tmp_path,))
+    quantize = ["quantize", graph, "--scheme", "weight-only-int8", "--out", tmp_path / "q", *call]
+    assert_refused([*quantize, "--seconds", "nan"], "--seconds", watch=(tmp_path,))

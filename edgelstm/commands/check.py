@@ -46,6 +46,9 @@ def check(
     allow_inconclusive: bool = typer.Option(
         False, "--allow-inconclusive", help="exit 0 when the verdict is INCONCLUSIVE (still reported as such, never as PASS)"
     ),
+    seconds: float | None = typer.Option(
+        None, "--seconds", help="ONNX reference without --data: seconds of built-in audio per voice (default 10)"
+    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -62,6 +65,7 @@ def check(
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.parity.outputs import check_output_paths
     from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles, print_report
+    from edgelstm.parity.speech_corpus import builtin_seconds
     from edgelstm.runtime import handed_over
 
     chosen = parse_names(providers)
@@ -90,8 +94,11 @@ def check(
                 report,
                 as_json,
                 strict_evidence,
+                builtin_seconds(seconds, data is not None),
             )
         raise typer.Exit(exit_code(verdict, allow_inconclusive))
+    if seconds is not None:
+        raise ConfigError("--seconds sets the built-in audio of a streaming check against an ONNX --reference")
     config = CheckConfig(
         providers=chosen,
         allow_missing=parse_names(allow_missing),
@@ -155,6 +162,7 @@ def _check_against_onnx(
     report: Path | None,
     as_json: bool,
     strict_evidence: bool = False,
+    seconds: float = 10.0,
 ) -> str:
     """The streaming check: the artifact and the ONNX reference fed the same chunks, each carrying its state."""
     from edgelstm import jsonio
@@ -174,7 +182,7 @@ def _check_against_onnx(
     from edgelstm.parity.reference import open_file_reference
 
     truth = open_file_reference(reference, options.allow_torchscript)
-    results = stream_check_files(artifacts, truth, hints, data, config)
+    results = stream_check_files(artifacts, truth, hints, data, config, seconds)
     payload = [r.to_dict() for r in results]
     if report is not None:
         write_text_atomic(report, jsonio.dumps(payload if len(payload) > 1 else payload[0]) + "\n", overwrite=True)

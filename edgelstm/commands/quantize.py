@@ -70,6 +70,9 @@ def quantize_command(
     threshold: float = typer.Option(0.5, "--threshold", help="ONNX reference: decision threshold on the probability output"),
     max_flips: float = typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
     max_delta: float = typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output"),
+    seconds: float | None = typer.Option(
+        None, "--seconds", help="ONNX reference without --data: seconds of built-in audio per voice (default 10)"
+    ),
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
@@ -83,6 +86,7 @@ def quantize_command(
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
     from edgelstm.parity.data import load_sequence_data
+    from edgelstm.parity.speech_corpus import builtin_seconds
     from edgelstm.quantize import quantize, scheme_config
     from edgelstm.quantize.gate import ParityGate
     from edgelstm.quantize.render import print_quantize, print_selection
@@ -112,7 +116,12 @@ def quantize_command(
                 (threshold, max_flips, max_delta),
                 objective,
                 _weight_only_options(scheme, rounding, granularity, block_size),
+                builtin_seconds(seconds, data is not None),
             )
+        )
+    if seconds is not None:
+        raise ConfigError(
+            "--seconds sets the built-in audio of a streaming check against an ONNX graph; this model is gated on --data"
         )
     ref_spec = reference or (None if is_onnx else model)
     loaded = load_model(model_options.source(ref_spec)) if ref_spec else None
@@ -293,6 +302,7 @@ def _quantize_foreign(
     budget: tuple[float, float, float],
     objective: str = "size",
     scheme_options: dict[str, object] | None = None,
+    seconds: float = 10.0,
 ) -> int:
     from edgelstm import jsonio
     from edgelstm.parity.reference import open_file_reference
@@ -314,8 +324,8 @@ def _quantize_foreign(
         loaded = load_stream_data(data, int(sr) if sr is not None else None)
         calibration, signal, split = split_stream(loaded, options.chunk or 1, rate) if rounded else (None, loaded, None)
     else:  # built-in audio: the calibration role's stream, never the gate's (each made only when it is used)
-        calibration = builtin_speech("calibration", sample_rate=rate, chunk=options.chunk or 1) if rounded else None
-        signal = builtin_speech("gate", sample_rate=rate, chunk=options.chunk or 1)
+        calibration = builtin_speech("calibration", seconds, rate, chunk=options.chunk or 1) if rounded else None
+        signal = builtin_speech("gate", seconds, rate, chunk=options.chunk or 1)
         split = stream_split(calibration, signal) if calibration is not None else None
     if check or scheme in ("auto", "mixed"):
         threshold, max_flips, max_delta = budget

@@ -29,6 +29,24 @@ Role = Literal["gate", "calibration"]
 ROLES: dict[str, int] = {"gate": 0, "calibration": 1}  # mixed into the seed: the two streams never coincide
 CORPUS_VERSION = 1  # bump when the generator changes what a seed produces
 DEFAULT_SECONDS = 10.0  # per voice (row)
+MAX_SECONDS = 600.0  # per voice: 10 minutes x 5 voices is far beyond what any gate needs
+
+
+def builtin_seconds(seconds: float | None, data_given: bool) -> float:
+    """The built-in stream's length per voice from `--seconds` (None: the default); refused in one line when it is
+    not a finite length in (0, MAX_SECONDS] or when the user's --data sets the length instead."""
+    import math
+
+    from edgelstm.errors import ConfigError
+
+    if seconds is None:
+        return DEFAULT_SECONDS
+    if data_given:
+        raise ConfigError("--seconds sets the built-in audio's length; with --data your recording sets it: drop one")
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
+        raise ConfigError(f"--seconds must be a length in (0, {MAX_SECONDS:g}] seconds per voice, got {seconds}")
+    return float(seconds)
+
 
 # The voice kinds every stream has, one row each; a stream's voices are drawn around these (see _draw_voice).
 VOICES: tuple[VoiceSpec, ...] = (
