@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
-from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, _fp32_source, quantize
+from edgelstm.quantize.api import (
+    Gate,
+    QuantizeResult,
+    SchemeRefused,
+    _calibration_feeds,
+    _calibration_source,
+    _fp32_source,
+    quantize,
+)
+from edgelstm.quantize.calibration import Moments, gather_moments
 from edgelstm.quantize.cannot_win import NOT_GATED
 from edgelstm.quantize.config import WeightOnlyMixedConfig
 from edgelstm.quantize.sensitivity import LayerSensitivity, measure_sensitivity
@@ -97,8 +106,8 @@ def search_mixed(
 ) -> MixedResult:
     """Measure every layer, choose, and publish the first mix that passes the gate (quantize gates it). When none
     passes, `.result` is the last mix tried (not written) and every layer is float. `rounding`: how each mix's
-    weights are rounded (the per-layer ranking rounds to nearest: it only orders layers), calibrated on `data` or
-    `calibration_stream`.
+    weights are rounded, calibrated on `data` or `calibration_stream`; the per-layer ranking rounds each layer the
+    same way (statistics gathered once), so a layer is not kept in float for failing at a rounding it will not get.
 
     Raises SchemeRefused when the graph has no weight to quantize."""
     probe = WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size)
@@ -106,7 +115,8 @@ def search_mixed(
     ranking = gate.for_ranking(RANKING_WINDOWS) if hasattr(gate, "for_ranking") else gate
     with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-") as tmp:
         source, metadata = _fp32_source(model, probe, Path(tmp), data, foreign)
-        layers = measure_sensitivity(source, metadata, ranking, min_elements, block_size)
+        moments = _ranking_moments(source, metadata, data, calibration_stream) if rounding != "nearest" else None
+        layers = measure_sensitivity(source, metadata, ranking, min_elements, block_size, rounding=rounding, moments=moments)
     if not layers:
         raise SchemeRefused(f"mixed refused: no float weight of >= {min_elements} elements to quantize")
     for layer in layers:
@@ -134,3 +144,13 @@ def search_mixed(
             return mixed  # larger than a passing candidate; raising a layer towards float only adds bytes
         raise_one(layers)
     return mixed  # every layer float again: no mix passed (the last failed trial is in .result)
+
+
+def _ranking_moments(source: Path, metadata: Any, data: SequenceData | None, stream: StreamData | None) -> Moments | None:
+    """Layer-input statistics for the per-layer ranking, from the same calibration data the mixes use (None when
+    there is none: the ranking then rounds to nearest, as the mix itself could not do better)."""
+    import onnx
+
+    feeds = _calibration_feeds(data, metadata, 0) if data is not None and metadata.interface.impl != "foreign" else None
+    calibration = _calibration_source(metadata, feeds, data, stream)
+    return gather_moments(onnx.load(str(source)), calibration) if calibration is not None else None

@@ -18,8 +18,10 @@ import onnx
 from edgelstm.crash_probe import crash_reason
 from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.quantize.api import Gate
+from edgelstm.quantize.calibration import Moments
 from edgelstm.quantize.config import WeightOnlyMixedConfig
 from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.rounding_plan import plan_rounding
 from edgelstm.quantize.weight_only import quantize_weights, weight_layers
 
 PRECISIONS = ("int8", "int4")
@@ -66,8 +68,12 @@ def measure_sensitivity(
     min_elements: int = 1024,
     block_size: int = 32,
     precisions: tuple[str, ...] = PRECISIONS,
+    rounding: str = "nearest",
+    moments: Moments | None = None,
 ) -> list[LayerSensitivity]:
-    """Each layer quantized alone at each precision and gated; the rest of the graph float."""
+    """Each layer quantized alone at each precision and gated; the rest of the graph float. With `moments` (layer
+    input statistics) and `rounding="gptq"`, each layer is rounded as the published mix would round it: a layer
+    that fails alone at nearest may pass with GPTQ, and the ranking must not throw it out for the wrong rounding."""
     model = onnx.load(str(source))
     layers = [
         LayerSensitivity(name, [t.name for t in tensors], sum(t.bytes_before for t in tensors))
@@ -77,8 +83,8 @@ def measure_sensitivity(
         variants = []
         for index, layer in enumerate(layers):
             for precision in precisions:
-                config = _alone(layer, precision, min_elements, block_size)
-                path = write_variant(model, config, metadata, Path(tmp) / f"{index}-{precision}.onnx")
+                config = _alone(layer, precision, min_elements, block_size, rounding if moments is not None else "nearest")
+                path = write_variant(model, config, metadata, Path(tmp) / f"{index}-{precision}.onnx", moments)
                 variants.append((layer, precision, path))
         # The parity gate crash-probes each graph in a child process (default feeds) before it runs it here; probed
         # ahead in the background (one at a time, on the other core), each gate run finds its verdict kept
@@ -95,16 +101,25 @@ def measure_sensitivity(
     return layers
 
 
-def _alone(layer: LayerSensitivity, precision: str, min_elements: int, block_size: int) -> WeightOnlyMixedConfig:
+def _alone(
+    layer: LayerSensitivity, precision: str, min_elements: int, block_size: int, rounding: str = "nearest"
+) -> WeightOnlyMixedConfig:
     """The config that quantizes `layer`'s weights, and nothing else, at `precision`."""
-    return WeightOnlyMixedConfig(
-        min_elements=min_elements, block_size=block_size, precisions=tuple((t, precision) for t in layer.tensors)
-    )
+    precisions = tuple((t, precision) for t in layer.tensors)
+    return WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding)
 
 
-def write_variant(model: onnx.ModelProto, config: WeightOnlyMixedConfig, metadata: ArtifactMetadata, path: Path) -> Path:
-    """The graph with `config`'s weights quantized, carrying the source's interface so a gate can run it."""
-    quantized, _report = quantize_weights(model, config)
+def write_variant(
+    model: onnx.ModelProto,
+    config: WeightOnlyMixedConfig,
+    metadata: ArtifactMetadata,
+    path: Path,
+    moments: Moments | None = None,
+) -> Path:
+    """The graph with `config`'s weights quantized (rounded by the plan `moments` give, when the config asks for
+    it), carrying the source's interface so a gate can run it."""
+    plan = plan_rounding(model, config, moments) if moments is not None and config.needs_plan else None
+    quantized, _report = quantize_weights(model, config, plan=plan)
     attach_metadata(quantized, metadata)
     onnx.save(quantized, str(path))
     return path

@@ -293,3 +293,41 @@ def test_stream_split_keeps_each_part_s_row_descriptions_in_its_own_samples() ->
     calibration, gate, split = split_stream(several, 512, 16_000)
     assert [r.name for r in calibration.rows] == ["voice 0", "voice 3"] and len(gate.rows) == 4
     assert "rows 0,3" in split.calibration and "rows 1,2,4,5" in split.gate
+
+
+def test_mixed_ranks_each_layer_at_the_rounding_the_mix_will_get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With layer statistics, each single-layer variant of mixed's ranking is GPTQ-rounded like the published mix:
+    a layer that only fails at round-to-nearest must not be kept in float for it."""
+    from edgelstm.quantize import sensitivity
+
+    model = _two_matmuls(outlier=False)
+    rng = np.random.default_rng(5)
+    x = _correlated_inputs(rng, 512, 64).astype(np.float32)
+    held_out = _correlated_inputs(rng, 512, 64).astype(np.float32)
+    source_path = tmp_path / "fp32.onnx"
+    onnx.save(model, str(source_path))
+    (float_a, float_b) = ReferenceEvaluator(model).run(None, {"x": held_out})
+
+    def no_metadata(_quantized: onnx.ModelProto, _metadata: object) -> None:  # a bare graph needs no interface here
+        return None
+
+    class OutputErrorGate:  # the layer's held-out output error, as a share of its output's size
+        def run(self, path: Path) -> dict[str, object]:
+            ya, yb = ReferenceEvaluator(onnx.load(str(path))).run(None, {"x": held_out})
+            error = max(
+                float(np.abs(ya - float_a).max() / np.abs(float_a).max()),
+                float(np.abs(yb - float_b).max() / np.abs(float_b).max()),
+            )
+            return {"passed": True, "max_rel_error": error}
+
+    monkeypatch.setattr(sensitivity, "attach_metadata", no_metadata)
+    moments = gather_moments(model, CalibrationSource(generic_interface(model), [{"x": x}], None, "test rows"))
+    args = (source_path, None, OutputErrorGate(), 256, 16, ("int8",))
+    nearest = sensitivity.measure_sensitivity(*args)
+    gptq = sensitivity.measure_sensitivity(*args, rounding="gptq", moments=moments)
+    assert [layer.name for layer in nearest] == [layer.name for layer in gptq] and len(gptq) == 2
+    for n_layer, g_layer in zip(nearest, gptq, strict=True):
+        assert g_layer.cost["int8"] < 0.5 * n_layer.cost["int8"]  # the GPTQ variant is what was gated
+    # without statistics there is nothing to round with: the ranking stays at nearest, as the mix itself would
+    again = sensitivity.measure_sensitivity(*args, rounding="gptq", moments=None)
+    assert [layer.cost for layer in again] == [layer.cost for layer in nearest]
