@@ -26,32 +26,12 @@ def run_in_chunks(run: RunFeeds, interface: GraphInterface, feeds: Feeds, chunk:
     order, as one call gives: per-step (or per-chunk) outputs joined on axis 1, states as the last call left them.
     States are passed whole, so their batch axis may sit anywhere (silero's is axis 1). A graph with a `context`
     sees that many steps before each chunk (zeros before the first), as its app would feed it."""
-    x_name = interface.data_input.name
-    x = feeds[x_name]
+    x = feeds[interface.data_input.name]
     if interface.frames_first and can_stream(interface):
         return _frames_first_rows(run, interface, feeds, chunk)
-    steps = int(x.shape[1])
-    context = interface.context
-    if not can_stream(interface) or (steps <= chunk and not context):
+    if not can_stream(interface) or (int(x.shape[1]) <= chunk and not interface.context):
         return run(feeds)
-    if context:
-        pad = np.zeros((x.shape[0], context, *x.shape[2:]), x.dtype)
-        x = np.concatenate([pad, x], axis=1)
-    names = [o.name for o in interface.outputs]
-    state_out = {s.output_name: s.input_name for s in interface.states}
-    carried = {s.input_name: feeds[s.input_name] for s in interface.states}
-    per_step: dict[str, list[np.ndarray]] = {n: [] for n in names if n not in state_out}
-    last: dict[str, np.ndarray] = {}
-    for start in range(0, steps, chunk):
-        piece = x[:, start : start + context + chunk]
-        outputs = dict(zip(names, run({**feeds, x_name: piece, **carried}), strict=True))
-        for name, value in outputs.items():
-            if name in per_step:
-                per_step[name].append(value)
-            else:
-                last[name] = value
-        carried = {state_out[n]: v for n, v in outputs.items() if n in state_out}
-    return [np.concatenate(per_step[n], axis=1) if n in per_step else last[n] for n in names]
+    return _stream(run, interface, feeds, x, chunk, dict.fromkeys(_names(interface), 1))
 
 
 def _frames_first_rows(run: RunFeeds, interface: GraphInterface, feeds: Feeds, chunk: int) -> list[np.ndarray]:
@@ -59,25 +39,37 @@ def _frames_first_rows(run: RunFeeds, interface: GraphInterface, feeds: Feeds, c
     stream, fed one row at a time from the initial states; each call is one frame of `context + chunk` samples,
     as [1, context + chunk] (a frame is a row of the graph's data). Outputs as a batch-first graph gives them:
     per-frame outputs [rows, frames, ...], the states each row ended with stacked on a new axis 0."""
-    x_name = interface.data_input.name
-    x = feeds[x_name]
-    names = [o.name for o in interface.outputs]
-    state_out = {s.output_name: s.input_name for s in interface.states}
+    x = feeds[interface.data_input.name]
     frames_axis = {o.name: o.shape.index("frames") if "frames" in o.shape else 0 for o in interface.outputs}
-    rows: list[list[np.ndarray]] = []
-    for row in range(x.shape[0]):
-        carried = {s.input_name: feeds[s.input_name] for s in interface.states}
-        padded = np.concatenate([np.zeros((1, interface.context, *x.shape[2:]), x.dtype), x[row : row + 1]], axis=1)
-        per_frame: dict[str, list[np.ndarray]] = {n: [] for n in names if n not in state_out}
-        last: dict[str, np.ndarray] = {}
-        for start in range(0, int(x.shape[1]), chunk):
-            frame = padded[:, start : start + interface.context + chunk]
-            outputs = dict(zip(names, run({**feeds, x_name: frame, **carried}), strict=True))
-            for name, value in outputs.items():
-                if name in per_frame:
-                    per_frame[name].append(value)
-                else:
-                    last[name] = value
-            carried = {state_out[n]: v for n, v in outputs.items() if n in state_out}
-        rows.append([np.concatenate(per_frame[n], axis=frames_axis[n]) if n in per_frame else last[n] for n in names])
-    return [np.stack([r[i] for r in rows]) for i in range(len(names))]
+    rows = [_stream(run, interface, feeds, x[row : row + 1], chunk, frames_axis) for row in range(x.shape[0])]
+    return [np.stack([r[i] for r in rows]) for i in range(len(interface.outputs))]
+
+
+def _names(interface: GraphInterface) -> list[str]:
+    return [o.name for o in interface.outputs]
+
+
+def _stream(
+    run: RunFeeds, interface: GraphInterface, feeds: Feeds, x: np.ndarray, chunk: int, join_axis: dict[str, int]
+) -> list[np.ndarray]:
+    """The calls of one stream: `x` [batch, steps, ...] in pieces of `context + chunk` steps from the initial states
+    in `feeds`, each call's states fed to the next; per-call outputs joined on `join_axis[name]`, states as the last
+    call left them."""
+    x_name, context = interface.data_input.name, interface.context
+    steps = int(x.shape[1])
+    if context:
+        x = np.concatenate([np.zeros((x.shape[0], context, *x.shape[2:]), x.dtype), x], axis=1)
+    names = _names(interface)
+    state_out = {s.output_name: s.input_name for s in interface.states}
+    carried = {s.input_name: feeds[s.input_name] for s in interface.states}
+    per_call: dict[str, list[np.ndarray]] = {n: [] for n in names if n not in state_out}
+    last: dict[str, np.ndarray] = {}
+    for start in range(0, steps, chunk):
+        outputs = dict(zip(names, run({**feeds, x_name: x[:, start : start + context + chunk], **carried}), strict=True))
+        for name, value in outputs.items():
+            if name in per_call:
+                per_call[name].append(value)
+            else:
+                last[name] = value
+        carried = {state_out[n]: v for n, v in outputs.items() if n in state_out}
+    return [np.concatenate(per_call[n], axis=join_axis[n]) if n in per_call else last[n] for n in names]
