@@ -11,6 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edgelstm.errors import ConfigError
 from edgelstm.onnx_interface import InterfaceHints
 from edgelstm.parity.artifacts import open_artifact
 from edgelstm.parity.reference import OnnxReference
@@ -39,7 +40,7 @@ def test_calibration_and_gate_streams_differ_in_voices_and_samples() -> None:
     assert all(g.params != c.params for g, c in zip(gate.rows, calibration.rows, strict=True))
     correlations = np.corrcoef(np.vstack([gate.x, calibration.x]))[: len(VOICES), len(VOICES) :]
     assert np.abs(correlations).max() < 0.1
-    with pytest.raises(ValueError, match="role"):
+    with pytest.raises(ConfigError, match="role"):
         builtin_speech("train")  # type: ignore[arg-type]
 
 

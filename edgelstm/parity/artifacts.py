@@ -205,10 +205,10 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
         session = session_from_onnx(artifact.path, SessionSettings(provider=provider, intra_op_threads=threads))
         return Runner(provider, list(session.get_providers()), session)
     if provider == "mobile":
-        ort_path = artifact.path if artifact.format == "ort" else convert_to_ort(artifact.path, workdir)
         # A mobile (minimal) build cannot re-optimise: the ORT file carries the optimised graph.
         settings = SessionSettings(provider="cpu", intra_op_threads=1, graph_optimization="disable")
-        try:
+        try:  # the conversion too: ORT refusing to write the ORT format is the same finding
+            ort_path = artifact.path if artifact.format == "ort" else convert_to_ort(artifact.path, workdir)
             session = session_from_onnx(ort_path, settings)
         except Exception as exc:  # ORT raises its own types; the finding is that ORT Mobile cannot load this file
             raise OrtFormatError(f"ORT Mobile cannot load it: {first_line(exc, 200, last=True)}") from None
@@ -252,7 +252,9 @@ def convert_to_ort(path: Path, workdir: Path) -> Path:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(target)
     options.add_session_config_entry("session.save_model_format", "ORT")
-    disabled = ["ConstantFolding"] if keeps_int8_weights_in_ort_format(onnx.load(str(path))) else []
+    # the graph's structure and dtypes are all that is read: external weights stay on disk
+    graph = onnx.load(str(path), load_external_data=False)
+    disabled = ["ConstantFolding"] if keeps_int8_weights_in_ort_format(graph) else []
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
     return target
 
@@ -268,9 +270,10 @@ def keeps_int8_weights_in_ort_format(model: onnx.ModelProto) -> bool:
     return _casts_stored_int8(model.graph) and not _stores(model, int4)
 
 
-def _casts_stored_int8(graph: onnx.GraphProto) -> bool:
-    """A Cast reads a stored int8 tensor (weight-only storage; static/dynamic int8 read theirs otherwise)."""
-    stored = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+def _casts_stored_int8(graph: onnx.GraphProto, outer: frozenset[str] = frozenset()) -> bool:
+    """A Cast reads a stored int8 tensor (weight-only storage; static/dynamic int8 read theirs otherwise), in this
+    graph or in a body that reads it from an outer scope (`outer`: the int8 tensors stored around it)."""
+    stored = set(outer) | {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
     stored |= {
         n.output[0]
         for n in graph.node
@@ -279,7 +282,9 @@ def _casts_stored_int8(graph: onnx.GraphProto) -> bool:
     for node in graph.node:
         if node.op_type == "Cast" and node.input and node.input[0] in stored:
             return True
-        if any(attr.type == onnx.AttributeProto.GRAPH and _casts_stored_int8(attr.g) for attr in node.attribute):
+        if any(
+            attr.type == onnx.AttributeProto.GRAPH and _casts_stored_int8(attr.g, frozenset(stored)) for attr in node.attribute
+        ):
             return True
     return False
 

@@ -35,6 +35,7 @@ from edgelstm.parity.chunked import can_stream, run_in_chunks
 from edgelstm.parity.data import SequenceData, check_labels
 from edgelstm.parity.evidence import reference_evidence
 from edgelstm.parity.evidence_strength import (
+    BOOTSTRAP_RESAMPLES,
     PASS,
     bootstrap_interval,
     judge_rate,
@@ -549,7 +550,7 @@ class _CandidateCheck:
                 n,
                 unit,
                 scaled,
-                "paired bootstrap, 2000 resamples of rows, seed " + str(self.config.seed),
+                f"paired bootstrap, {BOOTSTRAP_RESAMPLES} resamples of rows, seed " + str(self.config.seed),
                 higher_is_better=False,
                 budget=spec.max_mae_increase,
                 discrete=False,

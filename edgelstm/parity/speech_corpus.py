@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from edgelstm.errors import ConfigError
 from edgelstm.parity.speech_synth import FrameTrack, VoiceSpec, render, speak_phrase
 from edgelstm.parity.stream_data import Segment, StreamData, StreamRow
 
@@ -76,7 +77,11 @@ def builtin_speech(
     i (voice parameters, segments with their kind, noise, SNR and sounds). Cached, so `x` is read-only: copy it
     to change it."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if not (chunk >= 1 and sample_rate > 0 and seconds > 0):  # also refuses NaN
+        raise ConfigError(
+            f"built-in speech needs chunk >= 1, sample_rate > 0 and seconds > 0 (got {chunk}, {sample_rate}, {seconds})"
+        )
     rng = np.random.default_rng([seed, ROLES[role], CORPUS_VERSION])
     n = -(-int(np.ceil(seconds * sample_rate)) // chunk) * chunk
     plan = _scene_plan(rng, len(VOICES))

@@ -19,7 +19,15 @@ import numpy as np
 
 from edgelstm.errors import ConfigError, InputShapeError
 from edgelstm.export.config import GraphInterface
-from edgelstm.parity.artifacts import PROVIDERS, ArtifactInfo, NotApplicable, open_artifact, open_runner, sequence_feeds
+from edgelstm.parity.artifacts import (
+    PROVIDERS,
+    ArtifactInfo,
+    NotApplicable,
+    OrtFormatError,
+    open_artifact,
+    open_runner,
+    sequence_feeds,
+)
 from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence, judge_rate, wilson_interval
 from edgelstm.parity.reference import OnnxReference, Reference
@@ -307,7 +315,7 @@ def _candidate(
     result = StreamCandidate(provider)
     try:
         runner = open_runner(info, provider, workdir, config.threads)
-    except (NotApplicable, ProviderError) as exc:
+    except (NotApplicable, ProviderError, OrtFormatError) as exc:  # ORT Mobile refusing the file is a finding too
         result.status, result.reason = ("skipped" if isinstance(exc, NotApplicable) else "error"), str(exc)
         return result
     result.providers_used = runner.providers_used
@@ -464,10 +472,9 @@ class StreamGate:
             "chunks": report.chunks,
             "output": report.output,
         }
-        summary["verdict"] = report.verdict
+        summary["verdict"] = report.verdict  # the report's, over every provider: `passed` is derived from it too
         for candidate in report.candidates:
             summary.update(
-                verdict=candidate.verdict,
                 flip_evidence=candidate.flip_evidence.to_dict() if candidate.flip_evidence else None,
                 decisions=candidate.decisions,
                 flips=candidate.flips,
@@ -476,18 +483,7 @@ class StreamGate:
                 or ([candidate.reason] if candidate.reason else [])
                 or (candidate.inconclusive_lines() if candidate.inconclusive else []),
                 last_chunk_errors={p.output: p.last_error for p in candidate.profiles},
-                rows=[
-                    {
-                        "name": r.name,
-                        "flips": r.flips,
-                        "decisions": r.decisions,
-                        "max_abs_delta": r.max_abs_delta,
-                        "passed": r.passed,
-                        "verdict": r.verdict,
-                        "flip_evidence": r.flip_evidence.to_dict() if r.flip_evidence else None,
-                    }
-                    for r in candidate.rows
-                ],
+                rows=[r.to_dict() for r in candidate.rows],
             )
         return summary
 
