@@ -298,6 +298,8 @@ def _tap_for(weight: str, node: ir.Node, index: int, counter: Iterator[int]) -> 
     if op in ("LSTM", "GRU", "RNN") and index == 1:
         return _Tap(weight, "rnn_x", (_named(node.inputs[0], counter),), node)
     if op in ("LSTM", "GRU", "RNN") and index == 2:
+        if node.attributes.get_string("direction", "forward") == "bidirectional":
+            return None  # each direction's R multiplies its own h_{t-1}: one summed statistic would be wrong
         h0 = node.inputs[5] if len(node.inputs) > 5 else None
         return _Tap(weight, "rnn_h", (_named(node.outputs[0], counter), _named(h0, counter) if h0 is not None else ""), node)
     return None
@@ -326,6 +328,10 @@ def _direct_bias(weight: ir.Value, node: ir.Node, index: int) -> str | None:
     only: bias correction can then subtract the rounding's mean output shift from it."""
     if node.op_type not in ("Conv", "Gemm") or index != 1 or node.inputs[1] is not weight or len(node.inputs) < 3:
         return None
+    if node.op_type == "Gemm" and (
+        node.attributes.get_float("alpha", 1.0) != 1.0 or node.attributes.get_float("beta", 1.0) != 1.0
+    ):
+        return None  # the shift would be alpha * (Wq - W) E[x] on a bias scaled by beta: not corrected
     bias = node.inputs[2]
     if bias is None or not bias.name or len(bias.uses()) != 1:
         return None

@@ -31,6 +31,7 @@ MIN_BLOCK_GAIN = 2.0
 class RoundingPlan:
     weights: dict[str, RoundedWeight] = field(default_factory=dict)
     bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases, by stored tensor name
+    bias_weight: dict[str, str] = field(default_factory=dict)  # bias name -> the weight whose rounding it corrects
     uncalibrated: dict[str, str] = field(default_factory=dict)  # weight -> why it was rounded to nearest
     choices: list[GranularityChoice] = field(default_factory=list)
     calibration: str = ""
@@ -176,6 +177,7 @@ def _correct_biases(graph: ir.Model, plan: RoundingPlan, moments: Moments) -> No
         bias = _tensor(*stored[bias_name]).numpy()
         if bias.size == shift.size:
             plan.bias[bias_name] = (bias.astype(np.float64) - shift.reshape(bias.shape)).astype(bias.dtype)
+            plan.bias_weight[bias_name] = name
 
 
 def _tensor(value: ir.Value, constant_node: ir.Node | None) -> ir.TensorProtocol:

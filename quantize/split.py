@@ -42,9 +42,7 @@ def split_sequences(data: SequenceData, share: float = CALIBRATION_SHARE) -> tup
     Raises ConfigError for fewer than 2 rows: nothing would be left to gate on."""
     if data.count < 2:
         raise ConfigError(f"{data.source}: {data.count} sequence(s); calibration and the gate need at least 2, kept apart")
-    step = max(2, round(1 / share))
-    rows = np.arange(data.count)
-    calibration, gate = rows[rows % step == 0], rows[rows % step != 0]
+    calibration, gate = _every_third(data.count, share)
     parts = (_rows(data, calibration), _rows(data, gate))
     split = DataSplit(
         f"{data.source}, rows {_ranges(calibration)} ({len(calibration)} of {data.count})",
@@ -63,14 +61,13 @@ def split_stream(
     first `share` calibrates, the rest gates."""
     count = int(data.x.shape[0])
     if count >= 2:
-        step = max(2, round(1 / share))
-        rows = np.arange(count)
-        calibration_rows, gate_rows = rows[rows % step == 0], rows[rows % step != 0]
+        calibration_rows, gate_rows = _every_third(count, share)
         described = len(data.rows) == count
         calibration, gate = (
             replace(
                 data,
                 x=data.x[picked],
+                sha256=_content_sha256(data.x[picked]),  # a part is not the file: it names its own bytes
                 source=f"{data.source}, rows {_ranges(picked)}",
                 rows=tuple(data.rows[int(i)] for i in picked) if described else (),
             )
@@ -91,12 +88,18 @@ def split_stream(
             )
             for r in data.rows
         )
-        calibration = replace(data, x=data.x[:, :cut], source=f"{data.source}, samples 0-{cut} (first {seconds})", rows=head)
-        gate = replace(
-            data, x=data.x[:, cut:], source=f"{data.source}, samples {cut}-{data.samples} (after {seconds})", rows=tail
+        head_x, tail_x = data.x[:, :cut], data.x[:, cut:]
+        calibration = replace(
+            data, x=head_x, sha256=_content_sha256(head_x), source=f"{data.source}, samples 0-{cut} (first {seconds})", rows=head
         )
-    check_disjoint(calibration.x, gate.x)
-    return calibration, gate, stream_split(calibration, gate)
+        gate = replace(
+            data,
+            x=tail_x,
+            sha256=_content_sha256(tail_x),
+            source=f"{data.source}, samples {cut}-{data.samples} (after {seconds})",
+            rows=tail,
+        )
+    return calibration, gate, stream_split(calibration, gate)  # stream_split checks they share no row
 
 
 def stream_split(calibration: StreamData, gate: StreamData) -> DataSplit:
@@ -119,10 +122,18 @@ def check_disjoint_rows(calibration: np.ndarray, gate: np.ndarray) -> None:
         raise ConfigError(f"rows {shared[:5]} would both calibrate and gate; calibrate and gate on different rows")
 
 
+def _every_third(count: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(calibration rows, gate rows): every round(1 / share)-th row calibrates, spread over the file."""
+    step = max(2, round(1 / share))
+    rows = np.arange(count)
+    return rows[rows % step == 0], rows[rows % step != 0]
+
+
 def _rows(data: SequenceData, rows: np.ndarray) -> SequenceData:
     return replace(
         data,
         x=data.x[rows],
+        sha256=_content_sha256(data.x[rows]),  # a part is not the file: it names its own bytes
         lengths=None if data.lengths is None else data.lengths[rows],
         y=None if data.y is None else data.y[rows],
     )

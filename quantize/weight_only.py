@@ -160,13 +160,14 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         names = {v.name for v in _all_values(model.graph) if v.name}
+        corrected_biases: list[tuple[ir.Value, ir.Node | None]] = []
         for value, graph, constant_node in _stored_tensors(model.graph):
             tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
             if tensor is None or tensor.dtype not in FLOAT_TYPES:
                 continue
             array = tensor.numpy()
-            if self.plan is not None and (value.name or "") in self.plan.bias:  # bias correction: the same dtype/shape
-                array = self._set_stored(value, constant_node, self.plan.bias[value.name or ""])
+            if self.plan is not None and (value.name or "") in self.plan.bias:
+                corrected_biases.append((value, constant_node))  # written once its weight is known to be quantized
             try:
                 slots = _weight_slots(value, list(range(array.ndim)))
             except _NotAWeight as exc:
@@ -192,6 +193,11 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
                 continue
             entry = self._replace(value, graph, constant_node, array, slots, names)
             self.report.quantized.append(entry)
+        # bias correction only where its weight was rounded as planned (a weight kept float needs none)
+        quantized = {t.name for t in self.report.quantized}
+        for value, constant_node in corrected_biases:
+            if self.plan is not None and self.plan.bias_weight.get(value.name or "") in quantized:
+                self._set_stored(value, constant_node, self.plan.bias[value.name or ""])
         return ir.passes.PassResult(model, modified=bool(self.report.quantized))
 
     def _storage(self, name: str) -> str | None:
