@@ -71,6 +71,8 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
             location = ExternalDataInfo(tensor).location
         except ValueError as exc:  # a negative offset or length
             raise LoadError(f"{path}: tensor {tensor.name!r} has malformed external data ({exc})") from None
+        if "\0" in location:  # resolve() would raise on it
+            raise LoadError(f"{path}: tensor {tensor.name!r} names its external data with a NUL byte; refused")
         target = (folder / location).resolve()
         if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
             raise LoadError(

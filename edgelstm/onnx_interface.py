@@ -377,9 +377,10 @@ def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
     if missing:
         interface.probe = f"not run: scalar input {missing[0]!r} needs a value (--const {missing[0]}=VALUE)"
         return
-    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.runtime import SessionSettings, handed_over, session_from_onnx
 
-    session = session_from_onnx(path, SessionSettings())
+    with handed_over(path):  # only graphs made elsewhere are probed: ORT refusing one is the user's error, every command
+        session = session_from_onnx(path, SessionSettings())
     data = next(v for v in interface.inputs if v.name == interface.data_input)
     fixed = data.shape[1] if data.rank > 1 and isinstance(data.shape[1], int) else None
     candidates = [c for c in (chunk, fixed) if c] or list(_PROBE_CHUNKS)

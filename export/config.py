@@ -94,9 +94,9 @@ class InputNormalization:
                 f"input normalization needs one mean and one std per feature, got {len(self.mean)} and {len(self.std)}"
             )
         values = np.asarray([*self.mean, *self.std], np.float64)
-        if not np.isfinite(values).all() or (np.asarray(self.std) == 0).any():
+        if not np.isfinite(values).all() or (np.asarray(self.std) <= 0).any():
             raise ConfigError(
-                "input normalization needs finite means and finite, non-zero stds (the model's preprocessing "
+                "input normalization needs finite means and finite, positive stds (the model's preprocessing "
                 "feature_mean/feature_std); fix preprocessing.json, or export with --no-normalize-in-graph"
             )
 

@@ -66,7 +66,10 @@ def recurrent_table(tmp: Path, rounds: int) -> None:
     from edgelstm.quantize import DynamicInt8Config, quantize
     from edgelstm.quantize.config import WeightOnlyInt8Config
 
-    config = BenchConfig(batches=(1, 32), steps=(100,), threads=(1,), rounds=rounds, baselines=False, cold_start=False)
+    # plain=False: the rows below are keyed by name and batch; plain-session rows would overwrite them
+    config = BenchConfig(
+        batches=(1, 32), steps=(100,), threads=(1,), rounds=rounds, baselines=False, cold_start=False, plain=False
+    )
     print(f"\n## 2x128 recurrent models (random init), T=100, 1 intra-op thread, spinning off, {rounds} interleaved rounds")
     print("| cell | variant | form | bytes | x smaller | p50 ms b=1 | vs fp32 | p50 ms b=32 | vs fp32 |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")

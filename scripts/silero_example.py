@@ -79,7 +79,9 @@ def main() -> None:
             bench = run_bench(
                 [path for _, path, _ in variants],
                 None,
-                BenchConfig(batches=(1,), rounds=args.rounds, cold_start=False, baselines=False),
+                BenchConfig(
+                    batches=(1,), rounds=args.rounds, cold_start=False, baselines=False, plain=False
+                ),  # edgelstm's row only
                 HINTS,
             )
             latency = {r.name: r.p50_ms for r in bench.latencies}

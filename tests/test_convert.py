@@ -178,7 +178,7 @@ def test_a_distill_table_replaces_the_model_by_its_student_for_every_later_step(
     written = json.loads(report.read_text())
     tags = {r["scheme"] for r in written["rows"]} | {e.split("(")[1].split(")")[0] for e in written["refused"]}
     assert tags >= {scheme.tag for scheme in REPORT_SCHEMES}
-    assert all("refused" in e for e in written["refused"])
+    assert any(e.startswith("student (weight-only-int4)") and "refused" in e for e in written["refused"])
     markdown = report.with_suffix(".md").read_text()
     assert all(f"| {e} |" in markdown for e in written["refused"])
 

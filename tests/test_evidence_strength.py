@@ -136,6 +136,7 @@ def test_an_unresolved_pass_is_said_and_strict_makes_it_inconclusive() -> None:
     lenient = _accuracy(0, 0, 54)
     assert lenient.verdict == "pass" and not lenient.resolved and "1 sequence = 1.85 points" in lenient.reason
     assert lenient.needed_n == 381  # 0 of 381: the interval's lower end first clears -1 point
+    assert paired_difference_interval(0, 0, 381)[0] >= -0.01 > paired_difference_interval(0, 0, 380)[0]
     assert _accuracy(0, 0, 54, strict=True).verdict == "inconclusive"
 
 
