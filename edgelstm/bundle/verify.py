@@ -21,6 +21,7 @@ import numpy as np
 from edgelstm.bundle.manifest import MANIFEST, SYMBOLIC_DIMS, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
 from edgelstm.errors import BundleError, InputShapeError, first_line
+from edgelstm.report.evidence import failed_label
 from edgelstm.runtime import SessionSettings
 
 MAX_FEED_ELEMENTS = 10_000_000
@@ -149,10 +150,9 @@ def _parity_claim(manifest: BundleManifest, where: Path) -> str:
         raise BundleError(f"{where}: the manifest's parity 'passed' must be true, false or null")
     if parity["passed"]:
         return "pass"
-    # a gate whose data could not resolve its budget is named so (never a pass): every candidate pass or inconclusive
+    # a gate whose data could not resolve its budget is named so (never a pass): the rule `bundle` printed it by
     candidates = parity.get("candidates")
-    verdicts = {c.get("verdict") for c in candidates if isinstance(c, dict)} if isinstance(candidates, list) else set()
-    return "inconclusive" if "inconclusive" in verdicts and verdicts <= {"pass", "inconclusive"} else "FAIL"
+    return failed_label(candidates if isinstance(candidates, list) else [])
 
 
 def onnxruntime_errors() -> tuple[type[BaseException], ...]:

@@ -88,8 +88,8 @@ def verdict_over(candidates: Sequence[dict[str, Any]]) -> bool | None:
 def failed_label(candidates: Sequence[dict[str, Any]]) -> str:
     """How a verdict that is not a pass reads: "inconclusive" when no gated candidate failed but some could not
     be resolved on their data (reports written before that verdict existed read "FAIL" as before)."""
-    ran = [c for c in candidates if c["verdict"] != "skipped" and c.get("gated", True) is not False]
-    if ran and all(c["verdict"] in ("pass", "inconclusive") for c in ran):
+    ran = [c for c in candidates if isinstance(c, dict) and c.get("verdict") != "skipped" and c.get("gated", True) is not False]
+    if ran and all(c.get("verdict") in ("pass", "inconclusive") for c in ran):
         return "inconclusive"
     return "FAIL"
 
