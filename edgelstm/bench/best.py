@@ -142,32 +142,29 @@ def _policy_entry(b: BestSetting) -> dict[str, Any]:
 
 def plain_session(latencies: Iterable[Measured]) -> list[dict[str, Any]]:
     """Per artifact, batch and length: its p50 in a plain ORT session (ORT's defaults, no session entry; at ORT's
-    default threads and at 1 thread) beside its fastest measured edgelstm setting, the one its policy would use."""
+    default threads and at 1 thread) beside its p50 at the setting `best_settings` chose for it (its policy)."""
+    latencies = list(latencies)
     plain: dict[tuple[str, int, int], dict[int, float]] = defaultdict(dict)
-    policy_rows: dict[tuple[str, int, int], Measured] = {}
     for r in latencies:
-        if r.kind != "artifact":
-            continue
-        key = (r.name, r.batch, r.steps)
-        if r.mode == "plain":
-            plain[key][r.threads] = r.p50_ms
-        elif r.mode == "run" and (key not in policy_rows or r.p50_ms < policy_rows[key].p50_ms):
-            policy_rows[key] = r
+        if r.kind == "artifact" and r.mode == "plain":
+            plain[(r.name, r.batch, r.steps)][r.threads] = r.p50_ms
+    chosen = {(b.name, b.batch): b for b in best_settings(latencies) if b.kind == "artifact"}
     rows = []
-    for key, by_threads in plain.items():
-        best = policy_rows.get(key)
+    for (name, batch, steps), by_threads in plain.items():
+        best = chosen.get((name, batch))
+        policy_ms = best.p50_ms.get(steps) if best else None
         default, one = by_threads.get(0), by_threads.get(1)
         rows.append(
             {
-                "name": key[0],
-                "batch": key[1],
-                "steps": key[2],
+                "name": name,
+                "batch": batch,
+                "steps": steps,
                 "plain_default_p50_ms": default,
                 "plain_1thread_p50_ms": one,
-                "policy_p50_ms": best.p50_ms if best else None,
-                "policy_setting": {"threads": best.threads, "allow_spinning": best.allow_spinning} if best else None,
-                "plain_default_vs_policy": default / best.p50_ms if best and default else None,
-                "plain_1thread_vs_policy": one / best.p50_ms if best and one else None,
+                "policy_p50_ms": policy_ms,
+                "policy_setting": {"threads": best.intra_op_threads, "allow_spinning": best.allow_spinning} if best else None,
+                "plain_default_vs_policy": default / policy_ms if policy_ms and default else None,
+                "plain_1thread_vs_policy": one / policy_ms if policy_ms and one else None,
             }
         )
     return rows
