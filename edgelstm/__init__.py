@@ -37,7 +37,7 @@ _LAZY = {
     "load_model": "edgelstm.loading",
     "LoadedModel": "edgelstm.loading",
     "EdgelstmError": "edgelstm.errors",
-    "StreamingSession": "edgelstm.streaming",
+    "StreamingSession": "edgelstm.artifact.streaming",
     "SessionPolicy": "edgelstm.session_policy",
     "settings_for": "edgelstm.session_policy",
     "time_interleaved": "edgelstm.timing",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -27,13 +26,12 @@ from edgelstm.errors import (
     UserCodeError,
     first_line,
 )
-from edgelstm.model_source import ModelSource
+from edgelstm.model_source import FACTORY_PATTERN, ModelSource
 
 if TYPE_CHECKING:
     from edgelstm.user_module import ForwardSignature
 
 Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
-FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True)
@@ -193,7 +191,7 @@ def _load_factory(
         # Said out loud and recorded: a reference with random weights makes every later verdict meaningless.
         warnings.warn(RandomWeightsWarning(f"random weights: no --weights given for {spec}"), stacklevel=2)
     else:
-        from edgelstm.parity.evidence import file_sha256
+        from edgelstm.files import file_sha256
 
         loaded.weights_sha256 = file_sha256(Path(weights))
     return loaded

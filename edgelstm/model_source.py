@@ -6,12 +6,16 @@ builds a `ModelSource` from the same options and hands it to `edgelstm.loading.l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.hints import InterfaceHints, parse_axes, parse_constants, parse_state_pairs
 from edgelstm.errors import ConfigError
+
+FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # package.module:factory
 
 MAX_INPUT_SIZE = 2**20  # features per step; beyond this a probe batch alone would take gigabytes
 MAX_CHUNK = 1 << 20
@@ -56,8 +60,6 @@ class ModelOptions:
         axes: str | None = None,
     ) -> ModelOptions:
         """From the command line's raw values: `--const NAME=VALUE` (repeatable), `--state IN:OUT,...`."""
-        from edgelstm.onnx_interface import parse_axes, parse_constants, parse_state_pairs
-
         if isinstance(constants, Mapping):  # a recipe's `const = {sr = 16000}` table
             constants = [f"{name}={value}" for name, value in constants.items()]
         return cls(
@@ -72,10 +74,8 @@ class ModelOptions:
             axes=parse_axes(axes),
         )
 
-    def interface_hints(self) -> Any:
-        """What the options say about an ONNX graph's calling convention (`edgelstm.onnx_interface.InterfaceHints`)."""
-        from edgelstm.onnx_interface import InterfaceHints
-
+    def interface_hints(self) -> InterfaceHints:
+        """What the options say about an ONNX graph's calling convention."""
         return InterfaceHints(dict(self.constants), tuple(self.states), self.chunk, self.context, tuple(self.axes))
 
     def source(self, spec: str) -> ModelSource:
@@ -133,8 +133,6 @@ class ModelSource(ModelOptions):
 
     @property
     def is_factory(self) -> bool:
-        from edgelstm.loading import FACTORY_PATTERN
-
         return bool(FACTORY_PATTERN.match(self.spec)) and not Path(self.spec).exists()
 
     def to_dict(self) -> dict[str, Any]:

@@ -117,7 +117,7 @@ def print_export_result(result: Any) -> None:
 
 
 def print_foreign_interface(path: Any, interface: Any, origin: str = "ONNX graph without edgelstm metadata") -> None:
-    """How to call an ONNX graph (`edgelstm.onnx_interface.ForeignInterface`); `origin` says where it came from."""
+    """How to call an ONNX graph (`edgelstm.artifact.foreign.ForeignInterface`); `origin` says where it came from."""
     console = _console()
     console.print(f"[bold]{escape(str(path))}[/bold] ({escape(origin)})")
     roles = {interface.data_input: "data"}

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from edgelstm.artifact.session import EXECUTION_MODES, SessionSettings
 from edgelstm.errors import ConfigError, SessionPolicyError
-from edgelstm.runtime import EXECUTION_MODES, SessionSettings
 
 __all__ = [
     "MEASURED",

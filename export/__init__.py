@@ -1,21 +1,17 @@
-"""ONNX export of recurrent models with their state: sequence and streaming forms, fused and Loop graphs."""
+"""ONNX export of recurrent models with their state: sequence and streaming forms, fused and Loop graphs.
+
+What an export takes and records (`ExportConfig`, `GraphInterface`, `ArtifactMetadata`) lives in the artifact core,
+`edgelstm.artifact`, which every command reads.
+"""
 
 from edgelstm.export.api import ExportResult, build_onnx, check_onnx, export_model
-from edgelstm.export.config import DEFAULT_OPSET, ExportConfig, GraphInterface, TensorSpec
-from edgelstm.export.metadata import ArtifactMetadata, read_metadata
 from edgelstm.export.verify import VerificationConfig, VerificationResult
 
 __all__ = [
-    "DEFAULT_OPSET",
-    "ArtifactMetadata",
-    "ExportConfig",
     "ExportResult",
-    "GraphInterface",
-    "TensorSpec",
     "VerificationConfig",
     "VerificationResult",
     "build_onnx",
     "check_onnx",
     "export_model",
-    "read_metadata",
 ]

@@ -11,9 +11,10 @@ from typing import Any
 import onnx
 
 from edgelstm import __version__
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.errors import ExportError, first_line
-from edgelstm.export.config import ExportConfig, GraphInterface
-from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.export.verify import (
     VerificationConfig,
     VerificationResult,
@@ -171,7 +172,7 @@ def export_model(
 def export_user_module_graph(loaded: LoadedModel, directory: Path) -> tuple[Path, ArtifactMetadata]:
     """A user module's sequence graph exactly as `export` writes it (traced, checked, verified in ONNX Runtime against
     the module at unseen shapes), in `directory`: what `quantize pkg.mod:build --weights w.pt` starts from."""
-    from edgelstm.export.metadata import read_metadata
+    from edgelstm.artifact.metadata import read_metadata
 
     result = export_model(loaded, directory)
     if not result.passed:

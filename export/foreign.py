@@ -17,8 +17,9 @@ import numpy as np
 import onnx
 import torch
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.errors import ExportError, first_line
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
 from edgelstm.export.verify import _flatten
 from edgelstm.loading import LoadedModel, user_code
 from edgelstm.state import StateSpec

@@ -11,9 +11,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.interface import GraphInterface, InputNormalization, TensorSpec
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, ExportError
-from edgelstm.export.config import ExportConfig, GraphInterface, InputNormalization, TensorSpec
 from edgelstm.export.graph_builder import FLOAT, INT32, INT64, GraphBuilder
 from edgelstm.export.recurrent import LayerOutput, SequenceInfo, fused_layer, loop_layer
 from edgelstm.export.weights import direction_weights
@@ -320,7 +321,7 @@ def random_inputs_like(interface: GraphInterface, batch: int, steps: int, vocab:
     """Feeds for a graph interface (used by verification), through the one feed builder: random data, lengths that
     vary across the batch when present, and random states (zero pooled counts: a count is never negative), so a
     state input that is not wired shows up as a mismatch."""
-    from edgelstm.parity.artifacts import data_for_graph, data_shape, sequence_feeds
+    from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
 
     rng = np.random.default_rng(seed)  # drawn in input order: data, lengths, states
     dims = data_shape(interface, batch, steps)

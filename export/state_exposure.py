@@ -2,7 +2,7 @@
 
 A graph traced from a user module (or made elsewhere) starts every recurrent node from zeros and drops its final
 state, so it can only run whole sequences. This pass gives each fused node whose initial state is missing or zeros
-an input `<node>_h_in` (and `_c_in`) and an output `<node>_h_out` (`_c_out`), the names `edgelstm.onnx_interface`
+an input `<node>_h_in` (and `_c_in`) and an output `<node>_h_out` (`_c_out`), the names `edgelstm.artifact.foreign`
 pairs by convention. Whether the rest of the graph streams (no attention over the whole sequence, no pooling, no
 non-causal padding) is not guessed from its ops: `stream_graph_file` runs the graph chunk by chunk carrying the new
 state against one whole-sequence call, and refuses the graph when they differ.
@@ -26,8 +26,8 @@ from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.export.rnn_rewrite import _fold
 
 if TYPE_CHECKING:
-    from edgelstm.export.config import GraphInterface
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
+    from edgelstm.artifact.interface import GraphInterface
 
 _STATE_SLOTS = {"LSTM": (("h", 5, 1), ("c", 6, 2)), "GRU": (("h", 5, 1),)}  # (name, input index, output index)
 # Ops that keep zeros zeros: torch.onnx builds an RNN's initial state as Slice(ConstantOfShape(...)).
@@ -205,9 +205,9 @@ def _identity(graph: ir.Graph, after: ir.Node, value: ir.Value, name: str) -> ir
 def streaming_parity(path: Path, interface: GraphInterface, chunks: tuple[int, ...] = PARITY_CHUNKS) -> list[ChunkParity]:
     """The graph run chunk by chunk (state carried by the one chunked runner) against one whole-sequence call,
     on a seeded random probe of PROBE_STEPS steps at batch 2; compared on every output that is not a state."""
-    from edgelstm.parity.artifacts import data_shape, sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
-    from edgelstm.runtime import session_from_onnx
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
+    from edgelstm.artifact.session import session_from_onnx
 
     session = session_from_onnx(path)
     names = [o.name for o in interface.outputs]
@@ -257,10 +257,10 @@ def stream_graph_file(
     """`edgelstm export MODEL.onnx --form streaming`: expose the fused nodes' state, check streaming parity, and
     write `<stem>.streaming.onnx` (with its edgelstm metadata: the foreign interface, the source's sha256) and its
     `.export.json` only if the check passes; a graph that fails it is refused with what differed."""
-    from edgelstm.export.metadata import attach_metadata, foreign_metadata, load_onnx_file
-    from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.evidence import file_sha256
+    from edgelstm.artifact.foreign import foreign_metadata
+    from edgelstm.artifact.hints import InterfaceHints
+    from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
+    from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
     path = Path(path)
     check_output_dir(Path(out_dir))

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import ConfigError, InputShapeError, first_line
-from edgelstm.export.config import GraphInterface
 from edgelstm.export.native import random_inputs_like
 from edgelstm.model import SequenceModel
-from edgelstm.runtime import SessionSettings, session_from_onnx
 
 Feeds = dict[str, np.ndarray]
 MAX_VERIFY_STEPS = 10_000
@@ -175,7 +175,7 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
         x = x.astype(np.float32)
     else:
         x = x.astype(np.int64)
-    from edgelstm.parity.artifacts import data_for_graph, sequence_feeds
+    from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
 
     lengths = None
     if any(t.name == "lengths" for t in interface.inputs):
@@ -246,7 +246,7 @@ def _run_chunked(
     chunk: int, session: Any, interface: GraphInterface, feeds: Feeds, reference: TorchReference, tolerance: Tolerance
 ) -> CaseComparison:
     """Feed the sequence `chunk` steps at a time through the one chunked runner, state carried between calls."""
-    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.artifact.chunks import run_in_chunks
 
     x = feeds[interface.data_input.name]
     batch, steps = x.shape[:2]

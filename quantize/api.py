@@ -14,24 +14,25 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import onnx
 
-from edgelstm.crash_probe import crash_reason
-from edgelstm.errors import EdgelstmError, ExportError, LoadError, first_line
-from edgelstm.export.config import ExportConfig
-from edgelstm.export.metadata import ArtifactMetadata, attach_metadata, read_metadata
+from edgelstm.artifact.child import crash_reason
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata, read_metadata
+from edgelstm.errors import ExportError, LoadError, first_line
 from edgelstm.export.native import fused_unsupported_reason
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
+from edgelstm.quantize import schemes  # noqa: F401  # registers the built-in handlers
 from edgelstm.quantize.calibration import CalibrationSource
 from edgelstm.quantize.compact import compact_model
 from edgelstm.quantize.config import SchemeConfig
 from edgelstm.quantize.graph_facts import initializer_bytes, stored_tensor_bytes
-from edgelstm.quantize.registry import QuantizeInput, handler_for
+from edgelstm.quantize.registry import QuantizeInput, SchemeRefused, handler_for
 from edgelstm.quantize.split import DataSplit
 
 if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
 
 class Gate(Protocol):
@@ -51,10 +52,6 @@ class DecliningGate(Gate, Protocol):
 
 # A foreign artifact whose stored tensors kept at least this share of their bytes was not quantized.
 NOTHING_QUANTIZED = 0.99
-
-
-class SchemeRefused(EdgelstmError):
-    """The scheme cannot apply to this model/graph; the message says why."""
 
 
 @dataclass
@@ -269,7 +266,7 @@ def _probe_feeds(metadata: ArtifactMetadata, tmp: Path) -> Path | None:
     interface = metadata.interface
     if interface.impl != "foreign":
         return None
-    from edgelstm.parity.artifacts import data_shape, sequence_feeds
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
 
     x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
     feeds = sequence_feeds(interface, x, None, "crash probe")
@@ -321,7 +318,7 @@ def _fp32_source(
     if not path.is_file():
         raise ExportError(f"{path}: no such ONNX file")
     if foreign is not None:
-        from edgelstm.export.metadata import source_metadata
+        from edgelstm.artifact.foreign import source_metadata
 
         metadata = source_metadata(path, foreign)  # its own metadata when it has some, else described and probed
     else:
@@ -342,7 +339,7 @@ def _calibration_source(
     """The calls that gather layer statistics: the calibration sequences as batches, or the stream in chunks."""
     interface = metadata.interface
     if stream is not None and interface.chunk and interface.states:
-        from edgelstm.parity.artifacts import sequence_feeds
+        from edgelstm.artifact.feeds import sequence_feeds
 
         usable = stream.samples - stream.samples % interface.chunk
         x = stream.x[:, :usable]
@@ -360,7 +357,7 @@ def _sha(digest: str) -> str:
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
     """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
-    from edgelstm.parity.artifacts import data_for_graph, sequence_feeds
+    from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
 
     fixed_batch = metadata.interface.inputs[0].shape[0]
     size = fixed_batch if isinstance(fixed_batch, int) else 16

@@ -4,7 +4,7 @@ A copy of the graph is made for calibration only (the quantized weights still go
 `If` whose condition is the same on every calibration call is replaced by the branch it takes (silero-vad keeps its
 weights in branches chosen by `sr` and by the state's shape), repeatedly, so nested branches open too; then each
 layer's input (and a fused LSTM/GRU's output Y and initial_h, from which h_{t-1} is rebuilt) becomes a graph
-output. A graph with state is run chunk by chunk with its state carried (edgelstm.parity.chunked.run_in_chunks), as
+output. A graph with state is run chunk by chunk with its state carried (edgelstm.artifact.chunks.run_in_chunks), as
 its app runs it, so the recurrent weights see the hidden states of a real stream.
 
 Weights left out (in an `If` whose condition changes between calls, in a Loop body, whose layer input does not
@@ -21,8 +21,9 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-from edgelstm.export.config import GraphInterface
-from edgelstm.parity.chunked import run_in_chunks
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.quantize.rounding_plan import weight_layout
 from edgelstm.quantize.weight_only import LAYOUT_OPS, _stored_tensors, _weight_slot
 from edgelstm.quantize.weight_rows import slot_rows
@@ -111,16 +112,13 @@ def gather_moments(model: onnx.ModelProto, source: CalibrationSource) -> Moments
 
 def _run(model: ir.Model, source: CalibrationSource, extra: list[str], record: Callable[[dict[str, np.ndarray]], None]) -> None:
     """Every calibration call of `model` with `extra` values as additional outputs, handed to `record`."""
-    import onnxruntime as ort
-
     present = {o.name for o in model.graph.outputs}
     for name in extra:
         if name not in present:
             model.graph.outputs.append(_value_named(model.graph, name))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tapped value
-    options.log_severity_level = 3
-    session = ort.InferenceSession(ir.to_proto(model).SerializeToString(), options, providers=["CPUExecutionProvider"])
+    # ORT's defaults, unoptimised: every tapped value is kept
+    settings = SessionSettings.ort_defaults(graph_optimization="disable")
+    session = session_from_onnx(ir.to_proto(model).SerializeToString(), settings)
     names = [o.name for o in source.interface.outputs]
     inputs = {i.name for i in session.get_inputs()}
 

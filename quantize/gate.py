@@ -48,7 +48,7 @@ class ParityGate:
 
     def run(self, path: Path) -> dict[str, Any]:
         if self.ort_format:
-            from edgelstm.parity.artifacts import ort_format_problem
+            from edgelstm.artifact.runners import ort_format_problem
             from edgelstm.quantize.cannot_win import NOT_GATED
 
             if (problem := ort_format_problem(path)) is not None:

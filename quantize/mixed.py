@@ -18,22 +18,15 @@ from typing import TYPE_CHECKING, Any
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
-from edgelstm.quantize.api import (
-    Gate,
-    QuantizeResult,
-    SchemeRefused,
-    _calibration_feeds,
-    _calibration_source,
-    _fp32_source,
-    quantize,
-)
+from edgelstm.quantize.api import Gate, QuantizeResult, _calibration_feeds, _calibration_source, _fp32_source, quantize
 from edgelstm.quantize.calibration import Moments, gather_moments
 from edgelstm.quantize.cannot_win import NOT_GATED
 from edgelstm.quantize.config import WeightOnlyMixedConfig
+from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.sensitivity import LayerSensitivity, measure_sensitivity
 
 if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
 STEPS = ("int4", "int8", "float")  # from smallest to safest
 # Smaller than whole-graph weight-only's floor (1024): a 24x12x3 Conv or a 4x48 head still saves bytes net of its

@@ -10,12 +10,17 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import onnx
 
+from edgelstm.artifact.interface import GraphInterface
 from edgelstm.config import ModelConfig
-from edgelstm.export.config import GraphInterface
+from edgelstm.errors import EdgelstmError
 from edgelstm.quantize.config import SchemeConfig
 
 if TYPE_CHECKING:
     from edgelstm.quantize.calibration import CalibrationSource
+
+
+class SchemeRefused(EdgelstmError):
+    """The scheme cannot apply to this model/graph; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,5 @@ def register(config_type: type[SchemeConfig]) -> Callable[[H], H]:
 
 
 def handler_for(config: SchemeConfig) -> Handler:
-    import edgelstm.quantize.schemes  # noqa: F401  # registers the built-in handlers
-
+    """The handler registered for the config's type (the built-in ones register when edgelstm.quantize.api loads)."""
     return HANDLERS[type(config)]

@@ -12,13 +12,14 @@ import numpy as np
 import onnx
 
 from edgelstm import jsonio
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.files import ensure_writable, write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
-from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
+from edgelstm.quantize.api import Gate, QuantizeResult, quantize
 from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
@@ -31,12 +32,12 @@ from edgelstm.quantize.config import (
     WeightOnlyInt8Config,
 )
 from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.split import DataSplit, split_sequences
-from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import TimerSettings, time_interleaved
 
 if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
 
 Objective = Literal["size", "speed", "size-at-any-cost"]
@@ -445,7 +446,8 @@ def ort_default_contender(model: Path, hints: InterfaceHints, gate: Gate, tmp: P
     """ONNX Runtime's `quantize_dynamic` with its defaults, gated like the rest: shown beside, never published."""
     from onnxruntime.quantization import quantize_dynamic
 
-    from edgelstm.export.metadata import attach_metadata, source_metadata
+    from edgelstm.artifact.foreign import source_metadata
+    from edgelstm.artifact.metadata import attach_metadata
     from edgelstm.quantize.api import quiet_onnxruntime_logs
 
     candidate = Candidate(ORT_DEFAULT_ROW, role="contender")
@@ -524,7 +526,8 @@ def _unpublish(candidate: Candidate) -> None:
 def _batch1_feeds(path: Path, data: SequenceData | None, hints: InterfaceHints | None = None) -> dict[str, np.ndarray]:
     """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
     its constants and initial state, from the one feed builder."""
-    from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
+    from edgelstm.artifact.file import open_artifact
 
     interface = open_artifact(path, hints).interface
     if data is not None:

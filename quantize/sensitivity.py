@@ -15,8 +15,8 @@ from typing import Any
 
 import onnx
 
-from edgelstm.crash_probe import crash_reason
-from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
+from edgelstm.artifact.child import crash_reason
+from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.quantize.api import Gate
 from edgelstm.quantize.calibration import Moments
 from edgelstm.quantize.config import WeightOnlyMixedConfig

@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity import CheckConfig, run_check
     from edgelstm.parity.data import SequenceData

@@ -6,7 +6,7 @@ Every variant runs on the same input, timed by edgelstm.timing.time_interleaved 
 new shuffled order each round; machine noise here is about +-30 %), and the table reports medians and ratios
 against torch eager measured in the same run. Feeds come from the one feed builder (sequence_feeds); the
 streaming forms run one step per call two ways: run_in_chunks (a feed dict per call, states through numpy) and
-edgelstm.runtime.StreamingSession (states in bound ORT values). ONNX Runtime: 1 intra-op thread, spinning off;
+edgelstm.artifact.streaming.StreamingSession (states in bound ORT values). ONNX Runtime: 1 intra-op thread, spinning off;
 torch: 1 thread. Figures are printed with these settings; nothing is asserted.
 """
 
@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
 
-    from edgelstm.export.config import ExportConfig
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.export_config import ExportConfig
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
+    from edgelstm.artifact.streaming import StreamingSession
     from edgelstm.export.native import build_native_onnx
     from edgelstm.loading import load_model
-    from edgelstm.parity.artifacts import sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
-    from edgelstm.runtime import SessionSettings, StreamingSession, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     torch.set_num_threads(1)

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime as ort
 
-    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     graphs = {"Identity (a run's own cost)": _identity()} | {f"LSTM, {h} hidden": _lstm(h) for h in HIDDEN}

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 def silero(name: str, out: Path):
     import silero_vad
 
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
     from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
     from edgelstm.parity.stream_data import synthetic_speech
@@ -94,8 +94,8 @@ def user_module(out: Path):
     import torch
     from safetensors.torch import save_file
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
     from edgelstm.parity.data import SequenceData

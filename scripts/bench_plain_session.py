@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime as ort
 
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
     pair_hints = None
     if args.const or args.chunk:
@@ -120,8 +120,9 @@ class Row:
 
 def time_pair(pair: Pair, hints, rounds: int, calls: int) -> Row:
     """Float graph and artifact, each at ORT's default threads and at 1 thread, in one interleaved run."""
-    from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds
-    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     workloads, busy = [], []
@@ -146,10 +147,10 @@ def time_pair(pair: Pair, hints, rounds: int, calls: int) -> Row:
 def reference_pairs(out: Path, checkpoint: Path | None) -> list[Pair]:
     import torch
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.config import HeadConfig, ModelConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.model import SequenceModel
     from edgelstm.quantize import quantize
@@ -182,7 +183,7 @@ def silero_hints(path: Path):
     """What `quantize --const sr=16000 --chunk 512 --context 64` passes; silero_vad_half.onnx has no `sr` input."""
     import onnx
 
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
     inputs = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
     return InterfaceHints({"sr": 16_000} if "sr" in inputs else {}, (), 512, 64)
@@ -219,8 +220,8 @@ def user_module_pairs(out: Path) -> list[Pair]:
     import torch
     from safetensors.torch import save_file
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.quantize import quantize
     from edgelstm.quantize.config import WeightOnlyInt8Config

@@ -28,16 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     import onnx
     import onnxruntime as ort
 
+    from edgelstm.artifact.export_config import ExportConfig
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity import TolerancePolicy
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
     from edgelstm.quantize.graph_facts import initializer_bytes
     from edgelstm.quantize.selection import check_artifact
-    from edgelstm.runtime import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     loaded = load_model(str(args.model))

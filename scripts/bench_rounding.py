@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import silero_vad
 
-from edgelstm.onnx_interface import InterfaceHints
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.parity.reference import open_file_reference
 from edgelstm.parity.speech_corpus import builtin_speech
 from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
 from edgelstm.parity.stream_data import StreamData, synthetic_speech
 from edgelstm.quantize import quantize
-from edgelstm.quantize.api import SchemeRefused
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
+from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.split import stream_split
 
 DATA = Path(silero_vad.__file__).parent / "data"

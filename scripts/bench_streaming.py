@@ -7,7 +7,7 @@ Models: the README example's reference LSTM (1 layer, 64 hidden, 6 IMU features,
 values), a 2x128 GRU (6 features) and issue 13's 2x128 LSTM (40 features), 7 classes, random weights, each
 exported in edgelstm's streaming form.
 Modes: "run" = session.run with a feed dict, each state output put back in it (numpy), as an app without the helper does;
-"helper" = edgelstm.runtime.StreamingSession (states in two bound ORT buffers per state, swapped ping-pong).
+"helper" = edgelstm.artifact.streaming.StreamingSession (states in two bound ORT buffers per state, swapped ping-pong).
 Timed by bench's runner (edgelstm.timing.time_interleaved): ORT CPU EP, 1 intra-op thread, spinning off, graph
 optimization all, the one-call baseline and every chunked variant interleaved round by round, medians (p50).
 The ratio (per-step cost / one-call per-step cost) is the figure issue 13 targets: <= 2.5x at chunk 1, <= 1.2x at 16.
@@ -57,10 +57,10 @@ def _streaming_artifact(
 ) -> Path:
     import torch
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.config import HeadConfig, ModelConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.model import SequenceModel
 
@@ -103,7 +103,7 @@ def recurrent_table(root: Path, args: argparse.Namespace) -> None:
 
 def _node_count(path: Path) -> int:
     """Nodes of the streaming graph as written: at one step per call each costs ORT a fixed ~0.3-0.7 us."""
-    from edgelstm.export.metadata import load_onnx_file
+    from edgelstm.artifact.metadata import load_onnx_file
 
     return len(load_onnx_file(path).graph.node)
 
@@ -116,10 +116,12 @@ def silero_table(rounds: int) -> None:
         return
     from dataclasses import replace
 
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.hints import InterfaceHints
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
+    from edgelstm.artifact.streaming import StreamingSession
     from edgelstm.parity.stream_data import synthetic_speech
-    from edgelstm.runtime import SessionSettings, StreamingSession, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     path = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"

@@ -139,11 +139,11 @@ def _one_model(
     say: Any,
 ) -> Any:
     """Returns the loaded model: the caller keeps it alive while later models are benched."""
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.bench import BenchConfig, run_bench
     from edgelstm.bench.best import best_settings
     from edgelstm.bench.runner import _default_path_onnx
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity.data import load_sequence_data
 
@@ -243,9 +243,9 @@ def _call_floor(streaming: Path, rounds: int) -> tuple[float, float]:
     import onnx
     from onnx import helper, numpy_helper
 
-    from edgelstm.parity.artifacts import open_artifact
-    from edgelstm.runtime import session_from_onnx
-    from edgelstm.streaming import StreamingSession
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import session_from_onnx
+    from edgelstm.artifact.streaming import StreamingSession
     from edgelstm.timing import TimerSettings, time_interleaved
 
     info = open_artifact(streaming)
@@ -274,8 +274,8 @@ def _call_floor(streaming: Path, rounds: int) -> tuple[float, float]:
 def _our_artifacts(loaded: Any, prefix: str, work: Path, data: Any, say: Any) -> dict[str, Path]:
     """edgelstm's sequence-form exports of one model: fp32 fused, dynamic int8 and weight-only int8 (each published
     only through its parity gate, against this model's own float output)."""
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.quantize import DynamicInt8Config, SchemeRefused, WeightOnlyInt8Config, quantize
 
     ours = {f"{prefix}fp32 sequence fused": export_model(loaded, work / "fp32", ExportConfig(form="sequence", impl="fused")).path}
@@ -335,8 +335,9 @@ def _accuracy(path: Path, data: Any) -> float | None:
         return None
     import numpy as np
 
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-    from edgelstm.runtime import session_from_onnx
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import session_from_onnx
 
     info = open_artifact(path)
     session = session_from_onnx(path)

@@ -9,7 +9,7 @@ Each is timed in a PLAIN session (`SessionSettings.ort_defaults`: ORT's default 
 what `InferenceSession(path)` gives) at ORT's default threads and at 1 thread, and the dequantize form also in
 edgelstm's own session (1 thread, `session.disable_quant_qdq=1`, the entry the file cannot carry). Every variant of
 one model is interleaved in one run (edgelstm.timing.time_interleaved), batch 1, median. Also printed: the .onnx
-bytes and the bytes of the ORT-format file the bundle writes (edgelstm.parity.artifacts.convert_to_ort).
+bytes and the bytes of the ORT-format file the bundle writes (edgelstm.artifact.runners.convert_to_ort).
 
 Models: a 2x128 LSTM edgelstm export (random weights, 6 features, 7 classes, T=100; latency does not depend on
 the values), silero-vad 6.2.3's silero_vad_16k_op15.onnx and silero_vad.onnx (weights inside If branches), one
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_silero:
             import silero_vad
 
-            from edgelstm.onnx_interface import InterfaceHints
+            from edgelstm.artifact.hints import InterfaceHints
 
             hints = InterfaceHints({"sr": 16_000}, (), 512, 64)
             for name in ("silero_vad_16k_op15.onnx", "silero_vad.onnx"):
@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 def _lstm(root: Path) -> Path:
     import torch
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.config import HeadConfig, ModelConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.model import SequenceModel
 
@@ -83,10 +83,12 @@ def _lstm(root: Path) -> Path:
 def _table(label: str, source: Path, hints, root: Path, rounds: int, calls: int) -> list[str]:
     import onnx
 
-    from edgelstm.parity.artifacts import convert_to_ort, data_shape, open_artifact, sequence_feeds
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.runners import convert_to_ort
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config
     from edgelstm.quantize.weight_only import CAST, DEQUANTIZE, quantize_weights
-    from edgelstm.runtime import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     out = root / source.stem

@@ -56,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 def recurrent_table(tmp: Path, rounds: int) -> None:
     import torch
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.bench.runner import BenchConfig, run_bench
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.config import HeadConfig, ModelConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.model import SequenceModel
     from edgelstm.quantize import DynamicInt8Config, quantize
@@ -102,8 +102,9 @@ def user_module_table(tmp: Path, rounds: int) -> None:
     from bench_mixed import USER_MODULE  # scripts/ is on sys.path when a script runs: one copy of the module
     from safetensors.torch import save_file
 
+    from edgelstm.artifact.export_config import ExportConfig
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.parity.data import SequenceData
     from edgelstm.quantize import quantize
@@ -111,7 +112,6 @@ def user_module_table(tmp: Path, rounds: int) -> None:
     from edgelstm.quantize.gate import ParityGate
     from edgelstm.quantize.mixed import search_mixed
     from edgelstm.quantize.weight_only import quantize_weights
-    from edgelstm.runtime import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     out = tmp / "user"
@@ -167,10 +167,10 @@ def _verdict(summary: dict) -> str:
 
 def speech_probabilities(path: Path, audio: np.ndarray) -> np.ndarray:
     """Per-chunk speech probability of a silero-style graph, state carried, through edgelstm's chunked runner."""
-    from edgelstm.onnx_interface import describe_onnx
-    from edgelstm.parity.artifacts import sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
-    from edgelstm.runtime import SessionSettings, session_from_onnx
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.foreign import describe_onnx
+    from edgelstm.artifact.session import SessionSettings, session_from_onnx
 
     # silero 5+ sees the last 64 samples of the previous chunk before each one (its OnnxWrapper does so).
     interface = describe_onnx(path, constants={"sr": 16000}, chunk=512).to_graph_interface(context=64)
@@ -186,7 +186,7 @@ def silero_table(tmp: Path) -> None:
     import onnx
     import silero_vad
 
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.stream_data import synthetic_speech
     from edgelstm.quantize import quantize
     from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config

@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.config import HeadConfig, ModelConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.model import SequenceModel
 

@@ -19,14 +19,15 @@ import logging
 import tempfile
 from pathlib import Path
 
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.bench import BenchConfig, run_bench
-from edgelstm.onnx_interface import InterfaceHints
-from edgelstm.parity.artifacts import open_artifact
 from edgelstm.parity.reference import OnnxReference
 from edgelstm.parity.speech_corpus import builtin_speech
 from edgelstm.parity.stream_check import StreamGate, run_stream_check
 from edgelstm.parity.stream_data import synthetic_speech
-from edgelstm.quantize.api import SchemeRefused, quantize
+from edgelstm.quantize.api import quantize
+from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.selection import foreign_schemes
 
 FILES = ("silero_vad.onnx", "silero_vad_16k_op15.onnx")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgelstm.export.metadata import source_metadata
-from edgelstm.onnx_interface import InterfaceHints
-from edgelstm.parity.artifacts import sequence_feeds
-from edgelstm.parity.chunked import run_in_chunks
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.foreign import source_metadata
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.parity.reference import OnnxReference
 from edgelstm.parity.speech_corpus import builtin_speech
 from edgelstm.parity.stream_data import StreamData, chunk_kinds, synthetic_speech

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.files import atomic_directory, atomic_path, write_artifact_pair, write_text_atomic
 from edgelstm.loading import load_model

@@ -12,10 +12,12 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.foreign import describe_onnx, foreign_graph_interface
+from edgelstm.artifact.hints import InterfaceHints, parse_axes
 from edgelstm.errors import ConfigError
-from edgelstm.onnx_interface import InterfaceHints, describe_onnx, foreign_graph_interface, parse_axes
-from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-from edgelstm.parity.chunked import run_in_chunks
 from tests.refusals import assert_refused, run_cli
 
 HIDDEN, WINDOW = 3, 4
@@ -217,8 +219,8 @@ def _audio(tmp_path: Path) -> Path:
 
 def test_a_streaming_session_of_a_frames_first_graph_refuses_a_second_row(graphs: dict[str, Path]) -> None:
     """Two rows would be read as two frames of one stream, sharing its state: a wrong answer with no error."""
+    from edgelstm.artifact.streaming import StreamingSession
     from edgelstm.errors import InputShapeError
-    from edgelstm.streaming import StreamingSession
 
     with pytest.raises(InputShapeError, match="runs at batch 1 only .* open one session per stream"):
         StreamingSession.open(graphs["frames"], batch=2)

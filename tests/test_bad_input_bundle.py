@@ -17,10 +17,10 @@ from typing import Any
 import onnx
 import pytest
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import build_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 from tests.refusals import assert_refused

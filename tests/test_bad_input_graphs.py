@@ -18,9 +18,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 from tests.refusals import assert_refused, run_cli
@@ -368,9 +368,9 @@ def test_ort_refusing_a_graph_edgelstm_wrote_is_an_internal_error(graphs: Graphs
     internal error (exit 3) anywhere else, where the graph is one edgelstm wrote."""
     import typer
 
+    from edgelstm.artifact.session import handed_over, session_from_onnx
     from edgelstm.cli_common import user_errors
     from edgelstm.errors import GraphRuntimeError
-    from edgelstm.runtime import handed_over, session_from_onnx
 
     bad = _ort_refuses_types(graphs)
     with pytest.raises(GraphRuntimeError, match="onnxruntime cannot load it"), handed_over(bad):

@@ -23,10 +23,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import CONFIG_FILE, PREPROCESSING_FILE, WEIGHTS_FILE, save_checkpoint
 from edgelstm.config import ModelConfig
 from edgelstm.errors import ModelTooLargeError
-from edgelstm.export import ExportConfig, VerificationConfig, export_model
+from edgelstm.export import VerificationConfig, export_model
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel, count_parameters
 from tests.conftest import tiny_config, tiny_model

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bench import BenchConfig, BenchReport, LatencyResult, run_bench
 from edgelstm.bench.best import best_settings, best_vs_best, policy, policy_by_artifact, same_setting_ratio
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.jsonio import dumps
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
@@ -137,8 +137,8 @@ def test_bench_rejects_meaningless_settings() -> None:
 def test_cold_start_passes_inputs_through_a_file(artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
+    from edgelstm.artifact.file import open_artifact
     from edgelstm.bench import runner
-    from edgelstm.parity.artifacts import open_artifact
 
     seen: list[list[str]] = []
     real_run = subprocess.run
@@ -156,9 +156,9 @@ def test_cold_start_passes_inputs_through_a_file(artifacts, monkeypatch: pytest.
 
 
 def test_memory_estimate_refuses_with_the_numbers(artifacts) -> None:
+    from edgelstm.artifact.file import open_artifact
     from edgelstm.bench.memory import MemoryEstimate, bytes_per_step, ensure_fits, estimate
     from edgelstm.errors import ResourceLimitError
-    from edgelstm.parity.artifacts import open_artifact
 
     info = open_artifact(artifacts[1][0])
     per_step = bytes_per_step(info)

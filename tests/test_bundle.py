@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import BundleError, build_bundle, safe_extract, verify_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.config import Preprocessing
 from edgelstm.errors import OutputExistsError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 

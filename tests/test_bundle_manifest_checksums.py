@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import BundleError, build_bundle, read_manifest, verify_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 from tests.refusals import assert_refused
@@ -56,7 +56,7 @@ def nothing_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         raise AssertionError("a session was opened for a refused bundle")
 
     monkeypatch.setattr(verify, "_read_member", read)
-    monkeypatch.setattr("edgelstm.runtime.session_from_onnx", session)
+    monkeypatch.setattr("edgelstm.artifact.session.session_from_onnx", session)
     return calls
 
 

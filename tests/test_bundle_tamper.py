@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import BundleError, build_bundle, safe_extract, verify_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import Preprocessing
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 from tests.refusals import assert_refused
@@ -60,7 +60,7 @@ def no_session(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         calls.append(model)
         raise AssertionError("a session was opened for a refused bundle")
 
-    monkeypatch.setattr("edgelstm.runtime.session_from_onnx", refuse)
+    monkeypatch.setattr("edgelstm.artifact.session.session_from_onnx", refuse)
     return calls
 
 

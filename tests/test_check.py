@@ -12,13 +12,13 @@ import pytest
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.runners import convert_to_ort
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
-from edgelstm.parity.artifacts import convert_to_ort
 from edgelstm.parity.data import SequenceData, load_sequence_data
 from tests.conftest import tiny_model, write_cell_loop_module
 
@@ -257,7 +257,7 @@ def test_a_graph_that_crashes_onnxruntime_fails_the_gate_instead_of_killing_it(w
     import onnxruntime as ort
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    from edgelstm.crash_probe import crash_reason
+    from edgelstm.artifact.child import crash_reason
 
     model = tiny_model(cell="lstm", head="per_step")
     save_checkpoint(model, tmp_path / "ckpt")
@@ -376,8 +376,9 @@ def test_stress_cases_are_capped_beyond_the_data() -> None:
 def test_streaming_graph_takes_long_inputs_in_chunks_and_still_matches(workspace: Path) -> None:
     import onnxruntime as ort
 
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
 
     info = open_artifact(workspace / "onnx/streaming_fused.onnx")
     session = ort.InferenceSession(str(info.path), providers=["CPUExecutionProvider"])

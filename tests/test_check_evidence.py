@@ -14,9 +14,9 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 from tests.refusals import run_cli
@@ -142,9 +142,10 @@ def test_stream_check_with_a_flip_budget_below_one_chunk_says_so(tmp_path: Path)
     enough to flip exactly one decision is INCONCLUSIVE; the graph against itself (no flip) is a PASS that says the
     budget is finer than one chunk, and INCONCLUSIVE under --strict-evidence."""
     silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
     from edgelstm.parity.stream_data import synthetic_speech
 

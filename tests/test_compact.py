@@ -12,19 +12,19 @@ import onnx
 import pytest
 import torch
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.foreign import describe_onnx
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model import SequenceModel
-from edgelstm.onnx_interface import describe_onnx
-from edgelstm.parity.artifacts import sequence_feeds
-from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.stream_data import synthetic_speech
 from edgelstm.quantize import quantize
 from edgelstm.quantize.compact import compact_model
 from edgelstm.quantize.config import WeightOnlyInt8Config
-from edgelstm.runtime import session_from_onnx
 from tests.test_user_module import USER_CODE
 from tests.user_modules import user_folder
 

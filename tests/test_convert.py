@@ -151,7 +151,7 @@ def test_an_interrupted_run_resumes_from_the_step_that_did_not_finish(project: P
 def test_a_distill_table_replaces_the_model_by_its_student_for_every_later_step(project: Path) -> None:
     import json
 
-    from edgelstm.parity.artifacts import open_artifact
+    from edgelstm.artifact.file import open_artifact
 
     rng = np.random.default_rng(3)
     np.savez(project / "transfer.npz", x=rng.standard_normal((64, 8, 5)).astype(np.float32))  # no labels needed
@@ -189,9 +189,9 @@ def test_the_bundle_ships_the_streaming_graph_raw_input_and_labels(tmp_path: Pat
     takes raw features, names the classes, and `bundle verify` accepts it."""
     import json
 
+    from edgelstm.artifact.metadata import read_metadata
     from edgelstm.bundle.verify import verify_bundle
     from edgelstm.config import Preprocessing
-    from edgelstm.export.metadata import read_metadata
 
     prep = Preprocessing(feature_mean=[1.0, -2.0, 9.8, 0.5, 40.0], feature_std=[2.0, 0.5, 3.0, 1.0, 10.0], labels=["a", "b", "c"])
     save_checkpoint(tiny_model(cell="lstm"), tmp_path / "ckpt", prep)

@@ -9,13 +9,13 @@ import numpy as np
 import onnx
 import pytest
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.metadata import read_metadata
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import ExportError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
-from edgelstm.export.metadata import read_metadata
 from edgelstm.export.native import build_native_onnx, random_inputs_like
 from edgelstm.loading import InputSignature, LoadedModel
-from edgelstm.runtime import session_from_onnx
 from tests.conftest import tiny_model
 
 CELLS = ["lstm", "gru", "peephole"]

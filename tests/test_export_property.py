@@ -7,13 +7,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.export.api import check_onnx
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.native import build_native_onnx, random_inputs_like
 from edgelstm.export.verify import native_reference
 from edgelstm.model import SequenceModel
-from edgelstm.runtime import session_from_onnx
 
 
 @st.composite

@@ -13,9 +13,9 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.comparison import compare_tensors
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.native import build_native_onnx
 from edgelstm.export.verify import VerificationConfig, native_reference, verify_graph
 from tests.conftest import tiny_model

@@ -130,6 +130,6 @@ def test_check_command_fails_it_end_to_end_and_names_the_float64_reference(works
 
 
 def _interface(workspace: Path):  # type: ignore[no-untyped-def]
-    from edgelstm.parity.artifacts import open_artifact
+    from edgelstm.artifact.file import open_artifact
 
     return open_artifact(_artifact(workspace)).interface

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.interface import GraphInterface, TensorSpec
+from edgelstm.artifact.metadata import ArtifactMetadata
 from edgelstm.errors import BundleError, ConfigError
-from edgelstm.export.config import ExportConfig, GraphInterface, TensorSpec
-from edgelstm.export.metadata import ArtifactMetadata
-from edgelstm.parity.artifacts import sequence_feeds
-from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.state import StateSpec
 
 

@@ -20,9 +20,9 @@ import pytest
 import torch
 from onnx import helper, numpy_helper
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, TolerancePolicy, run_check

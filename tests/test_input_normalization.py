@@ -9,14 +9,15 @@ import onnx
 import pytest
 import torch
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.interface import RAW_INPUT_NOTE, GraphInterface, InputNormalization
+from edgelstm.artifact.metadata import read_metadata
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.config import Preprocessing
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import RAW_INPUT_NOTE, ExportConfig, GraphInterface, InputNormalization
-from edgelstm.export.metadata import read_metadata
 from edgelstm.export.native import build_native_onnx
 from edgelstm.loading import InputSignature, LoadedModel
-from edgelstm.runtime import SessionSettings, session_from_onnx
 from tests.conftest import tiny_model
 
 # Far from (0, 1): a graph that skipped the standardisation, or applied it twice, cannot match by accident.
@@ -35,7 +36,7 @@ def _raw(batch: int, steps: int, seed: int = 0) -> np.ndarray:
 
 
 def _run(graph: onnx.ModelProto, interface: GraphInterface, x: np.ndarray) -> list[np.ndarray]:
-    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.artifact.feeds import sequence_feeds
 
     session = session_from_onnx(graph.SerializeToString(), SessionSettings())
     return session.run([o.name for o in interface.outputs], sequence_feeds(interface, x, None, "test"))
@@ -150,9 +151,9 @@ def test_check_feeds_a_raw_input_graph_raw_features(tmp_path: Path) -> None:
 
 
 def test_bench_and_verification_draw_raw_features_at_the_training_statistics(tmp_path: Path) -> None:
+    from edgelstm.artifact.file import open_artifact
     from edgelstm.bench.runner import _feeds
     from edgelstm.export.native import random_inputs_like
-    from edgelstm.parity.artifacts import open_artifact
 
     result = export_model(_loaded(tiny_model()), tmp_path, ExportConfig(form="streaming"))
     info = open_artifact(result.path)

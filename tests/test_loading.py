@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import save_file
 from torch.export import Dim
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import WEIGHTS_FILE, save_checkpoint
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ExportError, FixedTimeAxisError, LoadError, UnsafePickleError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel

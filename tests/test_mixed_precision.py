@@ -10,13 +10,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.errors import ConfigError
 from edgelstm.quantize.config import WeightOnlyMixedConfig, config_from_dict
 from edgelstm.quantize.mixed import initial_choice, mixed_config, raise_one
 from edgelstm.quantize.sensitivity import LayerSensitivity
 from edgelstm.quantize.weight_only import NOT_SELECTED, quantize_weights, weight_layers
-from edgelstm.runtime import session_from_onnx
 from tests.conftest import random_checkpoint
 from tests.refusals import run_cli
 

@@ -76,10 +76,10 @@ def _lstm_checkpoint(tmp_path, weight_scale: float):
 
 
 def test_the_reference_measures_a_larger_floor_for_a_sensitive_model(tmp_path) -> None:
-    from edgelstm.export.config import ExportConfig
+    from edgelstm.artifact.export_config import ExportConfig
+    from edgelstm.artifact.feeds import sequence_feeds
     from edgelstm.export.native import native_interface
     from edgelstm.loading import load_model
-    from edgelstm.parity.artifacts import sequence_feeds
     from edgelstm.parity.reference import TorchReference
 
     x = np.random.default_rng(1).standard_normal((4, 200, 3)).astype(np.float32)

@@ -1,19 +1,31 @@
-"""The "one of each" rule of issue 10, checked mechanically: an AST scan of the packages and scripts for copies of
-the artifact core's jobs outside the one module that does each.
+"""The "one of each" rule of issue 10: what an AST scan can tell, and what it cannot.
 
-- feeds: a graph's inputs filled by hand (np.zeros/full/ones stored under an input's name, a state's input_name
-  or a string key such as "lengths") outside edgelstm/parity/artifacts.py (`sequence_feeds`);
-- timers: `time.perf_counter`/`monotonic` outside edgelstm/timing.py (`time_interleaved`), except where a whole
-  command or step is timed (listed below, with why);
+Where code may live (the artifact core at the bottom, nothing importing upwards) is checked by import-linter's
+contracts in pyproject.toml (`lint-imports` in .ci/run) and the zero-cycle test in tests/test_import_graph.py, not
+here. This file keeps the checks that do catch what they name:
+
+- sessions: every `InferenceSession(...)` call, in code and in code held in strings, is in the session factory
+  (edgelstm/artifact/session.py) or in the child-process scripts (edgelstm/artifact/child.py, which run in a
+  fresh interpreter without edgelstm); one anywhere else fails `test_the_only_sessions_are_built_by_the_factory`.
+- timers: any call of a clock (`perf_counter`, `monotonic`, `time.time`, `process_time`, `timeit`) outside
+  edgelstm/timing.py (`time_interleaved`), except where a whole command or step is timed (listed below, with why).
+- feeds: a graph input filled by hand under a literal key or an input's `.name`/`.input_name`
+  (`feeds["h"] = np.zeros(...)`) outside edgelstm/artifact/feeds.py (`sequence_feeds`);
+- chunk loop: `for start in range(0, n, chunk)` slicing axis 1 and calling `.run` outside
+  edgelstm/artifact/chunks.py (`run_in_chunks`);
 - exception lines: a function from an exception to a str, or `str(exc)` cut into lines, outside edgelstm/errors.py
   (`first_line`).
-Code held in strings (the scripts child processes run) is scanned too. KNOWN_COPIES lists the copies still in the
-tree: the scan fails on any copy not listed, and on a listed one that is gone (the list only shrinks).
+
+What the shape rules cannot catch, and do not claim to: a feed keyed by a plain variable, a chunk loop written with
+`while`, `np.array_split` or torch, an exception's text cut some other way. For feeds, the tests at the end prove
+behaviour instead: each former copy is shown to build its feeds through `sequence_feeds`.
+Code held in strings (the scripts child processes run) is scanned too.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +37,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("edgelstm", "export", "quantize", "scripts")  # export/ and quantize/ are edgelstm.export, edgelstm.quantize
 CORE = {
-    "feeds": "edgelstm/parity/artifacts.py",
+    "feeds": "edgelstm/artifact/feeds.py",
     "timer": "edgelstm/timing.py",
     "exception line": "edgelstm/errors.py",
-    "chunk loop": "edgelstm/parity/chunked.py",
+    "chunk loop": "edgelstm/artifact/chunks.py",
+    "session": "edgelstm/artifact/session.py",
 }
 RUN_CALLS = {"run", "run_with_iobinding", "run_with_ort_values"}
 FILLERS = {"zeros", "full", "ones", "empty", "zeros_like", "full_like", "ones_like"}
-TIMERS = {"perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns"}
+TIMERS = {"perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns", "process_time", "process_time_ns", "timeit"}
+TIME_MODULE_CLOCKS = {"time", "time_ns"}  # time.time(): a clock only when called on the `time` module
+TIMER_MODULES = {"timeit"}  # timeit.timeit(...), timeit.repeat(...), timeit.Timer(...)
 FEED_KEYS = {"name", "input_name"}  # attributes a feed is keyed by: an input spec's name, a state's input_name
 
 # Timers of whole commands or steps, not latency: (path, function) -> why.
@@ -40,7 +55,7 @@ WHOLE_COMMAND_TIMERS = {
     ("edgelstm/pipeline/run.py", "run_pipeline"): "a pipeline step's duration",
     ("edgelstm/training.py", "_fit"): "training time",
     ("edgelstm/parity/gate.py", "_CandidateCheck.run"): "one candidate's whole check, in seconds in its report",
-    ("edgelstm/bench/runner.py", "<code _COLD_START>"): "cold start: session creation and first run in a fresh process",
+    ("edgelstm/artifact/child.py", "<code _COLD_START>"): "cold start: session creation and first run in a fresh process",
     ("scripts/check_memory.py", "main"): "wall time of a whole `edgelstm check` subprocess",
     ("scripts/distill_table.py", "run_task"): "wall time of a whole distill task",
     ("scripts/bench_check.py", "main"): "wall time of whole run_check calls, interleaved",
@@ -49,6 +64,13 @@ WHOLE_COMMAND_TIMERS = {
 # Copies still in the tree (issue 10 item 4). Empty: the scripts' last copies now use sequence_feeds,
 # run_in_chunks / StreamingSession and time_interleaved. Add nothing here; the list only shrinks.
 KNOWN_COPIES: dict[tuple[str, str, str], str] = {}
+
+# Sessions built outside the factory: (path, where) -> why. Child scripts run in a fresh interpreter that imports
+# onnxruntime and nothing of edgelstm. Add nothing here; the list only shrinks.
+SESSIONS_OUTSIDE_THE_FACTORY = {
+    ("edgelstm/artifact/child.py", "<code _LOAD_AND_RUN>"): "the crash probe's child: a crash must not take edgelstm down",
+    ("edgelstm/artifact/child.py", "<code _COLD_START>"): "the cold start a user's app pays: bare ORT in a fresh process",
+}
 
 
 @dataclass(frozen=True)
@@ -171,8 +193,11 @@ class _Scanner(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in TIMERS:
+        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+        if name in TIMERS or (owner == "time" and name in TIME_MODULE_CLOCKS) or owner in TIMER_MODULES:
             self._add("timer", node)
+        if name == "InferenceSession":
+            self._add("session", node)
         if isinstance(func, ast.Attribute) and self._is_caught_text(func.value):
             splits = func.attr == "splitlines" or (
                 func.attr in ("split", "partition")
@@ -213,7 +238,7 @@ def _code_strings(tree: ast.Module) -> list[tuple[str, str]]:
     return found
 
 
-def scan_source(text: str, path: str) -> list[Finding]:
+def scan_source(text: str, path: str, skip_core: bool = True) -> list[Finding]:
     tree = ast.parse(text)
     scanner = _Scanner(path)
     scanner.visit(tree)
@@ -222,7 +247,7 @@ def scan_source(text: str, path: str) -> list[Finding]:
         inner = _Scanner(path, f"<code {name}>")
         inner.visit(ast.parse(textwrap.dedent(code)))
         findings += inner.findings
-    return [f for f in findings if CORE[f.rule] != f.path]
+    return [f for f in findings if not skip_core or CORE[f.rule] != f.path]
 
 
 def scan_tree() -> list[Finding]:
@@ -238,8 +263,14 @@ def tree_findings() -> list[Finding]:
     return scan_tree()
 
 
+def _allowed() -> set[tuple[str, str, str]]:
+    timers = {("timer", path, where) for path, where in WHOLE_COMMAND_TIMERS}
+    sessions = {("session", path, where) for path, where in SESSIONS_OUTSIDE_THE_FACTORY}
+    return timers | sessions | set(KNOWN_COPIES)
+
+
 def test_no_copy_of_a_core_job_outside_its_module(tree_findings: list[Finding]) -> None:
-    allowed = {("timer", path, where) for path, where in WHOLE_COMMAND_TIMERS} | set(KNOWN_COPIES)
+    allowed = _allowed()
     copies = sorted({f"{f.path}:{f.line} ({f.where}): {f.rule}" for f in tree_findings if f.key not in allowed})
     assert not copies, (
         "copies of the artifact core's jobs (use sequence_feeds / time_interleaved / first_line instead):\n" + "\n".join(copies)
@@ -248,11 +279,43 @@ def test_no_copy_of_a_core_job_outside_its_module(tree_findings: list[Finding]) 
 
 def test_the_allow_lists_name_only_what_is_there(tree_findings: list[Finding]) -> None:
     found = {f.key for f in tree_findings}
-    stale = [key for key in [*(("timer", p, w) for p, w in WHOLE_COMMAND_TIMERS), *KNOWN_COPIES] if key not in found]
+    stale = sorted(key for key in _allowed() if key not in found)
     assert not stale, f"no longer in the tree, remove from the lists in {Path(__file__).name}: {stale}"
 
 
+def test_the_only_sessions_are_built_by_the_factory(tree_findings: list[Finding]) -> None:
+    """Every `InferenceSession(...)` call in edgelstm/, export/, quantize/ and scripts/ (code strings included) is in
+    the session factory or in a listed child script: one added anywhere else fails here."""
+    allowed = set(SESSIONS_OUTSIDE_THE_FACTORY)
+    outside = sorted(
+        f"{f.path}:{f.line} ({f.where})" for f in tree_findings if f.rule == "session" and (f.path, f.where) not in allowed
+    )
+    assert not outside, "build sessions with edgelstm.artifact.session.session_from_onnx:\n" + "\n".join(outside)
+    factory = REPO / CORE["session"]
+    own = {
+        f.where for f in scan_source(factory.read_text(encoding="utf-8"), CORE["session"], skip_core=False) if f.rule == "session"
+    }
+    assert own == {"write_optimized", "_inference_session"}  # the factory's own calls are what the scan sees as sessions
+
+
 COPIES = {
+    "raw session": """
+        def load(path):
+            return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    """,
+    "imported session class": """
+        from onnxruntime import InferenceSession
+        def load(path):
+            return InferenceSession(path)
+    """,
+    "time.time": """
+        def ms(call):
+            t = time.time(); call(); return time.time() - t
+    """,
+    "timeit": """
+        def ms(call):
+            return timeit.timeit(call, number=10)
+    """,
     "zero states by name": """
         def feeds_for(session, x):
             feeds = {"x": x}
@@ -331,6 +394,7 @@ def test_the_core_itself_and_ordinary_code_are_not_flagged() -> None:
     assert scan_source(textwrap.dedent(ordinary), "edgelstm/new_module.py") == []
     core = (REPO / CORE["feeds"]).read_text(encoding="utf-8")
     assert scan_source(core, CORE["feeds"]) == []
+    assert any(f.rule == "feeds" for f in scan_source(core, CORE["feeds"], skip_core=False))  # seen, then excused
 
 
 # The former copies, each shown to build its feeds through the one builder (and what it builds).
@@ -338,16 +402,21 @@ def test_the_core_itself_and_ordinary_code_are_not_flagged() -> None:
 
 @pytest.fixture
 def core_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    from edgelstm.parity import artifacts
+    """Counts calls of the one feed builder, patched in every loaded edgelstm module that imported it."""
+    import edgelstm.bundle.verify
+    import edgelstm.export.native  # noqa: F401  # the callers below, loaded so their imported name is patched
+    from edgelstm.artifact import feeds
 
     calls: list[str] = []
-    real = artifacts.sequence_feeds
+    real = feeds.sequence_feeds
 
     def counting(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
         calls.append(args[3])  # `where`: which caller built the feeds
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(artifacts, "sequence_feeds", counting)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("edgelstm") and getattr(module, "sequence_feeds", None) is real:
+            monkeypatch.setattr(module, "sequence_feeds", counting)
     return calls
 
 
@@ -356,8 +425,8 @@ def _shapes(feeds: dict[str, np.ndarray]) -> dict[str, tuple[str, tuple[int, ...
 
 
 def test_verification_inputs_come_from_the_core(core_calls: list[str]) -> None:
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.config import HeadConfig, ModelConfig
-    from edgelstm.export.config import ExportConfig
     from edgelstm.export.native import native_interface, random_inputs_like
 
     config = ModelConfig(input_size=3, hidden_size=4, head=HeadConfig(pooling="mean"))
@@ -368,7 +437,8 @@ def test_verification_inputs_come_from_the_core(core_calls: list[str]) -> None:
 
 
 def test_the_foreign_probe_feeds_come_from_the_core(core_calls: list[str]) -> None:
-    from edgelstm.onnx_interface import ForeignInterface, StatePair, ValueInfo, probe_feeds
+    from edgelstm.artifact.foreign import ForeignInterface, probe_feeds
+    from edgelstm.artifact.interface import StatePair, ValueInfo
 
     inputs = [ValueInfo("input", "float32", ("?", "?")), ValueInfo("state", "float32", (2, "?", 8)), ValueInfo("sr", "int64", ())]
     interface = ForeignInterface(inputs, [], "input", [StatePair("state", "stateN")], ["sr"], {"sr": 16000})
@@ -410,7 +480,7 @@ def test_the_crash_probe_feeds_come_from_the_core(core_calls: list[str], tmp_pat
     import onnx
     from onnx import TensorProto, helper
 
-    from edgelstm.crash_probe import crash_reason, default_feeds
+    from edgelstm.artifact.child import crash_reason, default_feeds
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["h"], ["hn"])],

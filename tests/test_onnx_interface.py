@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from edgelstm.artifact.foreign import describe_onnx
+from edgelstm.artifact.hints import parse_constants, parse_state_pairs
 from edgelstm.errors import ConfigError
-from edgelstm.onnx_interface import describe_onnx, parse_constants, parse_state_pairs
 
 
 class _StreamingGRU(torch.nn.Module):

@@ -13,11 +13,12 @@ import numpy as np
 import onnx
 import pytest
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.runners import ort_format_problem
 from edgelstm.config import HeadConfig, ModelConfig
-from edgelstm.export import ExportConfig, export_model
+from edgelstm.export import export_model
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
-from edgelstm.parity.artifacts import ort_format_problem
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import ParityGate, WeightOnlyInt8Config, quantize
 from edgelstm.quantize.cannot_win import NOT_GATED

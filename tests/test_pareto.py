@@ -67,7 +67,7 @@ def test_table_and_json_carry_every_row(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_silero_auto_shows_fp32_and_ort_default_beside_and_publishes_only_within_the_speed_rule(tmp_path: Path) -> None:
     silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
     from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
     from edgelstm.parity.stream_data import synthetic_speech

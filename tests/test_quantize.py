@@ -12,13 +12,14 @@ import torch
 from typer.testing import CliRunner
 
 from edgelstm import jsonio
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.datasets import load_watch_windows
 from edgelstm.errors import ConfigError, OutputExistsError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model import SequenceModel
 from edgelstm.parity import TolerancePolicy
@@ -26,7 +27,6 @@ from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
 from edgelstm.quantize.graph_facts import op_counts
 from edgelstm.quantize.selection import Candidate, check_artifact, pick_winner
-from edgelstm.runtime import session_from_onnx
 from edgelstm.training import TrainConfig, train_classifier
 
 ARCHITECTURES = {

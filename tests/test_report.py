@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.cli import app
 from edgelstm.errors import LoadError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.jsonio import dumps
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check

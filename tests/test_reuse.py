@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgelstm.artifact.runners import Runner
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity import reference as reference_module
-from edgelstm.parity.artifacts import Runner
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.reference import TorchReferences
 from edgelstm.quantize import DynamicInt8Config, Fp16Config, quantize
@@ -183,7 +183,7 @@ def _fresh_copy(path: Path, tmp_path: Path, tag: str) -> Path:
 def test_a_quantized_candidate_is_probed_in_one_child_process_not_two(workspace, monkeypatch, tmp_path: Path) -> None:
     import subprocess
 
-    from edgelstm import crash_probe
+    from edgelstm.artifact import child as crash_probe
 
     loaded, data, _ = workspace
     launched: list[str] = []
@@ -203,7 +203,7 @@ def test_a_quantized_candidate_is_probed_in_one_child_process_not_two(workspace,
 def test_a_crash_verdict_is_kept_for_the_same_bytes_and_still_fails_the_gate(workspace, monkeypatch, tmp_path: Path) -> None:
     import subprocess
 
-    from edgelstm import crash_probe
+    from edgelstm.artifact import child as crash_probe
 
     loaded, data, (path, _) = workspace
     crashing, other = _fresh_copy(path, tmp_path, "crashing"), _fresh_copy(path, tmp_path, "other")

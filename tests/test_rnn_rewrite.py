@@ -10,9 +10,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.export.rnn_rewrite import rewrite_fused_rnns
 from edgelstm.quantize.graph_facts import op_counts
-from edgelstm.runtime import session_from_onnx
 
 LENGTHS = (1, 7, 50)
 BATCHES = (1, 3)
@@ -372,7 +372,7 @@ def _body_ops(model: onnx.ModelProto) -> list[str]:
 
 
 def test_dynamic_int8_quantizes_a_users_fused_gru_through_the_loop_form(tmp_path) -> None:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.quantize import DynamicInt8Config, quantize
 
     source = _user_gru_file(tmp_path / "gru.onnx")
@@ -390,7 +390,7 @@ def test_dynamic_int8_quantizes_a_users_fused_gru_through_the_loop_form(tmp_path
 
 
 def test_dynamic_int8_refuses_a_gru_it_cannot_rewrite_with_the_reason(tmp_path) -> None:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.quantize import DynamicInt8Config, SchemeRefused, quantize
 
     source = _user_gru_file(tmp_path / "gru.onnx", clip=5.0)

@@ -10,12 +10,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgelstm.artifact.file import open_artifact
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bench.ceiling import CeilingSpec, gemm_rows, measure_ceilings
 from edgelstm.bench.macs import count_macs
 from edgelstm.bench.roofline import add_roofline
 from edgelstm.jsonio import dumps
-from edgelstm.parity.artifacts import open_artifact
 from edgelstm.timing import TimerSettings
 
 
@@ -150,9 +150,9 @@ def test_exported_forms_of_one_model_count_the_same_work(bench_artifacts: list[P
 
 @pytest.fixture(scope="module")
 def bench_artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.checkpoint import save_checkpoint
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
     from edgelstm.loading import load_model
     from edgelstm.quantize.api import quantize
     from edgelstm.quantize.config import DynamicInt8Config

@@ -14,9 +14,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from edgelstm.artifact.file import generic_interface
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.errors import ConfigError
-from edgelstm.parity.artifacts import generic_interface
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.speech_corpus import builtin_speech
 from edgelstm.parity.stream_data import Segment, StreamData, StreamRow

@@ -10,7 +10,7 @@ import onnx_ir as ir
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from edgelstm.parity.artifacts import generic_interface
+from edgelstm.artifact.file import generic_interface
 from edgelstm.quantize.calibration import CalibrationSource, gather_moments
 from edgelstm.quantize.config import WeightOnlyInt8Config
 from edgelstm.quantize.rounding import WeightLayout

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from edgelstm.artifact.session import SessionSettings
 from edgelstm.errors import ConfigError, SessionPolicyError
-from edgelstm.runtime import SessionSettings
 from edgelstm.session_policy import PolicyEntry, SessionPolicy, policy_from_bench_rows, settings_for
 
 POLICY = SessionPolicy(

@@ -57,9 +57,10 @@ def test_the_streamed_sequence_graph_gives_the_probabilities_of_the_streaming_gr
     graph `silero_vad_16k_op15.onnx` gives on the same audio (read as batch, it would mix frames across calls)."""
     import onnxruntime as ort
 
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.hints import InterfaceHints
 
     x = synthetic_speech(1.0, 16_000, seed=3, chunk=512).x.astype(np.float32)
     probs = []

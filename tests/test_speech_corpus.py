@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.errors import ConfigError
-from edgelstm.onnx_interface import InterfaceHints
-from edgelstm.parity.artifacts import open_artifact
 from edgelstm.parity.reference import OnnxReference
 from edgelstm.parity.speech_corpus import NOISES, SNRS_DB, SOUNDS, VOICES, builtin_speech
 from edgelstm.parity.stream_check import StreamCheckConfig, run_stream_check
@@ -182,9 +182,9 @@ def test_silero_hears_speech_in_every_voice_and_not_in_silence() -> None:
     """A voice the detector scores ~0 would test nothing: silero-vad's fp32 graph must call most speech chunks of
     every voice speech, and the silence chunks not (the chunk's kind: the segment covering most of it)."""
     silero_vad = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
-    from edgelstm.export.metadata import source_metadata
-    from edgelstm.parity.artifacts import sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.foreign import source_metadata
 
     model = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"
     interface = source_metadata(model, InterfaceHints({"sr": 16000}, (), 512, 64)).interface

@@ -14,9 +14,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import UnsupportedGraphError
 from edgelstm.export.state_exposure import expose_rnn_state, stream_graph_file
-from edgelstm.runtime import session_from_onnx
 from tests.refusals import assert_refused, run_cli
 
 FEATURES, HIDDEN, CLASSES = 4, 8, 3
@@ -124,8 +124,8 @@ def test_inspect_shows_the_exposed_state_pairs(streamed: dict[str, Path]) -> Non
 
 
 def test_artifact_records_its_source(graphs: dict[str, Path], streamed: dict[str, Path]) -> None:
-    from edgelstm.export.metadata import read_metadata
-    from edgelstm.parity.evidence import file_sha256
+    from edgelstm.artifact.metadata import read_metadata
+    from edgelstm.files import file_sha256
 
     metadata = read_metadata(streamed["gru"])
     assert metadata.source_sha256 == file_sha256(graphs["gru"])

@@ -40,9 +40,10 @@ def test_many_flips_far_over_the_budget_are_a_resolved_fail() -> None:
 def stream(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """(source graph, the shifted artifact, the audio .npy, hints) with exactly F flips over N chunks."""
     silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-    from edgelstm.parity.chunked import run_in_chunks
+    from edgelstm.artifact.chunks import run_in_chunks
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
     from edgelstm.parity.stream_data import synthetic_speech
 
@@ -72,7 +73,7 @@ def stream(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     ("max_flips", "passed"), [(F / N, True), ((F - 1) / N, False), (0.0, False)], ids=["F/N", "(F-1)/N", "0"]
 )
 def test_run_stream_check_passes_f_flips_at_f_over_n_only(stream, max_flips: float, passed: bool) -> None:  # type: ignore[no-untyped-def]
-    from edgelstm.parity.artifacts import open_artifact
+    from edgelstm.artifact.file import open_artifact
     from edgelstm.parity.reference import OnnxReference
     from edgelstm.parity.stream_data import load_stream_data
 

@@ -1,4 +1,4 @@
-"""`StreamingSession` (edgelstm.runtime): states carried in bound ORT values give the one-call answer at every chunk
+"""`StreamingSession` (edgelstm.artifact.streaming): states carried in bound ORT values give the one-call answer at every chunk
 size, on edgelstm's own streaming graphs and on silero-vad's shipped ONNX; bindings are made per shape, not per call."""
 
 from __future__ import annotations
@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
+from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.errors import InputShapeError, NotStreamableError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
-from edgelstm.onnx_interface import InterfaceHints
-from edgelstm.parity.artifacts import open_artifact, sequence_feeds
-from edgelstm.parity.chunked import run_in_chunks
-from edgelstm.runtime import SessionSettings, StreamingSession, session_from_onnx
 from tests.conftest import tiny_model
 
 STEPS = 23  # not a multiple of 4 or 16: the last chunk is shorter and gets its own binding

@@ -52,9 +52,9 @@ def test_reference_matches_the_jit_called_as_an_app_calls_it() -> None:
     forward(chunk, sr) on a fresh module. Both must give the same probabilities, chunk for chunk."""
     import torch
 
-    from edgelstm.export.metadata import source_metadata
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.artifacts import sequence_feeds
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.foreign import source_metadata
+    from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import open_file_reference
 
     interface = source_metadata(ONNX, InterfaceHints({"sr": 16000}, (), 512, 64)).interface

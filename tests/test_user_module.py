@@ -388,7 +388,7 @@ def test_constants_and_weights_are_recorded_in_the_artifact(in_user_dir):
     shown = _ok(["inspect", f"{name}:build_stateful", "--const", "sr=8000"]).stdout
     assert "forward(x[B, T, C], state[2, 1, B, 8], sr=8000) -> output, state" in shown
     # the artifact's own edgelstm metadata carries the record, and inspect of the artifact shows it
-    from edgelstm.export.metadata import read_metadata
+    from edgelstm.artifact.metadata import read_metadata
 
     artifact = out / "sequence_torch_onnx.onnx"
     assert read_metadata(artifact).user_module == record

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from onnx import numpy_helper
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.session import ProviderError, SessionSettings, resolve_provider, session_from_onnx
 from edgelstm.errors import InputShapeError
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.native import build_native_onnx
 from edgelstm.export.verify import VerificationConfig, load_data_feeds, native_reference, verify_graph
 from edgelstm.loading import load_model
-from edgelstm.runtime import ProviderError, SessionSettings, resolve_provider, session_from_onnx
 from tests.conftest import tiny_model, write_cell_loop_module
 
 SMALL_GRID = VerificationConfig(batches=(1, 3), example_steps=8)

@@ -12,15 +12,16 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.foreign import describe_onnx
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
-from edgelstm.onnx_interface import describe_onnx
-from edgelstm.parity.artifacts import sequence_feeds
-from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.stream_data import synthetic_speech
 from edgelstm.quantize import quantize
 from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
@@ -31,7 +32,6 @@ from edgelstm.quantize.weight_only import (
     quantize_int8_per_channel,
     quantize_weights,
 )
-from edgelstm.runtime import session_from_onnx
 from tests.conftest import random_checkpoint
 from tests.refusals import run_cli
 
@@ -371,7 +371,7 @@ def test_new_artifacts_need_no_session_entry_and_old_dequantize_ones_keep_theirs
     """Published weight-only graphs fold in a default session (Cast + Mul); artifacts written before, with
     DequantizeLinear, still get session.disable_quant_qdq from edgelstm's sessions and their bundle's manifest.
     Static-int8 QDQ graphs must keep QDQ handling on."""
-    from edgelstm.runtime import weight_only_session_config
+    from edgelstm.artifact.session import weight_only_session_config
 
     quantized = run_cli(["quantize", gru_checkpoint, "--out", tmp_path / "q", "--scheme", "weight-only-int8", "--json"])
     artifact = Path(json.loads(quantized.stdout)["path"])
@@ -540,8 +540,8 @@ def test_the_dequantize_form_is_kept_for_comparison_and_ort_leaves_it_unfolded(t
 def test_the_ort_format_file_loads_runs_and_keeps_int8_weights_small(config, tmp_path: Path) -> None:
     """The bundle's .ort (convert_to_ort): int8 weights stay int8 (ConstantFolding off at conversion, else the .ort
     would hold float32 weights); int4 is folded because the ORT format cannot store 4-bit tensors, and still loads."""
-    from edgelstm.parity.artifacts import convert_to_ort
-    from edgelstm.runtime import SessionSettings
+    from edgelstm.artifact.runners import convert_to_ort
+    from edgelstm.artifact.session import SessionSettings
 
     model, feeds = _graph_case("lstm")
     quantized, _ = quantize_weights(model, config)
@@ -564,7 +564,7 @@ def test_the_ort_format_file_loads_runs_and_keeps_int8_weights_small(config, tmp
 def test_a_plain_session_carries_no_session_entry_and_ort_default_threads(tmp_path: Path) -> None:
     """SessionSettings.ort_defaults(): what InferenceSession(path) gets. An old DequantizeLinear artifact gets
     edgelstm's disable_quant_qdq entry in edgelstm's session, but not in a plain one (that is what a user has)."""
-    from edgelstm.runtime import SessionSettings
+    from edgelstm.artifact.session import SessionSettings
 
     model, _ = _graph_case("matmul")
     old, _ = quantize_weights(model, WeightOnlyInt8Config(), form=DEQUANTIZE)
@@ -581,7 +581,7 @@ def test_a_plain_session_carries_no_session_entry_and_ort_default_threads(tmp_pa
 
 def test_artifacts_are_recognised_as_int8_or_int4_without_dequantize_linear() -> None:
     """The gate's tolerances follow the detected precision: a Cast + Mul int8 graph must not be judged as fp32."""
-    from edgelstm.parity.artifacts import detect_precision
+    from edgelstm.artifact.file import detect_precision
 
     model, _ = _graph_case("if-branches")  # weights as Constants inside If branches
     assert detect_precision(model) == "fp32"

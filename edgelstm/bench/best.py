@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from edgelstm.runtime import SessionSettings
-
-if TYPE_CHECKING:  # results.py imports this module to derive the report's summary
-    from edgelstm.bench.results import LatencyResult
+from edgelstm.artifact.session import SessionSettings
+from edgelstm.bench.rows import LatencyResult
 
 
 class Measured(Protocol):

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.bench.results import CeilingSpec
-from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 
 KINDS = ("fp32", "int8")

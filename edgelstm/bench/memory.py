@@ -11,8 +11,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edgelstm.artifact.file import ArtifactInfo
 from edgelstm.errors import ResourceLimitError
-from edgelstm.parity.artifacts import ArtifactInfo
 
 _GIB = 2**30
 _DEFAULT_HIDDEN = 64  # when an artifact does not say how wide it is

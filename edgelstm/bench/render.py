@@ -14,7 +14,8 @@ from edgelstm.bench.best import (
     policy,
     same_setting_ratio,
 )
-from edgelstm.bench.results import BenchReport, LatencyResult, RooflineResult
+from edgelstm.bench.results import BenchReport, RooflineResult
+from edgelstm.bench.rows import LatencyResult
 from edgelstm.render import _console
 from edgelstm.session_policy import entry_from_bench
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import json
-import subprocess
-import sys
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -21,17 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgelstm.artifact.child import cold_start
+from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
+from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.session import EXECUTION_MODES, SessionSettings, session_from_onnx
 from edgelstm.bench.memory import ensure_fits, estimate
-from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, LatencyResult, SizeResult, StreamingCostResult
+from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, SizeResult, StreamingCostResult
+from edgelstm.bench.rows import LatencyResult
 from edgelstm.errors import ConfigError
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import ArtifactInfo, data_for_graph, data_shape, open_artifact, sequence_feeds
-from edgelstm.runtime import EXECUTION_MODES, SessionSettings, session_from_onnx
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 from edgelstm.versions import environment_record
 
 if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,6 @@ def _latency(v: _Variant) -> LatencyResult:
 def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.random.Generator) -> list[_Variant]:
     """torch eager fp32, torch dynamic int8, and the default path without edgelstm (torch.onnx.export +
     quantize_dynamic with default settings, run with a default SessionOptions)."""
-    import onnxruntime as ort
     import torch
 
     model = reference.module.eval()
@@ -267,7 +266,7 @@ def _baseline_variants(reference: LoadedModel, config: BenchConfig, rng: np.rand
             copy.deepcopy(model), {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8
         )
     default_path = _default_path_onnx(model, sig.size if sig.kind == "features" else 0)
-    default_session = ort.InferenceSession(str(default_path), providers=["CPUExecutionProvider"])  # defaults on purpose
+    default_session = session_from_onnx(default_path, SessionSettings.ort_defaults())  # ORT's defaults on purpose
     variants = []
     default_name = "default path: torch.onnx + quantize_dynamic, ORT defaults"
     for batch in config.batches:
@@ -368,12 +367,12 @@ def _default_path_onnx(model: Any, features: int) -> Path:
 
 def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Generator) -> list[StreamingCostResult]:
     """Per-step cost of one call on a chunk, two ways an app calls the graph: "run" (session.run with a feed dict
-    from the one feed builder, each state output put back in it as a numpy array) and "helper" (edgelstm.runtime.StreamingSession: states in
+    from the one feed builder, each state output put back in it as a numpy array) and "helper" (edgelstm.artifact.streaming.StreamingSession: states in
     bound ORT values, the stream going on from call to call), against one call over the whole sequence.
 
     Each sample is one call, interleaved with the others: on a loaded machine a timed pass over the whole sequence
     in chunks of 1 (a hundred calls) is preempted more often than not, and its median then measures the load."""
-    from edgelstm.streaming import StreamingSession
+    from edgelstm.artifact.streaming import StreamingSession
 
     session = session_from_onnx(info.path, SessionSettings(intra_op_threads=1))
     steps = max(config.steps)
@@ -407,38 +406,12 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
     ]
 
 
-_COLD_START = """
-import json, sys, time
-start = time.perf_counter()
-import numpy as np, onnxruntime as ort
-options = ort.SessionOptions()
-options.intra_op_num_threads = 1
-options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-t0 = time.perf_counter()
-session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
-t1 = time.perf_counter()
-with np.load(sys.argv[2], allow_pickle=False) as archive:
-    feeds = {k: archive[k] for k in archive.files}
-session.run(None, feeds)
-t2 = time.perf_counter()
-rss = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")), 0)
-print(json.dumps({"session_ms": (t1 - t0) * 1e3, "first_run_ms": (t2 - t1) * 1e3, "peak_rss_mb": rss / 1024}))
-"""
-
-
 def _cold_start(info: ArtifactInfo) -> ColdStartResult:
     feeds = _feeds(info, 1, _steps_for(info, (100,))[0], np.random.default_rng(0))
-    # The inputs go through a file: on a command line, large inputs hit "Argument list too long".
-    with tempfile.TemporaryDirectory(prefix="edgelstm-cold-start-") as tmp:
-        inputs = Path(tmp) / "feeds.npz"
-        np.savez(inputs, **feeds)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
-        out = subprocess.run(
-            [sys.executable, "-c", _COLD_START, str(info.path), str(inputs)], capture_output=True, text=True, timeout=300
-        )
-    if out.returncode != 0:
+    measured = cold_start(info.path, feeds)
+    if measured is None:
         return ColdStartResult(info.name, float("nan"), float("nan"), float("nan"))
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return ColdStartResult(info.name, data["session_ms"], data["first_run_ms"], data["peak_rss_mb"])
+    return ColdStartResult(info.name, measured["session_ms"], measured["first_run_ms"], measured["peak_rss_mb"])
 
 
 def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[SizeResult]:
@@ -447,9 +420,9 @@ def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[Siz
     parameters = sum(p.numel() for p in reference.module.parameters()) if reference is not None else 0
     fp32_bytes = None
     if reference is not None and reference.is_native:
+        from edgelstm.artifact.export_config import ExportConfig
+        from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
         from edgelstm.export.api import build_onnx
-        from edgelstm.export.config import ExportConfig
-        from edgelstm.export.metadata import ArtifactMetadata, attach_metadata
 
         # The fp32 teacher as `edgelstm export` writes it (metadata included), so ratios compare like with like.
         export_config = ExportConfig(impl="auto")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.session import weight_only_session_config
 from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
@@ -23,7 +24,6 @@ from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
-from edgelstm.runtime import weight_only_session_config
 from edgelstm.session_policy import SessionPolicy, policy_from_bench_rows, settings_for
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "BundleResult", "build_bundle"]
@@ -96,7 +96,7 @@ def build_bundle(
 
 def _read_artifact(artifact: Path) -> tuple[Any, Any]:
     """The artifact's edgelstm metadata and its quantization record (None when it was not quantized)."""
-    from edgelstm.export.metadata import ArtifactMetadata, check_state_pairs, load_onnx_file
+    from edgelstm.artifact.metadata import ArtifactMetadata, check_state_pairs, load_onnx_file
 
     model = load_onnx_file(artifact)
     props = {p.key: p.value for p in model.metadata_props}
@@ -111,8 +111,8 @@ def _read_artifact(artifact: Path) -> tuple[Any, Any]:
 
 
 def _convert(onnx_path: Path, target: Path) -> None:
+    from edgelstm.artifact.runners import convert_to_ort
     from edgelstm.bundle.verify import onnxruntime_errors
-    from edgelstm.parity.artifacts import convert_to_ort
 
     with tempfile.TemporaryDirectory() as work:
         try:

@@ -84,7 +84,7 @@ def streaming_notes(interface: Any, model_file: str) -> str | None:
             "Every call takes the new steps plus each state and returns the outputs plus each new state. Keep two",
             "buffers per state: one call reads buffer A and writes buffer B, the next reads B and writes A. The data",
             "buffer and the constants are bound once and rewritten in place, so a call copies nothing else and",
-            "builds nothing. `edgelstm.runtime.StreamingSession` does the same in Python.",
+            "builds nothing. `edgelstm.artifact.streaming.StreamingSession` does the same in Python.",
             "",
             f"- data: `{n.data.name}` {n.data.listed}, {n.data.dtype}; CHUNK = {n.chunk_text}",
             *(

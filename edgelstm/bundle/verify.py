@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from edgelstm.artifact.session import SessionSettings
 from edgelstm.bundle.manifest import MANIFEST, SYMBOLIC_DIMS, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
 from edgelstm.errors import BundleError, InputShapeError, first_line
 from edgelstm.report.evidence import failed_label
-from edgelstm.runtime import SessionSettings
 
 MAX_FEED_ELEMENTS = 10_000_000
 
@@ -172,7 +172,7 @@ def onnxruntime_errors() -> tuple[type[BaseException], ...]:
 
 
 def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
-    from edgelstm.runtime import session_from_onnx
+    from edgelstm.artifact.session import session_from_onnx
 
     ort_errors = onnxruntime_errors()
     name = manifest.model_ort
@@ -217,8 +217,8 @@ def _policy_settings(manifest: BundleManifest) -> SessionSettings:
 def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
     """Zero data, full lengths, the manifest's constants and zero states, at the manifest's concrete shapes, from
     the one feed builder. Its dtypes are untrusted text: int64 stays int64, anything else is fed as float32."""
-    from edgelstm.export.config import TensorSpec
-    from edgelstm.parity.artifacts import sequence_feeds, zero_state_interface
+    from edgelstm.artifact.feeds import sequence_feeds, zero_state_interface
+    from edgelstm.artifact.interface import TensorSpec
 
     shapes = [spec.concrete_shape(manifest.symbolic_sizes) for spec in manifest.inputs]
     if sum(int(np.prod(s)) for s in shapes) > MAX_FEED_ELEMENTS:

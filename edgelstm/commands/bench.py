@@ -78,7 +78,7 @@ def bench(
     loaded = load_model(model_options.source(reference)) if reference else None
     options = model_options
     hints = options.interface_hints()
-    from edgelstm.runtime import handed_over
+    from edgelstm.artifact.session import handed_over
 
     with handed_over(*artifacts):  # bench times only the user's graphs: ORT refusing one is theirs to fix
         result = run_bench(list(artifacts), loaded, config, hints if hints else None)

@@ -31,9 +31,9 @@ def bundle(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a mobile deployment bundle (`bundle ARTIFACT --out DIR`), or re-check one (`bundle verify DIR`)."""
+    from edgelstm.artifact.session import handed_over
     from edgelstm.bundle import build_bundle, verify_bundle
     from edgelstm.errors import ConfigError
-    from edgelstm.runtime import handed_over
 
     if target[0] == "verify":
         if len(target) != 2:

@@ -57,16 +57,16 @@ def check(
     on an INCONCLUSIVE verdict (the data cannot resolve a budget) unless --allow-inconclusive."""
 
     from edgelstm import jsonio
+    from edgelstm.artifact.runners import PROVIDERS
+    from edgelstm.artifact.session import handed_over
     from edgelstm.errors import ConfigError
     from edgelstm.files import write_text_atomic
     from edgelstm.loading import load_model
     from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
-    from edgelstm.parity.artifacts import PROVIDERS
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.parity.outputs import check_output_paths
     from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles, print_report
     from edgelstm.parity.speech_corpus import builtin_seconds
-    from edgelstm.runtime import handed_over
 
     chosen = parse_names(providers)
     if not chosen:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.cli_common import EXIT_OK
 from edgelstm.errors import ConfigError
-from edgelstm.export.config import ExportConfig
 from edgelstm.model_source import ModelOptions
 
 

@@ -230,7 +230,7 @@ def _run_mixed(
 def _admit_graphs(model: str, reference: str | None) -> None:
     """The user's .onnx files (model, reference), refused in one line when ONNX Runtime cannot load them; checked here
     because quantize then runs graphs it wrote itself, whose failures are edgelstm's (internal errors)."""
-    from edgelstm.graph_file_checks import admit_user_graph
+    from edgelstm.artifact.session import admit_user_graph
 
     for spec in (model, reference):
         if spec is not None and spec.endswith(".onnx") and Path(spec).is_file():
@@ -278,8 +278,8 @@ def _is_foreign(model: Path, reference: str | None) -> bool:
         from edgelstm.torchscript import is_torchscript_archive
 
         return reference.endswith(".onnx") or is_torchscript_archive(Path(reference))
+    from edgelstm.artifact.metadata import read_metadata
     from edgelstm.errors import LoadError
-    from edgelstm.export.metadata import read_metadata
 
     try:
         read_metadata(model)

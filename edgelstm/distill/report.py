@@ -20,16 +20,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
 from edgelstm.errors import ConfigError
 from edgelstm.files import write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.model import count_parameters
-from edgelstm.parity.artifacts import ArtifactInfo, open_artifact, sequence_feeds
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import DynamicInt8Config, SchemeConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
 from edgelstm.quantize.gate import ParityGate
-from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import TimerSettings, time_interleaved
 
 TARGET_COMPRESSION = 10.0
@@ -156,7 +157,7 @@ def build_distill_report(
     `quantized`); score and time all in one run."""
     from edgelstm.export.api import export_model
     from edgelstm.quantize import quantize
-    from edgelstm.quantize.api import SchemeRefused
+    from edgelstm.quantize.registry import SchemeRefused
 
     if test.y is None:
         raise ConfigError(f"{test.source}: the report scores against labels/targets (`y`), and this data has none")

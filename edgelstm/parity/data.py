@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgelstm.errors import InputShapeError, LabelError, UnsafePickleError, first_line
-from edgelstm.parity.evidence import file_sha256
+from edgelstm.files import file_sha256
 
 
 @dataclass(frozen=True)

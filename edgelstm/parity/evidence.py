@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from edgelstm.loading import LoadedModel
+from edgelstm.files import file_sha256
+from edgelstm.loading import LoadedModel
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".pt2", ".json")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def reference_evidence(reference: LoadedModel, weights: Path | None = None) -> dict[str, str]:

@@ -13,25 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from edgelstm.artifact.child import crash_reason
+from edgelstm.artifact.chunks import can_stream, run_in_chunks
+from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
+from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.runners import PROVIDERS, NotApplicable, OrtFormatError, Runner, open_runner
+from edgelstm.artifact.session import ProviderError
 from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
 from edgelstm.config import ModelConfig
-from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import ConfigError, EdgelstmError, InputShapeError, first_line
-from edgelstm.export.config import GraphInterface
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import (
-    PROVIDERS,
-    ArtifactInfo,
-    NotApplicable,
-    OrtFormatError,
-    Runner,
-    data_for_graph,
-    open_artifact,
-    open_runner,
-    sequence_feeds,
-)
 from edgelstm.parity.cases import InputCase, build_cases
-from edgelstm.parity.chunked import can_stream, run_in_chunks
 from edgelstm.parity.data import SequenceData, check_labels
 from edgelstm.parity.evidence import reference_evidence
 from edgelstm.parity.evidence_strength import (
@@ -45,7 +38,6 @@ from edgelstm.parity.evidence_strength import (
 from edgelstm.parity.reference import TorchReference, TorchReferences
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
 from edgelstm.parity.tolerances import TolerancePolicy
-from edgelstm.runtime import ProviderError
 from edgelstm.versions import environment_record
 
 Feeds = dict[str, np.ndarray]
@@ -731,7 +723,7 @@ def _torch_fp32_baseline(
     fp32 = references.get("float32")
     result = CandidateResult("torch fp32", "torch", "fp32", ["torch eager (CPU)"], gated=False)
     if reference.is_native:
-        from edgelstm.export.config import ExportConfig
+        from edgelstm.artifact.export_config import ExportConfig
         from edgelstm.export.native import native_interface
 
         assert reference.config is not None

@@ -18,12 +18,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.interface import GraphInterface
 from edgelstm.errors import UserCodeError, first_line
-from edgelstm.export.config import GraphInterface
 from edgelstm.export.verify import module_reference, native_reference
+from edgelstm.files import file_sha256
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.chunked import run_in_chunks
-from edgelstm.parity.evidence import file_sha256
 
 
 class Reference(Protocol):
@@ -99,8 +99,8 @@ class OnnxReference(_FileReference):
     """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
 
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
-        from edgelstm.export.metadata import load_onnx_file
-        from edgelstm.runtime import SessionSettings, handed_over, session_from_onnx
+        from edgelstm.artifact.metadata import load_onnx_file
+        from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
 
         load_onnx_file(Path(path))  # an empty, undecodable or unloadable file refused in its own words, before ORT
         super().__init__(path, chunk_steps)
@@ -117,7 +117,7 @@ class OnnxReference(_FileReference):
         return [i.name for i in self._session.get_inputs()]
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        from edgelstm.runtime import handed_over
+        from edgelstm.artifact.session import handed_over
 
         with handed_over(self.path):
             return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]

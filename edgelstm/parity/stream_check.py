@@ -17,27 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.runners import PROVIDERS, NotApplicable, OrtFormatError, open_runner
+from edgelstm.artifact.session import ProviderError
 from edgelstm.errors import ConfigError, InputShapeError
-from edgelstm.export.config import GraphInterface
-from edgelstm.parity.artifacts import (
-    PROVIDERS,
-    ArtifactInfo,
-    NotApplicable,
-    OrtFormatError,
-    open_artifact,
-    open_runner,
-    sequence_feeds,
-)
-from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence, judge_rate, wilson_interval
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
 from edgelstm.parity.stream_data import StreamData, chunk_kinds
-from edgelstm.runtime import ProviderError
 
 if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
+    from edgelstm.artifact.hints import InterfaceHints
 
 
 STREAM_CHECK_KIND = "streaming-check"
@@ -291,7 +285,7 @@ def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, 
     """One call of the first chunk in a child process (the one crash probe, given this graph's feeds)."""
     if info.format != "onnx":
         return None
-    from edgelstm.crash_probe import crash_reason
+    from edgelstm.artifact.child import crash_reason
 
     data = info.interface.data_input.name
     first = {**feeds, data: feeds[data][:, : chunk + info.interface.context]}

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from edgelstm.errors import InputShapeError
+from edgelstm.files import file_sha256
 from edgelstm.parity.data import _read_npy
-from edgelstm.parity.evidence import file_sha256
 
 MAX_SAMPLES = 50_000_000  # per row: about 50 minutes at 16 kHz, far beyond any gate's need
 

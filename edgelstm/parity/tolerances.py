@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.comparison import Tolerance
 from edgelstm.errors import ConfigError
-from edgelstm.parity.artifacts import PROVIDERS
 
 if sys.version_info >= (3, 11):
     import tomllib

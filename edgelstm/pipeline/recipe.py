@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.export_config import FORMS, ExportConfig
 from edgelstm.errors import ConfigError, first_line
-from edgelstm.export.config import FORMS, ExportConfig
 from edgelstm.model_source import ModelOptions, ModelSource
 
 if sys.version_info >= (3, 11):

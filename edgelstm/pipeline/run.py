@@ -194,8 +194,8 @@ def _distill(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str,
 
 
 def _export(recipe: Recipe, loaded: Any, data: Any, policy: Any, ctx: dict[str, Any]) -> tuple[str, list[Path], dict[str, Any]]:
+    from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.export.api import export_model
-    from edgelstm.export.config import ExportConfig
 
     paths = []
     for form in recipe.forms:
@@ -282,7 +282,7 @@ def _streaming_best(
 
 def _quant_config(path: Path) -> dict[str, Any]:
     """The scheme settings a quantized artifact was made with (its `edgelstm.quantization` metadata)."""
-    from edgelstm.export.metadata import load_onnx_file
+    from edgelstm.artifact.metadata import load_onnx_file
 
     props = {p.key: p.value for p in load_onnx_file(path).metadata_props}
     if "edgelstm.quantization" not in props:

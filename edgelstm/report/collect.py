@@ -229,7 +229,7 @@ def _artifact_row(name: str, path: Path | None) -> ArtifactRow:
         return row
     import onnx
 
-    from edgelstm.parity.artifacts import detect_precision
+    from edgelstm.artifact.file import detect_precision
 
     try:
         model = onnx.load(str(path), load_external_data=False)

@@ -130,7 +130,7 @@ def _sort_topologically(path: Path) -> None:
 
 
 def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]]) -> float:
-    from edgelstm.runtime import session_from_onnx
+    from edgelstm.artifact.session import session_from_onnx
 
     ref, cand = session_from_onnx(reference), session_from_onnx(candidate)
     signal: np.ndarray | None = None

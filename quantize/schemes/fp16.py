@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import onnx
 
+from edgelstm.artifact.child import crash_reason
+from edgelstm.artifact.session import session_from_onnx, write_optimized
 from edgelstm.config import ModelConfig
 from edgelstm.quantize.config import Fp16Config, SchemeConfig
 from edgelstm.quantize.graph_facts import op_counts
-from edgelstm.quantize.registry import Handler, QuantizeInput, register
+from edgelstm.quantize.registry import Handler, QuantizeInput, SchemeRefused, register
 
 
 @register(Fp16Config)
@@ -24,8 +28,6 @@ class Fp16Handler(Handler):
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
-        from edgelstm.quantize.api import SchemeRefused
-
         assert isinstance(config, Fp16Config)
         notes = []
         kept = list(config.keep_fp32_ops)
@@ -48,9 +50,8 @@ class Fp16Handler(Handler):
 
     @staticmethod
     def _convert(source: QuantizeInput, target: Path, config: Fp16Config, keep: list[str]) -> str | None:
+        # optional: onnxruntime.transformers loads its whole transformer-optimizer package; only fp16 needs it
         from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        from edgelstm.crash_probe import crash_reason
 
         converted = convert_float_to_float16(
             onnx.load(str(source.path)), keep_io_types=config.keep_io_types, op_block_list=keep or None
@@ -61,17 +62,8 @@ class Fp16Handler(Handler):
 
 def fp16_compute_note(path: Path) -> str:
     """Which ops the CPU provider really runs in fp16: ORT inserts Casts around ops it has no fp16 kernel for."""
-    import tempfile
-
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.log_severity_level = 3
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        optimized = onnx.load(options.optimized_model_filepath)
+        optimized = onnx.load(str(write_optimized(path, Path(tmp) / "optimized.onnx", "basic")))
     value_types = {v.name: v.type.tensor_type.elem_type for v in [*optimized.graph.value_info, *optimized.graph.input]}
     for init in optimized.graph.initializer:
         value_types[init.name] = init.data_type
@@ -102,10 +94,6 @@ FP16_MAX = 65504.0
 
 def fp16_headroom_note(source: QuantizeInput) -> str:
     """How close the states come to fp16's range on the user's data (the cell state is unbounded in an LSTM)."""
-    import numpy as np
-
-    from edgelstm.runtime import session_from_onnx
-
     session = session_from_onnx(source.path)
     names = [o.name for o in session.get_outputs()]
     peaks = dict.fromkeys(names, 0.0)

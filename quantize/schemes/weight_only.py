@@ -16,7 +16,7 @@ from edgelstm.quantize.config import (
     WeightOnlyInt8Config,
     WeightOnlyMixedConfig,
 )
-from edgelstm.quantize.registry import Handler, QuantizeInput, register
+from edgelstm.quantize.registry import Handler, QuantizeInput, SchemeRefused, register
 
 
 @register(WeightOnlyInt8Config)
@@ -28,7 +28,6 @@ class WeightOnlyHandler(Handler):
         return "loop" if model.proj_size else "fused"
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
-        from edgelstm.quantize.api import SchemeRefused
         from edgelstm.quantize.weight_only import quantize_weights
 
         if not isinstance(config, WeightOnlyConfig):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import onnx
 
+from edgelstm.artifact.checks import check_graph_file
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.graph_io import read_value_infos
+from edgelstm.artifact.interface import GraphInterface
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, LoadError, describe_decode_error, first_line
-from edgelstm.export.config import ExportConfig, GraphInterface
-
-if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
 
 FORMAT_VERSION = "1"
 KEY_PREFIX = "edgelstm."
@@ -90,8 +90,6 @@ def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
 def load_onnx_file(path: Path) -> onnx.ModelProto:
     """An ONNX file's graph (weights stay external), or one LoadError line for an empty or undecodable file, or one
     ONNX Runtime could not load (external data missing or outside the folder, an unknown op domain, a newer opset)."""
-    from edgelstm.graph_file_checks import check_graph_file
-
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
         raise LoadError(f"{path}: empty file, not an ONNX model")
@@ -110,28 +108,12 @@ def load_onnx_file(path: Path) -> onnx.ModelProto:
 FOREIGN_SOURCE = "foreign onnx"
 
 
-def foreign_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
-    """Metadata for an ONNX file edgelstm did not write: its described and probed interface, and its sha256, so
-    every artifact derived from it says what it came from."""
-    from edgelstm.onnx_interface import foreign_graph_interface
-    from edgelstm.parity.evidence import file_sha256
-
-    interface = foreign_graph_interface(path, hints)
-    export_config = ExportConfig(form=interface.form, impl="auto")
-    return ArtifactMetadata(interface, export_config, None, None, FOREIGN_SOURCE, file_sha256(Path(path)))
-
-
-def source_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
-    """An ONNX file's edgelstm metadata, or the described interface of a foreign graph when it has none."""
-    model = load_onnx_file(path)
-    props = {p.key: p.value for p in model.metadata_props}
-    if KEY_PREFIX + "interface" in props:
-        return read_metadata(path)
-    return foreign_metadata(path, hints)
-
-
 def read_metadata(path: Path) -> ArtifactMetadata:
-    model = load_onnx_file(path)
+    return metadata_of(load_onnx_file(path), path)
+
+
+def metadata_of(model: onnx.ModelProto, path: Path) -> ArtifactMetadata:
+    """The edgelstm metadata of a graph already read from `path` (a LoadError when it has none or it is malformed)."""
     try:
         metadata = ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except LoadError as exc:
@@ -144,9 +126,8 @@ def check_state_pairs(interface: GraphInterface, model: onnx.ModelProto, path: P
     """Metadata is text anyone can edit: a state pair it names must be an input and an output of the graph, or every
     command would feed (and a bundle would promise) a state the graph does not have. A ConfigError, not a LoadError:
     readers that take a LoadError as "no edgelstm metadata, describe the graph afresh" must not pass it over."""
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = [v.name for v in model.graph.input if v.name not in initializers]
-    outputs = [v.name for v in model.graph.output]
+    values = read_value_infos(model)
+    inputs, outputs = ([v.name for v in side] for side in values)
     for state in interface.states:
         for name, names, kind in ((state.input_name, inputs, "input"), (state.output_name, outputs, "output")):
             if name not in names:

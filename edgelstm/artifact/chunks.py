@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgelstm.export.config import GraphInterface
+from edgelstm.artifact.interface import GraphInterface
 
 Feeds = dict[str, np.ndarray]
 RunFeeds = Callable[[Feeds], list[np.ndarray]]

@@ -1,7 +1,8 @@
-"""ONNX Runtime sessions with deliberate settings and strict execution providers.
+"""ONNX Runtime sessions with deliberate settings and strict execution providers: the one place that builds one.
 
-`StreamingSession` (edgelstm.streaming, re-exported here) calls a streaming artifact chunk by chunk with its states
-kept in bound ORT values.
+Every `onnxruntime.InferenceSession` in edgelstm is made here (`session_from_onnx`, `write_optimized`), so settings,
+provider strictness and ORT's refusals are handled once. onnxruntime itself is imported inside the functions that
+make a session: it is heavy, and `edgelstm --help` must stay instant.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import functools
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import onnx
+
+from edgelstm.artifact.metadata import load_onnx_file
+from edgelstm.artifact.walk import nodes
 from edgelstm.errors import ConfigError, EdgelstmError, GraphRuntimeError, ort_message
-
-if TYPE_CHECKING:
-    from edgelstm.streaming import StreamingSession  # noqa: F401  # re-exported lazily by __getattr__ below
 
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
@@ -74,9 +76,10 @@ class SessionSettings:
             raise ConfigError(f"intra_op_threads must be >= 0 (0: ORT's default pool), got {self.intra_op_threads}")
 
     @classmethod
-    def ort_defaults(cls, threads: int = 0) -> SessionSettings:
-        """A plain session: ORT's defaults (threads 0) or ORT's defaults at `threads` intra-op threads."""
-        return cls(intra_op_threads=threads, allow_spinning=True, plain=True)
+    def ort_defaults(cls, threads: int = 0, graph_optimization: str = "all") -> SessionSettings:
+        """A plain session: ORT's defaults (threads 0) or ORT's defaults at `threads` intra-op threads; a
+        `graph_optimization` other than ORT's default "all" is set too (calibration reads unoptimised values)."""
+        return cls(intra_op_threads=threads, allow_spinning=True, graph_optimization=graph_optimization, plain=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +121,8 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     if settings.plain:
         if settings.intra_op_threads:
             options.intra_op_num_threads = settings.intra_op_threads
+        if settings.graph_optimization != "all":  # "all" is ORT's default: a plain session leaves it unset
+            options.graph_optimization_level = _optimization_level(ort, settings.graph_optimization)
         return _started(_inference_session(model, options, provider), provider)
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = settings.inter_op_threads
@@ -126,18 +131,42 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     options.execution_mode = (
         ort.ExecutionMode.ORT_PARALLEL if settings.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
     )
-    options.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[settings.graph_optimization]
+    options.graph_optimization_level = _optimization_level(ort, settings.graph_optimization)
     if provider != "CPUExecutionProvider":
         # Fail instead of quietly running nodes on the CPU when the accelerator cannot take them.
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     for key, value in weight_only_session_config(model).items():
         options.add_session_config_entry(key, value)
     return _started(_inference_session(model, options, provider), provider)
+
+
+def _optimization_level(ort: Any, name: str) -> Any:
+    """SessionSettings.graph_optimization's name -> ORT's level."""
+    levels = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    return levels[name]
+
+
+def write_optimized(
+    model: str | Path, target: Path, level: str, ort_format: bool = False, disabled_optimizers: list[str] | None = None
+) -> Path:
+    """ORT's optimised graph at `level` ("basic", "extended", ...) written to `target` (ORT format when asked), as a
+    CPU session writes it when it starts: what ORT will run, read back by callers that inspect it or ship it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = _optimization_level(ort, level)
+    options.optimized_model_filepath = str(target)
+    options.log_severity_level = 3
+    if ort_format:
+        options.add_session_config_entry("session.save_model_format", "ORT")
+    # ORT's own exception on refusal (not OrtRefusal): callers report its last line as their finding
+    ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled_optimizers or [])
+    return target
 
 
 def _source(model: str | Path | bytes) -> str | bytes:
@@ -209,29 +238,20 @@ def _weight_only_entries_of_file(path: str, mtime_ns: int, size: int) -> dict[st
 
 
 def _weight_only_entries(serialized: bytes) -> dict[str, str]:
-    import onnx
-
     try:
         graph = onnx.load_from_string(serialized)
     except Exception:  # unreadable here means ORT will say why in a moment; this is only a speed setting
         return {}
-    ops = {node.op_type for node in _all_nodes(graph.graph)}
+    ops = {node.op_type for node in nodes(graph.graph)}
     return {"session.disable_quant_qdq": "1"} if "DequantizeLinear" in ops and "QuantizeLinear" not in ops else {}
 
 
-def _all_nodes(graph: Any) -> Any:
-    for node in graph.node:
-        yield node
-        for attribute in node.attribute:
-            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
-                yield from _all_nodes(sub)
-
-
-def __getattr__(name: str) -> Any:
-    # StreamingSession lives in edgelstm.streaming (it builds on the artifact core, which imports this module):
-    # loaded on first use so `import edgelstm.runtime` stays light and free of the cycle.
-    if name == "StreamingSession":
-        from edgelstm.streaming import StreamingSession
-
-        return StreamingSession
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def admit_user_graph(path: Path) -> None:
+    """A graph the user handed over, refused in one line when it cannot be loaded: the checks above, then ONNX
+    Runtime's own load (its refusal carried as a GraphRuntimeError with ORT's first line). For commands that go on to
+    write and run graphs of their own (quantize), whose failures must stay internal errors."""
+    load_onnx_file(path)
+    with handed_over(path):
+        # Unoptimised: loading resolves every op and type, which is what is checked here, while the optimisers are
+        # where ORT has crashed the process on some graphs (see crash_probe); the commands' own sessions come later.
+        session_from_onnx(path, SessionSettings(graph_optimization="disable"))

@@ -1,13 +1,19 @@
-"""Load a graph in a child process first: some quantized graphs crash ONNX Runtime outright (SIGSEGV).
+"""Work done in a child process: a graph's crash probe, and its cold start (session creation and first run).
+
+Load a graph in a child process first: some quantized graphs crash ONNX Runtime outright (SIGSEGV).
 
 Seen here with onnxruntime 1.32: fp16 graphs with a per-step head crash at session creation with
 ORT_ENABLE_ALL (the transpose optimiser around the fp16<->fp32 casts), and fp16 Loop bodies crash at run time.
 A crash must become a refusal with a reason, never a dead process in the user's app or in CI.
+
+The child scripts are the only sessions built outside `session.session_from_onnx`: they run in a fresh interpreter
+that imports ONNX Runtime and nothing of edgelstm (isolation from a crash; the cold start a user's app pays).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import subprocess
 import sys
@@ -17,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgelstm.errors import ort_message
+from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_interface
+from edgelstm.artifact.file import generic_interface
+from edgelstm.artifact.metadata import load_onnx_file, read_metadata
+from edgelstm.errors import LoadError, ort_message
 
 _LOAD_AND_RUN = """
 import sys, numpy as np, onnxruntime as ort
@@ -101,10 +110,6 @@ def _probe(path: Path, timeout_s: float, feeds: Path | None) -> tuple[str | None
 def default_feeds(path: Path) -> dict[str, np.ndarray]:
     """Zero data at batch 2 and 3 steps (a foreign graph: its confirmed chunk) with the interface's lengths,
     states and constants; a graph without edgelstm metadata gets a zero for every input after its first."""
-    from edgelstm.errors import LoadError
-    from edgelstm.export.metadata import load_onnx_file, read_metadata
-    from edgelstm.parity.artifacts import data_shape, generic_interface, sequence_feeds, zero_state_interface
-
     try:
         interface = read_metadata(path).interface
     except LoadError:  # no metadata: no probe either (this runs in the child that protects the caller from ORT)
@@ -112,3 +117,38 @@ def default_feeds(path: Path) -> dict[str, np.ndarray]:
     dims = data_shape(interface, PROBE_BATCH, None if interface.chunk else PROBE_STEPS)
     x = np.zeros(dims, np.dtype(interface.data_input.dtype))
     return sequence_feeds(interface, x, None, f"{path}: crash probe")
+
+
+_COLD_START = """
+import json, sys, time
+start = time.perf_counter()
+import numpy as np, onnxruntime as ort
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+t0 = time.perf_counter()
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
+t1 = time.perf_counter()
+with np.load(sys.argv[2], allow_pickle=False) as archive:
+    feeds = {k: archive[k] for k in archive.files}
+session.run(None, feeds)
+t2 = time.perf_counter()
+rss = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")), 0)
+print(json.dumps({"session_ms": (t1 - t0) * 1e3, "first_run_ms": (t2 - t1) * 1e3, "peak_rss_mb": rss / 1024}))
+"""
+
+
+def cold_start(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, float] | None:
+    """session_ms, first_run_ms and peak_rss_mb of the graph in a fresh process (1 thread, no spinning), or None
+    when the child failed."""
+    # The inputs go through a file: on a command line, large inputs hit "Argument list too long".
+    with tempfile.TemporaryDirectory(prefix="edgelstm-cold-start-") as tmp:
+        inputs = Path(tmp) / "feeds.npz"
+        np.savez(inputs, **feeds)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
+        out = subprocess.run(
+            [sys.executable, "-c", _COLD_START, str(path), str(inputs)], capture_output=True, text=True, timeout=300
+        )
+    if out.returncode != 0:
+        return None
+    measured: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return measured

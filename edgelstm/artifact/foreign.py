@@ -18,42 +18,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from edgelstm.errors import ConfigError, first_line
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_interface
+from edgelstm.artifact.graph_io import read_value_infos
+from edgelstm.artifact.hints import ROLES, InterfaceHints
+from edgelstm.artifact.interface import GraphInterface, StatePair, TensorSpec, ValueInfo
+from edgelstm.artifact.metadata import FOREIGN_SOURCE, KEY_PREFIX, ArtifactMetadata, load_onnx_file, read_metadata
+from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
+from edgelstm.errors import ConfigError, LoadError, first_line
+from edgelstm.files import file_sha256
+from edgelstm.state import StateSpec
 
-if TYPE_CHECKING:
-    from edgelstm.export.config import GraphInterface
-
-Dim = int | str  # a fixed size, a symbolic name, or "?" when the graph leaves it unnamed
-
-ROLES = ("batch", "time", "features")  # of the data input's axes; "frames" is read as "time"
 _PROBE_CHUNKS = (16, 64, 256, 512, 1024, 1, 4)  # tried in order when the graph fixes no chunk length
-
-
-@dataclass(frozen=True)
-class ValueInfo:
-    """A graph input or output as the file declares it."""
-
-    name: str
-    dtype: str
-    shape: tuple[Dim, ...]
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-
-@dataclass(frozen=True)
-class StatePair:
-    input: str
-    output: str
-    declared: bool = False  # given by the user rather than detected by name
 
 
 @dataclass
@@ -92,9 +72,6 @@ class ForeignInterface:
     def to_graph_interface(self, context: int = 0) -> GraphInterface:
         """The one interface type every command reads: batch axes named "batch", the data's axis 1 "chunk",
         state pairs as StateSpecs (initial value 0), constants and the confirmed chunk length carried along."""
-        from edgelstm.export.config import GraphInterface, TensorSpec
-        from edgelstm.state import StateSpec
-
         if not self.probe.startswith("ran"):
             raise ConfigError(f"the graph's interface is not confirmed: probe {self.probe}")
         by_input = {v.name: v for v in self.inputs}
@@ -137,26 +114,6 @@ class ForeignInterface:
         return GraphInterface(form, "foreign", inputs, outputs, states, dict(self.constants), chunk, context)
 
 
-@dataclass(frozen=True)
-class InterfaceHints:
-    """What the user said about a foreign graph's calling convention: `--const`, `--state`, `--chunk`, `--axes`."""
-
-    constants: Mapping[str, float | int] = field(default_factory=dict)
-    states: tuple[tuple[str, str], ...] = ()
-    chunk: int | None = None
-    context: int = 0  # samples of the previous chunk prepended to each call (silero-vad: 64 at 16 kHz)
-    axes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # `--axes input=time,features`: declared roles of an input
-
-    def __post_init__(self) -> None:
-        if self.context < 0:
-            raise ConfigError(f"--context must be a number of samples >= 0, got {self.context}")
-        if self.context and self.chunk is None:
-            raise ConfigError("--context needs --chunk: it is the overlap each chunk of --chunk samples carries")
-
-    def __bool__(self) -> bool:
-        return bool(self.constants or self.states or self.chunk or self.axes)
-
-
 def foreign_graph_interface(path: Path, hints: InterfaceHints | None = None) -> GraphInterface:
     """A foreign graph's confirmed interface, or one ConfigError line saying which option is missing.
     With a context, the probe runs at the length each call really has: context + chunk."""
@@ -166,45 +123,6 @@ def foreign_graph_interface(path: Path, hints: InterfaceHints | None = None) -> 
     if not described.probe.startswith("ran"):
         raise ConfigError(f"{path}: cannot run the graph to confirm its interface: probe {described.probe}")
     return described.to_graph_interface(hints.context)
-
-
-def read_value_infos(model: Any) -> tuple[list[ValueInfo], list[ValueInfo]]:
-    """Graph inputs (initializers excluded: older exporters list weights as inputs) and outputs."""
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = [_value_info(v) for v in model.graph.input if v.name not in initializers]
-    return inputs, [_value_info(v) for v in model.graph.output]
-
-
-def _value_info(value: Any) -> ValueInfo:
-    tensor = value.type.tensor_type
-    dims: list[Dim] = []
-    for dim in tensor.shape.dim:
-        if dim.HasField("dim_value"):
-            dims.append(int(dim.dim_value))
-        else:
-            dims.append(dim.dim_param or "?")
-    return ValueInfo(value.name, numpy_dtype(tensor.elem_type), tuple(dims))
-
-
-def numpy_dtype(elem_type: int) -> str:
-    """The numpy name of an ONNX element type (the one table: onnx's own), `onnx-type-N` for types numpy lacks."""
-    import onnx
-
-    if not elem_type:  # an exporter that left the type out: float, as ORT assumes for audio/feature inputs
-        return "float32"
-    try:
-        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
-    except (KeyError, ValueError, TypeError):
-        return f"onnx-type-{elem_type}"
-
-
-def numpy_dtype_of_ort(type_name: str) -> str:
-    """`tensor(float)` (ORT's `NodeArg.type`) -> `float32`, through the same table."""
-    import onnx
-
-    inner = type_name.removeprefix("tensor(").removesuffix(")")
-    names = {name.lower(): value for name, value in onnx.TensorProto.DataType.items()}  # FLOAT -> "float"
-    return numpy_dtype(names[inner]) if inner in names else type_name
 
 
 def _output_names_for(input_name: str) -> list[str]:
@@ -267,8 +185,6 @@ def describe_onnx(
 ) -> ForeignInterface:
     """Read a foreign graph's interface and, unless `probe` is off, confirm it by running the graph in ORT.
     `axes`: declared roles of the data input's axes (`--axes`), when the states' batch dimension cannot tell."""
-    from edgelstm.export.metadata import load_onnx_file
-
     model = load_onnx_file(path)
     recorded = _recorded_interface(model)
     if recorded is not None:  # an artifact derived from a foreign graph: what it was confirmed with, unless overridden
@@ -360,9 +276,6 @@ def _declared_roles(data: ValueInfo, declared: Sequence[str]) -> tuple[str, ...]
 
 def _recorded_interface(model: Any) -> GraphInterface | None:
     """The foreign interface an edgelstm artifact records in its metadata, if it records one."""
-    from edgelstm.errors import LoadError
-    from edgelstm.export.metadata import ArtifactMetadata
-
     props = {p.key: p.value for p in model.metadata_props}
     try:
         interface = ArtifactMetadata.from_props(props).interface
@@ -377,8 +290,6 @@ def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
     if missing:
         interface.probe = f"not run: scalar input {missing[0]!r} needs a value (--const {missing[0]}=VALUE)"
         return
-    from edgelstm.runtime import SessionSettings, handed_over, session_from_onnx
-
     with handed_over(path):  # only graphs made elsewhere are probed: ORT refusing one is the user's error, every command
         session = session_from_onnx(path, SessionSettings())
     data = next(v for v in interface.inputs if v.name == interface.data_input)
@@ -437,9 +348,6 @@ def _refute_roles(interface: ForeignInterface) -> None:
 def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:
     """Feeds for one probe call, from the one feed builder: a smooth random data chunk, the fixed constants, and
     zero states (any other input too) whose free axes follow the batch, which the probe confirms or refutes."""
-    from edgelstm.export.config import TensorSpec
-    from edgelstm.parity.artifacts import data_shape, sequence_feeds, zero_state_interface
-
     specs = [TensorSpec(v.name, v.dtype, list(v.shape)) for v in interface.inputs]
     provisional = zero_state_interface(specs, interface.constants, interface.data_input, interface.roles)
     dims = data_shape(provisional, batch, chunk)
@@ -450,7 +358,7 @@ def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str
 
 
 def _run(session: Any, interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy: loaded when a probe runs, so `edgelstm --help` stays instant
 
     feeds = probe_feeds(interface, batch, chunk)
     names = [o.name for o in session.get_outputs()]
@@ -478,48 +386,18 @@ def _axis_that_doubles(name: str, one: np.ndarray | None, two: np.ndarray | None
     return {name: changed[0]} if len(changed) == 1 else {}
 
 
-def parse_state_pairs(text: str | None) -> list[tuple[str, str]]:
-    """`--state state:stateN,h:hn` -> [("state", "stateN"), ("h", "hn")]."""
-    pairs = []
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        parts = [p.strip() for p in item.split(":")]
-        if len(parts) != 2 or not all(parts):
-            raise ConfigError(f"--state expects INPUT:OUTPUT pairs separated by commas, got {item.strip()!r}")
-        pairs.append((parts[0], parts[1]))
-    return pairs
+def foreign_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
+    """Metadata for an ONNX file edgelstm did not write: its described and probed interface, and its sha256, so
+    every artifact derived from it says what it came from."""
+    interface = foreign_graph_interface(path, hints)
+    export_config = ExportConfig(form=interface.form, impl="auto")
+    return ArtifactMetadata(interface, export_config, None, None, FOREIGN_SOURCE, file_sha256(Path(path)))
 
 
-def parse_axes(text: str | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """`--axes input=time,features` -> (("input", ("time", "features")),); roles checked against the graph later."""
-    if not text or not text.strip():
-        return ()
-    name, sep, roles = text.partition("=")
-    parsed = tuple(r.strip().lower() for r in roles.split(",") if r.strip())
-    if not sep or not name.strip() or not parsed:
-        raise ConfigError(f"--axes expects INPUT=ROLE,ROLE,... (roles batch, time or frames, features), got {text!r}")
-    unknown = [r for r in parsed if r not in (*ROLES, "frames")]
-    if unknown:
-        raise ConfigError(f"--axes {name.strip()}: unknown role {unknown[0]!r}; roles are batch, time (or frames), features")
-    return ((name.strip(), parsed),)
-
-
-def parse_constants(items: Sequence[str]) -> dict[str, float | int]:
-    """`--const sr=16000` (repeatable) -> {"sr": 16000}."""
-    constants: dict[str, float | int] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--const expects NAME=VALUE, got {item!r}")
-        try:
-            value: float | int = int(raw)
-        except ValueError:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"--const {name}: {raw!r} is not a number") from None
-        if isinstance(value, float) and not np.isfinite(value):
-            raise ConfigError(f"--const {name}: {raw!r} is not a finite number")
-        constants[name.strip()] = value
-    return constants
+def source_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
+    """An ONNX file's edgelstm metadata, or the described interface of a foreign graph when it has none."""
+    model = load_onnx_file(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    if KEY_PREFIX + "interface" in props:
+        return read_metadata(path)
+    return foreign_metadata(path, hints)

@@ -21,18 +21,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from edgelstm.artifact.chunks import can_stream
+from edgelstm.artifact.feeds import data_shape, sequence_feeds
+from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.errors import InputShapeError, NotStreamableError, first_line
-from edgelstm.export.config import GraphInterface
-from edgelstm.parity.artifacts import ArtifactInfo, data_shape, open_artifact, sequence_feeds
-from edgelstm.parity.chunked import can_stream
-from edgelstm.runtime import SessionSettings, session_from_onnx
-
-if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
 
 __all__ = ["StreamingSession"]
 
@@ -56,7 +55,7 @@ class StreamingSession:
                 f"{where}: takes no state back in ({interface.form} form, {len(interface.states)} state pairs); export "
                 "it with --form streaming, or describe a graph made elsewhere with --state IN:OUT"
             )
-        import onnxruntime as ort
+        import onnxruntime as ort  # heavy: loaded when a session opens, so `edgelstm --help` stays instant
 
         self._ort = ort
         states = ort.capi.onnxruntime_pybind11_state

@@ -15,6 +15,7 @@ from pathlib import Path
 import onnx
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+from edgelstm.artifact.walk import graphs, model_nodes
 from edgelstm.errors import LoadError
 
 # Operator domains ONNX Runtime's CPU build registers kernels or schemas for; anything else needs a custom-op library.
@@ -53,7 +54,7 @@ def _check_opsets(model: onnx.ModelProto, path: Path) -> None:
 
 def _check_domains(model: onnx.ModelProto, path: Path) -> None:
     local = {(f.domain, f.name) for f in model.functions}  # model-local functions are defined in the file itself
-    for node in _nodes(model):
+    for node in model_nodes(model):
         if node.domain not in KNOWN_DOMAINS and (node.domain, node.op_type) not in local:
             where = f"node {node.name!r}" if node.name else "a node"
             raise LoadError(
@@ -86,43 +87,11 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
             )
 
 
-def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
-    """The graph and every subgraph in it (If branches, Loop and Scan bodies), at any depth."""
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _graphs(attribute.g)
-            for sub in attribute.graphs:
-                yield from _graphs(sub)
-
-
-def _nodes(model: onnx.ModelProto) -> Iterator[onnx.NodeProto]:
-    for graph in _graphs(model.graph):
-        yield from graph.node
-    for function in model.functions:
-        yield from function.node
-
-
 def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
-    for graph in _graphs(model.graph):
+    for graph in graphs(model.graph):
         yield from graph.initializer
-    for node in _nodes(model):
+    for node in model_nodes(model):
         for attribute in node.attribute:
             if attribute.type == onnx.AttributeProto.TENSOR:
                 yield attribute.t
             yield from attribute.tensors
-
-
-def admit_user_graph(path: Path) -> None:
-    """A graph the user handed over, refused in one line when it cannot be loaded: the checks above, then ONNX
-    Runtime's own load (its refusal carried as a GraphRuntimeError with ORT's first line). For commands that go on to
-    write and run graphs of their own (quantize), whose failures must stay internal errors."""
-    from edgelstm.export.metadata import load_onnx_file
-    from edgelstm.runtime import SessionSettings, handed_over, session_from_onnx
-
-    load_onnx_file(path)
-    with handed_over(path):
-        # Unoptimised: loading resolves every op and type, which is what is checked here, while the optimisers are
-        # where ORT has crashed the process on some graphs (see crash_probe); the commands' own sessions come later.
-        session_from_onnx(path, SessionSettings(graph_optimization="disable"))
