@@ -15,7 +15,7 @@ edgelstm.quantize.weight_rows) are rounded to nearest; `Moments.missing` says wh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -24,6 +24,7 @@ import onnx_ir as ir
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
+from edgelstm.quantize.moments import Moments
 from edgelstm.quantize.rounding_plan import weight_layout
 from edgelstm.quantize.weight_only import LAYOUT_OPS, _stored_tensors, _weight_slot
 from edgelstm.quantize.weight_rows import slot_rows
@@ -42,29 +43,6 @@ class CalibrationSource:
     feeds: list[Feeds]
     chunk: int | None
     description: str
-
-
-@dataclass
-class Moments:
-    """Per weight: sum of x x^T and of x over its layer's inputs (all its uses), and how many."""
-
-    hessian: dict[str, np.ndarray] = field(default_factory=dict)
-    mean_sum: dict[str, np.ndarray] = field(default_factory=dict)
-    count: dict[str, int] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)  # weight -> why no statistics
-    bias: dict[str, str] = field(default_factory=dict)  # weight -> its layer's stored bias (bias correction)
-    opened_branches: int = 0
-    description: str = ""  # the calibration data, for the report
-
-    def second_moment(self, name: str) -> np.ndarray | None:
-        if name not in self.hessian or not self.count.get(name):
-            return None
-        return self.hessian[name] / self.count[name]
-
-    def mean(self, name: str) -> np.ndarray | None:
-        if name not in self.mean_sum or not self.count.get(name):
-            return None
-        return self.mean_sum[name] / self.count[name]
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from edgelstm.quantize.api import Gate
-from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.api import Gate, QuantizeResult
+from edgelstm.quantize.gate import NOT_GATED, ParityGate
 
-if TYPE_CHECKING:
-    from edgelstm.quantize.selection import Candidate
-
-# The key a summary carries instead of the gate's figures when the artifact was not gated; its value says why.
-NOT_GATED = "not_gated"
 SIZE_OBJECTIVES = ("size", "size-at-any-cost")
 SPEED_RULE_OBJECTIVES = ("size", "speed")
 # An early timing only declines what is far beyond the speed rule: 2x its limit (2.2x the fp32 latency). Closer
@@ -39,6 +34,25 @@ def was_gated(summary: dict[str, Any] | None) -> bool:
     return not (summary or {}).get(NOT_GATED)
 
 
+class Bar(Protocol):
+    """What the rule reads of a candidate (selection.Candidate): kept structural, selection imports this module."""
+
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def result(self) -> QuantizeResult | None: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def plain_speed_ratio(self) -> float | None: ...
+
+
 @dataclass
 class CannotWinGate:
     """The gate, run only on artifacts that can still win."""
@@ -48,7 +62,7 @@ class CannotWinGate:
     speed_limit: float
     # the batch-1 latency of an artifact over the fp32 graph's, from an early interleaved timing of the two
     speed_ratio: Callable[[Path], float | None]
-    bar: Candidate | None = None  # the smallest candidate so far that passed (and was within the speed rule)
+    bar: Bar | None = None  # the smallest candidate so far that passed (and was within the speed rule)
     _last_ratio: float | None = None  # of the artifact gated last: whether it may become the bar
 
     def decline(self, size_bytes: int, at_least: bool = False) -> dict[str, Any] | None:
@@ -76,7 +90,7 @@ class CannotWinGate:
         """Mixed's per-layer probes: the plain gate (on fewer windows), never bounded (they rank, they never ship)."""
         return self.gate.for_ranking(windows) if isinstance(self.gate, ParityGate) else self.gate
 
-    def consider(self, candidate: Candidate) -> None:
+    def consider(self, candidate: Bar) -> None:
         """The candidate just quantized becomes the bar if it passed, was published, is smaller than the bar and
         (objective size) was within the speed rule in its early timing."""
         ratio, self._last_ratio = self._last_ratio, None
@@ -91,7 +105,7 @@ class CannotWinGate:
         self.bar = candidate
 
 
-def premise_holds(bar: Candidate | None, objective: str, fp32_ms: float | None, speed_limit: float) -> bool:
+def premise_holds(bar: Bar | None, objective: str, fp32_ms: float | None, speed_limit: float) -> bool:
     """After the final timing: is the candidate the declined rows lost to still within the speed rule (the rule
     pick_winner applies), so that it, or a smaller one, beats each of them?"""
     if bar is None or objective == "size-at-any-cost" or not fp32_ms:

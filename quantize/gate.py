@@ -8,10 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from edgelstm.artifact.runners import ort_format_problem
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.reference import TorchReferences
+
+# The key a summary carries instead of the gate's figures when the artifact was not gated; its value says why.
+NOT_GATED = "not_gated"
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,6 @@ class ParityGate:
 
     def run(self, path: Path) -> dict[str, Any]:
         if self.ort_format:
-            from edgelstm.artifact.runners import ort_format_problem
-            from edgelstm.quantize.cannot_win import NOT_GATED
-
             if (problem := ort_format_problem(path)) is not None:
                 return {"passed": False, NOT_GATED: f"cannot ship to ORT Mobile: {problem}"}
         config = CheckConfig(providers=("cpu",), stress=self.stress)

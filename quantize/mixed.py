@@ -19,9 +19,10 @@ from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
 from edgelstm.quantize.api import Gate, QuantizeResult, _calibration_feeds, _calibration_source, _fp32_source, quantize
-from edgelstm.quantize.calibration import Moments, gather_moments
-from edgelstm.quantize.cannot_win import NOT_GATED
+from edgelstm.quantize.calibration import gather_moments
 from edgelstm.quantize.config import WeightOnlyMixedConfig
+from edgelstm.quantize.gate import NOT_GATED
+from edgelstm.quantize.moments import Moments
 from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.sensitivity import LayerSensitivity, measure_sensitivity
 

@@ -8,72 +8,19 @@ subtracted (bias correction: (Wq - W) E[x]), so a layer's output is unbiased on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 import onnx
 import onnx_ir as ir
 
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyMixedConfig
+from edgelstm.quantize.moments import Moments
+from edgelstm.quantize.plan import RoundingPlan
 from edgelstm.quantize.rounding import GranularityChoice, RoundedWeight, WeightLayout, choose_blocks, round_weight
 from edgelstm.quantize.weight_only import FLOAT_TYPES, _block_axis, _NotAWeight, _stored_tensors, _weight_slots
-
-if TYPE_CHECKING:  # calibration imports this module
-    from edgelstm.quantize.calibration import Moments
 
 # Blocks are kept only where they cut a weight's output error at least this much (blocks of random weights alone
 # gain ~1.5x; an input-channel outlier gains far more).
 MIN_BLOCK_GAIN = 2.0
-
-
-@dataclass
-class RoundingPlan:
-    weights: dict[str, RoundedWeight] = field(default_factory=dict)
-    bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases, by stored tensor name
-    bias_weight: dict[str, str] = field(default_factory=dict)  # bias name -> the weight whose rounding it corrects
-    uncalibrated: dict[str, str] = field(default_factory=dict)  # weight -> why it was rounded to nearest
-    choices: list[GranularityChoice] = field(default_factory=list)
-    calibration: str = ""
-
-    @property
-    def int8_blocks(self) -> bool:
-        return any(w.block_size and w.storage == "int8" for w in self.weights.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "calibration": self.calibration,
-            "weights": {
-                name: {
-                    "storage": w.storage,
-                    "granularity": w.granularity,
-                    "block_size": w.block_size,
-                    "rounding": w.rounding,
-                    "output_error": w.output_error,
-                }
-                for name, w in self.weights.items()
-            },
-            "bias_corrected": sorted(self.bias),
-            "uncalibrated": self.uncalibrated,
-        }
-
-    def notes(self) -> list[str]:
-        counts: dict[str, int] = {}
-        for w in self.weights.values():
-            key = f"{w.rounding} {w.granularity}"
-            counts[key] = counts.get(key, 0) + 1
-        notes = [f"rounding: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}"]
-        if self.calibration:
-            notes.append(f"calibrated on {self.calibration}")
-        if self.bias:
-            notes.append(f"bias correction on {len(self.bias)} layer biases")
-        if self.uncalibrated:
-            reasons: dict[str, int] = {}
-            for reason in self.uncalibrated.values():
-                reasons[reason] = reasons.get(reason, 0) + 1
-            why = "; ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
-            notes.append(f"rounded to nearest for want of input statistics: {len(self.uncalibrated)} weights ({why})")
-        return notes
 
 
 def weight_layout(value: ir.Value, constant_node: ir.Node | None) -> WeightLayout | None:

@@ -20,7 +20,7 @@ from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
 from edgelstm.quantize.api import Gate, QuantizeResult, quantize
-from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds, was_gated
+from edgelstm.quantize.cannot_win import CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
     DynamicInt8Config,
@@ -31,7 +31,8 @@ from edgelstm.quantize.config import (
     WeightOnlyInt4Config,
     WeightOnlyInt8Config,
 )
-from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.gate import NOT_GATED, ParityGate
+from edgelstm.quantize.mixed import search_mixed
 from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.split import DataSplit, split_sequences
 from edgelstm.timing import TimerSettings, time_interleaved
@@ -397,8 +398,6 @@ def mixed_candidate(
 ) -> Candidate:
     """The mixed-precision search as one row: its published mix (or why none passed) and its per-layer table.
     Its mixes are rounded by GPTQ where there is calibration data (`data` or `calibration_stream`)."""
-    from edgelstm.quantize.mixed import search_mixed
-
     candidate = Candidate("mixed")
     rounding = "gptq" if (data is not None or calibration_stream is not None) else "nearest"
     try:

@@ -18,9 +18,9 @@ import onnx
 from edgelstm.artifact.child import crash_reason
 from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.quantize.api import Gate
-from edgelstm.quantize.calibration import Moments
 from edgelstm.quantize.config import WeightOnlyMixedConfig
 from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.moments import Moments
 from edgelstm.quantize.rounding_plan import plan_rounding
 from edgelstm.quantize.weight_only import quantize_weights, weight_layers
 

@@ -20,7 +20,7 @@ scales and the DequantizeLinear node that reads them would not be smaller than i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
@@ -28,9 +28,7 @@ import onnx_ir as ir
 
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyMixedConfig
-
-if TYPE_CHECKING:  # rounding_plan imports this module
-    from edgelstm.quantize.rounding_plan import RoundingPlan
+from edgelstm.quantize.plan import RoundingPlan
 
 # Ops that only move or select data: the output-channel axis of a weight can be followed through them.
 LAYOUT_OPS = frozenset({"Identity", "Slice", "Split", "Concat", "Unsqueeze", "Squeeze", "Transpose"})

@@ -51,14 +51,18 @@ def link_tree(target: Path, repo: Path = REPO) -> Path:
 
 @contextlib.contextmanager
 def installed_layout(repo: Path = REPO) -> Iterator[Path]:
-    """The link tree first on sys.path (and `edgelstm` found there) for the duration."""
+    """The link tree first on sys.path, and `edgelstm` found there, for the duration. An `edgelstm` already imported
+    (under pytest) is set aside meanwhile: importlib's find_spec, which grimp asks, answers from sys.modules first."""
     with tempfile.TemporaryDirectory(prefix="edgelstm-import-graph-") as tmp:
         path = str(link_tree(Path(tmp), repo))
+        loaded = sys.modules.pop(PACKAGE, None)
         sys.path.insert(0, path)
         try:
             yield Path(path)
         finally:
             sys.path.remove(path)
+            if loaded is not None:
+                sys.modules[PACKAGE] = loaded
 
 
 def build_graph(repo: Path = REPO) -> grimp.ImportGraph:

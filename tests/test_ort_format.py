@@ -21,8 +21,8 @@ from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import ParityGate, WeightOnlyInt8Config, quantize
-from edgelstm.quantize.cannot_win import NOT_GATED
 from edgelstm.quantize.config import WeightOnlyInt4Config
+from edgelstm.quantize.gate import NOT_GATED
 from edgelstm.quantize.weight_only import DEQUANTIZE, quantize_weights
 from tests.conftest import random_checkpoint
 

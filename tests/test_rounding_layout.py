@@ -13,8 +13,9 @@ from onnx.reference import ReferenceEvaluator
 from edgelstm.artifact.file import generic_interface
 from edgelstm.quantize.calibration import CalibrationSource, gather_moments
 from edgelstm.quantize.config import WeightOnlyInt8Config
+from edgelstm.quantize.plan import RoundingPlan
 from edgelstm.quantize.rounding import WeightLayout
-from edgelstm.quantize.rounding_plan import RoundingPlan, plan_rounding
+from edgelstm.quantize.rounding_plan import plan_rounding
 from edgelstm.quantize.weight_only import quantize_weights
 from edgelstm.quantize.weight_rows import slot_rows
 
