@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from edgelstm.errors import first_line
+from edgelstm.errors import ConfigError, EdgelstmError, EdgelstmWarning, describe_os_error, first_line
+from edgelstm.model_source import ModelOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -132,8 +133,6 @@ def model_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from edgelstm.model_source import ModelOptions
-
         raw = {name: kwargs.pop(name, option.default) for name, (_, option) in MODEL_OPTIONS.items()}
         kwargs["model_options"] = ModelOptions.parse(
             weights=raw["weights"],
@@ -165,8 +164,6 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from edgelstm.errors import EdgelstmError, describe_os_error, first_line
-
         try:
             with _warning_lines():
                 return func(*args, **kwargs)
@@ -194,8 +191,6 @@ def user_errors(func: F) -> F:
 @contextlib.contextmanager
 def _warning_lines() -> Iterator[None]:
     """edgelstm's own warnings (e.g. random weights) as one `warning: ...` line each on stderr; others untouched."""
-    from edgelstm.errors import EdgelstmWarning
-
     with warnings.catch_warnings():
         warnings.simplefilter("always", EdgelstmWarning)
         previous = warnings.showwarning
@@ -216,8 +211,6 @@ def _fail(line: str, code: int) -> None:
 
 
 def parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:
-    from edgelstm.errors import ConfigError
-
     if text is None:
         return None
     try:

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from edgelstm.checkpoint import is_checkpoint_dir, load_checkpoint, load_state_dict_strict
 from edgelstm.config import ModelConfig, Preprocessing
@@ -26,10 +26,12 @@ from edgelstm.errors import (
     UserCodeError,
     first_line,
 )
+from edgelstm.files import file_sha256
+from edgelstm.model import SequenceModel
 from edgelstm.model_source import FACTORY_PATTERN, ModelSource
-
-if TYPE_CHECKING:
-    from edgelstm.user_module import ForwardSignature
+from edgelstm.pt2_archive import refuse_code_in_pt2, weights_only_loading
+from edgelstm.torchscript import is_torchscript_archive
+from edgelstm.user_module import ForwardSignature, make_user_module, probe_user_module
 
 Source = Literal["checkpoint", "factory", "torch.export", "pickle"]
 
@@ -115,8 +117,6 @@ def _load(source: ModelSource) -> LoadedModel:
     if FACTORY_PATTERN.match(spec) and not path.exists():
         return _load_factory(spec, weights, input_size, dict(source.constants))
     if path.exists():
-        from edgelstm.torchscript import is_torchscript_archive
-
         if is_torchscript_archive(path):  # before torch.load, which would hand it to torch.jit.load
             raise UnsafePickleError(
                 f"{path}: is a TorchScript archive; it carries code that runs when it is loaded, so it is not loaded "
@@ -191,8 +191,6 @@ def _load_factory(
         # Said out loud and recorded: a reference with random weights makes every later verdict meaningless.
         warnings.warn(RandomWeightsWarning(f"random weights: no --weights given for {spec}"), stacklevel=2)
     else:
-        from edgelstm.files import file_sha256
-
         loaded.weights_sha256 = file_sha256(Path(weights))
     return loaded
 
@@ -283,9 +281,6 @@ def _load_file(path: Path, allow_unsafe_pickle: bool, input_size: int | None, co
 def _wrap_module(
     module: Any, source: Source, origin: str, input_size: int | None, constants: dict[str, float | int]
 ) -> LoadedModel:
-    from edgelstm.model import SequenceModel
-    from edgelstm.user_module import make_user_module, probe_user_module
-
     if isinstance(module, SequenceModel):
         return LoadedModel(module, source, origin, InputSignature.from_config(module.config), module.config)
     (kind, size), forward = probe_user_module(module, origin, input_size, constants)
@@ -310,8 +305,6 @@ def _load_exported_program(path: Path, allow_unsafe_pickle: bool) -> LoadedModel
     import logging
 
     import torch
-
-    from edgelstm.pt2_archive import refuse_code_in_pt2, weights_only_loading
 
     if not allow_unsafe_pickle:
         refuse_code_in_pt2(path)  # before torch sees the file: its loader unpickles with weights_only=False

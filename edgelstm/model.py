@@ -11,6 +11,7 @@ from edgelstm.config import ModelConfig
 from edgelstm.errors import ConfigError, InputShapeError, ModelTooLargeError
 from edgelstm.peephole import PeepholeLSTM
 from edgelstm.sequence_ops import step_mask
+from edgelstm.state import streaming_state_specs
 
 State = tuple[Tensor, ...]
 
@@ -121,8 +122,6 @@ class SequenceModel(nn.Module):
 
     # -- streaming ---------------------------------------------------------------------------------------
     def initial_streaming_state(self, batch: int) -> State:
-        from edgelstm.state import streaming_state_specs
-
         return tuple(
             torch.full([batch if d == "batch" else int(d) for d in spec.shape], spec.initial_value)
             for spec in streaming_state_specs(self.config)

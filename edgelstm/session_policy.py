@@ -168,6 +168,7 @@ def policy_from_bench_rows(
 ) -> SessionPolicy:
     """The policy of one artifact from its bench latency rows (already matched to it), derived by the same rule
     as the bench report's `policy_by_artifact`; "not measured" when the rows hold no plain `run` timing."""
+    # heavy: edgelstm.bench loads its runner (torch); a SessionPolicy read by an app needs none of it
     from edgelstm.bench.best import best_settings, policy_by_artifact
 
     measured = [_BenchRow.from_mapping(r) for r in rows if r.get("kind") == "artifact" and r.get("mode") == "run"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgelstm.export.native import fused_unsupported_reason, streaming_unsupported_reason
 from edgelstm.loading import LoadedModel
 from edgelstm.state import StateSpec, recurrent_state_specs, streaming_state_specs
+from edgelstm.user_module import recurrent_layers
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,6 @@ def export_forms(loaded: LoadedModel) -> list[FormAvailability]:
             FormAvailability("sequence", "loop", False, loop),
             FormAvailability("streaming", "torch.onnx", *_user_streaming(loaded)),
         ]
-    from edgelstm.export.native import fused_unsupported_reason, streaming_unsupported_reason
 
     fused_reason = fused_unsupported_reason(loaded.config) or ""
     stream_reason = streaming_unsupported_reason(loaded.config) or ""
@@ -88,7 +89,6 @@ def _user_streaming(loaded: LoadedModel) -> tuple[bool, str]:
     export then decides whether the rest of the model is causal."""
     if loaded.forward is None:
         return False, "a .pt2 program: give the package.module:factory it came from"
-    from edgelstm.user_module import recurrent_layers
 
     layers = recurrent_layers(loaded.user_module)
     if not layers:

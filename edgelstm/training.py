@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from edgelstm.distill.metrics import MetricAccumulator, task_kind
 from edgelstm.model import SequenceModel
 
 
@@ -81,8 +82,6 @@ def train_supervised(
     one-cycle schedule. `test_accuracy` then holds the task metric per epoch: accuracy, MAE or bits per character.
     """
     from torch.nn import functional as F
-
-    from edgelstm.distill.metrics import MetricAccumulator, task_kind
 
     kind = task_kind(model.config.head.kind, model.config.head.num_outputs)
 

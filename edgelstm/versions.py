@@ -10,6 +10,8 @@ import os
 import platform
 from importlib import metadata
 
+from edgelstm import __version__
+
 
 def _installed(distribution: str) -> str:
     try:
@@ -20,8 +22,6 @@ def _installed(distribution: str) -> str:
 
 def environment_record() -> dict[str, str]:
     import onnxruntime as ort
-
-    from edgelstm import __version__
 
     return {
         "edgelstm": __version__,

@@ -13,8 +13,10 @@ import onnx
 from edgelstm import __version__
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
+from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from edgelstm.errors import ExportError, first_line
+from edgelstm.export.foreign import build_foreign_onnx, call_record
+from edgelstm.export.native import build_native_onnx
 from edgelstm.export.verify import (
     VerificationConfig,
     VerificationResult,
@@ -84,10 +86,7 @@ def build_onnx(
 ) -> tuple[onnx.ModelProto, GraphInterface]:
     """The graph for `loaded`; `example_steps` is the trace length for user modules (native graphs need none)."""
     if loaded.is_native:
-        from edgelstm.export.native import build_native_onnx
-
         return build_native_onnx(loaded.module, export_config, loaded.preprocessing)
-    from edgelstm.export.foreign import build_foreign_onnx
 
     return build_foreign_onnx(loaded, export_config, example_steps or loaded.signature.example_steps)
 
@@ -133,7 +132,6 @@ def export_model(
     ensure_writable(report_path, overwrite)
 
     model.producer_version = __version__
-    from edgelstm.export.foreign import call_record
 
     metadata = ArtifactMetadata(interface, export_config, loaded.config, loaded.preprocessing, loaded.source)
     if (record := call_record(loaded)) is not None:
@@ -172,8 +170,6 @@ def export_model(
 def export_user_module_graph(loaded: LoadedModel, directory: Path) -> tuple[Path, ArtifactMetadata]:
     """A user module's sequence graph exactly as `export` writes it (traced, checked, verified in ONNX Runtime against
     the module at unseen shapes), in `directory`: what `quantize pkg.mod:build --weights w.pt` starts from."""
-    from edgelstm.artifact.metadata import read_metadata
-
     result = export_model(loaded, directory)
     if not result.passed:
         case = result.verification.failures()[0]

@@ -23,6 +23,7 @@ from edgelstm.errors import ExportError, first_line
 from edgelstm.export.verify import _flatten
 from edgelstm.loading import LoadedModel, user_code
 from edgelstm.state import StateSpec
+from edgelstm.user_module import recurrent_layers
 
 
 def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:
@@ -105,8 +106,6 @@ def _build_streaming(
     loaded: LoadedModel, export_config: ExportConfig, example_steps: int
 ) -> tuple[onnx.ModelProto, GraphInterface]:
     """A chunk in, each recurrent layer's state in and out; the user's forward traced once with the states fed."""
-    from edgelstm.user_module import recurrent_layers
-
     if loaded.forward is None:  # a torch.export program: its recurrent layers are not modules any more
         raise ExportError(
             f"{loaded.origin}: the streaming form of a .pt2 program is not available; give the "

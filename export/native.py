@@ -12,6 +12,7 @@ import onnx
 from onnx import helper
 
 from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
 from edgelstm.artifact.interface import GraphInterface, InputNormalization, TensorSpec
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, ExportError
@@ -321,8 +322,6 @@ def random_inputs_like(interface: GraphInterface, batch: int, steps: int, vocab:
     """Feeds for a graph interface (used by verification), through the one feed builder: random data, lengths that
     vary across the batch when present, and random states (zero pooled counts: a count is never negative), so a
     state input that is not wired shows up as a mismatch."""
-    from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
-
     rng = np.random.default_rng(seed)  # drawn in input order: data, lengths, states
     dims = data_shape(interface, batch, steps)
     if interface.data_input.dtype == "int64":

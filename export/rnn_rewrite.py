@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -25,8 +24,7 @@ import onnx_ir as ir
 from onnx_ir import convenience
 from onnx_ir.tape import Tape
 
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.hints import InterfaceHints
 
 _DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 _GATES = {"LSTM": 4, "GRU": 3}

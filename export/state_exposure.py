@@ -16,18 +16,22 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
 import onnx_ir as ir
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.feeds import data_shape, sequence_feeds
+from edgelstm.artifact.foreign import foreign_metadata
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.export.rnn_rewrite import _fold
-
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
-    from edgelstm.artifact.interface import GraphInterface
+from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
 _STATE_SLOTS = {"LSTM": (("h", 5, 1), ("c", 6, 2)), "GRU": (("h", 5, 1),)}  # (name, input index, output index)
 # Ops that keep zeros zeros: torch.onnx builds an RNN's initial state as Slice(ConstantOfShape(...)).
@@ -205,10 +209,6 @@ def _identity(graph: ir.Graph, after: ir.Node, value: ir.Value, name: str) -> ir
 def streaming_parity(path: Path, interface: GraphInterface, chunks: tuple[int, ...] = PARITY_CHUNKS) -> list[ChunkParity]:
     """The graph run chunk by chunk (state carried by the one chunked runner) against one whole-sequence call,
     on a seeded random probe of PROBE_STEPS steps at batch 2; compared on every output that is not a state."""
-    from edgelstm.artifact.chunks import run_in_chunks
-    from edgelstm.artifact.feeds import data_shape, sequence_feeds
-    from edgelstm.artifact.session import session_from_onnx
-
     session = session_from_onnx(path)
     names = [o.name for o in interface.outputs]
     state_outputs = {s.output_name for s in interface.states}
@@ -257,11 +257,6 @@ def stream_graph_file(
     """`edgelstm export MODEL.onnx --form streaming`: expose the fused nodes' state, check streaming parity, and
     write `<stem>.streaming.onnx` (with its edgelstm metadata: the foreign interface, the source's sha256) and its
     `.export.json` only if the check passes; a graph that fails it is refused with what differed."""
-    from edgelstm.artifact.foreign import foreign_metadata
-    from edgelstm.artifact.hints import InterfaceHints
-    from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
-    from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
-
     path = Path(path)
     check_output_dir(Path(out_dir))
     target = Path(out_dir) / f"{path.stem}.streaming.onnx"

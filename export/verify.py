@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgelstm.artifact.chunks import run_in_chunks
+from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
@@ -175,7 +177,6 @@ def load_data_feeds(path: Path, interface: GraphInterface, limit: int = 256) -> 
         x = x.astype(np.float32)
     else:
         x = x.astype(np.int64)
-    from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
 
     lengths = None
     if any(t.name == "lengths" for t in interface.inputs):
@@ -246,8 +247,6 @@ def _run_chunked(
     chunk: int, session: Any, interface: GraphInterface, feeds: Feeds, reference: TorchReference, tolerance: Tolerance
 ) -> CaseComparison:
     """Feed the sequence `chunk` steps at a time through the one chunked runner, state carried between calls."""
-    from edgelstm.artifact.chunks import run_in_chunks
-
     x = feeds[interface.data_input.name]
     batch, steps = x.shape[:2]
     label = f"chunks of {chunk}, B={batch} T={steps}"

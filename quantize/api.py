@@ -9,15 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import onnx
 
 from edgelstm.artifact.child import crash_reason
 from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
+from edgelstm.artifact.foreign import source_metadata
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from edgelstm.errors import ExportError, LoadError, first_line
+from edgelstm.export.api import build_onnx, check_onnx, export_user_module_graph
 from edgelstm.export.native import fused_unsupported_reason
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
@@ -30,9 +34,6 @@ from edgelstm.quantize.config import SchemeConfig
 from edgelstm.quantize.graph_facts import initializer_bytes, stored_tensor_bytes
 from edgelstm.quantize.registry import QuantizeInput, SchemeRefused, handler_for
 from edgelstm.quantize.split import DataSplit
-
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
 
 
 class Gate(Protocol):
@@ -266,7 +267,6 @@ def _probe_feeds(metadata: ArtifactMetadata, tmp: Path) -> Path | None:
     interface = metadata.interface
     if interface.impl != "foreign":
         return None
-    from edgelstm.artifact.feeds import data_shape, sequence_feeds
 
     x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
     feeds = sequence_feeds(interface, x, None, "crash probe")
@@ -284,10 +284,7 @@ def _fp32_source(
 ) -> tuple[Path, ArtifactMetadata]:
     if isinstance(model, LoadedModel):
         if not model.is_native:  # a user module: its graph as `export` writes it, verified against the module
-            from edgelstm.export.api import export_user_module_graph
-
             return export_user_module_graph(model, tmp / "export")
-        from edgelstm.export.api import build_onnx, check_onnx
 
         assert model.config is not None
         impl = handler_for(config).choose_impl(config, model.config)
@@ -318,8 +315,6 @@ def _fp32_source(
     if not path.is_file():
         raise ExportError(f"{path}: no such ONNX file")
     if foreign is not None:
-        from edgelstm.artifact.foreign import source_metadata
-
         metadata = source_metadata(path, foreign)  # its own metadata when it has some, else described and probed
     else:
         metadata = read_metadata(path)  # refuses files that are empty, corrupt or not exported by edgelstm
@@ -339,8 +334,6 @@ def _calibration_source(
     """The calls that gather layer statistics: the calibration sequences as batches, or the stream in chunks."""
     interface = metadata.interface
     if stream is not None and interface.chunk and interface.states:
-        from edgelstm.artifact.feeds import sequence_feeds
-
         usable = stream.samples - stream.samples % interface.chunk
         x = stream.x[:, :usable]
         description = f"{stream.source}, {x.shape[0]} row(s) x {usable} samples{_sha(stream.sha256)}"
@@ -357,8 +350,6 @@ def _sha(digest: str) -> str:
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
     """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
-    from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
-
     fixed_batch = metadata.interface.inputs[0].shape[0]
     size = fixed_batch if isinstance(fixed_batch, int) else 16
     count = min(data.count, limit or data.count)

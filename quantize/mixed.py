@@ -13,8 +13,9 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
@@ -25,9 +26,6 @@ from edgelstm.quantize.gate import NOT_GATED
 from edgelstm.quantize.moments import Moments
 from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.sensitivity import LayerSensitivity, measure_sensitivity
-
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
 
 STEPS = ("int4", "int8", "float")  # from smallest to safest
 # Smaller than whole-graph weight-only's floor (1024): a 24x12x3 Conv or a 4x48 head still saves bytes net of its

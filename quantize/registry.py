@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import onnx
@@ -13,10 +13,8 @@ import onnx
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.config import ModelConfig
 from edgelstm.errors import EdgelstmError
+from edgelstm.quantize.calibration import CalibrationSource
 from edgelstm.quantize.config import SchemeConfig
-
-if TYPE_CHECKING:
-    from edgelstm.quantize.calibration import CalibrationSource
 
 
 class SchemeRefused(EdgelstmError):

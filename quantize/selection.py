@@ -6,12 +6,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import onnx
 
 from edgelstm import jsonio
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.files import ensure_writable, write_text_atomic
@@ -36,10 +37,6 @@ from edgelstm.quantize.mixed import search_mixed
 from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.split import DataSplit, split_sequences
 from edgelstm.timing import TimerSettings, time_interleaved
-
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
-
 
 Objective = Literal["size", "speed", "size-at-any-cost"]
 OBJECTIVES: tuple[str, ...] = ("size", "speed", "size-at-any-cost")

@@ -16,6 +16,7 @@ import onnx
 
 from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo
+from edgelstm.artifact.metadata import load_onnx_file
 from edgelstm.bench.ceiling import CeilingSpec, gemm_rows, measure_ceilings
 from edgelstm.bench.macs import SMALL, MacCount, count_macs
 from edgelstm.bench.results import BenchReport, CeilingResult, RooflineResult
@@ -26,8 +27,6 @@ from edgelstm.timing import TimerSettings
 def add_roofline(report: BenchReport, infos: Sequence[ArtifactInfo]) -> BenchReport:
     """Fill `report.ceilings` and `report.roofline` for its artifact rows (ONNX files only: an .ort file's graph
     is not readable here, and its rows are left out)."""
-    from edgelstm.artifact.metadata import load_onnx_file
-
     by_name = {info.name: info for info in infos if info.path.suffix == ".onnx"}
     # edgelstm's own settings only: plain-session rows (ORT's pool, threads 0) would each cost a ceiling of their own
     rows = [r for r in report.latencies if r.kind == "artifact" and r.mode == "run" and r.name in by_name]

@@ -14,24 +14,27 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from edgelstm.artifact.child import cold_start
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.artifact.session import EXECUTION_MODES, SessionSettings, session_from_onnx
+from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, SizeResult, StreamingCostResult
+from edgelstm.bench.roofline import add_roofline
 from edgelstm.bench.rows import LatencyResult
 from edgelstm.errors import ConfigError
+from edgelstm.export.api import build_onnx
 from edgelstm.loading import LoadedModel
 from edgelstm.timing import Call, TimerSettings, Timing, time_interleaved
 from edgelstm.versions import environment_record
-
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,6 @@ def run_bench(
     report.sizes = _sizes(infos, reference)
     report.interfaces = [_fed(info) for info in infos]
     if config.roofline:
-        from edgelstm.bench.roofline import add_roofline
-
         add_roofline(report, infos)
     return report
 
@@ -372,8 +373,6 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
 
     Each sample is one call, interleaved with the others: on a loaded machine a timed pass over the whole sequence
     in chunks of 1 (a hundred calls) is preempted more often than not, and its median then measures the load."""
-    from edgelstm.artifact.streaming import StreamingSession
-
     session = session_from_onnx(info.path, SessionSettings(intra_op_threads=1))
     steps = max(config.steps)
     interface = info.interface
@@ -420,10 +419,6 @@ def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[Siz
     parameters = sum(p.numel() for p in reference.module.parameters()) if reference is not None else 0
     fp32_bytes = None
     if reference is not None and reference.is_native:
-        from edgelstm.artifact.export_config import ExportConfig
-        from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
-        from edgelstm.export.api import build_onnx
-
         # The fp32 teacher as `edgelstm export` writes it (metadata included), so ratios compare like with like.
         export_config = ExportConfig(impl="auto")
         graph, interface = build_onnx(reference, export_config)

@@ -16,15 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.metadata import ArtifactMetadata, check_state_pairs, load_onnx_file
+from edgelstm.artifact.runners import convert_to_ort
 from edgelstm.artifact.session import weight_only_session_config
 from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.mobile_check import mobile_usability
 from edgelstm.bundle.targets import check_targets, zip_path_for
 from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
+from edgelstm.bundle.verify import onnxruntime_errors
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 from edgelstm.session_policy import SessionPolicy, policy_from_bench_rows, settings_for
+from edgelstm.versions import environment_record
 
 __all__ = ["MANIFEST", "MANIFEST_VERSION", "BundleResult", "build_bundle"]
 
@@ -96,8 +100,6 @@ def build_bundle(
 
 def _read_artifact(artifact: Path) -> tuple[Any, Any]:
     """The artifact's edgelstm metadata and its quantization record (None when it was not quantized)."""
-    from edgelstm.artifact.metadata import ArtifactMetadata, check_state_pairs, load_onnx_file
-
     model = load_onnx_file(artifact)
     props = {p.key: p.value for p in model.metadata_props}
     try:
@@ -111,9 +113,6 @@ def _read_artifact(artifact: Path) -> tuple[Any, Any]:
 
 
 def _convert(onnx_path: Path, target: Path) -> None:
-    from edgelstm.artifact.runners import convert_to_ort
-    from edgelstm.bundle.verify import onnxruntime_errors
-
     with tempfile.TemporaryDirectory() as work:
         try:
             converted = convert_to_ort(onnx_path, Path(work))
@@ -181,8 +180,6 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
 
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
-    from edgelstm.versions import environment_record
-
     interface = metadata.interface.to_dict()
     prep = metadata.preprocessing.to_dict() if metadata.preprocessing else None
     return {

@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.artifact.session import SessionSettings
+from edgelstm.artifact.feeds import sequence_feeds, zero_state_interface
+from edgelstm.artifact.interface import TensorSpec
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.bundle.manifest import MANIFEST, SYMBOLIC_DIMS, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
 from edgelstm.errors import BundleError, InputShapeError, first_line
 from edgelstm.report.evidence import failed_label
+from edgelstm.session_policy import settings_for
 
 MAX_FEED_ELEMENTS = 10_000_000
 
@@ -172,8 +175,6 @@ def onnxruntime_errors() -> tuple[type[BaseException], ...]:
 
 
 def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
-    from edgelstm.artifact.session import session_from_onnx
-
     ort_errors = onnxruntime_errors()
     name = manifest.model_ort
     try:
@@ -209,17 +210,12 @@ def _check_state_pairs(manifest: BundleManifest, inputs: list[str], outputs: lis
 
 def _policy_settings(manifest: BundleManifest) -> SessionSettings:
     """The manifest's measured policy at the batch verify runs (read_manifest refused a malformed one)."""
-    from edgelstm.session_policy import settings_for
-
     return settings_for(manifest.session_policy, SYMBOLIC_DIMS["batch"], SessionSettings(graph_optimization="disable"))
 
 
 def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
     """Zero data, full lengths, the manifest's constants and zero states, at the manifest's concrete shapes, from
     the one feed builder. Its dtypes are untrusted text: int64 stays int64, anything else is fed as float32."""
-    from edgelstm.artifact.feeds import sequence_feeds, zero_state_interface
-    from edgelstm.artifact.interface import TensorSpec
-
     shapes = [spec.concrete_shape(manifest.symbolic_sizes) for spec in manifest.inputs]
     if sum(int(np.prod(s)) for s in shapes) > MAX_FEED_ELEMENTS:
         raise BundleError(f"{where}: the manifest's input shapes ask for more than {MAX_FEED_ELEMENTS:,} values")

@@ -25,12 +25,14 @@ from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
 from edgelstm.errors import ConfigError
+from edgelstm.export.api import export_model
 from edgelstm.files import write_text_atomic
 from edgelstm.loading import LoadedModel
 from edgelstm.model import count_parameters
 from edgelstm.parity.data import SequenceData
-from edgelstm.quantize import DynamicInt8Config, SchemeConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
+from edgelstm.quantize import DynamicInt8Config, SchemeConfig, WeightOnlyInt4Config, WeightOnlyInt8Config, quantize
 from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.timing import TimerSettings, time_interleaved
 
 TARGET_COMPRESSION = 10.0
@@ -155,10 +157,6 @@ def build_distill_report(
 ) -> DistillReport:
     """Export the teacher and each named student (plus one graph per quantization scheme, unless not
     `quantized`); score and time all in one run."""
-    from edgelstm.export.api import export_model
-    from edgelstm.quantize import quantize
-    from edgelstm.quantize.registry import SchemeRefused
-
     if test.y is None:
         raise ConfigError(f"{test.source}: the report scores against labels/targets (`y`), and this data has none")
     settings = SessionSettings(intra_op_threads=threads)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgelstm.checkpoint import load_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.distill.distributed import TrainingPlace, leave_group, training_place
 from edgelstm.distill.fake_quant import fake_quant_forward
@@ -358,8 +359,6 @@ def _distill(
 
 def _init_student(student: SequenceModel, checkpoint: Path) -> None:
     """Start from a trained student (e.g. quantization-aware fine-tuning of a float student)."""
-    from edgelstm.checkpoint import load_checkpoint
-
     start, _ = load_checkpoint(checkpoint)
     if start.config != student.config:
         raise ConfigError(f"{checkpoint}: its architecture differs from the student spec; pick the same spec to start from it")

@@ -20,10 +20,13 @@ import numpy as np
 
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.errors import UserCodeError, first_line
+from edgelstm.artifact.metadata import load_onnx_file
+from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
+from edgelstm.errors import InputShapeError, LoadError, UserCodeError, first_line
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.files import file_sha256
 from edgelstm.loading import LoadedModel
+from edgelstm.torchscript import is_torchscript_archive, refuse_torchscript
 
 
 class Reference(Protocol):
@@ -99,9 +102,6 @@ class OnnxReference(_FileReference):
     """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
 
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
-        from edgelstm.artifact.metadata import load_onnx_file
-        from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
-
         load_onnx_file(Path(path))  # an empty, undecodable or unloadable file refused in its own words, before ORT
         super().__init__(path, chunk_steps)
         self.providers = ["CPUExecutionProvider"]
@@ -117,8 +117,6 @@ class OnnxReference(_FileReference):
         return [i.name for i in self._session.get_inputs()]
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        from edgelstm.artifact.session import handed_over
-
         with handed_over(self.path):
             return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 
@@ -139,8 +137,6 @@ class TorchScriptReference(_FileReference):
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
         import torch
 
-        from edgelstm.errors import LoadError
-
         super().__init__(path, chunk_steps)
         try:
             self.module = torch.jit.load(str(self.path), map_location="cpu").eval()
@@ -159,8 +155,6 @@ class TorchScriptReference(_FileReference):
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         import torch
-
-        from edgelstm.errors import InputShapeError
 
         taken = {name for name, _ in self.arguments}
         x_name = interface.data_input.name
@@ -213,8 +207,6 @@ class TorchScriptReference(_FileReference):
     def _attribute_for(self, name: str) -> str:
         import torch
 
-        from edgelstm.errors import InputShapeError
-
         for candidate in (name, f"_{name}"):
             if isinstance(getattr(self.module, candidate, None), torch.Tensor):
                 return candidate
@@ -226,8 +218,6 @@ class TorchScriptReference(_FileReference):
 
 def open_file_reference(path: Path, allow_torchscript: bool = False) -> OnnxReference | TorchScriptReference:
     """A reference given as a file: an ONNX graph, or a TorchScript archive (refused unless the user opted in)."""
-    from edgelstm.torchscript import is_torchscript_archive, refuse_torchscript
-
     path = Path(path)
     if is_torchscript_archive(path):
         if not allow_torchscript:

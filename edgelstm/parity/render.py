@@ -6,7 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from edgelstm.errors import EdgelstmError
+from edgelstm.files import atomic_path
 from edgelstm.parity.report import CandidateResult, ParityReport, TaskCheck
+from edgelstm.render import _console
 
 
 def _worst_text(candidate: CandidateResult) -> tuple[str, str, str]:
@@ -56,7 +58,6 @@ def _growth_text(candidate: CandidateResult) -> str:
 
 
 def _wide_console():  # type: ignore[no-untyped-def]
-    from edgelstm.render import _console
 
     return _console()
 
@@ -276,7 +277,6 @@ def plot_time_profiles(report: ParityReport, path: Path) -> None:
     axes[0][0].legend(fontsize=7)
     fig.suptitle("edgelstm check: error vs time step (long input)")
     fig.tight_layout()
-    from edgelstm.files import atomic_path
 
     with atomic_path(path, overwrite=True) as tmp:  # reports are regenerated on every CI run
         fig.savefig(tmp, dpi=110, format="png")

@@ -38,8 +38,6 @@ def builtin_seconds(seconds: float | None, data_given: bool) -> float:
     not a finite length in (0, MAX_SECONDS] or when the user's --data sets the length instead."""
     import math
 
-    from edgelstm.errors import ConfigError
-
     if seconds is None:
         return DEFAULT_SECONDS
     if data_given:

@@ -13,13 +13,14 @@ import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.runners import PROVIDERS, NotApplicable, OrtFormatError, open_runner
 from edgelstm.artifact.session import ProviderError
@@ -29,10 +30,6 @@ from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
 from edgelstm.parity.stream_data import StreamData, chunk_kinds
-
-if TYPE_CHECKING:
-    from edgelstm.artifact.hints import InterfaceHints
-
 
 STREAM_CHECK_KIND = "streaming-check"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from edgelstm.errors import EdgelstmWarning
+from edgelstm.quantize.render import _parity_text  # the one formatter of gate figures
 from edgelstm.report.collect import ArtifactRow, RunSummary
+from edgelstm.session_policy import entry_from_bench
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -96,8 +98,6 @@ def selection_title(selection: dict[str, Any]) -> str:
 
 def selection_rows(selection: dict[str, Any]) -> list[list[str]]:
     """auto's Pareto table, one row per candidate, from auto.json: the same figures the terminal table shows."""
-    from edgelstm.quantize.render import _parity_text  # the one formatter of gate figures
-
     rows = []
     for c in selection.get("candidates", []):
         result = c.get("result") or {}
@@ -169,8 +169,6 @@ def markdown_report(summary: RunSummary) -> str:
 
 def _policy_text(policy: dict[str, Any]) -> str:
     """bench.json's 'policy' as one phrase: "batch 1: 1 thread, no spinning (sequence_fused.int8.onnx)"."""
-    from edgelstm.session_policy import entry_from_bench
-
     return "; ".join(f"batch {b}: {entry_from_bench(b, e).describe()} ({e.get('artifact')})" for b, e in policy.items())
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgelstm.artifact.session import session_from_onnx
 from edgelstm.config import ModelConfig
 from edgelstm.export.rnn_rewrite import rewrite_fused_rnns
 from edgelstm.quantize.config import DynamicInt8Config, SchemeConfig
@@ -130,8 +131,6 @@ def _sort_topologically(path: Path) -> None:
 
 
 def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]]) -> float:
-    from edgelstm.artifact.session import session_from_onnx
-
     ref, cand = session_from_onnx(reference), session_from_onnx(candidate)
     signal: np.ndarray | None = None
     noise: np.ndarray | None = None

@@ -8,6 +8,7 @@ import onnx
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import InputShapeError
+from edgelstm.quantize.compact import compact_model
 from edgelstm.quantize.config import SchemeConfig, StaticInt8Config
 from edgelstm.quantize.graph_facts import op_counts
 from edgelstm.quantize.registry import Handler, QuantizeInput, register
@@ -31,8 +32,6 @@ class StaticInt8Handler(Handler):
         float graph, without its metadata, with every float32 initializer counted at one byte per value. Checked
         against built artifacts in tests/test_static_int8_floor.py."""
         import math
-
-        from edgelstm.quantize.compact import compact_model
 
         compacted, _ = compact_model(source.model)  # a new proto: the source is left as it is
         del compacted.metadata_props[:]  # edgelstm's metadata is attached again to the artifact: not counted here

@@ -9,6 +9,7 @@ import onnx
 
 from edgelstm.config import ModelConfig
 from edgelstm.errors import UnsupportedGraphError
+from edgelstm.quantize.calibration import gather_moments
 from edgelstm.quantize.config import (
     SchemeConfig,
     WeightOnlyConfig,
@@ -17,6 +18,8 @@ from edgelstm.quantize.config import (
     WeightOnlyMixedConfig,
 )
 from edgelstm.quantize.registry import Handler, QuantizeInput, SchemeRefused, register
+from edgelstm.quantize.rounding_plan import plan_rounding
+from edgelstm.quantize.weight_only import quantize_weights
 
 
 @register(WeightOnlyInt8Config)
@@ -28,16 +31,11 @@ class WeightOnlyHandler(Handler):
         return "loop" if model.proj_size else "fused"
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
-        from edgelstm.quantize.weight_only import quantize_weights
-
         if not isinstance(config, WeightOnlyConfig):
             raise TypeError(f"{type(config).__name__} is not a weight-only config")
         model = onnx.load(str(source.path))
         plan = None
         if config.needs_plan:
-            from edgelstm.quantize.calibration import gather_moments
-            from edgelstm.quantize.rounding_plan import plan_rounding
-
             moments = None
             if config.rounding != "nearest":
                 if source.calibration_source is None:
