@@ -7,19 +7,11 @@ from collections import Counter
 import onnx
 import onnx.numpy_helper
 
+from edgelstm.artifact.walk import graphs, nodes
+
 
 def op_counts(model: onnx.ModelProto) -> Counter[str]:
-    counts: Counter[str] = Counter()
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            counts[node.op_type] += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
-    return counts
+    return Counter(node.op_type for node in nodes(model.graph))
 
 
 def describe_ops(counts: Counter[str], names: tuple[str, ...]) -> str:
@@ -41,14 +33,10 @@ def _tensor_bytes(model: onnx.ModelProto, constants: bool) -> int:
     def size(tensor: onnx.TensorProto) -> int:
         return len(tensor.raw_data) or onnx.numpy_helper.to_array(tensor).nbytes
 
-    def visit(graph: onnx.GraphProto) -> int:
-        total = sum(size(init) for init in graph.initializer)
-        for node in graph.node:
-            for attr in node.attribute:
-                if constants and attr.type == onnx.AttributeProto.TENSOR:
-                    total += size(attr.t)
-                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                    total += visit(sub)
-        return total
-
-    return visit(model.graph)
+    total = 0
+    for graph in graphs(model.graph):
+        total += sum(size(init) for init in graph.initializer)
+        if constants:
+            tensors = (a.t for n in graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR)
+            total += sum(size(t) for t in tensors)
+    return total

@@ -51,6 +51,20 @@ def random_checkpoint(path: Path, config: ModelConfig, seed: int = 0) -> Path:
     return path
 
 
+def patch_everywhere(monkeypatch: pytest.MonkeyPatch, module: object, name: str, replacement: object) -> int:
+    """Replace `module.name` and every loaded edgelstm module's binding of it (imports are at module level, so a
+    caller holds its own reference); returns how many modules were patched."""
+    import sys
+
+    real = getattr(module, name)
+    patched = 0
+    for loaded_name, loaded in list(sys.modules.items()):
+        if loaded_name.startswith("edgelstm") and getattr(loaded, name, None) is real:
+            monkeypatch.setattr(loaded, name, replacement)
+            patched += 1
+    return patched
+
+
 @pytest.fixture
 def in_user_dir(user, monkeypatch: pytest.MonkeyPatch):
     """The test module's `user` folder (tests.user_modules.user_folder) as the working directory and on sys.path."""

@@ -137,6 +137,7 @@ def test_bench_rejects_meaningless_settings() -> None:
 def test_cold_start_passes_inputs_through_a_file(artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
+    from edgelstm.artifact import child
     from edgelstm.artifact.file import open_artifact
     from edgelstm.bench import runner
 
@@ -147,7 +148,7 @@ def test_cold_start_passes_inputs_through_a_file(artifacts, monkeypatch: pytest.
         seen.append(list(args))
         return real_run(args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(runner.subprocess, "run", spy)
+    monkeypatch.setattr(child.subprocess, "run", spy)  # the cold start's child process is started by the core
     result = runner._cold_start(open_artifact(artifacts[1][0]))
     assert math.isfinite(result.session_ms) and math.isfinite(result.first_run_ms) and result.peak_rss_mb > 0
     (args,) = seen

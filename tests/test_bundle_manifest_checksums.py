@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from edgelstm.artifact import session as session_module
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import BundleError, build_bundle, read_manifest, verify_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
 from edgelstm.loading import load_model
-from tests.conftest import tiny_model
+from tests.conftest import patch_everywhere, tiny_model
 from tests.refusals import assert_refused
 
 NAMED = {"ort": ("model", "ort"), "onnx": ("model", "onnx"), "operators": (None, "required_operators_config")}
@@ -56,7 +57,7 @@ def nothing_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         raise AssertionError("a session was opened for a refused bundle")
 
     monkeypatch.setattr(verify, "_read_member", read)
-    monkeypatch.setattr("edgelstm.artifact.session.session_from_onnx", session)
+    assert patch_everywhere(monkeypatch, session_module, "session_from_onnx", session) > 1  # the factory and its callers
     return calls
 
 

@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
+from edgelstm.artifact import session as session_module
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import BundleError, build_bundle, safe_extract, verify_bundle
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import Preprocessing
 from edgelstm.export.api import export_model
 from edgelstm.loading import load_model
-from tests.conftest import tiny_model
+from tests.conftest import patch_everywhere, tiny_model
 from tests.refusals import assert_refused
 
 ORT, ONNX = "streaming_fused.ort", "streaming_fused.onnx"
@@ -60,7 +61,7 @@ def no_session(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         calls.append(model)
         raise AssertionError("a session was opened for a refused bundle")
 
-    monkeypatch.setattr("edgelstm.artifact.session.session_from_onnx", refuse)
+    assert patch_everywhere(monkeypatch, session_module, "session_from_onnx", refuse) > 1  # the factory and its callers
     return calls
 
 

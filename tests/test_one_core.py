@@ -25,7 +25,6 @@ Code held in strings (the scripts child processes run) is scanned too.
 from __future__ import annotations
 
 import ast
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.conftest import patch_everywhere
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("edgelstm", "export", "quantize", "scripts")  # export/ and quantize/ are edgelstm.export, edgelstm.quantize
@@ -414,9 +415,7 @@ def core_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(args[3])  # `where`: which caller built the feeds
         return real(*args, **kwargs)
 
-    for name, module in list(sys.modules.items()):
-        if name.startswith("edgelstm") and getattr(module, "sequence_feeds", None) is real:
-            monkeypatch.setattr(module, "sequence_feeds", counting)
+    assert patch_everywhere(monkeypatch, feeds, "sequence_feeds", counting) > 1  # the builder and its callers
     return calls
 
 

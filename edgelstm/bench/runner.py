@@ -26,6 +26,7 @@ from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.artifact.session import EXECUTION_MODES, SessionSettings, session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
+from edgelstm.artifact.walk import graphs
 from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, SizeResult, StreamingCostResult
 from edgelstm.bench.roofline import add_roofline
@@ -438,11 +439,9 @@ def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[Siz
 def _stored_elements(graph: Any) -> int:
     """Elements of every stored tensor -- initializers and Constant values, in If/Loop/Scan bodies too (silero-vad
     keeps all its weights in If branches as Constants): the parameter count of a graph with no model beside it."""
-    count = sum(int(np.prod(t.dims)) for t in graph.initializer)
-    for node in graph.node:
-        for attribute in node.attribute:
-            if node.op_type == "Constant" and attribute.HasField("t"):
-                count += int(np.prod(attribute.t.dims))
-            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
-                count += _stored_elements(sub)
+    count = 0
+    for each in graphs(graph):
+        count += sum(int(np.prod(t.dims)) for t in each.initializer)
+        constants = (a.t for n in each.node if n.op_type == "Constant" for a in n.attribute if a.HasField("t"))
+        count += sum(int(np.prod(t.dims)) for t in constants)
     return count

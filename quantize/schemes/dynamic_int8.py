@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 
 from edgelstm.artifact.session import session_from_onnx
+from edgelstm.artifact.walk import nodes
 from edgelstm.config import ModelConfig
 from edgelstm.export.rnn_rewrite import rewrite_fused_rnns
 from edgelstm.quantize.config import DynamicInt8Config, SchemeConfig
@@ -84,18 +85,8 @@ def excluded_node_names(model: onnx.ModelProto, parts: tuple[str, ...]) -> list[
     prefixes = []
     for part in parts:
         prefixes.append({"head": "node_head", "embedding": "node_embedded"}.get(part, f"node_{part}_"))
-    names: list[str] = []
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            if node.op_type in ("MatMul", "LSTM", "GRU", "Gather") and any(node.name.startswith(p) for p in prefixes):
-                names.append(node.name)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
-    return names
+    kinds = ("MatMul", "LSTM", "GRU", "Gather")
+    return [n.name for n in nodes(model.graph) if n.op_type in kinds and any(n.name.startswith(p) for p in prefixes)]
 
 
 def _quantize(config: DynamicInt8Config, source: Path, target: Path, reduce_range: bool) -> None:
