@@ -77,6 +77,7 @@ class GraphShape:
     imports: int
     cycles: list[list[str]]  # strongly connected components of more than one module
     floors: int  # the longest chain of imports, counted in modules (the condensed graph's depth)
+    package_floors: int  # the same counted in packages and top-level modules (edgelstm.artifact is one)
 
 
 def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -124,12 +125,22 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
     return sorted(found)
 
 
-def floors(graph: grimp.ImportGraph, cycles: list[list[str]]) -> int:
-    """Depth of the graph with each cycle condensed to one node: 1 + the longest chain of imports."""
+def floors(graph: grimp.ImportGraph, cycles: list[list[str]], depth_of_name: int = 0) -> int:
+    """Depth of the graph with each cycle condensed to one node: 1 + the longest chain of imports. `depth_of_name`
+    2 counts packages instead of modules (edgelstm.artifact.* as one node; a package-level circle as one floor)."""
     component = {m: m for m in graph.modules}
     for members in cycles:
         for member in members:
             component[member] = members[0]
+    if depth_of_name:
+        component = {m: ".".join(c.split(".")[:depth_of_name]) for m, c in component.items()}
+        package = grimp.ImportGraph()
+        for module in graph.modules:
+            package.add_module(component[module])
+            for imported in graph.find_modules_directly_imported_by(module):
+                if component[imported] != component[module]:
+                    package.add_import(importer=component[module], imported=component[imported])
+        return floors(package, strongly_connected(package))
     edges: dict[str, set[str]] = {c: set() for c in set(component.values())}
     for module in graph.modules:
         for imported in graph.find_modules_directly_imported_by(module):
@@ -149,7 +160,7 @@ def graph_shape(repo: Path = REPO) -> GraphShape:
     graph = build_graph(repo)
     cycles = strongly_connected(graph)
     imports = sum(len(graph.find_modules_directly_imported_by(m)) for m in graph.modules)
-    return GraphShape(len(graph.modules), imports, cycles, floors(graph, cycles))
+    return GraphShape(len(graph.modules), imports, cycles, floors(graph, cycles), floors(graph, cycles, depth_of_name=2))
 
 
 def main() -> int:
@@ -160,7 +171,8 @@ def main() -> int:
         print(link_tree(args.link_tree.resolve()))
         return 0
     shape = graph_shape()
-    print(f"{shape.modules} modules, {shape.imports} imports between them, {shape.floors} floors")
+    print(f"{shape.modules} modules, {shape.imports} imports between them")
+    print(f"{shape.floors} floors of modules, {shape.package_floors} floors of packages and top-level modules")
     print(f"{len(shape.cycles)} cycle(s) (strongly connected components of more than one module)")
     for members in shape.cycles:
         print(f"  {len(members)}: {' '.join(members)}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.export_config import ExportConfig, Form
 from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_interface
 from edgelstm.artifact.graph_io import read_value_infos
 from edgelstm.artifact.hints import ROLES, InterfaceHints
@@ -109,7 +109,7 @@ class ForeignInterface:
             )
             for pair in self.states
         ]
-        form = "streaming" if states else "sequence"
+        form: Form = "streaming" if states else "sequence"
         chunk = None if self.chunk is None else self.chunk - context
         return GraphInterface(form, "foreign", inputs, outputs, states, dict(self.constants), chunk, context)
 

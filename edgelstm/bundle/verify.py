@@ -228,6 +228,7 @@ def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
     interface = zero_state_interface(specs, manifest.constants)
     data = interface.data_input
     try:
-        return sequence_feeds(interface, np.zeros(data.shape, np.dtype(data.dtype)), None, f"{where}: manifest inputs")
+        x = np.zeros([int(d) for d in data.shape], np.dtype(data.dtype))  # concrete: the manifest's sizes
+        return sequence_feeds(interface, x, None, f"{where}: manifest inputs")
     except InputShapeError as exc:
         raise BundleError(str(exc)) from None
