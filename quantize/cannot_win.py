@@ -23,6 +23,11 @@ from typing import Any, Protocol
 from edgelstm.quantize.api import Gate, QuantizeResult
 from edgelstm.quantize.gate import NOT_GATED, ParityGate
 
+if TYPE_CHECKING:
+    from edgelstm.quantize.selection_table import Candidate
+
+# The key a summary carries instead of the gate's figures when the artifact was not gated; its value says why.
+NOT_GATED = "not_gated"
 SIZE_OBJECTIVES = ("size", "size-at-any-cost")
 SPEED_RULE_OBJECTIVES = ("size", "speed")
 # An early timing only declines what is far beyond the speed rule: 2x its limit (2.2x the fp32 latency). Closer

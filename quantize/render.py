@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import SPEED_LIMIT, SelectionResult
+from edgelstm.quantize.selection_table import SPEED_LIMIT, SelectionResult
 from edgelstm.render import _console
 
 

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import onnx
 
-from edgelstm import jsonio
-from edgelstm.artifact.hints import InterfaceHints
-from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.errors import ConfigError, first_line
-from edgelstm.files import ensure_writable, write_text_atomic
+from edgelstm.files import ensure_writable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
-from edgelstm.quantize.api import Gate, QuantizeResult, quantize
+from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
 from edgelstm.quantize.cannot_win import CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
@@ -32,134 +28,24 @@ from edgelstm.quantize.config import (
     WeightOnlyInt4Config,
     WeightOnlyInt8Config,
 )
-from edgelstm.quantize.gate import NOT_GATED, ParityGate
-from edgelstm.quantize.mixed import search_mixed
-from edgelstm.quantize.registry import SchemeRefused
+from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.latency import early_speed_ratio, measure_latencies, plain_ratio
+from edgelstm.quantize.pareto import loss_reason, mark_front, pick_winner
+from edgelstm.quantize.selection_table import (
+    FP32_ROW,
+    OBJECTIVES,
+    ORT_DEFAULT_ROW,
+    SELECTION_FILE,
+    SPEED_LIMIT,
+    Candidate,
+    Objective,
+    SelectionResult,
+    write_selection,
+)
 from edgelstm.quantize.split import DataSplit, split_sequences
-from edgelstm.timing import TimerSettings, time_interleaved
 
-Objective = Literal["size", "speed", "size-at-any-cost"]
-OBJECTIVES: tuple[str, ...] = ("size", "speed", "size-at-any-cost")
-# A published artifact may be at most this much slower than the float graph at batch 1 (issue 11): a smaller file
-# that makes every inference slower is no win on a device (int8 GRU Loop graphs were 5x slower than fused fp32).
-SPEED_LIMIT = 1.1
-FP32_ROW = "fp32"
-ORT_DEFAULT_ROW = "ort-quantize-dynamic"
-# auto's Pareto table as JSON, beside the artifacts it published: `edgelstm report` shows it from there.
-SELECTION_FILE = "auto.json"
-
-
-@dataclass
-class Candidate:
-    scheme: str
-    result: QuantizeResult | None = None
-    refused: str = ""
-    passed: bool = False
-    latency_ms: float | None = None  # batch 1, median, 1 thread; None: not timed (never written)
-    summary: dict[str, Any] = field(default_factory=dict)
-    role: str = "candidate"  # candidate | reference (the fp32 graph) | contender (shown beside, never published)
-    on_front: bool = False  # on the size/latency Pareto front of the passing rows
-    lost: str = ""  # why it is not the winner, in words; "" for the winner
-    speed_ratio: float | None = None  # latency / fp32 latency
-    size_ratio: float | None = None  # fp32 bytes / bytes ("x smaller")
-    # Issue 19: batch-1 medians in a plain ORT session (InferenceSession(path): ORT's defaults, no session entry),
-    # at ORT's default threads and at 1 thread, timed in the same interleaved run; the speed rule is judged on them.
-    plain_latency_ms: float | None = None
-    plain_1thread_latency_ms: float | None = None
-    plain_speed_ratio: float | None = None  # the worse of the two plain latencies over the fp32 graph's
-    details: dict[str, Any] = field(default_factory=dict)  # scheme-specific tables (mixed: per-layer sensitivity)
-
-    @property
-    def timed(self) -> bool:
-        return self.latency_ms is not None
-
-    @property
-    def rule_ratio(self) -> float | None:
-        """The ratio the speed rule judges: the plain-session one where it was timed (latency_ms otherwise)."""
-        return self.plain_speed_ratio if self.plain_speed_ratio is not None else self.speed_ratio
-
-    @property
-    def gated(self) -> bool:
-        """False for a row built but not gated because it cannot win (its `lost` says why)."""
-        return self.result is not None and self.role != "reference" and was_gated(self.summary)
-
-    @property
-    def size_bytes(self) -> int:
-        return self.result.size_bytes if self.result is not None else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "scheme": self.scheme,
-            "role": self.role,
-            "refused": self.refused,
-            "passed": self.passed,
-            "gated": self.gated,
-            "size_bytes": self.size_bytes if self.result is not None else None,
-            # a lower bound: declined before it was built (Handler.size_floor), so x_smaller is an upper bound
-            "size_is_floor": self.result is not None and self.result.size_is_floor,
-            "x_smaller": self.size_ratio,
-            # None: not timed (failed the gate, so never written), rather than a 0.0 that reads as a measurement
-            "latency_ms_batch1": self.latency_ms,
-            "latency_vs_fp32": self.speed_ratio,
-            "plain_session": {
-                "latency_ms_batch1": self.plain_latency_ms,
-                "latency_ms_batch1_1thread": self.plain_1thread_latency_ms,
-                "latency_vs_fp32": self.plain_speed_ratio,
-            },
-            "speed_rule_judged_on": (
-                "plain session"
-                if self.plain_speed_ratio is not None
-                else "edgelstm session"
-                if self.speed_ratio is not None
-                else None  # not timed
-            ),
-            "on_front": self.on_front,
-            "lost": self.lost,
-            "summary": self.summary,
-            "details": self.details,
-            "result": self.result.to_dict() if self.result else None,
-        }
-
-
-@dataclass
-class SelectionResult:
-    candidates: list[Candidate]
-    winner: Candidate | None
-    objective: str = "size"
-
-    @property
-    def why(self) -> str:
-        if self.winner is None:
-            return "no scheme met the parity budget" + (
-                "" if self.objective == "size-at-any-cost" else f" at most {SPEED_LIMIT:g}x slower than the fp32 graph"
-            )
-        if self.objective == "size-at-any-cost":
-            return f"{self.winner.scheme}: the smallest artifact that passed the parity gate, whatever its speed"
-        what = "fastest" if self.objective == "speed" else "smallest"
-        return (
-            f"{self.winner.scheme}: the {what} artifact that passed the parity gate among those at most "
-            f"{SPEED_LIMIT:g}x slower than the fp32 graph at batch 1 in a plain ONNX Runtime session"
-        )
-
-    @property
-    def reference(self) -> Candidate | None:
-        return next((c for c in self.candidates if c.role == "reference"), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "winner": self.winner.scheme if self.winner else None,
-            "objective": self.objective,
-            "speed_limit_vs_fp32": None if self.objective == "size-at-any-cost" else SPEED_LIMIT,
-            "why": self.why,
-            # what --out holds and what each file is: the one published, the passing others kept beside it
-            "published": str(self.winner.result.path) if self.winner and self.winner.result and self.winner.result.path else None,
-            "not_published": [
-                str(c.result.path)
-                for c in self.candidates
-                if c is not self.winner and c.role == "candidate" and c.result is not None and c.result.path is not None
-            ],
-            "candidates": [c.to_dict() for c in self.candidates],
-        }
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 
 DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (
@@ -232,7 +118,7 @@ def select_scheme(
         else:
             fp32 = _fp32_candidate(reference, data, Path(tmp))
         # Built first: candidates are timed beside it early, to know which cannot win (quantize/cannot_win.py).
-        bounded = CannotWinGate(gate, objective, SPEED_LIMIT, lambda path: _speed_ratio(fp32, path, data))
+        bounded = CannotWinGate(gate, objective, SPEED_LIMIT, lambda path: early_speed_ratio(fp32, path, data))
         block = next((c.block_size for c in schemes if isinstance(c, WeightOnlyInt4Config)), 32)
 
         def attempt(config: SchemeConfig | None, judge: Gate) -> Candidate:
@@ -285,25 +171,6 @@ def _try_schemes(
             # An exclusion keeps a part in float: larger, so only worth trying when the gate itself failed it.
             queue[0:0] = exclusion_variants(config, reference)
     return candidates, tried
-
-
-def _speed_ratio(fp32: Candidate, path: Path, data: SequenceData) -> float | None:
-    """An artifact's batch-1 latency over the fp32 graph's in an early interleaved timing of the two (the artifact
-    crash-probed already). The table shows the final timing of every published row together instead."""
-    pair = [replace(fp32), Candidate(path.name, QuantizeResult(path.name, {}, str(path), 0, path=path))]
-    measure_latencies(pair, data)
-    plain = plain_ratio(pair[1], pair[0])  # the speed rule is judged in a plain session
-    if plain is not None:
-        return plain
-    fp32_ms, ms = pair[0].latency_ms, pair[1].latency_ms
-    return ms / fp32_ms if ms is not None and fp32_ms else None
-
-
-def write_selection(selection: SelectionResult, out_dir: Path, overwrite: bool = False) -> Path:
-    """auto's table (every candidate, its numbers and why it lost) saved atomically as `auto.json` in `out_dir`."""
-    path = Path(out_dir) / SELECTION_FILE
-    write_text_atomic(path, jsonio.dumps(selection.to_dict()) + "\n", overwrite)
-    return path
 
 
 def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -> Candidate:
@@ -517,143 +384,3 @@ def _unpublish(candidate: Candidate) -> None:
     for written in (path, path.with_suffix(".quant.json")):
         written.unlink(missing_ok=True)
     candidate.result.path = None
-
-
-def _batch1_feeds(path: Path, data: SequenceData | None, hints: InterfaceHints | None = None) -> dict[str, np.ndarray]:
-    """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
-    its constants and initial state, from the one feed builder."""
-    from edgelstm.artifact.feeds import data_shape, sequence_feeds
-    from edgelstm.artifact.file import open_artifact
-
-    interface = open_artifact(path, hints).interface
-    if data is not None:
-        return sequence_feeds(interface, data.x[:1], None, str(path))
-    x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
-    return sequence_feeds(interface, x, None, str(path))
-
-
-# The sessions each artifact is timed in, all in one interleaved run: edgelstm's (1 thread, no spinning: latency_ms)
-# and two plain ones (ORT's defaults: its thread pool, spinning on; and the same at 1 thread).
-TIMED_SESSIONS = (SessionSettings(intra_op_threads=1), SessionSettings.ort_defaults(0), SessionSettings.ort_defaults(1))
-
-
-def measure_latencies(
-    candidates: list[Candidate],
-    data: SequenceData | None,
-    hints: InterfaceHints | None = None,
-    rounds: int = 7,
-    calls: int = 10,
-) -> None:
-    """Batch-1 latency of each artifact in each of TIMED_SESSIONS, interleaved round by round so machine noise hits
-    all alike; median."""
-    workloads, busy = [], []
-    for candidate in candidates:
-        assert candidate.result is not None and candidate.result.path is not None
-        feeds = _batch1_feeds(candidate.result.path, data, hints)
-        for settings in TIMED_SESSIONS:
-            session = session_from_onnx(candidate.result.path, settings)
-            names = {i.name for i in session.get_inputs()}
-            own = {k: v for k, v in feeds.items() if k in names}
-            workloads.append(lambda s=session, f=own: s.run(None, f))
-            busy.append(settings.allow_spinning and settings.intra_op_threads != 1)  # ORT's pool spins after a run
-    timings = time_interleaved(workloads, TimerSettings(rounds=rounds, calls_per_round=calls, warmup_calls=1), busy)
-    for index, candidate in enumerate(candidates):
-        own_timings = timings[index * len(TIMED_SESSIONS) : (index + 1) * len(TIMED_SESSIONS)]
-        candidate.latency_ms, candidate.plain_latency_ms, candidate.plain_1thread_latency_ms = (t.p50_ms for t in own_timings)
-
-
-def plain_ratio(row: Candidate, fp32: Candidate) -> float | None:
-    """The worse of the row's two plain-session latencies over the fp32 graph's in the same session: the speed rule
-    holds for a user who loads the file with ORT's defaults, or at 1 thread. None when either was not timed."""
-    pairs = [(row.plain_latency_ms, fp32.plain_latency_ms), (row.plain_1thread_latency_ms, fp32.plain_1thread_latency_ms)]
-    ratios = []
-    for ms, base in pairs:
-        if ms is None or not base:
-            return None
-        ratios.append(ms / base)
-    return max(ratios)
-
-
-# Latencies within this factor of each other count as the same speed when a row's loss is put in words.
-EQUAL_SPEED = 1.1
-
-
-def pick_winner(candidates: list[Candidate], objective: Objective = "size", fp32_ms: float | None = None) -> Candidate | None:
-    """The smallest (objective size) or fastest (speed) published passing artifact at most SPEED_LIMIT x slower
-    than the fp32 graph; size-at-any-cost: the smallest passing one, whatever its speed. Ties go to the faster
-    (size) or the smaller (speed)."""
-    passing = [c for c in candidates if c.role == "candidate" and c.passed and c.result is not None and c.latency_ms is not None]
-    if objective != "size-at-any-cost" and fp32_ms:
-        passing = [c for c in passing if within_speed_rule(c, fp32_ms)]
-    if not passing:
-        return None
-    if objective == "speed":
-        return min(passing, key=lambda c: (c.latency_ms or 0.0, c.size_bytes))
-    return min(passing, key=lambda c: (c.size_bytes, c.latency_ms or 0.0))
-
-
-def within_speed_rule(row: Candidate, fp32_ms: float | None) -> bool:
-    """At most SPEED_LIMIT x the fp32 graph: in a plain ORT session where both were timed there (issue 19: what a
-    user's app gets), else in edgelstm's 1-thread session."""
-    if row.plain_speed_ratio is not None:
-        return row.plain_speed_ratio <= SPEED_LIMIT
-    if row.latency_ms is None or not fp32_ms:
-        return False
-    return row.latency_ms <= SPEED_LIMIT * fp32_ms
-
-
-def mark_front(rows: list[Candidate]) -> None:
-    """On the front: a passing, timed row no other passing row beats on both bytes and latency."""
-    timed = [r for r in rows if r.passed and r.result is not None and r.latency_ms is not None]
-    for row in timed:
-        row.on_front = not any(_dominates(other, row) for other in timed if other is not row)
-
-
-def _dominates(a: Candidate, b: Candidate) -> bool:
-    assert a.latency_ms is not None and b.latency_ms is not None
-    no_worse = a.size_bytes <= b.size_bytes and a.latency_ms <= b.latency_ms
-    return no_worse and (a.size_bytes < b.size_bytes or a.latency_ms < b.latency_ms)
-
-
-def loss_reason(row: Candidate, winner: Candidate | None, objective: Objective) -> str:
-    """Why `row` is not the winner, in words a user can act on."""
-    if row.refused:
-        return "refused: " + row.refused.split(" refused: ", 1)[-1]
-    if not was_gated(row.summary):
-        return f"not gated: {row.summary[NOT_GATED]}"
-    if not row.passed:
-        failures = row.summary.get("failures") or []
-        # the data could not resolve a budget: not the artifact's failure, and not a pass either
-        first = failures[0] if failures else "see its parity summary"
-        if row.summary.get("verdict") == "inconclusive":
-            return "gate inconclusive: " + first.removeprefix("inconclusive: ")
-        return "failed the gate: " + first
-    prefix = "ORT's default quantize_dynamic, shown for comparison; " if row.role == "contender" else ""
-    if winner is None:
-        return prefix + (
-            "the float graph: no quantized artifact met the budget and the speed rule"
-            if row.role == "reference"
-            else "not picked"
-        )
-    if winner.result is None or row.latency_ms is None or winner.latency_ms is None:
-        return prefix + f"not picked ({winner.scheme} won)"
-    times = row.size_bytes / winner.size_bytes if winner.size_bytes else 0.0
-    speed = row.latency_ms / winner.latency_ms if winner.latency_ms else 0.0
-    if row.role == "reference":
-        return f"the float graph: {winner.scheme} is {times:.2f}x smaller" + (
-            "" if objective == "size-at-any-cost" else f" within {SPEED_LIMIT:g}x of its speed"
-        )
-    if objective == "speed":
-        if speed > 1.0:
-            return prefix + f"{speed:.2f}x the latency of {winner.scheme}"
-        return prefix + f"as fast as {winner.scheme} but {times:.2f}x its bytes"
-    if times > 1.0:
-        if speed > EQUAL_SPEED:
-            return prefix + f"larger ({times:.2f}x the bytes) and {speed:.2f}x slower than {winner.scheme}"
-        if speed >= 1 / EQUAL_SPEED:
-            return prefix + f"larger than {winner.scheme} ({times:.2f}x the bytes) at equal speed"
-        return (
-            prefix
-            + f"larger than {winner.scheme} ({times:.2f}x the bytes); faster ({speed:.2f}x its latency), but the objective is size"
-        )
-    return prefix + f"as small as {winner.scheme} but {speed:.2f}x its latency"

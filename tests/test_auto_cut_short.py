@@ -18,9 +18,11 @@ from edgelstm.quantize import gate as gate_module
 from edgelstm.quantize import mixed as mixed_module
 from edgelstm.quantize import selection as selection_module
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.cannot_win import CannotWinGate, premise_holds
-from edgelstm.quantize.gate import NOT_GATED, ParityGate, spread_subset
-from edgelstm.quantize.selection import Candidate, loss_reason, select_scheme
+from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds
+from edgelstm.quantize.gate import ParityGate, spread_subset
+from edgelstm.quantize.pareto import loss_reason
+from edgelstm.quantize.selection import select_scheme
+from edgelstm.quantize.selection_table import Candidate
 from tests.conftest import tiny_model
 
 BATCH, STEPS = 24, 10
@@ -101,7 +103,7 @@ def test_a_clearly_slower_row_is_not_gated_and_a_row_near_the_limit_is(tmp_path:
 
 def test_a_declined_row_says_why_and_is_not_a_gate_failure(capsys: pytest.CaptureFixture[str]) -> None:
     from edgelstm.quantize.render import print_selection
-    from edgelstm.quantize.selection import SelectionResult
+    from edgelstm.quantize.selection_table import SelectionResult
 
     winner = _row("dynamic-int8", 23_000)
     winner.latency_ms = 0.07
@@ -145,7 +147,7 @@ def _fake_selection(monkeypatch: pytest.MonkeyPatch, ratio: float, fp32_ms: floa
     (by scheme tag in the file name; fp32 at `fp32_ms`): which rows are gated is then the rule's alone."""
     judged = _Gate()
     monkeypatch.setattr(ParityGate, "run", lambda self, path: judged.run(path))
-    monkeypatch.setattr(selection_module, "_speed_ratio", lambda fp32, path, data: ratio)
+    monkeypatch.setattr(selection_module, "early_speed_ratio", lambda fp32, path, data: ratio)
 
     def measure(rows: list[Candidate], data: Any, hints: Any = None, **kw: Any) -> None:
         for row in rows:

@@ -378,7 +378,7 @@ def test_quantize_candidate_that_was_never_written_is_not_shown_as_timed(capsys:
     """static-int8 failing the gate is not written, so it is never timed: it printed as 0.000 ms."""
     from edgelstm.quantize.api import QuantizeResult
     from edgelstm.quantize.render import print_selection
-    from edgelstm.quantize.selection import Candidate, SelectionResult
+    from edgelstm.quantize.selection_table import Candidate, SelectionResult
 
     result = QuantizeResult("static-int8", {}, "m.onnx", 1000, path=None, size_bytes=300, impl="unrolled")
     failed = Candidate("static-int8", result=result, passed=False, summary={"failures": ["large: clipped"]})

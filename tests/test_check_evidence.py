@@ -196,8 +196,9 @@ def test_quantize_gate_does_not_publish_an_inconclusive_artifact_and_says_why(
     from edgelstm.parity.data import load_sequence_data
     from edgelstm.quantize.api import QuantizeResult
     from edgelstm.quantize.gate import ParityGate
+    from edgelstm.quantize.pareto import loss_reason
     from edgelstm.quantize.render import _cost_text, print_quantize
-    from edgelstm.quantize.selection import Candidate, loss_reason
+    from edgelstm.quantize.selection_table import Candidate
     from edgelstm.report.render import selection_rows
 
     artifact, data = one_flip(model, 54, "gate")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import Candidate, SelectionResult, loss_reason, mark_front, pick_winner
+from edgelstm.quantize.pareto import loss_reason, mark_front, pick_winner
+from edgelstm.quantize.selection_table import Candidate, SelectionResult
 
 
 def _row(name: str, size: int, latency: float | None, passed: bool = True, role: str = "candidate", **kw) -> Candidate:
@@ -143,7 +144,7 @@ def test_auto_times_each_artifact_in_edgelstm_and_two_plain_sessions(monkeypatch
     """measure_latencies opens three sessions per artifact through session_from_onnx (edgelstm's 1-thread one, a
     plain one with ORT's defaults, a plain one at 1 thread), times them in ONE interleaved run, pauses after ORT's
     spinning default pool, and puts each median in its field."""
-    from edgelstm.quantize import selection as selection_module
+    from edgelstm.quantize import latency as latency_module
     from edgelstm.timing import Timing
 
     opened = []
@@ -165,11 +166,11 @@ def test_auto_times_each_artifact_in_edgelstm_and_two_plain_sessions(monkeypatch
         runs.append(list(busy))
         return [Timing.from_samples([float(i + 1)]) for i in range(len(calls))]
 
-    monkeypatch.setattr(selection_module, "session_from_onnx", fake_session)
-    monkeypatch.setattr(selection_module, "_batch1_feeds", lambda path, data, hints=None: {})
-    monkeypatch.setattr(selection_module, "time_interleaved", fake_timer)
+    monkeypatch.setattr(latency_module, "session_from_onnx", fake_session)
+    monkeypatch.setattr(latency_module, "_batch1_feeds", lambda path, data, hints=None: {})
+    monkeypatch.setattr(latency_module, "time_interleaved", fake_timer)
     rows = [_timed(n, 1, 0.0, 0.0, 0.0, path=tmp_path / f"{n}.onnx") for n in ("fp32", "int8")]
-    selection_module.measure_latencies(rows, None)
+    latency_module.measure_latencies(rows, None)
     assert len(runs) == 1 and runs[0] == [False, True, False] * 2
     assert [(name, s.plain, s.intra_op_threads) for name, s in opened] == [
         (f"{n}.onnx", plain, threads) for n in ("fp32", "int8") for plain, threads in ((False, 1), (True, 0), (True, 1))

@@ -26,7 +26,10 @@ from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import DynamicInt8Config, Fp16Config, Int4Config, SchemeRefused, StaticInt8Config, quantize
 from edgelstm.quantize.graph_facts import op_counts
-from edgelstm.quantize.selection import Candidate, check_artifact, pick_winner
+from edgelstm.quantize.pareto import pick_winner
+from edgelstm.quantize.selection import check_artifact
+from edgelstm.quantize.selection_table import Candidate
+from edgelstm.runtime import session_from_onnx
 from edgelstm.training import TrainConfig, train_classifier
 
 ARCHITECTURES = {

@@ -160,7 +160,7 @@ def test_report_json_names_the_full_sha256_of_every_verdict(run_dir: Path, tmp_p
 
 def _selection():
     from edgelstm.quantize.api import QuantizeResult
-    from edgelstm.quantize.selection import Candidate, SelectionResult
+    from edgelstm.quantize.selection_table import Candidate, SelectionResult
 
     def row(name: str, size: int, latency: float | None, **kw) -> Candidate:
         return Candidate(name, QuantizeResult(name, {}, "m", 80_000, size_bytes=size, impl="fused"), latency_ms=latency, **kw)
@@ -179,7 +179,7 @@ def _selection():
 
 
 def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_path: Path) -> None:
-    from edgelstm.quantize.selection import write_selection
+    from edgelstm.quantize.selection_table import write_selection
 
     run = _copy_run(run_dir, tmp_path)
     write_selection(_selection(), run)
@@ -215,7 +215,7 @@ def test_auto_table_from_auto_json_is_in_every_report_form(run_dir: Path, tmp_pa
 
 
 def test_auto_json_alone_is_a_report_and_a_malformed_one_is_refused(tmp_path: Path) -> None:
-    from edgelstm.quantize.selection import write_selection
+    from edgelstm.quantize.selection_table import write_selection
 
     write_selection(_selection(), tmp_path / "only")
     assert "| fp32 | fused | 80,000 | 1.00x |" in markdown_report(collect_run(tmp_path / "only"))

@@ -15,7 +15,7 @@ from edgelstm.distill.metrics import TaskMetric
 from edgelstm.distill.report import ArtifactScore, DistillReport
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.render import published_lines
-from edgelstm.quantize.selection import Candidate, SelectionResult
+from edgelstm.quantize.selection_table import Candidate, SelectionResult
 from tests.conftest import tiny_model
 from tests.refusals import run_cli
 

@@ -71,7 +71,7 @@ def test_auto_declines_static_int8_without_building_it(tmp_path: Path, monkeypat
     monkeypatch.setattr(StaticInt8Handler, "apply", lambda self, *a: built.append("static") or real_apply(self, *a))
     gate = CannotWinGate(_FloorSpy(), "size", 1.1, lambda path: 1.0)
     bar = quantize(model, DynamicInt8Config(), tmp_path / "q", calibration=data, gate=gate)
-    from edgelstm.quantize.selection import Candidate
+    from edgelstm.quantize.selection_table import Candidate
 
     gate.consider(Candidate("dynamic-int8", bar, passed=True))
     assert gate.bar is not None

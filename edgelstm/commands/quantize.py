@@ -239,7 +239,7 @@ def _admit_graphs(model: str, reference: str | None) -> None:
 
 def _check_objective(objective: str) -> None:
     from edgelstm.errors import ConfigError
-    from edgelstm.quantize.selection import OBJECTIVES
+    from edgelstm.quantize.selection_table import OBJECTIVES
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"--objective {objective!r}: choose {', '.join(OBJECTIVES)}")

@@ -169,6 +169,8 @@ def collect_run(run_dir: Path) -> RunSummary:
 
 def _load_selection(run_dir: Path) -> dict[str, Any] | None:
     """auto.json in the run directory or below it (`convert` writes it in quantize/), like the *.quant.json."""
+    from edgelstm.quantize.selection_table import SELECTION_FILE
+
     found = sorted(run_dir.rglob(SELECTION_FILE))
     if len(found) > 1:
         names = ", ".join(str(p.relative_to(run_dir)) for p in found)

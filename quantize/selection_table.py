@@ -1,0 +1,156 @@
+"""auto's table: a Candidate row per scheme tried and the SelectionResult, saved as auto.json for `report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from edgelstm import jsonio
+from edgelstm.files import write_text_atomic
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.cannot_win import was_gated
+
+if TYPE_CHECKING:
+    pass
+
+
+Objective = Literal["size", "speed", "size-at-any-cost"]
+
+
+OBJECTIVES: tuple[str, ...] = ("size", "speed", "size-at-any-cost")
+
+
+# A published artifact may be at most this much slower than the float graph at batch 1 (issue 11): a smaller file
+# that makes every inference slower is no win on a device (int8 GRU Loop graphs were 5x slower than fused fp32).
+SPEED_LIMIT = 1.1
+
+
+FP32_ROW = "fp32"
+
+
+ORT_DEFAULT_ROW = "ort-quantize-dynamic"
+
+
+# auto's Pareto table as JSON, beside the artifacts it published: `edgelstm report` shows it from there.
+SELECTION_FILE = "auto.json"
+
+
+@dataclass
+class Candidate:
+    scheme: str
+    result: QuantizeResult | None = None
+    refused: str = ""
+    passed: bool = False
+    latency_ms: float | None = None  # batch 1, median, 1 thread; None: not timed (never written)
+    summary: dict[str, Any] = field(default_factory=dict)
+    role: str = "candidate"  # candidate | reference (the fp32 graph) | contender (shown beside, never published)
+    on_front: bool = False  # on the size/latency Pareto front of the passing rows
+    lost: str = ""  # why it is not the winner, in words; "" for the winner
+    speed_ratio: float | None = None  # latency / fp32 latency
+    size_ratio: float | None = None  # fp32 bytes / bytes ("x smaller")
+    # Issue 19: batch-1 medians in a plain ORT session (InferenceSession(path): ORT's defaults, no session entry),
+    # at ORT's default threads and at 1 thread, timed in the same interleaved run; the speed rule is judged on them.
+    plain_latency_ms: float | None = None
+    plain_1thread_latency_ms: float | None = None
+    plain_speed_ratio: float | None = None  # the worse of the two plain latencies over the fp32 graph's
+    details: dict[str, Any] = field(default_factory=dict)  # scheme-specific tables (mixed: per-layer sensitivity)
+
+    @property
+    def timed(self) -> bool:
+        return self.latency_ms is not None
+
+    @property
+    def rule_ratio(self) -> float | None:
+        """The ratio the speed rule judges: the plain-session one where it was timed (latency_ms otherwise)."""
+        return self.plain_speed_ratio if self.plain_speed_ratio is not None else self.speed_ratio
+
+    @property
+    def gated(self) -> bool:
+        """False for a row built but not gated because it cannot win (its `lost` says why)."""
+        return self.result is not None and self.role != "reference" and was_gated(self.summary)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.result.size_bytes if self.result is not None else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "role": self.role,
+            "refused": self.refused,
+            "passed": self.passed,
+            "gated": self.gated,
+            "size_bytes": self.size_bytes if self.result is not None else None,
+            # a lower bound: declined before it was built (Handler.size_floor), so x_smaller is an upper bound
+            "size_is_floor": self.result is not None and self.result.size_is_floor,
+            "x_smaller": self.size_ratio,
+            # None: not timed (failed the gate, so never written), rather than a 0.0 that reads as a measurement
+            "latency_ms_batch1": self.latency_ms,
+            "latency_vs_fp32": self.speed_ratio,
+            "plain_session": {
+                "latency_ms_batch1": self.plain_latency_ms,
+                "latency_ms_batch1_1thread": self.plain_1thread_latency_ms,
+                "latency_vs_fp32": self.plain_speed_ratio,
+            },
+            "speed_rule_judged_on": (
+                "plain session"
+                if self.plain_speed_ratio is not None
+                else "edgelstm session"
+                if self.speed_ratio is not None
+                else None  # not timed
+            ),
+            "on_front": self.on_front,
+            "lost": self.lost,
+            "summary": self.summary,
+            "details": self.details,
+            "result": self.result.to_dict() if self.result else None,
+        }
+
+
+@dataclass
+class SelectionResult:
+    candidates: list[Candidate]
+    winner: Candidate | None
+    objective: str = "size"
+
+    @property
+    def why(self) -> str:
+        if self.winner is None:
+            return "no scheme met the parity budget" + (
+                "" if self.objective == "size-at-any-cost" else f" at most {SPEED_LIMIT:g}x slower than the fp32 graph"
+            )
+        if self.objective == "size-at-any-cost":
+            return f"{self.winner.scheme}: the smallest artifact that passed the parity gate, whatever its speed"
+        what = "fastest" if self.objective == "speed" else "smallest"
+        return (
+            f"{self.winner.scheme}: the {what} artifact that passed the parity gate among those at most "
+            f"{SPEED_LIMIT:g}x slower than the fp32 graph at batch 1 in a plain ONNX Runtime session"
+        )
+
+    @property
+    def reference(self) -> Candidate | None:
+        return next((c for c in self.candidates if c.role == "reference"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "winner": self.winner.scheme if self.winner else None,
+            "objective": self.objective,
+            "speed_limit_vs_fp32": None if self.objective == "size-at-any-cost" else SPEED_LIMIT,
+            "why": self.why,
+            # what --out holds and what each file is: the one published, the passing others kept beside it
+            "published": str(self.winner.result.path) if self.winner and self.winner.result and self.winner.result.path else None,
+            "not_published": [
+                str(c.result.path)
+                for c in self.candidates
+                if c is not self.winner and c.role == "candidate" and c.result is not None and c.result.path is not None
+            ],
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def write_selection(selection: SelectionResult, out_dir: Path, overwrite: bool = False) -> Path:
+    """auto's table (every candidate, its numbers and why it lost) saved atomically as `auto.json` in `out_dir`."""
+    path = Path(out_dir) / SELECTION_FILE
+    write_text_atomic(path, jsonio.dumps(selection.to_dict()) + "\n", overwrite)
+    return path
