@@ -26,8 +26,8 @@ from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.quantize.moments import Moments
 from edgelstm.quantize.rounding_plan import weight_layout
-from edgelstm.quantize.weight_only import LAYOUT_OPS, _stored_tensors, _weight_slot
 from edgelstm.quantize.weight_rows import slot_rows
+from edgelstm.quantize.weight_slots import LAYOUT_OPS, stored_tensors, weight_slot
 
 Feeds = dict[str, np.ndarray]
 MAX_BRANCH_ROUNDS = 8  # If nesting opened at most this deep (silero: 2)
@@ -61,7 +61,7 @@ def gather_moments(model: onnx.ModelProto, source: CalibrationSource) -> Moments
     taps = _taps(copy, moments)
     layouts = {
         name: layout
-        for value, _, constant_node in _stored_tensors(copy.graph)
+        for value, _, constant_node in stored_tensors(copy.graph)
         if (name := value.name) in taps and (layout := weight_layout(value, constant_node)) is not None
     }
     wanted = sorted({v for tap_list in taps.values() for tap in tap_list for v in tap.values if v})
@@ -187,7 +187,7 @@ def _taps(model: ir.Model, moments: Moments) -> dict[str, list[_Tap]]:
     top = model.graph
     taps: dict[str, list[_Tap]] = {}
     counter = iter(range(1 << 30))
-    for value, owner, constant_node in _stored_tensors(top):
+    for value, owner, constant_node in stored_tensors(top):
         name = value.name or ""
         tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
         if not name or tensor is None:
@@ -242,7 +242,7 @@ def _rows_split_between_inputs(value: ir.Value, constant_node: ir.Node | None, t
 def _slot_uses(value: ir.Value, rank: int) -> Iterator[tuple[ir.Node, int]]:
     """(node, input index) of every weight slot `value` (of the stored tensor's `rank`) reaches through layout ops."""
     for node, index in value.uses():
-        if _weight_slot(node, index, rank) is not None:
+        if weight_slot(node, index, rank) is not None:
             yield node, index
         elif node.op_type in LAYOUT_OPS:
             for output in node.outputs:

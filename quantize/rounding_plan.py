@@ -16,7 +16,7 @@ from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyMixedConfig
 from edgelstm.quantize.moments import Moments
 from edgelstm.quantize.plan import RoundingPlan
 from edgelstm.quantize.rounding import GranularityChoice, RoundedWeight, WeightLayout, choose_blocks, round_weight
-from edgelstm.quantize.weight_only import FLOAT_TYPES, _block_axis, _NotAWeight, _stored_tensors, _weight_slots
+from edgelstm.quantize.weight_slots import FLOAT_TYPES, NotAWeight, shared_block_axis, stored_tensors, weight_slots
 
 # Blocks are kept only where they cut a weight's output error at least this much (blocks of random weights alone
 # gain ~1.5x; an input-channel outlier gains far more).
@@ -30,15 +30,15 @@ def weight_layout(value: ir.Value, constant_node: ir.Node | None) -> WeightLayou
         return None
     shape = tuple(int(d) for d in tensor.shape.numpy())
     try:
-        slots = _weight_slots(value, list(range(len(shape))))
-    except _NotAWeight:
+        slots = weight_slots(value, list(range(len(shape))))
+    except NotAWeight:
         return None
     if not slots or len({(s.channel_axis, s.reduce_axes) for s in slots}) != 1 or not slots[0].reduce_axes:
         return None
     reduce_axes = slots[0].reduce_axes
     if list(reduce_axes) != sorted(reduce_axes):
         return None  # a Transpose reordered the summed axes: the matrix columns would not match the inputs
-    return WeightLayout(shape, slots[0].channel_axis, reduce_axes, _block_axis(shape, slots))
+    return WeightLayout(shape, slots[0].channel_axis, reduce_axes, shared_block_axis(shape, slots))
 
 
 def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Moments | None = None) -> RoundingPlan:
@@ -48,7 +48,7 @@ def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Mom
     block_forms: dict[str, RoundedWeight] = {}
     elements = 0
     done: dict[bytes, tuple[str, RoundedWeight]] = {}  # identical weights in twin branches share one result
-    for value, _, constant_node in _stored_tensors(graph.graph):
+    for value, _, constant_node in stored_tensors(graph.graph):
         tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
         name = value.name or ""
         if not name or tensor is None or tensor.dtype not in FLOAT_TYPES or tensor.size < config.min_elements:
@@ -110,7 +110,7 @@ def _fingerprint(array: np.ndarray, storage: str) -> bytes:
 
 def _correct_biases(graph: ir.Model, plan: RoundingPlan, moments: Moments) -> None:
     """bias -= (Wq - W) E[x] for each Conv/Gemm bias read by one rounded (not nearest) weight's layer alone."""
-    stored = {v.name: (v, n) for v, _, n in _stored_tensors(graph.graph)}
+    stored = {v.name: (v, n) for v, _, n in stored_tensors(graph.graph)}
     for name, bias_name in moments.bias.items():
         rounded, mean = plan.weights.get(name), moments.mean(name)
         if rounded is None or mean is None or rounded.rounding == "nearest" or name not in stored or bias_name not in stored:

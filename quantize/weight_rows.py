@@ -14,7 +14,7 @@ import numpy as np
 import onnx_ir as ir
 
 from edgelstm.quantize.rounding import WeightLayout
-from edgelstm.quantize.weight_only import LAYOUT_OPS, _constant_ints
+from edgelstm.quantize.weight_slots import LAYOUT_OPS, constant_ints
 
 
 def slot_rows(stored: ir.Value, layout: WeightLayout, slot: ir.Value) -> frozenset[int] | None:
@@ -88,5 +88,5 @@ def _param(node: ir.Node, name: str, index: int) -> list[int] | None:
     if listed is not None:
         return list(listed)
     if len(node.inputs) > index and node.inputs[index] is not None:
-        return _constant_ints(node.inputs[index])  # type: ignore[arg-type]
+        return constant_ints(node.inputs[index])  # type: ignore[arg-type]
     return None

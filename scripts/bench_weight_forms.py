@@ -88,7 +88,9 @@ def _table(label: str, source: Path, hints, root: Path, rounds: int, calls: int)
     from edgelstm.artifact.runners import convert_to_ort
     from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config
-    from edgelstm.quantize.weight_only import CAST, DEQUANTIZE, quantize_weights
+    from edgelstm.quantize.stored_weight import CAST, DEQUANTIZE
+    from edgelstm.quantize.weight_only import quantize_weights
+    from edgelstm.runtime import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     out = root / source.stem
