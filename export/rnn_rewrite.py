@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -24,7 +24,10 @@ import onnx_ir as ir
 from onnx_ir import convenience
 from onnx_ir.tape import Tape
 
-from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.export.constant_fold import FOLD_LIMIT, fold_constant
+
+if TYPE_CHECKING:
+    pass
 
 _DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 _GATES = {"LSTM": 4, "GRU": 3}
@@ -104,55 +107,13 @@ class _Params:
     p: np.ndarray | None  # [D, 3*H] LSTM peepholes (i, o, f)
 
 
-# Pure ops torch.onnx and others use to build weights from constants in the graph (silero-vad reorders its LSTM
-# gates with Slice + Concat + Unsqueeze of Constant nodes): such a chain is folded to the tensor it computes.
-_FOLDABLE = {"Identity", "Unsqueeze", "Squeeze", "Concat", "Slice", "Transpose", "Reshape", "Gather", "Cast", "Split"}
-_FOLD_LIMIT = 64  # nodes per weight: a weight is a short chain, anything longer is not worth the evaluation
-
-
 def _const(value: ir.Value | None, what: str, opset: int) -> np.ndarray | None:
     if value is None:
         return None
-    array = _fold(value, opset, [_FOLD_LIMIT])
+    array = fold_constant(value, opset, [FOLD_LIMIT])
     if array is None:
         raise _Refused(f"{what} is not a constant (initializer, Constant node or a short chain of pure ops on them)")
     return np.asarray(array, dtype=np.float32)
-
-
-def _fold(value: ir.Value, opset: int, budget: list[int]) -> np.ndarray | None:
-    tensor = convenience.get_const_tensor(value)
-    if tensor is not None:
-        return tensor.numpy()
-    node = value.producer()
-    if node is None or node.op_type not in _FOLDABLE or node.domain not in ("", "ai.onnx") or budget[0] <= 0:
-        return None
-    budget[0] -= 1
-    args: list[np.ndarray | None] = []
-    for arg in node.inputs:
-        folded = _fold(arg, opset, budget) if arg is not None else None
-        if arg is not None and folded is None:
-            return None
-        args.append(folded)
-    return _evaluate(node, args, opset)[value.index()]
-
-
-def _evaluate(node: ir.Node, args: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
-    """Run one pure node on constant inputs with onnx's reference implementation (the spec's own semantics)."""
-    from onnx.reference import ReferenceEvaluator
-
-    proto = ir.serde.serialize_node(node)
-    names = [f"in{k}" if a is not None else "" for k, a in enumerate(args)]
-    proto.input[:] = names
-    proto.output[:] = [f"out{k}" for k in range(len(proto.output))]
-    feeds = {n: a for n, a in zip(names, args, strict=True) if n}
-    graph = onnx.helper.make_graph(
-        [proto],
-        "fold",
-        [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()],
-        [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in proto.output],
-    )
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
-    return list(ReferenceEvaluator(model).run(None, feeds))
 
 
 def _read_params(node: ir.Node, opset: int) -> _Params:
@@ -461,102 +422,3 @@ def _step(
             assert c_prev is not None
             c_new = b.op("Where", [keep, c_new, c_prev])
     return y_t, h_new, c_new
-
-
-@dataclass
-class UnrolledGraphResult:
-    """What `unrolled_graph_file` wrote: the rewrite report, the check against the original graph, the file."""
-
-    source: str
-    source_sha256: str
-    steps: int
-    report: RewriteReport
-    max_abs_error: float  # unrolled vs original graph in ONNX Runtime at `steps`, batches 1 and 3
-    path: str = ""
-    sha256: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "source_sha256": self.source_sha256,
-            "steps": self.steps,
-            "rewritten": self.report.lines(),
-            "max_abs_error": self.max_abs_error,
-            "path": self.path,
-            "sha256": self.sha256,
-        }
-
-
-UNROLLED_TOLERANCE = 1e-4  # relative to the output's largest magnitude: the same float32 math, reordered
-
-
-def unrolled_graph_file(
-    path: Path, out_dir: Path, steps: int, overwrite: bool = False, hints: InterfaceHints | None = None
-) -> UnrolledGraphResult:
-    """`edgelstm export GRAPH.onnx --impl unrolled --fixed-steps T`: every fused LSTM/GRU written out for T steps,
-    checked against the original graph in ONNX Runtime at T steps (batches 1 and 3), written with its foreign
-    metadata and an `.export.json` only when every node was rewritten and the outputs agree. `hints` (--const,
-    --state) describe the graph's other inputs like every command's model options; the chunk is T."""
-    import hashlib
-    import json
-    import tempfile
-    from dataclasses import replace
-
-    from edgelstm.artifact.feeds import data_shape, sequence_feeds
-    from edgelstm.artifact.foreign import foreign_metadata
-    from edgelstm.artifact.hints import InterfaceHints
-    from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
-    from edgelstm.artifact.session import session_from_onnx
-    from edgelstm.errors import EdgelstmError, UnsupportedGraphError, first_line
-    from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
-
-    path = Path(path)
-    check_output_dir(Path(out_dir))
-    target = Path(out_dir) / f"{path.stem}.unrolled_{steps}.onnx"
-    ensure_writable(target, overwrite)
-    ensure_writable(target.with_suffix(".export.json"), overwrite)
-    original = load_onnx_file(path)
-    model, report = rewrite_fused_rnns(original, unroll_steps=steps)
-    if not report.rewritten or report.refused:
-        reasons = "; ".join(report.lines()[len(report.rewritten) :]) or "the graph has no fused LSTM/GRU node"
-        raise UnsupportedGraphError(f"{path}: cannot unroll: {reasons}")
-    del model.metadata_props[:]  # metadata of the source graph would describe the wrong graph
-    result = UnrolledGraphResult(str(path), file_sha256(path), steps, report, 0.0)
-    with tempfile.TemporaryDirectory(prefix="edgelstm-unroll-") as tmp:
-        staged = Path(tmp) / target.name
-        onnx.save(model, str(staged))
-        try:
-            metadata = foreign_metadata(staged, replace(hints or InterfaceHints(), chunk=steps))
-        except EdgelstmError as exc:  # it names the staged temp file; the user knows the graph they gave
-            reason = first_line(exc, 400).replace(f"{staged}: ", "")
-            raise UnsupportedGraphError(f"{path} unrolled at {steps} steps: {reason}") from None
-        interface = metadata.interface
-        ours, theirs = session_from_onnx(staged), session_from_onnx(path)
-        names = [o.name for o in interface.outputs]
-        rng = np.random.default_rng(0)
-        for batch in (1, 3):
-            x = rng.standard_normal(data_shape(interface, batch, steps)).astype(np.dtype(interface.data_input.dtype))
-            feeds = sequence_feeds(interface, x, None, "unrolled graph check")
-            try:
-                pairs = list(zip(names, ours.run(names, feeds), theirs.run(names, feeds), strict=True))
-            except Exception as exc:  # ORT's own error types: e.g. a time axis that is not the data input's axis 1
-                raise UnsupportedGraphError(
-                    f"{path}: the unrolled graph did not run at {steps} steps: {first_line(exc)}"
-                ) from None
-            for name, a, e in pairs:
-                if a.shape != e.shape:
-                    raise UnsupportedGraphError(f"{path}: unrolled {name} has shape {list(a.shape)}, not {list(e.shape)}")
-                error = float(np.max(np.abs(a.astype(np.float64) - e), initial=0.0))
-                scale = max(1.0, float(np.max(np.abs(e), initial=0.0)))
-                if error > UNROLLED_TOLERANCE * scale:
-                    raise UnsupportedGraphError(
-                        f"{path}: the unrolled graph's {name} differs from the original by {error:.3g} at batch {batch}"
-                    )
-                result.max_abs_error = max(result.max_abs_error, error)
-    attach_metadata(model, replace(metadata, source_sha256=result.source_sha256))
-    data = model.SerializeToString(deterministic=True)
-    result.path, result.sha256 = str(target), hashlib.sha256(data).hexdigest()
-    write_artifact_pair(
-        target, data, target.with_suffix(".export.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite
-    )
-    return result

@@ -30,8 +30,11 @@ from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import UnsupportedGraphError, first_line
-from edgelstm.export.rnn_rewrite import _fold
-from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
+from edgelstm.export.constant_fold import fold_constant
+
+if TYPE_CHECKING:
+    from edgelstm.export.config import GraphInterface
+    from edgelstm.onnx_interface import InterfaceHints
 
 _STATE_SLOTS = {"LSTM": (("h", 5, 1), ("c", 6, 2)), "GRU": (("h", 5, 1),)}  # (name, input index, output index)
 # Ops that keep zeros zeros: torch.onnx builds an RNN's initial state as Slice(ConstantOfShape(...)).
@@ -177,7 +180,7 @@ def _unique(stem: str, taken: set[str]) -> str:
 
 def _is_zeros(value: ir.Value, opset: int) -> bool:
     """A constant of zeros, or zeros of a run-time shape (ConstantOfShape with value 0, sliced or reshaped)."""
-    folded = _fold(value, opset, [64])
+    folded = fold_constant(value, opset, [64])
     if folded is not None:
         return not np.any(folded)
     node = value.producer()

@@ -23,7 +23,7 @@ def export_onnx_graph(
     """--form streaming: expose the state of the graph's fused LSTM/GRU nodes as I/O, written only if streaming
     parity holds. --impl unrolled --fixed-steps T: those nodes written out for T steps, checked against the graph."""
     if export_config.impl == "unrolled":
-        from edgelstm.export.rnn_rewrite import unrolled_graph_file
+        from edgelstm.export.unrolled_file import unrolled_graph_file
 
         assert export_config.fixed_steps is not None  # ExportConfig requires it with impl=unrolled
         unrolled = unrolled_graph_file(model, out, export_config.fixed_steps, overwrite, options.interface_hints())
