@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import onnx
 import onnx_ir as ir
 from onnx_ir import convenience
-
-if TYPE_CHECKING:
-    pass
-
 
 # Pure ops torch.onnx and others use to build weights from constants in the graph (silero-vad reorders its LSTM
 # gates with Slice + Concat + Unsqueeze of Constant nodes): such a chain is folded to the tensor it computes.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -25,9 +24,6 @@ from onnx_ir import convenience
 from onnx_ir.tape import Tape
 
 from edgelstm.export.constant_fold import FOLD_LIMIT, fold_constant
-
-if TYPE_CHECKING:
-    pass
 
 _DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}
 _GATES = {"LSTM": 4, "GRU": 3}

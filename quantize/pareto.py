@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from edgelstm.quantize.cannot_win import NOT_GATED, was_gated
 from edgelstm.quantize.selection_table import SPEED_LIMIT, Candidate, Objective
-
-if TYPE_CHECKING:
-    pass
-
 
 # Latencies within this factor of each other count as the same speed when a row's loss is put in words.
 EQUAL_SPEED = 1.1

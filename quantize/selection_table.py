@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from edgelstm import jsonio
 from edgelstm.files import write_text_atomic
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.cannot_win import was_gated
-
-if TYPE_CHECKING:
-    pass
-
 
 Objective = Literal["size", "speed", "size-at-any-cost"]
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx_ir as ir
-
-if TYPE_CHECKING:  # rounding_plan imports this module
-    pass
-
 
 # How stored weights are expanded to float: Cast + Mul (published: ORT folds it at load), or DequantizeLinear.
 CAST, DEQUANTIZE = "cast", "dequantize"
