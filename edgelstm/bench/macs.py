@@ -18,13 +18,18 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
-Shape = tuple[int | None, ...]
-
-MATMUL_LIKE = {"MatMul": 1, "MatMulInteger": 1, "FusedMatMul": 1, "MatMulIntegerToFloat": 1, "DynamicQuantizeMatMul": 1}
-MATMUL_LIKE |= {"QLinearMatMul": 3}  # op -> index of its B (weight) input
-CONV_LIKE = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
-RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1, "DynamicQuantizeLSTM": 4}
-SMALL = 1 << 16  # integer tensors up to this many elements are evaluated (shapes, trip counts, conditions, masks)
+from edgelstm.bench.graph_scope import (
+    INTEGER_TYPES,
+    SMALL,
+    Scope,
+    Shape,
+    copy_scope,
+    evaluate_small,
+    int_attribute,
+    scalar_of,
+    value_info,
+)
+from edgelstm.bench.node_macs import contrib_output_shapes, has_unknown_dims, needs_shapes, node_count
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def count_macs(
     counter = _Counter(model, steps)
     known: dict[str, Shape] = {name: tuple(int(d) for d in dims) for name, dims in input_shapes.items()}
     values = {k: np.asarray(v) for k, v in (input_values or {}).items() if np.asarray(v).size <= SMALL}
-    counter.walk(model.graph, _Scope(known, {}, values, set()), repeat=1, where="")
+    counter.walk(model.graph, Scope(known, {}, values, set()), repeat=1, where="")
     return MacCount(
         batch=batch,
         steps=steps,
@@ -105,34 +110,26 @@ def stored_weight_bytes(graph: onnx.GraphProto) -> int:
 
 
 @dataclass
-class _Scope:
-    shapes: dict[str, Shape]  # value name -> shape (None for an unknown dim)
-    types: dict[str, int]  # value name -> ONNX element type
-    values: dict[str, np.ndarray]  # small integer/bool values known before running
-    static: set[str]  # values that do not depend on any graph input: weights and what is computed from them
-
-
-@dataclass
 class _Counter:
     model: onnx.ModelProto
     steps: int
     ops: list[OpCount] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
 
-    def walk(self, graph: onnx.GraphProto, outer: _Scope, repeat: int, where: str) -> _Scope:
+    def walk(self, graph: onnx.GraphProto, outer: Scope, repeat: int, where: str) -> Scope:
         pinned: dict[str, tuple[Shape, int]] = {}  # output shapes ONNX does not infer (control flow, contrib ops)
         scope = self._infer(graph, outer, pinned, {})
         pending = False
         for node in graph.node:
             name = f"{where}{node.name or node.op_type}"
-            unknown_inputs = any(_unknown(scope.shapes.get(i, (None,))) for i in node.input if i)
-            if pending and (_subgraphs(node) or (_needs_shapes(node) and unknown_inputs)):
+            unknown_inputs = any(has_unknown_dims(scope.shapes.get(i, (None,))) for i in node.input if i)
+            if pending and (_subgraphs(node) or (needs_shapes(node) and unknown_inputs)):
                 # shapes downstream of what was found so far follow from it: infer the graph again with it pinned
                 again = self._infer(graph, outer, pinned, scope.values)
                 again.values.update(scope.values)
                 again.static |= scope.static
                 scope, pending = again, False
-            value = _evaluate(node, scope)
+            value = evaluate_small(node, scope)
             outputs: dict[str, Shape] = {}
             if value is not None and node.output:
                 scope.values[node.output[0]] = value
@@ -147,8 +144,8 @@ class _Counter:
             elif node.op_type == "Scan":
                 outputs |= self._scan(node, scope, repeat, name)
             else:
-                outputs |= _contrib_output_shapes(node, scope)
-                if (count := _node_count(node, scope)) is not None:
+                outputs |= contrib_output_shapes(node, scope)
+                if (count := node_count(node, scope)) is not None:
                     macs, weight_bytes, k, n, unknown = count
                     if unknown:
                         self.assumptions.append(f"{name}: a dimension shape inference left unknown was counted as 1")
@@ -161,8 +158,8 @@ class _Counter:
                     pending = True
         return scope
 
-    def _loop(self, node: onnx.NodeProto, scope: _Scope, repeat: int, name: str) -> dict[str, Shape]:
-        trips = _scalar(scope.values.get(node.input[0])) if node.input and node.input[0] else None
+    def _loop(self, node: onnx.NodeProto, scope: Scope, repeat: int, name: str) -> dict[str, Shape]:
+        trips = scalar_of(scope.values.get(node.input[0])) if node.input and node.input[0] else None
         if trips is None:
             trips = self.steps
             self.assumptions.append(f"{name}: trip count computed at run time, taken as one per step ({self.steps})")
@@ -173,7 +170,7 @@ class _Counter:
         }
         for formal, actual in zip(body.input[2:], node.input[2:], strict=False):
             carried[formal.name] = (scope.shapes.get(actual, ()), scope.types.get(actual, onnx.TensorProto.FLOAT))
-        inner = _Scope(
+        inner = Scope(
             {**scope.shapes, **{k: s for k, (s, _) in carried.items()}},
             {**scope.types, **{k: t for k, (_, t) in carried.items()}},
             dict(scope.values),
@@ -191,28 +188,28 @@ class _Counter:
             if shape is not None
         }
 
-    def _if(self, node: onnx.NodeProto, scope: _Scope, repeat: int, name: str) -> dict[str, Shape]:
+    def _if(self, node: onnx.NodeProto, scope: Scope, repeat: int, name: str) -> dict[str, Shape]:
         condition = scope.values.get(node.input[0])
         branches = {a.name: a.g for a in node.attribute if a.name in ("then_branch", "else_branch")}
         if condition is not None and condition.size == 1:
             chosen = "then_branch" if bool(condition.reshape(-1)[0]) else "else_branch"
-            done = self.walk(branches[chosen], _copy(scope), repeat, f"{name}/{chosen}/")
+            done = self.walk(branches[chosen], copy_scope(scope), repeat, f"{name}/{chosen}/")
             shapes = [done.shapes.get(o.name) for o in branches[chosen].output]
             return {out: s for out, s in zip(node.output, shapes, strict=False) if s is not None}
         # Both branches counted apart; the costlier one is kept (an upper bound, and said so).
         results = []
         for key, branch in branches.items():
             sub = _Counter(self.model, self.steps)
-            sub.walk(branch, _copy(scope), repeat, f"{name}/{key}/")
+            sub.walk(branch, copy_scope(scope), repeat, f"{name}/{key}/")
             results.append(sub)
         best = max(results, key=lambda c: sum(o.macs for o in c.ops))
         self.ops += best.ops
         self.assumptions += [*best.assumptions, f"{name}: condition unknown before running, the costlier branch counted"]
         return {}
 
-    def _scan(self, node: onnx.NodeProto, scope: _Scope, repeat: int, name: str) -> dict[str, Shape]:
+    def _scan(self, node: onnx.NodeProto, scope: Scope, repeat: int, name: str) -> dict[str, Shape]:
         body = _attribute_graph(node, "body")
-        states = len(node.input) - _int_attribute(node, "num_scan_inputs", 0)
+        states = len(node.input) - int_attribute(node, "num_scan_inputs", 0)
         scanned = node.input[states:]
         length = scope.shapes.get(scanned[0], (None,))[0] if scanned else None
         if length is None:
@@ -223,7 +220,7 @@ class _Counter:
             shape = scope.shapes.get(actual, ())
             shapes[formal.name] = shape if i < states else shape[1:]
             types[formal.name] = scope.types.get(actual, onnx.TensorProto.FLOAT)
-        inner = _Scope(shapes, types, dict(scope.values), set(scope.static))
+        inner = Scope(shapes, types, dict(scope.values), set(scope.static))
         done = self.walk(body, inner, repeat * int(length), f"{name}/")
         outs = [done.shapes.get(o.name) for o in body.output]
         return {
@@ -233,8 +230,8 @@ class _Counter:
         }
 
     def _infer(
-        self, graph: onnx.GraphProto, outer: _Scope, pinned: dict[str, tuple[Shape, int]], values: dict[str, np.ndarray]
-    ) -> _Scope:
+        self, graph: onnx.GraphProto, outer: Scope, pinned: dict[str, tuple[Shape, int]], values: dict[str, np.ndarray]
+    ) -> Scope:
         """Shapes of every value of `graph`, inferred as a model of its own whose inputs (its formal inputs and the
         outer values it reads) have the shapes known so far, and whose small values evaluated so far are constants
         (pads and shapes computed in the graph, which ONNX's data propagation does not always follow)."""
@@ -248,12 +245,12 @@ class _Counter:
         inputs = []
         own = {i.name for i in g.input} | {t.name for t in g.initializer}
         for value in g.input:
-            inputs.append(_value_info(value.name, outer, value))
+            inputs.append(value_info(value.name, outer, value))
         for ref in sorted(_outer_references(g) - own):
             if ref in outer.values:  # as a constant: split sizes and shapes read from outside must stay known
                 g.initializer.append(numpy_helper.from_array(outer.values[ref], ref))
             elif ref in outer.shapes and ref in outer.types:
-                inputs.append(_value_info(ref, outer))
+                inputs.append(value_info(ref, outer))
         del g.input[:]
         g.input.extend(inputs)
         folded_names = {o for n in folded for o in n.output}
@@ -265,7 +262,7 @@ class _Counter:
             model = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
         except Exception:  # onnx rejects some graphs ORT runs; what it did not infer stays unknown below
             pass
-        scope = _Scope(dict(outer.shapes), dict(outer.types), dict(outer.values), set(outer.static))
+        scope = Scope(dict(outer.shapes), dict(outer.types), dict(outer.values), set(outer.static))
         for value in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
             tensor = value.type.tensor_type
             if tensor.elem_type:
@@ -282,160 +279,9 @@ class _Counter:
             scope.shapes[name] = tuple(tensor.dims)
             scope.types[name] = tensor.data_type
             scope.static.add(name)
-            if tensor.data_type in _INTEGER_TYPES and int(np.prod(tensor.dims)) <= SMALL:
+            if tensor.data_type in INTEGER_TYPES and int(np.prod(tensor.dims)) <= SMALL:
                 scope.values[name] = numpy_helper.to_array(tensor)
         return scope
-
-
-def _needs_shapes(node: onnx.NodeProto) -> bool:
-    counted = node.op_type in MATMUL_LIKE or node.op_type in CONV_LIKE or node.op_type in RECURRENT_GATES
-    return counted or node.op_type in ("Gemm", "MatMulNBits", "ConvTranspose", "Loop", "If", "Scan")
-
-
-def _contrib_output_shapes(node: onnx.NodeProto, scope: _Scope) -> dict[str, Shape]:
-    """Output shapes of the counted ops ONNX's shape inference does not know (ORT's com.microsoft domain)."""
-    shape = lambda i: scope.shapes.get(node.input[i]) if len(node.input) > i else None  # noqa: E731
-    a, b = shape(0), shape(1)
-    if a is None:
-        return {}
-    if node.op_type == "DynamicQuantizeLSTM" and len(a) == 3 and b:
-        hidden = _int_attribute(node, "hidden_size", 0)
-        state = (b[0], a[1], hidden)
-        return dict(zip(node.output, [(a[0], b[0], a[1], hidden), state, state], strict=False))
-    if node.op_type == "MatMulNBits":
-        return {node.output[0]: (*a[:-1], _int_attribute(node, "N", 0))}
-    if node.op_type in ("FusedMatMul", "MatMulIntegerToFloat", "DynamicQuantizeMatMul") and b:
-        return {node.output[0]: (*a[:-1], b[-1])}
-    return {}
-
-
-def _node_count(node: onnx.NodeProto, scope: _Scope) -> tuple[int, int, int, int, bool] | None:
-    """(MACs, weight bytes read, k, n, whether an unknown dim was taken as 1) of one node run once, or None for a
-    node that multiplies no weights."""
-    op = node.op_type
-    shape = lambda i: scope.shapes.get(node.input[i], ()) if len(node.input) > i and node.input[i] else ()  # noqa: E731
-    if op in MATMUL_LIKE:
-        a, b = shape(0), shape(MATMUL_LIKE[op])
-        k = _dim(a[-1]) if a else _dim(b[-2] if len(b) > 1 else None)
-        n = _dim(b[-1]) if len(b) > 1 else 1
-        rows = _prod(a[:-1]) * _prod(b[:-2])
-        return rows * k * n, _weight_bytes(node, MATMUL_LIKE[op], scope), k, n, _unknown(a, b)
-    if op == "Gemm":
-        a, b = shape(0), shape(1)
-        trans_a, trans_b = _int_attribute(node, "transA", 0), _int_attribute(node, "transB", 0)
-        m, k = (_dim(a[1]), _dim(a[0])) if trans_a else (_dim(a[0]), _dim(a[1] if len(a) > 1 else None))
-        n = _dim(b[0]) if trans_b else _dim(b[1] if len(b) > 1 else None)
-        return m * k * n, _weight_bytes(node, 1, scope), k, n, _unknown(a, b)
-    if op == "MatMulNBits":
-        a = shape(0)
-        k, n = _int_attribute(node, "K", 0), _int_attribute(node, "N", 0)
-        return _prod(a[:-1]) * k * n, _weight_bytes(node, 1, scope), k, n, _unknown(a)
-    if op in CONV_LIKE:
-        w, y = shape(CONV_LIKE[op]), scope.shapes.get(node.output[0], ())
-        per_output = _prod(w[1:])
-        return (
-            _prod(y) * per_output,
-            _weight_bytes(node, CONV_LIKE[op], scope),
-            per_output,
-            _dim(w[0] if w else None),
-            _unknown(w, y),
-        )
-    if op == "ConvTranspose":
-        x, w = shape(0), shape(1)
-        per_input = _prod(w[1:])
-        return _prod(x) * per_input, _weight_bytes(node, 1, scope), _dim(w[0] if w else None), per_input, _unknown(x, w)
-    if op in RECURRENT_GATES:
-        x, w, r = shape(0), shape(1), shape(2)
-        seq, batch = (x[0], x[1]) if len(x) > 1 else (None, None)
-        if _int_attribute(node, "layout", 0):
-            seq, batch = batch, seq
-        hidden = _int_attribute(node, "hidden_size", 0) or _dim(r[-1] if r else None)
-        n = RECURRENT_GATES[op] * hidden
-        per_step = _prod(w[1:]) + _prod(r[1:])  # every direction's input and recurrent weights, once per step
-        directions = _dim(w[0] if w else None)
-        macs = _dim(seq) * _dim(batch) * directions * per_step
-        # The input projection is one GEMM over the whole sequence; the recurrent weights are read at every step.
-        read = _weight_bytes(node, 1, scope) + _dim(seq) * _weight_bytes(node, 2, scope)
-        k = max(_prod(w[1:]), _prod(r[1:])) // max(n, 1)  # the larger of the input and recurrent matrices
-        return macs, read, max(k, 1), n, _unknown(x, w, r)
-    return None
-
-
-def _weight_bytes(node: onnx.NodeProto, index: int, scope: _Scope) -> int:
-    """Bytes of input `index` when it is a weight (computed from stored tensors only), in the type the kernel reads."""
-    if len(node.input) <= index or node.input[index] not in scope.static:
-        return 0
-    name = node.input[index]
-    dims = scope.shapes.get(name, ())
-    if None in dims:
-        return 0
-    item = helper.tensor_dtype_to_np_dtype(scope.types.get(name, onnx.TensorProto.FLOAT)).itemsize
-    return _prod(dims) * item
-
-
-_INTEGER_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
-
-
-def _evaluate(node: onnx.NodeProto, scope: _Scope) -> np.ndarray | None:
-    """The value of a small integer/bool node output computable before running (shapes, trip counts, conditions)."""
-    op, v = node.op_type, scope.values
-    ins: list[Any] = [v.get(i) for i in node.input]  # None where not known
-    try:
-        if op == "Constant":
-            attr = next((a for a in node.attribute), None)
-            if attr is not None and attr.name == "value" and int(np.prod(attr.t.dims)) <= SMALL:
-                value = numpy_helper.to_array(attr.t)
-                return value if value.dtype.kind in "iub" else None
-            if attr is not None and attr.name in ("value_int", "value_ints"):
-                return np.array(helper.get_attribute_value(attr), np.int64)
-            return None
-        if op == "Shape":
-            dims = scope.shapes.get(node.input[0])
-            if dims is None or None in dims:
-                return None
-            start, end = _int_attribute(node, "start", 0), _int_attribute(node, "end", len(dims))
-            return np.array(dims[start:end], np.int64)
-        if any(i is None for i in ins[:1]) or not node.input:
-            return None
-        if op == "Identity" or op == "Cast":
-            return ins[0] if op == "Identity" else ins[0].astype(helper.tensor_dtype_to_np_dtype(_int_attribute(node, "to", 7)))
-        if op == "Gather" and ins[1] is not None:
-            return np.take(ins[0], ins[1], axis=_int_attribute(node, "axis", 0))
-        if op in ("Squeeze", "Unsqueeze", "Reshape") and all(i is not None for i in ins):
-            if op == "Reshape":
-                return ins[0].reshape(ins[1])
-            axes = ins[1] if len(ins) > 1 else _ints_attribute(node, "axes")
-            return np.squeeze(ins[0], tuple(axes)) if op == "Squeeze" else np.expand_dims(ins[0], tuple(axes))
-        if op == "Concat" and all(i is not None for i in ins):
-            return np.concatenate(ins, axis=_int_attribute(node, "axis", 0))
-        if op == "Slice" and all(i is not None for i in ins[:3]):
-            starts, ends = ins[1], ins[2]
-            axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
-            strides = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
-            index = [slice(None)] * ins[0].ndim
-            for axis, s, e, step in zip(axes, starts, ends, strides, strict=False):
-                # ONNX clamps huge ends (INT64_MAX/MIN mean "to the end"); Python slices do the same for any int
-                index[int(axis)] = slice(int(s), int(e), int(step))
-            return ins[0][tuple(index)]
-        binary: dict[str, Any] = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal, "Less": np.less}
-        binary |= {"Greater": np.greater, "And": np.logical_and, "Or": np.logical_or}
-        if op in binary and len(ins) == 2 and ins[1] is not None:
-            return np.asarray(binary[op](ins[0], ins[1]))
-        if op == "Div" and ins[1] is not None and ins[0].dtype.kind in "iu":
-            return np.asarray(ins[0] // ins[1])
-        if op == "Range" and all(i is not None and i.size == 1 for i in ins[:3]):
-            return np.arange(ins[0].item(), ins[1].item(), ins[2].item(), dtype=ins[0].dtype)
-        if op == "ConstantOfShape" and ins[0].size <= 8 and int(np.prod(ins[0])) <= SMALL:
-            fill = next((numpy_helper.to_array(a.t) for a in node.attribute if a.name == "value"), np.zeros(1, np.float32))
-            return np.full(tuple(int(d) for d in ins[0]), fill.reshape(-1)[0], fill.dtype)
-        if op == "Transpose":
-            perm = _ints_attribute(node, "perm") or None
-            return np.transpose(ins[0], perm)
-        if op == "Not":
-            return np.logical_not(ins[0])
-    except (ValueError, IndexError, TypeError):  # a value that does not evaluate here stays unknown
-        return None
-    return None
 
 
 def _stored_tensors(graph: onnx.GraphProto, recurse: bool = True) -> Iterator[tuple[str, onnx.TensorProto]]:
@@ -471,45 +317,9 @@ def _outer_references(graph: onnx.GraphProto) -> set[str]:
     return read - produced
 
 
-def _value_info(name: str, scope: _Scope, declared: onnx.ValueInfoProto | None = None) -> onnx.ValueInfoProto:
-    elem = scope.types.get(name) or (declared.type.tensor_type.elem_type if declared is not None else onnx.TensorProto.FLOAT)
-    shape = scope.shapes.get(name)
-    if shape is None and declared is not None and declared.type.tensor_type.HasField("shape"):
-        shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in declared.type.tensor_type.shape.dim)
-    return helper.make_tensor_value_info(name, elem, list(shape) if shape is not None else None)
-
-
-def _copy(scope: _Scope) -> _Scope:
-    return _Scope(dict(scope.shapes), dict(scope.types), dict(scope.values), set(scope.static))
-
-
 def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
     return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else list(a.graphs))]
 
 
 def _attribute_graph(node: onnx.NodeProto, name: str) -> onnx.GraphProto:
     return next(a.g for a in node.attribute if a.name == name)
-
-
-def _int_attribute(node: onnx.NodeProto, name: str, default: int) -> int:
-    return next((int(a.i) for a in node.attribute if a.name == name), default)
-
-
-def _ints_attribute(node: onnx.NodeProto, name: str) -> list[int]:
-    return next((list(a.ints) for a in node.attribute if a.name == name), [])
-
-
-def _scalar(value: np.ndarray | None) -> int | None:
-    return int(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
-
-
-def _dim(d: int | None) -> int:
-    return int(d) if d else 1
-
-
-def _prod(dims: Iterable[int | None]) -> int:
-    return int(np.prod([_dim(d) for d in dims], dtype=np.int64))
-
-
-def _unknown(*shapes: Shape) -> bool:
-    return any(not s or None in s for s in shapes)
