@@ -62,8 +62,9 @@ def silero(name: str, out: Path):
 
     from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
-    from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
+    from edgelstm.parity.stream_check import StreamGate
     from edgelstm.parity.stream_data import synthetic_speech
+    from edgelstm.parity.stream_verdict import StreamCheckConfig
     from edgelstm.quantize.selection import select_foreign_scheme
 
     source = Path(silero_vad.__file__).parent / "data" / name

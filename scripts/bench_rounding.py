@@ -22,8 +22,9 @@ import silero_vad
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.parity.reference import open_file_reference
 from edgelstm.parity.speech_corpus import builtin_speech
-from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
+from edgelstm.parity.stream_check import StreamGate
 from edgelstm.parity.stream_data import StreamData, synthetic_speech
+from edgelstm.parity.stream_verdict import StreamCheckConfig
 from edgelstm.quantize import quantize
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config
 from edgelstm.quantize.registry import SchemeRefused

@@ -9,7 +9,7 @@ the 95 % interval, the verdict and, when unresolved, about how many samples woul
 from __future__ import annotations
 
 from edgelstm.parity.evidence_strength import Evidence, judge_rate, paired_difference_interval
-from edgelstm.parity.stream_check import flip_evidence
+from edgelstm.parity.stream_flips import flip_evidence
 
 
 def accuracy(gained: int, lost: int, n: int, budget: float) -> Evidence:

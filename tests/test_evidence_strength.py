@@ -20,13 +20,8 @@ from edgelstm.parity.evidence_strength import (
     wilson_interval,
 )
 from edgelstm.parity.report import CandidateResult, ParityReport, TaskCheck
-from edgelstm.parity.stream_check import (
-    StreamCandidate,
-    StreamCheckConfig,
-    StreamCheckReport,
-    StreamRowResult,
-    flip_evidence,
-)
+from edgelstm.parity.stream_flips import flip_evidence
+from edgelstm.parity.stream_verdict import StreamCandidate, StreamCheckConfig, StreamCheckReport, StreamRowResult
 
 
 # Known answers: the same counts through statsmodels 0.15 `proportion_confint(method="wilson")` (checked once by

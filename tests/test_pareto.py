@@ -70,8 +70,9 @@ def test_silero_auto_shows_fp32_and_ort_default_beside_and_publishes_only_within
     silero = pytest.importorskip("silero_vad", reason="silero-vad 6.2.3 is a dev dependency (pip install -e '.[dev]')")
     from edgelstm.artifact.hints import InterfaceHints
     from edgelstm.parity.reference import OnnxReference
-    from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
+    from edgelstm.parity.stream_check import StreamGate
     from edgelstm.parity.stream_data import synthetic_speech
+    from edgelstm.parity.stream_verdict import StreamCheckConfig
     from edgelstm.quantize.config import WeightOnlyInt8Config
     from edgelstm.quantize.selection import select_foreign_scheme
 

@@ -16,9 +16,10 @@ from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.errors import ConfigError
 from edgelstm.parity.reference import OnnxReference
 from edgelstm.parity.speech_corpus import NOISES, SNRS_DB, SOUNDS, VOICES, builtin_speech
-from edgelstm.parity.stream_check import StreamCheckConfig, run_stream_check
+from edgelstm.parity.stream_check import run_stream_check
 from edgelstm.parity.stream_data import StreamData, chunk_kinds
 from edgelstm.parity.stream_render import stream_report_lines
+from edgelstm.parity.stream_verdict import StreamCheckConfig
 
 KINDS = {"speech", "silence", "noise", "nonspeech"}
 fresh = builtin_speech.__wrapped__  # the generator itself, past the cache: determinism must not come from caching

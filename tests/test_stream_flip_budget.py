@@ -17,7 +17,9 @@ import pytest
 from onnx import helper, numpy_helper
 
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS
-from edgelstm.parity.stream_check import StreamCheckConfig, flip_evidence, run_stream_check
+from edgelstm.parity.stream_check import run_stream_check
+from edgelstm.parity.stream_flips import flip_evidence
+from edgelstm.parity.stream_verdict import StreamCheckConfig
 from tests.refusals import run_cli
 
 # F >= 3: a budget doubled from (F-1)/N then covers F/N even with the limit itself excluded

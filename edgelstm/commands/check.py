@@ -167,8 +167,9 @@ def _check_against_onnx(
     """The streaming check: the artifact and the ONNX reference fed the same chunks, each carrying its state."""
     from edgelstm import jsonio
     from edgelstm.files import write_text_atomic
-    from edgelstm.parity.stream_check import StreamCheckConfig, stream_check_files
+    from edgelstm.parity.stream_check import stream_check_files
     from edgelstm.parity.stream_render import print_stream_report
+    from edgelstm.parity.stream_verdict import StreamCheckConfig
 
     hints = options.interface_hints()
     config = StreamCheckConfig(

@@ -307,8 +307,9 @@ def _quantize_foreign(
     from edgelstm import jsonio
     from edgelstm.parity.reference import open_file_reference
     from edgelstm.parity.speech_corpus import builtin_speech
-    from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
+    from edgelstm.parity.stream_check import StreamGate
     from edgelstm.parity.stream_data import load_stream_data
+    from edgelstm.parity.stream_verdict import StreamCheckConfig
     from edgelstm.quantize import quantize, scheme_config
     from edgelstm.quantize.render import print_quantize, print_selection
     from edgelstm.quantize.selection import select_foreign_scheme

@@ -11,7 +11,8 @@ from edgelstm.parity.gate import CheckConfig, run_check
 from edgelstm.parity.reference import OnnxReference, Reference, TorchReference
 from edgelstm.parity.report import CandidateResult, ParityReport
 from edgelstm.parity.speech_corpus import builtin_speech
-from edgelstm.parity.stream_check import StreamCheckConfig, StreamCheckReport, StreamGate, run_stream_check
+from edgelstm.parity.stream_check import StreamGate, run_stream_check
+from edgelstm.parity.stream_verdict import StreamCheckConfig, StreamCheckReport
 from edgelstm.parity.tolerances import TolerancePolicy, ToleranceSpec
 
 __all__ = [

@@ -9,9 +9,8 @@ one-call comparison never shows.
 from __future__ import annotations
 
 import itertools
-import math
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,180 +24,26 @@ from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.runners import PROVIDERS, NotApplicable, OrtFormatError, open_runner
 from edgelstm.artifact.session import ProviderError
 from edgelstm.errors import ConfigError, InputShapeError
-from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence, judge_rate, wilson_interval
+from edgelstm.export.config import GraphInterface
+from edgelstm.parity.artifacts import (
+    ArtifactInfo,
+    NotApplicable,
+    OrtFormatError,
+    open_artifact,
+    open_runner,
+    sequence_feeds,
+)
+from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
-from edgelstm.parity.stream_data import StreamData, chunk_kinds
+from edgelstm.parity.stream_data import StreamData
+from edgelstm.parity.stream_flips import RowsOf, budget_failures, flip_evidence, flips_and_delta, row_result, rows_of
+from edgelstm.parity.stream_verdict import StreamCandidate, StreamCheckConfig, StreamCheckReport
+from edgelstm.runtime import ProviderError
 
-STREAM_CHECK_KIND = "streaming-check"
-
-
-@dataclass(frozen=True)
-class StreamCheckConfig:
-    chunk: int | None = None  # samples per call; None: the chunk the artifact's interface was confirmed at
-    threshold: float = 0.5  # a decision is `p >= threshold`
-    max_flip_fraction: float = 0.01  # of all chunks (x batch rows)
-    max_abs_delta: float = 0.1  # largest |p - p_ref| over the stream
-    output: str | None = None  # the probability output; None: the first output that is not a state
-    providers: tuple[str, ...] = ("cpu",)
-    profile_points: int = 10  # windows of the error-vs-chunk-index profile
-    threads: int = 1
-    strict_evidence: bool = False  # a pass must also show its flip rate's 95 % interval under the budget
-
-    def __post_init__(self) -> None:
-        if self.chunk is not None and self.chunk < 1:
-            raise ConfigError(f"--chunk must be a positive number of samples, got {self.chunk}")
-        # `not` over the range, so NaN (which fails every comparison) is refused too.
-        if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"--threshold (the decision threshold) must be in (0, 1), got {self.threshold}")
-        if not 0.0 <= self.max_flip_fraction <= 1.0:
-            raise ConfigError(f"--max-flips (the flip budget) is a fraction in [0, 1], got {self.max_flip_fraction}")
-        if not 0.0 <= self.max_abs_delta < math.inf:
-            raise ConfigError(f"--max-delta (the |delta p| budget) must be a finite number >= 0, got {self.max_abs_delta}")
-        unknown = [p for p in self.providers if p not in PROVIDERS]
-        if not self.providers or unknown:
-            raise ConfigError(f"unknown provider(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PROVIDERS)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class StreamRowResult:
-    """One row of the stream (a built-in voice, a recording) on one provider: the budget must hold on each."""
-
-    name: str
-    decisions: int = 0
-    flips: int = 0
-    max_abs_delta: float = 0.0
-    flips_by_kind: dict[str, int] = field(default_factory=dict)  # speech / silence / noise / nonspeech, when described
-    failures: list[str] = field(default_factory=list)
-    flip_evidence: Evidence | None = None  # this row's flip rate: n, 95 % interval, resolved or not
-
-    @property
-    def inconclusive(self) -> bool:
-        return not self.failures and self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures and not self.inconclusive
-
-    @property
-    def verdict(self) -> str:
-        return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed, "verdict": self.verdict}
-
-
-@dataclass
-class StreamCandidate:
-    """One artifact on one provider against the reference, over the whole stream."""
-
-    provider: str
-    providers_used: list[str] = field(default_factory=list)
-    status: str = "ran"  # ran | skipped | error
-    reason: str = ""
-    decisions: int = 0  # chunks x rows compared
-    flips: int = 0
-    max_abs_delta: float = 0.0
-    profiles: list[TimeProfile] = field(default_factory=list)  # per output: max error per window of chunk indices
-    rows: list[StreamRowResult] = field(default_factory=list)  # per row of the data; any failing row fails the gate
-    failures: list[str] = field(default_factory=list)
-    # The flip rate's n, 95 % interval and resolution. Its verdict joins `failures` when FAIL; when inconclusive
-    # (the data cannot tell the flips from the budget) it is not a pass either.
-    flip_evidence: Evidence | None = None
-
-    @property
-    def inconclusive(self) -> bool:
-        """Nothing failed, but the flips of the whole stream, or of a row when there are several, are unresolved."""
-        whole = self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE
-        row = len(self.rows) > 1 and any(r.inconclusive for r in self.rows)
-        return self.status == "ran" and not self.failures and (whole or row)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "skipped" or (self.status == "ran" and not self.failures and not self.inconclusive)
-
-    def inconclusive_lines(self) -> list[str]:
-        """Each flip count the data cannot resolve (the whole stream's, each row's), with the data size that would."""
-        lines = []
-        if self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE:
-            lines.append(f"flips inconclusive: {self.flip_evidence.reason}")
-        if len(self.rows) > 1:
-            lines += [
-                f"{r.name}: flips inconclusive: {r.flip_evidence.reason}" for r in self.rows if r.inconclusive and r.flip_evidence
-            ]
-        return lines
-
-    @property
-    def verdict(self) -> str:
-        """In the words of `check --report`'s candidates, so bundle and report read either kind of verdict."""
-        if self.status in ("skipped", "error"):
-            return self.status
-        return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["profiles"] = [p.to_dict() for p in self.profiles]
-        data["rows"] = [r.to_dict() for r in self.rows]
-        data["passed"] = self.passed
-        data["verdict"] = self.verdict
-        return data
-
-
-@dataclass
-class StreamCheckReport:
-    """The verdict: what was compared with what (both sha256s, the data, the chunking), and per provider."""
-
-    artifact: str
-    artifact_sha256: str
-    reference: str
-    reference_sha256: str
-    data_source: str
-    data_sha256: str
-    chunk: int
-    chunks: int
-    rows: int
-    output: str
-    config: StreamCheckConfig
-    constants: dict[str, float | int] = field(default_factory=dict)
-    states: list[str] = field(default_factory=list)  # "in -> out"
-    context: int = 0  # samples of the previous chunk each call also saw
-    reference_runtime: str = ""  # how the reference ran
-    data_rows: list[dict[str, Any]] = field(default_factory=list)  # what each row is (voice, segments), when known
-    batched: bool = True  # rows run as one batch; False: row by row (a graph that takes batch 1 only)
-    candidates: list[StreamCandidate] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        ran = [c for c in self.candidates if c.status != "skipped"]
-        return bool(ran) and all(c.passed for c in self.candidates)
-
-    @property
-    def verdict(self) -> str:
-        """pass | FAIL | inconclusive (nothing failed, but a flip count the data cannot resolve)."""
-        if self.passed:
-            return PASS
-        ran = [c for c in self.candidates if c.status != "skipped"]
-        return INCONCLUSIVE if ran and all(c.passed or c.inconclusive for c in self.candidates) else FAIL
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k not in ("config", "candidates")}
-        data["config"] = self.config.to_dict()
-        # Each candidate names the artifact and its sha256, as `check --report` candidates do.
-        data["candidates"] = [
-            {"artifact": self.artifact, "artifact_sha256": self.artifact_sha256, **c.to_dict()} for c in self.candidates
-        ]
-        data["reference_dtype"] = "float32"
-        data["kind"] = STREAM_CHECK_KIND  # tells `edgelstm report` which verdict this is
-        data["passed"] = self.passed
-        data["verdict"] = self.verdict
-        return data
+if TYPE_CHECKING:
+    from edgelstm.onnx_interface import InterfaceHints
 
 
 def run_stream_check(
@@ -243,7 +88,7 @@ def run_stream_check(
     )
     feeds = [sequence_feeds(interface, x[group], None, str(info.path)) for group in groups]
     expected = [_per_chunk(lambda f: reference.run_once(interface, f), interface, f, chunk) for f in feeds]
-    rows = _rows_of(data, chunk, usable // chunk)
+    rows = rows_of(data, chunk, usable // chunk)
     with tempfile.TemporaryDirectory(prefix="edgelstm-stream-check-") as workdir:
         # A graph that crashes ONNX Runtime must fail the gate with the reason, not take the gate's process down.
         crash = _crash_reason(info, feeds[0], chunk, Path(workdir))
@@ -262,20 +107,6 @@ def _row_groups(interface: GraphInterface, rows: int) -> list[slice]:
     batch = interface.data_input.shape[0] if interface.data_input.shape else "batch"
     size = batch if isinstance(batch, int) and batch >= 1 else rows
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
-
-
-@dataclass(frozen=True)
-class _RowsOf:
-    """The names and per-chunk segment kinds of the data's rows, for the per-row verdicts."""
-
-    names: list[str]
-    kinds: list[list[str]]  # per row, per chunk; empty where the row is not described
-
-
-def _rows_of(data: StreamData, chunk: int, chunks: int) -> _RowsOf:
-    described = len(data.rows) == data.x.shape[0]
-    kinds = [chunk_kinds(r, chunk, chunks) for r in data.rows] if described else [[] for _ in range(data.x.shape[0])]
-    return _RowsOf(data.row_names(), kinds)
 
 
 def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, workdir: Path) -> str | None:
@@ -301,7 +132,7 @@ def _candidate(
     output: str,
     config: StreamCheckConfig,
     workdir: Path,
-    rows: _RowsOf,
+    rows: RowsOf,
 ) -> StreamCandidate:
     result = StreamCandidate(provider)
     try:
@@ -324,7 +155,7 @@ def _candidate(
     if p.shape != p_ref.shape:
         result.status, result.reason = "error", f"{output}: shape {list(p.shape)} != reference {list(p_ref.shape)}"
         return result
-    result.decisions, result.flips, result.max_abs_delta = _flips_and_delta(p, p_ref, config.threshold)
+    result.decisions, result.flips, result.max_abs_delta = flips_and_delta(p, p_ref, config.threshold)
     for name in names:
         errors = [
             max(float(np.abs(a[name][k].astype(np.float64) - e[name][k]).max()) for a, e in zip(actual, expected, strict=True))
@@ -332,68 +163,12 @@ def _candidate(
         ]
         result.profiles.append(_profile(name, errors, config.profile_points))
     result.flip_evidence = flip_evidence(result.flips, result.decisions, config.max_flip_fraction, config.strict_evidence)
-    result.failures += _budget_failures(
-        result.flips, result.decisions, result.flip_evidence, result.max_abs_delta, output, config
-    )
+    result.failures += budget_failures(result.flips, result.decisions, result.flip_evidence, result.max_abs_delta, output, config)
     if p.shape[0] == len(rows.names):
-        result.rows = [_row_result(rows, i, p[i], p_ref[i], output, config) for i in range(p.shape[0])]
+        result.rows = [row_result(rows, i, p[i], p_ref[i], output, config) for i in range(p.shape[0])]
     if len(result.rows) > 1:  # one row says what the whole does; several must each hold the budget
         result.failures += [f"{row.name}: {failure}" for row in result.rows for failure in row.failures]
     return result
-
-
-def _flips_and_delta(p: np.ndarray, p_ref: np.ndarray, threshold: float) -> tuple[int, int, float]:
-    delta = np.abs(p - p_ref)
-    flips = int(np.count_nonzero((p >= threshold) != (p_ref >= threshold)))
-    return int(p.size), flips, float(delta.max()) if np.isfinite(delta).all() else float("inf")
-
-
-def _budget_failures(
-    flips: int, decisions: int, judged: Evidence, max_abs_delta: float, output: str, config: StreamCheckConfig
-) -> list[str]:
-    """The budget's failures; flips only when the data resolve them (an unresolved count is inconclusive, not FAIL)."""
-    failures = []
-    budget = int(np.floor(config.max_flip_fraction * decisions))
-    if judged.verdict == FAIL:
-        failures.append(
-            f"{flips} of {decisions} decisions flipped at {config.threshold:g} (budget {config.max_flip_fraction:.2%} = {budget})"
-        )
-    if not max_abs_delta <= config.max_abs_delta:
-        failures.append(f"max |delta {output}| {max_abs_delta:.4g} > {config.max_abs_delta:g}")
-    return failures
-
-
-def _row_result(
-    rows: _RowsOf, index: int, p: np.ndarray, p_ref: np.ndarray, output: str, config: StreamCheckConfig
-) -> StreamRowResult:
-    """One row's decisions ([..., chunks]), with its flips counted per segment kind when the row is described."""
-    decisions, flips, max_abs_delta = _flips_and_delta(p, p_ref, config.threshold)
-    row = StreamRowResult(rows.names[index], decisions, flips, max_abs_delta)
-    kinds = rows.kinds[index]
-    if kinds:
-        flipped = ((p >= config.threshold) != (p_ref >= config.threshold)).reshape(-1, p.shape[-1]).sum(axis=0)
-        for kind, count in zip(kinds, flipped.tolist(), strict=True):
-            if kind:
-                row.flips_by_kind[kind] = row.flips_by_kind.get(kind, 0) + int(count)
-    row.flip_evidence = flip_evidence(flips, decisions, config.max_flip_fraction, config.strict_evidence)
-    row.failures = _budget_failures(flips, decisions, row.flip_evidence, max_abs_delta, output, config)
-    return row
-
-
-def flip_evidence(flips: int, decisions: int, max_fraction: float, strict: bool = False) -> Evidence:
-    """The flip rate against its budget, with a Wilson interval. Consecutive chunks of one stream are not
-    independent (a flip tends to last a few chunks), so the true interval is wider than this one."""
-    return judge_rate(
-        flips / max(decisions, 1),
-        max_fraction,
-        decisions,
-        "decision",
-        lambda m: wilson_interval(flips * m / max(decisions, 1), m),
-        "Wilson score (chunks taken as independent)",
-        higher_is_better=False,
-        budget=max_fraction,
-        strict=strict,
-    )
 
 
 def _per_chunk(run: Any, interface: GraphInterface, feeds: dict[str, np.ndarray], chunk: int) -> dict[str, list[np.ndarray]]:

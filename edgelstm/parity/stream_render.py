@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgelstm.parity.stream_check import StreamCheckReport
+from edgelstm.parity.stream_verdict import StreamCheckReport
 
 
 def stream_report_lines(report: StreamCheckReport) -> list[str]:

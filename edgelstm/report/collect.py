@@ -192,6 +192,8 @@ def check_selection(selection: dict[str, Any], path: Path) -> None:
 
 def is_stream_check(check: dict[str, Any]) -> bool:
     """A `check --reference ORIGINAL.onnx` report (streamed, gated on decisions) rather than a torch-reference one."""
+    from edgelstm.parity.stream_verdict import STREAM_CHECK_KIND
+
     return check.get("kind") == STREAM_CHECK_KIND
 
 
