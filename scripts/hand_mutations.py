@@ -113,7 +113,7 @@ MUTATIONS = (
     ),
     Mutation(
         "auto: pick_winner ignores the speed rule",
-        "quantize/selection.py",
+        "quantize/pareto.py",
         (("        passing = [c for c in passing if within_speed_rule(c, fp32_ms)]", "        passing = passing"),),
         AUTO_TESTS,
     ),
@@ -130,7 +130,7 @@ MUTATIONS = (
     ),
     Mutation(
         "auto: plain-session ratio always within",
-        "quantize/selection.py",
+        "quantize/pareto.py",
         (("        return row.plain_speed_ratio <= SPEED_LIMIT", "        return True"),),
         AUTO_TESTS,
     ),
@@ -148,51 +148,51 @@ MUTATIONS = (
     ),
     Mutation(
         "top-1 agreement check always true",
-        "edgelstm/parity/gate.py",
+        "edgelstm/parity/task_checks.py",
         (
             (
-                '                    evidence.verdict == PASS,\n                    f"over {n} predictions",',
-                '                    True,\n                    f"over {n} predictions",',
+                '            evidence.verdict == PASS,\n            f"over {n} predictions",',
+                '            True,\n            f"over {n} predictions",',
             ),
         ),
         GATE_TESTS,
     ),
     Mutation(
         "top-1 agreement judged against 0 (agree >= 0.0)",
-        "edgelstm/parity/gate.py",
+        "edgelstm/parity/task_checks.py",
         (
             (
-                "                agree,\n                spec.min_top1_agreement,\n                n,",
-                "                agree,\n                0.0,\n                n,",
+                "        agree,\n        spec.min_top1_agreement,\n        n,",
+                "        agree,\n        0.0,\n        n,",
             ),
         ),
         GATE_TESTS,
     ),
     Mutation(
         "MAE-increase check always true",
-        "edgelstm/parity/gate.py",
+        "edgelstm/parity/task_checks.py",
         (
             (
-                '                    evidence.verdict == PASS,\n                    f"MAE {mae_c',
-                '                    True,\n                    f"MAE {mae_c',
+                '            evidence.verdict == PASS,\n            f"MAE {mae_c',
+                '            True,\n            f"MAE {mae_c',
             ),
         ),
         GATE_TESTS,
     ),
     Mutation(
         "MAE-increase limit infinite",
-        "edgelstm/parity/gate.py",
+        "edgelstm/parity/task_checks.py",
         (
             (
-                "                increase,\n                spec.max_mae_increase,\n                n,",
-                '                increase,\n                float("inf"),\n                n,',
+                "        increase,\n        spec.max_mae_increase,\n        n,",
+                '        increase,\n        float("inf"),\n        n,',
             ),
         ),
         GATE_TESTS,
     ),
     Mutation(
         "sequence lengths ignored in task rows",
-        "edgelstm/parity/gate.py",
+        "edgelstm/parity/candidate_check.py",
         (
             (
                 "        lengths = case.lengths if case.lengths is not None else np.full(case.batch, case.steps)\n"
@@ -210,7 +210,7 @@ MUTATIONS = (
     ),
     Mutation(
         "stream flips: a resolved FAIL not counted",
-        "edgelstm/parity/stream_check.py",
+        "edgelstm/parity/stream_flips.py",
         (("    if judged.verdict == FAIL:", "    if False:"),),
         STREAM_TESTS,
     ),

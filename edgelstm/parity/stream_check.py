@@ -37,9 +37,9 @@ from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
-from edgelstm.parity.stream_data import StreamData
-from edgelstm.parity.stream_flips import RowsOf, budget_failures, flip_evidence, flips_and_delta, row_result, rows_of
-from edgelstm.parity.stream_verdict import StreamCandidate, StreamCheckConfig, StreamCheckReport
+from edgelstm.parity.stream_data import StreamData, chunk_kinds
+from edgelstm.parity.stream_flips import budget_failures, flip_evidence, flips_and_delta
+from edgelstm.parity.stream_verdict import StreamCandidate, StreamCheckConfig, StreamCheckReport, StreamRowResult
 from edgelstm.runtime import ProviderError
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def run_stream_check(
     )
     feeds = [sequence_feeds(interface, x[group], None, str(info.path)) for group in groups]
     expected = [_per_chunk(lambda f: reference.run_once(interface, f), interface, f, chunk) for f in feeds]
-    rows = rows_of(data, chunk, usable // chunk)
+    rows = _rows_of(data, chunk, usable // chunk)
     with tempfile.TemporaryDirectory(prefix="edgelstm-stream-check-") as workdir:
         # A graph that crashes ONNX Runtime must fail the gate with the reason, not take the gate's process down.
         crash = _crash_reason(info, feeds[0], chunk, Path(workdir))
@@ -132,7 +132,7 @@ def _candidate(
     output: str,
     config: StreamCheckConfig,
     workdir: Path,
-    rows: RowsOf,
+    rows: _RowsOf,
 ) -> StreamCandidate:
     result = StreamCandidate(provider)
     try:
@@ -165,7 +165,7 @@ def _candidate(
     result.flip_evidence = flip_evidence(result.flips, result.decisions, config.max_flip_fraction, config.strict_evidence)
     result.failures += budget_failures(result.flips, result.decisions, result.flip_evidence, result.max_abs_delta, output, config)
     if p.shape[0] == len(rows.names):
-        result.rows = [row_result(rows, i, p[i], p_ref[i], output, config) for i in range(p.shape[0])]
+        result.rows = [_row_result(rows, i, p[i], p_ref[i], output, config) for i in range(p.shape[0])]
     if len(result.rows) > 1:  # one row says what the whole does; several must each hold the budget
         result.failures += [f"{row.name}: {failure}" for row in result.rows for failure in row.failures]
     return result
@@ -284,3 +284,34 @@ def stream_check_files(
     else:
         signal = builtin_speech("gate", seconds, int(sr or 16_000), chunk=config.chunk or interface.chunk or 1)
     return [run_stream_check(info, truth, signal, config) for info in infos]
+
+
+@dataclass(frozen=True)
+class _RowsOf:
+    """The names and per-chunk segment kinds of the data's rows, for the per-row verdicts."""
+
+    names: list[str]
+    kinds: list[list[str]]  # per row, per chunk; empty where the row is not described
+
+
+def _rows_of(data: StreamData, chunk: int, chunks: int) -> _RowsOf:
+    described = len(data.rows) == data.x.shape[0]
+    kinds = [chunk_kinds(r, chunk, chunks) for r in data.rows] if described else [[] for _ in range(data.x.shape[0])]
+    return _RowsOf(data.row_names(), kinds)
+
+
+def _row_result(
+    rows: _RowsOf, index: int, p: np.ndarray, p_ref: np.ndarray, output: str, config: StreamCheckConfig
+) -> StreamRowResult:
+    """One row's decisions ([..., chunks]), with its flips counted per segment kind when the row is described."""
+    decisions, flips, max_abs_delta = flips_and_delta(p, p_ref, config.threshold)
+    row = StreamRowResult(rows.names[index], decisions, flips, max_abs_delta)
+    kinds = rows.kinds[index]
+    if kinds:
+        flipped = ((p >= config.threshold) != (p_ref >= config.threshold)).reshape(-1, p.shape[-1]).sum(axis=0)
+        for kind, count in zip(kinds, flipped.tolist(), strict=True):
+            if kind:
+                row.flips_by_kind[kind] = row.flips_by_kind.get(kind, 0) + int(count)
+    row.flip_evidence = flip_evidence(flips, decisions, config.max_flip_fraction, config.strict_evidence)
+    row.failures = budget_failures(flips, decisions, row.flip_evidence, max_abs_delta, output, config)
+    return row
