@@ -29,7 +29,9 @@ def fold_constant(value: ir.Value, opset: int, budget: list[int]) -> np.ndarray 
         if arg is not None and folded is None:
             return None
         args.append(folded)
-    return _evaluate(node, args, opset)[value.index()]
+    index = value.index()
+    assert index is not None  # an output of `node`, which produced it
+    return _evaluate(node, args, opset)[index]
 
 
 def _evaluate(node: ir.Node, args: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
@@ -40,7 +42,7 @@ def _evaluate(node: ir.Node, args: list[np.ndarray | None], opset: int) -> list[
     names = [f"in{k}" if a is not None else "" for k, a in enumerate(args)]
     proto.input[:] = names
     proto.output[:] = [f"out{k}" for k in range(len(proto.output))]
-    feeds = {n: a for n, a in zip(names, args, strict=True) if n}
+    feeds = {n: a for n, a in zip(names, args, strict=True) if a is not None}  # n is "" exactly where a is None
     graph = onnx.helper.make_graph(
         [proto],
         "fold",
@@ -48,4 +50,4 @@ def _evaluate(node: ir.Node, args: list[np.ndarray | None], opset: int) -> list[
         [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in proto.output],
     )
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
-    return list(ReferenceEvaluator(model).run(None, feeds))
+    return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, feeds)]  # arrays already; typed as such

@@ -15,6 +15,7 @@ them (folded with onnx's reference evaluator); opset 13 or newer.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,7 +119,7 @@ def _read_params(node: ir.Node, opset: int) -> _Params:
     for name in ("clip", "activation_alpha", "activation_beta"):
         if name in attrs:
             raise _Refused(f"attribute {name} is not supported")
-    if op == "LSTM" and attrs.get_int("input_forget", 0):
+    if op == "LSTM" and bool(attrs.get_int("input_forget", 0)):
         raise _Refused("input_forget=1 is not supported")
     if "activations" in attrs:
         acts = [a.lower() for a in attrs.get_strings("activations", [])]
@@ -133,7 +134,8 @@ def _read_params(node: ir.Node, opset: int) -> _Params:
         raise _Refused(f"input type {inputs[0].dtype} (only float32 is rewritten)")
     w, r = _const(inputs[1], "W", opset), _const(inputs[2], "R", opset)
     assert w is not None and r is not None  # required inputs of the op
-    hidden = attrs.get_int("hidden_size", r.shape[-1])
+    declared = attrs.get_int("hidden_size")
+    hidden = int(r.shape[-1]) if declared is None else declared
     gates = _GATES[op]
     b = _const(inputs[3], "B", opset)
     if b is None:
@@ -156,7 +158,7 @@ class _Names:
     """Unique prefixes for the initializers this pass adds (the model's other names are kept clear of)."""
 
     def __init__(self, model: ir.Model) -> None:
-        self._taken = {v.name for v in model.graph.initializers.values()}
+        self._taken = {v.name for v in model.graph.initializers.values() if v.name is not None}
         self._counter = itertools.count()
 
     def prefix(self, node: ir.Node) -> str:
@@ -187,15 +189,17 @@ class _Builder:
     def i64(self, name: str, values: list[int] | int) -> ir.Value:
         return self.init(name, np.array(values, dtype=np.int64))
 
-    def op(self, op_type: str, inputs: list[ir.Value | None], **attrs: object) -> ir.Value:
+    def op(self, op_type: str, inputs: Sequence[ir.Value | None], **attrs: object) -> ir.Value:
         return self.ops(op_type, inputs, 1, **attrs)[0]
 
-    def ops(self, op_type: str, inputs: list[ir.Value | None], n: int, **attrs: object) -> list[ir.Value]:
+    def ops(self, op_type: str, inputs: Sequence[ir.Value | None], n: int, **attrs: object) -> list[ir.Value]:
         outs = list(self.tape.op_multi_out(op_type, inputs, attrs or None, num_outputs=n))  # type: ignore[arg-type]
         # Named here, not by NameFixPass: Loop bodies read outer values, so names must be unique model-wide.
         for value in outs:
             value.name = f"{self.prefix}_{op_type}{next(self._ids)}"
-        outs[0].producer().name = outs[0].name
+        producer = outs[0].producer()
+        assert producer is not None  # the tape just made it
+        producer.name = outs[0].name
         return outs
 
 

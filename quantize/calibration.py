@@ -15,7 +15,8 @@ edgelstm.quantize.weight_rows) are rounded to nearest; `Moments.missing` says wh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import onnx
@@ -101,7 +102,8 @@ def _run(model: ir.Model, source: CalibrationSource, extra: list[str], record: C
     inputs = {i.name for i in session.get_inputs()}
 
     def call(feeds: Feeds) -> list[np.ndarray]:
-        outputs = session.run([*names, *extra], {k: v for k, v in feeds.items() if k in inputs})
+        # dense outputs only: every name is a float tensor of the graph (ORT's signature also allows maps and sequences)
+        outputs = cast(list[np.ndarray], session.run([*names, *extra], {k: v for k, v in feeds.items() if k in inputs}))
         record(dict(zip(extra, outputs[len(names) :], strict=True)))
         return outputs[: len(names)]
 

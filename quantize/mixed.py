@@ -104,7 +104,8 @@ def search_mixed(
     Raises SchemeRefused when the graph has no weight to quantize."""
     probe = WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size)
     # the probes rank on fewer windows where the gate offers it (ParityGate and auto's CannotWinGate do)
-    ranking = gate.for_ranking(RANKING_WINDOWS) if hasattr(gate, "for_ranking") else gate
+    for_ranking = getattr(gate, "for_ranking", None)
+    ranking = for_ranking(RANKING_WINDOWS) if for_ranking is not None else gate
     with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-") as tmp:
         source, metadata = _fp32_source(model, probe, Path(tmp), data, foreign)
         moments = _ranking_moments(source, metadata, data, calibration_stream) if rounding != "nearest" else None

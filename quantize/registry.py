@@ -55,11 +55,11 @@ class Handler:
 
 
 HANDLERS: dict[type[SchemeConfig], Handler] = {}
-H = TypeVar("H", bound=type[Handler])
+H = TypeVar("H", bound=Handler)
 
 
-def register(config_type: type[SchemeConfig]) -> Callable[[H], H]:
-    def wrap(handler_cls: H) -> H:
+def register(config_type: type[SchemeConfig]) -> Callable[[type[H]], type[H]]:
+    def wrap(handler_cls: type[H]) -> type[H]:
         HANDLERS[config_type] = handler_cls()
         return handler_cls
 

@@ -177,12 +177,13 @@ def _gated_candidate(config: SchemeConfig, run: Callable[[SchemeConfig], Any]) -
     """One scheme tried: refused (with the reason), or quantized and gated (with the gate's summary)."""
     candidate = Candidate(config.tag)
     try:
-        candidate.result = run(config)
+        result = run(config)
     except SchemeRefused as exc:
         candidate.refused = str(exc)
         return candidate
-    candidate.summary = candidate.result.parity or {}
-    candidate.passed = bool(candidate.result.parity_passed)
+    candidate.result = result
+    candidate.summary = result.parity or {}
+    candidate.passed = bool(result.parity_passed)
     return candidate
 
 

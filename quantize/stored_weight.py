@@ -76,7 +76,8 @@ def expand_stored_weight(
     if stored.storage == "int4":
         import ml_dtypes  # onnx and onnx-ir depend on it: numpy's int4
 
-        q_value = constant(ir.Tensor(stored.q.astype(ml_dtypes.int4), dtype=ir.DataType.INT4), "quantized")
+        packed: Any = stored.q.astype(ml_dtypes.int4)  # an ml_dtypes array: onnx-ir's array protocol, not numpy's stubs
+        q_value = constant(ir.Tensor(packed, dtype=ir.DataType.INT4), "quantized")
     else:
         q_value = constant(ir.Tensor(stored.q.astype(np.int8)), "quantized")
     if form == DEQUANTIZE:

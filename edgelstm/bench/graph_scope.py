@@ -31,6 +31,8 @@ def evaluate_small(node: onnx.NodeProto, scope: Scope) -> np.ndarray | None:
     """The value of a small integer/bool node output computable before running (shapes, trip counts, conditions)."""
     op, v = node.op_type, scope.values
     ins: list[Any] = [v.get(i) for i in node.input]  # None where not known
+    # known[k], not `ins[k] is not None`: a checker would narrow ins[k] to None after a failed test
+    known = [i is not None for i in ins] + [False] * 5
     try:
         if op == "Constant":
             attr = next((a for a in node.attribute), None)
@@ -50,7 +52,7 @@ def evaluate_small(node: onnx.NodeProto, scope: Scope) -> np.ndarray | None:
             return None
         if op == "Identity" or op == "Cast":
             return ins[0] if op == "Identity" else ins[0].astype(helper.tensor_dtype_to_np_dtype(int_attribute(node, "to", 7)))
-        if op == "Gather" and ins[1] is not None:
+        if op == "Gather" and known[1]:
             return np.take(ins[0], ins[1], axis=int_attribute(node, "axis", 0))
         if op in ("Squeeze", "Unsqueeze", "Reshape") and all(i is not None for i in ins):
             if op == "Reshape":
@@ -61,8 +63,8 @@ def evaluate_small(node: onnx.NodeProto, scope: Scope) -> np.ndarray | None:
             return np.concatenate(ins, axis=int_attribute(node, "axis", 0))
         if op == "Slice" and all(i is not None for i in ins[:3]):
             starts, ends = ins[1], ins[2]
-            axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
-            strides = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+            axes = ins[3] if known[3] else range(len(starts))
+            strides = ins[4] if known[4] else [1] * len(starts)
             index = [slice(None)] * ins[0].ndim
             for axis, s, e, step in zip(axes, starts, ends, strides, strict=False):
                 # ONNX clamps huge ends (INT64_MAX/MIN mean "to the end"); Python slices do the same for any int
@@ -70,9 +72,9 @@ def evaluate_small(node: onnx.NodeProto, scope: Scope) -> np.ndarray | None:
             return ins[0][tuple(index)]
         binary: dict[str, Any] = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal, "Less": np.less}
         binary |= {"Greater": np.greater, "And": np.logical_and, "Or": np.logical_or}
-        if op in binary and len(ins) == 2 and ins[1] is not None:
+        if op in binary and len(ins) == 2 and known[1]:
             return np.asarray(binary[op](ins[0], ins[1]))
-        if op == "Div" and ins[1] is not None and ins[0].dtype.kind in "iu":
+        if op == "Div" and known[1] and ins[0].dtype.kind in "iu":
             return np.asarray(ins[0] // ins[1])
         if op == "Range" and all(i is not None and i.size == 1 for i in ins[:3]):
             return np.arange(ins[0].item(), ins[1].item(), ins[2].item(), dtype=ins[0].dtype)

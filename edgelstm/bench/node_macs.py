@@ -46,7 +46,10 @@ def node_count(node: onnx.NodeProto, scope: Scope) -> tuple[int, int, int, int, 
     """(MACs, weight bytes read, k, n, whether an unknown dim was taken as 1) of one node run once, or None for a
     node that multiplies no weights."""
     op = node.op_type
-    shape = lambda i: scope.shapes.get(node.input[i], ()) if len(node.input) > i and node.input[i] else ()  # noqa: E731
+
+    def shape(i: int) -> Shape:
+        return scope.shapes.get(node.input[i], ()) if len(node.input) > i and node.input[i] else ()
+
     if op in MATMUL_LIKE:
         a, b = shape(0), shape(MATMUL_LIKE[op])
         k = dim_or_one(a[-1]) if a else dim_or_one(b[-2] if len(b) > 1 else None)

@@ -8,13 +8,14 @@ listed, unaltered member is ever loaded.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -160,7 +161,8 @@ def _parity_claim(manifest: BundleManifest, where: Path) -> str:
 
 def onnxruntime_errors() -> tuple[type[BaseException], ...]:
     """What onnxruntime raises for a model it cannot load or run (its own classes, not RuntimeError subclasses)."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
+    # a compiled module without stubs: imported by name so type checkers read its attributes as Any
+    state = importlib.import_module("onnxruntime.capi.onnxruntime_pybind11_state")
 
     return (
         state.Fail,
@@ -228,7 +230,7 @@ def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
     interface = zero_state_interface(specs, manifest.constants)
     data = interface.data_input
     try:
-        x = np.zeros([int(d) for d in data.shape], np.dtype(data.dtype))  # concrete: the manifest's sizes
-        return sequence_feeds(interface, x, None, f"{where}: manifest inputs")
+        shape = cast(list[int], data.shape)  # a symbolic dim left here fails in np.zeros, as it always did
+        return sequence_feeds(interface, np.zeros(shape, np.dtype(data.dtype)), None, f"{where}: manifest inputs")
     except InputShapeError as exc:
         raise BundleError(str(exc)) from None

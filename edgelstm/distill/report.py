@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +196,11 @@ def build_distill_report(
         )  # fmt: skip
         teacher_bytes = graphs[0][3].stat().st_size
         rows = zip(graphs, metrics, latencies, gates, strict=True)
-        for (role, scheme, params, path), metric, (p50, p90), (passed, failures, verdict) in rows:
+        for (role, scheme_tag, params, path), metric, (p50, p90), (passed, failures, verdict) in rows:
             size = path.stat().st_size
             drop = _drop(metric, metrics[0])
             score = ArtifactScore(
-                role, params, size, teacher_bytes / size, metric, drop, p50, p90, scheme, passed, failures, verdict
+                role, params, size, teacher_bytes / size, metric, drop, p50, p90, scheme_tag, passed, failures, verdict
             )
             report.rows.append(score)
     return report
@@ -239,7 +240,5 @@ def _latencies(infos: list[ArtifactInfo], sessions: list, data: SequenceData, ro
     calls = [
         (session, sequence_feeds(info.interface, x, lengths, data.source)) for info, session in zip(infos, sessions, strict=True)
     ]
-    timings = time_interleaved(
-        [lambda s=session, f=feeds: s.run(None, f) for session, feeds in calls], TimerSettings(rounds=rounds)
-    )
+    timings = time_interleaved([partial(session.run, None, feeds) for session, feeds in calls], TimerSettings(rounds=rounds))
     return [(t.p50_ms, t.p90_ms) for t in timings]

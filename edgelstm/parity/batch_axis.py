@@ -26,7 +26,8 @@ def fixed_batch(interface: GraphInterface) -> int | None:
     """The one batch size a graph takes: its data input's batch axis (found as for every tensor) when that is a number."""
     data = interface.inputs[0]
     axis = batch_axis_of(interface, data.name)
-    return data.shape[axis] if len(data.shape) > axis and isinstance(data.shape[axis], int) else None
+    size = data.shape[axis] if len(data.shape) > axis else None
+    return size if isinstance(size, int) else None
 
 
 def run_in_fixed_batches(

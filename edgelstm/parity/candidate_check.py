@@ -211,7 +211,8 @@ class CandidateCheck:
                 None,
             )
         expected = self._reference(feeds)
-        floors = self.truth.noise_floor(self.interface, feeds) or [None] * len(expected)
+        measured = self.truth.noise_floor(self.interface, feeds)
+        floors: list[np.ndarray | None] = list(measured) if measured else [None] * len(expected)
         outputs = [
             compare_tensors(n, a, e, self._tolerance(n), floor)
             for n, a, e, floor in zip(self.output_names, actual, expected, floors, strict=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgelstm.config import ModelConfig
 from edgelstm.quantize.config import Int4Config, SchemeConfig
@@ -28,8 +29,9 @@ class Int4Handler(Handler):
             source.model, bits=4, block_size=config.block_size, is_symmetric=config.symmetric, op_types_to_quantize=("MatMul",)
         )
         quantizer.process()
-        quantizer.model.save_model_to_file(str(target), False)
-        after = op_counts(quantizer.model.model)
+        wrapped: Any = quantizer.model  # ORT's ONNXModel wrapper after __init__, though annotated as a ModelProto
+        wrapped.save_model_to_file(str(target), False)
+        after = op_counts(wrapped.model)
         notes = [f"int4 weights: {describe_ops(after, ('MatMulNBits',))}"]
         fused = describe_ops(after, ("LSTM", "GRU"))
         if fused != "none":
