@@ -31,6 +31,8 @@ from edgelstm.loading import LoadedModel
 
 @dataclass
 class ExportResult:
+    """What `export_model` wrote: the artifact, its metadata and the verification against torch that allowed it."""
+
     path: Path
     interface: GraphInterface
     export_config: ExportConfig
@@ -43,12 +45,14 @@ class ExportResult:
 
     @property
     def passed(self) -> bool:
+        """Whether the exported graph matched torch within tolerance (only a passing export is published)."""
         return self.verification.passed
 
     def __bool__(self) -> bool:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as the JSON written beside the artifact (`.export.json`)."""
         return {
             "path": str(self.path),
             "written": self.written,
@@ -64,6 +68,7 @@ class ExportResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportResult:
+        """Read back a result written by `to_dict`, so a pipeline can resume from it."""
         return cls(
             path=Path(data["path"]),
             interface=GraphInterface.from_dict(data["interface"]),
@@ -78,6 +83,7 @@ class ExportResult:
 
 
 def artifact_name(export_config: ExportConfig, impl: str) -> str:
+    """The artifact's file stem, naming its form and implementation (e.g. `sequence_fused`), so runs never collide."""
     return f"{export_config.form}_{impl.replace('.', '_')}"
 
 

@@ -16,6 +16,7 @@ FOLD_LIMIT = 64  # nodes per weight: a weight is a short chain, anything longer 
 
 
 def fold_constant(value: ir.Value, opset: int, budget: list[int]) -> np.ndarray | None:
+    """The tensor `value` computes when it is stored or built from stored tensors by a short pure chain; None otherwise."""
     tensor = convenience.get_const_tensor(value)
     if tensor is not None:
         return tensor.numpy()

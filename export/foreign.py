@@ -27,6 +27,7 @@ from edgelstm.user_module import recurrent_layers
 
 
 def example_input(loaded: LoadedModel, steps: int, batch: int = 2) -> torch.Tensor:
+    """A random input of the model's signature (batch x steps), the example torch.onnx traces the graph with."""
     sig = loaded.signature
     generator = torch.Generator().manual_seed(0)
     if sig.kind == "tokens":

@@ -27,6 +27,7 @@ class GraphBuilder:
         self._counter = 0
 
     def unique(self, hint: str) -> str:
+        """A name not used yet in the graph, derived from `hint`, so generated nodes never clash."""
         name = hint
         while name in self._used:
             self._counter += 1
@@ -35,12 +36,14 @@ class GraphBuilder:
         return name
 
     def reserve(self, name: str) -> str:
+        """Claim `name` exactly (an interface name a caller depends on); a clash is a bug, raised at once."""
         if name in self._used:
             raise ValueError(f"name {name!r} is already used in graph {self.name!r}")
         self._used.add(name)
         return name
 
     def add_input(self, name: str, elem_type: int, shape: Sequence[int | str | None] | None) -> str:
+        """Declare a graph input with its element type and (possibly symbolic) shape; returns its name."""
         self.inputs.append(helper.make_tensor_value_info(self.reserve(name), elem_type, shape))
         return name
 
@@ -52,18 +55,22 @@ class GraphBuilder:
         return name
 
     def initializer(self, hint: str, array: np.ndarray) -> str:
+        """Store `array` as an initializer under a fresh name derived from `hint`; returns that name."""
         name = self.unique(hint)
         # np.array, not np.ascontiguousarray: the latter turns 0-d scalars into 1-d arrays.
         self.initializers.append(numpy_helper.from_array(np.array(array, order="C", copy=True), name))
         return name
 
     def const_i64(self, hint: str, values: Sequence[int] | int) -> str:
+        """An int64 initializer (shapes, axes, indices as ONNX ops take them as inputs)."""
         return self.initializer(hint, np.asarray(values, dtype=np.int64))
 
     def const_f32(self, hint: str, values: Sequence[float] | float | np.ndarray) -> str:
+        """A float32 initializer (weights, biases, scalars)."""
         return self.initializer(hint, np.asarray(values, dtype=np.float32))
 
     def const_bool_true(self) -> str:
+        """The shared `true` condition every Loop here runs under, created once."""
         if "loop_cond_true" not in self._used:
             self.initializer("loop_cond_true", np.asarray(True))
         return "loop_cond_true"
@@ -113,6 +120,7 @@ def _names_read(nodes: Sequence[onnx.NodeProto], outputs: Sequence[onnx.ValueInf
 
 
 def subgraph_value(name: str, elem_type: int, shape: Sequence[int | str | None] | None = None) -> onnx.ValueInfoProto:
+    """A typed value description for a Loop/Scan body's inputs and outputs, which ONNX requires to be declared."""
     return helper.make_tensor_value_info(name, elem_type, shape)
 
 

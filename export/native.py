@@ -31,12 +31,14 @@ def fused_unsupported_reason(config: ModelConfig) -> str | None:
 
 
 def streaming_unsupported_reason(config: ModelConfig) -> str | None:
+    """Why this architecture cannot be exported in streaming form (state in, state out), or None when it can."""
     if config.bidirectional:
         return "a bidirectional model cannot stream: its backward direction needs the whole sequence"
     return None
 
 
 def resolve_impl(config: ModelConfig, export_config: ExportConfig) -> str:
+    """The recurrent implementation to write (fused ONNX op, Loop or unrolled), from the request and what the model allows."""
     reason = fused_unsupported_reason(config)
     if export_config.impl == "auto":
         return "loop" if reason else "fused"

@@ -36,6 +36,8 @@ class SequenceInfo:
 
 @dataclass(frozen=True)
 class LayerOutput:
+    """The value names one recurrent layer leaves in the graph: its sequence output and final states."""
+
     y: str  # [T, B, D*Hout]
     h: str  # [D, B, Hout]
     c: str | None  # [D, B, H]

@@ -33,6 +33,8 @@ _MIN_OPSET = 13  # Split/Unsqueeze/Squeeze take their sizes and axes as inputs f
 
 @dataclass(frozen=True)
 class RefusedNode:
+    """A fused LSTM/GRU node left as it was, with the reason it could not be rewritten exactly."""
+
     name: str
     op_type: str
     reason: str
@@ -40,11 +42,14 @@ class RefusedNode:
 
 @dataclass
 class RewriteReport:
+    """What `rewrite_fused_rnns` did: the nodes rewritten and those left fused, each with why."""
+
     rewritten: list[str] = field(default_factory=list)  # "GRU node_name (forward)"
     refused: list[RefusedNode] = field(default_factory=list)
     form: str = "Loop"  # or "T unrolled steps"
 
     def lines(self) -> list[str]:
+        """One line per node, rewritten or left fused, as the CLI prints them."""
         out = [f"rewritten to {self.form}: {r}" for r in self.rewritten]
         out += [f"left fused: {r.op_type} {r.name or '(unnamed)'}: {r.reason}" for r in self.refused]
         return out

@@ -46,6 +46,8 @@ PARITY_TOLERANCE = 1e-4  # relative to the output's largest magnitude: float32 k
 
 @dataclass(frozen=True)
 class ExposedState:
+    """One fused node's hidden state made a graph input and output, so an app can carry it across calls."""
+
     node: str  # the fused node, as named in the graph
     op_type: str
     input_name: str
@@ -55,6 +57,8 @@ class ExposedState:
 
 @dataclass
 class ChunkParity:
+    """The exposed-state graph run chunk by chunk against the original in one call, at one chunk length."""
+
     chunk: int
     max_abs_error: float
     scale: float  # largest |output| of the whole-sequence call: the tolerance is relative to it
@@ -62,6 +66,7 @@ class ChunkParity:
 
     @property
     def passed(self) -> bool:
+        """Whether the chunked run matched the one-call run within tolerance (relative to the output scale)."""
         return not self.error and self.max_abs_error <= PARITY_TOLERANCE * max(self.scale, 1.0)
 
 
@@ -78,12 +83,14 @@ class StateExposureResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every chunk length was checked and matched: only then is the streaming graph written."""
         return bool(self.parity) and all(p.passed for p in self.parity)
 
     def __bool__(self) -> bool:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as the JSON written beside the streaming graph."""
         return {
             "source": self.source,
             "source_sha256": self.source_sha256,

@@ -28,6 +28,7 @@ class UnrolledGraphResult:
     sha256: str = ""
 
     def to_dict(self) -> dict[str, object]:
+        """The result as the `.export.json` written beside the unrolled graph."""
         return {
             "source": self.source,
             "source_sha256": self.source_sha256,

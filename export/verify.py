@@ -57,6 +57,7 @@ class VerificationConfig:
             raise ConfigError("--batches needs at least one batch size")
 
     def step_grid(self) -> tuple[int, ...]:
+        """The sequence lengths the export is verified at (given ones, else a default spread that includes long inputs)."""
         if self.steps is not None:
             return self.steps
         return tuple(sorted({1, 7, self.example_steps, 4 * self.example_steps}))
@@ -64,12 +65,15 @@ class VerificationConfig:
 
 @dataclass
 class VerificationResult:
+    """Every verification case of an export against torch; the artifact is published only if all pass."""
+
     cases: list[CaseComparison] = field(default_factory=list)
     tolerance: Tolerance = FP32_TOLERANCE
     settings: SessionSettings = field(default_factory=SessionSettings)
 
     @property
     def passed(self) -> bool:
+        """Whether at least one case ran and every case matched torch within tolerance."""
         return bool(self.cases) and all(self.cases)
 
     def __bool__(self) -> bool:
@@ -77,16 +81,20 @@ class VerificationResult:
 
     @property
     def max_abs_error(self) -> float:
+        """The largest absolute error over every case and output (0.0 when nothing ran)."""
         return max((o.max_abs_error for c in self.cases for o in c.outputs), default=0.0)
 
     @property
     def max_rel_error(self) -> float:
+        """The largest relative error over every case and output (0.0 when nothing ran)."""
         return max((o.max_rel_error for c in self.cases for o in c.outputs), default=0.0)
 
     def failures(self) -> list[CaseComparison]:
+        """The cases that did not match, for the error message that names them."""
         return [c for c in self.cases if not c.passed]
 
     def to_dict(self) -> dict[str, Any]:
+        """The verification as JSON, part of the export's record."""
         return {
             "passed": self.passed,
             "max_abs_error": self.max_abs_error,
@@ -98,6 +106,7 @@ class VerificationResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VerificationResult:
+        """Read back a verification written by `to_dict`."""
         return cls(
             cases=[CaseComparison.from_dict(c) for c in data["cases"]],
             tolerance=Tolerance(**data["tolerance"]),
@@ -199,6 +208,7 @@ def verify_graph(
     settings: SessionSettings | None = None,
     data: Feeds | None = None,
 ) -> VerificationResult:
+    """Run the exported graph in ONNX Runtime against the torch model over a grid of lengths and batches, per output."""
     settings = settings or SessionSettings()
     session = session_from_onnx(model_bytes, settings)
     output_names = [o.name for o in interface.outputs]

@@ -30,6 +30,7 @@ class DirectionWeights:
 
 
 def direction_weights(model: SequenceModel, layer: int, direction: int) -> DirectionWeights:
+    """One layer's weights for one direction, in ONNX's gate order, read from torch's parameter names."""
     suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
     rnn = model.rnn
 

@@ -40,7 +40,8 @@ class Gate(Protocol):
     """What `quantize` asks of a parity gate (ParityGate against a torch model, StreamGate against an ONNX graph):
     a summary of the artifact's verdict with at least `passed`."""
 
-    def run(self, path: Path) -> dict[str, Any]: ...
+    def run(self, path: Path) -> dict[str, Any]:
+        """Judge the artifact at `path`; the summary's `passed` decides whether it is published."""
 
 
 @runtime_checkable
@@ -48,7 +49,8 @@ class DecliningGate(Gate, Protocol):
     """A gate that may decline an artifact on its size alone (`--scheme auto`: it cannot win): the summary to
     record instead of a verdict, or None to gate it. A declined artifact is never run here, so never probed."""
 
-    def decline(self, size_bytes: int, at_least: bool = False) -> dict[str, Any] | None: ...
+    def decline(self, size_bytes: int, at_least: bool = False) -> dict[str, Any] | None:
+        """A not-gated summary when an artifact of `size_bytes` cannot win (skip building or gating it), else None."""
 
 
 # A foreign artifact whose stored tensors kept at least this share of their bytes was not quantized.
@@ -57,6 +59,8 @@ NOTHING_QUANTIZED = 0.99
 
 @dataclass
 class QuantizeResult:
+    """What one quantization produced: the artifact, its sizes, its implementation and the gate's verdict."""
+
     scheme: str
     config: dict[str, Any]
     source: str
@@ -78,13 +82,16 @@ class QuantizeResult:
 
     @property
     def compression(self) -> float:
+        """Source file bytes over artifact bytes ("x smaller"); 0.0 when no artifact was written."""
         return self.source_bytes / self.size_bytes if self.size_bytes else 0.0
 
     @property
     def weight_compression(self) -> float:
+        """Stored weight bytes before over after: the weights alone, without the graph's fixed cost."""
         return self.source_weight_bytes / self.weight_bytes if self.weight_bytes else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as the `.quant.json` written beside the artifact."""
         return {
             "scheme": self.scheme,
             "config": self.config,

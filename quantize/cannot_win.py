@@ -36,6 +36,7 @@ CLEARLY_SLOWER = 2.0
 
 
 def was_gated(summary: dict[str, Any] | None) -> bool:
+    """Whether a gate summary is a real verdict, not a row declined because it could not win."""
     return not (summary or {}).get(NOT_GATED)
 
 
@@ -80,6 +81,7 @@ class CannotWinGate:
         return {"passed": False, NOT_GATED: reason + ("; not built" if at_least else "")}
 
     def run(self, path: Path) -> dict[str, Any]:
+        """Gate the artifact unless it is already known to lose to the bar (then a not-gated summary saying why)."""
         self._last_ratio = None
         if self.objective in SPEED_RULE_OBJECTIVES:
             self._last_ratio = ratio = self.speed_ratio(path)

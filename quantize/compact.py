@@ -38,6 +38,8 @@ _STATE_INPUTS = {"LSTM": (5, 6), "GRU": (5,), "RNN": (5,)}
 
 @dataclass(frozen=True)
 class CompactReport:
+    """Bytes before and after compacting a quantized graph (shorter names, shared constants)."""
+
     bytes_before: int
     bytes_after: int
     values_renamed: int
@@ -48,12 +50,15 @@ class CompactReport:
 
     @property
     def bytes_saved(self) -> int:
+        """How many bytes compacting removed."""
         return self.bytes_before - self.bytes_after
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON, with the bytes saved."""
         return {**asdict(self), "bytes_saved": self.bytes_saved}
 
     def note(self) -> str:
+        """One line for the quantize notes: what compacting saved."""
         return (
             f"compacted: {self.bytes_before:,} -> {self.bytes_after:,} bytes of graph ({self.values_renamed} names "
             f"shortened, {self.types_dropped} intermediate types and all doc strings dropped, "
@@ -71,6 +76,7 @@ class CompactGraphPass(ir.passes.InPlacePass):
         self.types_dropped = 0
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
+        """Compact the model in place (names, duplicated constants) without changing what it computes."""
         main = model.graph
         interface = {id(v) for v in (*main.inputs, *main.outputs)}
         kept_names = {v.name for v in (*main.inputs, *main.outputs) if v.name}

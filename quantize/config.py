@@ -13,10 +13,13 @@ GRANULARITIES = ("channel", "block", "auto")
 
 @dataclass(frozen=True)
 class SchemeConfig:
+    """The base of every scheme's settings: the scheme name and the options a handler reads."""
+
     scheme: ClassVar[str] = ""
     precision: ClassVar[str] = "fp32"  # what the parity gate's default tolerances key on
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON, with the scheme's name, saved beside every artifact so it can be reproduced."""
         return {"scheme": self.scheme, **asdict(self)}
 
     @property
@@ -210,12 +213,14 @@ SCHEMES: dict[str, type[SchemeConfig]] = {
 
 
 def scheme_config(name: str, **options: Any) -> SchemeConfig:
+    """The config of the scheme called `name`, built with `options`; an unknown name is a ConfigError listing the schemes."""
     if name not in SCHEMES:
         raise ConfigError(f"unknown scheme {name!r}; choose from {', '.join(SCHEMES)} or auto")
     return SCHEMES[name](**options)
 
 
 def config_from_dict(data: dict[str, Any]) -> SchemeConfig:
+    """Read a scheme config back from its `to_dict` JSON."""
     values = dict(data)
     name = values.pop("scheme")
     for key in ("keep_fp32_ops", "exclude"):

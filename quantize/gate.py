@@ -51,6 +51,7 @@ class ParityGate:
         return probe
 
     def run(self, path: Path) -> dict[str, Any]:
+        """Run the parity check on the artifact against the float64 reference; the summary says pass, FAIL or inconclusive."""
         if self.ort_format:
             if (problem := ort_format_problem(path)) is not None:
                 return {"passed": False, NOT_GATED: f"cannot ship to ORT Mobile: {problem}"}

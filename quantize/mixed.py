@@ -39,6 +39,8 @@ RANKING_WINDOWS = 256
 
 @dataclass
 class MixedResult:
+    """The per-layer search: each layer's sensitivity and chosen precision, and the mix it published (or not)."""
+
     layers: list[LayerSensitivity]
     result: QuantizeResult | None  # the published (or, when every mix failed, the last tried) artifact
     trials: list[dict[str, Any]] = field(default_factory=list)  # each mix the gate judged, in order
@@ -46,9 +48,11 @@ class MixedResult:
 
     @property
     def config(self) -> WeightOnlyMixedConfig:
+        """The weight-only config that stores each layer at its chosen precision."""
         return mixed_config(self.layers)
 
     def to_dict(self) -> dict[str, Any]:
+        """The search as JSON: the per-layer table auto shows beside its rows."""
         return {
             "layers": [layer.to_dict() for layer in self.layers],
             "precisions": {layer.name: layer.chosen for layer in self.layers},
@@ -60,6 +64,7 @@ class MixedResult:
 def mixed_config(
     layers: list[LayerSensitivity], min_elements: int = MIXED_MIN_ELEMENTS, block_size: int = 32, rounding: str = "nearest"
 ) -> WeightOnlyMixedConfig:
+    """A mixed weight-only config from each layer's chosen precision (float layers left out)."""
     precisions = tuple((t, layer.chosen) for layer in layers if layer.chosen != "float" for t in layer.tensors)
     return WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding)
 

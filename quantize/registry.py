@@ -40,12 +40,15 @@ class Handler:
     apply: write the quantized graph to `target` and return what happened (one line each)."""
 
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        """The recurrent implementation this scheme needs the float graph exported in (fused, loop or unrolled)."""
         raise NotImplementedError
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        """Why this scheme cannot apply to `source`, or None; a refusal is reported, never an error."""
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """Quantize `source` into `target` and return notes on what was done."""
         raise NotImplementedError
 
     def size_floor(self, config: SchemeConfig, source: QuantizeInput) -> int | None:
@@ -59,6 +62,8 @@ H = TypeVar("H", bound=Handler)
 
 
 def register(config_type: type[SchemeConfig]) -> Callable[[type[H]], type[H]]:
+    """Class decorator: the handler of `config_type`, one instance kept in HANDLERS."""
+
     def wrap(handler_cls: type[H]) -> type[H]:
         HANDLERS[config_type] = handler_cls()
         return handler_cls
@@ -67,5 +72,7 @@ def register(config_type: type[SchemeConfig]) -> Callable[[type[H]], type[H]]:
 
 
 def handler_for(config: SchemeConfig) -> Handler:
-    """The handler registered for the config's type (the built-in ones register when edgelstm.quantize.api loads)."""
+    """The registered handler of `config`'s type (importing the built-in schemes registers them)."""
+    import edgelstm.quantize.schemes  # noqa: F401  # registers the built-in handlers
+
     return HANDLERS[type(config)]

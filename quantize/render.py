@@ -32,6 +32,7 @@ def _inconclusive(summary: dict | None) -> bool:
 
 
 def print_quantize(result: QuantizeResult) -> None:
+    """Print one quantization's result: sizes, implementation, notes and the gate's verdict."""
     console = _console()
     verdict = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "not checked"}[result.parity_passed]
     if _inconclusive(result.parity):

@@ -41,17 +41,21 @@ class WeightLayout:
 
     @property
     def rows_axes(self) -> tuple[int, ...]:
+        """The weight's axes that are kept apart (output channels), in order."""
         return tuple(a for a in range(len(self.shape)) if a not in self.reduce_axes)
 
     @property
     def cols(self) -> int:
+        """How many elements one row of the matrix view holds (the product of the reduced axes)."""
         return int(np.prod([self.shape[a] for a in self.reduce_axes], dtype=np.int64))
 
     def to_matrix(self, array: np.ndarray) -> np.ndarray:
+        """The weight as a rows x cols matrix (rounding works on rows of what one output reads)."""
         perm = (*self.rows_axes, *self.reduce_axes)
         return np.transpose(array, perm).reshape(-1, self.cols)
 
     def from_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Undo `to_matrix`: the matrix back in the weight's own shape."""
         perm = (*self.rows_axes, *self.reduce_axes)
         permuted_shape = tuple(self.shape[a] for a in perm)
         return np.transpose(matrix.reshape(permuted_shape), np.argsort(perm))
@@ -88,9 +92,11 @@ class RoundedWeight:
 
     @property
     def granularity(self) -> str:
+        """ "block" or "channel": how the scales of this weight are laid out."""
         return "block" if self.block_size else "channel"
 
     def dequantized(self) -> np.ndarray:
+        """The float weight these integers and scales stand for (to measure the rounding error)."""
         if not self.block_size:
             shape = [-1 if a == self.axis else 1 for a in range(self.q.ndim)]
             return self.q.astype(np.float64) * self.scale.astype(np.float64).reshape(shape)
@@ -207,6 +213,7 @@ class GranularityChoice:
 
     @property
     def gain(self) -> float:
+        """How many times smaller the error is with blocks than per channel (inf when blocks are exact)."""
         return self.channel_error / self.block_error if self.block_error > 0 else (np.inf if self.channel_error > 0 else 1.0)
 
 

@@ -198,6 +198,7 @@ FOREIGN_ROUNDED: tuple[SchemeConfig, ...] = (
 
 
 def foreign_schemes() -> tuple[SchemeConfig, ...]:
+    """The schemes auto tries on a graph made elsewhere, in order, GPTQ-rounded rows after the plain ones."""
     plain = tuple(SCHEMES[name]() for name in FOREIGN_SCHEMES if name in SCHEMES)
     return plain[:2] + FOREIGN_ROUNDED + plain[2:]
 

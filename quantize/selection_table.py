@@ -34,6 +34,8 @@ SELECTION_FILE = "auto.json"
 
 @dataclass
 class Candidate:
+    """One row of auto's table: a scheme tried, its artifact, its verdict, its timings and why it lost."""
+
     scheme: str
     result: QuantizeResult | None = None
     refused: str = ""
@@ -54,6 +56,7 @@ class Candidate:
 
     @property
     def timed(self) -> bool:
+        """Whether the row was timed (only published candidates and the fp32 graph are)."""
         return self.latency_ms is not None
 
     @property
@@ -68,9 +71,11 @@ class Candidate:
 
     @property
     def size_bytes(self) -> int:
+        """The artifact's bytes (0 when nothing was built)."""
         return self.result.size_bytes if self.result is not None else 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as auto.json writes it; untimed latencies stay None, never a 0.0 that reads as measured."""
         return {
             "scheme": self.scheme,
             "role": self.role,
@@ -106,12 +111,15 @@ class Candidate:
 
 @dataclass
 class SelectionResult:
+    """auto's outcome: every row, the winner (or none) and the objective it was picked by."""
+
     candidates: list[Candidate]
     winner: Candidate | None
     objective: str = "size"
 
     @property
     def why(self) -> str:
+        """Why the winner won, or why nothing did, in one sentence for the CLI and auto.json."""
         if self.winner is None:
             return "no scheme met the parity budget" + (
                 "" if self.objective == "size-at-any-cost" else f" at most {SPEED_LIMIT:g}x slower than the fp32 graph"
@@ -126,9 +134,11 @@ class SelectionResult:
 
     @property
     def reference(self) -> Candidate | None:
+        """The fp32 row every other row is compared with."""
         return next((c for c in self.candidates if c.role == "reference"), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """auto.json: the winner, what was published and not, and every row."""
         return {
             "winner": self.winner.scheme if self.winner else None,
             "objective": self.objective,

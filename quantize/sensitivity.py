@@ -47,6 +47,7 @@ class LayerSensitivity:
         return any(c > 0.0 for c in self.cost.values()) or not self.cost
 
     def to_dict(self) -> dict[str, Any]:
+        """The layer's row of the mixed-precision table, with the precision it reached."""
         return {**asdict(self), "reached": self.reached}
 
 

@@ -28,9 +28,11 @@ class DataSplit:
     gate_sha256: str
 
     def to_dict(self) -> dict[str, Any]:
+        """Which rows calibrate and which are judged, with sha256s, for the record."""
         return asdict(self)
 
     def lines(self) -> list[str]:
+        """Lines for the quantize notes saying how the data was split."""
         return [
             f"calibrated on {self.calibration} (sha256 {self.calibration_sha256[:16]})",
             f"gated on {self.gate} (sha256 {self.gate_sha256[:16]})",

@@ -36,6 +36,7 @@ class StoredWeight:
         return np.repeat(self.scale, self.block, axis=self.axis)[_crop(self.q.shape)]
 
     def dequantized(self, dtype: np.dtype) -> np.ndarray:
+        """The float weight these integers and scales decode to, in `dtype` (to measure the rounding error)."""
         return (self.q.astype(np.float32) * self.scale_full().astype(np.float32)).astype(dtype)
 
 

@@ -79,6 +79,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         self.report = WeightOnlyReport(config.storage, 0, 0, form)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
+        """Store every weight of the model quantized in place; stored tensors that are not weights stay float."""
         names = {v.name for v in all_values(model.graph) if v.name}
         corrected_biases: list[tuple[ir.Value, ir.Node | None]] = []
         for value, graph, constant_node in stored_tensors(model.graph):

@@ -10,6 +10,8 @@ from edgelstm.quantize.stored_weight import CAST, DEQUANTIZE
 
 @dataclass(frozen=True)
 class QuantizedTensor:
+    """One weight stored quantized: its storage, scales, bytes before and after and rounding error."""
+
     name: str
     op: str  # consumer op types, e.g. "LSTM" or "MatMul+Gemm" for a shared tensor
     shape: tuple[int, ...]
@@ -25,6 +27,8 @@ class QuantizedTensor:
 
 @dataclass(frozen=True)
 class KeptTensor:
+    """A stored float tensor left as it was, with why (not a weight, or not smaller quantized)."""
+
     name: str
     shape: tuple[int, ...]
     reason: str
@@ -32,6 +36,8 @@ class KeptTensor:
 
 @dataclass
 class WeightOnlyReport:
+    """Every stored tensor weight-only quantization touched or kept, and the opsets before and after."""
+
     storage: str
     opset_before: int
     opset_after: int
@@ -41,13 +47,16 @@ class WeightOnlyReport:
 
     @property
     def bytes_before(self) -> int:
+        """Float bytes of the weights that were quantized."""
         return sum(t.bytes_before for t in self.quantized)
 
     @property
     def bytes_after(self) -> int:
+        """Bytes of those weights once stored quantized (values and scales)."""
         return sum(t.bytes_after for t in self.quantized)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON for the quantize record."""
         return {
             "storage": self.storage,
             "opset_before": self.opset_before,

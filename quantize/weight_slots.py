@@ -95,6 +95,7 @@ def _moved_axes(node: ir.Node, axes: list[int | None]) -> list[int | None]:
 
 
 def constant_ints(value: ir.Value) -> list[int] | None:
+    """The integers a constant value holds (an initializer or a Constant node), or None when it is computed."""
     if value.const_value is not None:
         return [int(v) for v in value.const_value.numpy().reshape(-1)]
     producer = value.producer()
@@ -126,6 +127,7 @@ def stored_tensors(graph: ir.Graph) -> list[tuple[ir.Value, ir.Graph, ir.Node | 
 
 
 def graphs_within(graph: ir.Graph) -> list[ir.Graph]:
+    """The graph and every subgraph of its If/Loop/Scan nodes, at any depth."""
     found = [graph]
     for node in graph:
         for attr in node.attributes.values():
@@ -138,6 +140,7 @@ def graphs_within(graph: ir.Graph) -> list[ir.Graph]:
 
 
 def all_values(graph: ir.Graph) -> list[ir.Value]:
+    """Every value of the graph and its subgraphs (inputs, initializers, node outputs), to know which names are taken."""
     values: list[ir.Value] = []
     for owner in graphs_within(graph):
         values.extend(owner.inputs)
@@ -148,4 +151,5 @@ def all_values(graph: ir.Graph) -> list[ir.Value]:
 
 
 def declared_value_infos(graph: ir.Graph) -> set[str]:
+    """Names of intermediate values whose type the graph declares, so the quantized file declares no more."""
     return {v.name or "" for owner in graphs_within(graph) for n in owner for v in n.outputs if v.type is not None}

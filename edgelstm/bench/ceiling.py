@@ -77,4 +77,5 @@ def _gemm_graph(spec: CeilingSpec, rng: np.random.Generator) -> bytes:
 
 
 def gmacs(spec: CeilingSpec, timing: Timing) -> float:
+    """Billions of multiply-accumulates per second of the ceiling GEMM at its median time."""
     return spec.m * spec.k * spec.n / (timing.p50_ms * 1e6)

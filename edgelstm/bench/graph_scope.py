@@ -18,6 +18,8 @@ SMALL = 1 << 16  # integer tensors up to this many elements are evaluated (shape
 
 @dataclass
 class Scope:
+    """What is known about each value of one (sub)graph while walking it: shape, type, small value, static or not."""
+
     shapes: dict[str, Shape]  # value name -> shape (None for an unknown dim)
     types: dict[str, int]  # value name -> ONNX element type
     values: dict[str, np.ndarray]  # small integer/bool values known before running
@@ -92,6 +94,7 @@ def evaluate_small(node: onnx.NodeProto, scope: Scope) -> np.ndarray | None:
 
 
 def value_info(name: str, scope: Scope, declared: onnx.ValueInfoProto | None = None) -> onnx.ValueInfoProto:
+    """A typed value description of `name` from the scope (or its declaration), to feed ONNX shape inference."""
     elem = scope.types.get(name) or (declared.type.tensor_type.elem_type if declared is not None else onnx.TensorProto.FLOAT)
     shape = scope.shapes.get(name)
     if shape is None and declared is not None and declared.type.tensor_type.HasField("shape"):
@@ -100,16 +103,20 @@ def value_info(name: str, scope: Scope, declared: onnx.ValueInfoProto | None = N
 
 
 def copy_scope(scope: Scope) -> Scope:
+    """An independent copy, so a subgraph's walk does not change its parent's scope."""
     return Scope(dict(scope.shapes), dict(scope.types), dict(scope.values), set(scope.static))
 
 
 def int_attribute(node: onnx.NodeProto, name: str, default: int) -> int:
+    """The node's integer attribute `name`, or `default` when absent."""
     return next((int(a.i) for a in node.attribute if a.name == name), default)
 
 
 def ints_attribute(node: onnx.NodeProto, name: str) -> list[int]:
+    """The node's integer-list attribute `name`, or [] when absent."""
     return next((list(a.ints) for a in node.attribute if a.name == name), [])
 
 
 def scalar_of(value: np.ndarray | None) -> int | None:
+    """The single integer a one-element array holds (a trip count, a condition), or None."""
     return int(value.reshape(-1)[0]) if value is not None and value.size == 1 else None

@@ -65,6 +65,7 @@ class MacCount:
         return op.k, op.n
 
     def to_dict(self) -> dict[str, Any]:
+        """The count as bench report JSON: totals, the per-op list and every assumption made."""
         return {
             "batch": self.batch,
             "steps": self.steps,

@@ -20,15 +20,19 @@ _DEFAULT_HIDDEN = 64  # when an artifact does not say how wide it is
 
 @dataclass(frozen=True)
 class MemoryEstimate:
+    """Bytes a bench run would need for inputs and activations, against the memory available."""
+
     needed_bytes: int
     available_bytes: int | None
 
     @property
     def limit_bytes(self) -> int | None:
+        """Half of the available memory (None when unknown): a bench may not take more."""
         return None if self.available_bytes is None else self.available_bytes // 2
 
     @property
     def fits(self) -> bool:
+        """Whether the run stays within the limit (always, when the memory available is unknown)."""
         return self.limit_bytes is None or self.needed_bytes <= self.limit_bytes
 
 
@@ -62,6 +66,7 @@ def estimate(infos: Sequence[ArtifactInfo], batches: Sequence[int], steps: Seque
 
 
 def ensure_fits(result: MemoryEstimate, batches: Sequence[int], steps: Sequence[int]) -> None:
+    """Raise ResourceLimitError, naming the sizes to lower, when the requested batches and steps would not fit."""
     if result.fits or result.available_bytes is None:
         return
     limit = result.available_bytes // 2

@@ -21,6 +21,7 @@ RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1, "DynamicQuantizeLSTM": 4}
 
 
 def needs_shapes(node: onnx.NodeProto) -> bool:
+    """Whether counting this node needs its input shapes (a multiplying op, or a subgraph holder)."""
     counted = node.op_type in MATMUL_LIKE or node.op_type in CONV_LIKE or node.op_type in RECURRENT_GATES
     return counted or node.op_type in ("Gemm", "MatMulNBits", "ConvTranspose", "Loop", "If", "Scan")
 
@@ -116,12 +117,15 @@ def _weight_bytes(node: onnx.NodeProto, index: int, scope: Scope) -> int:
 
 
 def dim_or_one(d: int | None) -> int:
+    """A dimension, with an unknown one (None or 0) taken as 1 (flagged by has_unknown_dims)."""
     return int(d) if d else 1
 
 
 def product(dims: Iterable[int | None]) -> int:
+    """The product of the dimensions, unknown ones taken as 1."""
     return int(np.prod([dim_or_one(d) for d in dims], dtype=np.int64))
 
 
 def has_unknown_dims(*shapes: Shape) -> bool:
+    """Whether any shape is missing or has an unknown dimension (the count then states an assumption)."""
     return any(not s or None in s for s in shapes)

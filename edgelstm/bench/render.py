@@ -21,6 +21,7 @@ from edgelstm.session_policy import entry_from_bench
 
 
 def print_bench(report: BenchReport) -> None:
+    """Print the bench tables (latency per batch and length, plain sessions, roofline) to the terminal."""
     console = _console()
     eager_rows = [r for r in report.latencies if r.name == TORCH_EAGER]
     default = {(r.batch, r.steps): r.p50_ms for r in report.latencies if r.name.startswith(DEFAULT_PATH_PREFIX)}

@@ -40,6 +40,8 @@ from edgelstm.versions import environment_record
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """What `bench` times: batches, lengths, threads, rounds and providers."""
+
     batches: tuple[int, ...] = (1, 32)
     steps: tuple[int, ...] = (100,)
     threads: tuple[int, ...] = (1,)

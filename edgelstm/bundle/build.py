@@ -38,6 +38,8 @@ USAGE_NOTES = "README.md"
 
 @dataclass
 class BundleResult:
+    """What `bundle` wrote: the directory, its manifest and the files in it."""
+
     directory: Path
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256
     zip_path: Path | None = None
@@ -45,6 +47,7 @@ class BundleResult:
 
     @property
     def parity(self) -> dict[str, Any]:
+        """The parity verdict the manifest carries (empty when the bundle was made without one)."""
         return dict(self.manifest.get("parity") or {})
 
 
@@ -56,6 +59,7 @@ def build_bundle(
     make_zip: bool = False,
     overwrite: bool = False,
 ) -> BundleResult:
+    """Pack an artifact with its manifest, parity evidence and usage for an app, written atomically."""
     artifact, out_dir = Path(artifact), Path(out_dir)
     if not artifact.exists():
         raise LoadError(f"{artifact}: no such artifact; bundle needs an .onnx file exported by edgelstm")

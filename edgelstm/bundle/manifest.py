@@ -39,6 +39,8 @@ def member_name_problem(name: object) -> str | None:
 
 @dataclass(frozen=True)
 class InputSpec:
+    """One input as the manifest describes it to an app: name, type, shape and what to feed."""
+
     name: str
     dtype: str
     shape: tuple[int | str, ...]
@@ -51,6 +53,8 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class BundleManifest:
+    """The bundle's manifest: its files with sha256s, the inputs, the streaming settings and the parity verdict."""
+
     version: int
     model_ort: str
     model_onnx: str
@@ -69,6 +73,7 @@ class BundleManifest:
 
     @property
     def symbolic_sizes(self) -> dict[str, int]:
+        """Sizes for symbolic dims an app must pick (a streaming graph's chunk, with its context)."""
         return {"chunk": self.chunk + self.context} if self.chunk else {}
 
     def named_files(self) -> dict[str, str]:

@@ -12,6 +12,8 @@ from edgelstm.errors import first_line
 
 @dataclass(frozen=True)
 class EpUsability:
+    """Whether ORT Mobile can run the model on one execution provider (NNAPI, CoreML), and why not."""
+
     execution_provider: str
     nodes: int
     supported_nodes: int
@@ -22,10 +24,12 @@ class EpUsability:
     note: str = ""  # why there is no verdict, when ORT's checker could not analyse the graph
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as manifest JSON."""
         return asdict(self)
 
 
 def mobile_usability(model_path: Path) -> list[EpUsability]:
+    """ORT's own mobile usability checker run on the model, one finding per mobile execution provider."""
     from onnxruntime.tools.mobile_helpers import usability_checker as uc
 
     logging.getLogger("usability_checker").setLevel(logging.ERROR)

@@ -13,6 +13,7 @@ __all__ = ["append_streaming_notes", "streaming_notes", "streaming_usage"]
 
 
 def streaming_usage(interface: Any) -> str | None:
+    """How an app feeds a streaming graph chunk by chunk (the usage text), or None for a sequence graph."""
     if interface.form != "streaming":
         return None
     if interface.impl != "foreign":

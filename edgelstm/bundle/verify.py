@@ -33,6 +33,8 @@ MAX_FEED_ELEMENTS = 10_000_000
 
 @dataclass
 class VerifyResult:
+    """What `bundle verify` checked: files and their sha256s, the manifest, and that the model loads and runs."""
+
     files_checked: int
     ran: str
     outputs: list[str] = field(default_factory=list)
@@ -44,6 +46,7 @@ class VerifyResult:
     session_policy: str = "not measured"  # the manifest's policy in one line; verify's session used it
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON."""
         return {
             "ok": True,
             "files_checked": self.files_checked,
@@ -59,6 +62,7 @@ class VerifyResult:
 
 
 def verify_bundle(location: Path) -> VerifyResult:
+    """Check a bundle (directory or zip) against its manifest; any mismatch is a BundleError naming it."""
     location = Path(location)
     if location.is_dir():
         return _verify_directory(location)

@@ -18,16 +18,20 @@ from edgelstm.errors import ConfigError
 
 @dataclass(frozen=True)
 class TrainingPlace:
+    """Where this training process runs: its device, rank and world size (one process unless distributed)."""
+
     device: torch.device
     rank: int = 0
     world_size: int = 1
 
     @property
     def is_main(self) -> bool:
+        """Whether this process writes checkpoints and reports (rank 0)."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
+        """Whether more than one process trains."""
         return self.world_size > 1
 
     def shard(self, batch: np.ndarray) -> np.ndarray:
@@ -35,11 +39,13 @@ class TrainingPlace:
         return batch[self.rank :: self.world_size]
 
     def barrier(self) -> None:
+        """Wait for every process (no-op when training alone)."""
         if self.distributed:
             dist.barrier()
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device for `--device` (auto: CUDA when available, else CPU)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -67,5 +73,6 @@ def training_place(device: str = "auto") -> TrainingPlace:
 
 
 def leave_group(place: TrainingPlace) -> None:
+    """Tear down the process group this process joined, if any."""
     if place.distributed and dist.is_initialized():
         dist.destroy_process_group()

@@ -31,6 +31,8 @@ from edgelstm.sequence_ops import reverse_padded, step_mask
 
 @dataclass(frozen=True)
 class FakeQuantSpec:
+    """How the student's weights are fake-quantized while training, to match the scheme it will be shipped in."""
+
     scheme: str = "dynamic-int8"
     per_channel: bool = False
     # 7-bit weights (ORT's reduce_range). The default: x86 CPUs without VNNI saturate u8 x s8 pairwise sums with
@@ -45,6 +47,7 @@ class FakeQuantSpec:
 
     @property
     def weight_qmax(self) -> int:
+        """The largest integer a weight rounds to (64 with ORT's reduce_range, else 127)."""
         return 64 if self.reduce_range else 127
 
 

@@ -20,6 +20,7 @@ from edgelstm.windows import TABLE_SUFFIXES, WindowSpec, windows_from_table
 
 
 def load_distill_data(path: Path, teacher: LoadedModel, window: WindowSpec | None) -> SequenceData:
+    """Training data for distillation from `path`, shaped for the teacher's signature (windowed when asked)."""
     signature = teacher.signature
     if window is not None:
         if Path(path).suffix.lower() not in TABLE_SUFFIXES:

@@ -12,6 +12,8 @@ from torch.nn import functional as F
 
 @dataclass(frozen=True)
 class TaskMetric:
+    """A task score (accuracy, MAE or bits per character) and whether higher is better."""
+
     name: str  # "accuracy" | "mae" | "bits_per_char"
     value: float
     higher_is_better: bool
@@ -23,6 +25,7 @@ class TaskMetric:
 
 
 def task_kind(head_kind: str, outputs: int) -> str:
+    """Which metric a head is scored by: classification, regression or language model."""
     if head_kind == "lm":
         return "lm"
     if head_kind == "classify" or (head_kind == "per_step" and outputs > 1):
@@ -37,6 +40,7 @@ class MetricAccumulator:
         self.kind, self.total, self.count = kind, 0.0, 0
 
     def add(self, output: Tensor, labels: Tensor, mask: Tensor | None = None) -> None:
+        """Add one batch of outputs and labels (masked to valid steps) to the running metric."""
         output = output.detach().float()
         if self.kind == "classify":
             self.total += float((output.argmax(-1) == labels.long()).sum())
@@ -51,6 +55,7 @@ class MetricAccumulator:
             self.count += int(output.numel())
 
     def result(self) -> TaskMetric:
+        """The metric over everything added so far."""
         value = self.total / max(self.count, 1)
         name = {"classify": "accuracy", "lm": "bits_per_char", "regress": "mae"}[self.kind]
         return TaskMetric(name, value, higher_is_better=self.kind == "classify")

@@ -47,6 +47,8 @@ REPORT_SCHEMES: tuple[SchemeConfig, ...] = (DynamicInt8Config(), WeightOnlyInt8C
 
 @dataclass
 class ArtifactScore:
+    """One row of the distill table: teacher or student, a scheme, its size, metric, latency and gate verdict."""
+
     role: str
     parameters: int
     file_bytes: int
@@ -65,6 +67,8 @@ class ArtifactScore:
 
 @dataclass
 class DistillReport:
+    """The distill comparison of teacher and student artifacts on the test data."""
+
     task: str
     data: str
     sequences: int
@@ -96,6 +100,7 @@ class DistillReport:
         return missed
 
     def to_dict(self) -> dict[str, Any]:
+        """The comparison as `distill_report.json`."""
         rows = []
         for row in self.rows:
             size_ok, metric_ok = self.target_met(row)
@@ -111,6 +116,7 @@ class DistillReport:
         return {**asdict(self), "rows": rows}
 
     def to_markdown(self) -> str:
+        """The comparison as a Markdown table for a pull request."""
         metric = self.rows[0].metric.name
         drop_unit = "pt" if metric == "accuracy" else "%"
         lines = [
@@ -143,6 +149,7 @@ class DistillReport:
         return "\n".join(lines) + "\n"
 
     def write(self, directory: Path) -> None:
+        """Write the JSON and Markdown reports into `directory`, each atomically."""
         write_text_atomic(directory / "distill_report.json", json.dumps(self.to_dict(), indent=2) + "\n", overwrite=True)
         write_text_atomic(directory / "distill_report.md", self.to_markdown(), overwrite=True)
 

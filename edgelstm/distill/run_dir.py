@@ -38,6 +38,8 @@ PROGRESS_KEYS = ("epoch", "step_in_epoch", "global_step", "history", "best", "be
 
 @dataclass(frozen=True)
 class RunIdentity:
+    """What makes a distill run itself (config, teacher and data sha256s): a resume must match it."""
+
     config: dict[str, Any]
     teacher_sha256: str
     train_sha256: str
@@ -45,9 +47,11 @@ class RunIdentity:
 
     @property
     def digest(self) -> str:
+        """sha256 of the identity, stored in the run directory."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
+        """The identity as JSON."""
         return asdict(self)
 
     @classmethod
@@ -91,6 +95,7 @@ def _changed_keys(mine: dict[str, Any], theirs: dict[str, Any], prefix: str = ""
 def run_identity(
     teacher_module: torch.nn.Module, train: SequenceData, validation: SequenceData, config: DistillConfig
 ) -> RunIdentity:
+    """The identity of a run from its config, teacher and data, as read back from any record."""
     settings = json.loads(json.dumps(config.to_dict()))  # as read back from any record (tuples become lists)
     return RunIdentity(settings, fingerprint_module(teacher_module), fingerprint_data(train), fingerprint_data(validation))
 

@@ -12,6 +12,8 @@ from edgelstm.errors import ConfigError
 
 @dataclass(frozen=True)
 class StudentSpec:
+    """The student's architecture: cell, width, layers."""
+
     cell: str = "gru"
     hidden_size: int = 16
     num_layers: int = 1
@@ -21,6 +23,8 @@ class StudentSpec:
 
 @dataclass(frozen=True)
 class DistillConfig:
+    """Everything a distill run is configured by: student, losses, schedule, data split and seed."""
+
     student: StudentSpec = field(default_factory=StudentSpec)
     epochs: int = 10
     batch_size: int = 64
@@ -63,6 +67,7 @@ class DistillConfig:
                 raise ConfigError(f"{name} must be an integer >= {lowest}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as JSON, saved in the run directory."""
         return asdict(self)
 
 

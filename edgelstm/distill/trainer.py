@@ -53,6 +53,8 @@ EVAL_BATCH = 256
 
 @dataclass
 class DistillResult:
+    """What distillation produced: the student checkpoint, its size against the teacher, and the run directory."""
+
     out_dir: Path
     teacher_parameters: int
     student_parameters: int
@@ -70,9 +72,11 @@ class DistillResult:
 
     @property
     def compression(self) -> float:
+        """Teacher parameters over student parameters."""
         return self.teacher_parameters / max(self.student_parameters, 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, with the compression."""
         return {**asdict(self), "out_dir": str(self.out_dir), "compression": self.compression}
 
 
@@ -147,6 +151,7 @@ class Trainee(nn.Module):
         self.projection = nn.Linear(width, teacher_width) if config.hidden_weight > 0 else None
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The student's outputs (and projected hidden state, when hidden-state matching is on), fake-quantized if set."""
         if self.fake_quant is not None:
             output, state = fake_quant_forward(self.student, self.fake_quant, x, lengths)
         else:
@@ -179,6 +184,7 @@ class TeacherTargets:
                 raise InputShapeError(f"{data.source}: the teacher's outputs on this data contain NaN or Inf")
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The teacher's outputs (and hidden states) for the sequences at `idx`."""
         if self.cached is None:
             return self._run(idx)
         rows = torch.from_numpy(idx).to(self.device)

@@ -37,6 +37,8 @@ Progress = Callable[[str], None]
 
 
 class CandidateCheck:
+    """One artifact on one provider against the reference: runs every case and fills one CandidateResult."""
+
     def __init__(
         self,
         info: ArtifactInfo,
@@ -57,6 +59,7 @@ class CandidateCheck:
         self.result = CandidateResult(str(info.path), provider, info.precision, artifact_sha256=info.sha256)
 
     def run(self) -> CandidateResult:
+        """Every case, the task metrics, the error-vs-time profile, streaming and determinism; the provider's verdict."""
         started = time.perf_counter()
         try:
             runner = open_runner(self.info, self.provider, self.workdir, self.config.threads)
@@ -356,26 +359,31 @@ class CandidateCheck:
 
 
 def max_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Largest absolute difference, refusing mismatched shapes (broadcasting would hide the bug)."""
     if actual.shape != expected.shape:  # never let broadcasting hide a mismatch
         raise InputShapeError(f"output shape {list(actual.shape)} != reference {list(expected.shape)}")
     return float(np.abs(actual.astype(np.float64) - expected).max())
 
 
 def row_errors(actual: np.ndarray, expected: np.ndarray, batch_axis: int) -> list[float]:
+    """Largest absolute difference per row along `batch_axis` (one row per prefix length in the profile)."""
     max_error(actual, expected)
     diff = np.moveaxis(np.abs(actual.astype(np.float64) - expected), batch_axis, 0)
     return diff.reshape(diff.shape[0], -1).max(axis=1).tolist()
 
 
 def time_profile(case: str, output: str, steps: list[int], errors: list[float]) -> TimeProfile:
+    """Error against time step for one output, with its least-squares slope per 1000 steps."""
     slope = float(np.polyfit(steps, errors, 1)[0] * 1000) if len(steps) > 1 else 0.0
     return TimeProfile(case, output, steps, [float(e) for e in errors], slope, float(errors[0]), float(errors[-1]))
 
 
 def head_rows(array: np.ndarray | None, limit: int) -> np.ndarray | None:
+    """The first `limit` rows of an optional array."""
     return None if array is None else array[:limit]
 
 
 def first_steps(case: InputCase, steps: int) -> InputCase:
+    """The case cut to its first `steps` steps, lengths cut with it (onnx.reference's step limit)."""
     lengths = None if case.lengths is None else np.minimum(case.lengths, steps)
     return InputCase(case.name, case.x[:, :steps], lengths, case.y, case.description, case.task_metrics)

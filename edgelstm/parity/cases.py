@@ -17,6 +17,8 @@ from edgelstm.parity.data import SequenceData
 
 @dataclass(frozen=True)
 class InputCase:
+    """One input the gate runs: sequences, their lengths, labels, and whether task metrics judge it."""
+
     name: str
     x: np.ndarray
     lengths: np.ndarray | None
@@ -26,22 +28,28 @@ class InputCase:
 
     @property
     def batch(self) -> int:
+        """How many sequences the case holds."""
         return int(self.x.shape[0])
 
     @property
     def steps(self) -> int:
+        """The padded length of the case's sequences."""
         return int(self.x.shape[1])
 
     @property
     def ragged(self) -> bool:
+        """Whether some sequence is shorter than the padded length (lengths then matter)."""
         return self.lengths is not None and bool((self.lengths != self.steps).any())
 
     def info(self) -> CaseInfo:
+        """What the report records of the case: its name, size and description, not its data."""
         return CaseInfo(self.name, self.batch, self.steps, self.ragged, self.description)
 
 
 @dataclass(frozen=True)
 class CaseInfo:
+    """A case as the report lists it: name, batch, steps, ragged, description."""
+
     name: str
     batch: int
     steps: int
@@ -49,6 +57,7 @@ class CaseInfo:
     description: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The case's entry in the report's JSON."""
         return asdict(self)
 
 

@@ -13,6 +13,8 @@ from edgelstm.parity.artifacts import (
 
 @dataclass(frozen=True)
 class CheckConfig:
+    """Settings of `run_check`, validated on construction and written into every report."""
+
     providers: tuple[str, ...] = ("cpu",)
     allow_missing: tuple[str, ...] = ()
     task: str = "auto"  # auto | classify | regress | none
@@ -51,4 +53,5 @@ class CheckConfig:
             raise ConfigError(f"task={self.task!r}: choose auto, classify, regress or none")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as the report's `settings` JSON."""
         return asdict(self)

@@ -25,6 +25,8 @@ from edgelstm.files import file_sha256
 
 @dataclass(frozen=True)
 class SequenceData:
+    """Sequences to check on (model-space features), their lengths and labels, with the source and sha256."""
+
     x: np.ndarray
     lengths: np.ndarray | None
     y: np.ndarray | None
@@ -33,13 +35,16 @@ class SequenceData:
 
     @property
     def count(self) -> int:
+        """How many sequences there are."""
         return int(self.x.shape[0])
 
     @property
     def max_steps(self) -> int:
+        """The padded length of the sequences."""
         return int(self.x.shape[1])
 
     def take(self, limit: int) -> SequenceData:
+        """The first `limit` sequences, labels and lengths cut alike."""
         keep = slice(0, limit)
         return SequenceData(
             self.x[keep],

@@ -36,7 +36,8 @@ class Reference(Protocol):
     note: str
 
     @property
-    def origin(self) -> str: ...
+    def origin(self) -> str:
+        """The reference's file or name, as the report names it."""
 
     @property
     def sha256(self) -> str:
@@ -110,13 +111,18 @@ class OnnxReference(_FileReference):
 
     @property
     def runtime(self) -> str:
+        """How this reference runs, in the report's words."""
         return "ONNX Runtime CPU, float32"
 
     @property
     def input_names(self) -> list[str]:
+        """The reference graph's input names, to check the artifact takes the same ones."""
         return [i.name for i in self._session.get_inputs()]
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call of the reference graph on `feeds` (its own inputs picked out), every output."""
+        from edgelstm.runtime import handed_over
+
         with handed_over(self.path):
             return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 
@@ -147,6 +153,7 @@ class TorchScriptReference(_FileReference):
 
     @property
     def runtime(self) -> str:
+        """How this reference runs, in the report's words."""
         return "TorchScript (torch CPU), float32"
 
     def _chunk_for(self, interface: GraphInterface) -> int:
@@ -154,6 +161,7 @@ class TorchScriptReference(_FileReference):
         return interface.chunk or self.chunk_steps
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call of the TorchScript module on `feeds`, outputs as float32 arrays in the graph's order."""
         import torch
 
         taken = {name for name, _ in self.arguments}
@@ -227,6 +235,8 @@ def open_file_reference(path: Path, allow_torchscript: bool = False) -> OnnxRefe
 
 
 class TorchReference:
+    """The torch model as the truth, in float64 (or float32 for the baseline), on the graph's own inputs."""
+
     def __init__(self, loaded: LoadedModel, dtype: str = "float64", chunk_steps: int = 8192) -> None:
         import torch
 
@@ -241,18 +251,22 @@ class TorchReference:
 
     @property
     def origin(self) -> str:
+        """The model's origin, as the report names it."""
         return self.loaded.origin
 
     @property
     def sha256(self) -> str:
+        """sha256 of the reference file, so a verdict names exactly what it compared with."""
         path = Path(self.loaded.origin)
         return file_sha256(path) if path.is_file() else ""
 
     @property
     def runtime(self) -> str:
+        """How this reference runs, in the report's words."""
         return f"torch {self.dtype}"
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The torch outputs for one set of graph feeds, in the graph's output order."""
         return [np.asarray(v) for v in self._reference_for(interface)(self._cast(feeds))]
 
     def _cast(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -316,6 +330,7 @@ class TorchReferences:
         self._by_setting: dict[tuple[str, int], TorchReference] = {}
 
     def get(self, dtype: str = "float64", chunk_steps: int = 8192) -> TorchReference:
+        """The reference in `dtype` with its chunking, made once and kept for later artifacts."""
         key = (dtype, chunk_steps)
         if key not in self._by_setting:
             self._by_setting[key] = TorchReference(self.loaded, dtype, chunk_steps)

@@ -63,6 +63,7 @@ def _wide_console():  # type: ignore[no-untyped-def]
 
 
 def print_report(report: ParityReport) -> None:
+    """Print the check's table (artifact x provider, per case) and its verdict to the terminal."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -138,6 +139,7 @@ def evidence_lines(report: ParityReport) -> list[str]:
 
 
 def markdown_report(report: ParityReport) -> str:
+    """The check as Markdown for a pull request: verdicts, worst errors, what was compared with what."""
     lines = [
         f"### edgelstm parity: {_verdict_word(report.verdict)}",
         "",

@@ -37,12 +37,14 @@ class TaskCheck:
         return PASS if self.passed else FAIL
 
     def to_dict(self) -> dict[str, Any]:
+        """The task check as report JSON, with its verdict."""
         data = asdict(self)
         data["verdict"] = self.verdict
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskCheck:
+        """Read back a task check written by `to_dict` (its verdict is derived, not stored)."""
         values = {k: v for k, v in data.items() if k != "verdict"}
         values["value"], values["limit"] = float(data["value"]), float(data["limit"])
         if values.get("evidence") is not None:
@@ -72,10 +74,12 @@ class TimeProfile:
         return self.slope_per_1k_steps > 0 and tail > 2 * max(head, 1e-12)
 
     def to_dict(self) -> dict[str, Any]:
+        """The profile as report JSON, with whether the error grows."""
         return {**asdict(self), "grows": self.grows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimeProfile:
+        """Read back a profile written by `to_dict`."""
         values = {k: v for k, v in data.items() if k != "grows"}
         values["errors"] = [float(e) for e in values["errors"]]
         for key in ("slope_per_1k_steps", "first_error", "last_error"):
@@ -85,23 +89,29 @@ class TimeProfile:
 
 @dataclass(frozen=True)
 class DeterminismCheck:
+    """Whether two runs on the same feeds gave the same bytes, and how far apart they were."""
+
     identical: bool
     max_spread: float
     required: bool  # CPU-side providers must be bit-identical; GPU spread is reported
 
     @property
     def passed(self) -> bool:
+        """Identical, or not required to be (CUDA kernels may differ between runs)."""
         return self.identical or not self.required
 
     def to_dict(self) -> dict[str, Any]:
+        """The check as report JSON, with its verdict."""
         return {**asdict(self), "passed": self.passed}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeterminismCheck:
+        """Read back a check written by `to_dict`."""
         return cls(bool(data["identical"]), float(data["max_spread"]), bool(data["required"]))
 
 
 def describe_failure(o: TensorComparison) -> str:
+    """One line saying how an output missed its tolerance (or what problem it had)."""
     if o.problem:
         return f"{o.problem} (max abs {o.max_abs_error:.3g})"
     if o.snr_db < o.min_snr_db:
@@ -134,6 +144,7 @@ class CandidateResult:
 
     @property
     def passed(self) -> bool:
+        """Whether this artifact on this provider passed (a skipped provider does not fail the check)."""
         if self.status == "skipped":
             return True
         if self.status == "error":
@@ -151,6 +162,7 @@ class CandidateResult:
 
     @property
     def verdict(self) -> str:
+        """pass, FAIL, inconclusive, skipped or error: the words every report and bundle read."""
         if self.status == "skipped":
             return "skipped"
         if self.status == "error":
@@ -158,6 +170,7 @@ class CandidateResult:
         return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
     def comparisons(self) -> list[tuple[str, TensorComparison]]:
+        """Every output comparison of every case and streaming run, with its case label."""
         return [(c.label, o) for c in self.cases + self.streaming for o in c.outputs]
 
     def worst(self) -> tuple[str, TensorComparison] | None:
@@ -168,6 +181,7 @@ class CandidateResult:
         return max(pool, key=lambda p: p[1].max_rel_error, default=None)
 
     def failures(self) -> list[str]:
+        """One line per failed case, output, task check or determinism check."""
         lines = [f"{c.label}: {c.error}" for c in self.cases + self.streaming if c.error]
         lines += [f"{label} / {o.name}: {describe_failure(o)}" for label, o in self.comparisons() if not o.passed]
         lines += [
@@ -199,6 +213,7 @@ class CandidateResult:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        """The candidate as report JSON."""
         return {
             "artifact": self.artifact,
             "artifact_sha256": self.artifact_sha256,
@@ -221,6 +236,7 @@ class CandidateResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CandidateResult:
+        """Read back a candidate written by `to_dict`."""
         return cls(
             artifact=data["artifact"],
             provider=data["provider"],
@@ -242,6 +258,8 @@ class CandidateResult:
 
 @dataclass
 class ParityReport:
+    """The check's verdict: what was compared with what (sha256s, data, versions) and every candidate."""
+
     reference: str  # the model's origin, as given
     reference_dtype: str  # "float64" (or "float32" when the module cannot be upcast; then noted)
     data_source: str
@@ -262,10 +280,12 @@ class ParityReport:
 
     @property
     def skipped(self) -> list[CandidateResult]:
+        """Candidates not run (provider missing and allowed, or not applicable)."""
         return [c for c in self.candidates if c.status == "skipped"]
 
     @property
     def passed(self) -> bool:
+        """Something ran and every gated candidate passed."""
         # A verdict needs evidence: with every provider skipped nothing was checked, so it cannot pass.
         return bool(self.ran) and all(c.passed for c in self.candidates if c.gated)
 
@@ -283,6 +303,7 @@ class ParityReport:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as `check --report` JSON."""
         return {
             "passed": self.passed,
             "verdict": self.verdict,
@@ -304,6 +325,7 @@ class ParityReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParityReport:
+        """Read back a report written by `to_dict` (bundle and report read verdicts this way)."""
         return cls(
             reference=data["reference"],
             reference_dtype=data["reference_dtype"],

@@ -48,6 +48,7 @@ class VoiceSpec:
     level_db: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The voice's parameters, rounded, for the stream's description in the report."""
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 

@@ -52,6 +52,7 @@ def run_stream_check(
     data: StreamData,
     config: StreamCheckConfig | None = None,
 ) -> StreamCheckReport:
+    """Stream the data through artifact and reference chunk by chunk on every provider; the report of flips and errors."""
     config = config or StreamCheckConfig()
     info = artifact if isinstance(artifact, ArtifactInfo) else open_artifact(Path(artifact))
     interface = info.interface
@@ -228,6 +229,7 @@ class StreamGate:
     config: StreamCheckConfig = field(default_factory=StreamCheckConfig)
 
     def run(self, path: Path) -> dict[str, Any]:
+        """Run the streaming check on the artifact; quantize's gate summary (passed, verdict, flips, failures)."""
         report = run_stream_check(Path(path), self.reference, self.data, self.config)
         summary: dict[str, Any] = {
             "passed": report.passed,

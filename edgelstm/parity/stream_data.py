@@ -33,6 +33,7 @@ class Segment:
     params: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        """The segment (kind, start, end) as JSON."""
         return asdict(self)
 
 
@@ -45,6 +46,7 @@ class StreamRow:
     segments: tuple[Segment, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The row's name, parameters and segments as JSON."""
         return {"name": self.name, "params": dict(self.params), "segments": [s.to_dict() for s in self.segments]}
 
 
@@ -60,6 +62,7 @@ class StreamData:
 
     @property
     def samples(self) -> int:
+        """Samples per row of the stream."""
         return int(self.x.shape[1])
 
     def row_names(self) -> list[str]:

@@ -9,6 +9,7 @@ from edgelstm.parity.stream_verdict import StreamCheckConfig
 
 
 def flips_and_delta(p: np.ndarray, p_ref: np.ndarray, threshold: float) -> tuple[int, int, float]:
+    """(decisions, flips at `threshold`, largest |p - p_ref|); a non-finite delta counts as infinite, never as small."""
     delta = np.abs(p - p_ref)
     flips = int(np.count_nonzero((p >= threshold) != (p_ref >= threshold)))
     return int(p.size), flips, float(delta.max()) if np.isfinite(delta).all() else float("inf")

@@ -8,6 +8,7 @@ from edgelstm.parity.stream_verdict import StreamCheckReport
 
 
 def stream_report_lines(report: StreamCheckReport) -> list[str]:
+    """The streaming check as terminal lines: what was compared, each provider's flips and errors, the verdict."""
     config = report.config
     data_hash = f"sha256 {report.data_sha256}" if report.data_sha256 else "generated, no file"
     context = f" (+ {report.context} samples of context)" if report.context else ""
@@ -97,5 +98,6 @@ def _background(params: dict[str, object]) -> str:
 
 
 def print_stream_report(report: StreamCheckReport, echo: Callable[[str], object] = print) -> None:
+    """Print `stream_report_lines` through `echo`."""
     for line in stream_report_lines(report):
         echo(line)

@@ -18,6 +18,8 @@ STREAM_CHECK_KIND = "streaming-check"
 
 @dataclass(frozen=True)
 class StreamCheckConfig:
+    """Settings of the streaming check (chunk, threshold, budgets, providers), validated on construction."""
+
     chunk: int | None = None  # samples per call; None: the chunk the artifact's interface was confirmed at
     threshold: float = 0.5  # a decision is `p >= threshold`
     max_flip_fraction: float = 0.01  # of all chunks (x batch rows)
@@ -43,6 +45,7 @@ class StreamCheckConfig:
             raise ConfigError(f"unknown provider(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PROVIDERS)}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as the report's `config` JSON."""
         return asdict(self)
 
 
@@ -60,17 +63,21 @@ class StreamRowResult:
 
     @property
     def inconclusive(self) -> bool:
+        """Nothing failed, but this row's flip count cannot be told from its budget with this much data."""
         return not self.failures and self.flip_evidence is not None and self.flip_evidence.verdict == INCONCLUSIVE
 
     @property
     def passed(self) -> bool:
+        """No failure and a resolved flip count."""
         return not self.failures and not self.inconclusive
 
     @property
     def verdict(self) -> str:
+        """pass, FAIL or inconclusive for this row."""
         return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as report JSON, with its verdict."""
         return {**asdict(self), "passed": self.passed, "verdict": self.verdict}
 
 
@@ -101,6 +108,7 @@ class StreamCandidate:
 
     @property
     def passed(self) -> bool:
+        """Skipped, or ran with no failure and resolved flip counts."""
         return self.status == "skipped" or (self.status == "ran" and not self.failures and not self.inconclusive)
 
     def inconclusive_lines(self) -> list[str]:
@@ -122,6 +130,7 @@ class StreamCandidate:
         return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
     def to_dict(self) -> dict[str, Any]:
+        """The candidate as report JSON, with its profiles, rows and verdict."""
         data = asdict(self)
         data["profiles"] = [p.to_dict() for p in self.profiles]
         data["rows"] = [r.to_dict() for r in self.rows]
@@ -155,6 +164,7 @@ class StreamCheckReport:
 
     @property
     def passed(self) -> bool:
+        """Some provider ran and every candidate passed."""
         ran = [c for c in self.candidates if c.status != "skipped"]
         return bool(ran) and all(c.passed for c in self.candidates)
 
@@ -170,6 +180,7 @@ class StreamCheckReport:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as `check --report` JSON; `kind` tells `edgelstm report` it is a streaming verdict."""
         data = {k: v for k, v in asdict(self).items() if k not in ("config", "candidates")}
         data["config"] = self.config.to_dict()
         # Each candidate names the artifact and its sha256, as `check --report` candidates do.

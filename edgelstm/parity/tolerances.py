@@ -50,9 +50,11 @@ class ToleranceSpec:
 
     @property
     def numeric(self) -> Tolerance:
+        """The per-element part of the budget (atol, rtol, SNR) that compare_tensors applies."""
         return Tolerance(atol=self.atol, rtol=self.rtol, min_snr_db=self.min_snr_db)
 
     def to_dict(self) -> dict[str, Any]:
+        """The budget as JSON, for reports that say what they were judged against."""
         return asdict(self)
 
 
@@ -89,10 +91,12 @@ class TolerancePolicy:
 
     @classmethod
     def defaults(cls) -> TolerancePolicy:
+        """The built-in budgets per precision, with no overrides."""
         return cls({})
 
     @classmethod
     def from_toml(cls, path: Path) -> TolerancePolicy:
+        """Budgets from a `--tolerances` TOML file over the defaults; unknown keys are a ConfigError."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such tolerance file")
@@ -105,6 +109,7 @@ class TolerancePolicy:
         return policy
 
     def validate(self) -> None:
+        """Refuse unknown sections and keys, so a typo never silently keeps a default budget."""
         known = {"default", "precision", "provider", "output"}
         unknown = sorted(set(self.tables) - known)
         if unknown:
@@ -151,6 +156,7 @@ class TolerancePolicy:
             )
 
     def resolve(self, precision: str, provider: str, output: str | None = None) -> ToleranceSpec:
+        """The budget for one precision, provider and output: the default, then each matching override in order."""
         spec = PRECISION_DEFAULTS.get(precision, PRECISION_DEFAULTS["fp32"])
         provider_table = dict(self.tables.get("provider", {}).get(provider, {}))
         layers = [

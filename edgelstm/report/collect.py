@@ -50,6 +50,8 @@ class ArtifactRow:
 
 @dataclass
 class RunSummary:
+    """Everything `edgelstm report` found in a run directory: export, check, quantize, bench, bundle."""
+
     run_dir: str
     artifacts: list[ArtifactRow]
     check: dict[str, Any] | None
@@ -59,6 +61,7 @@ class RunSummary:
     selection: dict[str, Any] | None = None  # `quantize --scheme auto`'s table (auto.json), every candidate
 
     def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON."""
         return {
             "run_dir": self.run_dir,
             "artifacts": [asdict(a) for a in self.artifacts],
@@ -71,6 +74,7 @@ class RunSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        """Read back a summary written by `to_dict`."""
         return cls(
             run_dir=str(data["run_dir"]),
             artifacts=[ArtifactRow(**a) for a in data["artifacts"]],
@@ -100,6 +104,7 @@ def read_summary(path: Path) -> RunSummary:
 
 
 def collect_run(run_dir: Path) -> RunSummary:
+    """Read every record in `run_dir` into one summary; what is absent is left None, never guessed."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LoadError(f"{run_dir}: no such run directory")

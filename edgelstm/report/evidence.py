@@ -22,6 +22,7 @@ HASHED_NOW = "sha256 of the file the report names, hashed when the bundle/report
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -76,6 +77,7 @@ class ParityEvidence:
     versions: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The evidence as report JSON."""
         return asdict(self)
 
 
@@ -95,6 +97,7 @@ def failed_label(candidates: Sequence[dict[str, Any]]) -> str:
 
 
 def parity_evidence(data: Any, source: Path, artifact: str, sha256: str) -> ParityEvidence:
+    """The verdict a parity report gives `artifact` (matched by sha256), validated before it is trusted."""
     candidates = validate_parity_report(data, source)
     search = [Path(source).parent]
     mine, others, how = [], set(), ""

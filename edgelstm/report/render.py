@@ -20,6 +20,7 @@ def _fmt(value: float | None, pattern: str) -> str:
 
 
 def short_sha(digest: str | None) -> str:
+    """The first 12 hex digits of a digest, or "unknown"."""
     return digest[:12] if digest else "unknown"
 
 
@@ -91,6 +92,7 @@ SELECTION_HEADERS = [
 
 
 def selection_title(selection: dict[str, Any]) -> str:
+    """The heading of auto's table, naming the objective and the speed limit it applied."""
     limit = selection.get("speed_limit_vs_fp32")
     rule = "no speed limit" if limit is None else f"at most {limit:g}x the fp32 latency in a plain ORT session"
     return f"quantize --scheme auto: every candidate (objective {selection.get('objective')}, {rule})"
@@ -145,6 +147,7 @@ def _selection_markdown(selection: dict[str, Any]) -> list[str]:
 
 
 def markdown_report(summary: RunSummary) -> str:
+    """The run as Markdown for a pull request."""
     lines = ["# edgelstm run report", "", f"Run: `{summary.run_dir}`", ""]
     lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(_row_cells(r)) + " |" for r in summary.artifacts]
@@ -279,6 +282,7 @@ def _selection_html(selection: dict[str, Any] | None) -> str:
 
 
 def html_report(summary: RunSummary) -> str:
+    """The run as one self-contained HTML page for people."""
     cells = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _row_cells(r)) + "</tr>" for r in summary.artifacts
     )

@@ -21,11 +21,15 @@ from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 @register(DynamicInt8Config)
 class DynamicInt8Handler(Handler):
+    """Dynamic int8 (ORT's quantize_dynamic): int8 weights, activations quantized per call."""
+
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        """Fused for LSTM without projection (ORT has DynamicQuantizeLSTM), else the Loop form of MatMuls."""
         # ORT has DynamicQuantizeLSTM (peephole included) but no int8 GRU and no projection in the fused LSTM.
         return "fused" if model.cell in ("lstm", "peephole") and not model.proj_size else "loop"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        """Refuse a fused GRU graph that cannot be rewritten: ORT has no int8 GRU kernel."""
         if not op_counts(source.model)["GRU"]:
             return None
         if source.interface.impl == "fused":  # edgelstm's own graph: exporting the loop form is the better path
@@ -40,6 +44,7 @@ class DynamicInt8Handler(Handler):
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """Rewrite fused GRUs to Loops where needed, then run ORT's quantize_dynamic on the graph."""
         with tempfile.TemporaryDirectory() as tmp:
             source, rewritten = _gru_as_loop(source, Path(tmp))
             return rewritten + self._apply(config, source, target)

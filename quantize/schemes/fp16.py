@@ -18,16 +18,23 @@ from edgelstm.quantize.registry import Handler, QuantizeInput, SchemeRefused, re
 
 @register(Fp16Config)
 class Fp16Handler(Handler):
+    """float16 weights and compute (ORT's float16 converter), with float32 inputs and outputs kept."""
+
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        """The Loop form for projected LSTMs (no fused op for them), else the fused op."""
         return "loop" if model.proj_size else "fused"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        """Refuse graphs float16 conversion breaks (Loop bodies, which the converter leaves half converted)."""
         if op_counts(source.model)["Loop"]:
             # Seen here: the converted Loop body keeps float32 state types, and ORT 1.32 crashes (SIGSEGV) on it.
             return "fp16 conversion of Loop bodies crashes ONNX Runtime 1.32; fp16 is offered on the fused form"
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """Convert the graph to float16 and check ONNX Runtime can load the result."""
+        from edgelstm.quantize.api import SchemeRefused
+
         assert isinstance(config, Fp16Config)
         notes = []
         kept = list(config.keep_fp32_ops)

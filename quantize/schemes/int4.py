@@ -13,15 +13,20 @@ from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 @register(Int4Config)
 class Int4Handler(Handler):
+    """int4 MatMul weights in blocks (ORT's MatMulNBits): the smallest file, for MatMul-heavy graphs."""
+
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        """The Loop form: only there are the recurrent weights MatMuls that MatMulNBits can take."""
         return "loop"  # the recurrent weights are MatMuls only in the loop form
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        """Refuse a graph with no MatMul: there would be nothing to store as int4."""
         if not op_counts(source.model)["MatMul"]:
             return "int4 weight-only quantization applies to MatMul weights and this graph has none"
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """Run ORT's MatMulNBitsQuantizer on every MatMul and save the result."""
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
         assert isinstance(config, Int4Config)

@@ -16,12 +16,16 @@ from edgelstm.quantize.registry import Handler, QuantizeInput, register
 
 @register(StaticInt8Config)
 class StaticInt8Handler(Handler):
+    """Static int8 (QDQ): activations quantized with ranges calibrated on data the gate does not judge."""
+
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        """The unrolled form: static ranges need every step's activations to be separate tensors."""
         # Static QDQ does not enter Loop bodies and fused LSTM/GRU ops only get weight Q/DQ: unrolled, every
         # weight is a top-level MatMul. The time axis is then fixed at the calibration data's length.
         return "unrolled"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
+        """Refuse without calibration data: static ranges cannot be guessed."""
         if not source.calibration:
             return "static int8 needs calibration data: pass --data with real inputs"
         return None
@@ -42,6 +46,7 @@ class StaticInt8Handler(Handler):
         return max(floor, 0)
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """Calibrate activation ranges on the calibration rows and run ORT's quantize_static."""
         from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         assert isinstance(config, StaticInt8Config)

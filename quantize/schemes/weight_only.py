@@ -26,11 +26,18 @@ from edgelstm.quantize.weight_only import quantize_weights
 @register(WeightOnlyInt4Config)
 @register(WeightOnlyMixedConfig)
 class WeightOnlyHandler(Handler):
+    """Weight-only int8/int4: weights stored small, compute kept float (fused kernels keep their speed)."""
+
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
+        """The Loop form for projected LSTMs (no fused op for them), else the fused op."""
         # The fused LSTM/GRU ops keep ORT's float kernels (the speed); the fused LSTM has no projection.
         return "loop" if model.proj_size else "fused"
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """Store the graph's weights quantized (rounded by the plan where there is one) and write the file."""
+        from edgelstm.quantize.api import SchemeRefused
+        from edgelstm.quantize.weight_only import quantize_weights
+
         if not isinstance(config, WeightOnlyConfig):
             raise TypeError(f"{type(config).__name__} is not a weight-only config")
         model = onnx.load(str(source.path))
