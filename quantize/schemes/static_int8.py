@@ -63,6 +63,7 @@ class StaticInt8Handler(Handler):
                 self._progress, self._task = progress, task
 
             def get_next(self):  # type: ignore[no-untyped-def]
+                """The next calibration batch as ORT feeds (None when done), advancing the progress bar."""
                 batch = next(self._feeds, None)
                 if batch is not None:
                     self._progress.advance(self._task)  # type: ignore[arg-type]
