@@ -94,12 +94,14 @@ def build_foreign_onnx(
 
 
 def _symbolic_shape(tensor: torch.Tensor, steps: int) -> list[int | str]:
+    """The tensor's shape with the batch and time axes named, as the exported graph declares them."""
     shape: list[int | str] = ["batch"]
     shape += ["time" if d == steps else int(d) for d in tensor.shape[1:]]
     return shape
 
 
 def _dtype_name(tensor: torch.Tensor) -> str:
+    """numpy's name of the tensor's dtype ("float32"), as interfaces record it."""
     return str(np.dtype(str(tensor.dtype).replace("torch.", "")))
 
 

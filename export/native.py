@@ -192,6 +192,7 @@ def build_native_onnx(
 
 
 def _sequence_info(g: GraphBuilder, config: ModelConfig, impl: str, has_lengths: bool, steps: str, batch_1d: str) -> SequenceInfo:
+    """The lengths and step mask the layers and the head share, built once for the graph."""
     lengths_i32 = g.op1("Cast", ["lengths"], "lengths_i32", to=INT32) if has_lengths and impl == "fused" else None
     lengths_i64 = "lengths"
     if not has_lengths and impl in ("loop", "unrolled") and config.bidirectional:
@@ -208,6 +209,7 @@ def _sequence_info(g: GraphBuilder, config: ModelConfig, impl: str, has_lengths:
 
 
 def _zeros(g: GraphBuilder, batch_1d: str, size: int, hint: str) -> str:
+    """A [batch, size] zero state sized from the runtime batch (initial states need no input)."""
     shape = g.op1("Concat", [batch_1d, g.const_i64(f"{hint}_size", [size])], f"{hint}_shape", axis=0)
     return g.op1("ConstantOfShape", [shape], hint, value=helper.make_tensor("zero", FLOAT, [1], [0.0]))
 
@@ -231,12 +233,14 @@ def _layer_state(g: GraphBuilder, name: str, layer: int, directions: int, whole:
 
 
 def _concat(g: GraphBuilder, values: list[str], hint: str) -> str:
+    """One value for several (Concat on axis 0), or the value itself when there is one."""
     return values[0] if len(values) == 1 else g.op1("Concat", values, hint, axis=0)
 
 
 def _head(
     g: GraphBuilder, model: SequenceModel, interface: GraphInterface, top: LayerOutput, has_lengths: bool, steps: str
 ) -> str:
+    """The head's nodes on the top layer's output: pooling, the output layer and its reshape."""
     config = model.config
     head = config.head
     weight_t = g.initializer("head_weight_t", model.head.weight.detach().float().numpy().T)
@@ -270,6 +274,7 @@ def _head(
 
 
 def _forecast_reshape(g: GraphBuilder, kind: str, logits: str, horizon: int, targets: int, per_step: bool) -> str:
+    """A forecast head's logits shaped [batch, horizon, targets]; other heads unchanged."""
     if kind != "forecast":
         return logits
     shape = [0, 0, horizon, targets] if per_step else [0, horizon, targets]
@@ -277,12 +282,14 @@ def _forecast_reshape(g: GraphBuilder, kind: str, logits: str, horizon: int, tar
 
 
 def _running_mean(g: GraphBuilder, top_y: str, steps: str) -> str:
+    """The mean of the top layer's outputs over the valid steps so far (a streaming mean-pooled head)."""
     sums = _running_sums(g, top_y)
     counts = _running_counts(g, steps)
     return g.op1("Div", [sums, counts], "running_mean")
 
 
 def _running_sums(g: GraphBuilder, top_y: str) -> str:
+    """The running sum over steps of the top layer's output, built once and shared."""
     if "running_sums" in g._used:
         return "running_sums"
     cumsum = g.op1("CumSum", [top_y, g.const_i64("cumsum_axis", 0)], "chunk_cumsum")
@@ -291,6 +298,7 @@ def _running_sums(g: GraphBuilder, top_y: str) -> str:
 
 
 def _running_counts(g: GraphBuilder, steps: str) -> str:
+    """The running count of valid steps, built once and shared."""
     if "running_counts" in g._used:
         return "running_counts"
     steps_f = g.op1("Cast", [steps], "chunk_steps_f", to=FLOAT)
@@ -302,6 +310,7 @@ def _running_counts(g: GraphBuilder, steps: str) -> str:
 
 
 def _pooling_state_outputs(g: GraphBuilder, config: ModelConfig, streaming: bool, top_y: str, steps: str) -> dict[str, str]:
+    """The pooling sums and counts a streaming graph carries to its next call, by output name."""
     if not streaming or not pooling_state_specs(config):
         return {}
     last = g.const_i64("last_index", -1)
@@ -312,6 +321,7 @@ def _pooling_state_outputs(g: GraphBuilder, config: ModelConfig, streaming: bool
 
 
 def _ir_version_for(opset: int) -> int:
+    """The lowest ONNX IR version that admits `opset`, so older runtimes still load the file."""
     # The lowest IR version that admits the opset keeps the file loadable by older runtimes.
     if opset <= 17:
         return 8

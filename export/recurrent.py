@@ -161,6 +161,7 @@ class StepConstants:
 def _input_projection(
     g: GraphBuilder, config: ModelConfig, prefix: str, x_tm: str, dw: DirectionWeights
 ) -> tuple[str, StepConstants]:
+    """The input weights applied to every step in one MatMul, hoisted out of the Loop."""
     hidden = config.hidden_size
     is_lstm = config.has_cell_state
     # Input projection for all steps at once (no recurrence), outside the recurrence.
@@ -243,6 +244,7 @@ def _loop_direction(
     h0: str,
     c0: str | None,
 ) -> tuple[str, str, str | None]:
+    """One direction of one layer as a Loop over time, its state carried, steps past a sequence's length frozen."""
     is_lstm = config.has_cell_state
     xw, consts = _input_projection(g, config, prefix, x_tm, dw)
     body = GraphBuilder(f"{prefix}_step")

@@ -98,6 +98,8 @@ def rewrite_fused_rnns(
 
 @dataclass(frozen=True)
 class _Params:
+    """One fused node's attributes and constant weights, read and checked before anything is rewritten."""
+
     op: str  # "LSTM" | "GRU"
     hidden: int
     direction: str
@@ -110,6 +112,7 @@ class _Params:
 
 
 def _const(value: ir.Value | None, what: str, opset: int) -> np.ndarray | None:
+    """The constant array behind an input (folded if built by pure ops); refused when it is computed at run time."""
     if value is None:
         return None
     array = fold_constant(value, opset, [FOLD_LIMIT])
@@ -119,6 +122,7 @@ def _const(value: ir.Value | None, what: str, opset: int) -> np.ndarray | None:
 
 
 def _read_params(node: ir.Node, opset: int) -> _Params:
+    """The node's parameters, refusing what the rewrite cannot express exactly (clip, activations, input_forget)."""
     op = node.op_type
     attrs = node.attributes
     for name in ("clip", "activation_alpha", "activation_beta"):
@@ -167,6 +171,7 @@ class _Names:
         self._counter = itertools.count()
 
     def prefix(self, node: ir.Node) -> str:
+        """A unique prefix for the nodes replacing `node`, derived from its name."""
         base = (node.name or node.op_type).strip("/").replace("/", "_") or node.op_type
         while True:
             candidate = f"rnn_rewrite{next(self._counter)}_{base}"
@@ -186,18 +191,22 @@ class _Builder:
         self._ids = itertools.count()
 
     def init(self, name: str, array: np.ndarray) -> ir.Value:
+        """A float32 initializer named under this node's prefix."""
         full = f"{self.prefix}_{name}"
         value = ir.Value(name=full, const_value=ir.tensor(np.array(array, order="C"), name=full))
         self.root.register_initializer(value)
         return value
 
     def i64(self, name: str, values: list[int] | int) -> ir.Value:
+        """An int64 initializer (shapes, axes) named under this node's prefix."""
         return self.init(name, np.array(values, dtype=np.int64))
 
     def op(self, op_type: str, inputs: Sequence[ir.Value | None], **attrs: object) -> ir.Value:
+        """One node with one output, named model-wide uniquely."""
         return self.ops(op_type, inputs, 1, **attrs)[0]
 
     def ops(self, op_type: str, inputs: Sequence[ir.Value | None], n: int, **attrs: object) -> list[ir.Value]:
+        """One node with `n` outputs, each named model-wide uniquely (Loop bodies read outer values by name)."""
         outs = list(self.tape.op_multi_out(op_type, inputs, attrs or None, num_outputs=n))  # type: ignore[arg-type]
         # Named here, not by NameFixPass: Loop bodies read outer values, so names must be unique model-wide.
         for value in outs:
@@ -209,6 +218,7 @@ class _Builder:
 
 
 def _replace(root: ir.Graph, node: ir.Node, p: _Params, names: _Names, unroll: int | None = None) -> None:
+    """Replace one fused node by its Loop (or unrolled) form, wiring its outputs to the same consumers."""
     g = _Builder(root, names.prefix(node))
     inputs = list(node.inputs) + [None] * (8 - len(node.inputs))
     x, seq_lens, h0_all, c0_all = inputs[0], inputs[4], inputs[5], inputs[6]

@@ -167,6 +167,7 @@ def expose_rnn_state(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[Expo
 
 
 def _value_names(graph: ir.Graph) -> set[str]:
+    """Every value name in the graph, so new names never clash."""
     names = {v.name for v in graph.inputs if v.name} | {v.name for v in graph.initializers.values() if v.name}
     for node in graph.all_nodes():
         names |= {v.name for v in node.outputs if v.name}
@@ -174,10 +175,12 @@ def _value_names(graph: ir.Graph) -> set[str]:
 
 
 def _stem(name: str) -> str:
+    """A name made of identifier characters only, for derived state names."""
     return re.sub(r"[^0-9A-Za-z_]+", "_", name).strip("_") or "rnn"
 
 
 def _unique(stem: str, taken: set[str]) -> str:
+    """`stem`, or `stem_k` with the first free k, claimed in `taken`."""
     candidate, k = stem, 1
     while any(n.startswith(candidate + "_") for n in taken if n.endswith(("_in", "_out"))) or candidate in taken:
         candidate, k = f"{stem}{k}", k + 1
@@ -210,6 +213,7 @@ def _with_all_outputs(node: ir.Node) -> ir.Node:
 
 
 def _identity(graph: ir.Graph, after: ir.Node, value: ir.Value, name: str) -> ir.Value:
+    """An Identity copy of `value` named `name`, so a graph output can carry the name an app expects."""
     copy = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}_identity")
     copy.outputs[0].name = name
     graph.insert_after(after, copy)

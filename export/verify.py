@@ -149,6 +149,7 @@ def module_reference(module: torch.nn.Module, input_names: Sequence[str]) -> Tor
 
 
 def _flatten(value: Any) -> list[torch.Tensor]:
+    """The tensors of a torch output (a tensor, or nested tuples of them), in order."""
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, (tuple, list)):
@@ -234,6 +235,7 @@ def verify_graph(
 def _run_case(
     label: str, session: Any, output_names: list[str], feeds: Feeds, reference: TorchReference, tolerance: Tolerance
 ) -> CaseComparison:
+    """One verification case: the graph in ONNX Runtime and torch on the same feeds, each output compared."""
     batch, steps = feeds["x"].shape[:2]
     try:
         actual = session.run(output_names, feeds)

@@ -289,6 +289,7 @@ def _fp32_source(
     calibration: SequenceData | None,
     foreign: InterfaceHints | None = None,
 ) -> tuple[Path, ArtifactMetadata]:
+    """The float graph a scheme starts from: exported in the form the handler needs, or the user's ONNX file."""
     if isinstance(model, LoadedModel):
         if not model.is_native:  # a user module: its graph as `export` writes it, verified against the module
             return export_user_module_graph(model, tmp / "export")
@@ -352,6 +353,7 @@ def _calibration_source(
 
 
 def _sha(digest: str) -> str:
+    """ ", sha256 X" for a note, or "" when the digest is unknown."""
     return f", sha256 {digest}" if digest else ""
 
 

@@ -73,6 +73,8 @@ class Moments:
 
 @dataclass(frozen=True)
 class _Tap:
+    """A weight's input made a graph output, so calibration can read what the weight multiplies."""
+
     weight: str
     kind: str  # matmul | gemm | conv | rnn_x | rnn_h
     values: tuple[str, ...]  # graph values to read: the layer input (rnn_h: Y, initial_h or "")
@@ -172,6 +174,7 @@ def _open_constant_branches(model: ir.Model, source: CalibrationSource) -> int:
 
 
 def _inline_branch(graph: ir.Graph, node: ir.Node, branch: ir.Graph) -> None:
+    """Replace an If by the branch it takes on calibration data, so the branch's values can be tapped."""
     for name in list(branch.initializers):
         graph.register_initializer(branch.initializers.pop(name))
     nodes = list(branch)
@@ -291,6 +294,7 @@ def _rank_after(node: ir.Node, rank: int) -> int:
 
 
 def _tap_for(weight: str, node: ir.Node, index: int, counter: Iterator[int]) -> _Tap | None:
+    """The tap for input `index` of `node` when it is a weight's activation, else None."""
     op = node.op_type
     if op in ("MatMul", "Conv") and index == 1:
         if op == "Conv" and node.attributes.get_int("group", 1) != 1:
@@ -309,6 +313,7 @@ def _tap_for(weight: str, node: ir.Node, index: int, counter: Iterator[int]) -> 
 
 
 def _named(value: ir.Value | None, counter: Iterator[int]) -> str:
+    """The value's name, naming it first when it has none."""
     assert value is not None
     if not value.name:
         value.name = f"edgelstm_calibration_{next(counter)}"
@@ -316,6 +321,7 @@ def _named(value: ir.Value | None, counter: Iterator[int]) -> str:
 
 
 def _value_named(graph: ir.Graph, name: str) -> ir.Value:
+    """The value called `name` among the graph's node outputs."""
     for node in graph:
         for value in node.outputs:
             if value.name == name:

@@ -172,8 +172,10 @@ def _short_ids(prefix: str, taken: set[str]) -> Iterator[str]:
 
 
 def _graphs(graph: ir.Graph) -> list[ir.Graph]:
+    """The graph and every subgraph within it."""
     return [graph, *graph.subgraphs()]  # subgraphs(): every If/Loop/Scan body, nested ones included
 
 
 def _node_count(graph: ir.Graph) -> int:
+    """How many nodes the graph has, subgraphs included."""
     return sum(1 for _ in graph.all_nodes())

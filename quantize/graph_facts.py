@@ -42,6 +42,8 @@ def stored_tensor_bytes(model: onnx.ModelProto) -> int:
 
 
 def _tensor_bytes(model: onnx.ModelProto, constants: bool) -> int:
+    """Bytes of the graph's initializers (and Constant values when `constants`), int4 at half a byte."""
+
     def size(tensor: onnx.TensorProto) -> int:
         return len(tensor.raw_data) or onnx.numpy_helper.to_array(tensor).nbytes
 

@@ -41,6 +41,7 @@ def mark_front(rows: list[Candidate]) -> None:
 
 
 def _dominates(a: Candidate, b: Candidate) -> bool:
+    """Whether `a` is no worse than `b` in bytes and latency and better in one of them."""
     assert a.latency_ms is not None and b.latency_ms is not None
     no_worse = a.size_bytes <= b.size_bytes and a.latency_ms <= b.latency_ms
     return no_worse and (a.size_bytes < b.size_bytes or a.latency_ms < b.latency_ms)

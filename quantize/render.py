@@ -11,6 +11,7 @@ from edgelstm.render import _console
 
 
 def _parity_text(summary: dict | None) -> str:
+    """The gate's verdict in a few words for the quantize table."""
     if not summary:
         return "not checked"
     parts = []
@@ -148,6 +149,7 @@ def print_layers(scheme: str, layers: list[dict], ranking_data: str = "") -> Non
 
 
 def _cost_text(figures: dict | None) -> str:
+    """What the quantization cost (time, rows calibrated) in a few words, or "" when not recorded."""
     if not figures:
         return "-"
     verdict = "pass" if figures.get("passed") else "INCONCLUSIVE" if _inconclusive(figures) else "FAIL"

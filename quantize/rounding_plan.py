@@ -153,12 +153,14 @@ def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Mom
 
 
 def _storage(config: WeightOnlyConfig, name: str) -> str | None:
+    """How a weight is stored under `config` (int8, int4, or None for float in a mixed config)."""
     if isinstance(config, WeightOnlyMixedConfig):
         return dict(config.precisions).get(name)
     return config.storage
 
 
 def _fingerprint(array: np.ndarray, storage: str) -> bytes:
+    """Bytes identifying a weight and its storage: a weight identical to one already rounded reuses its rounding."""
     return storage.encode() + str(array.shape).encode() + np.ascontiguousarray(array).tobytes()
 
 
@@ -182,6 +184,7 @@ def _correct_biases(graph: ir.Model, plan: RoundingPlan, moments: Moments) -> No
 
 
 def _tensor(value: ir.Value, constant_node: ir.Node | None) -> ir.TensorProtocol:
+    """The stored tensor behind a value: its initializer, or its Constant node's value."""
     tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()
     assert tensor is not None
     return tensor

@@ -293,6 +293,7 @@ def mixed_candidate(
 
 
 def _unquantized_result(source: Path, path: Path, source_bytes: int) -> QuantizeResult:
+    """The fp32 row's result: the float graph itself, unquantized."""
     return QuantizeResult(FP32_ROW, {}, str(source), source_bytes, path=path, size_bytes=path.stat().st_size, impl="fp32")
 
 

@@ -132,6 +132,7 @@ def _every_third(count: int, share: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rows(data: SequenceData, rows: np.ndarray) -> SequenceData:
+    """The sequences at `rows`, labels and lengths taken alike."""
     return replace(
         data,
         x=data.x[rows],
@@ -142,6 +143,7 @@ def _rows(data: SequenceData, rows: np.ndarray) -> SequenceData:
 
 
 def _content_sha256(x: np.ndarray) -> str:
+    """sha256 of an array's bytes, naming exactly which rows calibrated and which were judged."""
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
 
 

@@ -163,6 +163,7 @@ def stored_value(graph: ir.Graph, constant_node: ir.Node | None, tensor: ir.Tens
 
 
 def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or `name_k` with the first free k, claimed in `taken`."""
     candidate, k = name, 1
     while candidate in taken:
         candidate, k = f"{name}_{k}", k + 1
@@ -171,8 +172,10 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _along(vector: np.ndarray, axis: int, rank: int) -> np.ndarray:
+    """A vector reshaped to broadcast along `axis` of a rank-`rank` array."""
     return vector.reshape([-1 if a == axis else 1 for a in range(rank)])
 
 
 def _crop(shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """Slices that cut a padded array back to `shape`."""
     return tuple(slice(0, n) for n in shape)

@@ -128,6 +128,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         return self.config.storage
 
     def _scale_itemsize(self, array: np.ndarray) -> int:
+        """Bytes per stored scale (float16 weights keep float32 scales in the Cast form)."""
         # The cast form keeps fp16 weights' scales in float32 (see expand_stored_weight).
         return 4 if self.form == CAST and array.dtype == np.float16 else array.dtype.itemsize
 
@@ -138,6 +139,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
 
     @staticmethod
     def _set_stored(value: ir.Value, constant_node: ir.Node | None, array: np.ndarray) -> np.ndarray:
+        """Store `array` where the weight was (initializer or Constant node); returns what is stored."""
         if constant_node is None:
             value.const_value = ir.Tensor(array, name=value.name)
         else:
@@ -168,6 +170,7 @@ class WeightOnlyQuantizePass(ir.passes.InPlacePass):
         slots: list[WeightSlot],
         names: set[str],
     ) -> QuantizedTensor:
+        """Quantize one weight and splice its expansion to float in front of every use."""
         name = value.name or "weight"
         block_axis = shared_block_axis(array.shape, slots) if self._storage(name) == "int4" else None
         rounding = "nearest"
@@ -270,17 +273,20 @@ def weight_layers(model: onnx.ModelProto, min_elements: int = 1024) -> dict[str,
 
 
 def _opset_reason(storage: str, form: str) -> str:
+    """Why a storage and form need their minimum opset, for the refusal message."""
     if form == DEQUANTIZE:
         return f"DequantizeLinear {'int4 blocks' if storage == 'int4' else 'per axis, runnable in onnx.reference'}"
     return "Cast from int4" if storage == "int4" else "Expand and Slice for scales"
 
 
 def _mixed_storage(config: WeightOnlyConfig) -> str:
+    """The narrowest storage a mixed config uses (int4 if any layer is int4), which sets the opset."""
     assert isinstance(config, WeightOnlyMixedConfig)
     return "int4" if any(p == "int4" for _, p in config.precisions) else "int8"
 
 
 def _default_opset(model: onnx.ModelProto) -> int:
+    """The graph's default-domain opset (1 when it names none)."""
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 

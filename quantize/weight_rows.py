@@ -27,6 +27,7 @@ def slot_rows(stored: ir.Value, layout: WeightLayout, slot: ir.Value) -> frozens
 
 
 def _follow(value: ir.Value, stored: ir.Value, base: np.ndarray, memo: dict[int, np.ndarray | None]) -> np.ndarray | None:
+    """Which stored elements `value` holds, followed through layout ops from `stored` (memoised), or None."""
     if value is stored:
         return base
     if id(value) in memo:

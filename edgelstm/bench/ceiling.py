@@ -38,6 +38,7 @@ def measure_ceilings(specs: Sequence[CeilingSpec], timer: TimerSettings) -> list
 
 
 def _gemm_call(spec: CeilingSpec, rng: np.random.Generator) -> Call:
+    """A timed call of the ceiling GEMM in an ORT session like the bench's."""
     session = session_from_onnx(
         _gemm_graph(spec, rng), SessionSettings(intra_op_threads=spec.threads, allow_spinning=spec.allow_spinning)
     )
@@ -50,6 +51,7 @@ def _gemm_call(spec: CeilingSpec, rng: np.random.Generator) -> Call:
 
 
 def _gemm_graph(spec: CeilingSpec, rng: np.random.Generator) -> bytes:
+    """A one-MatMul graph of the ceiling's size, serialised."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

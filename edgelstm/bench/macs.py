@@ -112,12 +112,15 @@ def stored_weight_bytes(graph: onnx.GraphProto) -> int:
 
 @dataclass
 class _Counter:
+    """Walks a graph with its shapes, counting each multiplying node times how often it runs."""
+
     model: onnx.ModelProto
     steps: int
     ops: list[OpCount] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
 
     def walk(self, graph: onnx.GraphProto, outer: Scope, repeat: int, where: str) -> Scope:
+        """Count `graph`'s nodes `repeat` times with the shapes its parent hands in; returns the graph's scope."""
         pinned: dict[str, tuple[Shape, int]] = {}  # output shapes ONNX does not infer (control flow, contrib ops)
         scope = self._infer(graph, outer, pinned, {})
         pending = False
@@ -160,6 +163,7 @@ class _Counter:
         return scope
 
     def _loop(self, node: onnx.NodeProto, scope: Scope, repeat: int, name: str) -> dict[str, Shape]:
+        """Count a Loop's body times its trip count (evaluated when possible, else an assumption); its output shapes."""
         trips = scalar_of(scope.values.get(node.input[0])) if node.input and node.input[0] else None
         if trips is None:
             trips = self.steps
@@ -190,6 +194,7 @@ class _Counter:
         }
 
     def _if(self, node: onnx.NodeProto, scope: Scope, repeat: int, name: str) -> dict[str, Shape]:
+        """Count the If branch the condition takes (or the larger one, as an assumption); its output shapes."""
         condition = scope.values.get(node.input[0])
         branches = {a.name: a.g for a in node.attribute if a.name in ("then_branch", "else_branch")}
         if condition is not None and condition.size == 1:
@@ -209,6 +214,7 @@ class _Counter:
         return {}
 
     def _scan(self, node: onnx.NodeProto, scope: Scope, repeat: int, name: str) -> dict[str, Shape]:
+        """Count a Scan's body once per scanned step; its output shapes."""
         body = _attribute_graph(node, "body")
         states = len(node.input) - int_attribute(node, "num_scan_inputs", 0)
         scanned = node.input[states:]
@@ -286,6 +292,7 @@ class _Counter:
 
 
 def _stored_tensors(graph: onnx.GraphProto, recurse: bool = True) -> Iterator[tuple[str, onnx.TensorProto]]:
+    """(name, tensor) of every initializer and Constant value, subgraphs included when `recurse`."""
     for tensor in graph.initializer:
         yield tensor.name, tensor
     for node in graph.node:
@@ -299,6 +306,7 @@ def _stored_tensors(graph: onnx.GraphProto, recurse: bool = True) -> Iterator[tu
 
 
 def _tensor_bytes(tensor: onnx.TensorProto) -> int:
+    """Bytes a stored tensor takes, int4 at half a byte."""
     elements = int(np.prod(tensor.dims))
     if tensor.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
         return (elements + 1) // 2
@@ -319,8 +327,10 @@ def _outer_references(graph: onnx.GraphProto) -> set[str]:
 
 
 def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The subgraphs a node holds (If branches, Loop and Scan bodies)."""
     return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else list(a.graphs))]
 
 
 def _attribute_graph(node: onnx.NodeProto, name: str) -> onnx.GraphProto:
+    """The node's graph attribute `name`."""
     return next(a.g for a in node.attribute if a.name == name)

@@ -110,6 +110,7 @@ def print_bench(report: BenchReport) -> None:
 
 
 def _print_plain(report: BenchReport) -> None:
+    """Print the plain-session table: each artifact as a user's default InferenceSession runs it."""
     rows = plain_session(report.latencies)
     if not rows:
         return
@@ -139,6 +140,7 @@ def _print_plain(report: BenchReport) -> None:
 
 
 def _settle_note(settings: dict) -> str:
+    """The pause after spinning sessions, in words (absent in older reports)."""
     settle = settings.get("settle_ms")  # absent in reports written before the pause existed
     return f", {settle:g} ms untimed pause after each workload whose threads keep spinning" if settle else ""
 
@@ -155,6 +157,7 @@ def _threads(n: int, execution_mode: str = "sequential") -> str:
 
 
 def _spin(allow: bool | None) -> str:
+    """Whether spinning was allowed, as a table cell."""
     return "-" if allow is None else ("on" if allow else "off")
 
 

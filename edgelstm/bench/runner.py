@@ -85,6 +85,8 @@ class BenchConfig:
 
 @dataclass
 class _Variant:
+    """One thing timed: an artifact in one session setting at one batch and length."""
+
     name: str
     kind: str
     provider: str
@@ -163,6 +165,7 @@ def run_bench(
 
 
 def _fed(info: ArtifactInfo) -> FedInterface:
+    """The interface the bench feeds, with the artifact's fixed dims resolved."""
     interface = info.interface
     return FedInterface(
         info.name,
@@ -174,6 +177,7 @@ def _fed(info: ArtifactInfo) -> FedInterface:
 
 
 def _with_context(info: ArtifactInfo, hints: InterfaceHints | None) -> ArtifactInfo:
+    """The artifact with --context applied when given (it wins over the metadata)."""
     if hints is None or not hints.context or info.interface.context == hints.context:
         return info
     return replace(info, interface=replace(info.interface, context=hints.context))
@@ -187,6 +191,7 @@ def _batches_for(info: ArtifactInfo, batches: tuple[int, ...]) -> tuple[int, ...
 
 
 def _fixed_batch(info: ArtifactInfo) -> int | None:
+    """The one batch a graph takes (frames-first graphs: 1), or None."""
     if info.interface.fixed_batch is not None:  # frames-first: axis 0 is frames, the batch is 1
         return info.interface.fixed_batch
     shape = info.interface.data_input.shape
@@ -197,6 +202,7 @@ def _fixed_batch(info: ArtifactInfo) -> int | None:
 
 
 def _steps_for(info: ArtifactInfo, steps: tuple[int, ...]) -> tuple[int, ...]:
+    """The lengths a graph can be timed at (a fixed-length graph: its own T only)."""
     interface = info.interface
     if interface.chunk is not None:  # a foreign graph confirmed at one chunk length: one call = one chunk
         return (interface.chunk + interface.context,)
@@ -237,20 +243,24 @@ def _plain_variants(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gene
 
 
 def _ort_call(session: Any, feeds: dict[str, np.ndarray]) -> Call:
+    """A call of `session` on `feeds`, for the interleaved timer."""
     return lambda: session.run(None, feeds)
 
 
 def _measure(variants: list[_Variant], config: BenchConfig) -> None:
+    """Time every variant interleaved (machine noise hits all alike) and keep each timing."""
     timings = time_interleaved([v.call for v in variants], _timer(config), [v.leaves_threads_busy for v in variants])
     for v, timing in zip(variants, timings, strict=True):
         v.timing = timing
 
 
 def _timer(config: BenchConfig, calls_per_round: int | None = None) -> TimerSettings:
+    """The timer settings for this bench (rounds, calls per round)."""
     return TimerSettings(config.rounds, calls_per_round or config.calls_per_round, seed=config.seed, settle_ms=config.settle_ms)
 
 
 def _latency(v: _Variant) -> LatencyResult:
+    """The latency row of a timed variant."""
     assert v.timing is not None, "every variant is timed before its row is built"
     return LatencyResult.from_timing(
         v.name, v.kind, v.provider, v.batch, v.steps, v.threads, v.mode, v.timing, v.allow_spinning, v.execution_mode
@@ -409,6 +419,7 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
 
 
 def _cold_start(info: ArtifactInfo) -> ColdStartResult:
+    """Session creation and first run in a fresh process, for one artifact."""
     feeds = _feeds(info, 1, _steps_for(info, (100,))[0], np.random.default_rng(0))
     measured = cold_start(info.path, feeds)
     if measured is None:
@@ -417,6 +428,7 @@ def _cold_start(info: ArtifactInfo) -> ColdStartResult:
 
 
 def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[SizeResult]:
+    """File and weight bytes of each artifact (and the checkpoint's, when given)."""
     import onnx
 
     parameters = sum(p.numel() for p in reference.module.parameters()) if reference is not None else 0

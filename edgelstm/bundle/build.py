@@ -117,6 +117,10 @@ def _read_artifact(artifact: Path) -> tuple[Any, Any]:
 
 
 def _convert(onnx_path: Path, target: Path) -> None:
+    """Convert the artifact to ORT format for ORT Mobile; a graph ORT cannot load is a LoadError with why."""
+    from edgelstm.bundle.verify import onnxruntime_errors
+    from edgelstm.parity.artifacts import convert_to_ort
+
     with tempfile.TemporaryDirectory() as work:
         try:
             converted = convert_to_ort(onnx_path, Path(work))
@@ -126,12 +130,14 @@ def _convert(onnx_path: Path, target: Path) -> None:
 
 
 def _write_zip(directory: Path, target: Path) -> None:
+    """Zip the bundle directory, its files in a stable order."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(directory.iterdir()):
             archive.write(path, arcname=path.name)  # flat, relative names only
 
 
 def _read_json(path: Path, kind: str) -> Any:
+    """A JSON report given to `bundle`; an unreadable or malformed one is a LoadError naming the file."""
     try:
         return json.loads(Path(path).read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -184,6 +190,9 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
 
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's content: files, inputs, streaming settings, mobile findings, parity and latency."""
+    from edgelstm.versions import environment_record
+
     interface = metadata.interface.to_dict()
     prep = metadata.preprocessing.to_dict() if metadata.preprocessing else None
     return {

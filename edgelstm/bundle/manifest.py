@@ -176,6 +176,7 @@ def _session_policy(path: Path, data: dict[str, Any]) -> SessionPolicy:
 
 
 def _input_spec(path: Path, index: int, spec: Any) -> InputSpec:
+    """One manifest input checked and read, its position named in any error."""
     where = f"{path}: inputs[{index}]"
     if not isinstance(spec, dict):
         raise BundleError(f"{where} must be an object, got {type(spec).__name__}")

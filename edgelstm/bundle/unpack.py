@@ -16,6 +16,7 @@ ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplemented
 
 
 def _escapes(name: str) -> bool:
+    """Whether an archive member's name would land outside the target directory."""
     posix, windows = PurePosixPath(name.replace("\\", "/")), PureWindowsPath(name)
     return posix.is_absolute() or ".." in posix.parts or windows.is_absolute() or bool(windows.drive) or "\\" in name
 

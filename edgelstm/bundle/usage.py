@@ -58,13 +58,16 @@ class _Tensor:
 
     @property
     def count(self) -> str:
+        """The element count as a code expression."""
         return " * ".join(f"({d})" if isinstance(d, str) and " " in d else str(d) for d in self.dims) or "1"
 
     @property
     def listed(self) -> str:
+        """The dims as a code list."""
         return "[" + ", ".join(map(str, self.dims)) + "]"
 
     def t(self, column: int) -> Any:
+        """The tensor's type name in one language's column."""
         return _TYPES[self.dtype][column]
 
 
@@ -160,6 +163,7 @@ class _Names:
         self.outputs = [_tensor(o.name, o.dtype, o.shape) for o in interface.outputs if o.name not in state_outputs]
 
     def header(self, declare: str, end: str) -> list[str]:
+        """The constants an app's code starts with (chunk, context, state sizes)."""
         lines = [f"{declare} CHUNK = {self.chunk}{end}  // new steps per call"]
         if self.context:
             lines.append(f"{declare} CONTEXT = {self.context}{end}  // steps of the previous call seen again first")
@@ -167,12 +171,15 @@ class _Names:
 
 
 def _tensor(name: str, dtype: str, shape: list[int | str], span: str = "CHUNK") -> _Tensor:
+    """A tensor for the usage code, with batch taken as 1 and the time axis as the chunk span."""
     dims = tuple(1 if d in ("batch", "frames") else span if d in ("chunk", "time") else d for d in shape)  # one frame a call
     ident = re.sub(r"\W", "_", name)
     return _Tensor(name, dtype, dims, ident if ident[:1].isalpha() else f"t_{ident}")
 
 
 def _cpp(n: _Names, model_file: str) -> list[str]:
+    """The streaming loop in C++ (ORT's C++ API)."""
+
     def member(t: _Tensor, buffer: str, initial: object = None) -> list[str]:
         fill = f", {initial}" if initial else ""
         return [
@@ -266,6 +273,8 @@ def _cpp(n: _Names, model_file: str) -> list[str]:
 
 
 def _java(n: _Names, model_file: str) -> list[str]:
+    """The streaming loop in Java (ORT's Android API)."""
+
     def direct(t: _Tensor) -> str:
         return f"ByteBuffer.allocateDirect({t.t(6)} * {t.count}).order(ByteOrder.nativeOrder()).{t.t(3)}()"
 
@@ -341,6 +350,8 @@ def _java(n: _Names, model_file: str) -> list[str]:
 
 
 def _swift(n: _Names, model_file: str) -> list[str]:
+    """The streaming loop in Swift (ORT's Objective-C API from Swift)."""
+
     def value(t: _Tensor, data: str) -> str:
         shape = ", ".join(str(d) if isinstance(d, int) else f"NSNumber(value: {d})" for d in t.dims)
         return f"try ORTValue(tensorData: {data}, elementType: {t.t(5)}, shape: [{shape}])"

@@ -74,6 +74,7 @@ def verify_bundle(location: Path) -> VerifyResult:
 
 
 def _verify_directory(directory: Path, shown: Path | None = None) -> VerifyResult:
+    """Check an unpacked bundle against its manifest (files, sha256s, no links), then that the model runs."""
     where = shown or directory
     manifest_path = directory / MANIFEST
     if not manifest_path.exists() and not manifest_path.is_symlink():
@@ -133,6 +134,7 @@ def _match_listing(directory: Path, manifest: BundleManifest, where: Path) -> No
 
 
 def _read_member(path: Path) -> bytes:
+    """A bundle file's bytes, refusing symlinks (a bundle is untrusted input)."""
     # O_NOFOLLOW: a member swapped for a link after the listing was checked is refused, not followed.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     with os.fdopen(fd, "rb") as handle:
@@ -140,6 +142,7 @@ def _read_member(path: Path) -> bytes:
 
 
 def _has_absolute_path(text: str) -> bool:
+    """Whether text names an absolute path of the machine that built it."""
     return re.search(r'(^|[\s"\'(=])(/(tmp|home|root|work|usr|var|Users|proc)/|[A-Za-z]:\\)', text) is not None
 
 
@@ -181,6 +184,9 @@ def onnxruntime_errors() -> tuple[type[BaseException], ...]:
 
 
 def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
+    """Load the model and run it once on the manifest's inputs; the problems found."""
+    from edgelstm.runtime import session_from_onnx
+
     ort_errors = onnxruntime_errors()
     name = manifest.model_ort
     try:

@@ -103,12 +103,14 @@ def fake_quant_forward(
 
 
 def _identity(x: Tensor) -> Tensor:
+    """No fake quantization: the tensor as it is."""
     return x
 
 
 def _recurrent_stack(
     cfg: ModelConfig, params: dict[str, Tensor], x: Tensor, lengths: Tensor | None, act: Callable[[Tensor], Tensor]
 ) -> tuple[Tensor, State]:
+    """The recurrent layers run step by step with fake-quantized weights (torch's fused kernels cannot take them)."""
     batch, steps = x.shape[0], x.shape[1]
     mask = step_mask(lengths, batch, steps, x.device) if lengths is not None else None
     finals_h, finals_c = [], []
@@ -139,6 +141,7 @@ _CELL_PARAMS = {
 def _run_cell(
     cfg: ModelConfig, w: dict[str, Tensor], x: Tensor, mask: Tensor | None, act: Callable[[Tensor], Tensor]
 ) -> tuple[Tensor, Tensor, Tensor]:
+    """One layer over the sequence with fake-quantized weights, states frozen past each length."""
     batch = x.shape[0]
     width = w["weight_hh"].shape[1]  # the projected size when the LSTM has a projection
     h = x.new_zeros(batch, width)

@@ -78,6 +78,7 @@ def check_distill_data(data: SequenceData, teacher: LoadedModel, head: HeadConfi
 
 
 def _check_labels(y: np.ndarray, data: SequenceData, head: HeadConfig) -> None:
+    """Refuse labels that do not fit the teacher's head (shape, class ids)."""
     where = data.source
     if y.dtype.kind not in "biuf":
         raise InputShapeError(f"{where}: y must be numeric (class indices or targets), got {y.dtype}")
@@ -99,10 +100,12 @@ def _check_labels(y: np.ndarray, data: SequenceData, head: HeadConfig) -> None:
 
 
 def _check_token_ids(ids: np.ndarray, vocabulary: int, what: str) -> None:
+    """Refuse token ids outside the vocabulary."""
     _check_class_ids(ids, vocabulary, what, noun="the vocabulary has")
 
 
 def _check_class_ids(ids: np.ndarray, count: int, what: str, noun: str = "the model has") -> None:
+    """Refuse ids that are not integers in 0..count-1, naming the worst one."""
     values = ids.astype(np.float64) if ids.dtype.kind == "f" else ids
     if ids.dtype.kind == "f" and not (np.isfinite(values).all() and (values == np.round(values)).all()):
         bad = values[~(np.isfinite(values) & (values == np.round(values)))].flat[0]

@@ -214,12 +214,14 @@ def build_distill_report(
 
 
 def _drop(metric: TaskMetric, teacher: TaskMetric) -> float:
+    """How much worse the student's metric is than the teacher's, in the metric's own direction."""
     if metric.name == "accuracy":
         return (teacher.value - metric.value) * 100
     return metric.relative_change(teacher)
 
 
 def _score(info: ArtifactInfo, session: Any, data: SequenceData) -> TaskMetric:
+    """The task metric of one artifact on the test data, run in ONNX Runtime."""
     assert data.y is not None
     interface = info.interface
     head = info.metadata.model_config.head if info.metadata and info.metadata.model_config else None

@@ -191,6 +191,7 @@ def read_state(path: Path, device: torch.device) -> dict[str, Any]:
 
 
 def _read_identity(record: Path) -> RunIdentity | None:
+    """The identity recorded in a run directory, or None when there is none."""
     if not record.is_file():
         return None  # a best/ without a record: written by something else (or an older edgelstm)
     try:

@@ -74,6 +74,7 @@ class DistillConfig:
 def _check_number(
     name: str, value: object, above: float | None = None, at_least: float | None = None, at_most: float | None = None
 ) -> None:
+    """Refuse a setting that is not a finite number in its range, naming the option."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (above is None or value > above) and (at_least is None or value >= at_least)  # type: ignore[operator]
     ok = ok and (at_most is None or value <= at_most)  # type: ignore[operator]

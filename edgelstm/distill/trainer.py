@@ -192,6 +192,7 @@ class TeacherTargets:
         return outputs[rows], None if hidden is None else hidden[rows]
 
     def _run(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The teacher on the sequences at `idx` (outputs and, when needed, hidden states)."""
         x, lengths = _batch_inputs(self.data, idx, self.device)
         with torch.no_grad():
             if isinstance(self.module, SequenceModel):
@@ -239,6 +240,7 @@ def _distill(
     place: TrainingPlace,
     overwrite: bool,
 ) -> DistillResult:
+    """The training loop on one place: epochs, validation, checkpoints, early stop."""
     student_cfg = student_config(teacher, config.student)
     check_distill_data(train, teacher, student_cfg.head)
     check_distill_data(validation, teacher, student_cfg.head)
@@ -372,6 +374,7 @@ def _init_student(student: SequenceModel, checkpoint: Path) -> None:
 
 
 def _on_cpu(student: SequenceModel) -> SequenceModel:
+    """The student on CPU (a copy when it trained elsewhere), for export."""
     return student if next(student.parameters()).device.type == "cpu" else copy.deepcopy(student).cpu()
 
 
@@ -384,6 +387,7 @@ def _share(place: TrainingPlace, batch: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _teacher_width(teacher: LoadedModel) -> int:
+    """The teacher's hidden width (what hidden-state matching projects the student to)."""
     if not isinstance(teacher.module, SequenceModel):
         raise ConfigError("hidden-state matching needs an edgelstm teacher (a user module returns no hidden state)")
     cfg = teacher.module.config
@@ -393,6 +397,7 @@ def _teacher_width(teacher: LoadedModel) -> int:
 def _save_state(
     place: TrainingPlace, path: Path, trainee: Trainee, optimizer: Any, schedule: Any, state: dict, identity: RunIdentity
 ) -> None:
+    """Save the training state atomically (main process only), so a run resumes where it stopped."""
     if place.is_main:
         with atomic_path(path, overwrite=True) as tmp:
             torch.save(
@@ -409,12 +414,14 @@ def _save_state(
 
 
 def _batch_inputs(data: SequenceData, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The inputs and lengths of the sequences at `idx`, on `device`."""
     x = torch.from_numpy(data.x[idx]).to(device)
     lengths = None if data.lengths is None else torch.from_numpy(data.lengths[idx])  # stays on CPU (packing)
     return x, lengths
 
 
 def _step_mask(lengths: torch.Tensor | None, steps: int, device: torch.device) -> torch.Tensor | None:
+    """Which steps are valid per sequence (None when all are)."""
     if lengths is None:
         return None
     return (torch.arange(steps).unsqueeze(0) < lengths.unsqueeze(1)).to(device)

@@ -135,6 +135,7 @@ class CandidateCheck:
         return [by_name[n] for n in names]
 
     def _fit_fixed_length(self, case: InputCase) -> InputCase | None:
+        """The case padded to a fixed-length graph's T (with its true lengths), or None when it cannot fit."""
         fixed = self.fixed_steps
         if fixed is None or case.steps == fixed:
             return case
@@ -149,6 +150,7 @@ class CandidateCheck:
         return InputCase(case.name, np.concatenate([case.x, pad], axis=1), lengths, case.y, case.description, case.task_metrics)
 
     def _expand(self, case: InputCase, runner: Runner) -> list[InputCase]:
+        """The runs a case becomes here: fitted, cut to onnx.reference's limits, split by length where needed."""
         fitted = self._fit_fixed_length(case)
         if fitted is None:
             return []
@@ -190,20 +192,24 @@ class CandidateCheck:
         return [group for group in fitted_groups if group is not None]
 
     def _feeds(self, x: np.ndarray, lengths: np.ndarray | None) -> Feeds:
+        """The graph's feeds for model-space sequences, through the one feed builder."""
         # Cases hold model-space data; a graph that standardises inside gets raw features (its torch truth
         # standardises them back with the same operations).
         return sequence_feeds(self.interface, data_for_graph(self.interface, x), lengths, str(self.info.path))
 
     def _reference(self, feeds: Feeds) -> list[np.ndarray]:
+        """The float64 truth for these feeds."""
         return self.truth.run(self.interface, feeds)
 
     def _tolerance(self, output: str) -> Tolerance:
+        """The per-element budget of one output for this artifact's precision and provider."""
         return self.policy.resolve(self.info.precision, self.provider, output).numeric
 
     # -- checks ------------------------------------------------------------------------------------------
     def _run_case(
         self, runner: Runner, case: InputCase
     ) -> tuple[CaseComparison, list[np.ndarray] | None, list[np.ndarray] | None]:
+        """Run one case and compare every output with the truth (a runtime failure is the case's error, not a crash)."""
         feeds = self._feeds(case.x, case.lengths)
         try:
             actual = self._run(runner, self.output_names, feeds)
@@ -223,6 +229,7 @@ class CandidateCheck:
         return CaseComparison(case.name, case.batch, case.steps, outputs), actual, expected
 
     def _task_checks(self, raw: dict[str, tuple[list[np.ndarray], list[np.ndarray], InputCase]]) -> None:
+        """Task metrics over the real-data cases: agreement and accuracy, or MAE, each judged with its interval."""
         if self.task is None:
             return
         task_runs = [v for v in raw.values() if v[2].task_metrics]
@@ -261,6 +268,7 @@ class CandidateCheck:
         return output.reshape(case.batch, -1) if self.task == "regress" else output
 
     def _time_profile(self, runner: Runner) -> None:
+        """Error against time step over the long case (or the fixed length), to show error that grows with length."""
         long = next((c for c in self.cases if c.name == "long"), None)
         if long is None:
             return
@@ -313,6 +321,7 @@ class CandidateCheck:
                 self.result.time_profiles.append(time_profile("long", name, points, errors))
 
     def _streaming(self, runner: Runner) -> None:
+        """A streaming graph run chunk by chunk at each chunk size, compared with one call and with the truth."""
         long = next((c for c in self.cases if c.name == "long"), self.cases[0])
         x = long.x[:, : self.config.streaming_steps]
         steps = x.shape[1]

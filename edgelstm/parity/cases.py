@@ -117,6 +117,7 @@ def build_cases(
 
 
 def _random_inputs(rng: np.random.Generator, signature: InputSignature, batch: int, steps: int) -> np.ndarray:
+    """Random sequences of the model's signature (token ids or features), for the synthetic cases."""
     if signature.kind == "tokens":
         return rng.integers(0, signature.size, size=(batch, steps), dtype=np.int64)
     return rng.standard_normal((batch, steps, signature.size)).astype(np.float32)

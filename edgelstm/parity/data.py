@@ -78,6 +78,7 @@ def load_sequence_data(
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, refusing anything that is not a zip (np.load would unpickle it)."""
     if not zipfile.is_zipfile(path):  # np.load would otherwise treat any other bytes as a pickle
         raise InputShapeError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
@@ -92,6 +93,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    """The array of an .npy file, without pickles."""
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -103,6 +105,7 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_torch(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a .pt file, loaded with weights_only (no code runs)."""
     import torch
 
     try:
@@ -119,6 +122,7 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
 
 
 def _tensor_to_numpy(tensor: Any) -> np.ndarray:
+    """A torch tensor (or array-like) as a numpy array."""
     import torch
 
     tensor = tensor.detach().cpu()
@@ -128,6 +132,7 @@ def _tensor_to_numpy(tensor: Any) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    """Sequences from a CSV file: rows grouped by `sequence_id`, the other columns as features, an optional `label`."""
     try:
         # utf-8-sig: spreadsheet exports start with a byte-order mark that would rename the first column
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -172,6 +177,7 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
 def _validate(
     path: Path, arrays: dict[str, np.ndarray], expects_tokens: bool, feature_size: int | None, vocab_size: int | None = None
 ) -> SequenceData:
+    """The arrays checked and shaped into SequenceData; what is wrong is named with the file."""
     if "x" not in arrays:
         raise InputShapeError(f"{path}: needs an array named 'x' (found: {', '.join(arrays) or 'none'})")
     x = np.asarray(arrays["x"])
@@ -214,6 +220,7 @@ def _validate(
 
 
 def _lengths(path: Path, lengths: np.ndarray, count: int, steps: int) -> np.ndarray:
+    """The lengths array checked against the sequences (integers in 1..steps), as int64."""
     if lengths.dtype.kind not in "biuf":
         raise InputShapeError(f"{path}: lengths must be integers, got dtype {lengths.dtype}")
     if lengths.shape != (count,):

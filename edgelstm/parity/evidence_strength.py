@@ -226,6 +226,7 @@ def _reason(
     needed: int | None,
     within: bool,
 ) -> str:
+    """Why a rate is inconclusive in words: its interval, the budget and the data size that would resolve it."""
     plural = unit + ("s" if not unit.endswith("s") else "")
     size = (
         f"about {needed:,} {plural} would resolve it" if needed else "no data size would resolve it (the value sits on the limit)"
@@ -248,4 +249,5 @@ def _points(fraction: float) -> str:
 
 
 def _pct(fraction: float) -> str:
+    """A fraction as a percentage with three significant digits."""
     return f"{100 * fraction:.3g}%"

@@ -67,6 +67,7 @@ def _run_check(
     torch_default: int,
     baseline: bool,
 ) -> ParityReport:
+    """The check itself, on the thread count already set: open, run every candidate, add the fp32 baseline."""
     infos = [open_artifact(Path(p)) for p in artifacts]
     for info in infos:
         _check_compatible(info, reference)
@@ -146,6 +147,7 @@ def _check_each(
 
 
 def _check_compatible(info: ArtifactInfo, reference: LoadedModel) -> None:
+    """Refuse an artifact whose inputs or architecture do not match the reference (a wrong --reference)."""
     x_spec = info.interface.inputs[0] if info.interface.inputs else None
     if x_spec is None:
         raise InputShapeError(f"{info.path}: the graph has no inputs")
@@ -159,6 +161,7 @@ def _check_compatible(info: ArtifactInfo, reference: LoadedModel) -> None:
 
 
 def _resolve_task(task: str, config: ModelConfig | None) -> str | None:
+    """The task metrics to judge: the one asked for, or (auto) the one the model's head implies."""
     if task == "none":
         return None
     if task != "auto":

@@ -10,6 +10,7 @@ from edgelstm.errors import OutputCollisionError
 
 
 def _same(a: Path, b: Path) -> bool:
+    """Whether two paths are the same file (an output must never overwrite an input)."""
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:

@@ -76,13 +76,16 @@ class _FileReference:
 
     @property
     def origin(self) -> str:
+        """The reference file's path, as the report names it."""
         return str(self.path)
 
     @property
     def sha256(self) -> str:
+        """sha256 of the reference file, computed when it was opened."""
         return self._sha256
 
     def run(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The reference's outputs for these feeds, chunked when the graph streams, cached by content."""
         key = _content_key(interface, feeds)
         if key not in self._cache:
             chunk = self._chunk_for(interface)
@@ -90,12 +93,15 @@ class _FileReference:
         return self._cache[key]
 
     def _chunk_for(self, interface: GraphInterface) -> int:
+        """Steps per call when the reference is run in chunks."""
         return self.chunk_steps
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call of the reference on `feeds` (each file kind implements it)."""
         raise NotImplementedError
 
     def noise_floor(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+        """None: a float32 file has no float64 floor to measure."""
         return None  # a float32 file as reference: gated on decisions and |delta p|, not on a float64 floor
 
 
@@ -157,6 +163,7 @@ class TorchScriptReference(_FileReference):
         return "TorchScript (torch CPU), float32"
 
     def _chunk_for(self, interface: GraphInterface) -> int:
+        """The graph's chunk when it has one, else the configured steps per call."""
         # A graph confirmed at one chunk length (silero: 512 at 16 kHz) is called at that length only.
         return interface.chunk or self.chunk_steps
 
@@ -213,6 +220,7 @@ class TorchScriptReference(_FileReference):
         return [by_name[o.name] for o in interface.outputs]
 
     def _attribute_for(self, name: str) -> str:
+        """The module attribute a constant input (e.g. `sr`) is passed as."""
         import torch
 
         for candidate in (name, f"_{name}"):
@@ -270,6 +278,7 @@ class TorchReference:
         return [np.asarray(v) for v in self._reference_for(interface)(self._cast(feeds))]
 
     def _cast(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Float feeds in the reference's dtype (float64 for the truth)."""
         dtype = np.float64 if self.dtype == "float64" else np.float32
         return {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in feeds.items()}
 
@@ -315,6 +324,7 @@ class TorchReference:
         return self._cache[key]
 
     def _reference_for(self, interface: GraphInterface):  # type: ignore[no-untyped-def]
+        """The torch callable that takes this interface's feeds (native model or user module)."""
         if self.loaded.is_native:
             return native_reference(self.module, interface)
         return module_reference(self.module, [t.name for t in interface.inputs])
@@ -338,6 +348,7 @@ class TorchReferences:
 
 
 def _content_key(interface: GraphInterface, feeds: dict[str, np.ndarray]) -> tuple[Any, ...]:
+    """A cache key from the interface and the feeds' bytes, so the same input is run once."""
     digest = hashlib.sha1()
     for name in sorted(feeds):
         array = np.ascontiguousarray(feeds[name])

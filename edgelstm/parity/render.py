@@ -12,6 +12,7 @@ from edgelstm.render import _console
 
 
 def _worst_text(candidate: CandidateResult) -> tuple[str, str, str]:
+    """The worst comparison of a candidate as (case / output, max abs error, max rel error) cells."""
     worst = candidate.worst()
     if worst is None:
         return "-", "-", "-"
@@ -20,6 +21,7 @@ def _worst_text(candidate: CandidateResult) -> tuple[str, str, str]:
 
 
 def _task_text(candidate: CandidateResult) -> str:
+    """The candidate's task checks in a few words for the table."""
     parts = []
     for task in candidate.tasks:
         # n in the cell; "?" marks a value the data cannot resolve against its limit (the lines below say why)
@@ -47,10 +49,12 @@ def task_evidence_line(task: TaskCheck) -> str:
 
 
 def _verdict_word(verdict: str) -> str:
+    """A verdict as the table shows it (upper case)."""
     return {"pass": "PASS", "FAIL": "FAIL", "inconclusive": "INCONCLUSIVE"}.get(verdict, verdict)
 
 
 def _growth_text(candidate: CandidateResult) -> str:
+    """Whether the error grows with length, from the profile of the main output."""
     profile = next((p for p in candidate.time_profiles if p.output == "output"), None)
     if profile is None:
         return "-"
@@ -58,6 +62,8 @@ def _growth_text(candidate: CandidateResult) -> str:
 
 
 def _wide_console():  # type: ignore[no-untyped-def]
+    """A console wide enough for the check's table whatever the terminal says."""
+    from edgelstm.render import _console
 
     return _console()
 

@@ -109,6 +109,7 @@ def _describe(role: str, seed: int, rows: list[StreamRow], seconds: float, sampl
 
 
 def _draw_voice(base: VoiceSpec, rng: np.random.Generator) -> VoiceSpec:
+    """A voice varied around `base` (pitch, vocal tract, rate, breathiness, level), so the corpus is not one speaker."""
     pitch = rng.uniform(0.9, 1.1)
     return replace(
         base,

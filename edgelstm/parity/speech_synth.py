@@ -120,6 +120,7 @@ def _syllable(
     gain: float,
     hop_s: float,
 ) -> None:
+    """One synthetic syllable: a consonant burst and a voiced vowel with formants."""
     consonant = 0
     if onset:
         consonant = min(frames // 2, max(1, round(rng.uniform(0.05, 0.11) / hop_s)))

@@ -135,6 +135,7 @@ def _candidate(
     workdir: Path,
     rows: _RowsOf,
 ) -> StreamCandidate:
+    """One provider's run of the artifact over every row group, compared with the reference chunk by chunk."""
     result = StreamCandidate(provider)
     try:
         runner = open_runner(info, provider, workdir, config.threads)
@@ -198,6 +199,7 @@ def _profile(name: str, errors: list[float], points: int) -> TimeProfile:
 
 
 def _probability_output(interface: GraphInterface, wanted: str | None) -> str:
+    """The output decisions are taken from: the one asked for, else the first that is not a state."""
     state_outputs = {s.output_name for s in interface.states}
     candidates = [o.name for o in interface.outputs if o.name not in state_outputs]
     if wanted is not None:
@@ -210,6 +212,7 @@ def _probability_output(interface: GraphInterface, wanted: str | None) -> str:
 
 
 def _check_same_io(info: ArtifactInfo, reference: Reference) -> None:
+    """Refuse an ONNX reference whose inputs differ from the artifact's (a wrong --reference)."""
     if not isinstance(reference, OnnxReference):
         return  # a torch reference is called with the artifact's inputs, by name
     ours = sorted(t.name for t in info.interface.inputs)
@@ -297,6 +300,7 @@ class _RowsOf:
 
 
 def _rows_of(data: StreamData, chunk: int, chunks: int) -> _RowsOf:
+    """Row names and per-chunk segment kinds of the data, for the per-row verdicts."""
     described = len(data.rows) == data.x.shape[0]
     kinds = [chunk_kinds(r, chunk, chunks) for r in data.rows] if described else [[] for _ in range(data.x.shape[0])]
     return _RowsOf(data.row_names(), kinds)

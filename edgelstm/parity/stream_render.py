@@ -93,6 +93,7 @@ def _row_lines(report: StreamCheckReport) -> list[str]:
 
 
 def _background(params: dict[str, object]) -> str:
+    """The row's background in words (noise and SNR), for the per-row lines."""
     snr = params.get("snr_db")
     return f"{params['noise']}" + (f" {snr:g} dB" if isinstance(snr, float | int) else "")
 

@@ -173,6 +173,7 @@ class TolerancePolicy:
 
 
 def _check_values(source: str, table: str, values: Any) -> None:
+    """Refuse a tolerance table with an unknown key or a value out of range (negative, NaN, agreement above 1)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: [{table}] must be a table")
     for key, value in values.items():

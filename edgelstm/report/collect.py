@@ -258,6 +258,7 @@ T = TypeVar("T")
 
 
 def _parse(parse: Callable[[dict[str, Any]], T], data: dict[str, Any], path: Path, what: str) -> T:
+    """A record parsed by `parse`; a malformed one is a named error, not a traceback."""
     try:
         return parse(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -265,6 +266,7 @@ def _parse(parse: Callable[[dict[str, Any]], T], data: dict[str, Any], path: Pat
 
 
 def _load(path: Path) -> dict[str, Any] | None:
+    """A JSON record's content, or None when the file is absent."""
     if not path.is_file():
         return None
     try:

@@ -16,6 +16,7 @@ from edgelstm.session_policy import entry_from_bench
 
 
 def _fmt(value: float | None, pattern: str) -> str:
+    """A number formatted, or "-" when it was not measured."""
     return "-" if value is None else format(value, pattern)
 
 
@@ -25,12 +26,14 @@ def short_sha(digest: str | None) -> str:
 
 
 def _parity_cell(r: ArtifactRow) -> str:
+    """The parity cell of an artifact's row (verdict and reference)."""
     if r.parity == "not checked":
         return "not checked"
     return f"{r.parity} (" + ", ".join(f"{p}: {v}" for p, v in r.verdicts.items()) + ")"
 
 
 def _row_cells(r: ArtifactRow) -> list[str]:
+    """An artifact's row of the report table."""
     return [
         r.name,
         short_sha(r.sha256),
@@ -135,6 +138,8 @@ def selection_rows(selection: dict[str, Any]) -> list[list[str]]:
 
 
 def _selection_markdown(selection: dict[str, Any]) -> list[str]:
+    """auto's table as Markdown lines."""
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
@@ -176,6 +181,7 @@ def _policy_text(policy: dict[str, Any]) -> str:
 
 
 def _figure_png(fig: Any) -> str:
+    """A matplotlib figure as a base64 PNG, embedded in the HTML page."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()
@@ -270,6 +276,7 @@ def _pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def _selection_html(selection: dict[str, Any] | None) -> str:
+    """auto's table as HTML ("" when the run has none)."""
     if not selection:
         return ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in SELECTION_HEADERS)

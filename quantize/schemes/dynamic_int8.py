@@ -29,7 +29,7 @@ class DynamicInt8Handler(Handler):
         return "fused" if model.cell in ("lstm", "peephole") and not model.proj_size else "loop"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
-        """Refuse a fused GRU graph that cannot be rewritten: ORT has no int8 GRU kernel."""
+        """Refuse a fused GRU where the Loop form is the better path: ORT has no int8 GRU kernel."""
         if not op_counts(source.model)["GRU"]:
             return None
         if source.interface.impl == "fused":  # edgelstm's own graph: exporting the loop form is the better path
@@ -50,6 +50,7 @@ class DynamicInt8Handler(Handler):
             return rewritten + self._apply(config, source, target)
 
     def _apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
+        """The quantization itself, once the graph is in a form ORT's dynamic quantizer covers."""
         assert isinstance(config, DynamicInt8Config)
         if config.reduce_range is not None:
             _quantize(config, source.path, target, config.reduce_range)
@@ -95,6 +96,7 @@ def excluded_node_names(model: onnx.ModelProto, parts: tuple[str, ...]) -> list[
 
 
 def _quantize(config: DynamicInt8Config, source: Path, target: Path, reduce_range: bool) -> None:
+    """Run ORT's quantize_dynamic with this config's options (reduce_range, excluded nodes)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     excluded = excluded_node_names(onnx.load(str(source)), config.exclude) if config.exclude else None
@@ -127,6 +129,9 @@ def _sort_topologically(path: Path) -> None:
 
 
 def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]]) -> float:
+    """The lowest output SNR of `candidate` against `reference` over `feeds`: reduce_range on or off is picked by it."""
+    from edgelstm.runtime import session_from_onnx
+
     ref, cand = session_from_onnx(reference), session_from_onnx(candidate)
     signal: np.ndarray | None = None
     noise: np.ndarray | None = None
@@ -142,6 +147,7 @@ def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.nda
 
 
 def _notes(target: Path, reduce_range: bool, why: str, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The notes for the result: ops after quantization, reduce_range and why, excluded parts."""
     after = op_counts(onnx.load(str(target), load_external_data=False))
     notes = [
         f"int8 compute: {describe_ops(after, ('DynamicQuantizeLSTM', 'MatMulInteger'))}; "

@@ -25,14 +25,14 @@ class Fp16Handler(Handler):
         return "loop" if model.proj_size else "fused"
 
     def refuse(self, config: SchemeConfig, source: QuantizeInput) -> str | None:
-        """Refuse graphs float16 conversion breaks (Loop bodies, which the converter leaves half converted)."""
+        """Refuse graphs with a Loop: their float16 Loop bodies crash ONNX Runtime (fp16 is offered on the fused form)."""
         if op_counts(source.model)["Loop"]:
             # Seen here: the converted Loop body keeps float32 state types, and ORT 1.32 crashes (SIGSEGV) on it.
             return "fp16 conversion of Loop bodies crashes ONNX Runtime 1.32; fp16 is offered on the fused form"
         return None
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
-        """Convert the graph to float16 and check ONNX Runtime can load the result."""
+        """Convert to float16 (listed ops kept float32; Transpose too if the graph crashed ORT), refused if it still crashes."""
         from edgelstm.quantize.api import SchemeRefused
 
         assert isinstance(config, Fp16Config)
@@ -57,7 +57,7 @@ class Fp16Handler(Handler):
 
     @staticmethod
     def _convert(source: QuantizeInput, target: Path, config: Fp16Config, keep: list[str]) -> str | None:
-        # optional: onnxruntime.transformers loads its whole transformer-optimizer package; only fp16 needs it
+        """Convert to float16, the ops in `keep` left float32; why ORT crashes on the result (crash probe), or None."""
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         converted = convert_float_to_float16(

@@ -19,7 +19,7 @@ class StaticInt8Handler(Handler):
     """Static int8 (QDQ): activations quantized with ranges calibrated on data the gate does not judge."""
 
     def choose_impl(self, config: SchemeConfig, model: ModelConfig) -> str:
-        """The unrolled form: static ranges need every step's activations to be separate tensors."""
+        """The unrolled form: static QDQ does not enter Loop bodies, and unrolled every weight is a top-level MatMul."""
         # Static QDQ does not enter Loop bodies and fused LSTM/GRU ops only get weight Q/DQ: unrolled, every
         # weight is a top-level MatMul. The time axis is then fixed at the calibration data's length.
         return "unrolled"
