@@ -42,6 +42,7 @@ class Gate(Protocol):
 
     def run(self, path: Path) -> dict[str, Any]:
         """Judge the artifact at `path`; the summary's `passed` decides whether it is published."""
+        ...
 
 
 @runtime_checkable
@@ -51,6 +52,7 @@ class DecliningGate(Gate, Protocol):
 
     def decline(self, size_bytes: int, at_least: bool = False) -> dict[str, Any] | None:
         """A not-gated summary when an artifact of `size_bytes` cannot win (skip building or gating it), else None."""
+        ...
 
 
 # A foreign artifact whose stored tensors kept at least this share of their bytes was not quantized.

@@ -38,6 +38,7 @@ class Reference(Protocol):
     @property
     def origin(self) -> str:
         """The reference's file or name, as the report names it."""
+        ...
 
     @property
     def sha256(self) -> str:
