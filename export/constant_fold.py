@@ -1,4 +1,5 @@
-"""Folding a short chain of pure ops on stored tensors into the one tensor it computes (with onnx's reference evaluator), so weights built by Slice/Concat read as constants."""
+"""Folding a short chain of pure ops on stored tensors into the one tensor it computes (onnx's reference evaluator),
+so weights a graph builds by Slice/Concat read as constants."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`export GRAPH.onnx --impl unrolled --fixed-steps T`: the rewrite unrolled for T steps, checked against the original graph in ONNX Runtime, then written."""
+"""`export GRAPH.onnx --impl unrolled --fixed-steps T`: the rewrite unrolled for T steps, checked against the
+original graph in ONNX Runtime, then written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A weight stored as integers and scales, the symmetric int8/int4 rounding that makes one, and the nodes that expand it to float."""
+"""A weight stored as integers and scales, the symmetric int8/int4 rounding that makes one, and the nodes that
+expand it back to float."""
 
 from __future__ import annotations
 
