@@ -31,10 +31,7 @@ from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.export.constant_fold import fold_constant
-
-if TYPE_CHECKING:
-    from edgelstm.export.config import GraphInterface
-    from edgelstm.onnx_interface import InterfaceHints
+from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
 _STATE_SLOTS = {"LSTM": (("h", 5, 1), ("c", 6, 2)), "GRU": (("h", 5, 1),)}  # (name, input index, output index)
 # Ops that keep zeros zeros: torch.onnx builds an RNN's initial state as Slice(ConstantOfShape(...)).

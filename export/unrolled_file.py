@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.export.rnn_rewrite import RewriteReport, rewrite_fused_rnns
-
-if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
 
 
 @dataclass
@@ -56,13 +53,12 @@ def unrolled_graph_file(
     import tempfile
     from dataclasses import replace
 
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
+    from edgelstm.artifact.foreign import foreign_metadata
+    from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
+    from edgelstm.artifact.session import session_from_onnx
     from edgelstm.errors import EdgelstmError, UnsupportedGraphError, first_line
-    from edgelstm.export.metadata import attach_metadata, foreign_metadata, load_onnx_file
-    from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
-    from edgelstm.onnx_interface import InterfaceHints
-    from edgelstm.parity.artifacts import data_shape, sequence_feeds
-    from edgelstm.parity.evidence import file_sha256
-    from edgelstm.runtime import session_from_onnx
+    from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
     path = Path(path)
     check_output_dir(Path(out_dir))

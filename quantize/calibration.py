@@ -15,7 +15,7 @@ edgelstm.quantize.weight_rows) are rounded to nearest; `Moments.missing` says wh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -44,31 +44,6 @@ class CalibrationSource:
     feeds: list[Feeds]
     chunk: int | None
     description: str
-
-
-@dataclass
-class Moments:
-    """Per weight: sum of x x^T and of x over its layer's inputs (all its uses), and how many."""
-
-    hessian: dict[str, np.ndarray] = field(default_factory=dict)
-    mean_sum: dict[str, np.ndarray] = field(default_factory=dict)
-    count: dict[str, int] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)  # weight -> why no statistics
-    bias: dict[str, str] = field(default_factory=dict)  # weight -> its layer's stored bias (bias correction)
-    opened_branches: int = 0
-    description: str = ""  # the calibration data, for the report
-
-    def second_moment(self, name: str) -> np.ndarray | None:
-        """The mean of x x^T of a weight's inputs over the calibration rows (GPTQ's Hessian), or None when unseen."""
-        if name not in self.hessian or not self.count.get(name):
-            return None
-        return self.hessian[name] / self.count[name]
-
-    def mean(self, name: str) -> np.ndarray | None:
-        """The mean input a weight saw over the calibration rows (for bias correction), or None when unseen."""
-        if name not in self.mean_sum or not self.count.get(name):
-            return None
-        return self.mean_sum[name] / self.count[name]
 
 
 @dataclass(frozen=True)

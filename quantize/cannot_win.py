@@ -23,11 +23,6 @@ from typing import Any, Protocol
 from edgelstm.quantize.api import Gate, QuantizeResult
 from edgelstm.quantize.gate import NOT_GATED, ParityGate
 
-if TYPE_CHECKING:
-    from edgelstm.quantize.selection_table import Candidate
-
-# The key a summary carries instead of the gate's figures when the artifact was not gated; its value says why.
-NOT_GATED = "not_gated"
 SIZE_OBJECTIVES = ("size", "size-at-any-cost")
 SPEED_RULE_OBJECTIVES = ("size", "speed")
 # An early timing only declines what is far beyond the speed rule: 2x its limit (2.2x the fp32 latency). Closer
@@ -41,22 +36,42 @@ def was_gated(summary: dict[str, Any] | None) -> bool:
 
 
 class Bar(Protocol):
-    """What the rule reads of a candidate (selection.Candidate): kept structural, selection imports this module."""
+    """What the rule reads of a candidate (selection_table.Candidate): kept structural, selection imports this module."""
 
     @property
-    def scheme(self) -> str: ...
+    def scheme(self) -> str:
+        """The row's scheme tag, named in the reason a larger row cannot win."""
+        ...
+
     @property
-    def role(self) -> str: ...
+    def role(self) -> str:
+        """candidate, reference or contender: only a published candidate can be the bar."""
+        ...
+
     @property
-    def passed(self) -> bool: ...
+    def passed(self) -> bool:
+        """Whether the row passed the gate (only a passing row can be the bar)."""
+        ...
+
     @property
-    def result(self) -> QuantizeResult | None: ...
+    def result(self) -> QuantizeResult | None:
+        """The row's quantization result, None when it was refused."""
+        ...
+
     @property
-    def size_bytes(self) -> int: ...
+    def size_bytes(self) -> int:
+        """The row's artifact bytes: a larger artifact cannot beat it on size."""
+        ...
+
     @property
-    def latency_ms(self) -> float | None: ...
+    def latency_ms(self) -> float | None:
+        """The row's batch-1 latency in edgelstm's session (None: not timed)."""
+        ...
+
     @property
-    def plain_speed_ratio(self) -> float | None: ...
+    def plain_speed_ratio(self) -> float | None:
+        """The row's plain-session latency over the fp32 graph's, where the speed rule is judged."""
+        ...
 
 
 @dataclass

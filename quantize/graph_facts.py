@@ -12,17 +12,7 @@ from edgelstm.artifact.walk import graphs, nodes
 
 def op_counts(model: onnx.ModelProto) -> Counter[str]:
     """How many nodes of each op type the graph has, subgraphs included."""
-    counts: Counter[str] = Counter()
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            counts[node.op_type] += 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
-    return counts
+    return Counter(node.op_type for node in nodes(model.graph))
 
 
 def describe_ops(counts: Counter[str], names: tuple[str, ...]) -> str:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.selection_table import Candidate
-from edgelstm.runtime import SessionSettings, session_from_onnx
 from edgelstm.timing import TimerSettings, time_interleaved
-
-if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
 
 
 def early_speed_ratio(fp32: Candidate, path: Path, data: SequenceData) -> float | None:
@@ -33,7 +30,8 @@ def early_speed_ratio(fp32: Candidate, path: Path, data: SequenceData) -> float 
 def _batch1_feeds(path: Path, data: SequenceData | None, hints: InterfaceHints | None = None) -> dict[str, np.ndarray]:
     """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
     its constants and initial state, from the one feed builder."""
-    from edgelstm.parity.artifacts import data_shape, open_artifact, sequence_feeds
+    from edgelstm.artifact.feeds import data_shape, sequence_feeds
+    from edgelstm.artifact.file import open_artifact
 
     interface = open_artifact(path, hints).interface
     if data is not None:

@@ -20,11 +20,13 @@ class Moments:
     description: str = ""  # the calibration data, for the report
 
     def second_moment(self, name: str) -> np.ndarray | None:
+        """The mean of x x^T of a weight's inputs over the calibration rows (GPTQ's Hessian), or None when unseen."""
         if name not in self.hessian or not self.count.get(name):
             return None
         return self.hessian[name] / self.count[name]
 
     def mean(self, name: str) -> np.ndarray | None:
+        """The mean input a weight saw over the calibration rows (for bias correction), or None when unseen."""
         if name not in self.mean_sum or not self.count.get(name):
             return None
         return self.mean_sum[name] / self.count[name]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edgelstm.quantize.cannot_win import NOT_GATED, was_gated
+from edgelstm.quantize.cannot_win import was_gated
+from edgelstm.quantize.gate import NOT_GATED
 from edgelstm.quantize.selection_table import SPEED_LIMIT, Candidate, Objective
 
 # Latencies within this factor of each other count as the same speed when a row's loss is put in words.

@@ -12,6 +12,8 @@ from edgelstm.quantize.rounding import GranularityChoice, RoundedWeight
 
 @dataclass
 class RoundingPlan:
+    """Integers, scales and corrected biases planned per weight before the pass stores them."""
+
     weights: dict[str, RoundedWeight] = field(default_factory=dict)
     bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases, by stored tensor name
     bias_weight: dict[str, str] = field(default_factory=dict)  # bias name -> the weight whose rounding it corrects
@@ -21,9 +23,11 @@ class RoundingPlan:
 
     @property
     def int8_blocks(self) -> bool:
+        """Whether any int8 weight is stored in blocks (DequantizeLinear then needs opset 21)."""
         return any(w.block_size and w.storage == "int8" for w in self.weights.values())
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON for the quantize record: rounding and granularity per weight."""
         return {
             "calibration": self.calibration,
             "weights": {
@@ -41,6 +45,7 @@ class RoundingPlan:
         }
 
     def notes(self) -> list[str]:
+        """Lines for the quantize notes: how many weights were rounded which way."""
         counts: dict[str, int] = {}
         for w in self.weights.values():
             key = f"{w.rounding} {w.granularity}"

@@ -72,7 +72,5 @@ def register(config_type: type[SchemeConfig]) -> Callable[[type[H]], type[H]]:
 
 
 def handler_for(config: SchemeConfig) -> Handler:
-    """The registered handler of `config`'s type (importing the built-in schemes registers them)."""
-    import edgelstm.quantize.schemes  # noqa: F401  # registers the built-in handlers
-
+    """The handler registered for the config's type (the built-in ones register when edgelstm.quantize.api loads)."""
     return HANDLERS[type(config)]

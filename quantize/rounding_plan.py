@@ -23,60 +23,6 @@ from edgelstm.quantize.weight_slots import FLOAT_TYPES, NotAWeight, shared_block
 MIN_BLOCK_GAIN = 2.0
 
 
-@dataclass
-class RoundingPlan:
-    """Integers, scales and corrected biases planned per weight before the pass stores them."""
-
-    weights: dict[str, RoundedWeight] = field(default_factory=dict)
-    bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases, by stored tensor name
-    bias_weight: dict[str, str] = field(default_factory=dict)  # bias name -> the weight whose rounding it corrects
-    uncalibrated: dict[str, str] = field(default_factory=dict)  # weight -> why it was rounded to nearest
-    choices: list[GranularityChoice] = field(default_factory=list)
-    calibration: str = ""
-
-    @property
-    def int8_blocks(self) -> bool:
-        """Whether any int8 weight is stored in blocks (DequantizeLinear then needs opset 21)."""
-        return any(w.block_size and w.storage == "int8" for w in self.weights.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON for the quantize record: rounding and granularity per weight."""
-        return {
-            "calibration": self.calibration,
-            "weights": {
-                name: {
-                    "storage": w.storage,
-                    "granularity": w.granularity,
-                    "block_size": w.block_size,
-                    "rounding": w.rounding,
-                    "output_error": w.output_error,
-                }
-                for name, w in self.weights.items()
-            },
-            "bias_corrected": sorted(self.bias),
-            "uncalibrated": self.uncalibrated,
-        }
-
-    def notes(self) -> list[str]:
-        """Lines for the quantize notes: how many weights were rounded which way."""
-        counts: dict[str, int] = {}
-        for w in self.weights.values():
-            key = f"{w.rounding} {w.granularity}"
-            counts[key] = counts.get(key, 0) + 1
-        notes = [f"rounding: {', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}"]
-        if self.calibration:
-            notes.append(f"calibrated on {self.calibration}")
-        if self.bias:
-            notes.append(f"bias correction on {len(self.bias)} layer biases")
-        if self.uncalibrated:
-            reasons: dict[str, int] = {}
-            for reason in self.uncalibrated.values():
-                reasons[reason] = reasons.get(reason, 0) + 1
-            why = "; ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
-            notes.append(f"rounded to nearest for want of input statistics: {len(self.uncalibrated)} weights ({why})")
-        return notes
-
-
 def weight_layout(value: ir.Value, constant_node: ir.Node | None) -> WeightLayout | None:
     """The stored tensor's matrix view (from its weight slots, which must agree); None when it has none."""
     tensor = value.const_value if constant_node is None else constant_node.attributes["value"].as_tensor()

@@ -6,17 +6,18 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import onnx
 
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.files import ensure_writable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
-from edgelstm.quantize.api import Gate, QuantizeResult, SchemeRefused, quantize
+from edgelstm.quantize.api import Gate, QuantizeResult, quantize
 from edgelstm.quantize.cannot_win import CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
@@ -30,7 +31,9 @@ from edgelstm.quantize.config import (
 )
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.latency import early_speed_ratio, measure_latencies, plain_ratio
+from edgelstm.quantize.mixed import search_mixed
 from edgelstm.quantize.pareto import loss_reason, mark_front, pick_winner
+from edgelstm.quantize.registry import SchemeRefused
 from edgelstm.quantize.selection_table import (
     FP32_ROW,
     OBJECTIVES,
@@ -43,10 +46,6 @@ from edgelstm.quantize.selection_table import (
     write_selection,
 )
 from edgelstm.quantize.split import DataSplit, split_sequences
-
-if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
-
 
 DEFAULT_SCHEMES: tuple[SchemeConfig, ...] = (
     DynamicInt8Config(),

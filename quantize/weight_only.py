@@ -27,7 +27,7 @@ import onnx_ir as ir
 
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyMixedConfig
-from edgelstm.quantize.rounding_plan import RoundingPlan
+from edgelstm.quantize.plan import RoundingPlan
 from edgelstm.quantize.stored_weight import (
     CAST,
     DEQUANTIZE,

@@ -90,7 +90,6 @@ def _table(label: str, source: Path, hints, root: Path, rounds: int, calls: int)
     from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config
     from edgelstm.quantize.stored_weight import CAST, DEQUANTIZE
     from edgelstm.quantize.weight_only import quantize_weights
-    from edgelstm.runtime import SessionSettings, session_from_onnx
     from edgelstm.timing import TimerSettings, time_interleaved
 
     out = root / source.stem

@@ -18,8 +18,8 @@ from edgelstm.quantize import gate as gate_module
 from edgelstm.quantize import mixed as mixed_module
 from edgelstm.quantize import selection as selection_module
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.cannot_win import NOT_GATED, CannotWinGate, premise_holds
-from edgelstm.quantize.gate import ParityGate, spread_subset
+from edgelstm.quantize.cannot_win import CannotWinGate, premise_holds
+from edgelstm.quantize.gate import NOT_GATED, ParityGate, spread_subset
 from edgelstm.quantize.pareto import loss_reason
 from edgelstm.quantize.selection import select_scheme
 from edgelstm.quantize.selection_table import Candidate

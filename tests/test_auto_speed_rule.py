@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.cannot_win import CLEARLY_SLOWER, NOT_GATED, CannotWinGate, premise_holds
+from edgelstm.quantize.cannot_win import CLEARLY_SLOWER, CannotWinGate, premise_holds
+from edgelstm.quantize.gate import NOT_GATED
 from edgelstm.quantize.pareto import pick_winner, within_speed_rule
 from edgelstm.quantize.selection import finish_selection
 from edgelstm.quantize.selection_table import SPEED_LIMIT, Candidate

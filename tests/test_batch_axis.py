@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgelstm.export.config import GraphInterface, TensorSpec
+from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.parity.batch_axis import batch_axis_of, fixed_batch, run_in_fixed_batches
 from edgelstm.state import StateSpec
 

@@ -56,7 +56,7 @@ WHOLE_COMMAND_TIMERS = {
     ("edgelstm/pipeline/run.py", "run_pipeline"): "a pipeline step's duration",
     ("edgelstm/training.py", "_fit"): "training time",
     ("edgelstm/parity/candidate_check.py", "CandidateCheck.run"): "one candidate's whole check, in seconds in its report",
-    ("edgelstm/bench/runner.py", "<code _COLD_START>"): "cold start: session creation and first run in a fresh process",
+    ("edgelstm/artifact/child.py", "<code _COLD_START>"): "cold start: session creation and first run in a fresh process",
     ("scripts/check_memory.py", "main"): "wall time of a whole `edgelstm check` subprocess",
     ("scripts/distill_table.py", "run_task"): "wall time of a whole distill task",
     ("scripts/bench_check.py", "main"): "wall time of whole run_check calls, interleaved",

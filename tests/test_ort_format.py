@@ -22,6 +22,7 @@ from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import ParityGate, WeightOnlyInt8Config, quantize
 from edgelstm.quantize.config import WeightOnlyInt4Config
+from edgelstm.quantize.gate import NOT_GATED
 from edgelstm.quantize.stored_weight import DEQUANTIZE
 from edgelstm.quantize.weight_only import quantize_weights
 from tests.conftest import random_checkpoint

@@ -29,7 +29,6 @@ from edgelstm.quantize.graph_facts import op_counts
 from edgelstm.quantize.pareto import pick_winner
 from edgelstm.quantize.selection import check_artifact
 from edgelstm.quantize.selection_table import Candidate
-from edgelstm.runtime import session_from_onnx
 from edgelstm.training import TrainConfig, train_classifier
 
 ARCHITECTURES = {

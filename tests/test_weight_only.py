@@ -28,7 +28,6 @@ from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config,
 from edgelstm.quantize.gate import ParityGate
 from edgelstm.quantize.stored_weight import DEQUANTIZE, quantize_int4_blockwise, quantize_int8_per_channel
 from edgelstm.quantize.weight_only import quantize_weights
-from edgelstm.runtime import session_from_onnx
 from tests.conftest import random_checkpoint
 from tests.refusals import run_cli
 

@@ -22,8 +22,6 @@ KEY_PREFIX = "edgelstm."
 
 @dataclass(frozen=True)
 class ArtifactMetadata:
-    """What an artifact says about itself in its ONNX metadata: interface, model config, source sha256, versions."""
-
     interface: GraphInterface
     export_config: ExportConfig
     model_config: ModelConfig | None
@@ -35,7 +33,6 @@ class ArtifactMetadata:
     user_module: dict[str, Any] | None = None
 
     def to_props(self) -> dict[str, str]:
-        """The metadata as ONNX `metadata_props` strings (JSON values), so the file alone describes how to feed it."""
         props = {
             "format_version": FORMAT_VERSION,
             "interface": json.dumps(self.interface.to_dict(), sort_keys=True),
@@ -54,8 +51,6 @@ class ArtifactMetadata:
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> ArtifactMetadata:
-        """Read the metadata back from an artifact's `metadata_props`, refusing what edgelstm did not write."""
-
         def get(key: str) -> Any:
             raw = props.get(KEY_PREFIX + key)
             return None if raw is None else json.loads(raw)
@@ -86,7 +81,6 @@ class ArtifactMetadata:
 
 
 def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
-    """Replace the graph's metadata_props with `metadata`, so stale entries from a source graph never survive."""
     del model.metadata_props[:]
     for key, value in sorted(metadata.to_props().items()):
         entry = model.metadata_props.add()
@@ -115,8 +109,11 @@ FOREIGN_SOURCE = "foreign onnx"
 
 
 def read_metadata(path: Path) -> ArtifactMetadata:
-    """The edgelstm metadata of an artifact on disk (the interface every command feeds it by)."""
-    model = load_onnx_file(path)
+    return metadata_of(load_onnx_file(path), path)
+
+
+def metadata_of(model: onnx.ModelProto, path: Path) -> ArtifactMetadata:
+    """The edgelstm metadata of a graph already read from `path` (a LoadError when it has none or it is malformed)."""
     try:
         metadata = ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except LoadError as exc:

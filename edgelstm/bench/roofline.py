@@ -20,8 +20,8 @@ from edgelstm.artifact.metadata import load_onnx_file
 from edgelstm.bench.ceiling import CeilingSpec, gemm_rows, measure_ceilings
 from edgelstm.bench.graph_scope import SMALL
 from edgelstm.bench.macs import MacCount, count_macs
-from edgelstm.bench.results import BenchReport, CeilingResult, LatencyResult, RooflineResult
-from edgelstm.parity.artifacts import ArtifactInfo, data_shape, sequence_feeds
+from edgelstm.bench.results import BenchReport, CeilingResult, RooflineResult
+from edgelstm.bench.rows import LatencyResult
 from edgelstm.timing import TimerSettings
 
 

@@ -53,11 +53,14 @@ class LatencyResult:
 
     @property
     def sequences_per_s(self) -> float:
+        """Sequences per second at the median latency (batch / p50)."""
         return self.batch / (self.p50_ms / 1e3)
 
     @property
     def steps_per_s(self) -> float:
+        """Time steps per second at the median latency (batch x steps / p50)."""
         return self.batch * self.steps / (self.p50_ms / 1e3)
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as bench report JSON, with the throughputs."""
         return {**asdict(self), "sequences_per_s": self.sequences_per_s, "steps_per_s": self.steps_per_s}

@@ -118,9 +118,6 @@ def _read_artifact(artifact: Path) -> tuple[Any, Any]:
 
 def _convert(onnx_path: Path, target: Path) -> None:
     """Convert the artifact to ORT format for ORT Mobile; a graph ORT cannot load is a LoadError with why."""
-    from edgelstm.bundle.verify import onnxruntime_errors
-    from edgelstm.parity.artifacts import convert_to_ort
-
     with tempfile.TemporaryDirectory() as work:
         try:
             converted = convert_to_ort(onnx_path, Path(work))
@@ -191,8 +188,6 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
     """The manifest's content: files, inputs, streaming settings, mobile findings, parity and latency."""
-    from edgelstm.versions import environment_record
-
     interface = metadata.interface.to_dict()
     prep = metadata.preprocessing.to_dict() if metadata.preprocessing else None
     return {

@@ -15,7 +15,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -185,8 +185,6 @@ def onnxruntime_errors() -> tuple[type[BaseException], ...]:
 
 def _run_once(model: bytes, manifest: BundleManifest, where: Path) -> list[str]:
     """Load the model and run it once on the manifest's inputs; the problems found."""
-    from edgelstm.runtime import session_from_onnx
-
     ort_errors = onnxruntime_errors()
     name = manifest.model_ort
     try:
@@ -240,7 +238,7 @@ def _zero_feeds(manifest: BundleManifest, where: Path) -> dict[str, np.ndarray]:
     interface = zero_state_interface(specs, manifest.constants)
     data = interface.data_input
     try:
-        shape = cast(list[int], data.shape)  # a symbolic dim left here fails in np.zeros, as it always did
-        return sequence_feeds(interface, np.zeros(shape, np.dtype(data.dtype)), None, f"{where}: manifest inputs")
+        x = np.zeros([int(d) for d in data.shape], np.dtype(data.dtype))  # concrete: the manifest's sizes
+        return sequence_feeds(interface, x, None, f"{where}: manifest inputs")
     except InputShapeError as exc:
         raise BundleError(str(exc)) from None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgelstm.export.config import GraphInterface
+from edgelstm.artifact.interface import GraphInterface
 
 
 def batch_axis_of(interface: GraphInterface, name: str) -> int:

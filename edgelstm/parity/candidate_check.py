@@ -8,27 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
+from edgelstm.artifact.chunks import can_stream, run_in_chunks
+from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
+from edgelstm.artifact.file import ArtifactInfo
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.runners import NotApplicable, OrtFormatError, Runner, open_runner
+from edgelstm.artifact.session import ProviderError
 from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import InputShapeError, first_line
-from edgelstm.export.config import GraphInterface
-from edgelstm.parity.artifacts import (
-    ArtifactInfo,
-    NotApplicable,
-    OrtFormatError,
-    Runner,
-    data_for_graph,
-    open_runner,
-    sequence_feeds,
-)
 from edgelstm.parity.batch_axis import batch_axis_of, fixed_batch, run_in_fixed_batches
 from edgelstm.parity.cases import InputCase
 from edgelstm.parity.check_config import CheckConfig
-from edgelstm.parity.chunked import can_stream, run_in_chunks
 from edgelstm.parity.reference import TorchReference
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, TimeProfile
 from edgelstm.parity.task_checks import classification_checks, regression_checks
 from edgelstm.parity.tolerances import TolerancePolicy
-from edgelstm.runtime import ProviderError
 
 Feeds = dict[str, np.ndarray]
 

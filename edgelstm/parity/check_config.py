@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.errors import ConfigError
-from edgelstm.parity.artifacts import (
-    PROVIDERS,
-)
 
 
 @dataclass(frozen=True)

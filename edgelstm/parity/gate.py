@@ -7,14 +7,11 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from edgelstm.artifact.child import crash_reason
+from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.config import ModelConfig
-from edgelstm.crash_probe import crash_reason
 from edgelstm.errors import InputShapeError
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import (
-    ArtifactInfo,
-    open_artifact,
-)
 from edgelstm.parity.candidate_check import CandidateCheck, Progress
 from edgelstm.parity.cases import InputCase, build_cases
 from edgelstm.parity.check_config import CheckConfig

@@ -128,8 +128,6 @@ class OnnxReference(_FileReference):
 
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One call of the reference graph on `feeds` (its own inputs picked out), every output."""
-        from edgelstm.runtime import handed_over
-
         with handed_over(self.path):
             return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
 

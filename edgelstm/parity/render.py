@@ -63,8 +63,6 @@ def _growth_text(candidate: CandidateResult) -> str:
 
 def _wide_console():  # type: ignore[no-untyped-def]
     """A console wide enough for the check's table whatever the terminal says."""
-    from edgelstm.render import _console
-
     return _console()
 
 

@@ -21,29 +21,15 @@ from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.artifact.runners import PROVIDERS, NotApplicable, OrtFormatError, open_runner
+from edgelstm.artifact.runners import NotApplicable, OrtFormatError, open_runner
 from edgelstm.artifact.session import ProviderError
 from edgelstm.errors import ConfigError, InputShapeError
-from edgelstm.export.config import GraphInterface
-from edgelstm.parity.artifacts import (
-    ArtifactInfo,
-    NotApplicable,
-    OrtFormatError,
-    open_artifact,
-    open_runner,
-    sequence_feeds,
-)
-from edgelstm.parity.chunked import run_in_chunks
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
 from edgelstm.parity.stream_data import StreamData, chunk_kinds
 from edgelstm.parity.stream_flips import budget_failures, flip_evidence, flips_and_delta
 from edgelstm.parity.stream_verdict import StreamCandidate, StreamCheckConfig, StreamCheckReport, StreamRowResult
-from edgelstm.runtime import ProviderError
-
-if TYPE_CHECKING:
-    from edgelstm.onnx_interface import InterfaceHints
 
 
 def run_stream_check(

@@ -6,10 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.errors import ConfigError
-from edgelstm.parity.artifacts import (
-    PROVIDERS,
-)
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 from edgelstm.parity.report import TimeProfile
 

@@ -7,13 +7,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.interface import GraphInterface
 from edgelstm.comparison import CaseComparison, compare_tensors
 from edgelstm.errors import EdgelstmError, first_line
-from edgelstm.export.config import GraphInterface
 from edgelstm.loading import LoadedModel
-from edgelstm.parity.artifacts import (
-    sequence_feeds,
-)
 from edgelstm.parity.cases import InputCase
 from edgelstm.parity.reference import TorchReference, TorchReferences
 from edgelstm.parity.report import CandidateResult
@@ -51,7 +49,7 @@ def torch_fp32_baseline(
     fp32 = references.get("float32")
     result = CandidateResult("torch fp32", "torch", "fp32", ["torch eager (CPU)"], gated=False)
     if reference.is_native:
-        from edgelstm.export.config import ExportConfig
+        from edgelstm.artifact.export_config import ExportConfig
         from edgelstm.export.native import native_interface
 
         assert reference.config is not None

@@ -13,8 +13,8 @@ from edgelstm.artifact.file import detect_precision
 from edgelstm.bench.results import BenchReport
 from edgelstm.errors import LoadError, first_line
 from edgelstm.parity.report import ParityReport
-from edgelstm.parity.stream_check import STREAM_CHECK_KIND
-from edgelstm.quantize.selection import SELECTION_FILE
+from edgelstm.parity.stream_verdict import STREAM_CHECK_KIND
+from edgelstm.quantize.selection_table import SELECTION_FILE
 from edgelstm.report.evidence import (
     candidate_sha256,
     failed_label,
@@ -174,8 +174,6 @@ def collect_run(run_dir: Path) -> RunSummary:
 
 def _load_selection(run_dir: Path) -> dict[str, Any] | None:
     """auto.json in the run directory or below it (`convert` writes it in quantize/), like the *.quant.json."""
-    from edgelstm.quantize.selection_table import SELECTION_FILE
-
     found = sorted(run_dir.rglob(SELECTION_FILE))
     if len(found) > 1:
         names = ", ".join(str(p.relative_to(run_dir)) for p in found)
@@ -197,8 +195,6 @@ def check_selection(selection: dict[str, Any], path: Path) -> None:
 
 def is_stream_check(check: dict[str, Any]) -> bool:
     """A `check --reference ORIGINAL.onnx` report (streamed, gated on decisions) rather than a torch-reference one."""
-    from edgelstm.parity.stream_verdict import STREAM_CHECK_KIND
-
     return check.get("kind") == STREAM_CHECK_KIND
 
 

@@ -130,8 +130,6 @@ def _sort_topologically(path: Path) -> None:
 
 def _worst_snr_db(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]]) -> float:
     """The lowest output SNR of `candidate` against `reference` over `feeds`: reduce_range on or off is picked by it."""
-    from edgelstm.runtime import session_from_onnx
-
     ref, cand = session_from_onnx(reference), session_from_onnx(candidate)
     signal: np.ndarray | None = None
     noise: np.ndarray | None = None

@@ -33,8 +33,6 @@ class Fp16Handler(Handler):
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
         """Convert to float16 (listed ops kept float32; Transpose too if the graph crashed ORT), refused if it still crashes."""
-        from edgelstm.quantize.api import SchemeRefused
-
         assert isinstance(config, Fp16Config)
         notes = []
         kept = list(config.keep_fp32_ops)
@@ -58,6 +56,7 @@ class Fp16Handler(Handler):
     @staticmethod
     def _convert(source: QuantizeInput, target: Path, config: Fp16Config, keep: list[str]) -> str | None:
         """Convert to float16, the ops in `keep` left float32; why ORT crashes on the result (crash probe), or None."""
+        # optional: onnxruntime.transformers loads its whole transformer-optimizer package; only fp16 needs it
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         converted = convert_float_to_float16(

@@ -35,9 +35,6 @@ class WeightOnlyHandler(Handler):
 
     def apply(self, config: SchemeConfig, source: QuantizeInput, target: Path) -> list[str]:
         """Store the graph's weights quantized (rounded by the plan where there is one) and write the file."""
-        from edgelstm.quantize.api import SchemeRefused
-        from edgelstm.quantize.weight_only import quantize_weights
-
         if not isinstance(config, WeightOnlyConfig):
             raise TypeError(f"{type(config).__name__} is not a weight-only config")
         model = onnx.load(str(source.path))
