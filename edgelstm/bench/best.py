@@ -21,23 +21,49 @@ class Measured(Protocol):
     reads it back)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The artifact (or contender) the row timed."""
+        ...
+
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """artifact or baseline (torch eager, plain sessions): what the row stands for."""
+        ...
+
     @property
-    def batch(self) -> int: ...
+    def batch(self) -> int:
+        """The batch size of the row."""
+        ...
+
     @property
-    def steps(self) -> int: ...
+    def steps(self) -> int:
+        """The sequence length of the row."""
+        ...
+
     @property
-    def threads(self) -> int: ...
+    def threads(self) -> int:
+        """The thread count the row ran at (inter-op threads in parallel mode, 0: ORT's own pool)."""
+        ...
+
     @property
-    def mode(self) -> str: ...
+    def mode(self) -> str:
+        """How the session was called: run, io_binding, torch, or plain (ORT's default options)."""
+        ...
+
     @property
-    def p50_ms(self) -> float: ...
+    def p50_ms(self) -> float:
+        """The row's median latency in milliseconds."""
+        ...
+
     @property
-    def allow_spinning(self) -> bool | None: ...
+    def allow_spinning(self) -> bool | None:
+        """Whether ORT's threads spun between calls (None where it does not apply)."""
+        ...
+
     @property
-    def execution_mode(self) -> str: ...
+    def execution_mode(self) -> str:
+        """ORT's execution mode of the session (sequential or parallel)."""
+        ...
 
 
 TORCH_EAGER = "torch eager fp32"
@@ -57,10 +83,12 @@ class BestSetting:
     execution_mode: str = "sequential"
 
     def to_dict(self) -> dict[str, Any]:
+        """The setting as bench report JSON (lengths as string keys)."""
         return {**asdict(self), "p50_ms": {str(k): v for k, v in self.p50_ms.items()}}
 
 
 def setting_key(r: Measured) -> tuple[int, bool | None, str]:
+    """The session setting a row was timed in: threads, spinning, execution mode."""
     return (r.threads, r.allow_spinning, r.execution_mode)
 
 
@@ -122,10 +150,12 @@ def policy_by_artifact(best: list[BestSetting]) -> dict[str, dict[str, dict[str,
 
 
 def _total(b: BestSetting) -> float:
+    """The setting's latency summed over the lengths measured: what "fastest" compares."""
     return sum(b.p50_ms.values())
 
 
 def _policy_entry(b: BestSetting) -> dict[str, Any]:
+    """The session policy entry for a best setting, as a bundle ships it to an app."""
     # the session the row was timed with: in parallel mode its threads are inter-op threads (SessionSettings.for_threads)
     settings = SessionSettings.for_threads(b.intra_op_threads, bool(b.allow_spinning), b.execution_mode)
     return {

@@ -19,6 +19,7 @@ class ColdStartResult:
     peak_rss_mb: float  # of that fresh process (interpreter + onnxruntime + model)
 
     def to_dict(self) -> dict[str, Any]:
+        """The cold start as bench report JSON."""
         return asdict(self)
 
 
@@ -34,6 +35,7 @@ class StreamingCostResult:
     whole_sequence_per_step_us: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The streaming cost as bench report JSON."""
         return asdict(self)
 
 
@@ -49,11 +51,14 @@ class FedInterface:
     constants: dict[str, float | int]
 
     def to_dict(self) -> dict[str, Any]:
+        """The interface the bench fed, as bench report JSON."""
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class SizeResult:
+    """One artifact's bytes (file and gzipped), parameters and size against the fp32 graph."""
+
     name: str
     file_bytes: int
     gzip_bytes: int
@@ -62,9 +67,11 @@ class SizeResult:
 
     @property
     def bytes_per_parameter(self) -> float:
+        """File bytes per model parameter (0.0 when the parameter count is unknown)."""
         return self.file_bytes / self.parameters if self.parameters else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as bench report JSON, with bytes per parameter."""
         return {**asdict(self), "bytes_per_parameter": self.bytes_per_parameter}
 
 
@@ -89,9 +96,11 @@ class CeilingResult(CeilingSpec):
 
     @property
     def gmacs_per_s(self) -> float:
+        """Billions of multiply-accumulates per second the ceiling GEMM reached at its median."""
         return self.m * self.k * self.n / (self.p50_ms * 1e6)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ceiling as bench report JSON, with its GMAC/s."""
         return {**asdict(self), "gmacs_per_s": self.gmacs_per_s}
 
 
@@ -119,13 +128,16 @@ class RooflineResult:
 
     @property
     def achieved_gmacs(self) -> float:
+        """GMAC/s the artifact reached at its median latency (MACs per call over p50)."""
         return self.macs_per_call / (self.p50_ms * 1e6)
 
     @property
     def weight_gb_per_s(self) -> float:
+        """GB/s of weights read at the median latency (weight bytes per call over p50)."""
         return self.weight_bytes_read_per_call / (self.p50_ms * 1e6)
 
     def to_dict(self) -> dict[str, Any]:
+        """The roofline row as bench report JSON."""
         data = asdict(self)
         data["gemm"] = list(self.gemm) if self.gemm else None
         data["assumptions"] = list(self.assumptions)
@@ -133,6 +145,7 @@ class RooflineResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RooflineResult:
+        """Read back a roofline row written by `to_dict`."""
         fields = {k: v for k, v in data.items() if k not in ("achieved_gmacs", "weight_gb_per_s")}
         gemm = fields.get("gemm")
         return cls(**{**fields, "gemm": tuple(gemm) if gemm else None, "assumptions": tuple(fields.get("assumptions", ()))})
@@ -140,6 +153,8 @@ class RooflineResult:
 
 @dataclass
 class BenchReport:
+    """Everything `bench` measured: latencies, cold starts, streaming cost, sizes, ceilings, roofline and settings."""
+
     settings: dict[str, Any]
     versions: dict[str, str]
     latencies: list[LatencyResult] = field(default_factory=list)
@@ -152,6 +167,7 @@ class BenchReport:
     interfaces: list[FedInterface] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as `bench --report` JSON."""
         return {
             "settings": self.settings,
             "versions": self.versions,
@@ -173,6 +189,8 @@ class BenchReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchReport:
+        """Read back a report written by `to_dict` (bundle and report read it)."""
+
         def strip(d: dict[str, Any], *keys: str) -> dict[str, Any]:
             return {k: v for k, v in d.items() if k not in keys}
 
