@@ -118,40 +118,57 @@ MODEL_OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def model_options(func: F) -> F:
-    """Give a command the shared model options; it receives them parsed as `model_options: ModelOptions`.
+def option_group(param: str, options: dict[str, tuple[Any, Any]], build: Callable[..., Any]) -> Callable[[F], F]:
+    """Declare a group of typer options once and hand the command one typed object built from them.
 
-    Parsed before the command body runs, so a bad `--const` or `--state` is refused the same way by every command.
-    Apply below `@user_errors`, so those refusals go through the one error boundary.
+    The command declares a placeholder parameter `param`; in its signature (what typer reads) the placeholder is
+    replaced, in place, by the options of `options` (name -> (annotation, typer.Option)), so `--help` lists them
+    where the placeholder stood. When the command runs, `build(**values)` becomes `param`. Typer has no option
+    groups of its own (a dataclass parameter is not an option type), hence this small signature rewrite.
     """
-    signature = inspect.signature(func)
-    kept = [p for p in signature.parameters.values() if p.name != "model_options"]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
-        for name, (annotation, option) in MODEL_OPTIONS.items()
-    ]
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        raw = {name: kwargs.pop(name, option.default) for name, (_, option) in MODEL_OPTIONS.items()}
-        kwargs["model_options"] = ModelOptions.parse(
-            weights=raw["weights"],
-            input_size=raw["input_size"],
-            allow_pickle=raw["unsafe_allow_pickle"],
-            allow_torchscript=raw["unsafe_allow_torchscript"],
-            constants=raw["const"] or (),
-            states=raw["state"],
-            chunk=raw["chunk"],
-            context=raw["context"],
-            axes=raw["axes"],
-        )
-        return func(*args, **kwargs)
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func)
+        parameters: list[inspect.Parameter] = []
+        for parameter in signature.parameters.values():
+            if parameter.name != param:
+                parameters.append(parameter)
+                continue
+            parameters += [
+                inspect.Parameter(name, parameter.kind, default=option, annotation=annotation)
+                for name, (annotation, option) in options.items()
+            ]
 
-    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name, option.default) for name, (_, option) in options.items()}
+            kwargs[param] = build(**values)
+            return func(*args, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
-JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON instead of tables")
+def _parsed_model_options(**raw: Any) -> Any:
+    return ModelOptions.parse(
+        weights=raw["weights"],
+        input_size=raw["input_size"],
+        allow_pickle=raw["unsafe_allow_pickle"],
+        allow_torchscript=raw["unsafe_allow_torchscript"],
+        constants=raw["const"] or (),
+        states=raw["state"],
+        chunk=raw["chunk"],
+        context=raw["context"],
+        axes=raw["axes"],
+    )
+
+
+# Give a command the shared model options; it receives them parsed as `model_options: ModelOptions`. Parsed before
+# the command body runs, so a bad `--const` or `--state` is refused the same way by every command. Apply below
+# `@user_errors`, so those refusals go through the one error boundary.
+model_options = option_group("model_options", MODEL_OPTIONS, _parsed_model_options)
 
 
 def user_errors(func: F) -> F:

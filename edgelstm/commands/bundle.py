@@ -1,9 +1,10 @@
-"""`edgelstm bundle` and `bundle verify`."""
+"""`edgelstm bundle` and `bundle verify`: parse, call `edgelstm.api.bundle` / `edgelstm.api.verify`, print."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -31,44 +32,48 @@ def bundle(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a mobile deployment bundle (`bundle ARTIFACT --out DIR`), or re-check one (`bundle verify DIR`)."""
-    from edgelstm.artifact.session import handed_over
-    from edgelstm.bundle import build_bundle, verify_bundle
+    from edgelstm import api
     from edgelstm.errors import ConfigError
 
     if target[0] == "verify":
         if len(target) != 2:
             raise ConfigError("usage: edgelstm bundle verify DIR|ZIP")
-        with handed_over(target[1]):  # the user's bundle: ORT refusing its graph is an expected failure
-            checked = verify_bundle(Path(target[1]))
-        if as_json:
-            typer.echo(json.dumps(checked.to_dict()))
-            return
-        typer.echo(
-            f"OK {target[1]}: {checked.files_checked} files match their sha256 ({', '.join(checked.files)}); "
-            f"{checked.ran} ran once ({', '.join(checked.outputs)})"
-        )
-        typer.echo(f"  ran     {checked.ran}  sha256 {checked.ran_sha256}")
-        typer.echo(f"  parity  {checked.parity} for {checked.parity_artifact}  sha256 {checked.parity_sha256}")
-        typer.echo(f"  policy  {checked.session_policy}")
+        _print_verified(target[1], api.verify(Path(target[1])), as_json)
         return
     if len(target) != 1 or out is None:
         raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
-    with handed_over(target[0]):
-        result = build_bundle(Path(target[0]), out, parity_report, bench_report, make_zip, overwrite)
-    parity = result.parity
+    result = api.bundle(Path(target[0]), out, api.BundleOptions(parity_report, bench_report, make_zip, overwrite))
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "directory": str(result.directory),
-                    "zip": str(result.zip_path) if result.zip_path else None,
-                    "files": result.files,
-                    "parity": parity,
-                    "session_policy": result.manifest["session_policy"],
-                }
-            )
-        )
+        typer.echo(json.dumps(_bundle_json(result)))
         return
+    _print_bundle(result)
+
+
+def _print_verified(location: str, checked: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(checked.to_dict()))
+        return
+    typer.echo(
+        f"OK {location}: {checked.files_checked} files match their sha256 ({', '.join(checked.files)}); "
+        f"{checked.ran} ran once ({', '.join(checked.outputs)})"
+    )
+    typer.echo(f"  ran     {checked.ran}  sha256 {checked.ran_sha256}")
+    typer.echo(f"  parity  {checked.parity} for {checked.parity_artifact}  sha256 {checked.parity_sha256}")
+    typer.echo(f"  policy  {checked.session_policy}")
+
+
+def _bundle_json(result: Any) -> dict[str, Any]:
+    return {
+        "directory": str(result.directory),
+        "zip": str(result.zip_path) if result.zip_path else None,
+        "files": result.files,
+        "parity": result.parity,
+        "session_policy": result.manifest["session_policy"],
+    }
+
+
+def _print_bundle(result: Any) -> None:
+    parity = result.parity
     for name, digest in result.files.items():
         typer.echo(f"  {name}  sha256 {digest[:12]}")
     usability = ", ".join(

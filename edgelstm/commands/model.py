@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,6 +15,7 @@ from edgelstm.cli_common import (
     ModelArg,
     app,
     model_options,
+    option_group,
     parse_ints,
     user_errors,
 )
@@ -63,14 +65,14 @@ def inspect(
 
 
 def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
-    from edgelstm.artifact.foreign import describe_onnx
     from edgelstm.errors import LoadError
+    from edgelstm.onnx_interface import describe_onnx
 
     path = Path(source.spec)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    from edgelstm.artifact.metadata import recorded_user_module
-    from edgelstm.artifact.session import handed_over
+    from edgelstm.export.metadata import recorded_user_module
+    from edgelstm.runtime import handed_over
 
     with handed_over(path):
         interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
@@ -87,8 +89,8 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
 
 def _origin(path: Path) -> str:
     """What the file's own metadata says it is, for the heading of `inspect`."""
-    from edgelstm.artifact.metadata import read_metadata
     from edgelstm.errors import LoadError
+    from edgelstm.export.metadata import read_metadata
 
     try:
         interface = read_metadata(path).interface
@@ -99,74 +101,81 @@ def _origin(path: Path) -> str:
     return f"edgelstm artifact: {interface.form} form, {interface.impl}"
 
 
+# How the graph is built and verified, declared once and handed to the command as one `ExportOptions`.
+EXPORT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "form": (
+        str,
+        typer.Option("sequence", "--form", help="sequence (whole padded sequences) or streaming (chunk + state)"),
+    ),
+    "impl": (
+        str,
+        typer.Option("auto", "--impl", help="fused (ONNX LSTM/GRU ops), loop (MatMul + gates in a Loop), or auto"),
+    ),
+    "opset": (int, typer.Option(17, "--opset", help="ONNX opset (14..21); 17 by default, see README")),
+    "lengths": (
+        bool,
+        typer.Option(True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"),
+    ),
+    "state_inputs": (bool, typer.Option(False, "--state-inputs", help="sequence form: add initial-state inputs")),
+    "fixed_steps": (
+        int | None,
+        typer.Option(None, "--fixed-steps", help="with --impl unrolled: the one sequence length the graph runs at"),
+    ),
+    "batches": (str | None, typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8")),
+    "steps": (
+        str | None,
+        typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
+    ),
+    "example_steps": (
+        int | None,
+        typer.Option(None, "--example-steps", help="example length used to export user modules"),
+    ),
+    "data": (
+        Path | None,
+        typer.Option(
+            None, "--data", help=".npz of real inputs (x as the model was trained on, optional lengths) to verify on too"
+        ),
+    ),
+    "normalize": (
+        bool,
+        typer.Option(
+            True,
+            "--normalize-in-graph/--no-normalize-in-graph",
+            help="the checkpoint's training mean/std as the graph's first ops, so it takes raw features (default on)",
+        ),
+    ),
+    "overwrite": (bool, typer.Option(False, "--overwrite", help="replace existing files in --out")),
+}
+
+
+def _export_options(**raw: Any) -> Any:
+    from edgelstm.api import ExportOptions  # heavy (torch, onnx): not at --help time
+
+    raw["steps"] = parse_ints(raw["steps"], "--steps")
+    raw["batches"] = parse_ints(raw["batches"], "--batches")
+    return ExportOptions(**raw)
+
+
 @app.command()
 @user_errors
 @model_options
+@option_group("options", EXPORT_OPTIONS, _export_options)
 def export(
     model: str = ModelArg,
     out: Path = typer.Option(..., "--out", help="directory for the .onnx file and its .export.json report"),
-    form: str = typer.Option("sequence", "--form", help="sequence (whole padded sequences) or streaming (chunk + state)"),
-    impl: str = typer.Option("auto", "--impl", help="fused (ONNX LSTM/GRU ops), loop (MatMul + gates in a Loop), or auto"),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (14..21); 17 by default, see README"),
-    lengths: bool = typer.Option(
-        True, "--lengths/--no-lengths", help="sequence form: a lengths input for variable-length batches"
-    ),
-    state_inputs: bool = typer.Option(False, "--state-inputs", help="sequence form: add initial-state inputs"),
-    fixed_steps: int | None = typer.Option(
-        None, "--fixed-steps", help="with --impl unrolled: the one sequence length the graph runs at"
-    ),
-    batches: str | None = typer.Option(None, "--batches", help="verification batch sizes, e.g. 1,3,8"),
-    steps: str | None = typer.Option(None, "--steps", help="verification lengths (default 1,7,E,4E; E = --example-steps)"),
-    example_steps: int | None = typer.Option(None, "--example-steps", help="example length used to export user modules"),
-    data: Path | None = typer.Option(
-        None, "--data", help=".npz of real inputs (x as the model was trained on, optional lengths) to verify on too"
-    ),
-    normalize: bool = typer.Option(
-        True,
-        "--normalize-in-graph/--no-normalize-in-graph",
-        help="the checkpoint's training mean/std as the graph's first ops, so it takes raw features (default on)",
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out"),
+    options: Any = None,
     as_json: bool = JsonOpt,
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
-    from dataclasses import replace
+    from edgelstm import api
+    from edgelstm.commands.export import print_export
+    from edgelstm.export.api import ExportResult
 
-    from edgelstm.artifact.export_config import ExportConfig
-    from edgelstm.export.api import export_model
-    from edgelstm.export.verify import VerificationConfig
-    from edgelstm.files import check_output_dir
-    from edgelstm.loading import load_model
-
-    export_config = ExportConfig(
-        form=form,  # type: ignore[arg-type]
-        impl=impl,  # type: ignore[arg-type]
-        opset=opset,
-        with_lengths=lengths,
-        with_state_inputs=state_inputs,
-        fixed_steps=fixed_steps,
-        normalize_input=normalize,
-    )
-    check_output_dir(out)  # before loading: a bad --out is known without running anything
-    if model.endswith(".onnx"):  # a graph made elsewhere: its streaming or unrolled form
-        from edgelstm.commands.export import export_onnx_graph
-
-        raise typer.Exit(export_onnx_graph(Path(model), out, export_config, overwrite, model_options, as_json))
-    step_grid = parse_ints(steps, "--steps")
-    if example_steps is not None:
-        VerificationConfig(example_steps=example_steps)  # validates the option before the model loads
-    loaded = load_model(model_options.source(model))
-    verification = VerificationConfig(
-        example_steps=example_steps if example_steps is not None else loaded.signature.example_steps, steps=step_grid
-    )
-    if (grid := parse_ints(batches, "--batches")) is not None:
-        verification = replace(verification, batches=grid)
-    result = export_model(loaded, out, export_config, verification, overwrite, data)
+    result = api.export(model_options.source(model), out, options)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        from edgelstm.render import print_export_result
-
-        print_export_result(result)
-    raise typer.Exit(EXIT_OK if result.passed else EXIT_FAILED)
+        print_export(result)
+    failed = isinstance(result, ExportResult) and not result.passed  # a graph made elsewhere is refused, not failed
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
