@@ -6,6 +6,7 @@ steps without importing its own caller.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,12 @@ Progress = Callable[[str], None]
 
 def _loaded(model: Model) -> LoadedModel:
     return model if isinstance(model, LoadedModel) else load_model(model)
+
+
+def _handed_over(own_graphs: bool, *paths: str | Path) -> contextlib.AbstractContextManager[None]:
+    """ORT failures on the user's graphs are theirs (one `GraphRuntimeError` line); on graphs edgelstm wrote itself
+    (`own_graphs`, the pipeline's) they stay internal errors."""
+    return contextlib.nullcontext() if own_graphs else handed_over(*paths)
 
 
 # ---------------------------------------------------------------------------------------------------- export
@@ -151,7 +158,7 @@ def _export_onnx_graph(source: ModelSource, out: Path, config: ExportConfig, ove
 class CheckOptions:
     """What `check` runs and how it judges (the `edgelstm check` options, less the files it writes)."""
 
-    data: Path | None = None
+    data: Path | SequenceData | None = None  # a file, or sequences a caller already loaded
     providers: tuple[str, ...] = ("cpu", "mobile", "reference")
     allow_missing: tuple[str, ...] = ()
     tolerances: Path | None = None
@@ -176,7 +183,7 @@ class CheckOutcome:
     """The verdict of `check`: a `ParityReport` against a torch reference, or one streaming report per artifact
     against an ONNX/TorchScript reference file. Truthy only on PASS (INCONCLUSIVE is not a pass)."""
 
-    verdict: str  # pass | fail | inconclusive
+    verdict: str  # pass | FAIL | inconclusive (edgelstm.parity.evidence_strength)
     report: ParityReport | None = None
     streams: list[StreamCheckReport] = field(default_factory=list)
 
@@ -201,7 +208,12 @@ def streams_against_file(reference: str) -> bool:
 
 
 def check(
-    artifacts: Sequence[Path], reference: Model, options: CheckOptions = CheckOptions(), progress: Progress | None = None
+    artifacts: Sequence[Path],
+    reference: Model,
+    options: CheckOptions = CheckOptions(),
+    progress: Progress | None = None,
+    *,
+    own_graphs: bool = False,
 ) -> CheckOutcome:
     """The parity gate: every artifact on every provider against the float64 torch reference (or, with an .onnx
     reference, streamed chunk by chunk against that graph and gated on decisions). `progress` hears what runs next::
@@ -209,6 +221,9 @@ def check(
         verdict = check([Path("model.onnx")], ModelSource("runs/watch-lstm"), CheckOptions(data=Path("heldout.npz")))
         if not verdict:
             print(verdict.verdict, verdict.report.candidates if verdict.report else verdict.streams)
+
+    `own_graphs`: the caller wrote the artifacts itself (the pipeline), so ONNX Runtime failing on one stays an
+    internal error instead of becoming the user's `GraphRuntimeError`.
     """
     if isinstance(reference, ModelSource) and streams_against_file(reference.spec):
         with handed_over(*artifacts, reference.spec):  # check runs only the user's graphs: ORT refusing one is theirs
@@ -226,14 +241,14 @@ def check(
     loaded = _loaded(reference)
     sequences = _check_data(options, loaded)
     weights = reference.weights if isinstance(reference, ModelSource) else None
-    with handed_over(*artifacts):
+    with _handed_over(own_graphs, *artifacts):
         result = run_check(list(artifacts), loaded, sequences, config, policy, progress, weights)
     return CheckOutcome(result.verdict, report=result)
 
 
 def _check_data(options: CheckOptions, loaded: LoadedModel) -> SequenceData | None:
-    if options.data is None:
-        return None
+    if options.data is None or isinstance(options.data, SequenceData):
+        return options.data.take(options.limit) if options.data is not None and options.limit is not None else options.data
     sig = loaded.signature
     tokens = sig.kind == "tokens"
     sequences = load_sequence_data(options.data, tokens, None if tokens else sig.size, sig.size if tokens else None)
@@ -252,6 +267,8 @@ def _check_against_file(artifacts: list[Path], reference: ModelSource, options: 
     )
     truth = open_file_reference(Path(reference.spec), reference.allow_torchscript)
     seconds = builtin_seconds(options.seconds, options.data is not None)
+    if isinstance(options.data, SequenceData):
+        raise ConfigError("a streaming check reads its audio from a file: give CheckOptions.data as a path")
     results = stream_check_files(artifacts, truth, reference.interface_hints(), options.data, config, seconds)
     verdicts = {r.verdict for r in results}
     verdict = FAIL if FAIL in verdicts else INCONCLUSIVE if INCONCLUSIVE in verdicts else PASS
@@ -266,6 +283,8 @@ def bench(
     reference: Model | None = None,
     config: BenchConfig = BenchConfig(),
     options: ModelOptions = ModelOptions(),
+    *,
+    own_graphs: bool = False,
 ) -> BenchReport:
     """Latency (p50/p90/p99, throughput), cold start, streaming per-step cost and size, with baselines when a
     reference is given; `options` (constants, states, chunk) describe ONNX graphs made elsewhere::
@@ -275,7 +294,7 @@ def bench(
     """
     loaded = _loaded(reference) if reference is not None else None
     hints = options.interface_hints()
-    with handed_over(*artifacts):  # bench times only the user's graphs: ORT refusing one is theirs to fix
+    with _handed_over(own_graphs, *artifacts):  # bench times the user's graphs: ORT refusing one is theirs to fix
         return run_bench(list(artifacts), loaded, config, hints if hints else None)
 
 
@@ -289,13 +308,13 @@ class BundleOptions:
     overwrite: bool = False
 
 
-def bundle(artifact: Path, out: Path, options: BundleOptions = BundleOptions()) -> BundleResult:
+def bundle(artifact: Path, out: Path, options: BundleOptions = BundleOptions(), *, own_graphs: bool = False) -> BundleResult:
     """Write a mobile deployment bundle: the artifact, its manifest (sha256s, parity, session policy), usage notes::
 
     result = bundle(Path("model.onnx"), Path("runs/bundle"), BundleOptions(make_zip=True))
     print(result.files)
     """
-    with handed_over(artifact):
+    with _handed_over(own_graphs, artifact):
         return build_bundle(Path(artifact), out, options.parity_report, options.bench_report, options.make_zip, options.overwrite)
 
 
@@ -312,8 +331,8 @@ def verify(location: Path) -> VerifyResult:
 class DistillOptions:
     """The student, its training and the data it learns from (the `edgelstm distill` options)."""
 
-    data: Path
-    validation: Path
+    data: Path | SequenceData  # a file, or sequences a caller already loaded
+    validation: Path | SequenceData
     student: StudentSpec = field(default_factory=StudentSpec)
     target_params: str | None = None  # a parameter budget such as "50k": the widest student that fits
     training: DistillConfig = field(
@@ -325,7 +344,7 @@ class DistillOptions:
     init: Path | None = None
     device: str = "auto"
     window: WindowSpec | None = None
-    test: Path | None = None
+    test: Path | SequenceData | None = None
     report: bool = True
     overwrite: bool = False
 
@@ -358,8 +377,8 @@ def distill(
     if loaded.config is None:  # a user module: say what task was read from its output
         head = student_config(loaded, StudentSpec()).head
         say(f"teacher is a user module; student head read from its output: {head.kind}, {head.num_outputs} output(s)")
-    train, validation = (load_distill_data(p, loaded, options.window) for p in (options.data, options.validation))
-    test = load_distill_data(options.test, loaded, options.window) if options.test else validation  # bad file: now
+    train, validation = (_distill_data(d, loaded, options.window) for d in (options.data, options.validation))
+    test = _distill_data(options.test, loaded, options.window) if options.test is not None else validation  # fail now
     config = _distill_config(loaded, options, say)
     check_distill_data(test, loaded, student_config(loaded, config.student).head)
     result = train_student(loaded, train, validation, out, config, on_step, on_epoch, options.device, options.overwrite)
@@ -372,6 +391,10 @@ def distill(
     scored = build_distill_report(loaded, [("student", load_model(str(out / "best")))], test)
     scored.write(out)
     return DistillOutcome(result, out, report=scored)
+
+
+def _distill_data(data: Path | SequenceData, loaded: LoadedModel, window: WindowSpec | None) -> SequenceData:
+    return data if isinstance(data, SequenceData) else load_distill_data(data, loaded, window)
 
 
 def _distill_config(loaded: LoadedModel, options: DistillOptions, say: Progress) -> DistillConfig:

@@ -1,13 +1,40 @@
-"""Strict JSON for reports: non-finite floats become strings so any JSON parser (jq, CI tools) reads them."""
+"""Strict JSON for reports: one serialiser for typed results, and non-finite floats as strings so any JSON parser
+(jq, CI tools) reads them."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import math
+from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 
+def to_jsonable(value: Any) -> Any:
+    """A typed result as JSON-ready data: dataclasses (nested) become dicts in field order, enums their value, paths
+    strings, numpy scalars and arrays Python numbers and lists, tuples and sets lists (sets sorted). Other values are
+    returned as they are, so `json.dumps` still refuses what it cannot write."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if type(value).__module__ == "numpy":  # a numpy scalar or array, without importing numpy for every report
+        return value.tolist()  # a scalar's tolist() is its Python number, like item()
+    if isinstance(value, Mapping):
+        return {str(k) if isinstance(k, PurePath) else k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(to_jsonable(v) for v in value)
+    return value
+
+
 def json_safe(value: Any) -> Any:
+    """Non-finite floats as "nan"/"inf"/"-inf", recursively: strict JSON has no literal for them."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
@@ -18,7 +45,8 @@ def json_safe(value: Any) -> Any:
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(json_safe(data), indent=2, allow_nan=False)
+    """Indented strict JSON of `data` (dicts, lists, or typed results through `to_jsonable`)."""
+    return json.dumps(json_safe(to_jsonable(data)), indent=2, allow_nan=False)
 
 
 def as_float(value: Any) -> float:
