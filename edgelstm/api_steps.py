@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bundle import BundleResult, VerifyResult, build_bundle, verify_bundle
@@ -65,9 +65,9 @@ __all__ = [
     "verify",
 ]
 
-Model = ModelSource | LoadedModel  # as the user named it, or loaded once by a caller that runs several steps
-ExportOutcome = ExportResult | UnrolledGraphResult | StateExposureResult
-Progress = Callable[[str], None]
+Model: TypeAlias = ModelSource | LoadedModel  # as the user named it, or loaded once by a caller that runs several steps
+ExportOutcome: TypeAlias = ExportResult | UnrolledGraphResult | StateExposureResult
+Progress: TypeAlias = Callable[[str], None]
 
 
 def _loaded(model: Model) -> LoadedModel:

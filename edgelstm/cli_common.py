@@ -30,9 +30,9 @@ class _OneLineUsageErrors(TyperGroup):
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]  # forwarded, not repeated
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except typer.TyperException as exc:  # click's UsageError/BadParameter, vendored by typer
             message = exc.format_message().strip().rstrip(".")  # type: ignore[attr-defined]
             context = getattr(exc, "ctx", None)

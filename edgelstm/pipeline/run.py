@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from edgelstm import jsonio
 from edgelstm.api_steps import BundleOptions, CheckOptions, DistillOptions, ExportOptions, bench, bundle, check, distill, export
@@ -105,6 +105,18 @@ class Carried:
     quantize: Quantized | None = None
     check: Checked | None = None
 
+    def with_result(self, result: HandedOn) -> Carried:
+        """These results and one more (the step's own type says which it is)."""
+        if isinstance(result, Distilled):
+            return replace(self, distill=result)
+        if isinstance(result, Exported):
+            return replace(self, export=result)
+        if isinstance(result, Quantized):
+            return replace(self, quantize=result)
+        if isinstance(result, Checked):
+            return replace(self, check=result)
+        return self
+
     def artifacts(self) -> list[Path]:
         """The exported and the quantized graphs, in that order: what check, bench and bundle work on."""
         exports = self.export.exports if self.export else []
@@ -112,7 +124,7 @@ class Carried:
         return [Path(p) for p in exports + quantized]
 
 
-HandedOn = Distilled | Exported | Quantized | Checked | None
+HandedOn: TypeAlias = Distilled | Exported | Quantized | Checked | None
 CARRIED: dict[str, type[Any]] = {"distill": Distilled, "export": Exported, "quantize": Quantized, "check": Checked}
 
 
@@ -163,8 +175,7 @@ def run_pipeline(recipe: Recipe, restart: bool = False, on_step: Callable[[StepR
             state[name] = {"fingerprint": previous, "outputs": record.outputs, "summary": record.summary, "context": context}
             write_text_atomic(state_path, json.dumps(state, indent=2) + "\n", overwrite=True)
         records.append(record)
-        if name in CARRIED:
-            carried = replace(carried, **{name: handed_on})
+        carried = carried.with_result(handed_on)
         if isinstance(handed_on, Distilled) and handed_on.student:
             inputs = replace(inputs, loaded=load_model(handed_on.student))  # every later step works on the student
         if on_step:
@@ -420,7 +431,7 @@ def _bundle(step: StepInputs, carried: Carried) -> StepOutput:
     recipe = step.recipe
     if recipe.bundle_artifact == "best":
         q, exports = carried.quantize, (carried.export.exports if carried.export else [])
-        chosen = (q.streaming_best if q else None) or (q.best if q else None) or (exports or [None])[0]
+        chosen = (q.streaming_best if q else None) or (q.best if q else None) or next(iter(exports), None)
     else:
         chosen = next((str(p) for p in carried.artifacts() if p.name == recipe.bundle_artifact), None)
     if chosen is None:
