@@ -225,3 +225,23 @@ def test_a_failing_call_is_never_a_system_exit(tmp_path: Path) -> None:
         assert "no such artifact" in str(exc)
     else:  # pragma: no cover
         pytest.fail("bundling a missing file succeeded")
+
+
+def test_the_quantize_command_is_parse_one_api_call_render(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edgelstm.cli import app
+
+    calls = []
+
+    def one_call(model: ModelSource, out: Path, options: api.QuantizeOptions) -> api.QuantizeOutcome:
+        calls.append((model, out, options))
+        return api.QuantizeOutcome(result=QuantizeResult("dynamic-int8", {}, model.spec, 100, parity_passed=False))
+
+    monkeypatch.setattr(api, "quantize", one_call)
+    args = ["quantize", "ckpt", "--out", str(tmp_path), "--scheme", "dynamic-int8", "--exclude", "head,Layer0", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output  # the gate's FAIL, from the outcome the API returned
+    ((model, out, options),) = calls
+    assert (model.spec, out, options.scheme, options.exclude) == ("ckpt", tmp_path, "dynamic-int8", ("head", "layer0"))
+    assert json.loads(result.stdout)["parity_passed"] is False
