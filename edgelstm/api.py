@@ -69,8 +69,10 @@ __all__ = [
 def convert(recipe: Recipe | Path, restart: bool = False, on_step: Callable[[StepRecord], None] | None = None) -> PipelineResult:
     """load -> [distill] -> export -> quantize -> check -> bench -> report -> bundle from a recipe; re-runs resume::
 
-    result = convert(Path("recipe.toml"))
-    print(result.passed, [(s.name, s.status) for s in result.steps])
+        result = convert(Path("recipe.toml"))
+        print(result.passed, [(s.name, s.status) for s in result.steps])
+
+    Each finished step is recorded in the output directory's pipeline.json; `restart` redoes every step.
     """
     parsed = recipe if isinstance(recipe, Recipe) else load_recipe(Path(recipe))  # validated before any work starts
     return run_pipeline(parsed, restart=restart, on_step=on_step)

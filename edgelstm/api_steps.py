@@ -311,8 +311,10 @@ class BundleOptions:
 def bundle(artifact: Path, out: Path, options: BundleOptions = BundleOptions(), *, own_graphs: bool = False) -> BundleResult:
     """Write a mobile deployment bundle: the artifact, its manifest (sha256s, parity, session policy), usage notes::
 
-    result = bundle(Path("model.onnx"), Path("runs/bundle"), BundleOptions(make_zip=True))
-    print(result.files)
+        result = bundle(Path("model.onnx"), Path("runs/bundle"), BundleOptions(make_zip=True))
+        print(result.files)
+
+    The artifact must be one edgelstm wrote (its metadata names its interface); the bundle is refused otherwise.
     """
     with _handed_over(own_graphs, artifact):
         return build_bundle(Path(artifact), out, options.parity_report, options.bench_report, options.make_zip, options.overwrite)
@@ -335,9 +337,8 @@ class DistillOptions:
     validation: Path | SequenceData
     student: StudentSpec = field(default_factory=StudentSpec)
     target_params: str | None = None  # a parameter budget such as "50k": the widest student that fits
-    training: DistillConfig = field(
-        default_factory=DistillConfig
-    )  # epochs, batch, lr, ...; its student is replaced by the one above
+    # epochs, batch, lr, ...: its student, init_from and fake_quant are replaced by the fields of these options
+    training: DistillConfig = field(default_factory=DistillConfig)
     qat: bool = False
     per_channel: bool = False
     qat_bits: int = 7
@@ -369,8 +370,11 @@ def distill(
 ) -> DistillOutcome:
     """Train a smaller student from a teacher; re-running the same call in `out` resumes an interrupted run::
 
-    outcome = distill(ModelSource("runs/watch-lstm"), Path("runs/student"), DistillOptions(Path("train.npz"), Path("val.npz")))
-    print(outcome.result.compression if outcome.result else "not rank 0")
+        options = DistillOptions(Path("train.npz"), Path("val.npz"))
+        outcome = distill(ModelSource("runs/watch-lstm"), Path("runs/student"), options)
+        print(outcome.result.compression if outcome.result else "not rank 0")
+
+    `progress` hears the notes the command prints (a user module's head, the --target-params pick).
     """
     say = progress or (lambda _line: None)
     loaded = _loaded(teacher)
