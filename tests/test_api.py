@@ -18,6 +18,7 @@ from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.datasets import load_watch_windows
 from edgelstm.errors import ConfigError, EdgelstmError, LoadError, OutputExistsError, RandomWeightsWarning
 from edgelstm.export.api import ExportResult
+from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
 from edgelstm.model_source import ModelSource
 from edgelstm.parity import ParityReport
@@ -107,9 +108,9 @@ def test_a_user_module_goes_through_the_same_calls(tmp_path: Path, monkeypatch: 
     _, held = watch
     (tmp_path / "my_tiny_gru.py").write_text(USER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    model = ModelSource("my_tiny_gru:build")
     with pytest.warns(RandomWeightsWarning):  # no weights file: the module's own seeded init, said once
-        exported = api.export(model, tmp_path / "onnx", api.ExportOptions(batches=(1, 2), steps=(5, 30)))
+        model = load_model(ModelSource("my_tiny_gru:build"))  # loaded once, handed to every call
+    exported = api.export(model, tmp_path / "onnx", api.ExportOptions(batches=(1, 2), steps=(5, 30)))
     assert isinstance(exported, ExportResult) and exported.passed
     verdict = api.check([exported.path], model, api.CheckOptions(data=held, providers=("cpu",), stress=False))
     assert verdict.passed, verdict.payload()
