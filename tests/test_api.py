@@ -246,3 +246,30 @@ def test_the_quantize_command_is_parse_one_api_call_render(monkeypatch: pytest.M
     ((model, out, options),) = calls
     assert (model.spec, out, options.scheme, options.exclude) == ("ckpt", tmp_path, "dynamic-int8", ("head", "layer0"))
     assert json.loads(result.stdout)["parity_passed"] is False
+
+
+def test_pipeline_steps_hand_on_typed_results_under_the_keys_earlier_runs_saved() -> None:
+    """pipeline.json keeps each step's `context` under the keys the dict-based pipeline wrote, so a run started
+    before the typed steps still resumes; read back, a context is the step's dataclass again."""
+    from edgelstm.pipeline.run import Carried, Checked, Distilled, Exported, Quantized, _restored
+
+    saved = {
+        "distill": {"student": "out/distill/abc/best"},
+        "export": {"exports": ["out/export/sequence_fused.onnx", "out/export/streaming_fused.onnx"]},
+        "quantize": {
+            "quantized": ["out/quantize/dynamic-int8.onnx"],
+            "best": "out/quantize/dynamic-int8.onnx",
+            "streaming_best": None,
+        },
+        "check": {"passed": False},
+    }
+    carried = Carried()
+    for name, context in saved.items():
+        result = _restored(name, context)
+        assert jsonio.to_jsonable(result) == context  # written back byte for byte the same keys and values
+        carried = carried.with_result(result)
+    assert carried.distill == Distilled("out/distill/abc/best") and carried.check == Checked(False)
+    assert carried.export == Exported(saved["export"]["exports"])
+    assert carried.quantize == Quantized(["out/quantize/dynamic-int8.onnx"], "out/quantize/dynamic-int8.onnx", None)
+    assert [p.name for p in carried.artifacts()] == ["sequence_fused.onnx", "streaming_fused.onnx", "dynamic-int8.onnx"]
+    assert _restored("bench", {}) is None and _restored("load", {}) is None
