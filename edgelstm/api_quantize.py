@@ -10,13 +10,13 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.metadata import read_metadata
+from edgelstm.artifact.session import admit_user_graph
 from edgelstm.errors import ConfigError, LoadError
-from edgelstm.export.metadata import read_metadata
 from edgelstm.files import check_output_dir
-from edgelstm.graph_file_checks import admit_user_graph
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model_source import ModelSource
-from edgelstm.onnx_interface import InterfaceHints
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData, load_sequence_data
 from edgelstm.parity.reference import open_file_reference

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.runners import PROVIDERS
+from edgelstm.artifact.session import handed_over
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bundle import BundleResult, VerifyResult, build_bundle, verify_bundle
 from edgelstm.distill import (
@@ -29,7 +32,6 @@ from edgelstm.distill.inputs import check_distill_data, load_distill_data
 from edgelstm.distill.report import build_distill_report
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import ExportResult, export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.export.rnn_rewrite import UnrolledGraphResult, unrolled_graph_file
 from edgelstm.export.state_exposure import StateExposureResult, stream_graph_file
 from edgelstm.export.verify import VerificationConfig
@@ -37,13 +39,11 @@ from edgelstm.files import check_output_dir
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model_source import ModelOptions, ModelSource
 from edgelstm.parity import CheckConfig, ParityReport, TolerancePolicy, run_check
-from edgelstm.parity.artifacts import PROVIDERS
 from edgelstm.parity.data import SequenceData, load_sequence_data
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS
 from edgelstm.parity.reference import open_file_reference
 from edgelstm.parity.speech_corpus import builtin_seconds
 from edgelstm.parity.stream_check import StreamCheckConfig, StreamCheckReport, stream_check_files
-from edgelstm.runtime import handed_over
 from edgelstm.torchscript import is_torchscript_archive
 from edgelstm.windows import WindowSpec
 

@@ -116,8 +116,8 @@ def check(
 
 def _check_options(running: dict[str, Any], judging: dict[str, Any]) -> Any:
     from edgelstm.api import CheckOptions
+    from edgelstm.artifact.runners import PROVIDERS
     from edgelstm.errors import ConfigError
-    from edgelstm.parity.artifacts import PROVIDERS
 
     providers = parse_names(running["providers"])
     if not providers:  # said with what was typed, before CheckOptions refuses the empty list

@@ -65,14 +65,14 @@ def inspect(
 
 
 def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
+    from edgelstm.artifact.foreign import describe_onnx
     from edgelstm.errors import LoadError
-    from edgelstm.onnx_interface import describe_onnx
 
     path = Path(source.spec)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    from edgelstm.export.metadata import recorded_user_module
-    from edgelstm.runtime import handed_over
+    from edgelstm.artifact.metadata import recorded_user_module
+    from edgelstm.artifact.session import handed_over
 
     with handed_over(path):
         interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
@@ -89,8 +89,8 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
 
 def _origin(path: Path) -> str:
     """What the file's own metadata says it is, for the heading of `inspect`."""
+    from edgelstm.artifact.metadata import read_metadata
     from edgelstm.errors import LoadError
-    from edgelstm.export.metadata import read_metadata
 
     try:
         interface = read_metadata(path).interface

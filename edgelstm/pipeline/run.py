@@ -18,13 +18,13 @@ from typing import Any, TypeAlias
 
 from edgelstm import jsonio
 from edgelstm.api_steps import BundleOptions, CheckOptions, DistillOptions, ExportOptions, bench, bundle, check, distill, export
+from edgelstm.artifact.metadata import load_onnx_file
 from edgelstm.bench import BenchConfig
 from edgelstm.distill import StudentSpec, parse_count, spec_for_budget, student_config
 from edgelstm.distill.inputs import load_distill_data
 from edgelstm.distill.run_dir import run_identity
 from edgelstm.errors import EdgelstmError, first_line
 from edgelstm.export.api import ExportResult
-from edgelstm.export.metadata import load_onnx_file
 from edgelstm.files import write_text_atomic
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.parity import TolerancePolicy
