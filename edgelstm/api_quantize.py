@@ -21,22 +21,16 @@ from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData, load_sequence_data
 from edgelstm.parity.reference import open_file_reference
 from edgelstm.parity.speech_corpus import builtin_seconds, builtin_speech
-from edgelstm.parity.stream_check import StreamCheckConfig, StreamGate
+from edgelstm.parity.stream_check import StreamGate
 from edgelstm.parity.stream_data import StreamData, load_stream_data
+from edgelstm.parity.stream_verdict import StreamCheckConfig
 from edgelstm.quantize import quantize as quantize_scheme
 from edgelstm.quantize import scheme_config
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.config import SCHEMES, Int4Config, SchemeConfig, StaticInt8Config, WeightOnlyConfig, WeightOnlyInt4Config
 from edgelstm.quantize.gate import ParityGate
-from edgelstm.quantize.selection import (
-    DEFAULT_SCHEMES,
-    OBJECTIVES,
-    Candidate,
-    SelectionResult,
-    mixed_candidate,
-    select_foreign_scheme,
-    select_scheme,
-)
+from edgelstm.quantize.selection import DEFAULT_SCHEMES, mixed_candidate, select_foreign_scheme, select_scheme
+from edgelstm.quantize.selection_table import OBJECTIVES, Candidate, SelectionResult
 from edgelstm.quantize.split import DataSplit, split_sequences, split_stream, stream_split
 from edgelstm.torchscript import is_torchscript_archive
 

@@ -32,8 +32,8 @@ from edgelstm.distill.inputs import check_distill_data, load_distill_data
 from edgelstm.distill.report import build_distill_report
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import ExportResult, export_model
-from edgelstm.export.rnn_rewrite import UnrolledGraphResult, unrolled_graph_file
 from edgelstm.export.state_exposure import StateExposureResult, stream_graph_file
+from edgelstm.export.unrolled_file import UnrolledGraphResult, unrolled_graph_file
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.files import check_output_dir
 from edgelstm.loading import LoadedModel, load_model
@@ -43,7 +43,8 @@ from edgelstm.parity.data import SequenceData, load_sequence_data
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS
 from edgelstm.parity.reference import open_file_reference
 from edgelstm.parity.speech_corpus import builtin_seconds
-from edgelstm.parity.stream_check import StreamCheckConfig, StreamCheckReport, stream_check_files
+from edgelstm.parity.stream_check import stream_check_files
+from edgelstm.parity.stream_verdict import StreamCheckConfig, StreamCheckReport
 from edgelstm.torchscript import is_torchscript_archive
 from edgelstm.windows import WindowSpec
 

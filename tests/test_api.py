@@ -24,7 +24,7 @@ from edgelstm.model_source import ModelSource
 from edgelstm.parity import ParityReport
 from edgelstm.parity.evidence_strength import FAIL, PASS
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import SelectionResult
+from edgelstm.quantize.selection_table import SelectionResult
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_COMMAND_FUNCTION_LINES = 40

@@ -14,7 +14,7 @@ import typer
 def print_export(result: Any) -> None:
     """The lines of `edgelstm export` for whichever result `edgelstm.api.export` returned."""
     from edgelstm.export.api import ExportResult
-    from edgelstm.export.rnn_rewrite import UnrolledGraphResult
+    from edgelstm.export.unrolled_file import UnrolledGraphResult
     from edgelstm.render import print_export_result
 
     if isinstance(result, ExportResult):
