@@ -190,9 +190,9 @@ def _mixed(
         out,
         calibration,
         None,
-        options.objective,
+        options.objective,  # type: ignore[arg-type]  # checked against OBJECTIVES in quantize()
         options.block_size,
-        options.overwrite,  # type: ignore[arg-type]
+        options.overwrite,
     )
 
 
