@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from edgelstm.cli_common import (
     JsonOpt,
@@ -14,8 +16,27 @@ from edgelstm.cli_common import (
     user_errors,
 )
 
+VERIFY_HELP = """Usage: edgelstm bundle verify DIR|ZIP [--json]
 
-@app.command()
+ Re-check a bundle: every listed file against its sha256 in manifest.json (unlisted files, links and zip members
+ that would land outside are refused), then run its ORT-format model once with the manifest's session policy.
+
+ Options:
+   --json   one JSON object instead of the lines
+   --help   Show this message and exit."""
+
+
+class _BundleCommand(TyperCommand):
+    """One command takes both forms; `bundle verify --help` prints verify's usage, not the bundle-writing options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args[:1] == ["verify"] and "--help" in args:
+            typer.echo(VERIFY_HELP)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_BundleCommand)
 @user_errors
 def bundle(
     target: list[str] = typer.Argument(..., help="ARTIFACT.onnx to bundle, or: verify DIR|ZIP"),
