@@ -11,6 +11,8 @@ marker is reported as a skipped test item with its reason:
     <!-- docs-test: skip: REASON -->                      the block is not run
     <!-- docs-test: drop: pip install; python -m pytest --> `&&` steps starting with these are not run
     <!-- docs-test: slow -->                               (anywhere in a page) the page's test is marked slow
+    <!-- docs-test: in-seed -->                            (anywhere in a page) it runs in README.md's directory
+                                                           itself, not a copy: `convert` resumes only where it ran
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ SEED_PAGE = "README.md"
 SHELL = {"bash", "sh", "console"}
 # fences that are shown but never run: outputs, configs, file layouts
 NOT_COMMANDS = {"text", "toml", "yaml", "json", "", "cpp", "kotlin", "swift", "java", "c"}
-MARKER = re.compile(r"^<!--\s*docs-test:\s*(\w+)\s*(?::\s*(.*?))?\s*-->$")
+MARKER = re.compile(r"^<!--\s*docs-test:\s*([\w-]+)\s*(?::\s*(.*?))?\s*-->$")
+PAGE_MARKERS = {"slow", "in-seed"}
 EXITS = re.compile(r"#\s*exits\s+(\d+)\b")
 ASSIGNMENT = re.compile(r"^(export\s+)?[A-Za-z_][A-Za-z0-9_]*=")
 COMMAND_TIMEOUT_S = 1200
@@ -90,11 +93,12 @@ class Block:
 
 @dataclass
 class Page:
-    """A Markdown file's runnable blocks and whether its test is slow."""
+    """A Markdown file's runnable blocks, whether its test is slow and whether it runs in README.md's directory."""
 
     path: Path
     blocks: list[Block]
     slow: bool
+    in_seed: bool = False
 
     @property
     def name(self) -> str:
@@ -105,13 +109,15 @@ def parse_page(path: Path) -> Page:
     """Fenced blocks of a Markdown file with their markers; unknown markers and unknown shell-like fences fail."""
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks: list[Block] = []
-    slow = False
+    slow = in_seed = False
     i = 0
     while i < len(lines):
         stripped = lines[i].strip()
         marker = MARKER.match(stripped)
         if marker and marker.group(1) == "slow":
             slow = True
+        if marker and marker.group(1) == "in-seed":
+            in_seed = True
         fence = re.match(r"^(\s*)(```+)\s*([\w+-]*)", lines[i])
         if fence:
             indent, ticks, lang = fence.group(1), fence.group(2), fence.group(3).lower()
@@ -123,7 +129,7 @@ def parse_page(path: Path) -> Page:
             block = Block(lang, i + 1, "\n".join(body))
             prev = next((lines[k].strip() for k in range(i - 1, -1, -1) if lines[k].strip()), "")
             found = MARKER.match(prev)
-            if found and found.group(1) != "slow":
+            if found and found.group(1) not in PAGE_MARKERS:
                 kind, text = found.group(1), (found.group(2) or "")
                 if kind == "skip":
                     block.skip = text or "no reason given"
@@ -137,7 +143,7 @@ def parse_page(path: Path) -> Page:
             i = j + 1
             continue
         i += 1
-    return Page(path, blocks, slow)
+    return Page(path, blocks, slow, in_seed)
 
 
 def doc_pages() -> list[Path]:
@@ -216,7 +222,7 @@ def _fresh_dir(base: Path) -> Path:
 def test_extractor_joins_continuations_reads_exit_codes_and_markers(tmp_path: Path) -> None:
     page = tmp_path / "p.md"
     page.write_text(
-        "<!-- docs-test: slow -->\n"
+        "<!-- docs-test: slow -->\n<!-- docs-test: in-seed -->\n"
         "```bash\n# a comment\nedgelstm check a.onnx \\\n    --reference b   # exits 1\nX=1\n```\n"
         "<!-- docs-test: skip: needs a GPU -->\n```bash\nnvidia-smi\n```\n"
         "<!-- docs-test: drop: pip install -->\n```sh\npip install x && edgelstm --help\n```\n"
@@ -224,11 +230,11 @@ def test_extractor_joins_continuations_reads_exit_codes_and_markers(tmp_path: Pa
         encoding="utf-8",
     )
     parsed = parse_page(page)
-    assert parsed.slow
+    assert parsed.slow and parsed.in_seed
     first, gpu, dropped, console, text = parsed.blocks
     cmds = first.commands()
     assert [c.text for c in cmds] == ["edgelstm check a.onnx      --reference b   # exits 1", "X=1"]
-    assert [c.expected_rc for c in cmds] == [1, 0] and cmds[0].line == 4
+    assert [c.expected_rc for c in cmds] == [1, 0] and cmds[0].line == 5
     assert gpu.skip == "needs a GPU"
     assert dropped.commands()[0].text == "edgelstm --help" and dropped.commands()[0].dropped == ["pip install x"]
     assert [c.text for c in console.commands()] == ["edgelstm --help"]
@@ -295,9 +301,12 @@ def _page_params() -> list:
 def test_page_commands(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
     seed_dir, seed_run = seed
     assert seed_run.failure is None, f"README.md (the state every page starts from) failed: {seed_run.failure}"
-    workdir = _fresh_dir(tmp_path / "page")
-    shutil.copytree(seed_dir / "runs", workdir / "runs", symlinks=True)
     page = parse_page(path)
+    if page.in_seed:  # continues the first command where it ran (a copy has other absolute paths: convert redoes all)
+        workdir = seed_dir
+    else:
+        workdir = _fresh_dir(tmp_path / "page")
+        shutil.copytree(seed_dir / "runs", workdir / "runs", symlinks=True)
     run = run_page(page, workdir)
     print(f"\n[docs] {page.name}: {len(run.ran)} commands in {run.seconds:.0f} s")
     assert run.failure is None, run.failure
