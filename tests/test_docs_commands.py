@@ -126,6 +126,9 @@ def parse_page(path: Path) -> Page:
             while j < len(lines) and not lines[j].strip().startswith(ticks):
                 body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
                 j += 1
+            # an unclosed fence would swallow the rest of the page, or close at the next block's opening line
+            if j == len(lines) or lines[j].strip() != ticks:
+                raise ValueError(f"{path}:{i + 1}: a ``` fence that is never closed")
             block = Block(lang, i + 1, "\n".join(body))
             prev = next((lines[k].strip() for k in range(i - 1, -1, -1) if lines[k].strip()), "")
             found = MARKER.match(prev)
@@ -241,7 +244,7 @@ def test_extractor_joins_continuations_reads_exit_codes_and_markers(tmp_path: Pa
     assert text.lang == "text"
 
 
-def test_unknown_fence_language_or_marker_is_refused(tmp_path: Path) -> None:
+def test_unknown_fence_language_marker_or_unclosed_fence_is_refused(tmp_path: Path) -> None:
     page = tmp_path / "p.md"
     page.write_text("```shell\nedgelstm --help\n```\n", encoding="utf-8")
     with pytest.raises(ValueError, match="shell"):
@@ -249,6 +252,13 @@ def test_unknown_fence_language_or_marker_is_refused(tmp_path: Path) -> None:
     page.write_text("<!-- docs-test: maybe -->\n```bash\nedgelstm --help\n```\n", encoding="utf-8")
     with pytest.raises(ValueError, match="maybe"):
         parse_page(page)
+    for text in (
+        "```bash\nedgelstm --help\n\nSome prose after a fence nobody closed.\n",
+        "```python\nx = 1\n```python\ny = 2\n```\n",
+    ):
+        page.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match="never closed"):
+            parse_page(page)
 
 
 def test_a_command_that_exits_otherwise_than_documented_fails_the_page(tmp_path: Path) -> None:
