@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -29,7 +28,8 @@ VERIFY_HELP = """Usage: edgelstm bundle verify DIR|ZIP [--json]
 class _BundleCommand(TyperCommand):
     """One command takes both forms; `bundle verify --help` prints verify's usage, not the bundle-writing options."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # ctx: typer's vendored click Context (a private module's type), so Any here
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args[:1] == ["verify"] and "--help" in args:
             typer.echo(VERIFY_HELP)
             ctx.exit(0)
