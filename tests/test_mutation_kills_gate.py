@@ -1,0 +1,160 @@
+"""The parity gate (edgelstm/parity/gate.py): verdict lines the mutation run (docs/testing/mutation.md) found unguarded.
+
+- accuracy against labels: swapped logit columns judged against 1-D labels, every number of the accuracy_delta
+  check recomputed here (accuracy of each side, gained/lost, the paired interval) and its strict verdict;
+- the provider's table: a [provider.cpu] limit must reach both the numeric and the task check;
+- the unit of a pooled head's sample is "sequence";
+- the MAE check reports both sides' MAE; a graph of the wrong feature count is refused naming both counts; a case
+  that fails at run time keeps its shape in the report.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgelstm.errors import InputShapeError
+from edgelstm.loading import load_model
+from edgelstm.parity import CheckConfig, TolerancePolicy, gate, run_check
+from edgelstm.parity.data import load_sequence_data
+from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS, paired_difference_interval
+from edgelstm.parity.report import CandidateResult, TaskCheck
+from tests.conftest import random_checkpoint, tiny_config
+from tests.test_gate_verdict_boundaries import (
+    NUMBERS_OFF,
+    N,
+    T,
+    _kept_class,
+    _reference_argmax,
+    _route_output,
+    _swap_all_but,
+    _workspace,
+)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """classify-last with labels: the reference's own argmax, except that where the swapped graph differs from the
+    reference, half the labels are the swapped graph's answer (it gains those, loses the rest), and every 9th label
+    is a class neither picks."""
+    root = tmp_path_factory.mktemp("labelled")
+    _workspace(root, "classify-last", None, None)
+    ref = _reference_argmax(root).astype(np.int64)
+    cand = _swap_all_but(_kept_class(root))[ref]
+    y = ref.copy()
+    differ = np.flatnonzero(cand != ref)
+    y[differ[::2]] = cand[differ[::2]]
+    both_wrong = np.setdiff1d(np.arange(0, N, 9), differ)
+    y[both_wrong] = (ref[both_wrong] + 1) % 3
+    data = dict(np.load(root / "data.npz"))
+    np.savez(root / "data.npz", **data, y=y)
+    _route_output(
+        root / "onnx" / "sequence_fused.onnx", root / "swapped.onnx", "Gather", _swap_all_but(_kept_class(root)), axis=-1
+    )
+    return root
+
+
+def _check(root: Path, artifact: Path, tables: dict, strict: bool = False) -> CandidateResult:
+    loaded = load_model(str(root / "ckpt"))
+    data = load_sequence_data(root / "data.npz", feature_size=5)
+    config = CheckConfig(providers=("cpu",), stress=False, strict_evidence=strict)
+    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy(tables), baseline=False).candidates
+    return candidate
+
+
+def _task(candidate: CandidateResult, metric: str) -> TaskCheck:
+    return next(t for t in candidate.tasks if t.metric == metric)
+
+
+def _expected(root: Path) -> tuple[float, float, int, int]:
+    """Accuracy of the swapped graph and of the reference against the labels, and the paired gained/lost counts."""
+    y = np.load(root / "data.npz")["y"]
+    ref = _reference_argmax(root)
+    kept = _kept_class(root)
+    order = _swap_all_but(kept)
+    cand = order[ref]  # the swapped graph's argmax: the kept class stays, the other two exchange
+    right_c, right_r = cand == y, ref == y
+    gained, lost = int(np.sum(right_c & ~right_r)), int(np.sum(~right_c & right_r))
+    return float(right_c.mean()), float(right_r.mean()), gained, lost
+
+
+def test_accuracy_delta_against_labels_is_computed_from_both_sides(labelled: Path) -> None:
+    acc_c, acc_r, gained, lost = _expected(labelled)
+    assert gained > 0 and lost > 0, "the swap must win some labels and lose others, or the paired counts prove nothing"
+    candidate = _check(
+        labelled, labelled / "swapped.onnx", {"default": {**NUMBERS_OFF, "min_top1_agreement": 0.0, "max_accuracy_drop": 1.0}}
+    )
+    accuracy = _task(candidate, "accuracy_delta")
+    assert (accuracy.candidate_value, accuracy.reference_value) == (pytest.approx(acc_c), pytest.approx(acc_r))
+    assert accuracy.value == pytest.approx(acc_c - acc_r) and accuracy.limit == -1.0
+    assert accuracy.detail.endswith(f"{gained} gained, {lost} lost of {N}")
+    evidence = accuracy.evidence
+    assert evidence is not None and (evidence.n, evidence.unit, evidence.method) == (N, "sequence", "Tango score, paired")
+    assert (evidence.low, evidence.high) == pytest.approx(paired_difference_interval(gained, lost, N))
+    assert accuracy.passed and evidence.verdict == PASS
+    assert _task(candidate, "top1_agreement").evidence.unit == "sequence"  # type: ignore[union-attr]
+
+
+def test_strict_evidence_holds_an_unresolved_accuracy_pass_inconclusive(labelled: Path) -> None:
+    acc_c, acc_r, _, _ = _expected(labelled)
+    drop = (acc_r - acc_c) + 1 / N  # within the limit by one sequence: the interval straddles it
+    tables = {"default": {**NUMBERS_OFF, "min_top1_agreement": 0.0, "max_accuracy_drop": drop}}
+    lenient = _task(_check(labelled, labelled / "swapped.onnx", tables), "accuracy_delta")
+    assert lenient.evidence is not None and lenient.evidence.verdict == PASS and not lenient.evidence.resolved
+    strict = _task(_check(labelled, labelled / "swapped.onnx", tables, strict=True), "accuracy_delta")
+    assert strict.evidence is not None and strict.evidence.verdict == INCONCLUSIVE and not strict.passed
+
+
+def test_a_provider_table_reaches_the_numeric_and_the_task_checks(labelled: Path) -> None:
+    open_default = {**NUMBERS_OFF, "min_top1_agreement": 0.0, "max_accuracy_drop": 1.0}
+    candidate = _check(labelled, labelled / "swapped.onnx", {"default": open_default})
+    assert candidate.passed  # nothing gated by default
+    cpu = {"atol": 0.0, "rtol": 0.0, "min_top1_agreement": 1.0}
+    judged = _check(labelled, labelled / "swapped.onnx", {"default": open_default, "provider": {"cpu": cpu}})
+    assert not judged.passed
+    assert not _task(judged, "top1_agreement").passed and _task(judged, "top1_agreement").limit == 1.0
+    outputs = [o for case in judged.cases for o in case.outputs]
+    assert outputs and all(o.atol == 0.0 and o.rtol == 0.0 for o in outputs)
+    assert any(not o.passed for o in outputs)
+
+
+@pytest.fixture(scope="module")
+def regress(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mae_sides")
+    _workspace(root, "forecast", None, np.zeros((N, 4, 2), np.float32))  # targets 0: MAE = mean |output|
+    _route_output(root / "onnx" / "sequence_fused.onnx", root / "scaled.onnx", "Mul", np.array(1.25, np.float32))
+    return root
+
+
+def test_the_mae_check_reports_the_mae_of_both_sides(regress: Path) -> None:
+    loaded = load_model(str(regress / "ckpt"))
+    x = np.load(regress / "data.npz")["x"]
+    with torch.no_grad():
+        reference, _ = copy.deepcopy(loaded.module).double()(torch.from_numpy(x).double(), None)
+    mae_r = float(np.abs(reference.numpy()).mean())
+    mae = _task(_check(regress, regress / "scaled.onnx", {"default": NUMBERS_OFF}), "mae_increase")
+    assert mae.reference_value == pytest.approx(mae_r, rel=1e-5)
+    assert mae.candidate_value == pytest.approx(1.25 * mae_r, rel=1e-5)
+
+
+def test_a_graph_with_another_feature_count_is_refused_naming_both(labelled: Path, tmp_path: Path) -> None:
+    loaded = load_model(str(random_checkpoint(tmp_path / "seven", replace(tiny_config(), input_size=7))))
+    data = load_sequence_data(labelled / "data.npz", feature_size=5)
+    with pytest.raises(InputShapeError, match="takes 5 features but the reference model takes 7"):
+        run_check([labelled / "swapped.onnx"], loaded, data, CheckConfig(providers=("cpu",), stress=False), TolerancePolicy({}))
+
+
+def test_a_case_that_fails_at_run_time_keeps_its_shape_and_the_error(labelled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> list[np.ndarray]:
+        raise RuntimeError("kernel missing")
+
+    monkeypatch.setattr(gate._CandidateCheck, "_run", broken)
+    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    assert candidate.cases and not candidate.passed
+    for case in candidate.cases:
+        assert (case.batch, case.steps) == (N, T) and "RuntimeError: kernel missing" in case.error

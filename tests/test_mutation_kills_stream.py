@@ -1,0 +1,72 @@
+"""The streaming flip gate (edgelstm/parity/stream_check.py): what the mutation run (docs/testing/mutation.md) found
+unguarded, as unit tests with answers known by hand.
+
+- a probability exactly at the threshold is a positive decision on both sides (`p >= threshold`);
+- a failed budget says how many flipped and what the budget was, in flips; a delta failure names its output;
+- a row's result carries its own max |delta|, and counts its flips per segment kind, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS
+from edgelstm.parity.stream_check import (
+    StreamCheckConfig,
+    _budget_failures,
+    _flips_and_delta,
+    _row_result,
+    _RowsOf,
+    flip_evidence,
+)
+
+
+def test_a_probability_at_the_threshold_is_a_positive_decision() -> None:
+    at = np.array([0.5, 0.2, 0.7], np.float32)
+    assert _flips_and_delta(at, at.copy(), 0.5) == (3, 0, 0.0)
+    decisions, flips, delta = _flips_and_delta(np.array([0.5, 0.2]), np.array([0.4999, 0.2]), 0.5)
+    assert (decisions, flips) == (2, 1) and delta == pytest.approx(1e-4)
+
+
+def test_a_failed_flip_budget_names_the_flips_and_the_budget_in_flips() -> None:
+    config = StreamCheckConfig(max_flip_fraction=0.1, max_abs_delta=0.5)
+    judged = flip_evidence(8, 20, config.max_flip_fraction)
+    assert judged.verdict == FAIL
+    failures = _budget_failures(8, 20, judged, 0.6, "speech_prob", config)
+    assert failures == [
+        "8 of 20 decisions flipped at 0.5 (budget 10.00% = 2)",
+        "max |delta speech_prob| 0.6 > 0.5",
+    ]
+
+
+def test_a_row_carries_its_delta_and_counts_flips_per_segment_kind() -> None:
+    p = np.array([[0.9, 0.1, 0.6, 0.3], [0.4, 0.1, 0.2, 0.8]])
+    p_ref = np.array([[0.1, 0.1, 0.6, 0.3], [0.6, 0.7, 0.2, 0.1]])
+    # flips per chunk (both sub-rows): 2, 1, 0, 1; the last chunk is not described ("")
+    rows = _RowsOf(["voice", "recording"], [["speech", "silence", "speech", ""], []])
+    row = _row_result(rows, 0, p, p_ref, "speech_prob", StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=1.0))
+    assert (row.name, row.decisions, row.flips) == ("voice", 8, 4)
+    assert row.max_abs_delta == pytest.approx(0.8)
+    assert row.flips_by_kind == {"speech": 2, "silence": 1}
+    assert row.flip_evidence is not None and row.flip_evidence.n == 8 and row.passed
+    undescribed = _row_result(rows, 1, p, p_ref, "speech_prob", StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=1.0))
+    assert undescribed.name == "recording" and undescribed.flips_by_kind == {}
+
+
+def test_a_row_under_strict_evidence_is_inconclusive_until_its_interval_clears_the_budget() -> None:
+    p = np.array([[0.9, 0.1, 0.6, 0.3], [0.4, 0.1, 0.2, 0.8]])
+    p_ref = np.array([[0.1, 0.1, 0.6, 0.3], [0.6, 0.7, 0.2, 0.1]])
+    rows = _RowsOf(["voice"], [[]])
+    lenient = StreamCheckConfig(max_flip_fraction=0.6, max_abs_delta=1.0)
+    assert _row_result(rows, 0, p, p_ref, "speech_prob", lenient).verdict == PASS  # 4 of 8 within 60 %, unresolved
+    strict = _row_result(rows, 0, p, p_ref, "speech_prob", replace(lenient, strict_evidence=True))
+    assert strict.inconclusive and strict.verdict == INCONCLUSIVE and not strict.failures
+
+
+def test_flip_evidence_is_a_wilson_rate_of_decisions() -> None:
+    one = flip_evidence(1, 1, 0.5)
+    assert (one.value, one.n, one.unit) == (1.0, 1, "decision")
+    assert one.method == "Wilson score (chunks taken as independent)"
