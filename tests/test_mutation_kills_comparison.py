@@ -1,0 +1,59 @@
+"""The comparison rule's edge cases (edgelstm/comparison.py compare_tensors): what the mutation run
+(docs/testing/mutation.md) found unguarded. Each answer is known by hand.
+
+- a shape mismatch is a failure with infinite errors (never a pass, never a number that reads as measured);
+- an empty output passes with zero error and records its shape and the tolerance it was judged against;
+- a one-element output is judged like any other;
+- against an all-zero reference the relative error is 0 when equal and infinite otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgelstm.comparison import Tolerance, compare_tensors
+
+TIGHT = Tolerance(atol=1e-5, rtol=1e-5, min_snr_db=-math.inf)
+
+
+def test_a_shape_mismatch_fails_with_infinite_errors() -> None:
+    result = compare_tensors("h", np.zeros((2, 3)), np.zeros((3, 2)), TIGHT)
+    assert result.passed is False and not result
+    assert (result.max_abs_error, result.max_rel_error) == (math.inf, math.inf)
+    assert result.problem == "shape [2, 3] != expected [3, 2]" and result.shape == [2, 3]
+
+
+def test_an_empty_output_passes_with_zero_error_and_keeps_its_shape_and_tolerance() -> None:
+    result = compare_tensors("h", np.zeros((0, 3)), np.zeros((0, 3)), TIGHT)
+    assert result.passed is True and result.shape == [0, 3]
+    assert (result.max_abs_error, result.max_rel_error) == (0.0, 0.0)
+    assert (result.atol, result.rtol, result.min_snr_db) == (1e-5, 1e-5, -math.inf)
+
+
+def test_a_one_element_output_is_judged() -> None:
+    result = compare_tensors("p", np.array([1.0]), np.array([0.5]), TIGHT)
+    assert not result.passed and result.max_abs_error == 0.5 and result.max_rel_error == 1.0
+    assert compare_tensors("p", np.array([0.5]), np.array([0.5]), TIGHT).passed
+
+
+def test_against_an_all_zero_reference_the_relative_error_is_zero_or_infinite() -> None:
+    zeros = np.zeros(4)
+    assert compare_tensors("h", zeros, zeros, TIGHT).max_rel_error == 0.0
+    off_by_one = compare_tensors("h", np.array([0.0, 1.0, 0.0, 0.0]), zeros, TIGHT)
+    assert off_by_one.max_abs_error == 1.0 and off_by_one.max_rel_error == math.inf and not off_by_one.passed
+
+
+def test_cosine_snr_and_mean_error_have_their_textbook_values() -> None:
+    loose = Tolerance(atol=math.inf, rtol=math.inf, min_snr_db=-math.inf)
+    result = compare_tensors("h", np.array([1.0, 0.0]), np.array([1.0, 1.0]), loose)
+    assert result.cosine_similarity == pytest.approx(1 / math.sqrt(2))  # cos 45 degrees
+    assert result.snr_db == pytest.approx(10 * math.log10(2 / 1)) and result.mean_abs_error == 0.5
+    same = compare_tensors("h", np.array([3.0, -4.0]), np.array([3.0, -4.0]), TIGHT)
+    assert (same.snr_db, same.cosine_similarity, same.passed) == (math.inf, 1.0, True)
+    zeros = compare_tensors("h", np.zeros(3), np.zeros(3), TIGHT)
+    assert (zeros.cosine_similarity, zeros.snr_db) == (1.0, math.inf)  # no direction to compare: equal is 1
+    against_zero = compare_tensors("h", np.array([0.0, 2.0]), np.zeros(2), loose)
+    assert against_zero.cosine_similarity == 0.0 and against_zero.snr_db == -math.inf

@@ -1,0 +1,71 @@
+"""`--scheme auto`'s publish path (quantize/selection.py finish_selection): what the mutation run
+(docs/testing/mutation.md) found unguarded, with timings injected as in test_auto_speed_rule.py.
+
+- every row's size ratio is fp32 bytes over its bytes; a row without an artifact gets none;
+- a refused row's reason says which session the rule was judged in, and how to publish it anyway.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.selection import Candidate, finish_selection
+
+FP32_MS = 2.0
+
+
+def _row(name: str, size: int, latency: float | None, path: Path | None = None, role: str = "candidate") -> Candidate:
+    result = QuantizeResult(name, {}, "m.onnx", 100_000, path=path, size_bytes=size)
+    return Candidate(name, result, passed=True, latency_ms=latency, role=role)
+
+
+def _published(tmp_path: Path, name: str, size: int, latency: float) -> Candidate:
+    path = tmp_path / f"{name}.onnx"
+    path.write_bytes(b"\0" * size)
+    path.with_suffix(".quant.json").write_text("{}")
+    return _row(name, size, latency, path)
+
+
+def test_each_row_gets_fp32_bytes_over_its_bytes_and_a_row_without_an_artifact_none(tmp_path: Path) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    int8 = _published(tmp_path, "int8", 25_000, FP32_MS)
+    refused = Candidate("int4", None, refused="not applicable")
+    finish_selection(fp32, [int8, refused], None, None, "size", timed=True)
+    assert int8.size_ratio == 4.0 and fp32.size_ratio == 1.0
+    assert refused.size_ratio is None
+
+
+@pytest.mark.parametrize(("plain", "where"), [(None, "at 1 thread"), (1.5, "in a plain ONNX Runtime session")])
+def test_a_refused_row_says_where_it_was_slow_and_how_to_publish_it(tmp_path: Path, plain: float | None, where: str) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    slow = _published(tmp_path, "int4", 10_000, 1.5 * FP32_MS)
+    if plain is not None:  # timed in the plain session too: the rule is judged there
+        slow.plain_latency_ms, slow.plain_1thread_latency_ms = plain * FP32_MS, plain * FP32_MS
+        fp32.plain_latency_ms, fp32.plain_1thread_latency_ms = FP32_MS, FP32_MS
+    finish_selection(fp32, [slow], None, None, "size", timed=True)
+    assert slow.lost == (
+        f"refused: 1.50x slower than fp32 at batch 1 {where} (limit 1.1x; --objective size-at-any-cost publishes it)"
+    )
+
+
+def test_the_speed_objective_picks_the_faster_of_two_within_the_rule(tmp_path: Path) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    small = _published(tmp_path, "int4", 10_000, 1.05 * FP32_MS)
+    fast = _published(tmp_path, "int8", 30_000, 0.8 * FP32_MS)
+    selection = finish_selection(fp32, [small, fast], None, None, "speed", timed=True)
+    assert selection.winner is fast and selection.objective == "speed"
+    assert finish_selection(fp32, [small, fast], None, None, "size", timed=True).winner is small
+
+
+def test_only_the_published_candidates_keep_their_paths(tmp_path: Path) -> None:
+    """The fp32 export and ORT's contender lived in a temporary directory: their rows forget the path."""
+    fp32 = _row("fp32", 100_000, FP32_MS, tmp_path / "fp32.onnx", role="reference")
+    contender = _row("ort-default", 40_000, FP32_MS, tmp_path / "ort.onnx", role="contender")
+    int8 = _published(tmp_path, "int8", 25_000, FP32_MS)
+    finish_selection(fp32, [int8, contender], None, None, "size", timed=True)
+    assert fp32.result is not None and fp32.result.path is None
+    assert contender.result is not None and contender.result.path is None
+    assert int8.result is not None and int8.result.path == tmp_path / "int8.onnx"

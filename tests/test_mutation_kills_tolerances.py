@@ -1,0 +1,50 @@
+"""The tolerance file's validation (edgelstm/parity/tolerances.py): what the mutation run (docs/testing/mutation.md)
+found unguarded. A tolerance file with a mistake must be refused with a message that lists the valid choices;
+a value at the edge of its range (max_accuracy_drop = 1: any drop) is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from edgelstm.errors import ConfigError
+from edgelstm.parity.artifacts import PROVIDERS
+from edgelstm.parity.tolerances import TolerancePolicy
+
+
+def _refused(tables: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TolerancePolicy(tables, "limits.toml").validate()
+
+
+def test_unknown_tables_are_listed_with_the_known_ones() -> None:
+    _refused(
+        {"defaults": {}, "extra": {}}, "limits.toml: unknown table(s) defaults, extra; use default, output, precision, provider"
+    )
+
+
+@pytest.mark.parametrize("kind", ["precision", "output"])
+def test_a_table_kind_without_a_name_is_refused(kind: str) -> None:
+    _refused({kind: 3}, f"limits.toml: [{kind}] needs a name, e.g. [{kind}.int8]")
+
+
+def test_an_unknown_provider_is_refused_with_the_list() -> None:
+    _refused({"provider": {"tpu": {}}}, f"[provider.tpu] is not a provider; use {', '.join(PROVIDERS)}")
+
+
+def test_an_unknown_key_is_refused_with_the_list() -> None:
+    fields = "atol, max_accuracy_drop, max_mae_increase, min_snr_db, min_top1_agreement, rtol"
+    _refused({"default": {"atoll": 1.0}}, f"[default] has unknown key 'atoll'; use {fields}")
+
+
+def test_a_nan_snr_floor_is_refused() -> None:
+    _refused({"default": {"min_snr_db": math.nan}}, "[default] min_snr_db must be a number of dB, got nan")
+
+
+def test_fractions_are_held_to_their_range_and_one_is_a_valid_drop() -> None:
+    _refused({"default": {"min_top1_agreement": 1.5}}, "min_top1_agreement is a fraction in [0, 1], got 1.5")
+    _refused({"default": {"max_accuracy_drop": 1.5}}, "max_accuracy_drop is a fraction in [0, 1]")
+    TolerancePolicy({"default": {"max_accuracy_drop": 1.0, "min_top1_agreement": 1.0}}).validate()  # the edges are valid
