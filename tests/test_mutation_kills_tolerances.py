@@ -48,3 +48,13 @@ def test_fractions_are_held_to_their_range_and_one_is_a_valid_drop() -> None:
     _refused({"default": {"min_top1_agreement": 1.5}}, "min_top1_agreement is a fraction in [0, 1], got 1.5")
     _refused({"default": {"max_accuracy_drop": 1.5}}, "max_accuracy_drop is a fraction in [0, 1]")
     TolerancePolicy({"default": {"max_accuracy_drop": 1.0, "min_top1_agreement": 1.0}}).validate()  # the edges are valid
+
+
+def test_the_outputs_a_file_names_come_from_both_output_tables_and_a_typo_is_refused() -> None:
+    tables = {"output": {"h": {"atol": 1.0}}, "provider": {"cpu": {"output": {"c": {"atol": 1.0}}}, "cuda": {"atol": 1.0}}}
+    policy = TolerancePolicy(tables, "limits.toml")
+    assert policy.output_names() == {"h", "c"}
+    policy.check_outputs({"h", "c", "output"})  # every named output exists
+    with pytest.raises(ConfigError, match=re.escape("names output 'c', which the artifacts do not have (outputs: h, output)")):
+        policy.check_outputs({"h", "output"})
+    assert TolerancePolicy({}).output_names() == set()
