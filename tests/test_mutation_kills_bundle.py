@@ -1,0 +1,116 @@
+"""Bundle verification (edgelstm/bundle/verify.py, manifest.py): what the mutation run (docs/testing/mutation.md)
+found unguarded.
+
+- refusals name what is wrong: an unlisted file, the listed files that are missing, a state pair the model lacks;
+- a member swapped for a symbolic link is not followed when it is read;
+- the parity claim: none is "not checked", a claim for another file names the sha256 it names, a failed gate whose
+  candidates were only unresolved reads "inconclusive";
+- the model is opened under the manifest's session policy; named_files keys the model by "model.ort".
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import edgelstm.bundle.verify as verify
+from edgelstm.bundle import BundleError, build_bundle, read_manifest, verify_bundle
+from edgelstm.bundle.manifest import MANIFEST
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.export.api import export_model
+from edgelstm.export.config import ExportConfig
+from edgelstm.loading import load_model
+from tests.conftest import tiny_model
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("verify_kills")
+    save_checkpoint(tiny_model(cell="gru"), root / "ckpt")
+    artifact = export_model(load_model(str(root / "ckpt")), root / "onnx", ExportConfig(form="streaming")).path
+    return build_bundle(artifact, root / "bundle").directory
+
+
+@pytest.fixture
+def bundle(honest: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(honest, tmp_path / "bundle"))
+
+
+def test_an_unlisted_file_is_refused_with_the_rule(bundle: Path) -> None:
+    (bundle / "extra.txt").write_text("x")
+    with pytest.raises(
+        BundleError,
+        match=re.escape(
+            "extra.txt not listed in manifest.json 'files' (no sha256); a bundle holds only the files its manifest lists"
+        ),
+    ):
+        verify_bundle(bundle)
+
+
+def test_every_missing_listed_file_is_named(bundle: Path) -> None:
+    listed = sorted(read_manifest(bundle / MANIFEST).files)
+    for name in listed[:2]:
+        (bundle / name).unlink()
+    with pytest.raises(BundleError, match=re.escape(f"{listed[0]}, {listed[1]} listed in the manifest but missing")):
+        verify_bundle(bundle)
+
+
+def test_a_member_read_does_not_follow_a_symbolic_link(tmp_path: Path) -> None:
+    (tmp_path / "real.onnx").write_bytes(b"model")
+    (tmp_path / "link.onnx").symlink_to(tmp_path / "real.onnx")
+    assert verify._read_member(tmp_path / "real.onnx") == b"model"
+    with pytest.raises(OSError) as raised:
+        verify._read_member(tmp_path / "link.onnx")
+    assert raised.value.errno == errno.ELOOP
+
+
+def test_a_state_pair_the_model_lacks_names_the_missing_end() -> None:
+    manifest = SimpleNamespace(state_pairs=(("h", "h_out"),))
+    with pytest.raises(
+        BundleError, match=re.escape("b: the manifest's state pair h -> h_out is not the model's: it has no input 'h' (x, c)")
+    ):
+        verify._check_state_pairs(manifest, ["x", "c"], ["h_out"], Path("b"))  # type: ignore[arg-type]
+    with pytest.raises(BundleError, match=re.escape("it has no output 'h_out' (y)")):
+        verify._check_state_pairs(manifest, ["x", "h"], ["y"], Path("b"))  # type: ignore[arg-type]
+
+
+def test_the_parity_claim_reads_not_checked_another_sha_or_inconclusive(honest: Path) -> None:
+    manifest = read_manifest(honest / MANIFEST)
+    shipped = manifest.files[manifest.model_onnx]
+    assert verify._parity_claim(replace(manifest, parity=None), honest) == "not checked"
+    other = hashlib.sha256(b"another file").hexdigest()
+    with pytest.raises(BundleError, match=f"names sha256 '{other}', not the shipped"):
+        verify._parity_claim(replace(manifest, parity={"passed": True, "artifact_sha256": other}), honest)
+    unresolved = {"passed": False, "artifact_sha256": shipped, "candidates": [{"verdict": "inconclusive"}]}
+    assert verify._parity_claim(replace(manifest, parity=unresolved), honest) == "inconclusive"
+    failed = {"passed": False, "artifact_sha256": shipped, "candidates": [{"verdict": "FAIL"}]}
+    assert verify._parity_claim(replace(manifest, parity=failed), honest) == "FAIL"
+
+
+def test_the_model_is_opened_under_the_manifests_session_policy(honest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgelstm.runtime
+
+    seen: list[Any] = []
+    real = edgelstm.runtime.session_from_onnx
+
+    def spy(model: bytes, settings: Any = None, *args: Any, **kwargs: Any) -> Any:
+        seen.append(settings)
+        return real(model, settings, *args, **kwargs)
+
+    monkeypatch.setattr(edgelstm.runtime, "session_from_onnx", spy)
+    verify_bundle(honest)
+    assert seen == [verify._policy_settings(read_manifest(honest / MANIFEST))] and seen[0] is not None
+
+
+def test_named_files_key_the_model_by_its_role(honest: Path) -> None:
+    manifest = read_manifest(honest / MANIFEST)
+    named = manifest.named_files()
+    assert named["model.ort"] == manifest.model_ort and named["model.onnx"] == manifest.model_onnx
