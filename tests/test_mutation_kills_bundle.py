@@ -114,3 +114,21 @@ def test_named_files_key_the_model_by_its_role(honest: Path) -> None:
     manifest = read_manifest(honest / MANIFEST)
     named = manifest.named_files()
     assert named["model.ort"] == manifest.model_ort and named["model.onnx"] == manifest.model_onnx
+
+
+def test_the_result_carries_outputs_parity_and_policy(honest: Path) -> None:
+    import onnxruntime as ort
+
+    manifest = read_manifest(honest / MANIFEST)
+    result = verify_bundle(honest)
+    session = ort.InferenceSession(str(honest / manifest.model_ort), providers=["CPUExecutionProvider"])
+    assert result.outputs == [o.name for o in session.get_outputs()] and result.outputs
+    assert result.parity == "not checked"  # built without a parity report
+    assert result.session_policy == manifest.session_policy.summary()
+
+
+def test_a_member_name_may_be_255_characters_and_no_more() -> None:
+    from edgelstm.bundle.manifest import member_name_problem
+
+    assert member_name_problem("m" * 251 + ".ort") is None
+    assert member_name_problem("m" * 252 + ".ort") == "is longer than a file name can be"
