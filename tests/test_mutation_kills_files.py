@@ -27,10 +27,10 @@ from edgelstm.files import (
 
 
 @pytest.fixture
-def umask_027() -> Iterator[int]:
-    old = os.umask(0o027)
+def umask_022() -> Iterator[int]:
+    old = os.umask(0o022)
     try:
-        yield 0o027
+        yield 0o022
     finally:
         os.umask(old)
 
@@ -51,15 +51,16 @@ def test_every_temporary_is_a_hidden_dot_tmp_beside_its_target(tmp_path: Path) -
         assert _hidden_temporary_of(tmp_path / "best", directory)
 
 
-def test_published_files_get_the_permissions_of_a_plain_open(tmp_path: Path, umask_027: int) -> None:
-    # mkstemp makes 0600; a published artifact must be readable as any file the user writes (0666 & ~umask).
+def test_published_files_get_the_permissions_of_a_plain_open(tmp_path: Path, umask_022: int) -> None:
+    # mkstemp makes 0600; a published artifact must be readable as any file the user writes (0666 & ~umask: 0644
+    # here, where a stray execute bit would show).
     write_bytes_atomic(tmp_path / "a.bin", b"a")
     write_artifact_pair(tmp_path / "m.onnx", b"m", tmp_path / "m.export.json", "{}\n")
     with atomic_directory(tmp_path / "best") as directory:
         (directory / "w").write_text("w")
     for name in ("a.bin", "m.onnx", "m.export.json"):
-        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
-    assert (tmp_path / "best").stat().st_mode & 0o777 == 0o750
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    assert (tmp_path / "best").stat().st_mode & 0o777 == 0o755
 
 
 @pytest.mark.parametrize("helper", ["pair", "bytes", "text"])
