@@ -59,6 +59,7 @@ WHOLE_COMMAND_TIMERS = {
     ("edgelstm/artifact/child.py", "<code _COLD_START>"): "cold start: session creation and first run in a fresh process",
     ("scripts/check_memory.py", "main"): "wall time of a whole `edgelstm check` subprocess",
     ("scripts/distill_table.py", "run_task"): "wall time of a whole distill task",
+    ("scripts/mutation_run.py", "run_module"): "wall time of a whole mutmut run over one module",
     ("scripts/bench_check.py", "main"): "wall time of whole run_check calls, interleaved",
 }
 
