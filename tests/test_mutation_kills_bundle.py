@@ -96,16 +96,14 @@ def test_the_parity_claim_reads_not_checked_another_sha_or_inconclusive(honest: 
 
 
 def test_the_model_is_opened_under_the_manifests_session_policy(honest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import edgelstm.runtime
-
     seen: list[Any] = []
-    real = edgelstm.runtime.session_from_onnx
+    real = verify.session_from_onnx
 
     def spy(model: bytes, settings: Any = None, *args: Any, **kwargs: Any) -> Any:
         seen.append(settings)
         return real(model, settings, *args, **kwargs)
 
-    monkeypatch.setattr(edgelstm.runtime, "session_from_onnx", spy)
+    monkeypatch.setattr(verify, "session_from_onnx", spy)
     verify_bundle(honest)
     assert seen == [verify._policy_settings(read_manifest(honest / MANIFEST))] and seen[0] is not None
 

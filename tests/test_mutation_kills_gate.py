@@ -20,7 +20,7 @@ import torch
 
 from edgelstm.errors import InputShapeError
 from edgelstm.loading import load_model
-from edgelstm.parity import CheckConfig, TolerancePolicy, gate, run_check
+from edgelstm.parity import CheckConfig, TolerancePolicy, candidate_check, run_check
 from edgelstm.parity.data import load_sequence_data
 from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS, paired_difference_interval
 from edgelstm.parity.report import CandidateResult, TaskCheck
@@ -153,7 +153,7 @@ def test_a_case_that_fails_at_run_time_keeps_its_shape_and_the_error(labelled: P
     def broken(*args: object, **kwargs: object) -> list[np.ndarray]:
         raise RuntimeError("kernel missing")
 
-    monkeypatch.setattr(gate._CandidateCheck, "_run", broken)
+    monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
     candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
     assert candidate.cases and not candidate.passed
     for case in candidate.cases:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection import Candidate, finish_selection
+from edgelstm.quantize.selection import finish_selection
+from edgelstm.quantize.selection_table import Candidate
 
 FP32_MS = 2.0
 

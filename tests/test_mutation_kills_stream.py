@@ -14,20 +14,15 @@ import numpy as np
 import pytest
 
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS
-from edgelstm.parity.stream_check import (
-    StreamCheckConfig,
-    _budget_failures,
-    _flips_and_delta,
-    _row_result,
-    _RowsOf,
-    flip_evidence,
-)
+from edgelstm.parity.stream_check import _row_result, _RowsOf
+from edgelstm.parity.stream_flips import budget_failures, flip_evidence, flips_and_delta
+from edgelstm.parity.stream_verdict import StreamCheckConfig
 
 
 def test_a_probability_at_the_threshold_is_a_positive_decision() -> None:
     at = np.array([0.5, 0.2, 0.7], np.float32)
-    assert _flips_and_delta(at, at.copy(), 0.5) == (3, 0, 0.0)
-    decisions, flips, delta = _flips_and_delta(np.array([0.5, 0.2]), np.array([0.4999, 0.2]), 0.5)
+    assert flips_and_delta(at, at.copy(), 0.5) == (3, 0, 0.0)
+    decisions, flips, delta = flips_and_delta(np.array([0.5, 0.2]), np.array([0.4999, 0.2]), 0.5)
     assert (decisions, flips) == (2, 1) and delta == pytest.approx(1e-4)
 
 
@@ -35,7 +30,7 @@ def test_a_failed_flip_budget_names_the_flips_and_the_budget_in_flips() -> None:
     config = StreamCheckConfig(max_flip_fraction=0.1, max_abs_delta=0.5)
     judged = flip_evidence(8, 20, config.max_flip_fraction)
     assert judged.verdict == FAIL
-    failures = _budget_failures(8, 20, judged, 0.6, "speech_prob", config)
+    failures = budget_failures(8, 20, judged, 0.6, "speech_prob", config)
     assert failures == [
         "8 of 20 decisions flipped at 0.5 (budget 10.00% = 2)",
         "max |delta speech_prob| 0.6 > 0.5",

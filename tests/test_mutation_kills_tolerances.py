@@ -10,8 +10,8 @@ import re
 
 import pytest
 
+from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.errors import ConfigError
-from edgelstm.parity.artifacts import PROVIDERS
 from edgelstm.parity.tolerances import TolerancePolicy
 
 
