@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 
 import edgelstm.bundle.verify as verify
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.bundle import BundleError, build_bundle, read_manifest, verify_bundle
 from edgelstm.bundle.manifest import MANIFEST
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
-from edgelstm.export.config import ExportConfig
 from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 
