@@ -76,23 +76,32 @@ def mask_line(line: str) -> str:
     return line.strip()
 
 
-def mask_text(text: str, paths: Mapping[str, str] | None = None) -> list[str]:
-    """The layout of a command's output: paths replaced by tokens, each line masked, blank lines dropped."""
+def mask_text(text: str, paths: Mapping[str, str] | None = None, extra: re.Pattern[str] | None = None) -> list[str]:
+    """The layout of a command's output: paths replaced by tokens, `extra` (a command's own measured words) masked,
+    each line masked, blank lines dropped."""
     text = mask_paths(text, paths or {})
+    if extra is not None:
+        text = extra.sub("<MEASURED>", text)
     return [masked for masked in (mask_line(line) for line in text.splitlines()) if masked]
 
 
-def first_difference(old: list[str], new: list[str]) -> str | None:
-    """'line N: OLD | NEW' for the first line that differs, or None when the two layouts are the same."""
-    for number, (a, b) in enumerate(zip(old, new, strict=False), start=1):
-        if a != b:
-            return f"line {number}: {a[:90]!r} -> {b[:90]!r}"
+def line_differences(old: list[str], new: list[str], most: int = 5) -> list[str]:
+    """'line N: OLD -> NEW' for each line that differs (at most `most`), then the first line one side has more of."""
+    found = [
+        f"line {number}: {a[:90]!r} -> {b[:90]!r}" for number, (a, b) in enumerate(zip(old, new, strict=False), start=1) if a != b
+    ][:most]
     if len(old) != len(new):
         number = min(len(old), len(new)) + 1
         extra = (old if len(old) > len(new) else new)[number - 1]
         side = "old only" if len(old) > len(new) else "new only"
-        return f"line {number} ({side}): {extra[:90]!r}"
-    return None
+        found.append(f"line {number} ({side}): {extra[:90]!r}")
+    return found
+
+
+def first_difference(old: list[str], new: list[str]) -> str | None:
+    """The first of `line_differences`, or None when the two layouts are the same."""
+    found = line_differences(old, new, most=1)
+    return found[0] if found else None
 
 
 # -- JSON: fields, types and deterministic values ---------------------------------------------------------------------
@@ -247,9 +256,14 @@ class Step:
     program: str = "edgelstm"
     stdout_json: bool = False
     volatile: str = ""  # extra JSON paths (regex) whose values are timings for this command
+    measured: str = ""  # text (regex) in its output that a measurement decides, masked before comparing layout
 
 
 FAST_VERIFY = ("--batches", "1,3", "--steps", "1,7,16")
+# bench's session policy is taken from the artifact that timed fastest: with two artifacts of near-equal speed, which one
+# that is differs from run to run (seen: sequence_fused.onnx on the old side, streaming_fused.onnx on the new one)
+POLICY_ARTIFACT = r"policy\.\d+\.artifact$"
+FASTEST_ARTIFACT = r"(?<=spinning \()[\w.-]+\.onnx(?=\))"
 
 STEPS: tuple[Step, ...] = (
     # --help of the app and of every command
@@ -330,8 +344,9 @@ STEPS: tuple[Step, ...] = (
             "--report",
             "run/bench.json",
         ),
+        volatile=POLICY_ARTIFACT,
     ),
-    Step("report", ("report", "run")),
+    Step("report", ("report", "run"), volatile=POLICY_ARTIFACT, measured=FASTEST_ARTIFACT),
     Step(
         "bundle",
         (
@@ -348,6 +363,14 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("bundle-verify", ("bundle", "verify", "bun")),
     Step("bundle-verify-json", ("bundle", "verify", "bun.zip", "--json"), stdout_json=True),
+    # the whole chain from a recipe (written into each side's folder by run_both)
+    # which artifact is fastest at batch 1 is decided by timings that differ from run to run
+    Step(
+        "convert",
+        ("convert", "recipe.toml"),
+        volatile=POLICY_ARTIFACT,
+        measured=rf"fastest at batch \d+: \S+|{FASTEST_ARTIFACT}",
+    ),
     # silero-vad: a graph made elsewhere
     Step("silero-inspect", ("inspect", "{in}/silero_vad.onnx")),
     Step("silero-inspect-json", ("inspect", "{in}/silero_vad.onnx", "--json"), stdout_json=True),
@@ -545,6 +568,35 @@ save("plain.onnx", helper.make_node("Relu", ["x"], ["y"]))
 save("typemix.onnx", helper.make_node("Add", ["x", "c"], ["y"]), [numpy_helper.from_array(np.ones(5, np.int64), "c")])
 """
 
+# The smallest whole chain: one form, one scheme, one provider, one bench shape. Paths in a recipe are relative to it.
+RECIPE = """\
+[model]
+source = "{in}/ref"
+
+[data]
+heldout = "{in}/small.npz"
+
+[export]
+forms = ["streaming"]
+
+[quantize]
+schemes = ["dynamic-int8"]
+
+[check]
+providers = ["cpu"]
+
+[bench]
+batches = [1]
+steps = [16]
+
+[bundle]
+artifact = "best"
+form = "streaming"
+
+[output]
+dir = "pipe"
+"""
+
 BAD_FACTORY = "def build():\n    raise RuntimeError('out of licences')\n"
 
 
@@ -610,6 +662,7 @@ def compare_step(step: Step, old: Side, new: Side, inputs: Path) -> Row:
     def volatile(path: str) -> bool:
         return volatile_path(path, extra)
 
+    measured = re.compile(step.measured) if step.measured else None
     # files written
     for name in sorted(a.files.keys() - b.files.keys()):
         row.artifacts.append(f"{name}: written by old only")
@@ -627,12 +680,11 @@ def compare_step(step: Step, old: Side, new: Side, inputs: Path) -> Row:
                 continue
             row.json.extend(f"{name}: {d}" for d in compare_json(one, two, volatile, paths=paths_old | paths_new))
         elif name.endswith(TEXT_SUFFIXES) or "." not in Path(name).name:
-            diff = first_difference(
-                mask_text(old_path.read_text(errors="replace"), paths_old),
-                mask_text(new_path.read_text(errors="replace"), paths_new),
+            diff = line_differences(
+                mask_text(old_path.read_text(errors="replace"), paths_old, measured),
+                mask_text(new_path.read_text(errors="replace"), paths_new, measured),
             )
-            if diff:
-                row.layout.append(f"{name}: {diff}")
+            row.layout.extend(f"{name}: {d}" for d in diff)
     # stdout: JSON or a table
     if step.stdout_json and a.rc in (0, 1) and b.rc in (0, 1):
         (one, error_a), (two, error_b) = _stdout_json(a.stdout), _stdout_json(b.stdout)
@@ -641,12 +693,10 @@ def compare_step(step: Step, old: Side, new: Side, inputs: Path) -> Row:
         else:
             row.json.extend(f"stdout: {d}" for d in compare_json(one, two, volatile, paths=paths_old | paths_new))
     else:
-        diff = first_difference(mask_text(a.stdout, paths_old), mask_text(b.stdout, paths_new))
-        if diff:
-            row.layout.append(f"stdout {diff}")
-    diff = first_difference(mask_text(a.stderr, paths_old), mask_text(b.stderr, paths_new))
-    if diff:
-        row.layout.append(f"stderr {diff}")
+        diff = line_differences(mask_text(a.stdout, paths_old, measured), mask_text(b.stdout, paths_new, measured))
+        row.layout.extend(f"stdout {d}" for d in diff)
+    diff = line_differences(mask_text(a.stderr, paths_old, measured), mask_text(b.stderr, paths_new, measured))
+    row.layout.extend(f"stderr {d}" for d in diff)
     # sort out what the allow-list explains
     for column in ("artifacts", "json", "layout"):
         kept = []
@@ -707,6 +757,7 @@ def run_both(old: Side, new: Side, steps: list[Step], inputs: Path, args: argpar
             prepare_inputs(old, inputs, reference)
         for side in (old, new):
             (side.folder / "badfactory.py").write_text(BAD_FACTORY)
+            (side.folder / "recipe.toml").write_text(RECIPE.replace("{in}", str(inputs)))
         rest = [s for s in steps if s is not TRAIN]
         list(pool.map(lambda side: run_side(side, rest, inputs, args.timeout, True), (old, new)))
     return steps

@@ -11,6 +11,7 @@ from scripts.compare_behaviour import (
     compare_json,
     first_difference,
     json_fields,
+    line_differences,
     mask_line,
     mask_text,
     volatile_path,
@@ -56,6 +57,28 @@ def test_a_dropped_line_is_a_layout_difference_naming_it() -> None:
     old = mask_text(TABLE_OLD)
     new = old[:-1]
     assert first_difference(old, new) == f"line {len(old)} (old only): {old[-1][:90]!r}"
+
+
+def test_every_differing_line_is_named_so_each_can_be_judged_on_its_own() -> None:
+    old = ["a <N>", "b", "c", "d"]
+    new = ["a <N>", "B", "c", "D", "e"]
+    assert line_differences(old, new) == ["line 2: 'b' -> 'B'", "line 4: 'd' -> 'D'", "line 5 (new only): 'e'"]
+    assert line_differences(old, list(old)) == []
+
+
+def test_a_commands_measured_words_are_masked_only_where_it_says() -> None:
+    measured = re.compile(r"fastest at batch \d+: \S+")
+    old = "[   bench] done (9.0 s): fastest at batch 1: sequence_fused.dynamic-int8.onnx 0.026 ms"
+    new = "[   bench] done (8.1 s): fastest at batch 1: streaming_fused.onnx 0.031 ms"
+    assert mask_text(old, extra=measured) == mask_text(new, extra=measured)
+    assert mask_text(old) != mask_text(new)  # without the command's mask the artifact names are compared
+
+
+def test_embedded_images_are_masked_but_the_html_around_them_is_not() -> None:
+    old = '<h2>Latency</h2><img alt="chart" src="data:image/png;base64,iVBORw0KGgo+/AAA="></p>'
+    new = '<h2>Latency</h2><img alt="chart" src="data:image/png;base64,ZZZZw0KGgo+/BBB="></p>'
+    assert mask_line(old) == mask_line(new)
+    assert mask_line(old) != mask_line(new.replace("<h2>Latency", "<h2>Speed"))
 
 
 def test_masking_keeps_the_digits_of_names() -> None:
