@@ -61,6 +61,8 @@ WHOLE_COMMAND_TIMERS = {
     ("scripts/distill_table.py", "run_task"): "wall time of a whole distill task",
     ("scripts/mutation_run.py", "run_module"): "wall time of a whole mutmut run over one module",
     ("scripts/bench_check.py", "main"): "wall time of whole run_check calls, interleaved",
+    ("scripts/compare_behaviour.py", "run_step"): "wall time of one whole CLI command (old vs new), for the report",
+    ("scripts/compare_behaviour.py", "main"): "the comparison script's own wall time",
 }
 
 # Copies still in the tree (issue 10 item 4). Empty: the scripts' last copies now use sequence_feeds,
