@@ -53,6 +53,11 @@ def test_a_changed_label_or_verdict_is_a_layout_difference() -> None:
         assert first_difference(old, new) is not None, after
 
 
+def test_markdown_rules_of_any_width_match_but_option_dashes_count() -> None:
+    assert mask_line("|------|---|") == mask_line("|---|----------|")
+    assert mask_line("--json one JSON object") != mask_line("-json one JSON object")
+
+
 def test_a_dropped_line_is_a_layout_difference_naming_it() -> None:
     old = mask_text(TABLE_OLD)
     new = old[:-1]
