@@ -6,7 +6,18 @@ Heavy dependencies (torch, onnx, onnxruntime) load only when the names that need
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ below loads each name on first use
+    from edgelstm.artifact.streaming import StreamingSession
+    from edgelstm.checkpoint import load_checkpoint, save_checkpoint
+    from edgelstm.config import HeadConfig, ModelConfig, Preprocessing
+    from edgelstm.errors import EdgelstmError
+    from edgelstm.loading import LoadedModel, load_model
+    from edgelstm.model import SequenceModel
+    from edgelstm.session_policy import SessionPolicy, settings_for
+    from edgelstm.timing import time_interleaved
 
 __version__ = "0.1.0"
 
@@ -45,8 +56,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    """The public name `name`, imported from its module on first use (torch and onnx load only when needed)."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'edgelstm' has no attribute {name!r}")

@@ -45,6 +45,8 @@ TABLES = ("model", "data", "distill", "export", "quantize", "check", "bench", "b
 
 @dataclass(frozen=True)
 class Recipe:
+    """A pipeline recipe read from TOML (`load_recipe`): model source, held-out data, output folder, each step's options."""
+
     source: str
     heldout: Path
     out_dir: Path
@@ -67,13 +69,16 @@ class Recipe:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def section(self, name: str) -> dict[str, Any]:
+        """One step's options from the recipe (an empty dict when the step is not configured)."""
         return dict(self.raw.get(name, {}))
 
     @property
     def model_source(self) -> ModelSource:
+        """The model source the recipe names, with its model options."""
         return self.model_options.source(self.source)
 
     def to_dict(self) -> dict[str, Any]:
+        """The recipe as JSON-ready data for fingerprints; defaults are left out so older fingerprints still match."""
         d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k not in ("raw", "model_options")}
         # only what differs from the defaults: a recipe without these keys keeps its earlier fingerprints
         defaults = ModelOptions().source(self.source).to_dict()
