@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from edgelstm.artifact.export_config import FORMS, ExportConfig
+from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, parse_count
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.model_source import ModelOptions, ModelSource
+from edgelstm.parity.tolerances import TolerancePolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -218,8 +220,6 @@ def load_recipe(path: Path) -> Recipe:
 
 def _tolerances(path: Path) -> Path:
     """The budget file, validated now (ranges, NaN, providers) so a nonsense budget fails before any step."""
-    from edgelstm.parity.tolerances import TolerancePolicy
-
     TolerancePolicy.from_toml(path)
     return path
 
@@ -307,8 +307,6 @@ DISTILL_KEYS = {
 def _distill_table(table: Any, path: Path, rel: Any, heldout: Path) -> dict[str, Any]:
     """[distill] data = "train.npz" (required), validation (default: [data] heldout), and the student/training
     settings of `edgelstm distill`; checked here so a typo fails before any work."""
-    from edgelstm.distill import parse_count
-
     if not isinstance(table, dict) or "data" not in table:
         raise ConfigError(f"{path}: [distill] data (the transfer set: inputs, labels optional) is required")
     unknown = sorted(set(table) - set(DISTILL_KEYS))
@@ -336,8 +334,6 @@ def _distill_table(table: Any, path: Path, rel: Any, heldout: Path) -> dict[str,
 
 def distill_config(settings: dict[str, Any], student: Any = None) -> Any:
     """The DistillConfig a [distill] table describes (student spec from cell/hidden/layers unless given)."""
-    from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec
-
     spec = student or StudentSpec(
         cell=settings.get("cell", "gru"), hidden_size=settings.get("hidden", 16), num_layers=settings.get("layers", 1)
     )
