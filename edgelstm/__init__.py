@@ -6,6 +6,7 @@ Heavy dependencies (torch, onnx, onnxruntime) load only when the names that need
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
@@ -45,8 +46,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    """The public name `name`, imported from its module on first use (torch and onnx load only when needed)."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'edgelstm' has no attribute {name!r}")

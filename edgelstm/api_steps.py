@@ -190,6 +190,7 @@ class CheckOutcome:
 
     @property
     def passed(self) -> bool:
+        """Whether the gate's verdict is a pass (inconclusive and failing evidence are not)."""
         return self.verdict == PASS
 
     def __bool__(self) -> bool:

@@ -16,12 +16,14 @@ PREPROCESSING_FILE = "preprocessing.json"
 
 
 def is_checkpoint_dir(path: Path) -> bool:
+    """Whether `path` is a checkpoint folder (it holds the model config), rather than a single weights file."""
     return path.is_dir() and (path / CONFIG_FILE).exists()
 
 
 def save_checkpoint(
     model: SequenceModel, directory: Path, preprocessing: Preprocessing | None = None, overwrite: bool = False
 ) -> Path:
+    """Write the model's config, weights (safetensors, no pickle) and preprocessing into `directory`, atomically."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -35,6 +37,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(directory: Path) -> tuple[SequenceModel, Preprocessing | None]:
+    """The model and its preprocessing read back from a checkpoint folder written by `save_checkpoint`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

@@ -13,6 +13,7 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:  # entry for `python -m edgelstm.cli`
+    """Run the CLI: the console script and `python -m edgelstm.cli` start here."""
     app()
 
 

@@ -228,6 +228,7 @@ def _fail(line: str, code: int) -> None:
 
 
 def parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:
+    """A comma-separated option as positive integers (None when not given); anything else is a ConfigError naming the option."""
     if text is None:
         return None
     try:
@@ -240,8 +241,10 @@ def parse_ints(text: str | None, option: str) -> tuple[int, ...] | None:
 
 
 def parse_names_keep_case(text: str) -> tuple[str, ...]:
+    """A comma-separated option as names with their case kept, for names where case matters (tensor names, columns)."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def parse_names(text: str) -> tuple[str, ...]:
+    """A comma-separated option as lower-case names, for names matched case-insensitively (providers, op types)."""
     return tuple(name.strip().lower() for name in text.split(",") if name.strip())

@@ -25,6 +25,7 @@ class Tolerance:
     min_snr_db: float = float("-inf")
 
     def to_dict(self) -> dict[str, Any]:
+        """The tolerance as JSON-ready data, recorded next to every comparison it judged."""
         return asdict(self)
 
 
@@ -39,6 +40,8 @@ NOISE_FLOOR_FACTOR = 4.0
 
 @dataclass(frozen=True)
 class TensorComparison:
+    """One output tensor compared against its reference: errors, where the worst one is, and whether it is within tolerance."""
+
     name: str
     shape: list[int]
     max_abs_error: float
@@ -59,10 +62,12 @@ class TensorComparison:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data for reports."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorComparison:
+        """A comparison read back from a report (JSON cannot hold inf/nan, so those come back from their string form)."""
         values = dict(data)
         for key in (
             "max_abs_error",
@@ -92,15 +97,18 @@ class CaseComparison:
 
     @property
     def passed(self) -> bool:
+        """Whether the case ran without error and every output is within tolerance."""
         return not self.error and all(self.outputs)
 
     def __bool__(self) -> bool:
         return self.passed
 
     def worst(self) -> TensorComparison | None:
+        """The output with the largest absolute error, the one a failing report names first (None without outputs)."""
         return max(self.outputs, key=lambda c: c.max_abs_error, default=None)
 
     def to_dict(self) -> dict[str, Any]:
+        """The case as JSON-ready data for reports."""
         return {
             "label": self.label,
             "batch": self.batch,
@@ -112,6 +120,7 @@ class CaseComparison:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseComparison:
+        """A case read back from a report's JSON."""
         return cls(
             label=data["label"],
             batch=data["batch"],

@@ -36,9 +36,11 @@ class HeadConfig:
 
     @property
     def is_pooled(self) -> bool:
+        """Whether the head reduces the sequence to one vector (classify, forecast) instead of one output per step."""
         return self.kind in ("classify", "forecast")
 
     def validate(self) -> None:
+        """Refuse an unknown head kind or pooling with a ConfigError, before any weights are built."""
         _check_str("head.kind", self.kind)
         _check_str("head.pooling", self.pooling)
         _check_choice("head.kind", self.kind, HEAD_TYPES)
@@ -71,6 +73,7 @@ class ModelConfig:
 
     @property
     def num_directions(self) -> int:
+        """2 for a bidirectional recurrent layer, else 1: the factor in state and output sizes."""
         return 2 if self.bidirectional else 1
 
     @property
@@ -80,13 +83,16 @@ class ModelConfig:
 
     @property
     def recurrent_output_size(self) -> int:
+        """The feature size the recurrent stack hands to the head (both directions concatenated)."""
         return self.output_hidden_size * self.num_directions
 
     @property
     def has_cell_state(self) -> bool:
+        """Whether the cell carries a cell state c beside h (LSTM and peephole LSTM do; GRU and RNN do not)."""
         return self.cell in ("lstm", "peephole")
 
     def validate(self) -> None:
+        """Refuse an inconsistent config (unknown cell, sizes, head) with a ConfigError naming the field."""
         _check_str("cell", self.cell)
         _check_str("input_kind", self.input_kind)
         _check_choice("cell", self.cell, CELL_TYPES)
@@ -130,13 +136,16 @@ class ModelConfig:
         return total + head_outputs * (self.recurrent_output_size + 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data, as saved in checkpoints and ONNX metadata."""
         return asdict(self)
 
     def to_json(self) -> str:
+        """The config as stable JSON text (sorted keys), so the same config always writes the same bytes."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """A validated config from JSON data; unknown or missing fields are a ConfigError, not silently defaulted."""
         if not isinstance(data, dict):
             raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
         _refuse_unknown_fields(data, cls, "model config")
@@ -154,6 +163,7 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelConfig:
+        """A validated config from JSON text or bytes; malformed text is a ConfigError."""
         try:
             data = json.loads(text)
         except UnicodeDecodeError:
@@ -173,10 +183,12 @@ class Preprocessing:
     sample_rate_hz: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The preprocessing as JSON-ready data, saved with the checkpoint and the exported graph."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Preprocessing from JSON data; unknown fields are a ConfigError so a typo is never ignored."""
         if not isinstance(data, dict):
             raise ConfigError(f"preprocessing must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}

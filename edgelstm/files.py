@@ -15,6 +15,7 @@ from edgelstm.errors import OutputExistsError, OutputPathError
 
 
 def ensure_writable(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing output unless --overwrite was given (no silent overwrite)."""
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
 
@@ -111,11 +112,13 @@ def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> None:
+    """Write bytes through a temporary file and a rename, so a crash never leaves a half-written file."""
     with atomic_path(path, overwrite) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text_atomic(path: Path, text: str, overwrite: bool = False) -> None:
+    """Write UTF-8 text atomically (see `write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode("utf-8"), overwrite)
 
 

@@ -23,7 +23,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, PurePath):
         return str(value)
     if type(value).__module__ == "numpy":  # a numpy scalar or array, without importing numpy for every report
-        return value.tolist()  # a scalar's tolist() is its Python number, like item()
+        array: Any = value  # not a dataclass: is_dataclass's negative narrowing would say otherwise to pyright
+        return array.tolist()  # a scalar's tolist() is its Python number, like item()
     if isinstance(value, Mapping):
         return {str(k) if isinstance(k, PurePath) else k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

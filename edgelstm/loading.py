@@ -46,6 +46,7 @@ class InputSignature:
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> InputSignature:
+        """The input signature a native edgelstm model declares in its config (token ids or feature vectors)."""
         if config.input_kind == "tokens":
             return cls("tokens", config.vocab_size)
         return cls("features", config.input_size)
@@ -53,6 +54,8 @@ class InputSignature:
 
 @dataclass
 class LoadedModel:
+    """A torch module loaded from any supported source, in eval mode, with what is known about its inputs and origin."""
+
     module: Any  # torch.nn.Module, in eval mode
     source: Source
     origin: str
@@ -78,6 +81,7 @@ class LoadedModel:
 
     @property
     def is_native(self) -> bool:
+        """Whether this is an edgelstm SequenceModel (it has a model config), which export can build every form of."""
         return self.config is not None
 
 

@@ -95,6 +95,7 @@ class SequenceModel(nn.Module):
         return out, final_state
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        """Outputs and final recurrent state for a batch of sequences; `lengths` masks padding, `state` continues a stream."""
         self.check_inputs(x, lengths)
         out, final_state = self.run_recurrent(x, lengths, state)
         head = self.config.head
@@ -122,6 +123,7 @@ class SequenceModel(nn.Module):
 
     # -- streaming ---------------------------------------------------------------------------------------
     def initial_streaming_state(self, batch: int) -> State:
+        """The zero/initial state a streaming caller feeds on the first chunk, shaped for `batch` sequences."""
         return tuple(
             torch.full([batch if d == "batch" else int(d) for d in spec.shape], spec.initial_value)
             for spec in streaming_state_specs(self.config)
@@ -162,6 +164,7 @@ def _torch_state(config: ModelConfig, state: State | None) -> Tensor | tuple[Ten
 
 
 def count_parameters(module: nn.Module) -> int:
+    """The number of parameter values in `module`, as shown in model summaries."""
     return sum(p.numel() for p in module.parameters())
 
 

@@ -79,6 +79,7 @@ class ModelOptions:
         return InterfaceHints(dict(self.constants), tuple(self.states), self.chunk, self.context, tuple(self.axes))
 
     def source(self, spec: str) -> ModelSource:
+        """The model source for `spec` with these options, the object every command and the API load models from."""
         return ModelSource(
             spec,
             self.weights,
@@ -133,9 +134,11 @@ class ModelSource(ModelOptions):
 
     @property
     def is_factory(self) -> bool:
+        """Whether the spec names a model factory (`module:function`) rather than an existing file."""
         return bool(FACTORY_PATTERN.match(self.spec)) and not Path(self.spec).exists()
 
     def to_dict(self) -> dict[str, Any]:
+        """The source as JSON-ready data, recorded in reports and pipeline fingerprints."""
         return {
             "spec": self.spec,
             "weights": str(self.weights) if self.weights is not None else None,

@@ -16,6 +16,8 @@ from edgelstm.sequence_ops import reverse_padded, step_mask
 
 
 class PeepholeLSTM(nn.Module):
+    """An LSTM whose gates also see the cell state (peephole connections), which torch's nn.LSTM cannot express."""
+
     def __init__(
         self,
         input_size: int,
@@ -43,12 +45,14 @@ class PeepholeLSTM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Uniform initialisation in +-1/sqrt(hidden), the same as nn.LSTM, so the cell types train comparably."""
         # Same initialisation as nn.LSTM so the cell types train comparably.
         bound = 1.0 / math.sqrt(self.hidden_size)
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
     def layer_parameters(self, layer: int, direction: int) -> dict[str, Tensor]:
+        """The weights of one layer and direction by role (input, recurrent, biases, peephole), as one direction is run with."""
         suffix = _suffix(layer, direction)
         return {name: getattr(self, f"{name}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_ph")}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import pickle
 import re
 import zipfile
 from collections.abc import Iterator
@@ -76,8 +77,6 @@ def _check_payload_config(path: Path, name: str, raw: bytes) -> None:
 
 
 def _check_weights_only(path: Path, name: str, raw: bytes) -> None:
-    import pickle
-
     import torch
 
     try:
@@ -113,15 +112,16 @@ def weights_only_loading() -> Iterator[None]:
             raise UnsafePickleError("a pickled object inside the .pt2 archive was refused")
 
         def __getattr__(self, name: str) -> Any:
-            import pickle
-
             return getattr(pickle, name)
 
-    original_pickle = package.pickle
+    # torch's loader module uses `pickle` without exporting it (a private name to type checkers); swapping that
+    # module-level reference is the point here, so the module is handled untyped.
+    loader: Any = package
+    original_pickle = loader.pickle
     torch.load = forced_load  # type: ignore[assignment]
-    package.pickle = _NoPickle()  # type: ignore[assignment]
+    loader.pickle = _NoPickle()
     try:
         yield
     finally:
         torch.load = original_load  # type: ignore[assignment]
-        package.pickle = original_pickle
+        loader.pickle = original_pickle

@@ -23,6 +23,7 @@ def _shape(shape: list[Any]) -> str:
 
 
 def print_summary(summary: ModelSummary) -> None:
+    """Print the `model` command's summary: parameters, inputs, state and which export forms are available."""
     console = _console()
     console.print(f"[bold]{summary.origin}[/bold] ({summary.source}, {summary.module_class})")
     overview = Table(show_header=False, box=None)
@@ -79,6 +80,7 @@ def _forward_text(forward: dict[str, Any]) -> str:
 
 
 def print_export_result(result: Any) -> None:
+    """Print the export's verification table against torch and the paths written."""
     console = _console()
     v = result.verification
     table = Table(
@@ -141,8 +143,8 @@ def print_foreign_interface(path: Any, interface: Any, origin: str = "ONNX graph
     else:
         console.print("state pairs: none found (declare them with --state INPUT:OUTPUT if the graph carries state)")
     if interface.roles:
-        roles = ", ".join(interface.roles)
-        console.print(f"axes of {escape(interface.data_input)}: {roles} ({escape(interface.roles_from)})")
+        axes = ", ".join(interface.roles)
+        console.print(f"axes of {escape(interface.data_input)}: {axes} ({escape(interface.roles_from)})")
     if interface.accepted_chunks:
         console.print(f"chunk lengths the graph ran at: {', '.join(map(str, interface.accepted_chunks))}")
     console.print(f"probe: {escape(interface.probe)}")

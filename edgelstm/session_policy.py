@@ -44,6 +44,7 @@ class PolicyEntry:
     execution_mode: str = "sequential"  # manifests written before it was recorded: sequential
 
     def describe(self) -> str:
+        """One line for tables and reports: which threads and execution mode this entry chose."""
         spin = "spinning" if self.allow_spinning else "no spinning"
         if self.execution_mode == "parallel":
             return f"parallel execution on {_plural(self.inter_op_threads, 'inter-op thread')}, {spin}"
@@ -51,6 +52,7 @@ class PolicyEntry:
         return f"{threads}, {spin}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON-ready data for the bench report and the bundle's manifest."""
         return {
             "from_batch": self.from_batch,
             "intra_op_threads": self.intra_op_threads,
@@ -63,6 +65,8 @@ class PolicyEntry:
 
 @dataclass(frozen=True)
 class SessionPolicy:
+    """The ORT session settings to use by batch size, as measured by bench, or why none were measured."""
+
     status: str  # MEASURED | NOT_MEASURED
     entries: tuple[PolicyEntry, ...] = ()
     reason: str = ""  # why not measured
@@ -72,10 +76,12 @@ class SessionPolicy:
 
     @classmethod
     def not_measured(cls, reason: str, artifact: str = "") -> SessionPolicy:
+        """A policy that says it was not measured and why, so apps fall back to defaults knowingly."""
         return cls(NOT_MEASURED, (), reason, artifact)
 
     @property
     def measured(self) -> bool:
+        """Whether the policy comes from a bench measurement (not a default)."""
         return self.status == MEASURED
 
     def summary(self) -> str:
@@ -101,6 +107,7 @@ class SessionPolicy:
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The policy as JSON-ready data, with its one-line summary, for reports and bundles."""
         data: dict[str, Any] = {
             "status": self.status,
             "summary": self.summary(),

@@ -26,10 +26,12 @@ class StateSpec:
     description: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The state spec as JSON-ready data, recorded in the graph's metadata for streaming callers."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StateSpec:
+        """A state spec read back from metadata JSON."""
         return cls(**data)
 
 
@@ -95,4 +97,5 @@ def pooling_state_specs(config: ModelConfig) -> list[StateSpec]:
 
 
 def streaming_state_specs(config: ModelConfig) -> list[StateSpec]:
+    """Every state a streaming graph carries between calls: the recurrent state, then the pooling accumulators."""
     return recurrent_state_specs(config) + pooling_state_specs(config)

@@ -13,6 +13,8 @@ from edgelstm.user_module import recurrent_layers
 
 @dataclass(frozen=True)
 class FormAvailability:
+    """Whether one export form (sequence, streaming, ...) is available for a model, and why not when it is not."""
+
     form: str
     impl: str
     available: bool
@@ -21,6 +23,8 @@ class FormAvailability:
 
 @dataclass
 class ModelSummary:
+    """What the `model` command reports about a loaded model: origin, size, inputs, state and export forms."""
+
     origin: str
     source: str
     module_class: str
@@ -36,6 +40,7 @@ class ModelSummary:
     weights: str | None = None  # a factory's weights: sha256, or "none (random init)"
 
     def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data for `model --json`."""
         data = asdict(self)
         data["states"] = [s.to_dict() for s in self.states]
         data["streaming_states"] = [s.to_dict() for s in self.streaming_states]
@@ -43,6 +48,7 @@ class ModelSummary:
 
 
 def summarize_model(loaded: LoadedModel) -> ModelSummary:
+    """Summarise a loaded model without exporting it, so a user sees what export will do first."""
     module = loaded.module
     tensors = list(module.parameters()) + list(module.buffers())
     summary = ModelSummary(
@@ -66,6 +72,7 @@ def summarize_model(loaded: LoadedModel) -> ModelSummary:
 
 
 def export_forms(loaded: LoadedModel) -> list[FormAvailability]:
+    """The export forms this model can take, each with the reason when it cannot."""
     if loaded.config is None:
         loop = "needs an edgelstm SequenceModel's weights (a user module exports with torch.onnx)"
         return [

@@ -39,6 +39,7 @@ class Timing:
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float]) -> Timing:
+        """Percentiles and spread of latency samples in milliseconds; no samples is a ConfigError."""
         if not samples_ms:
             raise ConfigError("a latency needs at least one sample")
         values = np.asarray(samples_ms, dtype=np.float64)
@@ -51,11 +52,14 @@ class Timing:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The timing as JSON-ready data for bench reports."""
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class TimerSettings:
+    """How latency is sampled: rounds of timed calls after untimed warm-up calls, with a seed for the inputs."""
+
     rounds: int = 15
     calls_per_round: int = 5
     warmup_calls: int = 3  # first runs allocate buffers and pick kernels; they are not the steady state

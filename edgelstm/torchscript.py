@@ -34,6 +34,7 @@ def is_torchscript_archive(path: Path) -> bool:
 
 
 def refuse_torchscript(path: Path) -> UnsafePickleError:
+    """The error for a TorchScript archive: loading it runs code, so it needs the explicit trust flag."""
     return UnsafePickleError(
         f"{path}: is a TorchScript archive; it carries code that runs when it is loaded, so it is refused "
         f"(pass {TORCHSCRIPT_FLAG} only if you trust this file)"
@@ -42,6 +43,8 @@ def refuse_torchscript(path: Path) -> UnsafePickleError:
 
 @dataclass
 class TorchScriptSummary:
+    """What can be read from a TorchScript archive without running it: class, forward schema, sha256."""
+
     path: str
     sha256: str
     module_class: str
@@ -53,6 +56,7 @@ class TorchScriptSummary:
     recurrent_layers: list[tuple[str, str]] = field(default_factory=list)  # (qualified name, layer type)
 
     def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data for `model --json`."""
         return asdict(self)
 
 

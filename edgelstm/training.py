@@ -15,6 +15,8 @@ from edgelstm.model import SequenceModel
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Hyper-parameters of edgelstm's small training loop (`train_classifier`, `train_supervised`)."""
+
     epochs: int = 8
     batch_size: int = 64
     learning_rate: float = 3e-3
@@ -25,6 +27,8 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """Losses and accuracies per epoch of a training run, and how long it took."""
+
     epochs: int
     seconds: float
     train_loss: list[float] = field(default_factory=list)
@@ -32,10 +36,12 @@ class TrainResult:
 
     @property
     def final_accuracy(self) -> float:
+        """The test accuracy after the last epoch (nan when no epoch was evaluated)."""
         return self.test_accuracy[-1] if self.test_accuracy else float("nan")
 
 
 def classification_accuracy(model: SequenceModel, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    """The fraction of `x` whose predicted class matches `y`, evaluated in batches without gradients."""
     model.eval()
     correct = 0
     with torch.no_grad():

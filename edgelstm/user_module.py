@@ -38,9 +38,11 @@ class ForwardSignature:
 
     @property
     def is_plain(self) -> bool:
+        """Whether forward takes only the data in batch-time-channel layout (no lengths, constants or state)."""
         return self.layout == "btc" and not self.lengths and not self.constants and not self.states
 
     def to_dict(self) -> dict[str, Any]:
+        """The signature as JSON-ready data, recorded in the graph's metadata so the graph can be re-driven later."""
         return {
             "layout": self.layout,
             "lengths": self.lengths,
@@ -194,10 +196,10 @@ def probe_user_module(
             layer = first_layer_in_forward_order(module, _Caller(module, base, initial), candidates)
             if layer is not None:
                 break
-        if layer is not None:
-            candidates = [_proposal(layer)]  # type: ignore[list-item]
-        else:
-            candidates = candidates[:1]  # forward fails before any layer: its own error says why
+        # The layer was picked among those with a proposal; without one, forward fails before any layer and its own
+        # error says why, so the first candidate stands.
+        proposal = _proposal(layer) if layer is not None else None
+        candidates = [proposal] if proposal is not None else candidates[:1]
     kind, size = candidates[0]
     layouts: list[Literal["btc", "bct"]] = ["btc", "bct"] if kind == "features" else ["btc"]
     steps = PROBE_STEPS if size != PROBE_STEPS else PROBE_STEPS + 1  # T != C, so the layouts cannot be confused

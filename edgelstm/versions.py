@@ -21,6 +21,7 @@ def _installed(distribution: str) -> str:
 
 
 def environment_record() -> dict[str, str]:
+    """The versions of edgelstm, Python and its runtime dependencies, recorded as evidence in gate, bench and bundle reports."""
     import onnxruntime as ort
 
     return {

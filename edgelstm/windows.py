@@ -23,6 +23,8 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 @dataclass(frozen=True)
 class WindowSpec:
+    """How a long table is cut into windows: length, stride, features, the recording column, and the label or forecast target."""
+
     length: int
     stride: int | None = None  # default: the window length (no overlap)
     features: tuple[str, ...] = ()  # default: every column not used below

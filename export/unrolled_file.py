@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgelstm.artifact.feeds import data_shape, sequence_feeds
+from edgelstm.artifact.foreign import foreign_metadata
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
+from edgelstm.artifact.session import session_from_onnx
+from edgelstm.errors import EdgelstmError, UnsupportedGraphError, first_line
 from edgelstm.export.rnn_rewrite import RewriteReport, rewrite_fused_rnns
+from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
 
 @dataclass
@@ -52,13 +58,6 @@ def unrolled_graph_file(
     import json
     import tempfile
     from dataclasses import replace
-
-    from edgelstm.artifact.feeds import data_shape, sequence_feeds
-    from edgelstm.artifact.foreign import foreign_metadata
-    from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
-    from edgelstm.artifact.session import session_from_onnx
-    from edgelstm.errors import EdgelstmError, UnsupportedGraphError, first_line
-    from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
     path = Path(path)
     check_output_dir(Path(out_dir))

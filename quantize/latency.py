@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgelstm.artifact.feeds import data_shape, sequence_feeds
+from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.parity.data import SequenceData
@@ -30,9 +32,6 @@ def early_speed_ratio(fp32: Candidate, path: Path, data: SequenceData) -> float 
 def _batch1_feeds(path: Path, data: SequenceData | None, hints: InterfaceHints | None = None) -> dict[str, np.ndarray]:
     """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
     its constants and initial state, from the one feed builder."""
-    from edgelstm.artifact.feeds import data_shape, sequence_feeds
-    from edgelstm.artifact.file import open_artifact
-
     interface = open_artifact(path, hints).interface
     if data is not None:
         return sequence_feeds(interface, data.x[:1], None, str(path))

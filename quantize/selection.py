@@ -10,14 +10,16 @@ from typing import Any
 
 import onnx
 
+from edgelstm.artifact.foreign import source_metadata
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.metadata import attach_metadata
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.files import ensure_writable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
-from edgelstm.quantize.api import Gate, QuantizeResult, quantize
+from edgelstm.quantize.api import Gate, QuantizeResult, _fp32_source, quantize, quiet_onnxruntime_logs
 from edgelstm.quantize.cannot_win import CannotWinGate, premise_holds, was_gated
 from edgelstm.quantize.config import (
     SCHEMES,
@@ -299,8 +301,6 @@ def _unquantized_result(source: Path, path: Path, source_bytes: int) -> Quantize
 def _fp32_candidate(reference: LoadedModel, data: SequenceData, tmp: Path) -> Candidate:
     """The float graph the weight-only schemes start from (fused where the model allows), built by quantize's own
     fp32 export so the row is the graph a user would otherwise ship."""
-    from edgelstm.quantize.api import _fp32_source
-
     path, metadata = _fp32_source(reference, WeightOnlyInt8Config(), tmp, data)
     result = _unquantized_result(Path(str(reference.origin)), path, path.stat().st_size)
     result.impl = metadata.interface.impl
@@ -310,10 +310,6 @@ def _fp32_candidate(reference: LoadedModel, data: SequenceData, tmp: Path) -> Ca
 def ort_default_contender(model: Path, hints: InterfaceHints, gate: Gate, tmp: Path) -> Candidate:
     """ONNX Runtime's `quantize_dynamic` with its defaults, gated like the rest: shown beside, never published."""
     from onnxruntime.quantization import quantize_dynamic
-
-    from edgelstm.artifact.foreign import source_metadata
-    from edgelstm.artifact.metadata import attach_metadata
-    from edgelstm.quantize.api import quiet_onnxruntime_logs
 
     candidate = Candidate(ORT_DEFAULT_ROW, role="contender")
     target = tmp / f"{model.stem}.{ORT_DEFAULT_ROW}.onnx"

@@ -26,7 +26,7 @@ import onnx
 import onnx_ir as ir
 
 from edgelstm.errors import UnsupportedGraphError, first_line
-from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyMixedConfig
+from edgelstm.quantize.config import WeightOnlyConfig, WeightOnlyInt4Config, WeightOnlyInt8Config, WeightOnlyMixedConfig
 from edgelstm.quantize.plan import RoundingPlan
 from edgelstm.quantize.stored_weight import (
     CAST,
@@ -263,8 +263,6 @@ def quantize_weights(
 def weight_layers(model: onnx.ModelProto, min_elements: int = 1024) -> dict[str, list[QuantizedTensor]]:
     """The weights weight-only quantization would store, grouped per layer (the first node using each: a fused
     LSTM/GRU's W and R together, one Conv, one MatMul), If/Loop bodies included; in graph order."""
-    from edgelstm.quantize.config import WeightOnlyInt8Config
-
     _, report = quantize_weights(model, WeightOnlyInt8Config(min_elements=min_elements))
     layers: dict[str, list[QuantizedTensor]] = {}
     for tensor in report.quantized:

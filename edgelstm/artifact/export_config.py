@@ -67,6 +67,7 @@ class ExportConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The export config as JSON-ready data for the graph's metadata (a default field is left out to keep old bytes)."""
         data = asdict(self)
         if self.normalize_input:  # the default: the metadata of graphs without preprocessing keeps its bytes
             del data["normalize_input"]
@@ -74,4 +75,5 @@ class ExportConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
+        """An export config read back from a graph's metadata."""
         return cls(**data)

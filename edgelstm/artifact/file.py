@@ -20,6 +20,8 @@ from edgelstm.files import file_sha256
 
 @dataclass(frozen=True)
 class ArtifactInfo:
+    """An artifact file opened once: its path, format, precision, interface and metadata."""
+
     path: Path
     format: str  # "onnx" | "ort"
     precision: str  # fp32 | fp16 | int8 | int4
@@ -31,10 +33,12 @@ class ArtifactInfo:
 
     @property
     def name(self) -> str:
+        """The file name, as reports and tables show it."""
         return self.path.name
 
     @property
     def has_lengths(self) -> bool:
+        """Whether the graph takes a `lengths` input for padded batches."""
         return any(t.name == "lengths" for t in self.interface.inputs)
 
 
@@ -101,6 +105,7 @@ def generic_interface(model: onnx.ModelProto) -> GraphInterface:
 
 
 def detect_precision(model: onnx.ModelProto) -> str:
+    """The precision a graph computes or stores its weights in (fp32, fp16, int8, int4), read from its nodes and tensors."""
     ops = {n.op_type for n in nodes(model.graph)}  # Loop bodies and If branches count too
     if "MatMulNBits" in ops or stores_tensors(model, (onnx.TensorProto.INT4, onnx.TensorProto.UINT4)):
         return "int4"

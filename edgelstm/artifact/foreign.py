@@ -56,6 +56,7 @@ class ForeignInterface:
 
     @property
     def is_streaming(self) -> bool:
+        """Whether the graph carries state between calls (has state pairs), so it can be run chunk by chunk."""
         return bool(self.states)
 
     @property
@@ -64,6 +65,7 @@ class ForeignInterface:
         return bool(self.roles) and self.roles[0] == "time"
 
     def to_dict(self) -> dict[str, Any]:
+        """The probed interface as JSON-ready data for `inspect --json`."""
         data = asdict(self)
         data["inputs"] = [v.to_dict() for v in self.inputs]
         data["outputs"] = [v.to_dict() for v in self.outputs]

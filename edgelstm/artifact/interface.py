@@ -28,9 +28,11 @@ class ValueInfo:
 
     @property
     def rank(self) -> int:
+        """The number of axes of the value."""
         return len(self.shape)
 
     def to_dict(self) -> dict[str, Any]:
+        """The value as JSON-ready data."""
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
 
@@ -69,6 +71,7 @@ class InputNormalization:
             )
 
     def arrays(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std as arrays of `dtype`, ready to normalise raw input the way the graph expects."""
         return np.asarray(self.mean, dtype), np.asarray(self.std, dtype)
 
     def standardize(self, raw: np.ndarray) -> np.ndarray:
@@ -82,10 +85,12 @@ class InputNormalization:
         return (x * std + mean).astype(x.dtype)
 
     def to_dict(self) -> dict[str, Any]:
+        """The normalization as JSON-ready data, with a note that the graph takes raw input."""
         return {"mean": list(self.mean), "std": list(self.std), "note": RAW_INPUT_NOTE}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputNormalization:
+        """Normalization from JSON data; a missing or malformed mean/std is a ConfigError."""
         if not isinstance(data, dict):
             raise ConfigError(f"input normalization must be a JSON object, got {type(data).__name__}")
         mean, std = data.get("mean"), data.get("std")
@@ -105,10 +110,12 @@ class TensorSpec:
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The tensor spec as JSON-ready data."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        """A tensor spec read back from metadata JSON."""
         return cls(**data)
 
 
@@ -154,6 +161,7 @@ class GraphInterface:
         return 1 if self.frames_first else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The interface as JSON-ready data, as stored in the graph's metadata (optional fields only when set)."""
         data: dict[str, Any] = {
             "form": self.form,
             "impl": self.impl,
@@ -173,6 +181,7 @@ class GraphInterface:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphInterface:
+        """An interface read back from metadata; malformed constants are a ConfigError."""
         constants = data.get("constants") or {}  # absent in metadata written before foreign graphs
         if not isinstance(constants, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in constants.values()

@@ -22,6 +22,8 @@ KEY_PREFIX = "edgelstm."
 
 @dataclass(frozen=True)
 class ArtifactMetadata:
+    """What edgelstm records inside every graph it writes, so a graph can be checked and streamed without its source."""
+
     interface: GraphInterface
     export_config: ExportConfig
     model_config: ModelConfig | None
@@ -33,6 +35,7 @@ class ArtifactMetadata:
     user_module: dict[str, Any] | None = None
 
     def to_props(self) -> dict[str, str]:
+        """The metadata as ONNX metadata_props entries (JSON strings under edgelstm's key prefix)."""
         props = {
             "format_version": FORMAT_VERSION,
             "interface": json.dumps(self.interface.to_dict(), sort_keys=True),
@@ -51,6 +54,8 @@ class ArtifactMetadata:
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> ArtifactMetadata:
+        """Metadata read back from a graph's metadata_props."""
+
         def get(key: str) -> Any:
             raw = props.get(KEY_PREFIX + key)
             return None if raw is None else json.loads(raw)
@@ -81,6 +86,7 @@ class ArtifactMetadata:
 
 
 def attach_metadata(model: onnx.ModelProto, metadata: ArtifactMetadata) -> None:
+    """Replace the graph's metadata_props with `metadata`, sorted so the exported bytes are reproducible."""
     del model.metadata_props[:]
     for key, value in sorted(metadata.to_props().items()):
         entry = model.metadata_props.add()
@@ -109,6 +115,7 @@ FOREIGN_SOURCE = "foreign onnx"
 
 
 def read_metadata(path: Path) -> ArtifactMetadata:
+    """The edgelstm metadata of the graph at `path`."""
     return metadata_of(load_onnx_file(path), path)
 
 

@@ -30,6 +30,7 @@ class Runner:
         self.ignores_sequence_lens = ignores_sequence_lens
 
     def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the session and return its outputs as numpy arrays."""
         return [np.asarray(v) for v in self._session.run(output_names, feeds)]
 
 

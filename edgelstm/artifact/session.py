@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import onnx
@@ -82,6 +84,7 @@ class SessionSettings:
         return cls(intra_op_threads=threads, allow_spinning=True, graph_optimization=graph_optimization, plain=True)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready data, recorded as evidence next to every timing and parity result."""
         return asdict(self)
 
     @classmethod
@@ -190,11 +193,16 @@ def _started(session: Any, provider: str) -> Any:
     return session
 
 
+def ort_binding() -> ModuleType:
+    """ONNX Runtime's compiled binding module, home of the exception types its calls raise (Fail, InvalidGraph, ...)."""
+    # A compiled extension without stubs: imported by name, so type checkers read its attributes as Any instead of
+    # reporting a symbol they cannot see. Loaded on first use, like onnxruntime itself, so `edgelstm --help` stays fast.
+    return importlib.import_module("onnxruntime.capi.onnxruntime_pybind11_state")
+
+
 def _ort_errors() -> tuple[type[BaseException], ...]:
     """The exception types ONNX Runtime's Python binding raises (Fail, InvalidGraph, InvalidArgument, ...)."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
+    return tuple(v for v in vars(ort_binding()).values() if isinstance(v, type) and issubclass(v, Exception))
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.artifact.session import SessionSettings, session_from_onnx
+from edgelstm.artifact.session import SessionSettings, ort_binding, session_from_onnx
 from edgelstm.errors import InputShapeError, NotStreamableError, first_line
 
 __all__ = ["StreamingSession"]
@@ -58,7 +58,7 @@ class StreamingSession:
         import onnxruntime as ort  # heavy: loaded when a session opens, so `edgelstm --help` stays instant
 
         self._ort = ort
-        states = ort.capi.onnxruntime_pybind11_state
+        states = ort_binding()
         self._run_errors = (states.Fail, states.InvalidArgument, states.RuntimeException, RuntimeError)
         self._session = session
         self.interface = interface
@@ -90,6 +90,7 @@ class StreamingSession:
 
     @property
     def batch(self) -> int:
+        """The number of streams the session currently holds state for."""
         return self._batch
 
     @property

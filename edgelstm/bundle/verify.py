@@ -8,7 +8,6 @@ listed, unaltered member is ever loaded.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import re
 import stat
@@ -21,7 +20,7 @@ import numpy as np
 
 from edgelstm.artifact.feeds import sequence_feeds, zero_state_interface
 from edgelstm.artifact.interface import TensorSpec
-from edgelstm.artifact.session import SessionSettings, session_from_onnx
+from edgelstm.artifact.session import SessionSettings, ort_binding, session_from_onnx
 from edgelstm.bundle.manifest import MANIFEST, SYMBOLIC_DIMS, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
 from edgelstm.errors import BundleError, InputShapeError, first_line
@@ -168,9 +167,7 @@ def _parity_claim(manifest: BundleManifest, where: Path) -> str:
 
 def onnxruntime_errors() -> tuple[type[BaseException], ...]:
     """What onnxruntime raises for a model it cannot load or run (its own classes, not RuntimeError subclasses)."""
-    # a compiled module without stubs: imported by name so type checkers read its attributes as Any
-    state = importlib.import_module("onnxruntime.capi.onnxruntime_pybind11_state")
-
+    state = ort_binding()
     return (
         state.Fail,
         state.InvalidArgument,

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from edgelstm import jsonio
 from edgelstm.cli_common import (
     JsonOpt,
     app,
@@ -15,6 +16,8 @@ from edgelstm.cli_common import (
     parse_ints,
     user_errors,
 )
+from edgelstm.errors import ConfigError
+from edgelstm.files import write_text_atomic
 from edgelstm.model_source import ModelOptions
 
 # What is timed and how, declared once and handed to the command as one `BenchConfig`.
@@ -66,7 +69,7 @@ BENCH_OPTIONS: dict[str, tuple[Any, Any]] = {
 
 
 def _bench_config(**raw: Any) -> Any:
-    from edgelstm.bench import BenchConfig  # heavy (onnxruntime, torch): not at --help time
+    from edgelstm.bench import BenchConfig  # heavy (torch): not at --help time
 
     return BenchConfig(
         batches=parse_ints(raw["batches"], "--batches") or (1,),
@@ -98,8 +101,7 @@ def bench(
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Latency (p50/p90/p99, throughput), cold start, streaming per-step cost and size, with baselines."""
-    from edgelstm import api, jsonio
-    from edgelstm.files import write_text_atomic
+    from edgelstm import api  # heavy (torch): not at --help time
 
     source = model_options.source(reference) if reference else None
     result = api.bench(artifacts, source, config, model_options)
@@ -108,7 +110,7 @@ def bench(
     if as_json:
         typer.echo(jsonio.dumps(result.to_dict()))
         return
-    from edgelstm.bench.render import print_bench
+    from edgelstm.bench.render import print_bench  # heavy (torch): not at --help time
 
     print_bench(result)
     if report is not None:
@@ -120,7 +122,6 @@ _EXECUTION_MODES = {"sequential": ("sequential",), "parallel": ("parallel",), "b
 
 
 def _choice(text: str, option: str, table: dict[str, Any]) -> Any:
-    from edgelstm.errors import ConfigError
 
     key = text.strip().lower()
     if key not in table:

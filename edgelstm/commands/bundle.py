@@ -14,6 +14,7 @@ from edgelstm.cli_common import (
     app,
     user_errors,
 )
+from edgelstm.errors import ConfigError
 
 VERIFY_HELP = """Usage: edgelstm bundle verify DIR|ZIP [--json]
 
@@ -53,8 +54,7 @@ def bundle(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a mobile deployment bundle (`bundle ARTIFACT --out DIR`), or re-check one (`bundle verify DIR`)."""
-    from edgelstm import api
-    from edgelstm.errors import ConfigError
+    from edgelstm import api  # heavy (torch): not at --help time
 
     if target[0] == "verify":
         if len(target) != 2:
@@ -106,7 +106,7 @@ def _print_bundle(result: Any) -> None:
     if passed is None:
         verdict = "not checked"
     else:  # a check the data could not resolve reads "inconclusive", not FAIL (and is not a pass either)
-        from edgelstm.report.evidence import failed_label
+        from edgelstm.report.evidence import failed_label  # heavy (torch): not at --help time
 
         verdict = "pass" if passed else failed_label(parity.get("candidates") or [])
     why = f" ({parity['reason']})" if parity.get("reason") else ""

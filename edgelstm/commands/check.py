@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from edgelstm import jsonio
 from edgelstm.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -17,6 +18,8 @@ from edgelstm.cli_common import (
     parse_names,
     user_errors,
 )
+from edgelstm.errors import ConfigError
+from edgelstm.files import write_text_atomic
 from edgelstm.model_source import ModelOptions
 
 # What the check runs and how it judges, declared once and handed to the command as one `CheckOptions`.
@@ -103,7 +106,7 @@ def check(
     """Parity gate: every artifact on every provider against the float64 torch model (or, with an .onnx
     --reference, streamed chunk by chunk against that graph and gated on decisions); exit 1 on any drift, and
     on an INCONCLUSIVE verdict (the data cannot resolve a budget) unless --allow-inconclusive."""
-    from edgelstm import api
+    from edgelstm import api  # heavy (torch): not at --help time
 
     allow_inconclusive = judging.pop("allow_inconclusive")
     options = _check_options(running, judging)
@@ -115,9 +118,8 @@ def check(
 
 
 def _check_options(running: dict[str, Any], judging: dict[str, Any]) -> Any:
-    from edgelstm.api import CheckOptions
-    from edgelstm.artifact.runners import PROVIDERS
-    from edgelstm.errors import ConfigError
+    from edgelstm.api import CheckOptions  # heavy (torch): not at --help time
+    from edgelstm.artifact.runners import PROVIDERS  # heavy (numpy, onnx): not at --help time
 
     providers = parse_names(running["providers"])
     if not providers:  # said with what was typed, before CheckOptions refuses the empty list
@@ -131,9 +133,8 @@ def _refuse_outputs(
 ) -> None:
     """Before anything runs: a report must never replace what it judges (`--report model.onnx` once did), and the
     torch-only files are refused for a streamed check."""
-    from edgelstm.api import streams_against_file
-    from edgelstm.errors import ConfigError
-    from edgelstm.parity.outputs import check_output_paths
+    from edgelstm.api import streams_against_file  # heavy (torch): not at --help time
+    from edgelstm.parity.outputs import check_output_paths  # heavy (torch): not at --help time
 
     inputs = [*artifacts, Path(reference), *(p for p in (model_options.weights, options.data, options.tolerances) if p)]
     check_output_paths({f"--{name}": outputs[name] for name in ("report", "junit", "markdown", "plot")}, inputs)
@@ -142,8 +143,6 @@ def _refuse_outputs(
 
 
 def _write_and_print(outcome: Any, outputs: dict[str, Path | None], as_json: bool) -> None:
-    from edgelstm import jsonio
-    from edgelstm.files import write_text_atomic
 
     written = []
     if (report := outputs["report"]) is not None:
@@ -161,8 +160,7 @@ def _write_and_print(outcome: Any, outputs: dict[str, Path | None], as_json: boo
 
 def _torch_files(result: Any, outputs: dict[str, Path | None]) -> list[Path]:
     """--junit, --markdown, --plot: views of a check against a torch reference."""
-    from edgelstm.files import write_text_atomic
-    from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles
+    from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles  # heavy (torch): not at --help time
 
     written = []
     for name, render in (("junit", junit_report), ("markdown", markdown_report)):
@@ -176,8 +174,8 @@ def _torch_files(result: Any, outputs: dict[str, Path | None]) -> list[Path]:
 
 
 def _print(outcome: Any) -> None:
-    from edgelstm.parity.render import print_report
-    from edgelstm.parity.stream_render import print_stream_report
+    from edgelstm.parity.render import print_report  # heavy (torch): not at --help time
+    from edgelstm.parity.stream_render import print_stream_report  # heavy (torch): not at --help time
 
     if outcome.report is not None:
         print_report(outcome.report)
@@ -187,6 +185,6 @@ def _print(outcome: Any) -> None:
 
 def exit_code(verdict: str, allow_inconclusive: bool) -> int:
     """0 for pass; 1 for FAIL and, unless allowed, for inconclusive: a gate the data cannot resolve is not a pass."""
-    from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS
+    from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS  # heavy (torch): not at --help time
 
     return EXIT_OK if verdict == PASS or (allow_inconclusive and verdict == INCONCLUSIVE) else EXIT_FAILED

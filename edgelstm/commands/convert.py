@@ -22,7 +22,7 @@ def convert(
     restart: bool = typer.Option(False, "--restart", help="redo every step instead of resuming"),
 ) -> None:
     """Run load -> \\[distill] -> export -> quantize -> check -> bench -> report -> bundle from a recipe; re-runs resume."""
-    from edgelstm import api
+    from edgelstm import api  # heavy (torch): not at --help time
 
     result = api.convert(recipe, restart=restart, on_step=_show)
     typer.echo(f"{'PASS' if result.passed else 'FAIL'}: results in {result.out_dir} (report.html, bundle/)")

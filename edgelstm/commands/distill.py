@@ -14,6 +14,7 @@ from edgelstm.cli_common import (
     parse_names_keep_case,
     user_errors,
 )
+from edgelstm.errors import ConfigError
 from edgelstm.model_source import ModelOptions
 
 # The student and its training, declared once and handed to the command as one `DistillOptions`.
@@ -79,8 +80,7 @@ def _student(**raw: Any) -> dict[str, Any]:
 
 
 def _window(**raw: Any) -> Any:
-    from edgelstm.errors import ConfigError
-    from edgelstm.windows import WindowSpec
+    from edgelstm.windows import WindowSpec  # heavy (torch): not at --help time
 
     if raw["window"] is None:
         return None
@@ -115,8 +115,8 @@ def distill_command(
 
     Multi-GPU / multi-node: launch with torchrun (e.g. torchrun --nproc-per-node 4 -m edgelstm.cli distill ...).
     """
-    from edgelstm import api
-    from edgelstm.distill.progress import training_display
+    from edgelstm import api  # heavy (torch): not at --help time
+    from edgelstm.distill.progress import training_display  # heavy (torch): not at --help time
 
     files = {"data": data, "validation": validation, "test": test, "report": report, "overwrite": overwrite}
     options = _distill_options(student, windows, files)
@@ -126,8 +126,8 @@ def distill_command(
 
 
 def _distill_options(student: dict[str, Any], window: Any, files: dict[str, Any]) -> Any:
-    from edgelstm.api import DistillOptions
-    from edgelstm.distill import DistillConfig, StudentSpec
+    from edgelstm.api import DistillOptions  # heavy (torch): not at --help time
+    from edgelstm.distill import DistillConfig, StudentSpec  # heavy (torch): not at --help time
 
     s = student
     spec = StudentSpec(s["cell"], s["hidden"], s["layers"], s["bidirectional"], s["proj_size"])

@@ -13,9 +13,9 @@ import typer
 
 def print_export(result: Any) -> None:
     """The lines of `edgelstm export` for whichever result `edgelstm.api.export` returned."""
-    from edgelstm.export.api import ExportResult
-    from edgelstm.export.unrolled_file import UnrolledGraphResult
-    from edgelstm.render import print_export_result
+    from edgelstm.export.api import ExportResult  # heavy (torch): not at --help time
+    from edgelstm.export.unrolled_file import UnrolledGraphResult  # heavy (torch): not at --help time
+    from edgelstm.render import print_export_result  # heavy (torch): not at --help time
 
     if isinstance(result, ExportResult):
         print_export_result(result)

@@ -19,7 +19,10 @@ from edgelstm.cli_common import (
     parse_ints,
     user_errors,
 )
+from edgelstm.commands.export import print_export
+from edgelstm.errors import LoadError
 from edgelstm.model_source import ModelOptions, ModelSource
+from edgelstm.torchscript import describe_torchscript, is_torchscript_archive, refuse_torchscript
 
 
 @app.command()
@@ -35,14 +38,13 @@ def inspect(
     For an ONNX graph made elsewhere: its inputs and outputs, scalar inputs, recurrent state pairs, and the batch
     axes and chunk lengths a probe run confirmed.
     """
-    from edgelstm.loading import load_model
-    from edgelstm.summary import summarize_model
+    from edgelstm.loading import load_model  # heavy (torch): not at --help time
+    from edgelstm.summary import summarize_model  # heavy (torch): not at --help time
 
     source = model_options.source(model)
     if model.endswith(".onnx"):
         _inspect_onnx(source, as_json)
         return
-    from edgelstm.torchscript import describe_torchscript, is_torchscript_archive, refuse_torchscript
 
     if is_torchscript_archive(Path(model)):
         if not source.allow_torchscript:
@@ -51,7 +53,7 @@ def inspect(
         if as_json:
             typer.echo(json.dumps(described.to_dict(), indent=2))
             return
-        from edgelstm.render import print_torchscript
+        from edgelstm.render import print_torchscript  # heavy (torch): not at --help time
 
         print_torchscript(described)
         return
@@ -59,20 +61,19 @@ def inspect(
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
-    from edgelstm.render import print_summary
+    from edgelstm.render import print_summary  # heavy (torch): not at --help time
 
     print_summary(summary)
 
 
 def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
-    from edgelstm.artifact.foreign import describe_onnx
-    from edgelstm.errors import LoadError
+    from edgelstm.artifact.foreign import describe_onnx  # heavy (numpy, onnx): not at --help time
 
     path = Path(source.spec)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    from edgelstm.artifact.metadata import recorded_user_module
-    from edgelstm.artifact.session import handed_over
+    from edgelstm.artifact.metadata import recorded_user_module  # heavy (numpy, onnx): not at --help time
+    from edgelstm.artifact.session import handed_over  # heavy (numpy, onnx): not at --help time
 
     with handed_over(path):
         interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
@@ -80,7 +81,7 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"path": str(path), **interface.to_dict(), "user_module": traced}, indent=2))
         return
-    from edgelstm.render import _forward_text, print_foreign_interface
+    from edgelstm.render import _forward_text, print_foreign_interface  # heavy (torch): not at --help time
 
     print_foreign_interface(path, interface, _origin(path))
     if traced is not None:
@@ -89,8 +90,7 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
 
 def _origin(path: Path) -> str:
     """What the file's own metadata says it is, for the heading of `inspect`."""
-    from edgelstm.artifact.metadata import read_metadata
-    from edgelstm.errors import LoadError
+    from edgelstm.artifact.metadata import read_metadata  # heavy (numpy, onnx): not at --help time
 
     try:
         interface = read_metadata(path).interface
@@ -149,7 +149,7 @@ EXPORT_OPTIONS: dict[str, tuple[Any, Any]] = {
 
 
 def _export_options(**raw: Any) -> Any:
-    from edgelstm.api import ExportOptions  # heavy (torch, onnx): not at --help time
+    from edgelstm.api import ExportOptions  # heavy (torch): not at --help time
 
     raw["steps"] = parse_ints(raw["steps"], "--steps")
     raw["batches"] = parse_ints(raw["batches"], "--batches")
@@ -168,9 +168,8 @@ def export(
     model_options: ModelOptions = ModelOptions(),
 ) -> None:
     """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
-    from edgelstm import api
-    from edgelstm.commands.export import print_export
-    from edgelstm.export.api import ExportResult
+    from edgelstm import api  # heavy (torch): not at --help time
+    from edgelstm.export.api import ExportResult  # heavy (torch): not at --help time
 
     result = api.export(model_options.source(model), out, options)
     if as_json:

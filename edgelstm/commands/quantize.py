@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from edgelstm import jsonio
 from edgelstm.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -100,7 +101,7 @@ QUANTIZE_OPTIONS: dict[str, tuple[Any, Any]] = {
 
 
 def _quantize_options(**raw: Any) -> Any:
-    from edgelstm.api import QuantizeOptions  # heavy (torch, onnx): not at --help time
+    from edgelstm.api import QuantizeOptions  # heavy (torch): not at --help time
 
     raw["keep_fp32"] = parse_names_keep_case(raw["keep_fp32"])
     raw["exclude"] = parse_names(raw["exclude"])
@@ -122,12 +123,10 @@ def quantize_command(
 
     MODEL may be an ONNX graph made elsewhere (with --const/--state/--chunk/--context as it needs): the fp32 file
     itself, or --reference ORIGINAL.onnx, is then the reference, streamed chunk by chunk and compared on decisions."""
-    from edgelstm.api import quantize
+    from edgelstm.api import quantize  # heavy (torch): not at --help time
 
     outcome = quantize(model_options.source(model), out, options)
     if as_json:
-        from edgelstm import jsonio
-
         typer.echo(jsonio.dumps(outcome.payload()))
     else:
         _render(outcome)
@@ -136,7 +135,7 @@ def quantize_command(
 
 def _render(outcome: Any) -> None:
     """The tables: auto's candidates, one scheme's result, or mixed's result and per-layer choices."""
-    from edgelstm.quantize.render import print_layers, print_quantize, print_selection
+    from edgelstm.quantize.render import print_layers, print_quantize, print_selection  # heavy (torch): not at --help time
 
     if outcome.selection is not None:
         print_selection(outcome.selection)

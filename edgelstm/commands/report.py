@@ -6,10 +6,13 @@ from pathlib import Path
 
 import typer
 
+from edgelstm import jsonio
 from edgelstm.cli_common import (
     app,
     user_errors,
 )
+from edgelstm.errors import OutputPathError
+from edgelstm.files import write_text_atomic
 
 
 @app.command()
@@ -19,10 +22,7 @@ def report(
     out: Path | None = typer.Option(None, "--out", help="where to write report.json/.md/.html (default: RUN_DIR)"),
 ) -> None:
     """Combine a run's parity, latency and quantization results into report.json, report.md and report.html."""
-    from edgelstm import jsonio
-    from edgelstm.errors import OutputPathError
-    from edgelstm.files import write_text_atomic
-    from edgelstm.report import collect_run, html_report, markdown_report, read_summary
+    from edgelstm.report import collect_run, html_report, markdown_report, read_summary  # heavy (torch): not at --help time
 
     if run_dir.is_file() and run_dir.suffix == ".json":  # re-render a saved report
         summary = read_summary(run_dir)

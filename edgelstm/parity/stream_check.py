@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgelstm.artifact.child import crash_reason
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
@@ -23,11 +24,11 @@ from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.runners import NotApplicable, OrtFormatError, open_runner
 from edgelstm.artifact.session import ProviderError
-from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.errors import ConfigError, InputShapeError, first_line
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
-from edgelstm.parity.stream_data import StreamData, chunk_kinds
+from edgelstm.parity.stream_data import StreamData, chunk_kinds, load_stream_data
 from edgelstm.parity.stream_flips import budget_failures, flip_evidence, flips_and_delta
 from edgelstm.parity.stream_verdict import StreamCandidate, StreamCheckConfig, StreamCheckReport, StreamRowResult
 
@@ -100,7 +101,6 @@ def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, 
     """One call of the first chunk in a child process (the one crash probe, given this graph's feeds)."""
     if info.format != "onnx":
         return None
-    from edgelstm.artifact.child import crash_reason
 
     data = info.interface.data_input.name
     first = {**feeds, data: feeds[data][:, : chunk + info.interface.context]}
@@ -133,8 +133,6 @@ def _candidate(
     try:
         actual = [_per_chunk(lambda f: runner.run(names, f), interface, f, chunk) for f in feeds]
     except Exception as exc:  # a runtime failure (shape, kernel) is the finding, not a crash of the gate
-        from edgelstm.errors import first_line
-
         result.status, result.reason = "error", f"{type(exc).__name__}: {first_line(exc)}"
         return result
     # Per-chunk outputs of each row group, joined along the batch (axis 0 of the probability output).
@@ -257,8 +255,6 @@ def stream_check_files(
     from its metadata; a bare foreign graph is described with `hints`) against the ONNX reference, on `data` (.npy
     or .wav) or on the built-in gate stream (`seconds` per voice) at the graph's `sr` constant (16 kHz without one)."""
     from dataclasses import replace as replaced
-
-    from edgelstm.parity.stream_data import load_stream_data
 
     config = config or StreamCheckConfig()
     infos = []

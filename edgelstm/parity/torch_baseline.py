@@ -7,10 +7,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.comparison import CaseComparison, compare_tensors
 from edgelstm.errors import EdgelstmError, first_line
+from edgelstm.export.native import native_interface
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.cases import InputCase
 from edgelstm.parity.reference import TorchReference, TorchReferences
@@ -49,9 +51,6 @@ def torch_fp32_baseline(
     fp32 = references.get("float32")
     result = CandidateResult("torch fp32", "torch", "fp32", ["torch eager (CPU)"], gated=False)
     if reference.is_native:
-        from edgelstm.artifact.export_config import ExportConfig
-        from edgelstm.export.native import native_interface
-
         assert reference.config is not None
         interface = native_interface(reference.config, ExportConfig(form="sequence", with_lengths=True))
     names = [o.name for o in interface.outputs]

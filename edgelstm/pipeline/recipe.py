@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from edgelstm.artifact.export_config import FORMS, ExportConfig
+from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, parse_count
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.model_source import ModelOptions, ModelSource
+from edgelstm.parity.tolerances import TolerancePolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +47,8 @@ TABLES = ("model", "data", "distill", "export", "quantize", "check", "bench", "b
 
 @dataclass(frozen=True)
 class Recipe:
+    """A pipeline recipe read from TOML (`load_recipe`): model source, held-out data, output folder, each step's options."""
+
     source: str
     heldout: Path
     out_dir: Path
@@ -67,13 +71,16 @@ class Recipe:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def section(self, name: str) -> dict[str, Any]:
+        """One step's options from the recipe (an empty dict when the step is not configured)."""
         return dict(self.raw.get(name, {}))
 
     @property
     def model_source(self) -> ModelSource:
+        """The model source the recipe names, with its model options."""
         return self.model_options.source(self.source)
 
     def to_dict(self) -> dict[str, Any]:
+        """The recipe as JSON-ready data for fingerprints; defaults are left out so older fingerprints still match."""
         d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k not in ("raw", "model_options")}
         # only what differs from the defaults: a recipe without these keys keeps its earlier fingerprints
         defaults = ModelOptions().source(self.source).to_dict()
@@ -213,8 +220,6 @@ def load_recipe(path: Path) -> Recipe:
 
 def _tolerances(path: Path) -> Path:
     """The budget file, validated now (ranges, NaN, providers) so a nonsense budget fails before any step."""
-    from edgelstm.parity.tolerances import TolerancePolicy
-
     TolerancePolicy.from_toml(path)
     return path
 
@@ -302,8 +307,6 @@ DISTILL_KEYS = {
 def _distill_table(table: Any, path: Path, rel: Any, heldout: Path) -> dict[str, Any]:
     """[distill] data = "train.npz" (required), validation (default: [data] heldout), and the student/training
     settings of `edgelstm distill`; checked here so a typo fails before any work."""
-    from edgelstm.distill import parse_count
-
     if not isinstance(table, dict) or "data" not in table:
         raise ConfigError(f"{path}: [distill] data (the transfer set: inputs, labels optional) is required")
     unknown = sorted(set(table) - set(DISTILL_KEYS))
@@ -331,8 +334,6 @@ def _distill_table(table: Any, path: Path, rel: Any, heldout: Path) -> dict[str,
 
 def distill_config(settings: dict[str, Any], student: Any = None) -> Any:
     """The DistillConfig a [distill] table describes (student spec from cell/hidden/layers unless given)."""
-    from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec
-
     spec = student or StudentSpec(
         cell=settings.get("cell", "gru"), hidden_size=settings.get("hidden", 16), num_layers=settings.get("layers", 1)
     )
