@@ -1,0 +1,185 @@
+"""State exposure for foreign graphs: torch.onnx's fused LSTM/GRU (zeros in, state dropped) becomes a streaming graph
+whose state is I/O, written only when chunked runs carrying that state match the whole sequence."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from edgelstm.artifact.session import session_from_onnx
+from tests.refusals import assert_refused, run_cli
+from tests.support.state_exposure import CLASSES, FEATURES, HIDDEN
+
+
+class RecurrentNet(torch.nn.Module):
+    """A user's model: 2-layer RNN -> optional attention weighting over the whole sequence -> per-step Linear."""
+
+    def __init__(self, cell: type, bidirectional: bool = False, attention: bool = False) -> None:
+        super().__init__()
+        self.rnn = cell(FEATURES, HIDDEN, num_layers=2, batch_first=True, bidirectional=bidirectional)
+        width = HIDDEN * (2 if bidirectional else 1)
+        self.score = torch.nn.Linear(width, 1)
+        self.head = torch.nn.Linear(width, CLASSES)
+        self.attention = attention
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.rnn(x)
+        if self.attention:  # softmax over time: every step's output depends on the whole sequence
+            y = y * torch.softmax(self.score(y), dim=1) * y.shape[1]
+        return self.head(y)
+
+
+def _export(module: torch.nn.Module, path: Path) -> Path:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(),
+            (torch.randn(2, 5, FEATURES),),
+            buffer,
+            dynamo=False,
+            opset_version=17,
+            input_names=["x"],
+            output_names=["output"],
+            dynamic_axes={"x": {0: "batch", 1: "time"}, "output": {0: "batch", 1: "time"}},
+        )
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("foreign")
+    torch.manual_seed(0)
+    models = {
+        "lstm": RecurrentNet(torch.nn.LSTM),
+        "gru": RecurrentNet(torch.nn.GRU),
+        "bigru": RecurrentNet(torch.nn.GRU, bidirectional=True),
+        "attention": RecurrentNet(torch.nn.LSTM, attention=True),
+    }
+    return {name: _export(module, root / f"{name}.onnx") for name, module in models.items()}
+
+
+@pytest.fixture(scope="module")
+def streamed(graphs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("streaming")
+    paths = {}
+    for name in ("lstm", "gru"):
+        result = run_cli(["export", graphs[name], "--form", "streaming", "--out", out, "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["passed"] and [p["chunk"] for p in report["parity"]] == [1, 7]
+        paths[name] = Path(report["path"])
+    return paths
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_exposed_graph_streams_and_keeps_the_whole_sequence_outputs(
+    graphs: dict[str, Path], streamed: dict[str, Path], name: str
+) -> None:
+    original = session_from_onnx(graphs[name])
+    exposed = session_from_onnx(streamed[name])
+    state_inputs = [i for i in exposed.get_inputs() if i.name != "x"]
+    state_outputs = [o.name for o in exposed.get_outputs() if o.name != "output"]
+    assert len(state_inputs) == (4 if name == "lstm" else 2)  # h (and c) of each of the two layers
+    x = np.random.default_rng(1).standard_normal((3, 19, FEATURES)).astype(np.float32)
+    zeros = {i.name: np.zeros((1, 3, HIDDEN), np.float32) for i in state_inputs}
+    (whole,) = original.run(["output"], {"x": x})
+    np.testing.assert_allclose(exposed.run(["output"], {"x": x, **zeros})[0], whole, atol=1e-6)
+
+    def chunked(carry: bool) -> np.ndarray:
+        state, pieces = dict(zeros), []
+        for start in range(0, 19, 7):
+            y, *finals = exposed.run(["output", *state_outputs], {"x": x[:, start : start + 7], **state})
+            pieces.append(y)
+            if carry:
+                state = {i.name: v for i, v in zip(state_inputs, finals, strict=True)}
+        return np.concatenate(pieces, axis=1)
+
+    np.testing.assert_allclose(chunked(carry=True), whole, atol=1e-5)
+    # The state outputs are what carries the stream: dropping them between chunks changes the outputs.
+    assert np.abs(chunked(carry=False) - whole).max() > 1e-3
+
+
+def test_inspect_shows_the_exposed_state_pairs(streamed: dict[str, Path]) -> None:
+    result = run_cli(["inspect", streamed["lstm"], "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    pairs = {(s["input"], s["output"]) for s in described["states"]}
+    assert pairs == {(f"rnn_LSTM{k}_{s}_in", f"rnn_LSTM{k}_{s}_out") for k in ("", "_1") for s in ("h", "c")}
+    assert described["batch_axis"]["rnn_LSTM_h_in"] == 1
+    text = run_cli(["inspect", streamed["gru"]]).stdout
+    assert "rnn_GRU_h_in -> rnn_GRU_h_out" in text
+
+
+def test_artifact_records_its_source(graphs: dict[str, Path], streamed: dict[str, Path]) -> None:
+    from edgelstm.artifact.metadata import read_metadata
+    from edgelstm.files import file_sha256
+
+    metadata = read_metadata(streamed["gru"])
+    assert metadata.source_sha256 == file_sha256(graphs["gru"])
+    assert metadata.interface.form == "streaming" and len(metadata.interface.states) == 2
+    sidecar = json.loads(streamed["gru"].with_suffix(".export.json").read_text())
+    assert sidecar["sha256"] and all(p["passed"] for p in sidecar["parity"])
+
+
+def test_bidirectional_is_refused(graphs: dict[str, Path], tmp_path: Path) -> None:
+    assert_refused(
+        ["export", graphs["bigru"], "--form", "streaming", "--out", tmp_path / "o"],
+        "cannot stream",
+        "bidirectional",
+        watch=(tmp_path,),
+    )
+
+
+def test_attention_over_the_sequence_is_refused_by_the_parity_check(graphs: dict[str, Path], tmp_path: Path) -> None:
+    assert_refused(
+        ["export", graphs["attention"], "--form", "streaming", "--out", tmp_path / "o"],
+        "streaming parity check failed",
+        "chunks of 1",
+        watch=(tmp_path,),
+    )
+
+
+def test_sequence_form_of_an_onnx_file_is_refused(graphs: dict[str, Path], tmp_path: Path) -> None:
+    assert_refused(["export", graphs["gru"], "--out", tmp_path / "o"], "--form streaming", watch=(tmp_path,))
+
+
+@pytest.mark.parametrize("name", ["gru", "bigru"])
+def test_unrolled_form_of_a_foreign_graph(graphs: dict[str, Path], tmp_path: Path, name: str) -> None:
+    result = run_cli(["export", graphs[name], "--impl", "unrolled", "--fixed-steps", "9", "--out", tmp_path, "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)
+    artifact = Path(written["path"])
+    assert artifact.name == f"{name}.unrolled_9.onnx" and len(written["rewritten"]) == 2
+    model = onnx.load(str(artifact))
+    ops = {node.op_type for node in model.graph.node}
+    assert not ops & {"GRU", "LSTM", "Loop", "Scan", "If"}
+    x = np.random.default_rng(2).standard_normal((3, 9, FEATURES)).astype(np.float32)
+    (expected,) = session_from_onnx(graphs[name]).run(["output"], {"x": x})
+    np.testing.assert_allclose(session_from_onnx(artifact).run(["output"], {"x": x})[0], expected, atol=1e-5)
+
+
+def test_unrolling_a_graph_without_fused_rnn_is_refused(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "plain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "t", 2])],
+    )
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert_refused(
+        ["export", path, "--impl", "unrolled", "--fixed-steps", "4", "--out", tmp_path / "o"],
+        "cannot unroll",
+        "no fused LSTM/GRU",
+        watch=(tmp_path,),
+    )

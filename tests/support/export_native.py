@@ -1,0 +1,12 @@
+"""Helpers and fixtures shared by tests/unit/test_export_native.py and tests/e2e/test_export_native_e2e.py (split from tests/test_export_native.py)."""
+
+from __future__ import annotations
+
+from edgelstm.loading import InputSignature, LoadedModel
+
+CELLS = ["lstm", "gru", "peephole"]
+HEADS = ["classify-last", "classify-mean", "forecast", "per_step", "lm"]
+
+
+def _loaded(model) -> LoadedModel:
+    return LoadedModel(model, "checkpoint", "test", InputSignature.from_config(model.config), model.config)

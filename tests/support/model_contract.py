@@ -1,0 +1,15 @@
+"""Helpers and fixtures shared by tests/unit/test_model_contract.py and tests/e2e/test_model_contract_cli.py (split from tests/test_model_contract.py)."""
+
+from __future__ import annotations
+
+MODEL_FLAGS = {
+    "--weights",
+    "--input-size",
+    "--unsafe-allow-pickle",
+    "--unsafe-allow-torchscript",
+    "--const",
+    "--state",
+    "--chunk",
+    "--context",
+    "--axes",
+}
