@@ -5,7 +5,7 @@ writes a type for every intermediate, repeats identical Constant nodes and build
 state with six nodes; on the Conv1d+BiGRU user module's 24 kB int8 artifact that was 5.6 kB. The pass renames
 intermediates (values, nodes, initializers; If/Loop/Scan bodies too) to short ids, drops doc strings, nodes'
 metadata (torch's stack traces) and the value_info of intermediates, merges duplicate nodes, stores Constants as initializers and leaves zero initial states
-to the op's default (absent = zeros). What the graph computes is unchanged, bit for bit (tests/test_compact.py):
+to the op's default (absent = zeros). What the graph computes is unchanged, bit for bit (tests/unit/test_compact.py):
 values are objects in onnx-ir, so a rename reaches every use, outer-scope references from subgraphs included.
 
 The interface is kept: the main graph's inputs and outputs keep their names and types (apps and edgelstm's metadata

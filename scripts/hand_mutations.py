@@ -27,9 +27,27 @@ class Mutation:
     tests: tuple[str, ...]
 
 
-GATE_TESTS = ("tests/test_gate_verdict_boundaries.py", "tests/test_check.py", "tests/test_check_evidence.py")
-STREAM_TESTS = ("tests/test_stream_flip_budget.py", "tests/test_check_evidence.py", "tests/test_speech_corpus.py")
-AUTO_TESTS = ("tests/test_auto_speed_rule.py", "tests/test_pareto.py", "tests/test_auto_cut_short.py")
+GATE_TESTS = (
+    "tests/unit/test_gate_verdict_boundaries.py",
+    "tests/e2e/test_gate_verdict_boundaries_cli.py",
+    "tests/unit/test_check.py",
+    "tests/e2e/test_check_cli.py",
+    "tests/unit/test_check_evidence.py",
+    "tests/e2e/test_check_evidence_cli.py",
+)
+STREAM_TESTS = (
+    "tests/unit/test_stream_flip_budget.py",
+    "tests/e2e/test_stream_flip_budget_cli.py",
+    "tests/unit/test_check_evidence.py",
+    "tests/e2e/test_check_evidence_cli.py",
+    "tests/unit/test_speech_corpus.py",
+)
+AUTO_TESTS = (
+    "tests/unit/test_auto_speed_rule.py",
+    "tests/unit/test_pareto.py",
+    "tests/e2e/test_pareto_e2e.py",
+    "tests/unit/test_auto_cut_short.py",
+)
 FLIP_CALL = (
     "    result.flip_evidence = flip_evidence(result.flips, result.decisions, {}config.max_flip_fraction, config.strict_evidence)"
 )
@@ -40,7 +58,11 @@ MUTATIONS = (
         "export fp32 tolerance x100",
         "edgelstm/comparison.py",
         (("FP32_TOLERANCE = Tolerance(atol=1e-5, rtol=1e-5)", "FP32_TOLERANCE = Tolerance(atol=1e-3, rtol=1e-3)"),),
-        ("tests/test_export_verification_tolerance.py", "tests/test_verify.py"),
+        (
+            "tests/unit/test_export_verification_tolerance.py",
+            "tests/e2e/test_export_verification_tolerance_cli.py",
+            "tests/unit/test_verify.py",
+        ),
     ),
     Mutation(
         "atomic pair written straight to the final path",
@@ -51,7 +73,12 @@ MUTATIONS = (
                 "    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)\n    tmp = path",
             ),
         ),
-        ("tests/test_atomic_files.py", "tests/test_bad_input_model.py"),
+        (
+            "tests/unit/test_atomic_files.py",
+            "tests/e2e/test_atomic_files_cli.py",
+            "tests/unit/test_bad_input_model.py",
+            "tests/e2e/test_bad_input_model_cli.py",
+        ),
     ),
     Mutation(
         "atomic_path yields the final path",
@@ -62,13 +89,18 @@ MUTATIONS = (
                 "    tmp = path\n    try:\n        yield tmp\n        os.chmod(tmp, 0o666",
             ),
         ),
-        ("tests/test_atomic_files.py", "tests/test_bad_input_model.py"),
+        (
+            "tests/unit/test_atomic_files.py",
+            "tests/e2e/test_atomic_files_cli.py",
+            "tests/unit/test_bad_input_model.py",
+            "tests/e2e/test_bad_input_model_cli.py",
+        ),
     ),
     Mutation(
         "distill resume resets the global step",
         "edgelstm/distill/trainer.py",
         (('        state = saved["state"]\n', '        state = saved["state"]\n        state["global_step"] = 0\n'),),
-        ("tests/test_distill_resume.py", "tests/test_distill.py"),
+        ("tests/e2e/test_distill_resume.py", "tests/e2e/test_distill.py"),
     ),
     Mutation(
         "float64 reference silently run in float32",
@@ -80,7 +112,12 @@ MUTATIONS = (
             ),
             ('        dtype = np.float64 if self.dtype == "float64" else np.float32', "        dtype = np.float32"),
         ),
-        ("tests/test_float64_reference.py", "tests/test_reuse.py"),
+        (
+            "tests/unit/test_float64_reference.py",
+            "tests/e2e/test_float64_reference_cli.py",
+            "tests/unit/test_reuse.py",
+            "tests/e2e/test_reuse_cli.py",
+        ),
     ),
     Mutation(
         "reference dtype requested as float32",
@@ -91,25 +128,45 @@ MUTATIONS = (
                 '    truth = references.get("float32", config.chunk_steps)',
             ),
         ),
-        ("tests/test_float64_reference.py", "tests/test_reuse.py"),
+        (
+            "tests/unit/test_float64_reference.py",
+            "tests/e2e/test_float64_reference_cli.py",
+            "tests/unit/test_reuse.py",
+            "tests/e2e/test_reuse_cli.py",
+        ),
     ),
     Mutation(
         ".pt2 allow-list skipped",
         "edgelstm/pt2_archive.py",
         (("                if not _DATA_ENTRIES.match(inner):", "                if False:"),),
-        ("tests/test_pt2_inspection_layer.py", "tests/test_pt2_safety.py"),
+        (
+            "tests/unit/test_pt2_inspection_layer.py",
+            "tests/e2e/test_pt2_inspection_layer_cli.py",
+            "tests/unit/test_pt2_safety.py",
+            "tests/e2e/test_pt2_safety_cli.py",
+        ),
     ),
     Mutation(
         ".pt2 inspection not called",
         "edgelstm/loading.py",
         (("        refuse_code_in_pt2(path)  # before torch", "        pass  # before torch"),),
-        ("tests/test_pt2_inspection_layer.py", "tests/test_pt2_safety.py"),
+        (
+            "tests/unit/test_pt2_inspection_layer.py",
+            "tests/e2e/test_pt2_inspection_layer_cli.py",
+            "tests/unit/test_pt2_safety.py",
+            "tests/e2e/test_pt2_safety_cli.py",
+        ),
     ),
     Mutation(
         "manifest 'has no sha256' refusal removed",
         "edgelstm/bundle/manifest.py",
         (("        if name not in files:\n            raise BundleError", "        if False:\n            raise BundleError"),),
-        ("tests/test_bundle_manifest_checksums.py", "tests/test_bundle_tamper.py"),
+        (
+            "tests/unit/test_bundle_manifest_checksums.py",
+            "tests/e2e/test_bundle_manifest_checksums_cli.py",
+            "tests/unit/test_bundle_tamper.py",
+            "tests/e2e/test_bundle_tamper_cli.py",
+        ),
     ),
     Mutation(
         "auto: pick_winner ignores the speed rule",

@@ -34,7 +34,7 @@ class StaticInt8Handler(Handler):
         """QDQ keeps every node of the float graph and adds Quantize/DequantizeLinear around them; at best every
         float32 weight becomes one byte per value (biases become int32). So the artifact is at least the compacted
         float graph, without its metadata, with every float32 initializer counted at one byte per value. Checked
-        against built artifacts in tests/test_static_int8_floor.py."""
+        against built artifacts in tests/e2e/test_static_int8_floor_e2e.py."""
         import math
 
         compacted, _ = compact_model(source.model)  # a new proto: the source is left as it is

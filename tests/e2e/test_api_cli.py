@@ -10,6 +10,11 @@ import pytest
 from edgelstm import api, jsonio
 from edgelstm.model_source import ModelSource
 from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.selection_table import SelectionResult
+from tests.support import api as shared
+
+# Fixtures shared with the other half of this file: pytest finds them by name in this module.
+watch = shared.watch
 
 
 def test_the_quantize_command_is_parse_one_api_call_render(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -57,3 +62,13 @@ def test_pipeline_steps_hand_on_typed_results_under_the_keys_earlier_runs_saved(
     assert carried.quantize == Quantized(["out/quantize/dynamic-int8.onnx"], "out/quantize/dynamic-int8.onnx", None)
     assert [p.name for p in carried.artifacts()] == ["sequence_fused.onnx", "streaming_fused.onnx", "dynamic-int8.onnx"]
     assert _restored("bench", {}) is None and _restored("load", {}) is None
+
+
+# auto tries every scheme on real windows: a whole quantize command's work (8.5 s on the loaded machine)
+@pytest.mark.slow
+def test_auto_returns_the_selection(watch, tmp_path: Path) -> None:
+    checkpoint, held = watch
+    outcome = api.quantize(ModelSource(str(checkpoint)), tmp_path, api.QuantizeOptions("auto", data=held))
+    assert isinstance(outcome.selection, SelectionResult) and outcome.result is None
+    assert outcome.passed == (outcome.selection.winner is not None)
+    assert outcome.payload()["objective"] == "size"

@@ -13,24 +13,16 @@ import textwrap
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from edgelstm.errors import UserCodeError
 from edgelstm.loading import load_model
 from tests.refusals import assert_refused, run_cli
-from tests.support.user_module import USER_CODE
-from tests.user_modules import user_folder
+from tests.support import user_module as shared
 
-
-@pytest.fixture(scope="module")
-def user(tmp_path_factory: pytest.TempPathFactory):
-    """The user's folder: the module file, trained-looking weights (safetensors), held-out data."""
-    with user_folder(tmp_path_factory, "user_module", "user_model", USER_CODE) as (root, name):
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((24, 20, 12)).astype(np.float32)
-        np.savez(root / "heldout.npz", x=x, y=rng.integers(0, 4, 24))
-        yield root, name
+# Fixtures shared with the other half of this file: pytest finds them by name in this module (conftest's in_user_dir
+# asks for `user`).
+user = shared.user
 
 
 def _ok(args: list[str]):

@@ -1,0 +1,1 @@
+"""Helpers and fixtures shared by the unit and e2e halves of a split test file."""

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_atomic_files.py and tests/e2e/test_atomic_files_cli.py (split from tests/test_atomic_files.py)."""
+"""Helpers and fixtures that both halves of tests/test_atomic_files.py need: tests/unit/test_atomic_files.py and
+tests/e2e/test_atomic_files_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_axis_roles.py and tests/e2e/test_axis_roles_cli.py (split from tests/test_axis_roles.py)."""
+"""Helpers and fixtures that both halves of tests/test_axis_roles.py need: tests/unit/test_axis_roles.py and
+tests/e2e/test_axis_roles_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_bad_input_graphs.py and tests/e2e/test_bad_input_graphs_cli.py (split from tests/test_bad_input_graphs.py)."""
+"""Helpers and fixtures that both halves of tests/test_bad_input_graphs.py need: tests/unit/test_bad_input_graphs.py
+and tests/e2e/test_bad_input_graphs_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_bench.py and tests/e2e/test_bench_cli.py (split from tests/test_bench.py)."""
+"""Helpers and fixtures that both halves of tests/test_bench.py need: tests/unit/test_bench.py and
+tests/e2e/test_bench_cli.py."""
 
 from __future__ import annotations
 

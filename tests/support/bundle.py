@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_bundle.py and tests/e2e/test_bundle_cli.py (split from tests/test_bundle.py)."""
+"""Helpers and fixtures that both halves of tests/test_bundle.py need: tests/unit/test_bundle.py and
+tests/e2e/test_bundle_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_bundle_manifest_checksums.py and tests/e2e/test_bundle_manifest_checksums_cli.py (split from tests/test_bundle_manifest_checksums.py)."""
+"""Helpers and fixtures that both halves of tests/test_bundle_manifest_checksums.py need:
+tests/unit/test_bundle_manifest_checksums.py and tests/e2e/test_bundle_manifest_checksums_cli.py."""
 
 from __future__ import annotations
 

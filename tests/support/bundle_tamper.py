@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_bundle_tamper.py and tests/e2e/test_bundle_tamper_cli.py (split from tests/test_bundle_tamper.py)."""
+"""Helpers and fixtures that both halves of tests/test_bundle_tamper.py need: tests/unit/test_bundle_tamper.py and
+tests/e2e/test_bundle_tamper_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_check_evidence.py and tests/e2e/test_check_evidence_cli.py (split from tests/test_check_evidence.py)."""
+"""Helpers and fixtures that both halves of tests/test_check_evidence.py need: tests/unit/test_check_evidence.py and
+tests/e2e/test_check_evidence_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_convert.py and tests/e2e/test_convert_cli.py (split from tests/test_convert.py)."""
+"""Helpers and fixtures that both halves of tests/test_convert.py need: tests/unit/test_convert.py and
+tests/e2e/test_convert_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_distill_training.py and tests/e2e/test_distill_training_cli.py (split from tests/test_distill_training.py)."""
+"""Helpers and fixtures that both halves of tests/test_distill_training.py need: tests/unit/test_distill_training.py
+and tests/e2e/test_distill_training_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_export_native.py and tests/e2e/test_export_native_e2e.py (split from tests/test_export_native.py)."""
+"""Helpers and fixtures that both halves of tests/test_export_native.py need: tests/unit/test_export_native.py and
+tests/e2e/test_export_native_e2e.py."""
 
 from __future__ import annotations
 

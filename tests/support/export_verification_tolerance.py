@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_export_verification_tolerance.py and tests/e2e/test_export_verification_tolerance_cli.py (split from tests/test_export_verification_tolerance.py)."""
+"""Helpers and fixtures that both halves of tests/test_export_verification_tolerance.py need:
+tests/unit/test_export_verification_tolerance.py and tests/e2e/test_export_verification_tolerance_cli.py."""
 
 from __future__ import annotations
 

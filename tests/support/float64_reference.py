@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_float64_reference.py and tests/e2e/test_float64_reference_cli.py (split from tests/test_float64_reference.py)."""
+"""Helpers and fixtures that both halves of tests/test_float64_reference.py need: tests/unit/test_float64_reference.py
+and tests/e2e/test_float64_reference_cli.py."""
 
 from __future__ import annotations
 

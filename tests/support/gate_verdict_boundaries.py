@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_gate_verdict_boundaries.py and tests/e2e/test_gate_verdict_boundaries_cli.py (split from tests/test_gate_verdict_boundaries.py)."""
+"""Helpers and fixtures that both halves of tests/test_gate_verdict_boundaries.py need:
+tests/unit/test_gate_verdict_boundaries.py and tests/e2e/test_gate_verdict_boundaries_cli.py."""
 
 from __future__ import annotations
 

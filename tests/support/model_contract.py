@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_model_contract.py and tests/e2e/test_model_contract_cli.py (split from tests/test_model_contract.py)."""
+"""Helpers and fixtures that both halves of tests/test_model_contract.py need: tests/unit/test_model_contract.py and
+tests/e2e/test_model_contract_cli.py."""
 
 from __future__ import annotations
 

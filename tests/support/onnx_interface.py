@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_onnx_interface.py and tests/e2e/test_onnx_interface_cli.py (split from tests/test_onnx_interface.py)."""
+"""Helpers and fixtures that both halves of tests/test_onnx_interface.py need: tests/unit/test_onnx_interface.py and
+tests/e2e/test_onnx_interface_cli.py."""
 
 from __future__ import annotations
 

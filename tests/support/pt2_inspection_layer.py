@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_pt2_inspection_layer.py and tests/e2e/test_pt2_inspection_layer_cli.py (split from tests/test_pt2_inspection_layer.py)."""
+"""Helpers and fixtures that both halves of tests/test_pt2_inspection_layer.py need:
+tests/unit/test_pt2_inspection_layer.py and tests/e2e/test_pt2_inspection_layer_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_pt2_safety.py and tests/e2e/test_pt2_safety_cli.py (split from tests/test_pt2_safety.py)."""
+"""Helpers and fixtures that both halves of tests/test_pt2_safety.py need: tests/unit/test_pt2_safety.py and
+tests/e2e/test_pt2_safety_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_report.py and tests/e2e/test_report_cli.py (split from tests/test_report.py)."""
+"""Helpers and fixtures that both halves of tests/test_report.py need: tests/unit/test_report.py and
+tests/e2e/test_report_cli.py."""
 
 from __future__ import annotations
 

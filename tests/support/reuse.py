@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_reuse.py and tests/e2e/test_reuse_cli.py (split from tests/test_reuse.py)."""
+"""Helpers and fixtures that both halves of tests/test_reuse.py need: tests/unit/test_reuse.py and
+tests/e2e/test_reuse_cli.py."""
 
 from __future__ import annotations
 

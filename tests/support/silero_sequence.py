@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_silero_sequence.py and tests/e2e/test_silero_sequence_cli.py (split from tests/test_silero_sequence.py)."""
+"""Helpers and fixtures that both halves of tests/test_silero_sequence.py need: tests/unit/test_silero_sequence.py and
+tests/e2e/test_silero_sequence_cli.py."""
 
 from __future__ import annotations
 

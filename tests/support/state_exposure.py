@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_state_exposure.py and tests/e2e/test_state_exposure_cli.py (split from tests/test_state_exposure.py)."""
+"""Helpers and fixtures that both halves of tests/test_state_exposure.py need: tests/unit/test_state_exposure.py and
+tests/e2e/test_state_exposure_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_static_int8_floor.py and tests/e2e/test_static_int8_floor_e2e.py (split from tests/test_static_int8_floor.py)."""
+"""Helpers and fixtures that both halves of tests/test_static_int8_floor.py need: tests/unit/test_static_int8_floor.py
+and tests/e2e/test_static_int8_floor_e2e.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_stream_flip_budget.py and tests/e2e/test_stream_flip_budget_cli.py (split from tests/test_stream_flip_budget.py)."""
+"""Helpers and fixtures that both halves of tests/test_stream_flip_budget.py need:
+tests/unit/test_stream_flip_budget.py and tests/e2e/test_stream_flip_budget_cli.py."""
 
 from __future__ import annotations
 

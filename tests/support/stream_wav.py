@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_stream_wav.py and tests/e2e/test_stream_wav_cli.py (split from tests/test_stream_wav.py)."""
+"""Helpers and fixtures that both halves of tests/test_stream_wav.py need: tests/unit/test_stream_wav.py and
+tests/e2e/test_stream_wav_cli.py."""
 
 from __future__ import annotations
 

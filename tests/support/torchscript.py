@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_torchscript.py and tests/e2e/test_torchscript_cli.py (split from tests/test_torchscript.py)."""
+"""Helpers and fixtures that both halves of tests/test_torchscript.py need: tests/unit/test_torchscript.py and
+tests/e2e/test_torchscript_cli.py."""
 
 from __future__ import annotations
 

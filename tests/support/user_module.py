@@ -1,10 +1,14 @@
-"""Helpers and fixtures shared by tests/unit/test_user_module.py and tests/e2e/test_user_module_cli.py (split from tests/test_user_module.py)."""
+"""Helpers and fixtures that both halves of tests/test_user_module.py need: tests/unit/test_user_module.py and
+tests/e2e/test_user_module_cli.py."""
 
 from __future__ import annotations
 
 import textwrap
 
-from tests.user_modules import CONV_BIGRU_ATTENTION
+import numpy as np
+import pytest
+
+from tests.user_modules import CONV_BIGRU_ATTENTION, user_folder
 
 USER_CODE = CONV_BIGRU_ATTENTION + textwrap.dedent(
     """
@@ -87,3 +91,13 @@ USER_CODE = CONV_BIGRU_ATTENTION + textwrap.dedent(
         return Gru()
     """
 )
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory: pytest.TempPathFactory):
+    """The user's folder: the module file, trained-looking weights (safetensors), held-out data."""
+    with user_folder(tmp_path_factory, "user_module", "user_model", USER_CODE) as (root, name):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((24, 20, 12)).astype(np.float32)
+        np.savez(root / "heldout.npz", x=x, y=rng.integers(0, 4, 24))
+        yield root, name

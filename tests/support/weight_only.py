@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_weight_only.py and tests/e2e/test_weight_only_cli.py (split from tests/test_weight_only.py)."""
+"""Helpers and fixtures that both halves of tests/test_weight_only.py need: tests/unit/test_weight_only.py and
+tests/e2e/test_weight_only_cli.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers and fixtures shared by tests/unit/test_windows.py and tests/e2e/test_windows_cli.py (split from tests/test_windows.py)."""
+"""Helpers and fixtures that both halves of tests/test_windows.py need: tests/unit/test_windows.py and
+tests/e2e/test_windows_cli.py."""
 
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ import pytest
 from edgelstm import api, jsonio
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig
-from edgelstm.datasets import load_watch_windows
 from edgelstm.errors import ConfigError, EdgelstmError, LoadError, OutputExistsError, RandomWeightsWarning
 from edgelstm.export.api import ExportResult
 from edgelstm.loading import load_model
@@ -24,7 +23,10 @@ from edgelstm.model_source import ModelSource
 from edgelstm.parity import ParityReport
 from edgelstm.parity.evidence_strength import FAIL, PASS
 from edgelstm.quantize.api import QuantizeResult
-from edgelstm.quantize.selection_table import SelectionResult
+from tests.support import api as shared
+
+# Fixtures shared with the other half of this file: pytest finds them by name in this module.
+watch = shared.watch
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_COMMAND_FUNCTION_LINES = 40
@@ -51,23 +53,6 @@ USER_MODULE = textwrap.dedent(
         return TinyGRU().eval()
     """
 )
-
-
-@pytest.fixture(scope="module")
-def watch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The bundled smartwatch example: a native checkpoint (6 IMU features, 7 exercises) and a held-out .npz of real
-    windows from the test subjects. Weights are seeded, not trained: the API's plumbing is under test, not accuracy."""
-    import torch
-
-    root = tmp_path_factory.mktemp("watch")
-    data = load_watch_windows(window=30, stride=30)
-    held = data.test_x[::8][:48].astype(np.float32)
-    np.savez(root / "held.npz", x=held, y=data.test_y[::8][:48])
-    torch.manual_seed(0)
-    save_checkpoint(
-        SequenceModel(ModelConfig(input_size=6, hidden_size=12, head=HeadConfig("classify", 7))).eval(), root / "ckpt"
-    )
-    return root / "ckpt", root / "held.npz"
 
 
 def test_a_native_checkpoint_exports_checks_and_quantizes_with_typed_results(watch, tmp_path: Path) -> None:
@@ -114,14 +99,6 @@ def test_a_user_module_goes_through_the_same_calls(tmp_path: Path, monkeypatch: 
     assert isinstance(exported, ExportResult) and exported.passed
     verdict = api.check([exported.path], model, api.CheckOptions(data=held, providers=("cpu",), stress=False))
     assert verdict.passed, verdict.payload()
-
-
-def test_auto_returns_the_selection(watch, tmp_path: Path) -> None:
-    checkpoint, held = watch
-    outcome = api.quantize(ModelSource(str(checkpoint)), tmp_path, api.QuantizeOptions("auto", data=held))
-    assert isinstance(outcome.selection, SelectionResult) and outcome.result is None
-    assert outcome.passed == (outcome.selection.winner is not None)
-    assert outcome.payload()["objective"] == "size"
 
 
 def test_user_errors_raise_the_named_errors_not_system_exit(watch, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The "one of each" rule of issue 10: what an AST scan can tell, and what it cannot.
 
 Where code may live (the artifact core at the bottom, nothing importing upwards) is checked by import-linter's
-contracts in pyproject.toml (`lint-imports` in .ci/run) and the zero-cycle test in tests/test_import_graph.py, not
+contracts in pyproject.toml (`lint-imports` in .ci/run) and the zero-cycle test in tests/unit/test_import_graph.py, not
 here. This file keeps the checks that do catch what they name:
 
 - sessions: every `InferenceSession(...)` call, in code and in code held in strings, is in the session factory

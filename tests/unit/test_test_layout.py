@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parents[2]
 
 # Modules whose import means a test starts a process or runs a command through the CLI.
 FORBIDDEN_MODULES = ("subprocess", "multiprocessing", "typer.testing", "click.testing", "edgelstm.cli", "tests.refusals")

@@ -15,6 +15,11 @@ import torch
 from edgelstm.errors import LoadError
 from edgelstm.loading import load_model
 from edgelstm.model_source import ModelSource
+from tests.support import user_module as shared
+
+# Fixtures shared with the other half of this file: pytest finds them by name in this module (conftest's in_user_dir
+# asks for `user`).
+user = shared.user
 
 # -- probing ---------------------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,6 +48,7 @@ def architectures(draw: st.DrawFn) -> tuple[ModelConfig, ExportConfig]:
     return config, export
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arch=architectures(), batch=st.integers(1, 5), steps=st.integers(1, 24), seed=st.integers(0, 2**16))
 def test_random_architectures_export_and_match_torch(arch, batch: int, steps: int, seed: int) -> None:

@@ -1,0 +1,153 @@
+"""The manual is code: every shell command and Python snippet shown in README.md and docs/ is run here.
+
+Each page runs in its own temporary directory, its blocks in document order (```bash/```sh/```console commands one
+by one, ```python blocks as scripts). README.md runs first, on its own: it is the first command (train, export,
+convert); every other page starts from a copy of the `runs/` it wrote, as a reader who ran it would. A command
+must exit 0, or the code its own `# exits N` comment documents.
+
+Nothing is skipped silently. A block that cannot run here carries a marker on the line before its fence, and each
+marker is reported as a skipped test item with its reason:
+
+    <!-- docs-test: skip: REASON -->                      the block is not run
+    <!-- docs-test: drop: pip install; python -m pytest --> `&&` steps starting with these are not run
+    <!-- docs-test: slow -->                               (anywhere in a page) the page's test is marked slow
+    <!-- docs-test: in-seed -->                            (anywhere in a page) it runs in README.md's directory
+                                                           itself, not a copy: `convert` resumes only where it ran
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.docs_commands import ROOT, SEED_PAGE, SHELL, Command, Page, doc_pages, parse_page
+
+ASSIGNMENT = re.compile(r"^(export\s+)?[A-Za-z_][A-Za-z0-9_]*=")
+COMMAND_TIMEOUT_S = 1200
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # the interpreter running the tests is the installed environment: its `python` and `edgelstm` come first
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(MPLBACKEND="Agg", NO_COLOR="1", TERM="dumb", COLUMNS="200", HOME=str(workdir / ".home"))
+    return env
+
+
+@dataclass
+class PageRun:
+    """What running a page did: one line per command, and the first failure if any."""
+
+    ran: list[str] = field(default_factory=list)
+    failure: str | None = None
+    seconds: float = 0.0
+
+
+def run_page(page: Page, workdir: Path) -> PageRun:
+    """Run a page's blocks in order in `workdir`; stop at the first command that does not exit as documented."""
+    result, assignments, started = PageRun(), "", time.perf_counter()
+    env = _env(workdir)
+    (workdir / ".home").mkdir(exist_ok=True)
+    for block in page.blocks:
+        if block.skip is not None:
+            continue
+        if block.lang == "python":
+            script = workdir / f".docs_block_{block.line}.py"
+            script.write_text(block.body, encoding="utf-8")
+            todo = [Command(f"python {script.name}", block.line)]
+        elif block.lang in SHELL:
+            todo = block.commands()
+        else:
+            continue
+        for command in todo:
+            if not command.text:
+                continue
+            proc = subprocess.run(
+                ["bash", "-c", f"set -o pipefail\n{assignments}{command.text}"],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_TIMEOUT_S,
+            )
+            result.ran.append(f"{page.name}:{command.line}: rc {proc.returncode}: {command.text}")
+            if proc.returncode != command.expected_rc:
+                result.failure = (
+                    f"{page.name}:{command.line}: `{command.text}` exited {proc.returncode}, "
+                    f"the page documents {command.expected_rc}\n--- stdout (tail)\n{proc.stdout[-3000:]}"
+                    f"\n--- stderr (tail)\n{proc.stderr[-3000:]}"
+                )
+                result.seconds = time.perf_counter() - started
+                return result
+            if ASSIGNMENT.match(command.text):  # later commands of the page see S=..., O=...
+                assignments += command.text + "\n"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _fresh_dir(base: Path) -> Path:
+    base.mkdir(parents=True)
+    shutil.copytree(ROOT / "scripts", base / "scripts")
+    return base
+
+
+def test_a_command_that_exits_otherwise_than_documented_fails_the_page(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text("```bash\nY=3\nexit $Y   # exits 3\nexit 2\ntrue\n```\n", encoding="utf-8")
+    run = run_page(parse_page(page), _fresh_dir(tmp_path / "w"))
+    assert run.failure is not None and "`exit 2` exited 2, the page documents 0" in run.failure
+    assert len(run.ran) == 3  # stopped there: `true` never ran
+
+
+# ---- the pages themselves ----
+
+
+@pytest.fixture(scope="session")
+def seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PageRun]:
+    """README.md run once (the first command): the state every other page starts from."""
+    workdir = _fresh_dir(tmp_path_factory.mktemp("docs") / "README")
+    run = run_page(parse_page(ROOT / SEED_PAGE), workdir)
+    print(f"\n[docs] {SEED_PAGE}: {len(run.ran)} commands in {run.seconds:.0f} s")
+    return workdir, run
+
+
+@pytest.mark.slow
+def test_readme_commands(seed: tuple[Path, PageRun]) -> None:
+    workdir, run = seed
+    assert run.failure is None, run.failure
+    assert run.ran, "README.md ran nothing"
+    assert (workdir / "runs" / "watch-pipeline" / "bundle" / "manifest.json").is_file()
+
+
+def _page_params() -> list:
+    params = []
+    for path in doc_pages()[1:]:
+        page = parse_page(path)
+        if not any(b.skip is None and b.lang in SHELL | {"python"} for b in page.blocks):
+            continue
+        marks = [pytest.mark.slow] if page.slow else []
+        params.append(pytest.param(path, id=page.name, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("path", _page_params())
+def test_page_commands(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
+    seed_dir, seed_run = seed
+    assert seed_run.failure is None, f"README.md (the state every page starts from) failed: {seed_run.failure}"
+    page = parse_page(path)
+    if page.in_seed:  # continues the first command where it ran (a copy has other absolute paths: convert redoes all)
+        workdir = seed_dir
+    else:
+        workdir = _fresh_dir(tmp_path / "page")
+        shutil.copytree(seed_dir / "runs", workdir / "runs", symlinks=True)
+    run = run_page(page, workdir)
+    print(f"\n[docs] {page.name}: {len(run.ran)} commands in {run.seconds:.0f} s")
+    assert run.failure is None, run.failure
