@@ -439,7 +439,7 @@ _DISTILL_HELP = (
 )
 _VERIFY_HELP = (
     "issue 18 lists it as a defect: `bundle verify --help` printed bundle's help; it prints verify's own usage since "
-    "3ca5e18 (docs branch; content tested in tests/test_help_texts.py), so the whole text differs"
+    "3ca5e18 (docs branch; content tested in tests/e2e/test_help_texts.py), so the whole text differs"
 )
 ALLOWED: dict[tuple[str, str, str], str] = {
     # the bundle step, and convert's bundle, hold an .ort file and a README naming StreamingSession

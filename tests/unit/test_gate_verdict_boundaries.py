@@ -20,13 +20,12 @@ from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
 from edgelstm.parity.data import load_sequence_data
 from edgelstm.parity.report import CandidateResult, TaskCheck
 from tests.support import gate_verdict_boundaries as shared
-from tests.support.gate_verdict_boundaries import N, T, _kept_class, _reference_argmax
+from tests.support.gate_verdict_boundaries import NUMBERS_OFF, N, T, _kept_class, _reference_argmax
 
 # Fixtures shared with the other half of this file: pytest finds them by name in this module.
 classify = shared.classify
 per_step = shared.per_step
 regress = shared.regress
-NUMBERS_OFF = {"atol": float("inf"), "rtol": float("inf")}
 
 
 def _check(root: Path, artifact: Path, **limits: float) -> CandidateResult:

@@ -25,7 +25,7 @@ from edgelstm.parity.data import load_sequence_data
 from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS, paired_difference_interval
 from edgelstm.parity.report import CandidateResult, TaskCheck
 from tests.conftest import random_checkpoint, tiny_config
-from tests.test_gate_verdict_boundaries import (
+from tests.support.gate_verdict_boundaries import (
     NUMBERS_OFF,
     N,
     T,
