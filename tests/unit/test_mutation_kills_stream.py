@@ -65,3 +65,12 @@ def test_flip_evidence_is_a_wilson_rate_of_decisions() -> None:
     one = flip_evidence(1, 1, 0.5)
     assert (one.value, one.n, one.unit) == (1.0, 1, "decision")
     assert one.method == "Wilson score (chunks taken as independent)"
+
+
+def test_a_nan_probability_is_an_infinite_delta_not_an_error() -> None:
+    # A NaN in the candidate's stream must report max |delta| = inf (the budget then fails on it), not raise.
+    p = np.array([0.2, np.nan, 0.7])
+    p_ref = np.array([0.2, 0.4, 0.7])
+    decisions, flips, delta = flips_and_delta(p, p_ref, 0.5)
+    assert (decisions, flips) == (3, 0)
+    assert delta == float("inf")
