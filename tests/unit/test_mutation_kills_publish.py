@@ -70,3 +70,13 @@ def test_only_the_published_candidates_keep_their_paths(tmp_path: Path) -> None:
     assert fp32.result is not None and fp32.result.path is None
     assert contender.result is not None and contender.result.path is None
     assert int8.result is not None and int8.result.path == tmp_path / "int8.onnx"
+
+
+def test_the_losers_reason_is_written_for_the_objective_asked(tmp_path: Path) -> None:
+    # Under --objective speed the smaller but slower row lost on latency, and its reason must say so (not size's words).
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    small = _published(tmp_path, "int4", 10_000, 1.05 * FP32_MS)
+    fast = _published(tmp_path, "int8", 30_000, 0.8 * FP32_MS)
+    finish_selection(fp32, [small, fast], None, None, "speed", timed=True)
+    assert small.lost == "1.31x the latency of int8"
+    assert fp32.lost == "the float graph: int8 is 3.33x smaller within 1.1x of its speed"
