@@ -74,3 +74,13 @@ def test_a_nan_probability_is_an_infinite_delta_not_an_error() -> None:
     decisions, flips, delta = flips_and_delta(p, p_ref, 0.5)
     assert (decisions, flips) == (3, 0)
     assert delta == float("inf")
+
+
+def test_a_row_over_its_delta_budget_names_the_output() -> None:
+    # A row's failure must say which output drifted (a graph may stream several), not "None".
+    p = np.array([[0.9, 0.1]])
+    p_ref = np.array([[0.1, 0.1]])
+    row = _row_result(
+        _RowsOf(["voice"], [[]]), 0, p, p_ref, "speech_prob", StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=0.1)
+    )
+    assert row.failures == ["max |delta speech_prob| 0.8 > 0.1"]
