@@ -7,6 +7,8 @@ import onnx
 import onnx.reference
 from onnx import TensorProto, helper
 
+from edgelstm.artifact.walk import graphs, model_nodes
+
 
 def _model(graph: onnx.GraphProto, opset: int = 17) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -20,17 +22,10 @@ def _expansion_casts(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     found: list[onnx.NodeProto] = []
     ints = (TensorProto.INT8, TensorProto.INT4)
 
-    def visit(graph: onnx.GraphProto) -> None:
+    for graph in graphs(model.graph):
         stored = {i.name for i in graph.initializer if i.data_type in ints}
         stored |= {n.output[0] for n in graph.node if n.op_type == "Constant" and n.attribute[0].t.data_type in ints}
-        for node in graph.node:
-            if node.op_type == "Cast" and node.input[0] in stored:
-                found.append(node)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
+        found += [node for node in graph.node if node.op_type == "Cast" and node.input[0] in stored]
     return found
 
 
@@ -39,15 +34,5 @@ def _dequantize_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def _op_list(model: onnx.ModelProto) -> list[str]:
-    """Every node's op type, subgraphs included."""
-    ops: list[str] = []
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            ops.append(node.op_type)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
-    return ops
+    """Every node's op type, subgraphs included (through the artifact core's one walker)."""
+    return [node.op_type for node in model_nodes(model)]

@@ -11,6 +11,7 @@ import torch
 from onnx import TensorProto, helper
 
 from edgelstm.artifact.session import session_from_onnx
+from edgelstm.artifact.walk import model_nodes
 from edgelstm.export.rnn_rewrite import rewrite_fused_rnns
 from edgelstm.quantize.graph_facts import op_counts
 
@@ -21,17 +22,7 @@ INPUT, HIDDEN = 5, 8
 
 
 def _all_ops(model: onnx.ModelProto) -> list[str]:
-    ops: list[str] = []
-
-    def visit(graph: onnx.GraphProto) -> None:
-        for node in graph.node:
-            ops.append(node.op_type)
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
-
-    visit(model.graph)
-    return ops
+    return [node.op_type for node in model_nodes(model)]
 
 
 def _assert_valid(model: onnx.ModelProto) -> None:
