@@ -14,27 +14,14 @@ from typing import Any
 
 import pytest
 
-from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.cannot_win import CLEARLY_SLOWER, CannotWinGate, premise_holds
 from edgelstm.quantize.gate import NOT_GATED
 from edgelstm.quantize.pareto import pick_winner, within_speed_rule
 from edgelstm.quantize.selection import finish_selection
 from edgelstm.quantize.selection_table import SPEED_LIMIT, Candidate
-
-FP32_MS = 2.0
-
-
-def _row(name: str, size: int, latency: float | None, path: Path | None = None, role: str = "candidate") -> Candidate:
-    result = QuantizeResult(name, {}, "m.onnx", 100_000, path=path, size_bytes=size)
-    return Candidate(name, result, passed=True, latency_ms=latency, role=role)
-
-
-def _published(tmp_path: Path, name: str, size: int, latency: float) -> Candidate:
-    """A row whose artifact and sidecar exist on disk, as a passing candidate's do."""
-    path = tmp_path / f"{name}.onnx"
-    path.write_bytes(b"\0" * size)
-    path.with_suffix(".quant.json").write_text("{}")
-    return _row(name, size, latency, path)
+from tests.support.candidates import FP32_MS
+from tests.support.candidates import published as _published
+from tests.support.candidates import row as _row
 
 
 def test_the_limit_is_the_documented_one() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import re
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,26 +21,12 @@ from typing import Any
 import pytest
 
 import edgelstm.bundle.verify as verify
-from edgelstm.artifact.export_config import ExportConfig
-from edgelstm.bundle import BundleError, build_bundle, read_manifest, verify_bundle
+from edgelstm.bundle import BundleError, read_manifest, verify_bundle
 from edgelstm.bundle.manifest import MANIFEST
-from edgelstm.checkpoint import save_checkpoint
-from edgelstm.export.api import export_model
-from edgelstm.loading import load_model
-from tests.conftest import tiny_model
+from tests.support import bundle_manifest_checksums as shared
 
-
-@pytest.fixture(scope="module")
-def honest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("verify_kills")
-    save_checkpoint(tiny_model(cell="gru"), root / "ckpt")
-    artifact = export_model(load_model(str(root / "ckpt")), root / "onnx", ExportConfig(form="streaming")).path
-    return build_bundle(artifact, root / "bundle").directory
-
-
-@pytest.fixture
-def bundle(honest: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(honest, tmp_path / "bundle"))
+# the honest bundle (a streaming GRU) and a fresh copy of it per test, shared with the checksum tests
+honest, bundle = shared.honest, shared.bundle
 
 
 def test_an_unlisted_file_is_refused_with_the_rule(bundle: Path) -> None:

@@ -11,23 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.selection import finish_selection
 from edgelstm.quantize.selection_table import Candidate
-
-FP32_MS = 2.0
-
-
-def _row(name: str, size: int, latency: float | None, path: Path | None = None, role: str = "candidate") -> Candidate:
-    result = QuantizeResult(name, {}, "m.onnx", 100_000, path=path, size_bytes=size)
-    return Candidate(name, result, passed=True, latency_ms=latency, role=role)
-
-
-def _published(tmp_path: Path, name: str, size: int, latency: float) -> Candidate:
-    path = tmp_path / f"{name}.onnx"
-    path.write_bytes(b"\0" * size)
-    path.with_suffix(".quant.json").write_text("{}")
-    return _row(name, size, latency, path)
+from tests.support.candidates import FP32_MS
+from tests.support.candidates import published as _published
+from tests.support.candidates import row as _row
 
 
 def test_each_row_gets_fp32_bytes_over_its_bytes_and_a_row_without_an_artifact_none(tmp_path: Path) -> None:
