@@ -126,7 +126,7 @@ class SequenceModel(nn.Module):
         """The zero/initial state a streaming caller feeds on the first chunk, shaped for `batch` sequences."""
         return tuple(
             torch.full([batch if d == "batch" else int(d) for d in spec.shape], spec.initial_value)
-            for spec in streaming_state_specs(self.config)
+            for spec in streaming_state_specs(self.config, "stacked")  # torch holds every layer in one tensor
         )
 
     def forward_streaming(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:

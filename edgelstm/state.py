@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,6 +69,36 @@ def recurrent_state_specs(config: ModelConfig) -> list[StateSpec]:
     return specs
 
 
+def layer_state_specs(config: ModelConfig) -> list[StateSpec]:
+    """The slim streaming form's recurrent state (issue 21): one h (and c) pair per layer, shaped [directions,
+    batch, size] as the fused LSTM/GRU node reads and writes it, so the graph needs no Slice to pick a layer's rows
+    and no Concat to stack them. Layer k's pair is `h{k}_in` -> `h{k}_out`; a one-layer model keeps `h_in` -> `h_out`
+    (its whole state was already one layer's)."""
+    directions = ("forward", "backward")[: config.num_directions]
+    specs = []
+    for layer in range(config.num_layers):
+        tag = "" if config.num_layers == 1 else str(layer)
+        rows = [f"layer{layer}.{direction}" for direction in directions]
+        slots = [("h", config.output_hidden_size, "hidden")] + (
+            [("c", config.hidden_size, "cell")] if config.has_cell_state else []
+        )
+        for slot, size, what in slots:
+            after = " (after projection)" if slot == "h" and config.proj_size else ""
+            specs.append(
+                StateSpec(
+                    name=f"{slot}{tag}",
+                    input_name=f"{slot}{tag}_in",
+                    output_name=f"{slot}{tag}_out",
+                    shape=[len(rows), "batch", size],
+                    rows=rows,
+                    initial_value=0.0,
+                    dtype="float32",
+                    description=f"{what} state of layer {layer}{after}",
+                )
+            )
+    return specs
+
+
 def pooling_state_specs(config: ModelConfig) -> list[StateSpec]:
     """Extra state a streaming mean-pooled head needs: running sum of outputs and the number of steps seen."""
     if not (config.head.is_pooled and config.head.pooling == "mean"):
@@ -96,6 +127,23 @@ def pooling_state_specs(config: ModelConfig) -> list[StateSpec]:
     ]
 
 
-def streaming_state_specs(config: ModelConfig) -> list[StateSpec]:
-    """Every state a streaming graph carries between calls: the recurrent state, then the pooling accumulators."""
-    return recurrent_state_specs(config) + pooling_state_specs(config)
+STREAMING_LAYOUTS = ("slim", "stacked")  # stacked: h_in [layers*directions, batch, H], the layout before issue 21
+
+
+def streaming_state_specs(config: ModelConfig, layout: str = "slim") -> list[StateSpec]:
+    """Every state a streaming graph carries between calls: the recurrent state (per layer in the slim layout, all
+    layers stacked in the layout written before issue 21), then the pooling accumulators."""
+    if layout not in STREAMING_LAYOUTS:
+        raise ValueError(f"streaming layout {layout!r}: one of {', '.join(STREAMING_LAYOUTS)}")
+    recurrent = layer_state_specs(config) if layout == "slim" else recurrent_state_specs(config)
+    return recurrent + pooling_state_specs(config)
+
+
+def torch_state_groups(states: list[StateSpec]) -> list[list[StateSpec]]:
+    """A graph's states grouped as the torch model's state tuple holds them (h, c, then the pooling accumulators):
+    the slim layout's per-layer `h0`, `h1` make one `h` stacked on axis 0 in layer order; a stacked or one-layer
+    state is its own group."""
+    groups: dict[str, list[StateSpec]] = {}
+    for spec in states:
+        groups.setdefault(re.sub(r"^([hc])\d+$", r"\1", spec.name), []).append(spec)
+    return list(groups.values())

@@ -25,7 +25,7 @@ from edgelstm.export.verify import (
     native_reference,
     verify_graph,
 )
-from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
+from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair, write_bytes_atomic
 from edgelstm.loading import LoadedModel
 
 
@@ -182,3 +182,16 @@ def export_user_module_graph(loaded: LoadedModel, directory: Path) -> tuple[Path
         detail = f" (first failing case: {case.label}, batch {case.batch}, {case.steps} steps{': ' + case.error if case.error else ''})"
         raise ExportError(f"{loaded.origin}: its ONNX export does not match the module{detail}; nothing to quantize")
     return result.path, read_metadata(result.path)
+
+
+def write_stacked_streaming(loaded: LoadedModel, path: Path) -> Path:
+    """The streaming graph of a native model in the layout written before issue 21 (states stacked over layers,
+    Slice / Concat / Identity around the fused nodes), with its metadata, at `path`: not verified and not what
+    `export` writes; kept so the slim layout can be compared with it and old graphs tested (scripts/bench_slim_step.py,
+    the old-layout compatibility tests)."""
+    export_config = ExportConfig(form="streaming")
+    model, interface = build_native_onnx(loaded.module, export_config, loaded.preprocessing, streaming_layout="stacked")
+    model.producer_version = __version__
+    attach_metadata(model, ArtifactMetadata(interface, export_config, loaded.config, loaded.preprocessing, loaded.source))
+    write_bytes_atomic(Path(path), model.SerializeToString(deterministic=True), overwrite=True)
+    return Path(path)

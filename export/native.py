@@ -20,7 +20,7 @@ from edgelstm.export.graph_builder import FLOAT, INT32, INT64, GraphBuilder
 from edgelstm.export.recurrent import LayerOutput, SequenceInfo, fused_layer, loop_layer
 from edgelstm.export.weights import direction_weights
 from edgelstm.model import SequenceModel
-from edgelstm.state import StateSpec, pooling_state_specs, recurrent_state_specs, streaming_state_specs
+from edgelstm.state import STREAMING_LAYOUTS, StateSpec, pooling_state_specs, recurrent_state_specs, streaming_state_specs
 
 
 def fused_unsupported_reason(config: ModelConfig) -> str | None:
@@ -65,9 +65,13 @@ def input_normalization(
 
 
 def native_interface(
-    config: ModelConfig, export_config: ExportConfig, normalization: InputNormalization | None = None
+    config: ModelConfig,
+    export_config: ExportConfig,
+    normalization: InputNormalization | None = None,
+    streaming_layout: str = "slim",
 ) -> GraphInterface:
-    """Inputs, outputs and states of the graph `build_native_onnx` produces for this config."""
+    """Inputs, outputs and states of the graph `build_native_onnx` produces for this config (`streaming_layout`:
+    see `build_native_onnx`)."""
     streaming = export_config.form == "streaming"
     time_axis: int | str = "chunk" if streaming else "time"
     if export_config.fixed_steps is not None:
@@ -81,7 +85,7 @@ def native_interface(
         inputs.append(TensorSpec("lengths", "int64", ["batch"], "valid steps per sequence, in [1, time]"))
     states: list[StateSpec] = []
     if streaming:
-        states = streaming_state_specs(config)
+        states = streaming_state_specs(config, streaming_layout)
     elif export_config.with_state_inputs:
         states = recurrent_state_specs(config)
     inputs += [TensorSpec(s.input_name, s.dtype, s.shape, s.description) for s in states]
@@ -109,14 +113,26 @@ def native_interface(
 
 
 def build_native_onnx(
-    model: SequenceModel, export_config: ExportConfig, preprocessing: Preprocessing | None = None
+    model: SequenceModel,
+    export_config: ExportConfig,
+    preprocessing: Preprocessing | None = None,
+    streaming_layout: str = "slim",
 ) -> tuple[onnx.ModelProto, GraphInterface]:
-    """`preprocessing`: the checkpoint's; its mean/std become the graph's first ops (see `input_normalization`)."""
+    """`preprocessing`: the checkpoint's; its mean/std become the graph's first ops (see `input_normalization`).
+
+    `streaming_layout` (streaming form only): "slim" (issue 21, what `export` writes) carries one state pair per
+    layer, fed straight into and read straight out of the fused nodes, and names graph outputs after the values
+    themselves: no Slice, Concat or Identity runs on a call. "stacked" writes the previous layout (states
+    [layers*directions, batch, H], byte for byte as before), kept so old graphs can be rebuilt and compared."""
     config = model.config
     streaming = export_config.form == "streaming"
     if streaming and (reason := streaming_unsupported_reason(config)):
         raise ExportError(reason)
-    interface = native_interface(config, export_config, input_normalization(config, export_config, preprocessing))
+    if streaming_layout not in STREAMING_LAYOUTS:
+        raise ExportError(f"streaming layout {streaming_layout!r}: choose {' or '.join(STREAMING_LAYOUTS)}")
+    slim = streaming and streaming_layout == "slim"
+    normalization = input_normalization(config, export_config, preprocessing)
+    interface = native_interface(config, export_config, normalization, streaming_layout)
     g = GraphBuilder(f"edgelstm_{export_config.form}")
     for spec in interface.inputs:
         elem = {"float32": FLOAT, "int64": INT64}[spec.dtype]
@@ -158,9 +174,12 @@ def build_native_onnx(
     layer_input = x_tm
     for layer in range(config.num_layers):
         weights = [direction_weights(model, layer, d) for d in range(directions)]
-        whole = streaming and config.num_layers == 1
-        init_h = _layer_state(g, "h_in", layer, directions, whole) if "h_in" in input_names else None
-        init_c = _layer_state(g, "c_in", layer, directions, whole) if "c_in" in input_names else None
+        if slim:  # the layer's own state inputs, read by the fused node as they are
+            init_h, init_c = _slim_layer_inputs(interface.states, layer)
+        else:
+            whole = streaming and config.num_layers == 1
+            init_h = _layer_state(g, "h_in", layer, directions, whole) if "h_in" in input_names else None
+            init_c = _layer_state(g, "c_in", layer, directions, whole) if "c_in" in input_names else None
         if impl == "fused":
             out = fused_layer(g, config, layer, layer_input, weights, seq, init_h, init_c)
         else:
@@ -169,16 +188,21 @@ def build_native_onnx(
         layer_input = out.y
 
     output = _head(g, model, interface, layers[-1], has_lengths, steps)
-    g.add_output(output, "output", FLOAT, interface.outputs[0].shape)
-    state_values = {
-        "h_out": _concat(g, [lo.h for lo in layers], "h_final"),
-        "c_out": _concat(g, [lo.c for lo in layers if lo.c is not None], "c_final") if config.has_cell_state else None,
-    }
+    # The slim form names each output after the value itself; the other forms keep their Identity outputs (bytes).
+    expose = g.name_output if slim else g.add_output
+    expose(output, "output", FLOAT, interface.outputs[0].shape)
+    if slim:
+        state_values = _slim_layer_outputs(interface.states, layers)
+    else:
+        state_values = {
+            "h_out": _concat(g, [lo.h for lo in layers], "h_final"),
+            "c_out": _concat(g, [lo.c for lo in layers if lo.c is not None], "c_final") if config.has_cell_state else None,
+        }
     state_values.update(_pooling_state_outputs(g, config, streaming, layers[-1].y, steps))
     for spec in interface.outputs[1:]:
         value = state_values[spec.name]
         assert value is not None
-        g.add_output(value, spec.name, FLOAT, spec.shape)
+        expose(value, spec.name, FLOAT, spec.shape)
 
     onnx_model = helper.make_model(
         # Every form is pruned: ORT keeps and runs nodes whose outputs nobody reads (the shape chain a fused graph
@@ -230,6 +254,22 @@ def _layer_state(g: GraphBuilder, name: str, layer: int, directions: int, whole:
         ],
         f"{name}_layer{layer}",
     )
+
+
+def _slim_layer_inputs(states: list[StateSpec], layer: int) -> tuple[str | None, str | None]:
+    """Layer `layer`'s h and c state inputs in the slim layout (c None for a GRU)."""
+    mine = {s.name.rstrip("0123456789"): s.input_name for s in states if s.rows and s.rows[0].startswith(f"layer{layer}.")}
+    return mine.get("h"), mine.get("c")
+
+
+def _slim_layer_outputs(states: list[StateSpec], layers: list[LayerOutput]) -> dict[str, str | None]:
+    """Each slim state output's value: the final h / c each layer's node writes, by output name."""
+    values: dict[str, str | None] = {}
+    for spec in states:
+        if spec.rows:  # pooling accumulators have no layer rows; they are added by _pooling_state_outputs
+            layer = layers[int(spec.rows[0].split(".")[0].removeprefix("layer"))]
+            values[spec.output_name] = layer.c if spec.name.startswith("c") else layer.h
+    return values
 
 
 def _concat(g: GraphBuilder, values: list[str], hint: str) -> str:

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import onnx
 import onnx_ir as ir
+from onnx_ir.passes import Sequential
+from onnx_ir.passes.common import IdentityEliminationPass, LiftConstantsToInitializersPass, RemoveUnusedNodesPass
 
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.feeds import data_shape, sequence_feeds
@@ -154,10 +156,12 @@ def expose_rnn_state(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[Expo
             graph.outputs.append(final)
             taken |= {f"{prefix}_{slot}_in", out_name}
             exposed.append(ExposedState(node.name or "", node.op_type, f"{prefix}_{slot}_in", out_name, shape))
-    # Zeros builders (Shape -> ConstantOfShape -> Slice) are read by nothing now.
-    from onnx_ir.passes.common import RemoveUnusedNodesPass
-
-    RemoveUnusedNodesPass()(ir_model)
+    # Zeros builders (Shape -> ConstantOfShape -> Slice) are read by nothing now. A streaming graph runs once per
+    # chunk, often per step, where every node is a fixed cost (issue 21): Constant nodes become initializers and
+    # Identity copies go, so what runs per call is the recurrent nodes and what the model itself computes.
+    Sequential(
+        LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0), IdentityEliminationPass(), RemoveUnusedNodesPass()
+    )(ir_model)
     proto = ir.to_proto(ir_model)
     del proto.metadata_props[:]  # edgelstm metadata of the sequence graph would describe the wrong interface
     return proto, exposed

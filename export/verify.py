@@ -22,6 +22,7 @@ from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compa
 from edgelstm.errors import ConfigError, InputShapeError, first_line
 from edgelstm.export.native import random_inputs_like
 from edgelstm.model import SequenceModel
+from edgelstm.state import torch_state_groups
 
 Feeds = dict[str, np.ndarray]
 MAX_VERIFY_STEPS = 10_000
@@ -117,21 +118,27 @@ class VerificationResult:
 def native_reference(model: SequenceModel, interface: GraphInterface) -> TorchReference:
     """The torch computation an edgelstm graph must reproduce, outputs in the graph's order."""
     model = model.eval()
-    state_inputs = [s.input_name for s in interface.states]
+    groups = torch_state_groups(interface.states)  # the slim layout's per-layer states, stacked as torch holds them
     normalization = interface.normalization
 
     def run(feeds: Feeds) -> list[np.ndarray]:
         # A graph that takes raw features standardises them first: the model sees (x - mean) / std, computed here
         # in x's own dtype with the same two operations, so the float32 graph and torch see identical bits.
         x = torch.from_numpy(normalization.standardize(feeds["x"]) if normalization else feeds["x"])
-        states = tuple(torch.from_numpy(feeds[name]) for name in state_inputs) or None
+        states = tuple(torch.cat([torch.from_numpy(feeds[s.input_name]) for s in group]) for group in groups) or None
         with torch.no_grad():
             if interface.form == "streaming":
                 y, final = model.forward_streaming(x, states)
             else:
                 lengths = torch.from_numpy(feeds["lengths"]) if "lengths" in feeds else None
                 y, final = model(x, lengths, states)
-        return [y.numpy(), *(s.numpy() for s in final)]
+        if not groups:  # a sequence graph without state inputs: its state outputs are torch's, in torch's order
+            return [y.numpy(), *(s.numpy() for s in final)]
+        finals: dict[str, np.ndarray] = {}
+        for group, value in zip(groups, final, strict=True):
+            sizes = [len(s.rows) for s in group] if len(group) > 1 else [value.shape[0]]
+            finals.update((s.output_name, part.numpy()) for s, part in zip(group, torch.split(value, sizes), strict=True))
+        return [y.numpy(), *(finals[o.name] for o in interface.outputs[1:])]
 
     return run
 

@@ -70,6 +70,12 @@ class SessionSettings:
     # spinning, full optimization, no session config entry, not even edgelstm's weight-only one); only the provider
     # and, when intra_op_threads > 0, the thread count are set. Issue 19: artifacts are timed this way too.
     plain: bool = False
+    # ORT's memory pattern (plans a call's buffers from the previous call of the same shape) and CPU arena (pools
+    # allocations). Both on is ORT's default and right for long calls; for one-chunk streaming calls, turning both
+    # off measured ~1-1.6 us a call faster (issue 21; scripts/bench_slim_step.py --settings), see
+    # edgelstm.session_policy.STREAMING_SETTINGS.
+    memory_pattern: bool = True
+    cpu_arena: bool = True
 
     def __post_init__(self) -> None:
         if self.execution_mode not in EXECUTION_MODES:
@@ -135,6 +141,8 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
         ort.ExecutionMode.ORT_PARALLEL if settings.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
     )
     options.graph_optimization_level = _optimization_level(ort, settings.graph_optimization)
+    options.enable_mem_pattern = settings.memory_pattern
+    options.enable_cpu_mem_arena = settings.cpu_arena
     if provider != "CPUExecutionProvider":
         # Fail instead of quietly running nodes on the CPU when the accelerator cannot take them.
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")

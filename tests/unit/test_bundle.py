@@ -31,7 +31,8 @@ def test_bundle_holds_everything_an_app_needs(streaming_artifact: Path, tmp_path
         "README.md",
     }
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert [s["input_name"] for s in manifest["state"]] == ["h_in"] and manifest["state"][0]["initial_value"] == 0.0
+    assert [s["input_name"] for s in manifest["state"]] == ["h0_in", "h1_in"]  # issue 21: one state pair per layer
+    assert manifest["state"][0]["initial_value"] == 0.0
     assert manifest["labels"] == ["a", "b", "c"] and manifest["preprocessing"]["feature_std"] == [1.0] * 5
     assert {u["execution_provider"] for u in manifest["mobile_usability"]} == {
         "NNAPI",

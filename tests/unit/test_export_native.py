@@ -52,23 +52,28 @@ def test_fused_graphs_use_the_fused_ops_and_loop_graphs_do_not(impl: str) -> Non
                 assert (cell == "peephole") == (len(node.input) == 8 and node.input[7] != "")
 
 
+@pytest.mark.parametrize("layout", ["slim", "stacked"])
 @pytest.mark.parametrize("impl", ["fused", "loop"])
-def test_streaming_graph_chunk_by_chunk_equals_sequence_graph(impl: str) -> None:
+def test_streaming_graph_chunk_by_chunk_equals_sequence_graph(impl: str, layout: str) -> None:
+    """Both layouts carry the same state: the slim one per layer (h0_in, h1_in), the stacked one (written before
+    issue 21) as one h_in [layers, batch, H]."""
     model = tiny_model(cell="gru", layers=2, head="per_step")
     seq_graph, _ = build_native_onnx(model, ExportConfig(form="sequence", impl=impl, with_lengths=False))
-    stream_graph, _stream_if = build_native_onnx(model, ExportConfig(form="streaming", impl=impl))
+    stream_graph, stream_if = build_native_onnx(model, ExportConfig(form="streaming", impl=impl), streaming_layout=layout)
     seq = session_from_onnx(seq_graph.SerializeToString())
     stream = session_from_onnx(stream_graph.SerializeToString())
     x = np.random.default_rng(0).standard_normal((2, 23, 5)).astype(np.float32)
     full, h_full = seq.run(["output", "h_out"], {"x": x})
-    state = {"h_in": np.zeros((2, 2, 8), np.float32)}
+    pairs = {s.output_name: s.input_name for s in stream_if.states}
+    assert list(pairs.values()) == (["h0_in", "h1_in"] if layout == "slim" else ["h_in"])
+    state = {name: np.zeros((2 // len(pairs), 2, 8), np.float32) for name in pairs.values()}
     pieces = []
     for start in range(0, 23, 5):
-        y, h = stream.run(["output", "h_out"], {"x": x[:, start : start + 5], **state})
+        y, *states = stream.run(["output", *pairs], {"x": x[:, start : start + 5], **state})
         pieces.append(y)
-        state = {"h_in": h}
+        state = dict(zip(pairs.values(), states, strict=True))
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, atol=1e-5)
-    np.testing.assert_allclose(state["h_in"], h_full, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(list(state.values())), h_full, atol=1e-5)
 
 
 def test_export_is_byte_identical_for_the_same_model(tmp_path: Path) -> None:
@@ -85,12 +90,16 @@ def test_metadata_describes_interface_and_state_layout(tmp_path: Path) -> None:
     assert meta.model_config == model.config
     assert meta.interface == result.interface
     names = [s.name for s in meta.interface.states]
-    assert names == ["h", "c", "pool_sum", "pool_count"]
-    h = meta.interface.states[0]
-    assert h.shape == [2, "batch", 8] and h.rows == ["layer0.forward", "layer1.forward"] and h.initial_value == 0.0
+    assert names == ["h0", "c0", "h1", "c1", "pool_sum", "pool_count"]  # issue 21: one state pair per layer
+    h1 = meta.interface.states[2]
+    assert h1.shape == [1, "batch", 8] and h1.rows == ["layer1.forward"] and h1.initial_value == 0.0
     graph = onnx.load(str(result.path))
-    assert [i.name for i in graph.graph.input] == ["x", "h_in", "c_in", "pool_sum_in", "pool_count_in"]
-    assert [o.name for o in graph.graph.output] == ["output", "h_out", "c_out", "pool_sum_out", "pool_count_out"]
+    assert [i.name for i in graph.graph.input] == ["x", "h0_in", "c0_in", "h1_in", "c1_in", "pool_sum_in", "pool_count_in"]
+    assert [o.name for o in graph.graph.output] == [
+        "output",
+        *("h0_out", "c0_out", "h1_out", "c1_out"),
+        *("pool_sum_out", "pool_count_out"),
+    ]
 
 
 def test_batch_and_time_axes_are_symbolic() -> None:
@@ -222,13 +231,12 @@ def test_fused_sequence_graph_copies_no_layer_output(cell: str, head: str) -> No
 @pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 2), ("peephole", 1)])
 def test_fused_streaming_graph_has_no_shape_chain_or_layer_transposes(cell: str, layers: int) -> None:
     """Each node costs a one-step call ~0.3-0.7 us in ORT: the fused streaming graph keeps only the input and output
-    Transposes (batch-major interface around time-major kernels), no Shape/Gather chain, and no Slice of a
-    single-layer state."""
+    Transposes (batch-major interface around time-major kernels), no Shape/Gather chain, and (issue 21) no Slice,
+    Concat or Identity around the recurrent nodes: each layer reads and writes its own state pair."""
     graph, _ = build_native_onnx(tiny_model(cell=cell, layers=layers), ExportConfig(form="streaming", impl="fused"))
     ops = [n.op_type for n in graph.graph.node]
-    assert not {"Shape", "Gather"} & set(ops)
+    assert not {"Shape", "Gather", "Slice", "Concat", "Identity"} & set(ops)
     assert ops.count("Transpose") == 2
     assert ops.count("Squeeze") == layers
-    assert ("Slice" in ops) == (layers > 1)
     read = {i for n in graph.graph.node for i in n.input} | {o.name for o in graph.graph.output}
     assert all(any(o in read for o in n.output) for n in graph.graph.node)  # no node left whose output nobody reads

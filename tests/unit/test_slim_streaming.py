@@ -1,0 +1,111 @@
+"""Issue 21: the slim streaming graph (one state pair per layer read and written by the fused nodes themselves, no
+Slice / Concat / Identity per call), its parity chunk by chunk, and graphs in the layout written before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import sequence_feeds
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.session import session_from_onnx
+from edgelstm.artifact.streaming import StreamingSession
+from edgelstm.errors import ExportError
+from edgelstm.export.api import export_model, write_stacked_streaming
+from edgelstm.export.native import build_native_onnx
+from tests.support.slim_streaming import loaded_tiny
+
+STEPS = 23  # not a multiple of 7: the last chunk is a short one
+
+
+@pytest.mark.parametrize(
+    "cell,ops",
+    [
+        ("lstm", ["Transpose", "LSTM", "Squeeze", "LSTM", "Squeeze", "Transpose", "MatMul", "Add"]),
+        ("gru", ["Transpose", "GRU", "Squeeze", "GRU", "Squeeze", "Transpose", "MatMul", "Add"]),
+    ],
+)
+def test_slim_graph_is_the_recurrent_nodes_and_the_head(cell: str, ops: list[str]) -> None:
+    graph, interface = build_native_onnx(loaded_tiny(cell, 2).module, ExportConfig(form="streaming"))
+    assert [n.op_type for n in graph.graph.node] == ops
+    fused = [n for n in graph.graph.node if n.op_type in ("LSTM", "GRU")]
+    slots = ("h", "c") if cell == "lstm" else ("h",)
+    for layer, node in enumerate(fused):
+        # the node reads its own state inputs and writes the graph's state outputs: nothing in between
+        assert [node.input[5 + k] for k in range(len(slots))] == [f"{s}{layer}_in" for s in slots]
+        assert list(node.output[1:]) == [f"{s}{layer}_out" for s in slots]
+    assert graph.graph.node[-1].output[0] == "output"
+    assert [s.input_name for s in interface.states] == [f"{s}{k}_in" for k in range(2) for s in slots]
+    assert all(s.shape == [1, "batch", 8] for s in interface.states)
+
+
+def test_one_layer_model_keeps_its_state_names() -> None:
+    _, interface = build_native_onnx(loaded_tiny("lstm", 1).module, ExportConfig(form="streaming"))
+    assert [(s.input_name, s.output_name) for s in interface.states] == [("h_in", "h_out"), ("c_in", "c_out")]
+
+
+def test_stacked_layout_is_the_previous_graph() -> None:
+    graph, interface = build_native_onnx(
+        loaded_tiny("lstm", 2).module, ExportConfig(form="streaming"), streaming_layout="stacked"
+    )
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("Slice") == 4 and ops.count("Concat") == 2 and ops.count("Identity") == 3
+    assert [s.input_name for s in interface.states] == ["h_in", "c_in"]
+    with pytest.raises(ExportError, match="streaming layout"):
+        build_native_onnx(loaded_tiny("lstm", 2).module, ExportConfig(form="streaming"), streaming_layout="wide")
+
+
+def _one_call(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    info = open_artifact(path)
+    names = [o.name for o in info.interface.outputs]
+    outputs = session_from_onnx(path).run(names, sequence_feeds(info.interface, x, None, "test"))
+    return dict(zip(names, outputs, strict=True))
+
+
+def _streamed(path: Path, x: np.ndarray, chunk: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    stream = StreamingSession.open(path, batch=x.shape[0])
+    pieces = [stream.step(x[:, start : start + chunk]) for start in range(0, x.shape[1], chunk)]
+    return {n: np.concatenate([p[n] for p in pieces], axis=1) for n in pieces[0]}, stream.state
+
+
+@pytest.mark.parametrize(
+    "cell,layers,head,impl",
+    [
+        ("lstm", 1, "per_step", "auto"),
+        ("gru", 1, "per_step", "auto"),
+        ("lstm", 2, "classify-last", "auto"),
+        ("gru", 2, "per_step", "auto"),
+        ("peephole", 2, "per_step", "auto"),
+        ("lstm", 2, "classify-mean", "loop"),
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_streaming_in_chunks_matches_one_call(tmp_path: Path, cell: str, layers: int, head: str, impl: str, chunk: int) -> None:
+    """Parity of the slim graph through StreamingSession at chunks of 1 and 7 against one call over all the steps
+    (bidirectional models cannot stream: export refuses them, see test_export_native)."""
+    loaded = loaded_tiny(cell, layers, head)
+    path = export_model(loaded, tmp_path, ExportConfig(form="streaming", impl=impl)).path
+    x = np.random.default_rng(1).standard_normal((2, STEPS, 5)).astype(np.float32)
+    whole = _one_call(path, x)
+    streamed, state = _streamed(path, x, chunk)
+    np.testing.assert_allclose(streamed["output"], whole["output"], atol=1e-5)
+    for spec in open_artifact(path).interface.states:  # the state the stream ended with is the one call's
+        np.testing.assert_allclose(state[spec.input_name], whole[spec.output_name], atol=1e-5)
+
+
+def test_old_layout_graph_still_streams(tmp_path: Path) -> None:
+    """A graph written before issue 21 (stacked h_in/c_in) runs through StreamingSession and matches the slim graph
+    of the same model step for step."""
+    loaded = loaded_tiny("lstm", 2, "per_step")
+    old = write_stacked_streaming(loaded, tmp_path / "old.onnx")
+    new = export_model(loaded, tmp_path / "new", ExportConfig(form="streaming")).path
+    assert [i.name for i in onnx.load(str(old)).graph.input] == ["x", "h_in", "c_in"]
+    x = np.random.default_rng(2).standard_normal((1, STEPS, 5)).astype(np.float32)
+    old_out, old_state = _streamed(old, x, 1)
+    new_out, new_state = _streamed(new, x, 1)
+    np.testing.assert_allclose(old_out["output"], new_out["output"], atol=1e-6)
+    np.testing.assert_allclose(old_state["h_in"], np.concatenate([new_state["h0_in"], new_state["h1_in"]]), atol=1e-6)
