@@ -50,11 +50,17 @@ def print_summary(summary: ModelSummary) -> None:
             + ")",
         )
     console.print(overview)
-    if summary.states:
-        table = Table(title="recurrent state (sequence form outputs; inputs with --state-inputs)")
+    titles = (
+        (summary.states, "recurrent state (sequence form outputs; inputs with --state-inputs)"),
+        (summary.streaming_states, "streaming form state (one pair per layer, fed back every call)"),
+    )
+    for states, title in titles:
+        if not states:
+            continue
+        table = Table(title=title)
         for col in ("state", "input", "output", "shape", "rows"):
             table.add_column(col)
-        for s in summary.streaming_states or summary.states:
+        for s in states:
             table.add_row(s.name, s.input_name, s.output_name, _shape(s.shape), ", ".join(s.rows) or s.description)
         console.print(table)
     forms = Table(title="export forms")

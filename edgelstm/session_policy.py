@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from edgelstm.artifact.session import EXECUTION_MODES, SessionSettings
+from edgelstm.artifact.session import EXECUTION_MODES, STREAMING_SESSION, SessionSettings
 from edgelstm.errors import ConfigError, SessionPolicyError
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "NOT_MEASURED",
     "PolicyEntry",
     "SessionPolicy",
+    "StreamingPolicy",
     "entry_from_bench",
     "policy_from_bench_rows",
     "settings_for",
@@ -63,6 +64,65 @@ class PolicyEntry:
         }
 
 
+STREAMING_EVIDENCE = (
+    "scripts/bench_slim_step.py (session settings table): threads 1 and 2 x spinning x memory pattern x CPU arena, "
+    "2x128 LSTM and GRU streaming graphs at one step per call through StreamingSession, thread CPU time"
+)
+
+
+@dataclass(frozen=True)
+class StreamingPolicy:
+    """How one-chunk streaming calls run fastest (issue 21): threads, spinning, ORT's memory pattern and CPU arena,
+    and states kept in bound buffers (IO binding) instead of fed per call, as `measured_by` measured them.
+    StreamingSession opens with these settings (edgelstm.artifact.session.STREAMING_SESSION); a bundle carries them
+    for its app code."""
+
+    intra_op_threads: int = STREAMING_SESSION.intra_op_threads
+    allow_spinning: bool = STREAMING_SESSION.allow_spinning
+    memory_pattern: bool = STREAMING_SESSION.memory_pattern
+    cpu_arena: bool = STREAMING_SESSION.cpu_arena
+    io_binding: bool = True
+    measured_by: str = STREAMING_EVIDENCE
+
+    def settings(self, base: SessionSettings | None = None) -> SessionSettings:
+        """These settings over `base` (provider, graph optimization): what a streaming session opens with."""
+        return replace(
+            base or SessionSettings(),
+            intra_op_threads=self.intra_op_threads,
+            allow_spinning=self.allow_spinning,
+            memory_pattern=self.memory_pattern,
+            cpu_arena=self.cpu_arena,
+        )
+
+    def describe(self) -> str:
+        """One line: "1 thread, no spinning, memory pattern off, CPU arena off, states bound (IO binding)"."""
+        on = {True: "on", False: "off"}
+        return (
+            f"{_plural(self.intra_op_threads, 'thread')}, {'spinning' if self.allow_spinning else 'no spinning'}, "
+            f"memory pattern {on[self.memory_pattern]}, CPU arena {on[self.cpu_arena]}, "
+            f"states {'bound (IO binding)' if self.io_binding else 'fed per call'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The streaming settings as JSON-ready data for the policy and the bundle's manifest."""
+        return {**asdict(self), "summary": self.describe()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StreamingPolicy:
+        """Strict: a malformed entry is one SessionPolicyError naming the key."""
+        if not isinstance(data, Mapping):
+            raise SessionPolicyError(f"'streaming' must be an object, got {type(data).__name__}")
+        threads = data.get("intra_op_threads")
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+            raise SessionPolicyError(f"streaming.intra_op_threads must be an integer 0..{MAX_THREADS}, got {str(threads)[:40]!r}")
+        flags = {}
+        for key in ("allow_spinning", "memory_pattern", "cpu_arena", "io_binding"):
+            if not isinstance(data.get(key), bool):
+                raise SessionPolicyError(f"streaming.{key} must be true or false, got {str(data.get(key))[:40]!r}")
+            flags[key] = data[key]
+        return cls(threads, **flags, measured_by=_text(data, "measured_by"))
+
+
 @dataclass(frozen=True)
 class SessionPolicy:
     """The ORT session settings to use by batch size, as measured by bench, or why none were measured."""
@@ -73,6 +133,7 @@ class SessionPolicy:
     artifact: str = ""  # the artifact it was measured on
     source: str = ""  # the bench report's file name
     measured_on: dict[str, str] = field(default_factory=dict)  # cpu_count, machine, onnxruntime
+    streaming: StreamingPolicy = field(default_factory=StreamingPolicy)  # one-chunk calls (issue 21)
 
     @classmethod
     def not_measured(cls, reason: str, artifact: str = "") -> SessionPolicy:
@@ -116,6 +177,7 @@ class SessionPolicy:
             "defaults": {"intra_op_threads": DEFAULTS.intra_op_threads, "allow_spinning": DEFAULTS.allow_spinning},
         }
         data["artifact"] = self.artifact
+        data["streaming"] = self.streaming.to_dict()
         if self.measured:
             data.update(source=self.source, measured_on=dict(self.measured_on))
         else:
@@ -130,13 +192,17 @@ class SessionPolicy:
         status = data.get("status")
         if status not in (MEASURED, NOT_MEASURED):
             raise SessionPolicyError(f"'status' must be {MEASURED!r} or {NOT_MEASURED!r}, got {str(status)[:40]!r}")
+        # absent in policies written before issue 21: the settings measured since then
+        streaming = StreamingPolicy.from_dict(data["streaming"]) if "streaming" in data else StreamingPolicy()
         by_batch = data.get("by_batch", [])
         if not isinstance(by_batch, list):
             raise SessionPolicyError(f"'by_batch' must be a list, got {type(by_batch).__name__}")
         if status == NOT_MEASURED:
             if by_batch:
                 raise SessionPolicyError("'by_batch' must be empty when the policy was not measured")
-            return cls.not_measured(_text(data, "reason") or "no reason recorded", _text(data, "artifact"))
+            return replace(
+                cls.not_measured(_text(data, "reason") or "no reason recorded", _text(data, "artifact")), streaming=streaming
+            )
         if not by_batch:
             raise SessionPolicyError("a measured policy needs at least one 'by_batch' entry")
         entries = tuple(_entry(i, e) for i, e in enumerate(by_batch))
@@ -146,7 +212,7 @@ class SessionPolicy:
         measured_on = data.get("measured_on", {})
         if not isinstance(measured_on, Mapping) or not all(isinstance(v, str) for v in measured_on.values()):
             raise SessionPolicyError("'measured_on' must map names to strings")
-        return cls(MEASURED, entries, "", _text(data, "artifact"), _text(data, "source"), dict(measured_on))
+        return cls(MEASURED, entries, "", _text(data, "artifact"), _text(data, "source"), dict(measured_on), streaming)
 
 
 def settings_for(policy: SessionPolicy | None, batch: int, base: SessionSettings | None = None) -> SessionSettings:

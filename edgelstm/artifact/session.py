@@ -103,6 +103,13 @@ class SessionSettings:
         return cls(intra_op_threads=threads, allow_spinning=allow_spinning, execution_mode=execution_mode)
 
 
+# What a streaming app's one-chunk calls run fastest with (issue 21), measured by scripts/bench_slim_step.py
+# --settings over threads (1, 2), spinning, memory pattern and CPU arena on the 2x128 LSTM and GRU at chunk 1:
+# 1 intra-op thread, no spinning, memory pattern and CPU arena off (see docs/concepts/streaming.md for the table).
+# StreamingSession opens with it; the bundle's session policy carries it (edgelstm.session_policy.StreamingPolicy).
+STREAMING_SESSION = SessionSettings(intra_op_threads=1, allow_spinning=False, memory_pattern=False, cpu_arena=False)
+
+
 def resolve_provider(name: str) -> str:
     """Forgiving name ("cpu", "CUDA", "CUDAExecutionProvider") -> ORT provider name, or a listing error."""
     import onnxruntime as ort

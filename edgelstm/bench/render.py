@@ -61,8 +61,12 @@ def print_bench(report: BenchReport) -> None:
     _print_best(report)
     _print_roofline(report)
     if report.streaming:
-        stream = Table(title="streaming: per-step cost, chunk by chunk with state carried (1 thread)")
-        for column in ("artifact", "chunk", "mode", "us per step", "one call over the sequence, us per step", "ratio"):
+        stream = Table(
+            title="streaming: per-step cost, chunk by chunk with state carried (1 thread), against its floor: a "
+            "pass-through graph's per-call cost (floor) plus the model's compute per step (one call over the sequence)"
+        )
+        columns = ("artifact", "chunk", "mode", "us per step", "one call, us per step", "floor, us per call")
+        for column in (*columns, "floor/chunk + one call", "ratio"):
             stream.add_column(column)
         for cost in report.streaming:
             whole = cost.whole_sequence_per_step_us
@@ -72,6 +76,8 @@ def print_bench(report: BenchReport) -> None:
                 cost.mode,
                 f"{cost.per_step_us:.1f}",
                 f"{whole:.1f}",
+                f"{cost.floor_us:.1f}" if cost.floor_us > 0 else "not measured",
+                f"{cost.floor_plus_compute_us:.1f}" if cost.floor_us > 0 else "-",
                 f"{cost.per_step_us / whole:.2f}x" if whole > 0 else "-",
             )
         console.print(stream)

@@ -32,11 +32,20 @@ class StreamingCostResult:
     steps: int
     mode: str
     per_step_us: float
-    whole_sequence_per_step_us: float
+    whole_sequence_per_step_us: float  # the model's compute per step, as one long call pays it
+    # Issue 21: per call, a pass-through graph with the artifact's inputs and outputs called the same way
+    # (edgelstm.bench.floor); 0.0 in reports written before it was measured.
+    floor_us: float = 0.0
+
+    @property
+    def floor_plus_compute_us(self) -> float:
+        """The per-step cost this chunk could reach if the graph added nothing to ORT's per-call floor and the
+        model's own compute: floor / chunk + one-call per-step cost."""
+        return self.floor_us / self.chunk + self.whole_sequence_per_step_us
 
     def to_dict(self) -> dict[str, Any]:
-        """The streaming cost as bench report JSON."""
-        return asdict(self)
+        """The streaming cost as bench report JSON, with the floor plus compute it is compared with."""
+        return {**asdict(self), "floor_plus_compute_us": self.floor_plus_compute_us}
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,7 @@ class BenchReport:
             versions=dict(data["versions"]),
             latencies=[LatencyResult(**strip(r, "sequences_per_s", "steps_per_s")) for r in data["latencies"]],
             cold_starts=[ColdStartResult(**r) for r in data["cold_starts"]],
-            streaming=[StreamingCostResult(**r) for r in data["streaming"]],
+            streaming=[StreamingCostResult(**strip(r, "floor_plus_compute_us")) for r in data["streaming"]],
             sizes=[SizeResult(**strip(r, "bytes_per_parameter")) for r in data["sizes"]],
             # reports written before the roofline was measured have neither list
             ceilings=[CeilingResult(**strip(r, "gmacs_per_s")) for r in data.get("ceilings", [])],

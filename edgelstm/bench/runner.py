@@ -24,9 +24,9 @@ from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
-from edgelstm.artifact.session import EXECUTION_MODES, SessionSettings, session_from_onnx
-from edgelstm.artifact.streaming import StreamingSession
+from edgelstm.artifact.session import EXECUTION_MODES, STREAMING_SESSION, SessionSettings, session_from_onnx
 from edgelstm.artifact.walk import graphs
+from edgelstm.bench.floor import FloorSessions, fed_back_run, stepped
 from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, SizeResult, StreamingCostResult
 from edgelstm.bench.roofline import add_roofline
@@ -381,40 +381,36 @@ def _default_path_onnx(model: Any, features: int) -> Path:
 
 def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Generator) -> list[StreamingCostResult]:
     """Per-step cost of one call on a chunk, two ways an app calls the graph: "run" (session.run with a feed dict
-    from the one feed builder, each state output put back in it as a numpy array) and "helper" (edgelstm.artifact.streaming.StreamingSession: states in
-    bound ORT values, the stream going on from call to call), against one call over the whole sequence.
+    from the one feed builder, each state output put back in it as a numpy array; 1 thread, no spinning) and
+    "helper" (edgelstm.artifact.streaming.StreamingSession at STREAMING_SESSION, the settings it opens with: states
+    in bound ORT values, the stream going on from call to call), against one call over the whole sequence, and
+    (issue 21) each against its floor: a pass-through graph with the same inputs and outputs called the same way.
 
     Each sample is one call, interleaved with the others: on a loaded machine a timed pass over the whole sequence
     in chunks of 1 (a hundred calls) is preempted more often than not, and its median then measures the load."""
     session = session_from_onnx(info.path, SessionSettings(intra_op_threads=1))
+    streamed = session_from_onnx(info.path, STREAMING_SESSION)  # what StreamingSession opens with
+    floor = FloorSessions.open(info.interface)
     steps = max(config.steps)
     interface = info.interface
     feeds = _feeds(info, 1, steps, rng)
     x = feeds[interface.data_input.name]
-    names = [o.name for o in interface.outputs]
-    fed_back = [(names.index(s.output_name), s.input_name) for s in interface.states]
     workloads: list[tuple[int, str, Call]] = []
     for chunk in config.streaming_chunks:
-        piece = x[:, :chunk]
-        chunk_feeds = sequence_feeds(interface, np.ascontiguousarray(piece), None, str(info.path))
-        helper = StreamingSession(session, interface, batch=1, where=str(info.path))
-
-        def plain(f: dict[str, np.ndarray] = chunk_feeds) -> object:
-            outputs = session.run(names, f)
-            for index, name in fed_back:  # what an app without the helper does: each state back through numpy
-                f[name] = outputs[index]
-            return outputs
-
-        def helped(h: StreamingSession = helper, p: np.ndarray = piece) -> object:
-            return h.step(p)
-
-        workloads += [(chunk, "run", plain), (chunk, "helper", helped)]
+        piece = np.ascontiguousarray(x[:, :chunk])
+        chunk_feeds = sequence_feeds(interface, piece, None, str(info.path))
+        plain, helped = fed_back_run(session, interface, chunk_feeds), stepped(streamed, interface, piece, str(info.path))
+        floor_plain, floor_helped = floor.calls(piece, chunk_feeds)
+        workloads += [(chunk, "run", plain), (chunk, "helper", helped), (chunk, "run floor", floor_plain)]
+        workloads.append((chunk, "helper floor", floor_helped))
     # The one-call baseline is interleaved with the chunked variants: their ratio is the figure that matters.
     timings = time_interleaved([lambda: session.run(None, feeds)] + [call for _, _, call in workloads], _timer(config))
     whole_us = timings[0].p50_ms * 1e3 / steps
+    per_call = {(chunk, mode): t.p50_ms * 1e3 for (chunk, mode, _), t in zip(workloads, timings[1:], strict=True)}
     return [
-        StreamingCostResult(info.name, chunk, steps, mode, timing.p50_ms * 1e3 / chunk, whole_us)
-        for (chunk, mode, _), timing in zip(workloads, timings[1:], strict=True)
+        StreamingCostResult(info.name, chunk, steps, mode, us / chunk, whole_us, per_call[(chunk, f"{mode} floor")])
+        for (chunk, mode), us in per_call.items()
+        if not mode.endswith("floor")
     ]
 
 

@@ -86,12 +86,15 @@ def build_bundle(
         manifest["quantization"] = quantization
         manifest["session_policy"] = policy.to_dict()
         manifest["session_settings"] = _session_settings(policy)
+        if metadata.interface.form == "streaming":  # what one-chunk calls were measured fastest with (issue 21)
+            manifest["session_settings"]["streaming"] = policy.streaming.to_dict()
         if entries := weight_only_session_config(artifact):
             # Artifacts from before issue 19 (DequantizeLinear weights): the app must set these too, or the model
             # dequantizes on every call (1.2-1.6x slower). Current weight-only artifacts fold without any entry.
             manifest["session_settings"]["config_entries"] = entries
         (tmp / USAGE_NOTES).write_text(_usage_notes(name, manifest, policy))
-        append_streaming_notes(tmp / USAGE_NOTES, name, metadata.interface)  # the state-binding code per language
+        # the state-binding code per language, with the session settings measured for one-chunk calls
+        append_streaming_notes(tmp / USAGE_NOTES, name, metadata.interface, policy.streaming)
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         files = dict(manifest["files"])
@@ -311,4 +314,12 @@ def _usage_notes(name: str, manifest: dict[str, Any], policy: SessionPolicy) -> 
         ]
     for key, value in (one.get("config_entries") or {}).items():
         lines.append(f'- also set config entry `"{key}"` = `"{value}"` (without it this model runs slower)')
+    if manifest.get("streaming_usage"):
+        streaming = policy.streaming
+        lines += [
+            "",
+            f"Streaming, one chunk per call: {streaming.describe()} (measured by {streaming.measured_by}):",
+            "the code under Streaming from an app sets them; in Python `StreamingSession.open(path)` opens with them",
+            "(`edgelstm.bundle.manifest.read_manifest(...).session_policy.streaming.settings()` reads them back).",
+        ]
     return "\n".join(lines) + "\n"

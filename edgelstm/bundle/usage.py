@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgelstm.session_policy import StreamingPolicy
+
 __all__ = ["append_streaming_notes", "streaming_notes", "streaming_usage"]
 
 
@@ -71,16 +73,16 @@ class _Tensor:
         return _TYPES[self.dtype][column]
 
 
-def streaming_notes(interface: Any, model_file: str) -> str | None:
+def streaming_notes(interface: Any, model_file: str, policy: StreamingPolicy | None = None) -> str | None:
     """The state-binding pattern (two buffers per state, swapped every call; data and constants bound once) in
-    ORT's C++, Java/Kotlin and Swift APIs, for this bundle's own input, state and output names. None for a graph
-    that does not stream."""
+    ORT's C++, Java/Kotlin and Swift APIs, for this bundle's own input, state and output names, with the session
+    settings `policy` measured for one-chunk calls. None for a graph that does not stream."""
     if interface.form != "streaming" or not interface.states:
         return None
     dtypes = sorted({t.dtype for t in [*interface.inputs, *interface.outputs] if t.dtype not in _TYPES})
     if dtypes:
         return f"## Streaming from an app\n\nNo code here: tensors of type {', '.join(dtypes)} are not covered.\n"
-    n = _Names(interface)
+    n = _Names(interface, policy or StreamingPolicy())
     return "\n".join(
         [
             "## Streaming from an app: C++, Java/Kotlin, Swift",
@@ -90,6 +92,7 @@ def streaming_notes(interface: Any, model_file: str) -> str | None:
             "buffer and the constants are bound once and rewritten in place, so a call copies nothing else and",
             "builds nothing. `edgelstm.artifact.streaming.StreamingSession` does the same in Python.",
             "",
+            f"- session settings for one chunk per call: {n.policy.describe()}",
             f"- data: `{n.data.name}` {n.data.listed}, {n.data.dtype}; CHUNK = {n.chunk_text}",
             *(
                 f"- context: each call sees the last CONTEXT = {n.context} steps of the previous call's data first "
@@ -130,10 +133,10 @@ def streaming_notes(interface: Any, model_file: str) -> str | None:
     )
 
 
-def append_streaming_notes(readme: Path, name: str, interface: Any) -> bool:
+def append_streaming_notes(readme: Path, name: str, interface: Any, policy: StreamingPolicy | None = None) -> bool:
     """Adds the streaming code to a bundle's README.md being built; False (nothing added) for a graph that does
     not stream."""
-    notes = streaming_notes(interface, f"{name}.ort")
+    notes = streaming_notes(interface, f"{name}.ort", policy)
     if notes is None:
         return False
     readme = Path(readme)
@@ -144,7 +147,8 @@ def append_streaming_notes(readme: Path, name: str, interface: Any) -> bool:
 class _Names:
     """The calling convention in code terms: dims for one call at batch 1, identifiers for every name."""
 
-    def __init__(self, interface: Any) -> None:
+    def __init__(self, interface: Any, policy: StreamingPolicy) -> None:
+        self.policy = policy
         self.chunk = interface.chunk or 16
         confirmed = "the length the graph was confirmed at"
         self.chunk_text = f"{self.chunk} ({confirmed})" if interface.chunk else "any length (16 below)"
@@ -168,6 +172,32 @@ class _Names:
         if self.context:
             lines.append(f"{declare} CONTEXT = {self.context}{end}  // steps of the previous call seen again first")
         return [*lines, f"{declare} PER_STEP = {self.per_step}{end}  // values per step"]
+
+
+def _settings(policy: StreamingPolicy, language: str) -> list[str]:
+    """The session options of `policy` (measured for one-chunk calls) in one language's API."""
+    threads, spin = policy.intra_op_threads, "1" if policy.allow_spinning else "0"
+    if language == "cpp":
+        lines = [
+            f"    options.SetIntraOpNumThreads({threads});  // one chunk per call; see Session settings above",
+            f'    options.AddConfigEntry("session.intra_op.allow_spinning", "{spin}");',
+        ]
+        lines += ["    options.DisableMemPattern();"] if not policy.memory_pattern else []
+        return lines + (["    options.DisableCpuMemArena();"] if not policy.cpu_arena else [])
+    if language == "java":
+        lines = [
+            f"    options.setIntraOpNumThreads({threads});  // one chunk per call; see Session settings above",
+            f'    options.addConfigEntry("session.intra_op.allow_spinning", "{spin}");',
+        ]
+        lines += ["    options.setMemoryPatternOptimization(false);"] if not policy.memory_pattern else []
+        return lines + (["    options.setCPUArenaAllocator(false);"] if not policy.cpu_arena else [])
+    lines = [
+        f"    try options.setIntraOpNumThreads({threads})  // one chunk per call; see Session settings above",
+        f'    try options.addConfigEntry(withKey: "session.intra_op.allow_spinning", value: "{spin}")',
+    ]
+    if not (policy.memory_pattern and policy.cpu_arena):
+        lines.append("    // ORT's Objective-C/Swift API has no memory-pattern or CPU-arena setter: both stay on here")
+    return lines
 
 
 def _tensor(name: str, dtype: str, shape: list[int | str], span: str = "CHUNK") -> _Tensor:
@@ -222,8 +252,7 @@ def _cpp(n: _Names, model_file: str) -> list[str]:
         "",
         "  explicit Streamer(const ORTCHAR_T* model_path) {",
         "    Ort::SessionOptions options;",
-        "    options.SetIntraOpNumThreads(1);  // batch 1; see Session settings above",
-        '    options.AddConfigEntry("session.intra_op.allow_spinning", "0");',
+        *_settings(n.policy, "cpp"),
         "    session = Ort::Session(env, model_path, options);",
         f"    {x.ident}_value.push_back({value(x, x.ident + '_data')});",
         *(
@@ -299,8 +328,7 @@ def _java(n: _Names, model_file: str) -> list[str]:
         "",
         "  Streamer(OrtEnvironment env, String modelPath) throws OrtException {",
         "    OrtSession.SessionOptions options = new OrtSession.SessionOptions();",
-        "    options.setIntraOpNumThreads(1);  // batch 1; see Session settings above",
-        '    options.addConfigEntry("session.intra_op.allow_spinning", "0");',
+        *_settings(n.policy, "java"),
         "    session = env.createSession(modelPath, options);",
         f"    OnnxTensor {x.ident} = OnnxTensor.createTensor(env, {x.ident}Data, {shape(x)});",
     ]
@@ -378,8 +406,7 @@ def _swift(n: _Names, model_file: str) -> list[str]:
         "",
         "  init(env: ORTEnv, modelPath: String) throws {",
         "    let options = try ORTSessionOptions()",
-        "    try options.setIntraOpNumThreads(1)  // batch 1; see Session settings above",
-        '    try options.addConfigEntry(withKey: "session.intra_op.allow_spinning", value: "0")',
+        *_settings(n.policy, "swift"),
         "    session = try ORTSession(env: env, modelPath: modelPath, sessionOptions: options)",
         f"    let {x.ident} = {value(x, x.ident + 'Data')}",
     ]

@@ -1,0 +1,190 @@
+"""Issue 21's acceptance figures: a streamed step through StreamingSession against a step inside one long call.
+
+    python scripts/bench_slim_step.py [--quick] [--rounds 21] [--steps 100] [--skip-settings]
+
+Models: 2x128 LSTM (40 features) and 2x128 GRU (6 features), 7 classes, last-step head, random weights (the cost
+does not depend on the values), each exported in edgelstm's streaming form twice: the slim layout `export` writes
+(issue 21) and the stacked layout written before it (edgelstm.export.api.write_stacked_streaming), side by side.
+
+1. settings: the slim graph at chunk 1 through StreamingSession under every combination of intra-op threads (1, 2),
+   spinning, ORT's memory pattern and CPU arena; the fastest by thread CPU time is what STREAMING_SESSION should
+   hold (edgelstm/artifact/session.py), which the script says.
+2. per step: one call over --steps steps (feed dict, 1 thread, no spinning: the per-step cost of a step inside a long
+   call) and chunks of 1 and 16 through StreamingSession, old layout at the old default settings (1 thread, no
+   spinning) and new layout at STREAMING_SESSION; the ratio is per-step cost / one-call per-step cost (issue 21's
+   target: <= 3.0x at chunk 1; chunk 16 no worse than the old layout). Also the run's floor: the same
+   StreamingSession over a pass-through graph with the slim graph's inputs and outputs (edgelstm.bench.floor).
+3. parity: chunks of 1 and 7 through StreamingSession against one call over the same steps, max |error| of the
+   output, old and new layout.
+
+Every workload of a table is interleaved round by round (edgelstm.timing.time_batches: a new order each round, a
+batch of calls per sample), medians of the rounds, thread CPU time and wall time. Nothing is asserted. --quick:
+5 rounds of fewer calls, a sanity run (its figures are not the ones to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+MODELS = (("LSTM 2x128, 40 features", "lstm", 40), ("GRU 2x128, 6 features", "gru", 6))
+PARITY_STEPS = 23  # not a multiple of 7: the last chunk is a short one
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 rounds, fewer calls: a sanity run")
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--skip-settings", action="store_true")
+    args = parser.parse_args(argv)
+    rounds, calls = (5, 50) if args.quick else (args.rounds, 200)
+
+    import onnxruntime as ort
+
+    from edgelstm.artifact.session import STREAMING_SESSION
+
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, onnxruntime {ort.__version__} CPU EP, batch 1")
+    print(f"# load average at start: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"# {rounds} interleaved rounds x {calls} calls (one-call baseline: {max(calls // 20, 2)}); medians; us")
+    print(f"# STREAMING_SESSION: {_describe(STREAMING_SESSION)}")
+    with tempfile.TemporaryDirectory(prefix="bench-slim-") as tmp:
+        artifacts = {cell: _artifacts(Path(tmp), cell, features) for _, cell, features in MODELS}
+        if not args.skip_settings:
+            settings_table(artifacts, rounds, calls)
+        per_step_table(artifacts, rounds, calls, args.steps)
+        parity_table(artifacts)
+    return 0
+
+
+def _artifacts(root: Path, cell: str, features: int) -> dict[str, Path]:
+    """The slim and the stacked streaming graph of one random-weight model."""
+    import torch
+
+    from edgelstm.artifact.export_config import ExportConfig
+    from edgelstm.checkpoint import save_checkpoint
+    from edgelstm.config import HeadConfig, ModelConfig
+    from edgelstm.export.api import export_model, write_stacked_streaming
+    from edgelstm.loading import load_model
+    from edgelstm.model import SequenceModel
+
+    torch.manual_seed(0)
+    config = ModelConfig(input_size=features, hidden_size=128, cell=cell, num_layers=2, head=HeadConfig("classify", 7, "last"))
+    save_checkpoint(SequenceModel(config).eval(), root / cell / "ckpt")
+    loaded = load_model(str(root / cell / "ckpt"))
+    slim = export_model(loaded, root / cell / "slim", ExportConfig(form="streaming")).path
+    return {"new": slim, "old": write_stacked_streaming(loaded, root / cell / "old.onnx")}
+
+
+def _describe(settings: object) -> str:
+    s = settings
+    return (
+        f"{s.intra_op_threads} intra-op thread(s), spinning {'on' if s.allow_spinning else 'off'}, "  # type: ignore[attr-defined]
+        f"memory pattern {'on' if s.memory_pattern else 'off'}, CPU arena {'on' if s.cpu_arena else 'off'}"  # type: ignore[attr-defined]
+    )
+
+
+def _stepper(path: Path, settings: object, chunk: int, features: int):  # type: ignore[no-untyped-def]
+    """A StreamingSession on `path` and a call that steps it on `chunk` steps of zeros-free random data."""
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import session_from_onnx
+    from edgelstm.artifact.streaming import StreamingSession
+
+    info = open_artifact(path)
+    stream = StreamingSession(session_from_onnx(path, settings), info.interface, 1, str(path))  # type: ignore[arg-type]
+    piece = np.random.default_rng(chunk).standard_normal((1, chunk, features)).astype(np.float32)
+    return lambda: stream.step(piece)
+
+
+def settings_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: int) -> None:
+    from edgelstm.artifact.session import SessionSettings
+    from edgelstm.timing import time_batches
+
+    grid = list(itertools.product((1, 2), (False, True), (True, False), (True, False)))
+    print("\n## 1. session settings: slim graph, chunk 1, StreamingSession, per call (thread CPU / wall)\n")
+    print("| model | threads | spinning | memory pattern | CPU arena | cpu us | wall us |")
+    print("|---|---:|---|---|---|---:|---:|")
+    for label, cell, features in MODELS:
+        variants = [SessionSettings(intra_op_threads=t, allow_spinning=s, memory_pattern=m, cpu_arena=a) for t, s, m, a in grid]
+        steps = [_stepper(artifacts[cell]["new"], v, 1, features) for v in variants]
+        timings = time_batches(steps, rounds, calls)
+        best = min(range(len(variants)), key=lambda i: timings[i].cpu_us)
+        for i, (v, t) in enumerate(zip(variants, timings, strict=True)):
+            mark = " **fastest**" if i == best else ""
+            on = {True: "on", False: "off"}
+            print(
+                f"| {label}{mark} | {v.intra_op_threads} | {on[v.allow_spinning]} | {on[v.memory_pattern]} | "
+                f"{on[v.cpu_arena]} | {t.cpu_us:.2f} | {t.wall_us:.2f} |"
+            )
+        print(f"\nfastest for {label}: {_describe(variants[best])}\n")
+
+
+def per_step_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: int, steps: int) -> None:
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import STREAMING_SESSION, SessionSettings, session_from_onnx
+    from edgelstm.bench.floor import FloorSessions
+    from edgelstm.timing import time_batches
+
+    old_settings = SessionSettings()  # what StreamingSession opened with before issue 21
+    print(f"\n## 2. per step: one call over {steps} steps vs StreamingSession chunks (thread CPU / wall, us per step)\n")
+    print("| model | contender | chunk | cpu us/step | wall us/step | ÷ one-call step (cpu) | ÷ one-call step (wall) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, cell, features in MODELS:
+        new, old = artifacts[cell]["new"], artifacts[cell]["old"]
+        info = open_artifact(new)
+        x = np.random.default_rng(0).standard_normal((1, steps, features)).astype(np.float32)
+        whole = session_from_onnx(new, SessionSettings())
+        feeds = sequence_feeds(info.interface, x, None, str(new))
+        one_piece = np.ascontiguousarray(x[:, :1])
+        floor = FloorSessions.open(info.interface).calls(one_piece, sequence_feeds(info.interface, one_piece, None, "floor"))[1]
+        rows = [("one call (feed dict)", steps, lambda s=whole, f=feeds: s.run(None, f))]
+        for chunk in (1, 16):
+            rows += [
+                (
+                    f"old layout, old settings ({old_settings.intra_op_threads} thread, arena+pattern on)",
+                    chunk,
+                    _stepper(old, old_settings, chunk, features),
+                ),
+                ("new layout, STREAMING_SESSION", chunk, _stepper(new, STREAMING_SESSION, chunk, features)),
+            ]
+        rows.append(("floor: pass-through graph, STREAMING_SESSION", 1, floor))
+        counts = [max(calls // 20, 2)] + [calls] * (len(rows) - 1)
+        timings = time_batches([call for _, _, call in rows], rounds, counts)
+        one_cpu, one_wall = timings[0].cpu_us / steps, timings[0].wall_us / steps
+        for (name, chunk, _), t in zip(rows, timings, strict=True):
+            cpu, wall = t.cpu_us / chunk, t.wall_us / chunk
+            print(f"| {label} | {name} | {chunk} | {cpu:.2f} | {wall:.2f} | {cpu / one_cpu:.2f}x | {wall / one_wall:.2f}x |")
+
+
+def parity_table(artifacts: dict[str, dict[str, Path]]) -> None:
+    from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import session_from_onnx
+    from edgelstm.artifact.streaming import StreamingSession
+
+    print(f"\n## 3. streaming parity: chunks through StreamingSession vs one call, {PARITY_STEPS} steps, batch 2\n")
+    print("| model | layout | chunk | max abs error of `output` |")
+    print("|---|---|---:|---:|")
+    for label, cell, features in MODELS:
+        x = np.random.default_rng(3).standard_normal((2, PARITY_STEPS, features)).astype(np.float32)
+        for layout in ("old", "new"):
+            path = artifacts[cell][layout]
+            info = open_artifact(path)
+            whole = session_from_onnx(path).run(["output"], sequence_feeds(info.interface, x, None, str(path)))[0]
+            for chunk in (1, 7):
+                stream = StreamingSession.open(info, batch=2)
+                pieces = [stream.step(x[:, start : start + chunk])["output"] for start in range(0, PARITY_STEPS, chunk)]
+                error = float(np.max(np.abs(np.concatenate(pieces, axis=1) - whole)))
+                print(f"| {label} | {layout} | {chunk} | {error:.3g} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
