@@ -15,3 +15,9 @@ def loaded_tiny(cell: str, layers: int, head: str = "per_step") -> LoadedModel:
     with tempfile.TemporaryDirectory(prefix="slim-") as tmp:
         save_checkpoint(tiny_model(cell=cell, layers=layers, head=head), Path(tmp) / "ckpt")
         return load_model(str(Path(tmp) / "ckpt"))
+
+
+def tiny_checkpoint(root: Path, cell: str, layers: int, head: str = "per_step") -> Path:
+    """The same tiny model saved as a checkpoint under `root` (for check's reference)."""
+    save_checkpoint(tiny_model(cell=cell, layers=layers, head=head), root / "ckpt")
+    return root / "ckpt"

@@ -3,21 +3,26 @@ Slice / Concat / Identity per call), its parity chunk by chunk, and graphs in th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
+from edgelstm.api_steps import CheckOptions, check
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
+from edgelstm.bundle.build import build_bundle
 from edgelstm.errors import ExportError
 from edgelstm.export.api import export_model, write_stacked_streaming
 from edgelstm.export.native import build_native_onnx
-from tests.support.slim_streaming import loaded_tiny
+from edgelstm.loading import load_model
+from edgelstm.model_source import ModelSource
+from tests.support.slim_streaming import loaded_tiny, tiny_checkpoint
 
 STEPS = 23  # not a multiple of 7: the last chunk is a short one
 
@@ -109,3 +114,16 @@ def test_old_layout_graph_still_streams(tmp_path: Path) -> None:
     new_out, new_state = _streamed(new, x, 1)
     np.testing.assert_allclose(old_out["output"], new_out["output"], atol=1e-6)
     np.testing.assert_allclose(old_state["h_in"], np.concatenate([new_state["h0_in"], new_state["h1_in"]]), atol=1e-6)
+
+
+def test_old_layout_graph_still_checks_and_bundles(tmp_path: Path) -> None:
+    """check gates a graph in the layout written before issue 21 against its checkpoint, and bundle packs it with
+    its own (stacked) state layout in the manifest and the app code."""
+    ckpt = tiny_checkpoint(tmp_path, "gru", 2)
+    old = write_stacked_streaming(load_model(str(ckpt)), tmp_path / "old_streaming.onnx")
+    outcome = check([old], ModelSource(str(ckpt)), CheckOptions(providers=("cpu",), stress=False))
+    assert outcome.verdict == "pass", outcome
+    build_bundle(old, tmp_path / "bundle")
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert [(s["input_name"], s["shape"]) for s in manifest["state"]] == [("h_in", [2, "batch", 8])]
+    assert '"h_in"' in (tmp_path / "bundle" / "README.md").read_text()
