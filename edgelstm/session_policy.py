@@ -95,7 +95,7 @@ class StreamingPolicy:
         )
 
     def describe(self) -> str:
-        """One line: "1 thread, no spinning, memory pattern off, CPU arena off, states bound (IO binding)"."""
+        """One line: "1 thread, no spinning, memory pattern on, CPU arena off, states bound (IO binding)"."""
         on = {True: "on", False: "off"}
         return (
             f"{_plural(self.intra_op_threads, 'thread')}, {'spinning' if self.allow_spinning else 'no spinning'}, "

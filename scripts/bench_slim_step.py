@@ -1,6 +1,6 @@
 """Issue 21's acceptance figures: a streamed step through StreamingSession against a step inside one long call.
 
-    python scripts/bench_slim_step.py [--quick] [--rounds 21] [--steps 100] [--skip-settings]
+    python scripts/bench_slim_step.py [--quick] [--rounds 21] [--steps 100] [--skip-settings] [--breakdown]
 
 Models: 2x128 LSTM (40 features) and 2x128 GRU (6 features), 7 classes, last-step head, random weights (the cost
 does not depend on the values), each exported in edgelstm's streaming form twice: the slim layout `export` writes
@@ -16,6 +16,10 @@ does not depend on the values), each exported in edgelstm's streaming form twice
    StreamingSession over a pass-through graph with the slim graph's inputs and outputs (edgelstm.bench.floor).
 3. parity: chunks of 1 and 7 through StreamingSession against one call over the same steps, max |error| of the
    output, old and new layout.
+4. (--breakdown) where a call's time goes, graph by graph, each run through one pre-bound IO binding (no Python
+   around it): a pass-through graph, the old layout, the slim layout, the slim layout with time-major data in (its
+   input Transpose removed) and out (both Transposes removed: what time-major data would save), and the slim
+   graph at ORT's default memory pattern and arena.
 
 Every workload of a table is interleaved round by round (edgelstm.timing.time_batches: a new order each round, a
 batch of calls per sample), medians of the rounds, thread CPU time and wall time. Nothing is asserted. --quick:
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--skip-settings", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help="also time graph variants through a bare IO binding")
     args = parser.parse_args(argv)
     rounds, calls = (5, 50) if args.quick else (args.rounds, 200)
 
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             settings_table(artifacts, rounds, calls)
         per_step_table(artifacts, rounds, calls, args.steps)
         parity_table(artifacts)
+        if args.breakdown:
+            breakdown_table(artifacts, rounds, calls)
     return 0
 
 
@@ -184,6 +191,69 @@ def parity_table(artifacts: dict[str, dict[str, Path]]) -> None:
                 pieces = [stream.step(x[:, start : start + chunk])["output"] for start in range(0, PARITY_STEPS, chunk)]
                 error = float(np.max(np.abs(np.concatenate(pieces, axis=1) - whole)))
                 print(f"| {label} | {layout} | {chunk} | {error:.3g} |")
+
+
+def breakdown_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: int) -> None:
+    import onnx
+
+    from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.session import STREAMING_SESSION, SessionSettings, session_from_onnx
+    from edgelstm.bench.floor import passthrough_graph
+    from edgelstm.timing import time_batches
+
+    print("\n## 4. breakdown: one call at chunk 1 through a bare pre-bound IO binding (thread CPU / wall, us per call)\n")
+    print("| model | graph | nodes | cpu us | wall us |")
+    print("|---|---|---:|---:|---:|")
+    for label, cell, _ in MODELS:
+        new, old = artifacts[cell]["new"], artifacts[cell]["old"]
+        slim = onnx.load(str(new))
+        time_major_in = _without_transposes(slim, output=False)
+        variants = [
+            ("pass-through (floor)", passthrough_graph(open_artifact(new).interface), STREAMING_SESSION),
+            ("old layout", onnx.load(str(old)), STREAMING_SESSION),
+            ("slim layout", slim, STREAMING_SESSION),
+            ("slim, time-major data in", time_major_in, STREAMING_SESSION),
+            ("slim, time-major data in and out", _without_transposes(time_major_in, output=True), STREAMING_SESSION),
+            ("slim layout, ORT's default memory pattern and arena", slim, SessionSettings()),
+        ]
+        bound = [_bare_binding(session_from_onnx(g.SerializeToString(), settings)) for _, g, settings in variants]
+        timings = time_batches([lambda s=s, b=b: s.run_with_iobinding(b) for s, b, _ in bound], rounds, calls)
+        for (name, graph, _), t in zip(variants, timings, strict=True):
+            print(f"| {label} | {name} | {len(graph.graph.node)} | {t.cpu_us:.2f} | {t.wall_us:.2f} |")
+
+
+def _without_transposes(model, output: bool):  # type: ignore[no-untyped-def]
+    """A copy of a slim graph with its data-input Transpose (or its output Transpose) removed and that value declared
+    time-major: what a time-major interface would run (edgelstm's own graph, edited here for this measurement only)."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    node = [n for n in graph.node if n.op_type == "Transpose"][-1 if output else 0]
+    source, target = node.input[0], node.output[0]
+    graph.node.remove(node)
+    for other in graph.node:
+        other.input[:] = [source if i == target else i for i in other.input]
+    if not output:  # the data input is read time-major: [chunk, batch, F]
+        dims = graph.input[0].type.tensor_type.shape.dim
+        dims[0].dim_param, dims[1].dim_param = "chunk", "batch"
+    else:  # the output is written time-major: [chunk, batch, C]
+        dims = graph.output[0].type.tensor_type.shape.dim
+        dims[0].dim_param, dims[1].dim_param = "chunk", "batch"
+    return copy
+
+
+def _bare_binding(session):  # type: ignore[no-untyped-def]
+    """Every input and output of `session` bound once to a pre-allocated buffer at batch 1, chunk 1."""
+    binding = session.io_binding()
+    buffers = []
+    for values, bind in ((session.get_inputs(), binding.bind_input), (session.get_outputs(), binding.bind_output)):
+        for value in values:
+            array = np.zeros([d if isinstance(d, int) else 1 for d in value.shape], np.float32)
+            buffers.append(array)
+            bind(value.name, "cpu", 0, np.float32, array.shape, array.ctypes.data)
+    return session, binding, buffers
 
 
 if __name__ == "__main__":

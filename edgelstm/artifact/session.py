@@ -71,9 +71,8 @@ class SessionSettings:
     # and, when intra_op_threads > 0, the thread count are set. Issue 19: artifacts are timed this way too.
     plain: bool = False
     # ORT's memory pattern (plans a call's buffers from the previous call of the same shape) and CPU arena (pools
-    # allocations). Both on is ORT's default and right for long calls; for one-chunk streaming calls, turning both
-    # off measured ~1-1.6 us a call faster (issue 21; scripts/bench_slim_step.py --settings), see
-    # edgelstm.session_policy.STREAMING_SETTINGS.
+    # allocations). Both on is ORT's default and right for long calls; for one-chunk streaming calls the arena off
+    # measured ~1-2 us a call faster (issue 21; see STREAMING_SESSION below).
     memory_pattern: bool = True
     cpu_arena: bool = True
 
@@ -103,11 +102,12 @@ class SessionSettings:
         return cls(intra_op_threads=threads, allow_spinning=allow_spinning, execution_mode=execution_mode)
 
 
-# What a streaming app's one-chunk calls run fastest with (issue 21), measured by scripts/bench_slim_step.py
-# --settings over threads (1, 2), spinning, memory pattern and CPU arena on the 2x128 LSTM and GRU at chunk 1:
-# 1 intra-op thread, no spinning, memory pattern and CPU arena off (see docs/concepts/streaming.md for the table).
-# StreamingSession opens with it; the bundle's session policy carries it (edgelstm.session_policy.StreamingPolicy).
-STREAMING_SESSION = SessionSettings(intra_op_threads=1, allow_spinning=False, memory_pattern=False, cpu_arena=False)
+# What a streaming app's one-chunk calls run fastest with (issue 21), measured by scripts/bench_slim_step.py's
+# settings table over threads (1, 2), spinning, memory pattern and CPU arena on the 2x128 LSTM and GRU at chunk 1
+# (thread CPU time, two runs on a loaded 2-core machine): 1 intra-op thread, no spinning and the CPU arena off won
+# every time (~1-2 us a call); the memory pattern on or off was within the noise (on won 3 of 4), so ORT's default
+# stays. StreamingSession opens with it; the session policy and the bundle carry it (session_policy.StreamingPolicy).
+STREAMING_SESSION = SessionSettings(intra_op_threads=1, allow_spinning=False, memory_pattern=True, cpu_arena=False)
 
 
 def resolve_provider(name: str) -> str:

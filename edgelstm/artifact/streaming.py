@@ -78,7 +78,7 @@ class StreamingSession:
     ) -> StreamingSession:
         """Opens the artifact's interface through `open_artifact` (hints describe a foreign graph: `--const`,
         `--state`, `--chunk`, `--context`) and one session with `settings` (default: STREAMING_SESSION, the settings
-        measured fastest for one-chunk calls: 1 thread, no spinning, memory pattern and CPU arena off)."""
+        measured fastest for one-chunk calls: 1 thread, no spinning, CPU arena off)."""
         info = artifact if isinstance(artifact, ArtifactInfo) else open_artifact(Path(artifact), hints)
         if hints is not None and hints.context and info.interface.context != hints.context:
             info = replace(info, interface=replace(info.interface, context=hints.context))

@@ -196,7 +196,7 @@ def _settings(policy: StreamingPolicy, language: str) -> list[str]:
         f'    try options.addConfigEntry(withKey: "session.intra_op.allow_spinning", value: "{spin}")',
     ]
     if not (policy.memory_pattern and policy.cpu_arena):
-        lines.append("    // ORT's Objective-C/Swift API has no memory-pattern or CPU-arena setter: both stay on here")
+        lines.append("    // ORT's Objective-C/Swift API has no memory-pattern or CPU-arena setter: ORT's defaults stay here")
     return lines
 
 

@@ -16,6 +16,7 @@ from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bench.floor import passthrough_graph
 from edgelstm.bench.render import print_bench
 from edgelstm.bundle.build import build_bundle
+from edgelstm.bundle.usage import streaming_notes
 from edgelstm.errors import ConfigError, SessionPolicyError
 from edgelstm.jsonio import dumps
 from edgelstm.session_policy import SessionPolicy, StreamingPolicy
@@ -72,20 +73,22 @@ def test_the_passthrough_graph_has_the_artifacts_inputs_and_outputs(artifacts) -
 def test_streaming_session_opens_with_the_measured_streaming_settings(artifacts) -> None:
     _, paths = artifacts
     options = StreamingSession.open(_streaming(paths))._session.get_session_options()
-    assert (options.enable_mem_pattern, options.enable_cpu_mem_arena) == (False, False)
+    assert (options.enable_mem_pattern, options.enable_cpu_mem_arena) == (True, False)
     assert options.intra_op_num_threads == STREAMING_SESSION.intra_op_threads == 1
     default = session_from_onnx(_streaming(paths), SessionSettings()).get_session_options()
     assert (default.enable_mem_pattern, default.enable_cpu_mem_arena) == (True, True)  # other sessions keep ORT's
 
 
-def test_the_policy_carries_the_streaming_settings_and_refuses_malformed_ones() -> None:
+def test_the_policy_carries_the_streaming_settings_and_refuses_malformed_ones(artifacts) -> None:
     policy = SessionPolicy.not_measured("no bench")
     data = json.loads(json.dumps(policy.to_dict()))
-    assert data["streaming"]["memory_pattern"] is False and data["streaming"]["cpu_arena"] is False
+    assert data["streaming"]["memory_pattern"] is True and data["streaming"]["cpu_arena"] is False
     assert SessionPolicy.from_dict(data).streaming == StreamingPolicy()
     assert StreamingPolicy().settings() == STREAMING_SESSION
-    changed = {**data, "streaming": {**data["streaming"], "cpu_arena": True}}
+    changed = {**data, "streaming": {**data["streaming"], "cpu_arena": True, "memory_pattern": False}}
     assert SessionPolicy.from_dict(changed).streaming.settings().cpu_arena is True
+    code = streaming_notes(open_artifact(_streaming(artifacts[1])).interface, "m.ort", SessionPolicy.from_dict(changed).streaming)
+    assert code is not None and "DisableMemPattern" in code and "DisableCpuMemArena" not in code
     del data["streaming"]  # a policy written before issue 21
     assert SessionPolicy.from_dict(data).streaming == StreamingPolicy()
     with pytest.raises(SessionPolicyError, match="streaming.cpu_arena"):
@@ -97,11 +100,11 @@ def test_the_bundle_carries_the_streaming_settings_into_manifest_and_app_code(ar
     build_bundle(_streaming(paths), tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     carried = manifest["session_settings"]["streaming"]
-    assert (carried["memory_pattern"], carried["cpu_arena"], carried["intra_op_threads"]) == (False, False, 1)
+    assert (carried["memory_pattern"], carried["cpu_arena"], carried["intra_op_threads"]) == (True, False, 1)
     assert manifest["session_policy"]["streaming"]["summary"] == StreamingPolicy().describe()
     readme = (tmp_path / "b" / "README.md").read_text()
-    assert "options.DisableMemPattern();" in readme and "options.DisableCpuMemArena();" in readme
-    assert "options.setMemoryPatternOptimization(false);" in readme and "options.setCPUArenaAllocator(false);" in readme
+    assert "options.DisableCpuMemArena();" in readme and "options.setCPUArenaAllocator(false);" in readme
+    assert "DisableMemPattern" not in readme  # measured no faster: ORT's default stays
     assert "h0_in" in readme and "h1_out" in readme  # the per-layer states of the slim layout
 
 
