@@ -19,9 +19,13 @@ def streaming_usage(interface: Any) -> str | None:
     if interface.form != "streaming":
         return None
     if interface.impl != "foreign":
+        pairs = ", ".join(f"{s.output_name} -> {s.input_name}" for s in interface.states)
+        per_layer = (
+            "one state pair per layer, " if any(s.name[:1] in "hc" and s.name[1:].isdigit() for s in interface.states) else ""
+        )
         return (
-            "call with x [batch, chunk, features] and every *_in state (initial values above); feed each *_out "
-            "back as the matching *_in on the next call"
+            f"call with x [batch, chunk, features] and every *_in state ({per_layer}initial values above); feed each "
+            f"*_out back as the matching *_in on the next call: {pairs}"
         )
     data = interface.data_input
     pairs = ", ".join(f"{s.output_name} -> {s.input_name}" for s in interface.states)

@@ -16,7 +16,7 @@ from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bench.floor import passthrough_graph
 from edgelstm.bench.render import print_bench
 from edgelstm.bundle.build import build_bundle
-from edgelstm.bundle.usage import streaming_notes
+from edgelstm.bundle.usage import streaming_notes, streaming_usage
 from edgelstm.errors import ConfigError, SessionPolicyError
 from edgelstm.jsonio import dumps
 from edgelstm.session_policy import SessionPolicy, StreamingPolicy
@@ -124,3 +124,9 @@ def test_time_batches_times_every_workload_in_batches() -> None:
         time_batches([first], rounds=0)
     with pytest.raises(ConfigError):
         time_batches([first, second], calls_per_round=[3])
+
+
+def test_the_bundles_usage_line_names_the_per_layer_pairs(artifacts) -> None:
+    usage = streaming_usage(open_artifact(_streaming(artifacts[1])).interface)
+    assert usage is not None and "one state pair per layer" in usage
+    assert "h0_out -> h0_in, c0_out -> c0_in, h1_out -> h1_in, c1_out -> c1_in" in usage
