@@ -19,6 +19,7 @@ from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.bundle.build import build_bundle
 from edgelstm.errors import ExportError
 from edgelstm.export.api import export_model, write_stacked_streaming
+from edgelstm.export.graph_builder import FLOAT, GraphBuilder
 from edgelstm.export.native import build_native_onnx
 from edgelstm.loading import load_model
 from edgelstm.model_source import ModelSource
@@ -127,3 +128,17 @@ def test_old_layout_graph_still_checks_and_bundles(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert [(s["input_name"], s["shape"]) for s in manifest["state"]] == [("h_in", [2, "batch", 8])]
     assert '"h_in"' in (tmp_path / "bundle" / "README.md").read_text()
+
+
+def test_name_output_renames_the_value_and_falls_back_to_an_identity() -> None:
+    g = GraphBuilder("t")
+    g.add_input("a", FLOAT, [1])
+    value = g.op1("Neg", ["a"], "negated")
+    g.op1("Abs", [value], "reader")
+    g.name_output(value, "out", FLOAT, [1])
+    assert [(n.op_type, list(n.input), list(n.output)) for n in g.nodes] == [
+        ("Neg", ["a"], ["out"]),
+        ("Abs", ["out"], ["reader"]),  # a reader of the value reads it under its new name
+    ]
+    g.name_output("out", "again", FLOAT, [1])  # a graph output already: exposed through an Identity instead
+    assert g.nodes[-1].op_type == "Identity" and list(g.nodes[-1].output) == ["again"]
