@@ -75,9 +75,9 @@ def print_bench(report: BenchReport) -> None:
                 str(cost.chunk),
                 cost.mode,
                 f"{cost.per_step_us:.1f}",
-                f"{whole:.1f}",
+                f"{whole:.1f}" if whole > 0 else "- (one chunk length only)",
                 f"{cost.floor_us:.1f}" if cost.floor_us > 0 else "not measured",
-                f"{cost.floor_plus_compute_us:.1f}" if cost.floor_us > 0 else "-",
+                f"{cost.floor_plus_compute_us:.1f}" if cost.floor_plus_compute_us > 0 else "-",
                 f"{cost.per_step_us / whole:.2f}x" if whole > 0 else "-",
             )
         console.print(stream)

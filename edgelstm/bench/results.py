@@ -32,7 +32,8 @@ class StreamingCostResult:
     steps: int
     mode: str
     per_step_us: float
-    whole_sequence_per_step_us: float  # the model's compute per step, as one long call pays it
+    # the model's compute per step, as one long call pays it; 0.0 for a graph confirmed at one chunk length only
+    whole_sequence_per_step_us: float
     # Issue 21: per call, a pass-through graph with the artifact's inputs and outputs called the same way
     # (edgelstm.bench.floor); 0.0 in reports written before it was measured.
     floor_us: float = 0.0
@@ -40,7 +41,9 @@ class StreamingCostResult:
     @property
     def floor_plus_compute_us(self) -> float:
         """The per-step cost this chunk could reach if the graph added nothing to ORT's per-call floor and the
-        model's own compute: floor / chunk + one-call per-step cost."""
+        model's own compute: floor / chunk + one-call per-step cost (0.0 where either was not measured)."""
+        if self.floor_us <= 0 or self.whole_sequence_per_step_us <= 0:
+            return 0.0
         return self.floor_us / self.chunk + self.whole_sequence_per_step_us
 
     def to_dict(self) -> dict[str, Any]:

@@ -147,14 +147,9 @@ def run_bench(
         variants += _baseline_variants(reference, config, rng)
     _measure(variants, config)
     report.latencies = [_latency(v) for v in variants]
-    # A foreign graph's per-call latency is its per-chunk cost already (edgelstm's per-step streaming table
-    # feeds `x` one step at a time, which a graph confirmed at one chunk length cannot take).
-    report.streaming = [
-        r
-        for info in infos
-        if info.interface.form == "streaming" and info.interface.impl != "foreign"
-        for r in _streaming_costs(info, config, rng)
-    ]
+    # Every streaming artifact gets its per-step cost and floor; a graph confirmed at one chunk length (a foreign
+    # one) only at that length and without a one-call baseline (it takes no longer input).
+    report.streaming = [r for info in infos if info.interface.form == "streaming" for r in _streaming_costs(info, config, rng)]
     if config.cold_start:
         report.cold_starts = [_cold_start(info) for info in infos]
     report.sizes = _sizes(infos, reference)
@@ -391,22 +386,26 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
     session = session_from_onnx(info.path, SessionSettings(intra_op_threads=1))
     streamed = session_from_onnx(info.path, STREAMING_SESSION)  # what StreamingSession opens with
     floor = FloorSessions.open(info.interface)
-    steps = max(config.steps)
-    interface = info.interface
+    interface, context = info.interface, info.interface.context
+    confirmed = interface.chunk is not None  # one call = one chunk of that length (plus context): no baseline
+    chunks = (interface.chunk,) if interface.chunk is not None else config.streaming_chunks
+    steps = _steps_for(info, (max(config.steps),))[0]
     feeds = _feeds(info, 1, steps, rng)
     x = feeds[interface.data_input.name]
     workloads: list[tuple[int, str, Call]] = []
-    for chunk in config.streaming_chunks:
-        piece = np.ascontiguousarray(x[:, :chunk])
-        chunk_feeds = sequence_feeds(interface, piece, None, str(info.path))
-        plain, helped = fed_back_run(session, interface, chunk_feeds), stepped(streamed, interface, piece, str(info.path))
-        floor_plain, floor_helped = floor.calls(piece, chunk_feeds)
+    for chunk in chunks:
+        call_data = np.ascontiguousarray(x[:, : context + chunk])  # a plain run feeds the context itself
+        new_steps = np.ascontiguousarray(call_data[:, context:])  # StreamingSession puts the context in front
+        chunk_feeds = sequence_feeds(interface, call_data, None, str(info.path))
+        plain, helped = fed_back_run(session, interface, chunk_feeds), stepped(streamed, interface, new_steps, str(info.path))
+        floor_plain, floor_helped = floor.calls(new_steps, chunk_feeds)
         workloads += [(chunk, "run", plain), (chunk, "helper", helped), (chunk, "run floor", floor_plain)]
         workloads.append((chunk, "helper floor", floor_helped))
     # The one-call baseline is interleaved with the chunked variants: their ratio is the figure that matters.
-    timings = time_interleaved([lambda: session.run(None, feeds)] + [call for _, _, call in workloads], _timer(config))
-    whole_us = timings[0].p50_ms * 1e3 / steps
-    per_call = {(chunk, mode): t.p50_ms * 1e3 for (chunk, mode, _), t in zip(workloads, timings[1:], strict=True)}
+    baseline = [] if confirmed else [lambda: session.run(None, feeds)]
+    timings = time_interleaved(baseline + [call for _, _, call in workloads], _timer(config))
+    whole_us = 0.0 if confirmed else timings[0].p50_ms * 1e3 / steps
+    per_call = {(chunk, mode): t.p50_ms * 1e3 for (chunk, mode, _), t in zip(workloads, timings[len(baseline) :], strict=True)}
     return [
         StreamingCostResult(info.name, chunk, steps, mode, us / chunk, whole_us, per_call[(chunk, f"{mode} floor")])
         for (chunk, mode), us in per_call.items()

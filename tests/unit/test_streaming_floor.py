@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.session import STREAMING_SESSION, SessionSettings, session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
@@ -130,3 +131,15 @@ def test_the_bundles_usage_line_names_the_per_layer_pairs(artifacts) -> None:
     usage = streaming_usage(open_artifact(_streaming(artifacts[1])).interface)
     assert usage is not None and "one state pair per layer" in usage
     assert "h0_out -> h0_in, c0_out -> c0_in, h1_out -> h1_in, c1_out -> c1_in" in usage
+
+
+def test_a_graph_confirmed_at_one_chunk_length_gets_its_floor_at_that_length() -> None:
+    """silero-vad's shipped graph (512 new samples + 64 of context per call): rows at its own chunk only, the floor
+    measured, no one-call baseline (it takes no longer input), so no floor + compute either."""
+    silero = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
+    path = Path(silero.__file__).parent / "data" / "silero_vad.onnx"
+    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    report = run_bench([path], None, config, InterfaceHints({"sr": 16_000}, (), 512, 64))
+    assert {(r.chunk, r.mode) for r in report.streaming} == {(512, "run"), (512, "helper")}
+    for row in report.streaming:
+        assert row.floor_us > 0 and row.whole_sequence_per_step_us == 0.0 and row.floor_plus_compute_us == 0.0
