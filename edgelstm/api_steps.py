@@ -32,6 +32,7 @@ from edgelstm.distill.inputs import check_distill_data, load_distill_data
 from edgelstm.distill.report import build_distill_report
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import ExportResult, export_model
+from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, export_litert
 from edgelstm.export.state_exposure import StateExposureResult, stream_graph_file
 from edgelstm.export.unrolled_file import UnrolledGraphResult, unrolled_graph_file
 from edgelstm.export.verify import VerificationConfig
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 Model: TypeAlias = ModelSource | LoadedModel  # as the user named it, or loaded once by a caller that runs several steps
-ExportOutcome: TypeAlias = ExportResult | UnrolledGraphResult | StateExposureResult
+ExportOutcome: TypeAlias = ExportResult | UnrolledGraphResult | StateExposureResult | LiteRTExportResult
 Progress: TypeAlias = Callable[[str], None]
 
 
@@ -100,6 +101,18 @@ class ExportOptions:
     data: Path | None = None  # real inputs verified on too
     normalize: bool = True
     overwrite: bool = False
+    target: str = "onnx"  # onnx | litert (one .tflite per static shape: --batches x --chunks, or T = --fixed-steps)
+    chunks: tuple[int, ...] | None = None  # litert streaming form: steps per call, one artifact each (default 1)
+
+    def __post_init__(self) -> None:
+        if self.target not in ("onnx", "litert"):
+            raise ConfigError(f"--target {self.target!r}: choose onnx or litert")
+        if self.chunks is not None and self.target != "litert":
+            raise ConfigError("--chunks is for --target litert (ONNX streaming graphs take any chunk length)")
+
+    def litert_config(self) -> LiteRTExportConfig:
+        """The LiteRT shapes asked for: --batches (default 1) x --chunks (default 1), or --fixed-steps T."""
+        return LiteRTExportConfig(self.form, self.batches or (1,), self.chunks or (1,), self.fixed_steps, self.normalize)
 
     def export_config(self) -> ExportConfig:
         """The graph's settings, validated (a bad --form or --opset is refused here)."""
@@ -123,6 +136,10 @@ def export(model: Model, out: Path, options: ExportOptions = ExportOptions()) ->
         result = export(ModelSource("runs/watch-lstm"), Path("runs/watch-onnx"), ExportOptions(form="streaming"))
         print(result.path, result.passed)
     """
+    if options.target == "litert":
+        litert = options.litert_config()  # validated before the model loads
+        check_output_dir(out)
+        return export_litert(_loaded(model), out, litert, options.overwrite)
     config = options.export_config()
     check_output_dir(out)  # before loading: a bad --out is known without running anything
     if isinstance(model, ModelSource) and model.spec.endswith(".onnx"):

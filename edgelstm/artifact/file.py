@@ -11,6 +11,7 @@ from edgelstm.artifact.foreign import foreign_metadata, pair_states
 from edgelstm.artifact.graph_io import read_value_infos, session_tensor_specs, tensor_specs
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.litert_file import read_sidecar
 from edgelstm.artifact.metadata import ArtifactMetadata, load_onnx_file, metadata_of
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.artifact.walk import graphs, nodes
@@ -23,7 +24,7 @@ class ArtifactInfo:
     """An artifact file opened once: its path, format, precision, interface and metadata."""
 
     path: Path
-    format: str  # "onnx" | "ort"
+    format: str  # "onnx" | "ort" | "tflite"
     precision: str  # fp32 | fp16 | int8 | int4
     interface: GraphInterface
     metadata: ArtifactMetadata | None
@@ -51,8 +52,10 @@ def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactIn
         raise LoadError(f"{path}: no such artifact")
     if path.suffix == ".ort":
         return _open_ort(path)
+    if path.suffix == ".tflite":
+        return open_tflite(path)
     if path.suffix != ".onnx":
-        raise LoadError(f"{path}: not an .onnx or .ort artifact")
+        raise LoadError(f"{path}: not an .onnx, .ort or .tflite artifact")
     model = load_onnx_file(path)  # parsed once here: metadata, precision and ops are all read from it
     metadata = _metadata_or_none(model, path)
     if metadata is None and (hints or _carries_state(model)):
@@ -88,6 +91,13 @@ def _open_ort(path: Path) -> ArtifactInfo:
     inputs, outputs = session_tensor_specs(session.get_inputs()), session_tensor_specs(session.get_outputs())
     interface = GraphInterface("sequence", "unknown", inputs, outputs, [])
     return ArtifactInfo(path, "ort", "fp32", interface, None, False, file_sha256(path))
+
+
+def open_tflite(path: Path) -> ArtifactInfo:
+    """A LiteRT artifact: its interface and precision from the sidecar edgelstm wrote beside it (checked against the
+    file's sha256); no LiteRT import, so every command can describe it without the `litert` extra."""
+    sidecar, digest = read_sidecar(path)
+    return ArtifactInfo(path, "tflite", sidecar.precision, sidecar.metadata.interface, sidecar.metadata, False, digest)
 
 
 def _metadata_or_none(model: onnx.ModelProto, path: Path) -> ArtifactMetadata | None:

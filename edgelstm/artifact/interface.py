@@ -133,7 +133,7 @@ class GraphInterface:
 
     form: Form
     # unknown: an ONNX file not written by edgelstm; foreign: such a file whose interface was described and probed
-    impl: Literal["fused", "loop", "unrolled", "torch.onnx", "unknown", "foreign"]
+    impl: Literal["fused", "loop", "unrolled", "torch.onnx", "unknown", "foreign", "litert"]
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     states: list[StateSpec] = field(default_factory=list)

@@ -1,4 +1,5 @@
-"""An artifact run on one provider: cpu / cuda as given, mobile as ORT Mobile runs it (ORT format), or onnx.reference."""
+"""An artifact run on one provider: cpu / cuda as given, mobile as ORT Mobile runs it (ORT format), onnx.reference,
+or litert (a `.tflite` in the LiteRT interpreter)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import numpy as np
 import onnx
 
 from edgelstm.artifact.file import ArtifactInfo, open_artifact, stores_tensors
+from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.artifact.session import SessionSettings, session_from_onnx, write_optimized
 from edgelstm.errors import EdgelstmError, first_line
 
-PROVIDERS = ("cpu", "cuda", "mobile", "reference")
+PROVIDERS = ("cpu", "cuda", "mobile", "reference", "litert")
 
 
 class NotApplicable(EdgelstmError):
@@ -36,7 +38,14 @@ class Runner:
 
 def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: int = 1) -> Runner:
     """cpu / cuda: the artifact as given; mobile: converted to ORT format and run the way ORT Mobile runs it
-    (pre-optimised ORT-format session, 1 thread, no further graph optimisation); reference: onnx.reference."""
+    (pre-optimised ORT-format session, 1 thread, no further graph optimisation); reference: onnx.reference;
+    litert: a .tflite in the LiteRT interpreter at its one shape (each provider runs only its own file format)."""
+    if (artifact.format == "tflite") != (provider == "litert"):
+        runs = "LiteRT runs .tflite artifacts" if provider == "litert" else f"{provider} runs ONNX artifacts"
+        raise NotApplicable(f"not applicable: {runs} ({artifact.name} is {artifact.format})")
+    if provider == "litert":
+        litert = LiteRTRunner(artifact.path, artifact.interface, threads)
+        return Runner(provider, litert.providers_used, litert)
     if provider in ("cpu", "cuda"):
         session = session_from_onnx(artifact.path, SessionSettings(provider=provider, intra_op_threads=threads))
         return Runner(provider, list(session.get_providers()), session)

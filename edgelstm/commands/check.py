@@ -34,7 +34,7 @@ CHECK_OPTIONS: dict[str, tuple[Any, Any]] = {
     ),
     "providers": (
         str,
-        typer.Option("cpu,mobile,reference", "--providers", help="comma list of cpu, cuda, mobile, reference"),
+        typer.Option("cpu,mobile,reference", "--providers", help="comma list of cpu, cuda, mobile, reference, litert"),
     ),
     "allow_missing": (str, typer.Option("", "--allow-missing", help="providers that may be absent (reported as skipped)")),
     "tolerances": (Path | None, typer.Option(None, "--tolerances", help="TOML file of tolerances (see README)")),
@@ -95,7 +95,7 @@ def _judging(**raw: Any) -> dict[str, Any]:
 @option_group("outputs", OUTPUT_OPTIONS, _outputs)
 @option_group("running", CHECK_OPTIONS, _judging)
 def check(
-    artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort artifacts to check"),
+    artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort / .tflite artifacts to check"),
     reference: str = typer.Option(..., "--reference", help="the trained model, as the loaders accept it"),
     running: Any = None,
     outputs: Any = None,

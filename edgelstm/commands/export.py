@@ -14,6 +14,7 @@ import typer
 def print_export(result: Any) -> None:
     """The lines of `edgelstm export` for whichever result `edgelstm.api.export` returned."""
     from edgelstm.export.api import ExportResult  # heavy (torch): not at --help time
+    from edgelstm.export.litert import LiteRTExportResult  # heavy (torch): not at --help time
     from edgelstm.export.unrolled_file import UnrolledGraphResult  # heavy (torch): not at --help time
     from edgelstm.render import print_export_result  # heavy (torch): not at --help time
 
@@ -21,6 +22,8 @@ def print_export(result: Any) -> None:
         print_export_result(result)
     elif isinstance(result, UnrolledGraphResult):
         _print_unrolled(result)
+    elif isinstance(result, LiteRTExportResult):
+        _print_litert(result)
     else:
         _print_streaming(result)
 
@@ -38,3 +41,16 @@ def _print_streaming(result: Any) -> None:
     for parity in result.parity:
         typer.echo(f"streaming parity, chunks of {parity.chunk} vs whole sequence: max |error| {parity.max_abs_error:.3g}")
     typer.echo(f"wrote {result.path} (sha256 {result.sha256[:12]})")
+
+
+def _print_litert(result: Any) -> None:
+    for artifact in result.artifacts:
+        for case in artifact.verification.cases:
+            error = case.error or f"max |error| {max((o.max_abs_error for o in case.outputs), default=0.0):.3g}"
+            typer.echo(f"{artifact.path.name}: {case.label}: {error} ({'ok' if case.passed else 'FAIL'})")
+        if artifact.written:
+            typer.echo(
+                f"wrote {artifact.path} (sha256 {artifact.sha256[:12]}, {artifact.size_bytes:,} bytes) + {artifact.path.name}.json"
+            )
+        else:
+            typer.echo(f"not written: {artifact.path.name} does not match torch")

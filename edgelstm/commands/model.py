@@ -145,6 +145,14 @@ EXPORT_OPTIONS: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "overwrite": (bool, typer.Option(False, "--overwrite", help="replace existing files in --out")),
+    "target": (
+        str,
+        typer.Option("onnx", "--target", help="onnx, or litert: one .tflite per static shape (--batches x --chunks)"),
+    ),
+    "chunks": (
+        str | None,
+        typer.Option(None, "--chunks", help="--target litert, streaming: steps per call, one .tflite each (default 1)"),
+    ),
 }
 
 
@@ -153,6 +161,7 @@ def _export_options(**raw: Any) -> Any:
 
     raw["steps"] = parse_ints(raw["steps"], "--steps")
     raw["batches"] = parse_ints(raw["batches"], "--batches")
+    raw["chunks"] = parse_ints(raw["chunks"], "--chunks")
     return ExportOptions(**raw)
 
 
@@ -170,11 +179,12 @@ def export(
     """Export to ONNX, check it, and verify it in ONNX Runtime against torch at shapes other than the example."""
     from edgelstm import api  # heavy (torch): not at --help time
     from edgelstm.export.api import ExportResult  # heavy (torch): not at --help time
+    from edgelstm.export.litert import LiteRTExportResult  # heavy (torch): not at --help time
 
     result = api.export(model_options.source(model), out, options)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         print_export(result)
-    failed = isinstance(result, ExportResult) and not result.passed  # a graph made elsewhere is refused, not failed
+    failed = isinstance(result, (ExportResult, LiteRTExportResult)) and not result.passed  # a graph made elsewhere is refused
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

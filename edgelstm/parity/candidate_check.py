@@ -112,6 +112,16 @@ class CandidateCheck:
         """The graph's one batch size (its data input's batch axis is a number), else None."""
         return fixed_batch(self.interface)
 
+    @property
+    def litert_chunk(self) -> int | None:
+        """A streaming .tflite's one chunk length: it is called at exactly that many steps (its shapes are static)."""
+        return self.interface.chunk if self.info.format == "tflite" and self.interface.form == "streaming" else None
+
+    def _whole_chunks(self, x: np.ndarray) -> np.ndarray:
+        """`x` cut to a whole number of a .tflite's chunks (unchanged for other artifacts)."""
+        chunk = self.litert_chunk
+        return x if chunk is None else x[:, : max(chunk, x.shape[1] - x.shape[1] % chunk)]
+
     def _run(self, runner: Runner, names: list[str], feeds: Feeds) -> list[np.ndarray]:
         """Run, in slices of the graph's fixed batch when it has one (the last slice padded, then trimmed)."""
         fixed = self.fixed_batch
@@ -124,12 +134,19 @@ class CandidateCheck:
         if not can_stream(self.interface):
             return runner.run(names, feeds)
         every = self.output_names  # the state outputs are what carries over to the next chunk
-        outputs = run_in_chunks(lambda f: runner.run(every, f), self.interface, feeds, self.config.chunk_steps)
+        chunk = self.litert_chunk or self.config.chunk_steps
+        outputs = run_in_chunks(lambda f: runner.run(every, f), self.interface, feeds, chunk)
         by_name = dict(zip(every, outputs, strict=True))
         return [by_name[n] for n in names]
 
     def _fit_fixed_length(self, case: InputCase) -> InputCase | None:
         """The case padded to a fixed-length graph's T (with its true lengths), or None when it cannot fit."""
+        chunk = self.litert_chunk
+        if chunk is not None and case.steps % chunk:
+            self.result.notes.append(
+                f"{case.name}: not run, {case.steps} steps are not whole chunks of {chunk} (a static .tflite)"
+            )
+            return None
         fixed = self.fixed_steps
         if fixed is None or case.steps == fixed:
             return case
@@ -272,7 +289,7 @@ class CandidateCheck:
             if first is None:
                 return
             long = InputCase("long", first.x, None, None, "")
-        x = long.x[:1]
+        x = self._whole_chunks(long.x[:1])
         if self.provider == "reference":
             x = x[:, : self.config.reference_max_steps]
         steps = x.shape[1]
@@ -317,7 +334,7 @@ class CandidateCheck:
     def _streaming(self, runner: Runner) -> None:
         """A streaming graph run chunk by chunk at each chunk size, compared with one call and with the truth."""
         long = next((c for c in self.cases if c.name == "long"), self.cases[0])
-        x = long.x[:, : self.config.streaming_steps]
+        x = self._whole_chunks(long.x[:, : self.config.streaming_steps])
         steps = x.shape[1]
         feeds = self._feeds(x, None)
         try:
@@ -328,9 +345,10 @@ class CandidateCheck:
             )
             return
         expected = self._reference(feeds)
-        for chunk in self.config.chunk_sizes:
+        # A .tflite runs at its one chunk: that chunk streamed is compared with the float64 whole-sequence truth.
+        for chunk in (self.litert_chunk,) if self.litert_chunk else self.config.chunk_sizes:
             try:
-                chunked = run_in_chunks(lambda f: runner.run(self.output_names, f), self.interface, feeds, chunk)
+                chunked = self._in_chunks(runner, feeds, chunk)
             except Exception as exc:
                 self.result.streaming.append(
                     CaseComparison(f"chunks of {chunk}", x.shape[0], steps, error=first_line(exc, 300, last=True, with_type=True))
@@ -342,6 +360,15 @@ class CandidateCheck:
                     for n, a, e in zip(self.output_names, chunked, target, strict=False)
                 ]
                 self.result.streaming.append(CaseComparison(label, x.shape[0], steps, outputs))
+
+    def _in_chunks(self, runner: Runner, feeds: Feeds, chunk: int) -> list[np.ndarray]:
+        """Every output, the input streamed in chunks of `chunk` (in slices of the graph's fixed batch when it has one)."""
+
+        def chunked(f: Feeds) -> list[np.ndarray]:
+            return run_in_chunks(lambda g: runner.run(self.output_names, g), self.interface, f, chunk)
+
+        fixed = self.fixed_batch
+        return chunked(feeds) if fixed is None else run_in_fixed_batches(chunked, self.interface, self.output_names, feeds, fixed)
 
     def _determinism(self, runner: Runner, first_run: list[np.ndarray] | None) -> None:
         """`first_run`: the outputs the first case already got from this runner on these feeds (None: run them

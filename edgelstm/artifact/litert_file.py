@@ -1,0 +1,129 @@
+"""A LiteRT (`.tflite`) artifact's interface: the sidecar JSON edgelstm writes beside it, and the file opened once.
+
+The sidecar (`model.tflite.json`) carries the same `edgelstm.*` entries an ONNX artifact carries in its
+metadata_props (interface, export config, model config, preprocessing, source), plus what only a LiteRT file has:
+the one batch and chunk (or sequence length) its static shapes were converted at, its precision, and the sha256 of
+the `.tflite` it describes. A sidecar is refused when the file beside it is not the one it describes.
+
+No LiteRT import here: reading an artifact's interface needs JSON only (the runtime is in `litert_runner`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
+from edgelstm.errors import LoadError
+from edgelstm.files import file_sha256
+
+SIDECAR_FORMAT = "edgelstm.litert/1"
+PRECISIONS = ("fp32", "int8")
+
+
+def sidecar_path(tflite: Path) -> Path:
+    """Where the interface of `tflite` is written: beside it, `.json` appended (`model.tflite.json`)."""
+    return tflite.with_name(tflite.name + ".json")
+
+
+@dataclass(frozen=True)
+class LiteRTShape:
+    """The static shape a `.tflite` was converted at: LiteRT files run at exactly one batch and one chunk (streaming)
+    or one sequence length (sequence form), so each requested size is its own artifact."""
+
+    batch: int
+    chunk: int | None = None  # streaming form: steps per call
+    steps: int | None = None  # sequence form: the one sequence length
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or (self.chunk is None) == (self.steps is None):
+            raise ValueError("a LiteRT shape has a positive batch and exactly one of chunk (streaming) or steps (sequence)")
+        if (self.chunk or self.steps or 0) < 1:
+            raise ValueError("a LiteRT shape's chunk or steps must be positive")
+
+    @property
+    def label(self) -> str:
+        """The shape as a file-name part: `b1_k16` (batch 1, chunks of 16) or `b1_t100` (sequence of 100 steps)."""
+        return f"b{self.batch}_k{self.chunk}" if self.chunk is not None else f"b{self.batch}_t{self.steps}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape as JSON-ready data (only the axis the form has)."""
+        data: dict[str, Any] = {"batch": self.batch}
+        data.update({"chunk": self.chunk} if self.chunk is not None else {"steps": self.steps})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiteRTShape:
+        """A shape read back from a sidecar."""
+        return cls(int(data["batch"]), data.get("chunk"), data.get("steps"))
+
+
+@dataclass(frozen=True)
+class LiteRTSidecar:
+    """What edgelstm writes beside a `.tflite`: its metadata (as ONNX artifacts carry it), shape, precision, digest."""
+
+    metadata: ArtifactMetadata
+    shape: LiteRTShape
+    precision: str
+    tflite_sha256: str
+    converter: dict[str, str]  # the packages that wrote it (litert-torch, ai-edge-quantizer), by version
+
+    def to_json(self, verification: dict[str, Any] | None = None) -> str:
+        """The sidecar's text: the metadata entries under their ONNX keys, the LiteRT-only fields, and the
+        verification that allowed the file to be written (a record for people; not read back)."""
+        data: dict[str, Any] = {
+            "format": SIDECAR_FORMAT,
+            "tflite_sha256": self.tflite_sha256,
+            "shape": self.shape.to_dict(),
+            "precision": self.precision,
+            "converter": dict(self.converter),
+            "metadata_props": self.metadata.to_props(),
+        }
+        if verification is not None:
+            data["verification"] = verification
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> LiteRTSidecar:
+        """A sidecar read back; any malformed shape of it is one LoadError naming the file."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
+                raise ValueError(f"format is not {SIDECAR_FORMAT!r}")
+            precision = data["precision"]
+            if precision not in PRECISIONS:
+                raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+            props = data["metadata_props"]
+            if not isinstance(props, dict) or not all(k.startswith(KEY_PREFIX) for k in props):
+                raise ValueError("metadata_props is not a map of edgelstm entries")
+            return cls(
+                ArtifactMetadata.from_props(props),
+                LiteRTShape.from_dict(data["shape"]),
+                precision,
+                str(data["tflite_sha256"]),
+                dict(data.get("converter", {})),
+            )
+        except LoadError as exc:
+            raise LoadError(f"{where}: {exc}") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise LoadError(f"{where}: not an edgelstm LiteRT sidecar ({type(exc).__name__}: {exc})") from None
+
+
+def read_sidecar(tflite: Path) -> tuple[LiteRTSidecar, str]:
+    """The sidecar of `tflite` and the file's sha256, refused when missing or written for other bytes."""
+    side = sidecar_path(tflite)
+    if not side.is_file():
+        raise LoadError(
+            f"{tflite}: no {side.name} beside it; edgelstm runs the .tflite files it exported "
+            "(`edgelstm export MODEL --target litert`), whose interface that file records"
+        )
+    sidecar = LiteRTSidecar.from_json(side.read_text(encoding="utf-8"), str(side))
+    digest = file_sha256(tflite)
+    if digest != sidecar.tflite_sha256:
+        raise LoadError(
+            f"{side}: describes a .tflite with sha256 {sidecar.tflite_sha256[:12]}, but {tflite.name} has {digest[:12]}; "
+            "the file was replaced or edited after export"
+        )
+    return sidecar, digest

@@ -1,0 +1,48 @@
+"""The LiteRT converter (litert-torch) behind one function, imported only when a `.tflite` is being made.
+
+litert-torch and ai-edge-quantizer are the `litert-convert` extra (~1.1 GB with their dependencies): without them
+`export --target litert` and `quantize --target litert` say in one line what to install.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+import torch
+
+from edgelstm.artifact.litert_runner import quiet_native_output
+from edgelstm.errors import ConfigError, ExportError, first_line
+
+CONVERT_EXTRA = 'pip install "edgelstm[litert-convert]"  (litert-torch and ai-edge-quantizer: the LiteRT converter)'
+CONVERTER_PACKAGES = ("litert-torch", "ai-edge-quantizer", "ai-edge-litert")
+
+
+def converter_versions() -> dict[str, str]:
+    """The versions of the converter packages installed (recorded in every sidecar), "" when one is missing."""
+    versions = {}
+    for name in CONVERTER_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = ""
+    return versions
+
+
+def _litert_torch() -> Any:
+    try:
+        import litert_torch  # optional: the LiteRT converter is the `litert-convert` extra (~1.1 GB)
+    except ImportError:
+        raise ConfigError(f"making .tflite artifacts needs the LiteRT converter: {CONVERT_EXTRA}") from None
+    return litert_torch
+
+
+def convert_module(module: torch.nn.Module, example_args: tuple[torch.Tensor, ...]) -> bytes:
+    """`module` converted at the shapes of `example_args` (static: every axis fixed), as a .tflite's bytes."""
+    with quiet_native_output():  # importing it logs too
+        litert_torch = _litert_torch()
+    try:
+        with quiet_native_output(), torch.no_grad():
+            return bytes(litert_torch.convert(module.eval(), example_args).model_content())
+    except Exception as exc:  # the converter's many failure types all mean: this module does not convert
+        raise ExportError(f"litert-torch could not convert the model: {first_line(exc, last=True)}") from None
