@@ -177,19 +177,19 @@ def _base_interface(loaded: LoadedModel, config: LiteRTExportConfig) -> tuple[Gr
 
 
 def fixed_interface(base: GraphInterface, shape: LiteRTShape) -> GraphInterface:
-    """`base` at one static shape: the batch axis of every input and output fixed; the time axis fixed (sequence)
-    or the chunk recorded. The state specs keep their "batch" symbol: it says which axis of each state follows the
-    batch (every feeder sizes states by the data's batch, then the runner refuses any other than the file's)."""
+    """`base` at one static shape: the batch axis of every input fixed and the time axis fixed (sequence) or the
+    chunk recorded. Outputs and state specs keep their "batch" symbol: it says which axis of each follows the batch
+    (every feeder sizes states by the data's batch; the runner refuses any batch but the file's)."""
 
-    def fix(spec: TensorSpec) -> TensorSpec:
-        dims = [shape.batch if d == "batch" else (shape.steps if d == "time" and shape.steps else d) for d in spec.shape]
+    def fix(spec: TensorSpec, batch: int | str) -> TensorSpec:
+        dims = [batch if d == "batch" else (shape.steps if d == "time" and shape.steps else d) for d in spec.shape]
         return TensorSpec(spec.name, spec.dtype, dims, spec.description)
 
     return GraphInterface(
         base.form,
         "litert",
-        [fix(t) for t in base.inputs],
-        [fix(t) for t in base.outputs],
+        [fix(t, shape.batch) for t in base.inputs],
+        [fix(t, "batch") for t in base.outputs],
         list(base.states),
         dict(base.constants),
         shape.chunk,
@@ -267,7 +267,8 @@ def verify_tflite(
             return result
         steps = shape.chunk or shape.steps or 1
         feeds = random_inputs_like(interface, shape.batch, steps, vocab, seed=0)
-        result.cases.append(_compare(f"at its shape, random states ({shape.label})", runner, reference, feeds, names, steps))
+        label = f"at its shape ({shape.label})" + (", random states" if interface.states else "")
+        result.cases.append(_compare(label, runner, reference, feeds, names, steps))
         if shape.chunk is not None and interface.states:
             chunks = max(4, -(-MIN_STREAM_STEPS // shape.chunk))
             x = random_inputs_like(interface, shape.batch, shape.chunk * chunks, vocab, seed=1)[interface.data_input.name]

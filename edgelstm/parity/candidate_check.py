@@ -87,6 +87,10 @@ class CandidateCheck:
                     first_run = actual
                 if actual is not None and expected is not None and sub.task_metrics:
                     raw[sub.name] = (actual, expected, sub)
+        if self.info.format == "tflite" and not self.result.cases:  # checked on nothing is not a pass
+            self.result.status = "error"
+            self.result.reason = "no input of this check fits the .tflite's one shape; export the length the data has"
+            return self.result
         self._task_checks(raw)
         self._time_profile(runner)
         if self.interface.form == "streaming":
@@ -150,6 +154,10 @@ class CandidateCheck:
         fixed = self.fixed_steps
         if fixed is None or case.steps == fixed:
             return case
+        if self.info.format == "tflite" and case.steps > fixed:
+            # A sequence .tflite has one length and no lengths input: its first T steps are a whole sequence of T.
+            self.result.notes.append(f"{case.name}: the first {fixed} of {case.steps} steps (the .tflite's one length)")
+            return first_steps(case, fixed)
         if case.steps > fixed or not self.info.has_lengths:
             self.result.notes.append(
                 f"{case.name}: not run, the graph's time axis is fixed at T={fixed} ({case.steps} steps given)"
