@@ -55,7 +55,10 @@ class LiteRTExportConfig:
         if self.form not in ("streaming", "sequence"):
             raise ConfigError(f"--form {self.form!r}: LiteRT artifacts take streaming or sequence")
         if self.form == "sequence" and self.steps is None:
-            raise ConfigError("--target litert --form sequence needs --fixed-steps T: LiteRT files run at one length")
+            raise ConfigError(
+                "--target litert: the sequence form needs --fixed-steps T (a LiteRT file runs at one length); "
+                "or --form streaming (one chunk per call, state in and out)"
+            )
         if any(not 1 <= v <= 4096 for v in (*self.batches, *self.chunks, self.steps or 1)) or not self.batches:
             raise ConfigError("LiteRT batch sizes, chunk lengths and --fixed-steps must be in 1..4096")
 
@@ -198,7 +201,7 @@ def fixed_interface(base: GraphInterface, shape: LiteRTShape) -> GraphInterface:
     )
 
 
-class _NativeStream(torch.nn.Module):
+class NativeStream(torch.nn.Module):
     """An edgelstm model's streaming step as one traceable call: raw features in (standardised here when the graph
     does it), every state in and out, as the ONNX streaming graph computes it."""
 
@@ -207,22 +210,25 @@ class _NativeStream(torch.nn.Module):
         self.model = model
         self.normalization = normalization
 
+    def standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """x as the model sees it: (x - mean) / std when the graph takes raw features."""
+        if self.normalization is None:
+            return x
+        mean, std = self.normalization.arrays()
+        return (x - torch.from_numpy(mean)) / torch.from_numpy(std)
+
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.normalization is not None:
-            mean, std = self.normalization.arrays()
-            x = (x - torch.from_numpy(mean)) / torch.from_numpy(std)
-        y, final = self.model.forward_streaming(x, tuple(states))
+        """One chunk: the per-step output, then every state's next value."""
+        y, final = self.model.forward_streaming(self.standardized(x), tuple(states))
         return (y, *final)
 
 
-class _NativeSequence(_NativeStream):
+class NativeSequence(NativeStream):
     """The sequence form: the whole (fixed-length) sequence in, the output and the final recurrent state out."""
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.normalization is not None:
-            mean, std = self.normalization.arrays()
-            x = (x - torch.from_numpy(mean)) / torch.from_numpy(std)
-        y, final = self.model(x)
+        """The whole sequence: the output, then the final recurrent state."""
+        y, final = self.model(self.standardized(x))
         return (y, *final)
 
 
@@ -230,7 +236,7 @@ def _callable_module(loaded: LoadedModel, form: str, normalization: InputNormali
     if not loaded.is_native:
         return loaded.module  # called as the ONNX export calls it: (x) or (x, *states)
     model = copy.deepcopy(loaded.module).float().eval()
-    return _NativeStream(model, normalization) if form == "streaming" else _NativeSequence(model, normalization)
+    return NativeStream(model, normalization) if form == "streaming" else NativeSequence(model, normalization)
 
 
 def _example_args(interface: GraphInterface, shape: LiteRTShape) -> tuple[torch.Tensor, ...]:

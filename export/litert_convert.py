@@ -31,7 +31,7 @@ def converter_versions() -> dict[str, str]:
 
 def _litert_torch() -> Any:
     try:
-        import litert_torch  # optional: the LiteRT converter is the `litert-convert` extra (~1.1 GB)
+        import litert_torch  # pyright: ignore[reportMissingImports]  # optional: the `litert-convert` extra (~1.1 GB)
     except ImportError:
         raise ConfigError(f"making .tflite artifacts needs the LiteRT converter: {CONVERT_EXTRA}") from None
     return litert_torch

@@ -28,7 +28,7 @@ SIGNATURE = "serving_default"  # the one signature litert-torch writes
 def litert_interpreter_class() -> Any:
     """LiteRT's `Interpreter`, or one ConfigError line saying which extra to install."""
     try:
-        from ai_edge_litert.interpreter import Interpreter  # optional: the LiteRT runtime is the `litert` extra
+        from ai_edge_litert.interpreter import Interpreter  # pyright: ignore[reportMissingImports]  # optional: the `litert` extra
     except ImportError:
         raise ConfigError(f"running .tflite artifacts needs the LiteRT interpreter: {LITERT_EXTRA}") from None
     return Interpreter

@@ -1,0 +1,105 @@
+"""LiteRT end to end (issue 20): export one verified .tflite per static shape, gate it on the `litert` provider
+against the float64 model (streaming parity, drift over time), and refuse what a static-shape file cannot honestly
+run: another shape, or a state that is not carried. Skipped, with the reason, only where the converter is absent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgelstm.artifact.litert_file import sidecar_path
+from edgelstm.artifact.litert_runner import LiteRTRunner
+from edgelstm.cli import app
+from edgelstm.errors import InputShapeError
+from edgelstm.export.litert import LiteRTExportResult
+from edgelstm.files import file_sha256
+from edgelstm.loading import load_model
+from edgelstm.parity import CheckConfig, run_check
+from tests.support import litert as shared
+from tests.support.litert import rewrite_beside, state_not_carried
+
+gru_checkpoint, exported = shared.gru_checkpoint, shared.exported
+pytestmark = pytest.mark.slow
+
+
+def _check(paths: list[Path], checkpoint: Path):  # type: ignore[no-untyped-def]
+    return run_check(paths, load_model(str(checkpoint)), config=CheckConfig(providers=("litert",)), baseline=False)
+
+
+def test_export_writes_one_verified_tflite_and_sidecar_per_shape(exported: LiteRTExportResult) -> None:
+    assert exported.passed
+    assert [a.path.name for a in exported.artifacts] == ["streaming_litert_b1_k4.tflite", "streaming_litert_b2_k4.tflite"]
+    for artifact in exported.artifacts:
+        assert artifact.written and file_sha256(artifact.path) == artifact.sha256
+        sidecar = json.loads(sidecar_path(artifact.path).read_text())
+        assert sidecar["tflite_sha256"] == artifact.sha256 and sidecar["shape"]["batch"] == artifact.shape.batch
+        labels = [c.label for c in artifact.verification.cases]
+        assert labels[1] == "16 chunks of 4, state carried, vs one whole-sequence run"
+        assert artifact.verification.max_abs_error < 1e-5
+
+
+def test_check_on_litert_passes_with_streaming_parity_and_drift(exported: LiteRTExportResult, gru_checkpoint: Path) -> None:
+    report = _check([a.path for a in exported.artifacts], gru_checkpoint)
+    assert report.passed, report.candidates
+    for candidate in report.candidates:
+        assert candidate.providers_used[0].startswith("LiteRT interpreter")
+        assert [s.label for s in candidate.streaming] == ["chunks of 4 vs one call", "chunks of 4 vs reference"]
+        assert candidate.time_profiles and candidate.time_profiles[0].steps[-1] >= 64
+        assert any(c.label == "long" and c.passed for c in candidate.cases)
+
+
+def test_the_runner_never_resizes(exported: LiteRTExportResult) -> None:
+    # Resized to batch 2, LiteRT's own interpreter runs this GRU stream and returns a batch-1 output with no error.
+    artifact = exported.artifacts[0]
+    runner = LiteRTRunner(artifact.path, json_interface(artifact.path))
+    feeds = {"x": np.zeros((2, 4, 5), np.float32), "h_in": np.zeros((2, 2, 8), np.float32)}
+    with pytest.raises(InputShapeError, match=r"x is \[2, 4, 5\], but this .tflite runs at \[1, 4, 5\] only"):
+        runner.run(["output", "h_out"], feeds)
+
+
+def json_interface(path: Path):  # type: ignore[no-untyped-def]
+    from edgelstm.artifact.file import open_artifact
+
+    return open_artifact(path).interface
+
+
+def test_the_gate_refuses_a_run_at_another_shape(exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path) -> None:
+    honest = exported.artifacts[0].path  # batch 1; its sidecar edited to promise batch 2
+
+    def promise_batch_2(data: dict) -> None:
+        interface = json.loads(data["metadata_props"]["edgelstm.interface"])
+        interface["inputs"][0]["shape"][0] = 2
+        data["metadata_props"]["edgelstm.interface"] = json.dumps(interface)
+
+    lying = rewrite_beside(honest, tmp_path / "resized.tflite", honest.read_bytes(), promise_batch_2)
+    report = _check([lying], gru_checkpoint)
+    assert not report.passed
+    errors = [c.error for c in report.candidates[0].cases if c.error]
+    assert errors and all("runs at [1, 4, 5] only" in e for e in errors)
+
+
+def test_the_gate_catches_a_state_that_is_not_carried(exported: LiteRTExportResult, gru_checkpoint: Path) -> None:
+    stale = state_not_carried(gru_checkpoint, exported.artifacts[0].path)
+    report = _check([stale], gru_checkpoint)
+    assert not report.passed
+    candidate = report.candidates[0]
+    assert not next(s for s in candidate.streaming if s.label == "chunks of 4 vs reference").passed
+    # one chunk alone is right: only carrying the state across calls is broken
+    assert all(c.passed for c in candidate.cases if c.steps == 4)
+
+
+def test_cli_export_and_check_on_litert(gru_checkpoint: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    made = runner.invoke(app, ["export", str(gru_checkpoint), "--out", str(out), "--target", "litert", "--form", "streaming"])
+    assert made.exit_code == 0, made.output
+    assert "wrote" in made.output and "64 chunks of 1, state carried" in made.output
+    checked = runner.invoke(
+        app, ["check", str(out / "streaming_litert_b1_k1.tflite"), "--reference", str(gru_checkpoint), "--providers", "litert"]
+    )
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.rstrip().splitlines()[-1].startswith("PASS")

@@ -1,0 +1,73 @@
+"""Fixtures for tests/e2e/test_litert_e2e.py: a tiny GRU checkpoint (raw-feature normalisation inside) exported to
+LiteRT at two static shapes, and .tflite files that break one promise each (state not carried, shape lied about)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.litert_file import sidecar_path
+from edgelstm.checkpoint import save_checkpoint
+from edgelstm.config import Preprocessing
+from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, NativeStream, export_litert
+from edgelstm.export.litert_convert import convert_module
+from edgelstm.export.native import input_normalization
+from edgelstm.files import file_sha256
+from edgelstm.loading import load_model
+from tests.conftest import tiny_model
+
+CONVERTER_REASON = 'the LiteRT converter is not installed: pip install "edgelstm[litert-convert]"'
+
+
+@pytest.fixture(scope="module")
+def gru_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("litert_torch", reason=CONVERTER_REASON)
+    root = tmp_path_factory.mktemp("litert")
+    prep = Preprocessing(labels=["a", "b", "c"], feature_mean=[0.5] * 5, feature_std=[2.0] * 5)
+    save_checkpoint(tiny_model(cell="gru", layers=2), root / "gru", prep)
+    return root / "gru"
+
+
+@pytest.fixture(scope="module")
+def exported(gru_checkpoint: Path) -> LiteRTExportResult:
+    """Streaming .tflite files at batch 1 and 2, chunks of 4 steps."""
+    config = LiteRTExportConfig(form="streaming", batches=(1, 2), chunks=(4,))
+    return export_litert(load_model(str(gru_checkpoint)), gru_checkpoint.parent / "tflite", config)
+
+
+class StateNotCarried(torch.nn.Module):
+    """The model's streaming step, but its state outputs are its state inputs: each call starts where the first did."""
+
+    def __init__(self, step: torch.nn.Module) -> None:
+        super().__init__()
+        self.step = step
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, _ = self.step(x, h)
+        return y, h
+
+
+def rewrite_beside(honest: Path, target: Path, content: bytes, edit=None) -> Path:  # type: ignore[no-untyped-def]
+    """`content` written at `target` with the honest file's sidecar, its digest updated (and `edit` applied to it)."""
+    target.write_bytes(content)
+    data = json.loads(sidecar_path(honest).read_text())
+    data["tflite_sha256"] = file_sha256(target)
+    if edit is not None:
+        edit(data)
+    sidecar_path(target).write_text(json.dumps(data))
+    return target
+
+
+def state_not_carried(gru_checkpoint: Path, honest: Path) -> Path:
+    """A b1 chunk-4 .tflite of the same model (raw features in, as the honest file) whose state is never updated,
+    described by the honest file's sidecar."""
+    loaded = load_model(str(gru_checkpoint))
+    assert loaded.config is not None
+    normalization = input_normalization(loaded.config, ExportConfig(form="streaming"), loaded.preprocessing)
+    step = NativeStream(loaded.module.float().eval(), normalization)
+    content = convert_module(StateNotCarried(step), (torch.zeros(1, 4, 5), torch.zeros(2, 1, 8)))
+    return rewrite_beside(honest, honest.with_name("stale_state.tflite"), content)

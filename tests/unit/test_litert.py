@@ -1,0 +1,146 @@
+"""LiteRT artifacts without the converter: the sidecar that carries a .tflite's interface, how it is refused, the
+provider/format pairing, the options, and the one-line messages that name the extra to install.
+
+The runs that need the converter (export, check, the shape gate) are in tests/e2e/test_litert_e2e.py."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import pytest
+
+from edgelstm.api import ExportOptions
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, read_sidecar, sidecar_path
+from edgelstm.artifact.litert_runner import litert_interpreter_class
+from edgelstm.artifact.metadata import ArtifactMetadata
+from edgelstm.artifact.runners import PROVIDERS, NotApplicable, open_runner
+from edgelstm.errors import ConfigError, LoadError
+from edgelstm.export.litert import LiteRTExportConfig, fixed_interface
+from edgelstm.export.litert_convert import convert_module
+from edgelstm.export.native import native_interface
+from edgelstm.files import file_sha256
+from tests.conftest import tiny_config
+
+
+def _sidecar_for(tflite: Path, shape: LiteRTShape = LiteRTShape(1, chunk=4), sha: str | None = None) -> LiteRTSidecar:
+    config = tiny_config(cell="gru", layers=2)
+    interface = fixed_interface(native_interface(config, ExportConfig(form="streaming", with_lengths=False)), shape)
+    metadata = ArtifactMetadata(interface, ExportConfig(form="streaming"), config, None, "checkpoint")
+    return LiteRTSidecar(metadata, shape, "fp32", sha or file_sha256(tflite), {"litert-torch": "0.10.0"})
+
+
+@pytest.fixture
+def tflite(tmp_path: Path) -> Path:
+    path = tmp_path / "streaming_litert_b1_k4.tflite"
+    path.write_bytes(b"TFL3 not a real model")  # the sidecar is read without the interpreter
+    sidecar_path(path).write_text(_sidecar_for(path).to_json())
+    return path
+
+
+def test_the_sidecar_round_trips_the_interface_shape_and_digest(tflite: Path) -> None:
+    sidecar, digest = read_sidecar(tflite)
+    assert digest == file_sha256(tflite) == sidecar.tflite_sha256
+    assert sidecar.shape == LiteRTShape(1, chunk=4) and sidecar.precision == "fp32"
+    interface = sidecar.metadata.interface
+    assert interface.impl == "litert" and interface.chunk == 4
+    assert interface.inputs[0].shape == [1, "chunk", 5]  # the batch pinned, the chunk recorded
+    assert [s.input_name for s in interface.states] == ["h_in"] and interface.states[0].shape == [2, "batch", 8]
+    # written under the same keys an ONNX artifact's metadata_props use
+    assert "edgelstm.interface" in json.loads(sidecar_path(tflite).read_text())["metadata_props"]
+
+
+def test_open_artifact_reads_a_tflite_from_its_sidecar(tflite: Path) -> None:
+    info = open_artifact(tflite)
+    assert (info.format, info.precision, info.sha256) == ("tflite", "fp32", file_sha256(tflite))
+    assert info.metadata is not None and info.metadata.model_config == tiny_config(cell="gru", layers=2)
+
+
+def test_a_sidecar_for_other_bytes_is_refused(tflite: Path) -> None:
+    tflite.write_bytes(tflite.read_bytes() + b"edited")
+    with pytest.raises(LoadError, match="replaced or edited after export"):
+        open_artifact(tflite)
+
+
+def test_a_tflite_without_its_sidecar_is_refused(tflite: Path) -> None:
+    sidecar_path(tflite).unlink()
+    with pytest.raises(LoadError, match="--target litert"):
+        open_artifact(tflite)
+
+
+@pytest.mark.parametrize("edit", ["format", "precision", "props"])
+def test_a_malformed_sidecar_is_one_load_error(tflite: Path, edit: str) -> None:
+    data = json.loads(sidecar_path(tflite).read_text())
+    if edit == "format":
+        data["format"] = "other/9"
+    elif edit == "precision":
+        data["precision"] = "int3"
+    else:
+        data["metadata_props"] = {"edgelstm.interface": "{not json"}
+    sidecar_path(tflite).write_text(json.dumps(data))
+    with pytest.raises(LoadError, match=r"streaming_litert_b1_k4\.tflite\.json"):
+        open_artifact(tflite)
+
+
+def test_each_provider_runs_only_its_own_file_format(tflite: Path, tmp_path: Path) -> None:
+    assert "litert" in PROVIDERS
+    info = open_artifact(tflite)
+    for provider in ("cpu", "mobile", "reference"):
+        with pytest.raises(NotApplicable, match="runs ONNX artifacts"):
+            open_runner(info, provider, tmp_path)
+    onnx_info = type(info)(tmp_path / "m.onnx", "onnx", "fp32", info.interface, None, False)
+    with pytest.raises(NotApplicable, match="LiteRT runs .tflite artifacts"):
+        open_runner(onnx_info, "litert", tmp_path)
+
+
+def test_each_requested_shape_is_its_own_artifact() -> None:
+    shapes = LiteRTExportConfig(batches=(1, 4), chunks=(1, 16)).shapes()
+    assert [s.label for s in shapes] == ["b1_k1", "b1_k16", "b4_k1", "b4_k16"]
+    assert [s.label for s in LiteRTExportConfig(form="sequence", batches=(2,), steps=100).shapes()] == ["b2_t100"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"form": "sequence"}, "needs --fixed-steps"),
+        ({"form": "streaming", "chunks": (0,)}, "1..4096"),
+    ],
+)
+def test_litert_options_are_refused_before_any_work(options: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ExportOptions(target="litert", **options).litert_config()
+
+
+def test_chunks_and_unknown_targets_are_refused_for_onnx() -> None:
+    with pytest.raises(ConfigError, match="--chunks is for --target litert"):
+        ExportOptions(chunks=(4,))
+    with pytest.raises(ConfigError, match="choose onnx or litert"):
+        ExportOptions(target="coreml")
+
+
+def _hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.split(".")[0] in modules:
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def test_without_the_interpreter_running_a_tflite_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide(monkeypatch, "ai_edge_litert")
+    with pytest.raises(ConfigError, match=r'pip install "edgelstm\[litert\]"'):
+        litert_interpreter_class()
+
+
+def test_without_the_converter_export_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    _hide(monkeypatch, "litert_torch")
+    with pytest.raises(ConfigError, match=r'pip install "edgelstm\[litert-convert\]"'):
+        convert_module(torch.nn.Identity(), (torch.zeros(1),))
