@@ -29,6 +29,7 @@ from edgelstm.quantize import scheme_config
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.config import SCHEMES, Int4Config, SchemeConfig, StaticInt8Config, WeightOnlyConfig, WeightOnlyInt4Config
 from edgelstm.quantize.gate import ParityGate
+from edgelstm.quantize.litert import LiteRTQuantizeResult, quantize_tflite
 from edgelstm.quantize.selection import DEFAULT_SCHEMES, mixed_candidate, select_foreign_scheme, select_scheme
 from edgelstm.quantize.selection_table import OBJECTIVES, Candidate, SelectionResult
 from edgelstm.quantize.split import DataSplit, split_sequences, split_stream, stream_split
@@ -63,6 +64,7 @@ class QuantizeOptions:
     max_flips: float = 0.01
     max_delta: float = 0.1
     seconds: float | None = None
+    target: str = "onnx"  # litert: MODEL is an fp32 .tflite edgelstm exported, quantized by ai-edge-quantizer
 
     def scheme_settings(self) -> dict[str, Any]:
         """The options the scheme's config takes (each config names its own fields: no second switch on the name)."""
@@ -88,10 +90,13 @@ class QuantizeOutcome:
     result: QuantizeResult | None = None
     selection: SelectionResult | None = None
     mixed: Candidate | None = None
+    litert: LiteRTQuantizeResult | None = None
 
     @property
     def passed(self) -> bool:
         """One scheme: not failed by the gate (unchecked counts as passed); auto: a winner; mixed: it passed."""
+        if self.litert is not None:
+            return self.litert.parity_passed is not False
         if self.selection is not None:
             return self.selection.winner is not None
         if self.mixed is not None:
@@ -103,7 +108,7 @@ class QuantizeOutcome:
 
     def payload(self) -> dict[str, Any]:
         """The JSON of `quantize --json`."""
-        chosen = self.selection or self.mixed or self.result
+        chosen = self.selection or self.mixed or self.result or self.litert
         if chosen is None:
             raise ValueError("an empty QuantizeOutcome")
         return chosen.to_dict()
@@ -119,6 +124,10 @@ def quantize(model: ModelSource, out: Path, options: QuantizeOptions = QuantizeO
     `reference` .onnx, streamed chunk by chunk and compared on decisions.
     """
     check_output_dir(out)  # before any work: a bad --out is known without loading anything
+    if options.target == "litert" or model.spec.endswith(".tflite"):
+        return QuantizeOutcome(litert=_quantize_litert(model, out, options))
+    if options.target != "onnx":
+        raise ConfigError(f"--target {options.target!r}: choose onnx or litert")
     if options.objective not in OBJECTIVES:
         raise ConfigError(f"--objective {options.objective!r}: choose {', '.join(OBJECTIVES)}")
     if options.scheme != "auto":
@@ -141,6 +150,22 @@ def quantize(model: ModelSource, out: Path, options: QuantizeOptions = QuantizeO
         return QuantizeOutcome(mixed=_mixed(loaded, sequences, out, policy, options, Path(model.spec) if is_onnx else None))
     source = loaded if (loaded is not None and not is_onnx) else Path(model.spec)
     return QuantizeOutcome(result=_one_scheme(source, loaded, sequences, out, policy, options))
+
+
+def _quantize_litert(model: ModelSource, out: Path, options: QuantizeOptions) -> LiteRTQuantizeResult:
+    """An fp32 .tflite quantized by ai-edge-quantizer (`auto`: dynamic-int8, its one default), gated on the litert
+    provider against the float64 model (--reference: the checkpoint it was exported from)."""
+    if not model.spec.endswith(".tflite"):
+        raise ConfigError("--target litert quantizes a .tflite: export it first (`edgelstm export MODEL --target litert`)")
+    scheme = "dynamic-int8" if options.scheme == "auto" else options.scheme
+    gate = None
+    if options.check:
+        if options.reference is None:
+            raise ConfigError("--target litert gates against the trained model: pass --reference (or --no-check)")
+        loaded = load_model(model.source(options.reference))
+        policy = TolerancePolicy.from_toml(options.budget) if options.budget else TolerancePolicy.defaults()
+        gate = ParityGate(loaded, _sequences(options.data, loaded), policy, provider="litert")
+    return quantize_tflite(Path(model.spec), out, scheme, gate, options.keep_failed, options.overwrite)
 
 
 def _sequences(data: Path | None, loaded: LoadedModel | None) -> SequenceData | None:

@@ -33,6 +33,7 @@ class ParityGate:
     # The artifact must also ship to ORT Mobile (a recipe that checks the mobile provider): one that ORT format cannot
     # hold (int4 initializers in onnxruntime 1.32) cannot win, whatever its figures on cpu.
     ort_format: bool = False
+    provider: str = "cpu"  # litert: a .tflite (quantize --target litert) is judged in the LiteRT interpreter
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "references", TorchReferences(self.reference))  # frozen: set once, here
@@ -55,7 +56,7 @@ class ParityGate:
         if self.ort_format:
             if (problem := ort_format_problem(path)) is not None:
                 return {"passed": False, NOT_GATED: f"cannot ship to ORT Mobile: {problem}"}
-        config = CheckConfig(providers=("cpu",), stress=self.stress)
+        config = CheckConfig(providers=(self.provider,), stress=self.stress)
         # The summary reads the candidate's verdict only: the torch fp32 baseline row would be computed for nothing.
         report = run_check([path], self.reference, self.data, config, self.policy, references=self.references, baseline=False)
         (candidate,) = report.candidates

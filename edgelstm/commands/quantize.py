@@ -93,6 +93,12 @@ QUANTIZE_OPTIONS: dict[str, tuple[Any, Any]] = {
         typer.Option(0.01, "--max-flips", help="ONNX reference: fraction of chunks whose decision may flip"),
     ),
     "max_delta": (float, typer.Option(0.1, "--max-delta", help="ONNX reference: largest |delta| allowed on that output")),
+    "target": (
+        str,
+        typer.Option(
+            "onnx", "--target", help="litert: quantize an fp32 .tflite (dynamic-int8, weight-only-int8), gated on litert"
+        ),
+    ),
     "seconds": (
         float | None,
         typer.Option(None, "--seconds", help="ONNX reference without --data: seconds of built-in audio per voice (default 10)"),
@@ -137,6 +143,9 @@ def _render(outcome: Any) -> None:
     """The tables: auto's candidates, one scheme's result, or mixed's result and per-layer choices."""
     from edgelstm.quantize.render import print_layers, print_quantize, print_selection  # heavy (torch): not at --help time
 
+    if outcome.litert is not None:
+        _render_litert(outcome.litert)
+        return
     if outcome.selection is not None:
         print_selection(outcome.selection)
         return
@@ -150,3 +159,13 @@ def _render(outcome: Any) -> None:
         typer.echo(candidate.refused)
     if candidate.details.get("layers"):
         print_layers("mixed", candidate.details["layers"], candidate.details.get("ranking_data", ""))
+
+
+def _render_litert(result: Any) -> None:
+    verdict = "not checked" if result.parity_passed is None else result.parity.get("verdict", "")
+    worst = f", worst {result.parity['worst']} rel {result.parity['max_rel_error']:.3g}" if result.parity.get("worst") else ""
+    typer.echo(f"{result.scheme} ({result.to_dict()['recipe']}): {result.source_size_bytes:,} -> {result.size_bytes:,} bytes")
+    typer.echo(f"parity on litert vs torch float64: {verdict}{worst}")
+    for line in result.parity.get("failures", []):
+        typer.echo(f"  {line}")
+    typer.echo(f"wrote {result.path} (sha256 {result.sha256[:12]})" if result.written else f"not written: {result.path.name}")

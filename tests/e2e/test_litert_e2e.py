@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from edgelstm.api import QuantizeOptions, quantize
+from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import sidecar_path
 from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.cli import app
@@ -18,6 +20,7 @@ from edgelstm.errors import InputShapeError
 from edgelstm.export.litert import LiteRTExportResult
 from edgelstm.files import file_sha256
 from edgelstm.loading import load_model
+from edgelstm.model_source import ModelSource
 from edgelstm.parity import CheckConfig, run_check
 from tests.support import litert as shared
 from tests.support.litert import rewrite_beside, state_not_carried
@@ -62,8 +65,6 @@ def test_the_runner_never_resizes(exported: LiteRTExportResult) -> None:
 
 
 def json_interface(path: Path):  # type: ignore[no-untyped-def]
-    from edgelstm.artifact.file import open_artifact
-
     return open_artifact(path).interface
 
 
@@ -103,3 +104,29 @@ def test_cli_export_and_check_on_litert(gru_checkpoint: Path, tmp_path: Path) ->
     )
     assert checked.exit_code == 0, checked.output
     assert checked.output.rstrip().splitlines()[-1].startswith("PASS")
+
+
+@pytest.mark.parametrize("scheme", ["dynamic-int8", "weight-only-int8"])
+def test_quantize_litert_writes_a_gated_int8_tflite(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path, scheme: str
+) -> None:
+    source = exported.artifacts[0].path
+    outcome = quantize(
+        ModelSource(str(source)), tmp_path, QuantizeOptions(scheme=scheme, target="litert", reference=str(gru_checkpoint))
+    )
+    result = outcome.litert
+    assert outcome.passed and result is not None and result.written and result.parity["verdict"] == "pass"
+    info = open_artifact(result.path)  # read back: int8, the fp32 file's interface, its own digest
+    assert info.precision == "int8" and info.interface == open_artifact(source).interface
+    assert info.sha256 == result.sha256 != exported.artifacts[0].sha256
+
+
+def test_quantize_litert_is_not_written_when_the_gate_fails(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    budget = tmp_path / "budget.toml"
+    budget.write_text("[precision.int8]\nmin_snr_db = 200\n")  # unreachable for any int8 file
+    options = QuantizeOptions(scheme="dynamic-int8", target="litert", reference=str(gru_checkpoint), budget=budget)
+    outcome = quantize(ModelSource(str(exported.artifacts[0].path)), tmp_path / "q", options)
+    assert not outcome.passed and outcome.litert is not None and not outcome.litert.written
+    assert not (tmp_path / "q").exists() or not any((tmp_path / "q").iterdir())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelstm.api import ExportOptions
+from edgelstm.api import ExportOptions, QuantizeOptions, quantize
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, read_sidecar, sidecar_path
@@ -23,6 +23,7 @@ from edgelstm.export.litert import LiteRTExportConfig, fixed_interface
 from edgelstm.export.litert_convert import convert_module
 from edgelstm.export.native import native_interface
 from edgelstm.files import file_sha256
+from edgelstm.model_source import ModelSource
 from tests.conftest import tiny_config
 
 
@@ -144,3 +145,18 @@ def test_without_the_converter_export_names_the_extra(monkeypatch: pytest.Monkey
     _hide(monkeypatch, "litert_torch")
     with pytest.raises(ConfigError, match=r'pip install "edgelstm\[litert-convert\]"'):
         convert_module(torch.nn.Identity(), (torch.zeros(1),))
+
+
+def test_quantize_target_litert_takes_a_tflite_and_a_reference(tflite: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="export it first"):
+        quantize(ModelSource("runs/ckpt"), tmp_path / "q", QuantizeOptions(target="litert"))
+    with pytest.raises(ConfigError, match="pass --reference"):
+        quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", scheme="dynamic-int8"))
+    with pytest.raises(ConfigError, match="choose dynamic-int8, weight-only-int8"):
+        quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", scheme="int4", check=False))
+
+
+def test_without_the_quantizer_quantize_names_the_extra(tflite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide(monkeypatch, "ai_edge_quantizer")
+    with pytest.raises(ConfigError, match=r'pip install "edgelstm\[litert-convert\]"'):
+        quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", check=False))

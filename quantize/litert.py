@@ -1,0 +1,112 @@
+"""`quantize --target litert`: a verified fp32 `.tflite` quantized with ai-edge-quantizer, gated like ONNX schemes.
+
+The PT2E int8 route fails inside the LiteRT converter (`stablehlo.uniform_dequantize`), so quantization works on
+the converted file: ai-edge-quantizer's recipes rewrite the `.tflite` itself. Each result is checked on the
+`litert` provider against the float64 model (the same gate, tolerances and verdict as an ONNX scheme) before it
+is written; one that fails is not written unless `keep_failed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.litert_file import LiteRTSidecar, read_sidecar, sidecar_path
+from edgelstm.artifact.litert_runner import quiet_native_output
+from edgelstm.errors import ConfigError, ExportError, first_line
+from edgelstm.export.litert_convert import CONVERT_EXTRA, converter_versions
+from edgelstm.files import ensure_writable, write_artifact_pair
+from edgelstm.quantize.api import Gate
+
+# The ai-edge-quantizer recipes offered, by edgelstm's scheme names: int8 weights with float activations quantized
+# per call (dynamic range), or int8 weights expanded to float (weight-only).
+LITERT_RECIPES = {"dynamic-int8": "dynamic_wi8_afp32", "weight-only-int8": "weight_only_wi8_afp32"}
+
+
+@dataclass
+class LiteRTQuantizeResult:
+    """One `.tflite` quantized from a verified fp32 one, with the gate's verdict."""
+
+    scheme: str
+    source: Path
+    path: Path
+    sha256: str
+    size_bytes: int
+    source_size_bytes: int
+    parity: dict[str, Any] = field(default_factory=dict)
+    parity_passed: bool | None = None  # None: not checked (--no-check)
+    written: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON (`quantize --json`)."""
+        return {
+            "target": "litert",
+            "scheme": self.scheme,
+            "recipe": LITERT_RECIPES[self.scheme],
+            "source": str(self.source),
+            "path": str(self.path),
+            "written": self.written,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "source_size_bytes": self.source_size_bytes,
+            "parity_passed": self.parity_passed,
+            "parity": self.parity if self.parity else "not checked",
+        }
+
+
+def _recipe(scheme: str) -> Any:
+    if scheme not in LITERT_RECIPES:
+        raise ConfigError(f"--target litert --scheme {scheme!r}: choose {', '.join(LITERT_RECIPES)}")
+    try:
+        with quiet_native_output():  # importing it logs
+            from ai_edge_quantizer import quantizer, recipe  # pyright: ignore[reportMissingImports]  # optional: `litert-convert` extra
+    except ImportError:
+        raise ConfigError(f"quantizing .tflite artifacts needs ai-edge-quantizer: {CONVERT_EXTRA}") from None
+    return quantizer, getattr(recipe, LITERT_RECIPES[scheme])()
+
+
+def quantize_tflite(
+    source: Path, out_dir: Path, scheme: str, gate: Gate | None, keep_failed: bool = False, overwrite: bool = False
+) -> LiteRTQuantizeResult:
+    """`source` (an fp32 .tflite edgelstm exported) quantized with `scheme`'s recipe; gated, then written with its
+    sidecar (precision int8, the same interface) as `<stem>_<scheme>.tflite`."""
+    quantizer, recipe = _recipe(scheme)
+    sidecar, _ = read_sidecar(source)
+    if sidecar.precision != "fp32":
+        raise ConfigError(f"{source}: is {sidecar.precision} already; quantize the fp32 .tflite export wrote")
+    target = Path(out_dir) / f"{source.stem}_{scheme.replace('-', '_')}.tflite"
+    ensure_writable(target, overwrite)
+    ensure_writable(sidecar_path(target), overwrite)
+    try:
+        with quiet_native_output():
+            engine = quantizer.Quantizer(str(source))
+            engine.load_quantization_recipe(recipe)
+            content = bytes(engine.quantize().quantized_model)
+    except Exception as exc:  # the quantizer's failure types all mean: this recipe does not apply to the file
+        raise ExportError(f"ai-edge-quantizer could not apply {LITERT_RECIPES[scheme]} to {source}: {first_line(exc)}") from None
+    digest = hashlib.sha256(content).hexdigest()
+    converter = {**sidecar.converter, **converter_versions()}
+    quantized = LiteRTSidecar(sidecar.metadata, sidecar.shape, "int8", digest, converter)
+    result = LiteRTQuantizeResult(scheme, source, target, digest, len(content), source.stat().st_size)
+    text = quantized.to_json()
+    if gate is not None:
+        with tempfile.TemporaryDirectory(prefix="edgelstm-litert-q-") as tmp:
+            candidate = Path(tmp) / target.name
+            candidate.write_bytes(content)
+            sidecar_path(candidate).write_text(text)
+            open_artifact(candidate)  # the sidecar reads back before anything is judged
+            result.parity = gate.run(candidate)
+        result.parity_passed = bool(result.parity["passed"])
+        if not result.parity_passed and not keep_failed:
+            return result  # nothing published: a failed artifact must not look like a shippable one
+        data = json.loads(text)
+        data["parity"] = result.parity
+        text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    write_artifact_pair(target, content, sidecar_path(target), text, overwrite)
+    result.written = True
+    return result
