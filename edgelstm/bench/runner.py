@@ -27,6 +27,7 @@ from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.artifact.session import EXECUTION_MODES, STREAMING_SESSION, SessionSettings, session_from_onnx
 from edgelstm.artifact.walk import graphs
 from edgelstm.bench.floor import FloorSessions, fed_back_run, stepped
+from edgelstm.bench.litert_rows import litert_calls, litert_streaming
 from edgelstm.bench.memory import ensure_fits, estimate
 from edgelstm.bench.results import BenchReport, ColdStartResult, FedInterface, SizeResult, StreamingCostResult
 from edgelstm.bench.roofline import add_roofline
@@ -117,7 +118,14 @@ def run_bench(
     ensure_fits(estimate(infos, config.batches, config.steps, copies), config.batches, config.steps)
     rng = np.random.default_rng(config.seed)
     report = BenchReport(settings={**asdict(config), "graph_optimization": "all"}, versions=environment_record())
-    variants: list[_Variant] = []
+    variants = [
+        _Variant(c.name, "artifact", "litert", c.batch, c.steps, c.threads, "run", c.call)
+        for info in infos
+        if info.format == "tflite"
+        for c in litert_calls(info, config.threads, rng)
+    ]
+    tflite = [info for info in infos if info.format == "tflite"]
+    infos = [info for info in infos if info.format != "tflite"]  # the ONNX/ORT files: sessions, cold start, roofline
     for info in infos:
         for threads, spinning, execution in config.ort_settings():
             session = session_from_onnx(info.path, SessionSettings.for_threads(threads, spinning, execution))
@@ -150,10 +158,11 @@ def run_bench(
     # Every streaming artifact gets its per-step cost and floor; a graph confirmed at one chunk length (a foreign
     # one) only at that length and without a one-call baseline (it takes no longer input).
     report.streaming = [r for info in infos if info.interface.form == "streaming" for r in _streaming_costs(info, config, rng)]
+    report.streaming += litert_streaming(report.latencies, tflite)
     if config.cold_start:
         report.cold_starts = [_cold_start(info) for info in infos]
-    report.sizes = _sizes(infos, reference)
-    report.interfaces = [_fed(info) for info in infos]
+    report.sizes = _sizes(infos, reference) + _sizes(tflite, reference)
+    report.interfaces = [_fed(info) for info in [*infos, *tflite]]
     if config.roofline:
         add_roofline(report, infos)
     return report
@@ -439,7 +448,8 @@ def _sizes(infos: list[ArtifactInfo], reference: LoadedModel | None) -> list[Siz
     results = []
     for info in infos:
         data = info.path.read_bytes()
-        count = parameters or _stored_elements(onnx.load(str(info.path), load_external_data=False).graph)
+        stored = 0 if info.format == "tflite" else _stored_elements(onnx.load(str(info.path), load_external_data=False).graph)
+        count = parameters or stored  # a .tflite without its model beside it: parameters not counted
         ratio = (fp32_bytes / len(data)) if fp32_bytes else 0.0
         results.append(SizeResult(info.name, len(data), len(gzip.compress(data, 9)), count, ratio))
     return results

@@ -91,7 +91,7 @@ def _bench_config(**raw: Any) -> Any:
 @model_options
 @option_group("config", BENCH_OPTIONS, _bench_config)
 def bench(
-    artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort artifacts to time"),
+    artifacts: list[Path] = typer.Argument(..., help=".onnx / .ort / .tflite artifacts to time"),
     reference: str | None = typer.Option(
         None, "--reference", help="trained model: adds torch and default-path baselines and size ratios"
     ),

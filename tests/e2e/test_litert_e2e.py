@@ -12,11 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from edgelstm.api import QuantizeOptions, quantize
+from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import sidecar_path
 from edgelstm.artifact.litert_runner import LiteRTRunner
+from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.cli import app
 from edgelstm.errors import InputShapeError
+from edgelstm.export.api import export_model
 from edgelstm.export.litert import LiteRTExportResult
 from edgelstm.files import file_sha256
 from edgelstm.loading import load_model
@@ -130,3 +133,29 @@ def test_quantize_litert_is_not_written_when_the_gate_fails(
     outcome = quantize(ModelSource(str(exported.artifacts[0].path)), tmp_path / "q", options)
     assert not outcome.passed and outcome.litert is not None and not outcome.litert.written
     assert not (tmp_path / "q").exists() or not any((tmp_path / "q").iterdir())
+
+
+def test_bench_times_tflite_beside_onnx_at_its_own_shape(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    onnx_file = export_model(load_model(str(gru_checkpoint)), tmp_path, ExportConfig(form="streaming")).path
+    tflite = [a.path for a in exported.artifacts]
+    config = BenchConfig(
+        batches=(1,),
+        steps=(8,),
+        threads=(1, 2),
+        rounds=3,
+        calls_per_round=2,
+        baselines=False,
+        cold_start=False,
+        roofline=False,
+        plain=False,
+    )
+    report = run_bench([*tflite, onnx_file], None, config)
+    litert = sorted((r.name, r.batch, r.steps, r.threads) for r in report.latencies if r.provider == "litert")
+    # each file at its own batch and chunk (never the bench's --batches/--steps), at 1 and 2 threads
+    assert litert == sorted((p.name, b, 4, t) for p, b in zip(tflite, (1, 2), strict=True) for t in (1, 2))
+    assert {r.name for r in report.latencies if r.provider == "cpu"} == {onnx_file.name}
+    per_step = [s for s in report.streaming if s.mode == "litert"]
+    assert [s.name for s in per_step] == [tflite[0].name]  # batch 1 only, as ONNX's streaming rows
+    assert {s.name for s in report.streaming if s.mode == "run"} == {onnx_file.name}
