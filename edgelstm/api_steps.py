@@ -18,6 +18,7 @@ from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.artifact.session import handed_over
 from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bundle import BundleResult, VerifyResult, build_bundle, verify_bundle
+from edgelstm.bundle.litert_bundle import build_litert_bundle
 from edgelstm.distill import (
     DistillConfig,
     DistillResult,
@@ -325,6 +326,11 @@ class BundleOptions:
     bench_report: Path | None = None  # `bench --report` JSON
     make_zip: bool = False
     overwrite: bool = False
+    target: str = "ort"  # ort: ORT Mobile (.ort + .onnx); android: a .tflite for the LiteRT Interpreter (+ Kotlin)
+
+    def __post_init__(self) -> None:
+        if self.target not in ("ort", "android"):
+            raise ConfigError(f"--target {self.target!r}: choose ort (ONNX Runtime Mobile) or android (LiteRT)")
 
 
 def bundle(artifact: Path, out: Path, options: BundleOptions = BundleOptions(), *, own_graphs: bool = False) -> BundleResult:
@@ -335,6 +341,12 @@ def bundle(artifact: Path, out: Path, options: BundleOptions = BundleOptions(), 
 
     The artifact must be one edgelstm wrote (its metadata names its interface); the bundle is refused otherwise.
     """
+    if options.target == "android" or Path(artifact).suffix == ".tflite":
+        if options.target != "android":
+            raise ConfigError(f"{artifact}: a .tflite is bundled for the LiteRT Interpreter: pass --target android")
+        if options.bench_report is not None:
+            raise ConfigError("--bench-report: a LiteRT bundle carries no ORT session policy; leave it out")
+        return build_litert_bundle(Path(artifact), out, options.parity_report, options.make_zip, options.overwrite)
     with _handed_over(own_graphs, artifact):
         return build_bundle(Path(artifact), out, options.parity_report, options.bench_report, options.make_zip, options.overwrite)
 

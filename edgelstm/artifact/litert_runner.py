@@ -82,6 +82,12 @@ class LiteRTRunner:
         # The sidecar's names, in the order the converter wrote the module's arguments and results.
         self._inputs = {t.name: inputs[n] for t, n in zip(interface.inputs, _ordered(list(inputs)), strict=True)}
         self._outputs = {t.name: outputs[n] for t, n in zip(interface.outputs, _ordered(list(outputs)), strict=True)}
+        # what an app passes to Interpreter.runSignature: each interface name's name in the file's signature
+        ins, outs = (
+            zip(interface.inputs, _ordered(list(inputs)), strict=True),
+            zip(interface.outputs, _ordered(list(outputs)), strict=True),
+        )
+        self.signature_names = {t.name: n for t, n in (*ins, *outs)}
         self.providers_used = [f"LiteRT interpreter (XNNPACK CPU, {threads} thread{'s' if threads > 1 else ''})"]
 
     def input_shape(self, name: str) -> list[int]:

@@ -70,6 +70,7 @@ class BundleManifest:
     session_policy: SessionPolicy = field(
         default_factory=lambda: SessionPolicy.not_measured("the manifest has no session_policy")
     )
+    model_tflite: str = ""  # a LiteRT bundle (bundle --target android): its .tflite, in place of the ORT/ONNX files
 
     @property
     def symbolic_sizes(self) -> dict[str, int]:
@@ -78,6 +79,8 @@ class BundleManifest:
 
     def named_files(self) -> dict[str, str]:
         """Every file the manifest refers to outside `files`, by the key that names it."""
+        if self.model_tflite:
+            return {"model.tflite": self.model_tflite}
         named = {"model.ort": self.model_ort, "model.onnx": self.model_onnx}
         if self.operators_config is not None:
             named["required_operators_config"] = self.operators_config
@@ -111,10 +114,13 @@ def read_manifest(path: Path) -> BundleManifest:
             raise BundleError(f"{path}: files entry {name!r} {problem or 'is the manifest itself'}")
         if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
             raise BundleError(f"{path}: the sha256 of {name!r} is not 64 lower-case hex digits ({str(digest)[:80]!r})")
-    named = {
-        "model.ort": need("ort", str, model, "model."),
-        "model.onnx": need("onnx", str, model, "model."),
-    }
+    if "tflite" in model:  # a LiteRT bundle: one .tflite, no ORT or ONNX file
+        named = {"model.tflite": need("tflite", str, model, "model.")}
+    else:
+        named = {
+            "model.ort": need("ort", str, model, "model."),
+            "model.onnx": need("onnx", str, model, "model."),
+        }
     operators = data.get("required_operators_config")
     if operators is not None:
         named["required_operators_config"] = need("required_operators_config", str)
@@ -141,8 +147,9 @@ def read_manifest(path: Path) -> BundleManifest:
     state_pairs = _state_pairs(path, data.get("state") or [])
     return BundleManifest(
         version=version,
-        model_ort=named["model.ort"],
-        model_onnx=named["model.onnx"],
+        model_ort=named.get("model.ort", ""),
+        model_onnx=named.get("model.onnx", ""),
+        model_tflite=named.get("model.tflite", ""),
         operators_config=operators,
         inputs=tuple(_input_spec(path, i, spec) for i, spec in enumerate(need("inputs", list))),
         files=dict(files),

@@ -8,6 +8,7 @@ listed, unaltered member is ever loaded.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
@@ -21,6 +22,7 @@ import numpy as np
 from edgelstm.artifact.feeds import sequence_feeds, zero_state_interface
 from edgelstm.artifact.interface import TensorSpec
 from edgelstm.artifact.session import SessionSettings, ort_binding, session_from_onnx
+from edgelstm.bundle.litert_verify import run_bundled_tflite
 from edgelstm.bundle.manifest import MANIFEST, SYMBOLIC_DIMS, BundleManifest, read_manifest
 from edgelstm.bundle.unpack import safe_extract
 from edgelstm.errors import BundleError, InputShapeError, first_line
@@ -91,17 +93,24 @@ def _verify_directory(directory: Path, shown: Path | None = None) -> VerifyResul
         if Path(name).suffix in (".json", ".config") and _has_absolute_path(text.decode("utf-8", "replace")):
             raise BundleError(f"{where}: {name} contains an absolute path; bundles must be relocatable")
     parity = _parity_claim(manifest, where)
-    outputs = _run_once(contents[manifest.model_ort], manifest, where)
+    if manifest.model_tflite:  # a LiteRT bundle: the .tflite is both what runs and what parity judged
+        ran = judged = manifest.model_tflite
+        outputs = run_bundled_tflite(contents[ran], json.loads(manifest_path.read_bytes()), where)
+    else:
+        ran, judged = manifest.model_ort, manifest.model_onnx
+        outputs = _run_once(contents[ran], manifest, where)
     return VerifyResult(
         files_checked=len(contents),
-        ran=manifest.model_ort,
+        ran=ran,
         outputs=outputs,
         files={name: manifest.files[name] for name in contents},
-        ran_sha256=manifest.files[manifest.model_ort],
+        ran_sha256=manifest.files[ran],
         parity=parity,
-        parity_artifact=manifest.model_onnx,
-        parity_sha256=manifest.files[manifest.model_onnx],
-        session_policy=manifest.session_policy.summary(),
+        parity_artifact=judged,
+        parity_sha256=manifest.files[judged],
+        session_policy="LiteRT Interpreter, 1 thread (no ORT session policy)"
+        if manifest.model_tflite
+        else manifest.session_policy.summary(),
     )
 
 
@@ -150,11 +159,12 @@ def _parity_claim(manifest: BundleManifest, where: Path) -> str:
     parity = manifest.parity
     if parity is None or parity.get("passed") is None:
         return "not checked"
-    shipped = manifest.files[manifest.model_onnx]
+    judged = manifest.model_tflite or manifest.model_onnx
+    shipped = manifest.files[judged]
     if parity.get("artifact_sha256") != shipped:
         raise BundleError(
             f"{where}: the manifest's parity verdict names sha256 {str(parity.get('artifact_sha256'))[:64]!r}, "
-            f"not the shipped {manifest.model_onnx} ({shipped}); a verdict must name the artifact it judged"
+            f"not the shipped {judged} ({shipped}); a verdict must name the artifact it judged"
         )
     if not isinstance(parity["passed"], bool):
         raise BundleError(f"{where}: the manifest's parity 'passed' must be true, false or null")

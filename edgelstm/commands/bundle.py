@@ -40,7 +40,9 @@ class _BundleCommand(TyperCommand):
 @app.command(cls=_BundleCommand)
 @user_errors
 def bundle(
-    target: list[str] = typer.Argument(..., help="ARTIFACT.onnx to bundle, or: verify DIR|ZIP"),
+    target: list[str] = typer.Argument(
+        ..., help="ARTIFACT.onnx (or .tflite with --target android) to bundle, or: verify DIR|ZIP"
+    ),
     out: Path | None = typer.Option(None, "--out", help="bundle directory to write"),
     make_zip: bool = typer.Option(False, "--zip", help="also write DIR.zip (flat, relative names only)"),
     parity_report: Path | None = typer.Option(None, "--parity-report", help="`edgelstm check --report` JSON to ship with it"),
@@ -51,6 +53,7 @@ def bundle(
         help="`edgelstm bench --report` JSON: its latencies and the measured thread/spinning policy go in the manifest",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing bundle"),
+    bundle_target: str = typer.Option("ort", "--target", help="ort (ONNX Runtime Mobile) or android (a .tflite for LiteRT)"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a mobile deployment bundle (`bundle ARTIFACT --out DIR`), or re-check one (`bundle verify DIR`)."""
@@ -63,7 +66,8 @@ def bundle(
         return
     if len(target) != 1 or out is None:
         raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
-    result = api.bundle(Path(target[0]), out, api.BundleOptions(parity_report, bench_report, make_zip, overwrite))
+    options = api.BundleOptions(parity_report, bench_report, make_zip, overwrite, bundle_target)
+    result = api.bundle(Path(target[0]), out, options)
     if as_json:
         typer.echo(json.dumps(_bundle_json(result)))
         return
@@ -89,7 +93,7 @@ def _bundle_json(result: Any) -> dict[str, Any]:
         "zip": str(result.zip_path) if result.zip_path else None,
         "files": result.files,
         "parity": result.parity,
-        "session_policy": result.manifest["session_policy"],
+        "session_policy": result.manifest.get("session_policy"),
     }
 
 
@@ -97,11 +101,12 @@ def _print_bundle(result: Any) -> None:
     parity = result.parity
     for name, digest in result.files.items():
         typer.echo(f"  {name}  sha256 {digest[:12]}")
-    usability = ", ".join(
-        f"{u['execution_provider']} {u['supported_nodes']}/{u['nodes']} nodes ({u['verdict']})"
-        for u in result.manifest["mobile_usability"]
-    )
-    typer.echo(f"mobile usability: {usability}")
+    if "mobile_usability" in result.manifest:  # an ORT bundle (a LiteRT one runs on the LiteRT Interpreter)
+        usability = ", ".join(
+            f"{u['execution_provider']} {u['supported_nodes']}/{u['nodes']} nodes ({u['verdict']})"
+            for u in result.manifest["mobile_usability"]
+        )
+        typer.echo(f"mobile usability: {usability}")
     passed = parity.get("passed")
     if passed is None:
         verdict = "not checked"
@@ -111,5 +116,6 @@ def _print_bundle(result: Any) -> None:
         verdict = "pass" if passed else failed_label(parity.get("candidates") or [])
     why = f" ({parity['reason']})" if parity.get("reason") else ""
     typer.echo(f"parity: {verdict}{why} for {parity.get('artifact')} sha256 {parity.get('artifact_sha256')}")
-    typer.echo(f"session policy: {result.manifest['session_policy']['summary']}")
+    if "session_policy" in result.manifest:
+        typer.echo(f"session policy: {result.manifest['session_policy']['summary']}")
     typer.echo(f"wrote {result.directory}" + (f" and {result.zip_path}" if result.zip_path else ""))

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgelstm.api import QuantizeOptions, quantize
+from edgelstm.api import BundleOptions, QuantizeOptions, bundle, quantize, verify
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import sidecar_path
 from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.cli import app
-from edgelstm.errors import InputShapeError
+from edgelstm.errors import BundleError, ConfigError, InputShapeError
 from edgelstm.export.api import export_model
 from edgelstm.export.litert import LiteRTExportResult
 from edgelstm.files import file_sha256
@@ -159,3 +159,41 @@ def test_bench_times_tflite_beside_onnx_at_its_own_shape(
     per_step = [s for s in report.streaming if s.mode == "litert"]
     assert [s.name for s in per_step] == [tflite[0].name]  # batch 1 only, as ONNX's streaming rows
     assert {s.name for s in report.streaming if s.mode == "run"} == {onnx_file.name}
+
+
+def test_bundle_android_packs_the_tflite_with_kotlin_and_verify_runs_it(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    artifact = exported.artifacts[0]
+    report = tmp_path / "parity.json"
+    report.write_text(json.dumps(_check([artifact.path], gru_checkpoint).to_dict()))
+    result = bundle(artifact.path, tmp_path / "b", BundleOptions(parity_report=report, make_zip=True, target="android"))
+    assert set(result.files) == {"README.md", artifact.path.name}
+    assert result.files[artifact.path.name] == artifact.sha256 and result.parity["passed"] is True
+    manifest = result.manifest
+    assert manifest["static_shape"] == {"batch": 1, "chunk": 4} and [s["input_name"] for s in manifest["state"]] == ["h_in"]
+    kotlin = (tmp_path / "b" / "README.md").read_text()
+    assert (
+        'interpreter.runSignature(mapOf("args_0" to x, "args_1" to hIn), mapOf("output_0" to output, "output_1" to hOut)'
+        in kotlin
+    )
+    assert "hIn = hOut.also { hOut = hIn }" in kotlin  # the state buffers swapped after every call
+    for location in (tmp_path / "b", tmp_path / "b.zip"):
+        checked = verify(location)
+        assert (checked.ran, checked.ran_sha256, checked.parity) == (artifact.path.name, artifact.sha256, "pass")
+        assert checked.outputs == ["output", "h_out"]
+
+
+def test_bundle_verify_refuses_an_altered_tflite(exported: LiteRTExportResult, tmp_path: Path) -> None:
+    bundle(exported.artifacts[0].path, tmp_path / "b", BundleOptions(target="android"))
+    model = tmp_path / "b" / exported.artifacts[0].path.name
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="does not match its sha256"):
+        verify(tmp_path / "b")
+
+
+def test_a_tflite_is_bundled_only_for_android(exported: LiteRTExportResult, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pass --target android"):
+        bundle(exported.artifacts[0].path, tmp_path / "b")
