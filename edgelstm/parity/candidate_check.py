@@ -147,10 +147,13 @@ class CandidateCheck:
         """The case padded to a fixed-length graph's T (with its true lengths), or None when it cannot fit."""
         chunk = self.litert_chunk
         if chunk is not None and case.steps % chunk:
-            self.result.notes.append(
-                f"{case.name}: not run, {case.steps} steps are not whole chunks of {chunk} (a static .tflite)"
-            )
-            return None
+            # A static .tflite streams whole chunks only; the first whole chunks of a sequence are a sequence too.
+            if case.steps < chunk:
+                self.result.notes.append(f"{case.name}: not run, {case.steps} steps are less than one chunk of {chunk}")
+                return None
+            whole = case.steps - case.steps % chunk
+            self.result.notes.append(f"{case.name}: the first {whole} of {case.steps} steps (whole chunks of {chunk})")
+            case = first_steps(case, whole)
         fixed = self.fixed_steps
         if fixed is None or case.steps == fixed:
             return case

@@ -10,6 +10,7 @@ marker is reported as a skipped test item with its reason:
 
     <!-- docs-test: skip: REASON -->                      the block is not run
     <!-- docs-test: drop: pip install; python -m pytest --> `&&` steps starting with these are not run
+    <!-- docs-test: needs: MODULE (the extra) -->          the block is not run where MODULE is not importable
     <!-- docs-test: slow -->                               (anywhere in a page) the page's test is marked slow
     <!-- docs-test: in-seed -->                            (anywhere in a page) it runs in README.md's directory
                                                            itself, not a copy: `convert` resumes only where it ran

@@ -3,6 +3,7 @@ tests/e2e/test_docs_commands_cli.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,9 @@ def parse_page(path: Path) -> Page:
                 kind, text = found.group(1), (found.group(2) or "")
                 if kind == "skip":
                     block.skip = text or "no reason given"
+                elif kind == "needs":  # an optional extra: skipped, with the reason, only where it is not installed
+                    if importlib.util.find_spec(text.split(" ")[0]) is None:
+                        block.skip = f"needs {text} (not installed here)"
                 elif kind == "drop":
                     block.drop = [p.strip() for p in text.split(";") if p.strip()]
                 else:

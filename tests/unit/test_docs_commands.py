@@ -10,6 +10,7 @@ marker is reported as a skipped test item with its reason:
 
     <!-- docs-test: skip: REASON -->                      the block is not run
     <!-- docs-test: drop: pip install; python -m pytest --> `&&` steps starting with these are not run
+    <!-- docs-test: needs: MODULE (the extra) -->          the block is not run where MODULE is not importable
     <!-- docs-test: slow -->                               (anywhere in a page) the page's test is marked slow
     <!-- docs-test: in-seed -->                            (anywhere in a page) it runs in README.md's directory
                                                            itself, not a copy: `convert` resumes only where it ran
@@ -26,6 +27,18 @@ import pytest
 from tests.support.docs_commands import ROOT, SHELL, doc_pages, parse_page
 
 # ---- fast checks of the extractor itself (no subprocess) ----
+
+
+def test_a_needs_marker_skips_only_where_the_module_is_missing(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text(
+        "<!-- docs-test: needs: json (stdlib) -->\n```bash\nedgelstm --help\n```\n"
+        '<!-- docs-test: needs: no_such_module_xyz (pip install "edgelstm[x]") -->\n```bash\nedgelstm --help\n```\n',
+        encoding="utf-8",
+    )
+    present, missing = parse_page(page).blocks
+    assert present.skip is None
+    assert missing.skip == 'needs no_such_module_xyz (pip install "edgelstm[x]") (not installed here)'
 
 
 def test_extractor_joins_continuations_reads_exit_codes_and_markers(tmp_path: Path) -> None:
