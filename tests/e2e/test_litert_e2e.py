@@ -20,15 +20,19 @@ from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.cli import app
 from edgelstm.errors import BundleError, ConfigError, InputShapeError
 from edgelstm.export.api import export_model
-from edgelstm.export.litert import LiteRTExportResult
+from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, export_litert
 from edgelstm.files import file_sha256
 from edgelstm.loading import load_model
 from edgelstm.model_source import ModelSource
 from edgelstm.parity import CheckConfig, run_check
 from tests.support import litert as shared
-from tests.support.litert import rewrite_beside, state_not_carried
+from tests.support import user_module as user_support
+from tests.support.litert import CONVERTER_REASON, rewrite_beside, state_not_carried
+
+pytest.importorskip("litert_torch", reason=CONVERTER_REASON)  # every test here makes its .tflite with the converter
 
 gru_checkpoint, exported = shared.gru_checkpoint, shared.exported
+user = user_support.user  # the user module folder (tests/support/user_module.py), for conftest's in_user_dir
 pytestmark = pytest.mark.slow
 
 
@@ -201,3 +205,30 @@ def test_bundle_verify_refuses_an_altered_tflite(exported: LiteRTExportResult, t
 def test_a_tflite_is_bundled_only_for_android(exported: LiteRTExportResult, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pass --target android"):
         bundle(exported.artifacts[0].path, tmp_path / "b")
+
+
+def test_the_sequence_form_runs_at_its_one_length(gru_checkpoint: Path, tmp_path: Path) -> None:
+    config = LiteRTExportConfig(form="sequence", steps=16)
+    exported_sequence = export_litert(load_model(str(gru_checkpoint)), tmp_path, config)
+    (artifact,) = exported_sequence.artifacts
+    assert exported_sequence.passed and artifact.path.name == "sequence_litert_b1_t16.tflite"
+    interface = open_artifact(artifact.path).interface
+    assert interface.inputs[0].shape == [1, 16, 5] and [o.name for o in interface.outputs] == ["output", "h_out"]
+    report = _check([artifact.path], gru_checkpoint)
+    assert report.passed
+    candidate = report.candidates[0]
+    assert candidate.cases and all(c.steps == 16 for c in candidate.cases)
+    assert any("the first 16 of" in note for note in candidate.notes)  # the long case, cut to the file's length
+
+
+@pytest.mark.parametrize(("factory", "states"), [("build_gru", ["h_in"]), ("build_stateful", ["h_in", "c_in"])])
+def test_a_user_module_streams_through_litert(in_user_dir, tmp_path: Path, factory: str, states: list[str]) -> None:  # type: ignore[no-untyped-def]
+    _, name = in_user_dir
+    loaded = load_model(f"{name}:{factory}")
+    result = export_litert(loaded, tmp_path, LiteRTExportConfig(form="streaming", chunks=(2,)))
+    assert result.passed, [c for a in result.artifacts for c in a.verification.cases]
+    path = result.artifacts[0].path
+    interface = open_artifact(path).interface
+    assert [s.input_name for s in interface.states] == states and interface.chunk == 2
+    report = run_check([path], loaded, config=CheckConfig(providers=("litert",)), baseline=False)
+    assert report.passed, report.candidates[0].failures()
