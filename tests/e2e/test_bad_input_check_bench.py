@@ -156,7 +156,7 @@ BENCH_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("steps-zero", ["--steps", "0"], ("--steps", "positive")),
     ("batches-not-numbers", ["--batches", "one"], ("--batches", "integers")),
     ("rounds-too-few", ["--rounds", "1"], ("rounds",)),
-    ("artifact-not-onnx", ["{ckpt}/config.json"], ("not an .onnx or .ort",)),
+    ("artifact-not-onnx", ["{ckpt}/config.json"], ("not an .onnx, .ort or .tflite",)),
 ]
 
 
