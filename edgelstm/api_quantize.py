@@ -29,7 +29,7 @@ from edgelstm.quantize import scheme_config
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.config import SCHEMES, Int4Config, SchemeConfig, StaticInt8Config, WeightOnlyConfig, WeightOnlyInt4Config
 from edgelstm.quantize.gate import ParityGate
-from edgelstm.quantize.litert import LiteRTQuantizeResult, quantize_tflite
+from edgelstm.quantize.litert import LiteRTQuantizeResult, quantize_tflite, select_tflite
 from edgelstm.quantize.selection import DEFAULT_SCHEMES, mixed_candidate, select_foreign_scheme, select_scheme
 from edgelstm.quantize.selection_table import OBJECTIVES, Candidate, SelectionResult
 from edgelstm.quantize.split import DataSplit, split_sequences, split_stream, stream_split
@@ -153,11 +153,10 @@ def quantize(model: ModelSource, out: Path, options: QuantizeOptions = QuantizeO
 
 
 def _quantize_litert(model: ModelSource, out: Path, options: QuantizeOptions) -> LiteRTQuantizeResult:
-    """An fp32 .tflite quantized by ai-edge-quantizer (`auto`: dynamic-int8, its one default), gated on the litert
-    provider against the float64 model (--reference: the checkpoint it was exported from)."""
+    """An fp32 .tflite quantized by ai-edge-quantizer (`auto`: every recipe, the smallest that passes), gated on the
+    litert provider against the float64 model (--reference: the checkpoint it was exported from)."""
     if not model.spec.endswith(".tflite"):
         raise ConfigError("--target litert quantizes a .tflite: export it first (`edgelstm export MODEL --target litert`)")
-    scheme = "dynamic-int8" if options.scheme == "auto" else options.scheme
     gate = None
     if options.check:
         if options.reference is None:
@@ -165,7 +164,11 @@ def _quantize_litert(model: ModelSource, out: Path, options: QuantizeOptions) ->
         loaded = load_model(model.source(options.reference))
         policy = TolerancePolicy.from_toml(options.budget) if options.budget else TolerancePolicy.defaults()
         gate = ParityGate(loaded, _sequences(options.data, loaded), policy, provider="litert")
-    return quantize_tflite(Path(model.spec), out, scheme, gate, options.keep_failed, options.overwrite)
+    if options.scheme == "auto":
+        if gate is None:
+            raise ConfigError("--scheme auto picks the smallest recipe that passes the gate: it cannot run with --no-check")
+        return select_tflite(Path(model.spec), out, gate, options.overwrite)
+    return quantize_tflite(Path(model.spec), out, options.scheme, gate, options.keep_failed, options.overwrite)
 
 
 def _sequences(data: Path | None, loaded: LoadedModel | None) -> SequenceData | None:

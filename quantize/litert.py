@@ -41,6 +41,8 @@ class LiteRTQuantizeResult:
     parity: dict[str, Any] = field(default_factory=dict)
     parity_passed: bool | None = None  # None: not checked (--no-check)
     written: bool = False
+    # scheme "auto": every recipe tried (scheme, bytes, verdict), the smallest that passed written
+    candidates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON (`quantize --json`)."""
@@ -56,6 +58,7 @@ class LiteRTQuantizeResult:
             "source_size_bytes": self.source_size_bytes,
             "parity_passed": self.parity_passed,
             "parity": self.parity if self.parity else "not checked",
+            **({"candidates": self.candidates} if self.candidates else {}),
         }
 
 
@@ -110,3 +113,22 @@ def quantize_tflite(
     write_artifact_pair(target, content, sidecar_path(target), text, overwrite)
     result.written = True
     return result
+
+
+def select_tflite(source: Path, out_dir: Path, gate: Gate, overwrite: bool = False) -> LiteRTQuantizeResult:
+    """`--scheme auto` for a .tflite: every recipe gated, the smallest that passed written (none: nothing written;
+    the result is the smallest that failed, with every candidate's figures)."""
+    with tempfile.TemporaryDirectory(prefix="edgelstm-litert-auto-") as tmp:
+        tried = [quantize_tflite(source, Path(tmp), scheme, gate) for scheme in LITERT_RECIPES]
+        table = [
+            {"scheme": r.scheme, "size_bytes": r.size_bytes, "verdict": r.parity.get("verdict"), "passed": r.parity_passed}
+            for r in tried
+        ]
+        passed = [r for r in tried if r.parity_passed]
+        chosen = min(passed or tried, key=lambda r: r.size_bytes)
+        target = Path(out_dir) / chosen.path.name
+        if chosen.parity_passed:
+            text = sidecar_path(chosen.path).read_text()
+            write_artifact_pair(target, chosen.path.read_bytes(), sidecar_path(target), text, overwrite)
+    chosen.path, chosen.written, chosen.candidates = target, bool(chosen.parity_passed), table
+    return chosen

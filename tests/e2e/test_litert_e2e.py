@@ -232,3 +232,15 @@ def test_a_user_module_streams_through_litert(in_user_dir, tmp_path: Path, facto
     assert [s.input_name for s in interface.states] == states and interface.chunk == 2
     report = run_check([path], loaded, config=CheckConfig(providers=("litert",)), baseline=False)
     assert report.passed, report.candidates[0].failures()
+
+
+def test_quantize_litert_auto_writes_the_smallest_recipe_that_passes(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    options = QuantizeOptions(scheme="auto", target="litert", reference=str(gru_checkpoint))
+    result = quantize(ModelSource(str(exported.artifacts[0].path)), tmp_path, options).litert
+    assert result is not None and result.written
+    assert {c["scheme"] for c in result.candidates} == {"dynamic-int8", "weight-only-int8"}
+    smallest = min((c for c in result.candidates if c["passed"]), key=lambda c: c["size_bytes"])
+    assert (result.scheme, result.size_bytes) == (smallest["scheme"], smallest["size_bytes"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [result.path.name, result.path.name + ".json"]  # the winner only

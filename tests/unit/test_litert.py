@@ -152,6 +152,8 @@ def test_quantize_target_litert_takes_a_tflite_and_a_reference(tflite: Path, tmp
         quantize(ModelSource("runs/ckpt"), tmp_path / "q", QuantizeOptions(target="litert"))
     with pytest.raises(ConfigError, match="pass --reference"):
         quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", scheme="dynamic-int8"))
+    with pytest.raises(ConfigError, match="cannot run with --no-check"):
+        quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", check=False))
     with pytest.raises(ConfigError, match="choose dynamic-int8, weight-only-int8"):
         quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", scheme="int4", check=False))
 
@@ -159,4 +161,4 @@ def test_quantize_target_litert_takes_a_tflite_and_a_reference(tflite: Path, tmp
 def test_without_the_quantizer_quantize_names_the_extra(tflite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _hide(monkeypatch, "ai_edge_quantizer")
     with pytest.raises(ConfigError, match=r'pip install "edgelstm\[litert-convert\]"'):
-        quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", check=False))
+        quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", scheme="dynamic-int8", check=False))
