@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from edgelstm.artifact.export_config import ExportConfig
-from edgelstm.artifact.litert_file import sidecar_path
+from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, sidecar_path
+from edgelstm.artifact.metadata import ArtifactMetadata
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import Preprocessing
-from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, NativeStream, export_litert
+from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, NativeStream, export_litert, fixed_interface
 from edgelstm.export.litert_convert import convert_module
-from edgelstm.export.native import input_normalization
+from edgelstm.export.native import input_normalization, native_interface
 from edgelstm.files import file_sha256
 from edgelstm.loading import load_model
-from tests.conftest import tiny_model
+from tests.conftest import tiny_config, tiny_model
 
 CONVERTER_REASON = 'the LiteRT converter is not installed: pip install "edgelstm[litert-convert]"'
 
@@ -71,3 +72,11 @@ def state_not_carried(gru_checkpoint: Path, honest: Path) -> Path:
     step = NativeStream(loaded.module.float().eval(), normalization)
     content = convert_module(StateNotCarried(step), (torch.zeros(1, 4, 5), torch.zeros(2, 1, 8)))
     return rewrite_beside(honest, honest.with_name("stale_state.tflite"), content)
+
+
+def sidecar_for(tflite: Path, shape: LiteRTShape = LiteRTShape(1, chunk=4), sha: str | None = None) -> LiteRTSidecar:
+    """An honest sidecar for `tflite` (whatever its bytes): a 2-layer GRU's streaming interface at `shape`."""
+    config = tiny_config(cell="gru", layers=2)
+    interface = fixed_interface(native_interface(config, ExportConfig(form="streaming", with_lengths=False)), shape)
+    metadata = ArtifactMetadata(interface, ExportConfig(form="streaming"), config, None, "checkpoint")
+    return LiteRTSidecar(metadata, shape, "fp32", sha or file_sha256(tflite), {"litert-torch": "0.10.0"})

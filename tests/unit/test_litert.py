@@ -12,33 +12,24 @@ from pathlib import Path
 import pytest
 
 from edgelstm.api import ExportOptions, QuantizeOptions, quantize
-from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
-from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, read_sidecar, sidecar_path
+from edgelstm.artifact.litert_file import LiteRTShape, read_sidecar, sidecar_path
 from edgelstm.artifact.litert_runner import litert_interpreter_class
-from edgelstm.artifact.metadata import ArtifactMetadata
 from edgelstm.artifact.runners import PROVIDERS, NotApplicable, open_runner
 from edgelstm.errors import ConfigError, LoadError
-from edgelstm.export.litert import LiteRTExportConfig, fixed_interface
+from edgelstm.export.litert import LiteRTExportConfig
 from edgelstm.export.litert_convert import convert_module
-from edgelstm.export.native import native_interface
 from edgelstm.files import file_sha256
 from edgelstm.model_source import ModelSource
 from tests.conftest import tiny_config
-
-
-def _sidecar_for(tflite: Path, shape: LiteRTShape = LiteRTShape(1, chunk=4), sha: str | None = None) -> LiteRTSidecar:
-    config = tiny_config(cell="gru", layers=2)
-    interface = fixed_interface(native_interface(config, ExportConfig(form="streaming", with_lengths=False)), shape)
-    metadata = ArtifactMetadata(interface, ExportConfig(form="streaming"), config, None, "checkpoint")
-    return LiteRTSidecar(metadata, shape, "fp32", sha or file_sha256(tflite), {"litert-torch": "0.10.0"})
+from tests.support.litert import sidecar_for
 
 
 @pytest.fixture
 def tflite(tmp_path: Path) -> Path:
     path = tmp_path / "streaming_litert_b1_k4.tflite"
     path.write_bytes(b"TFL3 not a real model")  # the sidecar is read without the interpreter
-    sidecar_path(path).write_text(_sidecar_for(path).to_json())
+    sidecar_path(path).write_text(sidecar_for(path).to_json())
     return path
 
 
