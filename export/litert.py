@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from edgelstm.export.native import input_normalization, native_interface, random
 from edgelstm.export.verify import VerificationResult, module_reference, native_reference
 from edgelstm.files import ensure_writable, write_artifact_pair
 from edgelstm.loading import LoadedModel
+from edgelstm.state import StateSpec, torch_state_groups
 
 MIN_STREAM_STEPS = 64  # the streamed verification covers at least this many steps (and at least 4 chunks)
 
@@ -122,7 +124,7 @@ class LiteRTExportResult:
 
 def export_litert(loaded: LoadedModel, out_dir: Path, config: LiteRTExportConfig, overwrite: bool = False) -> LiteRTExportResult:
     """Convert, verify and write one `.tflite` (+ sidecar) per static shape; a shape that fails is not written."""
-    base, normalization = _base_interface(loaded, config)
+    base = _base_interface(loaded, config)
     metadata_base = ArtifactMetadata(
         base,
         ExportConfig(form=config.form, normalize_input=config.normalize_input),  # type: ignore[arg-type]
@@ -137,8 +139,8 @@ def export_litert(loaded: LoadedModel, out_dir: Path, config: LiteRTExportConfig
         path = Path(out_dir) / f"{config.form}_litert_{shape.label}.tflite"
         ensure_writable(path, overwrite)
         ensure_writable(sidecar_path(path), overwrite)
-        module = _callable_module(loaded, config.form, normalization)
-        content = convert_module(module, _example_args(interface, shape))
+        module = _callable_module(loaded, interface)
+        content = convert_module(module, example_args(interface, shape))
         vocab = loaded.signature.size if loaded.signature.kind == "tokens" else 0
         verification = verify_tflite(content, interface, shape, _reference(loaded, interface), vocab)
         artifact = LiteRTArtifact(path, shape, verification, _sha256(content), len(content))
@@ -165,7 +167,7 @@ def _with_interface(metadata: ArtifactMetadata, interface: GraphInterface) -> Ar
     )
 
 
-def _base_interface(loaded: LoadedModel, config: LiteRTExportConfig) -> tuple[GraphInterface, InputNormalization | None]:
+def _base_interface(loaded: LoadedModel, config: LiteRTExportConfig) -> GraphInterface:
     """The interface the ONNX export of this model has (no lengths input: a LiteRT file has one length)."""
     onnx_config = ExportConfig(form=config.form, with_lengths=False, normalize_input=config.normalize_input)  # type: ignore[arg-type]
     if loaded.is_native:
@@ -173,10 +175,10 @@ def _base_interface(loaded: LoadedModel, config: LiteRTExportConfig) -> tuple[Gr
         if config.form == "streaming" and loaded.config.bidirectional:
             raise ExportError("a bidirectional model cannot stream: its backward direction needs the whole sequence")
         normalization = input_normalization(loaded.config, onnx_config, loaded.preprocessing)
-        return native_interface(loaded.config, onnx_config, normalization), normalization
+        return native_interface(loaded.config, onnx_config, normalization)
     # A user module: its interface exactly as the ONNX export describes it (names, states, output axes).
     _, interface = build_foreign_onnx(loaded, onnx_config, config.steps or max(config.chunks))
-    return interface, None
+    return interface
 
 
 def fixed_interface(base: GraphInterface, shape: LiteRTShape) -> GraphInterface:
@@ -205,10 +207,13 @@ class NativeStream(torch.nn.Module):
     """An edgelstm model's streaming step as one traceable call: raw features in (standardised here when the graph
     does it), every state in and out, as the ONNX streaming graph computes it."""
 
-    def __init__(self, model: Any, normalization: InputNormalization | None) -> None:
+    def __init__(self, model: Any, normalization: InputNormalization | None, states: Sequence[StateSpec] = ()) -> None:
         super().__init__()
         self.model = model
         self.normalization = normalization
+        # The graph's states as torch holds them: the slim layout's per-layer h0, h1 are one h, stacked on axis 0.
+        self.groups = [len(group) for group in torch_state_groups(list(states))]
+        self.rows = [len(spec.rows) or 1 for spec in states]
 
     def standardized(self, x: torch.Tensor) -> torch.Tensor:
         """x as the model sees it: (x - mean) / std when the graph takes raw features."""
@@ -218,9 +223,18 @@ class NativeStream(torch.nn.Module):
         return (x - torch.from_numpy(mean)) / torch.from_numpy(std)
 
     def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """One chunk: the per-step output, then every state's next value."""
-        y, final = self.model.forward_streaming(self.standardized(x), tuple(states))
-        return (y, *final)
+        """One chunk: the per-step output, then every state's next value, in the graph's state order."""
+        grouped, start = [], 0
+        for size in self.groups:
+            grouped.append(torch.cat(states[start : start + size]) if size > 1 else states[start])
+            start += size
+        y, final = self.model.forward_streaming(self.standardized(x), tuple(grouped))
+        parts, start = [], 0
+        for size, value in zip(self.groups, final, strict=True):
+            rows = self.rows[start : start + size]
+            parts += list(torch.split(value, rows)) if size > 1 else [value]
+            start += size
+        return (y, *parts)
 
 
 class NativeSequence(NativeStream):
@@ -232,14 +246,16 @@ class NativeSequence(NativeStream):
         return (y, *final)
 
 
-def _callable_module(loaded: LoadedModel, form: str, normalization: InputNormalization | None) -> torch.nn.Module:
+def _callable_module(loaded: LoadedModel, interface: GraphInterface) -> torch.nn.Module:
     if not loaded.is_native:
         return loaded.module  # called as the ONNX export calls it: (x) or (x, *states)
     model = copy.deepcopy(loaded.module).float().eval()
-    return NativeStream(model, normalization) if form == "streaming" else NativeSequence(model, normalization)
+    if interface.form == "streaming":
+        return NativeStream(model, interface.normalization, interface.states)
+    return NativeSequence(model, interface.normalization)
 
 
-def _example_args(interface: GraphInterface, shape: LiteRTShape) -> tuple[torch.Tensor, ...]:
+def example_args(interface: GraphInterface, shape: LiteRTShape) -> tuple[torch.Tensor, ...]:
     """Zeros at the artifact's shape for every input, in the interface's order: what the converter traces with."""
     steps = shape.chunk or shape.steps or 1
     return tuple(

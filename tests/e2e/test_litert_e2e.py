@@ -69,9 +69,9 @@ def test_the_runner_never_resizes(exported: LiteRTExportResult) -> None:
     # Resized to batch 2, LiteRT's own interpreter runs this GRU stream and returns a batch-1 output with no error.
     artifact = exported.artifacts[0]
     runner = LiteRTRunner(artifact.path, json_interface(artifact.path))
-    feeds = {"x": np.zeros((2, 4, 5), np.float32), "h_in": np.zeros((2, 2, 8), np.float32)}
+    feeds = {"x": np.zeros((2, 4, 5), np.float32), **{f"h{k}_in": np.zeros((1, 2, 8), np.float32) for k in (0, 1)}}
     with pytest.raises(InputShapeError, match=r"x is \[2, 4, 5\], but this .tflite runs at \[1, 4, 5\] only"):
-        runner.run(["output", "h_out"], feeds)
+        runner.run(["output", "h0_out", "h1_out"], feeds)
 
 
 def json_interface(path: Path):  # type: ignore[no-untyped-def]
@@ -101,7 +101,9 @@ def test_the_gate_catches_a_state_that_is_not_carried(exported: LiteRTExportResu
     assert not next(s for s in candidate.streaming if s.label == "chunks of 4 vs reference").passed
     # within one chunk the outputs are right; the state it hands on is not (ragged T=7: its first chunk of 4)
     one_chunk = [c for c in candidate.cases if c.steps == 4]
-    assert one_chunk and all({o.name: o.passed for o in c.outputs} == {"output": True, "h_out": False} for c in one_chunk)
+    assert one_chunk and all(
+        {o.name: o.passed for o in c.outputs} == {"output": True, "h0_out": False, "h1_out": False} for c in one_chunk
+    )
 
 
 def test_cli_export_and_check_on_litert(gru_checkpoint: Path, tmp_path: Path) -> None:
@@ -179,17 +181,22 @@ def test_bundle_android_packs_the_tflite_with_kotlin_and_verify_runs_it(
     assert set(result.files) == {"README.md", artifact.path.name}
     assert result.files[artifact.path.name] == artifact.sha256 and result.parity["passed"] is True
     manifest = result.manifest
-    assert manifest["static_shape"] == {"batch": 1, "chunk": 4} and [s["input_name"] for s in manifest["state"]] == ["h_in"]
+    assert manifest["static_shape"] == {"batch": 1, "chunk": 4} and [s["input_name"] for s in manifest["state"]] == [
+        "h0_in",
+        "h1_in",
+    ]
     kotlin = (tmp_path / "b" / "README.md").read_text()
     assert (
-        'interpreter.runSignature(mapOf("args_0" to x, "args_1" to hIn), mapOf("output_0" to output, "output_1" to hOut)'
+        'interpreter.runSignature(mapOf("args_0" to x, "args_1" to h0In, "args_2" to h1In), mapOf("output_0" to output, "output_1" to h0Out, "output_2" to h1Out)'
         in kotlin
     )
-    assert "hIn = hOut.also { hOut = hIn }" in kotlin  # the state buffers swapped after every call
+    assert (
+        "h0In = h0Out.also { h0Out = h0In }" in kotlin and "h1In = h1Out.also { h1Out = h1In }" in kotlin
+    )  # the state buffers swapped after every call
     for location in (tmp_path / "b", tmp_path / "b.zip"):
         checked = verify(location)
         assert (checked.ran, checked.ran_sha256, checked.parity) == (artifact.path.name, artifact.sha256, "pass")
-        assert checked.outputs == ["output", "h_out"]
+        assert checked.outputs == ["output", "h0_out", "h1_out"]
 
 
 def test_bundle_verify_refuses_an_altered_tflite(exported: LiteRTExportResult, tmp_path: Path) -> None:

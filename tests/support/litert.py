@@ -10,13 +10,21 @@ import pytest
 import torch
 
 from edgelstm.artifact.export_config import ExportConfig
-from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, sidecar_path
+from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, read_sidecar, sidecar_path
 from edgelstm.artifact.metadata import ArtifactMetadata
 from edgelstm.checkpoint import save_checkpoint
 from edgelstm.config import Preprocessing
-from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, NativeStream, export_litert, fixed_interface
+from edgelstm.export.litert import (
+    LiteRTExportConfig,
+    LiteRTExportResult,
+    NativeStream,
+    example_args,
+    export_litert,
+    fixed_interface,
+)
 from edgelstm.export.litert_convert import convert_module
-from edgelstm.export.native import input_normalization, native_interface
+from edgelstm.export.native import native_interface
 from edgelstm.files import file_sha256
 from edgelstm.loading import load_model
 from tests.conftest import tiny_config, tiny_model
@@ -47,9 +55,9 @@ class StateNotCarried(torch.nn.Module):
         super().__init__()
         self.step = step
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y, _ = self.step(x, h)
-        return y, h
+    def forward(self, x: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = self.step(x, *states)[0]
+        return (y, *states)
 
 
 def rewrite_beside(honest: Path, target: Path, content: bytes, edit=None) -> Path:  # type: ignore[no-untyped-def]
@@ -64,13 +72,11 @@ def rewrite_beside(honest: Path, target: Path, content: bytes, edit=None) -> Pat
 
 
 def state_not_carried(gru_checkpoint: Path, honest: Path) -> Path:
-    """A b1 chunk-4 .tflite of the same model (raw features in, as the honest file) whose state is never updated,
-    described by the honest file's sidecar."""
-    loaded = load_model(str(gru_checkpoint))
-    assert loaded.config is not None
-    normalization = input_normalization(loaded.config, ExportConfig(form="streaming"), loaded.preprocessing)
-    step = NativeStream(loaded.module.float().eval(), normalization)
-    content = convert_module(StateNotCarried(step), (torch.zeros(1, 4, 5), torch.zeros(2, 1, 8)))
+    """A .tflite of the same model at the honest file's shape (raw features in, its state layout) whose state is never
+    updated, described by the honest file's sidecar."""
+    interface = open_artifact(honest).interface
+    step = NativeStream(load_model(str(gru_checkpoint)).module.float().eval(), interface.normalization, interface.states)
+    content = convert_module(StateNotCarried(step), example_args(interface, read_sidecar(honest)[0].shape))
     return rewrite_beside(honest, honest.with_name("stale_state.tflite"), content)
 
 

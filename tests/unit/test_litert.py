@@ -40,7 +40,8 @@ def test_the_sidecar_round_trips_the_interface_shape_and_digest(tflite: Path) ->
     interface = sidecar.metadata.interface
     assert interface.impl == "litert" and interface.chunk == 4
     assert interface.inputs[0].shape == [1, "chunk", 5]  # the batch pinned, the chunk recorded
-    assert [s.input_name for s in interface.states] == ["h_in"] and interface.states[0].shape == [2, "batch", 8]
+    # the slim streaming layout (issue 21): one state pair per layer, [directions, batch, hidden]
+    assert [s.input_name for s in interface.states] == ["h0_in", "h1_in"] and interface.states[0].shape == [1, "batch", 8]
     # written under the same keys an ONNX artifact's metadata_props use
     assert "edgelstm.interface" in json.loads(sidecar_path(tflite).read_text())["metadata_props"]
 
