@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from edgelstm.api import BundleOptions, QuantizeOptions, bundle, quantize, verify
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
-from edgelstm.artifact.litert_file import sidecar_path
+from edgelstm.artifact.litert_file import read_sidecar, sidecar_path
 from edgelstm.artifact.litert_runner import LiteRTRunner
+from edgelstm.artifact.metadata import read_metadata
 from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.cli import app
 from edgelstm.errors import BundleError, ConfigError, InputShapeError
@@ -27,7 +28,7 @@ from edgelstm.model_source import ModelSource
 from edgelstm.parity import CheckConfig, run_check
 from tests.support import litert as shared
 from tests.support import user_module as user_support
-from tests.support.litert import CONVERTER_REASON, rewrite_beside, state_not_carried
+from tests.support.litert import CONVERTER_REASON, StateNotCarried, rewrite_beside, state_not_carried
 
 pytest.importorskip("litert_torch", reason=CONVERTER_REASON)  # every test here makes its .tflite with the converter
 
@@ -251,3 +252,35 @@ def test_quantize_litert_auto_writes_the_smallest_recipe_that_passes(
     smallest = min((c for c in result.candidates if c["passed"]), key=lambda c: c["size_bytes"])
     assert (result.scheme, result.size_bytes) == (smallest["scheme"], smallest["size_bytes"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [result.path.name, result.path.name + ".json"]  # the winner only
+
+
+def test_the_sidecar_carries_what_the_onnx_export_carries(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    onnx_meta = read_metadata(export_model(load_model(str(gru_checkpoint)), tmp_path, ExportConfig(form="streaming")).path)
+    sidecar, _ = read_sidecar(exported.artifacts[1].path)  # batch 2, chunks of 4
+    meta = sidecar.metadata
+    assert (meta.model_config, meta.preprocessing, meta.source) == (
+        onnx_meta.model_config,
+        onnx_meta.preprocessing,
+        onnx_meta.source,
+    )
+    assert (
+        meta.interface.states == onnx_meta.interface.states and meta.interface.normalization == onnx_meta.interface.normalization
+    )
+    assert [t.name for t in meta.interface.inputs] == [t.name for t in onnx_meta.interface.inputs]
+    assert meta.interface.inputs[0].shape == [2, "chunk", 5] and meta.interface.chunk == 4  # its one batch and chunk
+    assert set(meta.to_props()) <= set(onnx_meta.to_props())
+
+
+def test_export_writes_nothing_when_the_converted_stream_drops_its_state(
+    gru_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgelstm.export.litert as litert_export
+
+    real = litert_export.convert_module
+    monkeypatch.setattr(litert_export, "convert_module", lambda module, args: real(StateNotCarried(module), args))
+    result = export_litert(load_model(str(gru_checkpoint)), tmp_path / "out", LiteRTExportConfig(chunks=(4,)))
+    assert not result.passed and not result.artifacts[0].written and not (tmp_path / "out").exists()
+    streamed = result.artifacts[0].verification.cases[1]
+    assert streamed.label.startswith("16 chunks of 4") and not streamed.passed
