@@ -8,6 +8,7 @@ from pathlib import Path
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, EdgelstmError, LoadError, ModelTooLargeError, first_line
 from edgelstm.files import atomic_directory
+from edgelstm.jsonio import to_jsonable
 from edgelstm.model import SequenceModel
 
 CONFIG_FILE = "config.json"
@@ -32,7 +33,7 @@ def save_checkpoint(
         tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "edgelstm"})
         if preprocessing is not None:
-            (tmp / PREPROCESSING_FILE).write_text(json.dumps(preprocessing.to_dict(), indent=2) + "\n")
+            (tmp / PREPROCESSING_FILE).write_text(json.dumps(to_jsonable(preprocessing), indent=2) + "\n")
     return directory
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,10 +23,6 @@ class Tolerance:
     # Quantized artifacts: a few sequences near a gate's decision boundary flip h by up to 2, so the maximum
     # error says little; they are gated on signal-to-noise ratio (and task agreement) instead. -inf = unused.
     min_snr_db: float = float("-inf")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The tolerance as JSON-ready data, recorded next to every comparison it judged."""
-        return asdict(self)
 
 
 FP32_TOLERANCE = Tolerance(atol=1e-5, rtol=1e-5)
@@ -61,10 +57,6 @@ class TensorComparison:
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
-        """The comparison as JSON-ready data for reports."""
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorComparison:
         """A comparison read back from a report (JSON cannot hold inf/nan, so those come back from their string form)."""
@@ -89,6 +81,8 @@ class TensorComparison:
 class CaseComparison:
     """All outputs of one run (one input shape / one scenario) against the reference."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed",)  # derived values written after the fields
+
     label: str
     batch: int
     steps: int
@@ -106,17 +100,6 @@ class CaseComparison:
     def worst(self) -> TensorComparison | None:
         """The output with the largest absolute error, the one a failing report names first (None without outputs)."""
         return max(self.outputs, key=lambda c: c.max_abs_error, default=None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The case as JSON-ready data for reports."""
-        return {
-            "label": self.label,
-            "batch": self.batch,
-            "steps": self.steps,
-            "outputs": [o.to_dict() for o in self.outputs],
-            "error": self.error,
-            "passed": self.passed,
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseComparison:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
 from edgelstm.errors import ConfigError, first_line
+from edgelstm.jsonio import to_jsonable
 
 CellType = Literal["lstm", "gru", "peephole"]
 HeadType = Literal["classify", "forecast", "per_step", "lm"]
@@ -135,13 +136,9 @@ class ModelConfig:
         head_outputs = self.head.num_outputs * self.head.horizon
         return total + head_outputs * (self.recurrent_output_size + 1)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready data, as saved in checkpoints and ONNX metadata."""
-        return asdict(self)
-
     def to_json(self) -> str:
         """The config as stable JSON text (sorted keys), so the same config always writes the same bytes."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        return json.dumps(to_jsonable(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -181,10 +178,6 @@ class Preprocessing:
     feature_std: list[float] | None = None
     labels: list[str] | None = None
     sample_rate_hz: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The preprocessing as JSON-ready data, saved with the checkpoint and the exported graph."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from edgelstm.config import ModelConfig
@@ -25,10 +25,6 @@ class StateSpec:
     initial_value: float
     dtype: str
     description: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The state spec as JSON-ready data, recorded in the graph's metadata for streaming callers."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StateSpec:

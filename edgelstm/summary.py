@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgelstm.export.native import fused_unsupported_reason, streaming_unsupported_reason
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.state import StateSpec, recurrent_state_specs, streaming_state_specs
 from edgelstm.user_module import recurrent_layers
@@ -39,13 +40,6 @@ class ModelSummary:
     forward: dict[str, Any] | None = None  # a user module: layout, lengths, constants and state its forward takes
     weights: str | None = None  # a factory's weights: sha256, or "none (random init)"
 
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready data for `model --json`."""
-        data = asdict(self)
-        data["states"] = [s.to_dict() for s in self.states]
-        data["streaming_states"] = [s.to_dict() for s in self.streaming_states]
-        return data
-
 
 def summarize_model(loaded: LoadedModel) -> ModelSummary:
     """Summarise a loaded model without exporting it, so a user sees what export will do first."""
@@ -59,7 +53,7 @@ def summarize_model(loaded: LoadedModel) -> ModelSummary:
         size_bytes=sum(t.numel() * t.element_size() for t in tensors),
         input_kind=loaded.signature.kind,
         input_size=loaded.signature.size,
-        config=loaded.config.to_dict() if loaded.config else None,
+        config=to_jsonable(loaded.config) if loaded.config else None,
         forward=loaded.forward.to_dict() if loaded.forward is not None else None,
         weights=loaded.weights_record,
     )

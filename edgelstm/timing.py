@@ -17,8 +17,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,10 +49,6 @@ class Timing:
             float(values.mean()),
             int(values.size),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The timing as JSON-ready data for bench reports."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)

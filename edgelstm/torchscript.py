@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgelstm.errors import LoadError, UnsafePickleError, first_line
 
@@ -54,10 +53,6 @@ class TorchScriptSummary:
     parameters: int
     size_bytes: int
     recurrent_layers: list[tuple[str, str]] = field(default_factory=list)  # (qualified name, layer type)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready data for `model --json`."""
-        return asdict(self)
 
 
 def describe_torchscript(path: Path) -> TorchScriptSummary:

@@ -26,6 +26,7 @@ from edgelstm.export.verify import (
     verify_graph,
 )
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair, write_bytes_atomic
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 
 
@@ -61,8 +62,8 @@ class ExportResult:
             "size_bytes": self.size_bytes,
             "source": self.source,
             "checks": self.checks,
-            "export_config": self.export_config.to_dict(),
-            "interface": self.interface.to_dict(),
+            "export_config": to_jsonable(self.export_config),
+            "interface": to_jsonable(self.interface),
             "verification": self.verification.to_dict(),
         }
 

@@ -21,6 +21,7 @@ from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import ConfigError, InputShapeError, first_line
 from edgelstm.export.native import random_inputs_like
+from edgelstm.jsonio import to_jsonable
 from edgelstm.model import SequenceModel
 from edgelstm.state import torch_state_groups
 
@@ -100,9 +101,9 @@ class VerificationResult:
             "passed": self.passed,
             "max_abs_error": self.max_abs_error,
             "max_rel_error": self.max_rel_error,
-            "tolerance": self.tolerance.to_dict(),
-            "session": self.settings.to_dict(),
-            "cases": [c.to_dict() for c in self.cases],
+            "tolerance": to_jsonable(self.tolerance),
+            "session": to_jsonable(self.settings),
+            "cases": [to_jsonable(c) for c in self.cases],
         }
 
     @classmethod

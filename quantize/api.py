@@ -24,6 +24,7 @@ from edgelstm.errors import ExportError, LoadError, first_line
 from edgelstm.export.api import build_onnx, check_onnx, export_user_module_graph
 from edgelstm.export.native import fused_unsupported_reason
 from edgelstm.files import check_output_dir, ensure_writable, write_artifact_pair
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
@@ -169,7 +170,7 @@ def quantize(
             impl=metadata.interface.impl,
         )
         if data_split is not None:
-            result.data_split = data_split.to_dict()
+            result.data_split = to_jsonable(data_split)
         if (reason := handler.refuse(config, source)) is not None:
             raise SchemeRefused(f"{config.scheme} refused: {reason}")
         # A foreign graph's artifact is named after the file it came from (silero_vad.weight-only-int8.onnx).

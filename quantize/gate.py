@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgelstm.artifact.runners import ort_format_problem
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
 from edgelstm.parity.data import SequenceData
@@ -75,7 +76,7 @@ class ParityGate:
         for task in candidate.tasks:
             summary[task.metric] = task.value
         # every task figure with its sample size and 95 % interval (and the data size that would resolve it)
-        summary["evidence"] = {t.metric: t.evidence.to_dict() for t in candidate.tasks if t.evidence is not None}
+        summary["evidence"] = {t.metric: to_jsonable(t.evidence) for t in candidate.tasks if t.evidence is not None}
         return summary
 
 

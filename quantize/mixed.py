@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.stream_data import StreamData
@@ -54,7 +55,7 @@ class MixedResult:
     def to_dict(self) -> dict[str, Any]:
         """The search as JSON: the per-layer table auto shows beside its rows."""
         return {
-            "layers": [layer.to_dict() for layer in self.layers],
+            "layers": [to_jsonable(layer) for layer in self.layers],
             "precisions": {layer.name: layer.chosen for layer in self.layers},
             "trials": self.trials,
             "ranking_data": self.ranking_data,

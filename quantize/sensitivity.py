@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import onnx
 
@@ -33,6 +33,8 @@ FIGURES = ("passed", "flips", "decisions", "max_abs_delta", "top1_agreement", "a
 class LayerSensitivity:
     """One layer (the weights one node uses: a fused LSTM/GRU's W and R, one Conv, one MatMul)."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("reached",)  # derived values written after the fields
+
     name: str
     tensors: list[str]
     float_bytes: int
@@ -45,10 +47,6 @@ class LayerSensitivity:
         """False when even int4 left the gate's figures exactly unchanged: the gate's data never runs this layer
         (silero's 8 kHz If branch under a 16 kHz stream), so its cost is unknown, not zero."""
         return any(c > 0.0 for c in self.cost.values()) or not self.cost
-
-    def to_dict(self) -> dict[str, Any]:
-        """The layer's row of the mixed-precision table, with the precision it reached."""
-        return {**asdict(self), "reached": self.reached}
 
 
 def task_cost(summary: dict[str, Any], gate: Gate) -> float:

@@ -6,8 +6,7 @@ split says which was which (rows or seconds, source, sha256 of the data) for the
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,10 +25,6 @@ class DataSplit:
     gate: str
     calibration_sha256: str
     gate_sha256: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Which rows calibrate and which are judged, with sha256s, for the record."""
-        return asdict(self)
 
     def lines(self) -> list[str]:
         """Lines for the quantize notes saying how the data was split."""

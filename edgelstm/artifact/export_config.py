@@ -6,10 +6,11 @@ export/ builds graphs from it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import json_meta
 
 Form = Literal["sequence", "streaming"]
 Impl = Literal["auto", "fused", "loop", "unrolled"]
@@ -46,7 +47,7 @@ class ExportConfig:
     fixed_batch: int | None = None  # unrolled only: a fixed batch too, for accelerators that need static shapes
     # The model's training standardisation ((x - mean) / std from preprocessing.json) as the graph's first op, so an
     # app feeds the raw features its sensors give; written into the export config only when turned off.
-    normalize_input: bool = True
+    normalize_input: bool = field(default=True, metadata=json_meta(omit_if=bool))  # omitted when on
 
     def __post_init__(self) -> None:
         if (self.impl == "unrolled") != (self.fixed_steps is not None):
@@ -65,13 +66,6 @@ class ExportConfig:
             raise ConfigError(
                 f"opset {self.opset} is not supported; choose {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The export config as JSON-ready data for the graph's metadata (a default field is left out to keep old bytes)."""
-        data = asdict(self)
-        if self.normalize_input:  # the default: the metadata of graphs without preprocessing keeps its bytes
-            del data["normalize_input"]
-        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportConfig:

@@ -16,7 +16,7 @@ convention is read from the graph and then confirmed by running it:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +63,6 @@ class ForeignInterface:
     def frames_first(self) -> bool:
         """Axis 0 of the data is frames (time) at batch 1: each data row is one frame, fed in order."""
         return bool(self.roles) and self.roles[0] == "time"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The probed interface as JSON-ready data for `inspect --json`."""
-        data = asdict(self)
-        data["inputs"] = [v.to_dict() for v in self.inputs]
-        data["outputs"] = [v.to_dict() for v in self.outputs]
-        return data
 
     def to_graph_interface(self, context: int = 0) -> GraphInterface:
         """The one interface type every command reads: batch axes named "batch", the data's axis 1 "chunk",

@@ -6,13 +6,14 @@ The interface every command reads (`GraphInterface`), whether the graph is edgel
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from edgelstm.artifact.export_config import Form
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import is_empty, is_none, json_meta
 from edgelstm.state import StateSpec
 
 Dim = int | str  # a fixed size, a symbolic name, or "?" when the graph leaves it unnamed
@@ -30,10 +31,6 @@ class ValueInfo:
     def rank(self) -> int:
         """The number of axes of the value."""
         return len(self.shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The value as JSON-ready data."""
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,9 @@ class InputNormalization:
 
     Recorded in the interface so every feeder knows the graph takes raw features, and what the model itself saw.
     """
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("note",)  # written after the fields
+    note: ClassVar[str] = RAW_INPUT_NOTE
 
     mean: list[float]
     std: list[float]
@@ -84,10 +84,6 @@ class InputNormalization:
         mean, std = self.arrays(x.dtype)
         return (x * std + mean).astype(x.dtype)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The normalization as JSON-ready data, with a note that the graph takes raw input."""
-        return {"mean": list(self.mean), "std": list(self.std), "note": RAW_INPUT_NOTE}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputNormalization:
         """Normalization from JSON data; a missing or malformed mean/std is a ConfigError."""
@@ -108,10 +104,6 @@ class TensorSpec:
     dtype: str
     shape: list[int | str]
     description: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The tensor spec as JSON-ready data."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
@@ -137,10 +129,12 @@ class GraphInterface:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     states: list[StateSpec] = field(default_factory=list)
-    constants: dict[str, float | int] = field(default_factory=dict)
-    chunk: int | None = None
-    context: int = 0
-    normalization: InputNormalization | None = None
+    constants: dict[str, float | int] = field(default_factory=dict, metadata=json_meta(omit_if=is_empty))
+    chunk: int | None = field(default=None, metadata=json_meta(omit_if=is_none))
+    context: int = field(default=0, metadata=json_meta(omit_if=is_empty))
+    normalization: InputNormalization | None = field(
+        default=None, metadata=json_meta(name="input_normalization", omit_if=is_none)
+    )
 
     @property
     def data_input(self) -> TensorSpec:
@@ -159,25 +153,6 @@ class GraphInterface:
     def fixed_batch(self) -> int | None:
         """The one batch size the graph runs at, when it has one: 1 for a frames-first graph."""
         return 1 if self.frames_first else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The interface as JSON-ready data, as stored in the graph's metadata (optional fields only when set)."""
-        data: dict[str, Any] = {
-            "form": self.form,
-            "impl": self.impl,
-            "inputs": [t.to_dict() for t in self.inputs],
-            "outputs": [t.to_dict() for t in self.outputs],
-            "states": [s.to_dict() for s in self.states],
-        }
-        if self.constants:
-            data["constants"] = dict(self.constants)
-        if self.chunk is not None:
-            data["chunk"] = self.chunk
-        if self.context:
-            data["context"] = self.context
-        if self.normalization is not None:
-            data["input_normalization"] = self.normalization.to_dict()
-        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphInterface:

@@ -15,6 +15,7 @@ from edgelstm.artifact.graph_io import read_value_infos
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, LoadError, describe_decode_error, first_line
+from edgelstm.jsonio import to_jsonable
 
 FORMAT_VERSION = "1"
 KEY_PREFIX = "edgelstm."
@@ -38,14 +39,14 @@ class ArtifactMetadata:
         """The metadata as ONNX metadata_props entries (JSON strings under edgelstm's key prefix)."""
         props = {
             "format_version": FORMAT_VERSION,
-            "interface": json.dumps(self.interface.to_dict(), sort_keys=True),
-            "export_config": json.dumps(self.export_config.to_dict(), sort_keys=True),
+            "interface": json.dumps(to_jsonable(self.interface), sort_keys=True),
+            "export_config": json.dumps(to_jsonable(self.export_config), sort_keys=True),
             "source": self.source,
         }
         if self.model_config is not None:
-            props["model_config"] = json.dumps(self.model_config.to_dict(), sort_keys=True)
+            props["model_config"] = json.dumps(to_jsonable(self.model_config), sort_keys=True)
         if self.preprocessing is not None:
-            props["preprocessing"] = json.dumps(self.preprocessing.to_dict(), sort_keys=True)
+            props["preprocessing"] = json.dumps(to_jsonable(self.preprocessing), sort_keys=True)
         if self.source_sha256:
             props["source_sha256"] = self.source_sha256
         if self.user_module is not None:

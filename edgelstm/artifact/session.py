@@ -11,7 +11,7 @@ import contextlib
 import functools
 import importlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -87,10 +87,6 @@ class SessionSettings:
         """A plain session: ORT's defaults (threads 0) or ORT's defaults at `threads` intra-op threads; a
         `graph_optimization` other than ORT's default "all" is set too (calibration reads unoptimised values)."""
         return cls(intra_op_threads=threads, allow_spinning=True, graph_optimization=graph_optimization, plain=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as JSON-ready data, recorded as evidence next to every timing and parity result."""
-        return asdict(self)
 
     @classmethod
     def for_threads(cls, threads: int, allow_spinning: bool, execution_mode: str = "sequential") -> SessionSettings:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from edgelstm.bench.best import best_settings, plain_session, policy, policy_by_artifact
 from edgelstm.bench.rows import LatencyResult
+from edgelstm.jsonio import to_jsonable
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,12 @@ class ColdStartResult:
     first_run_ms: float
     peak_rss_mb: float  # of that fresh process (interpreter + onnxruntime + model)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The cold start as bench report JSON."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class StreamingCostResult:
     """Per-step cost of the streaming graph fed `chunk` steps per call, against one call over the sequence."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("floor_plus_compute_us",)  # derived values written after the fields
 
     name: str
     chunk: int
@@ -46,10 +45,6 @@ class StreamingCostResult:
             return 0.0
         return self.floor_us / self.chunk + self.whole_sequence_per_step_us
 
-    def to_dict(self) -> dict[str, Any]:
-        """The streaming cost as bench report JSON, with the floor plus compute it is compared with."""
-        return {**asdict(self), "floor_plus_compute_us": self.floor_plus_compute_us}
-
 
 @dataclass(frozen=True)
 class FedInterface:
@@ -62,14 +57,12 @@ class FedInterface:
     states: list[str]  # "in -> out"
     constants: dict[str, float | int]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The interface the bench fed, as bench report JSON."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class SizeResult:
     """One artifact's bytes (file and gzipped), parameters and size against the fp32 graph."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("bytes_per_parameter",)  # derived values written after the fields
 
     name: str
     file_bytes: int
@@ -81,10 +74,6 @@ class SizeResult:
     def bytes_per_parameter(self) -> float:
         """File bytes per model parameter (0.0 when the parameter count is unknown)."""
         return self.file_bytes / self.parameters if self.parameters else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The row as bench report JSON, with bytes per parameter."""
-        return {**asdict(self), "bytes_per_parameter": self.bytes_per_parameter}
 
 
 @dataclass(frozen=True)
@@ -103,6 +92,8 @@ class CeilingSpec:
 class CeilingResult(CeilingSpec):
     """A float or int8 GEMM on this machine, [m, k] x [k, n], at one thread count and spinning, in the same run."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("gmacs_per_s",)  # derived values written after the fields
+
     p50_ms: float
     samples: int
 
@@ -111,16 +102,14 @@ class CeilingResult(CeilingSpec):
         """Billions of multiply-accumulates per second the ceiling GEMM reached at its median."""
         return self.m * self.k * self.n / (self.p50_ms * 1e6)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ceiling as bench report JSON, with its GMAC/s."""
-        return {**asdict(self), "gmacs_per_s": self.gmacs_per_s}
-
 
 @dataclass(frozen=True)
 class RooflineResult:
     """One artifact latency row against the machine: work per call counted from the graph, rate achieved, and the
     ceilings measured at the row's own threads and spinning. MACs per step are at batch 1 (per sample of a
     foreign graph's chunk); weight bytes read count a recurrent weight once per step it is used."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("achieved_gmacs", "weight_gb_per_s")  # derived values written after the fields
 
     name: str
     batch: int
@@ -148,16 +137,9 @@ class RooflineResult:
         """GB/s of weights read at the median latency (weight bytes per call over p50)."""
         return self.weight_bytes_read_per_call / (self.p50_ms * 1e6)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The roofline row as bench report JSON."""
-        data = asdict(self)
-        data["gemm"] = list(self.gemm) if self.gemm else None
-        data["assumptions"] = list(self.assumptions)
-        return {**data, "achieved_gmacs": self.achieved_gmacs, "weight_gb_per_s": self.weight_gb_per_s}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RooflineResult:
-        """Read back a roofline row written by `to_dict`."""
+        """Read back a roofline row written by `to_jsonable`."""
         fields = {k: v for k, v in data.items() if k not in ("achieved_gmacs", "weight_gb_per_s")}
         gemm = fields.get("gemm")
         return cls(**{**fields, "gemm": tuple(gemm) if gemm else None, "assumptions": tuple(fields.get("assumptions", ()))})
@@ -183,13 +165,13 @@ class BenchReport:
         return {
             "settings": self.settings,
             "versions": self.versions,
-            "latencies": [r.to_dict() for r in self.latencies],
-            "cold_starts": [r.to_dict() for r in self.cold_starts],
-            "streaming": [r.to_dict() for r in self.streaming],
-            "sizes": [r.to_dict() for r in self.sizes],
-            "ceilings": [r.to_dict() for r in self.ceilings],
-            "roofline": [r.to_dict() for r in self.roofline],
-            "interfaces": [r.to_dict() for r in self.interfaces],
+            "latencies": [to_jsonable(r) for r in self.latencies],
+            "cold_starts": [to_jsonable(r) for r in self.cold_starts],
+            "streaming": [to_jsonable(r) for r in self.streaming],
+            "sizes": [to_jsonable(r) for r in self.sizes],
+            "ceilings": [to_jsonable(r) for r in self.ceilings],
+            "roofline": [to_jsonable(r) for r in self.roofline],
+            "interfaces": [to_jsonable(r) for r in self.interfaces],
             # Derived from the latencies (recomputed on every write, so they cannot disagree with them): each
             # contender at its best measured setting, and per batch size the setting edgelstm's sessions should use.
             "best": [b.to_dict() for b in best_settings(self.latencies)],

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 from edgelstm.timing import Timing
 
@@ -11,6 +11,8 @@ from edgelstm.timing import Timing
 @dataclass(frozen=True)
 class LatencyResult:
     """One artifact (or baseline) at one batch x length x thread count. Times in milliseconds per call."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("sequences_per_s", "steps_per_s")  # derived values written after the fields
 
     name: str
     kind: str  # "artifact" | "baseline"
@@ -60,7 +62,3 @@ class LatencyResult:
     def steps_per_s(self) -> float:
         """Time steps per second at the median latency (batch x steps / p50)."""
         return self.batch * self.steps / (self.p50_ms / 1e3)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The row as bench report JSON, with the throughputs."""
-        return {**asdict(self), "sequences_per_s": self.sequences_per_s, "steps_per_s": self.steps_per_s}

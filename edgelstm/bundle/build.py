@@ -26,6 +26,7 @@ from edgelstm.bundle.usage import append_streaming_notes, streaming_usage
 from edgelstm.bundle.verify import onnxruntime_errors
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
+from edgelstm.jsonio import to_jsonable
 from edgelstm.report.evidence import ParityEvidence, latency_rows, parity_evidence, sha256_file
 from edgelstm.session_policy import SessionPolicy, policy_from_bench_rows, settings_for
 from edgelstm.versions import environment_record
@@ -80,9 +81,9 @@ def build_bundle(
             raise BundleError(f"{artifact} changed while it was being bundled; run the command again")
         _convert(tmp / f"{name}.onnx", tmp / f"{name}.ort")
         _write_operator_config(tmp / f"{name}.ort", tmp / "required_operators.config")
-        usability = [u.to_dict() for u in mobile_usability(tmp / f"{name}.onnx")]
+        usability = [to_jsonable(u) for u in mobile_usability(tmp / f"{name}.onnx")]
         (tmp / "mobile_usability.json").write_text(json.dumps(usability, indent=2) + "\n")
-        manifest = _manifest(name, metadata, usability, parity.to_dict(), latency)
+        manifest = _manifest(name, metadata, usability, to_jsonable(parity), latency)
         manifest["quantization"] = quantization
         manifest["session_policy"] = policy.to_dict()
         manifest["session_settings"] = _session_settings(policy)
@@ -191,8 +192,8 @@ def _session_settings(policy: SessionPolicy) -> dict[str, Any]:
 
 def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
     """The manifest's content: files, inputs, streaming settings, mobile findings, parity and latency."""
-    interface = metadata.interface.to_dict()
-    prep = metadata.preprocessing.to_dict() if metadata.preprocessing else None
+    interface = to_jsonable(metadata.interface)
+    prep = to_jsonable(metadata.preprocessing) if metadata.preprocessing else None
     return {
         "manifest_version": MANIFEST_VERSION,
         "model": {"ort": f"{name}.ort", "onnx": f"{name}.onnx", "form": interface["form"], "impl": interface["impl"]},
@@ -204,7 +205,7 @@ def _manifest(name: str, metadata: Any, usability: list[dict], parity: dict[str,
         "preprocessing": prep,
         **_input_note(metadata),
         "labels": prep.get("labels") if prep else None,
-        "model_config": metadata.model_config.to_dict() if metadata.model_config else None,
+        "model_config": to_jsonable(metadata.model_config) if metadata.model_config else None,
         "quantization": None,
         "parity": parity,
         "latency": latency,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgelstm.errors import first_line
 
@@ -22,10 +21,6 @@ class EpUsability:
     verdict: str = ""  # ORT's suitability: YES / MAYBE / NO
     with_fixed_shapes: str = ""  # the verdict if the dynamic input shapes were made fixed
     note: str = ""  # why there is no verdict, when ORT's checker could not analyse the graph
-
-    def to_dict(self) -> dict[str, Any]:
-        """The finding as manifest JSON."""
-        return asdict(self)
 
 
 def mobile_usability(model_path: Path) -> list[EpUsability]:

@@ -21,6 +21,7 @@ from edgelstm.cli_common import (
 )
 from edgelstm.commands.export import print_export
 from edgelstm.errors import LoadError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.model_source import ModelOptions, ModelSource
 from edgelstm.torchscript import describe_torchscript, is_torchscript_archive, refuse_torchscript
 
@@ -51,7 +52,7 @@ def inspect(
             raise refuse_torchscript(Path(model))
         described = describe_torchscript(Path(model))
         if as_json:
-            typer.echo(json.dumps(described.to_dict(), indent=2))
+            typer.echo(json.dumps(to_jsonable(described), indent=2))
             return
         from edgelstm.render import print_torchscript  # heavy (torch): not at --help time
 
@@ -59,7 +60,7 @@ def inspect(
         return
     summary = summarize_model(load_model(source))
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        typer.echo(json.dumps(to_jsonable(summary), indent=2))
         return
     from edgelstm.render import print_summary  # heavy (torch): not at --help time
 
@@ -79,7 +80,7 @@ def _inspect_onnx(source: ModelSource, as_json: bool) -> None:
         interface = describe_onnx(path, list(source.states), dict(source.constants), source.chunk, axes=source.axes)
     traced = recorded_user_module(path)  # constants baked in when it was traced from a user module
     if as_json:
-        typer.echo(json.dumps({"path": str(path), **interface.to_dict(), "user_module": traced}, indent=2))
+        typer.echo(json.dumps({"path": str(path), **to_jsonable(interface), "user_module": traced}, indent=2))
         return
     from edgelstm.render import _forward_text, print_foreign_interface  # heavy (torch): not at --help time
 

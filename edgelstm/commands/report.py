@@ -13,6 +13,7 @@ from edgelstm.cli_common import (
 )
 from edgelstm.errors import OutputPathError
 from edgelstm.files import write_text_atomic
+from edgelstm.jsonio import to_jsonable
 
 
 @app.command()
@@ -33,7 +34,7 @@ def report(
     if target.exists() and not target.is_dir():
         raise OutputPathError(f"--out {target}: is a file; give a directory for report.json/.md/.html")
     target.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(target / "report.json", jsonio.dumps(summary.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(target / "report.json", jsonio.dumps(to_jsonable(summary)) + "\n", overwrite=True)
     write_text_atomic(target / "report.md", markdown_report(summary), overwrite=True)
     write_text_atomic(target / "report.html", html_report(summary), overwrite=True)
     typer.echo(markdown_report(summary))

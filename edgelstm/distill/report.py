@@ -28,6 +28,7 @@ from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import export_model
 from edgelstm.files import write_text_atomic
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.model import count_parameters
 from edgelstm.parity.data import SequenceData
@@ -199,7 +200,7 @@ def build_distill_report(
         latencies = _latencies(infos, sessions, test, rounds)
         report = DistillReport(
             task=metrics[0].name, data=test.source, sequences=test.count, steps=test.max_steps,
-            settings=settings.to_dict(), rounds=rounds, refused=refused,
+            settings=to_jsonable(settings), rounds=rounds, refused=refused,
         )  # fmt: skip
         teacher_bytes = graphs[0][3].stat().st_size
         rows = zip(graphs, metrics, latencies, gates, strict=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from edgelstm.config import Preprocessing
 from edgelstm.distill.spec import DistillConfig
 from edgelstm.errors import OutputExistsError, ResumeStateError, first_line
 from edgelstm.files import atomic_directory
+from edgelstm.jsonio import to_jsonable
 from edgelstm.model import SequenceModel
 from edgelstm.parity.data import SequenceData
 
@@ -48,11 +49,7 @@ class RunIdentity:
     @property
     def digest(self) -> str:
         """sha256 of the identity, stored in the run directory."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The identity as JSON."""
-        return asdict(self)
+        return hashlib.sha256(json.dumps(to_jsonable(self), sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, data: object) -> RunIdentity | None:
@@ -96,7 +93,7 @@ def run_identity(
     teacher_module: torch.nn.Module, train: SequenceData, validation: SequenceData, config: DistillConfig
 ) -> RunIdentity:
     """The identity of a run from its config, teacher and data, as read back from any record."""
-    settings = json.loads(json.dumps(config.to_dict()))  # as read back from any record (tuples become lists)
+    settings = json.loads(json.dumps(to_jsonable(config)))  # as read back from any record (tuples become lists)
     return RunIdentity(settings, fingerprint_module(teacher_module), fingerprint_data(train), fingerprint_data(validation))
 
 
@@ -210,7 +207,7 @@ def save_best(
 
     A failure anywhere (a full disk) leaves the previous best/ as it was and no partial directory.
     """
-    record = {"identity": identity.to_dict(), "epoch": epoch, "validation_loss": loss}
+    record = {"identity": to_jsonable(identity), "epoch": epoch, "validation_loss": loss}
     with atomic_directory(out / BEST_DIR, overwrite=True) as tmp:
         save_checkpoint(student, tmp, preprocessing, overwrite=True)  # swaps its files into our temporary directory
         (tmp / BEST_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from edgelstm.distill.fake_quant import FakeQuantSpec
 from edgelstm.errors import ConfigError
@@ -65,10 +64,6 @@ class DistillConfig:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ConfigError(f"{name} must be an integer >= {lowest}, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON, saved in the run directory."""
-        return asdict(self)
 
 
 def _check_number(

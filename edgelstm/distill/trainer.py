@@ -16,9 +16,9 @@ import copy
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from edgelstm.distill.run_dir import (
 from edgelstm.distill.spec import DistillConfig, StudentSpec
 from edgelstm.errors import ConfigError, InputShapeError, ResumeStateError, TrainingDivergedError, first_line
 from edgelstm.files import atomic_path
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.model import SequenceModel, count_parameters
 from edgelstm.parity.data import SequenceData
@@ -54,6 +55,8 @@ EVAL_BATCH = 256
 @dataclass
 class DistillResult:
     """What distillation produced: the student checkpoint, its size against the teacher, and the run directory."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("compression",)  # derived values written after the fields
 
     out_dir: Path
     teacher_parameters: int
@@ -74,10 +77,6 @@ class DistillResult:
     def compression(self) -> float:
         """Teacher parameters over student parameters."""
         return self.teacher_parameters / max(self.student_parameters, 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON, with the compression."""
-        return {**asdict(self), "out_dir": str(self.out_dir), "compression": self.compression}
 
 
 @dataclass(frozen=True)
@@ -358,7 +357,7 @@ def _distill(
         state["global_step"],
     )
     if place.is_main:
-        summary = {**result.to_dict(), "config": config.to_dict(), "identity": identity.to_dict()}
+        summary = {**to_jsonable(result), "config": to_jsonable(config), "identity": to_jsonable(identity)}
         with atomic_path(out_dir / SUMMARY_FILE, overwrite=True) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
     place.barrier()
@@ -406,7 +405,7 @@ def _save_state(
                     "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(),
                     "state": state,
-                    "identity": identity.to_dict(),
+                    "identity": to_jsonable(identity),
                 },
                 tmp,
             )

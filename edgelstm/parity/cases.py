@@ -6,8 +6,7 @@ time), zero input, large-magnitude input (saturated gates), random lengths in on
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,10 +54,6 @@ class CaseInfo:
     steps: int
     ragged: bool
     description: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The case's entry in the report's JSON."""
-        return asdict(self)
 
 
 def build_cases(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.errors import ConfigError
@@ -49,7 +48,3 @@ class CheckConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.task not in ("auto", "classify", "regress", "none"):
             raise ConfigError(f"task={self.task!r}: choose auto, classify, regress or none")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as the report's `settings` JSON."""
-        return asdict(self)

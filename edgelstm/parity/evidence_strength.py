@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -126,13 +126,9 @@ class Evidence:
         """Whether the measured value itself is inside its limit (before its interval is considered)."""
         return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
 
-    def to_dict(self) -> dict[str, Any]:
-        """The evidence as report JSON (value, limit, interval, n and verdict)."""
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evidence:
-        """Read back evidence written by `to_dict`."""
+        """Read back evidence written by `to_jsonable`."""
         values = dict(data)
         for key in ("value", "limit", "low", "high", "budget", "confidence"):
             values[key] = float(values[key])

@@ -11,6 +11,7 @@ from edgelstm.artifact.child import crash_reason
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.config import ModelConfig
 from edgelstm.errors import InputShapeError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.candidate_check import CandidateCheck, Progress
 from edgelstm.parity.cases import InputCase, build_cases
@@ -94,7 +95,7 @@ def _run_check(
         providers=list(config.providers),
         cases=[c.info() for c in cases],
         versions=environment_record(),
-        settings={**config.to_dict(), "intra_op_threads": config.threads, "allow_spinning": False},
+        settings={**to_jsonable(config), "intra_op_threads": config.threads, "allow_spinning": False},
     )
     # A graph that crashes ONNX Runtime (seen: SIGSEGV on some fp16 graphs) must fail the gate with a reason, not
     # take the gate's own process down. The probes are child processes, one at a time in the background: the next

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from edgelstm.comparison import NOISE_FLOOR_FACTOR, CaseComparison, TensorComparison
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.cases import CaseInfo
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 
@@ -13,6 +14,8 @@ from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 @dataclass(frozen=True)
 class TaskCheck:
     """Task-level agreement on real data: top-1 agreement, accuracy delta, relative MAE increase."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("verdict",)  # derived values written after the fields
 
     case: str
     metric: str  # "top1_agreement" | "accuracy_delta" | "mae_increase"
@@ -36,15 +39,9 @@ class TaskCheck:
             return self.evidence.verdict
         return PASS if self.passed else FAIL
 
-    def to_dict(self) -> dict[str, Any]:
-        """The task check as report JSON, with its verdict."""
-        data = asdict(self)
-        data["verdict"] = self.verdict
-        return data
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskCheck:
-        """Read back a task check written by `to_dict` (its verdict is derived, not stored)."""
+        """Read back a task check written by `to_jsonable` (its verdict is derived, not stored)."""
         values = {k: v for k, v in data.items() if k != "verdict"}
         values["value"], values["limit"] = float(data["value"]), float(data["limit"])
         if values.get("evidence") is not None:
@@ -55,6 +52,8 @@ class TaskCheck:
 @dataclass(frozen=True)
 class TimeProfile:
     """Error against the float64 reference as a function of time step, on a long input."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("grows",)  # derived values written after the fields
 
     case: str
     output: str
@@ -73,13 +72,9 @@ class TimeProfile:
         tail = sum(self.errors[-tenth:]) / tenth
         return self.slope_per_1k_steps > 0 and tail > 2 * max(head, 1e-12)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The profile as report JSON, with whether the error grows."""
-        return {**asdict(self), "grows": self.grows}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimeProfile:
-        """Read back a profile written by `to_dict`."""
+        """Read back a profile written by `to_jsonable`."""
         values = {k: v for k, v in data.items() if k != "grows"}
         values["errors"] = [float(e) for e in values["errors"]]
         for key in ("slope_per_1k_steps", "first_error", "last_error"):
@@ -91,6 +86,8 @@ class TimeProfile:
 class DeterminismCheck:
     """Whether two runs on the same feeds gave the same bytes, and how far apart they were."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed",)  # derived values written after the fields
+
     identical: bool
     max_spread: float
     required: bool  # CPU-side providers must be bit-identical; GPU spread is reported
@@ -100,13 +97,9 @@ class DeterminismCheck:
         """Identical, or not required to be (CUDA kernels may differ between runs)."""
         return self.identical or not self.required
 
-    def to_dict(self) -> dict[str, Any]:
-        """The check as report JSON, with its verdict."""
-        return {**asdict(self), "passed": self.passed}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeterminismCheck:
-        """Read back a check written by `to_dict`."""
+        """Read back a check written by `to_jsonable`."""
         return cls(bool(data["identical"]), float(data["max_spread"]), bool(data["required"]))
 
 
@@ -225,11 +218,11 @@ class CandidateResult:
             "passed": self.passed,
             "reason": self.reason,
             "gated": self.gated,
-            "cases": [c.to_dict() for c in self.cases],
-            "tasks": [t.to_dict() for t in self.tasks],
-            "streaming": [c.to_dict() for c in self.streaming],
-            "time_profiles": [t.to_dict() for t in self.time_profiles],
-            "determinism": self.determinism.to_dict() if self.determinism else None,
+            "cases": [to_jsonable(c) for c in self.cases],
+            "tasks": [to_jsonable(t) for t in self.tasks],
+            "streaming": [to_jsonable(c) for c in self.streaming],
+            "time_profiles": [to_jsonable(t) for t in self.time_profiles],
+            "determinism": to_jsonable(self.determinism) if self.determinism else None,
             "notes": self.notes,
             "seconds": self.seconds,
         }
@@ -316,7 +309,7 @@ class ParityReport:
             "checks_run": len(self.ran),
             "checks_skipped": len(self.skipped),
             "tolerance_source": self.tolerance_source,
-            "cases": [c.to_dict() for c in self.cases],
+            "cases": [to_jsonable(c) for c in self.cases],
             "candidates": [c.to_dict() for c in self.candidates],
             "baseline": self.baseline.to_dict() if self.baseline else None,
             "versions": self.versions,

@@ -25,6 +25,7 @@ from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.runners import NotApplicable, OrtFormatError, open_runner
 from edgelstm.artifact.session import ProviderError
 from edgelstm.errors import ConfigError, InputShapeError, first_line
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.reference import OnnxReference, Reference
 from edgelstm.parity.report import TimeProfile
 from edgelstm.parity.speech_corpus import DEFAULT_SECONDS, builtin_speech
@@ -71,7 +72,7 @@ def run_stream_check(
         [f"{s.input_name} -> {s.output_name}" for s in interface.states],
         interface.context,
         reference.runtime,
-        [r.to_dict() for r in data.rows] if data.rows else [{"name": n} for n in data.row_names()],
+        [to_jsonable(r) for r in data.rows] if data.rows else [{"name": n} for n in data.row_names()],
         len(groups) == 1,
     )
     feeds = [sequence_feeds(interface, x[group], None, str(info.path)) for group in groups]
@@ -230,7 +231,7 @@ class StreamGate:
         summary["verdict"] = report.verdict  # the report's, over every provider: `passed` is derived from it too
         for candidate in report.candidates:
             summary.update(
-                flip_evidence=candidate.flip_evidence.to_dict() if candidate.flip_evidence else None,
+                flip_evidence=to_jsonable(candidate.flip_evidence) if candidate.flip_evidence else None,
                 decisions=candidate.decisions,
                 flips=candidate.flips,
                 max_abs_delta=candidate.max_abs_delta,
@@ -238,7 +239,7 @@ class StreamGate:
                 or ([candidate.reason] if candidate.reason else [])
                 or (candidate.inconclusive_lines() if candidate.inconclusive else []),
                 last_chunk_errors={p.output: p.last_error for p in candidate.profiles},
-                rows=[r.to_dict() for r in candidate.rows],
+                rows=[to_jsonable(r) for r in candidate.rows],
             )
         return summary
 

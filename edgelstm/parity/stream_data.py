@@ -9,7 +9,7 @@ purpose: a VAD's speech probability is only tested where it moves.
 from __future__ import annotations
 
 import wave
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,6 @@ class Segment:
     end: int
     params: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The segment (kind, start, end) as JSON."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class StreamRow:
@@ -44,10 +40,6 @@ class StreamRow:
     name: str
     params: dict[str, Any]
     segments: tuple[Segment, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The row's name, parameters and segments as JSON."""
-        return {"name": self.name, "params": dict(self.params), "segments": [s.to_dict() for s in self.segments]}
 
 
 @dataclass(frozen=True)

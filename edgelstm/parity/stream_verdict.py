@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 from edgelstm.parity.report import TimeProfile
 
@@ -42,14 +43,12 @@ class StreamCheckConfig:
         if not self.providers or unknown:
             raise ConfigError(f"unknown provider(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PROVIDERS)}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as the report's `config` JSON."""
-        return asdict(self)
-
 
 @dataclass
 class StreamRowResult:
     """One row of the stream (a built-in voice, a recording) on one provider: the budget must hold on each."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed", "verdict")  # derived values written after the fields
 
     name: str
     decisions: int = 0
@@ -74,14 +73,12 @@ class StreamRowResult:
         """pass, FAIL or inconclusive for this row."""
         return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
-    def to_dict(self) -> dict[str, Any]:
-        """The row as report JSON, with its verdict."""
-        return {**asdict(self), "passed": self.passed, "verdict": self.verdict}
-
 
 @dataclass
 class StreamCandidate:
     """One artifact on one provider against the reference, over the whole stream."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed", "verdict")  # derived values written after the fields
 
     provider: str
     providers_used: list[str] = field(default_factory=list)
@@ -127,15 +124,6 @@ class StreamCandidate:
             return self.status
         return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
-    def to_dict(self) -> dict[str, Any]:
-        """The candidate as report JSON, with its profiles, rows and verdict."""
-        data = asdict(self)
-        data["profiles"] = [p.to_dict() for p in self.profiles]
-        data["rows"] = [r.to_dict() for r in self.rows]
-        data["passed"] = self.passed
-        data["verdict"] = self.verdict
-        return data
-
 
 @dataclass
 class StreamCheckReport:
@@ -180,10 +168,10 @@ class StreamCheckReport:
     def to_dict(self) -> dict[str, Any]:
         """The report as `check --report` JSON; `kind` tells `edgelstm report` it is a streaming verdict."""
         data = {k: v for k, v in asdict(self).items() if k not in ("config", "candidates")}
-        data["config"] = self.config.to_dict()
+        data["config"] = to_jsonable(self.config)
         # Each candidate names the artifact and its sha256, as `check --report` candidates do.
         data["candidates"] = [
-            {"artifact": self.artifact, "artifact_sha256": self.artifact_sha256, **c.to_dict()} for c in self.candidates
+            {"artifact": self.artifact, "artifact_sha256": self.artifact_sha256, **to_jsonable(c)} for c in self.candidates
         ]
         data["reference_dtype"] = "float32"
         data["kind"] = STREAM_CHECK_KIND  # tells `edgelstm report` which verdict this is

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +52,6 @@ class ToleranceSpec:
     def numeric(self) -> Tolerance:
         """The per-element part of the budget (atol, rtol, SNR) that compare_tensors applies."""
         return Tolerance(atol=self.atol, rtol=self.rtol, min_snr_db=self.min_snr_db)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The budget as JSON, for reports that say what they were judged against."""
-        return asdict(self)
 
 
 # fp32: rounding only. Against a float64 run, torch's own fp32 model reached 4.1e-5 (h) and ORT 3.4e-5, relative

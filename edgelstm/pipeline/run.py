@@ -26,6 +26,7 @@ from edgelstm.distill.run_dir import run_identity
 from edgelstm.errors import EdgelstmError, first_line
 from edgelstm.export.api import ExportResult
 from edgelstm.files import write_text_atomic
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData, load_sequence_data
@@ -421,7 +422,7 @@ def _report(step: StepInputs, carried: Carried) -> StepOutput:
     out_dir = step.recipe.out_dir
     summary = collect_run(out_dir)
     paths = [out_dir / n for n in ("report.json", "report.md", "report.html")]
-    write_text_atomic(paths[0], jsonio.dumps(summary.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(paths[0], jsonio.dumps(to_jsonable(summary)) + "\n", overwrite=True)
     write_text_atomic(paths[1], markdown_report(summary), overwrite=True)
     write_text_atomic(paths[2], html_report(summary), overwrite=True)
     return StepOutput(f"{len(summary.artifacts)} artifacts in report.md / report.html", paths)

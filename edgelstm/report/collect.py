@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,21 +60,9 @@ class RunSummary:
     machine: dict[str, str]
     selection: dict[str, Any] | None = None  # `quantize --scheme auto`'s table (auto.json), every candidate
 
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON."""
-        return {
-            "run_dir": self.run_dir,
-            "artifacts": [asdict(a) for a in self.artifacts],
-            "check": self.check,
-            "bench": self.bench,
-            "quantize": self.quantize,
-            "machine": self.machine,
-            "selection": self.selection,
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        """Read back a summary written by `to_dict`."""
+        """Read back a summary written by `to_jsonable`."""
         return cls(
             run_dir=str(data["run_dir"]),
             artifacts=[ArtifactRow(**a) for a in data["artifacts"]],

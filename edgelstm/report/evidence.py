@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +75,6 @@ class ParityEvidence:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     reference_dtype: str | None = None
     versions: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The evidence as report JSON."""
-        return asdict(self)
 
 
 def verdict_over(candidates: Sequence[dict[str, Any]]) -> bool | None:

@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from edgelstm.checkpoint import CONFIG_FILE, PREPROCESSING_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint
 from edgelstm.config import HeadConfig, ModelConfig, Preprocessing
 from edgelstm.errors import ConfigError, LoadError, OutputExistsError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.model import SequenceModel
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
@@ -114,7 +115,7 @@ def test_head_config_round_trips_inside_model_config(head: HeadConfig) -> None:
     ],
 )
 def test_preprocessing_json_round_trip(prep: Preprocessing) -> None:
-    assert Preprocessing.from_dict(json.loads(json.dumps(prep.to_dict()))) == prep
+    assert Preprocessing.from_dict(json.loads(json.dumps(to_jsonable(prep)))) == prep
 
 
 def test_preprocessing_unknown_field_is_rejected() -> None:
@@ -123,7 +124,7 @@ def test_preprocessing_unknown_field_is_rejected() -> None:
 
 
 def test_model_config_from_dict_rejects_unknown_and_missing_fields() -> None:
-    data = CONFIGS["lstm"].to_dict()
+    data = to_jsonable(CONFIGS["lstm"])
     with pytest.raises(ConfigError, match="hiden_size"):
         ModelConfig.from_dict({**data, "hiden_size": 8})
     with pytest.raises(ConfigError, match="head config.*bogus"):

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.evidence_strength import (
     Z95,
     Evidence,
@@ -210,7 +211,7 @@ def test_candidate_and_report_read_inconclusive_and_fail_first() -> None:
 
 def test_task_check_json_round_trips_and_old_reports_still_read() -> None:
     task = _task(_accuracy(0, 1, 54))
-    data = json.loads(json.dumps(task.to_dict()))
+    data = json.loads(json.dumps(to_jsonable(task)))
     assert data["verdict"] == "inconclusive" and data["evidence"]["needed_n"] == 525
     assert TaskCheck.from_dict(data) == task
     old = {"case": "data", "metric": "top1_agreement", "value": 1.0, "limit": 0.98, "passed": True, "detail": ""}

@@ -17,6 +17,7 @@ from edgelstm.config import Preprocessing
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import export_model
 from edgelstm.export.native import build_native_onnx
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import InputSignature, LoadedModel
 from tests.conftest import tiny_model
 
@@ -128,8 +129,8 @@ def test_statistics_that_do_not_fit_are_refused() -> None:
 
 def test_interface_round_trips_through_json() -> None:
     _, interface = build_native_onnx(tiny_model(), ExportConfig(form="streaming"), PREP)
-    assert GraphInterface.from_dict(interface.to_dict()) == interface
-    assert interface.to_dict()["input_normalization"]["note"] == RAW_INPUT_NOTE
+    assert GraphInterface.from_dict(to_jsonable(interface)) == interface
+    assert to_jsonable(interface)["input_normalization"]["note"] == RAW_INPUT_NOTE
 
 
 def test_check_feeds_a_raw_input_graph_raw_features(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from edgelstm.config import ModelConfig, Preprocessing
 from edgelstm.errors import ExportError, FixedTimeAxisError, LoadError, UnsafePickleError
 from edgelstm.export.api import export_model
 from edgelstm.export.verify import VerificationConfig
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import load_model
 from edgelstm.model import SequenceModel
 
@@ -389,7 +390,7 @@ def test_factory_model_exports_and_verifies(tmp_path: Path, user: ModuleType) ->
     save_file({k: v.contiguous() for k, v in _trained_tagger(user).state_dict().items()}, str(weights))
     loaded = load_model(f"{user.__name__}:build", weights=weights)
     result = export_model(loaded, tmp_path / "out", verification=FAST_GRID)
-    assert result.passed, [c.to_dict() for c in result.verification.failures()]
+    assert result.passed, [to_jsonable(c) for c in result.verification.failures()]
     assert result.written
     assert result.interface.impl == "torch.onnx" and result.source == "factory"
     assert (tmp_path / "out" / "sequence_torch_onnx.onnx").is_file()

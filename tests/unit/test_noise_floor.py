@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgelstm.comparison import NOISE_FLOOR_FACTOR, TensorComparison, Tolerance, compare_tensors
+from edgelstm.jsonio import to_jsonable
 
 TOL = Tolerance(atol=1e-5, rtol=1e-5)
 
@@ -56,7 +57,7 @@ def test_non_finite_floor_values_allow_nothing() -> None:
 def test_recorded_and_round_trips() -> None:
     actual, expected = _pair(3, 1e-6)
     result = compare_tensors("h", actual, expected, TOL, np.full_like(expected, 2e-7))
-    assert TensorComparison.from_dict(result.to_dict()) == result
+    assert TensorComparison.from_dict(to_jsonable(result)) == result
 
 
 def _lstm_checkpoint(tmp_path, weight_scale: float):

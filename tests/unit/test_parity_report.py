@@ -13,6 +13,7 @@ import pytest
 from edgelstm import jsonio
 from edgelstm.comparison import CaseComparison, TensorComparison
 from edgelstm.errors import EdgelstmError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.cases import CaseInfo
 from edgelstm.parity.render import junit_report, markdown_report, plot_time_profiles
 from edgelstm.parity.report import CandidateResult, DeterminismCheck, ParityReport, TaskCheck, TimeProfile
@@ -397,7 +398,7 @@ def test_clearly_growing_error_grows() -> None:
     profile = _profile(_growing())
     assert profile.slope_per_1k_steps > 0
     assert profile.grows is True
-    assert profile.to_dict()["grows"] is True
+    assert to_jsonable(profile)["grows"] is True
 
 
 def test_flat_noisy_error_does_not_grow() -> None:

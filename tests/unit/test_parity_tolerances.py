@@ -10,6 +10,7 @@ import pytest
 
 from edgelstm.comparison import Tolerance, compare_tensors
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.tolerances import PRECISION_DEFAULTS, PRECISIONS, TolerancePolicy, ToleranceSpec
 
 
@@ -63,7 +64,7 @@ def test_unknown_precision_falls_back_to_the_strictest_default() -> None:
 def test_numeric_view_carries_atol_and_rtol() -> None:
     spec = ToleranceSpec(atol=0.25, rtol=0.5)
     assert spec.numeric == Tolerance(atol=0.25, rtol=0.5)
-    assert spec.to_dict()["min_top1_agreement"] == spec.min_top1_agreement
+    assert to_jsonable(spec)["min_top1_agreement"] == spec.min_top1_agreement
 
 
 # --- layering --------------------------------------------------------------------------------------------------
