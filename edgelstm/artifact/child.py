@@ -22,10 +22,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_interface
 from edgelstm.artifact.file import generic_interface
-from edgelstm.artifact.metadata import load_onnx_file, read_metadata
+from edgelstm.artifact.metadata import load_onnx_file, metadata_of
 from edgelstm.errors import LoadError, ort_message
 
 _LOAD_AND_RUN = """
@@ -46,16 +47,24 @@ _VERDICTS_LOCK = threading.Lock()  # the gate probes from a background thread
 _VERDICTS_KEPT = 256
 
 
-def crash_reason(path: Path, timeout_s: float = 120.0, feeds: Path | None = None) -> str | None:
+def crash_reason(
+    path: Path,
+    timeout_s: float = 120.0,
+    feeds: Path | None = None,
+    sha256: str = "",
+    model: onnx.ModelProto | None = None,
+) -> str | None:
     """None if ONNX Runtime (default optimisation, CPU) loads and runs the graph once; else what happened.
     `feeds`: an .npz of inputs to run it on (a foreign graph's constants and chunk length); by default the one
     feed builder's zero call on the file's interface (its metadata's, or every input but the first a zero state).
-    A graph and feeds probed before in this process get the verdict they got then."""
-    key = (_sha256(Path(path).read_bytes()), _feeds_digest(feeds))
+    A graph and feeds probed before in this process get the verdict they got then.
+    `sha256`, `model`: the file's digest and parsed graph when the caller has them (`open_artifact` read both), so
+    the file is neither hashed nor parsed again here."""
+    key = (sha256 or _sha256(Path(path).read_bytes()), _feeds_digest(feeds))
     with _VERDICTS_LOCK:
         if key in _VERDICTS:
             return _VERDICTS[key]
-    verdict, keep = _probe(Path(path), timeout_s, feeds)
+    verdict, keep = _probe(Path(path), timeout_s, feeds, model)
     if keep:
         with _VERDICTS_LOCK:
             if len(_VERDICTS) >= _VERDICTS_KEPT:
@@ -82,12 +91,12 @@ def _feeds_digest(feeds: Path | None) -> str:
     return digest.hexdigest()
 
 
-def _probe(path: Path, timeout_s: float, feeds: Path | None) -> tuple[str | None, bool]:
+def _probe(path: Path, timeout_s: float, feeds: Path | None, model: onnx.ModelProto | None) -> tuple[str | None, bool]:
     """One child process loads and runs the graph: (verdict, whether the verdict belongs to the graph)."""
     with tempfile.TemporaryDirectory(prefix="edgelstm-crash-probe-") as tmp:
         if feeds is None:
             feeds = Path(tmp) / "feeds.npz"
-            np.savez(feeds, **default_feeds(Path(path)))  # type: ignore[arg-type]  # numpy stubs: ** might bind allow_pickle
+            np.savez(feeds, **default_feeds(Path(path), model))  # type: ignore[arg-type]  # numpy stubs: ** might bind allow_pickle
         args = [sys.executable, "-c", _LOAD_AND_RUN, str(path), str(feeds)]
         try:
             completed = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
@@ -107,13 +116,15 @@ def _probe(path: Path, timeout_s: float, feeds: Path | None) -> tuple[str | None
     return f"ONNX Runtime failed on this graph: {ort_message(Exception(raised))[:200]}", True
 
 
-def default_feeds(path: Path) -> dict[str, np.ndarray]:
+def default_feeds(path: Path, model: onnx.ModelProto | None = None) -> dict[str, np.ndarray]:
     """Zero data at batch 2 and 3 steps (a foreign graph: its confirmed chunk) with the interface's lengths,
-    states and constants; a graph without edgelstm metadata gets a zero for every input after its first."""
+    states and constants; a graph without edgelstm metadata gets a zero for every input after its first.
+    `model`: the file's graph when already parsed."""
+    model = model if model is not None else load_onnx_file(path)
     try:
-        interface = read_metadata(path).interface
+        interface = metadata_of(model, path).interface
     except LoadError:  # no metadata: no probe either (this runs in the child that protects the caller from ORT)
-        interface = zero_state_interface(generic_interface(load_onnx_file(path)).inputs)
+        interface = zero_state_interface(generic_interface(model).inputs)
     dims = data_shape(interface, PROBE_BATCH, None if interface.chunk else PROBE_STEPS)
     x = np.zeros(dims, np.dtype(interface.data_input.dtype))
     return sequence_feeds(interface, x, None, f"{path}: crash probe")

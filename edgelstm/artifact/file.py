@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
@@ -31,6 +31,9 @@ class ArtifactInfo:
     fused_rnn_with_lengths: bool  # onnx.reference's LSTM/GRU ignore sequence_lens
     sha256: str = ""  # of the file as judged: every verdict names it
     contrib_ops: tuple[str, ...] = ()  # ops outside the ONNX standard (com.microsoft): ORT-only
+    # The graph as parsed here (weights left external; None for .ort): the crash probe's feeds, the ORT-format
+    # conversion and onnx.reference read it instead of parsing the file again.
+    model: onnx.ModelProto | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -57,9 +60,10 @@ def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactIn
     if path.suffix != ".onnx":
         raise LoadError(f"{path}: not an .onnx, .ort or .tflite artifact")
     model = load_onnx_file(path)  # parsed once here: metadata, precision and ops are all read from it
+    sha256 = file_sha256(path)  # hashed once here: every verdict on the file names it
     metadata = _metadata_or_none(model, path)
     if metadata is None and (hints or _carries_state(model)):
-        metadata = foreign_metadata(path, hints)
+        metadata = foreign_metadata(path, hints, model, sha256)
     interface = metadata.interface if metadata else generic_interface(model)
     return ArtifactInfo(
         path,
@@ -68,8 +72,9 @@ def open_artifact(path: Path, hints: InterfaceHints | None = None) -> ArtifactIn
         interface,
         metadata,
         _fused_with_lengths(model),
-        file_sha256(path),
+        sha256,
         contrib_ops(model),
+        model,
     )
 
 

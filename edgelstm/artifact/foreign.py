@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from edgelstm.artifact.export_config import ExportConfig, Form
 from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_interface
@@ -109,12 +110,15 @@ class ForeignInterface:
         return GraphInterface(form, "foreign", inputs, outputs, states, dict(self.constants), chunk, context)
 
 
-def foreign_graph_interface(path: Path, hints: InterfaceHints | None = None) -> GraphInterface:
+def foreign_graph_interface(
+    path: Path, hints: InterfaceHints | None = None, model: onnx.ModelProto | None = None
+) -> GraphInterface:
     """A foreign graph's confirmed interface, or one ConfigError line saying which option is missing.
-    With a context, the probe runs at the length each call really has: context + chunk."""
+    With a context, the probe runs at the length each call really has: context + chunk. `model`: the file's graph
+    when already parsed."""
     hints = hints or InterfaceHints()
     length = None if hints.chunk is None else hints.chunk + hints.context
-    described = describe_onnx(Path(path), hints.states, hints.constants, length, axes=hints.axes)
+    described = describe_onnx(Path(path), hints.states, hints.constants, length, axes=hints.axes, model=model)
     if not described.probe.startswith("ran"):
         raise ConfigError(f"{path}: cannot run the graph to confirm its interface: probe {described.probe}")
     return described.to_graph_interface(hints.context)
@@ -177,10 +181,12 @@ def describe_onnx(
     chunk: int | None = None,
     probe: bool = True,
     axes: Sequence[tuple[str, Sequence[str]]] = (),
+    model: onnx.ModelProto | None = None,
 ) -> ForeignInterface:
     """Read a foreign graph's interface and, unless `probe` is off, confirm it by running the graph in ORT.
-    `axes`: declared roles of the data input's axes (`--axes`), when the states' batch dimension cannot tell."""
-    model = load_onnx_file(path)
+    `axes`: declared roles of the data input's axes (`--axes`), when the states' batch dimension cannot tell.
+    `model`: the file's graph when the caller already parsed it."""
+    model = model if model is not None else load_onnx_file(path)
     recorded = _recorded_interface(model)
     if recorded is not None:  # an artifact derived from a foreign graph: what it was confirmed with, unless overridden
         constants = {**recorded.constants, **(constants or {})}
@@ -381,12 +387,15 @@ def _axis_that_doubles(name: str, one: np.ndarray | None, two: np.ndarray | None
     return {name: changed[0]} if len(changed) == 1 else {}
 
 
-def foreign_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:
+def foreign_metadata(
+    path: Path, hints: InterfaceHints | None = None, model: onnx.ModelProto | None = None, sha256: str = ""
+) -> ArtifactMetadata:
     """Metadata for an ONNX file edgelstm did not write: its described and probed interface, and its sha256, so
-    every artifact derived from it says what it came from."""
-    interface = foreign_graph_interface(path, hints)
+    every artifact derived from it says what it came from. `model`, `sha256`: the file's graph and digest when the
+    caller already has them (`open_artifact`)."""
+    interface = foreign_graph_interface(path, hints, model)
     export_config = ExportConfig(form=interface.form, impl="auto")
-    return ArtifactMetadata(interface, export_config, None, None, FOREIGN_SOURCE, file_sha256(Path(path)))
+    return ArtifactMetadata(interface, export_config, None, None, FOREIGN_SOURCE, sha256 or file_sha256(Path(path)))
 
 
 def source_metadata(path: Path, hints: InterfaceHints | None = None) -> ArtifactMetadata:

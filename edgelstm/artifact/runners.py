@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx.external_data_helper import uses_external_data
 
 from edgelstm.artifact.file import ArtifactInfo, open_artifact, stores_tensors
 from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.artifact.session import SessionSettings, session_from_onnx, write_optimized
+from edgelstm.artifact.walk import graphs
 from edgelstm.errors import EdgelstmError, first_line
 
 PROVIDERS = ("cpu", "cuda", "mobile", "reference", "litert")
@@ -47,13 +49,14 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
         litert = LiteRTRunner(artifact.path, artifact.interface, threads)
         return Runner(provider, litert.providers_used, litert)
     if provider in ("cpu", "cuda"):
-        session = session_from_onnx(artifact.path, SessionSettings(provider=provider, intra_op_threads=threads))
+        settings = SessionSettings(provider=provider, intra_op_threads=threads)
+        session = session_from_onnx(artifact.path, settings, artifact.model)
         return Runner(provider, list(session.get_providers()), session)
     if provider == "mobile":
         # A mobile (minimal) build cannot re-optimise: the ORT file carries the optimised graph.
         settings = SessionSettings(provider="cpu", intra_op_threads=1, graph_optimization="disable")
         try:  # the conversion too: ORT refusing to write the ORT format is the same finding
-            ort_path = artifact.path if artifact.format == "ort" else convert_to_ort(artifact.path, workdir)
+            ort_path = artifact.path if artifact.format == "ort" else convert_to_ort(artifact.path, workdir, artifact.model)
             session = session_from_onnx(ort_path, settings)
         except Exception as exc:  # ORT raises its own types; the finding is that ORT Mobile cannot load this file
             raise OrtFormatError(f"ORT Mobile cannot load it: {first_line(exc, 200, last=True)}") from None
@@ -66,9 +69,18 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
             raise NotApplicable(f"not runnable in onnx.reference (contrib op {ops}); the other providers gate it")
         from onnx.reference import ReferenceEvaluator  # optional: loads every op's reference kernel; reference runs only
 
-        evaluator = ReferenceEvaluator(str(artifact.path))
+        evaluator = ReferenceEvaluator(_reference_input(artifact))
         return Runner(provider, ["onnx.reference.ReferenceEvaluator"], evaluator, artifact.fused_rnn_with_lengths)
     raise EdgelstmError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
+
+
+def _reference_input(artifact: ArtifactInfo) -> onnx.ModelProto | str:
+    """The graph already parsed, unless its weights live in external files: that parse left them on disk, and
+    onnx.reference needs them loaded (from the path)."""
+    model = artifact.model
+    if model is None or any(uses_external_data(t) for g in graphs(model.graph) for t in g.initializer):
+        return str(artifact.path)
+    return model
 
 
 class OrtFormatError(EdgelstmError):
@@ -86,13 +98,13 @@ def ort_format_problem(path: Path) -> str | None:
     return None
 
 
-def convert_to_ort(path: Path, workdir: Path) -> Path:
+def convert_to_ort(path: Path, workdir: Path, model: onnx.ModelProto | None = None) -> Path:
     """ONNX -> ORT format as onnxruntime.tools.convert_onnx_models_to_ort's 'Fixed' style does, but optimised at
     the EXTENDED level: ALL adds layout transforms for the converting machine's CPU (NCHWc on x86), and this file
-    is meant for phones."""
+    is meant for phones. `model`: the file's graph when already parsed (`ArtifactInfo.model`)."""
     target = Path(tempfile.mkdtemp(dir=workdir)) / (path.stem + ".ort")
     # the graph's structure and dtypes are all that is read: external weights stay on disk
-    graph = onnx.load(str(path), load_external_data=False)
+    graph = model if model is not None else onnx.load(str(path), load_external_data=False)
     disabled = ["ConstantFolding"] if keeps_int8_weights_in_ort_format(graph) else []
     return write_optimized(path, target, "extended", ort_format=True, disabled_optimizers=disabled)
 

@@ -119,8 +119,11 @@ def resolve_provider(name: str) -> str:
     return full
 
 
-def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | None = None) -> Any:
-    """An InferenceSession that runs on exactly the requested provider (no silent CPU fallback)."""
+def session_from_onnx(
+    model: str | Path | bytes, settings: SessionSettings | None = None, graph: onnx.ModelProto | None = None
+) -> Any:
+    """An InferenceSession that runs on exactly the requested provider (no silent CPU fallback). `graph`: the file's
+    graph when the caller already parsed it (`ArtifactInfo.model`), read for its ops instead of the file."""
     import onnxruntime as ort
 
     settings = settings or SessionSettings()
@@ -149,7 +152,7 @@ def session_from_onnx(model: str | Path | bytes, settings: SessionSettings | Non
     if provider != "CPUExecutionProvider":
         # Fail instead of quietly running nodes on the CPU when the accelerator cannot take them.
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-    for key, value in weight_only_session_config(model).items():
+    for key, value in weight_only_session_config(model, graph).items():
         options.add_session_config_entry(key, value)
     return _started(_inference_session(model, options, provider), provider)
 
@@ -232,7 +235,7 @@ def handed_over(*paths: str | Path) -> Iterator[None]:
         raise GraphRuntimeError(f"{names}: onnxruntime failed running it: {ort_message(exc)}") from None
 
 
-def weight_only_session_config(model: str | Path | bytes) -> dict[str, str]:
+def weight_only_session_config(model: str | Path | bytes, graph: onnx.ModelProto | None = None) -> dict[str, str]:
     """Session config entries a weight-only quantized graph written before issue 19 needs to run at float speed.
 
     Its DequantizeLinear nodes read stored int8/int4 weights and nothing else (no QuantizeLinear anywhere): with
@@ -241,6 +244,8 @@ def weight_only_session_config(model: str | Path | bytes) -> dict[str, str]:
     Weight-only graphs written now expand their weights by Cast + Mul, which ORT folds in a default session: they
     need no entry (this returns {} for them), so the `.onnx` runs at its measured speed wherever it is loaded.
     """
+    if graph is not None:  # already parsed: its ops are all this reads
+        return _weight_only_entries_of_graph(graph)
     if isinstance(model, bytes):
         return _weight_only_entries(model)
     path = Path(model)
@@ -261,6 +266,10 @@ def _weight_only_entries(serialized: bytes) -> dict[str, str]:
         graph = onnx.load_from_string(serialized)
     except Exception:  # unreadable here means ORT will say why in a moment; this is only a speed setting
         return {}
+    return _weight_only_entries_of_graph(graph)
+
+
+def _weight_only_entries_of_graph(graph: onnx.ModelProto) -> dict[str, str]:
     ops = {node.op_type for node in nodes(graph.graph)}
     return {"session.disable_quant_qdq": "1"} if "DequantizeLinear" in ops and "QuantizeLinear" not in ops else {}
 

@@ -101,7 +101,10 @@ def _run_check(
     # take the gate's own process down. The probes are child processes, one at a time in the background: the next
     # artifacts' probes run on another core while the first artifact is checked here on one thread.
     probes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgelstm-crash-probe")
-    crashes = [probes.submit(crash_reason, info.path) if info.format == "onnx" else None for info in infos]
+    crashes = [
+        probes.submit(crash_reason, info.path, sha256=info.sha256, model=info.model) if info.format == "onnx" else None
+        for info in infos
+    ]
     try:
         with tempfile.TemporaryDirectory(prefix="edgelstm-check-") as workdir:
             _check_each(infos, crashes, truth, cases, config, policy, task, Path(workdir), progress, report)

@@ -107,7 +107,7 @@ def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, 
     first = {**feeds, data: feeds[data][:, : chunk + info.interface.context]}
     path = workdir / "first_chunk.npz"
     np.savez(path, **first)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
-    return crash_reason(info.path, feeds=path)
+    return crash_reason(info.path, feeds=path, sha256=info.sha256, model=info.model)
 
 
 def _candidate(

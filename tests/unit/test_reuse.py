@@ -132,7 +132,7 @@ def test_background_crash_probes_still_fail_the_artifact_they_probed(workspace, 
     loaded, data, (fine, crashing) = workspace
     probed: list[str] = []
 
-    def probe(path: Path) -> str | None:
+    def probe(path: Path, **read: object) -> str | None:  # read: the sha256 and graph open_artifact read
         probed.append(path.name)
         return "ONNX Runtime crashed (SIGSEGV) loading or running this graph" if path == crashing else None
 
