@@ -7,7 +7,17 @@ Heavy dependencies (torch, onnx, onnxruntime) load only when the names that need
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the names in __all__ are, for type checkers; at run time __getattr__ imports them on use
+    from edgelstm.artifact.streaming import StreamingSession
+    from edgelstm.checkpoint import load_checkpoint, save_checkpoint
+    from edgelstm.config import HeadConfig, ModelConfig, Preprocessing
+    from edgelstm.errors import EdgelstmError
+    from edgelstm.loading import LoadedModel, load_model
+    from edgelstm.model import SequenceModel
+    from edgelstm.session_policy import SessionPolicy, settings_for
+    from edgelstm.timing import time_interleaved
 
 __version__ = "0.1.0"
 
