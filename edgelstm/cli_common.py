@@ -21,7 +21,7 @@ from edgelstm.model_source import ModelOptions
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-class _OneLineUsageErrors(TyperGroup):
+class OneLineUsageErrors(TyperGroup):
     """Usage errors (a missing option, a bad value for a typed option) as one `error:` line and exit 2.
 
     Typer would draw a multi-line box; a CI log or a script reading stderr wants the same one line every other
@@ -29,6 +29,7 @@ class _OneLineUsageErrors(TyperGroup):
     """
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the group; in standalone mode a usage error ends as one `error:` line and its exit code."""
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]  # forwarded, not repeated
         try:
@@ -47,7 +48,7 @@ class _OneLineUsageErrors(TyperGroup):
 
 
 app = typer.Typer(
-    cls=_OneLineUsageErrors,
+    cls=OneLineUsageErrors,
     name="edgelstm",
     help="Ship trained recurrent models (LSTM, GRU, peephole) to edge devices: export with state, verified.",
     no_args_is_help=True,

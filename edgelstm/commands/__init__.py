@@ -1,9 +1,5 @@
-"""One module per `edgelstm` command; importing this package registers them all on the app.
+"""One module per `edgelstm` command; importing a module registers its commands on the app.
 
-The import order is the order `edgelstm --help` lists the commands in: the pipeline's order.
+`edgelstm.cli.COMMAND_MODULES` names each command's module (in `edgelstm --help`'s order, the pipeline's): the
+CLI imports a module when its command is looked up, so this package imports none of them itself.
 """
-
-# isort: skip_file
-from edgelstm.commands import model, check, quantize, bench, bundle, report, convert, distill
-
-__all__ = ["bench", "bundle", "check", "convert", "distill", "model", "quantize", "report"]
