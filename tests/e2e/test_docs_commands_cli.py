@@ -50,6 +50,11 @@ class PageRun:
     ran: list[str] = field(default_factory=list)
     failure: str | None = None
     seconds: float = 0.0
+    timings: list[tuple[float, str]] = field(default_factory=list)
+
+    def slowest(self, n: int = 3) -> str:
+        """The `n` slowest commands, for the test's printed summary (where the page's time goes)."""
+        return "; ".join(f"{s:.0f} s: {what[:90]}" for s, what in sorted(self.timings, reverse=True)[:n])
 
 
 def run_page(page: Page, workdir: Path) -> PageRun:
@@ -71,6 +76,7 @@ def run_page(page: Page, workdir: Path) -> PageRun:
         for command in todo:
             if not command.text:
                 continue
+            command_started = time.perf_counter()
             proc = subprocess.run(
                 ["bash", "-c", f"set -o pipefail\n{assignments}{command.text}"],
                 cwd=workdir,
@@ -80,6 +86,7 @@ def run_page(page: Page, workdir: Path) -> PageRun:
                 timeout=COMMAND_TIMEOUT_S,
             )
             result.ran.append(f"{page.name}:{command.line}: rc {proc.returncode}: {command.text}")
+            result.timings.append((time.perf_counter() - command_started, f"{page.name}:{command.line}: {command.text}"))
             if proc.returncode != command.expected_rc:
                 result.failure = (
                     f"{page.name}:{command.line}: `{command.text}` exited {proc.returncode}, "
@@ -116,7 +123,7 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PageRun]:
     """README.md run once (the first command): the state every other page starts from."""
     workdir = _fresh_dir(tmp_path_factory.mktemp("docs") / "README")
     run = run_page(parse_page(ROOT / SEED_PAGE), workdir)
-    print(f"\n[docs] {SEED_PAGE}: {len(run.ran)} commands in {run.seconds:.0f} s")
+    print(f"\n[docs] {SEED_PAGE}: {len(run.ran)} commands in {run.seconds:.0f} s; slowest: {run.slowest()}")
     return workdir, run
 
 
@@ -150,5 +157,5 @@ def test_page_commands(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -
         workdir = _fresh_dir(tmp_path / "page")
         shutil.copytree(seed_dir / "runs", workdir / "runs", symlinks=True)
     run = run_page(page, workdir)
-    print(f"\n[docs] {page.name}: {len(run.ran)} commands in {run.seconds:.0f} s")
+    print(f"\n[docs] {page.name}: {len(run.ran)} commands in {run.seconds:.0f} s; slowest: {run.slowest()}")
     assert run.failure is None, run.failure
