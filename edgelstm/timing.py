@@ -118,10 +118,6 @@ class BatchTiming:
     rounds: int
     calls_per_round: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """The timing as JSON-ready data."""
-        return asdict(self)
-
 
 def time_batches(
     calls: Sequence[Call], rounds: int = 21, calls_per_round: int | Sequence[int] = 200, warmup_calls: int = 50, seed: int = 0

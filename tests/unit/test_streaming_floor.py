@@ -19,7 +19,7 @@ from edgelstm.bench.render import print_bench
 from edgelstm.bundle.build import build_bundle
 from edgelstm.bundle.usage import streaming_notes, streaming_usage
 from edgelstm.errors import ConfigError, SessionPolicyError
-from edgelstm.jsonio import dumps
+from edgelstm.jsonio import dumps, to_jsonable
 from edgelstm.session_policy import SessionPolicy, StreamingPolicy
 from edgelstm.timing import time_batches
 from tests.support import bench as shared
@@ -39,7 +39,7 @@ def test_bench_shows_the_floor_beside_every_streaming_row(artifacts, capsys: pyt
     for row in report.streaming:
         assert row.floor_us > 0 and row.whole_sequence_per_step_us > 0
         assert row.floor_plus_compute_us == pytest.approx(row.floor_us / row.chunk + row.whole_sequence_per_step_us)
-        data = row.to_dict()
+        data = to_jsonable(row)
         assert data["floor_us"] == row.floor_us and data["floor_plus_compute_us"] == row.floor_plus_compute_us
     # the floor is measured per chunk and mode (its own workload), not one figure copied into every row
     assert len({(r.chunk, r.mode, r.floor_us) for r in report.streaming}) == len(report.streaming)
