@@ -37,6 +37,7 @@ from edgelstm.export.litert_convert import convert_module, converter_versions
 from edgelstm.export.native import input_normalization, native_interface, random_inputs_like
 from edgelstm.export.verify import VerificationResult, module_reference, native_reference
 from edgelstm.files import ensure_writable, write_artifact_pair
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.state import StateSpec, torch_state_groups
 
@@ -117,7 +118,7 @@ class LiteRTExportResult:
             "target": "litert",
             "passed": self.passed,
             "converter": self.converter,
-            "interface": self.interface.to_dict(),
+            "interface": to_jsonable(self.interface),
             "artifacts": [a.to_dict() for a in self.artifacts],
         }
 

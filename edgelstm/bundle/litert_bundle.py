@@ -23,6 +23,7 @@ from edgelstm.bundle.manifest import MANIFEST, MANIFEST_VERSION
 from edgelstm.bundle.targets import check_targets, zip_path_for
 from edgelstm.errors import BundleError, LoadError, describe_os_error, first_line
 from edgelstm.files import atomic_directory, atomic_path
+from edgelstm.jsonio import to_jsonable
 from edgelstm.report.evidence import ParityEvidence, parity_evidence, sha256_file
 from edgelstm.versions import environment_record
 
@@ -45,7 +46,7 @@ def build_litert_bundle(
         shutil.copyfile(artifact, tmp / f"{name}.tflite")
         if sha256_file(tmp / f"{name}.tflite") != sha256:
             raise BundleError(f"{artifact} changed while it was being bundled; run the command again")
-        manifest = _manifest(name, sidecar, info.interface, signature, parity.to_dict())
+        manifest = _manifest(name, sidecar, info.interface, signature, to_jsonable(parity))
         (tmp / USAGE_NOTES).write_text(usage_notes(name, manifest))
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -83,10 +84,10 @@ def _parity(report: Path | None, artifact: str, sha256: str) -> ParityEvidence:
 def _manifest(
     name: str, sidecar: Any, interface: GraphInterface, signature: dict[str, str], parity: dict[str, Any]
 ) -> dict[str, Any]:
-    data = interface.to_dict()
+    data = to_jsonable(interface)
     for spec in (*data["inputs"], *data["outputs"]):
         spec["signature_name"] = signature[spec["name"]]
-    prep = sidecar.metadata.preprocessing.to_dict() if sidecar.metadata.preprocessing else None
+    prep = to_jsonable(sidecar.metadata.preprocessing) if sidecar.metadata.preprocessing else None
     config = sidecar.metadata.model_config
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -100,7 +101,7 @@ def _manifest(
         "input_normalization": data.get("input_normalization"),
         "preprocessing": prep,
         "labels": prep.get("labels") if prep else None,
-        "model_config": config.to_dict() if config else None,
+        "model_config": to_jsonable(config) if config else None,
         "parity": parity,
         "converter": sidecar.converter,
         "versions": environment_record(),
