@@ -150,8 +150,11 @@ def _read_member(path: Path) -> bytes:
 
 
 def _has_absolute_path(text: str) -> bool:
-    """Whether text names an absolute path of the machine that built it."""
-    return re.search(r'(^|[\s"\'(=])(/(tmp|home|root|work|usr|var|Users|proc)/|[A-Za-z]:\\)', text) is not None
+    """Whether text names an absolute path of the machine that built it: after a start, a space, a quote, "(" or "=",
+    a POSIX home or system folder, a Windows drive (C:\\) or a Windows network share (\\\\server\\share)."""
+    # Inline (re caches it) so the mutation run mutates it. JSON doubles each backslash: a share's match once or twice.
+    pattern = r'(^|[\s"\'(=])(/(tmp|home|root|work|usr|var|Users|proc)/|[A-Za-z]:\\|(\\\\){1,2}[A-Za-z0-9][\w.$-]+(\\){1,2}[\w$])'
+    return re.search(pattern, text) is not None
 
 
 def _parity_claim(manifest: BundleManifest, where: Path) -> str:

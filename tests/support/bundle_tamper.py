@@ -77,3 +77,18 @@ def outside_model(bundle: Path) -> Path:
     outside.mkdir(exist_ok=True)
     (outside / "evil.ort").write_bytes(NOT_A_MODEL)
     return outside / "evil.ort"
+
+
+# --- a member that names the builder's machine -------------------------------------------------------------------
+
+
+def plant_path(bundle: Path, member: str, path: str) -> None:
+    """Write `path` into a member the way a careless builder would (a JSON member gets it as a JSON string, escaped;
+    a text member as a line) and update the member's sha256, so only the relocatability check can object."""
+    target = bundle / member
+    if target.suffix == ".json":
+        data = {"built_from": path, "report": json.loads(target.read_text())}
+        target.write_text(json.dumps(data, indent=2) + "\n")
+    else:
+        target.write_text(target.read_text() + f"# built from {path}\n")
+    edit_manifest(bundle, lambda m: m["files"].__setitem__(member, sha256(target.read_bytes())))

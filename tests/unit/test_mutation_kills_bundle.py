@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +26,7 @@ import edgelstm.bundle.verify as verify
 from edgelstm.bundle import BundleError, read_manifest, verify_bundle
 from edgelstm.bundle.manifest import MANIFEST
 from tests.support import bundle_manifest_checksums as shared
+from tests.support.bundle_tamper import plant_path, zip_of
 
 # the honest bundle (a streaming GRU) and a fresh copy of it per test, shared with the checksum tests
 honest, bundle = shared.honest, shared.bundle
@@ -115,3 +118,50 @@ def test_a_member_name_may_be_255_characters_and_no_more() -> None:
 
     assert member_name_problem("m" * 251 + ".ort") is None
     assert member_name_problem("m" * 252 + ".ort") == "is longer than a file name can be"
+
+
+# --- relocatable: no path of the builder's machine, on any platform ------------------------------------------
+
+# Every platform's absolute paths as they appear in a JSON member (escaped) and in a plain text line.
+ABSOLUTE = ["/Users/alice/model.onnx", "/home/ci/run/model.onnx", "/tmp/x/y", "C:\\Users\\alice\\model.onnx", "d:\\models\\m.ort"]
+ABSOLUTE += ["\\\\buildserver\\share\\model.onnx"]
+RELATIVE = ["model.onnx", "models/home/x.onnx", "data/tmp/x", "https://example.com/home/x", "ai.onnx:GRU", "\\d\\s", "a:b"]
+
+
+@pytest.mark.parametrize("path", ABSOLUTE)
+def test_an_absolute_path_is_found_raw_and_json_escaped(path: str) -> None:
+    assert verify._has_absolute_path(path)
+    assert verify._has_absolute_path(f"# built from {path}\n")
+    assert verify._has_absolute_path(json.dumps({"built_from": path}))
+    assert verify._has_absolute_path(f"--model={path}")
+
+
+@pytest.mark.parametrize("text", RELATIVE)
+def test_a_relative_path_or_name_is_not_absolute(text: str) -> None:
+    assert not verify._has_absolute_path(text)
+    assert not verify._has_absolute_path(json.dumps({"built_from": text}))
+
+
+@pytest.mark.parametrize("member", ["mobile_usability.json", "required_operators.config"])
+@pytest.mark.parametrize("path", ["/Users/alice/model.onnx", "C:\\Users\\alice\\model.onnx", "\\\\buildserver\\share\\m.onnx"])
+def test_a_listed_unaltered_member_naming_the_builders_machine_is_refused(bundle: Path, member: str, path: str) -> None:
+    plant_path(bundle, member, path)
+    with pytest.raises(
+        BundleError, match=re.escape(f"{bundle}: {member} contains an absolute path; bundles must be relocatable")
+    ):
+        verify_bundle(bundle)
+
+
+def test_a_zip_bundles_refusal_names_the_zip_not_its_temporary_folder(bundle: Path, tmp_path: Path) -> None:
+    plant_path(bundle, "mobile_usability.json", "/Users/alice/model.onnx")
+    archive = zip_of(bundle, tmp_path / "shipped.zip")
+    with pytest.raises(BundleError) as raised:
+        verify_bundle(archive)
+    assert str(raised.value).startswith(f"{archive}: mobile_usability.json contains an absolute path")
+
+
+def test_a_member_is_read_where_the_platform_has_no_O_NOFOLLOW(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows has no O_NOFOLLOW; verify must still read members there (the listing already refused links).
+    (tmp_path / "m.onnx").write_bytes(b"model")
+    monkeypatch.delattr(os, "O_NOFOLLOW")
+    assert verify._read_member(tmp_path / "m.onnx") == b"model"
