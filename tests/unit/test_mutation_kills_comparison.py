@@ -2,7 +2,7 @@
 (docs/testing/mutation.md) found unguarded. Each answer is known by hand.
 
 - a shape mismatch is a failure with infinite errors (never a pass, never a number that reads as measured);
-- an empty output passes with zero error and records its shape and the tolerance it was judged against;
+- an empty output passes with zero error and records its name, its shape and the tolerance it was judged against;
 - a one-element output is judged like any other;
 - against an all-zero reference the relative error is 0 when equal and infinite otherwise.
 """
@@ -29,6 +29,7 @@ def test_a_shape_mismatch_fails_with_infinite_errors() -> None:
 def test_an_empty_output_passes_with_zero_error_and_keeps_its_shape_and_tolerance() -> None:
     result = compare_tensors("h", np.zeros((0, 3)), np.zeros((0, 3)), TIGHT)
     assert result.passed is True and result.shape == [0, 3]
+    assert result.name == "h" and result.to_dict()["name"] == "h"  # a report row names the output it judged
     assert (result.max_abs_error, result.max_rel_error) == (0.0, 0.0)
     assert (result.atol, result.rtol, result.min_snr_db) == (1e-5, 1e-5, -math.inf)
 

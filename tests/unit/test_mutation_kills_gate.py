@@ -5,7 +5,8 @@
 - the provider's table: a [provider.cpu] limit must reach both the numeric and the task check;
 - the unit of a pooled head's sample is "sequence";
 - the MAE check reports both sides' MAE; a graph of the wrong feature count is refused naming both counts; a case
-  that fails at run time keeps its shape in the report.
+  that fails at run time keeps its shape in the report, and of a multi-line error its last line (the cause);
+- the MAE bootstrap interval is drawn with the seed the report names (CheckConfig.seed), not the default.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from edgelstm.errors import InputShapeError
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, TolerancePolicy, candidate_check, run_check
 from edgelstm.parity.data import load_sequence_data
-from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS, paired_difference_interval
+from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS, bootstrap_interval, paired_difference_interval
 from edgelstm.parity.report import CandidateResult, TaskCheck
+from edgelstm.parity.task_checks import regression_checks
+from edgelstm.parity.tolerances import ToleranceSpec
 from tests.conftest import random_checkpoint, tiny_config
 from tests.support.gate_verdict_boundaries import (
     NUMBERS_OFF,
@@ -158,3 +161,50 @@ def test_a_case_that_fails_at_run_time_keeps_its_shape_and_the_error(labelled: P
     assert candidate.cases and not candidate.passed
     for case in candidate.cases:
         assert (case.batch, case.steps) == (N, T) and "RuntimeError: kernel missing" in case.error
+
+
+def _mae_interval(cand: np.ndarray, ref: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, float, str]:
+    (mae,) = regression_checks("output", cand, ref, y, ToleranceSpec(), "sequence", seed, False)
+    assert mae.evidence is not None
+    return mae.evidence.low, mae.evidence.high, mae.evidence.method
+
+
+def test_the_mae_bootstrap_uses_the_seed_it_reports() -> None:
+    # A report says "seed 7": its interval must be seed 7's, reproducible, and not seed 0's.
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(40, 2))
+    ref = y + rng.normal(scale=0.1, size=y.shape)
+    cand = y + rng.normal(scale=0.12, size=y.shape)
+    low, high, method = _mae_interval(cand, ref, y, 7)
+    assert method.endswith("seed 7") and (low, high) == _mae_interval(cand, ref, y, 7)[:2]
+    assert (low, high) != _mae_interval(cand, ref, y, 0)[:2]
+    err_c, err_r = np.abs(cand - y).mean(axis=1), np.abs(ref - y).mean(axis=1)
+    assert (low, high) == pytest.approx(
+        bootstrap_interval(lambda rows: (err_c[rows].mean() - err_r[rows].mean()) / err_r[rows].mean(), 40, seed=7)
+    )
+
+
+def test_the_gates_mae_interval_follows_the_check_seed(regress: Path) -> None:
+    def interval(seed: int) -> tuple[float, float]:
+        loaded = load_model(str(regress / "ckpt"))
+        data = load_sequence_data(regress / "data.npz", feature_size=5)
+        config = CheckConfig(providers=("cpu",), stress=False, seed=seed)
+        tables = TolerancePolicy({"default": NUMBERS_OFF})
+        (candidate,) = run_check([regress / "scaled.onnx"], loaded, data, config, tables, baseline=False).candidates
+        evidence = _task(candidate, "mae_increase").evidence
+        assert evidence is not None and evidence.method.endswith(f"seed {seed}")
+        return evidence.low, evidence.high
+
+    assert interval(5) != interval(0)
+
+
+def test_a_multi_line_run_time_error_keeps_its_last_line_the_cause(labelled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ONNX Runtime puts the cause at the end of a multi-line message: the case error and the failure line keep it.
+    def broken(*args: object, **kwargs: object) -> list[np.ndarray]:
+        raise RuntimeError("Non-zero status code returned while running Reshape node.\n\n  Input shape:{1,7,5}, requested {-1,6}")
+
+    monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
+    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    assert candidate.cases and not candidate.passed
+    assert {case.error for case in candidate.cases} == {"RuntimeError: Input shape:{1,7,5}, requested {-1,6}"}
+    assert f"{candidate.cases[0].label}: RuntimeError: Input shape:{{1,7,5}}, requested {{-1,6}}" in candidate.failures()
