@@ -120,9 +120,8 @@ class TolerancePolicy:
             _check_values(self.source, f"precision.{precision}", values)
         for output, values in self.tables.get("output", {}).items():
             _check_values(self.source, f"output.{output}", values)
-        for kind in ("precision", "provider", "output"):
-            if not isinstance(self.tables.get(kind, {}), dict):
-                raise ConfigError(f"{self.source}: [{kind}] needs a name, e.g. [{kind}.cuda]")
+        if not isinstance(self.tables.get("provider", {}), dict):  # [precision] and [output] were checked above
+            raise ConfigError(f"{self.source}: [provider] needs a name, e.g. [provider.cuda]")
         for provider, values in self.tables.get("provider", {}).items():
             if provider not in PROVIDERS:
                 raise ConfigError(f"{self.source}: [provider.{provider}] is not a provider; use {', '.join(PROVIDERS)}")

@@ -241,6 +241,7 @@ def test_bundle_verify_refuses_a_manifest_state_pair_the_model_lacks(graphs: Gra
 BUDGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "accuracy-drop-above-one": ("[default]\nmax_accuracy_drop = 1.5\n", ("max_accuracy_drop", "[0, 1]", "1.5")),
     "provider-unknown": ("[provider.gpu]\natol = 1e-3\n", ("provider.gpu", "cpu, cuda, mobile, reference")),
+    "provider-not-a-table": ("[provider]\ncpu = 3\n", ("provider.cpu must be a table", "[provider.cpu]")),
     "output-unknown": ("[output.logitz]\natol = 1e-3\n", ("'logitz'", "outputs: c_out, h_out, output")),
     "provider-output-unknown": ("[provider.cpu.output.nope]\natol = 1e-3\n", ("'nope'", "outputs:")),
 }

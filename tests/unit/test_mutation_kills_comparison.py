@@ -58,3 +58,12 @@ def test_cosine_snr_and_mean_error_have_their_textbook_values() -> None:
     assert (zeros.cosine_similarity, zeros.snr_db) == (1.0, math.inf)  # no direction to compare: equal is 1
     against_zero = compare_tensors("h", np.array([0.0, 2.0]), np.zeros(2), loose)
     assert against_zero.cosine_similarity == 0.0 and against_zero.snr_db == -math.inf
+
+
+def test_an_infinite_or_nan_noise_floor_allows_nothing_extra() -> None:
+    # A reference whose float32 run overflowed has no measured floor: it must not widen the limit at that element.
+    expected, actual = np.array([1.0, 2.0]), np.array([1.5, 2.0])
+    for floor in (np.array([np.inf, 0.0]), np.array([np.nan, 0.0])):
+        result = compare_tensors("y", actual, expected, TIGHT, floor)
+        assert not result.passed and result.max_noise_floor == 0.0
+    assert compare_tensors("y", actual, expected, TIGHT, np.array([0.125, 0.0])).passed  # 4 x 0.125 covers 0.5

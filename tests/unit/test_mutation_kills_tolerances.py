@@ -58,3 +58,9 @@ def test_the_outputs_a_file_names_come_from_both_output_tables_and_a_typo_is_ref
     with pytest.raises(ConfigError, match=re.escape("names output 'c', which the artifacts do not have (outputs: h, output)")):
         policy.check_outputs({"h", "output"})
     assert TolerancePolicy({}).output_names() == set()
+
+
+def test_a_provider_table_that_is_not_a_table_is_refused_naming_it() -> None:
+    _refused({"provider": 3}, "limits.toml: [provider] needs a name, e.g. [provider.cuda]")
+    _refused({"provider": {"cpu": 3}}, "limits.toml: provider.cpu must be a table, e.g. [provider.cpu]")
+    _refused({"provider": {"cpu": {"output": 3}}}, "limits.toml: provider.cpu.output must be a table of outputs")
