@@ -6,12 +6,15 @@
 - the unit of a pooled head's sample is "sequence";
 - the MAE check reports both sides' MAE; a graph of the wrong feature count is refused naming both counts; a case
   that fails at run time keeps its shape in the report, and of a multi-line error its last line (the cause);
-- the MAE bootstrap interval is drawn with the seed the report names (CheckConfig.seed), not the default.
+- the MAE bootstrap interval is drawn with the seed the report names (CheckConfig.seed), not the default, and an
+  unresolved MAE pass names the data size that would resolve it; the interval methods are named;
+- a streaming graph of a pooled head is judged at each sequence's last valid step.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +22,10 @@ import numpy as np
 import pytest
 import torch
 
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.checkpoint import save_checkpoint
 from edgelstm.errors import InputShapeError
+from edgelstm.export.api import export_model
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, TolerancePolicy, candidate_check, run_check
 from edgelstm.parity.data import load_sequence_data
@@ -27,7 +33,7 @@ from edgelstm.parity.evidence_strength import INCONCLUSIVE, PASS, bootstrap_inte
 from edgelstm.parity.report import CandidateResult, TaskCheck
 from edgelstm.parity.task_checks import regression_checks
 from edgelstm.parity.tolerances import ToleranceSpec
-from tests.conftest import random_checkpoint, tiny_config
+from tests.conftest import random_checkpoint, tiny_config, tiny_model
 from tests.support.gate_verdict_boundaries import (
     NUMBERS_OFF,
     N,
@@ -208,3 +214,43 @@ def test_a_multi_line_run_time_error_keeps_its_last_line_the_cause(labelled: Pat
     assert candidate.cases and not candidate.passed
     assert {case.error for case in candidate.cases} == {"RuntimeError: Input shape:{1,7,5}, requested {-1,6}"}
     assert f"{candidate.cases[0].label}: RuntimeError: Input shape:{{1,7,5}}, requested {{-1,6}}" in candidate.failures()
+
+
+def test_a_streaming_pooled_head_is_judged_at_each_sequences_last_valid_step(tmp_path: Path) -> None:
+    # A streaming graph of a pooled head emits a prediction after every step; the one that counts is the prediction
+    # after the sequence's last valid step. Labels are the float64 reference's own answers with the lengths.
+    save_checkpoint(tiny_model(head="classify-last"), tmp_path / "ckpt")
+    loaded = load_model(str(tmp_path / "ckpt"))
+    artifact = export_model(loaded, tmp_path / "onnx", ExportConfig(form="streaming")).path
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, T, 5)).astype(np.float32)
+    lengths = rng.integers(2, T - 2, size=N).astype(np.int64)  # a step past the end is still inside the array
+    np.savez(tmp_path / "data.npz", x=x, lengths=lengths)
+    y = _reference_argmax(tmp_path, lengths)
+    np.savez(tmp_path / "data.npz", x=x, lengths=lengths, y=y)
+    data = load_sequence_data(tmp_path / "data.npz", feature_size=5)
+    config = CheckConfig(providers=("cpu",), stress=False)
+    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy({"default": NUMBERS_OFF})).candidates
+    accuracy = _task(candidate, "accuracy_delta")
+    assert (accuracy.candidate_value, accuracy.reference_value) == (1.0, 1.0)
+    assert _task(candidate, "top1_agreement").detail == f"over {N} predictions"
+
+
+def test_an_unresolved_mae_pass_names_the_data_size_that_would_resolve_it() -> None:
+    # The bootstrap interval's half-widths shrink as sqrt(n / m): the upper end reaches the 2 % limit at
+    # m = n ((high - value) / (limit - value))^2 sequences, the number the reason gives.
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(40, 2))
+    ref = y + rng.normal(scale=0.1, size=y.shape)
+    cand = ref + rng.normal(scale=0.01, size=y.shape)
+    (mae,) = regression_checks("output", cand, ref, y, ToleranceSpec(max_mae_increase=0.02), "sequence", 0, False)
+    e = mae.evidence
+    assert e is not None and e.verdict == PASS and not e.resolved and e.low < 0.02 < e.high
+    assert e.needed_n == math.ceil(40 * ((e.high - e.value) / (0.02 - e.value)) ** 2) == 63
+    assert "about 63 sequences would resolve it" in e.reason
+
+
+def test_the_task_checks_name_their_interval_methods(labelled: Path) -> None:
+    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    methods = {t.metric: t.evidence.method for t in candidate.tasks if t.evidence is not None}
+    assert methods == {"top1_agreement": "Wilson score", "accuracy_delta": "Tango score, paired"}
