@@ -46,6 +46,10 @@ def test_a_row_carries_its_delta_and_counts_flips_per_segment_kind() -> None:
     assert (row.name, row.decisions, row.flips) == ("voice", 8, 4)
     assert row.max_abs_delta == pytest.approx(0.8)
     assert row.flips_by_kind == {"speech": 2, "silence": 1}
+    # another layout, where counting the agreeing decisions instead (speech 0, silence 3) would differ
+    other = _RowsOf(["voice"], [["speech", "silence", "silence", ""]])
+    config = StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=1.0)
+    assert _row_result(other, 0, p, p_ref, "speech_prob", config).flips_by_kind == {"speech": 2, "silence": 1}
     assert row.flip_evidence is not None and row.flip_evidence.n == 8 and row.passed
     undescribed = _row_result(rows, 1, p, p_ref, "speech_prob", StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=1.0))
     assert undescribed.name == "recording" and undescribed.flips_by_kind == {}
