@@ -1,6 +1,7 @@
 """`bundle verify` end to end on what the mutation run (docs/testing/mutation.md) found unguarded in bundle
 verification: a listed, unaltered member that names the builder's machine (a macOS home, a Windows drive, a Windows
-network share) is refused, and a zip's refusal names the zip the user gave, not the folder it was unpacked into."""
+network share) is refused, a member that is not UTF-8 is not an error, a model path with a folder in it is called a
+path, and a zip's refusal names the zip the user gave, not the folder it was unpacked into."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.refusals import assert_refused, run_cli
 from tests.support import bundle_tamper as shared
-from tests.support.bundle_tamper import plant_path, zip_of
+from tests.support.bundle_tamper import edit_manifest, plant_path, sha256, zip_of
 
 # Fixtures shared with the tamper tests: pytest finds them by name in this module.
 bundle = shared.bundle
@@ -31,3 +32,18 @@ def test_bundle_verify_of_a_zip_names_the_zip_in_its_refusal(bundle: Path, tmp_p
     archive = zip_of(bundle, tmp_path / "shipped.zip")
     refusal = assert_refused(["bundle", "verify", archive], watch=(archive,))
     assert refusal.stderr_lines[0].startswith(f"error: {archive}: required_operators.config contains an absolute path")
+
+
+def test_bundle_verify_accepts_a_member_that_is_not_utf8(bundle: Path) -> None:
+    config = bundle / "required_operators.config"
+    config.write_bytes(config.read_bytes() + b"# \xff\xfe\n")
+    edit_manifest(bundle, lambda m: m["files"].__setitem__(config.name, sha256(config.read_bytes())))
+    result = run_cli(["bundle", "verify", bundle])
+    assert result.exit_code == 0, result.output
+
+
+def test_bundle_verify_calls_a_model_path_with_a_folder_a_path(bundle: Path) -> None:
+    edit_manifest(bundle, lambda m: m["model"].__setitem__("ort", "sub/evil.ort"))
+    assert_refused(
+        ["bundle", "verify", bundle], "'sub/evil.ort' is a path, not a plain file name inside the bundle", watch=(bundle,)
+    )

@@ -26,7 +26,7 @@ import edgelstm.bundle.verify as verify
 from edgelstm.bundle import BundleError, read_manifest, verify_bundle
 from edgelstm.bundle.manifest import MANIFEST
 from tests.support import bundle_manifest_checksums as shared
-from tests.support.bundle_tamper import plant_path, zip_of
+from tests.support.bundle_tamper import edit_manifest, plant_path, sha256, zip_of
 
 # the honest bundle (a streaming GRU) and a fresh copy of it per test, shared with the checksum tests
 honest, bundle = shared.honest, shared.bundle
@@ -165,3 +165,31 @@ def test_a_member_is_read_where_the_platform_has_no_O_NOFOLLOW(tmp_path: Path, m
     (tmp_path / "m.onnx").write_bytes(b"model")
     monkeypatch.delattr(os, "O_NOFOLLOW")
     assert verify._read_member(tmp_path / "m.onnx") == b"model"
+
+
+@pytest.mark.parametrize("name", ["sub/model.ort", "..\\model.ort", "C:model.ort", "model\x00.ort"])
+def test_a_member_name_with_a_path_in_it_is_called_a_path(name: str) -> None:
+    from edgelstm.bundle.manifest import member_name_problem
+
+    assert member_name_problem(name) == "is a path, not a plain file name inside the bundle"
+
+
+def test_a_parity_claim_for_another_file_shows_at_most_a_sha256s_length_of_it(honest: Path) -> None:
+    manifest = read_manifest(honest / MANIFEST)
+    claimed = "ab" * 40  # 80 characters: only the first 64 are shown
+    with pytest.raises(BundleError, match=re.escape(f"names sha256 '{claimed[:64]}', not the shipped")):
+        verify._parity_claim(replace(manifest, parity={"passed": True, "artifact_sha256": claimed}), honest)
+
+
+def test_a_member_that_is_not_utf8_is_still_searched_for_absolute_paths(bundle: Path) -> None:
+    # Bytes that are not UTF-8 are replaced, not an error: the member verifies, and a path beside them is found.
+    config = bundle / "required_operators.config"
+    original = config.read_bytes()
+    for extra, refused in ((b"# \xff\xfe\n", False), (b"# \xff\xfe /home/ci/model.ort\n", True)):
+        config.write_bytes(original + extra)
+        edit_manifest(bundle, lambda m: m["files"].__setitem__(config.name, sha256(config.read_bytes())))
+        if refused:
+            with pytest.raises(BundleError, match="required_operators.config contains an absolute path"):
+                verify_bundle(bundle)
+        else:
+            assert verify_bundle(bundle).files_checked == 5
