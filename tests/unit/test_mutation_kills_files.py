@@ -131,3 +131,17 @@ def test_an_output_dir_without_write_permission_is_refused(tmp_path: Path, monke
     with pytest.raises(OutputPathError, match="cannot write in"):
         check_output_dir(tmp_path / "new" / "out")
     assert asked == [os.W_OK | os.X_OK]
+
+
+def test_the_real_error_surfaces_when_the_temporary_is_already_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full disk at fsync while something (a tmp reaper) already removed our temporary: the cleanup must not
+    # replace ENOSPC with its own "no such file".
+    def fsync(fd: int) -> None:
+        for leftover in tmp_path.glob(".out.bin.*.tmp"):
+            leftover.unlink()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError) as raised:
+        _write_temp_beside(tmp_path / "out.bin", b"data")
+    assert raised.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []

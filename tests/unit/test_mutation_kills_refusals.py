@@ -8,15 +8,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from edgelstm.errors import LoadError, UnsafePickleError
-from edgelstm.pt2_archive import _archive_root, _check_payload_config
+from edgelstm.pt2_archive import _archive_root, _check_payload_config, refuse_code_in_pt2
 from edgelstm.torchscript import is_torchscript_archive
 
 
@@ -76,3 +78,38 @@ def test_a_pt2_needs_one_root_folder_with_its_archive_format_at_the_top(tmp_path
     for names in (["m/x/archive_format", "m/data/weights/w0"], ["m/archive_format", "n/data/weights/w0"]):
         with pytest.raises(LoadError, match="no single root folder with an archive_format entry"):
             _archive_root(where, names)
+
+
+def test_a_payload_config_without_a_table_is_empty_and_a_wrong_table_is_named(tmp_path: Path) -> None:
+    where = tmp_path / "m.pt2"
+    _check_payload_config(where, "m/data/weights/model_weights_config.json", b"{}")  # describes no payloads: nothing to refuse
+    with pytest.raises(LoadError, match=re.escape(f"{where}: entry 'm/data/weights/c_config.json' has no payload table")):
+        _check_payload_config(where, "m/data/weights/c_config.json", b'{"config": [1]}')
+
+
+def test_a_pt2_refusal_names_the_file(tmp_path: Path) -> None:
+    where = _zip(tmp_path / "two_roots.pt2", ["m/archive_format", "n/data/weights/w0"])
+    with pytest.raises(LoadError, match=re.escape(f"{where}: not a readable torch.export program (no single root")):
+        refuse_code_in_pt2(where)
+
+
+def test_an_unreadable_pt2_says_why_in_words(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.pt2"
+    folder.mkdir()
+    with pytest.raises(LoadError, match=re.escape(f"{folder}: cannot read (Is a directory)") + "$"):
+        refuse_code_in_pt2(folder)
+
+
+def test_a_fifo_is_not_torchscript_and_is_never_opened(tmp_path: Path) -> None:
+    # Only a regular file is looked into: opening a named pipe nobody writes to would block the command.
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    answer: list[bool] = []
+    worker = threading.Thread(target=lambda: answer.append(is_torchscript_archive(fifo)), daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    blocked = worker.is_alive()
+    if blocked:  # release the reader: open the write end and close it (the reader then sees end of file)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=5)
+    assert not blocked and answer == [False]
