@@ -2,7 +2,10 @@
 (docs/testing/mutation.md) found unguarded.
 
 - a zip whose central directory is corrupt is not taken for a TorchScript archive (it is not readable at all);
-- a `.pt2` payload entry stored as a pickle is refused naming the entry it is stored in.
+- a `.pt2` payload entry stored as a pickle is refused naming the entry it is stored in; a payload config without
+  a table describes nothing, one with a wrong table is refused naming it; every refusal names the file, and an
+  unreadable one says why in words;
+- a named pipe is never opened to look for TorchScript (a read would block).
 """
 
 from __future__ import annotations
