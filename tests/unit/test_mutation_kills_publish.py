@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.quantize import selection
+from edgelstm.quantize.pareto import pick_winner
 from edgelstm.quantize.selection import finish_selection
 from edgelstm.quantize.selection_table import Candidate
 from tests.support.candidates import FP32_MS
@@ -68,3 +71,30 @@ def test_the_losers_reason_is_written_for_the_objective_asked(tmp_path: Path) ->
     finish_selection(fp32, [small, fast], None, None, "speed", timed=True)
     assert small.lost == "1.31x the latency of int8"
     assert fp32.lost == "the float graph: int8 is 3.33x smaller within 1.1x of its speed"
+
+
+def test_the_winner_is_a_passing_candidate_never_a_failed_or_a_contender_row(tmp_path: Path) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    good = _published(tmp_path, "int8", 30_000, FP32_MS)
+    failed = _published(tmp_path, "int4", 10_000, FP32_MS)
+    failed.passed = False  # smaller and timed, but it failed the gate
+    contender = _row("ort-default", 5_000, FP32_MS, role="contender")
+    assert pick_winner([failed, contender, good], "size", FP32_MS) is good
+    assert pick_winner([failed, contender, good]) is good  # the default objective is size
+    assert finish_selection(fp32, [failed, contender, good], None, None, "size", timed=True).winner is good
+
+
+def test_rows_not_timed_by_the_caller_are_timed_here_with_the_hints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[list[str], object]] = []
+
+    def measure(rows: list[Candidate], data: object, hints: object = None) -> None:
+        calls.append(([r.scheme for r in rows], hints))
+
+    monkeypatch.setattr(selection, "measure_latencies", measure)
+    fp32 = _row("fp32", 100_000, FP32_MS, tmp_path / "fp32.onnx", role="reference")
+    int8 = _published(tmp_path, "int8", 25_000, FP32_MS)
+    hints = InterfaceHints()
+    finish_selection(fp32, [int8, Candidate("int4", None, refused="not applicable")], None, hints, "size")
+    assert calls == [(["fp32", "int8"], hints)]  # every row with an artifact on disk, the caller's hints
+    finish_selection(fp32, [int8], None, hints, "size", timed=True)
+    assert len(calls) == 1  # the caller timed them: not again
