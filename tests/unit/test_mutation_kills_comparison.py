@@ -67,3 +67,10 @@ def test_an_infinite_or_nan_noise_floor_allows_nothing_extra() -> None:
         result = compare_tensors("y", actual, expected, TIGHT, floor)
         assert not result.passed and result.max_noise_floor == 0.0
     assert compare_tensors("y", actual, expected, TIGHT, np.array([0.125, 0.0])).passed  # 4 x 0.125 covers 0.5
+
+
+def test_an_error_exactly_at_the_noise_floor_allowance_passes() -> None:
+    # limit 0.25 plus 4 x floor 0.0625 = 0.5: an error of exactly 0.5 is within (all numbers exact in binary)
+    at_limit = Tolerance(atol=0.25, rtol=0.0, min_snr_db=-math.inf)
+    assert compare_tensors("y", np.array([1.5]), np.array([1.0]), at_limit, np.array([0.0625])).passed
+    assert not compare_tensors("y", np.array([1.5]), np.array([1.0]), at_limit, np.array([0.0624])).passed

@@ -254,3 +254,12 @@ def test_the_task_checks_name_their_interval_methods(labelled: Path) -> None:
     candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
     methods = {t.metric: t.evidence.method for t in candidate.tasks if t.evidence is not None}
     assert methods == {"top1_agreement": "Wilson score", "accuracy_delta": "Tango score, paired"}
+
+
+def test_a_long_run_time_error_is_cut_to_300_characters(labelled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> list[np.ndarray]:
+        raise RuntimeError("x" * 1000)
+
+    monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
+    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    assert {case.error for case in candidate.cases} == {("RuntimeError: " + "x" * 1000)[:300]}

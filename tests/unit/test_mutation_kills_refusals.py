@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,9 +20,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from edgelstm.errors import LoadError, UnsafePickleError
-from edgelstm.pt2_archive import _archive_root, _check_payload_config, refuse_code_in_pt2
+from edgelstm.pt2_archive import _archive_root, _check_payload_config, _check_weights_only, refuse_code_in_pt2
 from edgelstm.torchscript import is_torchscript_archive
 
 
@@ -116,3 +118,14 @@ def test_a_fifo_is_not_torchscript_and_is_never_opened(tmp_path: Path) -> None:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         worker.join(timeout=5)
     assert not blocked and answer == [False]
+
+
+def test_a_pickled_sample_input_is_refused_even_when_torch_is_told_not_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD turns weights-only loading off unless the call asks for it explicitly.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    buffer = io.BytesIO()
+    torch.save({"f": print}, buffer)  # a reference to a Python callable: more than tensors
+    with pytest.raises(UnsafePickleError, match="holds pickled Python objects beyond tensors"):
+        _check_weights_only(tmp_path / "m.pt2", "m/data/sample_inputs/model.pt", buffer.getvalue())

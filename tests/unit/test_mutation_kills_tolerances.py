@@ -64,3 +64,7 @@ def test_a_provider_table_that_is_not_a_table_is_refused_naming_it() -> None:
     _refused({"provider": 3}, "limits.toml: [provider] needs a name, e.g. [provider.cuda]")
     _refused({"provider": {"cpu": 3}}, "limits.toml: provider.cpu must be a table, e.g. [provider.cpu]")
     _refused({"provider": {"cpu": {"output": 3}}}, "limits.toml: provider.cpu.output must be a table of outputs")
+
+
+def test_keys_after_the_snr_floor_are_still_checked() -> None:
+    _refused({"default": {"min_snr_db": 20.0, "atol": -1.0}}, "[default] atol must be a non-negative number")
