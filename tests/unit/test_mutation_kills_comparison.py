@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from edgelstm.comparison import Tolerance, compare_tensors
+from edgelstm.jsonio import to_jsonable
 
 TIGHT = Tolerance(atol=1e-5, rtol=1e-5, min_snr_db=-math.inf)
 
@@ -29,7 +30,7 @@ def test_a_shape_mismatch_fails_with_infinite_errors() -> None:
 def test_an_empty_output_passes_with_zero_error_and_keeps_its_shape_and_tolerance() -> None:
     result = compare_tensors("h", np.zeros((0, 3)), np.zeros((0, 3)), TIGHT)
     assert result.passed is True and result.shape == [0, 3]
-    assert result.name == "h" and result.to_dict()["name"] == "h"  # a report row names the output it judged
+    assert result.name == "h" and to_jsonable(result)["name"] == "h"  # a report row names the output it judged
     assert (result.max_abs_error, result.max_rel_error) == (0.0, 0.0)
     assert (result.atol, result.rtol, result.min_snr_db) == (1e-5, 1e-5, -math.inf)
 
