@@ -23,15 +23,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from edgelstm.api_quantize import QuantizeOptions, QuantizeOutcome, quantize
+from edgelstm.api_quantize import QuantizeOptions, QuantizeOutcome, QuantizeTarget, quantize
 from edgelstm.api_steps import (
     BundleOptions,
+    BundleTarget,
     CheckOptions,
     CheckOutcome,
     DistillOptions,
     DistillOutcome,
     ExportOptions,
     ExportOutcome,
+    ExportTarget,
     Model,
     bench,
     bundle,
@@ -45,15 +47,18 @@ from edgelstm.pipeline import PipelineResult, Recipe, StepRecord, load_recipe, r
 
 __all__ = [
     "BundleOptions",
+    "BundleTarget",
     "CheckOptions",
     "CheckOutcome",
     "DistillOptions",
     "DistillOutcome",
     "ExportOptions",
     "ExportOutcome",
+    "ExportTarget",
     "Model",
     "QuantizeOptions",
     "QuantizeOutcome",
+    "QuantizeTarget",
     "bench",
     "bundle",
     "check",

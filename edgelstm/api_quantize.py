@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.metadata import read_metadata
@@ -35,7 +35,9 @@ from edgelstm.quantize.selection_table import OBJECTIVES, Candidate, SelectionRe
 from edgelstm.quantize.split import DataSplit, split_sequences, split_stream, stream_split
 from edgelstm.torchscript import is_torchscript_archive
 
-__all__ = ["QuantizeOptions", "QuantizeOutcome", "quantize"]
+__all__ = ["QuantizeOptions", "QuantizeOutcome", "QuantizeTarget", "quantize"]
+
+QuantizeTarget: TypeAlias = Literal["onnx", "litert"]  # litert: an fp32 .tflite rewritten by ai-edge-quantizer
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,11 @@ class QuantizeOptions:
     max_flips: float = 0.01
     max_delta: float = 0.1
     seconds: float | None = None
-    target: str = "onnx"  # litert: MODEL is an fp32 .tflite edgelstm exported, quantized by ai-edge-quantizer
+    target: QuantizeTarget = "onnx"  # litert: MODEL is an fp32 .tflite edgelstm exported, quantized by ai-edge-quantizer
+
+    def __post_init__(self) -> None:
+        if self.target not in ("onnx", "litert"):  # a str from the CLI or an untyped caller
+            raise ConfigError(f"--target {self.target!r}: choose onnx or litert")
 
     def scheme_settings(self) -> dict[str, Any]:
         """The options the scheme's config takes (each config names its own fields: no second switch on the name)."""
@@ -126,8 +132,6 @@ def quantize(model: ModelSource, out: Path, options: QuantizeOptions = QuantizeO
     check_output_dir(out)  # before any work: a bad --out is known without loading anything
     if options.target == "litert" or model.spec.endswith(".tflite"):
         return QuantizeOutcome(litert=_quantize_litert(model, out, options))
-    if options.target != "onnx":
-        raise ConfigError(f"--target {options.target!r}: choose onnx or litert")
     if options.objective not in OBJECTIVES:
         raise ConfigError(f"--objective {options.objective!r}: choose {', '.join(OBJECTIVES)}")
     if options.scheme != "auto":

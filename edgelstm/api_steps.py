@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.runners import PROVIDERS
@@ -52,12 +52,14 @@ from edgelstm.windows import WindowSpec
 
 __all__ = [
     "BundleOptions",
+    "BundleTarget",
     "CheckOptions",
     "CheckOutcome",
     "DistillOptions",
     "DistillOutcome",
     "ExportOptions",
     "ExportOutcome",
+    "ExportTarget",
     "Model",
     "bench",
     "bundle",
@@ -71,6 +73,8 @@ __all__ = [
 Model: TypeAlias = ModelSource | LoadedModel  # as the user named it, or loaded once by a caller that runs several steps
 ExportOutcome: TypeAlias = ExportResult | UnrolledGraphResult | StateExposureResult | LiteRTExportResult
 Progress: TypeAlias = Callable[[str], None]
+ExportTarget: TypeAlias = Literal["onnx", "litert"]  # litert: one verified .tflite (+ sidecar) per static shape
+BundleTarget: TypeAlias = Literal["ort", "android"]  # android: a .tflite for the LiteRT Interpreter (+ Kotlin)
 
 
 def _loaded(model: Model) -> LoadedModel:
@@ -102,7 +106,7 @@ class ExportOptions:
     data: Path | None = None  # real inputs verified on too
     normalize: bool = True
     overwrite: bool = False
-    target: str = "onnx"  # onnx | litert (one .tflite per static shape: --batches x --chunks, or T = --fixed-steps)
+    target: ExportTarget = "onnx"  # onnx | litert (one .tflite per static shape: --batches x --chunks, or T = --fixed-steps)
     chunks: tuple[int, ...] | None = None  # litert streaming form: steps per call, one artifact each (default 1)
 
     def __post_init__(self) -> None:
@@ -326,7 +330,7 @@ class BundleOptions:
     bench_report: Path | None = None  # `bench --report` JSON
     make_zip: bool = False
     overwrite: bool = False
-    target: str = "ort"  # ort: ORT Mobile (.ort + .onnx); android: a .tflite for the LiteRT Interpreter (+ Kotlin)
+    target: BundleTarget = "ort"  # ort: ORT Mobile (.ort + .onnx); android: a .tflite for the LiteRT Interpreter (+ Kotlin)
 
     def __post_init__(self) -> None:
         if self.target not in ("ort", "android"):

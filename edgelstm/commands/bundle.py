@@ -66,7 +66,7 @@ def bundle(
         return
     if len(target) != 1 or out is None:
         raise ConfigError("usage: edgelstm bundle ARTIFACT.onnx --out DIR [--zip]")
-    options = api.BundleOptions(parity_report, bench_report, make_zip, overwrite, bundle_target)
+    options = api.BundleOptions(parity_report, bench_report, make_zip, overwrite, bundle_target)  # type: ignore[arg-type]  # validated there
     result = api.bundle(Path(target[0]), out, options)
     if as_json:
         typer.echo(json.dumps(_bundle_json(result)))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgelstm.api import BundleOptions, QuantizeOptions, bundle, quantize, verify
+from edgelstm.api import BundleOptions, CheckOptions, ExportOptions, QuantizeOptions, bundle, check, export, quantize, verify
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import read_sidecar, sidecar_path
@@ -284,3 +284,15 @@ def test_export_writes_nothing_when_the_converted_stream_drops_its_state(
     assert not result.passed and not result.artifacts[0].written and not (tmp_path / "out").exists()
     streamed = result.artifacts[0].verification.cases[1]
     assert streamed.label.startswith("16 chunks of 4") and not streamed.passed
+
+
+def test_the_typed_api_exports_and_checks_litert(gru_checkpoint: Path, tmp_path: Path) -> None:
+    # The same calls the CLI makes: export(target="litert") returns the per-shape result, check(providers=litert)
+    # a CheckOutcome whose report ran the file in the LiteRT interpreter.
+    source = ModelSource(str(gru_checkpoint))
+    result = export(source, tmp_path / "api", ExportOptions(target="litert", form="streaming", chunks=(4,)))
+    assert isinstance(result, LiteRTExportResult) and result.passed
+    assert [a.path.name for a in result.artifacts] == ["streaming_litert_b1_k4.tflite"]
+    outcome = check([result.artifacts[0].path], source, CheckOptions(providers=("litert",), stress=False))
+    assert outcome.passed and outcome.report is not None
+    assert outcome.report.candidates[0].providers_used[0].startswith("LiteRT interpreter")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgelstm.api import ExportOptions, QuantizeOptions, quantize
+from edgelstm.api import BundleOptions, ExportOptions, QuantizeOptions, quantize
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTShape, read_sidecar, sidecar_path
 from edgelstm.artifact.litert_runner import litert_interpreter_class
@@ -111,7 +111,16 @@ def test_chunks_and_unknown_targets_are_refused_for_onnx() -> None:
     with pytest.raises(ConfigError, match="--chunks is for --target litert"):
         ExportOptions(chunks=(4,))
     with pytest.raises(ConfigError, match="choose onnx or litert"):
-        ExportOptions(target="coreml")
+        ExportOptions(target="coreml")  # type: ignore[arg-type]  # an untyped caller's string
+
+
+def test_every_api_target_is_refused_when_constructed_with_a_name_it_does_not_know() -> None:
+    # The typed options validate at construction, so a wrong target never reaches a model load or a converter.
+    with pytest.raises(ConfigError, match="--target 'tflite': choose onnx or litert"):
+        QuantizeOptions(target="tflite")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="choose ort .* or android"):
+        BundleOptions(target="ios")  # type: ignore[arg-type]
+    assert QuantizeOptions(target="litert").target == "litert" and BundleOptions(target="android").target == "android"
 
 
 def _hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
