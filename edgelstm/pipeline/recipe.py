@@ -20,6 +20,10 @@ form = "streaming"                  # "best" in this form (default: streaming wh
 zip = true
 [output]
 dir = "../runs/watch-pipeline"
+
+A LiteRT recipe: `[export] target = "litert"` and `chunks = [1, 16]` (one streaming .tflite per chunk, batch 1);
+`[quantize] schemes` from auto, dynamic-int8, weight-only-int8; `[check] providers = ["litert"]`; the bundle is
+for Android (`[bundle] artifact` "best" or a `streaming_litert_b1_k<chunk>...tflite` name).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, parse_co
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.model_source import ModelOptions, ModelSource
 from edgelstm.parity.tolerances import TolerancePolicy
+from edgelstm.quantize.litert import LITERT_RECIPES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,6 +47,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SCHEMES = ("auto", "dynamic-int8", "static-int8", "fp16", "int4")
+LITERT_SCHEMES = ("auto", *LITERT_RECIPES)  # ai-edge-quantizer's recipes, by edgelstm's scheme names
+TARGETS = ("onnx", "litert")
 TABLES = ("model", "data", "distill", "export", "quantize", "check", "bench", "bundle", "output")
 
 
@@ -55,6 +62,8 @@ class Recipe:
     weights: Path | None = None
     forms: tuple[str, ...] = ("sequence",)
     impl: str = "auto"
+    target: str = "onnx"  # litert: streaming .tflite files (one per chunk), quantized, checked and bundled for Android
+    chunks: tuple[int, ...] = (1,)  # litert: steps per call, one .tflite each
     schemes: tuple[str, ...] = ("auto",)
     providers: tuple[str, ...] = ("cpu", "mobile")
     allow_missing: tuple[str, ...] = ()
@@ -105,14 +114,14 @@ SCHEMA: dict[str, dict[str, type]] = {
         "axes": str,
     },
     "data": {"heldout": str},
-    "export": {"forms": list, "impl": str},
+    "export": {"forms": list, "impl": str, "target": str, "chunks": list},
     "quantize": {"schemes": list},
     "check": {"providers": list, "allow_missing": list, "tolerances": str},
     "bench": {"batches": list, "steps": list, "threads": list, "spinning": list},
     "bundle": {"artifact": str, "form": str, "zip": bool},
     "output": {"dir": str},
 }
-PROVIDERS = ("cpu", "cuda", "mobile", "reference")
+PROVIDERS = ("cpu", "cuda", "mobile", "reference", "litert")
 TYPE_NAMES = {str: "a string", bool: "a boolean (true/false, unquoted)", int: "an integer", dict: "a table (NAME = number)"}
 
 
@@ -166,7 +175,11 @@ def load_recipe(path: Path) -> Recipe:
     source = source if is_reference else str(rel(source, "[model] source"))
     check = raw.get("check", {})
     bundle = raw.get("bundle", {})
-    forms = strings("export", "forms", ("sequence",), FORMS)
+    target = _target(raw.get("export", {}), fail)
+    litert = target == "litert"
+    forms = strings("export", "forms", ("streaming",) if litert else ("sequence",), FORMS)
+    if litert and forms != ("streaming",):
+        raise fail('[export] target "litert" makes the streaming form only: forms = ["streaming"] (or leave it out)')
     if not forms:
         raise fail("[export] forms must name at least one of " + ", ".join(FORMS))
     impl = raw.get("export", {}).get("impl", "auto")
@@ -175,9 +188,11 @@ def load_recipe(path: Path) -> Recipe:
             ExportConfig(form=form, impl=impl)  # type: ignore[arg-type]
         except ConfigError as exc:
             raise fail(f"[export] {exc}") from None
-    providers = strings("check", "providers", ("cpu", "mobile"), PROVIDERS)
+    providers = strings("check", "providers", ("litert",) if litert else ("cpu", "mobile"), PROVIDERS)
     if not providers:
         raise fail("[check] providers must name at least one of " + ", ".join(PROVIDERS))
+    if ("litert" in providers) != litert or (litert and providers != ("litert",)):  # each provider runs its own format
+        raise fail('[check] providers = ["litert"] goes with [export] target = "litert" (and only there)')
     heldout = rel(raw["data"]["heldout"], "[data] heldout")
     weights = rel(model["weights"], "[model] weights") if "weights" in model else None
     try:
@@ -201,7 +216,9 @@ def load_recipe(path: Path) -> Recipe:
         weights=weights,
         forms=forms,
         impl=impl,
-        schemes=strings("quantize", "schemes", ("auto",), SCHEMES),
+        target=target,
+        chunks=ints("export", "chunks", (1,)) if litert else (1,),
+        schemes=strings("quantize", "schemes", ("auto",), LITERT_SCHEMES if litert else SCHEMES),
         providers=providers,
         allow_missing=strings("check", "allow_missing", (), PROVIDERS),
         tolerances=_tolerances(rel(check["tolerances"], "[check] tolerances")) if "tolerances" in check else None,
@@ -209,13 +226,22 @@ def load_recipe(path: Path) -> Recipe:
         steps=ints("bench", "steps", (100,)),
         threads=ints("bench", "threads", (1,)),
         spinning=_spinning(strings("bench", "spinning", ("off",), ("off", "on")), fail),
-        bundle_artifact=_bundle_artifact(bundle.get("artifact", "best"), forms, impl, fail),
+        bundle_artifact=_bundle_artifact(bundle.get("artifact", "best"), forms, impl, fail, litert),
         bundle_form=_bundle_form(bundle.get("form"), forms, fail),
         bundle_zip=bundle.get("zip", True),
         distill=_distill_table(raw["distill"], path, rel, heldout) if "distill" in raw else None,
         raw=raw,
         model_options=options,
     )
+
+
+def _target(table: dict[str, Any], fail: Any) -> str:
+    target = table.get("target", "onnx")
+    if target not in TARGETS:
+        raise fail(f"[export] target {target!r}: choose {' or '.join(TARGETS)}")
+    if "chunks" in table and target != "litert":
+        raise fail('[export] chunks is for target = "litert" (ONNX streaming graphs take any chunk length)')
+    return str(target)
 
 
 def _tolerances(path: Path) -> Path:
@@ -283,9 +309,14 @@ def _bundle_form(value: str | None, forms: tuple[str, ...], fail: Any) -> str:
     return value
 
 
-def _bundle_artifact(value: str, forms: tuple[str, ...], impl: str, fail: Any) -> str:
-    """'best', or the file name of an artifact this recipe produces: `{form}_{impl}[.{scheme tag}].onnx`."""
+def _bundle_artifact(value: str, forms: tuple[str, ...], impl: str, fail: Any, litert: bool = False) -> str:
+    """'best', or the file name of an artifact this recipe produces: `{form}_{impl}[.{scheme tag}].onnx`
+    (LiteRT: `streaming_litert_b1_k{chunk}[_{scheme}].tflite`)."""
     if value == "best":
+        return value
+    if litert:
+        if "/" in value or "\\" in value or not (value.startswith("streaming_litert_b1_k") and value.endswith(".tflite")):
+            raise fail(f'[bundle] artifact {value!r}: use "best" or a streaming_litert_b1_k<chunk>[_<scheme>].tflite name')
         return value
     impls = ("fused", "loop", "unrolled", "torch_onnx") if impl == "auto" else (impl,)
     stem = value.split(".", 1)[0]

@@ -31,6 +31,7 @@ from edgelstm.loading import LoadedModel, load_model
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData, load_sequence_data
 from edgelstm.parity.render import summary_count
+from edgelstm.pipeline.litert_steps import export_tflites, quantize_tflites
 from edgelstm.pipeline.recipe import Recipe, distill_config
 from edgelstm.quantize import ParityGate, SchemeRefused, quantize, scheme_config
 from edgelstm.quantize.config import config_from_dict
@@ -235,6 +236,8 @@ def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
     }[name]
     if name == "load" and d["model_options"]:
         keys = (*keys, "model_options")
+    if name == "export" and d["target"] != "onnx":  # an ONNX recipe keeps its earlier fingerprints
+        keys = (*keys, "target", "chunks")
     if name == "bench" and tuple(d["spinning"]) != (False,):  # the default leaves earlier fingerprints as they were
         keys = (*keys, "spinning")
     return {k: d[k] for k in keys}
@@ -303,6 +306,11 @@ def _distill(step: StepInputs, carried: Carried) -> StepOutput:
 
 def _export(step: StepInputs, carried: Carried) -> StepOutput:
     recipe = step.recipe
+    if recipe.target == "litert":
+        tflites = export_tflites(step.loaded, recipe)
+        return StepOutput(
+            f"{len(tflites)} .tflite verified: " + ", ".join(p.name for p in tflites), tflites, Exported(list(map(str, tflites)))
+        )
     paths = []
     for form in recipe.forms:
         options = ExportOptions(form=form, impl=recipe.impl, data=recipe.heldout, overwrite=True)
@@ -325,6 +333,11 @@ def _quantize(step: StepInputs, carried: Carried) -> StepOutput:
     best = None
     if not recipe.schemes:
         return StepOutput("skipped (no schemes)", [], Quantized([], None))
+    if recipe.target == "litert":
+        lq = quantize_tflites(loaded, data, policy, recipe, [Path(p) for p in carried.export.exports] if carried.export else [])
+        best_tflite = str(lq.best) if lq.best else None
+        summary = f"{len(lq.published)} .tflite published; " + "; ".join(lq.notes)
+        return StepOutput(summary, lq.published, Quantized([str(p) for p in lq.published], best_tflite, best_tflite))
     # A recipe that checks the mobile provider ships to ORT Mobile: the winner must load in ORT format.
     ort_format = "mobile" in recipe.providers
     if "auto" in recipe.schemes:
@@ -412,9 +425,9 @@ def _bench(step: StepInputs, carried: Carried) -> StepOutput:
     report = bench(carried.artifacts(), step.loaded, config, own_graphs=True)
     path = recipe.out_dir / "bench.json"
     write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
-    fastest = min(
-        (r for r in report.latencies if r.kind == "artifact" and r.batch == min(recipe.batches)), key=lambda r: r.p50_ms
-    )
+    timed = [r for r in report.latencies if r.kind == "artifact"]
+    low = min(r.batch for r in timed)  # min(--batches) for ONNX; a .tflite runs at its own batch only
+    fastest = min((r for r in timed if r.batch == low), key=lambda r: r.p50_ms)
     return StepOutput(f"fastest at batch {fastest.batch}: {fastest.name} {fastest.p50_ms:.3f} ms", [path])
 
 
@@ -437,7 +450,10 @@ def _bundle(step: StepInputs, carried: Carried) -> StepOutput:
         chosen = next((str(p) for p in carried.artifacts() if p.name == recipe.bundle_artifact), None)
     if chosen is None:
         raise PipelineError(f"no artifact named {recipe.bundle_artifact!r} to bundle")
-    reports = BundleOptions(recipe.out_dir / "check.json", recipe.out_dir / "bench.json", recipe.bundle_zip, overwrite=True)
+    if recipe.target == "litert":  # the LiteRT Interpreter's bundle carries no ORT session policy (no bench report)
+        reports = BundleOptions(recipe.out_dir / "check.json", None, recipe.bundle_zip, overwrite=True, target="android")
+    else:
+        reports = BundleOptions(recipe.out_dir / "check.json", recipe.out_dir / "bench.json", recipe.bundle_zip, overwrite=True)
     result = bundle(Path(chosen), recipe.out_dir / "bundle", reports, own_graphs=True)
     outputs = [result.directory] + ([result.zip_path] if result.zip_path else [])
     summary = f"{Path(chosen).name} -> {result.directory.name}" + (f" + {result.zip_path.name}" if result.zip_path else "")

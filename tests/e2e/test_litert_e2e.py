@@ -5,13 +5,25 @@ run: another shape, or a state that is not carried. Skipped, with the reason, on
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edgelstm.api import BundleOptions, CheckOptions, ExportOptions, QuantizeOptions, bundle, check, export, quantize, verify
+from edgelstm.api import (
+    BundleOptions,
+    CheckOptions,
+    ExportOptions,
+    QuantizeOptions,
+    bundle,
+    check,
+    convert,
+    export,
+    quantize,
+    verify,
+)
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import read_sidecar, sidecar_path
@@ -296,3 +308,44 @@ def test_the_typed_api_exports_and_checks_litert(gru_checkpoint: Path, tmp_path:
     outcome = check([result.artifacts[0].path], source, CheckOptions(providers=("litert",), stress=False))
     assert outcome.passed and outcome.report is not None
     assert outcome.report.candidates[0].providers_used[0].startswith("LiteRT interpreter")
+
+
+LITERT_RECIPE = """
+[model]
+source = "gru"
+[data]
+heldout = "held.npz"
+[export]
+target = "litert"
+chunks = [4]
+[quantize]
+schemes = ["auto"]
+[check]
+providers = ["litert"]
+[bench]
+batches = [1]
+steps = [8]
+[bundle]
+zip = false
+[output]
+dir = "out"
+"""
+
+
+def test_convert_runs_a_litert_recipe_then_resumes(gru_checkpoint: Path, tmp_path: Path) -> None:
+    # export -> quantize (auto) -> check on litert -> bench -> bundle android, recorded and resumed as ONNX recipes are.
+    shutil.copytree(gru_checkpoint, tmp_path / "gru")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "held.npz", x=rng.standard_normal((64, 16, 5)).astype(np.float32))
+    (tmp_path / "recipe.toml").write_text(LITERT_RECIPE)
+    first = convert(tmp_path / "recipe.toml")
+    steps = {s.name: s for s in first.steps}
+    assert first.passed and all(s.status == "done" for s in first.steps)
+    assert steps["export"].outputs == [str(tmp_path / "out/export/streaming_litert_b1_k4.tflite")]
+    assert "auto picked dynamic-int8" in steps["quantize"].summary and steps["check"].summary.startswith("PASS")
+    bundled = next(p for p in (tmp_path / "out/bundle").iterdir() if p.suffix == ".tflite")
+    assert bundled.name == Path(steps["quantize"].outputs[0]).name  # the gated int8 file, not the fp32 one
+    checked = verify(tmp_path / "out/bundle")  # the parity claim is check.json's verdict on this very file
+    assert (checked.ran, checked.ran_sha256, checked.parity) == (bundled.name, file_sha256(bundled), "pass")
+    again = convert(tmp_path / "recipe.toml")
+    assert all(s.status == "skipped (unchanged)" for s in again.steps)
