@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
+from edgelstm.artifact.litert_imports import import_failure, quiet_import
 from edgelstm.artifact.litert_runner import quiet_native_output
-from edgelstm.errors import ConfigError, ExportError, first_line
+from edgelstm.errors import ExportError, first_line
 
 CONVERT_EXTRA = 'pip install "edgelstm[litert-convert]"  (litert-torch and ai-edge-quantizer: the LiteRT converter)'
 CONVERTER_PACKAGES = ("litert-torch", "ai-edge-quantizer", "ai-edge-litert")
@@ -30,17 +31,19 @@ def converter_versions() -> dict[str, str]:
 
 
 def _litert_torch() -> Any:
-    try:
-        import litert_torch  # pyright: ignore[reportMissingImports]  # optional: the `litert-convert` extra (~1.1 GB)
-    except ImportError:
-        raise ConfigError(f"making .tflite artifacts needs the LiteRT converter: {CONVERT_EXTRA}") from None
+    with quiet_import():  # its import-time notices dropped, anything else it prints kept
+        try:
+            import litert_torch  # pyright: ignore[reportMissingImports]  # optional: the `litert-convert` extra (~1.1 GB)
+        except ImportError as exc:
+            raise import_failure(
+                "litert_torch", exc, "making .tflite artifacts needs the LiteRT converter", CONVERT_EXTRA
+            ) from None
     return litert_torch
 
 
 def convert_module(module: torch.nn.Module, example_args: tuple[torch.Tensor, ...]) -> bytes:
     """`module` converted at the shapes of `example_args` (static: every axis fixed), as a .tflite's bytes."""
-    with quiet_native_output():  # importing it logs too
-        litert_torch = _litert_torch()
+    litert_torch = _litert_torch()
     try:
         with quiet_native_output(), torch.no_grad():
             return bytes(litert_torch.convert(module.eval(), example_args).model_content())

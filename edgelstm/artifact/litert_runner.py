@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.errors import ConfigError, InputShapeError
+from edgelstm.artifact.litert_imports import import_failure
+from edgelstm.errors import InputShapeError
 
 LITERT_EXTRA = 'pip install "edgelstm[litert]"  (ai-edge-litert: the LiteRT interpreter)'
 SIGNATURE = "serving_default"  # the one signature litert-torch writes
@@ -29,8 +30,8 @@ def litert_interpreter_class() -> Any:
     """LiteRT's `Interpreter`, or one ConfigError line saying which extra to install."""
     try:
         from ai_edge_litert.interpreter import Interpreter  # pyright: ignore[reportMissingImports]  # optional: the `litert` extra
-    except ImportError:
-        raise ConfigError(f"running .tflite artifacts needs the LiteRT interpreter: {LITERT_EXTRA}") from None
+    except ImportError as exc:
+        raise import_failure("ai_edge_litert", exc, "running .tflite artifacts needs the LiteRT interpreter", LITERT_EXTRA) from None
     return Interpreter
 
 

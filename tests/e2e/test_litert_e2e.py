@@ -5,7 +5,10 @@ run: another shape, or a state that is not carried. Skipped, with the reason, on
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -349,3 +352,16 @@ def test_convert_runs_a_litert_recipe_then_resumes(gru_checkpoint: Path, tmp_pat
     assert (checked.ran, checked.ran_sha256, checked.parity) == (bundled.name, file_sha256(bundled), "pass")
     again = convert(tmp_path / "recipe.toml")
     assert all(s.status == "skipped (unchanged)" for s in again.steps)
+
+
+def test_a_litert_export_prints_none_of_the_converter_import_notices(gru_checkpoint: Path, tmp_path: Path) -> None:
+    # A fresh process: the converter's notices are printed once per process, at its import.
+    args = ["-m", "edgelstm.cli", "export", str(gru_checkpoint), "--out", str(tmp_path / "t"), "--target", "litert"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, *args, "--form", "streaming", "--chunks", "4"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "t" / "streaming_litert_b1_k4.tflite").exists()
+    for notice in ("absl::InitializeLog", "oneDNN custom operations", "Failed to load", "register_constant"):
+        assert notice not in done.stderr, done.stderr

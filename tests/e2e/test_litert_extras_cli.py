@@ -21,7 +21,7 @@ def hidden_extras(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def fake_import(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
         if name.split(".")[0] in ("litert_torch", "ai_edge_litert", "ai_edge_quantizer"):
-            raise ImportError(f"No module named {name!r}")
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)

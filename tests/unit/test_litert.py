@@ -128,7 +128,7 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
 
     def fake_import(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
         if name.split(".")[0] in modules:
-            raise ImportError(f"No module named {name!r}")
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
