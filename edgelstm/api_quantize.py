@@ -165,6 +165,11 @@ def _quantize_litert(model: ModelSource, out: Path, options: QuantizeOptions) ->
     if options.check:
         if options.reference is None:
             raise ConfigError("--target litert gates against the trained model: pass --reference (or --no-check)")
+        if options.reference.endswith(".onnx") or is_torchscript_archive(Path(options.reference)):
+            raise ConfigError(
+                f"--reference {Path(options.reference).name}: a .tflite is gated against the model it was exported from "
+                "(a checkpoint, .pt2 or package.module:factory, run in float64), not an ONNX or TorchScript file"
+            )
         loaded = load_model(model.source(options.reference))
         policy = TolerancePolicy.from_toml(options.budget) if options.budget else TolerancePolicy.defaults()
         gate = ParityGate(loaded, _sequences(options.data, loaded), policy, provider="litert")

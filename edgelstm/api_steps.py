@@ -250,6 +250,7 @@ def check(
     internal error instead of becoming the user's `GraphRuntimeError`.
     """
     if isinstance(reference, ModelSource) and streams_against_file(reference.spec):
+        _refuse_tflite_against_file(artifacts, reference.spec)
         with handed_over(*artifacts, reference.spec):  # check runs only the user's graphs: ORT refusing one is theirs
             return _check_against_file(list(artifacts), reference, options)
     if options.seconds is not None:
@@ -268,6 +269,19 @@ def check(
     with _handed_over(own_graphs, *artifacts):
         result = run_check(list(artifacts), loaded, sequences, config, policy, progress, weights)
     return CheckOutcome(result.verdict, report=result)
+
+
+def _refuse_tflite_against_file(artifacts: Sequence[Path], reference: str) -> None:
+    """A file reference is streamed through ONNX Runtime beside graphs made elsewhere (their chunk, constants and
+    states given by hand); a .tflite has one static shape and an interface taken from the torch model it was
+    exported from, so its gate is that model in float64."""
+    tflite = next((Path(a) for a in artifacts if Path(a).suffix == ".tflite"), None)
+    if tflite is not None:
+        raise ConfigError(
+            f"{tflite.name}: a .tflite is checked against the model it was exported from (--reference CHECKPOINT, .pt2 or "
+            f"package.module:factory, run in float64), not against {Path(reference).name}: an ONNX or TorchScript reference "
+            "streams ONNX graphs only"
+        )
 
 
 def _check_data(options: CheckOptions, loaded: LoadedModel) -> SequenceData | None:

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
-from edgelstm.api import BundleOptions, ExportOptions, QuantizeOptions, quantize
+from edgelstm.api import BundleOptions, CheckOptions, ExportOptions, QuantizeOptions, check, quantize
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTShape, read_sidecar, sidecar_path
 from edgelstm.artifact.litert_runner import litert_interpreter_class
@@ -163,3 +164,23 @@ def test_without_the_quantizer_quantize_names_the_extra(tflite: Path, tmp_path: 
     _hide(monkeypatch, "ai_edge_quantizer")
     with pytest.raises(ConfigError, match=r'pip install "edgelstm\[litert-convert\]"'):
         quantize(ModelSource(str(tflite)), tmp_path / "q", QuantizeOptions(target="litert", scheme="dynamic-int8", check=False))
+
+
+@pytest.mark.parametrize("kind", ["onnx", "torchscript"])
+def test_a_tflite_against_an_onnx_or_torchscript_reference_is_refused_in_one_line(
+    tflite: Path, tmp_path: Path, kind: str
+) -> None:
+    # The file-reference check streams ONNX graphs through ORT; a .tflite's gate is the torch model it came from.
+    reference = tmp_path / "ref.onnx"
+    if kind == "torchscript":
+        reference = tmp_path / "ref.pt"
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(reference))
+    else:
+        reference.write_bytes(b"not read: refused before anything runs")
+    with pytest.raises(
+        ConfigError, match=rf"a .tflite is checked against the model it was exported from .* not against {reference.name}"
+    ):
+        check([tflite], ModelSource(str(reference)), CheckOptions(providers=("litert",)))
+    options = QuantizeOptions(target="litert", scheme="dynamic-int8", reference=str(reference))
+    with pytest.raises(ConfigError, match=rf"--reference {reference.name}: a .tflite is gated against the model it was exported"):
+        quantize(ModelSource(str(tflite)), tmp_path / "q", options)
