@@ -16,7 +16,7 @@ import copy
 import hashlib
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.interface import GraphInterface, InputNormalization, TensorSpec
 from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, sidecar_path
+from edgelstm.artifact.litert_metadata import embed_interface
 from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.artifact.metadata import ArtifactMetadata
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, compare_tensors
@@ -141,12 +142,14 @@ def export_litert(loaded: LoadedModel, out_dir: Path, config: LiteRTExportConfig
         ensure_writable(path, overwrite)
         ensure_writable(sidecar_path(path), overwrite)
         module = _callable_module(loaded, interface)
-        content = convert_module(module, example_args(interface, shape))
+        described = LiteRTSidecar(_with_interface(metadata_base, interface), shape, "fp32", "", result.converter)
+        # the interface goes inside the file before it is verified: the bytes written are the bytes that ran
+        content = embed_interface(convert_module(module, example_args(interface, shape)), described.interface_json())
         vocab = loaded.signature.size if loaded.signature.kind == "tokens" else 0
         verification = verify_tflite(content, interface, shape, _reference(loaded, interface), vocab)
         artifact = LiteRTArtifact(path, shape, verification, _sha256(content), len(content))
         if verification.passed:
-            sidecar = LiteRTSidecar(_with_interface(metadata_base, interface), shape, "fp32", artifact.sha256, result.converter)
+            sidecar = replace(described, tflite_sha256=artifact.sha256)
             write_artifact_pair(path, content, sidecar_path(path), sidecar.to_json(verification.to_dict()), overwrite)
             artifact.written = True
         result.artifacts.append(artifact)

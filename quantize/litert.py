@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTSidecar, read_sidecar, sidecar_path
 from edgelstm.artifact.litert_imports import import_failure, quiet_import
+from edgelstm.artifact.litert_metadata import embed_interface
 from edgelstm.artifact.litert_runner import quiet_native_output
 from edgelstm.errors import ConfigError, ExportError, first_line
 from edgelstm.export.litert_convert import CONVERT_EXTRA, converter_versions
@@ -95,9 +96,11 @@ def quantize_tflite(
             content = bytes(engine.quantize().quantized_model)
     except Exception as exc:  # the quantizer's failure types all mean: this recipe does not apply to the file
         raise ExportError(f"ai-edge-quantizer could not apply {LITERT_RECIPES[scheme]} to {source}: {first_line(exc)}") from None
-    digest = hashlib.sha256(content).hexdigest()
     converter = {**sidecar.converter, **converter_versions()}
-    quantized = LiteRTSidecar(sidecar.metadata, sidecar.shape, "int8", digest, converter)
+    described = LiteRTSidecar(sidecar.metadata, sidecar.shape, "int8", "", converter)
+    content = embed_interface(content, described.interface_json())  # before the gate: the bytes gated are the bytes written
+    digest = hashlib.sha256(content).hexdigest()
+    quantized = replace(described, tflite_sha256=digest)
     result = LiteRTQuantizeResult(scheme, source, target, digest, len(content), source.stat().st_size)
     text = quantized.to_json()
     if gate is not None:

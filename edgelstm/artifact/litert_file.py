@@ -70,6 +70,17 @@ class LiteRTSidecar:
     tflite_sha256: str
     converter: dict[str, str]  # the packages that wrote it (litert-torch, ai-edge-quantizer), by version
 
+    def interface_json(self) -> dict[str, Any]:
+        """What the `.tflite` itself carries (its `edgelstm.interface` metadata entry): the sidecar less the file's
+        own sha256, which no file can carry about itself, and the verification, which runs on the embedded bytes."""
+        return {
+            "format": SIDECAR_FORMAT,
+            "shape": self.shape.to_dict(),
+            "precision": self.precision,
+            "converter": dict(self.converter),
+            "metadata_props": self.metadata.to_props(),
+        }
+
     def to_json(self, verification: dict[str, Any] | None = None) -> str:
         """The sidecar's text: the metadata entries under their ONNX keys, the LiteRT-only fields, and the
         verification that allowed the file to be written (a record for people; not read back)."""

@@ -31,7 +31,9 @@ def litert_interpreter_class() -> Any:
     try:
         from ai_edge_litert.interpreter import Interpreter  # pyright: ignore[reportMissingImports]  # optional: the `litert` extra
     except ImportError as exc:
-        raise import_failure("ai_edge_litert", exc, "running .tflite artifacts needs the LiteRT interpreter", LITERT_EXTRA) from None
+        raise import_failure(
+            "ai_edge_litert", exc, "running .tflite artifacts needs the LiteRT interpreter", LITERT_EXTRA
+        ) from None
     return Interpreter
 
 

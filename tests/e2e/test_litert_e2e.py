@@ -30,6 +30,7 @@ from edgelstm.api import (
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import read_sidecar, sidecar_path
+from edgelstm.artifact.litert_metadata import INTERFACE_ENTRY, embed_interface, embedded_interface
 from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.artifact.metadata import read_metadata
 from edgelstm.bench import BenchConfig, run_bench
@@ -148,6 +149,9 @@ def test_quantize_litert_writes_a_gated_int8_tflite(
     info = open_artifact(result.path)  # read back: int8, the fp32 file's interface, its own digest
     assert info.precision == "int8" and info.interface == open_artifact(source).interface
     assert info.sha256 == result.sha256 != exported.artifacts[0].sha256
+    embedded = embedded_interface(result.path.read_bytes())  # the file itself says int8 too
+    assert embedded is not None and embedded["precision"] == "int8"
+    assert embedded["metadata_props"] == json.loads(sidecar_path(result.path).read_text())["metadata_props"]
 
 
 def test_quantize_litert_is_not_written_when_the_gate_fails(
@@ -365,3 +369,34 @@ def test_a_litert_export_prints_none_of_the_converter_import_notices(gru_checkpo
     assert (tmp_path / "t" / "streaming_litert_b1_k4.tflite").exists()
     for notice in ("absl::InitializeLog", "oneDNN custom operations", "Failed to load", "register_constant"):
         assert notice not in done.stderr, done.stderr
+
+
+def test_the_tflite_carries_its_interface_as_metadata(exported: LiteRTExportResult) -> None:
+    # The sidecar less the file's own sha256 and the verification, inside the verified bytes themselves.
+    for artifact in exported.artifacts:
+        sidecar = json.loads(sidecar_path(artifact.path).read_text())
+        embedded = embedded_interface(artifact.path.read_bytes())
+        assert embedded == {k: v for k, v in sidecar.items() if k not in ("tflite_sha256", "verification")}
+
+
+def test_embedding_the_interface_leaves_the_graph_as_it_was(exported: LiteRTExportResult, tmp_path: Path) -> None:
+    from ai_edge_litert import schema_py_generated as schema  # optional: the `litert` extra (with the converter here)
+
+    original = exported.artifacts[0].path.read_bytes()
+    again = embed_interface(original, {"replaced": True})  # a second embed replaces the entry, never adds one
+    assert embedded_interface(again) == {"replaced": True}
+    before, after = (schema.ModelT.InitFromPackedBuf(bytearray(b), 0) for b in (original, again))
+    names = [m.name.decode() for m in after.metadata]
+    assert names.count(INTERFACE_ENTRY) == 1 and "min_runtime_version" in names and len(after.buffers) == len(before.buffers)
+    assert [op.builtinCode for op in after.operatorCodes] == [op.builtinCode for op in before.operatorCodes]
+    assert [(o.opcodeIndex, list(o.inputs), list(o.outputs)) for o in after.subgraphs[0].operators] == [
+        (o.opcodeIndex, list(o.inputs), list(o.outputs)) for o in before.subgraphs[0].operators
+    ]
+    path = tmp_path / exported.artifacts[0].path.name
+    path.write_bytes(again)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((1, 4, 5)).astype(np.float32), "h0_in": np.zeros((1, 1, 8), np.float32)}
+    feeds["h1_in"] = feeds["h0_in"]
+    interface = json_interface(exported.artifacts[0].path)
+    outputs = [LiteRTRunner(p, interface).run(["output", "h0_out", "h1_out"], feeds) for p in (exported.artifacts[0].path, path)]
+    assert all(np.array_equal(a, b) for a, b in zip(*outputs, strict=True))
