@@ -98,8 +98,9 @@ def _describe(settings: object) -> str:
     )
 
 
-def _stepper(path: Path, settings: object, chunk: int, features: int):  # type: ignore[no-untyped-def]
-    """A StreamingSession on `path` and a call that steps it on `chunk` steps of zeros-free random data."""
+def _stepper(path: Path, settings: object, chunk: int, features: int, copy: bool = True):  # type: ignore[no-untyped-def]
+    """A StreamingSession on `path` and a call that steps it on `chunk` steps of zeros-free random data (`copy`:
+    step's outputs copied out, or read-only views of the bound buffers)."""
     from edgelstm.artifact.file import open_artifact
     from edgelstm.artifact.session import session_from_onnx
     from edgelstm.artifact.streaming import StreamingSession
@@ -107,7 +108,7 @@ def _stepper(path: Path, settings: object, chunk: int, features: int):  # type: 
     info = open_artifact(path)
     stream = StreamingSession(session_from_onnx(path, settings), info.interface, 1, str(path))  # type: ignore[arg-type]
     piece = np.random.default_rng(chunk).standard_normal((1, chunk, features)).astype(np.float32)
-    return lambda: stream.step(piece)
+    return lambda: stream.step(piece, copy=copy)
 
 
 def settings_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: int) -> None:
@@ -165,6 +166,11 @@ def per_step_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: in
                     _stepper(old, old_settings, chunk, features),
                 ),
                 ("new layout, STREAMING_SESSION", chunk, _stepper(new, STREAMING_SESSION, chunk, features)),
+                (
+                    "new layout, STREAMING_SESSION, step(copy=False)",
+                    chunk,
+                    _stepper(new, STREAMING_SESSION, chunk, features, copy=False),
+                ),
             ]
         rows.append(("floor: pass-through graph, STREAMING_SESSION", 1, floor))
         counts = [max(calls // 20, 2)] + [calls] * (len(rows) - 1)

@@ -195,3 +195,30 @@ def test_bundle_notes_for_silero_carry_its_names_constant_and_context(silero: Pa
     assert "std::memmove(input_data.data(), input_data.data() + CHUNK * PER_STEP" in code["cpp"]
     assert "OnnxTensor.createTensor(env, 16000L)" in code["java"]
     assert "elementType: .int64, shape: []" in code["swift"]
+
+
+def test_step_without_copy_returns_read_only_views_the_next_step_overwrites(exported: dict[str, Path]) -> None:
+    x = np.random.default_rng(5).standard_normal((1, 3, 5)).astype(np.float32)
+    whole = _one_call(exported["streaming"], x)["output"]
+    helper = StreamingSession.open(exported["streaming"])
+    first = helper.step(x[:, :1], copy=False)
+    np.testing.assert_allclose(first["output"], whole[:, :1], atol=1e-5)
+    kept = first["output"].copy()
+    with pytest.raises(ValueError, match="read-only"):
+        first["output"][...] = 0.0  # the graph's buffer: the caller cannot write into it
+    with pytest.raises(TypeError):
+        first["output"] = kept  # type: ignore[index]  # nor swap an entry of the mapping every step returns
+    second = helper.step(x[:, 1:2], copy=False)
+    assert second is first  # one mapping per chunk shape, no allocation per call
+    np.testing.assert_allclose(second["output"], whole[:, 1:2], atol=1e-5)
+    assert not np.array_equal(first["output"], kept)  # documented: the next step overwrote the view
+    third = helper.step(x[:, 2:3])  # copy=True (the default) on the same binding: an array of the caller's own
+    assert third["output"] is not second["output"] and third["output"].flags.writeable
+    np.testing.assert_allclose(third["output"], whole[:, 2:3], atol=1e-5)
+
+
+def test_a_chunk_of_another_float_dtype_is_cast_like_a_same_dtype_one(exported: dict[str, Path]) -> None:
+    x = np.random.default_rng(6).standard_normal((1, 4, 5))
+    same = StreamingSession.open(exported["streaming"]).step(x.astype(np.float32))["output"]
+    cast = StreamingSession.open(exported["streaming"]).step(x)["output"]  # float64: same_kind copy into float32
+    np.testing.assert_array_equal(cast, same)
