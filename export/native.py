@@ -76,11 +76,15 @@ def native_interface(
     time_axis: int | str = "chunk" if streaming else "time"
     if export_config.fixed_steps is not None:
         time_axis = export_config.fixed_steps
+    # The slim streaming graph is time-major (issue 21): its data and per-step outputs are what the fused nodes read
+    # and write, so no Transpose runs on a call; callers keep batch-first arrays (edgelstm.artifact.layout).
+    time_major = streaming and streaming_layout == "slim"
+    leading: list[int | str] = [time_axis, "batch"] if time_major else ["batch", time_axis]
     if config.input_kind == "tokens":
-        inputs = [TensorSpec("x", "int64", ["batch", time_axis], "token ids")]
+        inputs = [TensorSpec("x", "int64", list(leading), "token ids")]
     else:
         what = "raw input features (standardised inside the graph)" if normalization else "input features"
-        inputs = [TensorSpec("x", "float32", ["batch", time_axis, config.input_size], what)]
+        inputs = [TensorSpec("x", "float32", [*leading, config.input_size], what)]
     if not streaming and export_config.with_lengths:
         inputs.append(TensorSpec("lengths", "int64", ["batch"], "valid steps per sequence, in [1, time]"))
     states: list[StateSpec] = []
@@ -91,7 +95,7 @@ def native_interface(
     inputs += [TensorSpec(s.input_name, s.dtype, s.shape, s.description) for s in states]
     head = config.head
     per_step = streaming or not head.is_pooled
-    shape: list[int | str] = ["batch", time_axis] if per_step else ["batch"]
+    shape: list[int | str] = list(leading) if per_step else ["batch"]
     shape += [head.horizon, head.num_outputs] if head.kind == "forecast" else [head.num_outputs]
     description = {
         "classify": "class logits",
@@ -109,7 +113,8 @@ def native_interface(
         fixed = export_config.fixed_batch
         inputs = [TensorSpec(t.name, t.dtype, [fixed if d == "batch" else d for d in t.shape], t.description) for t in inputs]
         outputs = [TensorSpec(t.name, t.dtype, [fixed if d == "batch" else d for d in t.shape], t.description) for t in outputs]
-    return GraphInterface(export_config.form, impl, inputs, outputs, states, normalization=normalization)  # type: ignore[arg-type]
+    layout = "time_major" if time_major else "batch_first"
+    return GraphInterface(export_config.form, impl, inputs, outputs, states, normalization=normalization, layout=layout)  # type: ignore[arg-type]
 
 
 def build_native_onnx(
@@ -149,7 +154,8 @@ def build_native_onnx(
         mean, std = interface.normalization.arrays(np.float32)
         centred = g.op1("Sub", [features, g.initializer("input_mean", mean)], "x_centred")
         features = g.op1("Div", [centred, g.initializer("input_std", std)], "x_standardised")
-    x_tm = g.op1("Transpose", [features], "x_time_major", perm=[1, 0, 2])
+    time_major = interface.layout == "time_major"
+    x_tm = features if time_major else g.op1("Transpose", [features], "x_time_major", perm=[1, 0, 2])
     # Fixed axes become constants: no Shape ops, which static-shape accelerators (NNAPI) reject.
     shape_tm = "" if export_config.fixed_steps and export_config.fixed_batch else g.op1("Shape", [x_tm], "x_shape")
     if export_config.fixed_steps is not None:
@@ -290,14 +296,17 @@ def _head(
         return g.op1("Add", [g.op1("MatMul", [value, weight_t], f"{hint}_matmul"), bias], hint)
 
     streaming = interface.form == "streaming"
+
+    def batch_first(value: str, hint: str) -> str:  # a time-major graph gives its per-step outputs time-major
+        return value if interface.layout == "time_major" else g.op1("Transpose", [value], hint, perm=[1, 0, 2])
+
     if not head.is_pooled or (streaming and head.pooling == "last"):
         # Per-step outputs; for a streaming last-pooled head, step t's output is the head on h_t.
-        per_step = g.op1("Transpose", [top.y], "top_batch_major", perm=[1, 0, 2])
-        logits = linear(per_step, "head")
+        logits = linear(batch_first(top.y, "top_batch_major"), "head")
         return _forecast_reshape(g, head.kind, logits, head.horizon, head.num_outputs, per_step=True)
     if streaming:  # mean pooling over everything seen so far
         running = _running_mean(g, top.y, steps)
-        logits = linear(g.op1("Transpose", [running], "running_mean_bt", perm=[1, 0, 2]), "head")
+        logits = linear(batch_first(running, "running_mean_bt"), "head")
         return _forecast_reshape(g, head.kind, logits, head.horizon, head.num_outputs, per_step=True)
     if head.pooling == "last":
         top_h = g.op1("Transpose", [top.h], "top_h_bdh", perm=[1, 0, 2])

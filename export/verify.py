@@ -17,6 +17,7 @@ import torch
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import ConfigError, InputShapeError, first_line
@@ -26,6 +27,7 @@ from edgelstm.model import SequenceModel
 from edgelstm.state import torch_state_groups
 
 Feeds = dict[str, np.ndarray]
+GraphRun = Callable[[list[str], Feeds], list[np.ndarray]]  # a session's run, batch-first (edgelstm.artifact.layout)
 MAX_VERIFY_STEPS = 10_000
 MAX_VERIFY_BATCH = 1024
 TorchReference = Callable[[Feeds], list[np.ndarray]]
@@ -219,7 +221,8 @@ def verify_graph(
 ) -> VerificationResult:
     """Run the exported graph in ONNX Runtime against the torch model over a grid of lengths and batches, per output."""
     settings = settings or SessionSettings()
-    session = session_from_onnx(model_bytes, settings)
+    # feeds and outputs batch-first, as torch takes and gives them, whatever the graph's layout
+    run = run_batch_first(interface, session_from_onnx(model_bytes, settings).run)
     output_names = [o.name for o in interface.outputs]
     result = VerificationResult(tolerance=config.tolerance, settings=settings)
     seed = config.seed
@@ -227,26 +230,26 @@ def verify_graph(
         for steps in config.step_grid():
             seed += 1
             feeds = random_inputs_like(interface, batch, steps, vocab_size, seed)
-            result.cases.append(_run_case(f"B={batch} T={steps}", session, output_names, feeds, reference, config.tolerance))
+            result.cases.append(_run_case(f"B={batch} T={steps}", run, output_names, feeds, reference, config.tolerance))
     if data is not None:
         batch, steps = data["x"].shape[:2]
-        result.cases.append(_run_case(f"real data B={batch} T={steps}", session, output_names, data, reference, config.tolerance))
+        result.cases.append(_run_case(f"real data B={batch} T={steps}", run, output_names, data, reference, config.tolerance))
     if interface.form == "streaming":
         steps = max(config.step_grid())
         for chunk in config.chunk_sizes:
             seed += 1
             feeds = random_inputs_like(interface, 3, steps, vocab_size, seed)
-            result.cases.append(_run_chunked(chunk, session, interface, feeds, reference, config.tolerance))
+            result.cases.append(_run_chunked(chunk, run, interface, feeds, reference, config.tolerance))
     return result
 
 
 def _run_case(
-    label: str, session: Any, output_names: list[str], feeds: Feeds, reference: TorchReference, tolerance: Tolerance
+    label: str, run: GraphRun, output_names: list[str], feeds: Feeds, reference: TorchReference, tolerance: Tolerance
 ) -> CaseComparison:
     """One verification case: the graph in ONNX Runtime and torch on the same feeds, each output compared."""
     batch, steps = feeds["x"].shape[:2]
     try:
-        actual = session.run(output_names, feeds)
+        actual = run(output_names, feeds)
     except Exception as exc:  # ORT raises its own exception types; the message is the finding
         return CaseComparison(label, batch, steps, error=first_line(exc, 400, last=True, with_type=True))
     try:
@@ -264,7 +267,7 @@ def _run_case(
 
 
 def _run_chunked(
-    chunk: int, session: Any, interface: GraphInterface, feeds: Feeds, reference: TorchReference, tolerance: Tolerance
+    chunk: int, run: GraphRun, interface: GraphInterface, feeds: Feeds, reference: TorchReference, tolerance: Tolerance
 ) -> CaseComparison:
     """Feed the sequence `chunk` steps at a time through the one chunked runner, state carried between calls."""
     x = feeds[interface.data_input.name]
@@ -272,7 +275,7 @@ def _run_chunked(
     label = f"chunks of {chunk}, B={batch} T={steps}"
     output_names = [o.name for o in interface.outputs]
     try:
-        actual = run_in_chunks(lambda f: session.run(output_names, f), interface, feeds, chunk)
+        actual = run_in_chunks(lambda f: run(output_names, f), interface, feeds, chunk)
     except Exception as exc:
         return CaseComparison(label, batch, steps, error=first_line(exc, 400, last=True, with_type=True))
     expected = reference(feeds)

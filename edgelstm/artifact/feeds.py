@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from edgelstm.artifact.interface import GraphInterface, TensorSpec
+from edgelstm.artifact.layout import caller_shape
 from edgelstm.errors import InputShapeError
 from edgelstm.state import StateSpec
 
@@ -14,11 +15,12 @@ from edgelstm.state import StateSpec
 def data_shape(interface: GraphInterface, batch: int, steps: int | None = None) -> list[int]:
     """The data input's shape for one call: `batch`, `steps` on the time/chunk axis (default: a foreign graph's
     confirmed chunk plus its context), fixed axes as declared, any other unnamed axis 1. A frames-first graph
-    takes `batch` frames (its batch is 1: callers that feed rows as streams give it one row per call)."""
+    takes `batch` frames (its batch is 1: callers that feed rows as streams give it one row per call). Batch-first,
+    as callers hold data, whatever the graph's layout (edgelstm.artifact.layout turns it at the call)."""
     if steps is None:
         steps = (interface.chunk or 1) + interface.context
     sizes = {"batch": batch, "frames": batch, "time": steps, "chunk": steps}  # frames-first: one frame per row
-    return [d if isinstance(d, int) else sizes.get(d, 1) for d in interface.data_input.shape]
+    return [d if isinstance(d, int) else sizes.get(d, 1) for d in caller_shape(interface, interface.data_input)]
 
 
 def data_for_graph(interface: GraphInterface, x: np.ndarray) -> np.ndarray:
@@ -40,7 +42,8 @@ def sequence_feeds(
     """Inputs for one call of a graph on `x`: lengths (full when not given), initial states (the "batch" axis, at
     whatever position the state has it, sized from x's batch) and the graph's fixed constants.
     `state_values(spec, shape)`: what a state starts from instead of its initial value (export verification
-    starts from random states, to prove every state input is wired)."""
+    starts from random states, to prove every state input is wired). `x` is batch-first, and so are the feeds: a
+    graph of another layout is fed through edgelstm.artifact.layout."""
     names = [t.name for t in interface.inputs]
     feeds: dict[str, np.ndarray] = {interface.data_input.name: x}
     if "lengths" in names:

@@ -111,6 +111,11 @@ class TensorSpec:
         return cls(**data)
 
 
+def _is_batch_first(layout: str) -> bool:
+    """`omit_if` for the layout: batch-first (every graph before issue 21's time-major one) is not written."""
+    return layout == "batch_first"
+
+
 @dataclass(frozen=True)
 class GraphInterface:
     """Everything an app needs to call a graph: inputs, outputs, the state it must carry and the constants it takes.
@@ -120,7 +125,10 @@ class GraphInterface:
     `context`: samples of the previous chunk each call sees before its own (silero-vad 5+ takes 64 at 16 kHz:
     its data input is context + chunk long), zeros before the first chunk.
     `normalization`: the graph standardises its data input itself (it takes raw features); None: it takes what the
-    model took. All four are written only when set, so the metadata of graphs without them keeps its bytes.
+    model took. `layout`: "time_major" when the data input and the per-step outputs have time on axis 0 and batch on
+    axis 1 (issue 21's slim streaming graph: no Transpose per call); callers still hold data batch-first and go
+    through `edgelstm.artifact.layout`. All five are written only when set, so the metadata of graphs without them
+    keeps its bytes.
     """
 
     form: Form
@@ -135,6 +143,7 @@ class GraphInterface:
     normalization: InputNormalization | None = field(
         default=None, metadata=json_meta(name="input_normalization", omit_if=is_none)
     )
+    layout: Literal["batch_first", "time_major"] = field(default="batch_first", metadata=json_meta(omit_if=_is_batch_first))
 
     @property
     def data_input(self) -> TensorSpec:
@@ -168,6 +177,9 @@ class GraphInterface:
         context = data.get("context", 0)
         if not isinstance(context, int) or isinstance(context, bool) or context < 0:
             raise ConfigError(f"interface context must be a non-negative integer, got {context!r}")
+        layout = data.get("layout", "batch_first")  # absent: every graph written before issue 21's time-major one
+        if layout not in ("batch_first", "time_major"):
+            raise ConfigError(f"interface layout must be batch_first or time_major, got {layout!r}")
         return cls(
             form=data["form"],
             impl=data["impl"],
@@ -180,4 +192,5 @@ class GraphInterface:
             normalization=None
             if data.get("input_normalization") is None
             else InputNormalization.from_dict(data["input_normalization"]),
+            layout=layout,
         )

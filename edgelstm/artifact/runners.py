@@ -12,6 +12,8 @@ import onnx
 from onnx.external_data_helper import uses_external_data
 
 from edgelstm.artifact.file import ArtifactInfo, open_artifact, stores_tensors
+from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.artifact.session import SessionSettings, session_from_onnx, write_optimized
 from edgelstm.artifact.walk import graphs
@@ -27,15 +29,24 @@ class NotApplicable(EdgelstmError):
 class Runner:
     """Runs one artifact on one provider; records the providers actually used."""
 
-    def __init__(self, provider: str, providers_used: list[str], session: Any, ignores_sequence_lens: bool = False):
+    def __init__(
+        self,
+        provider: str,
+        providers_used: list[str],
+        session: Any,
+        ignores_sequence_lens: bool = False,
+        interface: GraphInterface | None = None,
+    ):
         self.provider = provider
         self.providers_used = providers_used
         self._session = session
         self.ignores_sequence_lens = ignores_sequence_lens
+        # feeds and outputs batch-first whatever the graph's layout (a time-major streaming graph: issue 21)
+        self._run = session.run if interface is None else run_batch_first(interface, session.run)
 
     def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Run the session and return its outputs as numpy arrays."""
-        return [np.asarray(v) for v in self._session.run(output_names, feeds)]
+        """Run the session on batch-first feeds and return its outputs as batch-first numpy arrays."""
+        return [np.asarray(v) for v in self._run(output_names, feeds)]
 
 
 def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: int = 1) -> Runner:
@@ -51,7 +62,7 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
     if provider in ("cpu", "cuda"):
         settings = SessionSettings(provider=provider, intra_op_threads=threads)
         session = session_from_onnx(artifact.path, settings, artifact.model)
-        return Runner(provider, list(session.get_providers()), session)
+        return Runner(provider, list(session.get_providers()), session, interface=artifact.interface)
     if provider == "mobile":
         # A mobile (minimal) build cannot re-optimise: the ORT file carries the optimised graph.
         settings = SessionSettings(provider="cpu", intra_op_threads=1, graph_optimization="disable")
@@ -60,7 +71,7 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
             session = session_from_onnx(ort_path, settings)
         except Exception as exc:  # ORT raises its own types; the finding is that ORT Mobile cannot load this file
             raise OrtFormatError(f"ORT Mobile cannot load it: {first_line(exc, 200, last=True)}") from None
-        return Runner(provider, [*session.get_providers(), "ORT format"], session)
+        return Runner(provider, [*session.get_providers(), "ORT format"], session, interface=artifact.interface)
     if provider == "reference":
         if artifact.format == "ort":
             raise NotApplicable("not applicable: onnx.reference reads ONNX files, not ORT format")
@@ -70,7 +81,9 @@ def open_runner(artifact: ArtifactInfo, provider: str, workdir: Path, threads: i
         from onnx.reference import ReferenceEvaluator  # optional: loads every op's reference kernel; reference runs only
 
         evaluator = ReferenceEvaluator(_reference_input(artifact))
-        return Runner(provider, ["onnx.reference.ReferenceEvaluator"], evaluator, artifact.fused_rnn_with_lengths)
+        return Runner(
+            provider, ["onnx.reference.ReferenceEvaluator"], evaluator, artifact.fused_rnn_with_lengths, artifact.interface
+        )
     raise EdgelstmError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
 
 

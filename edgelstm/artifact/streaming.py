@@ -36,6 +36,7 @@ from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import graph_feeds, to_caller
 from edgelstm.artifact.session import STREAMING_SESSION, SessionSettings, ort_binding, session_from_onnx
 from edgelstm.errors import InputShapeError, NotStreamableError, first_line
 
@@ -46,9 +47,9 @@ __all__ = ["StreamingSession"]
 class _ShapeBinding:
     """Everything bound for one data shape: the chunk buffer and two bindings, one per direction of the swap."""
 
-    data: np.ndarray  # [batch, context + chunk, ...]; the bindings read it in place
+    data: np.ndarray  # [batch, context + chunk, ...] (a view of the graph-layout buffer the bindings read in place)
     bindings: tuple[Any, Any]  # [0]: states A -> B, [1]: states B -> A
-    outputs: dict[str, np.ndarray]  # non-state outputs, written in place by both bindings
+    outputs: dict[str, np.ndarray]  # non-state outputs, batch-first views of the buffers both bindings write
     views: Mapping[str, np.ndarray]  # read-only views of `outputs`, what step(copy=False) returns every call
 
 
@@ -195,32 +196,38 @@ class StreamingSession:
         """Buffers and two bindings for a new data shape. The non-state output shapes come from one probe run
         at this shape on zeros (the states are not touched)."""
         interface = self.interface
-        data = np.zeros(shape, np.dtype(interface.data_input.dtype))
-        feeds = sequence_feeds(interface, data, None, self.where)
+        name = interface.data_input.name
+        # The buffers are in the graph's layout (time-major for the slim streaming graph); the session copies the
+        # chunk into, and reads the outputs out of, batch-first views of them (edgelstm.artifact.layout).
+        feeds = sequence_feeds(interface, np.zeros(shape, np.dtype(interface.data_input.dtype)), None, self.where)
+        feeds = graph_feeds(interface, feeds)
+        data = feeds[name]
         try:
             probe = self._session.run(self.output_names, feeds)
         except self._run_errors as exc:  # the graph rejects this shape: a user's input, not a bug
             raise InputShapeError(f"{self.where}: the graph does not run on {list(shape)}: {first_line(exc, last=True)}") from exc
-        outputs = {name: np.empty_like(value) for name, value in zip(self.output_names, probe, strict=True)}
+        buffers = {output: np.empty_like(value) for output, value in zip(self.output_names, probe, strict=True)}
+        outputs = {output: to_caller(interface, output, buffer) for output, buffer in buffers.items()}
         value = self._ort.OrtValue.ortvalue_from_numpy
-        fixed = {interface.data_input.name: value(data), **self._constants}
+        fixed = {name: value(data), **self._constants}
         if "lengths" in feeds:  # a graph that takes lengths: every row of a chunk is full
             fixed["lengths"] = value(feeds["lengths"])
         bindings = []
         for reads in (0, 1):
             binding = self._session.io_binding()
-            for name, ort_value in fixed.items():
-                binding.bind_ortvalue_input(name, ort_value)
+            for fed, ort_value in fixed.items():
+                binding.bind_ortvalue_input(fed, ort_value)
             for spec in interface.states:
                 pair = self._state_values[spec.input_name]
                 binding.bind_ortvalue_input(spec.input_name, pair[reads])
                 binding.bind_ortvalue_output(spec.output_name, pair[1 - reads])
-            for name, buffer in outputs.items():
-                binding.bind_ortvalue_output(name, value(buffer))
+            for output, buffer in buffers.items():
+                binding.bind_ortvalue_output(output, value(buffer))
             bindings.append(binding)
         self.bindings_made += 2
         # The OrtValues wrapping `data` and `outputs` are kept alive by the bindings; the arrays by this record.
-        return _ShapeBinding(data, (bindings[0], bindings[1]), outputs, MappingProxyType(_read_only_views(outputs)))
+        views = MappingProxyType(_read_only_views(outputs))
+        return _ShapeBinding(to_caller(interface, name, data), (bindings[0], bindings[1]), outputs, views)
 
 
 def _read_only_views(buffers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.checkpoint import save_checkpoint
@@ -34,9 +35,9 @@ def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 def _one_call(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
     info = open_artifact(path)
-    session = session_from_onnx(path)
+    run = run_batch_first(info.interface, session_from_onnx(path).run)  # the slim graph is time-major
     names = [o.name for o in info.interface.outputs]
-    return dict(zip(names, session.run(names, sequence_feeds(info.interface, x, None, "test")), strict=True))
+    return dict(zip(names, run(names, sequence_feeds(info.interface, x, None, "test")), strict=True))
 
 
 def _stream(helper: StreamingSession, x: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
