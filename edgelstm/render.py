@@ -52,7 +52,10 @@ def print_summary(summary: ModelSummary) -> None:
     console.print(overview)
     titles = (
         (summary.states, "recurrent state (sequence form outputs; inputs with --state-inputs)"),
-        (summary.streaming_states, "streaming form state (one pair per layer, fed back every call)"),
+        (
+            summary.streaming_states,
+            "streaming form state (one pair per layer, fed back every call; data and per-step outputs time-major)",
+        ),
     )
     for states, title in titles:
         if not states:

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _artifacts(root: Path, cell: str, features: int) -> dict[str, Path]:
-    """The slim and the stacked streaming graph of one random-weight model."""
+    """The slim streaming graph (time-major), the same graph batch-first (what the slim form was before its data
+    went time-major), and the stacked streaming graph of one random-weight model."""
     import torch
 
     from edgelstm.artifact.export_config import ExportConfig
@@ -87,7 +88,40 @@ def _artifacts(root: Path, cell: str, features: int) -> dict[str, Path]:
     save_checkpoint(SequenceModel(config).eval(), root / cell / "ckpt")
     loaded = load_model(str(root / cell / "ckpt"))
     slim = export_model(loaded, root / cell / "slim", ExportConfig(form="streaming")).path
-    return {"new": slim, "old": write_stacked_streaming(loaded, root / cell / "old.onnx")}
+    old = write_stacked_streaming(loaded, root / cell / "old.onnx")
+    return {"new": slim, "batch_first": _batch_first_copy(slim, root / cell / "batch_first.onnx"), "old": old}
+
+
+def _batch_first_copy(path: Path, target: Path) -> Path:
+    """A copy of a time-major slim graph with a Transpose at its data input and one at its output and batch-first
+    metadata: the slim graph as it was before its data went time-major (edited here for this measurement only)."""
+    import json
+
+    import onnx
+    from onnx import helper
+
+    from edgelstm.artifact.metadata import KEY_PREFIX
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    data, out = graph.input[0].name, "output"
+    for node in graph.node:
+        node.input[:] = [f"{data}_tm" if i == data else i for i in node.input]
+        node.output[:] = [f"{out}_tm" if o == out else o for o in node.output]
+    graph.node.insert(0, helper.make_node("Transpose", [data], [f"{data}_tm"], perm=[1, 0, 2]))
+    graph.node.append(helper.make_node("Transpose", [f"{out}_tm"], [out], perm=[1, 0, 2]))
+    for value in (graph.input[0], next(o for o in graph.output if o.name == out)):
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_param, dims[1].dim_param = dims[1].dim_param, dims[0].dim_param
+    for prop in model.metadata_props:
+        if prop.key == KEY_PREFIX + "interface":
+            interface = json.loads(prop.value)
+            interface.pop("layout")
+            for spec in interface["inputs"][:1] + interface["outputs"][:1]:
+                spec["shape"][0], spec["shape"][1] = spec["shape"][1], spec["shape"][0]
+            prop.value = json.dumps(interface, sort_keys=True)
+    onnx.save(model, str(target))
+    return target
 
 
 def _describe(settings: object) -> str:
@@ -141,6 +175,7 @@ def settings_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: in
 def per_step_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: int, steps: int) -> None:
     from edgelstm.artifact.feeds import sequence_feeds
     from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.layout import graph_feeds
     from edgelstm.artifact.session import STREAMING_SESSION, SessionSettings, session_from_onnx
     from edgelstm.bench.floor import FloorSessions
     from edgelstm.timing import time_batches
@@ -154,9 +189,10 @@ def per_step_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: in
         info = open_artifact(new)
         x = np.random.default_rng(0).standard_normal((1, steps, features)).astype(np.float32)
         whole = session_from_onnx(new, SessionSettings())
-        feeds = sequence_feeds(info.interface, x, None, str(new))
+        feeds = graph_feeds(info.interface, sequence_feeds(info.interface, x, None, str(new)))  # time-major
         one_piece = np.ascontiguousarray(x[:, :1])
-        floor = FloorSessions.open(info.interface).calls(one_piece, sequence_feeds(info.interface, one_piece, None, "floor"))[1]
+        floor_feeds = graph_feeds(info.interface, sequence_feeds(info.interface, one_piece, None, "floor"))
+        floor = FloorSessions.open(info.interface).calls(one_piece, floor_feeds)[1]
         rows = [("one call (feed dict)", steps, lambda s=whole, f=feeds: s.run(None, f))]
         for chunk in (1, 16):
             rows += [
@@ -165,9 +201,14 @@ def per_step_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: in
                     chunk,
                     _stepper(old, old_settings, chunk, features),
                 ),
-                ("new layout, STREAMING_SESSION", chunk, _stepper(new, STREAMING_SESSION, chunk, features)),
                 (
-                    "new layout, STREAMING_SESSION, step(copy=False)",
+                    "slim batch-first (before: Transposes in and out), STREAMING_SESSION",
+                    chunk,
+                    _stepper(artifacts[cell]["batch_first"], STREAMING_SESSION, chunk, features),
+                ),
+                ("new layout (slim time-major), STREAMING_SESSION", chunk, _stepper(new, STREAMING_SESSION, chunk, features)),
+                (
+                    "new layout (slim time-major), STREAMING_SESSION, step(copy=False)",
                     chunk,
                     _stepper(new, STREAMING_SESSION, chunk, features, copy=False),
                 ),
@@ -184,6 +225,7 @@ def per_step_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: in
 def parity_table(artifacts: dict[str, dict[str, Path]]) -> None:
     from edgelstm.artifact.feeds import sequence_feeds
     from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.layout import run_batch_first
     from edgelstm.artifact.session import session_from_onnx
     from edgelstm.artifact.streaming import StreamingSession
 
@@ -192,10 +234,11 @@ def parity_table(artifacts: dict[str, dict[str, Path]]) -> None:
     print("|---|---|---:|---:|")
     for label, cell, features in MODELS:
         x = np.random.default_rng(3).standard_normal((2, PARITY_STEPS, features)).astype(np.float32)
-        for layout in ("old", "new"):
+        for layout in ("old", "batch_first", "new"):
             path = artifacts[cell][layout]
             info = open_artifact(path)
-            whole = session_from_onnx(path).run(["output"], sequence_feeds(info.interface, x, None, str(path)))[0]
+            run = run_batch_first(info.interface, session_from_onnx(path).run)
+            whole = run(["output"], sequence_feeds(info.interface, x, None, str(path)))[0]
             for chunk in (1, 7):
                 stream = StreamingSession.open(info, batch=2)
                 pieces = [stream.step(x[:, start : start + chunk])["output"] for start in range(0, PARITY_STEPS, chunk)]
@@ -216,15 +259,18 @@ def breakdown_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: i
     print("|---|---|---:|---:|---:|")
     for label, cell, _ in MODELS:
         new, old = artifacts[cell]["new"], artifacts[cell]["old"]
-        slim = onnx.load(str(new))
-        time_major_in = _without_transposes(slim, output=False)
+        slim, batch_first = onnx.load(str(new)), onnx.load(str(artifacts[cell]["batch_first"]))
         variants = [
             ("pass-through (floor)", passthrough_graph(open_artifact(new).interface), STREAMING_SESSION),
             ("old layout", onnx.load(str(old)), STREAMING_SESSION),
-            ("slim layout", slim, STREAMING_SESSION),
-            ("slim, time-major data in", time_major_in, STREAMING_SESSION),
-            ("slim, time-major data in and out", _without_transposes(time_major_in, output=True), STREAMING_SESSION),
-            ("slim layout, ORT's default memory pattern and arena", slim, SessionSettings()),
+            ("slim, batch-first data in and out (Transposes)", batch_first, STREAMING_SESSION),
+            ("slim, time-major data in and out (export's)", slim, STREAMING_SESSION),
+            (
+                "slim, time-major, last Squeeze left out (output [chunk, 1, batch, C])",
+                _without_last_squeeze(slim),
+                STREAMING_SESSION,
+            ),
+            ("slim, time-major, ORT's default memory pattern and arena", slim, SessionSettings()),
         ]
         bound = [_bare_binding(session_from_onnx(g.SerializeToString(), settings)) for _, g, settings in variants]
         timings = time_batches([lambda s=s, b=b: s.run_with_iobinding(b) for s, b, _ in bound], rounds, calls)
@@ -232,25 +278,22 @@ def breakdown_table(artifacts: dict[str, dict[str, Path]], rounds: int, calls: i
             print(f"| {label} | {name} | {len(graph.graph.node)} | {t.cpu_us:.2f} | {t.wall_us:.2f} |")
 
 
-def _without_transposes(model, output: bool):  # type: ignore[no-untyped-def]
-    """A copy of a slim graph with its data-input Transpose (or its output Transpose) removed and that value declared
-    time-major: what a time-major interface would run (edgelstm's own graph, edited here for this measurement only)."""
+def _without_last_squeeze(model):  # type: ignore[no-untyped-def]
+    """A copy of a time-major slim graph whose head reads the top layer's [chunk, 1, batch, H] output as it is (no
+    Squeeze of the direction axis), so its output is [chunk, 1, batch, C]: what one node fewer would save, measured
+    only (an output with the direction axis in it is not a layout edgelstm writes)."""
     import onnx
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph
-    node = [n for n in graph.node if n.op_type == "Transpose"][-1 if output else 0]
+    node = [n for n in graph.node if n.op_type == "Squeeze"][-1]
     source, target = node.input[0], node.output[0]
     graph.node.remove(node)
     for other in graph.node:
         other.input[:] = [source if i == target else i for i in other.input]
-    if not output:  # the data input is read time-major: [chunk, batch, F]
-        dims = graph.input[0].type.tensor_type.shape.dim
-        dims[0].dim_param, dims[1].dim_param = "chunk", "batch"
-    else:  # the output is written time-major: [chunk, batch, C]
-        dims = graph.output[0].type.tensor_type.shape.dim
-        dims[0].dim_param, dims[1].dim_param = "chunk", "batch"
+    output = graph.output[0].type.tensor_type.shape
+    output.dim.insert(1, onnx.TensorShapeProto.Dimension(dim_value=1))
     return copy
 
 

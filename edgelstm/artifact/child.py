@@ -26,6 +26,7 @@ import onnx
 
 from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_interface
 from edgelstm.artifact.file import generic_interface
+from edgelstm.artifact.layout import graph_feeds
 from edgelstm.artifact.metadata import load_onnx_file, metadata_of
 from edgelstm.errors import LoadError, ort_message
 
@@ -127,7 +128,7 @@ def default_feeds(path: Path, model: onnx.ModelProto | None = None) -> dict[str,
         interface = zero_state_interface(generic_interface(model).inputs)
     dims = data_shape(interface, PROBE_BATCH, None if interface.chunk else PROBE_STEPS)
     x = np.zeros(dims, np.dtype(interface.data_input.dtype))
-    return sequence_feeds(interface, x, None, f"{path}: crash probe")
+    return graph_feeds(interface, sequence_feeds(interface, x, None, f"{path}: crash probe"))  # as the graph takes them
 
 
 _COLD_START = """

@@ -16,6 +16,7 @@ import onnx
 
 from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo
+from edgelstm.artifact.layout import graph_feeds
 from edgelstm.artifact.metadata import load_onnx_file
 from edgelstm.bench.ceiling import CeilingSpec, gemm_rows, measure_ceilings
 from edgelstm.bench.graph_scope import SMALL
@@ -88,6 +89,6 @@ def _count(model: onnx.ModelProto, info: ArtifactInfo, batch: int, steps: int) -
     values (lengths, a foreign graph's constants), which decide trip counts and branches."""
     spec = info.interface.data_input
     x = np.zeros(data_shape(info.interface, batch, steps), np.int64 if spec.dtype == "int64" else np.float32)
-    feeds = sequence_feeds(info.interface, x, None, str(Path(info.path).name))
+    feeds = graph_feeds(info.interface, sequence_feeds(info.interface, x, None, str(Path(info.path).name)))  # its layout
     values = {k: v for k, v in feeds.items() if v.dtype.kind in "iub" and v.size <= SMALL and k != spec.name}
     return count_macs(model, {k: v.shape for k, v in feeds.items()}, batch, steps, values)

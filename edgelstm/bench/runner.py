@@ -23,6 +23,7 @@ from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.layout import caller_shape, graph_feeds
 from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata
 from edgelstm.artifact.session import EXECUTION_MODES, STREAMING_SESSION, SessionSettings, session_from_onnx
 from edgelstm.artifact.walk import graphs
@@ -198,7 +199,7 @@ def _fixed_batch(info: ArtifactInfo) -> int | None:
     """The one batch a graph takes (frames-first graphs: 1), or None."""
     if info.interface.fixed_batch is not None:  # frames-first: axis 0 is frames, the batch is 1
         return info.interface.fixed_batch
-    shape = info.interface.data_input.shape
+    shape = caller_shape(info.interface, info.interface.data_input)
     if "batch" in shape or info.interface.impl in ("foreign", "unknown"):
         return None
     # edgelstm's own graph with no named batch axis: its first axis is the batch, fixed at export
@@ -210,12 +211,19 @@ def _steps_for(info: ArtifactInfo, steps: tuple[int, ...]) -> tuple[int, ...]:
     interface = info.interface
     if interface.chunk is not None:  # a foreign graph confirmed at one chunk length: one call = one chunk
         return (interface.chunk + interface.context,)
-    fixed = interface.data_input.shape[1] if len(interface.data_input.shape) > 1 else None
+    shape = caller_shape(interface, interface.data_input)  # batch-first, whatever the graph's layout
+    fixed = shape[1] if len(shape) > 1 else None
     return (fixed,) if isinstance(fixed, int) else steps
 
 
 def _feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random data (token ids 0/1 for int64 inputs) at this batch and length; the rest from the one feed builder."""
+    """`_caller_feeds` in the graph's own layout (edgelstm.artifact.layout), ready to time: nothing is turned per call."""
+    return graph_feeds(info.interface, _caller_feeds(info, batch, steps, rng))
+
+
+def _caller_feeds(info: ArtifactInfo, batch: int, steps: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random data (token ids 0/1 for int64 inputs) at this batch and length; the rest from the one feed builder.
+    Batch-first."""
     spec = info.interface.data_input
     dims = data_shape(info.interface, batch, steps)
     if spec.dtype == "int64":
@@ -399,13 +407,13 @@ def _streaming_costs(info: ArtifactInfo, config: BenchConfig, rng: np.random.Gen
     confirmed = interface.chunk is not None  # one call = one chunk of that length (plus context): no baseline
     chunks = (interface.chunk,) if interface.chunk is not None else config.streaming_chunks
     steps = _steps_for(info, (max(config.steps),))[0]
-    feeds = _feeds(info, 1, steps, rng)
-    x = feeds[interface.data_input.name]
+    caller = _caller_feeds(info, 1, steps, rng)
+    x, feeds = caller[interface.data_input.name], graph_feeds(interface, caller)
     workloads: list[tuple[int, str, Call]] = []
     for chunk in chunks:
         call_data = np.ascontiguousarray(x[:, : context + chunk])  # a plain run feeds the context itself
         new_steps = np.ascontiguousarray(call_data[:, context:])  # StreamingSession puts the context in front
-        chunk_feeds = sequence_feeds(interface, call_data, None, str(info.path))
+        chunk_feeds = graph_feeds(interface, sequence_feeds(interface, call_data, None, str(info.path)))
         plain, helped = fed_back_run(session, interface, chunk_feeds), stepped(streamed, interface, new_steps, str(info.path))
         floor_plain, floor_helped = floor.calls(new_steps, chunk_feeds)
         workloads += [(chunk, "run", plain), (chunk, "helper", helped), (chunk, "run floor", floor_plain)]

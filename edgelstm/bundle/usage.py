@@ -23,8 +23,14 @@ def streaming_usage(interface: Any) -> str | None:
         per_layer = (
             "one state pair per layer, " if any(s.name[:1] in "hc" and s.name[1:].isdigit() for s in interface.states) else ""
         )
+        data = (  # the layout the interface declares (issue 21: the slim streaming graph is time-major)
+            "x [chunk, batch, features] and output [chunk, batch, ...], time-major (at batch 1 the same memory as "
+            "[1, chunk, features])"
+            if interface.layout == "time_major"
+            else "x [batch, chunk, features]"
+        )
         return (
-            f"call with x [batch, chunk, features] and every *_in state ({per_layer}initial values above); feed each "
+            f"call with {data} and every *_in state ({per_layer}initial values above); feed each "
             f"*_out back as the matching *_in on the next call: {pairs}"
         )
     data = interface.data_input
@@ -98,6 +104,13 @@ def streaming_notes(interface: Any, model_file: str, policy: StreamingPolicy | N
             "",
             f"- session settings for one chunk per call: {n.policy.describe()}",
             f"- data: `{n.data.name}` {n.data.listed}, {n.data.dtype}; CHUNK = {n.chunk_text}",
+            *(
+                "- layout: time-major (the step axis first in the data and the per-step outputs, as the graph's "
+                "recurrent nodes read and write them); at batch 1 the same memory as batch-first: copy each chunk's "
+                "samples in as they come"
+                for _ in [interface.layout]
+                if interface.layout == "time_major"
+            ),
             *(
                 f"- context: each call sees the last CONTEXT = {n.context} steps of the previous call's data first "
                 "(zeros before the first call)"

@@ -23,6 +23,7 @@ import torch
 
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
+from edgelstm.artifact.layout import graph_feeds, run_batch_first
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
 from edgelstm.errors import ConfigError
@@ -227,11 +228,12 @@ def _score(info: ArtifactInfo, session: Any, data: SequenceData) -> TaskMetric:
     interface = info.interface
     head = info.metadata.model_config.head if info.metadata and info.metadata.model_config else None
     accumulator: MetricAccumulator | None = None
+    run = run_batch_first(interface, session.run)  # batch-first data, whatever the graph's layout
     for start in range(0, data.count, 256):
         rows = slice(start, start + 256)
         lengths = None if data.lengths is None else data.lengths[rows]
         output = torch.from_numpy(
-            session.run([interface.outputs[0].name], sequence_feeds(interface, data.x[rows], lengths, data.source))[0]
+            run([interface.outputs[0].name], sequence_feeds(interface, data.x[rows], lengths, data.source))[0]
         )
         if accumulator is None:
             accumulator = MetricAccumulator(task_kind(head.kind if head else "classify", output.shape[-1]))
@@ -248,7 +250,8 @@ def _latencies(infos: list[ArtifactInfo], sessions: list, data: SequenceData, ro
     x = data.x[:1]
     lengths = None if data.lengths is None else data.lengths[:1]
     calls = [
-        (session, sequence_feeds(info.interface, x, lengths, data.source)) for info, session in zip(infos, sessions, strict=True)
+        (session, graph_feeds(info.interface, sequence_feeds(info.interface, x, lengths, data.source)))
+        for info, session in zip(infos, sessions, strict=True)
     ]
     timings = time_interleaved([partial(session.run, None, feeds) for session, feeds in calls], TimerSettings(rounds=rounds))
     return [(t.p50_ms, t.p90_ms) for t in timings]

@@ -20,9 +20,10 @@ import numpy as np
 
 from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.artifact.metadata import load_onnx_file
+from edgelstm.artifact.layout import run_batch_first
+from edgelstm.artifact.metadata import load_onnx_file, metadata_of
 from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
-from edgelstm.errors import InputShapeError, LoadError, UserCodeError, first_line
+from edgelstm.errors import ConfigError, InputShapeError, LoadError, UserCodeError, first_line
 from edgelstm.export.verify import module_reference, native_reference
 from edgelstm.files import file_sha256
 from edgelstm.loading import LoadedModel
@@ -110,11 +111,19 @@ class OnnxReference(_FileReference):
     """An ONNX graph as the reference: ORT CPU, fp32, one intra-op thread, the same chunking as the candidate."""
 
     def __init__(self, path: Path, chunk_steps: int = 8192) -> None:
-        load_onnx_file(Path(path))  # an empty, undecodable or unloadable file refused in its own words, before ORT
+        model = load_onnx_file(Path(path))  # an empty, undecodable or unloadable file refused in its own words, before ORT
         super().__init__(path, chunk_steps)
         self.providers = ["CPUExecutionProvider"]
         with handed_over(self.path):  # a reference file is always the user's: ORT refusing it is an expected failure
-            self._session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
+            session = session_from_onnx(self.path, SessionSettings(provider="cpu", intra_op_threads=1))
+        self._session = session
+        # Feeds and outputs are batch-first; a reference edgelstm wrote time-major (a slim streaming graph) is fed
+        # through the layout adapter, by its own interface (any other file is taken as batch-first).
+        try:
+            own = metadata_of(model, self.path).interface
+        except (LoadError, ConfigError):
+            own = None
+        self._run = session.run if own is None else run_batch_first(own, session.run)
 
     @property
     def runtime(self) -> str:
@@ -129,7 +138,7 @@ class OnnxReference(_FileReference):
     def run_once(self, interface: GraphInterface, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One call of the reference graph on `feeds` (its own inputs picked out), every output."""
         with handed_over(self.path):
-            return [np.asarray(v) for v in self._session.run([o.name for o in interface.outputs], feeds)]
+            return [np.asarray(v) for v in self._run([o.name for o in interface.outputs], feeds)]
 
 
 class TorchScriptReference(_FileReference):

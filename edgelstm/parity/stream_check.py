@@ -22,6 +22,7 @@ from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo, open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import caller_shape, graph_feeds
 from edgelstm.artifact.runners import NotApplicable, OrtFormatError, open_runner
 from edgelstm.artifact.session import ProviderError
 from edgelstm.errors import ConfigError, InputShapeError, first_line
@@ -93,7 +94,8 @@ def run_stream_check(
 def _row_groups(interface: GraphInterface, rows: int) -> list[slice]:
     """Rows run as one batch when the graph takes any batch; a graph whose data input has a fixed batch (1, in
     practice) gets the rows in groups of that size, each group streamed from its own initial state."""
-    batch = interface.data_input.shape[0] if interface.data_input.shape else "batch"
+    shape = caller_shape(interface, interface.data_input)
+    batch = shape[0] if shape else "batch"
     size = batch if isinstance(batch, int) and batch >= 1 else rows
     return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
@@ -104,7 +106,8 @@ def _crash_reason(info: ArtifactInfo, feeds: dict[str, np.ndarray], chunk: int, 
         return None
 
     data = info.interface.data_input.name
-    first = {**feeds, data: feeds[data][:, : chunk + info.interface.context]}
+    # the child runs the graph as it is: the feeds in its layout
+    first = graph_feeds(info.interface, {**feeds, data: feeds[data][:, : chunk + info.interface.context]})
     path = workdir / "first_chunk.npz"
     np.savez(path, **first)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
     return crash_reason(info.path, feeds=path, sha256=info.sha256, model=info.model)
