@@ -7,15 +7,18 @@ from collections.abc import Callable
 import numpy as np
 
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import caller_shape
 
 
 def batch_axis_of(interface: GraphInterface, name: str) -> int:
     """The axis of tensor `name` (an input or output) that follows the batch: where its shape says "batch"; in a
     fixed-batch graph, whose shapes are all numbers, a layered state ([layers*directions, batch, size]: its `rows`
-    name axis 0) has it on axis 1. Everything else is batch-first."""
+    name axis 0) has it on axis 1. Everything else is batch-first. As callers hold the tensor: a time-major graph's
+    data and per-step outputs are batch-first here too (edgelstm.artifact.layout)."""
     for spec in (*interface.inputs, *interface.outputs):
-        if spec.name == name and "batch" in spec.shape:
-            return spec.shape.index("batch")
+        shape = caller_shape(interface, spec)
+        if spec.name == name and "batch" in shape:
+            return shape.index("batch")
     for state in interface.states:
         if name in (state.input_name, state.output_name):
             return state.shape.index("batch") if "batch" in state.shape else int(bool(state.rows))
@@ -25,8 +28,8 @@ def batch_axis_of(interface: GraphInterface, name: str) -> int:
 def fixed_batch(interface: GraphInterface) -> int | None:
     """The one batch size a graph takes: its data input's batch axis (found as for every tensor) when that is a number."""
     data = interface.inputs[0]
-    axis = batch_axis_of(interface, data.name)
-    size = data.shape[axis] if len(data.shape) > axis else None
+    axis, shape = batch_axis_of(interface, data.name), caller_shape(interface, data)
+    size = shape[axis] if len(shape) > axis else None
     return size if isinstance(size, int) else None
 
 

@@ -12,6 +12,7 @@ from edgelstm.artifact.chunks import can_stream, run_in_chunks
 from edgelstm.artifact.feeds import data_for_graph, sequence_feeds
 from edgelstm.artifact.file import ArtifactInfo
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import caller_shape
 from edgelstm.artifact.runners import NotApplicable, OrtFormatError, Runner, open_runner
 from edgelstm.artifact.session import ProviderError
 from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
@@ -108,7 +109,7 @@ class CandidateCheck:
     @property
     def fixed_steps(self) -> int | None:
         """An unrolled graph's one sequence length (its time axis is a number, not a symbol)."""
-        shape = self.interface.inputs[0].shape
+        shape = caller_shape(self.interface, self.interface.inputs[0])  # batch-first, as the feeds hold it
         return shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else None
 
     @property
@@ -276,11 +277,17 @@ class CandidateCheck:
         elif y is not None and y.size == cand.size:
             self.result.tasks += regression_checks(name, cand, ref, y, spec, unit, self.config.seed, strict)
 
+    @property
+    def _per_step_output(self) -> bool:
+        """The first output has a step axis (on axis 1 as callers hold it, whatever the graph's layout)."""
+        shape = caller_shape(self.interface, self.interface.outputs[0])
+        return len(shape) >= 3 and shape[1] in ("time", "chunk")
+
     def _rows(self, output: np.ndarray, case: InputCase) -> np.ndarray:
         """One prediction per sequence (pooled heads) or per valid step (per-step heads)."""
         config = self.truth.loaded.config
         pooled = config is None or config.head.is_pooled
-        per_step_output = len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk")
+        per_step_output = self._per_step_output
         lengths = case.lengths if case.lengths is not None else np.full(case.batch, case.steps)
         if per_step_output and pooled:  # streaming pooled head: the prediction after the last valid step
             return output[np.arange(case.batch), lengths - 1]
@@ -309,7 +316,7 @@ class CandidateCheck:
         count = max(2, min(self.config.time_points, self.config.profile_step_budget // max(steps, 1)))
         points = sorted({int(p) for p in np.linspace(1, steps, min(count, steps))})
         try:
-            if len(self.interface.outputs[0].shape) >= 3 and self.interface.outputs[0].shape[1] in ("time", "chunk"):
+            if self._per_step_output:
                 feeds = self._feeds(x, None)
                 per_step = self._run(runner, self.output_names[:1], feeds)[0]
                 per_step_ref = self._reference(feeds)[0]

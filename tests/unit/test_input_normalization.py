@@ -11,6 +11,7 @@ import torch
 
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.interface import RAW_INPUT_NOTE, GraphInterface, InputNormalization
+from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.config import Preprocessing
@@ -39,8 +40,8 @@ def _raw(batch: int, steps: int, seed: int = 0) -> np.ndarray:
 def _run(graph: onnx.ModelProto, interface: GraphInterface, x: np.ndarray) -> list[np.ndarray]:
     from edgelstm.artifact.feeds import sequence_feeds
 
-    session = session_from_onnx(graph.SerializeToString(), SessionSettings())
-    return session.run([o.name for o in interface.outputs], sequence_feeds(interface, x, None, "test"))
+    run = run_batch_first(interface, session_from_onnx(graph.SerializeToString(), SessionSettings()).run)  # any layout
+    return run([o.name for o in interface.outputs], sequence_feeds(interface, x, None, "test"))
 
 
 def _torch(model, interface: GraphInterface, x: np.ndarray) -> np.ndarray:

@@ -147,3 +147,18 @@ def test_name_output_renames_the_value_and_falls_back_to_an_identity() -> None:
     ]
     g.name_output("out", "again", FLOAT, [1])  # a graph output already: exposed through an Identity instead
     assert g.nodes[-1].op_type == "Identity" and list(g.nodes[-1].output) == ["again"]
+
+
+def test_time_major_graph_checks_and_bundles_with_its_layout(tmp_path: Path) -> None:
+    """check's streaming parity feeds the time-major slim graph through the layout adapter (batch-first data from
+    the checkpoint's side) and passes; the bundle's manifest carries the graph's own shapes and its notes say
+    time-major."""
+    ckpt = tiny_checkpoint(tmp_path, "lstm", 2)
+    path = export_model(load_model(str(ckpt)), tmp_path / "slim", ExportConfig(form="streaming")).path
+    outcome = check([path], ModelSource(str(ckpt)), CheckOptions(providers=("cpu",), stress=False))
+    assert outcome.verdict == "pass", outcome
+    build_bundle(path, tmp_path / "bundle")
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["inputs"][0]["shape"] == ["chunk", "batch", 5]
+    assert "time-major" in manifest["streaming_usage"]
+    assert "layout: time-major" in (tmp_path / "bundle" / "README.md").read_text()

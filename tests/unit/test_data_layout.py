@@ -1,0 +1,105 @@
+"""Issue 21: a graph's data layout declared in its interface (`GraphInterface.layout`) and the one adapter
+(`edgelstm.artifact.layout`) that lets every caller hold data batch-first, whatever the graph takes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.feeds import data_shape, sequence_feeds
+from edgelstm.artifact.interface import GraphInterface, TensorSpec
+from edgelstm.artifact.layout import caller_shape, graph_feeds, run_batch_first, to_caller, to_graph
+from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
+from edgelstm.errors import ConfigError, LoadError
+from edgelstm.export.native import native_interface
+from edgelstm.state import StateSpec
+from tests.support.slim_streaming import loaded_tiny
+
+
+def _interface(layout: str = "time_major", pooled: bool = False) -> GraphInterface:
+    state = StateSpec("h0", "h0_in", "h0_out", [1, "batch", 4], ["layer0.fwd"], 0.0, "float32", "zero")
+    leading = ["chunk", "batch"] if layout == "time_major" else ["batch", "chunk"]
+    output = ["batch", 3] if pooled else [*leading, 3]
+    return GraphInterface(
+        "streaming",
+        "fused",
+        [TensorSpec("x", "float32", [*leading, 5]), TensorSpec("h0_in", "float32", [1, "batch", 4])],
+        [TensorSpec("output", "float32", output), TensorSpec("h0_out", "float32", [1, "batch", 4])],
+        [state],
+        layout=layout,  # type: ignore[arg-type]
+    )
+
+
+def test_layout_is_written_only_when_time_major_and_read_back() -> None:
+    time_major = _interface()
+    data = json.loads(json.dumps(time_major.to_dict()))
+    assert data["layout"] == "time_major"
+    assert GraphInterface.from_dict(data) == time_major
+    batch_first = _interface("batch_first")
+    assert "layout" not in batch_first.to_dict()  # graphs written before issue 21 keep their metadata bytes
+    assert GraphInterface.from_dict(batch_first.to_dict()).layout == "batch_first"
+
+
+def test_a_malformed_layout_is_refused() -> None:
+    with pytest.raises(ConfigError, match="layout"):
+        GraphInterface.from_dict({**_interface().to_dict(), "layout": "sideways"})
+    props = ArtifactMetadata(_interface(), ExportConfig(form="streaming"), None, None, "test").to_props()
+    props[KEY_PREFIX + "interface"] = json.dumps({**_interface().to_dict(), "layout": 3})
+    with pytest.raises(LoadError, match="malformed"):
+        ArtifactMetadata.from_props(props)
+
+
+def test_only_the_native_streaming_form_is_time_major() -> None:
+    config = loaded_tiny("lstm", 2).config
+    streaming = native_interface(config, ExportConfig(form="streaming"))
+    assert streaming.layout == "time_major" and streaming.data_input.shape == ["chunk", "batch", 5]
+    for interface in (
+        native_interface(config, ExportConfig(form="streaming"), streaming_layout="stacked"),
+        native_interface(config, ExportConfig(form="sequence")),
+    ):
+        assert interface.layout == "batch_first" and interface.data_input.shape[0] == "batch"
+
+
+def test_callers_see_batch_first_shapes() -> None:
+    interface = _interface()
+    assert caller_shape(interface, interface.data_input) == ["batch", "chunk", 5]
+    assert caller_shape(interface, interface.outputs[0]) == ["batch", "chunk", 3]
+    assert caller_shape(interface, interface.outputs[1]) == [1, "batch", 4]  # states keep their own shape
+    pooled = _interface(pooled=True)
+    assert caller_shape(pooled, pooled.outputs[0]) == ["batch", 3]  # no time axis: nothing to swap
+    assert data_shape(interface, 2, 7) == [2, 7, 5]
+    assert data_shape(_interface("batch_first"), 2, 7) == [2, 7, 5]
+
+
+def test_feeds_go_to_the_graph_time_major_and_outputs_come_back_batch_first() -> None:
+    interface = _interface()
+    x = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+    feeds = sequence_feeds(interface, x, None, "test")
+    assert feeds["h0_in"].shape == (1, 2, 4)  # the state's batch is x's axis 0: feeds stay batch-first
+    fed = graph_feeds(interface, feeds)
+    np.testing.assert_array_equal(fed["x"], x.transpose(1, 0, 2))
+    assert fed["x"].flags.c_contiguous and fed["h0_in"] is feeds["h0_in"]
+    seen: dict[str, np.ndarray] = {}
+
+    def graph_run(names: list[str], given: dict[str, np.ndarray]) -> list[np.ndarray]:
+        seen.update(given)
+        y = given["x"][..., :3] * 2  # [chunk, batch, 3], as a time-major graph gives it
+        return [y, given["h0_in"]]
+
+    output, state = run_batch_first(interface, graph_run)(["output", "h0_out"], feeds)
+    np.testing.assert_array_equal(seen["x"], x.transpose(1, 0, 2))
+    np.testing.assert_array_equal(output, x[..., :3] * 2)
+    assert state.shape == (1, 2, 4)
+    assert np.shares_memory(to_caller(interface, "output", output), output)  # a view, no copy
+
+
+def test_a_batch_first_graph_passes_through_untouched() -> None:
+    interface = _interface("batch_first")
+    x = np.ones((2, 3, 5), np.float32)
+    assert to_graph(interface, "x", x) is x and to_caller(interface, "output", x) is x
+    calls: list[dict[str, np.ndarray]] = []
+    run = run_batch_first(interface, lambda names, feeds: calls.append(feeds) or [feeds["x"]])
+    assert run(["output"], {"x": x})[0] is x and calls[0]["x"] is x
