@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgelstm.artifact.chunks import run_in_chunks
     from edgelstm.artifact.export_config import ExportConfig
     from edgelstm.artifact.feeds import sequence_feeds
+    from edgelstm.artifact.layout import run_batch_first
     from edgelstm.artifact.session import SessionSettings, session_from_onnx
     from edgelstm.artifact.streaming import StreamingSession
     from edgelstm.export.native import build_native_onnx
@@ -69,9 +70,12 @@ def main(argv: list[str] | None = None) -> int:
             session = session_from_onnx(graph.SerializeToString(), settings)
             feeds = sequence_feeds(interface, x, None, f"streaming {impl}")
 
-            # One call per step, carrying the state: what a live app does (feed dicts, states through numpy).
-            def chunked(s=session, i=interface, f=feeds) -> object:
-                return run_in_chunks(lambda step: s.run(None, step), i, f, chunk=1)
+            # One call per step, carrying the state: what a live app does (feed dicts, states through numpy); the
+            # slim streaming graph is time-major, fed batch-first data through the layout adapter.
+            run, names = run_batch_first(interface, session.run), [o.name for o in interface.outputs]
+
+            def chunked(r=run, n=names, i=interface, f=feeds) -> object:
+                return run_in_chunks(lambda step: r(n, step), i, f, chunk=1)
 
             helper = StreamingSession(session, interface, batch=args.batch, where=f"streaming {impl}")
 

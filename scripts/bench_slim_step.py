@@ -3,22 +3,26 @@
     python scripts/bench_slim_step.py [--quick] [--rounds 21] [--steps 100] [--skip-settings] [--breakdown]
 
 Models: 2x128 LSTM (40 features) and 2x128 GRU (6 features), 7 classes, last-step head, random weights (the cost
-does not depend on the values), each exported in edgelstm's streaming form twice: the slim layout `export` writes
-(issue 21) and the stacked layout written before it (edgelstm.export.api.write_stacked_streaming), side by side.
+does not depend on the values), each exported in edgelstm's streaming form three ways: the slim layout `export`
+writes (time-major data in and out, issue 21), the same graph batch-first (a Transpose at its input and its output:
+the slim graph before its data went time-major) and the stacked layout written before issue 21
+(edgelstm.export.api.write_stacked_streaming), side by side.
 
 1. settings: the slim graph at chunk 1 through StreamingSession under every combination of intra-op threads (1, 2),
    spinning, ORT's memory pattern and CPU arena; the fastest by thread CPU time (and by wall time: CPU time counts
    the calling thread only) is what STREAMING_SESSION should hold (edgelstm/artifact/session.py).
 2. per step: one call over --steps steps (feed dict, 1 thread, no spinning: the per-step cost of a step inside a long
-   call) and chunks of 1 and 16 through StreamingSession, old layout at the old default settings (1 thread, no
-   spinning) and new layout at STREAMING_SESSION; the ratio is per-step cost / one-call per-step cost (issue 21's
-   target: <= 3.0x at chunk 1; chunk 16 no worse than the old layout). Also the run's floor: the same
-   StreamingSession over a pass-through graph with the slim graph's inputs and outputs (edgelstm.bench.floor).
+   call) and chunks of 1 and 16 through StreamingSession: the stacked layout at the old default settings (1 thread,
+   no spinning), the slim batch-first graph at STREAMING_SESSION with step() copying its outputs (before), the slim
+   time-major graph with step() and with step(copy=False) (read-only views of the bound output buffers: no
+   allocation per call); the ratio is per-step cost / one-call per-step cost (issue 21's target: <= 3.0x at chunk 1;
+   chunk 16 no worse than the old layout). Also the run's floor: the same StreamingSession over a pass-through graph
+   with the slim graph's inputs and outputs (edgelstm.bench.floor).
 3. parity: chunks of 1 and 7 through StreamingSession against one call over the same steps, max |error| of the
-   output, old and new layout.
+   output, all three graphs.
 4. (--breakdown) where a call's time goes, graph by graph, each run through one pre-bound IO binding (no Python
-   around it): a pass-through graph, the old layout, the slim layout, the slim layout with time-major data in (its
-   input Transpose removed) and out (both Transposes removed: what time-major data would save), and the slim
+   around it): a pass-through graph, the stacked layout, the slim graph batch-first and time-major, the time-major
+   graph without its last Squeeze (the head on [chunk, 1, batch, H]: one node fewer, measured only), and the slim
    graph at ORT's default memory pattern and arena.
 
 Every workload of a table is interleaved round by round (edgelstm.timing.time_batches: a new order each round, a

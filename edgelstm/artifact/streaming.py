@@ -15,10 +15,12 @@ Measured on ORT 1.32 CPU (2x128 LSTM streaming graph, 1 intra-op thread, no spin
   outputs allocated by ORT (bind_output) instead of pre-allocated ... 5.2x  1.14x
   two pre-bound bindings swapped ping-pong, everything pre-allocated  4.3x  1.08x  (kept)
 At chunk 1 what is left is the graph's own per-call cost (22 nodes, ~2.5 us of ORT per run even for Identity).
-Issue 21 cut the graph to its recurrent nodes and head (8 nodes for a 2x128 LSTM: one state pair per layer, no
-Slice/Concat/Identity), opens the session at STREAMING_SESSION (CPU arena off) and trims `step`; what Python still
-adds around a run is the chunk copied in and the outputs copied out (~1.5 us each next to a 2x128 LSTM's run, on a
-loaded machine: the caches the run just warmed are shared with numpy).
+Issue 21 cut the graph to its recurrent nodes and head (6 nodes for a 2x128 LSTM: one state pair per layer, no
+Slice/Concat/Identity, time-major data so no Transpose), opens the session at STREAMING_SESSION (CPU arena off) and
+trims `step`: the chunk goes in by item assignment into a batch-first view of the graph-layout buffer, and
+`step(chunk, copy=False)` returns read-only views of the output buffers (no allocation per call; the next step of
+the same chunk shape overwrites them). Callers keep batch-first arrays whatever the graph's layout
+(edgelstm.artifact.layout).
 """
 
 from __future__ import annotations
