@@ -8,6 +8,8 @@ import-linter contract in pyproject.toml). Its modules, bottom first:
 - `graph_io`, `walk`: the one reader of a graph's inputs/outputs (one ONNX -> numpy dtype table) and the one walk
   over nodes that enters subgraphs.
 - `checks`, `metadata`: what ORT would refuse in a file; the file read once (`load_onnx_file`) and its metadata.
+- `layout`: the one adapter between a graph's declared data layout (time-major for the slim streaming graph)
+  and its callers' batch-first arrays (`run_batch_first`, `graph_feeds`, `caller_shape`).
 - `session`: the one session factory (`session_from_onnx`), the only place that builds an InferenceSession.
 - `feeds`, `chunks`: the one feed builder (`sequence_feeds`) and the one chunk-by-chunk runner (`run_in_chunks`).
 - `foreign`: a foreign graph's interface, described and confirmed by a probe run.

@@ -21,8 +21,8 @@ from tests.support.slim_streaming import loaded_tiny
 
 def _interface(layout: str = "time_major", pooled: bool = False) -> GraphInterface:
     state = StateSpec("h0", "h0_in", "h0_out", [1, "batch", 4], ["layer0.fwd"], 0.0, "float32", "zero")
-    leading = ["chunk", "batch"] if layout == "time_major" else ["batch", "chunk"]
-    output = ["batch", 3] if pooled else [*leading, 3]
+    leading: list[int | str] = ["chunk", "batch"] if layout == "time_major" else ["batch", "chunk"]
+    output: list[int | str] = ["batch", 3] if pooled else [*leading, 3]
     return GraphInterface(
         "streaming",
         "fused",
@@ -54,6 +54,7 @@ def test_a_malformed_layout_is_refused() -> None:
 
 def test_only_the_native_streaming_form_is_time_major() -> None:
     config = loaded_tiny("lstm", 2).config
+    assert config is not None
     streaming = native_interface(config, ExportConfig(form="streaming"))
     assert streaming.layout == "time_major" and streaming.data_input.shape == ["chunk", "batch", 5]
     for interface in (
@@ -101,5 +102,9 @@ def test_a_batch_first_graph_passes_through_untouched() -> None:
     x = np.ones((2, 3, 5), np.float32)
     assert to_graph(interface, "x", x) is x and to_caller(interface, "output", x) is x
     calls: list[dict[str, np.ndarray]] = []
-    run = run_batch_first(interface, lambda names, feeds: calls.append(feeds) or [feeds["x"]])
-    assert run(["output"], {"x": x})[0] is x and calls[0]["x"] is x
+
+    def graph_run(names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        calls.append(feeds)
+        return [feeds["x"]]
+
+    assert run_batch_first(interface, graph_run)(["output"], {"x": x})[0] is x and calls[0]["x"] is x
