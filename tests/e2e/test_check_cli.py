@@ -331,18 +331,20 @@ def test_streaming_graph_takes_long_inputs_in_chunks_and_still_matches(workspace
     from edgelstm.artifact.chunks import run_in_chunks
     from edgelstm.artifact.feeds import sequence_feeds
     from edgelstm.artifact.file import open_artifact
+    from edgelstm.artifact.layout import run_batch_first
 
     info = open_artifact(workspace / "onnx/streaming_fused.onnx")
-    session = ort.InferenceSession(str(info.path), providers=["CPUExecutionProvider"])
+    # the slim streaming graph is time-major: batch-first feeds go in through the layout adapter
+    session_run = run_batch_first(info.interface, ort.InferenceSession(str(info.path), providers=["CPUExecutionProvider"]).run)
     names = [o.name for o in info.interface.outputs]
     x = np.random.default_rng(3).standard_normal((2, 23, 5)).astype(np.float32)
     feeds = sequence_feeds(info.interface, x, None, "test")
-    whole = session.run(names, feeds)
+    whole = session_run(names, feeds)
     calls: list[int] = []
 
     def run(f: dict[str, np.ndarray]) -> list[np.ndarray]:
         calls.append(f["x"].shape[1])
-        return session.run(names, f)
+        return session_run(names, f)
 
     chunked = run_in_chunks(run, info.interface, feeds, 5)
     assert calls == [5, 5, 5, 5, 3]
