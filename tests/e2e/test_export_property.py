@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgelstm.artifact.export_config import ExportConfig
+from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.config import HeadConfig, ModelConfig
 from edgelstm.export.api import check_onnx
@@ -57,9 +58,9 @@ def test_random_architectures_export_and_match_torch(arch, batch: int, steps: in
     model = SequenceModel(config).eval()
     graph, interface = build_native_onnx(model, export_config)
     check_onnx(graph)
-    session = session_from_onnx(graph.SerializeToString())
+    run = run_batch_first(interface, session_from_onnx(graph.SerializeToString()).run)  # streaming: time-major
     feeds = random_inputs_like(interface, batch, steps, config.vocab_size, seed)
-    actual = session.run([o.name for o in interface.outputs], feeds)
+    actual = run([o.name for o in interface.outputs], feeds)
     expected = native_reference(model, interface)(feeds)
     for spec, a, e in zip(interface.outputs, actual, expected, strict=False):
         assert a.shape == e.shape, spec.name
