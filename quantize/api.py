@@ -19,6 +19,7 @@ from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import data_for_graph, data_shape, sequence_feeds
 from edgelstm.artifact.foreign import source_metadata
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.layout import caller_shape, graph_feeds, to_caller
 from edgelstm.artifact.metadata import ArtifactMetadata, attach_metadata, read_metadata
 from edgelstm.errors import ExportError, LoadError, first_line
 from edgelstm.export.api import build_onnx, check_onnx, export_user_module_graph
@@ -350,7 +351,8 @@ def _calibration_source(
         description = f"{stream.source}, {x.shape[0]} row(s) x {usable} samples{_sha(stream.sha256)}"
         return CalibrationSource(interface, [sequence_feeds(interface, x, None, stream.source)], interface.chunk, description)
     if feeds and calibration is not None:
-        rows = sum(int(next(iter(f.values())).shape[0]) for f in feeds)
+        data = interface.data_input.name  # the feeds are in the graph's layout: rows counted batch-first
+        rows = sum(int(to_caller(interface, data, f[data]).shape[0]) for f in feeds)
         return CalibrationSource(interface, feeds, None, f"{calibration.source}, {rows} sequences{_sha(calibration.sha256)}")
     return None
 
@@ -361,8 +363,9 @@ def _sha(digest: str) -> str:
 
 
 def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: int) -> list[dict[str, np.ndarray]]:
-    """Batches of real inputs shaped for the graph (x, lengths, zero states)."""
-    fixed_batch = metadata.interface.inputs[0].shape[0]
+    """Batches of real inputs shaped for the graph (x, lengths, zero states), in its layout (a time-major streaming
+    graph's data turned by edgelstm.artifact.layout): ORT's calibration and every session here take them as they are."""
+    fixed_batch = caller_shape(metadata.interface, metadata.interface.inputs[0])[0]
     size = fixed_batch if isinstance(fixed_batch, int) else 16
     count = min(data.count, limit or data.count)
     if isinstance(fixed_batch, int):
@@ -372,5 +375,5 @@ def _calibration_feeds(data: SequenceData, metadata: ArtifactMetadata, limit: in
         x = data.x[start : min(start + size, count)]
         lengths = data.lengths[start : start + len(x)].astype(np.int64) if data.lengths is not None else None
         x = data_for_graph(metadata.interface, x)  # raw features for a graph that standardises inside
-        batches.append(sequence_feeds(metadata.interface, x, lengths, "calibration data"))
+        batches.append(graph_feeds(metadata.interface, sequence_feeds(metadata.interface, x, lengths, "calibration data")))
     return batches

@@ -10,6 +10,7 @@ import numpy as np
 from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.artifact.layout import graph_feeds
 from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize.api import QuantizeResult
@@ -33,10 +34,8 @@ def _batch1_feeds(path: Path, data: SequenceData | None, hints: InterfaceHints |
     """One batch-1 call: the first sequence of the data, or (a foreign streaming graph) one chunk of zeros with
     its constants and initial state, from the one feed builder."""
     interface = open_artifact(path, hints).interface
-    if data is not None:
-        return sequence_feeds(interface, data.x[:1], None, str(path))
-    x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
-    return sequence_feeds(interface, x, None, str(path))
+    x = data.x[:1] if data is not None else np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
+    return graph_feeds(interface, sequence_feeds(interface, x, None, str(path)))  # in the graph's layout: timed as is
 
 
 # The sessions each artifact is timed in, all in one interleaved run: edgelstm's (1 thread, no spinning: latency_ms)

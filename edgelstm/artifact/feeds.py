@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from edgelstm.artifact.interface import GraphInterface, TensorSpec
-from edgelstm.artifact.layout import caller_shape
+from edgelstm.artifact.layout import Layout, caller_shape
 from edgelstm.errors import InputShapeError
 from edgelstm.state import StateSpec
 
@@ -75,19 +75,22 @@ def zero_state_interface(
     constants: Mapping[str, float | int] | None = None,
     data: str | None = None,
     roles: Sequence[str] = (),
+    layout: Layout = "batch_first",
 ) -> GraphInterface:
     """An interface for running a graph once when all that is known is its input list (a bundle's manifest, a
     file without metadata, a foreign graph before its probe has confirmed anything): `data` (default: the first
     input that is not `lengths` or a constant) with its free axes 0 and 1 named batch and chunk (frames and chunk
     when `roles` say axis 0 is time: a frames-first graph), `lengths`, the constants, and every other input a
-    state starting at zero whose free axes follow the batch."""
+    state starting at zero whose free axes follow the batch. `layout` "time_major": the data's free axes 0 and 1 are
+    chunk and batch (an edgelstm streaming graph that declares it)."""
     constants = dict(constants or {})
     if data is None:
         data = next((t.name for t in inputs if t.name != "lengths" and t.name not in constants), inputs[0].name)
     leading = "frames" if roles and roles[0] == "time" else "batch"
+    names = ("chunk", "batch") if layout == "time_major" else (leading, "chunk")
 
     def data_dims(shape: Sequence[int | str]) -> list[int | str]:
-        return [d if isinstance(d, int) else (leading, "chunk")[axis] if axis < 2 else d for axis, d in enumerate(shape)]
+        return [d if isinstance(d, int) else names[axis] if axis < 2 else d for axis, d in enumerate(shape)]
 
     specs = [TensorSpec(t.name, t.dtype, data_dims(t.shape) if t.name == data else list(t.shape)) for t in inputs]
     states = [
@@ -95,4 +98,4 @@ def zero_state_interface(
         for t in inputs
         if t.name not in (data, "lengths") and t.name not in constants
     ]
-    return GraphInterface("sequence", "unknown", specs, [], states, constants)
+    return GraphInterface("sequence", "unknown", specs, [], states, constants, layout=layout)

@@ -28,6 +28,7 @@ from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_inter
 from edgelstm.artifact.graph_io import read_value_infos
 from edgelstm.artifact.hints import ROLES, InterfaceHints
 from edgelstm.artifact.interface import GraphInterface, StatePair, TensorSpec, ValueInfo
+from edgelstm.artifact.layout import graph_feeds
 from edgelstm.artifact.metadata import FOREIGN_SOURCE, KEY_PREFIX, ArtifactMetadata, load_onnx_file, read_metadata
 from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
 from edgelstm.errors import ConfigError, LoadError, first_line
@@ -61,9 +62,14 @@ class ForeignInterface:
         return bool(self.states)
 
     @property
+    def time_major(self) -> bool:
+        """The data is time-major, [time, batch, ...]: an edgelstm streaming graph whose metadata says so (issue 21)."""
+        return self.roles[:2] == ("time", "batch")
+
+    @property
     def frames_first(self) -> bool:
         """Axis 0 of the data is frames (time) at batch 1: each data row is one frame, fed in order."""
-        return bool(self.roles) and self.roles[0] == "time"
+        return bool(self.roles) and self.roles[0] == "time" and not self.time_major
 
     def to_graph_interface(self, context: int = 0) -> GraphInterface:
         """The one interface type every command reads: batch axes named "batch", the data's axis 1 "chunk",
@@ -218,6 +224,9 @@ def describe_onnx(
             raise ConfigError(f"--axes {name}: roles are read for the data input {data_inputs[0].name!r} only")
     data = data_inputs[0]
     roles, roles_from = axis_roles(data, [by_name[p.input] for p in states], declared.get(data.name))
+    if not declared and _recorded_layout(model) == "time_major":  # edgelstm's slim streaming graph (issue 21)
+        roles = ("time", "batch", *("features",) * (data.rank - 2))
+        roles_from = "time-major, as its edgelstm metadata declares"
     interface = ForeignInterface(inputs, outputs, data.name, states, scalars, constants, roles=roles, roles_from=roles_from)
     if probe:
         _probe(path, interface, chunk)
@@ -285,6 +294,14 @@ def _recorded_interface(model: Any) -> GraphInterface | None:
     return interface if interface.impl == "foreign" else None
 
 
+def _recorded_layout(model: Any) -> str:
+    """The data layout an edgelstm artifact's metadata declares (batch_first when it has none)."""
+    try:
+        return ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props}).interface.layout
+    except LoadError:
+        return "batch_first"
+
+
 def _probe(path: Path, interface: ForeignInterface, chunk: int | None) -> None:
     """Run the graph at batch 1 and 2: which axis of each tensor follows the batch, and which chunk length works."""
     missing = [name for name in interface.scalars if name not in interface.constants]
@@ -350,12 +367,14 @@ def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str
     """Feeds for one probe call, from the one feed builder: a smooth random data chunk, the fixed constants, and
     zero states (any other input too) whose free axes follow the batch, which the probe confirms or refutes."""
     specs = [TensorSpec(v.name, v.dtype, list(v.shape)) for v in interface.inputs]
-    provisional = zero_state_interface(specs, interface.constants, interface.data_input, interface.roles)
+    layout = "time_major" if interface.time_major else "batch_first"
+    roles = () if interface.time_major else interface.roles
+    provisional = zero_state_interface(specs, interface.constants, interface.data_input, roles, layout)
     dims = data_shape(provisional, batch, chunk)
     dtype = np.dtype(provisional.data_input.dtype)
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal(dims)).astype(dtype) if dtype.kind == "f" else np.zeros(dims, dtype)
-    return sequence_feeds(provisional, x, None, "probe")
+    return graph_feeds(provisional, sequence_feeds(provisional, x, None, "probe"))  # as the graph takes them
 
 
 def _run(session: Any, interface: ForeignInterface, batch: int, chunk: int) -> dict[str, np.ndarray]:

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import data_shape, sequence_feeds
+from edgelstm.artifact.foreign import describe_onnx
 from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.artifact.layout import caller_shape, graph_feeds, run_batch_first, to_caller, to_graph
 from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
 from edgelstm.errors import ConfigError, LoadError
+from edgelstm.export.api import export_model
 from edgelstm.export.native import native_interface
 from edgelstm.state import StateSpec
 from tests.support.slim_streaming import loaded_tiny
@@ -108,3 +111,11 @@ def test_a_batch_first_graph_passes_through_untouched() -> None:
         return [feeds["x"]]
 
     assert run_batch_first(interface, graph_run)(["output"], {"x": x})[0] is x and calls[0]["x"] is x
+
+
+def test_inspect_reads_the_time_major_axes_from_the_metadata_and_its_probe_runs(tmp_path: Path) -> None:
+    path = export_model(loaded_tiny("gru", 2), tmp_path / "slim", ExportConfig(form="streaming")).path
+    described = describe_onnx(path)
+    assert described.roles == ("time", "batch", "features") and described.time_major and not described.frames_first
+    assert described.probe.startswith("ran"), described.probe
+    assert described.batch_axis["x"] == 1 and described.batch_axis["output"] == 1 and described.batch_axis["h0_out"] == 1
