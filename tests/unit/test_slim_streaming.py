@@ -15,6 +15,7 @@ from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.layout import run_batch_first
+from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.bundle.build import build_bundle
@@ -24,6 +25,8 @@ from edgelstm.export.graph_builder import FLOAT, GraphBuilder
 from edgelstm.export.native import build_native_onnx
 from edgelstm.loading import load_model
 from edgelstm.model_source import ModelSource
+from edgelstm.parity.data import SequenceData
+from edgelstm.quantize import Fp16Config, quantize
 from tests.support.slim_streaming import loaded_tiny, tiny_checkpoint
 
 STEPS = 23  # not a multiple of 7: the last chunk is a short one
@@ -162,3 +165,13 @@ def test_time_major_graph_checks_and_bundles_with_its_layout(tmp_path: Path) -> 
     assert manifest["inputs"][0]["shape"] == ["chunk", "batch", 5]
     assert "time-major" in manifest["streaming_usage"]
     assert "layout: time-major" in (tmp_path / "bundle" / "README.md").read_text()
+
+
+def test_time_major_graph_quantizes_on_batch_first_calibration_data(tmp_path: Path) -> None:
+    """quantize feeds its calibration data (batch-first, as every data file holds it) to a time-major streaming
+    graph in the graph's layout: fp16's headroom pass runs the graph on it, and names the largest value it saw."""
+    path = export_model(loaded_tiny("lstm", 2), tmp_path / "slim", ExportConfig(form="streaming")).path
+    data = SequenceData(np.random.default_rng(4).standard_normal((6, 9, 5)).astype(np.float32), None, None, "noise")
+    result = quantize(path, Fp16Config(), tmp_path / "q", calibration=data)
+    assert any(note.startswith("largest magnitude on the data") for note in result.notes), result.notes
+    assert read_metadata(result.path).interface.layout == "time_major"
