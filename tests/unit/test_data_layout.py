@@ -18,6 +18,7 @@ from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
 from edgelstm.errors import ConfigError, LoadError
 from edgelstm.export.api import export_model
 from edgelstm.export.native import native_interface
+from edgelstm.render import print_export_result
 from edgelstm.state import StateSpec
 from tests.support.slim_streaming import loaded_tiny
 
@@ -119,3 +120,11 @@ def test_inspect_reads_the_time_major_axes_from_the_metadata_and_its_probe_runs(
     assert described.roles == ("time", "batch", "features") and described.time_major and not described.frames_first
     assert described.probe.startswith("ran"), described.probe
     assert described.batch_axis["x"] == 1 and described.batch_axis["output"] == 1 and described.batch_axis["h0_out"] == 1
+
+
+def test_export_names_the_time_major_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = loaded_tiny("lstm", 1)
+    print_export_result(export_model(loaded, tmp_path / "streaming", ExportConfig(form="streaming")))
+    assert "layout:  time-major" in capsys.readouterr().out
+    print_export_result(export_model(loaded, tmp_path / "sequence", ExportConfig(form="sequence")))
+    assert "layout:" not in capsys.readouterr().out  # batch-first graphs print what they printed before
