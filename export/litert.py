@@ -27,6 +27,7 @@ from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.interface import GraphInterface, InputNormalization, TensorSpec
+from edgelstm.artifact.layout import as_batch_first
 from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, sidecar_path
 from edgelstm.artifact.litert_metadata import embed_interface
 from edgelstm.artifact.litert_runner import LiteRTRunner
@@ -172,14 +173,15 @@ def _with_interface(metadata: ArtifactMetadata, interface: GraphInterface) -> Ar
 
 
 def _base_interface(loaded: LoadedModel, config: LiteRTExportConfig) -> GraphInterface:
-    """The interface the ONNX export of this model has (no lengths input: a LiteRT file has one length)."""
+    """The interface the ONNX export of this model has (no lengths input: a LiteRT file has one length), batch-first:
+    the converted torch step takes batch-first data (the ONNX streaming graph is time-major, issue 21)."""
     onnx_config = ExportConfig(form=config.form, with_lengths=False, normalize_input=config.normalize_input)  # type: ignore[arg-type]
     if loaded.is_native:
         assert loaded.config is not None  # is_native says so
         if config.form == "streaming" and loaded.config.bidirectional:
             raise ExportError("a bidirectional model cannot stream: its backward direction needs the whole sequence")
         normalization = input_normalization(loaded.config, onnx_config, loaded.preprocessing)
-        return native_interface(loaded.config, onnx_config, normalization)
+        return as_batch_first(native_interface(loaded.config, onnx_config, normalization))
     # A user module: its interface exactly as the ONNX export describes it (names, states, output axes).
     _, interface = build_foreign_onnx(loaded, onnx_config, config.steps or max(config.chunks))
     return interface

@@ -13,6 +13,7 @@ Only axes 0 and 1 swap; states keep the shape the interface gives them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -86,3 +87,15 @@ def run_batch_first(
         return caller_outputs(interface, names, run(names, graph_feeds(interface, feeds)))
 
     return adapted
+
+
+def as_batch_first(interface: GraphInterface) -> GraphInterface:
+    """The same interface with its data and per-step outputs declared batch-first: for a graph made from it that
+    takes batch-first data itself (a LiteRT file of the model's streaming step)."""
+    if not time_major(interface):
+        return interface
+
+    def turned(specs: list[TensorSpec]) -> list[TensorSpec]:
+        return [replace(spec, shape=caller_shape(interface, spec)) for spec in specs]
+
+    return replace(interface, inputs=turned(interface.inputs), outputs=turned(interface.outputs), layout="batch_first")

@@ -11,6 +11,7 @@ import torch
 
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.file import open_artifact
+from edgelstm.artifact.layout import as_batch_first
 from edgelstm.artifact.litert_file import LiteRTShape, LiteRTSidecar, read_sidecar, sidecar_path
 from edgelstm.artifact.metadata import ArtifactMetadata
 from edgelstm.checkpoint import save_checkpoint
@@ -83,6 +84,8 @@ def state_not_carried(gru_checkpoint: Path, honest: Path) -> Path:
 def sidecar_for(tflite: Path, shape: LiteRTShape = LiteRTShape(1, chunk=4), sha: str | None = None) -> LiteRTSidecar:
     """An honest sidecar for `tflite` (whatever its bytes): a 2-layer GRU's streaming interface at `shape`."""
     config = tiny_config(cell="gru", layers=2)
-    interface = fixed_interface(native_interface(config, ExportConfig(form="streaming", with_lengths=False)), shape)
+    interface = fixed_interface(
+        as_batch_first(native_interface(config, ExportConfig(form="streaming", with_lengths=False))), shape
+    )
     metadata = ArtifactMetadata(interface, ExportConfig(form="streaming"), config, None, "checkpoint")
     return LiteRTSidecar(metadata, shape, "fp32", sha or file_sha256(tflite), {"litert-torch": "0.10.0"})

@@ -13,11 +13,14 @@ from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.foreign import describe_onnx
 from edgelstm.artifact.interface import GraphInterface, TensorSpec
-from edgelstm.artifact.layout import caller_shape, graph_feeds, run_batch_first, to_caller, to_graph
+from edgelstm.artifact.layout import as_batch_first, caller_shape, graph_feeds, run_batch_first, to_caller, to_graph
+from edgelstm.artifact.litert_file import LiteRTShape
 from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
 from edgelstm.errors import ConfigError, LoadError
 from edgelstm.export.api import export_model
+from edgelstm.export.litert import LiteRTExportConfig, _base_interface, _callable_module, example_args, fixed_interface
 from edgelstm.export.native import native_interface
+from edgelstm.jsonio import to_jsonable
 from edgelstm.render import print_export_result
 from edgelstm.state import StateSpec
 from tests.support.slim_streaming import loaded_tiny
@@ -39,19 +42,19 @@ def _interface(layout: str = "time_major", pooled: bool = False) -> GraphInterfa
 
 def test_layout_is_written_only_when_time_major_and_read_back() -> None:
     time_major = _interface()
-    data = json.loads(json.dumps(time_major.to_dict()))
+    data = json.loads(json.dumps(to_jsonable(time_major)))
     assert data["layout"] == "time_major"
     assert GraphInterface.from_dict(data) == time_major
     batch_first = _interface("batch_first")
-    assert "layout" not in batch_first.to_dict()  # graphs written before issue 21 keep their metadata bytes
-    assert GraphInterface.from_dict(batch_first.to_dict()).layout == "batch_first"
+    assert "layout" not in to_jsonable(batch_first)  # graphs written before issue 21 keep their metadata bytes
+    assert GraphInterface.from_dict(to_jsonable(batch_first)).layout == "batch_first"
 
 
 def test_a_malformed_layout_is_refused() -> None:
     with pytest.raises(ConfigError, match="layout"):
-        GraphInterface.from_dict({**_interface().to_dict(), "layout": "sideways"})
+        GraphInterface.from_dict({**to_jsonable(_interface()), "layout": "sideways"})
     props = ArtifactMetadata(_interface(), ExportConfig(form="streaming"), None, None, "test").to_props()
-    props[KEY_PREFIX + "interface"] = json.dumps({**_interface().to_dict(), "layout": 3})
+    props[KEY_PREFIX + "interface"] = json.dumps({**to_jsonable(_interface()), "layout": 3})
     with pytest.raises(LoadError, match="malformed"):
         ArtifactMetadata.from_props(props)
 
@@ -128,3 +131,21 @@ def test_export_names_the_time_major_layout(tmp_path: Path, capsys: pytest.Captu
     assert "layout:  time-major" in capsys.readouterr().out
     print_export_result(export_model(loaded, tmp_path / "sequence", ExportConfig(form="sequence")))
     assert "layout:" not in capsys.readouterr().out  # batch-first graphs print what they printed before
+
+
+def test_as_batch_first_turns_the_declared_shapes_and_leaves_the_states() -> None:
+    turned = as_batch_first(_interface())
+    assert turned.layout == "batch_first" and turned.data_input.shape == ["batch", "chunk", 5]
+    assert turned.outputs[0].shape == ["batch", "chunk", 3] and turned.outputs[1].shape == [1, "batch", 4]
+    batch_first = _interface("batch_first")
+    assert as_batch_first(batch_first) is batch_first
+
+
+def test_litert_streaming_step_is_declared_and_traced_batch_first() -> None:
+    """The LiteRT file converts the model's torch step, which takes batch-first data: its interface is the ONNX
+    streaming graph's turned batch-first (else the converter would trace [chunk, 1, F] as 4 rows of one step)."""
+    loaded, shape = loaded_tiny("gru", 2), LiteRTShape(1, chunk=4)
+    interface = fixed_interface(_base_interface(loaded, LiteRTExportConfig(form="streaming", chunks=(4,))), shape)
+    assert interface.layout == "batch_first" and interface.data_input.shape == [1, "chunk", 5]
+    output, *states = _callable_module(loaded, interface)(*example_args(interface, shape))
+    assert tuple(output.shape) == (1, 4, 3) and all(tuple(s.shape) == (1, 1, 8) for s in states)
