@@ -28,7 +28,7 @@ from edgelstm.artifact.feeds import data_shape, sequence_feeds, zero_state_inter
 from edgelstm.artifact.graph_io import read_value_infos
 from edgelstm.artifact.hints import ROLES, InterfaceHints
 from edgelstm.artifact.interface import GraphInterface, StatePair, TensorSpec, ValueInfo
-from edgelstm.artifact.layout import graph_feeds
+from edgelstm.artifact.layout import Layout, graph_feeds
 from edgelstm.artifact.metadata import FOREIGN_SOURCE, KEY_PREFIX, ArtifactMetadata, load_onnx_file, read_metadata
 from edgelstm.artifact.session import SessionSettings, handed_over, session_from_onnx
 from edgelstm.errors import ConfigError, LoadError, first_line
@@ -367,7 +367,7 @@ def probe_feeds(interface: ForeignInterface, batch: int, chunk: int) -> dict[str
     """Feeds for one probe call, from the one feed builder: a smooth random data chunk, the fixed constants, and
     zero states (any other input too) whose free axes follow the batch, which the probe confirms or refutes."""
     specs = [TensorSpec(v.name, v.dtype, list(v.shape)) for v in interface.inputs]
-    layout = "time_major" if interface.time_major else "batch_first"
+    layout: Layout = "time_major" if interface.time_major else "batch_first"
     roles = () if interface.time_major else interface.roles
     provisional = zero_state_interface(specs, interface.constants, interface.data_input, roles, layout)
     dims = data_shape(provisional, batch, chunk)
