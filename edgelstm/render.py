@@ -113,7 +113,7 @@ def print_export_result(result: Any) -> None:
     console.print(f"inputs:  {inputs}")
     console.print(f"outputs: {outputs}")
     if result.interface.layout == "time_major":
-        console.print("layout:  time-major (no Transpose per call); StreamingSession.step still takes [batch, steps, F]")
+        console.print(escape("layout:  time-major (no Transpose per call); StreamingSession.step still takes [batch, steps, F]"))
     if result.interface.normalization is not None:
         console.print("input:   raw features, normalised inside the graph (the training mean/std; --no-normalize-in-graph: off)")
     console.print(f"checks:  {'; '.join(result.checks)}")
