@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from edgelstm.artifact.litert_imports import import_failure, quiet_import
+from edgelstm.artifact.litert_imports import optional_module
 from edgelstm.artifact.litert_runner import quiet_native_output
 from edgelstm.errors import ExportError, first_line
 
@@ -31,14 +31,8 @@ def converter_versions() -> dict[str, str]:
 
 
 def _litert_torch() -> Any:
-    with quiet_import():  # its import-time notices dropped, anything else it prints kept
-        try:
-            import litert_torch  # pyright: ignore[reportMissingImports]  # optional: the `litert-convert` extra (~1.1 GB)
-        except ImportError as exc:
-            raise import_failure(
-                "litert_torch", exc, "making .tflite artifacts needs the LiteRT converter", CONVERT_EXTRA
-            ) from None
-    return litert_torch
+    # the `litert-convert` extra (~1.1 GB)
+    return optional_module("litert_torch", "making .tflite artifacts needs the LiteRT converter", CONVERT_EXTRA)
 
 
 def convert_module(module: torch.nn.Module, example_args: tuple[torch.Tensor, ...]) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTSidecar, read_sidecar, sidecar_path
-from edgelstm.artifact.litert_imports import import_failure, quiet_import
+from edgelstm.artifact.litert_imports import optional_module
 from edgelstm.artifact.litert_metadata import embed_interface
 from edgelstm.artifact.litert_runner import quiet_native_output
 from edgelstm.errors import ConfigError, ExportError, first_line
@@ -67,13 +67,9 @@ class LiteRTQuantizeResult:
 def _recipe(scheme: str) -> Any:
     if scheme not in LITERT_RECIPES:
         raise ConfigError(f"--target litert --scheme {scheme!r}: choose {', '.join(LITERT_RECIPES)}")
-    with quiet_import():  # its import-time notices dropped, anything else it prints kept
-        try:
-            from ai_edge_quantizer import quantizer, recipe  # pyright: ignore[reportMissingImports]  # optional: `litert-convert` extra
-        except ImportError as exc:
-            raise import_failure(
-                "ai_edge_quantizer", exc, "quantizing .tflite artifacts needs ai-edge-quantizer", CONVERT_EXTRA
-            ) from None
+    needed = "quantizing .tflite artifacts needs ai-edge-quantizer"  # the `litert-convert` extra
+    quantizer = optional_module("ai_edge_quantizer.quantizer", needed, CONVERT_EXTRA)
+    recipe = optional_module("ai_edge_quantizer.recipe", needed, CONVERT_EXTRA)
     return quantizer, getattr(recipe, LITERT_RECIPES[scheme])()
 
 

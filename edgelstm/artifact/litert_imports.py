@@ -12,16 +12,18 @@ stderr, so a real error printed while importing still shows.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 from edgelstm.errors import ConfigError, first_line
 
-__all__ = ["NOTICES", "import_failure", "is_notice", "quiet_import"]
+__all__ = ["NOTICES", "import_failure", "is_notice", "optional_module", "quiet_import"]
 
 NOTICES = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
@@ -74,3 +76,13 @@ def import_failure(package: str, exc: ImportError, needed: str, extra: str) -> C
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == package:
         return ConfigError(f"{needed}: {extra}")
     return ConfigError(f"{needed}, but {package} is installed and does not import ({first_line(exc)}); reinstall: {extra}")
+
+
+def optional_module(module: str, needed: str, extra: str) -> Any:
+    """`module` (from one of the LiteRT extras) imported without its import-time notices, or the one ConfigError line
+    of `import_failure`: the one way edgelstm reaches the interpreter, the converter, the quantizer and the schema."""
+    with quiet_import():
+        try:
+            return importlib.import_module(module)
+        except ImportError as exc:
+            raise import_failure(module.split(".")[0], exc, needed, extra) from None

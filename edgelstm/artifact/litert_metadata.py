@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgelstm.artifact.litert_imports import import_failure
+from edgelstm.artifact.litert_imports import optional_module
 from edgelstm.artifact.litert_runner import LITERT_EXTRA
 
 __all__ = ["INTERFACE_ENTRY", "embed_interface", "embedded_interface"]
@@ -26,12 +26,9 @@ FILE_IDENTIFIER = b"TFL3"
 
 
 def _schema() -> tuple[Any, Any]:
-    try:
-        import flatbuffers  # optional: a dependency of ai-edge-litert (the `litert` extra)
-        from ai_edge_litert import schema_py_generated  # pyright: ignore[reportMissingImports]  # optional: the `litert` extra
-    except ImportError as exc:
-        raise import_failure("ai_edge_litert", exc, "writing .tflite metadata needs the LiteRT schema", LITERT_EXTRA) from None
-    return flatbuffers, schema_py_generated
+    needed = "writing .tflite metadata needs the LiteRT schema"
+    schema = optional_module("ai_edge_litert.schema_py_generated", needed, LITERT_EXTRA)
+    return optional_module("flatbuffers", needed, LITERT_EXTRA), schema  # flatbuffers: a dependency of ai-edge-litert
 
 
 def embed_interface(content: bytes, interface: dict[str, Any]) -> bytes:

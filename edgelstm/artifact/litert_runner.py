@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgelstm.artifact.interface import GraphInterface
-from edgelstm.artifact.litert_imports import import_failure
+from edgelstm.artifact.litert_imports import optional_module
 from edgelstm.errors import InputShapeError
 
 LITERT_EXTRA = 'pip install "edgelstm[litert]"  (ai-edge-litert: the LiteRT interpreter)'
@@ -28,13 +28,8 @@ SIGNATURE = "serving_default"  # the one signature litert-torch writes
 
 def litert_interpreter_class() -> Any:
     """LiteRT's `Interpreter`, or one ConfigError line saying which extra to install."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter  # pyright: ignore[reportMissingImports]  # optional: the `litert` extra
-    except ImportError as exc:
-        raise import_failure(
-            "ai_edge_litert", exc, "running .tflite artifacts needs the LiteRT interpreter", LITERT_EXTRA
-        ) from None
-    return Interpreter
+    needed = "running .tflite artifacts needs the LiteRT interpreter"
+    return optional_module("ai_edge_litert.interpreter", needed, LITERT_EXTRA).Interpreter
 
 
 @contextlib.contextmanager
