@@ -20,7 +20,7 @@ import numpy as np
 
 from edgelstm.artifact.interface import GraphInterface
 from edgelstm.artifact.litert_imports import optional_module
-from edgelstm.errors import InputShapeError
+from edgelstm.errors import InputShapeError, LoadError, first_line
 
 LITERT_EXTRA = 'pip install "edgelstm[litert]"  (ai-edge-litert: the LiteRT interpreter)'
 SIGNATURE = "serving_default"  # the one signature litert-torch writes
@@ -64,9 +64,12 @@ class LiteRTRunner:
         self.path = Path(path)
         self.interface = interface
         interpreter_class = litert_interpreter_class()
-        with quiet_native_output():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
-            self._interpreter = interpreter_class(model_path=str(self.path), num_threads=threads)
-            self._interpreter.allocate_tensors()
+        try:
+            with quiet_native_output():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._interpreter = interpreter_class(model_path=str(self.path), num_threads=threads)
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # the interpreter's refusals of a file (not a flatbuffer, bad ops)
+            raise LoadError(f"{self.path}: the LiteRT interpreter cannot load it ({first_line(exc)})") from None
         # The signature's names -> tensor details (the signature runner itself would resize inputs to any feed).
         signature = self._interpreter._get_full_signature_list()[SIGNATURE]
         details = {d["index"]: d for d in (*self._interpreter.get_input_details(), *self._interpreter.get_output_details())}

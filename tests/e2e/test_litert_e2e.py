@@ -136,6 +136,24 @@ def test_cli_export_and_check_on_litert(gru_checkpoint: Path, tmp_path: Path) ->
     assert checked.output.rstrip().splitlines()[-1].startswith("PASS")
 
 
+def test_a_truncated_tflite_with_a_matching_sidecar_is_one_error_line_in_check_bench_and_bundle(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    # the interpreter's ValueError ("not a valid Flatbuffer") is the runner's LoadError, not an internal error
+    honest = exported.artifacts[0].path
+    half = rewrite_beside(honest, tmp_path / "half.tflite", honest.read_bytes()[: honest.stat().st_size // 2])
+    runner = CliRunner()
+    for args in (
+        ["check", str(half), "--reference", str(gru_checkpoint), "--providers", "litert"],
+        ["bench", str(half), "--rounds", "3"],
+        ["bundle", str(half), "--target", "android", "--out", str(tmp_path / "b")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args[0], result.output)
+        assert "the LiteRT interpreter cannot load it" in result.output and "internal error" not in result.output, result.output
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize("scheme", ["dynamic-int8", "weight-only-int8"])
 def test_quantize_litert_writes_a_gated_int8_tflite(
     exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path, scheme: str
