@@ -3,7 +3,6 @@ writes nothing. The extras are hidden from the import system here, so this runs 
 
 from __future__ import annotations
 
-import builtins
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,12 @@ from edgelstm.artifact.litert_file import sidecar_path
 from edgelstm.checkpoint import save_checkpoint
 from tests.conftest import tiny_model
 from tests.refusals import assert_refused
-from tests.support.litert import sidecar_for
+from tests.support.litert import hide_packages, sidecar_for
 
 
 @pytest.fixture
 def hidden_extras(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def fake_import(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if name.split(".")[0] in ("litert_torch", "ai_edge_litert", "ai_edge_quantizer"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    hide_packages(monkeypatch, "litert_torch", "ai_edge_litert", "ai_edge_quantizer")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ LiteRT at two static shapes, and .tflite files that break one promise each (stat
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,11 @@ def sidecar_for(tflite: Path, shape: LiteRTShape = LiteRTShape(1, chunk=4), sha:
     )
     metadata = ArtifactMetadata(interface, ExportConfig(form="streaming"), config, None, "checkpoint")
     return LiteRTSidecar(metadata, shape, "fp32", sha or file_sha256(tflite), {"litert-torch": "0.10.0"})
+
+
+def hide_packages(monkeypatch: pytest.MonkeyPatch, *packages: str) -> None:
+    """`packages` (and every submodule already imported) made unimportable as an absent install is: `sys.modules[name]
+    = None` makes `import name`, `from name import x` and `importlib.import_module(name)` alike raise
+    ModuleNotFoundError with `name` set, and undoes itself after the test."""
+    for name in [m for m in sys.modules if m.split(".")[0] in packages] + list(packages):
+        monkeypatch.setitem(sys.modules, name, None)  # type: ignore[arg-type]

@@ -5,7 +5,6 @@ The runs that need the converter (export, check, the shape gate) are in tests/e2
 
 from __future__ import annotations
 
-import builtins
 import json
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from edgelstm.export.litert_convert import convert_module
 from edgelstm.files import file_sha256
 from edgelstm.model_source import ModelSource
 from tests.conftest import tiny_config
-from tests.support.litert import sidecar_for
+from tests.support.litert import hide_packages, sidecar_for
 
 
 @pytest.fixture
@@ -125,14 +124,7 @@ def test_every_api_target_is_refused_when_constructed_with_a_name_it_does_not_kn
 
 
 def _hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
-    real_import = builtins.__import__
-
-    def fake_import(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if name.split(".")[0] in modules:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    hide_packages(monkeypatch, *modules)
 
 
 def test_without_the_interpreter_running_a_tflite_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
