@@ -5,7 +5,10 @@ metadata_props (interface, export config, model config, preprocessing, source), 
 the one batch and chunk (or sequence length) its static shapes were converted at, its precision, and the sha256 of
 the `.tflite` it describes. A sidecar is refused when the file beside it is not the one it describes.
 
-No LiteRT import here: reading an artifact's interface needs JSON only (the runtime is in `litert_runner`).
+The `.tflite` also carries the same interface as its `edgelstm.interface` metadata entry (`litert_metadata`). Where
+LiteRT's schema is installed (every machine that runs the file) the two are compared on open, and a file whose
+sidecar went missing (a model registry, a phone) is read from its embedded entry; without the schema the sidecar
+alone is read (it needs JSON only, and it is bound to the file's bytes by their sha256).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgelstm.artifact.litert_metadata import INTERFACE_ENTRY, embedded_interface
 from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
-from edgelstm.errors import LoadError
+from edgelstm.errors import ConfigError, LoadError
 from edgelstm.files import file_sha256
 
 SIDECAR_FORMAT = "edgelstm.litert/1"
@@ -101,6 +105,14 @@ class LiteRTSidecar:
         """A sidecar read back; any malformed shape of it is one LoadError naming the file."""
         try:
             data = json.loads(text)
+        except ValueError as exc:
+            raise LoadError(f"{where}: not an edgelstm LiteRT sidecar ({type(exc).__name__}: {exc})") from None
+        return cls.from_data(data, where)
+
+    @classmethod
+    def from_data(cls, data: Any, where: str) -> LiteRTSidecar:
+        """A sidecar from its parsed JSON (the sidecar file's, or a file's embedded entry plus its digest)."""
+        try:
             if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
                 raise ValueError(f"format is not {SIDECAR_FORMAT!r}")
             precision = data["precision"]
@@ -123,18 +135,40 @@ class LiteRTSidecar:
 
 
 def read_sidecar(tflite: Path) -> tuple[LiteRTSidecar, str]:
-    """The sidecar of `tflite` and the file's sha256, refused when missing or written for other bytes."""
+    """The interface of `tflite` and the file's sha256: from the sidecar, refused when it was written for other bytes
+    or disagrees with the interface embedded in the file; from the embedded entry when the sidecar is missing."""
     side = sidecar_path(tflite)
-    if not side.is_file():
-        raise LoadError(
-            f"{tflite}: no {side.name} beside it; edgelstm runs the .tflite files it exported "
-            "(`edgelstm export MODEL --target litert`), whose interface that file records"
-        )
-    sidecar = LiteRTSidecar.from_json(side.read_text(encoding="utf-8"), str(side))
     digest = file_sha256(tflite)
+    embedded = readable_embedded_interface(tflite)
+    if not side.is_file():
+        if embedded is None:
+            raise LoadError(
+                f"{tflite}: no {side.name} beside it and no readable {INTERFACE_ENTRY} entry inside it; edgelstm runs "
+                "the .tflite files it exported (`edgelstm export MODEL --target litert`), whose interface those record"
+            )
+        return LiteRTSidecar.from_data({**embedded, "tflite_sha256": digest}, f"{tflite} ({INTERFACE_ENTRY} entry)"), digest
+    sidecar = LiteRTSidecar.from_json(side.read_text(encoding="utf-8"), str(side))
     if digest != sidecar.tflite_sha256:
         raise LoadError(
             f"{side}: describes a .tflite with sha256 {sidecar.tflite_sha256[:12]}, but {tflite.name} has {digest[:12]}; "
             "the file was replaced or edited after export"
         )
+    recorded = sidecar.interface_json()
+    if embedded is not None and embedded != recorded:
+        differ = sorted(k for k in {*embedded, *recorded} if embedded.get(k) != recorded.get(k))
+        raise LoadError(
+            f"{side}: disagrees with the {INTERFACE_ENTRY} entry inside {tflite.name} (on {', '.join(differ)}); "
+            "the sidecar was edited after export"
+        )
     return sidecar, digest
+
+
+def readable_embedded_interface(tflite: Path) -> dict[str, Any] | None:
+    """The interface `tflite` carries inside it, or None: none written, LiteRT's schema not installed (the sidecar
+    alone is read then), or bytes that are no flatbuffer (the interpreter refuses those when the file is run)."""
+    try:
+        return embedded_interface(tflite.read_bytes())
+    except ConfigError:  # ai-edge-litert not installed: nothing here can run the file either
+        return None
+    except Exception:  # flatbuffer accessors over arbitrary bytes raise any error; such a file has no entry
+        return None

@@ -35,7 +35,7 @@ from edgelstm.artifact.litert_runner import LiteRTRunner
 from edgelstm.artifact.metadata import read_metadata
 from edgelstm.bench import BenchConfig, run_bench
 from edgelstm.cli import app
-from edgelstm.errors import BundleError, ConfigError, InputShapeError
+from edgelstm.errors import BundleError, ConfigError, InputShapeError, LoadError
 from edgelstm.export.api import export_model
 from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, export_litert
 from edgelstm.files import file_sha256
@@ -103,7 +103,11 @@ def test_the_gate_refuses_a_run_at_another_shape(exported: LiteRTExportResult, g
         interface["inputs"][0]["shape"][0] = 2
         data["metadata_props"]["edgelstm.interface"] = json.dumps(interface)
 
-    lying = rewrite_beside(honest, tmp_path / "resized.tflite", honest.read_bytes(), promise_batch_2)
+    # the file's embedded interface lies the same way, so the lie gets past open and only the runner's pin stands
+    claimed = json.loads(sidecar_path(honest).read_text())
+    promise_batch_2(claimed)
+    inside = {k: v for k, v in claimed.items() if k not in ("tflite_sha256", "verification")}
+    lying = rewrite_beside(honest, tmp_path / "resized.tflite", embed_interface(honest.read_bytes(), inside), promise_batch_2)
     report = _check([lying], gru_checkpoint)
     assert not report.passed
     errors = [c.error for c in report.candidates[0].cases if c.error]
@@ -395,6 +399,41 @@ def test_the_tflite_carries_its_interface_as_metadata(exported: LiteRTExportResu
         sidecar = json.loads(sidecar_path(artifact.path).read_text())
         embedded = embedded_interface(artifact.path.read_bytes())
         assert embedded == {k: v for k, v in sidecar.items() if k not in ("tflite_sha256", "verification")}
+
+
+def test_a_sidecar_that_disagrees_with_the_embedded_interface_is_refused(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    # The sidecar's digest is made to match, so only the comparison with the file's own entry can tell.
+    honest = exported.artifacts[0].path
+
+    def relabel(data: dict) -> None:
+        data["precision"] = "int8"
+
+    edited = rewrite_beside(honest, tmp_path / "relabelled.tflite", honest.read_bytes(), relabel)
+    with pytest.raises(
+        LoadError, match=r"relabelled\.tflite\.json: disagrees with the edgelstm\.interface entry .*\(on precision\)"
+    ):
+        open_artifact(edited)
+    result = CliRunner().invoke(app, ["check", str(edited), "--reference", str(gru_checkpoint), "--providers", "litert"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("error:") == 1 and "disagrees with the edgelstm.interface entry" in result.output
+
+
+def test_a_tflite_without_its_sidecar_is_read_from_its_embedded_interface(
+    exported: LiteRTExportResult, gru_checkpoint: Path, tmp_path: Path
+) -> None:
+    alone = tmp_path / "alone" / exported.artifacts[1].path.name  # batch 2: the shape must come from the file itself
+    alone.parent.mkdir()
+    shutil.copyfile(exported.artifacts[1].path, alone)
+    info = open_artifact(alone)
+    assert info.sha256 == file_sha256(alone) and info.interface == open_artifact(exported.artifacts[1].path).interface
+    assert read_sidecar(alone)[0].shape == read_sidecar(exported.artifacts[1].path)[0].shape
+    assert _check([alone], gru_checkpoint).passed
+    stripped = tmp_path / "stripped.tflite"  # an entry that is not ours: the file says nothing about itself
+    stripped.write_bytes(embed_interface(alone.read_bytes(), {"replaced": True}))
+    with pytest.raises(LoadError, match="not an edgelstm LiteRT sidecar"):
+        open_artifact(stripped)
 
 
 def test_embedding_the_interface_leaves_the_graph_as_it_was(exported: LiteRTExportResult, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from edgelstm.api import BundleOptions, CheckOptions, ExportOptions, QuantizeOptions, check, quantize
+from edgelstm.artifact import litert_file
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTShape, read_sidecar, sidecar_path
 from edgelstm.artifact.litert_runner import litert_interpreter_class
@@ -61,6 +62,26 @@ def test_a_sidecar_for_other_bytes_is_refused(tflite: Path) -> None:
 def test_a_tflite_without_its_sidecar_is_refused(tflite: Path) -> None:
     sidecar_path(tflite).unlink()
     with pytest.raises(LoadError, match="--target litert"):
+        open_artifact(tflite)
+
+
+def test_a_sidecar_is_compared_with_the_interface_inside_the_file(tflite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = read_sidecar(tflite)[0].interface_json()
+    monkeypatch.setattr(litert_file, "embedded_interface", lambda content: dict(recorded))
+    assert read_sidecar(tflite)[0].interface_json() == recorded  # they agree: read as before
+    monkeypatch.setattr(litert_file, "embedded_interface", lambda content: {**recorded, "shape": {"batch": 2, "chunk": 4}})
+    with pytest.raises(LoadError, match=r"disagrees with the edgelstm\.interface entry inside .*\(on shape\)"):
+        open_artifact(tflite)
+
+
+def test_without_its_sidecar_a_tflite_is_read_from_its_own_entry(tflite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = read_sidecar(tflite)[0].interface_json()
+    sidecar_path(tflite).unlink()
+    monkeypatch.setattr(litert_file, "embedded_interface", lambda content: dict(recorded))
+    sidecar, digest = read_sidecar(tflite)
+    assert sidecar.interface_json() == recorded and digest == sidecar.tflite_sha256 == file_sha256(tflite)
+    monkeypatch.setattr(litert_file, "embedded_interface", lambda content: None)  # no entry: refused, naming both
+    with pytest.raises(LoadError, match=r"no streaming_litert_b1_k4\.tflite\.json beside it and no readable"):
         open_artifact(tflite)
 
 
