@@ -114,6 +114,8 @@ def print_export_result(result: Any) -> None:
     console.print(f"outputs: {outputs}")
     if result.interface.layout == "time_major":
         console.print(escape("layout:  time-major (no Transpose per call); StreamingSession.step still takes [batch, steps, F]"))
+    elif result.interface.form == "streaming":
+        console.print("layout:  batch-first (the data does not reach the recurrent nodes through a layout Transpose only)")
     if result.interface.normalization is not None:
         console.print("input:   raw features, normalised inside the graph (the training mean/std; --no-normalize-in-graph: off)")
     console.print(f"checks:  {'; '.join(result.checks)}")

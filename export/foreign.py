@@ -20,6 +20,7 @@ import torch
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.errors import ExportError, first_line
+from edgelstm.export.time_major import time_major_model
 from edgelstm.export.verify import _flatten
 from edgelstm.loading import LoadedModel, user_code
 from edgelstm.state import StateSpec
@@ -170,7 +171,10 @@ def _build_streaming(
     inputs = [x_spec, *(TensorSpec(s.input_name, s.dtype, s.shape, s.description) for s in states)]
     y_spec = TensorSpec("output", _dtype_name(y), ["batch", "chunk", *(int(d) for d in y.shape[2:])], "per-step outputs")
     outputs_specs = [y_spec, *(TensorSpec(s.output_name, s.dtype, s.shape, "final " + s.description) for s in states)]
-    return model, GraphInterface("streaming", "torch.onnx", inputs, outputs_specs, states)
+    # batch_first=True layers are traced with a Transpose on each side: dropped where they only turn the layout (the
+    # verification against the module then runs on the time-major graph, through edgelstm.artifact.layout)
+    model, interface, _ = time_major_model(model, GraphInterface("streaming", "torch.onnx", inputs, outputs_specs, states))
+    return model, interface
 
 
 def call_record(loaded: LoadedModel) -> dict[str, Any] | None:

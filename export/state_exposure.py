@@ -29,10 +29,12 @@ from edgelstm.artifact.feeds import data_shape, sequence_feeds
 from edgelstm.artifact.foreign import foreign_metadata
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.interface import GraphInterface
+from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.metadata import attach_metadata, load_onnx_file
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.export.constant_fold import fold_constant
+from edgelstm.export.time_major import NOT_RUN, TimeMajorRewrite, time_major_model
 from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
 
 _STATE_SLOTS = {"LSTM": (("h", 5, 1), ("c", 6, 2)), "GRU": (("h", 5, 1),)}  # (name, input index, output index)
@@ -79,6 +81,7 @@ class StateExposureResult:
     parity: list[ChunkParity] = field(default_factory=list)
     path: Path | None = None
     sha256: str = ""
+    layout: TimeMajorRewrite = NOT_RUN  # the data layout written (time-major where only a Transpose stood in the way)
 
     @property
     def passed(self) -> bool:
@@ -98,6 +101,8 @@ class StateExposureResult:
             "passed": self.passed,
             "path": str(self.path) if self.path else None,
             "sha256": self.sha256,
+            "layout": "time_major" if self.layout.applied else "batch_first",
+            "layout_note": self.layout.describe(),
         }
 
 
@@ -224,12 +229,12 @@ def _identity(graph: ir.Graph, after: ir.Node, value: ir.Value, name: str) -> ir
 def streaming_parity(path: Path, interface: GraphInterface, chunks: tuple[int, ...] = PARITY_CHUNKS) -> list[ChunkParity]:
     """The graph run chunk by chunk (state carried by the one chunked runner) against one whole-sequence call,
     on a seeded random probe of PROBE_STEPS steps at batch 2; compared on every output that is not a state."""
-    session = session_from_onnx(path)
+    session_run = run_batch_first(interface, session_from_onnx(path).run)  # a time-major graph: through the adapter
     names = [o.name for o in interface.outputs]
     state_outputs = {s.output_name for s in interface.states}
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(v) for v in session.run(names, feeds)]
+        return session_run(names, feeds)
 
     shape = data_shape(interface, 2, PROBE_STEPS)
     dtype = np.dtype(interface.data_input.dtype)
@@ -295,6 +300,10 @@ def stream_graph_file(
         missing = [s.input_name for s in states if s.input_name not in {p.input_name for p in metadata.interface.states}]
         if missing:
             raise UnsupportedGraphError(f"{path}: the exposed state {missing[0]} was not found again by the interface probe")
+        # probed batch-first as the user wrote it; then the layout Transposes go where they only turn the data
+        model, interface, result.layout = time_major_model(model, metadata.interface)
+        metadata = replace(metadata, interface=interface)
+        onnx.save(model, str(staged))
         result.parity = streaming_parity(staged, metadata.interface, chunks)
     if not result.passed:
         failed = next(p for p in result.parity if not p.passed)

@@ -14,6 +14,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from edgelstm.artifact.layout import run_batch_first
+from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import session_from_onnx
 from tests.refusals import assert_refused, run_cli
 from tests.support.state_exposure import CLASSES, FEATURES, HIDDEN
@@ -87,18 +89,22 @@ def test_exposed_graph_streams_and_keeps_the_whole_sequence_outputs(
 ) -> None:
     original = session_from_onnx(graphs[name])
     exposed = session_from_onnx(streamed[name])
+    interface = read_metadata(streamed[name]).interface
+    # the layout Transposes of batch_first=True are gone: x and output are [time, batch, ...], as the metadata says
+    assert interface.layout == "time_major" and "Transpose" not in {n.op_type for n in onnx.load(str(streamed[name])).graph.node}
+    run = run_batch_first(interface, exposed.run)  # batch-first arrays in and out, as every edgelstm caller holds them
     state_inputs = [i for i in exposed.get_inputs() if i.name != "x"]
     state_outputs = [o.name for o in exposed.get_outputs() if o.name != "output"]
     assert len(state_inputs) == (4 if name == "lstm" else 2)  # h (and c) of each of the two layers
     x = np.random.default_rng(1).standard_normal((3, 19, FEATURES)).astype(np.float32)
     zeros = {i.name: np.zeros((1, 3, HIDDEN), np.float32) for i in state_inputs}
     (whole,) = original.run(["output"], {"x": x})
-    np.testing.assert_allclose(exposed.run(["output"], {"x": x, **zeros})[0], whole, atol=1e-6)
+    np.testing.assert_allclose(run(["output"], {"x": x, **zeros})[0], whole, atol=1e-6)
 
     def chunked(carry: bool) -> np.ndarray:
         state, pieces = dict(zeros), []
         for start in range(0, 19, 7):
-            y, *finals = exposed.run(["output", *state_outputs], {"x": x[:, start : start + 7], **state})
+            y, *finals = run(["output", *state_outputs], {"x": x[:, start : start + 7], **state})
             pieces.append(y)
             if carry:
                 state = {i.name: v for i, v in zip(state_inputs, finals, strict=True)}
@@ -121,7 +127,6 @@ def test_inspect_shows_the_exposed_state_pairs(streamed: dict[str, Path]) -> Non
 
 
 def test_artifact_records_its_source(graphs: dict[str, Path], streamed: dict[str, Path]) -> None:
-    from edgelstm.artifact.metadata import read_metadata
     from edgelstm.files import file_sha256
 
     metadata = read_metadata(streamed["gru"])

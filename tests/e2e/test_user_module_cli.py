@@ -224,6 +224,12 @@ def test_a_unidirectional_user_rnn_exports_a_streaming_graph_that_passes_streami
     result = _ok(["export", f"{name}:{factory}", "--out", out, "--form", "streaming", "--overwrite", "--json", *STREAM_GRID])
     report = json.loads(result.stdout)
     assert [t["name"] for t in report["interface"]["inputs"]] == ["x", *states]
+    # batch_first=True traced a Transpose on each side of the recurrent node: dropped, the data is time-major
+    assert report["interface"]["layout"] == "time_major" and report["interface"]["inputs"][0]["shape"][:2] == ["chunk", "batch"]
+    assert (
+        "layout:  time-major"
+        in _ok(["export", f"{name}:{factory}", "--out", out, "--form", "streaming", "--overwrite", *STREAM_GRID]).stdout
+    )
     chunked = [c for c in report["verification"]["cases"] if c["label"].startswith("chunks of")]
     assert chunked and all(not c["error"] for c in chunked)
     # and the parity gate streams it against the user module, state carried
