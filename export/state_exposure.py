@@ -82,6 +82,8 @@ class StateExposureResult:
     path: Path | None = None
     sha256: str = ""
     layout: TimeMajorRewrite = NOT_RUN  # the data layout written (time-major where only a Transpose stood in the way)
+    # the streaming graph's one call against the source graph's (None: not checked, the source takes other inputs)
+    source_parity: ChunkParity | None = None
 
     @property
     def passed(self) -> bool:
@@ -103,6 +105,9 @@ class StateExposureResult:
             "sha256": self.sha256,
             "layout": "time_major" if self.layout.applied else "batch_first",
             "layout_note": self.layout.describe(),
+            "source_parity": None
+            if self.source_parity is None
+            else {**asdict(self.source_parity), "passed": self.source_parity.passed},
         }
 
 
@@ -226,6 +231,42 @@ def _identity(graph: ir.Graph, after: ir.Node, value: ir.Value, name: str) -> ir
     return copy.outputs[0]
 
 
+def _probe_feeds(interface: GraphInterface) -> dict[str, np.ndarray]:
+    """A seeded random probe of PROBE_STEPS steps at batch 2, batch-first, states at zero (the one feed builder)."""
+    shape = data_shape(interface, 2, PROBE_STEPS)
+    dtype = np.dtype(interface.data_input.dtype)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype) if dtype.kind == "f" else np.zeros(shape, dtype)
+    return sequence_feeds(interface, x, None, "streaming parity probe")
+
+
+def source_parity(source: Path, path: Path, interface: GraphInterface) -> ChunkParity | None:
+    """The streaming graph's one call (states at zero, through the layout adapter) against the source graph's one
+    call on the same probe, on the outputs both have: what the chunked runs are compared with is what the user's
+    graph computes, whatever the rewrites did. None when the source takes inputs besides the data and constants."""
+    feeds = _probe_feeds(interface)
+    wanted = {interface.data_input.name, *interface.constants}
+    source_session = session_from_onnx(source)
+    if any(i.name not in wanted for i in source_session.get_inputs()):
+        return None
+    state_outputs = {s.output_name for s in interface.states}
+    names = [o.name for o in source_session.get_outputs() if o.name in {t.name for t in interface.outputs} - state_outputs]
+    chunk = PROBE_STEPS  # one call over the whole probe
+    try:
+        expected = source_session.run(names, {i.name: feeds[i.name] for i in source_session.get_inputs()})
+        got = run_batch_first(interface, session_from_onnx(path).run)(names, feeds)
+    except Exception as exc:  # ORT's own error types
+        return ChunkParity(chunk, float("inf"), 0.0, f"one call against the source graph failed: {first_line(exc)}")
+    worst, scale = 0.0, 0.0
+    for name, a, e in zip(names, got, expected, strict=True):
+        if a.shape != np.shape(e):
+            return ChunkParity(chunk, float("inf"), 0.0, f"{name}: shape {list(a.shape)}, the source's {list(np.shape(e))}")
+        e64 = np.asarray(e, np.float64)
+        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - e64), initial=0.0)))
+        scale = max(scale, float(np.max(np.abs(e64), initial=0.0)))
+    return ChunkParity(chunk, worst, scale)
+
+
 def streaming_parity(path: Path, interface: GraphInterface, chunks: tuple[int, ...] = PARITY_CHUNKS) -> list[ChunkParity]:
     """The graph run chunk by chunk (state carried by the one chunked runner) against one whole-sequence call,
     on a seeded random probe of PROBE_STEPS steps at batch 2; compared on every output that is not a state."""
@@ -236,11 +277,7 @@ def streaming_parity(path: Path, interface: GraphInterface, chunks: tuple[int, .
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return session_run(names, feeds)
 
-    shape = data_shape(interface, 2, PROBE_STEPS)
-    dtype = np.dtype(interface.data_input.dtype)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape).astype(dtype) if dtype.kind == "f" else np.zeros(shape, dtype)
-    feeds = sequence_feeds(interface, x, None, "streaming parity probe")
+    feeds = _probe_feeds(interface)
     whole = dict(zip(names, run(feeds), strict=True))
     results = []
     for chunk in chunks:
@@ -305,6 +342,11 @@ def stream_graph_file(
         metadata = replace(metadata, interface=interface)
         onnx.save(model, str(staged))
         result.parity = streaming_parity(staged, metadata.interface, chunks)
+        result.source_parity = source_parity(path, staged, metadata.interface)
+    if result.source_parity is not None and not result.source_parity.passed:
+        failed = result.source_parity
+        why = failed.error or f"max |error| {failed.max_abs_error:.3g} (> {PARITY_TOLERANCE:g} x {max(failed.scale, 1.0):.3g})"
+        raise UnsupportedGraphError(f"{path}: the streaming graph's one call does not match the source graph's: {why}")
     if not result.passed:
         failed = next(p for p in result.parity if not p.passed)
         why = failed.error or (

@@ -40,6 +40,11 @@ def _print_streaming(result: Any) -> None:
         typer.echo(f"state exposed: {state.op_type} {state.node or '(unnamed)'}: {state.input_name} -> {state.output_name}")
     for parity in result.parity:
         typer.echo(f"streaming parity, chunks of {parity.chunk} vs whole sequence: max |error| {parity.max_abs_error:.3g}")
+    source = result.source_parity
+    if source is None:
+        typer.echo("vs the source graph: not checked (it takes inputs besides the data and constants)")
+    else:
+        typer.echo(f"vs the source graph, one call of {source.chunk} steps: max |error| {source.max_abs_error:.3g}")
     typer.echo(f"layout: {result.layout.describe()}")
     typer.echo(f"wrote {result.path} (sha256 {result.sha256[:12]})")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,9 @@ from onnx import TensorProto, helper
 
 from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.artifact.layout import run_batch_first
+from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import session_from_onnx
-from edgelstm.export.state_exposure import expose_rnn_state
+from edgelstm.export.state_exposure import PROBE_STEPS, expose_rnn_state, source_parity, stream_graph_file
 from edgelstm.export.time_major import TimeMajorDataPass, time_major_model
 
 FEATURES, HIDDEN, CLASSES = 4, 8, 3
@@ -42,6 +44,12 @@ class Net(torch.nn.Module):
 
 def _streaming_graph(module: torch.nn.Module) -> onnx.ModelProto:
     """The module as torch.onnx writes it, its fused nodes' state exposed (what `export GRAPH.onnx` starts from)."""
+    model, _ = expose_rnn_state(_torch_graph(module))
+    return model
+
+
+def _torch_graph(module: torch.nn.Module) -> onnx.ModelProto:
+    """The module as torch.onnx writes it (batch-first x, zeros as initial state, final state dropped)."""
     buffer = io.BytesIO()
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -56,8 +64,7 @@ def _streaming_graph(module: torch.nn.Module) -> onnx.ModelProto:
             output_names=["output"],
             dynamic_axes={"x": {0: "batch", 1: "time"}, "output": {0: "batch", 1: "time"}},
         )
-    model, _ = expose_rnn_state(onnx.load_from_string(buffer.getvalue()))
-    return model
+    return onnx.load_from_string(buffer.getvalue())
 
 
 def _interface(model: onnx.ModelProto) -> GraphInterface:
@@ -160,3 +167,24 @@ def test_bidirectional_nodes_are_refused_and_one_way_ones_turned() -> None:
             assert "one-way fused" in layout_pass.rewrite.reason
         else:  # Y [T, 1, B, H] is no per-step [B, T, ...] output: only the data input turned
             assert layout_pass.rewrite.outputs == ()
+
+
+def test_stream_graph_file_writes_time_major_and_checks_it_against_the_source(tmp_path: Path) -> None:
+    source = tmp_path / "lstm.onnx"
+    onnx.save(_torch_graph(Net(torch.nn.LSTM, 2)), str(source))
+    result = stream_graph_file(source, tmp_path / "out")
+    assert result.layout.applied and result.to_dict()["layout"] == "time_major"
+    assert result.source_parity is not None and result.source_parity.chunk == PROBE_STEPS and result.source_parity.passed
+    assert [p.chunk for p in result.parity] == [1, 7] and all(p.passed for p in result.parity)
+    assert result.path is not None
+    interface = read_metadata(result.path).interface
+    assert interface.layout == "time_major" and interface.data_input.shape[:2] == ["chunk", "batch"]
+    assert "Transpose" not in {n.op_type for n in onnx.load(str(result.path)).graph.node}
+    # the check bites: the time-major graph read as if it were batch-first differs from the source
+    wrong = replace(
+        interface,
+        layout="batch_first",
+        inputs=[replace(interface.inputs[0], shape=["batch", "chunk", FEATURES]), *interface.inputs[1:]],
+    )
+    refused = source_parity(source, result.path, wrong)
+    assert refused is not None and not refused.passed
