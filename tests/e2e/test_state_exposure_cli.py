@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import session_from_onnx
 from tests.refusals import assert_refused, run_cli
 from tests.support.state_exposure import CLASSES, FEATURES, HIDDEN
+from tests.user_modules import user_folder
 
 
 class RecurrentNet(torch.nn.Module):
@@ -188,3 +190,44 @@ def test_unrolling_a_graph_without_fused_rnn_is_refused(tmp_path: Path) -> None:
         "no fused LSTM/GRU",
         watch=(tmp_path,),
     )
+
+
+ONE_LAYER_LSTM = textwrap.dedent(
+    f"""
+    import torch
+
+
+    class Net(torch.nn.Module):  # batch_first=True: torch.onnx traces a Transpose on each side of the LSTM node
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM({FEATURES}, {HIDDEN}, batch_first=True)
+            self.head = torch.nn.Linear({HIDDEN}, {CLASSES})
+
+        def forward(self, x):
+            return self.head(torch.tanh(self.rnn(x)[0]))
+
+
+    def build():
+        torch.manual_seed(0)
+        return Net()
+    """
+)
+
+
+def test_streaming_form_of_a_torch_graph_is_time_major_and_passes_check_against_the_module(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from edgelstm.loading import load_model
+
+    with user_folder(tmp_path_factory, "time_major", "tm_net", ONE_LAYER_LSTM, quiet=True) as (root, name):
+        source = _export(load_model(f"{name}:build", weights=root / "weights.safetensors").user_module, root / "net.onnx")
+        made = run_cli(["export", source, "--form", "streaming", "--out", root / "out"])
+        assert made.exit_code == 0, made.output
+        assert "layout: time-major (x, output" in made.stdout and "vs the source graph, one call of 23 steps" in made.stdout
+        written = json.loads((root / "out" / "net.streaming.export.json").read_text())
+        assert written["layout"] == "time_major" and written["source_parity"]["passed"]
+        # the parity gate feeds it batch-first data from the user's module, through the layout the file declares
+        reference = ["--reference", f"{name}:build", "--weights", "weights.safetensors"]
+        checked = run_cli(["check", root / "out" / "net.streaming.onnx", *reference, "--providers", "cpu"])
+        assert checked.exit_code == 0, checked.output
+        assert "PASS" in checked.stdout
