@@ -123,10 +123,11 @@ def make_time_major(graph: ir.Graph, data_input: str) -> TimeMajorRewrite:
         return TimeMajorRewrite(False, reason=found)
     transpose, chain = found
     outputs = [(value, hit) for value in graph.outputs if (hit := _output_transpose(value)) is not None]
+    names = tuple(v.name or "" for v, _ in outputs)  # before _drop moves a name onto the value before it
     removed = [_drop(graph, transpose, [data, *chain])]
     for value, (node, out_chain) in outputs:
         removed.append(_drop(graph, node, [*out_chain, value]))
-    return TimeMajorRewrite(True, data_input, tuple(v.name or "" for v, _ in outputs), tuple(removed))
+    return TimeMajorRewrite(True, data_input, names, tuple(removed))
 
 
 def _input_transpose(data: ir.Value) -> tuple[ir.Node, list[ir.Value]] | str:
@@ -173,18 +174,24 @@ def _drop(graph: ir.Graph, transpose: ir.Node, turned: list[ir.Value]) -> str:
     assert source is not None  # checked by the callers' matches
     if result.is_graph_output():  # the output side: the graph output keeps its name, now on the value before it
         index = next(i for i, v in enumerate(graph.outputs) if v is result)
-        name, result.name = result.name, None
-        convenience.replace_all_uses_with(result, source)
-        source.name = name
         graph.outputs[index] = source
-    else:
-        convenience.replace_all_uses_with(result, source)
+        name, result.name = result.name, None
+        source.name = name
+        source.type = source.type or result.type
+        source.shape = source.shape or _swapped(result.shape)
+    convenience.replace_all_uses_with(result, source)
     graph.remove(transpose, safe=True)
     for value in turned:
-        if value.shape is not None and len(value.shape) == 3:
-            dims = list(value.shape.dims)
-            value.shape = ir.Shape([dims[1], dims[0], dims[2]])
+        value.shape = _swapped(value.shape) if value is not result else value.shape
     return transpose.name or "Transpose"
+
+
+def _swapped(shape: ir.Shape | None) -> ir.Shape | None:
+    """A rank-3 shape with its axes 0 and 1 swapped (any other shape as it is)."""
+    if shape is None or len(shape) != 3:
+        return shape
+    dims = list(shape.dims)
+    return ir.Shape([dims[1], dims[0], dims[2]])
 
 
 def _is_layout_transpose(node: ir.Node) -> bool:

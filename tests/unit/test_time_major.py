@@ -188,3 +188,31 @@ def test_stream_graph_file_writes_time_major_and_checks_it_against_the_source(tm
     )
     refused = source_parity(source, result.path, wrong)
     assert refused is not None and not refused.passed
+
+
+def test_an_output_that_is_the_layout_transpose_itself_keeps_its_name(tmp_path: Path) -> None:
+    """Y -> Squeeze(axis 1) -> Transpose is the graph output `y` (no head after it): `y` moves onto the Squeeze."""
+    model = _hand_made("forward")
+    graph = model.graph
+    graph.node[1].output[0] = "y4"
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    graph.initializer.append(axes)
+    graph.node.extend(
+        [helper.make_node("Squeeze", ["y4", "axes"], ["ys"]), helper.make_node("Transpose", ["ys"], ["y"], perm=[1, 0, 2])]
+    )
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", HIDDEN]))
+    onnx.checker.check_model(model, full_check=True)
+    interface = GraphInterface(
+        "streaming",
+        "foreign",
+        [TensorSpec("x", "float32", ["batch", "chunk", FEATURES])],
+        [TensorSpec("y", "float32", ["batch", "chunk", HIDDEN])],
+        [],
+    )
+    turned, turned_interface, rewrite = time_major_model(model, interface)
+    assert rewrite.applied and rewrite.outputs == ("y",) and len(rewrite.removed) == 2
+    assert [o.name for o in turned.graph.output] == ["y"] and "Transpose" not in {n.op_type for n in turned.graph.node}
+    x = np.random.default_rng(0).standard_normal((2, 5, FEATURES)).astype(np.float32)
+    expected = _run(model, interface, x, tmp_path / "before.onnx")
+    np.testing.assert_allclose(_run(turned, turned_interface, x, tmp_path / "after.onnx")[0], expected[0], atol=1e-6)
