@@ -6,12 +6,14 @@ job is the caller's layout. The fused nodes read and write `[T, B, ...]`, so a g
 time-major runs neither (issue 21). This pass drops such Transposes: the data input becomes `[T, B, F]`, and each
 per-step output whose value left a fused node through `Squeeze -> Transpose` becomes `[T, B, ...]`; ops between the
 Transpose and the graph's input or output that act on the last axis only (a Linear's MatMul and Add, activations,
-a softmax over features) commute with the swap of axes 0 and 1 and stay. The interface then declares
-`layout="time_major"` and every caller's batch-first arrays go through `edgelstm.artifact.layout`.
+a softmax over features) commute with the swap of axes 0 and 1 and stay. Between two batch_first layers of the
+user's own, the Transpose back to batch-first and the one to time-major undo each other: both go. The interface
+then declares `layout="time_major"` and every caller's batch-first arrays go through `edgelstm.artifact.layout`.
 
 A graph whose data reaches the recurrent nodes any other way (silero-vad: convolutions first) is left as it is, with
-the reason; so is one whose data input becomes time-major but whose outputs cannot (then only the input is turned:
-the interface marks each output by its own shape). Only axes 0 and 1 of rank-3 values are ever swapped.
+the reason. An output the pass cannot trace back to a fused node (pooled, computed from several values) stays
+batch-first while the data input turns; the interface marks each output by its own shape. Only axes 0 and 1 of
+rank-3 values are ever swapped.
 """
 
 from __future__ import annotations
@@ -127,7 +129,28 @@ def make_time_major(graph: ir.Graph, data_input: str) -> TimeMajorRewrite:
     removed = [_drop(graph, transpose, [data, *chain])]
     for value, (node, out_chain) in outputs:
         removed.append(_drop(graph, node, [*out_chain, value]))
+    removed += _cancel_pairs(graph)
     return TimeMajorRewrite(True, data_input, names, tuple(removed))
+
+
+def _cancel_pairs(graph: ir.Graph) -> list[str]:
+    """Between two batch_first layers (`LSTM -> Squeeze -> Transpose -> [last-axis ops] -> Transpose -> GRU`) the
+    two layout Transposes undo each other: both go, the values between them become time-major."""
+    removed: list[str] = []
+    for node in list(graph):
+        if node.graph is not graph or not _is_layout_transpose(node):
+            continue  # removed with an earlier pair, or not a layout Transpose
+        value, chain = node.outputs[0], list[ir.Value]()
+        while not value.is_graph_output() and len(uses := list(value.uses())) == 1:
+            reader = uses[0].node
+            if _is_layout_transpose(reader):
+                removed += [_drop(graph, node, chain), _drop(graph, reader, [])]
+                break
+            if not _acts_on_last_axis(reader, value):
+                break
+            value = reader.outputs[0]
+            chain.append(value)
+    return removed
 
 
 def _input_transpose(data: ir.Value) -> tuple[ir.Node, list[ir.Value]] | str:

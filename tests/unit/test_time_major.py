@@ -216,3 +216,30 @@ def test_an_output_that_is_the_layout_transpose_itself_keeps_its_name(tmp_path: 
     x = np.random.default_rng(0).standard_normal((2, 5, FEATURES)).astype(np.float32)
     expected = _run(model, interface, x, tmp_path / "before.onnx")
     np.testing.assert_allclose(_run(turned, turned_interface, x, tmp_path / "after.onnx")[0], expected[0], atol=1e-6)
+
+
+class Stacked(torch.nn.Module):
+    """Two batch_first layers of the user's own (LSTM -> ReLU -> GRU): torch.onnx writes a Transpose back to
+    batch-first after the first and one to time-major before the second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
+        self.second = torch.nn.GRU(HIDDEN, HIDDEN, batch_first=True)
+        self.head = torch.nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.second(torch.relu(self.first(x)[0]))[0])
+
+
+def test_transposes_between_two_batch_first_layers_cancel(tmp_path: Path) -> None:
+    model = _streaming_graph(Stacked())
+    assert [n.op_type for n in model.graph.node].count("Transpose") == 4
+    before = _interface(model)
+    turned, interface, rewrite = time_major_model(model, before)
+    assert rewrite.applied and len(rewrite.removed) == 4
+    assert [n.op_type for n in turned.graph.node] == ["LSTM", "Squeeze", "Relu", "GRU", "Squeeze", "MatMul", "Add"]
+    x = np.random.default_rng(0).standard_normal((3, 9, FEATURES)).astype(np.float32)
+    expected = _run(model, before, x, tmp_path / "batch_first.onnx")
+    for a, e in zip(_run(turned, interface, x, tmp_path / "time_major.onnx"), expected, strict=True):
+        np.testing.assert_allclose(a, e, atol=1e-6)
