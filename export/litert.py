@@ -184,7 +184,7 @@ def _base_interface(loaded: LoadedModel, config: LiteRTExportConfig) -> GraphInt
         return as_batch_first(native_interface(loaded.config, onnx_config, normalization))
     # A user module: its interface exactly as the ONNX export describes it (names, states, output axes).
     _, interface = build_foreign_onnx(loaded, onnx_config, config.steps or max(config.chunks))
-    return interface
+    return as_batch_first(interface)  # its streaming graph is time-major where batch_first layers allowed it
 
 
 def fixed_interface(base: GraphInterface, shape: LiteRTShape) -> GraphInterface:
