@@ -355,6 +355,12 @@ def stream_graph_file(
             "whole sequence, non-causal padding)"
         )
         raise UnsupportedGraphError(f"{path}: cannot stream: streaming parity check failed: {why}")
+    interface = metadata.interface
+    time_axis = interface.data_input.shape[0 if interface.layout == "time_major" else 1]
+    if interface.chunk is not None and not interface.context and time_axis == "chunk":
+        # the probe recorded the first length it tried, but a free time axis that just ran at chunks of 1 and 7, the
+        # short last piece and the whole probe takes any length: StreamingSession must not refuse chunks of 1
+        metadata = replace(metadata, interface=replace(interface, chunk=None))
     attach_metadata(model, replace(metadata, source_sha256=result.source_sha256))
     data = model.SerializeToString(deterministic=True)
     result.path, result.sha256 = target, hashlib.sha256(data).hexdigest()

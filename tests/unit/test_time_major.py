@@ -21,6 +21,7 @@ from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.artifact.layout import run_batch_first
 from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import session_from_onnx
+from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.export.state_exposure import PROBE_STEPS, expose_rnn_state, source_parity, stream_graph_file
 from edgelstm.export.time_major import TimeMajorDataPass, time_major_model
 
@@ -180,6 +181,12 @@ def test_stream_graph_file_writes_time_major_and_checks_it_against_the_source(tm
     interface = read_metadata(result.path).interface
     assert interface.layout == "time_major" and interface.data_input.shape[:2] == ["chunk", "batch"]
     assert "Transpose" not in {n.op_type for n in onnx.load(str(result.path)).graph.node}
+    # an app's StreamingSession feeds it batch-first chunks of 1 and gets the source graph's one-call output
+    x = np.random.default_rng(4).standard_normal((2, 9, FEATURES)).astype(np.float32)
+    (expected,) = session_from_onnx(source).run(["output"], {"x": x})
+    stream = StreamingSession.open(result.path, batch=2)
+    steps = [stream.step(x[:, t : t + 1])["output"] for t in range(9)]
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), expected, atol=1e-5)
     # the check bites: the time-major graph read as if it were batch-first differs from the source
     wrong = replace(
         interface,
