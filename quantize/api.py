@@ -280,7 +280,7 @@ def _probe_feeds(metadata: ArtifactMetadata, tmp: Path) -> Path | None:
         return None
 
     x = np.zeros(data_shape(interface, 1), np.dtype(interface.data_input.dtype))
-    feeds = sequence_feeds(interface, x, None, "crash probe")
+    feeds = graph_feeds(interface, sequence_feeds(interface, x, None, "crash probe"))  # as the graph takes them
     path = tmp / "probe_feeds.npz"
     np.savez(path, **feeds)  # type: ignore[arg-type]  # numpy stubs: a ** dict might bind allow_pickle
     return path

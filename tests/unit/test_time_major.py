@@ -24,6 +24,7 @@ from edgelstm.artifact.session import session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.export.state_exposure import PROBE_STEPS, expose_rnn_state, source_parity, stream_graph_file
 from edgelstm.export.time_major import TimeMajorDataPass, time_major_model
+from edgelstm.quantize.api import _probe_feeds
 
 FEATURES, HIDDEN, CLASSES = 4, 8, 3
 
@@ -250,3 +251,18 @@ def test_transposes_between_two_batch_first_layers_cancel(tmp_path: Path) -> Non
     expected = _run(model, before, x, tmp_path / "batch_first.onnx")
     for a, e in zip(_run(turned, interface, x, tmp_path / "time_major.onnx"), expected, strict=True):
         np.testing.assert_allclose(a, e, atol=1e-6)
+
+
+def test_quantizes_crash_probe_feeds_a_time_major_graph_as_it_takes_data(tmp_path: Path) -> None:
+    # At a set chunk the probe's batch-first [1, 4, F] must be written as the graph takes it, [4, 1, F].
+    source = tmp_path / "lstm.onnx"
+    onnx.save(_torch_graph(Net(torch.nn.LSTM, 1)), str(source))
+    result = stream_graph_file(source, tmp_path / "out")
+    assert result.path is not None
+    metadata = read_metadata(result.path)
+    chunked = replace(metadata, interface=replace(metadata.interface, chunk=4))
+    probe = _probe_feeds(chunked, tmp_path)
+    assert probe is not None
+    with np.load(probe) as feeds:
+        assert feeds["x"].shape == (4, 1, FEATURES)
+        session_from_onnx(result.path).run(None, dict(feeds))  # the graph takes them
