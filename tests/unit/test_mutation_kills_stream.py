@@ -88,3 +88,53 @@ def test_a_row_over_its_delta_budget_names_the_output() -> None:
         _RowsOf(["voice"], [[]]), 0, p, p_ref, "speech_prob", StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=0.1)
     )
     assert row.failures == ["max |delta speech_prob| 0.8 > 0.1"]
+
+
+# The full run of stream_check's 138 mutants (docs/testing/mutation.md, "Full run") left these unguarded.
+
+
+def test_a_probability_at_the_threshold_is_a_positive_decision_in_the_per_kind_counts() -> None:
+    # p exactly at 0.5 is "speech" on either side: the per-kind count must see the same flips as the total.
+    p = np.array([[0.5, 0.5, 0.2]])
+    p_ref = np.array([[0.4, 0.6, 0.5]])  # chunk 0: flip (0.5 vs 0.4), chunk 1: agree, chunk 2: flip (0.2 vs 0.5)
+    config = StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=1.0)
+    row = _row_result(_RowsOf(["voice"], [["speech", "silence", "noise"]]), 0, p, p_ref, "speech_prob", config)
+    assert row.flips == 2
+    assert row.flips_by_kind == {"speech": 1, "silence": 0, "noise": 1}
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 1, 3)], ids=["one-dim", "three-dim"])
+def test_per_kind_flips_are_counted_along_the_chunk_axis_of_any_rank(shape: tuple[int, ...]) -> None:
+    # A graph whose probability is [batch] per chunk gives a row [chunks]; one with [batch, 1, 1] gives [1, 1, chunks]:
+    # the chunk axis is the last one, whatever the rank.
+    p = np.array([0.9, 0.1, 0.9]).reshape(shape)
+    p_ref = np.array([0.1, 0.1, 0.1]).reshape(shape)
+    config = StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=1.0)
+    row = _row_result(_RowsOf(["voice"], [["speech", "silence", "noise"]]), 0, p, p_ref, "speech_prob", config)
+    assert row.flips_by_kind == {"speech": 1, "silence": 0, "noise": 1}
+
+
+def test_a_rows_failed_flip_budget_names_its_own_flip_count() -> None:
+    p = np.array([[0.9, 0.9, 0.9, 0.1]])
+    p_ref = np.array([[0.1, 0.1, 0.1, 0.1]])
+    config = StreamCheckConfig(max_flip_fraction=0.0, max_abs_delta=1.0)
+    row = _row_result(_RowsOf(["voice"], [[]]), 0, p, p_ref, "speech_prob", config)
+    assert row.failures == ["3 of 4 decisions flipped at 0.5 (budget 0.00% = 0)"]
+
+
+def test_a_delta_exactly_at_its_budget_passes() -> None:
+    # "--max-delta D" allows |delta p| up to and including D (--max-delta 0 asks for identical probabilities).
+    config = StreamCheckConfig(max_flip_fraction=1.0, max_abs_delta=0.25)
+    judged = flip_evidence(0, 4, config.max_flip_fraction)
+    assert budget_failures(0, 4, judged, 0.25, "speech_prob", config) == []
+    assert budget_failures(0, 4, judged, 0.2500001, "speech_prob", config) == ["max |delta speech_prob| 0.25 > 0.25"]
+    exact = StreamCheckConfig(max_flip_fraction=0.0, max_abs_delta=0.0)
+    assert budget_failures(0, 4, flip_evidence(0, 4, 0.0), 0.0, "speech_prob", exact) == []
+
+
+def test_one_flipped_decision_of_one_has_the_wilson_interval_of_one_in_one() -> None:
+    from edgelstm.parity.evidence_strength import wilson_interval
+
+    one = flip_evidence(1, 1, 0.5)
+    assert (one.low, one.high) == pytest.approx(wilson_interval(1, 1))
+    assert one.low > 0.2  # 1 of 1: the interval is not the one of half a flip
