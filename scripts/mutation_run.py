@@ -139,8 +139,8 @@ def run_module(scope: ModuleScope, pyproject: dict[str, object], sample: int, se
     previous = json.loads(out.read_text()) if recheck and out.exists() else None
     where = stage(scope, pyproject)
     scoped = in_scope(scope, where)
-    if previous is not None:
-        names = [n for n, s in previous["statuses"].items() if s not in KILLED]
+    if previous is not None:  # timeouts too: on a loaded machine a timeout may be the load, not the mutant
+        names = [n for n, s in previous["statuses"].items() if s not in KILLED or s == "timeout"]
     elif sample and sample < len(scoped):
         names = sorted(random.Random(seed).sample(scoped, sample))
     else:
@@ -208,7 +208,9 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument(
-        "--recheck", action="store_true", help="rerun only the last run's mutants not killed (after adding tests)"
+        "--recheck",
+        action="store_true",
+        help="rerun only the last run's mutants not killed or timed out (after adding tests; a timeout again on its own)",
     )
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in scopes]
