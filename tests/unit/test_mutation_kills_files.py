@@ -8,6 +8,7 @@ another process made during the write is neither fatal nor removed, and an unwri
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from edgelstm.files import (
     atomic_directory,
     atomic_path,
     check_output_dir,
+    file_sha256,
     write_artifact_pair,
     write_bytes_atomic,
     write_text_atomic,
@@ -145,3 +147,17 @@ def test_the_real_error_surfaces_when_the_temporary_is_already_gone(tmp_path: Pa
     with pytest.raises(OSError) as raised:
         _write_temp_beside(tmp_path / "out.bin", b"data")
     assert raised.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+
+
+# The full run of files' 131 mutants (docs/testing/mutation.md, "Full run") left these unguarded.
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, (1 << 20) - 1, 1 << 20, (5 << 19) + 3], ids=["empty", "1", "block-1", "block", "2.5-blocks"]
+)
+def test_file_sha256_is_the_sha256_of_every_byte(tmp_path: Path, size: int) -> None:
+    # Every verdict names the artifact by this digest: it must cover the whole file, across the 1 MiB read blocks.
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]  # 251: no period shared with the block size
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
