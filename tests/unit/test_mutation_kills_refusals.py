@@ -129,3 +129,47 @@ def test_a_pickled_sample_input_is_refused_even_when_torch_is_told_not_to_check(
     torch.save({"f": print}, buffer)  # a reference to a Python callable: more than tensors
     with pytest.raises(UnsafePickleError, match="holds pickled Python objects beyond tensors"):
         _check_weights_only(tmp_path / "m.pt2", "m/data/sample_inputs/model.pt", buffer.getvalue())
+
+
+# The full run of refusals' mutants (docs/testing/mutation.md, "Full run") left these unguarded.
+
+
+def test_a_payload_config_that_is_not_json_is_refused_naming_the_file_and_entry(tmp_path: Path) -> None:
+    where = tmp_path / "m.pt2"
+    with pytest.raises(LoadError, match=re.escape(f"{where}: entry 'm/data/weights/c_config.json' is not valid JSON") + "$"):
+        _check_payload_config(where, "m/data/weights/c_config.json", b"{not json")
+
+
+def test_a_truncated_sample_input_is_refused_as_corrupt_naming_the_error(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save((torch.ones(2),), buffer)
+    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]  # torch's zip reader raises RuntimeError
+    where = tmp_path / "m.pt2"
+    with pytest.raises(
+        LoadError, match=re.escape(f"{where}: entry 'm/data/sample_inputs/model.pt' is corrupt (RuntimeError)") + "$"
+    ):
+        _check_weights_only(where, "m/data/sample_inputs/model.pt", truncated)
+
+
+def _saved_on_cuda(value: torch.Tensor) -> bytes:
+    """torch.save's bytes of `value` as a GPU machine writes them (storage location "cuda:0"), made without a GPU."""
+    buffer = io.BytesIO()
+    torch.save((value,), buffer)
+    source, out = zipfile.ZipFile(io.BytesIO(buffer.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename.endswith("data.pkl"):  # the pickled location string: length-prefixed "cpu" -> "cuda:0"
+                assert data.count(b"X\x03\x00\x00\x00cpu") == 1
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            target.writestr(info, data)
+    return out.getvalue()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA tensor loads anyway where CUDA is available")
+def test_a_sample_input_saved_on_a_gpu_is_checked_on_the_cpu_not_refused_as_corrupt(tmp_path: Path) -> None:
+    # A program exported on a GPU machine stores its sample inputs on "cuda:0": the check maps them to the CPU.
+    payload = _saved_on_cuda(torch.ones(2))
+    with pytest.raises(RuntimeError, match="CUDA"):  # what torch does without map_location on a CPU-only machine
+        torch.load(io.BytesIO(payload), weights_only=True)
+    _check_weights_only(tmp_path / "m.pt2", "m/data/sample_inputs/model.pt", payload)  # no refusal
