@@ -173,3 +173,11 @@ def test_a_sample_input_saved_on_a_gpu_is_checked_on_the_cpu_not_refused_as_corr
     with pytest.raises(RuntimeError, match="CUDA"):  # what torch does without map_location on a CPU-only machine
         torch.load(io.BytesIO(payload), weights_only=True)
     _check_weights_only(tmp_path / "m.pt2", "m/data/sample_inputs/model.pt", payload)  # no refusal
+
+
+def test_a_payload_entry_that_is_not_a_table_is_refused_naming_what_it_is(tmp_path: Path) -> None:
+    where = tmp_path / "m.pt2"
+    raw = json.dumps({"config": {"lstm.weight_ih_l0": ["weight_0"]}}).encode()
+    expected = f"{where}: entry 'm/data/weights/c_config.json' describes 'lstm.weight_ih_l0' with a list"
+    with pytest.raises(LoadError, match=re.escape(expected) + "$"):
+        _check_payload_config(where, "m/data/weights/c_config.json", raw)
