@@ -181,3 +181,26 @@ def test_a_payload_entry_that_is_not_a_table_is_refused_naming_what_it_is(tmp_pa
     expected = f"{where}: entry 'm/data/weights/c_config.json' describes 'lstm.weight_ih_l0' with a list"
     with pytest.raises(LoadError, match=re.escape(expected) + "$"):
         _check_payload_config(where, "m/data/weights/c_config.json", raw)
+
+
+class _WithConstants(torch.nn.Module):
+    """A program with tensor constants (a non-persistent buffer, a literal tensor): torch.export stores them as
+    data/constants/tensor_<n>, described by a constants config."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+        self.register_buffer("scale", torch.full((2,), 0.5), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale + torch.tensor([1.0, 2.0])
+
+
+def test_tensor_constants_are_plain_data(tmp_path: Path) -> None:
+    where = tmp_path / "m.pt2"
+    _check_payload_config(where, "m/data/constants/model_constants_config.json", _config(path_name="tensor_0", use_pickle=False))
+    program = torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),))
+    torch.export.save(program, str(where))
+    with zipfile.ZipFile(where) as archive:
+        assert any(n.endswith("data/constants/tensor_0") for n in archive.namelist())
+    refuse_code_in_pt2(where)  # torch's own archive with constants: no refusal
