@@ -1,13 +1,16 @@
-"""A `.pt2` with tensor constants is plain data (docs/testing/mutation.md, "Full run"): torch.export stores a
-non-persistent buffer or a literal tensor as data/constants/tensor_<n>, and `inspect` must load it, not refuse it."""
+"""A `.pt2`'s tensor constants (docs/testing/mutation.md, "Full run"): torch.export stores a non-persistent buffer
+or a literal tensor as data/constants/tensor_<n>. `inspect` loads such a program, and refuses one whose constants
+config marks a constant as pickled, naming the constant (the inspection, not only the loader's second layer)."""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import torch
 
-from tests.refusals import run_cli
+from tests.refusals import assert_refused, run_cli
 
 
 class _WithConstants(torch.nn.Module):
@@ -28,3 +31,18 @@ def test_inspect_loads_a_pt2_with_tensor_constants(tmp_path: Path) -> None:
     result = run_cli(["inspect", path, "--input-size", "3"])
     assert result.exit_code == 0, result.output
     assert "refused" not in result.output
+
+
+def test_inspect_refuses_a_pt2_whose_constant_is_pickled_naming_it(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.pt2"
+    torch.export.save(torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),)), str(clean))
+    crafted = tmp_path / "crafted.pt2"
+    with zipfile.ZipFile(clean) as archive, zipfile.ZipFile(crafted, "w") as out:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            if info.filename.endswith("data/constants/model_constants_config.json"):
+                config = json.loads(data)
+                config["config"]["scale"]["use_pickle"] = True
+                data = json.dumps(config).encode()
+            out.writestr(info, data)
+    assert_refused(["inspect", crafted, "--input-size", "3"], "'scale' is stored as a pickled object (tensor_1)")

@@ -204,3 +204,32 @@ def test_tensor_constants_are_plain_data(tmp_path: Path) -> None:
     with zipfile.ZipFile(where) as archive:
         assert any(n.endswith("data/constants/tensor_0") for n in archive.namelist())
     refuse_code_in_pt2(where)  # torch's own archive with constants: no refusal
+
+
+def _with_pickled_constant(source: Path, target: Path) -> Path:
+    """`source` (a saved program with constants) with its constants config marking `scale` as pickled."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            if info.filename.endswith("data/constants/model_constants_config.json"):
+                config = json.loads(data)
+                config["config"]["scale"]["use_pickle"] = True
+                data = json.dumps(config).encode()
+            out.writestr(info, data)
+    return target
+
+
+def test_a_pickled_constant_is_refused_naming_the_constant_and_its_entry(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.pt2"
+    torch.export.save(torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),)), str(clean))
+    crafted = _with_pickled_constant(clean, tmp_path / "crafted.pt2")
+    with pytest.raises(UnsafePickleError, match=re.escape(f"{crafted}: 'scale' is stored as a pickled object (tensor_1)")):
+        refuse_code_in_pt2(crafted)
+    # where it is described: a config that is not JSON names its entry in the archive
+    broken = tmp_path / "broken.pt2"
+    with zipfile.ZipFile(clean) as archive, zipfile.ZipFile(broken, "w") as out:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            out.writestr(info, b"{not json" if info.filename.endswith("model_constants_config.json") else data)
+    with pytest.raises(LoadError, match=re.escape("entry 'clean/data/constants/model_constants_config.json' is not valid JSON")):
+        refuse_code_in_pt2(broken)
