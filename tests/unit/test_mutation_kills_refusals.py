@@ -233,3 +233,15 @@ def test_a_pickled_constant_is_refused_naming_the_constant_and_its_entry(tmp_pat
             out.writestr(info, b"{not json" if info.filename.endswith("model_constants_config.json") else data)
     with pytest.raises(LoadError, match=re.escape("entry 'clean/data/constants/model_constants_config.json' is not valid JSON")):
         refuse_code_in_pt2(broken)
+
+
+def test_a_corrupt_sample_input_in_an_archive_is_named_by_its_entry(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.pt2"
+    torch.export.save(torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),)), str(clean))
+    broken = tmp_path / "broken.pt2"
+    with zipfile.ZipFile(clean) as archive, zipfile.ZipFile(broken, "w") as out:
+        for info in archive.infolist():
+            data = archive.read(info.filename)
+            out.writestr(info, data[: len(data) // 2] if info.filename.endswith("data/sample_inputs/model.pt") else data)
+    with pytest.raises(LoadError, match=re.escape(f"{broken}: entry 'clean/data/sample_inputs/model.pt' is corrupt (")):
+        refuse_code_in_pt2(broken)
