@@ -245,3 +245,10 @@ def test_a_corrupt_sample_input_in_an_archive_is_named_by_its_entry(tmp_path: Pa
             out.writestr(info, data[: len(data) // 2] if info.filename.endswith("data/sample_inputs/model.pt") else data)
     with pytest.raises(LoadError, match=re.escape(f"{broken}: entry 'clean/data/sample_inputs/model.pt' is corrupt (")):
         refuse_code_in_pt2(broken)
+
+
+def test_a_pt2_that_is_not_a_zip_is_refused_saying_so(tmp_path: Path) -> None:
+    where = tmp_path / "model.pt2"
+    where.write_text("not a zip archive")
+    with pytest.raises(LoadError, match=re.escape(f"{where}: not a readable torch.export program (not a zip archive: ")):
+        refuse_code_in_pt2(where)
