@@ -26,7 +26,7 @@ def test_check_names_the_artifact_reference_and_data_by_their_sha256(tmp_path: P
         "check", graph, "--reference", reference, "--data", audio, "--const", "sr=16000", "--chunk", "512",
         "--context", "64", "--providers", "cpu", "--max-delta", "1", "--max-flips", "1", "--report", report,
     ]  # fmt: skip
-    result = run_cli(args)
+    result = run_cli([str(a) for a in args])
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (graph, reference, audio)}

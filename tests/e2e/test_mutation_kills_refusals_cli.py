@@ -28,7 +28,7 @@ def test_inspect_loads_a_pt2_with_tensor_constants(tmp_path: Path) -> None:
     program = torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),), dynamic_shapes=({0: batch, 1: time},))
     path = tmp_path / "constants.pt2"
     torch.export.save(program, str(path))
-    result = run_cli(["inspect", path, "--input-size", "3"])
+    result = run_cli(["inspect", str(path), "--input-size", "3"])
     assert result.exit_code == 0, result.output
     assert "refused" not in result.output
 
@@ -45,4 +45,4 @@ def test_inspect_refuses_a_pt2_whose_constant_is_pickled_naming_it(tmp_path: Pat
                 config["config"]["scale"]["use_pickle"] = True
                 data = json.dumps(config).encode()
             out.writestr(info, data)
-    assert_refused(["inspect", crafted, "--input-size", "3"], "'scale' is stored as a pickled object (tensor_1)")
+    assert_refused(["inspect", str(crafted), "--input-size", "3"], "'scale' is stored as a pickled object (tensor_1)")

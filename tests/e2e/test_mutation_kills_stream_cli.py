@@ -32,7 +32,7 @@ def test_a_graph_checked_against_itself_passes_a_zero_delta_budget(silero: tuple
         "check", graph, "--reference", graph, "--data", audio, "--const", "sr=16000", "--chunk", "512",
         "--context", "64", "--providers", "cpu", "--max-flips", "0", "--max-delta", "0", "--report", report,
     ]  # fmt: skip
-    result = run_cli(args)
+    result = run_cli([str(a) for a in args])
     assert result.exit_code == 0, result.output
     (candidate,) = json.loads(report.read_text())["candidates"]
     assert (candidate["max_abs_delta"], candidate["flips"], candidate["decisions"]) == (0.0, 0, 40)
