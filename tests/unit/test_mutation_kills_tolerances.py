@@ -68,3 +68,21 @@ def test_a_provider_table_that_is_not_a_table_is_refused_naming_it() -> None:
 
 def test_keys_after_the_snr_floor_are_still_checked() -> None:
     _refused({"default": {"min_snr_db": 20.0, "atol": -1.0}}, "[default] atol must be a non-negative number")
+
+
+# The full run of tolerances' 242 mutants (docs/testing/mutation.md, "Full run") left these unguarded.
+
+
+@pytest.mark.parametrize("value", [True, "20", [20]], ids=["bool", "string", "list"])
+def test_an_snr_floor_that_is_not_a_number_is_refused(value: object) -> None:
+    # `true` is not 1 dB, and a string must be refused, not crash the NaN test (exit 3)
+    _refused({"default": {"min_snr_db": value}}, f"limits.toml: [default] min_snr_db must be a number of dB, got {value!r}")
+
+
+def test_an_infinite_accuracy_drop_is_valid_and_means_not_gated() -> None:
+    TolerancePolicy({"default": {"max_accuracy_drop": math.inf}}, "limits.toml").validate()
+    _refused({"default": {"max_accuracy_drop": 1.5}}, "max_accuracy_drop is a fraction in [0, 1]")
+
+
+def test_an_unknown_precision_is_refused_with_the_list() -> None:
+    _refused({"precision": {"int3": {}}}, "limits.toml: unknown precision 'int3'; use fp32, fp16, int8, int4")
