@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from edgelstm.comparison import Tolerance, compare_tensors
+from edgelstm.comparison import CaseComparison, Tolerance, compare_tensors
 from edgelstm.jsonio import to_jsonable
 
 TIGHT = Tolerance(atol=1e-5, rtol=1e-5, min_snr_db=-math.inf)
@@ -75,3 +75,15 @@ def test_an_error_exactly_at_the_noise_floor_allowance_passes() -> None:
     at_limit = Tolerance(atol=0.25, rtol=0.0, min_snr_db=-math.inf)
     assert compare_tensors("y", np.array([1.5]), np.array([1.0]), at_limit, np.array([0.0625])).passed
     assert not compare_tensors("y", np.array([1.5]), np.array([1.0]), at_limit, np.array([0.0624])).passed
+
+
+# Two survivors of a full run of comparison that was stopped part way (docs/testing/mutation.md, "Full run").
+
+
+def test_a_failed_comparison_names_its_output() -> None:
+    # a report lists every failing output by name; a shape mismatch must say which output it is
+    assert compare_tensors("hidden_state", np.zeros((2, 3)), np.zeros((3, 2)), TIGHT).name == "hidden_state"
+
+
+def test_a_case_without_outputs_has_no_worst_output() -> None:
+    assert CaseComparison("refused", 1, 4).worst() is None
