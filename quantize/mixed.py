@@ -4,21 +4,28 @@ before it is published (quantize's own gate: a mix that misses the budget is nev
 
 Greedy, because the search space is 3^layers and every trial is a gate run over the user's data: each layer starts
 at the smallest precision it survives alone (int4, else int8, else float); while the mix misses the budget, the
-layer whose current precision costs the most is raised one step (int4 -> int8 -> float). Objective speed caps the
-layers at int8 (blockwise int4 dequantization is the slower of the two).
+layer whose current precision costs the most is raised one step (int4 -> int8 -> float). Then, from the mix that
+passed, each layer is lowered one step at a time (the cheapest per byte saved first) and kept there when the mix
+still passes: task costs do not add up (silero's single layers flip the same few borderline decisions), so a layer
+that misses the budget alone can still fit in a mix. A step the layer failed alone on resolved evidence is not
+tried. Objective speed caps the layers at int8 (blockwise int4 dequantization is the slower of the two).
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.files import write_artifact_pair
 from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
+from edgelstm.parity.evidence_strength import FAIL
 from edgelstm.parity.stream_data import StreamData
 from edgelstm.quantize.api import Gate, QuantizeResult, _calibration_feeds, _calibration_source, _fp32_source, quantize
 from edgelstm.quantize.calibration import gather_moments
@@ -46,6 +53,7 @@ class MixedResult:
     result: QuantizeResult | None  # the published (or, when every mix failed, the last tried) artifact
     trials: list[dict[str, Any]] = field(default_factory=list)  # each mix the gate judged, in order
     ranking_data: str = ""  # what the per-layer probes ran on, when not the gate's whole data
+    published_trial: int | None = None  # the index in `trials` of the mix published (the last one that passed)
 
     @property
     def config(self) -> WeightOnlyMixedConfig:
@@ -59,15 +67,30 @@ class MixedResult:
             "precisions": {layer.name: layer.chosen for layer in self.layers},
             "trials": self.trials,
             "ranking_data": self.ranking_data,
+            "published_trial": self.published_trial,
         }
 
 
 def mixed_config(
-    layers: list[LayerSensitivity], min_elements: int = MIXED_MIN_ELEMENTS, block_size: int = 32, rounding: str = "nearest"
+    layers: list[LayerSensitivity],
+    min_elements: int = MIXED_MIN_ELEMENTS,
+    block_size: int = 32,
+    rounding: str = "nearest",
+    granularity: str = "channel",
 ) -> WeightOnlyMixedConfig:
     """A mixed weight-only config from each layer's chosen precision (float layers left out)."""
     precisions = tuple((t, layer.chosen) for layer in layers if layer.chosen != "float" for t in layer.tensors)
-    return WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding)
+    return WeightOnlyMixedConfig(
+        min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding, granularity=granularity
+    )
+
+
+def int8_granularity(rounding: str) -> str:
+    """The int8 scales of mixed's layers: those of auto's rounded int8 candidate (blocks where they cut a layer's
+    output error, measured on calibration inputs) when the mix is calibrated; per channel otherwise. Per-channel
+    int8 alone flipped 7-15 silero decisions per encoder conv where the blocked whole graph flipped 7 in all, so
+    the search kept every such layer in float."""
+    return "auto" if rounding != "nearest" else "channel"
 
 
 def initial_choice(layer: LayerSensitivity, objective: str) -> str:
@@ -109,40 +132,112 @@ def search_mixed(
 
     Raises SchemeRefused when the graph has no weight to quantize."""
     probe = WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size)
+    granularity = int8_granularity(rounding)
     # the probes rank on fewer windows where the gate offers it (ParityGate and auto's CannotWinGate do)
     for_ranking = getattr(gate, "for_ranking", None)
     ranking = for_ranking(RANKING_WINDOWS) if for_ranking is not None else gate
     with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-") as tmp:
         source, metadata = _fp32_source(model, probe, Path(tmp), data, foreign)
         moments = _ranking_moments(source, metadata, data, calibration_stream) if rounding != "nearest" else None
-        layers = measure_sensitivity(source, metadata, ranking, min_elements, block_size, rounding=rounding, moments=moments)
+        layers = measure_sensitivity(
+            source, metadata, ranking, min_elements, block_size, rounding=rounding, moments=moments, granularity=granularity
+        )
     if not layers:
         raise SchemeRefused(f"mixed refused: no float weight of >= {min_elements} elements to quantize")
     for layer in layers:
         layer.chosen = initial_choice(layer, objective)
     mixed = MixedResult(layers, None)
     mixed.ranking_data = getattr(ranking, "ranking_note", "")
-    while any(layer.chosen != "float" for layer in layers):
-        config = mixed_config(layers, min_elements, block_size, rounding)
-        result = quantize(
-            model,
-            config,
-            out_dir,
-            calibration=data,
-            overwrite=overwrite,
-            gate=gate,
-            foreign=foreign,
-            calibration_stream=calibration_stream,
+    passed: list[QuantizeResult] = []
+    with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-trials-") as trials:
+
+        def trial() -> QuantizeResult:
+            """The current mix quantized and gated in a scratch folder: a passing mix is written there (a later
+            passing one replaces it), a failing one is not; only the mix that passed last is published."""
+            config = mixed_config(layers, min_elements, block_size, rounding, granularity)
+            result = quantize(
+                model, config, Path(trials), data, True, gate, foreign=foreign, calibration_stream=calibration_stream
+            )
+            figures = {k: v for k, v in (result.parity or {}).items() if k != "failures"}
+            mixed.trials.append({"precisions": {la.name: la.chosen for la in layers}, "size_bytes": result.size_bytes, **figures})
+            mixed.result = result
+            if result.parity_passed:
+                passed.append(result)
+                mixed.published_trial = len(mixed.trials) - 1
+            return result
+
+        if not raise_until_pass(layers, trial):
+            return mixed  # every layer float again, or declined: no mix passed (the last trial is in .result)
+        lower_while_passing(layers, trial, objective)
+        mixed.result = publish(passed[-1], Path(out_dir), overwrite)
+    return mixed
+
+
+def publish(result: QuantizeResult, out_dir: Path, overwrite: bool) -> QuantizeResult:
+    """Move a gated mix from the scratch folder into `out_dir`, its sidecar rewritten with the published path."""
+    assert result.path is not None
+    target = out_dir / result.path.name
+    data = result.path.read_bytes()
+    result.path = target
+    try:
+        write_artifact_pair(
+            target, data, target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite
         )
-        figures = {k: v for k, v in (result.parity or {}).items() if k != "failures"}
-        mixed.trials.append({"precisions": {la.name: la.chosen for la in layers}, "size_bytes": result.size_bytes, **figures})
-        mixed.result = result
+    except BaseException:
+        result.path = None
+        raise
+    return result
+
+
+def raise_until_pass(layers: list[LayerSensitivity], trial: Callable[[], QuantizeResult]) -> bool:
+    """Gate the mix, raising the costliest layer one step after each miss; True once a mix passed. False when every
+    layer is float again, or the gate declined the mix (larger than a passing candidate: raising only adds bytes)."""
+    while any(layer.chosen != "float" for layer in layers):
+        result = trial()
         if result.parity_passed:
-            return mixed
+            return True
         if (result.parity or {}).get(NOT_GATED):
-            return mixed  # larger than a passing candidate; raising a layer towards float only adds bytes
+            return False
         raise_one(layers)
-    return mixed  # every layer float again: no mix passed (the last failed trial is in .result)
+    return False
+
+
+def lowering_steps(layers: list[LayerSensitivity], objective: str) -> list[tuple[LayerSensitivity, str]]:
+    """Each (layer, one step lower) worth a trial, the cheapest alone cost per byte saved first. Left out: layers
+    the data never reaches (a lower step would pass unseen), steps past objective speed's int8 floor, and steps the
+    layer failed alone on resolved evidence."""
+    floor = STEPS.index("int8") if objective == "speed" else 0
+    steps = []
+    for layer in layers:
+        index = STEPS.index(layer.chosen)
+        if not layer.reached or index <= floor:
+            continue
+        lower = STEPS[index - 1]
+        if layer.alone.get(lower, {}).get("verdict") == FAIL:
+            continue
+        saved = max(stored_bytes(layer, layer.chosen) - stored_bytes(layer, lower), 1)
+        steps.append((layer, lower, layer.cost.get(lower, 0.0) / saved))
+    return [(layer, lower) for layer, lower, _ in sorted(steps, key=lambda s: s[2])]
+
+
+def lower_while_passing(layers: list[LayerSensitivity], trial: Callable[[], QuantizeResult], objective: str) -> None:
+    """From a passing mix: lower one layer one step, keep it where the mix still passes, else put it back; until no
+    step is left to try (each (layer, step) is tried once)."""
+    tried: set[tuple[str, str]] = set()
+    while True:
+        steps = [(layer, lower) for layer, lower in lowering_steps(layers, objective) if (layer.name, lower) not in tried]
+        if not steps:
+            return
+        layer, lower = steps[0]
+        tried.add((layer.name, lower))
+        before, layer.chosen = layer.chosen, lower
+        if not trial().parity_passed:
+            layer.chosen = before
+
+
+def stored_bytes(layer: LayerSensitivity, precision: str) -> float:
+    """A layer's weight bytes at `precision` (scales left out: they rank steps, they do not size the file)."""
+    return layer.float_bytes * {"float": 1.0, "int8": 0.25, "int4": 0.125}[precision]
 
 
 def _ranking_moments(source: Path, metadata: Any, data: SequenceData | None, stream: StreamData | None) -> Moments | None:

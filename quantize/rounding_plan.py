@@ -55,6 +55,11 @@ def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Mom
             continue
         storage = _storage(config, name)
         layout = weight_layout(value, constant_node)
+        if layout is not None and isinstance(config, WeightOnlyMixedConfig) and storage != "int8":
+            # A mix's block allowance is a share of the graph's weights, not of those the mix happens to store in
+            # int8: a layer then gets the same scales alone (mixed's per-layer ranking) as in any mix, and as in
+            # whole-graph int8 (a silero encoder conv alone could not afford its blocks within 2 % of itself).
+            elements += tensor.size
         if storage is None or layout is None:
             continue
         array = tensor.numpy()

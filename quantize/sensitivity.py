@@ -26,7 +26,7 @@ from edgelstm.quantize.weight_only import quantize_weights, weight_layers
 
 PRECISIONS = ("int8", "int4")
 # The figures of a gate summary worth keeping per layer (the rest is the same for every variant).
-FIGURES = ("passed", "flips", "decisions", "max_abs_delta", "top1_agreement", "accuracy_delta", "max_rel_error")
+FIGURES = ("passed", "verdict", "flips", "decisions", "max_abs_delta", "top1_agreement", "accuracy_delta", "max_rel_error")
 
 
 @dataclass
@@ -53,11 +53,19 @@ def task_cost(summary: dict[str, Any], gate: Gate) -> float:
     """The share of the budget a gate summary spends (> 1: over budget); larger is worse."""
     config = getattr(gate, "config", None)
     if "flips" in summary and config is not None:
-        allowed_flips = max(config.max_flip_fraction * summary.get("decisions", 0), 1.0)
-        return max(summary["flips"] / allowed_flips, summary.get("max_abs_delta", 0.0) / config.max_abs_delta)
+        # The streaming gate holds the budget on every row (voice) as well as on the whole stream: a layer that
+        # spends a hard voice's 3 flips spends the whole budget, though it is a fifth of the stream's 15.
+        judged = [summary, *(row for row in summary.get("rows") or [] if "flips" in row)]
+        return max(_stream_cost(part, config.max_flip_fraction, config.max_abs_delta) for part in judged)
     if summary.get("top1_agreement") is not None:
         return 1.0 - float(summary["top1_agreement"]) + float(summary.get("max_rel_error") or 0.0) * 1e-3
     return float(summary.get("max_rel_error") or 0.0)
+
+
+def _stream_cost(part: dict[str, Any], max_flip_fraction: float, max_abs_delta: float) -> float:
+    """One stream's (or row's) share of the budget: its flips against its own allowance, or its max |dp|."""
+    allowed_flips = max(max_flip_fraction * part.get("decisions", 0), 1.0)
+    return max(part["flips"] / allowed_flips, part.get("max_abs_delta", 0.0) / max_abs_delta)
 
 
 def measure_sensitivity(
@@ -69,10 +77,12 @@ def measure_sensitivity(
     precisions: tuple[str, ...] = PRECISIONS,
     rounding: str = "nearest",
     moments: Moments | None = None,
+    granularity: str = "channel",
 ) -> list[LayerSensitivity]:
     """Each layer quantized alone at each precision and gated; the rest of the graph float. With `moments` (layer
     input statistics) and `rounding="gptq"`, each layer is rounded as the published mix would round it: a layer
-    that fails alone at nearest may pass with GPTQ, and the ranking must not throw it out for the wrong rounding."""
+    that fails alone at nearest may pass with GPTQ, and the ranking must not throw it out for the wrong rounding.
+    `granularity`: the int8 scales the mix will get (auto: blocks where outliers sit), for the same reason."""
     model = onnx.load(str(source))
     layers = [
         LayerSensitivity(name, [t.name for t in tensors], sum(t.bytes_before for t in tensors))
@@ -82,7 +92,8 @@ def measure_sensitivity(
         variants = []
         for index, layer in enumerate(layers):
             for precision in precisions:
-                config = _alone(layer, precision, min_elements, block_size, rounding if moments is not None else "nearest")
+                rounded = rounding if moments is not None else "nearest"
+                config = _alone(layer, precision, min_elements, block_size, rounded, granularity)
                 path = write_variant(model, config, metadata, Path(tmp) / f"{index}-{precision}.onnx", moments)
                 variants.append((layer, precision, path))
         # The parity gate crash-probes each graph in a child process (default feeds) before it runs it here; probed
@@ -101,11 +112,18 @@ def measure_sensitivity(
 
 
 def _alone(
-    layer: LayerSensitivity, precision: str, min_elements: int, block_size: int, rounding: str = "nearest"
+    layer: LayerSensitivity,
+    precision: str,
+    min_elements: int,
+    block_size: int,
+    rounding: str = "nearest",
+    granularity: str = "channel",
 ) -> WeightOnlyMixedConfig:
     """The config that quantizes `layer`'s weights, and nothing else, at `precision`."""
     precisions = tuple((t, precision) for t in layer.tensors)
-    return WeightOnlyMixedConfig(min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding)
+    return WeightOnlyMixedConfig(
+        min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding, granularity=granularity
+    )
 
 
 def write_variant(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -11,9 +14,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import ConfigError
-from edgelstm.quantize.config import WeightOnlyMixedConfig, config_from_dict
-from edgelstm.quantize.mixed import initial_choice, mixed_config, raise_one
-from edgelstm.quantize.sensitivity import LayerSensitivity
+from edgelstm.parity.stream_verdict import StreamCheckConfig
+from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.config import WeightOnlyInt8Config, WeightOnlyMixedConfig, config_from_dict
+from edgelstm.quantize.mixed import initial_choice, lower_while_passing, lowering_steps, mixed_config, raise_one
+from edgelstm.quantize.rounding_plan import plan_rounding
+from edgelstm.quantize.sensitivity import LayerSensitivity, task_cost
 from edgelstm.quantize.weight_only import NOT_SELECTED, quantize_weights, weight_layers
 
 RNG = np.random.default_rng(0)
@@ -131,3 +137,119 @@ def test_greedy_starts_each_layer_at_what_it_survives_alone_and_raises_the_costl
     while raise_one(layers):
         pass
     assert all(la.chosen == "float" for la in layers)
+
+
+def test_a_stream_layers_cost_is_its_worst_voice_not_the_whole_stream() -> None:
+    """The streaming gate holds the budget per voice: 3 flips in one 300-decision voice spend that voice's whole
+    budget, though they are a fifth of the stream's 15."""
+    gate = SimpleNamespace(config=StreamCheckConfig())
+    quiet = {"name": "voice low", "flips": 0, "decisions": 300, "max_abs_delta": 0.01}
+    hard = {"name": "voice child", "flips": 3, "decisions": 300, "max_abs_delta": 0.02}
+    summary = {"flips": 3, "decisions": 1500, "max_abs_delta": 0.02, "rows": [quiet, hard]}
+    assert task_cost(summary, gate) == pytest.approx(1.0)
+    assert task_cost({**summary, "rows": [quiet]}, gate) == pytest.approx(0.2)  # the stream alone: 3 of 15
+
+
+def _outlier_conv_and_matmul() -> onnx.ModelProto:
+    """A 1x1 Conv whose input channels carry outliers (blocks pay off, but cost 6 % extra scales of its own
+    elements) beside a large MatMul: within 2 % of the graph's weights, not of the conv's."""
+    conv_w = _weight(8, 256, 1)
+    conv_w[:, ::64, :] *= 40.0  # one outlier input channel per block of 64
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "conv_w"], ["c"], name="conv"),
+            helper.make_node("Flatten", ["c"], ["f"], axis=1),
+            helper.make_node("MatMul", ["f", "big_w"], ["y"], name="big"),
+        ],
+        "outliers",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])],
+        initializer=[numpy_helper.from_array(conv_w, "conv_w"), numpy_helper.from_array(_weight(256, 256), "big_w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_mixed_layer_gets_the_blocks_it_gets_in_whole_graph_int8_whatever_else_the_mix_holds() -> None:
+    """mixed ranks each layer alone and publishes mixes of some layers: the block allowance (2 % extra scales) is
+    a share of the graph's weights, so the conv's blocks do not depend on whether the MatMul is in the mix."""
+    model = _outlier_conv_and_matmul()
+    whole = plan_rounding(model, WeightOnlyInt8Config(granularity="auto", block_size=16))
+    alone = plan_rounding(model, WeightOnlyMixedConfig(granularity="auto", block_size=16, precisions=(("conv_w", "int8"),)))
+    assert whole.weights["conv_w"].granularity == "block"
+    assert alone.weights["conv_w"].granularity == "block"  # 120 extra scales: 6 % of the conv, 0.2 % of the graph
+    assert set(alone.weights) == {"conv_w"}
+
+
+def _passing_when(rule: Callable[[dict[str, str]], bool], layers: list[LayerSensitivity], log: list[dict[str, str]]):
+    def trial() -> QuantizeResult:
+        mix = {layer.name: layer.chosen for layer in layers}
+        log.append(mix)
+        return QuantizeResult("mixed", {}, "src", 1, parity={"passed": rule(mix)}, parity_passed=rule(mix))
+
+    return trial
+
+
+def test_lowering_keeps_a_layer_that_fails_alone_where_the_mix_still_passes() -> None:
+    """Costs do not add up: a layer over budget alone (inconclusive) can fit in the mix; a resolved failure alone,
+    a step below objective speed's int8 and a layer the data never reaches are not tried."""
+    inconclusive = _layer("a", 1.6, 20.0, size=500_000)
+    inconclusive.alone["int8"]["verdict"], inconclusive.alone["int4"]["verdict"] = "inconclusive", "FAIL"
+    refused = _layer("b", 2.2, 30.0)
+    refused.alone["int8"]["verdict"] = "FAIL"
+    unreached = _layer("c", 0.0, 0.0)
+    small = _layer("d", 0.5, 1.5, size=4000)
+    small.alone["int4"]["verdict"] = "inconclusive"
+    layers = [inconclusive, refused, unreached, small]
+    for layer, chosen in zip(layers, ("float", "float", "int8", "int8"), strict=True):
+        layer.chosen = chosen
+    assert [(la.name, step) for la, step in lowering_steps(layers, "speed")] == [("a", "int8")]
+    log: list[dict[str, str]] = []
+    lower_while_passing(layers, _passing_when(lambda mix: mix["d"] != "int4", layers, log), "size")
+    assert [la.chosen for la in layers] == ["int8", "float", "int8", "int8"]
+    # a (cost 1.6 over 375 kB saved) before d (1.5 over 2 kB); each step tried once, d's int4 put back
+    assert [(m["a"], m["d"]) for m in log] == [("int8", "int8"), ("int8", "int4")]
+
+
+def test_search_ranks_and_publishes_mixes_at_blocked_gptq_int8_and_only_the_last_passing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With calibration data mixed's int8 is auto's rounded int8 (GPTQ, blocks where they pay): the per-layer
+    ranking and every mix get it; trials are gated in a scratch folder and only the mix that passed last is
+    published in out_dir (with a sidecar naming where it is)."""
+    from edgelstm.quantize import mixed
+
+    ranked: dict[str, object] = {}
+    layers = [_layer("a", 1.6, 20.0, size=500_000), _layer("b", 0.2, 9.0), _layer("c", 0.4, 0.9, size=2000)]
+    layers[0].alone["int8"]["verdict"] = "inconclusive"
+    layers[0].alone["int4"]["verdict"], layers[1].alone["int4"]["verdict"] = "FAIL", "inconclusive"
+
+    def sensitivity(*_args: object, **kwargs: object) -> list[LayerSensitivity]:
+        ranked.update(kwargs)
+        return layers
+
+    calls: list[tuple[Path, WeightOnlyMixedConfig]] = []
+
+    def fake_quantize(_model: object, config: WeightOnlyMixedConfig, out: Path, *_a: object, **_k: object) -> QuantizeResult:
+        calls.append((Path(out), config))
+        ok = dict(config.precisions)["b_w"] != "int4"  # lowering b fails the mix: the mix before it is published
+        result = QuantizeResult("mixed", config.to_dict(), "src", 1, parity={"passed": ok}, parity_passed=ok)
+        if ok:
+            result.path = Path(out) / "m.onnx"
+            result.path.write_bytes(repr(config.precisions).encode())
+        return result
+
+    monkeypatch.setattr(mixed, "_fp32_source", lambda *_a: (tmp_path / "fp32.onnx", None))
+    monkeypatch.setattr(mixed, "_ranking_moments", lambda *_a: object())
+    monkeypatch.setattr(mixed, "measure_sensitivity", sensitivity)
+    monkeypatch.setattr(mixed, "quantize", fake_quantize)
+    result = mixed.search_mixed(tmp_path / "model.onnx", SimpleNamespace(), tmp_path / "out", rounding="gptq")
+    assert ranked["granularity"] == "auto" and ranked["rounding"] == "gptq"
+    assert {config.granularity for _, config in calls} == {"auto"}
+    both = {"a_w": "int8", "b_w": "int8", "c_w": "int4"}
+    tried = [{"b_w": "int8", "c_w": "int4"}, both, {**both, "b_w": "int4"}]
+    assert [dict(config.precisions) for _, config in calls] == tried
+    assert all(out != tmp_path / "out" for out, _ in calls)  # every trial in the scratch folder
+    published = tmp_path / "out" / "m.onnx"
+    assert result.result is not None and result.result.path == published and result.published_trial == 1
+    assert published.read_bytes() == repr(tuple(both.items())).encode()
+    assert json.loads(published.with_suffix(".quant.json").read_text())["path"] == str(published)
