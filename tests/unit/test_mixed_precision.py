@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import onnx
@@ -15,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import ConfigError
 from edgelstm.parity.stream_verdict import StreamCheckConfig
-from edgelstm.quantize.api import QuantizeResult
+from edgelstm.quantize.api import Gate, QuantizeResult
 from edgelstm.quantize.config import WeightOnlyInt8Config, WeightOnlyMixedConfig, config_from_dict
 from edgelstm.quantize.mixed import initial_choice, lower_while_passing, lowering_steps, mixed_config, raise_one
 from edgelstm.quantize.rounding_plan import plan_rounding
@@ -142,7 +143,7 @@ def test_greedy_starts_each_layer_at_what_it_survives_alone_and_raises_the_costl
 def test_a_stream_layers_cost_is_its_worst_voice_not_the_whole_stream() -> None:
     """The streaming gate holds the budget per voice: 3 flips in one 300-decision voice spend that voice's whole
     budget, though they are a fifth of the stream's 15."""
-    gate = SimpleNamespace(config=StreamCheckConfig())
+    gate = cast(Gate, SimpleNamespace(config=StreamCheckConfig()))  # task_cost reads the budget only
     quiet = {"name": "voice low", "flips": 0, "decisions": 300, "max_abs_delta": 0.01}
     hard = {"name": "voice child", "flips": 3, "decisions": 300, "max_abs_delta": 0.02}
     summary = {"flips": 3, "decisions": 1500, "max_abs_delta": 0.02, "rows": [quiet, hard]}
@@ -242,7 +243,7 @@ def test_search_ranks_and_publishes_mixes_at_blocked_gptq_int8_and_only_the_last
     monkeypatch.setattr(mixed, "_ranking_moments", lambda *_a: object())
     monkeypatch.setattr(mixed, "measure_sensitivity", sensitivity)
     monkeypatch.setattr(mixed, "quantize", fake_quantize)
-    result = mixed.search_mixed(tmp_path / "model.onnx", SimpleNamespace(), tmp_path / "out", rounding="gptq")
+    result = mixed.search_mixed(tmp_path / "model.onnx", cast(Gate, SimpleNamespace()), tmp_path / "out", rounding="gptq")
     assert ranked["granularity"] == "auto" and ranked["rounding"] == "gptq"
     assert {config.granularity for _, config in calls} == {"auto"}
     both = {"a_w": "int8", "b_w": "int8", "c_w": "int4"}
