@@ -3,12 +3,13 @@ each layer's measured task cost (edgelstm.quantize.sensitivity), then verified b
 before it is published (quantize's own gate: a mix that misses the budget is never written).
 
 Greedy, because the search space is 3^layers and every trial is a gate run over the user's data: each layer starts
-at the smallest precision it survives alone (int4, else int8, else float); while the mix misses the budget, the
-layer whose current precision costs the most is raised one step (int4 -> int8 -> float). Then, from the mix that
-passed, each layer is lowered one step at a time (the cheapest per byte saved first) and kept there when the mix
-still passes: task costs do not add up (silero's single layers flip the same few borderline decisions), so a layer
-that misses the budget alone can still fit in a mix. A step the layer failed alone on resolved evidence is not
-tried. Objective speed caps the layers at int8 (blockwise int4 dequantization is the slower of the two).
+at the smallest precision it is not shown to break alone (passed or inconclusive; int4, else int8, else float);
+while the mix misses the budget, the layer whose current precision costs the most is raised one step (int4 -> int8
+-> float). Then, from the mix that passed, each layer is lowered one step at a time (the cheapest per byte saved
+first) and kept there when the mix still passes: task costs do not add up (silero's single layers flip the same few
+borderline decisions), so a layer that misses the budget alone can still fit in a mix. A step the layer failed
+alone on resolved evidence is not tried. Objective speed caps the layers at int8 (blockwise int4 dequantization is
+the slower of the two).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from edgelstm.files import write_artifact_pair
 from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
-from edgelstm.parity.evidence_strength import FAIL
+from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE
 from edgelstm.parity.stream_data import StreamData
 from edgelstm.quantize.api import Gate, QuantizeResult, _calibration_feeds, _calibration_source, _fp32_source, quantize
 from edgelstm.quantize.calibration import gather_moments
@@ -94,12 +95,19 @@ def int8_granularity(rounding: str) -> str:
 
 
 def initial_choice(layer: LayerSensitivity, objective: str) -> str:
-    """The smallest precision the layer survives alone; a layer the gate's data never reaches gets int8, the
-    precision whole-graph weight-only uses, since its cost is unknown."""
+    """The smallest precision the layer is not shown to break alone: passed, or inconclusive (its data cannot tell:
+    on silero, int8 layers alone flip 4-6 of a hard voice's 313 decisions, against 3 allowed, yet every 16 kHz
+    layer but one in int8 holds the budget together). A layer the gate's data never reaches gets int8, the precision
+    whole-graph weight-only uses, since its cost is unknown."""
     if not layer.reached:
         return "int8"
     allowed = ("int8",) if objective == "speed" else ("int4", "int8")
-    return next((p for p in allowed if layer.alone.get(p, {}).get("passed")), "float")
+    return next((p for p in allowed if _not_refuted(layer.alone.get(p, {}))), "float")
+
+
+def _not_refuted(alone: dict[str, Any]) -> bool:
+    """A layer's figures alone at one precision: it passed, or the gate could not resolve the budget either way."""
+    return bool(alone.get("passed")) or alone.get("verdict") == INCONCLUSIVE
 
 
 def raise_one(layers: list[LayerSensitivity]) -> bool:
@@ -107,7 +115,8 @@ def raise_one(layers: list[LayerSensitivity]) -> bool:
     quantized = [layer for layer in layers if layer.chosen != "float"]
     if not quantized:
         return False
-    worst = max(quantized, key=lambda layer: (layer.cost.get(layer.chosen, 0.0), layer.float_bytes))
+    # ties go to the layer that gives back the fewest bytes
+    worst = max(quantized, key=lambda layer: (layer.cost.get(layer.chosen, 0.0), -layer.float_bytes))
     worst.chosen = STEPS[STEPS.index(worst.chosen) + 1]
     return True
 
@@ -150,10 +159,15 @@ def search_mixed(
     mixed.ranking_data = getattr(ranking, "ranking_note", "")
     passed: list[QuantizeResult] = []
     with tempfile.TemporaryDirectory(prefix="edgelstm-mixed-trials-") as trials:
+        failed: dict[tuple[str, ...], QuantizeResult] = {}
 
         def trial() -> QuantizeResult:
             """The current mix quantized and gated in a scratch folder: a passing mix is written there (a later
-            passing one replaces it), a failing one is not; only the mix that passed last is published."""
+            passing one replaces it), a failing one is not; only the mix that passed last is published. A mix
+            that failed before (raised into, then lowered back to) is not gated twice."""
+            mix = tuple(layer.chosen for layer in layers)
+            if mix in failed:
+                return failed[mix]
             config = mixed_config(layers, min_elements, block_size, rounding, granularity)
             result = quantize(
                 model, config, Path(trials), data, True, gate, foreign=foreign, calibration_stream=calibration_stream
@@ -164,6 +178,8 @@ def search_mixed(
             if result.parity_passed:
                 passed.append(result)
                 mixed.published_trial = len(mixed.trials) - 1
+            else:
+                failed[mix] = result
             return result
 
         if not raise_until_pass(layers, trial):

@@ -247,10 +247,24 @@ def test_search_ranks_and_publishes_mixes_at_blocked_gptq_int8_and_only_the_last
     assert ranked["granularity"] == "auto" and ranked["rounding"] == "gptq"
     assert {config.granularity for _, config in calls} == {"auto"}
     both = {"a_w": "int8", "b_w": "int8", "c_w": "int4"}
-    tried = [{"b_w": "int8", "c_w": "int4"}, both, {**both, "b_w": "int4"}]
+    # a starts at int8 and b at int4 (inconclusive alone); that mix fails, b is raised and the mix passes; lowering b
+    # again would be the mix that failed: not gated twice
+    tried = [{**both, "b_w": "int4"}, both]
     assert [dict(config.precisions) for _, config in calls] == tried
     assert all(out != tmp_path / "out" for out, _ in calls)  # every trial in the scratch folder
     published = tmp_path / "out" / "m.onnx"
     assert result.result is not None and result.result.path == published and result.published_trial == 1
     assert published.read_bytes() == repr(tuple(both.items())).encode()
     assert json.loads(published.with_suffix(".quant.json").read_text())["path"] == str(published)
+
+
+def test_a_layer_starts_quantized_unless_it_failed_alone_on_resolved_evidence() -> None:
+    """Inconclusive alone (4-6 flips of a hard voice's 313 against 3 allowed: the data cannot tell) starts at that
+    precision, as a pass does; a resolved FAIL starts one step up. On equal costs the smaller layer is raised."""
+    unresolved, refuted = _layer("a", 1.6, 20.0, size=264_000), _layer("b", 2.2, 30.0, size=49_000)
+    unresolved.alone["int8"]["verdict"], unresolved.alone["int4"]["verdict"] = "inconclusive", "FAIL"
+    refuted.alone["int8"]["verdict"] = refuted.alone["int4"]["verdict"] = "FAIL"
+    assert (initial_choice(unresolved, "size"), initial_choice(refuted, "size")) == ("int8", "float")
+    big, small = _layer("c", 1.6, 9.0, size=264_000), _layer("d", 1.6, 9.0, size=49_000)
+    big.chosen = small.chosen = "int8"
+    assert raise_one([big, small]) and (big.chosen, small.chosen) == ("int8", "float")
