@@ -81,8 +81,14 @@ def mixed_config(
 ) -> WeightOnlyMixedConfig:
     """A mixed weight-only config from each layer's chosen precision (float layers left out)."""
     precisions = tuple((t, layer.chosen) for layer in layers if layer.chosen != "float" for t in layer.tensors)
+    channel = tuple(t for layer in layers if layer.chosen == "int8" and layer.int8_form == "channel" for t in layer.tensors)
     return WeightOnlyMixedConfig(
-        min_elements=min_elements, block_size=block_size, precisions=precisions, rounding=rounding, granularity=granularity
+        min_elements=min_elements,
+        block_size=block_size,
+        precisions=precisions,
+        rounding=rounding,
+        granularity=granularity,
+        channel=channel,
     )
 
 

@@ -82,7 +82,8 @@ def plan_rounding(model: onnx.ModelProto, config: WeightOnlyConfig, moments: Mom
             # auto measures blocks on the layer's calibration inputs; a weight no calibration call reached (silero's
             # 8 kHz branch at sr=16000) keeps one scale per channel: its gain would be a guess that costs bytes.
             unmeasured = config.granularity == "auto" and moments is not None and hessian is None
-            if config.granularity != "channel" and layout.block_axis is not None and not unmeasured:
+            kept = name in getattr(config, "channel", ())  # a mix measured this weight better per channel
+            if config.granularity != "channel" and layout.block_axis is not None and not unmeasured and not kept:
                 blocked = round_weight(array, layout, "int8", block_size, hessian, rounding)
                 block_forms[name] = blocked
                 extra = blocked.scale.size - channel.scale.size

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +41,10 @@ class LayerSensitivity:
     alone: dict[str, dict[str, Any]] = field(default_factory=dict)  # precision -> the gate's figures
     cost: dict[str, float] = field(default_factory=dict)  # precision -> task cost, 1.0 = the whole budget
     chosen: str = "float"
+    # int8 scales when granularity auto gave the layer blocks: both forms gated alone, the one with the lower task
+    # cost kept ("blocks" or "channel"; "" when only one form exists); int8_forms holds both costs for the record
+    int8_form: str = ""
+    int8_forms: dict[str, float] = field(default_factory=dict)
 
     @property
     def reached(self) -> bool:
@@ -96,6 +100,12 @@ def measure_sensitivity(
                 config = _alone(layer, precision, min_elements, block_size, rounded, granularity)
                 path = write_variant(model, config, metadata, Path(tmp) / f"{index}-{precision}.onnx", moments)
                 variants.append((layer, precision, path))
+                if precision == "int8" and granularity == "auto" and _has_blocks(model, config, moments):
+                    # the blocks auto chose cut the layer's output error on calibration inputs; whether they also
+                    # keep its decisions is the gate's to say (silero's encoder.2: 8 flips alone with, 0 without)
+                    config = replace(config, channel=tuple(layer.tensors))
+                    path = write_variant(model, config, metadata, Path(tmp) / f"{index}-{precision}-channel.onnx", moments)
+                    variants.append((layer, CHANNEL_FORM, path))
         # The parity gate crash-probes each graph in a child process (default feeds) before it runs it here; probed
         # ahead in the background (one at a time, on the other core), each gate run finds its verdict kept
         # (crash_reason caches by bytes and feeds). The streaming gate probes with its own feeds: not ahead.
@@ -106,9 +116,31 @@ def measure_sensitivity(
                 if verdict is not None:
                     verdict.result()  # a crash is the gate's finding: it reads the kept verdict, fails the variant
                 summary = gate.run(path)
-                layer.alone[precision] = {k: summary[k] for k in FIGURES if k in summary}
-                layer.cost[precision] = task_cost(summary, gate)
+                figures, cost = {k: summary[k] for k in FIGURES if k in summary}, task_cost(summary, gate)
+                if precision == CHANNEL_FORM:
+                    _keep_better_int8(layer, figures, cost)
+                    continue
+                layer.alone[precision] = figures
+                layer.cost[precision] = cost
     return layers
+
+
+CHANNEL_FORM = "int8 per channel"  # the variant label of an int8 layer alone with its blocks withheld
+
+
+def _has_blocks(model: onnx.ModelProto, config: WeightOnlyMixedConfig, moments: Moments | None) -> bool:
+    """Whether granularity auto gives any of the config's int8 weights blocks (else both forms are one)."""
+    plan = plan_rounding(model, config, moments)
+    return any(weight.granularity == "block" for weight in plan.weights.values())
+
+
+def _keep_better_int8(layer: LayerSensitivity, channel: dict[str, Any], cost: float) -> None:
+    """The layer's int8 figures: the per-channel form's where they cost the task less than the blocks' (measured
+    just before), so the ranking and the mixes use the form that keeps the decisions."""
+    layer.int8_forms = {"blocks": layer.cost["int8"], "channel": cost}
+    layer.int8_form = "channel" if cost < layer.cost["int8"] else "blocks"
+    if layer.int8_form == "channel":
+        layer.alone["int8"], layer.cost["int8"] = channel, cost
 
 
 def _alone(

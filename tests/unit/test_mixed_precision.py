@@ -268,3 +268,35 @@ def test_a_layer_starts_quantized_unless_it_failed_alone_on_resolved_evidence() 
     big, small = _layer("c", 1.6, 9.0, size=264_000), _layer("d", 1.6, 9.0, size=49_000)
     big.chosen = small.chosen = "int8"
     assert raise_one([big, small]) and (big.chosen, small.chosen) == ("int8", "float")
+
+
+def test_a_layer_alone_is_gated_in_both_int8_forms_and_its_mixes_keep_the_one_that_costs_the_task_less(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """granularity auto picks blocks by output error on calibration inputs; the task may disagree (silero's
+    encoder.2: 0 flips alone per channel, 8 with blocks). A layer auto gives blocks is gated both ways and its
+    mixes store the cheaper form; a layer without blocks is gated once."""
+    from edgelstm.quantize import sensitivity
+
+    model = _outlier_conv_and_matmul()
+    source = tmp_path / "fp32.onnx"
+    onnx.save(model, str(source))
+    gated: list[str] = []
+
+    class BlocksHurtGate:  # the task cost of a variant: the per-channel conv is the better one here
+        def run(self, path: Path) -> dict[str, object]:
+            gated.append(path.name)
+            return {"passed": True, "max_rel_error": 0.1 if path.name.endswith("-channel.onnx") else 0.5}
+
+    monkeypatch.setattr(sensitivity, "attach_metadata", lambda *_a: None)  # a bare graph needs no interface here
+    args = (source, None, BlocksHurtGate(), 256, 16, ("int8",))
+    layers = {la.name: la for la in sensitivity.measure_sensitivity(*args, granularity="auto")}  # type: ignore[arg-type]
+    assert sorted(gated) == ["0-int8-channel.onnx", "0-int8.onnx", "1-int8.onnx"]
+    conv, big = layers["conv"], layers["big"]
+    assert conv.int8_form == "channel" and conv.cost["int8"] == 0.1 and conv.int8_forms == {"blocks": 0.5, "channel": 0.1}
+    assert big.int8_form == "" and big.cost["int8"] == 0.5
+    conv.chosen = big.chosen = "int8"
+    config = mixed_config([conv, big], 256, 16, granularity="auto")
+    assert config.channel == ("conv_w",)
+    assert plan_rounding(model, config).weights["conv_w"].granularity == "channel"  # blocks withheld in the mix
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
