@@ -140,11 +140,23 @@ def test_report_needs_labels(tmp_path: Path) -> None:
         build_distill_report(teacher, [("student", teacher)], unlabelled)
 
 
-def test_temporary_directories_are_cleaned(tmp_path: Path) -> None:
+def test_temporary_directories_are_cleaned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The report works in a temporary directory and leaves nothing behind."""
     from edgelstm.distill.report import build_distill_report
 
-    before = set(Path(tempfile.gettempdir()).glob("edgelstm-distill-report-*"))
+    # A private temp root: the shared one also sees the report folders of distill runs in other pytest-xdist workers.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    made: list[Path] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(*args: object, **kwargs: object) -> str:
+        made.append(Path(real_mkdtemp(*args, **kwargs)))  # type: ignore[call-overload]
+        return str(made[-1])
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     teacher = _teacher()
     build_distill_report(teacher, [("same", teacher)], _labelled(teacher, 8, 0), quantized=False, rounds=1)
-    assert set(Path(tempfile.gettempdir()).glob("edgelstm-distill-report-*")) == before
+    assert [m.parent for m in made if m.name.startswith("edgelstm-distill-report-")] == [private]  # it made one, there
+    assert list(private.glob("edgelstm-distill-report-*")) == []
