@@ -80,7 +80,31 @@ def cuda_provider_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
+# Modules that take minutes on their own (README.md and every docs page through the shell, whole `convert`
+# pipelines, torchrun, silero quantized to every scheme). Under pytest-xdist (`-n ... --dist loadscope
+# --no-loadscope-reorder`, the README's test command) a module runs whole on one worker, so its module fixtures are
+# built once; these are handed out first, so the run does not end with one worker finishing one of them alone.
+LONG_MODULES = (
+    "tests/e2e/test_docs_commands_cli.py",
+    "tests/e2e/test_quantize_cli.py",
+    "tests/e2e/test_check_cli.py",
+    "tests/e2e/test_convert_cli.py",
+    "tests/e2e/test_silero_sequence_cli.py",
+    "tests/e2e/test_distill_training_cli.py",
+    "tests/e2e/test_litert_e2e.py",
+    "tests/e2e/test_bench_cli.py",
+)
+
+
+def long_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """`items` with the LONG_MODULES' tests first, in that order; every module stays contiguous, the rest in order."""
+    rank = {module: i for i, module in enumerate(LONG_MODULES)}
+    return sorted(items, key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: its collection order is the order work is handed out
+        items[:] = long_modules_first(items)
     if cuda_provider_available():
         return
     skip = pytest.mark.skip(reason="onnxruntime has no CUDAExecutionProvider here (install edgelstm[gpu] on a CUDA machine)")

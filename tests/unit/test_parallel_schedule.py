@@ -1,0 +1,57 @@
+"""The suite runs under pytest-xdist (issue 18: its time): the order tests/conftest.py hands modules out in, and the
+command line that order depends on."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+from tests.conftest import LONG_MODULES, long_modules_first
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class FakeItem:
+    """What long_modules_first reads of a pytest.Item."""
+
+    nodeid: str
+
+
+def test_every_long_module_exists() -> None:
+    # a renamed module would silently lose its place at the front: the run would end on it again
+    assert [m for m in LONG_MODULES if not (REPO / m).is_file()] == []
+
+
+def test_long_modules_go_first_in_their_order_and_every_module_stays_together() -> None:
+    first, second = LONG_MODULES[0], LONG_MODULES[1]
+    items = [
+        FakeItem("tests/unit/test_a.py::test_1"),
+        FakeItem(f"{second}::test_x"),
+        FakeItem("tests/unit/test_a.py::test_2"),
+        FakeItem(f"{first}::test_y[p]"),
+        FakeItem(f"{second}::test_z"),
+        FakeItem("tests/e2e/test_b.py::test_3"),
+    ]
+    ordered = [i.nodeid for i in long_modules_first(items)]  # type: ignore[arg-type]  # only .nodeid is read
+    assert ordered == [
+        f"{first}::test_y[p]",
+        f"{second}::test_x",
+        f"{second}::test_z",
+        "tests/unit/test_a.py::test_1",
+        "tests/unit/test_a.py::test_2",
+        "tests/e2e/test_b.py::test_3",
+    ]
+
+
+def test_ci_runs_pytest_whole_modules_per_worker_in_collection_order() -> None:
+    """The schedule conftest sets up needs loadscope (a module's fixtures built once) and collection order."""
+    lines = [line for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines() if "-m pytest" in line]
+    assert len(lines) == 1, lines
+    args = shlex.split(lines[0])
+    assert "-n" in args and args[args.index("--dist") + 1] == "loadscope" and "--no-loadscope-reorder" in args
+    dev = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]["dev"]
+    assert any(req.startswith("pytest-xdist") for req in dev)
