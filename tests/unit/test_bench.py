@@ -23,7 +23,7 @@ artifacts = shared.artifacts
 
 def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     ckpt, paths = artifacts
-    config = BenchConfig(batches=(1, 4), steps=(12,), rounds=3, calls_per_round=2, streaming_chunks=(1, 4))
+    config = BenchConfig(batches=(1, 4), steps=(12,), rounds=3, calls_per_round=2, streaming_chunks=(1, 4), settle_ms=0.0)
     report = run_bench(paths, load_model(str(ckpt)), config)
     names = {r.name for r in report.latencies}
     assert names >= {"sequence_fused.onnx", "streaming_fused.onnx", "torch eager fp32", "torch dynamic int8"}
@@ -64,7 +64,7 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
 
 def test_streaming_table_times_plain_runs_and_the_helper_at_chunks_1_4_16(artifacts) -> None:
     _, paths = artifacts
-    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False, settle_ms=0)
     assert config.streaming_chunks == (1, 4, 16)
     report = run_bench(paths, None, config)
     rows = {(s.chunk, s.mode): s for s in report.streaming}
@@ -204,7 +204,15 @@ def test_workloads_that_leave_threads_spinning_are_followed_by_a_pause(artifacts
     monkeypatch.setattr(runner, "time_interleaved", lambda c, t, busy=None: seen.append(list(busy or [])) or real(c, t, busy))
     ckpt, paths = artifacts
     config = BenchConfig(
-        batches=(1,), steps=(6,), threads=(1, 2), spinning=(False, True), rounds=3, calls_per_round=1, cold_start=False
+        # which workloads are flagged is the point here; the pause itself is tests/unit/test_timing.py's (no sleep)
+        batches=(1,),
+        steps=(6,),
+        threads=(1, 2),
+        spinning=(False, True),
+        rounds=3,
+        calls_per_round=1,
+        cold_start=False,
+        settle_ms=0,
     )
     report = run_bench(paths[:1], load_model(str(ckpt)), config)
     flags = seen[0]
@@ -223,7 +231,7 @@ def test_fixed_batch_graph_is_timed_at_its_own_batch_only(artifacts, tmp_path: P
     """A graph exported with a fixed batch of 1 ran at batch 1 under a 'batch 4' label (4x the throughput)."""
     ckpt, _ = artifacts
     path = export_model(load_model(str(ckpt)), tmp_path, ExportConfig(impl="unrolled", fixed_batch=1, fixed_steps=6)).path
-    config = BenchConfig(batches=(1, 4), steps=(6,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    config = BenchConfig(batches=(1, 4), steps=(6,), rounds=3, calls_per_round=1, baselines=False, cold_start=False, settle_ms=0)
     report = run_bench([path], None, config)
     assert [(r.batch, r.steps) for r in report.latencies if r.mode == "run"] == [(1, 6)]
     assert {(r.batch, r.steps) for r in report.latencies if r.mode == "plain"} == {(1, 6)}

@@ -177,7 +177,7 @@ def test_ceiling_rows_carry_their_settings() -> None:
 
 def test_roofline_beside_every_artifact_row(bench_artifacts: list[Path]) -> None:
     config = BenchConfig(
-        batches=(1, 2), steps=(6,), threads=(1, 2), rounds=3, calls_per_round=1, baselines=False, cold_start=False
+        batches=(1, 2), steps=(6,), threads=(1, 2), rounds=3, calls_per_round=1, baselines=False, cold_start=False, settle_ms=0
     )
     report = run_bench(bench_artifacts[:2], None, config)
     add_roofline(report, [open_artifact(p) for p in bench_artifacts[:2]])

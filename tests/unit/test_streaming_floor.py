@@ -33,7 +33,7 @@ def _streaming(paths: list[Path]) -> Path:
 
 def test_bench_shows_the_floor_beside_every_streaming_row(artifacts, capsys: pytest.CaptureFixture[str]) -> None:
     _, paths = artifacts
-    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False, settle_ms=0)
     report = run_bench(paths, None, config)
     assert {(s.chunk, s.mode) for s in report.streaming} == {(c, m) for c in (1, 4, 16) for m in ("run", "helper")}
     for row in report.streaming:
@@ -138,7 +138,7 @@ def test_a_graph_confirmed_at_one_chunk_length_gets_its_floor_at_that_length() -
     measured, no one-call baseline (it takes no longer input), so no floor + compute either."""
     silero = pytest.importorskip("silero_vad", reason="silero-vad is not installed (pip install -e '.[examples]')")
     path = Path(silero.__file__).parent / "data" / "silero_vad.onnx"
-    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False)
+    config = BenchConfig(batches=(1,), steps=(16,), rounds=3, calls_per_round=1, baselines=False, cold_start=False, settle_ms=0)
     report = run_bench([path], None, config, InterfaceHints({"sr": 16_000}, (), 512, 64))
     assert {(r.chunk, r.mode) for r in report.streaming} == {(512, "run"), (512, "helper")}
     for row in report.streaming:
