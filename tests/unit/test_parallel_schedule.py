@@ -55,3 +55,15 @@ def test_ci_runs_pytest_whole_modules_per_worker_in_collection_order() -> None:
     assert "-n" in args and args[args.index("--dist") + 1] == "loadscope" and "--no-loadscope-reorder" in args
     dev = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]["dev"]
     assert any(req.startswith("pytest-xdist") for req in dev)
+
+
+def test_the_readme_and_getting_started_test_command_is_what_ci_runs() -> None:
+    # ".ci/run runs exactly that test command": the install lines and the pytest line, in order (CI's pip is quiet)
+    ci = [line for line in (REPO / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
+    steps = [
+        line.replace("pip install -q ", "pip install ") for line in ci if line.startswith(("pip install", "python -m pytest"))
+    ]
+    expected = " && ".join(steps)
+    for page in ("README.md", "docs/getting-started.md"):
+        commands = [line for line in (REPO / page).read_text().splitlines() if "python -m pytest" in line and "&&" in line]
+        assert commands == [expected], f"{page}: {commands} is not .ci/run's {expected!r}"
