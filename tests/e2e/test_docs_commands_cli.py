@@ -135,9 +135,12 @@ def test_readme_commands(seed: tuple[Path, PageRun]) -> None:
     assert (workdir / "runs" / "watch-pipeline" / "bundle" / "manifest.json").is_file()
 
 
-def _page_params() -> list:
+def _page_params(commands: bool) -> list:
+    """The pages with something to run: the command pages (`commands=True`) or every other page."""
     params = []
     for path in doc_pages()[1:]:
+        if path.relative_to(ROOT).as_posix().startswith("docs/commands/") != commands:
+            continue
         page = parse_page(path)
         if not any(b.skip is None and b.lang in SHELL | {"python"} for b in page.blocks):
             continue
@@ -146,8 +149,7 @@ def _page_params() -> list:
     return params
 
 
-@pytest.mark.parametrize("path", _page_params())
-def test_page_commands(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
+def _check_page(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
     seed_dir, seed_run = seed
     assert seed_run.failure is None, f"README.md (the state every page starts from) failed: {seed_run.failure}"
     page = parse_page(path)
@@ -159,3 +161,21 @@ def test_page_commands(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -
     run = run_page(page, workdir)
     print(f"\n[docs] {page.name}: {len(run.ran)} commands in {run.seconds:.0f} s; slowest: {run.slowest()}")
     assert run.failure is None, run.failure
+
+
+# Two classes, so that pytest-xdist's --dist loadscope (one scope per class) runs them on two workers at once; each
+# worker runs README.md once for its own seed (a session fixture per process), in parallel with the other.
+class TestCommandPages:
+    """The pages under docs/commands/."""
+
+    @pytest.mark.parametrize("path", _page_params(commands=True))
+    def test_page_commands(self, path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
+        _check_page(path, seed, tmp_path)
+
+
+class TestOtherPages:
+    """Every other page: getting started, concepts, the API reference."""
+
+    @pytest.mark.parametrize("path", _page_params(commands=False))
+    def test_page_commands(self, path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
+        _check_page(path, seed, tmp_path)
