@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -87,3 +88,74 @@ def test_a_failed_comparison_names_its_output() -> None:
 
 def test_a_case_without_outputs_has_no_worst_output() -> None:
     assert CaseComparison("refused", 1, 4).worst() is None
+
+
+# Survivors of the full run of comparison (docs/testing/mutation.md, "Full run: comparison and publish").
+
+
+def test_a_failed_comparison_records_the_tolerance_it_was_judged_against() -> None:
+    judged = Tolerance(atol=0.5, rtol=0.25, min_snr_db=10.0)
+    result = compare_tensors("h", np.zeros((2, 3)), np.zeros((3, 2)), judged)
+    assert (result.atol, result.rtol, result.min_snr_db) == (0.5, 0.25, 10.0)
+
+
+def test_a_measured_comparison_records_the_outputs_shape() -> None:
+    assert compare_tensors("h", np.zeros((2, 3)), np.zeros((2, 3)), TIGHT).shape == [2, 3]
+
+
+def test_outputs_non_finite_at_the_same_places_pass_with_zero_error() -> None:
+    # a NaN or an overflow the reference has too is not a difference anyone can measure; a reference that is
+    # non-finite everywhere has no range, so its relative error is 0 too
+    everywhere = np.array([np.nan, np.inf, -np.inf])
+    result = compare_tensors("h", everywhere.copy(), everywhere, TIGHT)
+    assert result.passed and (result.max_abs_error, result.max_rel_error) == (0.0, 0.0)
+    partly = compare_tensors("h", np.array([1.0, np.nan]), np.array([1.0, np.nan]), TIGHT)
+    assert partly.passed and (partly.max_abs_error, partly.mean_abs_error) == (0.0, 0.0)
+
+
+def test_snr_and_cosine_are_measured_only_where_both_sides_are_finite() -> None:
+    # where the reference is NaN nothing is measurable: the SNR floor judges the other elements, which agree exactly
+    snr_floor = Tolerance(atol=1e-5, rtol=1e-5, min_snr_db=20.0)
+    result = compare_tensors("h", np.array([2.0, 5.0]), np.array([2.0, np.nan]), snr_floor)
+    assert (result.snr_db, result.cosine_similarity, result.passed) == (math.inf, 1.0, True)
+
+
+def test_the_cosine_of_outputs_smaller_than_one_is_measured() -> None:
+    # norms 0.5 x 0.707 < 1: still a real angle (45 degrees), not the "no direction" fallback
+    result = compare_tensors("h", np.array([0.5, 0.0]), np.array([0.5, 0.5]), Tolerance(math.inf, math.inf))
+    assert result.cosine_similarity == pytest.approx(1 / math.sqrt(2))
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "snr"), [([0.25], [0.5], 10 * math.log10(4)), ([2.0, 1.0], [2.0, 2.0], 10 * math.log10(8))]
+)
+def test_the_snr_is_signal_power_over_noise_power_for_any_magnitude(
+    actual: list[float], expected: list[float], snr: float
+) -> None:
+    # signal sum e^2 (0.25 below 1, 8 above it), noise sum (a - e)^2; the floor 5 dB sits under both answers
+    result = compare_tensors("h", np.array(actual), np.array(expected), Tolerance(math.inf, math.inf, min_snr_db=5.0))
+    assert result.snr_db == pytest.approx(snr) and result.passed
+    assert not compare_tensors("h", np.array(actual), np.array(expected), Tolerance(math.inf, math.inf, snr + 0.01)).passed
+
+
+def test_an_all_zero_reference_is_judged_without_a_numpy_warning() -> None:
+    # no signal: the SNR is -inf by rule, not by dividing by zero (a RuntimeWarning would reach check's stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compare_tensors("h", np.array([0.0, 2.0]), np.zeros(2), Tolerance(math.inf, math.inf))
+    assert result.snr_db == -math.inf
+
+
+def test_a_float32_noise_floor_is_added_in_float64() -> None:
+    # 1 + 4 x 1e-8 rounds to 1.0 in float32: the allowance must not vanish because the floor came as float32
+    floor = np.array([1e-8], dtype=np.float32)
+    actual, expected = np.array([2.00000003]), np.array([1.0])
+    assert compare_tensors("y", actual, expected, Tolerance(atol=1.0, rtol=0.0), floor).passed
+    assert not compare_tensors("y", actual, expected, Tolerance(atol=1.0, rtol=0.0)).passed  # the floor is what passes it
+
+
+def test_no_noise_floor_or_one_of_another_shape_allows_nothing_and_records_zero() -> None:
+    actual, expected = np.array([[1.5, 1.0]]), np.array([[1.0, 1.0]])
+    assert compare_tensors("y", actual, expected, TIGHT).max_noise_floor == 0.0
+    wrong_shape = compare_tensors("y", actual, expected, TIGHT, np.array([1.0]))  # would broadcast: must be ignored
+    assert not wrong_shape.passed and wrong_shape.max_noise_floor == 0.0

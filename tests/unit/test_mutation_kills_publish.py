@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from edgelstm.artifact.hints import InterfaceHints
+from edgelstm.errors import ConfigError
 from edgelstm.quantize import selection
-from edgelstm.quantize.pareto import pick_winner
+from edgelstm.quantize.latency import plain_ratio
+from edgelstm.quantize.pareto import pick_winner, within_speed_rule
 from edgelstm.quantize.selection import finish_selection
 from edgelstm.quantize.selection_table import Candidate
 from tests.support.candidates import FP32_MS
@@ -98,3 +100,60 @@ def test_rows_not_timed_by_the_caller_are_timed_here_with_the_hints(tmp_path: Pa
     assert calls == [(["fp32", "int8"], hints)]  # every row with an artifact on disk, the caller's hints
     finish_selection(fp32, [int8], None, hints, "size", timed=True)
     assert len(calls) == 1  # the caller timed them: not again
+
+
+# Survivors of the full run of publish (docs/testing/mutation.md, "Full run: comparison and publish").
+
+
+def test_an_unknown_objective_is_refused_naming_the_choices() -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    with pytest.raises(ConfigError) as refused:
+        finish_selection(fp32, [], None, None, "fastest", timed=True)  # type: ignore[arg-type]
+    assert str(refused.value) == "objective 'fastest': choose size, speed, size-at-any-cost"
+
+
+def test_rows_not_timed_by_the_caller_are_timed_on_the_callers_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    monkeypatch.setattr(selection, "measure_latencies", lambda rows, data, hints=None: seen.append(data))
+    data = object()  # the sequences the rows are timed on: the user's data, never none
+    fp32 = _row("fp32", 100_000, FP32_MS, tmp_path / "fp32.onnx", role="reference")
+    finish_selection(fp32, [_published(tmp_path, "int8", 25_000, FP32_MS)], data, None, "size")  # type: ignore[arg-type]
+    assert seen == [data]
+
+
+def test_a_row_without_a_plain_session_timing_has_no_plain_ratio(tmp_path: Path) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    fp32.plain_latency_ms, fp32.plain_1thread_latency_ms = FP32_MS, FP32_MS
+    untimed = _row("int8", 25_000, FP32_MS)
+    assert plain_ratio(untimed, fp32) is None and plain_ratio(fp32, untimed) is None
+    # a refused row was never timed: the selection goes on and gives it no ratio
+    refused = Candidate("int4", None, refused="not applicable")
+    finish_selection(fp32, [refused], None, None, "size", timed=True)
+    assert refused.plain_speed_ratio is None
+
+
+def test_a_row_with_an_empty_result_gets_no_size_ratio(tmp_path: Path) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    empty = _row("int4", 0, None)  # a result of 0 bytes (nothing written): no ratio, not a division by zero
+    finish_selection(fp32, [empty], None, None, "size", timed=True)
+    assert empty.size_ratio is None
+
+
+def test_rows_of_equal_size_go_to_the_faster() -> None:
+    slower, faster = _row("int8", 25_000, 1.5), _row("int8-per-channel", 25_000, 1.2)
+    assert pick_winner([slower, faster], "size", FP32_MS) is faster
+    assert pick_winner([faster, slower], "size", FP32_MS) is faster
+
+
+def test_an_untimed_row_or_an_untimed_fp32_graph_is_never_within_the_speed_rule() -> None:
+    assert within_speed_rule(_row("int8", 25_000, None), FP32_MS) is False
+    assert within_speed_rule(_row("int8", 25_000, FP32_MS), None) is False
+    assert within_speed_rule(_row("int8", 25_000, FP32_MS), FP32_MS) is True
+
+
+def test_a_slow_row_whose_sidecar_is_already_gone_is_still_unpublished(tmp_path: Path) -> None:
+    fp32 = _row("fp32", 100_000, FP32_MS, role="reference")
+    slow = _published(tmp_path, "int4", 10_000, 1.5 * FP32_MS)
+    (tmp_path / "int4.quant.json").unlink()
+    finish_selection(fp32, [slow], None, None, "size", timed=True)
+    assert not (tmp_path / "int4.onnx").exists() and slow.result is not None and slow.result.path is None
