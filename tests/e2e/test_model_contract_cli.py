@@ -16,8 +16,10 @@ MODEL_COMMANDS = ("inspect", "export", "check", "quantize", "bench", "distill")
 
 
 def _commands() -> dict[str, typer.core.TyperCommand]:
+    # Through the group's own lookup: commands load lazily, so `group.commands` holds only those some earlier test
+    # in this process happened to import (under pytest-xdist that depends on which worker ran what).
     group = typer.main.get_command(app)
-    return dict(group.commands)  # type: ignore[attr-defined]
+    return {name: group.get_command(None, name) for name in group.list_commands(None)}  # type: ignore[attr-defined, arg-type]
 
 
 def _model_params(command) -> dict[str, tuple[tuple[str, ...], str | None]]:
