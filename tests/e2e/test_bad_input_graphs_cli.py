@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.refusals import assert_refused, run_cli
 from tests.support import bad_input_graphs as shared
-from tests.support.bad_input_graphs import Graphs, _ort_refuses_types, _save, _x_to_y
+from tests.support.bad_input_graphs import Graphs, _ort_refuses_types, _save, _x_to_y, check_with_budget
 
 # Fixtures shared with the other half of this file: pytest finds them by name in this module.
 graphs = shared.graphs
@@ -254,17 +254,7 @@ def test_a_nonsense_budget_file_is_refused(graphs: Graphs, tmp_path: Path, name:
     budget = tmp_path / "budget.toml"
     budget.write_text(text)
     args = {
-        "check": [
-            "check",
-            graphs.sequence,
-            "--reference",
-            graphs.ckpt,
-            "--providers",
-            "cpu",
-            "--no-stress",
-            "--tolerances",
-            budget,
-        ],
+        "check": check_with_budget(graphs, budget),
         "quantize": ["quantize", graphs.ckpt, "--scheme", "dynamic-int8", "--budget", budget, "--out", tmp_path / "q"],
     }[command]
     assert_refused(args, *fragments, watch=(tmp_path, graphs.root))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.refusals import run_cli
+from tests.support.silero_check import silero_check_args
 
 
 def test_check_names_the_artifact_reference_and_data_by_their_sha256(tmp_path: Path) -> None:
@@ -22,11 +23,7 @@ def test_check_names_the_artifact_reference_and_data_by_their_sha256(tmp_path: P
     audio = tmp_path / "speech.npy"
     np.save(audio, synthetic_speech(20 * 512 / 16_000, 16_000, seed=1, chunk=512).x[0, : 20 * 512])
     report = tmp_path / "report.json"
-    args = [
-        "check", graph, "--reference", reference, "--data", audio, "--const", "sr=16000", "--chunk", "512",
-        "--context", "64", "--providers", "cpu", "--max-delta", "1", "--max-flips", "1", "--report", report,
-    ]  # fmt: skip
-    result = run_cli([str(a) for a in args])
+    result = run_cli(silero_check_args(graph, reference, audio, "--max-delta", "1", "--max-flips", "1", "--report", report))
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (graph, reference, audio)}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.refusals import run_cli
+from tests.support.silero_check import silero_check_args
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,7 @@ def silero(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_a_graph_checked_against_itself_passes_a_zero_delta_budget(silero: tuple[Path, Path], tmp_path: Path) -> None:
     graph, audio = silero
     report = tmp_path / "report.json"
-    args = [
-        "check", graph, "--reference", graph, "--data", audio, "--const", "sr=16000", "--chunk", "512",
-        "--context", "64", "--providers", "cpu", "--max-flips", "0", "--max-delta", "0", "--report", report,
-    ]  # fmt: skip
-    result = run_cli([str(a) for a in args])
+    result = run_cli(silero_check_args(graph, graph, audio, "--max-flips", "0", "--max-delta", "0", "--report", report))
     assert result.exit_code == 0, result.output
     (candidate,) = json.loads(report.read_text())["candidates"]
     assert (candidate["max_abs_delta"], candidate["flips"], candidate["decisions"]) == (0.0, 0, 40)

@@ -63,3 +63,9 @@ def _ort_refuses_types(graphs: Graphs) -> Path:
     """Valid protobuf that passes the checks made before ORT; ORT's type inference refuses it (float + int64)."""
     ones = numpy_helper.from_array(np.ones(5, np.int64), "c")
     return _save(graphs, "typemix", _x_to_y(helper.make_node("Add", ["x", "c"], ["y"]), inits=[ones]))
+
+
+def check_with_budget(graphs: Graphs, budget: Path) -> list[str]:
+    """`check` of the exported sequence graph against its checkpoint on the CPU with the budget file `budget`."""
+    common = ["--reference", str(graphs.ckpt), "--providers", "cpu", "--no-stress"]
+    return ["check", str(graphs.sequence), *common, "--tolerances", str(budget)]

@@ -25,6 +25,7 @@ import torch
 from edgelstm.errors import LoadError, UnsafePickleError
 from edgelstm.pt2_archive import _archive_root, _check_payload_config, _check_weights_only, refuse_code_in_pt2
 from edgelstm.torchscript import is_torchscript_archive
+from tests.support.pt2_constants import save_with_constants, with_pickled_constant
 
 
 def test_a_zip_with_a_corrupt_central_directory_is_not_torchscript(tmp_path: Path) -> None:
@@ -183,46 +184,19 @@ def test_a_payload_entry_that_is_not_a_table_is_refused_naming_what_it_is(tmp_pa
         _check_payload_config(where, "m/data/weights/c_config.json", raw)
 
 
-class _WithConstants(torch.nn.Module):
-    """A program with tensor constants (a non-persistent buffer, a literal tensor): torch.export stores them as
-    data/constants/tensor_<n>, described by a constants config."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(3, 2)
-        self.register_buffer("scale", torch.full((2,), 0.5), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x) * self.scale + torch.tensor([1.0, 2.0])
-
-
 def test_tensor_constants_are_plain_data(tmp_path: Path) -> None:
     where = tmp_path / "m.pt2"
     _check_payload_config(where, "m/data/constants/model_constants_config.json", _config(path_name="tensor_0", use_pickle=False))
-    program = torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),))
-    torch.export.save(program, str(where))
+    save_with_constants(where)
     with zipfile.ZipFile(where) as archive:
         assert any(n.endswith("data/constants/tensor_0") for n in archive.namelist())
     refuse_code_in_pt2(where)  # torch's own archive with constants: no refusal
 
 
-def _with_pickled_constant(source: Path, target: Path) -> Path:
-    """`source` (a saved program with constants) with its constants config marking `scale` as pickled."""
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
-        for info in archive.infolist():
-            data = archive.read(info.filename)
-            if info.filename.endswith("data/constants/model_constants_config.json"):
-                config = json.loads(data)
-                config["config"]["scale"]["use_pickle"] = True
-                data = json.dumps(config).encode()
-            out.writestr(info, data)
-    return target
-
-
 def test_a_pickled_constant_is_refused_naming_the_constant_and_its_entry(tmp_path: Path) -> None:
     clean = tmp_path / "clean.pt2"
-    torch.export.save(torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),)), str(clean))
-    crafted = _with_pickled_constant(clean, tmp_path / "crafted.pt2")
+    save_with_constants(clean)
+    crafted = with_pickled_constant(clean, tmp_path / "crafted.pt2")
     with pytest.raises(UnsafePickleError, match=re.escape(f"{crafted}: 'scale' is stored as a pickled object (tensor_1)")):
         refuse_code_in_pt2(crafted)
     # where it is described: a config that is not JSON names its entry in the archive
@@ -237,7 +211,7 @@ def test_a_pickled_constant_is_refused_naming_the_constant_and_its_entry(tmp_pat
 
 def test_a_corrupt_sample_input_in_an_archive_is_named_by_its_entry(tmp_path: Path) -> None:
     clean = tmp_path / "clean.pt2"
-    torch.export.save(torch.export.export(_WithConstants(), (torch.randn(2, 5, 3),)), str(clean))
+    save_with_constants(clean)
     broken = tmp_path / "broken.pt2"
     with zipfile.ZipFile(clean) as archive, zipfile.ZipFile(broken, "w") as out:
         for info in archive.infolist():
