@@ -38,6 +38,7 @@ from edgelstm.export.state_exposure import StateExposureResult, stream_graph_fil
 from edgelstm.export.unrolled_file import UnrolledGraphResult, unrolled_graph_file
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.files import check_output_dir
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model_source import ModelOptions, ModelSource
 from edgelstm.parity import CheckConfig, ParityReport, TolerancePolicy, run_check
@@ -221,8 +222,8 @@ class CheckOutcome:
     def payload(self) -> Any:
         """The JSON of `check --json` / `--report`: the report, or the streaming report(s) (a list when several)."""
         if self.report is not None:
-            return self.report.to_dict()
-        rows = [r.to_dict() for r in self.streams]
+            return to_jsonable(self.report)
+        rows = [to_jsonable(r) for r in self.streams]
         return rows if len(rows) > 1 else rows[0]
 
 

@@ -10,10 +10,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from edgelstm.artifact.hints import InterfaceHints, parse_axes, parse_constants, parse_state_pairs
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import is_empty, json_meta
 
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # package.module:factory
 
@@ -32,8 +33,11 @@ class ModelOptions:
     constants: Mapping[str, float | int] = field(default_factory=dict)
     states: tuple[tuple[str, str], ...] = ()
     chunk: int | None = None
-    context: int = 0  # samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz)
-    axes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # `--axes input=time,features`: declared data axis roles
+    # samples of the previous chunk each call also sees (silero-vad: 64 at 16 kHz); the JSON has both only when set,
+    # so reports and recipe fingerprints of models without them keep their bytes
+    context: int = field(default=0, metadata=json_meta(omit_if=is_empty))
+    # `--axes input=time,features`: declared data axis roles (written as {input: [roles]})
+    axes: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), metadata=json_meta(omit_if=is_empty, convert=dict))
 
     def __post_init__(self) -> None:
         # Validated here, once, so every command refuses a bad value with the same words.
@@ -98,6 +102,8 @@ class ModelOptions:
 class ModelSource(ModelOptions):
     """A model as the user named it (checkpoint dir, .pt2, package.module:factory, TorchScript, ONNX) plus its options."""
 
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("spec",)  # what was named first, then its options
+
     spec: str = ""
 
     def __init__(
@@ -136,19 +142,3 @@ class ModelSource(ModelOptions):
     def is_factory(self) -> bool:
         """Whether the spec names a model factory (`module:function`) rather than an existing file."""
         return bool(FACTORY_PATTERN.match(self.spec)) and not Path(self.spec).exists()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The source as JSON-ready data, recorded in reports and pipeline fingerprints."""
-        return {
-            "spec": self.spec,
-            "weights": str(self.weights) if self.weights is not None else None,
-            "input_size": self.input_size,
-            "allow_pickle": self.allow_pickle,
-            "allow_torchscript": self.allow_torchscript,
-            "constants": dict(self.constants),
-            "states": [list(pair) for pair in self.states],
-            "chunk": self.chunk,
-            # only when set: reports and recipe fingerprints of models without it keep their bytes
-            **({"context": self.context} if self.context else {}),
-            **({"axes": {name: list(roles) for name, roles in self.axes}} if self.axes else {}),
-        }

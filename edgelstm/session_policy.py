@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 from edgelstm.artifact.session import EXECUTION_MODES, STREAMING_SESSION, SessionSettings
 from edgelstm.errors import ConfigError, SessionPolicyError
+from edgelstm.jsonio import json_meta
 
 __all__ = [
     "MEASURED",
@@ -37,6 +38,16 @@ DEFAULTS = SessionSettings()  # 1 intra-op thread, no spinning
 class PolicyEntry:
     """The fastest measured setting from `from_batch` up (intra_op_threads 0 = ORT's default pool)."""
 
+    # the bench report's and manifests' key order, fixed before inter_op_threads and execution_mode were recorded
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "from_batch",
+        "intra_op_threads",
+        "inter_op_threads",
+        "execution_mode",
+        "allow_spinning",
+        "p50_ms",
+    )
+
     from_batch: int
     intra_op_threads: int
     allow_spinning: bool
@@ -52,17 +63,6 @@ class PolicyEntry:
         threads = "ORT's default threads" if self.intra_op_threads == 0 else _plural(self.intra_op_threads, "thread")
         return f"{threads}, {spin}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """The entry as JSON-ready data for the bench report and the bundle's manifest."""
-        return {
-            "from_batch": self.from_batch,
-            "intra_op_threads": self.intra_op_threads,
-            "inter_op_threads": self.inter_op_threads,
-            "execution_mode": self.execution_mode,
-            "allow_spinning": self.allow_spinning,
-            "p50_ms": dict(self.p50_ms),
-        }
-
 
 STREAMING_EVIDENCE = (
     "scripts/bench_slim_step.py (session settings table): threads 1 and 2 x spinning x memory pattern x CPU arena, "
@@ -76,6 +76,8 @@ class StreamingPolicy:
     and states kept in bound buffers (IO binding) instead of fed per call, as `measured_by` measured them.
     StreamingSession opens with these settings (edgelstm.artifact.session.STREAMING_SESSION); a bundle carries them
     for its app code."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("summary",)
 
     intra_op_threads: int = STREAMING_SESSION.intra_op_threads
     allow_spinning: bool = STREAMING_SESSION.allow_spinning
@@ -103,9 +105,10 @@ class StreamingPolicy:
             f"states {'bound (IO binding)' if self.io_binding else 'fed per call'}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The streaming settings as JSON-ready data for the policy and the bundle's manifest."""
-        return {**asdict(self), "summary": self.describe()}
+    @property
+    def summary(self) -> str:
+        """The one line of `describe`, as the policy and the bundle's manifest write it."""
+        return self.describe()
 
     @classmethod
     def from_dict(cls, data: Any) -> StreamingPolicy:
@@ -127,12 +130,35 @@ class StreamingPolicy:
 class SessionPolicy:
     """The ORT session settings to use by batch size, as measured by bench, or why none were measured."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("summary", "rule", "defaults")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "status",
+        "summary",
+        "by_batch",
+        "rule",
+        "defaults",
+        "artifact",
+        "streaming",
+        "source",
+        "measured_on",
+        "reason",
+    )
+    # written in every policy, so an app reading the JSON alone knows how to pick an entry and what "defaults" are
+    rule: ClassVar[str] = (
+        "a session for batch B uses the entry with the largest from_batch <= B; smaller batches use the first entry"
+    )
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "intra_op_threads": DEFAULTS.intra_op_threads,
+        "allow_spinning": DEFAULTS.allow_spinning,
+    }
+
     status: str  # MEASURED | NOT_MEASURED
-    entries: tuple[PolicyEntry, ...] = ()
-    reason: str = ""  # why not measured
+    entries: tuple[PolicyEntry, ...] = field(default=(), metadata=json_meta(name="by_batch"))
+    reason: str = field(default="", metadata=json_meta(when=lambda p: not p.measured))  # why not measured
     artifact: str = ""  # the artifact it was measured on
-    source: str = ""  # the bench report's file name
-    measured_on: dict[str, str] = field(default_factory=dict)  # cpu_count, machine, onnxruntime
+    source: str = field(default="", metadata=json_meta(when=lambda p: p.measured))  # the bench report's file name
+    # cpu_count, machine, onnxruntime
+    measured_on: dict[str, str] = field(default_factory=dict, metadata=json_meta(when=lambda p: p.measured))
     streaming: StreamingPolicy = field(default_factory=StreamingPolicy)  # one-chunk calls (issue 21)
 
     @classmethod
@@ -145,6 +171,7 @@ class SessionPolicy:
         """Whether the policy comes from a bench measurement (not a default)."""
         return self.status == MEASURED
 
+    @property
     def summary(self) -> str:
         """One line: "batch < 32: 1 thread, no spinning; batch >= 32: 2 threads, spinning"."""
         if not self.measured:
@@ -166,23 +193,6 @@ class SessionPolicy:
                 label = f"batch {start}" if end == start + 1 else f"batch {start}-{end - 1}"
             parts.append(f"{label}: {text}")
         return "; ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The policy as JSON-ready data, with its one-line summary, for reports and bundles."""
-        data: dict[str, Any] = {
-            "status": self.status,
-            "summary": self.summary(),
-            "by_batch": [e.to_dict() for e in self.entries],
-            "rule": "a session for batch B uses the entry with the largest from_batch <= B; smaller batches use the first entry",
-            "defaults": {"intra_op_threads": DEFAULTS.intra_op_threads, "allow_spinning": DEFAULTS.allow_spinning},
-        }
-        data["artifact"] = self.artifact
-        data["streaming"] = self.streaming.to_dict()
-        if self.measured:
-            data.update(source=self.source, measured_on=dict(self.measured_on))
-        else:
-            data["reason"] = self.reason
-        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> SessionPolicy:

@@ -54,7 +54,7 @@ def summarize_model(loaded: LoadedModel) -> ModelSummary:
         input_kind=loaded.signature.kind,
         input_size=loaded.signature.size,
         config=to_jsonable(loaded.config) if loaded.config else None,
-        forward=loaded.forward.to_dict() if loaded.forward is not None else None,
+        forward=to_jsonable(loaded.forward) if loaded.forward is not None else None,
         weights=loaded.weights_record,
     )
     summary.forms = export_forms(loaded)

@@ -18,41 +18,40 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edgelstm.errors import ConfigError, LoadError, UserCodeError, first_line
+from edgelstm.jsonio import json_meta
 
 LENGTH_NAMES = ("lengths", "length", "lens", "seq_lens", "seq_lengths", "x_lens", "x_lengths")
 STATE_NAMES = ("state", "states", "h", "hx", "h0", "hidden", "hc", "memory", "cache")
 PROBE_BATCH, PROBE_STEPS = 2, 16
 
 
+def _state_records(signature: ForwardSignature) -> list[dict[str, Any]]:
+    """Each state parameter with its shape (the batch axis named) and batch axis, as graph metadata records them."""
+    return [
+        {"name": n, "shape": ["batch" if i == a else d for i, d in enumerate(s)], "batch_axis": a}
+        for n, s, a in zip(signature.states, signature.state_shapes, signature.state_batch_axes, strict=True)
+    ]
+
+
 @dataclass(frozen=True)
 class ForwardSignature:
-    """How forward() is called beyond x: what edgelstm feeds it, recorded in reports and artifact metadata."""
+    """How forward() is called beyond x: what edgelstm feeds it, recorded in reports and artifact metadata (each
+    state written with its shape and batch axis, so the graph can be re-driven later)."""
 
     layout: Literal["btc", "bct"] = "btc"  # bct: the model takes [batch, channels, time] (a Conv1d front end)
     lengths: str | None = None  # name of a lengths parameter, fed with full lengths
     constants: Mapping[str, float | int] = field(default_factory=dict)
-    states: tuple[str, ...] = ()  # state parameters, returned updated after the output
-    state_shapes: tuple[tuple[int, ...], ...] = ()  # as probed at batch PROBE_BATCH
-    state_batch_axes: tuple[int, ...] = ()
+    # state parameters, returned updated after the output
+    states: tuple[str, ...] = field(default=(), metadata=json_meta(compute=_state_records))
+    # as probed at batch PROBE_BATCH
+    state_shapes: tuple[tuple[int, ...], ...] = field(default=(), metadata=json_meta(skip=True))
+    state_batch_axes: tuple[int, ...] = field(default=(), metadata=json_meta(skip=True))
     states_required: bool = False  # forward has no default for them: edgelstm feeds zeros
 
     @property
     def is_plain(self) -> bool:
         """Whether forward takes only the data in batch-time-channel layout (no lengths, constants or state)."""
         return self.layout == "btc" and not self.lengths and not self.constants and not self.states
-
-    def to_dict(self) -> dict[str, Any]:
-        """The signature as JSON-ready data, recorded in the graph's metadata so the graph can be re-driven later."""
-        return {
-            "layout": self.layout,
-            "lengths": self.lengths,
-            "constants": dict(self.constants),
-            "states": [
-                {"name": n, "shape": ["batch" if i == a else d for i, d in enumerate(s)], "batch_axis": a}
-                for n, s, a in zip(self.states, self.state_shapes, self.state_batch_axes, strict=True)
-            ],
-            "states_required": self.states_required,
-        }
 
 
 def _torch() -> Any:

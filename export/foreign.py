@@ -22,6 +22,7 @@ from edgelstm.artifact.interface import GraphInterface, TensorSpec
 from edgelstm.errors import ExportError, first_line
 from edgelstm.export.time_major import time_major_model
 from edgelstm.export.verify import _flatten
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel, user_code
 from edgelstm.state import StateSpec
 from edgelstm.user_module import recurrent_layers
@@ -182,7 +183,7 @@ def call_record(loaded: LoadedModel) -> dict[str, Any] | None:
     weights; None for a model that is not a user module. Kept in the artifact's edgelstm metadata (`user_module`)."""
     if loaded.forward is None:
         return None
-    return {"traced_from": loaded.origin, "forward": loaded.forward.to_dict(), "weights": loaded.weights_record}
+    return {"traced_from": loaded.origin, "forward": to_jsonable(loaded.forward), "weights": loaded.weights_record}
 
 
 def _record_call(model: onnx.ModelProto, loaded: LoadedModel) -> None:

@@ -85,10 +85,10 @@ def build_bundle(
         (tmp / "mobile_usability.json").write_text(json.dumps(usability, indent=2) + "\n")
         manifest = _manifest(name, metadata, usability, to_jsonable(parity), latency)
         manifest["quantization"] = quantization
-        manifest["session_policy"] = policy.to_dict()
+        manifest["session_policy"] = to_jsonable(policy)
         manifest["session_settings"] = _session_settings(policy)
         if metadata.interface.form == "streaming":  # what one-chunk calls were measured fastest with (issue 21)
-            manifest["session_settings"]["streaming"] = policy.streaming.to_dict()
+            manifest["session_settings"]["streaming"] = to_jsonable(policy.streaming)
         if entries := weight_only_session_config(artifact):
             # Artifacts from before issue 19 (DequantizeLinear weights): the app must set these too, or the model
             # dequantizes on every call (1.2-1.6x slower). Current weight-only artifacts fold without any entry.
@@ -285,7 +285,7 @@ def _usage_notes(name: str, manifest: dict[str, Any], policy: SessionPolicy) -> 
         lines += [f"- {i}: {label}" for i, label in enumerate(manifest["labels"])]
     if manifest.get("streaming_usage"):
         lines += ["", "## Streaming", "", manifest["streaming_usage"]]
-    lines += ["", "## Session settings (threads and spinning per batch size)", "", f"Policy: {policy.summary()}."]
+    lines += ["", "## Session settings (threads and spinning per batch size)", "", f"Policy: {policy.summary}."]
     if policy.measured:
         where = ", ".join(f"{k} {v}" for k, v in policy.measured_on.items())
         lines += [

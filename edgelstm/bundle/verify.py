@@ -15,7 +15,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,6 +36,10 @@ MAX_FEED_ELEMENTS = 10_000_000
 class VerifyResult:
     """What `bundle verify` checked: files and their sha256s, the manifest, and that the model loads and runs."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("ok",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("ok", "files_checked", "files", "ran", "ran_sha256", "outputs")
+    ok: ClassVar[bool] = True  # a result exists only when every check passed (a failure is a BundleError)
+
     files_checked: int
     ran: str
     outputs: list[str] = field(default_factory=list)
@@ -45,21 +49,6 @@ class VerifyResult:
     parity_artifact: str = ""  # that ONNX file, and its sha256
     parity_sha256: str = ""
     session_policy: str = "not measured"  # the manifest's policy in one line; verify's session used it
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON."""
-        return {
-            "ok": True,
-            "files_checked": self.files_checked,
-            "files": self.files,
-            "ran": self.ran,
-            "ran_sha256": self.ran_sha256,
-            "outputs": self.outputs,
-            "parity": self.parity,
-            "parity_artifact": self.parity_artifact,
-            "parity_sha256": self.parity_sha256,
-            "session_policy": self.session_policy,
-        }
 
 
 def verify_bundle(location: Path) -> VerifyResult:
@@ -110,7 +99,7 @@ def _verify_directory(directory: Path, shown: Path | None = None) -> VerifyResul
         parity_sha256=manifest.files[judged],
         session_policy="LiteRT Interpreter, 1 thread (no ORT session policy)"
         if manifest.model_tflite
-        else manifest.session_policy.summary(),
+        else manifest.session_policy.summary,
     )
 
 

@@ -15,6 +15,7 @@ from edgelstm.cli_common import (
     user_errors,
 )
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 
 VERIFY_HELP = """Usage: edgelstm bundle verify DIR|ZIP [--json]
 
@@ -76,7 +77,7 @@ def bundle(
 
 def _print_verified(location: str, checked: Any, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(checked.to_dict()))
+        typer.echo(json.dumps(to_jsonable(checked)))
         return
     typer.echo(
         f"OK {location}: {checked.files_checked} files match their sha256 ({', '.join(checked.files)}); "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from edgelstm.distill.metrics import MetricAccumulator, TaskMetric, task_kind
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import export_model
 from edgelstm.files import write_text_atomic
-from edgelstm.jsonio import to_jsonable
+from edgelstm.jsonio import json_meta, to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.model import count_parameters
 from edgelstm.parity.data import SequenceData
@@ -67,6 +67,23 @@ class ArtifactScore:
     gate_verdict: str = ""  # the gate's own word ("pass", "fail", "inconclusive"); "" for the float rows
 
 
+def _scored_rows(report: DistillReport) -> list[dict[str, Any]]:
+    """Each row with whether it met each part of the target (judged against the teacher's row)."""
+    rows = []
+    for row in report.rows:
+        size_ok, metric_ok = report.target_met(row)
+        rows.append(
+            {
+                **to_jsonable(row),
+                "size_target_met": size_ok,
+                "metric_target_met": metric_ok,
+                "speed_target_met": report.speed_met(row),
+                "target_met": row.role != "teacher" and not report.missed(row),
+            }
+        )
+    return rows
+
+
 @dataclass
 class DistillReport:
     """The distill comparison of teacher and student artifacts on the test data."""
@@ -77,7 +94,7 @@ class DistillReport:
     steps: int
     settings: dict[str, Any]
     rounds: int
-    rows: list[ArtifactScore] = field(default_factory=list)
+    rows: list[ArtifactScore] = field(default_factory=list, metadata=json_meta(compute=_scored_rows))
     # "role (scheme): reason" for each scheme quantize refused on a student (a hidden-3 GRU has no weight int4
     # storage would make smaller): said in the report instead of ending the whole distill step
     refused: list[str] = field(default_factory=list)
@@ -100,22 +117,6 @@ class DistillReport:
         if row.gate_passed is False:
             missed.append(f"quantize's parity gate ({'INCONCLUSIVE' if row.gate_verdict == 'inconclusive' else 'FAIL'})")
         return missed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The comparison as `distill_report.json`."""
-        rows = []
-        for row in self.rows:
-            size_ok, metric_ok = self.target_met(row)
-            rows.append(
-                {
-                    **asdict(row),
-                    "size_target_met": size_ok,
-                    "metric_target_met": metric_ok,
-                    "speed_target_met": self.speed_met(row),
-                    "target_met": row.role != "teacher" and not self.missed(row),
-                }
-            )
-        return {**asdict(self), "rows": rows}
 
     def to_markdown(self) -> str:
         """The comparison as a Markdown table for a pull request."""
@@ -152,7 +153,7 @@ class DistillReport:
 
     def write(self, directory: Path) -> None:
         """Write the JSON and Markdown reports into `directory`, each atomically."""
-        write_text_atomic(directory / "distill_report.json", json.dumps(self.to_dict(), indent=2) + "\n", overwrite=True)
+        write_text_atomic(directory / "distill_report.json", json.dumps(to_jsonable(self), indent=2) + "\n", overwrite=True)
         write_text_atomic(directory / "distill_report.md", self.to_markdown(), overwrite=True)
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from edgelstm.comparison import NOISE_FLOOR_FACTOR, CaseComparison, TensorComparison
-from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.cases import CaseInfo
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 
@@ -119,6 +118,18 @@ def describe_failure(o: TensorComparison) -> str:
 class CandidateResult:
     """One artifact on one provider."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("verdict", "passed")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "artifact",
+        "artifact_sha256",
+        "provider",
+        "precision",
+        "providers_used",
+        "status",
+        "verdict",
+        "passed",
+    )
+
     artifact: str
     provider: str
     precision: str
@@ -205,31 +216,9 @@ class CandidateResult:
             if t.evidence is not None and t.verdict == INCONCLUSIVE
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The candidate as report JSON."""
-        return {
-            "artifact": self.artifact,
-            "artifact_sha256": self.artifact_sha256,
-            "provider": self.provider,
-            "precision": self.precision,
-            "providers_used": self.providers_used,
-            "status": self.status,
-            "verdict": self.verdict,
-            "passed": self.passed,
-            "reason": self.reason,
-            "gated": self.gated,
-            "cases": [to_jsonable(c) for c in self.cases],
-            "tasks": [to_jsonable(t) for t in self.tasks],
-            "streaming": [to_jsonable(c) for c in self.streaming],
-            "time_profiles": [to_jsonable(t) for t in self.time_profiles],
-            "determinism": to_jsonable(self.determinism) if self.determinism else None,
-            "notes": self.notes,
-            "seconds": self.seconds,
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CandidateResult:
-        """Read back a candidate written by `to_dict`."""
+        """Read back a candidate as `to_jsonable` writes it."""
         return cls(
             artifact=data["artifact"],
             provider=data["provider"],
@@ -252,6 +241,24 @@ class CandidateResult:
 @dataclass
 class ParityReport:
     """The check's verdict: what was compared with what (sha256s, data, versions) and every candidate."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed", "verdict", "checks_run", "checks_skipped")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "passed",
+        "verdict",
+        "reference",
+        "reference_dtype",
+        "reference_files",
+        "data_source",
+        "data_sha256",
+        "providers",
+        "checks_run",
+        "checks_skipped",
+        "tolerance_source",
+        "cases",
+        "candidates",
+        "baseline",
+    )
 
     reference: str  # the model's origin, as given
     reference_dtype: str  # "float64" (or "float32" when the module cannot be upcast; then noted)
@@ -292,33 +299,22 @@ class ParityReport:
             return INCONCLUSIVE
         return FAIL
 
+    @property
+    def checks_run(self) -> int:
+        """How many gated checks ran (`ran`), for the report's readers."""
+        return len(self.ran)
+
+    @property
+    def checks_skipped(self) -> int:
+        """How many candidates were skipped (`skipped`)."""
+        return len(self.skipped)
+
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report as `check --report` JSON."""
-        return {
-            "passed": self.passed,
-            "verdict": self.verdict,
-            "reference": self.reference,
-            "reference_dtype": self.reference_dtype,
-            "reference_files": self.reference_files,
-            "data_source": self.data_source,
-            "data_sha256": self.data_sha256,
-            "providers": self.providers,
-            "checks_run": len(self.ran),
-            "checks_skipped": len(self.skipped),
-            "tolerance_source": self.tolerance_source,
-            "cases": [to_jsonable(c) for c in self.cases],
-            "candidates": [c.to_dict() for c in self.candidates],
-            "baseline": self.baseline.to_dict() if self.baseline else None,
-            "versions": self.versions,
-            "settings": self.settings,
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParityReport:
-        """Read back a report written by `to_dict` (bundle and report read verdicts this way)."""
+        """Read back a report as `to_jsonable` writes it (bundle and report read verdicts this way)."""
         return cls(
             reference=data["reference"],
             reference_dtype=data["reference_dtype"],

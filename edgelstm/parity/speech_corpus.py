@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.speech_synth import FrameTrack, VoiceSpec, render, speak_phrase
 from edgelstm.parity.stream_data import Segment, StreamData, StreamRow
 
@@ -88,7 +89,7 @@ def builtin_speech(
     for index, base in enumerate(VOICES):
         voice = _draw_voice(base, rng)
         x[index], segments, gain_db = _scene(voice, n, sample_rate, plan[index], index, rng)
-        params = {**voice.to_dict(), **({"row_gain_db": gain_db} if gain_db else {})}
+        params = {**to_jsonable(voice), **({"row_gain_db": gain_db} if gain_db else {})}
         rows.append(StreamRow(f"voice {voice.name}", params, tuple(segments)))
     x.flags.writeable = False  # cached: shared by every caller
     return StreamData(x, _describe(role, seed, rows, n / sample_rate, sample_rate), rows=tuple(rows))

@@ -10,10 +10,12 @@ speaking rate, breathiness), so different voices move the detector differently.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from edgelstm.jsonio import json_meta
 
 # Adult (tract scale 1.0) formants F1-F4 in Hz, bandwidths B1-B4 follow below.
 VOWELS: dict[str, tuple[float, float, float, float]] = {
@@ -34,22 +36,26 @@ PLOSIVES = {"p": 1200.0, "t": 4000.0, "k": 2200.0, "b": 1200.0, "d": 4000.0, "g"
 ONSETS = ("", "", *FRICATIVES, *PLOSIVES, "m", "n")
 
 
+def _three_decimals(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
+# a voice's parameters are drawn at random: the report describes them rounded (the synthesis uses them whole)
+ROUNDED = json_meta(convert=_three_decimals)
+
+
 @dataclass(frozen=True)
 class VoiceSpec:
     """Who talks: the pitch range (Hz), the vocal tract length as a formant scale (1.0 adult male, ~1.17 adult
     female, ~1.35 child), syllables per second, breathiness (aspiration noise / voicing) and level (dBFS RMS)."""
 
     name: str
-    f0_low: float
-    f0_high: float
-    tract_scale: float
-    syllables_per_s: float
-    breathiness: float
-    level_db: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The voice's parameters, rounded, for the stream's description in the report."""
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+    f0_low: float = field(metadata=ROUNDED)
+    f0_high: float = field(metadata=ROUNDED)
+    tract_scale: float = field(metadata=ROUNDED)
+    syllables_per_s: float = field(metadata=ROUNDED)
+    breathiness: float = field(metadata=ROUNDED)
+    level_db: float = field(metadata=ROUNDED)
 
 
 @dataclass(frozen=True)

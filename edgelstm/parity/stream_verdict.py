@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from edgelstm.artifact.runners import PROVIDERS
 from edgelstm.errors import ConfigError
-from edgelstm.jsonio import to_jsonable
+from edgelstm.jsonio import json_meta, to_jsonable
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE, PASS, Evidence
 from edgelstm.parity.report import TimeProfile
 
@@ -125,9 +125,39 @@ class StreamCandidate:
         return PASS if self.passed else INCONCLUSIVE if self.inconclusive else FAIL
 
 
+def _named_candidates(report: StreamCheckReport) -> list[dict[str, Any]]:
+    """Each candidate naming the artifact and its sha256, as `check --report` candidates do."""
+    return [{"artifact": report.artifact, "artifact_sha256": report.artifact_sha256, **to_jsonable(c)} for c in report.candidates]
+
+
 @dataclass
 class StreamCheckReport:
-    """The verdict: what was compared with what (both sha256s, the data, the chunking), and per provider."""
+    """The verdict: what was compared with what (both sha256s, the data, the chunking), and per provider.
+    `kind` tells `edgelstm report` it is a streaming verdict."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("reference_dtype", "kind", "passed", "verdict")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "artifact",
+        "artifact_sha256",
+        "reference",
+        "reference_sha256",
+        "data_source",
+        "data_sha256",
+        "chunk",
+        "chunks",
+        "rows",
+        "output",
+        "constants",
+        "states",
+        "context",
+        "reference_runtime",
+        "data_rows",
+        "batched",
+        "config",
+        "candidates",
+    )
+    reference_dtype: ClassVar[str] = "float32"  # the reference streams in float32, like the artifact
+    kind: ClassVar[str] = STREAM_CHECK_KIND  # tells `edgelstm report` which verdict this is
 
     artifact: str
     artifact_sha256: str
@@ -146,7 +176,7 @@ class StreamCheckReport:
     reference_runtime: str = ""  # how the reference ran
     data_rows: list[dict[str, Any]] = field(default_factory=list)  # what each row is (voice, segments), when known
     batched: bool = True  # rows run as one batch; False: row by row (a graph that takes batch 1 only)
-    candidates: list[StreamCandidate] = field(default_factory=list)
+    candidates: list[StreamCandidate] = field(default_factory=list, metadata=json_meta(compute=_named_candidates))
 
     @property
     def passed(self) -> bool:
@@ -164,17 +194,3 @@ class StreamCheckReport:
 
     def __bool__(self) -> bool:
         return self.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as `check --report` JSON; `kind` tells `edgelstm report` it is a streaming verdict."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("config", "candidates")}
-        data["config"] = to_jsonable(self.config)
-        # Each candidate names the artifact and its sha256, as `check --report` candidates do.
-        data["candidates"] = [
-            {"artifact": self.artifact, "artifact_sha256": self.artifact_sha256, **to_jsonable(c)} for c in self.candidates
-        ]
-        data["reference_dtype"] = "float32"
-        data["kind"] = STREAM_CHECK_KIND  # tells `edgelstm report` which verdict this is
-        data["passed"] = self.passed
-        data["verdict"] = self.verdict
-        return data

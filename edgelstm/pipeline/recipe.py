@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgelstm.artifact.export_config import FORMS, ExportConfig
 from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, parse_count
 from edgelstm.errors import ConfigError, first_line
+from edgelstm.jsonio import json_meta, to_jsonable
 from edgelstm.model_source import ModelOptions, ModelSource
 from edgelstm.parity.tolerances import TolerancePolicy
 from edgelstm.quantize.litert import LITERT_RECIPES
@@ -52,9 +53,17 @@ TARGETS = ("onnx", "litert")
 TABLES = ("model", "data", "distill", "export", "quantize", "check", "bench", "bundle", "output")
 
 
+def _changed_model_options(recipe: Recipe) -> dict[str, Any]:
+    """The [model] options that differ from the defaults (weights aside: a field of its own): a recipe without them
+    keeps its earlier fingerprints."""
+    defaults = to_jsonable(ModelOptions().source(recipe.source))
+    return {k: v for k, v in to_jsonable(recipe.model_source).items() if v != defaults.get(k) and k != "weights"}
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """A pipeline recipe read from TOML (`load_recipe`): model source, held-out data, output folder, each step's options."""
+    """A pipeline recipe read from TOML (`load_recipe`): model source, held-out data, output folder, each step's options.
+    Its JSON (the pipeline's fingerprints) leaves out the raw tables and the model options left at their defaults."""
 
     source: str
     heldout: Path
@@ -76,8 +85,9 @@ class Recipe:
     bundle_form: str = "sequence"  # the form "best" is picked in; streaming: the winning scheme applied to that graph
     bundle_zip: bool = True
     distill: dict[str, Any] | None = None  # validated [distill] table: the model is replaced by its student
-    model_options: ModelOptions = field(default_factory=ModelOptions)  # [model] keys beyond source, as the CLI's options
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    # [model] keys beyond source, as the CLI's options
+    model_options: ModelOptions = field(default_factory=ModelOptions, metadata=json_meta(compute=_changed_model_options))
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, metadata=json_meta(skip=True))
 
     def section(self, name: str) -> dict[str, Any]:
         """One step's options from the recipe (an empty dict when the step is not configured)."""
@@ -87,14 +97,6 @@ class Recipe:
     def model_source(self) -> ModelSource:
         """The model source the recipe names, with its model options."""
         return self.model_options.source(self.source)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe as JSON-ready data for fingerprints; defaults are left out so older fingerprints still match."""
-        d = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k not in ("raw", "model_options")}
-        # only what differs from the defaults: a recipe without these keys keeps its earlier fingerprints
-        defaults = ModelOptions().source(self.source).to_dict()
-        d["model_options"] = {k: v for k, v in self.model_source.to_dict().items() if v != defaults[k] and k != "weights"}
-        return d
 
 
 # What each table takes: key -> expected type. A key not listed is refused (naming the closest valid one), so a

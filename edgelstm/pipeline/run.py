@@ -223,7 +223,7 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 
 def _settings_for(name: str, recipe: Recipe) -> dict[str, Any]:
-    d = recipe.to_dict()
+    d = to_jsonable(recipe)
     keys = {
         "load": ("source", "weights"),
         "distill": ("distill",),
@@ -411,7 +411,7 @@ def _check(step: StepInputs, carried: Carried) -> StepOutput:
     if report is None:  # a loaded torch reference always gives a ParityReport
         raise PipelineError("check returned no parity report")
     path = recipe.out_dir / "check.json"
-    write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(path, jsonio.dumps(report) + "\n", overwrite=True)
     failing = [f"{Path(c.artifact).name} on {c.provider}" for c in report.ran if not c.passed]
     # INCONCLUSIVE (the data cannot resolve a task budget) fails the run like FAIL, under its own name
     word = "INCONCLUSIVE" if report.verdict == "inconclusive" else "FAIL"

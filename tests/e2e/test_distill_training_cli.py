@@ -17,6 +17,7 @@ from safetensors.numpy import load_file
 from edgelstm.checkpoint import WEIGHTS_FILE, save_checkpoint
 from edgelstm.distill import DistillConfig, FakeQuantSpec, StudentSpec, distill, student_config
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import InputSignature, LoadedModel, load_model
 from edgelstm.model import SequenceModel
 from edgelstm.parity.data import SequenceData
@@ -180,7 +181,7 @@ def test_report_scores_the_exported_artifacts_like_torch_and_flags_targets(tmp_p
         assert row.latency_ms > 0
     # quantize's own gate judged every quantized row (the float rows are not gated), and "met" follows it
     assert [r.gate_passed is None for r in report.rows] == [True, True, False, False, False]
-    assert all(not report.to_dict()["rows"][i]["target_met"] for i, r in enumerate(report.rows) if r.gate_passed is False)
+    assert all(not to_jsonable(report)["rows"][i]["target_met"] for i, r in enumerate(report.rows) if r.gate_passed is False)
     report.write(tmp_path)
     saved = json.loads((tmp_path / "distill_report.json").read_text())
     assert saved["rows"][1]["size_target_met"] == (report.rows[1].compression >= 10)

@@ -32,7 +32,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     data = SequenceData(rng.standard_normal((24, 10, 5)).astype(np.float32), None, rng.integers(0, 3, 24), "noise")
     check = run_check([fp32, int8], loaded, data, CheckConfig(providers=("cpu",)))
-    (root / "run" / "check.json").write_text(dumps(check.to_dict()))
+    (root / "run" / "check.json").write_text(dumps(check))
     bench = run_bench(
         [fp32, int8], loaded, BenchConfig(batches=(1,), steps=(10,), rounds=3, calls_per_round=2, cold_start=False, settle_ms=0.0)
     )

@@ -160,7 +160,7 @@ def test_stream_candidate_with_unresolved_flips_is_inconclusive_in_json_and_line
     assert not candidate.passed and candidate.inconclusive and candidate.verdict == "inconclusive"
     report = StreamCheckReport("a.onnx", "0" * 64, "r.onnx", "1" * 64, "speech", "", 512, 50, 1, "p", StreamCheckConfig())
     report.candidates.append(candidate)
-    data = json.loads(json.dumps(report.to_dict()))
+    data = json.loads(json.dumps(to_jsonable(report)))
     assert data["verdict"] == "inconclusive" and data["passed"] is False
     assert data["candidates"][0]["flip_evidence"]["needed_n"] == 381
     lines = "\n".join(stream_report_lines(report))
@@ -184,7 +184,7 @@ def test_a_row_whose_flips_cannot_be_resolved_makes_the_stream_inconclusive() ->
     assert candidate.inconclusive_lines() == [f"voice-b: flips inconclusive: {rows[1].flip_evidence.reason}"]  # type: ignore[union-attr]
     report = StreamCheckReport("a.onnx", "0" * 64, "r.onnx", "1" * 64, "speech", "", 512, 313, 2, "p", StreamCheckConfig())
     report.candidates.append(candidate)
-    assert report.to_dict()["candidates"][0]["rows"][1]["verdict"] == "inconclusive"
+    assert to_jsonable(report)["candidates"][0]["rows"][1]["verdict"] == "inconclusive"
     lines = "\n".join(stream_report_lines(report))
     assert "voice-b  inconclusive  1 of 50 flipped" in lines and "1 decision = 2 points > the 1-point budget" in lines
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
+
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.artifact.interface import RAW_INPUT_NOTE, GraphInterface, InputNormalization, TensorSpec, ValueInfo
 from edgelstm.bench.results import SizeResult
@@ -39,6 +41,43 @@ def test_field_metadata_renames_omits_and_extras_come_last() -> None:
     assert to_jsonable(_Row(3)) == {"value": 3, "new_name": "", "double": 6}
     assert list(to_jsonable(_Row(3, "a", "n", 0))) == ["value", "new_name", "note", "limit", "double"]
     assert to_jsonable([_Row(1, limit=5)]) == [{"value": 1, "new_name": "", "limit": 5, "double": 2}]
+
+
+@dataclass
+class _Ordered:
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("ok", "total")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("ok", "b", "total", "renamed", "only_when_big")
+    ok: ClassVar[bool] = True
+
+    a: int
+    b: int
+    c: float = field(default=0.0, metadata=json_meta(name="renamed", convert=lambda v: round(v, 1)))
+    only_when_big: str = field(default="", metadata=json_meta(when=lambda o: o.a > 10))
+    pairs: tuple[int, ...] = field(default=(), metadata=json_meta(compute=lambda o: [[o.a, p] for p in o.pairs]))
+    scratch: list[int] = field(default_factory=list, metadata=json_meta(skip=True))
+
+    @property
+    def total(self) -> int:
+        return self.a + self.b
+
+
+def test_order_when_convert_compute_and_skip() -> None:
+    small = to_jsonable(_Ordered(1, 2, 0.26, "x", (5,), [9]))
+    assert list(small.items()) == [("ok", True), ("b", 2), ("total", 3), ("renamed", 0.3), ("a", 1), ("pairs", [[1, 5]])]
+    big = to_jsonable(_Ordered(11, 2))
+    assert list(big) == ["ok", "b", "total", "renamed", "only_when_big", "a", "pairs"]
+
+
+def test_an_order_naming_a_key_never_written_is_refused() -> None:
+    @dataclass
+    class Typo:
+        JSON_ORDER: ClassVar[tuple[str, ...]] = ("valeu",)
+        value: int
+
+    with pytest.raises(TypeError, match="valeu"):
+        to_jsonable(Typo(1))
+    with pytest.raises(ValueError, match="not both"):
+        json_meta(convert=str, compute=str)
 
 
 def _interface(**optional: object) -> GraphInterface:

@@ -8,6 +8,7 @@ import pytest
 
 from edgelstm.cli_common import MODEL_OPTIONS
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.model_source import ModelOptions, ModelSource
 from tests.support.model_contract import MODEL_FLAGS
 
@@ -23,7 +24,7 @@ def test_model_source_parses_and_reports():
     assert source.constants == {"sr": 16000, "gain": 0.5}
     assert source.states == (("state", "stateN"),)
     assert source.is_factory
-    assert source.to_dict() == {
+    assert to_jsonable(source) == {
         "spec": "pkg.mod:build",
         "weights": "w.safetensors",
         "input_size": None,
@@ -59,4 +60,4 @@ def test_convert_passes_the_model_options_on(tmp_path: Path):
     )
     parsed = load_recipe(recipe)
     assert parsed.model_source == ModelSource("pkg.mod:build", constants={"sr": 16000}, chunk=512)
-    assert parsed.to_dict()["model_options"] == {"constants": {"sr": 16000}, "chunk": 512}
+    assert to_jsonable(parsed)["model_options"] == {"constants": {"sr": 16000}, "chunk": 512}

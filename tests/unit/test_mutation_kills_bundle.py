@@ -110,7 +110,7 @@ def test_the_result_carries_outputs_parity_and_policy(honest: Path) -> None:
     session = ort.InferenceSession(str(honest / manifest.model_ort), providers=["CPUExecutionProvider"])
     assert result.outputs == [o.name for o in session.get_outputs()] and result.outputs
     assert result.parity == "not checked"  # built without a parity report
-    assert result.session_policy == manifest.session_policy.summary()
+    assert result.session_policy == manifest.session_policy.summary
 
 
 def test_a_member_name_may_be_255_characters_and_no_more() -> None:

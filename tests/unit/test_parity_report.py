@@ -156,10 +156,10 @@ def _strict_loads(text: str) -> object:
 
 def test_json_round_trip_is_lossless_and_strict() -> None:
     report = _full()
-    text = jsonio.dumps(report.to_dict())
+    text = jsonio.dumps(report)
     parsed = _strict_loads(text)
     restored = ParityReport.from_dict(parsed)  # type: ignore[arg-type]
-    assert jsonio.dumps(restored.to_dict()) == text
+    assert jsonio.dumps(restored) == text
     assert restored.passed is False
     assert restored.cases == report.cases
     assert restored.candidates[0] == report.candidates[0]  # all finite: dataclass equality holds
@@ -170,7 +170,7 @@ def test_json_round_trip_is_lossless_and_strict() -> None:
 
 def test_non_finite_values_survive_as_floats() -> None:
     report = _full()
-    parsed = _strict_loads(jsonio.dumps(report.to_dict()))
+    parsed = _strict_loads(jsonio.dumps(report))
     stored = parsed["candidates"][1]["cases"][1]["outputs"][1]  # type: ignore[index]
     assert stored["max_abs_error"] == "inf" and stored["snr_db"] == "-inf" and stored["cosine_similarity"] == "nan"
     bad = ParityReport.from_dict(parsed).candidates[1].cases[1].outputs[1]  # type: ignore[arg-type]
@@ -183,7 +183,7 @@ def test_non_finite_values_survive_as_floats() -> None:
 
 def test_round_trip_keeps_derived_fields_consistent() -> None:
     report = _full()
-    restored = ParityReport.from_dict(json.loads(jsonio.dumps(report.to_dict())))
+    restored = ParityReport.from_dict(json.loads(jsonio.dumps(report)))
     failing = restored.candidates[1]
     assert failing.verdict == "FAIL" and not failing.passed
     assert failing.time_profiles == report.candidates[1].time_profiles
@@ -193,8 +193,8 @@ def test_round_trip_keeps_derived_fields_consistent() -> None:
     assert restored.candidates[2].verdict == "skipped"
 
 
-def test_to_dict_records_verdicts() -> None:
-    data = _full().to_dict()
+def test_the_json_records_verdicts() -> None:
+    data = to_jsonable(_full())
     assert data["passed"] is False
     assert [c["verdict"] for c in data["candidates"]] == ["pass", "FAIL", "skipped"]
     assert data["baseline"]["verdict"] == "FAIL" and data["baseline"]["gated"] is False

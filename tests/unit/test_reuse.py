@@ -13,6 +13,7 @@ import torch
 
 from edgelstm.artifact.runners import Runner
 from edgelstm.checkpoint import save_checkpoint
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import load_model
 from edgelstm.parity import CheckConfig, run_check
 from edgelstm.parity import reference as reference_module
@@ -81,8 +82,8 @@ def test_shared_references_give_the_verdicts_fresh_ones_give(workspace) -> None:
     references = TorchReferences(loaded)
     config = CheckConfig(providers=("cpu", "mobile"))
     for path in artifacts:
-        reused = run_check([path], loaded, data, config, references=references).to_dict()
-        fresh = run_check([path], loaded, data, config).to_dict()
+        reused = to_jsonable(run_check([path], loaded, data, config, references=references))
+        fresh = to_jsonable(run_check([path], loaded, data, config))
         assert _without_timings(reused) == _without_timings(fresh)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from edgelstm.distill.metrics import TaskMetric
 from edgelstm.distill.report import ArtifactScore, DistillReport
+from edgelstm.jsonio import to_jsonable
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.render import published_lines
 from edgelstm.quantize.selection_table import Candidate, SelectionResult
@@ -67,7 +68,7 @@ def test_distill_report_never_marks_met_what_the_gate_rejects_or_what_is_slower(
         _row("student", "dynamic-int8", 20.0, 3.0, True),  # passes the gate, 3x slower than the teacher's ONNX
         _row("student", "weight-only-int8", 20.0, 0.5, True),  # everything holds
     )
-    by_scheme = {row["scheme"]: row for row in report.to_dict()["rows"]}
+    by_scheme = {row["scheme"]: row for row in to_jsonable(report)["rows"]}
     assert by_scheme["weight-only-int4"]["target_met"] is False
     assert by_scheme["dynamic-int8"]["target_met"] is False and by_scheme["dynamic-int8"]["speed_target_met"] is False
     assert by_scheme["weight-only-int8"]["target_met"] is True

@@ -9,6 +9,7 @@ import pytest
 
 from edgelstm.artifact.session import SessionSettings
 from edgelstm.errors import ConfigError, SessionPolicyError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.session_policy import PolicyEntry, SessionPolicy, policy_from_bench_rows, settings_for
 
 POLICY = SessionPolicy(
@@ -35,24 +36,24 @@ def test_not_measured_means_the_defaults_never_an_invented_policy() -> None:
     for policy in (None, SessionPolicy.not_measured("no --bench-report was given")):
         settings = settings_for(policy, 32, SessionSettings(intra_op_threads=4, allow_spinning=True))
         assert (settings.intra_op_threads, settings.allow_spinning) == (1, False)
-    text = SessionPolicy.not_measured("no --bench-report was given").summary()
+    text = SessionPolicy.not_measured("no --bench-report was given").summary
     assert text.startswith("not measured (no --bench-report was given)") and "1 thread, no spinning" in text
     with pytest.raises(ConfigError, match="positive integer"):
         settings_for(POLICY, 0)
 
 
 def test_summary_reads_as_ranges_and_merges_equal_neighbours() -> None:
-    assert POLICY.summary() == "batch < 8: 1 thread, no spinning; batch >= 8: 2 threads, spinning"
+    assert POLICY.summary == "batch < 8: 1 thread, no spinning; batch >= 8: 2 threads, spinning"
     single = SessionPolicy("measured", (PolicyEntry(1, 1, False),))
-    assert single.summary() == "every batch: 1 thread, no spinning"
+    assert single.summary == "every batch: 1 thread, no spinning"
 
 
 def test_round_trip_through_json() -> None:
-    data = json.loads(json.dumps(POLICY.to_dict()))
-    assert data["summary"] == POLICY.summary() and data["by_batch"][1]["intra_op_threads"] == 2
+    data = json.loads(json.dumps(to_jsonable(POLICY)))
+    assert data["summary"] == POLICY.summary and data["by_batch"][1]["intra_op_threads"] == 2
     assert SessionPolicy.from_dict(data) == POLICY
     missing = SessionPolicy.not_measured("x.json has no timed rows for a.onnx", "a.onnx")
-    assert SessionPolicy.from_dict(json.loads(json.dumps(missing.to_dict()))) == missing
+    assert SessionPolicy.from_dict(json.loads(json.dumps(to_jsonable(missing)))) == missing
 
 
 @pytest.mark.parametrize(
@@ -73,7 +74,7 @@ def test_round_trip_through_json() -> None:
 )
 def test_malformed_policies_are_refused_with_the_key(change: dict, fragment: str) -> None:
     with pytest.raises(SessionPolicyError, match=fragment):
-        SessionPolicy.from_dict({**POLICY.to_dict(), **change})
+        SessionPolicy.from_dict({**to_jsonable(POLICY), **change})
     with pytest.raises(SessionPolicyError, match="must be empty"):
         SessionPolicy.from_dict({"status": "not measured", "by_batch": [{"from_batch": 1}]})
 
@@ -86,7 +87,7 @@ def _row(batch: int, threads: int, p50: float, spinning: bool | None = False, na
 def test_policy_from_bench_rows_uses_the_bench_rule() -> None:
     rows = [_row(1, 1, 0.5), _row(1, 2, 0.7), _row(32, 1, 9.0), _row(32, 2, 6.0, True), _row(32, 2, 7.0)]
     policy = policy_from_bench_rows(rows, "a.onnx", "bench.json", {"cpu_count": "2", "torch": "x"})
-    assert policy.summary() == "batch < 32: 1 thread, no spinning; batch >= 32: 2 threads, spinning"
+    assert policy.summary == "batch < 32: 1 thread, no spinning; batch >= 32: 2 threads, spinning"
     assert policy.measured_on == {"cpu_count": "2"} and policy.entries[1].p50_ms == {"100": 6.0}
     # rows written before spinning was recorded: spinning was off
     old = policy_from_bench_rows([{k: v for k, v in _row(1, 2, 0.1).items() if k != "allow_spinning"}], "a.onnx", "b.json")
@@ -103,10 +104,9 @@ def test_a_parallel_entry_round_trips_and_opens_a_parallel_session() -> None:
     ]
     policy = policy_from_bench_rows(rows, "a.onnx", "bench.json")
     assert (
-        policy.summary()
-        == "batch < 32: 1 thread, no spinning; batch >= 32: parallel execution on 2 inter-op threads, no spinning"
+        policy.summary == "batch < 32: 1 thread, no spinning; batch >= 32: parallel execution on 2 inter-op threads, no spinning"
     )
-    back = SessionPolicy.from_dict(json.loads(json.dumps(policy.to_dict())))
+    back = SessionPolicy.from_dict(json.loads(json.dumps(to_jsonable(policy))))
     assert back == policy
     wide = settings_for(back, 64)
     assert (wide.execution_mode, wide.intra_op_threads, wide.inter_op_threads) == ("parallel", 1, 2)

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.reference import OnnxReference
 from edgelstm.parity.speech_corpus import NOISES, SNRS_DB, SOUNDS, VOICES, builtin_speech
 from edgelstm.parity.stream_check import run_stream_check
@@ -151,7 +152,7 @@ def test_the_verdict_fails_when_one_row_fails_though_the_whole_holds(tmp_path: P
     lines = stream_report_lines(report)
     assert any("row 1" in line and "inconclusive  2 of 100 flipped" in line for line in lines)
     assert lines[-1] == "verdict: INCONCLUSIVE"
-    data = report.to_dict()
+    data = to_jsonable(report)
     assert [r["passed"] for r in data["candidates"][0]["rows"]] == [True, False]
     assert [r["name"] for r in data["data_rows"]] == ["row 0", "row 1"]
     # One flip in row 1 is within its budget: every row holds, the verdict passes.

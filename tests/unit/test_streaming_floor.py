@@ -82,7 +82,7 @@ def test_streaming_session_opens_with_the_measured_streaming_settings(artifacts)
 
 def test_the_policy_carries_the_streaming_settings_and_refuses_malformed_ones(artifacts) -> None:
     policy = SessionPolicy.not_measured("no bench")
-    data = json.loads(json.dumps(policy.to_dict()))
+    data = json.loads(json.dumps(to_jsonable(policy)))
     assert data["streaming"]["memory_pattern"] is True and data["streaming"]["cpu_arena"] is False
     assert SessionPolicy.from_dict(data).streaming == StreamingPolicy()
     assert StreamingPolicy().settings() == STREAMING_SESSION
