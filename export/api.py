@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import onnx
 
@@ -32,7 +32,22 @@ from edgelstm.loading import LoadedModel
 
 @dataclass
 class ExportResult:
-    """What `export_model` wrote: the artifact, its metadata and the verification against torch that allowed it."""
+    """What `export_model` wrote: the artifact, its metadata and the verification against torch that allowed it.
+    Its JSON is the `.export.json` written beside the artifact."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "path",
+        "written",
+        "passed",
+        "sha256",
+        "size_bytes",
+        "source",
+        "checks",
+        "export_config",
+        "interface",
+        "verification",
+    )
 
     path: Path
     interface: GraphInterface
@@ -52,24 +67,9 @@ class ExportResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
-        """The result as the JSON written beside the artifact (`.export.json`)."""
-        return {
-            "path": str(self.path),
-            "written": self.written,
-            "passed": self.passed,
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "source": self.source,
-            "checks": self.checks,
-            "export_config": to_jsonable(self.export_config),
-            "interface": to_jsonable(self.interface),
-            "verification": self.verification.to_dict(),
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportResult:
-        """Read back a result written by `to_dict`, so a pipeline can resume from it."""
+        """Read back a result as `to_jsonable` writes it, so a pipeline can resume from it."""
         return cls(
             path=Path(data["path"]),
             interface=GraphInterface.from_dict(data["interface"]),
@@ -165,7 +165,7 @@ def export_model(
     )
     if export_result.passed:
         export_result.written = True  # the report describes the published pair, so it says so before it exists
-        report = json.dumps(export_result.to_dict(), indent=2) + "\n"
+        report = json.dumps(to_jsonable(export_result), indent=2) + "\n"
         try:
             write_artifact_pair(onnx_path, serialized, report_path, report, overwrite)
         except BaseException:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -78,6 +78,9 @@ class LiteRTExportConfig:
 class LiteRTArtifact:
     """One `.tflite` of an export: its shape, digest and the verification that allowed it to be written."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("sidecar",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("path", "sidecar", "shape", "sha256", "size_bytes", "written")
+
     path: Path
     shape: LiteRTShape
     verification: VerificationResult
@@ -85,22 +88,19 @@ class LiteRTArtifact:
     size_bytes: int = 0
     written: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """The artifact as JSON (`export --json`)."""
-        return {
-            "path": str(self.path),
-            "sidecar": str(sidecar_path(self.path)),
-            "shape": self.shape.to_dict(),
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "written": self.written,
-            "verification": self.verification.to_dict(),
-        }
+    @property
+    def sidecar(self) -> Path:
+        """The sidecar JSON written beside the `.tflite`."""
+        return sidecar_path(self.path)
 
 
 @dataclass
 class LiteRTExportResult:
     """Every `.tflite` an export made; truthy when each one verified (only verified files are written)."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("target", "passed")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("target", "passed", "converter", "interface")
+    target: ClassVar[str] = "litert"  # `export --json` readers tell it from an ONNX export by it
 
     interface: GraphInterface
     artifacts: list[LiteRTArtifact] = field(default_factory=list)
@@ -113,16 +113,6 @@ class LiteRTExportResult:
 
     def __bool__(self) -> bool:
         return self.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The export as JSON."""
-        return {
-            "target": "litert",
-            "passed": self.passed,
-            "converter": self.converter,
-            "interface": to_jsonable(self.interface),
-            "artifacts": [a.to_dict() for a in self.artifacts],
-        }
 
 
 def export_litert(loaded: LoadedModel, out_dir: Path, config: LiteRTExportConfig, overwrite: bool = False) -> LiteRTExportResult:
@@ -151,7 +141,7 @@ def export_litert(loaded: LoadedModel, out_dir: Path, config: LiteRTExportConfig
         artifact = LiteRTArtifact(path, shape, verification, _sha256(content), len(content))
         if verification.passed:
             sidecar = replace(described, tflite_sha256=artifact.sha256)
-            write_artifact_pair(path, content, sidecar_path(path), sidecar.to_json(verification.to_dict()), overwrite)
+            write_artifact_pair(path, content, sidecar_path(path), sidecar.to_json(to_jsonable(verification)), overwrite)
             artifact.written = True
         result.artifacts.append(artifact)
     return result

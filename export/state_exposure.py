@@ -14,9 +14,9 @@ import hashlib
 import json
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import onnx
@@ -36,6 +36,7 @@ from edgelstm.errors import UnsupportedGraphError, first_line
 from edgelstm.export.constant_fold import fold_constant
 from edgelstm.export.time_major import NOT_RUN, TimeMajorRewrite, time_major_model
 from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
+from edgelstm.jsonio import json_meta, to_jsonable
 
 _STATE_SLOTS = {"LSTM": (("h", 5, 1), ("c", 6, 2)), "GRU": (("h", 5, 1),)}  # (name, input index, output index)
 # Ops that keep zeros zeros: torch.onnx builds an RNN's initial state as Slice(ConstantOfShape(...)).
@@ -60,6 +61,8 @@ class ExposedState:
 class ChunkParity:
     """The exposed-state graph run chunk by chunk against the original in one call, at one chunk length."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed",)
+
     chunk: int
     max_abs_error: float
     scale: float  # largest |output| of the whole-sequence call: the tolerance is relative to it
@@ -71,9 +74,27 @@ class ChunkParity:
         return not self.error and self.max_abs_error <= PARITY_TOLERANCE * max(self.scale, 1.0)
 
 
+def _layout_name(layout: TimeMajorRewrite) -> str:
+    return "time_major" if layout.applied else "batch_first"
+
+
 @dataclass
 class StateExposureResult:
-    """What `stream_graph_file` did: the states exposed, the streaming parity per chunk length, what it wrote."""
+    """What `stream_graph_file` did: the states exposed, the streaming parity per chunk length, what it wrote (its
+    JSON is the one written beside the streaming graph)."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed", "layout_note")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "source",
+        "source_sha256",
+        "states",
+        "parity",
+        "passed",
+        "path",
+        "sha256",
+        "layout",
+        "layout_note",
+    )
 
     source: str
     source_sha256: str
@@ -81,7 +102,8 @@ class StateExposureResult:
     parity: list[ChunkParity] = field(default_factory=list)
     path: Path | None = None
     sha256: str = ""
-    layout: TimeMajorRewrite = NOT_RUN  # the data layout written (time-major where only a Transpose stood in the way)
+    # the data layout written (time-major where only a Transpose stood in the way)
+    layout: TimeMajorRewrite = field(default=NOT_RUN, metadata=json_meta(convert=_layout_name))
     # the streaming graph's one call against the source graph's (None: not checked, the source takes other inputs)
     source_parity: ChunkParity | None = None
 
@@ -93,22 +115,10 @@ class StateExposureResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
-        """The result as the JSON written beside the streaming graph."""
-        return {
-            "source": self.source,
-            "source_sha256": self.source_sha256,
-            "states": [asdict(s) for s in self.states],
-            "parity": [{**asdict(p), "passed": p.passed} for p in self.parity],
-            "passed": self.passed,
-            "path": str(self.path) if self.path else None,
-            "sha256": self.sha256,
-            "layout": "time_major" if self.layout.applied else "batch_first",
-            "layout_note": self.layout.describe(),
-            "source_parity": None
-            if self.source_parity is None
-            else {**asdict(self.source_parity), "passed": self.source_parity.passed},
-        }
+    @property
+    def layout_note(self) -> str:
+        """The data layout written, in words."""
+        return self.layout.describe()
 
 
 def expose_rnn_state(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[ExposedState]]:
@@ -367,5 +377,5 @@ def stream_graph_file(
     attach_metadata(model, replace(metadata, source_sha256=result.source_sha256))
     data = model.SerializeToString(deterministic=True)
     result.path, result.sha256 = target, hashlib.sha256(data).hexdigest()
-    write_artifact_pair(target, data, report_path, json.dumps(result.to_dict(), indent=2) + "\n", overwrite)
+    write_artifact_pair(target, data, report_path, json.dumps(to_jsonable(result), indent=2) + "\n", overwrite)
     return result

@@ -3,7 +3,7 @@ original graph in ONNX Runtime, then written."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,31 +17,21 @@ from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import EdgelstmError, UnsupportedGraphError, first_line
 from edgelstm.export.rnn_rewrite import RewriteReport, rewrite_fused_rnns
 from edgelstm.files import check_output_dir, ensure_writable, file_sha256, write_artifact_pair
+from edgelstm.jsonio import json_meta, to_jsonable
 
 
 @dataclass
 class UnrolledGraphResult:
-    """What `unrolled_graph_file` wrote: the rewrite report, the check against the original graph, the file."""
+    """What `unrolled_graph_file` wrote: the rewrite report, the check against the original graph, the file (its
+    JSON is the `.export.json` written beside the unrolled graph; the report as the lines the CLI prints)."""
 
     source: str
     source_sha256: str
     steps: int
-    report: RewriteReport
+    report: RewriteReport = field(metadata=json_meta(name="rewritten", convert=RewriteReport.lines))
     max_abs_error: float  # unrolled vs original graph in ONNX Runtime at `steps`, batches 1 and 3
     path: str = ""
     sha256: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        """The result as the `.export.json` written beside the unrolled graph."""
-        return {
-            "source": self.source,
-            "source_sha256": self.source_sha256,
-            "steps": self.steps,
-            "rewritten": self.report.lines(),
-            "max_abs_error": self.max_abs_error,
-            "path": self.path,
-            "sha256": self.sha256,
-        }
 
 
 UNROLLED_TOLERANCE = 1e-4  # relative to the output's largest magnitude: the same float32 math, reordered
@@ -106,6 +96,6 @@ def unrolled_graph_file(
     data = model.SerializeToString(deterministic=True)
     result.path, result.sha256 = str(target), hashlib.sha256(data).hexdigest()
     write_artifact_pair(
-        target, data, target.with_suffix(".export.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite
+        target, data, target.with_suffix(".export.json"), json.dumps(to_jsonable(result), indent=2) + "\n", overwrite
     )
     return result

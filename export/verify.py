@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from edgelstm.artifact.session import SessionSettings, session_from_onnx
 from edgelstm.comparison import FP32_TOLERANCE, CaseComparison, Tolerance, compare_tensors
 from edgelstm.errors import ConfigError, InputShapeError, first_line
 from edgelstm.export.native import random_inputs_like
-from edgelstm.jsonio import to_jsonable
+from edgelstm.jsonio import json_meta
 from edgelstm.model import SequenceModel
 from edgelstm.state import torch_state_groups
 
@@ -71,9 +71,12 @@ class VerificationConfig:
 class VerificationResult:
     """Every verification case of an export against torch; the artifact is published only if all pass."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("passed", "max_abs_error", "max_rel_error")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("passed", "max_abs_error", "max_rel_error", "tolerance", "session", "cases")
+
     cases: list[CaseComparison] = field(default_factory=list)
     tolerance: Tolerance = FP32_TOLERANCE
-    settings: SessionSettings = field(default_factory=SessionSettings)
+    settings: SessionSettings = field(default_factory=SessionSettings, metadata=json_meta(name="session"))
 
     @property
     def passed(self) -> bool:
@@ -97,20 +100,9 @@ class VerificationResult:
         """The cases that did not match, for the error message that names them."""
         return [c for c in self.cases if not c.passed]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The verification as JSON, part of the export's record."""
-        return {
-            "passed": self.passed,
-            "max_abs_error": self.max_abs_error,
-            "max_rel_error": self.max_rel_error,
-            "tolerance": to_jsonable(self.tolerance),
-            "session": to_jsonable(self.settings),
-            "cases": [to_jsonable(c) for c in self.cases],
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VerificationResult:
-        """Read back a verification written by `to_dict`."""
+        """Read back a verification as `to_jsonable` writes it."""
         return cls(
             cases=[CaseComparison.from_dict(c) for c in data["cases"]],
             tolerance=Tolerance(**data["tolerance"]),

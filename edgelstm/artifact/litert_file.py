@@ -14,7 +14,7 @@ alone is read (it needs JSON only, and it is bound to the file's bytes by their 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from edgelstm.artifact.litert_metadata import INTERFACE_ENTRY, embedded_interfac
 from edgelstm.artifact.metadata import KEY_PREFIX, ArtifactMetadata
 from edgelstm.errors import ConfigError, LoadError
 from edgelstm.files import file_sha256
+from edgelstm.jsonio import is_none, json_meta, to_jsonable
 
 SIDECAR_FORMAT = "edgelstm.litert/1"
 PRECISIONS = ("fp32", "int8")
@@ -38,8 +39,9 @@ class LiteRTShape:
     or one sequence length (sequence form), so each requested size is its own artifact."""
 
     batch: int
-    chunk: int | None = None  # streaming form: steps per call
-    steps: int | None = None  # sequence form: the one sequence length
+    # the JSON has only the axis the form has
+    chunk: int | None = field(default=None, metadata=json_meta(omit_if=is_none))  # streaming form: steps per call
+    steps: int | None = field(default=None, metadata=json_meta(omit_if=is_none))  # sequence form: the one sequence length
 
     def __post_init__(self) -> None:
         if self.batch < 1 or (self.chunk is None) == (self.steps is None):
@@ -51,12 +53,6 @@ class LiteRTShape:
     def label(self) -> str:
         """The shape as a file-name part: `b1_k16` (batch 1, chunks of 16) or `b1_t100` (sequence of 100 steps)."""
         return f"b{self.batch}_k{self.chunk}" if self.chunk is not None else f"b{self.batch}_t{self.steps}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The shape as JSON-ready data (only the axis the form has)."""
-        data: dict[str, Any] = {"batch": self.batch}
-        data.update({"chunk": self.chunk} if self.chunk is not None else {"steps": self.steps})
-        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LiteRTShape:
@@ -79,7 +75,7 @@ class LiteRTSidecar:
         own sha256, which no file can carry about itself, and the verification, which runs on the embedded bytes."""
         return {
             "format": SIDECAR_FORMAT,
-            "shape": self.shape.to_dict(),
+            "shape": to_jsonable(self.shape),
             "precision": self.precision,
             "converter": dict(self.converter),
             "metadata_props": self.metadata.to_props(),
@@ -91,7 +87,7 @@ class LiteRTSidecar:
         data: dict[str, Any] = {
             "format": SIDECAR_FORMAT,
             "tflite_sha256": self.tflite_sha256,
-            "shape": self.shape.to_dict(),
+            "shape": to_jsonable(self.shape),
             "precision": self.precision,
             "converter": dict(self.converter),
             "metadata_props": self.metadata.to_props(),

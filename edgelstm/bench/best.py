@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edgelstm.artifact.session import SessionSettings
 from edgelstm.bench.rows import LatencyResult
+from edgelstm.jsonio import json_meta
 
 
 class Measured(Protocol):
@@ -70,6 +71,10 @@ TORCH_EAGER = "torch eager fp32"
 DEFAULT_PATH_PREFIX = "default path"
 
 
+def _string_keys(p50_ms: dict[int, float]) -> dict[str, float]:
+    return {str(k): v for k, v in p50_ms.items()}
+
+
 @dataclass(frozen=True)
 class BestSetting:
     """The fastest measured setting of one contender at one batch size (p50 summed over the lengths measured)."""
@@ -79,12 +84,8 @@ class BestSetting:
     batch: int
     intra_op_threads: int  # the row's thread count (0 = ORT's default pool; parallel mode: inter-op threads)
     allow_spinning: bool | None  # None: not an ORT setting (torch)
-    p50_ms: dict[int, float]  # steps -> p50 at this setting
+    p50_ms: dict[int, float] = field(metadata=json_meta(convert=_string_keys))  # steps -> p50 (JSON: lengths as strings)
     execution_mode: str = "sequential"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The setting as bench report JSON (lengths as string keys)."""
-        return {**asdict(self), "p50_ms": {str(k): v for k, v in self.p50_ms.items()}}
 
 
 def setting_key(r: Measured) -> tuple[int, bool | None, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import onnx
@@ -30,6 +30,7 @@ from edgelstm.bench.graph_scope import (
     value_info,
 )
 from edgelstm.bench.node_macs import contrib_output_shapes, has_unknown_dims, needs_shapes, node_count
+from edgelstm.jsonio import json_meta
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,25 @@ class OpCount:
 
 @dataclass(frozen=True)
 class MacCount:
-    """Per call of the graph at `batch` x `steps`."""
+    """Per call of the graph at `batch` x `steps`; its JSON (the bench report's) has the totals, the largest matrix
+    multiplied and every assumption made, not the per-op list."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("largest_matmul",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "batch",
+        "steps",
+        "macs",
+        "weight_bytes_read",
+        "stored_weight_bytes",
+        "largest_matmul",
+    )
 
     batch: int
     steps: int
     macs: int
     weight_bytes_read: int
     stored_weight_bytes: int  # initializers and Constant values, subgraphs included, each counted once
-    ops: tuple[OpCount, ...]
+    ops: tuple[OpCount, ...] = field(metadata=json_meta(skip=True))
     assumptions: tuple[str, ...] = ()
 
     @property
@@ -63,18 +75,6 @@ class MacCount:
             return None
         op = max(self.ops, key=lambda o: o.k * o.n)
         return op.k, op.n
-
-    def to_dict(self) -> dict[str, Any]:
-        """The count as bench report JSON: totals, the per-op list and every assumption made."""
-        return {
-            "batch": self.batch,
-            "steps": self.steps,
-            "macs": self.macs,
-            "weight_bytes_read": self.weight_bytes_read,
-            "stored_weight_bytes": self.stored_weight_bytes,
-            "largest_matmul": list(self.largest_matmul) if self.largest_matmul else None,
-            "assumptions": list(self.assumptions),
-        }
 
 
 def count_macs(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from edgelstm.bench.best import best_settings, plain_session, policy, policy_by_artifact
+from edgelstm.bench import best as rule
 from edgelstm.bench.rows import LatencyResult
-from edgelstm.jsonio import to_jsonable
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,12 @@ class RooflineResult:
 
 @dataclass
 class BenchReport:
-    """Everything `bench` measured: latencies, cold starts, streaming cost, sizes, ceilings, roofline and settings."""
+    """Everything `bench` measured: latencies, cold starts, streaming cost, sizes, ceilings, roofline and settings.
+    Its JSON adds what is derived from the latencies (recomputed on every write, so they cannot disagree with them):
+    each contender at its best measured setting, per batch size the setting edgelstm's sessions should use, and each
+    artifact in a plain ORT session (InferenceSession(path), no session entry) beside its policy."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("best", "policy", "policy_by_artifact", "plain_session")
 
     settings: dict[str, Any]
     versions: dict[str, str]
@@ -160,30 +164,29 @@ class BenchReport:
     roofline: list[RooflineResult] = field(default_factory=list)
     interfaces: list[FedInterface] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report as `bench --report` JSON."""
-        return {
-            "settings": self.settings,
-            "versions": self.versions,
-            "latencies": [to_jsonable(r) for r in self.latencies],
-            "cold_starts": [to_jsonable(r) for r in self.cold_starts],
-            "streaming": [to_jsonable(r) for r in self.streaming],
-            "sizes": [to_jsonable(r) for r in self.sizes],
-            "ceilings": [to_jsonable(r) for r in self.ceilings],
-            "roofline": [to_jsonable(r) for r in self.roofline],
-            "interfaces": [to_jsonable(r) for r in self.interfaces],
-            # Derived from the latencies (recomputed on every write, so they cannot disagree with them): each
-            # contender at its best measured setting, and per batch size the setting edgelstm's sessions should use.
-            "best": [b.to_dict() for b in best_settings(self.latencies)],
-            "policy": policy(best_settings(self.latencies)),
-            "policy_by_artifact": policy_by_artifact(best_settings(self.latencies)),
-            # Each artifact in a plain ORT session (InferenceSession(path), no session entry) beside its policy.
-            "plain_session": plain_session(self.latencies),
-        }
+    @property
+    def best(self) -> list[rule.BestSetting]:
+        """Each contender at its fastest measured setting, per batch size."""
+        return rule.best_settings(self.latencies)
+
+    @property
+    def policy(self) -> dict[str, dict[str, Any]]:
+        """Per batch size, the setting edgelstm's sessions should use."""
+        return rule.policy(self.best)
+
+    @property
+    def policy_by_artifact(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """`policy`, per artifact."""
+        return rule.policy_by_artifact(self.best)
+
+    @property
+    def plain_session(self) -> list[dict[str, Any]]:
+        """Each artifact in a plain ORT session beside its policy."""
+        return rule.plain_session(self.latencies)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchReport:
-        """Read back a report written by `to_dict` (bundle and report read it)."""
+        """Read back a report as `to_jsonable` writes it (bundle and report read it)."""
 
         def strip(d: dict[str, Any], *keys: str) -> dict[str, Any]:
             return {k: v for k, v in d.items() if k not in keys}

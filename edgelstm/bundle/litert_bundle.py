@@ -89,7 +89,7 @@ def _manifest(
         "manifest_version": MANIFEST_VERSION,
         "model": {"tflite": f"{name}.tflite", "form": data["form"], "impl": data["impl"], "runtime": "LiteRT"},
         "signature": SIGNATURE,
-        "static_shape": sidecar.shape.to_dict(),
+        "static_shape": to_jsonable(sidecar.shape),
         "precision": sidecar.precision,
         "inputs": data["inputs"],
         "outputs": data["outputs"],

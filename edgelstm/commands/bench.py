@@ -106,9 +106,9 @@ def bench(
     source = model_options.source(reference) if reference else None
     result = api.bench(artifacts, source, config, model_options)
     if report is not None:
-        write_text_atomic(report, jsonio.dumps(result.to_dict()) + "\n", overwrite=True)
+        write_text_atomic(report, jsonio.dumps(result) + "\n", overwrite=True)
     if as_json:
-        typer.echo(jsonio.dumps(result.to_dict()))
+        typer.echo(jsonio.dumps(result))
         return
     from edgelstm.bench.render import print_bench  # heavy (torch): not at --help time
 

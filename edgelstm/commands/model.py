@@ -184,7 +184,7 @@ def export(
 
     result = api.export(model_options.source(model), out, options)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps(to_jsonable(result), indent=2))
     else:
         print_export(result)
     failed = isinstance(result, (ExportResult, LiteRTExportResult)) and not result.passed  # a graph made elsewhere is refused

@@ -424,7 +424,7 @@ def _bench(step: StepInputs, carried: Carried) -> StepOutput:
     config = BenchConfig(batches=recipe.batches, steps=recipe.steps, threads=recipe.threads, spinning=recipe.spinning)
     report = bench(carried.artifacts(), step.loaded, config, own_graphs=True)
     path = recipe.out_dir / "bench.json"
-    write_text_atomic(path, jsonio.dumps(report.to_dict()) + "\n", overwrite=True)
+    write_text_atomic(path, jsonio.dumps(report) + "\n", overwrite=True)
     timed = [r for r in report.latencies if r.kind == "artifact"]
     low = min(r.batch for r in timed)  # min(--batches) for ONNX; a .tflite runs at its own batch only
     fastest = min((r for r in timed if r.batch == low), key=lambda r: r.p50_ms)

@@ -98,7 +98,7 @@ def test_bench_sweeps_threads_and_spinning_and_reports_the_policy(artifacts) -> 
     assert sorted(r.batch for r in defaults) == [1, 3]  # once per shape, not once per --threads value
     eager = {(r.batch, r.threads) for r in report.latencies if r.name == "torch eager fp32"}
     assert eager == {(b, t) for b in (1, 3) for t in (1, 2)}
-    data = json.loads(dumps(report.to_dict()))
+    data = json.loads(dumps(report))
     assert set(data["policy"]) == {"1", "3"}
     for batch, entry in data["policy"].items():
         # the policy is chosen among edgelstm's settings; a plain-session row (issue 19) is never a policy

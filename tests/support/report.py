@@ -36,7 +36,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bench = run_bench(
         [fp32, int8], loaded, BenchConfig(batches=(1,), steps=(10,), rounds=3, calls_per_round=2, cold_start=False, settle_ms=0.0)
     )
-    (root / "run" / "bench.json").write_text(dumps(bench.to_dict()))
+    (root / "run" / "bench.json").write_text(dumps(bench))
     return root / "run"
 
 

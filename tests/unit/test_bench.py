@@ -13,7 +13,7 @@ from edgelstm.bench import BenchConfig, BenchReport, LatencyResult, run_bench
 from edgelstm.bench.best import best_settings, best_vs_best, policy, policy_by_artifact, same_setting_ratio
 from edgelstm.errors import ConfigError
 from edgelstm.export.api import export_model
-from edgelstm.jsonio import dumps
+from edgelstm.jsonio import dumps, to_jsonable
 from edgelstm.loading import load_model
 from tests.support import bench as shared
 
@@ -37,7 +37,7 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
         for batch in (1, 4)
         for threads in (0, 1)
     }
-    summary = {(r["name"], r["batch"]): r for r in report.to_dict()["plain_session"]}
+    summary = {(r["name"], r["batch"]): r for r in to_jsonable(report)["plain_session"]}
     assert len(summary) == 4 and all(
         r["plain_default_p50_ms"] > 0
         and r["plain_1thread_p50_ms"] > 0
@@ -56,10 +56,10 @@ def test_bench_measures_every_variant_with_baselines(artifacts) -> None:
     assert 0.9 < sizes["sequence_fused.onnx"].vs_fp32 <= 1.01  # the fp32 export is the teacher's size
     assert report.settings["spinning"] == (False,) and report.versions["onnxruntime"]
     assert {r.allow_spinning for r in report.latencies if r.kind == "artifact" and r.mode == "run"} == {False}
-    assert {(b["name"], b["intra_op_threads"]) for b in report.to_dict()["best"] if b["kind"] == "artifact"} == {
+    assert {(b["name"], b["intra_op_threads"]) for b in to_jsonable(report)["best"] if b["kind"] == "artifact"} == {
         (n, 1) for n in ("sequence_fused.onnx", "streaming_fused.onnx")
     }  # the policy comes from edgelstm's own settings, never from a plain row
-    assert BenchReport.from_dict(json.loads(dumps(report.to_dict()))).to_dict() == json.loads(dumps(report.to_dict()))
+    assert to_jsonable(BenchReport.from_dict(json.loads(dumps(report)))) == json.loads(dumps(report))
 
 
 def test_streaming_table_times_plain_runs_and_the_helper_at_chunks_1_4_16(artifacts) -> None:
@@ -171,9 +171,9 @@ def test_policy_records_the_measured_best_setting_per_batch() -> None:
     per_artifact = policy_by_artifact(best)
     assert per_artifact["a.onnx"]["1"]["intra_op_threads"] == 1 and per_artifact["b.onnx"]["32"]["intra_op_threads"] == 1
     report = BenchReport(settings={}, versions={}, latencies=STUB)
-    data = json.loads(dumps(report.to_dict()))
+    data = json.loads(dumps(report))
     assert data["policy"] == json.loads(dumps(chosen))
-    assert BenchReport.from_dict(data).to_dict() == report.to_dict()
+    assert to_jsonable(BenchReport.from_dict(data)) == to_jsonable(report)
 
 
 def test_bench_table_prints_like_with_like_ratios_and_each_best(capsys: pytest.CaptureFixture[str]) -> None:

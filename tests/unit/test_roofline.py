@@ -15,7 +15,7 @@ from edgelstm.bench import BenchConfig, BenchReport, run_bench
 from edgelstm.bench.ceiling import CeilingSpec, gemm_rows, measure_ceilings
 from edgelstm.bench.macs import count_macs
 from edgelstm.bench.roofline import add_roofline
-from edgelstm.jsonio import dumps
+from edgelstm.jsonio import dumps, to_jsonable
 from edgelstm.timing import TimerSettings
 
 
@@ -190,7 +190,7 @@ def test_roofline_beside_every_artifact_row(bench_artifacts: list[Path]) -> None
     for c in report.ceilings:
         assert c.kind in ("fp32", "int8") and c.threads in (1, 2) and c.allow_spinning is False and c.samples == 3
     assert {(c.kind, c.threads) for c in report.ceilings} == {(k, t) for k in ("fp32", "int8") for t in (1, 2)}
-    data = json.loads(dumps(report.to_dict()))
+    data = json.loads(dumps(report))
     row = data["roofline"][0]
     assert {
         "weight_bytes",
@@ -201,4 +201,4 @@ def test_roofline_beside_every_artifact_row(bench_artifacts: list[Path]) -> None
         "ceiling_int8_gmacs",
     } <= set(row)
     assert {"kind", "m", "k", "n", "threads", "allow_spinning", "p50_ms", "gmacs_per_s"} <= set(data["ceilings"][0])
-    assert BenchReport.from_dict(data).to_dict() == data
+    assert to_jsonable(BenchReport.from_dict(data)) == data

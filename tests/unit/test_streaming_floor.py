@@ -43,7 +43,7 @@ def test_bench_shows_the_floor_beside_every_streaming_row(artifacts, capsys: pyt
         assert data["floor_us"] == row.floor_us and data["floor_plus_compute_us"] == row.floor_plus_compute_us
     # the floor is measured per chunk and mode (its own workload), not one figure copied into every row
     assert len({(r.chunk, r.mode, r.floor_us) for r in report.streaming}) == len(report.streaming)
-    again = BenchReport.from_dict(json.loads(dumps(report.to_dict())))
+    again = BenchReport.from_dict(json.loads(dumps(report)))
     assert [r.floor_us for r in again.streaming] == [r.floor_us for r in report.streaming]
     print_bench(report)
     out = capsys.readouterr().out

@@ -24,6 +24,7 @@ from edgelstm.artifact.session import session_from_onnx
 from edgelstm.artifact.streaming import StreamingSession
 from edgelstm.export.state_exposure import PROBE_STEPS, expose_rnn_state, source_parity, stream_graph_file
 from edgelstm.export.time_major import TimeMajorDataPass, time_major_model
+from edgelstm.jsonio import to_jsonable
 from edgelstm.quantize.api import _probe_feeds
 
 FEATURES, HIDDEN, CLASSES = 4, 8, 3
@@ -175,7 +176,7 @@ def test_stream_graph_file_writes_time_major_and_checks_it_against_the_source(tm
     source = tmp_path / "lstm.onnx"
     onnx.save(_torch_graph(Net(torch.nn.LSTM, 2)), str(source))
     result = stream_graph_file(source, tmp_path / "out")
-    assert result.layout.applied and result.to_dict()["layout"] == "time_major"
+    assert result.layout.applied and to_jsonable(result)["layout"] == "time_major"
     assert result.source_parity is not None and result.source_parity.chunk == PROBE_STEPS and result.source_parity.passed
     assert [p.chunk for p in result.parity] == [1, 7] and all(p.passed for p in result.parity)
     assert result.path is not None
