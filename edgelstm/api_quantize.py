@@ -15,6 +15,7 @@ from edgelstm.artifact.metadata import read_metadata
 from edgelstm.artifact.session import admit_user_graph
 from edgelstm.errors import ConfigError, LoadError
 from edgelstm.files import check_output_dir
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.model_source import ModelSource
 from edgelstm.parity import TolerancePolicy
@@ -117,7 +118,7 @@ class QuantizeOutcome:
         chosen = self.selection or self.mixed or self.result or self.litert
         if chosen is None:
             raise ValueError("an empty QuantizeOutcome")
-        return chosen.to_dict()
+        return to_jsonable(chosen)
 
 
 def quantize(model: ModelSource, out: Path, options: QuantizeOptions = QuantizeOptions()) -> QuantizeOutcome:

@@ -18,7 +18,9 @@ JSON_WHEN = "json_when"
 JSON_CONVERT = "json_convert"
 JSON_COMPUTE = "json_compute"
 # A dataclass's class attribute: names of properties (or class constants) written after its fields, so a report
-# carries its derived verdicts (`passed`, `verdict`, throughputs) without a hand-written `to_dict`.
+# carries its derived verdicts (`passed`, `verdict`, throughputs) without a hand-written `to_dict`. An entry may be a
+# (key, attribute) pair: written under `key` when the attribute's own name already means something else in Python
+# (a selection row's `size_bytes` is 0 for a row never built; its JSON says null).
 JSON_EXTRAS = "JSON_EXTRAS"
 # A dataclass's class attribute: the keys written first, in this order (fields by their JSON name, and extras); the
 # others follow in field order, then the remaining extras. A report keeps its key order when a field is added, or
@@ -84,8 +86,9 @@ def _dataclass_jsonable(value: Any) -> dict[str, Any]:
         elif JSON_COMPUTE in f.metadata:
             item = f.metadata[JSON_COMPUTE](value)
         data[f.metadata.get(JSON_NAME, f.name)] = to_jsonable(item)
-    for name in getattr(type(value), JSON_EXTRAS, ()):
-        data[name] = to_jsonable(getattr(value, name))
+    for extra in getattr(type(value), JSON_EXTRAS, ()):
+        key, attribute = extra if isinstance(extra, tuple) else (extra, extra)
+        data[key] = to_jsonable(getattr(value, attribute))
     order = getattr(type(value), JSON_ORDER, ())
     if order:
         unknown = [key for key in order if key not in data and not _may_be_left_out(value, key)]

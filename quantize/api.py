@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import onnx
@@ -63,7 +63,30 @@ NOTHING_QUANTIZED = 0.99
 
 @dataclass
 class QuantizeResult:
-    """What one quantization produced: the artifact, its sizes, its implementation and the gate's verdict."""
+    """What one quantization produced: the artifact, its sizes, its implementation and the gate's verdict. Its JSON
+    is the `.quant.json` written beside the artifact."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("compression", "weight_compression")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "scheme",
+        "config",
+        "source",
+        "source_bytes",
+        "path",
+        "size_bytes",
+        "size_is_floor",
+        "compression",
+        "source_weight_bytes",
+        "weight_bytes",
+        "weight_compression",
+        "impl",
+        "slower_form",
+        "notes",
+        "refused",
+        "parity_passed",
+        "parity",
+        "data_split",
+    )
 
     scheme: str
     config: dict[str, Any]
@@ -93,29 +116,6 @@ class QuantizeResult:
     def weight_compression(self) -> float:
         """Stored weight bytes before over after: the weights alone, without the graph's fixed cost."""
         return self.source_weight_bytes / self.weight_bytes if self.weight_bytes else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as the `.quant.json` written beside the artifact."""
-        return {
-            "scheme": self.scheme,
-            "config": self.config,
-            "source": self.source,
-            "source_bytes": self.source_bytes,
-            "path": str(self.path) if self.path else None,
-            "size_bytes": self.size_bytes,
-            "size_is_floor": self.size_is_floor,
-            "compression": self.compression,
-            "source_weight_bytes": self.source_weight_bytes,
-            "weight_bytes": self.weight_bytes,
-            "weight_compression": self.weight_compression,
-            "impl": self.impl,
-            "slower_form": self.slower_form,
-            "notes": self.notes,
-            "refused": self.refused,
-            "parity_passed": self.parity_passed,
-            "parity": self.parity,
-            "data_split": self.data_split,
-        }
 
 
 def quantize(
@@ -165,7 +165,7 @@ def quantize(
         )
         result = QuantizeResult(
             config.scheme,
-            config.to_dict(),
+            to_jsonable(config),
             str(model.origin if isinstance(model, LoadedModel) else model),
             source_path.stat().st_size,
             impl=metadata.interface.impl,
@@ -196,7 +196,7 @@ def quantize(
         result.slower_form = _slower_form(model, metadata, result.notes)
         attach_metadata(quantized, metadata)
         entry = quantized.metadata_props.add()
-        entry.key, entry.value = "edgelstm.quantization", json.dumps(config.to_dict(), sort_keys=True)
+        entry.key, entry.value = "edgelstm.quantization", json.dumps(to_jsonable(config), sort_keys=True)
         data = quantized.SerializeToString(deterministic=True)
         # Probed as published (metadata attached): the gate's probe of the same bytes and feeds is then answered
         # from crash_reason's verdicts instead of a second child process.
@@ -223,7 +223,7 @@ def quantize(
                 return result  # nothing published: a failed artifact must not look like a shippable one
         result.path = target  # the sidecar describes the published pair
         try:
-            report = json.dumps(result.to_dict(), indent=2) + "\n"
+            report = json.dumps(to_jsonable(result), indent=2) + "\n"
             write_artifact_pair(target, data, target.with_suffix(".quant.json"), report, overwrite)
         except BaseException:
             result.path = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from edgelstm.errors import ConfigError
@@ -13,14 +13,13 @@ GRANULARITIES = ("channel", "block", "auto")
 
 @dataclass(frozen=True)
 class SchemeConfig:
-    """The base of every scheme's settings: the scheme name and the options a handler reads."""
+    """The base of every scheme's settings: the scheme name and the options a handler reads. Its JSON (saved beside
+    every artifact so it can be reproduced) names the scheme first."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("scheme",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("scheme",)
     scheme: ClassVar[str] = ""
     precision: ClassVar[str] = "fp32"  # what the parity gate's default tolerances key on
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as JSON, with the scheme's name, saved beside every artifact so it can be reproduced."""
-        return {"scheme": self.scheme, **asdict(self)}
 
     @property
     def tag(self) -> str:
@@ -224,7 +223,7 @@ def scheme_config(name: str, **options: Any) -> SchemeConfig:
 
 
 def config_from_dict(data: dict[str, Any]) -> SchemeConfig:
-    """Read a scheme config back from its `to_dict` JSON."""
+    """Read a scheme config back from its JSON (`to_jsonable`)."""
     values = dict(data)
     name = values.pop("scheme")
     for key in ("keep_fp32_ops", "exclude", "channel"):

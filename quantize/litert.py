@@ -13,7 +13,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from edgelstm.artifact.file import open_artifact
 from edgelstm.artifact.litert_file import LiteRTSidecar, read_sidecar, sidecar_path
@@ -23,6 +23,7 @@ from edgelstm.artifact.litert_runner import quiet_native_output
 from edgelstm.errors import ConfigError, ExportError, first_line
 from edgelstm.export.litert_convert import CONVERT_EXTRA, converter_versions
 from edgelstm.files import ensure_writable, write_artifact_pair
+from edgelstm.jsonio import is_empty, json_meta
 from edgelstm.quantize.api import Gate
 
 # The ai-edge-quantizer recipes offered, by edgelstm's scheme names: int8 weights with float activations quantized
@@ -30,9 +31,29 @@ from edgelstm.quantize.api import Gate
 LITERT_RECIPES = {"dynamic-int8": "dynamic_wi8_afp32", "weight-only-int8": "weight_only_wi8_afp32"}
 
 
+def _or_not_checked(parity: dict[str, Any]) -> dict[str, Any] | str:
+    return parity if parity else "not checked"
+
+
 @dataclass
 class LiteRTQuantizeResult:
-    """One `.tflite` quantized from a verified fp32 one, with the gate's verdict."""
+    """One `.tflite` quantized from a verified fp32 one, with the gate's verdict (its JSON: `quantize --json`)."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("target", "recipe")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "target",
+        "scheme",
+        "recipe",
+        "source",
+        "path",
+        "written",
+        "sha256",
+        "size_bytes",
+        "source_size_bytes",
+        "parity_passed",
+        "parity",
+    )
+    target: ClassVar[str] = "litert"  # `quantize --json` readers tell it from an ONNX result by it
 
     scheme: str
     source: Path
@@ -40,28 +61,16 @@ class LiteRTQuantizeResult:
     sha256: str
     size_bytes: int
     source_size_bytes: int
-    parity: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict, metadata=json_meta(convert=_or_not_checked))
     parity_passed: bool | None = None  # None: not checked (--no-check)
     written: bool = False
     # scheme "auto": every recipe tried (scheme, bytes, verdict), the smallest that passed written
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list, metadata=json_meta(omit_if=is_empty))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON (`quantize --json`)."""
-        return {
-            "target": "litert",
-            "scheme": self.scheme,
-            "recipe": LITERT_RECIPES[self.scheme],
-            "source": str(self.source),
-            "path": str(self.path),
-            "written": self.written,
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "source_size_bytes": self.source_size_bytes,
-            "parity_passed": self.parity_passed,
-            "parity": self.parity if self.parity else "not checked",
-            **({"candidates": self.candidates} if self.candidates else {}),
-        }
+    @property
+    def recipe(self) -> str:
+        """ai-edge-quantizer's name for the scheme."""
+        return LITERT_RECIPES[self.scheme]
 
 
 def _recipe(scheme: str) -> Any:

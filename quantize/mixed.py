@@ -19,11 +19,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.files import write_artifact_pair
-from edgelstm.jsonio import to_jsonable
+from edgelstm.jsonio import json_meta, to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.evidence_strength import FAIL, INCONCLUSIVE
@@ -48,28 +48,29 @@ RANKING_WINDOWS = 256
 
 @dataclass
 class MixedResult:
-    """The per-layer search: each layer's sensitivity and chosen precision, and the mix it published (or not)."""
+    """The per-layer search: each layer's sensitivity and chosen precision, and the mix it published (or not). Its
+    JSON is the per-layer table auto shows beside its rows (the artifact's own record is its `.quant.json`)."""
+
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("precisions",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("layers", "precisions")
 
     layers: list[LayerSensitivity]
-    result: QuantizeResult | None  # the published (or, when every mix failed, the last tried) artifact
+    result: QuantizeResult | None = field(
+        metadata=json_meta(skip=True)
+    )  # the published (or, when every mix failed, the last tried) artifact
     trials: list[dict[str, Any]] = field(default_factory=list)  # each mix the gate judged, in order
     ranking_data: str = ""  # what the per-layer probes ran on, when not the gate's whole data
     published_trial: int | None = None  # the index in `trials` of the mix published (the last one that passed)
 
     @property
+    def precisions(self) -> dict[str, str]:
+        """Each layer's chosen precision, by layer name."""
+        return {layer.name: layer.chosen for layer in self.layers}
+
+    @property
     def config(self) -> WeightOnlyMixedConfig:
         """The weight-only config that stores each layer at its chosen precision."""
         return mixed_config(self.layers)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The search as JSON: the per-layer table auto shows beside its rows."""
-        return {
-            "layers": [to_jsonable(layer) for layer in self.layers],
-            "precisions": {layer.name: layer.chosen for layer in self.layers},
-            "trials": self.trials,
-            "ranking_data": self.ranking_data,
-            "published_trial": self.published_trial,
-        }
 
 
 def mixed_config(
@@ -203,7 +204,7 @@ def publish(result: QuantizeResult, out_dir: Path, overwrite: bool) -> QuantizeR
     result.path = target
     try:
         write_artifact_pair(
-            target, data, target.with_suffix(".quant.json"), json.dumps(result.to_dict(), indent=2) + "\n", overwrite
+            target, data, target.with_suffix(".quant.json"), json.dumps(to_jsonable(result), indent=2) + "\n", overwrite
         )
     except BaseException:
         result.path = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
+from edgelstm.jsonio import json_meta
 from edgelstm.quantize.rounding import GranularityChoice, RoundedWeight
 
 
@@ -14,35 +15,22 @@ from edgelstm.quantize.rounding import GranularityChoice, RoundedWeight
 class RoundingPlan:
     """Integers, scales and corrected biases planned per weight before the pass stores them."""
 
+    # the quantize record's JSON: the calibration, rounding and granularity per weight, the biases corrected by name
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("calibration", "weights", "bias_corrected", "uncalibrated")
+
     weights: dict[str, RoundedWeight] = field(default_factory=dict)
-    bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases, by stored tensor name
-    bias_weight: dict[str, str] = field(default_factory=dict)  # bias name -> the weight whose rounding it corrects
+    # corrected float biases, by stored tensor name
+    bias: dict[str, np.ndarray] = field(default_factory=dict, metadata=json_meta(name="bias_corrected", convert=sorted))
+    # bias name -> the weight whose rounding it corrects
+    bias_weight: dict[str, str] = field(default_factory=dict, metadata=json_meta(skip=True))
     uncalibrated: dict[str, str] = field(default_factory=dict)  # weight -> why it was rounded to nearest
-    choices: list[GranularityChoice] = field(default_factory=list)
+    choices: list[GranularityChoice] = field(default_factory=list, metadata=json_meta(skip=True))
     calibration: str = ""
 
     @property
     def int8_blocks(self) -> bool:
         """Whether any int8 weight is stored in blocks (DequantizeLinear then needs opset 21)."""
         return any(w.block_size and w.storage == "int8" for w in self.weights.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON for the quantize record: rounding and granularity per weight."""
-        return {
-            "calibration": self.calibration,
-            "weights": {
-                name: {
-                    "storage": w.storage,
-                    "granularity": w.granularity,
-                    "block_size": w.block_size,
-                    "rounding": w.rounding,
-                    "output_error": w.output_error,
-                }
-                for name, w in self.weights.items()
-            },
-            "bias_corrected": sorted(self.bias),
-            "uncalibrated": self.uncalibrated,
-        }
 
     def notes(self) -> list[str]:
         """Lines for the quantize notes: how many weights were rounded which way."""

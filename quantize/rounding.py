@@ -17,9 +17,12 @@ gains first, within a budget of extra scales.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
+
+from edgelstm.jsonio import json_meta
 
 # Symmetric integer ranges; int8 stays symmetric (-127..127) like quantize_int8_per_channel.
 QRANGE = {"int8": (-127, 127), "int4": (-8, 7)}
@@ -80,11 +83,15 @@ class WeightLayout:
 @dataclass(frozen=True)
 class RoundedWeight:
     """What the graph stores for one weight: integers (int8 array; int4 values in int8 when storage is int4), scales
-    and DequantizeLinear's axis / block_size (0: per channel), plus how they were found and what they cost."""
+    and DequantizeLinear's axis / block_size (0: per channel), plus how they were found and what they cost. Its
+    JSON (the quantize record's rounding plan) says how, not the arrays."""
 
-    q: np.ndarray
-    scale: np.ndarray
-    axis: int
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("granularity",)
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("storage", "granularity", "block_size", "rounding", "output_error")
+
+    q: np.ndarray = field(metadata=json_meta(skip=True))
+    scale: np.ndarray = field(metadata=json_meta(skip=True))
+    axis: int = field(metadata=json_meta(skip=True))
     block_size: int
     storage: str
     rounding: str  # nearest | gptq

@@ -15,6 +15,7 @@ from edgelstm.artifact.hints import InterfaceHints
 from edgelstm.artifact.metadata import attach_metadata
 from edgelstm.errors import ConfigError, first_line
 from edgelstm.files import ensure_writable
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel
 from edgelstm.parity import TolerancePolicy
 from edgelstm.parity.data import SequenceData
@@ -283,7 +284,7 @@ def mixed_candidate(
     except SchemeRefused as exc:
         candidate.refused = str(exc)
         return candidate
-    candidate.details = mixed.to_dict()
+    candidate.details = to_jsonable(mixed)
     candidate.result = mixed.result
     if mixed.result is None:
         candidate.refused = "mixed refused: no layer survives quantization alone within the budget"

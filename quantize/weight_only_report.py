@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from edgelstm.quantize.stored_weight import CAST, DEQUANTIZE
 
@@ -38,6 +38,9 @@ class KeptTensor:
 class WeightOnlyReport:
     """Every stored tensor weight-only quantization touched or kept, and the opsets before and after."""
 
+    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("bytes_before", "bytes_after")
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("storage", "opset_before", "opset_after", "form", "bytes_before", "bytes_after")
+
     storage: str
     opset_before: int
     opset_after: int
@@ -54,19 +57,6 @@ class WeightOnlyReport:
     def bytes_after(self) -> int:
         """Bytes of those weights once stored quantized (values and scales)."""
         return sum(t.bytes_after for t in self.quantized)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON for the quantize record."""
-        return {
-            "storage": self.storage,
-            "opset_before": self.opset_before,
-            "opset_after": self.opset_after,
-            "form": self.form,
-            "bytes_before": self.bytes_before,
-            "bytes_after": self.bytes_after,
-            "quantized": [asdict(t) for t in self.quantized],
-            "kept": [asdict(t) for t in self.kept],
-        }
 
     def notes(self) -> list[str]:
         """One line each, for the quantize result."""

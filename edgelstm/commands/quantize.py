@@ -166,7 +166,7 @@ def _render_litert(result: Any) -> None:
     worst = f", worst {result.parity['worst']} rel {result.parity['max_rel_error']:.3g}" if result.parity.get("worst") else ""
     for row in result.candidates:  # --scheme auto: every recipe tried
         typer.echo(f"  {row['scheme']}: {row['size_bytes']:,} bytes, {row['verdict']}")
-    typer.echo(f"{result.scheme} ({result.to_dict()['recipe']}): {result.source_size_bytes:,} -> {result.size_bytes:,} bytes")
+    typer.echo(f"{result.scheme} ({result.recipe}): {result.source_size_bytes:,} -> {result.size_bytes:,} bytes")
     typer.echo(f"parity on litert vs torch float64: {verdict}{worst}")
     for line in result.parity.get("failures", []):
         typer.echo(f"  {line}")

@@ -39,6 +39,7 @@ from edgelstm.errors import BundleError, ConfigError, InputShapeError, LoadError
 from edgelstm.export.api import export_model
 from edgelstm.export.litert import LiteRTExportConfig, LiteRTExportResult, export_litert
 from edgelstm.files import file_sha256
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import load_model
 from edgelstm.model_source import ModelSource
 from edgelstm.parity import CheckConfig, run_check
@@ -218,7 +219,7 @@ def test_bundle_android_packs_the_tflite_with_kotlin_and_verify_runs_it(
 ) -> None:
     artifact = exported.artifacts[0]
     report = tmp_path / "parity.json"
-    report.write_text(json.dumps(_check([artifact.path], gru_checkpoint).to_dict()))
+    report.write_text(json.dumps(to_jsonable(_check([artifact.path], gru_checkpoint))))
     result = bundle(artifact.path, tmp_path / "b", BundleOptions(parity_report=report, make_zip=True, target="android"))
     assert set(result.files) == {"README.md", artifact.path.name}
     assert result.files[artifact.path.name] == artifact.sha256 and result.parity["passed"] is True

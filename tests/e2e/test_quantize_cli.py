@@ -262,7 +262,7 @@ def test_auto_tries_exclusions_when_dynamic_int8_misses_the_budget(trained, watc
     assert selection.winner is None and "no scheme met" in selection.why
     # The table is saved beside the artifacts for `edgelstm report`, and never over an earlier one unasked.
     saved = json.loads((tmp_path / "q" / "auto.json").read_text())
-    assert saved == json.loads(jsonio.dumps(selection.to_dict()))
+    assert saved == json.loads(jsonio.dumps(selection))
     with pytest.raises(OutputExistsError, match="auto.json already exists"):
         select_scheme(trained["stacked"], watch_slice[2], tmp_path / "q", TolerancePolicy.defaults(), schemes=(), mixed=False)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgelstm.checkpoint import save_checkpoint
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import LoadedModel, load_model
 from edgelstm.parity.data import SequenceData
 from edgelstm.quantize import DynamicInt8Config, Fp16Config, WeightOnlyInt8Config, quantize
@@ -114,7 +115,7 @@ def test_a_declined_row_says_why_and_is_not_a_gate_failure(capsys: pytest.Captur
     assert loss_reason(declined, winner, "size") == "not gated: cannot win: larger than dynamic-int8 (40,000 > 23,000 bytes)"
     assert loss_reason(failed, winner, "size").startswith("failed the gate: data / top1_agreement")
     assert not declined.gated and failed.gated and winner.gated
-    assert declined.to_dict()["gated"] is False and failed.to_dict()["gated"] is True
+    assert to_jsonable(declined)["gated"] is False and to_jsonable(failed)["gated"] is True
     declined.lost, failed.lost = loss_reason(declined, winner, "size"), loss_reason(failed, winner, "size")
     print_selection(SelectionResult([winner, declined, failed], winner))
     out = capsys.readouterr().out
@@ -227,7 +228,7 @@ def test_mixed_ranks_layers_on_fewer_windows_and_gates_its_mix_on_all(workspace,
     probes = [s for s in seen if s == (8, False)]
     assert len(probes) == 2 * len(result.layers)  # each layer alone at int8 and int4, on 8 windows, no stress
     assert seen[len(probes) :] and all(s == (BATCH, True) for s in seen[len(probes) :])  # every mix: the full gate
-    assert "8 of 24 sequences" in result.to_dict()["ranking_data"]
+    assert "8 of 24 sequences" in to_jsonable(result)["ranking_data"]
 
 
 def test_the_ranking_subset_is_spread_over_the_data_and_shares_the_references(workspace) -> None:

@@ -248,7 +248,7 @@ def test_quantize_candidate_that_was_never_written_is_not_shown_as_timed(capsys:
     print_selection(SelectionResult([failed], None))
     out = capsys.readouterr().out
     assert "0.000" not in out and "not timed" in out
-    assert failed.to_dict()["latency_ms_batch1"] is None
+    assert to_jsonable(failed)["latency_ms_batch1"] is None
 
 
 def test_default_path_graph_is_keyed_by_weights_not_object_identity() -> None:

@@ -45,7 +45,7 @@ def test_field_metadata_renames_omits_and_extras_come_last() -> None:
 
 @dataclass
 class _Ordered:
-    JSON_EXTRAS: ClassVar[tuple[str, ...]] = ("ok", "total")
+    JSON_EXTRAS: ClassVar[tuple[str | tuple[str, str], ...]] = ("ok", "total", ("a_squared", "square"))
     JSON_ORDER: ClassVar[tuple[str, ...]] = ("ok", "b", "total", "renamed", "only_when_big")
     ok: ClassVar[bool] = True
 
@@ -60,12 +60,24 @@ class _Ordered:
     def total(self) -> int:
         return self.a + self.b
 
+    @property
+    def square(self) -> int:
+        return self.a * self.a
+
 
 def test_order_when_convert_compute_and_skip() -> None:
     small = to_jsonable(_Ordered(1, 2, 0.26, "x", (5,), [9]))
-    assert list(small.items()) == [("ok", True), ("b", 2), ("total", 3), ("renamed", 0.3), ("a", 1), ("pairs", [[1, 5]])]
+    assert list(small.items()) == [
+        ("ok", True),
+        ("b", 2),
+        ("total", 3),
+        ("renamed", 0.3),
+        ("a", 1),
+        ("pairs", [[1, 5]]),
+        ("a_squared", 1),
+    ]
     big = to_jsonable(_Ordered(11, 2))
-    assert list(big) == ["ok", "b", "total", "renamed", "only_when_big", "a", "pairs"]
+    assert list(big) == ["ok", "b", "total", "renamed", "only_when_big", "a", "pairs", "a_squared"]
 
 
 def test_an_order_naming_a_key_never_written_is_refused() -> None:

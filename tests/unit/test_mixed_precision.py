@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgelstm.artifact.session import session_from_onnx
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.stream_verdict import StreamCheckConfig
 from edgelstm.quantize.api import Gate, QuantizeResult
 from edgelstm.quantize.config import WeightOnlyInt8Config, WeightOnlyMixedConfig, config_from_dict
@@ -109,7 +110,7 @@ def test_only_listed_weights_are_quantized_each_at_its_own_precision() -> None:
 
 def test_mixed_config_round_trips_and_refuses_unknown_precisions() -> None:
     config = WeightOnlyMixedConfig(precisions=(("a", "int8"), ("b", "int4")))
-    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config_from_dict(json.loads(json.dumps(to_jsonable(config)))) == config
     with pytest.raises(ConfigError, match="choose int8 or int4"):
         WeightOnlyMixedConfig(precisions=(("a", "int2"),))
 
@@ -233,7 +234,7 @@ def test_search_ranks_and_publishes_mixes_at_blocked_gptq_int8_and_only_the_last
     def fake_quantize(_model: object, config: WeightOnlyMixedConfig, out: Path, *_a: object, **_k: object) -> QuantizeResult:
         calls.append((Path(out), config))
         ok = dict(config.precisions)["b_w"] != "int4"  # lowering b fails the mix: the mix before it is published
-        result = QuantizeResult("mixed", config.to_dict(), "src", 1, parity={"passed": ok}, parity_passed=ok)
+        result = QuantizeResult("mixed", to_jsonable(config), "src", 1, parity={"passed": ok}, parity_passed=ok)
         if ok:
             result.path = Path(out) / "m.onnx"
             result.path.write_bytes(repr(config.precisions).encode())
@@ -299,4 +300,4 @@ def test_a_layer_alone_is_gated_in_both_int8_forms_and_its_mixes_keep_the_one_th
     config = mixed_config([conv, big], 256, 16, granularity="auto")
     assert config.channel == ("conv_w",)
     assert plan_rounding(model, config).weights["conv_w"].granularity == "channel"  # blocks withheld in the mix
-    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config_from_dict(json.loads(json.dumps(to_jsonable(config)))) == config

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from edgelstm.jsonio import to_jsonable
 from edgelstm.quantize.api import QuantizeResult
 from edgelstm.quantize.pareto import loss_reason, mark_front, pick_winner
 from edgelstm.quantize.selection_table import Candidate, SelectionResult
@@ -56,7 +57,7 @@ def test_table_and_json_carry_every_row(capsys: pytest.CaptureFixture[str]) -> N
     slow = _row("dynamic-int8", 25_000, 2.0, size_ratio=4.0, speed_ratio=2.0, lost="refused: 2.00x slower than fp32")
     fp32.lost = loss_reason(fp32, wo8, "size")
     selection = SelectionResult([fp32, wo8, slow], wo8)
-    data = selection.to_dict()
+    data = to_jsonable(selection)
     assert data["winner"] == "weight-only-int8" and data["speed_limit_vs_fp32"] == 1.1
     assert [c["scheme"] for c in data["candidates"]] == ["fp32", "weight-only-int8", "dynamic-int8"]
     assert data["candidates"][2]["lost"].startswith("refused: 2.00x slower")
@@ -96,7 +97,7 @@ def test_the_speed_rule_is_judged_in_the_plain_session(tmp_path: Path) -> None:
         assert refused.lost.startswith("refused:") and "in a plain ONNX Runtime session" in refused.lost
         assert refused.result is not None and refused.result.path is None  # unpublished
     assert not (tmp_path / "qdq.onnx").exists() and (tmp_path / "folded.onnx").exists()
-    data = folded.to_dict()
+    data = to_jsonable(folded)
     assert data["plain_session"] == {"latency_ms_batch1": 1.05, "latency_ms_batch1_1thread": 1.02, "latency_vs_fp32": 1.05}
     assert data["speed_rule_judged_on"] == "plain session" and data["latency_vs_fp32"] == pytest.approx(1.3)
     assert "in a plain ONNX Runtime session" in selection.why
@@ -106,8 +107,8 @@ def test_without_plain_timings_the_rule_falls_back_to_edgelstm_session() -> None
     """Rows timed before issue 19 (no plain figures) are judged as before: latency_ms against the fp32 graph's."""
     fast, slow = _row("a", 10_000, 1.05, speed_ratio=1.05), _row("b", 5_000, 1.2)
     assert pick_winner([fast, slow], "size", 1.0) is fast
-    assert fast.to_dict()["speed_rule_judged_on"] == "edgelstm session"
-    assert _row("untimed", 1, None).to_dict()["speed_rule_judged_on"] is None
+    assert to_jsonable(fast)["speed_rule_judged_on"] == "edgelstm session"
+    assert to_jsonable(_row("untimed", 1, None))["speed_rule_judged_on"] is None
 
 
 def test_auto_times_each_artifact_in_edgelstm_and_two_plain_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from onnx.reference import ReferenceEvaluator
 
 from edgelstm.artifact.file import generic_interface
 from edgelstm.errors import ConfigError
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.data import SequenceData
 from edgelstm.parity.speech_corpus import builtin_speech
 from edgelstm.parity.stream_data import Segment, StreamData, StreamRow
@@ -178,9 +179,9 @@ def test_recurrent_weight_statistics_come_from_the_previous_hidden_state() -> No
 
 def test_weight_only_rounding_options_round_trip_json_and_name_the_artifact() -> None:
     config = WeightOnlyInt8Config(rounding="gptq", granularity="auto", block_size=16, max_extra_scales=0.01)
-    assert config_from_dict(config.to_dict()) == config
+    assert config_from_dict(to_jsonable(config)) == config
     assert config.tag == "weight-only-int8-gptq-auto" and WeightOnlyInt8Config().tag == "weight-only-int8"
-    assert config_from_dict(WeightOnlyInt4Config(rounding="gptq").to_dict()) == WeightOnlyInt4Config(rounding="gptq")
+    assert config_from_dict(to_jsonable(WeightOnlyInt4Config(rounding="gptq"))) == WeightOnlyInt4Config(rounding="gptq")
     for bad in ({"rounding": "adaround"}, {"granularity": "tensor"}, {"max_extra_scales": 2.0}):
         with pytest.raises(ConfigError):
             WeightOnlyInt8Config(**bad)  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ def test_published_lines_name_the_winner_and_each_kept_file(tmp_path: Path) -> N
     assert lines[1:] == [
         f"not published (kept for comparison, weight-only-int8: larger than weight-only-int4): {kept.result.path}"
     ]  # type: ignore[union-attr]
-    doc = selection.to_dict()
+    doc = to_jsonable(selection)
     assert doc["published"] == str(winner.result.path) and doc["not_published"] == [str(kept.result.path)]  # type: ignore[union-attr]
     assert published_lines(SelectionResult([fp32, unpublished], None, "size"))[0].startswith("published: nothing")
 

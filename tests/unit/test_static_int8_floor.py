@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgelstm.checkpoint import save_checkpoint
+from edgelstm.jsonio import to_jsonable
 from edgelstm.loading import load_model
 from edgelstm.quantize import DynamicInt8Config, StaticInt8Config, quantize
 from edgelstm.quantize.cannot_win import CannotWinGate
@@ -35,5 +36,5 @@ def test_auto_declines_static_int8_without_building_it(tmp_path: Path, monkeypat
     reason = result.parity["not_gated"]
     assert reason.startswith(f"cannot win: larger than dynamic-int8 (at least {result.size_bytes:,} > ")
     assert reason.endswith("which passed the gate; not built")
-    assert result.to_dict()["size_is_floor"] is True
+    assert to_jsonable(result)["size_is_floor"] is True
     assert not list((tmp_path / "q").glob("*static-int8*"))

@@ -15,6 +15,7 @@ from edgelstm.artifact.chunks import run_in_chunks
 from edgelstm.artifact.feeds import sequence_feeds
 from edgelstm.artifact.foreign import describe_onnx
 from edgelstm.artifact.session import session_from_onnx
+from edgelstm.jsonio import to_jsonable
 from edgelstm.parity.stream_data import synthetic_speech
 from edgelstm.quantize.config import WeightOnlyInt4Config, WeightOnlyInt8Config, config_from_dict, scheme_config
 from edgelstm.quantize.stored_weight import DEQUANTIZE, quantize_int4_blockwise, quantize_int8_per_channel
@@ -236,7 +237,7 @@ def test_int4_is_blockwise_along_the_reduced_axis_and_raises_the_opset(tmp_path:
 
 def test_configs_round_trip_and_are_registered() -> None:
     for config in (WeightOnlyInt8Config(min_elements=64), WeightOnlyInt4Config(block_size=64)):
-        assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+        assert config_from_dict(json.loads(json.dumps(to_jsonable(config)))) == config
         assert scheme_config(config.scheme) == type(config)()
 
 
