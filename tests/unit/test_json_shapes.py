@@ -3,7 +3,8 @@ were replaced by the one serialiser (issue 18): key order, renamed keys, derived
 some states. Users' CI compares these reports byte for byte, so a pin that changes is a behaviour change.
 
 Each pin is the `json.dumps(..., indent=2)` text the old method produced for a representative instance (both sides of
-every conditional key); `written` serialises a result the way edgelstm's report writers do today."""
+every conditional key), generated once from it before the conversion (commit 293364f) and frozen; the results are now
+written by `edgelstm.jsonio.to_jsonable`, as edgelstm's report writers write them."""
 
 from __future__ import annotations
 
@@ -57,14 +58,6 @@ from edgelstm.state import StateSpec
 from edgelstm.user_module import ForwardSignature
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def written(result: Any) -> Any:
-    """A result as edgelstm's report writers serialise it: a class's own `to_dict` where it still has one (see
-    `test_only_the_known_classes_keep_a_hand_written_to_dict`), else the one serialiser. The pins were taken through
-    the `to_dict` methods and hold unchanged through `to_jsonable`."""
-    to_dict = getattr(result, "to_dict", None)
-    return to_dict() if to_dict is not None else to_jsonable(result)
 
 
 def _comparison(passed: bool = True) -> CaseComparison:
@@ -413,14 +406,10 @@ CASES: dict[str, Callable[[], Any]] = {
     "selection_no_winner": lambda: _selection(False),
 }
 
-# No class writes its JSON by a hand-written `to_dict` any more: the scan below fails when one is added, so a new
-# result goes through the one serialiser (`from_dict` readers stay: reading is not serialising).
-HAND_WRITTEN: dict[str, set[str]] = {}
-
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_json_of_each_result_is_unchanged(name: str) -> None:
-    assert json.dumps(written(CASES[name]()), indent=2) == PINS[name]
+    assert json.dumps(to_jsonable(CASES[name]()), indent=2) == PINS[name]
 
 
 def test_every_case_has_its_pin() -> None:
@@ -444,14 +433,15 @@ def classes_with_to_dict(source: str) -> set[str]:
     }
 
 
-def test_only_the_known_classes_keep_a_hand_written_to_dict() -> None:
+def test_no_class_hand_writes_its_json() -> None:
+    # a new result goes through the one serialiser (`from_dict` readers stay: reading is not serialising)
     found = {
         str(path.relative_to(REPO)): names
         for folder in ("edgelstm", "export", "quantize")
         for path in sorted((REPO / folder).rglob("*.py"))
         if (names := classes_with_to_dict(path.read_text(encoding="utf-8")))
     }
-    assert found == HAND_WRITTEN
+    assert found == {}, f"write these with json_meta / JSON_EXTRAS / JSON_ORDER (edgelstm.jsonio) instead: {found}"
 
 
 def test_the_scan_sees_a_to_dict_only_where_a_class_defines_it() -> None:
