@@ -294,7 +294,7 @@ class CandidateCheck:
         if per_step_output:
             mask = np.arange(case.steps)[None, :] < lengths[:, None]
             return output[mask]
-        return output  # pooled: one row per sequence already (regression_checks reshapes it to the targets)
+        return output.reshape(case.batch, -1) if self.task == "regress" else output
 
     def _time_profile(self, runner: Runner) -> None:
         """Error against time step over the long case (or the fixed length), to show error that grows with length."""
