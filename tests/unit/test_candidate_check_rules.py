@@ -30,9 +30,11 @@ SHIFT = 1e-3  # far beyond fp32's default budget (atol 1e-5 + rtol 1e-4 x range)
 
 @pytest.fixture(scope="module")
 def shifted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A classifier's verified export and a copy whose `output` is moved by SHIFT everywhere."""
+    """A classifier's verified export, a copy whose `output` is moved by SHIFT everywhere, one whose classes rotate."""
     root = _workspace(tmp_path_factory.mktemp("shifted"), "classify-last", None, None)
     _route_output(root / "onnx" / "sequence_fused.onnx", root / "shifted.onnx", "Add", np.array(SHIFT, np.float32))
+    rotation = np.array([1, 2, 0], np.int64)  # every top-1 answer moves to another class
+    _route_output(root / "onnx" / "sequence_fused.onnx", root / "rotated.onnx", "Gather", rotation, axis=-1)
     return root
 
 
@@ -57,6 +59,14 @@ def test_a_precision_table_reaches_the_numeric_check(shifted: Path) -> None:
     candidate = _check(shifted, shifted / "shifted.onnx", {"precision": {"fp32": {"atol": 0.01}}})
     assert _numeric_verdicts(candidate) == {True}
     assert {o.atol for case in candidate.cases for o in case.outputs} == {0.01}
+
+
+def test_a_precision_table_reaches_the_task_checks(shifted: Path) -> None:
+    numbers_off = {"atol": float("inf"), "rtol": float("inf")}
+    assert not _check(shifted, shifted / "rotated.onnx", {"default": numbers_off}).passed  # 0 % agreement
+    tables = {"default": numbers_off, "precision": {"fp32": {"min_top1_agreement": 0.0}}}
+    candidate = _check(shifted, shifted / "rotated.onnx", tables)
+    assert candidate.passed and [t.limit for t in candidate.tasks if t.metric == "top1_agreement"] == [0.0]
 
 
 def test_an_output_table_reaches_its_output_only(shifted: Path) -> None:
