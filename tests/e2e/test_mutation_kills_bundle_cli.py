@@ -1,7 +1,8 @@
 """`bundle verify` end to end on what the mutation run (docs/testing/mutation.md) found unguarded in bundle
 verification: a listed, unaltered member that names the builder's machine (a macOS home, a Windows drive, a Windows
 network share) is refused, a member that is not UTF-8 is not an error, a model path with a folder in it is called a
-path, and a zip's refusal names the zip the user gave, not the folder it was unpacked into."""
+path, a zip's refusal names the zip the user gave, not the folder it was unpacked into, a listed, unaltered model
+that outputs NaN/Inf on zeros is refused, and so are links to a file and to a folder inside the bundle."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from tests.refusals import assert_refused, run_cli
 from tests.support import bundle_tamper as shared
 from tests.support.bundle_tamper import edit_manifest, plant_path, sha256, zip_of
+from tests.support.bundle_verify_rules import swap_in_nan_model
 
 # Fixtures shared with the tamper tests: pytest finds them by name in this module.
 bundle = shared.bundle
@@ -46,4 +48,20 @@ def test_bundle_verify_calls_a_model_path_with_a_folder_a_path(bundle: Path) -> 
     edit_manifest(bundle, lambda m: m["model"].__setitem__("ort", "sub/evil.ort"))
     assert_refused(
         ["bundle", "verify", bundle], "'sub/evil.ort' is a path, not a plain file name inside the bundle", watch=(bundle,)
+    )
+
+
+def test_bundle_verify_refuses_a_model_that_outputs_nan_on_zeros(bundle: Path) -> None:
+    ort = swap_in_nan_model(bundle)
+    refusal = assert_refused(["bundle", "verify", bundle], watch=(bundle,))
+    assert refusal.stderr_lines[0] == f"error: {bundle}: {ort} produced NaN/Inf on zero input"
+
+
+def test_bundle_verify_refuses_links_to_a_file_and_to_a_folder(bundle: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (bundle / "notes.txt").symlink_to(bundle / "README.md")
+    (bundle / "data").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    refusal = assert_refused(["bundle", "verify", bundle], watch=(bundle,))
+    assert refusal.stderr_lines[0] == (
+        f"error: {bundle}: a bundle holds only regular files; refusing data (symbolic link), notes.txt (symbolic link)"
     )
