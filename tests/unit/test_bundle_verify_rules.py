@@ -25,7 +25,7 @@ import pytest
 
 import edgelstm.bundle.verify as verify
 from edgelstm.bundle import BundleError, read_manifest, verify_bundle
-from edgelstm.bundle.manifest import MANIFEST
+from edgelstm.bundle.manifest import MANIFEST, member_name_problem
 from tests.support import bundle_manifest_checksums as shared
 from tests.support.bundle_tamper import edit_manifest, sha256
 from tests.support.bundle_verify_rules import TFLITE, TFLITE_BYTES, litert_bundle, swap_in_nan_model
@@ -180,3 +180,13 @@ def test_named_files_key_each_file_as_the_manifest_does(honest: Path, tmp_path: 
         "model.onnx": manifest.model_onnx,
     }
     assert read_manifest(litert_bundle(tmp_path / "android") / MANIFEST).named_files() == {"model.tflite": TFLITE}
+
+
+@pytest.mark.parametrize("name", ["", 5, None, b"model.ort"])
+def test_an_empty_or_non_string_member_name_is_not_a_file_name(name: object) -> None:
+    assert member_name_problem(name) == "is not a file name"
+
+
+@pytest.mark.parametrize("name", [".hidden", "..", ".model.ort"])
+def test_a_member_name_starting_with_a_dot_is_named_as_hidden(name: str) -> None:
+    assert member_name_problem(name) == "starts with '.' (hidden files and '..' are not bundle members)"

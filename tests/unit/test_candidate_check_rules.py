@@ -15,6 +15,7 @@ import pytest
 
 from edgelstm.artifact.export_config import ExportConfig
 from edgelstm.checkpoint import save_checkpoint
+from edgelstm.errors import InputShapeError
 from edgelstm.export.api import export_model
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.loading import load_model
@@ -67,6 +68,7 @@ def test_a_precision_table_reaches_the_task_checks(shifted: Path) -> None:
     tables = {"default": numbers_off, "precision": {"fp32": {"min_top1_agreement": 0.0}}}
     candidate = _check(shifted, shifted / "rotated.onnx", tables)
     assert candidate.passed and [t.limit for t in candidate.tasks if t.metric == "top1_agreement"] == [0.0]
+    assert {t.case for t in candidate.tasks} == {"data"}
 
 
 def test_an_output_table_reaches_its_output_only(shifted: Path) -> None:
@@ -83,6 +85,7 @@ def test_every_comparison_and_case_keeps_its_name(shifted: Path, monkeypatch: py
         assert [o.name for o in case.outputs] == graph_outputs
     names = [case.label for case in clean.cases]
     assert names == ["data"]  # stress=False: the data case alone
+    assert [(case.batch, case.steps) for case in clean.cases] == [(N, T)]
 
     def broken(*args: object, **kwargs: object) -> list[np.ndarray]:
         raise RuntimeError("kernel missing")
@@ -126,3 +129,82 @@ def test_a_per_step_head_without_lengths_is_judged_at_every_step(tmp_path: Path)
     (agreement,) = [t for t in candidate.tasks if t.metric == "top1_agreement"]
     assert agreement.evidence is not None and agreement.evidence.n == N * T
     assert agreement.evidence.unit == "prediction" and agreement.passed
+
+
+# ---- regression through the gate, and what it refuses before running anything ----
+
+
+@pytest.fixture(scope="module")
+def forecast(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A forecaster (horizon 4 x 2 outputs) with random targets, and a copy whose output is scaled by 1.05."""
+    targets = np.random.default_rng(5).standard_normal((N, 4, 2)).astype(np.float32)
+    root = _workspace(tmp_path_factory.mktemp("forecast"), "forecast", None, targets)
+    _route_output(root / "onnx" / "sequence_fused.onnx", root / "scaled.onnx", "Mul", np.array(1.05, np.float32))
+    return root
+
+
+def _strict_check(root: Path, artifact: Path, tables: dict, strict: bool) -> CandidateResult:
+    loaded = load_model(str(root / "ckpt"))
+    data = load_sequence_data(root / "data.npz", feature_size=5)
+    config = CheckConfig(providers=("cpu",), stress=False, strict_evidence=strict)
+    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy(tables), baseline=False).candidates
+    return candidate
+
+
+def test_the_mae_check_is_named_counted_in_sequences_and_held_inconclusive_under_strict_evidence(forecast: Path) -> None:
+    numbers_off = {"atol": float("inf"), "rtol": float("inf")}
+    (first,) = _strict_check(forecast, forecast / "scaled.onnx", {"default": numbers_off}, False).tasks
+    assert (first.case, first.metric, first.evidence.unit, first.evidence.n) == ("data", "mae_increase", "sequence", N)
+    # a limit between the value and its interval's upper end: within, but the data do not resolve it
+    limit = (first.value + first.evidence.high) / 2
+    tables = {"default": {**numbers_off, "max_mae_increase": limit}}
+    (lenient,) = _strict_check(forecast, forecast / "scaled.onnx", tables, False).tasks
+    (strict,) = _strict_check(forecast, forecast / "scaled.onnx", tables, True).tasks
+    assert lenient.evidence.verdict == "pass" and strict.evidence.verdict == "inconclusive"
+
+
+def test_a_forecaster_checked_without_targets_has_no_mae_check(forecast: Path, tmp_path: Path) -> None:
+    x = np.load(forecast / "data.npz")["x"]
+    loaded = load_model(str(forecast / "ckpt"))
+    data = SequenceData(x, None, None, "no targets")
+    config = CheckConfig(providers=("cpu",), stress=False)
+    (candidate,) = run_check([forecast / "onnx" / "sequence_fused.onnx"], loaded, data, config, baseline=False).candidates
+    assert candidate.tasks == [] and candidate.passed
+
+
+def test_a_graph_without_inputs_is_refused_naming_it(shifted: Path, tmp_path: Path) -> None:
+    value = onnx.numpy_helper.from_array(np.zeros((1, 3), np.float32), "value")
+    node = onnx.helper.make_node("Constant", [], ["output"], value=value)
+    out = onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 3])
+    graph = onnx.helper.make_graph([node], "no_inputs", [], [out])
+    path = tmp_path / "no_inputs.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(InputShapeError) as refused:
+        _check(shifted, path, {})
+    assert str(refused.value) == f"{path}: the graph has no inputs"
+
+
+def test_an_export_of_another_architecture_is_refused_naming_it(shifted: Path, tmp_path: Path) -> None:
+    save_checkpoint(tiny_model(head="classify-last", layers=2), tmp_path / "ckpt")
+    verification = VerificationConfig(batches=(1, 2), example_steps=4)
+    written = export_model(load_model(str(tmp_path / "ckpt")), tmp_path / "onnx", ExportConfig(), verification)
+    with pytest.raises(InputShapeError) as refused:
+        _check(shifted, written.path, {})
+    assert str(refused.value) == f"{written.path}: was exported from a different architecture than the reference model"
+
+
+def test_the_task_checks_of_a_case_split_by_length_are_named_after_the_case(tmp_path: Path) -> None:
+    # a streaming graph takes no lengths: ragged data runs one length at a time ("data T=3", ...); the task
+    # checks pool those runs back into one, named after the case ("data")
+    save_checkpoint(tiny_model(head="classify-last"), tmp_path / "ckpt")
+    loaded = load_model(str(tmp_path / "ckpt"))
+    artifact = export_model(loaded, tmp_path / "onnx", ExportConfig(form="streaming")).path
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((24, T, 5)).astype(np.float32)
+    lengths = rng.integers(2, T + 1, size=24).astype(np.int64)
+    data = SequenceData(x, lengths, None, "ragged")
+    config = CheckConfig(providers=("cpu",), stress=False)
+    (candidate,) = run_check([artifact], loaded, data, config, baseline=False).candidates
+    labels = [case.label for case in candidate.cases]
+    assert len(labels) > 1 and all(label.startswith("data T=") for label in labels)
+    assert {t.case for t in candidate.tasks} == {"data"}
