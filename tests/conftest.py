@@ -89,12 +89,16 @@ def cuda_provider_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
-# Modules that take minutes on their own (README.md and every docs page through the shell, whole `convert`
-# pipelines, torchrun, silero quantized to every scheme). Under pytest-xdist (`-n ... --dist loadscope
-# --no-loadscope-reorder`, the README's test command) a module runs whole on one worker, so its module fixtures are
-# built once; these are handed out first, so the run does not end with one worker finishing one of them alone.
-LONG_MODULES = (
-    "tests/e2e/test_docs_commands_cli.py",
+# Work that takes minutes on their own (README.md and every docs page through the shell, whole `convert` pipelines,
+# torchrun, silero quantized to every scheme), as pytest-xdist's loadscope scopes: a module, or `module::Class` for a
+# class's tests. Under `-n ... --dist loadscope --no-loadscope-reorder` (the README's test command) a scope runs whole
+# on one worker, so its fixtures are built once; these are handed out first, in this order, so the run does not end
+# with one worker finishing one of them alone. README.md's run (the docs module's own tests) goes first and the docs
+# pages, which start from its result, after the other long modules: a worker handed a page before README.md is done
+# would wait for it idle.
+DOCS = "tests/e2e/test_docs_commands_cli.py"
+LONG_SCOPES = (
+    DOCS,
     "tests/e2e/test_quantize_cli.py",
     "tests/e2e/test_check_cli.py",
     "tests/e2e/test_convert_cli.py",
@@ -102,18 +106,32 @@ LONG_MODULES = (
     "tests/e2e/test_distill_training_cli.py",
     "tests/e2e/test_litert_e2e.py",
     "tests/e2e/test_bench_cli.py",
+    f"{DOCS}::TestOtherPages",
+    f"{DOCS}::TestCommandPages",
 )
 
 
-def long_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """`items` with the LONG_MODULES' tests first, in that order; every module stays contiguous, the rest in order."""
-    rank = {module: i for i, module in enumerate(LONG_MODULES)}
-    return sorted(items, key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+def xdist_scope(nodeid: str) -> str:
+    """The loadscope scope of a test id: `module::Class` for a class's test, else the module."""
+    module, _, rest = nodeid.partition("::")
+    head = rest.split("::", 1)[0]
+    return f"{module}::{head}" if "::" in rest else module
+
+
+def long_scopes_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """`items` with the LONG_SCOPES' tests first, in that order; every scope stays contiguous, the rest in order."""
+    rank = {scope: i for i, scope in enumerate(LONG_SCOPES)}
+
+    def key(item: pytest.Item) -> int:
+        scope = xdist_scope(item.nodeid)
+        return rank.get(scope, rank.get(scope.split("::", 1)[0], len(rank)))
+
+    return sorted(items, key=key)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: its collection order is the order work is handed out
-        items[:] = long_modules_first(items)
+        items[:] = long_scopes_first(items)
     if cuda_provider_available():
         return
     skip = pytest.mark.skip(reason="onnxruntime has no CUDAExecutionProvider here (install edgelstm[gpu] on a CUDA machine)")

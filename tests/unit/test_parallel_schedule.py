@@ -9,25 +9,42 @@ from pathlib import Path
 
 import tomllib
 
-from tests.conftest import LONG_MODULES, long_modules_first
+from tests.conftest import DOCS, LONG_SCOPES, long_scopes_first, xdist_scope
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class FakeItem:
-    """What long_modules_first reads of a pytest.Item."""
+    """What long_scopes_first reads of a pytest.Item."""
 
     nodeid: str
 
 
-def test_every_long_module_exists() -> None:
-    # a renamed module would silently lose its place at the front: the run would end on it again
-    assert [m for m in LONG_MODULES if not (REPO / m).is_file()] == []
+def test_every_long_scope_exists() -> None:
+    # a renamed module or class would silently lose its place at the front: the run would end on it again
+    modules = {scope.split("::", 1)[0] for scope in LONG_SCOPES}
+    assert [m for m in modules if not (REPO / m).is_file()] == []
+    for scope in LONG_SCOPES:
+        if "::" in scope:
+            module, cls = scope.split("::")
+            assert f"class {cls}" in (REPO / module).read_text(encoding="utf-8"), scope
 
 
-def test_long_modules_go_first_in_their_order_and_every_module_stays_together() -> None:
-    first, second = LONG_MODULES[0], LONG_MODULES[1]
+def test_readme_runs_first_and_the_pages_that_start_from_it_after_the_other_long_modules() -> None:
+    assert LONG_SCOPES[0] == DOCS
+    pages = [i for i, scope in enumerate(LONG_SCOPES) if scope.startswith(f"{DOCS}::")]
+    assert pages and min(pages) > max(i for i, scope in enumerate(LONG_SCOPES) if "::" not in scope)
+
+
+def test_the_scope_of_a_test_is_its_class_or_its_module() -> None:
+    assert xdist_scope(f"{DOCS}::TestOtherPages::test_page_commands[docs/index.md]") == f"{DOCS}::TestOtherPages"
+    assert xdist_scope(f"{DOCS}::test_readme_commands") == DOCS
+    assert xdist_scope("tests/unit/test_a.py::test_b[x]") == "tests/unit/test_a.py"
+
+
+def test_long_scopes_go_first_in_their_order_and_every_module_stays_together() -> None:
+    first, second = LONG_SCOPES[0], LONG_SCOPES[1]
     items = [
         FakeItem("tests/unit/test_a.py::test_1"),
         FakeItem(f"{second}::test_x"),
@@ -36,7 +53,7 @@ def test_long_modules_go_first_in_their_order_and_every_module_stays_together() 
         FakeItem(f"{second}::test_z"),
         FakeItem("tests/e2e/test_b.py::test_3"),
     ]
-    ordered = [i.nodeid for i in long_modules_first(items)]  # type: ignore[arg-type]  # only .nodeid is read
+    ordered = [i.nodeid for i in long_scopes_first(items)]  # type: ignore[arg-type]  # only .nodeid is read
     assert ordered == [
         f"{first}::test_y[p]",
         f"{second}::test_x",
@@ -44,6 +61,22 @@ def test_long_modules_go_first_in_their_order_and_every_module_stays_together() 
         "tests/unit/test_a.py::test_1",
         "tests/unit/test_a.py::test_2",
         "tests/e2e/test_b.py::test_3",
+    ]
+
+
+def test_a_listed_class_goes_at_its_own_place_not_its_modules() -> None:
+    items = [
+        FakeItem(f"{DOCS}::TestCommandPages::test_page_commands[docs/commands/check.md]"),
+        FakeItem("tests/unit/test_a.py::test_1"),
+        FakeItem("tests/e2e/test_quantize_cli.py::test_q"),
+        FakeItem(f"{DOCS}::test_readme_commands"),
+    ]
+    ordered = [i.nodeid for i in long_scopes_first(items)]  # type: ignore[arg-type]  # only .nodeid is read
+    assert ordered == [
+        f"{DOCS}::test_readme_commands",
+        "tests/e2e/test_quantize_cli.py::test_q",
+        f"{DOCS}::TestCommandPages::test_page_commands[docs/commands/check.md]",
+        "tests/unit/test_a.py::test_1",
     ]
 
 
