@@ -122,18 +122,19 @@ def test_a_command_that_exits_otherwise_than_documented_fails_the_page(tmp_path:
 # ---- the pages themselves ----
 
 
-def _seed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the one README run lives: the directory every pytest-xdist worker of this session shares (the parent
-    of the workers' own temp dirs), or this process's temp dir when the tests run in one process."""
+def _seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the one README run happens: below the directory every pytest-xdist worker of this session shares (the
+    parent of the workers' own temp dirs), or this process's temp dir when the tests run in one process."""
     base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "docs-seed" / "README"
 
 
 @contextmanager
-def _seed_lock(home: Path) -> Iterator[None]:
+def _seed_lock(seed_dir: Path) -> Iterator[None]:
     """Held while README runs, while a page copies its result, and while an in-seed page runs in it: no worker reads
     the seed half-written or copies it while `convert` resumes inside it."""
-    with FileLock(str(home / "docs-seed.lock")):
+    seed_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(seed_dir.parent / "lock")):
         yield
 
 
@@ -141,16 +142,14 @@ def _seed_lock(home: Path) -> Iterator[None]:
 def seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PageRun]:
     """README.md run once per test session (the first command), shared by the xdist workers: the state every other
     page starts from. It takes minutes, so a second worker reads the first one's result instead of running it again."""
-    home = _seed_home(tmp_path_factory)
-    record = home / "docs-seed.json"
-    with _seed_lock(home):
+    workdir = _seed_dir(tmp_path_factory)
+    record = workdir.parent / "run.json"
+    with _seed_lock(workdir):
         if record.is_file():
             saved = json.loads(record.read_text(encoding="utf-8"))
-            run = PageRun(saved["ran"], saved["failure"], saved["seconds"], [tuple(t) for t in saved["timings"]])
-            return Path(saved["workdir"]), run
-        workdir = _fresh_dir(home / "docs-seed" / "README")
-        run = run_page(parse_page(ROOT / SEED_PAGE), workdir)
-        record.write_text(json.dumps({"workdir": str(workdir), **asdict(run)}), encoding="utf-8")
+            return workdir, PageRun(saved["ran"], saved["failure"], saved["seconds"], [tuple(t) for t in saved["timings"]])
+        run = run_page(parse_page(ROOT / SEED_PAGE), _fresh_dir(workdir))
+        record.write_text(json.dumps(asdict(run)), encoding="utf-8")
     print(f"\n[docs] {SEED_PAGE}: {len(run.ran)} commands in {run.seconds:.0f} s; slowest: {run.slowest()}")
     return workdir, run
 
@@ -182,11 +181,11 @@ def _check_page(path: Path, seed: tuple[Path, PageRun], tmp_path: Path) -> None:
     assert seed_run.failure is None, f"README.md (the state every page starts from) failed: {seed_run.failure}"
     page = parse_page(path)
     if page.in_seed:  # continues the first command where it ran (a copy has other absolute paths: convert redoes all)
-        with _seed_lock(seed_dir.parent.parent):
+        with _seed_lock(seed_dir):
             run = run_page(page, seed_dir)
     else:
         workdir = _fresh_dir(tmp_path / "page")
-        with _seed_lock(seed_dir.parent.parent):
+        with _seed_lock(seed_dir):
             shutil.copytree(seed_dir / "runs", workdir / "runs", symlinks=True)
         run = run_page(page, workdir)
     print(f"\n[docs] {page.name}: {len(run.ran)} commands in {run.seconds:.0f} s; slowest: {run.slowest()}")

@@ -17,6 +17,9 @@ from edgelstm.checkpoint import save_checkpoint
 from edgelstm.export.api import export_model
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.loading import load_model
+from edgelstm.parity import CheckConfig, TolerancePolicy, run_check
+from edgelstm.parity.data import load_sequence_data
+from edgelstm.parity.report import CandidateResult
 from tests.conftest import tiny_model
 
 N, T = 120, 8
@@ -43,6 +46,16 @@ def _workspace(root: Path, head: str, lengths: np.ndarray | None, y: np.ndarray 
     arrays = {"x": x} | ({"y": y} if y is not None else {}) | ({"lengths": lengths} if lengths is not None else {})
     np.savez(root / "data.npz", **arrays)
     return root
+
+
+def check_workspace(root: Path, artifact: Path, tables: dict, strict: bool = False) -> CandidateResult:
+    """`artifact` checked against `root`'s checkpoint and data.npz on the CPU (no stress cases, no fp32 baseline)
+    under the tolerance `tables`; the one candidate's result."""
+    loaded = load_model(str(root / "ckpt"))
+    data = load_sequence_data(root / "data.npz", feature_size=5)
+    config = CheckConfig(providers=("cpu",), stress=False, strict_evidence=strict)
+    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy(tables), baseline=False).candidates
+    return candidate
 
 
 def _reference_argmax(root: Path, lengths: np.ndarray | None = None) -> np.ndarray:

@@ -19,12 +19,13 @@ from edgelstm.errors import InputShapeError
 from edgelstm.export.api import export_model
 from edgelstm.export.verify import VerificationConfig
 from edgelstm.loading import load_model
-from edgelstm.parity import CheckConfig, TolerancePolicy, candidate_check, run_check
-from edgelstm.parity.data import SequenceData, load_sequence_data
+from edgelstm.parity import CheckConfig, candidate_check, run_check
+from edgelstm.parity.data import SequenceData
 from edgelstm.parity.reference import TorchReference
 from edgelstm.parity.report import CandidateResult
+from edgelstm.parity.tolerances import ToleranceSpec
 from tests.conftest import tiny_model
-from tests.support.gate_verdict_boundaries import N, T, _route_output, _workspace
+from tests.support.gate_verdict_boundaries import NUMBERS_OFF, N, T, _route_output, _workspace, check_workspace
 
 SHIFT = 1e-3  # far beyond fp32's default budget (atol 1e-5 + rtol 1e-4 x range), far inside the tables' 0.01 below
 
@@ -39,47 +40,38 @@ def shifted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _check(root: Path, artifact: Path, tables: dict) -> CandidateResult:
-    loaded = load_model(str(root / "ckpt"))
-    data = load_sequence_data(root / "data.npz", feature_size=5)
-    config = CheckConfig(providers=("cpu",), stress=False)
-    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy(tables), baseline=False).candidates
-    return candidate
-
-
 def _numeric_verdicts(candidate: CandidateResult) -> set[bool]:
     return {o.passed for case in candidate.cases for o in case.outputs if o.name == "output"}
 
 
 def test_the_shift_fails_fp32s_default_budget(shifted: Path) -> None:
     # the control for the two tests below: without a table, SHIFT fails every case's `output`
-    assert _numeric_verdicts(_check(shifted, shifted / "shifted.onnx", {})) == {False}
+    assert _numeric_verdicts(check_workspace(shifted, shifted / "shifted.onnx", {})) == {False}
 
 
 def test_a_precision_table_reaches_the_numeric_check(shifted: Path) -> None:
-    candidate = _check(shifted, shifted / "shifted.onnx", {"precision": {"fp32": {"atol": 0.01}}})
+    candidate = check_workspace(shifted, shifted / "shifted.onnx", {"precision": {"fp32": {"atol": 0.01}}})
     assert _numeric_verdicts(candidate) == {True}
     assert {o.atol for case in candidate.cases for o in case.outputs} == {0.01}
 
 
 def test_a_precision_table_reaches_the_task_checks(shifted: Path) -> None:
-    numbers_off = {"atol": float("inf"), "rtol": float("inf")}
-    assert not _check(shifted, shifted / "rotated.onnx", {"default": numbers_off}).passed  # 0 % agreement
-    tables = {"default": numbers_off, "precision": {"fp32": {"min_top1_agreement": 0.0}}}
-    candidate = _check(shifted, shifted / "rotated.onnx", tables)
+    assert not check_workspace(shifted, shifted / "rotated.onnx", {"default": NUMBERS_OFF}).passed  # 0 % agreement
+    tables = {"default": NUMBERS_OFF, "precision": {"fp32": {"min_top1_agreement": 0.0}}}
+    candidate = check_workspace(shifted, shifted / "rotated.onnx", tables)
     assert candidate.passed and [t.limit for t in candidate.tasks if t.metric == "top1_agreement"] == [0.0]
     assert {t.case for t in candidate.tasks} == {"data"}
 
 
 def test_an_output_table_reaches_its_output_only(shifted: Path) -> None:
-    candidate = _check(shifted, shifted / "shifted.onnx", {"output": {"output": {"atol": 0.01}}})
+    candidate = check_workspace(shifted, shifted / "shifted.onnx", {"output": {"output": {"atol": 0.01}}})
     assert _numeric_verdicts(candidate) == {True}
     others = {o.atol for case in candidate.cases for o in case.outputs if o.name != "output"}
-    assert 0.01 not in others  # the other outputs keep fp32's default
+    assert others == {ToleranceSpec().atol}  # h_out and c_out keep fp32's default
 
 
 def test_every_comparison_and_case_keeps_its_name(shifted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clean = _check(shifted, shifted / "onnx" / "sequence_fused.onnx", {})
+    clean = check_workspace(shifted, shifted / "onnx" / "sequence_fused.onnx", {})
     graph_outputs = [o.name for o in onnx.load(str(shifted / "onnx" / "sequence_fused.onnx")).graph.output]
     for case in clean.cases:
         assert [o.name for o in case.outputs] == graph_outputs
@@ -91,7 +83,7 @@ def test_every_comparison_and_case_keeps_its_name(shifted: Path, monkeypatch: py
         raise RuntimeError("kernel missing")
 
     monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
-    failed = _check(shifted, shifted / "onnx" / "sequence_fused.onnx", {})
+    failed = check_workspace(shifted, shifted / "onnx" / "sequence_fused.onnx", {})
     assert [case.label for case in failed.cases] == names  # a case that fails at run time is still named
 
 
@@ -101,7 +93,7 @@ def test_the_float64_noise_floor_widens_each_elements_budget(shifted: Path, monk
         return [np.full_like(np.asarray(out, np.float64), SHIFT) for out in self.run(interface, feeds)]
 
     monkeypatch.setattr(TorchReference, "noise_floor", floor)
-    candidate = _check(shifted, shifted / "shifted.onnx", {})
+    candidate = check_workspace(shifted, shifted / "shifted.onnx", {})
     assert _numeric_verdicts(candidate) == {True}
     floors = [o.max_noise_floor for case in candidate.cases for o in case.outputs]
     assert floors and floors == pytest.approx([SHIFT] * len(floors))
@@ -125,7 +117,7 @@ def test_a_token_model_has_no_floor_to_measure_and_is_still_judged(tmp_path: Pat
 def test_a_per_step_head_without_lengths_is_judged_at_every_step(tmp_path: Path) -> None:
     # no lengths in the data: every sequence is T steps long, so top-1 agreement counts N x T predictions
     root = _workspace(tmp_path, "per_step", None, None)
-    candidate = _check(root, root / "onnx" / "sequence_fused.onnx", {})
+    candidate = check_workspace(root, root / "onnx" / "sequence_fused.onnx", {})
     (agreement,) = [t for t in candidate.tasks if t.metric == "top1_agreement"]
     assert agreement.evidence is not None and agreement.evidence.n == N * T
     assert agreement.evidence.unit == "prediction" and agreement.passed
@@ -143,23 +135,14 @@ def forecast(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _strict_check(root: Path, artifact: Path, tables: dict, strict: bool) -> CandidateResult:
-    loaded = load_model(str(root / "ckpt"))
-    data = load_sequence_data(root / "data.npz", feature_size=5)
-    config = CheckConfig(providers=("cpu",), stress=False, strict_evidence=strict)
-    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy(tables), baseline=False).candidates
-    return candidate
-
-
 def test_the_mae_check_is_named_counted_in_sequences_and_held_inconclusive_under_strict_evidence(forecast: Path) -> None:
-    numbers_off = {"atol": float("inf"), "rtol": float("inf")}
-    (first,) = _strict_check(forecast, forecast / "scaled.onnx", {"default": numbers_off}, False).tasks
+    (first,) = check_workspace(forecast, forecast / "scaled.onnx", {"default": NUMBERS_OFF}, False).tasks
     assert (first.case, first.metric, first.evidence.unit, first.evidence.n) == ("data", "mae_increase", "sequence", N)
     # a limit between the value and its interval's upper end: within, but the data do not resolve it
     limit = (first.value + first.evidence.high) / 2
-    tables = {"default": {**numbers_off, "max_mae_increase": limit}}
-    (lenient,) = _strict_check(forecast, forecast / "scaled.onnx", tables, False).tasks
-    (strict,) = _strict_check(forecast, forecast / "scaled.onnx", tables, True).tasks
+    tables = {"default": {**NUMBERS_OFF, "max_mae_increase": limit}}
+    (lenient,) = check_workspace(forecast, forecast / "scaled.onnx", tables, False).tasks
+    (strict,) = check_workspace(forecast, forecast / "scaled.onnx", tables, True).tasks
     assert lenient.evidence.verdict == "pass" and strict.evidence.verdict == "inconclusive"
 
 
@@ -180,7 +163,7 @@ def test_a_graph_without_inputs_is_refused_naming_it(shifted: Path, tmp_path: Pa
     path = tmp_path / "no_inputs.onnx"
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), str(path))
     with pytest.raises(InputShapeError) as refused:
-        _check(shifted, path, {})
+        check_workspace(shifted, path, {})
     assert str(refused.value) == f"{path}: the graph has no inputs"
 
 
@@ -189,7 +172,7 @@ def test_an_export_of_another_architecture_is_refused_naming_it(shifted: Path, t
     verification = VerificationConfig(batches=(1, 2), example_steps=4)
     written = export_model(load_model(str(tmp_path / "ckpt")), tmp_path / "onnx", ExportConfig(), verification)
     with pytest.raises(InputShapeError) as refused:
-        _check(shifted, written.path, {})
+        check_workspace(shifted, written.path, {})
     assert str(refused.value) == f"{written.path}: was exported from a different architecture than the reference model"
 
 

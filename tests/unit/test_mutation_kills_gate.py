@@ -43,6 +43,7 @@ from tests.support.gate_verdict_boundaries import (
     _route_output,
     _swap_all_but,
     _workspace,
+    check_workspace,
 )
 
 
@@ -68,14 +69,6 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _check(root: Path, artifact: Path, tables: dict, strict: bool = False) -> CandidateResult:
-    loaded = load_model(str(root / "ckpt"))
-    data = load_sequence_data(root / "data.npz", feature_size=5)
-    config = CheckConfig(providers=("cpu",), stress=False, strict_evidence=strict)
-    (candidate,) = run_check([artifact], loaded, data, config, TolerancePolicy(tables), baseline=False).candidates
-    return candidate
-
-
 def _task(candidate: CandidateResult, metric: str) -> TaskCheck:
     return next(t for t in candidate.tasks if t.metric == metric)
 
@@ -95,7 +88,7 @@ def _expected(root: Path) -> tuple[float, float, int, int]:
 def test_accuracy_delta_against_labels_is_computed_from_both_sides(labelled: Path) -> None:
     acc_c, acc_r, gained, lost = _expected(labelled)
     assert gained > 0 and lost > 0, "the swap must win some labels and lose others, or the paired counts prove nothing"
-    candidate = _check(
+    candidate = check_workspace(
         labelled, labelled / "swapped.onnx", {"default": {**NUMBERS_OFF, "min_top1_agreement": 0.0, "max_accuracy_drop": 1.0}}
     )
     accuracy = _task(candidate, "accuracy_delta")
@@ -113,18 +106,18 @@ def test_strict_evidence_holds_an_unresolved_accuracy_pass_inconclusive(labelled
     acc_c, acc_r, _, _ = _expected(labelled)
     drop = (acc_r - acc_c) + 1 / N  # within the limit by one sequence: the interval straddles it
     tables = {"default": {**NUMBERS_OFF, "min_top1_agreement": 0.0, "max_accuracy_drop": drop}}
-    lenient = _task(_check(labelled, labelled / "swapped.onnx", tables), "accuracy_delta")
+    lenient = _task(check_workspace(labelled, labelled / "swapped.onnx", tables), "accuracy_delta")
     assert lenient.evidence is not None and lenient.evidence.verdict == PASS and not lenient.evidence.resolved
-    strict = _task(_check(labelled, labelled / "swapped.onnx", tables, strict=True), "accuracy_delta")
+    strict = _task(check_workspace(labelled, labelled / "swapped.onnx", tables, strict=True), "accuracy_delta")
     assert strict.evidence is not None and strict.evidence.verdict == INCONCLUSIVE and not strict.passed
 
 
 def test_a_provider_table_reaches_the_numeric_and_the_task_checks(labelled: Path) -> None:
     open_default = {**NUMBERS_OFF, "min_top1_agreement": 0.0, "max_accuracy_drop": 1.0}
-    candidate = _check(labelled, labelled / "swapped.onnx", {"default": open_default})
+    candidate = check_workspace(labelled, labelled / "swapped.onnx", {"default": open_default})
     assert candidate.passed  # nothing gated by default
     cpu = {"atol": 0.0, "rtol": 0.0, "min_top1_agreement": 1.0}
-    judged = _check(labelled, labelled / "swapped.onnx", {"default": open_default, "provider": {"cpu": cpu}})
+    judged = check_workspace(labelled, labelled / "swapped.onnx", {"default": open_default, "provider": {"cpu": cpu}})
     assert not judged.passed
     assert not _task(judged, "top1_agreement").passed and _task(judged, "top1_agreement").limit == 1.0
     outputs = [o for case in judged.cases for o in case.outputs]
@@ -146,7 +139,7 @@ def test_the_mae_check_reports_the_mae_of_both_sides(regress: Path) -> None:
     with torch.no_grad():
         reference, _ = copy.deepcopy(loaded.module).double()(torch.from_numpy(x).double(), None)
     mae_r = float(np.abs(reference.numpy()).mean())
-    mae = _task(_check(regress, regress / "scaled.onnx", {"default": NUMBERS_OFF}), "mae_increase")
+    mae = _task(check_workspace(regress, regress / "scaled.onnx", {"default": NUMBERS_OFF}), "mae_increase")
     assert mae.reference_value == pytest.approx(mae_r, rel=1e-5)
     assert mae.candidate_value == pytest.approx(1.25 * mae_r, rel=1e-5)
 
@@ -163,7 +156,7 @@ def test_a_case_that_fails_at_run_time_keeps_its_shape_and_the_error(labelled: P
         raise RuntimeError("kernel missing")
 
     monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
-    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    candidate = check_workspace(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
     assert candidate.cases and not candidate.passed
     for case in candidate.cases:
         assert (case.batch, case.steps) == (N, T) and "RuntimeError: kernel missing" in case.error
@@ -210,7 +203,7 @@ def test_a_multi_line_run_time_error_keeps_its_last_line_the_cause(labelled: Pat
         raise RuntimeError("Non-zero status code returned while running Reshape node.\n\n  Input shape:{1,7,5}, requested {-1,6}")
 
     monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
-    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    candidate = check_workspace(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
     assert candidate.cases and not candidate.passed
     assert {case.error for case in candidate.cases} == {"RuntimeError: Input shape:{1,7,5}, requested {-1,6}"}
     assert f"{candidate.cases[0].label}: RuntimeError: Input shape:{{1,7,5}}, requested {{-1,6}}" in candidate.failures()
@@ -251,7 +244,7 @@ def test_an_unresolved_mae_pass_names_the_data_size_that_would_resolve_it() -> N
 
 
 def test_the_task_checks_name_their_interval_methods(labelled: Path) -> None:
-    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    candidate = check_workspace(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
     methods = {t.metric: t.evidence.method for t in candidate.tasks if t.evidence is not None}
     assert methods == {"top1_agreement": "Wilson score", "accuracy_delta": "Tango score, paired"}
 
@@ -261,5 +254,5 @@ def test_a_long_run_time_error_is_cut_to_300_characters(labelled: Path, monkeypa
         raise RuntimeError("x" * 1000)
 
     monkeypatch.setattr(candidate_check.CandidateCheck, "_run", broken)
-    candidate = _check(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
+    candidate = check_workspace(labelled, labelled / "swapped.onnx", {"default": NUMBERS_OFF})
     assert {case.error for case in candidate.cases} == {("RuntimeError: " + "x" * 1000)[:300]}
